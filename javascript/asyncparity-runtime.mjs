@@ -1,0 +1,565 @@
+/**
+ * asyncparity runtime for JavaScript: the virtual clock, the simulated operations,
+ * the trace and its canonical text, shared by every program the kit generates for the
+ * `js-promise` and `js-async` targets.
+ *
+ * A generated program imports `World` from this file; saved beside the program, it makes
+ * the program run on its own (`node program.mjs`). The worker (`worker.mjs`) uses the
+ * same module to run scenarios in-process. The rules mirror the Python runtime
+ * (`python/asyncparity_runtime.py`); spec/RUNTIME.md lists both side by side and
+ * spec/PROTOCOL.md defines the outcome and the canonical trace text.
+ *
+ * Standard library only (Node 20+), no npm packages.
+ *
+ * @module asyncparity-runtime
+ */
+
+// Captured at module load: quiescence is detected by a real macrotask, and a scenario
+// (or a test) that replaces the global must not be able to redirect it.
+const realSetImmediate = globalThis.setImmediate;
+
+/** The runaway bounds used when a scenario gives none (spec/LANGUAGE.md "limits"). */
+const DEFAULT_LIMITS = Object.freeze({
+  virtual_time: 3600000,
+  timer_firings: 10000,
+  turns_per_instant: 1000,
+});
+
+// `process` 'unhandledRejection' is process-wide: with two runs in flight a rejection
+// could not be attributed to the right world, so runs in one process take turns.
+let activeWorld = null;
+
+/**
+ * Base class of every scenario error kind. `world.errorKind("IOError")` returns a
+ * subclass whose `name` and instances' `kind` are "IOError".
+ */
+export class ScenarioError extends Error {
+  /**
+   * @param {string} [message] the error message (the scenario's text, verbatim).
+   * @param {ErrorOptions} [options] passed to `Error` (e.g. `cause`).
+   */
+  constructor(message, options) {
+    super(message, options);
+    /** The error kind, as written in the scenario. @type {string} */
+    this.kind = this.name;
+  }
+}
+Object.defineProperty(ScenarioError.prototype, "name", {
+  value: "ScenarioError", writable: true, configurable: true,
+});
+
+/**
+ * Thrown by a kit call (an operation call, `log`, `setTimeout`) once a runaway bound
+ * is passed, so that a loop spinning without ever yielding to the clock stops. Every
+ * later kit call in the same world throws it too. Not a ScenarioError: scenario code
+ * catching a kind never catches it.
+ */
+class RunawayError extends Error {}
+Object.defineProperty(RunawayError.prototype, "name", {
+  value: "RunawayError", writable: true, configurable: true,
+});
+
+/**
+ * A plain-JSON copy of a scenario value, as it appears in the trace and the outcome:
+ * `undefined` becomes `null`, an error inside a value (an allSettled `reason`) becomes
+ * its ERROR record, and a later change to the object cannot rewrite history.
+ */
+function toJson(value) {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      // JSON.stringify writes NaN and ±Infinity as null; the trace must say the same.
+      return Number.isFinite(value) ? value : null;
+    case "object":
+      return value === null ? null : JSON.parse(JSON.stringify(value, errorsAsRecords));
+    case "bigint":
+      return JSON.stringify(value); // throws JSON's own TypeError: there is no JSON for it
+    default:
+      return null; // undefined, a function, a symbol: what JSON.stringify writes in an array
+  }
+}
+
+/** JSON.stringify replacer: an Error's own JSON is `{}` (its message is not enumerable). */
+function errorsAsRecords(key, value) {
+  return value instanceof Error ? errorRecord(value) : value;
+}
+
+/**
+ * The ERROR record of spec/PROTOCOL.md for any thrown value: `{kind, message}`, plus
+ * `errors` for an AggregateError (the JS side of ExceptionGroup).
+ */
+function errorRecord(error) {
+  if (!(error instanceof Error)) {
+    return { kind: "NonError", message: String(error) };
+  }
+  const kind = error instanceof ScenarioError ? error.kind : error.name;
+  const record = { kind: String(kind), message: String(error.message) };
+  if (error instanceof AggregateError) {
+    record.errors = Array.from(error.errors ?? [], errorRecord);
+  }
+  return record;
+}
+
+/** Canonical text of one ERROR record: `Kind("msg")`, groups `Kind("msg", [A("x")])`. */
+function formatError(record) {
+  const head = `${record.kind}(${JSON.stringify(record.message)}`;
+  if (!Array.isArray(record.errors)) return `${head})`;
+  return `${head}, [${record.errors.map(formatError).join(", ")}])`;
+}
+
+/** Compact JSON of a trace value; a missing value is written as `null`. */
+function formatValue(value) {
+  return value === undefined ? "null" : JSON.stringify(value);
+}
+
+/**
+ * The canonical text of a trace (spec/PROTOCOL.md "Canonical text"): one event a line,
+ * `<t> <event> <detail>`, lines joined with "\n" and no trailing newline.
+ *
+ * An event kind this version does not know is written `<t> <event> <rest as JSON>`, so
+ * nothing is silently dropped from a diff.
+ *
+ * @param {Array<object>} events the trace events of an outcome.
+ * @returns {string} the canonical text.
+ */
+export function formatTrace(events) {
+  return events.map((e) => {
+    switch (e.event) {
+      case "start": return `${e.t} start ${e.op}(${e.args.map(formatValue).join(",")})`;
+      case "end": return `${e.t} end ${e.op} -> ${formatValue(e.value)}`;
+      case "fail": return `${e.t} fail ${e.op} ${formatError(e.error)}`;
+      case "log": return `${e.t} log ${formatValue(e.message)}`;
+      case "unhandled": return `${e.t} unhandled ${formatError(e.error)}`;
+      case "return": return `${e.t} return ${formatValue(e.value)}`;
+      case "throw": return `${e.t} throw ${formatError(e.error)}`;
+      default: {
+        const { t, event, ...rest } = e;
+        return `${t} ${event} ${JSON.stringify(rest)}`;
+      }
+    }
+  }).join("\n");
+}
+
+/** Orders timers by (deadline, seq): same-instant timers fire first-scheduled first. */
+function earlier(a, b) {
+  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+}
+
+/**
+ * A binary min-heap of timers. asyncio's heap orders equal deadlines arbitrarily
+ * (eight same-instant timers fired as [0, 2, 6, 5, 7, 1, 3, 4]; see
+ * notes/async-semantics.md section 12): the sequence number makes ties FIFO.
+ */
+class TimerHeap {
+  constructor() { this.items = []; }
+
+  get size() { return this.items.length; }
+
+  peek() { return this.items[0]; }
+
+  push(timer) {
+    const items = this.items;
+    let i = items.push(timer) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!earlier(timer, items[parent])) break;
+      items[i] = items[parent];
+      i = parent;
+    }
+    items[i] = timer;
+  }
+
+  pop() {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (items.length > 0) {
+      let i = 0;
+      for (;;) {
+        const left = 2 * i + 1;
+        if (left >= items.length) break;
+        const right = left + 1;
+        const child = right < items.length && earlier(items[right], items[left]) ? right : left;
+        if (!earlier(items[child], last)) break;
+        items[i] = items[child];
+        i = child;
+      }
+      items[i] = last;
+    }
+    return top;
+  }
+}
+
+/**
+ * One scenario's world: its virtual clock, timers, error kinds, operations and trace.
+ *
+ * `log`, `setTimeout`, `clearTimeout` and `now` are bound to the world, so generated code
+ * may destructure them: `const { log, setTimeout, clearTimeout } = world;`.
+ *
+ * One `run` per world; runs of different worlds in one process must not overlap, since
+ * unhandled rejections are reported process-wide.
+ */
+export class World {
+  #id;
+  #limits;
+  #now = 0;
+  #seq = 0;
+  #timers = new TimerHeap();
+  #publicTimers = new Map();
+  #nextTimerId = 1;
+  #kinds = new Map();
+  #trace = [];
+  #pendingCalls = new Set();
+  #mainPending = false;
+  #frozen = false;
+  #started = false;
+  #stop = null;
+  #firings = 0;
+  #turns = 0;
+  #maxTurns = 0;
+
+  /**
+   * @param {string} scenarioId the scenario's id, used in every message.
+   * @param {{virtual_time?: number, timer_firings?: number, turns_per_instant?: number}} [limits]
+   *   the runaway bounds (the IR's `limits`); a missing bound takes its default
+   *   (3600000 ms, 10000 firings, 1000 turns).
+   */
+  constructor(scenarioId, limits) {
+    this.#id = String(scenarioId);
+    const merged = { ...DEFAULT_LIMITS };
+    for (const key of Object.keys(DEFAULT_LIMITS)) {
+      const value = limits?.[key];
+      if (value === undefined || value === null) continue;
+      if (typeof value !== "number" || !(value >= 0)) {
+        throw new TypeError(`limits.${key} must be a number >= 0, got ${JSON.stringify(value)}`);
+      }
+      merged[key] = value;
+    }
+    this.#limits = Object.freeze(merged);
+    this.log = this.log.bind(this);
+    this.setTimeout = this.setTimeout.bind(this);
+    this.clearTimeout = this.clearTimeout.bind(this);
+    this.now = this.now.bind(this);
+  }
+
+  /**
+   * The class of one error kind: extends ScenarioError, `name` is `kind`, instances carry
+   * `kind` and `message`. The same class is returned for the same kind in one world, so
+   * operations failing with the kind and `catch` clauses testing for it agree.
+   *
+   * @param {string} kind e.g. "IOError".
+   * @returns {typeof ScenarioError} the error class.
+   */
+  errorKind(kind) {
+    let cls = this.#kinds.get(kind);
+    if (cls === undefined) {
+      // A computed key names the class after the kind, for stack traces and `show`.
+      cls = { [kind]: class extends ScenarioError {} }[kind];
+      Object.defineProperty(cls.prototype, "name", {
+        value: kind, writable: true, configurable: true,
+      });
+      this.#kinds.set(kind, cls);
+    }
+    return cls;
+  }
+
+  /**
+   * A simulated operation. Each call records `start` with its arguments synchronously,
+   * takes the next outcome (the last one repeats), waits `latency` virtual ms, then
+   * records `end` (value) or `fail` (error) and fulfils or rejects its promise with the
+   * value or an instance of the kind's class.
+   *
+   * @param {string} name the operation's name, as in the trace.
+   * @param {{latency: number, outcomes: Array<{returns: *} | {fails: {kind: string, message: string}}>}} spec
+   * @returns {(...args: *[]) => Promise<*>} the operation.
+   */
+  operation(name, { latency, outcomes }) {
+    if (!Array.isArray(outcomes) || outcomes.length === 0) {
+      throw new TypeError(`operation '${name}' needs at least one outcome`);
+    }
+    if (typeof latency !== "number" || !(latency >= 0)) {
+      throw new TypeError(`operation '${name}' needs a latency >= 0, got ${JSON.stringify(latency)}`);
+    }
+    let calls = 0;
+    const op = (...args) => {
+      this.#kitCall();
+      const outcome = outcomes[Math.min(calls, outcomes.length - 1)];
+      calls += 1;
+      const pending = { name, args: args.map(toJson), since: this.#now };
+      this.#record({ t: this.#now, event: "start", op: name, args: pending.args });
+      this.#pendingCalls.add(pending);
+      return new Promise((resolve, reject) => {
+        this.#schedule(latency, () => {
+          this.#pendingCalls.delete(pending);
+          if (outcome.fails !== undefined) {
+            const Kind = this.errorKind(outcome.fails.kind);
+            const error = new Kind(outcome.fails.message);
+            this.#record({ t: this.#now, event: "fail", op: name, error: errorRecord(error) });
+            reject(error);
+          } else {
+            // Every call gets its own copy, as a real operation returns fresh data.
+            const value = toJson(outcome.returns);
+            this.#record({ t: this.#now, event: "end", op: name, value: toJson(value) });
+            resolve(value);
+          }
+        }, []);
+      });
+    };
+    // Name the function after the operation, for stack traces.
+    Object.defineProperty(op, "name", { value: name });
+    return op;
+  }
+
+  /**
+   * Records a `log` event at the current virtual time.
+   *
+   * @param {*} message usually a string; any JSON value is recorded as is.
+   */
+  log(message) {
+    this.#kitCall();
+    this.#record({ t: this.#now, event: "log", message: toJson(message) });
+  }
+
+  /**
+   * A virtual timer: `callback(...args)` runs when the clock reaches now + `ms`.
+   * A delay of 0 or less is a deadline of now; Node clamps delays below 1 ms to 1 ms
+   * (nodejs/node#34728), the kit does not, so `setTimeout(a, 1); setTimeout(b, 0)` runs
+   * b first, as asyncio's `call_later` would. A fractional delay is rounded up: the
+   * clock counts whole milliseconds and a timer never fires before its delay.
+   *
+   * @param {Function} callback
+   * @param {number} [ms] the delay in virtual milliseconds.
+   * @param {...*} args passed to `callback`.
+   * @returns {number} an id for `clearTimeout`.
+   */
+  setTimeout(callback, ms, ...args) {
+    if (typeof callback !== "function") {
+      throw new TypeError(`setTimeout needs a function, got ${typeof callback}`);
+    }
+    this.#kitCall();
+    const id = this.#nextTimerId++;
+    const timer = this.#schedule(ms, callback, args);
+    timer.id = id;
+    this.#publicTimers.set(id, timer);
+    return id;
+  }
+
+  /**
+   * Cancels a timer made by `setTimeout`; an unknown or already fired id is ignored,
+   * as in Node.
+   *
+   * @param {number} id
+   */
+  clearTimeout(id) {
+    const timer = this.#publicTimers.get(id);
+    if (timer === undefined) return;
+    this.#publicTimers.delete(id);
+    timer.cancelled = true;
+  }
+
+  /**
+   * @returns {number} the virtual clock, integer milliseconds from 0.
+   */
+  now() {
+    return this.#now;
+  }
+
+  /**
+   * Runs `main` on the virtual clock until nothing is left to do, and returns the
+   * outcome of spec/PROTOCOL.md without `target`: `{status, result, trace, message,
+   * stats}`. It never rejects: a failure of the runtime itself is status `crash`.
+   *
+   * @param {() => (Promise<*> | *)} main the main workflow.
+   * @returns {Promise<{status: string, result: object|null, trace: object[], message: string|null, stats: object}>}
+   */
+  async run(main) {
+    let result = null;
+    let others = null;
+    const onUnhandled = (reason) => {
+      this.#record({ t: this.#now, event: "unhandled", error: errorRecord(reason) });
+    };
+    try {
+      if (this.#started) throw new Error("World.run was called twice on one world");
+      this.#started = true;
+      if (activeWorld !== null) {
+        throw new Error("another World.run is in progress in this process; runs must not overlap");
+      }
+      activeWorld = this;
+      // During the run the world owns 'unhandledRejection': a rejection the scenario
+      // leaves unhandled is a trace event, not a failure of the host (node:test fails
+      // the current test from its own listener; Node 15+ with no listener at all
+      // exits, nodejs/node#33021). The host's listeners come back after the run.
+      others = process.rawListeners("unhandledRejection");
+      process.removeAllListeners("unhandledRejection");
+      process.on("unhandledRejection", onUnhandled);
+
+      if (typeof main !== "function") throw new TypeError("main is not a function");
+      this.#mainPending = true;
+      const settle = (settled) => {
+        this.#mainPending = false;
+        result = settled;
+      };
+      try {
+        Promise.resolve(main()).then(
+          (value) => {
+            const json = toJson(value);
+            this.#record({ t: this.#now, event: "return", value: json });
+            settle({ returns: json });
+          },
+          (error) => {
+            const record = errorRecord(error);
+            this.#record({ t: this.#now, event: "throw", error: record });
+            settle({ throws: record });
+          },
+        ).catch((error) => {
+          // A result that is not JSON (a BigInt, a cycle) cannot be reported: without
+          // this it would surface as an unhandled rejection and a false deadlock.
+          const { kind, message } = errorRecord(error);
+          this.#halt("crash", `crash: scenario '${this.#id}': the main workflow's result cannot be reported: ${kind}: ${message}`);
+        });
+      } catch (error) {
+        // A main that throws before returning a promise settles at once, like an async
+        // function whose body throws.
+        const record = errorRecord(error);
+        this.#record({ t: this.#now, event: "throw", error: record });
+        settle({ throws: record });
+      }
+
+      for (;;) {
+        // Quiescence: a real macrotask runs only once every microtask has drained, and
+        // Node emits 'unhandledRejection' right after that drain (before the next
+        // macrotask), so onUnhandled has recorded them at the current time.
+        await new Promise((resolve) => realSetImmediate(resolve));
+        if (this.#stop !== null) break;
+        const timer = this.#nextTimer();
+        if (timer === undefined) {
+          if (this.#mainPending) this.#halt("deadlock", this.#deadlockMessage());
+          break;
+        }
+        if (timer.deadline > this.#limits.virtual_time) {
+          this.#halt("runaway", `runaway: scenario '${this.#id}' passed virtual time ${this.#limits.virtual_time} ms`);
+          break;
+        }
+        if (this.#firings >= this.#limits.timer_firings) {
+          this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.#limits.timer_firings} timer firings`);
+          break;
+        }
+        if (timer.deadline > this.#now) {
+          this.#now = timer.deadline;
+          this.#turns = 0;
+        }
+        if (!this.#countTurn()) break;
+        this.#timers.pop();
+        this.#firings += 1;
+        if (timer.id !== undefined) this.#publicTimers.delete(timer.id);
+        try {
+          timer.callback(...timer.args);
+        } catch (error) {
+          // In Node a throwing timer callback is an uncaught exception that ends the
+          // process; here it ends the run, and a RunawayError has its verdict already.
+          if (!(error instanceof RunawayError)) {
+            const { kind, message } = errorRecord(error);
+            this.#halt("crash", `crash: scenario '${this.#id}': a timer callback threw ${kind}(${JSON.stringify(message)}) at ${this.#now} ms`);
+          }
+          break;
+        }
+      }
+    } catch (error) {
+      const { kind, message } = errorRecord(error);
+      this.#halt("crash", `crash: scenario '${this.#id}': ${kind}: ${message}`);
+    } finally {
+      if (others !== null) {
+        process.off("unhandledRejection", onUnhandled);
+        for (const listener of others) process.on("unhandledRejection", listener);
+      }
+      if (activeWorld === this) activeWorld = null;
+      this.#frozen = true;
+    }
+    const stop = this.#stop;
+    return {
+      status: stop === null ? "settled" : stop.status,
+      result: stop === null ? result : null,
+      trace: this.#trace,
+      message: stop === null ? null : stop.message,
+      stats: {
+        virtual_time: this.#now,
+        timer_firings: this.#firings,
+        max_turns_per_instant: this.#maxTurns,
+      },
+    };
+  }
+
+  /**
+   * Runs `main` and prints the canonical trace, one event a line, then a status line:
+   * `settled`, or the message of a deadlock, runaway or crash, in which case
+   * `process.exitCode` is set to 1. For standalone programs (`node program.mjs`).
+   *
+   * @param {() => (Promise<*> | *)} main the main workflow.
+   * @returns {Promise<object>} the outcome, as `run` returns it.
+   */
+  async runAndPrint(main) {
+    const outcome = await this.run(main);
+    const lines = outcome.trace.length > 0 ? `${formatTrace(outcome.trace)}\n` : "";
+    const status = outcome.status === "settled" ? "settled" : outcome.message;
+    process.stdout.write(`${lines}${status}\n`);
+    if (outcome.status !== "settled") process.exitCode = 1;
+    return outcome;
+  }
+
+  /** Appends an event unless the run has stopped or finished. */
+  #record(event) {
+    if (!this.#frozen && this.#stop === null) this.#trace.push(event);
+  }
+
+  /** Adds a timer to the heap; the delay is normalised as `setTimeout` documents. */
+  #schedule(ms, callback, args) {
+    const delay = Number(ms) > 0 ? Math.ceil(Number(ms)) : 0;
+    const timer = { deadline: this.#now + delay, seq: this.#seq++, callback, args, id: undefined, cancelled: false };
+    this.#timers.push(timer);
+    return timer;
+  }
+
+  /** The next live timer, dropping cleared ones (they are removed lazily). */
+  #nextTimer() {
+    while (this.#timers.size > 0 && this.#timers.peek().cancelled) this.#timers.pop();
+    return this.#timers.peek();
+  }
+
+  /** Counts one turn at the current instant; false (and the run stops) past the bound. */
+  #countTurn() {
+    this.#turns += 1;
+    if (this.#turns > this.#maxTurns) this.#maxTurns = this.#turns;
+    if (this.#turns > this.#limits.turns_per_instant) {
+      this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.#limits.turns_per_instant} turns at ${this.#now} ms`);
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Every kit call is a turn. Past the bound it throws, so that a loop that never
+   * yields to the clock (the runner's watchdog is the last resort) stops here.
+   */
+  #kitCall() {
+    if (this.#stop !== null || !this.#countTurn()) {
+      throw new RunawayError(this.#stop.message);
+    }
+  }
+
+  /** Stops the run with a verdict; the first verdict wins and the trace is closed. */
+  #halt(status, message) {
+    if (this.#stop === null) this.#stop = { status, message };
+  }
+
+  /** The deadlock message: the scenario, the time, and what had not finished. */
+  #deadlockMessage() {
+    const pending = [];
+    if (this.#mainPending) pending.push("the main workflow");
+    for (const call of this.#pendingCalls) {
+      pending.push(`${call.name}(${call.args.map(formatValue).join(",")}) started at ${call.since} ms`);
+    }
+    return `deadlock: scenario '${this.#id}' has not settled at ${this.#now} ms and no timer is pending; pending: ${pending.join(", ")}`;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The `js-async` renderer: scenario functions as `async function` with `await`,
+ * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step.
+ *
+ * @module compile-async
+ */
+
+import {
+  Scope, camelCase, jsCall, jsCondition, jsExpr, jsNewError, jsSleep, kindFilter,
+  planBindings, renderStmts,
+} from "./emit.mjs";
+
+/**
+ * One scenario function (or `main`) as an async function declaration.
+ *
+ * @param {string} name the function's JavaScript name.
+ * @param {string[]} params the IR parameter names.
+ * @param {object[]} steps the IR steps.
+ * @param {Scope} root the program scope (every scenario name).
+ * @returns {string[]} the lines of the declaration.
+ */
+export function asyncFunction(name, params, steps, root) {
+  const plan = planBindings(steps, params);
+  const body = block(steps, plan, root.child());
+  const head = `async function ${name}(${params.map(camelCase).join(", ")}) {`;
+  return [head, ...renderStmts(body, 1), "}"];
+}
+
+const line = (text) => ({ t: "line", text });
+
+function block(steps, plan, scope) {
+  const out = [];
+  const lets = plan.before.get(steps);
+  steps.forEach((step, index) => {
+    for (const name of lets?.get(index) ?? []) out.push(line(`let ${camelCase(name)};`));
+    out.push(...compileStep(step, plan, scope));
+  });
+  return out;
+}
+
+/** `const x = `, `let x = `, `x = ` or nothing, as the binding plan says. */
+function target(step, plan) {
+  if (!step.bind) return "";
+  const name = camelCase(step.bind);
+  switch (plan.site.get(step)) {
+    case "const": return `const ${name} = `;
+    case "let": return `let ${name} = `;
+    default: return `${name} = `;
+  }
+}
+
+function compileStep(step, plan, scope) {
+  switch (step.step) {
+    case "await": {
+      const awaited = step.call ? jsCall(step.call) : camelCase(step.handle);
+      return [line(`${target(step, plan)}await ${awaited};`)];
+    }
+    case "start":
+      return [line(`${target(step, plan)}${jsCall(step.call)};`)];
+    case "all":
+    case "race":
+      return [line(`${target(step, plan)}await Promise.${step.step}([${step.calls.map(jsCall).join(", ")}]);`)];
+    case "sleep":
+      return [line(`await ${jsSleep(step.ms)};`)];
+    case "log":
+      return [line(`log(${jsExpr(step.message)});`)];
+    case "return":
+      return [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)];
+    case "throw":
+      return [line(`throw ${jsNewError(step)};`)];
+    case "if":
+      return [{
+        t: "if",
+        cond: jsCondition(step),
+        then: block(step.then ?? [], plan, scope.child()),
+        else: block(step.else ?? [], plan, scope.child()),
+      }];
+    case "repeat": {
+      const inner = scope.child();
+      const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
+      return [{
+        t: "for",
+        head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1`,
+        body: block(step.body, plan, inner),
+      }];
+    }
+    case "try":
+      return [compileTry(step, plan, scope)];
+    default:
+      throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
+  }
+}
+
+function compileTry(step, plan, scope) {
+  const stmt = { t: "try", body: block(step.body, plan, scope.child()), param: null, catch: null, finally: null };
+  if (step.catch) {
+    const inner = scope.child();
+    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
+    const filter = kindFilter(step.catch.kinds, param);
+    stmt.param = param;
+    stmt.catch = [
+      ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),
+      ...block(step.catch.body, plan, inner),
+    ];
+  }
+  if (step.finally) stmt.finally = block(step.finally, plan, scope.child());
+  return stmt;
+}

@@ -1,0 +1,411 @@
+/**
+ * The `js-promise` renderer: scenario functions as plain functions returning promise
+ * chains (`.then`, `.catch`, `.finally`), with no `async` or `await` keyword.
+ *
+ * The scheme: a step list compiles in continuation-passing style. Steps that do not
+ * wait (log, start, and if/repeat made only of such steps) stay plain statements; a
+ * step that waits ends the statement list with `return <promise>.then((x) => { rest })`.
+ * - `if` with waiting branches and steps after it: the steps after become a local
+ *   function `const afterIf = () => ...` that each branch calls last.
+ * - `repeat` with a waiting body: a local recursive function
+ *   `const loop = (attempt) => { if (attempt < n) { body; return loop(attempt + 1); } rest }`.
+ * - `try`: `body.catch(...).finally(...)`, then the steps after in a `.then`. A
+ *   `return` inside such a try must skip those steps: it resolves to a completion
+ *   object `{ value }`, which the `.then` after the try checks first.
+ * - A name bound inside a block and read after it is a `let` declared before the
+ *   block (emit.mjs `planBindings`).
+ * - Code that runs synchronously when the function is called (its "sync" part) never
+ *   throws and always returns a promise: `throw` there is `return Promise.reject(...)`,
+ *   `return v` is `return Promise.resolve(v)`. So the function's first operation starts
+ *   synchronously, as in an async function, and errors still arrive as rejections.
+ *
+ * @module compile-promise
+ */
+
+import {
+  Scope, arrow, camelCase, chain, containsReturn, isSyncOnly, jsCall, jsCondition, jsExpr,
+  jsNewError, jsSleep, kindFilter, planBindings, raw, renderExpr, renderStmts, terminates,
+} from "./emit.mjs";
+
+/**
+ * One scenario function (or `main`) as a function declaration returning a promise.
+ *
+ * @param {string} name the function's JavaScript name.
+ * @param {string[]} params the IR parameter names.
+ * @param {object[]} steps the IR steps.
+ * @param {Scope} root the program scope (every scenario name).
+ * @returns {string[]} the lines of the declaration.
+ */
+export function promiseFunction(name, params, steps, root) {
+  const plan = planBindings(steps, params, { carry: true });
+  const carriedFinal = new Set();
+  for (const [tryStep, carried] of plan.carried) {
+    for (const branch of [tryStep.body, tryStep.catch?.body]) {
+      const last = branch?.[branch.length - 1];
+      if (last && last.bind === carried) carriedFinal.add(last);
+    }
+  }
+  const cx = { plan, carriedFinal };
+  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, root.child(), cx);
+  const head = `function ${name}(${params.map(camelCase).join(", ")}) {`;
+  return [head, ...renderStmts(body, 1), "}"];
+}
+
+// What happens when a step list runs off its end:
+// END: the list's value is undefined (in sync code: `return Promise.resolve();`);
+// FALL: plain fall-through into the next statement (lists of plain statements only);
+// {t: "call", text}: `return <text>;` (the continuation of an if, the next loop round).
+const END = { t: "end" };
+const FALL = { t: "fall" };
+
+const line = (text, hoistable = false) => ({ t: "line", text, hoistable });
+const ret = (expr) => ({ t: "return", expr: typeof expr === "string" ? raw(expr) : expr });
+const shortIf = (cond, text) => ({ t: "if", cond, then: [line(text)], else: null, short: true });
+
+/**
+ * Compiles `steps[from..]`.
+ *
+ * `k.mode` says what a `return` step means: "function" (return the value),
+ * "completion" (inside a try whose continuation must be skipped: resolve to
+ * `{ value }`), "discard" (no return inside, and the list's value is not used).
+ * `k.sync`: this code runs in the function's synchronous part (see the module doc), so
+ * it must return a promise; `k.reject`: a throw here must become a rejection (in the
+ * synchronous part, except inside a plain try that catches it).
+ * `k.tail`: END, FALL or a continuation call.
+ */
+function compileSteps(steps, from, k, scope, cx) {
+  const out = [];
+  const lets = cx.plan.before.get(steps);
+  for (let i = from; i < steps.length; i += 1) {
+    for (const name of lets?.get(i) ?? []) out.push(line(`let ${camelCase(name)};`, true));
+    const step = steps[i];
+    switch (step.step) {
+      case "log":
+        out.push(line(`log(${jsExpr(step.message)});`, true));
+        break;
+      case "start":
+        out.push(line(`${declare(step, cx)}${jsCall(step.call)};`, true));
+        break;
+      case "throw":
+        out.push(k.reject ? ret(`Promise.reject(${jsNewError(step)})`) : line(`throw ${jsNewError(step)};`));
+        return out;
+      case "return":
+        out.push(returnValue(k, step.value == null ? "null" : jsExpr(step.value)));
+        return out;
+      case "if":
+        if (isSyncOnly([step])) {
+          out.push(ifStmt(step, { ...k, tail: FALL }, scope, cx));
+          break;
+        }
+        out.push(...compileIf(steps, i, k, scope, cx));
+        return out;
+      case "repeat":
+        if (isSyncOnly(step.body)) {
+          const inner = scope.child();
+          const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
+          out.push({
+            t: "for",
+            head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1`,
+            body: compileSteps(step.body, 0, { ...k, tail: FALL }, inner, cx),
+          });
+          break;
+        }
+        out.push(...compileLoop(steps, i, k, scope, cx));
+        return out;
+      case "try":
+        if (isSyncOnly([step])) {
+          out.push(nativeTry(step, k, scope, cx));
+          break;
+        }
+        out.push(...compileTry(steps, i, k, scope, cx));
+        return out;
+      case "await":
+      case "all":
+      case "race":
+      case "sleep":
+        out.push(...compileWait(steps, i, k, scope, cx, out));
+        return out;
+      default:
+        throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
+    }
+  }
+  if (k.tail.t === "end" && k.sync && !terminates(out)) out.push(ret("Promise.resolve()"));
+  if (k.tail.t === "call" && !terminates(out)) out.push(ret(k.tail.text));
+  return out;
+}
+
+/** The same continuation, for code in a `.then`/`.catch` callback. */
+function inCallback(k) {
+  return { ...k, sync: false, reject: false };
+}
+
+/**
+ * A try made only of steps that do not wait: a plain try statement, which catches
+ * synchronously as the async variant's does. In the synchronous part a throw inside
+ * its body is a real throw (the catch is right there); one leaving it is a rejection.
+ */
+function nativeTry(step, k, scope, cx) {
+  const fall = { ...k, tail: FALL };
+  const stmt = {
+    t: "try",
+    body: compileSteps(step.body, 0, step.catch ? { ...fall, reject: false } : fall, scope.child(), cx),
+    param: null,
+    catch: null,
+    finally: null,
+  };
+  if (step.catch) {
+    const inner = scope.child();
+    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
+    inner.names.add(param);
+    const filter = kindFilter(step.catch.kinds, param);
+    const rethrow = k.reject ? `return Promise.reject(${param});` : `throw ${param};`;
+    stmt.param = param;
+    stmt.catch = [...(filter ? [shortIf(filter, rethrow)] : []), ...compileSteps(step.catch.body, 0, fall, inner, cx)];
+  }
+  if (step.finally) stmt.finally = compileSteps(step.finally, 0, fall, scope.child(), cx);
+  return stmt;
+}
+
+/** `return v` as the mode says; see compileSteps. */
+function returnValue(k, expr) {
+  if (k.mode === "discard") throw new Error("internal: a return step in a block compiled as discarded");
+  const value = k.mode !== "completion" ? expr : expr === "value" ? "{ value }" : `{ value: ${expr} }`;
+  return ret(k.sync ? `Promise.resolve(${value})` : value);
+}
+
+/** The declaration prefix of a `start` step (`const t = `, `let t = `, `t = `). */
+function declare(step, cx) {
+  const name = camelCase(step.bind);
+  switch (cx.plan.site.get(step)) {
+    case "const": return `const ${name} = `;
+    case "let": return `let ${name} = `;
+    default: return `${name} = `;
+  }
+}
+
+/** The promise a waiting step waits for. */
+function waitHead(step) {
+  switch (step.step) {
+    case "await": return step.call ? jsCall(step.call) : camelCase(step.handle);
+    case "all": case "race": return `Promise.${step.step}([${step.calls.map(jsCall).join(", ")}])`;
+    case "sleep": return jsSleep(step.ms);
+    default: throw new Error(`internal: ${step.step} does not wait`);
+  }
+}
+
+/**
+ * A waiting step (await, all, race, sleep) and everything after it:
+ * `return head.then((bound) => { rest })`.
+ */
+function compileWait(steps, i, k, scope, cx, out) {
+  const step = steps[i];
+  const head = raw(waitHead(step));
+  if (cx.carriedFinal.has(step)) return [ret(head)]; // the try's value: see planBindings
+  const isLast = i === steps.length - 1;
+  const site = step.bind ? cx.plan.site.get(step) : undefined;
+  const name = step.bind ? camelCase(step.bind) : null;
+  const inner = scope.child();
+  let param = null;
+  const pre = [];
+  if (site === "const") {
+    if ((cx.plan.uses.get(step.bind) ?? 0) > 0) {
+      param = name;
+      inner.names.add(name);
+    }
+  } else if (site === "let" || site === "assign") {
+    if (site === "let") out.push(line(`let ${name};`, true));
+    param = inner.fresh("value");
+    pre.push(line(`${name} = ${param};`));
+  }
+  if (isLast && k.tail.t === "end" && pre.length === 0) {
+    // The list's value must be undefined unless nobody reads it (a sleep gives undefined).
+    if (k.mode === "discard" || step.step === "sleep") return [ret(head)];
+    return [ret(chain(head, [then([], [ret("undefined")])]))];
+  }
+  const next = steps[i + 1];
+  if (site === "const" && k.mode === "function" && i + 2 === steps.length && next.step === "return"
+    && next.value?.ref === step.bind && next.value.member == null) {
+    return [ret(head)]; // `x = await f(); return x;` is `return f();`
+  }
+  const body = [...pre, ...compileSteps(steps, i + 1, inCallback(k), inner, cx)];
+  return [ret(thenChain(head, param, body))];
+}
+
+/** A `.then` link with an arrow function. */
+function then(params, body) {
+  return { method: "then", args: [arrowFn(params, body)] };
+}
+
+function arrowFn(params, body) {
+  return arrow(params, body);
+}
+
+/**
+ * `head.then((param) => { body })`; when the body is only `return next.then(...)...`
+ * and the later links do not read `param`, the chain is flattened:
+ * `head.then((param) => next).then(...)`, which is the same computation.
+ */
+function thenChain(head, param, body) {
+  const params = param ? [param] : [];
+  const only = body.length === 1 && body[0].t === "return" ? body[0].expr : null;
+  if (only && only.t === "chain" && only.links.every((link) => link.method === "then" && link.args.length === 1)) {
+    const later = only.links.map((link) => renderExpr(link.args[0], 0)).join("\n");
+    if (!param || !mentions(later, param)) {
+      return chain(head, [then(params, [ret(only.head)]), ...only.links]);
+    }
+  }
+  return chain(head, [then(params, body)]);
+}
+
+/** Whether generated text mentions an identifier (strings may give a false yes). */
+function mentions(text, name) {
+  return new RegExp(`(^|[^A-Za-z0-9_$])${name.replace(/\$/g, "\\$")}($|[^A-Za-z0-9_$])`).test(text);
+}
+
+/** An if statement whose branches are compiled with `k`. */
+function ifStmt(step, k, scope, cx) {
+  return {
+    t: "if",
+    cond: jsCondition(step),
+    then: compileSteps(step.then ?? [], 0, k, scope.child(), cx),
+    else: compileSteps(step.else ?? [], 0, k, scope.child(), cx),
+  };
+}
+
+/** An if whose branches wait. */
+function compileIf(steps, i, k, scope, cx) {
+  const step = steps[i];
+  if (i === steps.length - 1) return [ifStmt(step, k, scope, cx)];
+  // The steps after the if run after whichever branch ran: a local continuation.
+  const cont = scope.fresh("afterIf");
+  const contBody = compileSteps(steps, i + 1, k, scope.child(), cx);
+  const stmt = ifStmt(step, { ...k, tail: { t: "call", text: `${cont}()` } }, scope, cx);
+  const out = [{ t: "const", name: cont, expr: arrowFn([], contBody), hoistable: true }];
+  // Every path of a branch ends in a return here; an else that is only `return x;`
+  // reads better after the if.
+  if (stmt.else.length === 1 && stmt.else[0].t === "return") {
+    out.push({ ...stmt, else: null }, stmt.else[0]);
+  } else {
+    out.push(stmt);
+  }
+  return out;
+}
+
+/** A repeat whose body waits: a local recursive function, one call per round. */
+function compileLoop(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const loop = scope.fresh("loop");
+  const inner = scope.child();
+  const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
+  inner.names.add(counter);
+  const next = { t: "call", text: `${loop}(${counter} + 1)` };
+  const body = compileSteps(step.body, 0, { ...k, tail: next }, inner.child(), cx);
+  const after = compileSteps(steps, i + 1, k, inner, cx);
+  const fn = arrowFn([counter], [{ t: "if", cond: `${counter} < ${step.times}`, then: body, else: null }, ...after]);
+  return [{ t: "const", name: loop, expr: fn, hoistable: true }, ret(`${loop}(0)`)];
+}
+
+/**
+ * A try step and everything after it:
+ * `return body.catch((error) => ...).finally(() => ...).then(... rest)`.
+ */
+function compileTry(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const isLast = i === steps.length - 1;
+  const finallyReturns = containsReturn(step.finally);
+  const returns = containsReturn(step.body) || containsReturn(step.catch?.body) || finallyReturns;
+  const carried = cx.plan.carried.get(step);
+  // Direct: nothing follows, so values and returns flow straight out of the chain.
+  const direct = isLast && k.tail.t === "end" && !finallyReturns;
+  const mode = direct ? k.mode : returns ? "completion" : "discard";
+  const out = [];
+  const links = [];
+
+  let carryParam = null;
+  const carryPre = [];
+  const after = scope.child();
+  if (carried) {
+    const site = cx.plan.site.get(step);
+    if (site === "const") {
+      carryParam = camelCase(carried);
+    } else {
+      carryParam = after.fresh("value");
+      carryPre.push(line(`${camelCase(carried)} = ${carryParam};`));
+    }
+  }
+
+  // The body runs synchronously here; it is compiled in the enclosing scope because its
+  // leading declarations are lifted out in front of the chain.
+  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END }, scope, cx);
+  let lead = 0;
+  while (lead < bodyStmts.length && bodyStmts[lead].hoistable) lead += 1;
+  out.push(...bodyStmts.slice(0, lead));
+  const rest = bodyStmts.slice(lead);
+  let bodyExpr;
+  if (rest.length === 1 && rest[0].t === "return" && rest[0].expr) {
+    bodyExpr = rest[0].expr;
+  } else {
+    const name = scope.fresh("tryBlock");
+    out.push({ t: "const", name, expr: arrowFn([], rest) });
+    bodyExpr = raw(`${name}()`);
+  }
+
+  if (step.catch) {
+    const inner = scope.child();
+    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
+    inner.names.add(param);
+    const filter = kindFilter(step.catch.kinds, param);
+    const body = [
+      ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
+      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END }, inner, cx),
+    ];
+    links.push({ method: "catch", args: [arrowFn(step.catch.bind || filter ? [param] : [], body)] });
+  }
+
+  if (step.finally && !finallyReturns) {
+    const body = compileSteps(step.finally, 0, { mode: "discard", sync: false, reject: false, tail: END }, scope.child(), cx);
+    links.push({ method: "finally", args: [arrowFn([], body)] });
+  } else if (step.finally) {
+    // A return in finally replaces whatever the try did (JS and Python agree), so the
+    // finally block resolves to a completion that wins over the try's.
+    const fin = scope.fresh("finallyBlock");
+    out.push({
+      t: "const",
+      name: fin,
+      expr: arrowFn([], compileSteps(step.finally, 0, { mode: "completion", sync: true, reject: true, tail: END }, scope.child(), cx)),
+    });
+    const ok = scope.child();
+    const completion = ok.fresh("completion");
+    const finalOk = ok.fresh("finallyCompletion");
+    const bad = scope.child();
+    const error = bad.fresh("error");
+    const finalBad = bad.fresh("finallyCompletion");
+    links.push({
+      method: "then",
+      args: [
+        arrowFn([completion], [ret(chain(raw(`${fin}()`), [then([finalOk], [ret(`${finalOk} || ${completion}`)])]))]),
+        arrowFn([error], [ret(chain(raw(`${fin}()`), [then([finalBad], [
+          shortIf(finalBad, `return ${finalBad};`),
+          line(`throw ${error};`),
+        ])]))]),
+      ],
+    });
+  }
+
+  if (!direct) {
+    const restK = inCallback(k);
+    if (returns) {
+      // A return inside the try resolved to { value }: skip the steps after the try.
+      const completion = after.fresh("completion");
+      const passOn = k.mode === "function" ? `${completion}.value` : completion;
+      const body = [shortIf(completion, `return ${passOn};`), ...compileSteps(steps, i + 1, restK, after, cx)];
+      links.push(then([completion], body));
+    } else {
+      if (carryParam) after.names.add(carryParam);
+      const body = [...carryPre, ...compileSteps(steps, i + 1, restK, after, cx)];
+      links.push(...thenChain(raw(""), carryParam, body).links);
+    }
+  }
+  out.push(ret(chain(bodyExpr, links)));
+  return out;
+}

@@ -1,0 +1,763 @@
+/**
+ * Shared helpers of the JavaScript compilers (compile-async.mjs, compile-promise.mjs):
+ * literal emission, names, a small code model with its printer, and the analysis of
+ * where a scenario's bindings are declared.
+ *
+ * Every string of a scenario reaches the program as an escaped literal, never as code:
+ * `jsString` for string literals, `jsValue` for JSON values, `templateText` for the
+ * literal parts of a template literal, `commentText` for the few places where scenario
+ * text lands in a comment.
+ *
+ * Standard library only (Node 20+).
+ *
+ * @module emit
+ */
+
+// ECMAScript reserved words, strict-mode and module reserved words, literals and names
+// with special meaning (ECMA-262 "Keywords and Reserved Words"): a temp name is never one.
+const JS_RESERVED = new Set([
+  "arguments", "async", "await", "break", "case", "catch", "class", "const", "continue",
+  "debugger", "default", "delete", "do", "else", "enum", "eval", "export", "extends",
+  "false", "finally", "for", "function", "if", "implements", "import", "in",
+  "instanceof", "interface", "let", "new", "null", "of", "package", "private",
+  "protected", "public", "return", "static", "super", "switch", "this", "throw",
+  "true", "try", "typeof", "undefined", "var", "void", "while", "with", "yield",
+]);
+
+// Names the generated programs define or use themselves; a temp name is never one.
+const PROGRAM_NAMES = [
+  "world", "log", "setTimeout", "clearTimeout", "main", "World", "ScenarioError",
+  "Promise", "resolve", "reject", "Error", "String", "JSON", "Object", "Array",
+  "globalThis", "process", "console", "NaN", "Infinity",
+];
+
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * Whether a scenario name cannot be used in JavaScript: its camelCase spelling is a
+ * reserved word or a name the generated programs use themselves. The loader rejects
+ * such names (runner/names.py); the compiler checks again.
+ *
+ * @param {string} name a snake_case scenario name.
+ * @returns {boolean}
+ */
+export function isReservedName(name) {
+  const js = camelCase(name);
+  return JS_RESERVED.has(js) || PROGRAM_NAMES.includes(js);
+}
+
+/**
+ * A JavaScript string literal whose value is exactly `text`.
+ *
+ * JSON.stringify escapes quotes, backslashes, control characters (NUL as `\u0000`) and
+ * lone surrogates; on top of that U+2028/U+2029 are escaped (line terminators in older
+ * engines and in comments), `</` becomes `<\/` and `<!--` becomes `\u003c!--`, so a
+ * program can sit inside an HTML `<script>`. Other non-ASCII text is kept as is.
+ *
+ * @param {string} text
+ * @returns {string} the literal, double-quoted.
+ */
+export function jsString(text) {
+  if (typeof text !== "string") throw new TypeError(`expected a string, got ${typeof text}`);
+  return escapeForScript(JSON.stringify(text));
+}
+
+/** Escapes what JSON.stringify leaves and a script must not contain raw. */
+function escapeForScript(literal) {
+  return literal
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029")
+    .replace(/<\//g, "<\\/")
+    .replace(/<!--/g, "\\u003c!--");
+}
+
+/**
+ * A JavaScript expression for a JSON value: `null`, booleans, numbers, strings,
+ * arrays `[1, 2]` and objects `{ name: "x", "content-type": "y" }` with keys quoted
+ * only where needed. A key `__proto__` is written `["__proto__"]`, so that it makes
+ * an own property as JSON.parse does rather than setting the prototype.
+ *
+ * @param {*} value a JSON value.
+ * @returns {string} the expression, on one line.
+ */
+export function jsValue(value) {
+  if (value === null) return "null";
+  switch (typeof value) {
+    case "boolean":
+      return String(value);
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError(`not a JSON number: ${value}`);
+      return JSON.stringify(value);
+    case "string":
+      return jsString(value);
+    case "object":
+      if (Array.isArray(value)) return `[${value.map(jsValue).join(", ")}]`;
+      return jsObject(Object.entries(value).map(([key, item]) => [key, jsValue(item)]));
+    default:
+      throw new TypeError(`not a JSON value: ${typeof value}`);
+  }
+}
+
+/**
+ * An object literal from keys and already-emitted value expressions.
+ *
+ * @param {Array<[string, string]>} entries key (any string) and value expression.
+ * @returns {string} `{ a: 1, "b c": x }`, or `{}`.
+ */
+export function jsObject(entries) {
+  if (entries.length === 0) return "{}";
+  return `{ ${entries.map(([key, expr]) => `${propertyKey(key)}: ${expr}`).join(", ")} }`;
+}
+
+/** A property name: bare when it is an identifier name, else a string literal. */
+function propertyKey(key) {
+  if (key === "__proto__") return `[${jsString(key)}]`;
+  return IDENTIFIER.test(key) ? key : jsString(key);
+}
+
+/**
+ * The literal text of a template literal part: backslashes, backticks and `${` are
+ * escaped, and so are control characters, U+2028/U+2029, lone surrogates, `</` and
+ * `<!--`, so that the cooked string is exactly `text`.
+ *
+ * @param {string} text
+ * @returns {string} text to place between the backticks.
+ */
+export function templateText(text) {
+  let out = "";
+  for (let i = 0; i < text.length; i += 1) {
+    const ch = text[i];
+    const code = text.charCodeAt(i);
+    if (ch === "\\") out += "\\\\";
+    else if (ch === "`") out += "\\`";
+    else if (ch === "$" && text[i + 1] === "{") out += "\\$";
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\t") out += "\\t";
+    else if (code < 0x20 || code === 0x7f || code === 0x2028 || code === 0x2029) out += unicodeEscape(code);
+    else if (code >= 0xd800 && code <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      out += ch + text[i + 1];
+      i += 1;
+    } else if (code >= 0xd800 && code <= 0xdfff) out += unicodeEscape(code);
+    else if (ch === "<" && text[i + 1] === "/") {
+      out += "<\\/";
+      i += 1;
+    }
+    else if (ch === "<" && text.startsWith("<!--", i)) out += "\\u003c";
+    else out += ch;
+  }
+  return out;
+}
+
+function isLowSurrogate(code) {
+  return code >= 0xdc00 && code <= 0xdfff;
+}
+
+function unicodeEscape(code) {
+  return `\\u${code.toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * A template literal from literal text parts and already-emitted expressions.
+ *
+ * @param {Array<{text: string} | {expr: string}>} parts
+ * @returns {string} e.g. `` `got ${result}` ``.
+ */
+export function templateLiteral(parts) {
+  return `\`${parts.map((part) => ("text" in part ? templateText(part.text) : `\${${part.expr}}`)).join("")}\``;
+}
+
+/**
+ * Scenario text made safe for a `//` comment: line terminators (CR, LF, U+2028,
+ * U+2029), which would end the comment and let the rest run as code, are written as
+ * visible escapes.
+ *
+ * @param {string} text
+ * @returns {string}
+ */
+export function commentText(text) {
+  return String(text)
+    .replace(/\r/g, "\\r")
+    .replace(/\n/g, "\\n")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
+}
+
+/**
+ * The JavaScript spelling of a snake_case scenario name: `download_data` ->
+ * `downloadData`. The same rule as runner/names.py `camel_case`, which the loader uses
+ * to reject names that would collide.
+ *
+ * @param {string} name
+ * @returns {string}
+ */
+export function camelCase(name) {
+  const [head, ...rest] = name.split("_");
+  return head + rest.map((part) => part.slice(0, 1).toUpperCase() + part.slice(1)).join("");
+}
+
+/**
+ * A lexical scope of names, for choosing temp names that shadow nothing visible.
+ * A child scope sees its parents' names; `fresh` declares a new name in this scope.
+ */
+export class Scope {
+  /**
+   * @param {Scope | null} parent
+   * @param {Iterable<string>} [names] names declared here from the start.
+   */
+  constructor(parent, names = []) {
+    /** @type {Scope | null} */
+    this.parent = parent;
+    /** @type {Set<string>} */
+    this.names = new Set(names);
+  }
+
+  /**
+   * @param {string} name
+   * @returns {boolean} whether `name` is visible here.
+   */
+  has(name) {
+    for (let scope = this; scope !== null; scope = scope.parent) {
+      if (scope.names.has(name)) return true;
+    }
+    return false;
+  }
+
+  /** @returns {Scope} a new scope nested in this one. */
+  child() {
+    return new Scope(this);
+  }
+
+  /**
+   * Declares and returns a fresh name: `base` if nothing visible uses it, else `base2`,
+   * `base3`...
+   *
+   * @param {string} base a camelCase identifier.
+   * @returns {string}
+   */
+  fresh(base) {
+    let name = base;
+    for (let n = 2; this.has(name) || JS_RESERVED.has(name); n += 1) name = `${base}${n}`;
+    this.names.add(name);
+    return name;
+  }
+}
+
+/**
+ * The root scope of one program: every identifier the scenario uses (in its JavaScript
+ * spelling), every error kind, and the names the program itself uses. Temp names are
+ * chosen to avoid all of them, so a temp never shadows a scenario name.
+ *
+ * @param {object} ir the scenario IR.
+ * @returns {Scope}
+ */
+export function programScope(ir) {
+  const names = new Set(PROGRAM_NAMES);
+  for (const kind of ir.errors ?? []) names.add(kind);
+  for (const op of ir.operations ?? []) names.add(camelCase(op.name));
+  const addSteps = (steps) => forEachStep(steps, (step) => {
+    for (const name of stepNames(step)) names.add(camelCase(name));
+  });
+  for (const fn of ir.functions ?? []) {
+    names.add(camelCase(fn.name));
+    for (const param of fn.params ?? []) names.add(camelCase(param));
+    addSteps(fn.body);
+  }
+  addSteps(ir.main ?? []);
+  return new Scope(null, names);
+}
+
+/** Every identifier a step mentions itself (not in its nested steps). */
+function stepNames(step) {
+  const names = [];
+  if (step.bind) names.push(step.bind);
+  if (step.handle) names.push(step.handle);
+  if (step.catch?.bind) names.push(step.catch.bind);
+  for (const call of stepCalls(step)) names.push(call.callee);
+  for (const expr of stepExprs(step)) forEachRef(expr, (name) => names.push(name));
+  return names;
+}
+
+/**
+ * Calls `visit(step)` for every step of `steps`, nested ones included.
+ *
+ * @param {object[]} steps
+ * @param {(step: object) => void} visit
+ */
+export function forEachStep(steps, visit) {
+  for (const step of steps) {
+    visit(step);
+    for (const block of childBlocks(step)) forEachStep(block.steps, visit);
+  }
+}
+
+/**
+ * The nested step lists of a step, with the name each one binds for itself (a catch's
+ * error, a repeat's counter).
+ *
+ * @param {object} step
+ * @returns {Array<{steps: object[], binds: string | null}>}
+ */
+export function childBlocks(step) {
+  switch (step.step) {
+    case "try": {
+      const blocks = [{ steps: step.body, binds: null }];
+      if (step.catch) blocks.push({ steps: step.catch.body, binds: step.catch.bind ?? null });
+      if (step.finally) blocks.push({ steps: step.finally, binds: null });
+      return blocks;
+    }
+    case "if":
+      return [{ steps: step.then ?? [], binds: null }, { steps: step.else ?? [], binds: null }];
+    case "repeat":
+      return [{ steps: step.body, binds: step.bind ?? null }];
+    default:
+      return [];
+  }
+}
+
+/** The calls a step makes itself. */
+export function stepCalls(step) {
+  if (step.call) return [step.call];
+  if (step.calls) return step.calls;
+  return [];
+}
+
+/** The expressions a step evaluates itself (call arguments included). */
+function stepExprs(step) {
+  const exprs = [];
+  for (const call of stepCalls(step)) exprs.push(...call.args);
+  if (step.step === "return" && step.value != null) exprs.push(step.value);
+  if (step.step === "throw" || step.step === "log") exprs.push(step.message);
+  if (step.step === "if") exprs.push(step.left, step.right);
+  return exprs;
+}
+
+/** Calls `visit(name)` for every name an expression refers to. */
+function forEachRef(expr, visit) {
+  if (expr === null || typeof expr !== "object") return;
+  if ("ref" in expr) visit(expr.ref);
+  else if ("format" in expr) for (const part of expr.format) forEachRef(part, visit);
+  else if ("list" in expr) for (const item of expr.list) forEachRef(item, visit);
+  else if ("object" in expr) for (const [, item] of expr.object) forEachRef(item, visit);
+}
+
+/**
+ * The names a step reads itself: references in its expressions and an awaited handle.
+ *
+ * @param {object} step
+ * @returns {string[]}
+ */
+export function stepReads(step) {
+  const names = [];
+  for (const expr of stepExprs(step)) forEachRef(expr, (name) => names.push(name));
+  if (step.handle) names.push(step.handle);
+  return names;
+}
+
+/**
+ * Whether a step list holds a `return` step anywhere, nested ones included.
+ *
+ * @param {object[] | null | undefined} steps
+ * @returns {boolean}
+ */
+export function containsReturn(steps) {
+  let found = false;
+  forEachStep(steps ?? [], (step) => {
+    if (step.step === "return") found = true;
+  });
+  return found;
+}
+
+/**
+ * Whether a step list runs without waiting anywhere: only log, start, throw, return,
+ * and if/repeat/try made of those. Such steps compile to plain statements in both variants.
+ *
+ * @param {object[] | null | undefined} steps
+ * @returns {boolean}
+ */
+export function isSyncOnly(steps) {
+  return (steps ?? []).every((step) => {
+    switch (step.step) {
+      case "log": case "start": case "throw": case "return": return true;
+      case "if": return isSyncOnly(step.then) && isSyncOnly(step.else);
+      case "repeat": return isSyncOnly(step.body);
+      case "try": return isSyncOnly(step.body) && isSyncOnly(step.catch?.body) && isSyncOnly(step.finally);
+      default: return false;
+    }
+  });
+}
+
+const VALUE_STEPS = new Set(["await", "all", "race"]);
+
+/**
+ * Where each binding of one function body is declared.
+ *
+ * A name bound once, directly in the innermost step list that holds all its bindings
+ * and uses, is a `const` where it is bound. Any other name (bound inside a block and
+ * used after it, or bound more than once) is declared with `let` in that innermost list,
+ * just before the first step that binds it: `let` at the binding itself when that step
+ * is in the list, else a separate `let name;` before it. Parameters are never declared.
+ *
+ * With `carry` (the promise variant), a `try` whose every branch ends by binding the
+ * same name, which nothing inside the try reads and nothing else binds, counts as the
+ * binding: the value flows out of the chain into the next `.then((name) => ...)`.
+ *
+ * @param {object[]} body the function's steps.
+ * @param {string[]} params the function's parameters.
+ * @param {{carry?: boolean}} [options]
+ * @returns {{
+ *   site: Map<object, "const" | "let" | "assign">,
+ *   before: Map<object[], Map<number, string[]>>,
+ *   carried: Map<object, string>,
+ *   uses: Map<string, number>,
+ * }} `site`: how each binding step declares its name; `before`: `let` declarations
+ *   due before a step index of a step list; `carried`: try step -> carried name;
+ *   `uses`: how often each name is read.
+ */
+export function planBindings(body, params, { carry = false } = {}) {
+  const carried = carry ? findCarries(body, params) : new Map();
+  const skipped = new Set();
+  for (const [tryStep, name] of carried) {
+    for (const block of childBlocks(tryStep)) {
+      const last = block.steps[block.steps.length - 1];
+      if (last && last.bind === name) skipped.add(last);
+    }
+  }
+  const sites = new Map();
+  const reads = new Map();
+  const push = (map, name, entry) => {
+    if (!map.has(name)) map.set(name, []);
+    map.get(name).push(entry);
+  };
+  const walk = (steps, frames, shadow) => {
+    steps.forEach((step, index) => {
+      const path = [...frames, { steps, index }];
+      for (const name of stepReads(step)) {
+        if (!shadow.has(name)) push(reads, name, path);
+      }
+      if (carried.has(step)) push(sites, carried.get(step), { step, path });
+      if (step.bind && VALUE_STEPS.has(step.step) && !skipped.has(step) && !shadow.has(step.bind)) {
+        push(sites, step.bind, { step, path });
+      }
+      if (step.step === "start" && step.bind && !shadow.has(step.bind)) {
+        push(sites, step.bind, { step, path });
+      }
+      for (const block of childBlocks(step)) {
+        const inner = block.binds ? new Set([...shadow, block.binds]) : shadow;
+        walk(block.steps, path, inner);
+      }
+    });
+  };
+  walk(body, [], new Set());
+
+  const site = new Map();
+  const before = new Map();
+  const uses = new Map();
+  for (const [name, list] of reads) uses.set(name, list.length);
+  const paramSet = new Set(params);
+  for (const [name, list] of sites) {
+    if (paramSet.has(name)) {
+      for (const entry of list) site.set(entry.step, "assign");
+      continue;
+    }
+    const paths = [...list.map((entry) => entry.path), ...(reads.get(name) ?? [])];
+    let depth = 0;
+    while (paths.every((path) => path.length > depth + 1 && path[depth + 1].steps === paths[0][depth + 1].steps)) {
+      depth += 1;
+    }
+    const direct = (entry) => entry.path.length === depth + 1;
+    if (list.length === 1 && direct(list[0])) {
+      site.set(list[0].step, "const");
+      continue;
+    }
+    const first = list[0];
+    for (const entry of list) site.set(entry.step, "assign");
+    if (direct(first)) {
+      site.set(first.step, "let");
+    } else {
+      const steps = first.path[depth].steps;
+      const index = first.path[depth].index;
+      if (!before.has(steps)) before.set(steps, new Map());
+      const at = before.get(steps);
+      if (!at.has(index)) at.set(index, []);
+      at.get(index).push(name);
+    }
+  }
+  return { site, before, carried, uses };
+}
+
+/** The try steps whose branches all end by binding one name the code after reads. */
+function findCarries(body, params) {
+  const bindCount = new Map();
+  forEachStep(body, (step) => {
+    if (step.bind && (VALUE_STEPS.has(step.step) || step.step === "start")) {
+      bindCount.set(step.bind, (bindCount.get(step.bind) ?? 0) + 1);
+    }
+  });
+  const carried = new Map();
+  const visit = (steps) => {
+    steps.forEach((step, index) => {
+      for (const block of childBlocks(step)) visit(block.steps);
+      if (step.step !== "try" || index === steps.length - 1) return;
+      const branches = [step.body];
+      if (step.catch) branches.push(step.catch.body);
+      const lasts = branches.map((branch) => branch[branch.length - 1]);
+      if (!lasts.every((last) => last && VALUE_STEPS.has(last.step) && last.bind)) return;
+      const name = lasts[0].bind;
+      if (!lasts.every((last) => last.bind === name)) return;
+      if (params.includes(name) || step.catch?.bind === name) return;
+      if (bindCount.get(name) !== lasts.length) return;
+      if (containsReturn(step.body) || containsReturn(step.catch?.body) || containsReturn(step.finally)) return;
+      let readInside = false;
+      for (const block of childBlocks(step)) {
+        forEachStep(block.steps, (inner) => {
+          if (stepReads(inner).includes(name)) readInside = true;
+        });
+      }
+      if (readInside) return;
+      let readAfter = false;
+      forEachStep(steps.slice(index + 1), (inner) => {
+        if (stepReads(inner).includes(name)) readAfter = true;
+      });
+      if (readAfter) carried.set(step, name);
+    });
+  };
+  visit(body);
+  return carried;
+}
+
+// ---------------------------------------------------------------------------------
+// A small code model and its printer, shared by both renderers.
+//
+// Statements: {t: "line", text} | {t: "return", expr} | {t: "if", cond, then, else}
+//   | {t: "for", head, body} | {t: "try", body, param, catch, finally}
+//   | {t: "const", name, expr}
+// Expressions: {t: "raw", text} | {t: "chain", head, links: [{method, args}]}
+//   | {t: "arrow", params, body} where body is a statement list.
+// ---------------------------------------------------------------------------------
+
+/** @param {string} text @returns {{t: "raw", text: string}} */
+export const raw = (text) => ({ t: "raw", text });
+
+/**
+ * A method chain `head.m1(...).m2(...)`; a chain as head is flattened into one, which
+ * is the same expression.
+ *
+ * @param {object} head an expression.
+ * @param {Array<{method: string, args: object[]}>} links
+ * @returns {object}
+ */
+export function chain(head, links) {
+  if (head.t === "chain") return { t: "chain", head: head.head, links: [...head.links, ...links] };
+  return { t: "chain", head, links };
+}
+
+/** @param {string[]} params @param {object[]} body @returns {object} an arrow function. */
+export const arrow = (params, body) => ({ t: "arrow", params, body });
+
+const pad = (level) => "  ".repeat(level);
+
+/**
+ * Renders statements, one per line (blocks over several lines), at an indent level.
+ *
+ * @param {object[]} stmts
+ * @param {number} level
+ * @returns {string[]} the lines, indented.
+ */
+export function renderStmts(stmts, level) {
+  const lines = [];
+  for (const stmt of stmts) lines.push(...renderStmt(stmt, level));
+  return lines;
+}
+
+function renderStmt(stmt, level) {
+  const p = pad(level);
+  switch (stmt.t) {
+    case "line":
+      return [p + stmt.text];
+    case "return":
+      return stmt.expr ? [`${p}return ${renderExpr(stmt.expr, level)};`] : [`${p}return;`];
+    case "const":
+      return [`${p}const ${stmt.name} = ${renderExpr(stmt.expr, level)};`];
+    case "if":
+      return renderIf(stmt, level, p);
+    case "for":
+      return [`${p}for (${stmt.head}) {`, ...renderStmts(stmt.body, level + 1), `${p}}`];
+    case "try": {
+      const lines = [`${p}try {`, ...renderStmts(stmt.body, level + 1)];
+      if (stmt.catch) lines.push(`${p}} catch (${stmt.param}) {`, ...renderStmts(stmt.catch, level + 1));
+      if (stmt.finally) lines.push(`${p}} finally {`, ...renderStmts(stmt.finally, level + 1));
+      lines.push(`${p}}`);
+      return lines;
+    }
+    default:
+      throw new Error(`unknown statement ${stmt.t}`);
+  }
+}
+
+function renderIf(stmt, level, p) {
+  if (stmt.short) return [`${p}if (${stmt.cond}) ${renderStmt(stmt.then[0], 0)[0]}`];
+  const lines = [`${p}if (${stmt.cond}) {`, ...renderStmts(stmt.then, level + 1)];
+  let rest = stmt.else;
+  while (rest && rest.length === 1 && rest[0].t === "if" && !rest[0].short) {
+    lines.push(`${p}} else if (${rest[0].cond}) {`, ...renderStmts(rest[0].then, level + 1));
+    rest = rest[0].else;
+  }
+  if (rest && rest.length > 0) lines.push(`${p}} else {`, ...renderStmts(rest, level + 1));
+  lines.push(`${p}}`);
+  return lines;
+}
+
+/**
+ * Renders an expression whose first line continues the current line at `level`.
+ *
+ * @param {object} expr
+ * @param {number} level
+ * @returns {string} possibly several lines, later ones indented absolutely.
+ */
+export function renderExpr(expr, level) {
+  switch (expr.t) {
+    case "raw":
+      return expr.text;
+    case "arrow":
+      return renderArrow(expr, level);
+    case "chain":
+      return renderChain(expr, level);
+    default:
+      throw new Error(`unknown expression ${expr.t}`);
+  }
+}
+
+function renderArrow(fn, level) {
+  const params = `(${fn.params.join(", ")})`;
+  if (fn.body.length === 0) return `${params} => {}`;
+  const only = fn.body[0];
+  if (fn.body.length === 1 && only.t === "return" && only.expr) {
+    const text = renderExpr(only.expr, level);
+    if (!text.includes("\n")) return `${params} => ${text.startsWith("{") ? `(${text})` : text}`;
+  }
+  return `${params} => {\n${renderStmts(fn.body, level + 1).join("\n")}\n${pad(level)}}`;
+}
+
+function renderChain(expr, level) {
+  const head = renderExpr(expr.head, level);
+  if (expr.links.length <= 1) {
+    return head + expr.links.map((link) => renderLink(link, level)).join("");
+  }
+  return head + expr.links.map((link) => `\n${pad(level + 1)}${renderLink(link, level + 1)}`).join("");
+}
+
+function renderLink(link, level) {
+  if (link.args.length <= 1) {
+    return `.${link.method}(${link.args.map((arg) => renderExpr(arg, level)).join("")})`;
+  }
+  const args = link.args.map((arg) => `${pad(level + 1)}${renderExpr(arg, level + 1)},`);
+  return `.${link.method}(\n${args.join("\n")}\n${pad(level)})`;
+}
+
+/**
+ * Whether a statement list ends every path with `return` or `throw`.
+ *
+ * @param {object[]} stmts
+ * @returns {boolean}
+ */
+export function terminates(stmts) {
+  const last = stmts[stmts.length - 1];
+  if (!last) return false;
+  if (last.t === "return") return true;
+  if (last.t === "line") return /^throw\b/.test(last.text);
+  if (last.t === "if") return terminates(last.then) && terminates(last.else ?? []);
+  if (last.t === "try") {
+    return terminates(last.finally ?? []) || (terminates(last.body) && (!last.catch || terminates(last.catch)));
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------
+// Expressions and calls of the IR, the same in both variants.
+// ---------------------------------------------------------------------------------
+
+const COMPARISONS = { "==": "===", "!=": "!==", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
+
+/**
+ * The JavaScript expression of an IR expression (spec/PROTOCOL.md "Expressions").
+ * `format` becomes a template literal: values interpolate with JavaScript's own
+ * String conversion (`null`, `true`, `a,b`), which is a real difference from Python's
+ * `str`, documented in spec/LANGUAGE.md.
+ *
+ * @param {object} expr
+ * @returns {string}
+ */
+export function jsExpr(expr) {
+  if (expr === null || typeof expr !== "object") throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+  if ("literal" in expr) return jsValue(expr.literal);
+  if ("ref" in expr) {
+    const name = camelCase(expr.ref);
+    if (expr.member == null) return name;
+    if (expr.member !== "kind" && expr.member !== "message") throw new TypeError(`unknown member ${JSON.stringify(expr.member)}`);
+    return `${name}.${expr.member}`;
+  }
+  if ("format" in expr) {
+    const parts = expr.format.map((part) => (typeof part === "string" ? { text: part } : { expr: jsExpr(part) }));
+    if (parts.every((part) => "text" in part)) return jsString(parts.map((part) => part.text).join(""));
+    return templateLiteral(parts);
+  }
+  if ("list" in expr) return `[${expr.list.map(jsExpr).join(", ")}]`;
+  if ("object" in expr) return jsObject(expr.object.map(([key, item]) => [key, jsExpr(item)]));
+  throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+}
+
+/**
+ * A call of an operation or a function: `downloadData(url)`; both return a promise.
+ *
+ * @param {{callee: string, args: object[]}} call
+ * @returns {string}
+ */
+export function jsCall(call) {
+  return `${camelCase(call.callee)}(${(call.args ?? []).map(jsExpr).join(", ")})`;
+}
+
+/**
+ * The condition of an `if` step: `==` is `===`, `!=` is `!==`.
+ *
+ * @param {{left: object, op: string, right: object}} step
+ * @returns {string}
+ */
+export function jsCondition(step) {
+  const op = COMPARISONS[step.op];
+  if (!op) throw new TypeError(`unknown comparison ${JSON.stringify(step.op)}`);
+  return `${jsExpr(step.left)} ${op} ${jsExpr(step.right)}`;
+}
+
+/**
+ * The error-kind filter at the top of a catch: `!(error instanceof IOError)`, or null
+ * when the catch takes every error.
+ *
+ * @param {string[]} kinds
+ * @param {string} param the catch's binding.
+ * @returns {string | null}
+ */
+export function kindFilter(kinds, param) {
+  if (!kinds || kinds.length === 0) return null;
+  return `!(${kinds.map((kind) => `${param} instanceof ${kind}`).join(" || ")})`;
+}
+
+/**
+ * `new IOError(message)` for a throw step.
+ *
+ * @param {{kind: string, message: object}} step
+ * @returns {string}
+ */
+export function jsNewError(step) {
+  return `new ${step.kind}(${jsExpr(step.message)})`;
+}
+
+/**
+ * A promise that settles after `ms` virtual milliseconds.
+ *
+ * @param {number} ms
+ * @returns {string}
+ */
+export function jsSleep(ms) {
+  return `new Promise((resolve) => setTimeout(resolve, ${jsValue(ms)}))`;
+}

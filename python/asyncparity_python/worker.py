@@ -1,0 +1,89 @@
+"""The ``python`` target behind the testee protocol: JSON lines on stdin and stdout.
+
+Run as ``python -m asyncparity_python.worker`` with python/ on ``sys.path``; it serves
+``hello``, ``compile``, ``run`` and ``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or
+end of input. This is how the runner drives the Python target under a CPython other
+than its own (the CI matrix); by default it calls :mod:`asyncparity_python.target`
+in-process instead.
+
+Replies go out in request order, one JSON object a line, ASCII-escaped (valid UTF-8
+whatever the text, and no U+2028 for a line splitter to trip on). Anything else the
+process prints goes to stderr: stdout carries the protocol only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import sys
+
+from . import target
+
+__all__ = ["PROTOCOL", "handle", "main"]
+
+PROTOCOL = 1
+
+
+def hello() -> dict:
+    """What the ``hello`` reply says about this testee."""
+    return {"protocol": PROTOCOL, "runtime": {"name": "cpython", "version": platform.python_version()},
+            "targets": [target.TARGET]}
+
+
+def handle(line: bytes | str) -> tuple[dict, bool]:
+    """One request line -> (reply, stop). Never raises for bad input: that is an ``error`` reply."""
+    try:
+        request = json.loads(line)
+    except ValueError as error:  # includes UnicodeDecodeError
+        return {"id": None, "type": "error", "message": f"not a JSON line: {error}"}, False
+    if not isinstance(request, dict):
+        return {"id": None, "type": "error", "message": "a request is a JSON object"}, False
+    request_id = request.get("id")
+    if isinstance(request_id, bool) or not isinstance(request_id, int):
+        return {"id": None, "type": "error", "message": f"a request needs an integer id, not {request_id!r}"}, False
+    kind = request.get("type")
+    if kind == "hello":
+        return {"id": request_id, "type": "hello", **hello()}, False
+    if kind == "shutdown":
+        return {"id": request_id, "type": "bye"}, True
+    if kind not in ("compile", "run"):
+        return {"id": request_id, "type": "error", "message": f"unknown request type {kind!r}"}, False
+    if request.get("target") != target.TARGET:
+        return {"id": request_id, "type": "error",
+                "message": f"unknown target {request.get('target')!r}; this testee serves: {target.TARGET}"}, False
+    scenario = request.get("scenario")
+    if not isinstance(scenario, dict):
+        return {"id": request_id, "type": "error", "message": "the request has no scenario IR object"}, False
+    try:
+        if kind == "compile":
+            return {"id": request_id, "type": "compiled", "source": target.compile(scenario)}, False
+        return {"id": request_id, "type": "outcome", "outcome": target.run(scenario)}, False
+    except ValueError as error:
+        return {"id": request_id, "type": "error", "message": f"scenario '{scenario.get('id')}': {error}"}, False
+    except Exception as error:  # noqa: BLE001 - the testee keeps serving
+        return {"id": request_id, "type": "error",
+                "message": f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}"}, False
+
+
+def main() -> int:
+    """Serve requests from stdin until ``shutdown`` or end of input; exit status 0."""
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # Scenario code never prints, but if anything in this process does, it must not
+    # land in the protocol stream.
+    with contextlib.redirect_stdout(sys.stderr):
+        while True:
+            line = stdin.readline()
+            if not line:
+                return 0
+            if not line.strip():
+                continue
+            reply, stop = handle(line)
+            stdout.write(json.dumps(reply, separators=(",", ":")).encode("ascii") + b"\n")
+            stdout.flush()
+            if stop:
+                return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Compare: outcomes in, one verdict per scenario out.
+
+Each target's outcome is checked against what that target should do:
+
+- the scenario's ``expect`` (result and trace), overlaid by the target's declared
+  divergence if it has one (so a divergent target must produce exactly the declared
+  alternative: if it behaves like the others, the divergence did not happen and that
+  is a mismatch too);
+- where ``expect`` does not state something, the outcome of the reference target: the
+  first target of the run that declares no divergence.
+
+Comparison is exact (DESIGN.md, "Traces and comparison"): the same canonical trace
+lines in the same order, and the same result, with values compared as JSON.
+
+Verdicts per target: ``agree``, ``diverge`` (exactly as declared), ``mismatch``,
+``error`` (the target did not settle: deadlock, runaway, crash, a worker that died),
+``skipped``. A scenario's verdict is the worst of its targets'.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic
+from .load import Scenario
+from .trace import format_result, format_trace, normalize
+
+STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")
+"""From best to worst: a scenario's verdict is the worst of its targets' verdicts."""
+PASSING = ("agree", "diverge")
+
+
+@dataclass
+class TargetVerdict:
+    """How one target did on one scenario.
+
+    ``against`` names what it was compared with ("expect", "the divergence at line 40",
+    or a reference target); ``diff`` is a unified diff of canonical lines, empty when
+    nothing differs; ``message`` is one line for the console.
+    """
+
+    target: str
+    status: str
+    message: str = ""
+    against: str = ""
+    diff: list[str] = field(default_factory=list)
+    outcome: dict | None = None
+
+
+@dataclass
+class Verdict:
+    """One scenario's verdict (or one file's, when it did not load)."""
+
+    path: str
+    scenario_id: str | None
+    line: int
+    status: str
+    targets: list[TargetVerdict] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    summary: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status in PASSING
+
+    def rerun_command(self) -> str:
+        """The command that reruns just this scenario."""
+        if self.scenario_id is None:
+            return f"asyncparity run {shlex.quote(self.path)}"
+        return f"asyncparity run {shlex.quote(self.path)} -k {shlex.quote(self.scenario_id)}"
+
+
+def worst(statuses: list[str]) -> str:
+    """The worst status of several; ``agree`` for none."""
+    return max(statuses, key=STATUS_ORDER.index, default="agree")
+
+
+def load_error_verdict(path: str, diagnostics: list[Diagnostic]) -> Verdict:
+    """The verdict for a file that did not load."""
+    first = diagnostics[0]
+    return Verdict(path, None, first.line, "error", diagnostics=list(diagnostics))
+
+
+def compare(scenario: Scenario, outcomes: dict[str, dict]) -> Verdict:
+    """Compare each target's outcome with what it should do; targets in ``outcomes`` order.
+
+    An outcome whose ``status`` is ``skipped`` or ``error`` (set by the runner, not by a
+    testee) passes through with its ``message``.
+    """
+    divergent = {target for divergence in scenario.diverge for target in divergence.targets}
+    reference = next(
+        (target for target, outcome in outcomes.items() if target not in divergent and outcome.get("status") == "settled"),
+        None,
+    )
+    verdicts = [_compare_target(scenario, target, outcome, reference, outcomes) for target, outcome in outcomes.items()]
+    return Verdict(
+        scenario.path,
+        scenario.id,
+        scenario.line,
+        worst([verdict.status for verdict in verdicts]),
+        verdicts,
+        summary=scenario.summary,
+    )
+
+
+def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: str | None, outcomes: dict[str, dict]) -> TargetVerdict:
+    status = outcome.get("status")
+    if status in ("skipped", "error"):
+        return TargetVerdict(target, status, outcome.get("message", ""), outcome=outcome)
+    if status != "settled":
+        return TargetVerdict(target, "error", outcome.get("message") or f"{target} ended with status {status}", outcome=outcome)
+
+    expectation, divergence = scenario.expected_for(target)
+    expected_result = expectation.result if expectation else None
+    expected_trace = list(expectation.trace) if expectation and expectation.trace is not None else None
+    against = "expect" if expectation is not None and divergence is None else ""
+    if divergence is not None:
+        against = f"the divergence declared at line {divergence.line}"
+    if expected_result is None or expected_trace is None:
+        if reference is None or reference == target:
+            if expectation is None:
+                return TargetVerdict(target, "agree", "the reference for the others", against="", outcome=outcome)
+        else:
+            reference_outcome = outcomes[reference]
+            if expected_result is None:
+                expected_result = reference_outcome.get("result")
+            if expected_trace is None:
+                expected_trace = format_trace(reference_outcome.get("trace", []))
+            against = against + (" and " if against else "") + reference
+
+    actual_trace = format_trace(outcome.get("trace", []))
+    actual_result = outcome.get("result")
+    problems = []
+    diff: list[str] = []
+    if expected_result is not None and normalize(expected_result) != normalize(actual_result):
+        problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
+    if expected_trace is not None and expected_trace != actual_trace:
+        first = next(
+            (index for index, (want, got) in enumerate(zip(expected_trace, actual_trace)) if want != got),
+            min(len(expected_trace), len(actual_trace)),
+        )
+        want = expected_trace[first] if first < len(expected_trace) else "(end of trace)"
+        got = actual_trace[first] if first < len(actual_trace) else "(end of trace)"
+        problems.append(f"trace: first difference at event {first + 1}: expected `{want}`, got `{got}`")
+        diff = list(difflib.unified_diff(expected_trace, actual_trace, f"expected ({against})", target, lineterm=""))
+    if problems:
+        message = f"{target} disagrees with {against}: " + "; ".join(problems)
+        if divergence is not None and scenario.expect is not None:
+            base_trace = list(scenario.expect.trace) if scenario.expect.trace is not None else None
+            same_trace = base_trace is None or base_trace == actual_trace
+            same_result = scenario.expect.result is None or normalize(scenario.expect.result) == normalize(actual_result)
+            if same_trace and same_result:
+                message = f"{target} no longer diverges: it behaves as expect says, not as declared at line {divergence.line}"
+        return TargetVerdict(target, "mismatch", message, against, diff, outcome)
+    if divergence is not None:
+        return TargetVerdict(target, "diverge", f"diverges as declared: {divergence.reason}", against, outcome=outcome)
+    return TargetVerdict(target, "agree", "", against, outcome=outcome)

@@ -1,0 +1,1033 @@
+"""Load: scenario YAML files in, scenario IR (plain JSON) and diagnostics out.
+
+The first stage of the pipeline (spec -> IR -> targets -> outcomes -> compare -> report).
+It reads a file, rejects what YAML would accept silently (duplicate keys, several
+documents, values that are not JSON), checks every key, name and value against the
+scenario language of spec/LANGUAGE.md, and builds the IR of spec/PROTOCOL.md. Every
+problem becomes a :class:`~asyncparity.diagnostics.Diagnostic` with file, line and
+column; the loader collects all of them instead of stopping at the first.
+
+Nothing in a scenario is ever evaluated: YAML is composed with PyYAML's safe loader
+into nodes, scalars are resolved by the safe constructor, and strings stay strings until
+a target emits them as escaped literals.
+
+Example::
+
+    result = load_file(Path("spec/seed/download-fallback.yaml"))
+    if result.diagnostics:
+        for diagnostic in result.diagnostics:
+            print(diagnostic)
+    else:
+        ir = result.scenario.ir
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .diagnostics import Diagnostic, did_you_mean
+from .names import ERROR_KIND, IDENTIFIER, RESERVED_KINDS, RESERVED_NAMES, SCENARIO_ID, camel_case
+
+IR_VERSION = 1
+TARGETS = ("python", "js-promise", "js-async")
+"""Every target id, in the order reports list them."""
+
+DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
+"""Runaway bounds (DESIGN.md, virtual-time rule 6); a scenario may lower or raise them."""
+
+MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
+MAX_REPEAT = 10_000
+
+TOP_LEVEL_KEYS = ("id", "summary", "tags", "operations", "functions", "main", "expect", "diverge", "limits")
+OPERATION_KEYS = ("latency", "returns", "fails", "outcomes")
+FUNCTION_KEYS = ("params", "steps")
+EXPECT_KEYS = ("returns", "throws", "trace")
+DIVERGE_KEYS = ("targets", "reason", "returns", "throws", "trace")
+
+# Each step is a mapping with exactly one head key; the other keys it may carry.
+STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
+    "await": ("args", "as"),
+    "start": ("args", "as"),
+    "return": (),
+    "throw": (),
+    "try": ("catch", "finally"),
+    "sleep": (),
+    "log": (),
+    "all": ("as",),
+    "race": ("as",),
+    "if": ("then", "else"),
+    "repeat": ("as", "steps"),
+}
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+# `$name` or `$error.message`; any other string, "$HOME" or "${x}" included, is literal text.
+REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?$")
+ERROR_MEMBERS = ("kind", "message")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a target should do: its result (``{"returns": v}`` / ``{"throws": e}``) and trace.
+
+    Either part may be ``None`` (not stated). ``trace`` holds canonical trace lines.
+    """
+
+    result: dict | None
+    trace: tuple[str, ...] | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A declared difference: these targets behave otherwise, for this reason."""
+
+    targets: tuple[str, ...]
+    reason: str
+    result: dict | None
+    trace: tuple[str, ...] | None
+    line: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, valid scenario: its IR for the targets and its expectations for compare."""
+
+    id: str
+    path: str
+    line: int
+    summary: str
+    tags: tuple[str, ...]
+    ir: dict
+    expect: Expectation | None
+    diverge: tuple[Divergence, ...]
+
+    def expected_for(self, target: str) -> tuple[Expectation | None, Divergence | None]:
+        """The expectation for one target: the base ``expect`` overlaid by its divergence."""
+        for divergence in self.diverge:
+            if target in divergence.targets:
+                base = self.expect
+                return (
+                    Expectation(
+                        result=divergence.result if divergence.result is not None else (base.result if base else None),
+                        trace=divergence.trace if divergence.trace is not None else (base.trace if base else None),
+                        line=divergence.line,
+                    ),
+                    divergence,
+                )
+        return self.expect, None
+
+
+@dataclass
+class LoadResult:
+    """The outcome of loading one file: a scenario, or the diagnostics that prevent one."""
+
+    path: str
+    scenario: Scenario | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def is_scenario_text(text: str) -> bool:
+    """Whether a YAML text looks like a scenario (used to pick files out of a folder).
+
+    True when it carries the scenario schema line or a top-level ``main:`` key, so that
+    other YAML (CI workflows, compose files) is never mistaken for a scenario.
+    """
+    return "scenario.schema.json" in text or re.search(r"^main\s*:", text, re.MULTILINE) is not None
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Scenario files under the given files and folders, sorted, without repeats.
+
+    A file named explicitly is always taken; in a folder, ``*.yaml`` / ``*.yml`` files
+    that look like scenarios (:func:`is_scenario_text`).
+    """
+    found: dict[Path, None] = {}
+    for path in paths:
+        if path.is_dir():
+            for candidate in sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml"))):
+                try:
+                    text = candidate.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError):
+                    text = "main:"  # unreadable: load it, so the user hears why
+                if is_scenario_text(text):
+                    found.setdefault(candidate, None)
+        else:
+            found.setdefault(path, None)
+    return list(found)
+
+
+def load_file(path: Path, display: str | None = None) -> LoadResult:
+    """Read and load one scenario file; never raises for bad input."""
+    shown = display if display is not None else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, "no such file")])
+    except UnicodeDecodeError as error:
+        return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, f"not UTF-8 text ({error.reason})")])
+    except OSError as error:
+        return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, f"cannot read: {error.strerror}")])
+    return load_text(text, shown)
+
+
+def load_text(text: str, path: str) -> LoadResult:
+    """Load one scenario from its text; ``path`` is used in diagnostics and the IR."""
+    result = LoadResult(path)
+    try:
+        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or "invalid YAML"
+        context = f" {error.context}" if error.context else ""
+        result.diagnostics.append(Diagnostic(path, line, column, f"YAML syntax error: {problem}{context}"))
+        return result
+    except yaml.YAMLError as error:
+        result.diagnostics.append(Diagnostic(path, 1, 1, f"YAML error: {error}"))
+        return result
+    documents = [document for document in documents if document is not None]
+    if not documents:
+        result.diagnostics.append(Diagnostic(path, 1, 1, "empty file: a scenario needs at least id, summary and main"))
+        return result
+    if len(documents) > 1:
+        line, column = _position(documents[1])
+        result.diagnostics.append(Diagnostic(path, line, column, "one scenario per file: a second YAML document starts here"))
+        return result
+    checker = _Checker(path)
+    scenario = checker.scenario(documents[0])
+    result.diagnostics = checker.diagnostics
+    if not checker.diagnostics:
+        result.scenario = scenario
+    return result
+
+
+def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
+    """Load every scenario file under ``paths``; a repeated id is a diagnostic on the later file."""
+    results = [load_file(path) for path in discover(paths)]
+    seen: dict[str, Scenario] = {}
+    for result in results:
+        scenario = result.scenario
+        if scenario is None:
+            continue
+        if scenario.id in seen:
+            first = seen[scenario.id]
+            result.diagnostics.append(
+                Diagnostic(result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {first.path}:{first.line}")
+            )
+            result.scenario = None
+        else:
+            seen[scenario.id] = scenario
+    return results
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+_MISSING = object()
+
+
+class _Scope:
+    """The names visible in one function body, in document order, with what they hold."""
+
+    def __init__(self, params: Iterable[str] = ()) -> None:
+        self.kinds: dict[str, str] = {name: "value" for name in params}
+
+    def kind(self, name: str) -> str | None:
+        return self.kinds.get(name)
+
+
+class _Checker:
+    """Walks the composed YAML of one file, collecting diagnostics and building the IR."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.callables: dict[str, str] = {}  # name -> "operation" | "function"
+        self.arity: dict[str, int] = {}
+        self.raised_kinds: list[str] = []  # kinds thrown or failed with, first use first
+        self.caught: list[tuple[str, yaml.Node]] = []
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    # -- reporting ---------------------------------------------------------------
+
+    def error(self, node: yaml.Node, message: str) -> None:
+        line, column = _position(node)
+        self.diagnostics.append(Diagnostic(self.path, line, column, message))
+
+    # -- YAML shapes ---------------------------------------------------------------
+
+    def mapping(self, node: yaml.Node, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
+        """The entries of a mapping node by key, rejecting duplicates and non-string keys."""
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{what} must be a mapping, not {_describe(node)}")
+            return None
+        entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+                self.error(key_node, f"keys in {what} must be strings")
+                continue
+            key = key_node.value
+            if key in entries:
+                line, _ = _position(entries[key][0])
+                self.error(key_node, f"duplicate key '{key}' in {what} (first at line {line})")
+                continue
+            entries[key] = (key_node, value_node)
+        return entries
+
+    def known_keys(self, entries: dict[str, tuple[yaml.Node, yaml.Node]], allowed: Iterable[str], what: str) -> None:
+        allowed = tuple(allowed)
+        for key, (key_node, _) in entries.items():
+            if key not in allowed:
+                self.error(key_node, f"unknown key '{key}' in {what}{did_you_mean(key, allowed)}")
+
+    def sequence(self, node: yaml.Node, what: str) -> list[yaml.Node] | None:
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, f"{what} must be a list, not {_describe(node)}")
+            return None
+        return list(node.value)
+
+    def plain(self, node: yaml.Node, what: str) -> Any:
+        """A JSON value from a node, or ``_MISSING`` after reporting why it is not one."""
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                value = self.constructor.construct_object(node)
+            except yaml.YAMLError as error:
+                self.error(node, f"{what}: {error}")
+                return _MISSING
+            if isinstance(value, str):
+                surrogate = next((char for char in value if "\ud800" <= char <= "\udfff"), None)
+                if surrogate is not None:
+                    # YAML's \uXXXX escapes do not pair surrogates; such text is not Unicode.
+                    self.error(node, f"{what}: a lone UTF-16 surrogate \\u{ord(surrogate):04x}; write the character itself or use \\U for it")
+                    return _MISSING
+                return value
+            if value is None or isinstance(value, bool):
+                return value
+            if isinstance(value, int):
+                if abs(value) > MAX_SAFE_INTEGER:
+                    self.error(node, f"{what}: integer {value} is too large for JavaScript (limit 2**53-1); write it as a string")
+                    return _MISSING
+                return value
+            if isinstance(value, float):
+                if math.isnan(value) or math.isinf(value):
+                    self.error(node, f"{what}: {node.value} is not a JSON number")
+                    return _MISSING
+                return value
+            self.error(node, f"{what}: {node.value!r} reads as {type(value).__name__}, not a JSON value; quote it to make a string")
+            return _MISSING
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.plain(item, what) for item in node.value]
+            return _MISSING if any(item is _MISSING for item in items) else items
+        if isinstance(node, yaml.MappingNode):
+            entries = self.mapping(node, what)
+            if entries is None:
+                return _MISSING
+            values = {key: self.plain(value, what) for key, (_, value) in entries.items()}
+            return _MISSING if any(value is _MISSING for value in values.values()) else values
+        self.error(node, f"{what}: aliases and anchors are not supported")
+        return _MISSING
+
+    def scalar(self, node: yaml.Node, what: str, kind: type | tuple[type, ...]) -> Any:
+        value = self.plain(node, what) if isinstance(node, yaml.ScalarNode) else _MISSING
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"{what} must be {_type_name(kind)}, not {_describe(node)}")
+            return _MISSING
+        if value is _MISSING:
+            return _MISSING
+        if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
+            self.error(node, f"{what} must be {_type_name(kind)}, not {_describe(node)}")
+            return _MISSING
+        return value
+
+    def integer(self, node: yaml.Node, what: str, minimum: int, maximum: int | None = None) -> Any:
+        value = self.scalar(node, what, int)
+        if value is _MISSING:
+            return value
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+            self.error(node, f"{what} must be {bound}, not {value}")
+            return _MISSING
+        return value
+
+    def name(self, node: yaml.Node, what: str, pattern: re.Pattern[str] = IDENTIFIER) -> str | None:
+        value = self.scalar(node, what, str)
+        if value is _MISSING:
+            return None
+        if not pattern.match(value):
+            rule = "lower_snake_case (a-z, 0-9, _; starting with a letter)" if pattern is IDENTIFIER else "CapWords (A-Z first, then letters and digits)"
+            self.error(node, f"{what} '{value}' must be {rule}")
+            return None
+        reserved = RESERVED_NAMES if pattern is IDENTIFIER else RESERVED_KINDS
+        if value in reserved:
+            self.error(node, f"{what} '{value}' is reserved: Python, JavaScript or the generated programs use it")
+            return None
+        return value
+
+    # -- the file --------------------------------------------------------------------
+
+    def scenario(self, root: yaml.Node) -> Scenario | None:
+        entries = self.mapping(root, "a scenario")
+        if entries is None:
+            return None
+        self.known_keys(entries, TOP_LEVEL_KEYS, "the scenario")
+        for required in ("id", "summary", "main"):
+            if required not in entries:
+                self.error(root, f"missing required key '{required}'")
+
+        scenario_id = None
+        id_line = _position(root)[0]
+        if "id" in entries:
+            id_node = entries["id"][1]
+            id_line = _position(entries["id"][0])[0]
+            scenario_id = self.scalar(id_node, "id", str)
+            if scenario_id is not _MISSING and not SCENARIO_ID.match(scenario_id):
+                self.error(id_node, f"id '{scenario_id}' must be a slug: lowercase letters, digits and '-'")
+                scenario_id = None
+        summary = self.summary(entries["summary"][1]) if "summary" in entries else None
+        tags = self.tags(entries["tags"][1]) if "tags" in entries else ()
+        limits = self.limits(entries["limits"][1]) if "limits" in entries else dict(DEFAULT_LIMITS)
+
+        operations = self.operations(entries["operations"][1]) if "operations" in entries else []
+        function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
+        self.check_javascript_names(entries)
+
+        functions = [self.function(name, params, body_node) for name, params, body_node in function_nodes]
+        main = self.steps(entries["main"][1], _Scope(), "main") if "main" in entries else []
+        if "main" in entries and isinstance(entries["main"][1], yaml.SequenceNode) and not entries["main"][1].value:
+            self.error(entries["main"][1], "main needs at least one step")
+
+        errors = list(self.raised_kinds)
+        for kind, node in self.caught:
+            if kind in errors:
+                continue
+            # Catching a kind nothing raises is legitimate (the happy path of the same
+            # code), but one spelled almost like a raised kind is a typo.
+            hint = did_you_mean(kind, self.raised_kinds)
+            if hint:
+                self.error(node, f"error kind '{kind}' is caught but never thrown or failed with{hint}")
+            else:
+                errors.append(kind)
+        expect = self.expectation(entries["expect"][1]) if "expect" in entries else None
+        diverge = self.divergences(entries["diverge"][1], expect) if "diverge" in entries else ()
+
+        if self.diagnostics or not isinstance(scenario_id, str) or summary is None:
+            return None
+        ir = {
+            "ir": IR_VERSION,
+            "id": scenario_id,
+            "summary": summary,
+            "source": self.path,
+            "limits": limits,
+            "errors": errors,
+            "operations": operations,
+            "functions": functions,
+            "main": main,
+        }
+        return Scenario(scenario_id, self.path, id_line, summary, tags, ir, expect, tuple(diverge))
+
+    def summary(self, node: yaml.Node) -> str | None:
+        value = self.scalar(node, "summary", str)
+        if value is _MISSING:
+            return None
+        value = value.strip()
+        if not value or "\n" in value:
+            self.error(node, "summary must be one non-empty line")
+            return None
+        return value
+
+    def tags(self, node: yaml.Node) -> tuple[str, ...]:
+        items = self.sequence(node, "tags")
+        tags = []
+        for item in items or []:
+            tag = self.scalar(item, "a tag", str)
+            if tag is not _MISSING:
+                if SCENARIO_ID.match(tag):
+                    tags.append(tag)
+                else:
+                    self.error(item, f"tag '{tag}' must be a slug: lowercase letters, digits and '-'")
+        return tuple(tags)
+
+    def limits(self, node: yaml.Node) -> dict:
+        limits = dict(DEFAULT_LIMITS)
+        entries = self.mapping(node, "limits")
+        if entries is None:
+            return limits
+        self.known_keys(entries, DEFAULT_LIMITS, "limits")
+        for key, (_, value_node) in entries.items():
+            if key in DEFAULT_LIMITS:
+                value = self.integer(value_node, f"limits.{key}", 1)
+                if value is not _MISSING:
+                    limits[key] = value
+        return limits
+
+    def operations(self, node: yaml.Node) -> list[dict]:
+        entries = self.mapping(node, "operations")
+        operations = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "operation name") is None:
+                continue
+            self.callables[name] = "operation"
+            spec = self.mapping(value_node, f"operation '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, OPERATION_KEYS, f"operation '{name}'")
+            latency = self.integer(spec["latency"][1], f"latency of '{name}'", 0) if "latency" in spec else _MISSING
+            if "latency" not in spec:
+                self.error(value_node, f"operation '{name}' needs a latency (virtual milliseconds)")
+            given = [key for key in ("returns", "fails", "outcomes") if key in spec]
+            if len(given) != 1:
+                self.error(value_node, f"operation '{name}' needs exactly one of returns, fails or outcomes")
+                continue
+            if given[0] == "outcomes":
+                items = self.sequence(spec["outcomes"][1], f"outcomes of '{name}'") or []
+                if not items and isinstance(spec["outcomes"][1], yaml.SequenceNode):
+                    self.error(spec["outcomes"][1], f"outcomes of '{name}' needs at least one outcome")
+                outcomes = [self.outcome(item, name) for item in items]
+            else:
+                outcomes = [self.outcome_entry(given[0], spec[given[0]][1], name)]
+            if latency is not _MISSING and all(outcome is not None for outcome in outcomes) and outcomes:
+                operations.append({"name": name, "latency": latency, "outcomes": outcomes})
+        return operations
+
+    def outcome(self, node: yaml.Node, name: str) -> dict | None:
+        entries = self.mapping(node, f"an outcome of '{name}'")
+        if entries is None:
+            return None
+        self.known_keys(entries, ("returns", "fails"), f"an outcome of '{name}'")
+        given = [key for key in ("returns", "fails") if key in entries]
+        if len(given) != 1:
+            self.error(node, f"an outcome of '{name}' is either returns or fails")
+            return None
+        return self.outcome_entry(given[0], entries[given[0]][1], name)
+
+    def outcome_entry(self, key: str, node: yaml.Node, name: str) -> dict | None:
+        if key == "returns":
+            value = self.plain(node, f"the value '{name}' returns")
+            return None if value is _MISSING else {"returns": value}
+        error = self.error_record(node, f"the error '{name}' fails with")
+        if error is None:
+            return None
+        self.note_raised(error["kind"])
+        return {"fails": error}
+
+    def error_record(self, node: yaml.Node, what: str) -> dict | None:
+        """A literal ``{kind, message}`` (operation failures and expectations)."""
+        entries = self.mapping(node, what)
+        if entries is None:
+            return None
+        self.known_keys(entries, ("kind", "message"), what)
+        if "kind" not in entries or "message" not in entries:
+            self.error(node, f"{what} needs kind and message")
+            return None
+        kind = self.name(entries["kind"][1], "error kind", ERROR_KIND)
+        message = self.scalar(entries["message"][1], "message", str)
+        if kind is None or message is _MISSING:
+            return None
+        return {"kind": kind, "message": message}
+
+    def note_raised(self, kind: str) -> None:
+        if kind not in self.raised_kinds:
+            self.raised_kinds.append(kind)
+
+    def function_headers(self, node: yaml.Node) -> list[tuple[str, list[str], yaml.Node | None]]:
+        entries = self.mapping(node, "functions")
+        headers = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "function name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already an operation")
+                continue
+            spec = self.mapping(value_node, f"function '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, FUNCTION_KEYS, f"function '{name}'")
+            params: list[str] = []
+            if "params" in spec:
+                for item in self.sequence(spec["params"][1], f"params of '{name}'") or []:
+                    param = self.name(item, "parameter")
+                    if param is None:
+                        continue
+                    if param in params:
+                        self.error(item, f"parameter '{param}' appears twice")
+                    elif param in self.callables or param in (entries or {}):
+                        self.error(item, f"parameter '{param}' would hide the operation or function of that name")
+                    else:
+                        params.append(param)
+            if "steps" not in spec:
+                self.error(value_node, f"function '{name}' needs steps")
+            self.callables[name] = "function"
+            self.arity[name] = len(params)
+            headers.append((name, params, spec["steps"][1] if "steps" in spec else None))
+        return headers
+
+    def check_javascript_names(self, entries: dict[str, tuple[yaml.Node, yaml.Node]]) -> None:
+        """Two scenario names with one camelCase spelling would collide in JavaScript."""
+        spelled: dict[str, str] = {}
+        for section in ("operations", "functions"):
+            if section not in entries or not isinstance(entries[section][1], yaml.MappingNode):
+                continue
+            for key_node, _ in entries[section][1].value:
+                name = key_node.value
+                if not isinstance(name, str) or not IDENTIFIER.match(name):
+                    continue  # already reported as a bad name
+                camel = camel_case(name)
+                if camel in spelled and spelled[camel] != name:
+                    self.error(key_node, f"'{name}' and '{spelled[camel]}' are both '{camel}' in JavaScript; rename one")
+                spelled.setdefault(camel, name)
+
+    def function(self, name: str, params: list[str], body_node: yaml.Node | None) -> dict:
+        body = self.steps(body_node, _Scope(params), f"function '{name}'") if body_node is not None else []
+        return {"name": name, "params": params, "body": body}
+
+    # -- steps -----------------------------------------------------------------------
+
+    def steps(self, node: yaml.Node, scope: _Scope, where: str) -> list[dict]:
+        items = self.sequence(node, f"the steps of {where}")
+        steps = []
+        for item in items or []:
+            step = self.step(item, scope, where)
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def step(self, node: yaml.Node, scope: _Scope, where: str) -> dict | None:
+        entries = self.mapping(node, "a step")
+        if entries is None:
+            return None
+        heads = [key for key in entries if key in STEP_MODIFIERS]
+        if not heads:
+            first_key, first_key_node = next(iter((key, key_node) for key, (key_node, _) in entries.items()), (None, node))
+            if first_key is None:
+                self.error(node, "an empty step: a step starts with one of " + ", ".join(STEP_MODIFIERS))
+            else:
+                self.error(first_key_node, f"unknown step '{first_key}'{did_you_mean(first_key, STEP_MODIFIERS)}")
+            return None
+        if len(heads) > 1:
+            self.error(entries[heads[1]][0], f"a step does one thing: this one has both '{heads[0]}' and '{heads[1]}'")
+            return None
+        head = heads[0]
+        self.known_keys({key: value for key, value in entries.items() if key != head}, STEP_MODIFIERS[head], f"a '{head}' step")
+        line = _position(node)[0]
+        build = getattr(self, f"step_{head}")
+        step = build(entries, scope, where)
+        if step is not None:
+            step["line"] = line
+        return step
+
+    def bind(self, entries: dict, scope: _Scope, kind: str, required: bool, step_node: yaml.Node | None = None) -> str | None:
+        """The name after ``as``, entered into the scope as a value, error or handle."""
+        if "as" not in entries:
+            if required and step_node is not None:
+                self.error(step_node, "this step needs 'as: NAME' to name what it starts")
+            return None
+        node = entries["as"][1]
+        name = self.name(node, "name")
+        if name is None:
+            return None
+        if name in self.callables:
+            self.error(node, f"'{name}' is already an {self.callables[name]}; choose another name")
+            return None
+        previous = scope.kind(name)
+        if previous is not None and previous != kind and not {previous, kind} <= {"value", "param"}:
+            self.error(node, f"'{name}' already holds {_article(previous)}; choose another name")
+            return None
+        scope.kinds[name] = kind
+        return name
+
+    def call(self, name_node: yaml.Node, args_node: yaml.Node | None, scope: _Scope) -> dict | None:
+        callee = self.scalar(name_node, "what to call", str)
+        if callee is _MISSING:
+            return None
+        if callee not in self.callables:
+            hint = did_you_mean(callee, self.callables)
+            self.error(name_node, f"unknown operation or function '{callee}'{hint}")
+            return None
+        args = []
+        if args_node is not None:
+            for item in self.sequence(args_node, "args") or []:
+                args.append(self.expr(item, scope))
+        if None in args:
+            return None
+        if self.callables[callee] == "function" and len(args) != self.arity[callee]:
+            self.error(args_node if args_node is not None else name_node, f"'{callee}' takes {self.arity[callee]} argument(s), given {len(args)}")
+            return None
+        return {"callee": callee, "callee_kind": self.callables[callee], "args": args}
+
+    def step_await(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        target_node = entries["await"][1]
+        target = self.scalar(target_node, "what to await", str)
+        if target is _MISSING:
+            return None
+        reference = REFERENCE.match(target)
+        if reference:
+            handle = reference.group(1)
+            if reference.group(2) or scope.kind(handle) != "handle":
+                started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+                self.error(target_node, f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}")
+                return None
+            if "args" in entries:
+                self.error(entries["args"][0], "a started call already has its arguments")
+                return None
+            return {"step": "await", "handle": handle, "bind": self.bind(entries, scope, "value", False)}
+        call = self.call(target_node, entries["args"][1] if "args" in entries else None, scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if call is None else {"step": "await", "call": call, "bind": bind}
+
+    def step_start(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        call = self.call(entries["start"][1], entries["args"][1] if "args" in entries else None, scope)
+        bind = self.bind(entries, scope, "handle", True, entries["start"][0])
+        return None if call is None or bind is None else {"step": "start", "call": call, "bind": bind}
+
+    def step_return(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        value = self.expr(entries["return"][1], scope)
+        return None if value is None else {"step": "return", "value": value}
+
+    def step_throw(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        node = entries["throw"][1]
+        spec = self.mapping(node, "throw")
+        if spec is None:
+            return None
+        self.known_keys(spec, ("kind", "message"), "throw")
+        if "kind" not in spec or "message" not in spec:
+            self.error(node, "throw needs kind and message")
+            return None
+        kind = self.name(spec["kind"][1], "error kind", ERROR_KIND)
+        message = self.expr(spec["message"][1], scope)
+        if kind is None or message is None:
+            return None
+        self.note_raised(kind)
+        return {"step": "throw", "kind": kind, "message": message}
+
+    def step_try(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        body = self.steps(entries["try"][1], scope, where)
+        catch = None
+        if "catch" in entries:
+            catch = self.catch(entries["catch"][1], scope, where)
+        final = self.steps(entries["finally"][1], scope, where) if "finally" in entries else None
+        if "catch" not in entries and "finally" not in entries:
+            self.error(entries["try"][0], "a try needs a catch, a finally, or both")
+            return None
+        return {"step": "try", "body": body, "catch": catch, "finally": final}
+
+    def catch(self, node: yaml.Node, scope: _Scope, where: str) -> dict | None:
+        if isinstance(node, yaml.SequenceNode):
+            return {"kinds": [], "bind": None, "body": self.steps(node, scope, where)}
+        entries = self.mapping(node, "catch (a list of steps, or kind / as / steps)")
+        if entries is None:
+            return None
+        self.known_keys(entries, ("kind", "as", "steps"), "catch")
+        kinds: list[str] = []
+        if "kind" in entries:
+            kind_node = entries["kind"][1]
+            kind_nodes = kind_node.value if isinstance(kind_node, yaml.SequenceNode) else [kind_node]
+            for item in kind_nodes:
+                kind = self.name(item, "error kind", ERROR_KIND)
+                if kind is not None:
+                    kinds.append(kind)
+                    self.caught.append((kind, item))
+        bind = self.bind(entries, scope, "error", False)
+        if "steps" not in entries:
+            self.error(node, "catch needs steps")
+            return None
+        body = self.steps(entries["steps"][1], scope, where)
+        return {"kinds": kinds, "bind": bind, "body": body}
+
+    def step_sleep(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        ms = self.integer(entries["sleep"][1], "sleep (virtual milliseconds)", 1)
+        return None if ms is _MISSING else {"step": "sleep", "ms": ms}
+
+    def step_log(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        message = self.expr(entries["log"][1], scope)
+        return None if message is None else {"step": "log", "message": message}
+
+    def branches(self, entries: dict, head: str, scope: _Scope) -> list[dict] | None:
+        node = entries[head][1]
+        items = self.sequence(node, head)
+        if items is None:
+            return None
+        if len(items) < 2:
+            self.error(node, f"{head} needs at least two calls")
+            return None
+        calls = []
+        for item in items:
+            spec = self.mapping(item, f"a call in {head}")
+            if spec is None:
+                continue
+            self.known_keys(spec, ("call", "args"), f"a call in {head}")
+            if "call" not in spec:
+                self.error(item, f"a call in {head} needs 'call: NAME'")
+                continue
+            call = self.call(spec["call"][1], spec["args"][1] if "args" in spec else None, scope)
+            if call is not None:
+                calls.append(call)
+        return calls if len(calls) == len(items) else None
+
+    def step_all(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "all", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "all", "calls": calls, "bind": bind}
+
+    def step_race(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "race", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "race", "calls": calls, "bind": bind}
+
+    def step_if(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        node = entries["if"][1]
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
+            self.error(node, "if takes [left, comparison, right], for example [$attempt, \"<\", 3]")
+            return None
+        left_node, op_node, right_node = node.value
+        left = self.expr(left_node, scope)
+        op = self.scalar(op_node, "comparison", str)
+        if op is not _MISSING and op not in COMPARISONS:
+            self.error(op_node, f"unknown comparison '{op}'; use one of {' '.join(COMPARISONS)}")
+            op = _MISSING
+        right = self.expr(right_node, scope)
+        if "then" not in entries:
+            self.error(entries["if"][0], "if needs 'then: [steps]'")
+            return None
+        then = self.steps(entries["then"][1], scope, where)
+        otherwise = self.steps(entries["else"][1], scope, where) if "else" in entries else []
+        if left is None or right is None or op is _MISSING:
+            return None
+        return {"step": "if", "left": left, "op": op, "right": right, "then": then, "else": otherwise}
+
+    def step_repeat(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        times = self.integer(entries["repeat"][1], "repeat", 1, MAX_REPEAT)
+        bind = self.bind(entries, scope, "value", False)
+        if "steps" not in entries:
+            self.error(entries["repeat"][0], "repeat needs 'steps: [steps]'")
+            return None
+        body = self.steps(entries["steps"][1], scope, where)
+        return None if times is _MISSING else {"step": "repeat", "times": times, "bind": bind, "body": body}
+
+    # -- values ----------------------------------------------------------------------
+
+    def expr(self, node: yaml.Node, scope: _Scope) -> dict | None:
+        """An IR expression: literal, reference, format, list or object (PROTOCOL.md)."""
+        if isinstance(node, yaml.ScalarNode):
+            value = self.plain(node, "a value")
+            if value is _MISSING:
+                return None
+            reference = REFERENCE.match(value) if isinstance(value, str) else None
+            if reference:
+                return self.reference(node, reference.group(1), reference.group(2), scope)
+            return {"literal": value}
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.expr(item, scope) for item in node.value]
+            if None in items:
+                return None
+            if all("literal" in item for item in items):
+                return {"literal": [item["literal"] for item in items]}
+            return {"list": items}
+        if isinstance(node, yaml.MappingNode):
+            entries = self.mapping(node, "a value")
+            if entries is None:
+                return None
+            if set(entries) == {"format"}:
+                return self.format(entries["format"][1], scope)
+            if set(entries) == {"literal"}:
+                value = self.plain(entries["literal"][1], "a literal")
+                return None if value is _MISSING else {"literal": value}
+            pairs = [(key, self.expr(value, scope)) for key, (_, value) in entries.items()]
+            if any(value is None for _, value in pairs):
+                return None
+            if all("literal" in value for _, value in pairs):
+                return {"literal": {key: value["literal"] for key, value in pairs}}
+            return {"object": [[key, value] for key, value in pairs]}
+        self.error(node, "aliases and anchors are not supported")
+        return None
+
+    def reference(self, node: yaml.Node, name: str, member: str | None, scope: _Scope) -> dict | None:
+        kind = scope.kind(name)
+        if kind is None:
+            visible = [known for known, known_kind in scope.kinds.items() if known_kind != "handle"]
+            hint = did_you_mean(name, visible)
+            if name in self.callables:
+                self.error(node, f"'${name}' names an {self.callables[name]}, not a value; call it with 'await: {name}'")
+            else:
+                self.error(node, f"unknown name '${name}'{hint}" if hint else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})")
+            return None
+        if kind == "handle":
+            self.error(node, f"'${name}' is a started call; get its value with 'await: ${name}'")
+            return None
+        if kind == "error":
+            if member not in ERROR_MEMBERS:
+                shown = f"'${name}.{member}'" if member else f"'${name}'"
+                self.error(node, f"{shown}: a caught error is used through '${name}.kind' or '${name}.message'")
+                return None
+            return {"ref": name, "member": member}
+        if member is not None:
+            self.error(node, f"'${name}.{member}': only a caught error has members (.kind, .message)")
+            return None
+        return {"ref": name}
+
+    def format(self, node: yaml.Node, scope: _Scope) -> dict | None:
+        """``{format: "got {data}"}``: literal text with ``{name}`` holes; ``{{``/``}}`` are braces."""
+        text = self.scalar(node, "format", str)
+        if text is _MISSING:
+            return None
+        parts: list[Any] = []
+        literal: list[str] = []
+        index = 0
+        ok = True
+        while index < len(text):
+            char = text[index]
+            if text.startswith("{{", index) or text.startswith("}}", index):
+                literal.append(char)
+                index += 2
+                continue
+            if char == "}":
+                self.error(node, f"format: a single '}}' at offset {index}; write '}}}}' for a brace")
+                return None
+            if char == "{":
+                end = text.find("}", index)
+                if end == -1:
+                    self.error(node, f"format: '{{' at offset {index} is not closed; write '{{{{' for a brace")
+                    return None
+                hole = text[index + 1 : end]
+                reference = REFERENCE.match("$" + hole)
+                if not reference:
+                    self.error(node, f"format: '{{{hole}}}' is not a name; holes hold a bound name like {{data}} or {{error.message}}")
+                    ok = False
+                else:
+                    expr = self.reference(node, reference.group(1), reference.group(2), scope)
+                    if expr is None:
+                        ok = False
+                    else:
+                        if literal:
+                            parts.append("".join(literal))
+                            literal = []
+                        parts.append(expr)
+                index = end + 1
+                continue
+            literal.append(char)
+            index += 1
+        if literal:
+            parts.append("".join(literal))
+        if not ok:
+            return None
+        if all(isinstance(part, str) for part in parts):
+            return {"literal": "".join(parts)}
+        return {"format": parts}
+
+    # -- expectations -----------------------------------------------------------------
+
+    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | None | object:
+        if "returns" in entries and "throws" in entries:
+            self.error(node, f"{what} states returns or throws, not both")
+            return _MISSING
+        if "returns" in entries:
+            value = self.plain(entries["returns"][1], "returns")
+            return _MISSING if value is _MISSING else {"returns": value}
+        if "throws" in entries:
+            error = self.error_record(entries["throws"][1], "throws")
+            return _MISSING if error is None else {"throws": error}
+        return None
+
+    def trace(self, node: yaml.Node) -> tuple[str, ...] | None | object:
+        text = self.scalar(node, "trace", str)
+        if text is _MISSING:
+            return _MISSING
+        return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+    def expectation(self, node: yaml.Node) -> Expectation | None:
+        entries = self.mapping(node, "expect")
+        if entries is None:
+            return None
+        self.known_keys(entries, EXPECT_KEYS, "expect")
+        result = self.result(entries, node, "expect")
+        trace = self.trace(entries["trace"][1]) if "trace" in entries else None
+        if result is _MISSING or trace is _MISSING:
+            return None
+        if result is None and trace is None:
+            self.error(node, "expect needs returns or throws, a trace, or both")
+            return None
+        return Expectation(result, trace, _position(node)[0])
+
+    def divergences(self, node: yaml.Node, expect: Expectation | None) -> list[Divergence]:
+        items = self.sequence(node, "diverge")
+        divergences = []
+        claimed: dict[str, int] = {}
+        for item in items or []:
+            entries = self.mapping(item, "a divergence")
+            if entries is None:
+                continue
+            self.known_keys(entries, DIVERGE_KEYS, "a divergence")
+            missing = [key for key in ("targets", "reason") if key not in entries]
+            if missing:
+                self.error(item, f"a divergence needs {' and '.join(missing)}")
+                continue
+            targets = []
+            for target_node in self.sequence(entries["targets"][1], "targets") or []:
+                target = self.scalar(target_node, "a target", str)
+                if target is _MISSING:
+                    continue
+                if target not in TARGETS:
+                    self.error(target_node, f"unknown target '{target}'{did_you_mean(target, TARGETS)}")
+                elif target in claimed:
+                    self.error(target_node, f"target '{target}' already has a divergence (line {claimed[target]})")
+                else:
+                    targets.append(target)
+                    claimed[target] = _position(item)[0]
+            reason = self.scalar(entries["reason"][1], "reason", str)
+            if reason is not _MISSING and not reason.strip():
+                self.error(entries["reason"][1], "reason must say why the targets differ")
+                reason = _MISSING
+            result = self.result(entries, item, "a divergence")
+            trace = self.trace(entries["trace"][1]) if "trace" in entries else None
+            if result is _MISSING or trace is _MISSING or reason is _MISSING or not targets:
+                continue
+            if result is None and trace is None:
+                self.error(item, "a divergence states what the targets do instead: returns or throws, a trace, or both")
+                continue
+            if expect is not None and (result is None or result == expect.result) and (trace is None or trace == expect.trace):
+                self.error(item, "this divergence states the same outcome as expect; state what differs")
+                continue
+            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0]))
+        return divergences
+
+
+def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {int: "an integer", str: "a string", bool: "true or false", float: "a number"}
+    return " or ".join(names.get(item, item.__name__) for item in _as_tuple(kind))
+
+
+def _describe(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag == "tag:yaml.org,2002:null":
+        return "empty"
+    if node.tag == "tag:yaml.org,2002:str":
+        return f"the string {node.value!r}"
+    return f"{node.value!r}"
+
+
+def _article(kind: str) -> str:
+    return {"handle": "a started call", "error": "a caught error", "value": "a value", "param": "a parameter"}[kind]
+
+
+def iter_steps(steps: list[dict]) -> Iterator[dict]:
+    """Every step in a step list, nested ones included, in document order."""
+    for step in steps:
+        yield step
+        for key in ("body", "then", "else", "finally"):
+            if isinstance(step.get(key), list):
+                yield from iter_steps(step[key])
+        if step.get("catch"):
+            yield from iter_steps(step["catch"]["body"])

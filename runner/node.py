@@ -1,0 +1,64 @@
+"""Node: find the Node.js binary the JavaScript targets run on, and check its version.
+
+The choice, first match wins: ``--node PATH``, then ``$ASYNCPARITY_NODE``, then ``node``
+on PATH. The JavaScript testee needs Node 20 or later (spec/PROTOCOL.md); anything else
+is a usage error with one line that says what was found and how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+MINIMUM_MAJOR = 20
+VERSION_TIMEOUT = 10.0  # seconds for `node --version`; a wait with a bound
+
+
+class NodeNotFound(Exception):
+    """No usable Node; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class NodeBinary:
+    """A Node binary that answered ``--version`` with a supported version."""
+
+    path: str
+    version: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+
+def find_node(requested: str | None = None, environ: dict[str, str] | None = None) -> NodeBinary:
+    """Resolve and check the Node binary; raises :class:`NodeNotFound` with a plain message."""
+    environ = os.environ if environ is None else environ
+    fix = "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    if requested:
+        source = f"--node {requested}"
+        candidate = requested
+    elif environ.get("ASYNCPARITY_NODE"):
+        candidate = environ["ASYNCPARITY_NODE"]
+        source = f"ASYNCPARITY_NODE={candidate}"
+    else:
+        candidate = "node"
+        source = "node on PATH"
+    path = shutil.which(candidate, path=environ.get("PATH")) if os.sep not in candidate else candidate
+    if path is None or not os.path.exists(path):
+        raise NodeNotFound(f"asyncparity: no Node found ({source}): {fix}")
+    try:
+        completed = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise NodeNotFound(f"asyncparity: {path} ({source}) did not answer --version ({error}): {fix}") from None
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", completed.stdout.strip())
+    if completed.returncode != 0 or not match:
+        raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: --version printed {completed.stdout.strip()!r}: {fix}")
+    version = completed.stdout.strip().lstrip("v")
+    if int(match.group(1)) < MINIMUM_MAJOR:
+        raise NodeNotFound(f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}")
+    return NodeBinary(path, version)

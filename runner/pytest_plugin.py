@@ -1,0 +1,183 @@
+"""The pytest plugin: scenario files collected as tests, ``scenario-id[target]`` each.
+
+Registered through the ``pytest11`` entry point, so ``pytest spec/`` and
+``pytest spec/ -k fallback`` work once the kit is installed. A YAML file is collected
+when it looks like a scenario (:func:`asyncparity.load.is_scenario_text`), so other YAML
+in a project is left alone. Each scenario gives one item per target; a failing item
+points into the YAML (its location is the scenario's ``id`` line) and its report is the
+same diff ``asyncparity run`` prints. A file that does not load gives one failing item
+whose report lists every diagnostic with file:line:col.
+
+The virtual loop is driven from these plain synchronous items, never from
+pytest-asyncio's event loop (each run makes and closes its own loop). Model: pytest's
+own example of collecting YAML tests (doc/en/example/nonpython).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .compare import PASSING, Verdict, compare
+from .diagnostics import Diagnostic
+from .load import TARGETS, Scenario, is_scenario_text, load_file
+from .node import NodeNotFound, find_node
+from .report import failure_details
+from .testees import DEFAULT_TIMEOUT, JS_TARGETS, NodeTestee, PythonTestee
+
+_RUNNER_KEY = pytest.StashKey["_Runner"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("asyncparity", "asyncparity scenarios")
+    group.addoption("--asyncparity-targets", default=",".join(TARGETS), metavar="T,T",
+                    help="targets to run scenario files on (default: all)")
+    group.addoption("--asyncparity-node", default=None, metavar="PATH",
+                    help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
+    group.addoption("--asyncparity-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                    help="wall-clock bound on each reply from a testee")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_RUNNER_KEY] = _Runner(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    runner = config.stash.get(_RUNNER_KEY, None)
+    if runner is not None:
+        runner.close()
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    try:
+        text = file_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not is_scenario_text(text):
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+class _Runner:
+    """The testees of one pytest session: Python in-process, one Node worker started on demand."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.targets = tuple(t for t in TARGETS if t in config.getoption("asyncparity_targets").split(","))
+        self.node_path = config.getoption("asyncparity_node")
+        self.timeout = config.getoption("asyncparity_timeout")
+        self._python: PythonTestee | None = None
+        self._node: NodeTestee | None = None
+        self._node_error: str | None = None
+        self._verdicts: dict[str, Verdict] = {}
+
+    def verdict(self, scenario: Scenario) -> Verdict:
+        """Run the scenario on every target once, compare, and remember the verdict."""
+        if scenario.id not in self._verdicts:
+            outcomes = {}
+            if "python" in self.targets:
+                self._python = self._python or PythonTestee()
+                outcomes["python"] = self._python.run(scenario.ir)
+            js = [target for target in self.targets if target in JS_TARGETS]
+            node = self._start_node() if js else None
+            for target in js:
+                if node is None:
+                    outcomes[target] = {"status": "error", "message": self._node_error}
+            if node is not None:
+                for target, outcome in zip(js, node.run_many([(scenario.ir, target) for target in js])):
+                    outcomes[target] = outcome
+            self._verdicts[scenario.id] = compare(scenario, outcomes)
+        return self._verdicts[scenario.id]
+
+    def _start_node(self) -> NodeTestee | None:
+        if self._node is None and self._node_error is None:
+            try:
+                node = NodeTestee(find_node(self.node_path), timeout=self.timeout)
+                node.start()
+                self._node = node
+            except (NodeNotFound, OSError) as error:
+                self._node_error = str(error)
+        return self._node
+
+    def close(self) -> None:
+        if self._node is not None:
+            self._node.close()
+
+
+class ScenarioFile(pytest.File):
+    """One scenario file: an item per target, or one item that reports why it did not load."""
+
+    def collect(self):  # noqa: ANN201 - pytest's own signature
+        shown = _shown_path(self.path, self.config)
+        result = load_file(self.path, display=shown)
+        if result.scenario is None:
+            yield LoadErrorItem.from_parent(self, name=self.path.name, diagnostics=result.diagnostics)
+            return
+        runner = self.config.stash[_RUNNER_KEY]
+        for target in runner.targets:
+            yield ScenarioItem.from_parent(self, name=f"{result.scenario.id}[{target}]",
+                                           scenario=result.scenario, target=target)
+
+
+class ScenarioFailure(Exception):
+    """Raised by an item whose target did not do what the scenario says."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario on one target."""
+
+    def __init__(self, *, scenario: Scenario, target: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.target = target
+
+    def runtest(self) -> None:
+        verdict = self.config.stash[_RUNNER_KEY].verdict(self.scenario)
+        mine = next(item for item in verdict.targets if item.target == self.target)
+        if mine.status == "skipped":
+            pytest.skip(mine.message)
+        if mine.status not in PASSING:
+            details = failure_details(Verdict(verdict.path, verdict.scenario_id, verdict.line, mine.status, [mine]))
+            header = f"{self.scenario.path}:{self.scenario.line}: {self.scenario.id}: {self.scenario.summary}"
+            raise ScenarioFailure("\n".join([header, *details[1:]]))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.text
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.scenario.line - 1, f"scenario {self.name}"
+
+
+class LoadErrorItem(pytest.Item):
+    """A scenario file that did not load: fails with its diagnostics."""
+
+    def __init__(self, *, diagnostics: list[Diagnostic], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.diagnostics = diagnostics
+
+    def runtest(self) -> None:
+        raise ScenarioFailure("\n".join(str(diagnostic) for diagnostic in self.diagnostics))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:  # type: ignore[override]
+        if isinstance(excinfo.value, ScenarioFailure):
+            return excinfo.value.text
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        first = self.diagnostics[0]
+        return self.path, first.line - 1, f"scenario file {self.path.name}"
+
+
+def _shown_path(path: Path, config: pytest.Config) -> str:
+    try:
+        return str(path.relative_to(config.rootpath))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,101 @@
+"""Report: verdicts in, text for people (console) and JSON for machines out.
+
+The console form, one line per scenario, then the details of each failure, then the
+closing line ``N passed, N failed`` (", N skipped" when there are skipped ones)::
+
+    PASS  seed-download-fallback          python agree, js-promise agree, js-async agree
+    FAIL  seed-broken                     python agree, js-promise mismatch, js-async agree
+
+A failure shows which target disagrees with what, the result difference, a unified
+diff of the canonical traces whose first differing event is named, and the command
+that reruns only that scenario.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .compare import Verdict
+from .trace import format_result
+
+STATUS_WORD = {"agree": "PASS", "diverge": "PASS", "skipped": "SKIP", "mismatch": "FAIL", "error": "FAIL"}
+
+
+def verdict_line(verdict: Verdict, id_width: int = 32) -> str:
+    """The one-line summary of a scenario's verdict."""
+    word = STATUS_WORD[verdict.status]
+    if verdict.scenario_id is None:
+        return f"{word}  {verdict.path}: {len(verdict.diagnostics)} error(s) in the file"
+    cells = ", ".join(f"{item.target} {item.status}" for item in verdict.targets)
+    return f"{word}  {verdict.scenario_id:<{id_width}}  {cells}"
+
+
+def failure_details(verdict: Verdict) -> list[str]:
+    """The lines that explain a failed verdict; empty for a passing one."""
+    if verdict.passed or verdict.status == "skipped":
+        return []
+    lines = [f"--- {verdict.scenario_id or verdict.path} ({verdict.path}:{verdict.line})"]
+    for diagnostic in verdict.diagnostics:
+        lines.append(f"  {diagnostic}")
+    for item in verdict.targets:
+        if item.status not in ("mismatch", "error"):
+            continue
+        lines.append(f"  {item.target}: {item.message}")
+        if item.status == "mismatch" and item.outcome is not None:
+            lines.append(f"    actual result: {format_result(item.outcome.get('result'))}")
+        for diff_line in item.diff:
+            lines.append(f"    {diff_line}")
+    lines.append(f"  rerun: {verdict.rerun_command()}")
+    return lines
+
+
+def counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
+    """How many scenarios (or unloadable files) passed, failed and were skipped."""
+    tally = {"passed": 0, "failed": 0, "skipped": 0}
+    for verdict in verdicts:
+        if verdict.passed:
+            tally["passed"] += 1
+        elif verdict.status == "skipped":
+            tally["skipped"] += 1
+        else:
+            tally["failed"] += 1
+    return tally
+
+
+def summary_line(verdicts: Iterable[Verdict]) -> str:
+    """``N passed, N failed`` with ``, N skipped`` when any were skipped."""
+    tally = counts(verdicts)
+    line = f"{tally['passed']} passed, {tally['failed']} failed"
+    if tally["skipped"]:
+        line += f", {tally['skipped']} skipped"
+    return line
+
+
+def to_json(verdicts: Iterable[Verdict]) -> dict:
+    """All verdicts as one JSON-able report (outcomes included)."""
+    verdicts = list(verdicts)
+    return {
+        "summary": counts(verdicts),
+        "scenarios": [
+            {
+                "id": verdict.scenario_id,
+                "path": verdict.path,
+                "line": verdict.line,
+                "status": verdict.status,
+                "rerun": verdict.rerun_command(),
+                "diagnostics": [diagnostic.to_json() for diagnostic in verdict.diagnostics],
+                "targets": [
+                    {
+                        "target": item.target,
+                        "status": item.status,
+                        "message": item.message,
+                        "against": item.against,
+                        "diff": item.diff,
+                        "outcome": item.outcome,
+                    }
+                    for item in verdict.targets
+                ],
+            }
+            for verdict in verdicts
+        ],
+    }

@@ -1,0 +1,255 @@
+"""Testees: drive the targets, IR in, outcomes (and program text) out.
+
+Two testees stand behind the protocol of spec/PROTOCOL.md:
+
+- :class:`PythonTestee` calls the Python target in-process (``asyncparity_python``),
+  the fast default: no process start, no serialisation.
+- :class:`NodeTestee` keeps one ``node javascript/worker.mjs`` alive for a whole run and
+  speaks JSON lines with it. Requests are pipelined: all of them are written at once by
+  a writer thread while the caller does other work (the Python target), and replies are
+  read in order. Every reply has a wall-clock bound; a worker that overruns it or exits
+  is killed and restarted, the scenario it was running gets an ``error`` outcome that
+  says so, and the remaining requests go to the new worker. Prior art: protobuf's
+  conformance ``fork_pipe_runner`` (one long-lived testee, restarted after a crash).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import queue
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from .node import NodeBinary
+
+JAVASCRIPT_DIR = Path(__file__).resolve().parent.parent / "javascript"
+WORKER = JAVASCRIPT_DIR / "worker.mjs"
+DEFAULT_TIMEOUT = 10.0
+"""Seconds a testee may take for one reply before it is killed and restarted."""
+JS_TARGETS = ("js-promise", "js-async")
+
+
+class TesteeError(Exception):
+    """A testee could not serve a request at all (not a scenario's failure)."""
+
+
+class PythonTestee:
+    """The ``python`` target, in this process."""
+
+    targets = ("python",)
+
+    def __init__(self) -> None:
+        # Imported here so that `asyncparity check`-style uses of the runner never load it.
+        from asyncparity_python import target
+
+        self._target = target
+
+    def runtime(self) -> dict:
+        """What the hello message would report: the CPython running the runner."""
+        import platform
+
+        return {"name": "cpython", "version": platform.python_version()}
+
+    def compile(self, ir: dict, target: str = "python") -> str:
+        """The program text for one scenario."""
+        return self._target.compile(ir)
+
+    def run(self, ir: dict, target: str = "python") -> dict:
+        """Run one scenario; a target crash becomes an ``error`` outcome, never an exception."""
+        try:
+            return self._target.run(ir)
+        except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
+            return {"target": target, "status": "error", "result": None, "trace": [],
+                    "message": f"the python target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}"}
+
+
+class NodeTestee:
+    """One long-lived Node worker for the ``js-promise`` and ``js-async`` targets."""
+
+    targets = JS_TARGETS
+
+    def __init__(self, node: NodeBinary, timeout: float = DEFAULT_TIMEOUT, worker: Path = WORKER) -> None:
+        self.node = node
+        self.timeout = timeout
+        self.worker = worker
+        self.restarts = 0
+        self._process: subprocess.Popen[str] | None = None
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._next_id = 0
+        self.hello: dict | None = None
+
+    # -- process lifecycle --------------------------------------------------------------
+
+    def start(self) -> dict:
+        """Start the worker and exchange hello; returns the hello reply."""
+        self._spawn()
+        (reply,) = list(self._exchange([{"type": "hello"}]))
+        if reply.get("type") != "hello":
+            raise TesteeError(f"the Node worker did not say hello: {reply.get('message', reply)}")
+        self.hello = reply
+        return reply
+
+    def _spawn(self) -> None:
+        self._replies = queue.Queue()
+        self._process = subprocess.Popen(
+            [self.node.path, str(self.worker)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
+        process, replies = self._process, self._replies
+
+        def read_stdout() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                replies.put(line)
+            replies.put(None)  # end of output: the worker exited
+
+        def read_stderr() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                self._stderr.append(line.rstrip("\n"))
+
+        threading.Thread(target=read_stdout, daemon=True, name="asyncparity-node-stdout").start()
+        threading.Thread(target=read_stderr, daemon=True, name="asyncparity-node-stderr").start()
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.kill()
+        try:
+            process.wait(timeout=self.timeout)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
+            pass
+        for stream in (process.stdin, process.stdout, process.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Ask the worker to shut down (bounded), then make sure it is gone."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            try:
+                list(self._exchange([{"type": "shutdown"}], restart=False))
+                process.wait(timeout=self.timeout)
+            except (TesteeError, OSError, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+
+    def __enter__(self) -> NodeTestee:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- requests -------------------------------------------------------------------------
+
+    def compile(self, ir: dict, target: str) -> str:
+        """The program text for one scenario and target."""
+        (reply,) = list(self._exchange([{"type": "compile", "target": target, "scenario": ir}]))
+        if reply.get("type") != "compiled":
+            raise TesteeError(reply.get("message", f"the Node worker could not compile scenario '{ir.get('id')}'"))
+        return reply["source"]
+
+    def run(self, ir: dict, target: str) -> dict:
+        """Run one scenario on one target."""
+        return next(self.run_many([(ir, target)]))
+
+    def run_many(self, jobs: list[tuple[dict, str]]) -> Iterator[dict]:
+        """Send every run request now; the returned iterator yields outcomes in job order."""
+        requests = [{"type": "run", "target": target, "scenario": ir} for ir, target in jobs]
+        replies = self._exchange(requests)
+
+        def outcomes() -> Iterator[dict]:
+            for (ir, target), reply in zip(jobs, replies):
+                if reply.get("type") == "outcome":
+                    yield reply["outcome"]
+                else:
+                    yield {"target": target, "status": "error", "result": None, "trace": [],
+                           "message": reply.get("message") or f"the Node worker sent {reply!r}"}
+
+        return outcomes()
+
+    def _exchange(self, requests: list[dict], restart: bool = True) -> Iterator[dict]:
+        """Write all requests at once (a writer thread), then yield replies in order.
+
+        The writing starts before this returns, so the worker is busy while the caller
+        does other work. A missing reply (timeout or exit) becomes an ``error`` reply
+        for that request; with ``restart``, the worker is restarted and sent the rest.
+        """
+        if self._process is None or self._process.poll() is not None:
+            self._spawn()
+        for request in requests:
+            self._next_id += 1
+            request["id"] = self._next_id
+        self._send(requests)
+
+        def replies() -> Iterator[dict]:
+            waiting = list(requests)
+            while waiting:
+                request = waiting[0]
+                try:
+                    line = self._replies.get(timeout=self.timeout)
+                except queue.Empty:
+                    line = ""
+                if line:
+                    try:
+                        reply = json.loads(line)
+                    except json.JSONDecodeError:
+                        reply = {"type": "error", "message": f"the Node worker wrote a line that is not JSON: {line[:200]!r}"}
+                    if reply.get("id") not in (request["id"], None):
+                        continue  # a stale reply from before a restart
+                    waiting.pop(0)
+                    yield reply
+                    continue
+                yield {"type": "error", "message": self._failure_message(request, timed_out=line == "")}
+                waiting.pop(0)
+                self._kill()
+                if not restart or not waiting:
+                    return
+                self.restarts += 1
+                self._spawn()
+                self._send(waiting)
+
+        return replies()
+
+    def _send(self, requests: list[dict]) -> None:
+        process = self._process
+        assert process is not None and process.stdin is not None
+        payload = "".join(json.dumps(request) + "\n" for request in requests)  # ASCII: safe in any pipe encoding
+
+        def write() -> None:
+            try:
+                process.stdin.write(payload)
+                process.stdin.flush()
+            except (OSError, ValueError):
+                pass  # the worker died; the reader sees its exit and reports it
+
+        threading.Thread(target=write, daemon=True, name="asyncparity-node-stdin").start()
+
+    def _failure_message(self, request: dict, timed_out: bool) -> str:
+        what = f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
+        if timed_out:
+            return f"the Node worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
+        process = self._process
+        code = process.poll() if process is not None else None
+        if process is not None and code is None:
+            try:
+                code = process.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                code = None
+        tail = " | ".join(list(self._stderr)[-3:])
+        detail = f"; stderr: {tail}" if tail else ""
+        return f"the Node worker exited (code {code}) while running {what}: restarted{detail}"

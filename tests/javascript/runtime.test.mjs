@@ -1,0 +1,544 @@
+// Tests of javascript/asyncparity-runtime.mjs: every virtual-time rule of spec/RUNTIME.md,
+// the outcome of spec/PROTOCOL.md and the canonical trace text.
+// Run: node --test tests/javascript/
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
+
+const RUNTIME = fileURLToPath(new URL("../../javascript/asyncparity-runtime.mjs", import.meta.url));
+
+/** Runs `build(world)`'s main in a fresh world; returns the outcome and its text. */
+async function run(build, { id = "t", limits } = {}) {
+  const world = new World(id, limits);
+  const main = build(world);
+  const outcome = await world.run(main);
+  return { outcome, text: formatTrace(outcome.trace) };
+}
+
+/** A virtual sleep, written as generated code writes it. */
+const sleeper = (world) => (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+
+/** The seed scenario (spec/seed/download-fallback.yaml), written by hand in async/await. */
+function seed(world) {
+  const { log } = world;
+  const IOError = world.errorKind("IOError");
+  const downloadData = world.operation("download_data", {
+    latency: 30, outcomes: [{ fails: { kind: "IOError", message: "connection reset" } }],
+  });
+  const downloadFallbackData = world.operation("download_fallback_data", {
+    latency: 20, outcomes: [{ returns: "fallback bytes" }],
+  });
+  const processDataInWorker = world.operation("process_data_in_worker", {
+    latency: 10, outcomes: [{ returns: "processed" }],
+  });
+  async function getProcessedData(url) {
+    let data;
+    try {
+      data = await downloadData(url);
+    } catch (error) {
+      if (!(error instanceof IOError)) throw error;
+      data = await downloadFallbackData(url);
+    }
+    return processDataInWorker(data);
+  }
+  return async function main() {
+    const result = await getProcessedData("https://example.com/data");
+    log(`got ${result}`);
+    return result;
+  };
+}
+
+test("the seed scenario gives its expected trace, result and stats", async () => {
+  const { outcome, text } = await run(seed, { id: "seed-download-fallback" });
+  assert.equal(text, [
+    '0 start download_data("https://example.com/data")',
+    '30 fail download_data IOError("connection reset")',
+    '30 start download_fallback_data("https://example.com/data")',
+    '50 end download_fallback_data -> "fallback bytes"',
+    '50 start process_data_in_worker("fallback bytes")',
+    '60 end process_data_in_worker -> "processed"',
+    '60 log "got processed"',
+    '60 return "processed"',
+  ].join("\n"));
+  assert.deepEqual(outcome.result, { returns: "processed" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(outcome.message, null);
+  assert.deepEqual(outcome.stats, { virtual_time: 60, timer_firings: 3, max_turns_per_instant: 2 });
+  assert.deepEqual(Object.keys(outcome), ["status", "result", "trace", "message", "stats"]);
+  assert.deepEqual(outcome.trace[1], {
+    t: 30, event: "fail", op: "download_data", error: { kind: "IOError", message: "connection reset" },
+  });
+});
+
+test("eight timers due at one instant fire first-scheduled first", async () => {
+  const { outcome } = await run((world) => () => new Promise((resolve) => {
+    for (let i = 0; i < 8; i++) {
+      world.setTimeout(() => {
+        world.log(`timer ${i}`);
+        if (i === 7) resolve();
+      }, 10);
+    }
+  }));
+  assert.deepEqual(outcome.trace.filter((e) => e.event === "log").map((e) => `${e.t} ${e.message}`),
+    [0, 1, 2, 3, 4, 5, 6, 7].map((i) => `10 timer ${i}`));
+});
+
+test("timers fire by deadline, then by scheduling order, whatever order they were set in", async () => {
+  const { text } = await run((world) => () => new Promise((resolve) => {
+    const delays = [30, 10, 20, 10, 30, 0, 20, 10, 0, 30];
+    delays.forEach((ms, i) => world.setTimeout(() => world.log(`${i}@${ms}`), ms));
+    world.setTimeout(resolve, 30);
+  }));
+  assert.equal(text, [
+    '0 log "5@0"', '0 log "8@0"',
+    '10 log "1@10"', '10 log "3@10"', '10 log "7@10"',
+    '20 log "2@20"', '20 log "6@20"',
+    '30 log "0@30"', '30 log "4@30"', '30 log "9@30"',
+    '30 return null',
+  ].join("\n"));
+});
+
+test("a 0 ms timer fires before a 1 ms timer set earlier (no Node 1 ms clamp)", async () => {
+  const { text } = await run((world) => () => new Promise((resolve) => {
+    world.setTimeout(() => { world.log("1 ms"); resolve(); }, 1);
+    world.setTimeout(() => world.log("0 ms"), 0);
+    world.setTimeout(() => world.log("-5 ms"), -5);
+  }));
+  assert.equal(text, '0 log "0 ms"\n0 log "-5 ms"\n1 log "1 ms"\n1 return null');
+});
+
+test("time advances only at quiescence: a microtask chain at t=0 ends before the t=10 timer", async () => {
+  const { text } = await run((world) => () => {
+    world.setTimeout(() => world.log("timer"), 10);
+    let chain = Promise.resolve(0);
+    for (let i = 0; i < 500; i++) chain = chain.then((n) => n + 1);
+    return chain.then((n) => {
+      world.log(`chain of ${n} hops at ${world.now()} ms`);
+      return new Promise((resolve) => world.setTimeout(resolve, 10));
+    });
+  });
+  assert.equal(text, '0 log "chain of 500 hops at 0 ms"\n10 log "timer"\n10 return null');
+});
+
+test("one timer fires per quiescence: a timer's microtasks run before the next same-instant timer", async () => {
+  const { text } = await run((world) => () => new Promise((resolve) => {
+    world.setTimeout(() => {
+      world.log("first timer");
+      let chain = Promise.resolve();
+      for (let i = 0; i < 50; i++) chain = chain.then(() => undefined);
+      chain.then(() => world.log("first timer's chain"));
+    }, 10);
+    world.setTimeout(() => { world.log("second timer"); resolve(); }, 10);
+  }));
+  assert.equal(text, '10 log "first timer"\n10 log "first timer\'s chain"\n10 log "second timer"\n10 return null');
+});
+
+test("an operation records start synchronously, takes outcomes in order and repeats the last", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", {
+      latency: 5,
+      outcomes: [{ returns: 1 }, { fails: { kind: "IOError", message: "two" } }, { returns: { n: 3 } }],
+    });
+    const instant = world.operation("instant", { latency: 0, outcomes: [{ returns: [1, "a"] }] });
+    const before = world.now();
+    const pending = fetch("a", 1, { k: [true, null] });
+    world.log(`start already recorded at ${before}`);
+    await pending;
+    await fetch().catch((error) => world.log(`${error.kind}: ${error.message}`));
+    assert.deepEqual(await fetch(), { n: 3 });
+    assert.deepEqual(await fetch(), { n: 3 });
+    return instant(undefined);
+  });
+  assert.equal(text, [
+    '0 start fetch("a",1,{"k":[true,null]})',
+    '0 log "start already recorded at 0"',
+    "5 end fetch -> 1",
+    "5 start fetch()",
+    '10 fail fetch IOError("two")',
+    '10 log "IOError: two"',
+    "10 start fetch()",
+    '15 end fetch -> {"n":3}',
+    "15 start fetch()",
+    '20 end fetch -> {"n":3}',
+    "20 start instant(null)",
+    '20 end instant -> [1,"a"]',
+    '20 return [1,"a"]',
+  ].join("\n"));
+  assert.deepEqual(outcome.result, { returns: [1, "a"] });
+});
+
+test("error kinds are cached classes extending ScenarioError", async () => {
+  const world = new World("kinds");
+  const IOError = world.errorKind("IOError");
+  assert.equal(world.errorKind("IOError"), IOError);
+  assert.notEqual(new World("other").errorKind("IOError"), IOError);
+  assert.equal(IOError.name, "IOError");
+  const error = new IOError("disk full");
+  assert.ok(error instanceof ScenarioError);
+  assert.ok(error instanceof Error);
+  assert.equal(error.kind, "IOError");
+  assert.equal(error.name, "IOError");
+  assert.equal(error.message, "disk full");
+  assert.equal(String(error), "IOError: disk full");
+  let caught;
+  const fail = world.operation("fail", { latency: 1, outcomes: [{ fails: { kind: "IOError", message: "x" } }] });
+  const outcome = await world.run(() => fail().catch((e) => { caught = e; }));
+  assert.equal(outcome.status, "settled");
+  assert.ok(caught instanceof IOError);
+});
+
+test("error records: scenario kinds, built-in errors, AggregateError groups, non-Error values", async () => {
+  const rejectWith = (value) => async () => { throw value; };
+  const kind = (world) => world.errorKind("TimeoutError");
+  let r = await run((world) => rejectWith(new (kind(world))("late")));
+  assert.deepEqual(r.outcome.result, { throws: { kind: "TimeoutError", message: "late" } });
+  assert.equal(r.text, '0 throw TimeoutError("late")');
+
+  r = await run(() => async () => null.x);
+  assert.equal(r.outcome.result.throws.kind, "TypeError");
+
+  r = await run((world) => () => {
+    const IOError = world.errorKind("IOError");
+    const a = world.operation("a", { latency: 1, outcomes: [{ fails: { kind: "IOError", message: "a" } }] });
+    return Promise.any([a(), Promise.reject(new IOError("b"))]);
+  });
+  assert.deepEqual(r.outcome.result, {
+    throws: {
+      kind: "AggregateError", message: "All promises were rejected",
+      errors: [{ kind: "IOError", message: "a" }, { kind: "IOError", message: "b" }],
+    },
+  });
+  assert.equal(r.text.split("\n").at(-1),
+    '1 throw AggregateError("All promises were rejected", [IOError("a"), IOError("b")])');
+
+  r = await run(() => rejectWith("plain string"));
+  assert.deepEqual(r.outcome.result, { throws: { kind: "NonError", message: "plain string" } });
+
+  r = await run(() => () => { throw new RangeError("sync"); });
+  assert.equal(r.text, '0 throw RangeError("sync")');
+});
+
+test("deadlock is reported at once, naming the time and what was pending", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    await world.operation("fetch", { latency: 25, outcomes: [{ returns: "x" }] })("u");
+    await new Promise(() => {});
+  }, { id: "stuck" });
+  assert.equal(outcome.status, "deadlock");
+  assert.equal(outcome.result, null);
+  assert.equal(outcome.message,
+    "deadlock: scenario 'stuck' has not settled at 25 ms and no timer is pending; pending: the main workflow");
+  assert.equal(text, '0 start fetch("u")\n25 end fetch -> "x"');
+});
+
+test("a cleared timer leaves its sleeper deadlocked", async () => {
+  const { outcome } = await run((world) => () => new Promise((resolve) => {
+    const id = world.setTimeout(resolve, 10);
+    world.setTimeout(() => world.clearTimeout(id), 5);
+  }), { id: "cleared" });
+  assert.equal(outcome.status, "deadlock");
+  assert.equal(outcome.message,
+    "deadlock: scenario 'cleared' has not settled at 5 ms and no timer is pending; pending: the main workflow");
+  assert.deepEqual(outcome.stats, { virtual_time: 5, timer_firings: 1, max_turns_per_instant: 2 });
+});
+
+test("runaway: virtual time bound", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = sleeper(world);
+    for (;;) { await sleep(30); world.log("tick"); }
+  }, { id: "slow", limits: { virtual_time: 100 } });
+  assert.equal(outcome.status, "runaway");
+  assert.equal(outcome.result, null);
+  assert.equal(outcome.message, "runaway: scenario 'slow' passed virtual time 100 ms");
+  assert.equal(text, '30 log "tick"\n60 log "tick"\n90 log "tick"');
+  // At 30, 60 and 90: the firing, the log, the next sleep's setTimeout.
+  assert.deepEqual(outcome.stats, { virtual_time: 90, timer_firings: 3, max_turns_per_instant: 3 });
+});
+
+test("runaway: timer firings bound", async () => {
+  const { outcome } = await run((world) => async () => {
+    const sleep = sleeper(world);
+    for (;;) await sleep(1);
+  }, { id: "busy", limits: { timer_firings: 5 } });
+  assert.equal(outcome.status, "runaway");
+  assert.equal(outcome.message, "runaway: scenario 'busy' passed 5 timer firings");
+  assert.deepEqual(outcome.stats, { virtual_time: 5, timer_firings: 5, max_turns_per_instant: 2 });
+});
+
+test("runaway: turns per instant, from a synchronous loop, a microtask loop and a 0 ms timer loop", async () => {
+  const limits = { turns_per_instant: 10 };
+  let thrown;
+  let r = await run((world) => () => {
+    try {
+      for (;;) world.log("spin");
+    } catch (error) {
+      thrown = error;
+      throw error;
+    }
+  }, { id: "sync-spin", limits });
+  assert.equal(r.outcome.status, "runaway");
+  assert.equal(r.outcome.message, "runaway: scenario 'sync-spin' passed 10 turns at 0 ms");
+  assert.equal(thrown.name, "RunawayError");
+  assert.equal(thrown.message, r.outcome.message);
+  assert.equal(r.outcome.trace.length, 10, "the trace stops at the bound");
+
+  r = await run((world) => async () => {
+    await sleeper(world)(30);
+    for (;;) { world.log("spin"); await null; }
+  }, { id: "microtask-spin", limits });
+  assert.equal(r.outcome.message, "runaway: scenario 'microtask-spin' passed 10 turns at 30 ms");
+  assert.equal(r.outcome.trace.length, 9, "the timer firing at 30 ms is the first turn");
+
+  r = await run((world) => () => {
+    const again = () => world.setTimeout(again, 0);
+    again();
+    return new Promise(() => {});
+  }, { id: "timer-spin", limits });
+  assert.equal(r.outcome.message, "runaway: scenario 'timer-spin' passed 10 turns at 0 ms");
+  assert.deepEqual(r.outcome.stats, { virtual_time: 0, timer_firings: 5, max_turns_per_instant: 11 });
+});
+
+test("events after the settle follow the return/throw event", async () => {
+  const { outcome, text } = await run((world) => () => {
+    const a = world.operation("a", { latency: 10, outcomes: [{ fails: { kind: "IOError", message: "a failed" } }] });
+    const b = world.operation("b", { latency: 30, outcomes: [{ returns: "b" }] });
+    return Promise.all([a(), b()]);
+  });
+  assert.equal(text, [
+    "0 start a()",
+    "0 start b()",
+    '10 fail a IOError("a failed")',
+    '10 throw IOError("a failed")',
+    '30 end b -> "b"',
+  ].join("\n"));
+  assert.equal(outcome.status, "settled");
+  assert.deepEqual(outcome.result, { throws: { kind: "IOError", message: "a failed" } });
+  assert.equal(outcome.stats.virtual_time, 30);
+});
+
+test("the loser of a race is recorded after the return", async () => {
+  const { text } = await run((world) => () => {
+    const fast = world.operation("fast", { latency: 5, outcomes: [{ returns: 1 }] });
+    const slow = world.operation("slow", { latency: 50, outcomes: [{ returns: 2 }] });
+    return Promise.race([slow(), fast()]);
+  });
+  assert.equal(text, "0 start slow()\n0 start fast()\n5 end fast -> 1\n5 return 1\n50 end slow -> 2");
+});
+
+test("a runaway after the settle is still a runaway", async () => {
+  const { outcome } = await run((world) => () => {
+    const tick = () => world.setTimeout(tick, 1000);
+    tick();
+    return "done";
+  }, { id: "leftover", limits: { timer_firings: 3 } });
+  assert.equal(outcome.status, "runaway");
+  assert.equal(outcome.result, null);
+  assert.equal(outcome.message, "runaway: scenario 'leftover' passed 3 timer firings");
+  assert.equal(formatTrace(outcome.trace), '0 return "done"');
+});
+
+test("an unhandled rejection is recorded as an event at the time it is seen", async () => {
+  const heard = [];
+  const host = (reason) => heard.push(reason);
+  process.on("unhandledRejection", host);
+  const before = process.listeners("unhandledRejection");
+  const { outcome, text } = await run((world) => async () => {
+    const flaky = world.operation("flaky", { latency: 10, outcomes: [{ fails: { kind: "IOError", message: "lost" } }] });
+    flaky("x");
+    await sleeper(world)(20);
+    Promise.reject(new TypeError("late"));
+    return "ok";
+  });
+  assert.equal(text, [
+    '0 start flaky("x")',
+    '10 fail flaky IOError("lost")',
+    '10 unhandled IOError("lost")',
+    '20 return "ok"',
+    '20 unhandled TypeError("late")',
+  ].join("\n"));
+  assert.deepEqual(outcome.trace[2], { t: 10, event: "unhandled", error: { kind: "IOError", message: "lost" } });
+  assert.deepEqual(process.listeners("unhandledRejection"), before, "the host's listeners are back after the run");
+  assert.deepEqual(heard, [], "the host's listener never heard the scenario's rejections");
+  process.off("unhandledRejection", host);
+});
+
+test("a main result that is not JSON is a crash, not a false deadlock", async () => {
+  const { outcome } = await run(() => async () => 10n, { id: "bigint" });
+  assert.equal(outcome.status, "crash");
+  assert.equal(outcome.message,
+    "crash: scenario 'bigint': the main workflow's result cannot be reported: TypeError: Do not know how to serialize a BigInt");
+});
+
+test("a rejection handled in a later microtask is not unhandled", async () => {
+  const { text } = await run((world) => async () => {
+    const p = Promise.reject(new Error("caught later"));
+    await null;
+    await null;
+    return p.catch((e) => e.message);
+  });
+  assert.equal(text, '0 return "caught later"');
+});
+
+test("the same run twice gives the same outcome", async () => {
+  const scenario = (world) => () => {
+    const ops = [0, 1, 2].map((i) => world.operation(`op${i}`, {
+      latency: 10 * (3 - i), outcomes: [{ returns: i }, { fails: { kind: "E", message: `m${i}` } }],
+    }));
+    const branch = (op) => op().then(() => op()).catch((e) => world.log(e.message));
+    return Promise.all(ops.map(branch)).then(() => Promise.allSettled([ops[0](), ops[1]()]));
+  };
+  const first = await run(scenario, { id: "twice" });
+  const second = await run(scenario, { id: "twice" });
+  assert.deepEqual(second.outcome, first.outcome);
+  assert.equal(second.text, first.text);
+  assert.equal(first.outcome.trace.length, 20);
+  assert.equal(first.text.split("\n").at(-1), '90 return [{"status":"rejected","reason":{"kind":"E","message":"m0"}},'
+    + '{"status":"rejected","reason":{"kind":"E","message":"m1"}}]');
+  assert.deepEqual(first.outcome.stats, { virtual_time: 90, timer_firings: 8, max_turns_per_instant: 4 });
+});
+
+test("the runtime's own failures are a crash", async () => {
+  let r = await run(() => undefined, { id: "no-main" });
+  assert.equal(r.outcome.status, "crash");
+  assert.equal(r.outcome.result, null);
+  assert.equal(r.outcome.message, "crash: scenario 'no-main': TypeError: main is not a function");
+
+  r = await run((world) => () => new Promise(() => {
+    world.setTimeout(() => { throw new TypeError("bad callback"); }, 7);
+  }), { id: "bad-timer" });
+  assert.equal(r.outcome.status, "crash");
+  assert.equal(r.outcome.message, "crash: scenario 'bad-timer': a timer callback threw TypeError(\"bad callback\") at 7 ms");
+
+  const world = new World("again");
+  await world.run(() => 1);
+  const again = await world.run(() => 1);
+  assert.equal(again.message, "crash: scenario 'again': Error: World.run was called twice on one world");
+});
+
+test("runs in one process must not overlap", async () => {
+  const a = new World("a");
+  const b = new World("b");
+  const first = a.run(() => new Promise((resolve) => a.setTimeout(resolve, 5)));
+  const second = await b.run(() => 1);
+  assert.equal(second.status, "crash");
+  assert.equal(second.message,
+    "crash: scenario 'b': Error: another World.run is in progress in this process; runs must not overlap");
+  assert.equal((await first).status, "settled");
+});
+
+test("limits: missing bounds take the defaults, bad bounds are refused", async () => {
+  const { outcome } = await run((world) => () => new Promise((resolve) => world.setTimeout(resolve, 3600000)),
+    { limits: { timer_firings: 10 } });
+  assert.equal(outcome.status, "settled");
+  const late = await run((world) => () => new Promise((resolve) => world.setTimeout(resolve, 3600001)), { id: "late" });
+  assert.equal(late.outcome.message, "runaway: scenario 'late' passed virtual time 3600000 ms");
+  assert.throws(() => new World("x", { virtual_time: -1 }), { message: "limits.virtual_time must be a number >= 0, got -1" });
+});
+
+test("log, setTimeout, clearTimeout and now work destructured", async () => {
+  const { text } = await run((world) => {
+    const { log, setTimeout, clearTimeout, now } = world;
+    return () => new Promise((resolve) => {
+      const id = setTimeout(() => log("cleared"), 5);
+      setTimeout((a, b) => { log(`${a}${b} at ${now()}`); resolve(); }, 7, "x", "y");
+      clearTimeout(id);
+      clearTimeout(12345);
+    });
+  });
+  assert.equal(text, '7 log "xy at 7"\n7 return null');
+});
+
+test("formatTrace writes every event kind exactly", () => {
+  const events = [
+    { t: 0, event: "start", op: "download_data", args: ["u", 1, { a: [true, null] }, 2.5] },
+    { t: 0, event: "start", op: "nothing", args: [] },
+    { t: 30, event: "end", op: "download_data", value: "x" },
+    { t: 30, event: "end", op: "download_data", value: { k: "v", n: 1.0 } },
+    { t: 30, event: "fail", op: "download_data", error: { kind: "IOError", message: "connection reset" } },
+    { t: 30, event: "log", message: 'quote " backslash \\ newline \n ${x} é' },
+    { t: 30, event: "unhandled", error: { kind: "IOError", message: "boom" } },
+    { t: 60, event: "return", value: "processed" },
+    { t: 60, event: "return", value: null },
+    { t: 60, event: "return", value: undefined },
+    { t: 60, event: "throw", error: { kind: "IOError", message: "connection reset" } },
+    { t: 60, event: "throw", error: {
+      kind: "AggregateError", message: "All promises were rejected",
+      errors: [{ kind: "IOError", message: "a" }, { kind: "AggregateError", message: "inner", errors: [] }],
+    } },
+    { t: 70, event: "cancel", op: "x" },
+  ];
+  assert.equal(formatTrace(events), [
+    '0 start download_data("u",1,{"a":[true,null]},2.5)',
+    "0 start nothing()",
+    '30 end download_data -> "x"',
+    '30 end download_data -> {"k":"v","n":1}',
+    '30 fail download_data IOError("connection reset")',
+    '30 log "quote \\" backslash \\\\ newline \\n ${x} é"',
+    '30 unhandled IOError("boom")',
+    '60 return "processed"',
+    "60 return null",
+    "60 return null",
+    '60 throw IOError("connection reset")',
+    '60 throw AggregateError("All promises were rejected", [IOError("a"), AggregateError("inner", [])])',
+    '70 cancel {"op":"x"}',
+  ].join("\n"));
+  assert.equal(formatTrace([]), "");
+});
+
+test("trace values are JSON snapshots: undefined is null and later mutation does not show", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const echo = world.operation("echo", { latency: 1, outcomes: [{ returns: { list: [1] } }] });
+    const arg = { n: 1 };
+    const p = echo(arg, undefined);
+    arg.n = 2;
+    const value = await p;
+    value.list.push(2);
+    world.log(undefined);
+    return (await echo()).list;
+  });
+  assert.equal(text, [
+    '0 start echo({"n":1},null)',
+    '1 end echo -> {"list":[1]}',
+    "1 log null",
+    "1 start echo()",
+    '2 end echo -> {"list":[1]}',
+    "2 return [1]",
+  ].join("\n"));
+  assert.deepEqual(outcome.result, { returns: [1] });
+});
+
+test("a program saved beside the runtime runs standalone and prints its trace", () => {
+  const dir = mkdtempSync(join(tmpdir(), "asyncparity-"));
+  try {
+    copyFileSync(RUNTIME, join(dir, "asyncparity-runtime.mjs"));
+    const program = (main) => [
+      'import { World } from "./asyncparity-runtime.mjs";',
+      'const world = new World("standalone", {"virtual_time":3600000,"timer_firings":10000,"turns_per_instant":1000});',
+      "const { log, setTimeout, clearTimeout } = world;",
+      'const fetchIt = world.operation("fetch_it", { latency: 30, outcomes: [{ returns: "ok" }] });',
+      main,
+      "world.runAndPrint(main);",
+      "",
+    ].join("\n");
+    writeFileSync(join(dir, "settled.mjs"), program(
+      'function main() { return fetchIt("u").then((v) => { log(`got ${v}`); return v; }); }'));
+    writeFileSync(join(dir, "stuck.mjs"), program("function main() { return new Promise(() => {}); }"));
+
+    let child = spawnSync(process.execPath, [join(dir, "settled.mjs")], { encoding: "utf8" });
+    assert.equal(child.stdout, '0 start fetch_it("u")\n30 end fetch_it -> "ok"\n30 log "got ok"\n30 return "ok"\nsettled\n');
+    assert.equal(child.status, 0);
+
+    child = spawnSync(process.execPath, [join(dir, "stuck.mjs")], { encoding: "utf8" });
+    assert.equal(child.stdout,
+      "deadlock: scenario 'standalone' has not settled at 0 ms and no timer is pending; pending: the main workflow\n");
+    assert.equal(child.status, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

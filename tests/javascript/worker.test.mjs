@@ -1,0 +1,313 @@
+// Tests of javascript/worker.mjs: the real worker process, spoken to over the JSON-lines
+// protocol of spec/PROTOCOL.md. Runs use a stub compiler (ASYNCPARITY_JS_COMPILER) that
+// hands back hand-written bodies, so they do not depend on javascript/compile.mjs; the
+// last test runs the seed scenario's IR through the real compiler when it exists.
+// Run: node --test tests/javascript/
+
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+
+const WORKER = fileURLToPath(new URL("../../javascript/worker.mjs", import.meta.url));
+const COMPILER = fileURLToPath(new URL("../../javascript/compile.mjs", import.meta.url));
+const TIMEOUT = { timeout: 20000 };
+
+const stubDir = mkdtempSync(join(tmpdir(), "asyncparity-worker-"));
+const STUB = join(stubDir, "stub-compile.mjs");
+writeFileSync(STUB, `
+// Test stub with the contract of javascript/compile.mjs: the body is carried in the IR.
+export function compile(ir, target) {
+  if (ir.stub_throw) throw new Error(ir.stub_throw);
+  return {
+    header: "// " + ir.id + " (" + target + ")\\nimport { World } from \\"./asyncparity-runtime.mjs\\";\\n",
+    body: ir.stub_body,
+    footer: "\\nworld.runAndPrint(main);\\n",
+  };
+}
+`);
+after(() => rmSync(stubDir, { recursive: true, force: true }));
+
+const workers = [];
+after(() => { for (const w of workers) w.child.kill(); });
+
+/** Starts a real worker; `request` sends one line and resolves with the next reply. */
+function startWorker(env = {}) {
+  const child = spawn(process.execPath, [WORKER], {
+    env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"],
+  });
+  const lines = [];
+  const waiters = [];
+  let closed = false;
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    const waiter = waiters.shift();
+    if (waiter) waiter(line); else lines.push(line);
+  }).on("close", () => {
+    closed = true;
+    for (const waiter of waiters.splice(0)) waiter(null);
+  });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk) => { stderr += chunk; });
+  const exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  const worker = {
+    child,
+    exited,
+    get stderr() { return stderr; },
+    send(message) {
+      child.stdin.write(`${typeof message === "string" ? message : JSON.stringify(message)}\n`);
+    },
+    /** The next stdout line as JSON, or null once stdout has closed. */
+    async next() {
+      const line = lines.length > 0 ? lines.shift() : closed ? null : await new Promise((r) => waiters.push(r));
+      return line === null ? null : JSON.parse(line);
+    },
+    async request(message) {
+      worker.send(message);
+      return worker.next();
+    },
+  };
+  workers.push(worker);
+  return worker;
+}
+
+/** A scenario IR for the stub compiler: `body` is the hand-written program body. */
+function stubIr(id, body, extra = {}) {
+  return { ir: 1, id, stub_body: body, ...extra };
+}
+
+const SEED_BODY = `const world = new World("seed-download-fallback", {"virtual_time":3600000,"timer_firings":10000,"turns_per_instant":1000});
+const { log, setTimeout, clearTimeout } = world;
+const IOError = world.errorKind("IOError");
+const downloadData = world.operation("download_data", { latency: 30, outcomes: [{"fails":{"kind":"IOError","message":"connection reset"}}] });
+const downloadFallbackData = world.operation("download_fallback_data", { latency: 20, outcomes: [{"returns":"fallback bytes"}] });
+const processDataInWorker = world.operation("process_data_in_worker", { latency: 10, outcomes: [{"returns":"processed"}] });
+function getProcessedData(url) {
+  return downloadData(url)
+    .catch((error) => {
+      if (!(error instanceof IOError)) throw error;
+      return downloadFallbackData(url);
+    })
+    .then((data) => processDataInWorker(data));
+}
+function main() {
+  return getProcessedData("https://example.com/data").then((result) => {
+    log(\`got \${result}\`);
+    return result;
+  });
+}`;
+
+const SEED_TRACE = [
+  { t: 0, event: "start", op: "download_data", args: ["https://example.com/data"] },
+  { t: 30, event: "fail", op: "download_data", error: { kind: "IOError", message: "connection reset" } },
+  { t: 30, event: "start", op: "download_fallback_data", args: ["https://example.com/data"] },
+  { t: 50, event: "end", op: "download_fallback_data", value: "fallback bytes" },
+  { t: 50, event: "start", op: "process_data_in_worker", args: ["fallback bytes"] },
+  { t: 60, event: "end", op: "process_data_in_worker", value: "processed" },
+  { t: 60, event: "log", message: "got processed" },
+  { t: 60, event: "return", value: "processed" },
+];
+
+test("hello names the protocol, the runtime and the targets", TIMEOUT, async () => {
+  const worker = startWorker();
+  assert.deepEqual(await worker.request({ id: 1, type: "hello" }), {
+    id: 1, type: "hello", protocol: 1,
+    runtime: { name: "node", version: process.versions.node },
+    targets: ["js-promise", "js-async"],
+  });
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("bad requests get an error reply and the worker keeps serving", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  assert.deepEqual(await worker.request("not json"), {
+    id: null, type: "error",
+    message: "request is not JSON: Unexpected token 'o', \"not json\" is not valid JSON",
+  });
+  assert.deepEqual(await worker.request("[1, 2]"), { id: null, type: "error", message: "request is not a JSON object" });
+  assert.deepEqual(await worker.request({ id: 2, type: "launch" }), {
+    id: 2, type: "error", message: 'unknown request type "launch"; expected hello, compile, run or shutdown',
+  });
+  assert.deepEqual(await worker.request({ id: 3, type: "run", target: "python", scenario: stubIr("x", "") }), {
+    id: 3, type: "error", message: 'unknown target "python"; this testee serves js-promise, js-async',
+  });
+  assert.deepEqual(await worker.request({ id: 4, type: "run", target: "js-async" }), {
+    id: 4, type: "error", message: "request has no scenario IR object",
+  });
+  assert.deepEqual(await worker.request({ id: 5, type: "compile", target: "js-async", scenario: { ir: 2 } }), {
+    id: 5, type: "error", message: "unsupported scenario IR version 2; this testee reads version 1",
+  });
+  assert.deepEqual(
+    await worker.request({ id: 6, type: "run", target: "js-async", scenario: stubIr("boom", "", { stub_throw: "no such step" }) }),
+    { id: 6, type: "error", message: 'cannot compile scenario "boom" for js-async: Error: no such step' });
+  assert.deepEqual(
+    await worker.request({ id: 7, type: "run", target: "js-promise", scenario: stubIr("broken", "const world = ;") }),
+    { id: 7, type: "error", message: "generated js-promise code for scenario \"broken\" failed to load: SyntaxError: Unexpected token ';'" });
+  // A blank line is no request and gets no reply: the next reply is hello's.
+  worker.send("");
+  assert.equal((await worker.request({ id: 8, type: "hello" })).type, "hello");
+  assert.deepEqual(await worker.request({ id: 9, type: "shutdown" }), { id: 9, type: "bye" });
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("shutdown answers bye, exits 0 and serves nothing after", TIMEOUT, async () => {
+  const worker = startWorker();
+  worker.send({ id: 1, type: "shutdown" });
+  worker.send({ id: 2, type: "hello" });
+  assert.deepEqual(await worker.next(), { id: 1, type: "bye" });
+  assert.equal(await worker.next(), null);
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("a compiler that cannot load is an error reply, not a dead worker", TIMEOUT, async () => {
+  const missing = join(stubDir, "missing.mjs");
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: missing });
+  const reply = await worker.request({ id: 1, type: "compile", target: "js-async", scenario: stubIr("x", "") });
+  assert.equal(reply.type, "error");
+  assert.ok(reply.message.startsWith(`the compiler file://${missing} could not be loaded: Error: Cannot find module`), reply.message);
+  assert.equal((await worker.request({ id: 2, type: "hello" })).type, "hello");
+});
+
+test("compile answers the whole program: header + body + footer", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const reply = await worker.request({ id: 1, type: "compile", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
+  assert.deepEqual(reply, {
+    id: 1, type: "compiled",
+    source: `// seed (js-promise)\nimport { World } from "./asyncparity-runtime.mjs";\n${SEED_BODY}\nworld.runAndPrint(main);\n`,
+  });
+});
+
+test("run answers the outcome, with the target first", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const reply = await worker.request({ id: 7, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
+  assert.deepEqual(reply, {
+    id: 7, type: "outcome",
+    outcome: {
+      target: "js-promise",
+      status: "settled",
+      result: { returns: "processed" },
+      trace: SEED_TRACE,
+      message: null,
+      stats: { virtual_time: 60, timer_firings: 3, max_turns_per_instant: 2 },
+    },
+  });
+  assert.deepEqual(Object.keys(reply.outcome), ["target", "status", "result", "trace", "message", "stats"]);
+});
+
+test("pipelined requests are answered in order, deadlock and unhandled rejections included", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const stuck = `const world = new World("stuck", {});
+function main() { return new Promise(() => {}); }`;
+  const unhandled = `const world = new World("unhandled", {});
+const { setTimeout } = world;
+const IOError = world.errorKind("IOError");
+async function main() {
+  Promise.reject(new IOError("nobody listens"));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  return 1;
+}`;
+  worker.send({ id: 1, type: "run", target: "js-async", scenario: stubIr("stuck", stuck) });
+  worker.send({ id: 2, type: "run", target: "js-async", scenario: stubIr("unhandled", unhandled) });
+  worker.send({ id: 3, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
+  worker.send({ id: 4, type: "hello" });
+  const [a, b, c, d] = [await worker.next(), await worker.next(), await worker.next(), await worker.next()];
+  assert.equal(a.id, 1);
+  assert.equal(a.outcome.status, "deadlock");
+  assert.equal(a.outcome.message,
+    "deadlock: scenario 'stuck' has not settled at 0 ms and no timer is pending; pending: the main workflow");
+  assert.equal(b.id, 2);
+  assert.deepEqual(b.outcome.trace, [
+    { t: 0, event: "unhandled", error: { kind: "IOError", message: "nobody listens" } },
+    { t: 5, event: "return", value: 1 },
+  ]);
+  assert.equal(c.id, 3);
+  assert.deepEqual(c.outcome.trace, SEED_TRACE);
+  assert.deepEqual([d.id, d.type], [4, "hello"]);
+});
+
+test("stdout carries protocol only: console.log in scenario code goes to stderr", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const noisy = `const world = new World("noisy", {});
+function main() { console.log("noise from a scenario"); process.stdout.write("more noise\\n"); return 1; }`;
+  const reply = await worker.request({ id: 1, type: "run", target: "js-promise", scenario: stubIr("noisy", noisy) });
+  assert.deepEqual(reply.outcome.result, { returns: 1 });
+  worker.child.stdin.end();
+  assert.equal(await worker.next(), null, "no line after the reply");
+  await worker.exited;
+  assert.match(worker.stderr, /noise from a scenario\nmore noise\n/);
+});
+
+test("one worker serves hundreds of runs", TIMEOUT, async (t) => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const count = 500;
+  const started = process.hrtime.bigint();
+  for (let id = 1; id <= count; id++) {
+    worker.send({ id, type: "run", target: id % 2 ? "js-promise" : "js-async", scenario: stubIr("seed", SEED_BODY) });
+  }
+  for (let id = 1; id <= count; id++) {
+    const reply = await worker.next();
+    assert.equal(reply.id, id);
+    assert.equal(reply.outcome.status, "settled");
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  t.diagnostic(`${count} runs in ${seconds.toFixed(3)} s: ${Math.round(count / seconds)} runs/s`);
+});
+
+test("the seed scenario's IR runs through the real compiler in both targets", {
+  ...TIMEOUT,
+  skip: existsSync(COMPILER) ? false : "javascript/compile.mjs does not exist yet",
+}, async () => {
+  const call = (callee, kind, args) => ({ callee, callee_kind: kind, args });
+  const ir = {
+    ir: 1,
+    id: "seed-download-fallback",
+    summary: "The download fails with IOError, so getProcessedData falls back and processes the fallback data.",
+    source: "spec/seed/download-fallback.yaml",
+    limits: { virtual_time: 3600000, timer_firings: 10000, turns_per_instant: 1000 },
+    errors: ["IOError"],
+    operations: [
+      { name: "download_data", latency: 30, outcomes: [{ fails: { kind: "IOError", message: "connection reset" } }] },
+      { name: "download_fallback_data", latency: 20, outcomes: [{ returns: "fallback bytes" }] },
+      { name: "process_data_in_worker", latency: 10, outcomes: [{ returns: "processed" }] },
+    ],
+    functions: [{
+      name: "get_processed_data",
+      params: ["url"],
+      body: [
+        {
+          step: "try", line: 21,
+          body: [{ step: "await", line: 22, call: call("download_data", "operation", [{ ref: "url" }]), bind: "data" }],
+          catch: {
+            kinds: ["IOError"], bind: null,
+            body: [{ step: "await", line: 28, call: call("download_fallback_data", "operation", [{ ref: "url" }]), bind: "data" }],
+          },
+          finally: null,
+        },
+        { step: "await", line: 31, call: call("process_data_in_worker", "operation", [{ ref: "data" }]), bind: "processed" },
+        { step: "return", line: 34, value: { ref: "processed" } },
+      ],
+    }],
+    main: [
+      { step: "await", line: 37, call: call("get_processed_data", "function", [{ literal: "https://example.com/data" }]), bind: "result" },
+      { step: "log", line: 40, message: { format: ["got ", { ref: "result" }] } },
+      { step: "return", line: 41, value: { ref: "result" } },
+    ],
+  };
+  const worker = startWorker();
+  for (const [id, target] of [[1, "js-promise"], [2, "js-async"]]) {
+    const reply = await worker.request({ id, type: "run", target, scenario: ir });
+    assert.equal(reply.type, "outcome", JSON.stringify(reply));
+    assert.equal(reply.outcome.target, target);
+    assert.equal(reply.outcome.status, "settled");
+    assert.deepEqual(reply.outcome.result, { returns: "processed" });
+    assert.deepEqual(reply.outcome.trace, SEED_TRACE);
+    const compiled = await worker.request({ id: id + 10, type: "compile", target, scenario: ir });
+    assert.equal(compiled.type, "compiled");
+    assert.match(compiled.source, /import \{ World \} from "\.\/asyncparity-runtime\.mjs";/);
+    assert.equal(/\basync\b|\bawait\b/.test(compiled.source.replace(/\/\/.*$/gm, "")), target === "js-async");
+  }
+});

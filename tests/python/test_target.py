@@ -1,0 +1,225 @@
+"""The in-process Python target (python/asyncparity_python/target.py): IR in, outcome out.
+
+Run-level expectations: each fixture scenario's exact canonical trace and result, the
+same program saved beside the runtime module and run as ``python3 program.py``, and
+strings that must survive byte for byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asyncparity_python import target
+from asyncparity_python.compile import compile_program
+from asyncparity_runtime import format_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def other_pythons() -> list[str]:
+    """python3.10 and python3.13 binaries that actually run (pyenv shims may not)."""
+    found = []
+    for version in ("3.10", "3.13"):
+        candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
+        candidates.append(shutil.which(f"python{version}"))
+        for path in filter(None, candidates):
+            if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+                found.append(path)
+                break
+    return found
+
+
+SEED = yaml.safe_load((ROOT / "spec" / "seed" / "download-fallback.yaml").read_text(encoding="utf-8"))
+
+EXPECTED = {
+    "seed-download-fallback": ({"returns": SEED["expect"]["returns"]}, SEED["expect"]["trace"]),
+    "sequential-three": ({"returns": ["a", "b", "c"]}, """\
+0 start fetch_a()
+30 end fetch_a -> "a"
+30 start fetch_b()
+60 end fetch_b -> "b"
+60 start fetch_c()
+90 end fetch_c -> "c"
+90 return ["a","b","c"]
+"""),
+    "gather-three": ({"returns": ["a", "b", "c"]}, """\
+0 start fetch_a()
+0 start fetch_b()
+0 start fetch_c()
+30 end fetch_a -> "a"
+30 end fetch_b -> "b"
+30 end fetch_c -> "c"
+30 return ["a","b","c"]
+"""),
+    "gather-one-fails": ({"throws": {"kind": "IOError", "message": "boom"}}, """\
+0 start slow_ok()
+0 start fast_fail()
+10 fail fast_fail IOError("boom")
+10 throw IOError("boom")
+30 end slow_ok -> "slow"
+"""),
+    "race-fast-wins": ({"returns": "fast"}, """\
+0 start slow()
+0 start fast()
+10 end fast -> "fast"
+10 log "winner fast"
+10 return "fast"
+30 end slow -> "slow"
+"""),
+    "try-catch-finally-rethrow": ({"throws": {"kind": "FatalError", "message": "gave up: down"}}, """\
+0 start fetch()
+10 fail fetch IOError("down")
+10 log "caught down"
+10 start cleanup()
+15 end cleanup -> null
+15 log "cleaned up"
+15 throw FatalError("gave up: down")
+"""),
+    "retry-then-succeed": ({"returns": "ok"}, """\
+0 start flaky()
+10 fail flaky IOError("try again")
+10 log "attempt 0 failed: try again"
+110 start flaky()
+120 fail flaky IOError("try again")
+120 log "attempt 1 failed: try again"
+220 start flaky()
+230 end flaky -> "ok"
+230 return "ok"
+"""),
+    # A Python coroutine does nothing until the task's first step, on a later turn:
+    # the log comes first (in JavaScript the operation starts first).
+    "start-log-await": ({"returns": "data"}, """\
+0 log "started"
+0 start download("u")
+30 end download -> "data"
+30 return "data"
+"""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_run_gives_the_expected_result_and_trace(name):
+    outcome = target.run(load(name))
+    result, text = EXPECTED[name]
+    assert outcome["target"] == "python"
+    assert outcome["status"] == "settled"
+    assert outcome["message"] is None
+    assert outcome["result"] == result
+    assert format_trace(outcome["trace"]) == text
+
+
+def test_outcome_shape_and_stats():
+    outcome = target.run(load("seed-download-fallback"))
+    assert list(outcome) == ["target", "status", "result", "trace", "message", "stats"]
+    assert outcome["trace"][0] == {"t": 0, "event": "start", "op": "download_data",
+                                   "args": ["https://example.com/data"]}
+    assert outcome["stats"] == {"virtual_time": 60, "timer_firings": 3, "max_turns_per_instant": 2}
+    json.dumps(outcome)  # plain JSON all the way down
+
+
+def test_sequential_takes_90_ms_and_gather_30():
+    assert target.run(load("sequential-three"))["stats"]["virtual_time"] == 90
+    assert target.run(load("gather-three"))["stats"]["virtual_time"] == 30
+
+
+def test_every_construct_runs_to_its_result():
+    outcome = target.run(load("every-construct"))
+    assert outcome["status"] == "settled"
+    assert outcome["result"] == {"returns": {
+        "first": 1, "lower": [1, 2], "same": {"same": 2, "n": 1}, "done": [3, 3],
+        "next": {"n": 1, "xs": [1, 2.5, None, True, False], "s": "x"},
+        "list": [1, [1, {"a": None}], -0.5, 1e300]}}
+
+
+TRICKY = ('q"uo\'te \\ back\\slash\nnew line\r\n\ttab ${x} {x} {{y}} }{ </script><!-- nul\x00 bell\x07 '
+          'é 中 😀 \u2028 \u2029 \ufeff \u202e """ \'\'\' \\n \\u0041 \\x41 end\\')
+
+
+def test_tricky_strings_come_out_byte_identical():
+    ir = load("tricky-strings")
+    assert ir["operations"][0]["outcomes"][0]["returns"] == TRICKY  # the fixture holds what we think
+    outcome = target.run(ir)
+    events = outcome["trace"]
+    assert [event["event"] for event in events] == [
+        "log", "start", "end", "log", "log", "log", "start", "fail", "log", "log", "throw"]
+    assert events[0]["message"] == TRICKY
+    assert events[1]["args"] == [TRICKY, {"k\"e{y}": TRICKY, "list": [TRICKY, 1.5, None, True]}]
+    assert events[2]["value"] == TRICKY
+    assert events[3]["message"] == TRICKY + TRICKY + TRICKY
+    assert events[4]["message"] == "{" + TRICKY + "}"
+    assert events[5]["message"] == {TRICKY: TRICKY}
+    assert events[7]["error"] == {"kind": "WeirdError", "message": TRICKY}
+    assert events[8]["message"] == f"<{TRICKY}>"
+    assert events[9]["message"] == "WeirdError"
+    assert outcome["result"] == {"throws": {"kind": "WeirdError", "message": TRICKY + TRICKY}}
+
+
+def _run_saved(program: str, tmp_path: Path, python: str) -> subprocess.CompletedProcess:
+    (tmp_path / "program.py").write_text(program, encoding="utf-8")
+    shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
+    return subprocess.run([python, "-W", "error", "program.py"], cwd=tmp_path, capture_output=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
+
+
+@pytest.mark.parametrize("python", [sys.executable, *other_pythons()])
+@pytest.mark.parametrize("name", ["seed-download-fallback", "tricky-strings", "every-construct"])
+def test_a_saved_program_runs_standalone_and_prints_the_same_trace(name, python, tmp_path):
+    ir = load(name)
+    result = _run_saved(compile_program(ir), tmp_path, python)
+    assert result.stderr == b""
+    assert result.returncode == 0
+    outcome = target.run(ir)
+    assert result.stdout.decode("utf-8") == format_trace(outcome["trace"]) + "settled\n"
+
+
+def test_a_saved_program_that_runs_away_exits_non_zero(tmp_path):
+    ir = load("sequential-three")
+    ir["limits"]["timer_firings"] = 2
+    result = _run_saved(compile_program(ir), tmp_path, sys.executable)
+    assert result.returncode == 1
+    assert result.stdout.decode("utf-8") == (
+        '0 start fetch_a()\n30 end fetch_a -> "a"\n30 start fetch_b()\n60 end fetch_b -> "b"\n'
+        "60 start fetch_c()\nrunaway: scenario 'sequential-three' passed 2 timer firings\n"
+    )
+    assert target.run(ir)["status"] == "runaway"
+
+
+def test_runs_are_deterministic():
+    ir = load("every-construct")
+    assert target.run(ir) == target.run(ir)
+
+
+def test_compile_is_the_compiler_and_the_program_does_not_run_itself(capsys):
+    ir = load("seed-download-fallback")
+    assert target.compile(ir) == compile_program(ir)
+    target.run(ir)
+    assert capsys.readouterr() == ("", "")  # __name__ is not "__main__": no run_and_print
+
+
+def test_ir_that_cannot_be_compiled_raises_value_error():
+    with pytest.raises(ValueError, match="version 1"):
+        target.run({"ir": 7, "id": "x"})
+
+
+@pytest.mark.asyncio
+async def test_run_from_async_code_leaves_the_running_loop_alone():
+    outer = asyncio.get_running_loop()
+    outcome = target.run(load("retry-then-succeed"))
+    assert outcome["result"] == {"returns": "ok"}
+    assert asyncio.get_running_loop() is outer
+    await asyncio.sleep(0)

@@ -1,0 +1,190 @@
+"""Tests for runner/cli.py: the commands as a user types them, with a real Node.
+
+Most tests call ``main([...])`` in-process and read what it printed; one test runs the
+installed ``asyncparity`` command to check that no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncparity.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "spec"
+SEED = SPEC / "seed" / "download-fallback.yaml"
+EAGER = SPEC / "divergences" / "eager-start.yaml"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_the_whole_suite_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(SPEC))
+
+    lines = out.splitlines()
+    assert code == 0, out
+    passed = int(re.fullmatch(r"(\d+) passed, 0 failed", lines[-1]).group(1))
+    assert passed >= 12
+    assert len([line for line in lines if line.startswith("PASS  ")]) == passed
+
+
+def test_one_line_per_scenario_with_each_targets_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(EAGER))
+
+    assert code == 0
+    assert out.splitlines() == [
+        "PASS  eager-start  python diverge, js-promise agree, js-async agree",
+        "1 passed, 0 failed",
+    ]
+
+
+def test_changing_one_timestamp_fails_with_a_diff_pointing_at_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    changed = tmp_path / "seed.yaml"
+    changed.write_text(SEED.read_text().replace("50 end download_fallback_data", "51 end download_fallback_data"))
+
+    code, out, _ = run(capsys, "run", str(changed))
+
+    assert code == 1
+    assert "FAIL  seed-download-fallback  python mismatch, js-promise mismatch, js-async mismatch" in out
+    assert ("  python: python disagrees with expect: trace: first difference at event 4: "
+            "expected `51 end download_fallback_data -> \"fallback bytes\"`, "
+            "got `50 end download_fallback_data -> \"fallback bytes\"`") in out
+    assert '    -51 end download_fallback_data -> "fallback bytes"' in out
+    assert '    +50 end download_fallback_data -> "fallback bytes"' in out
+    assert f"  rerun: asyncparity run {changed} -k seed-download-fallback" in out
+    assert out.splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_removing_the_declared_divergence_fails_and_shows_the_difference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    undeclared = tmp_path / "eager.yaml"
+    undeclared.write_text(EAGER.read_text().split("\ndiverge:")[0] + "\n")
+
+    code, out, _ = run(capsys, "run", str(undeclared))
+
+    assert code == 1
+    assert "FAIL  eager-start  python mismatch, js-promise agree, js-async agree" in out
+    assert "python disagrees with expect: trace: first difference at event 1: expected `0 start fetch_profile()`, got `0 log \"started\"`" in out
+
+
+def test_a_yaml_syntax_error_is_reported_and_the_other_files_still_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(SEED, tmp_path / "good.yaml")
+    (tmp_path / "broken.yaml").write_text("id: broken\nsummary: [oops\nmain:\n  - log: x\n")
+
+    code, out, err = run(capsys, "run", str(tmp_path))
+
+    assert code == 2
+    assert f"FAIL  {tmp_path}/broken.yaml: 1 error(s) in the file" in out
+    assert f"  {tmp_path}/broken.yaml:3:5: YAML syntax error: expected ',' or ']', but got ':' while parsing a flow sequence" in out
+    assert "PASS  seed-download-fallback" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+    assert "Traceback" not in out + err
+
+
+def test_installed_command_prints_no_traceback_for_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("id: bad\nsummary: s\nmain:\n  - tyr: []\n")
+    command = Path(sys.executable).parent / "asyncparity"
+
+    completed = subprocess.run([str(command), "run", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+
+    assert completed.returncode == 2
+    assert f"{tmp_path}/bad.yaml:4:5: unknown step 'tyr'; did you mean 'try'?" in completed.stdout
+    assert "Traceback" not in completed.stdout + completed.stderr
+
+
+def test_keyword_selects_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(SPEC), "-k", "fallback", "--targets", "python,js-async")
+
+    assert code == 0
+    assert out.splitlines() == ["PASS  seed-download-fallback  python agree, js-async agree", "1 passed, 0 failed"]
+
+
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "run", str(SEED), "--targets", "python,ruby") == (
+        2, "", "asyncparity: --targets: unknown target 'ruby'; choose from python, js-promise, js-async\n")
+    assert run(capsys, "run", str(SPEC), "-k", "no-such-scenario")[2] == (
+        f"asyncparity: no scenario id contains 'no-such-scenario' under {SPEC}\n")
+    code, out, err = run(capsys, "run", str(SEED), "--node", "/nonexistent/node")
+    assert (code, out) == (2, "")
+    assert err == ("asyncparity: no Node found (--node /nonexistent/node): install Node 20 or later, "
+                   "or point --node (or ASYNCPARITY_NODE) at one\n")
+
+
+def test_python_only_run_needs_no_node(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(SEED), "--targets", "python", "--node", "/nonexistent/node")
+
+    assert code == 0
+    assert out.splitlines()[-1] == "1 passed, 0 failed"
+
+
+def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    report = tmp_path / "report.json"
+
+    code, _, _ = run(capsys, "run", str(SEED), "--json", str(report))
+
+    import json
+
+    data = json.loads(report.read_text())
+    assert code == 0
+    assert data["summary"] == {"passed": 1, "failed": 0, "skipped": 0}
+    assert [target["status"] for target in data["scenarios"][0]["targets"]] == ["agree", "agree", "agree"]
+
+
+def test_show_prints_three_programs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", str(SEED))
+
+    assert code == 0
+    assert out.count("==== ") == 3
+    assert "# ==== python (save as program.py) ====" in out
+    promise = out.split("// ==== js-promise (save as program.mjs) ====")[1].split("// ==== js-async")[0]
+    assert ".then(" in promise and ".catch(" in promise
+    assert not re.search(r"\b(async|await)\b", promise)
+    assert "async def get_processed_data(url):" in out
+
+
+def test_show_input_errors_are_diagnostics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nsummary: s\nmain:\n  - await: nothing\n")
+
+    assert run(capsys, "show", str(bad)) == (2, "", f"{bad}:4:12: unknown operation or function 'nothing'\n")
+
+
+@pytest.mark.parametrize("target", ["python", "js-promise", "js-async"])
+def test_each_shown_program_runs_on_its_own_and_prints_the_same_trace(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, source, _ = run(capsys, "show", str(SEED), "--target", target)
+    assert code == 0
+    if target == "python":
+        (tmp_path / "program.py").write_text(source)
+        shutil.copy(ROOT / "python" / "asyncparity_runtime.py", tmp_path)
+        command = [sys.executable, "program.py"]
+    else:
+        (tmp_path / "program.mjs").write_text(source)
+        shutil.copy(ROOT / "javascript" / "asyncparity-runtime.mjs", tmp_path)
+        command = ["node", "program.mjs"]
+
+    completed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+
+    expected = SEED.read_text().split("trace: |\n")[1]
+    expected_lines = [line.strip() for line in expected.splitlines() if line.strip()]
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines()[: len(expected_lines)] == expected_lines
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("run", "show", "bench"))

@@ -1,0 +1,148 @@
+"""Tests for runner/compare.py: outcomes against expectations, divergences and each other."""
+
+from __future__ import annotations
+
+import copy
+
+from asyncparity.compare import compare, load_error_verdict, worst
+from asyncparity.diagnostics import Diagnostic
+from asyncparity.load import load_text
+
+SCENARIO = """\
+id: eager
+summary: s
+operations:
+  f:
+    latency: 10
+    returns: "v"
+main:
+  - start: f
+    as: task
+  - log: "started"
+  - await: $task
+    as: value
+  - return: $value
+expect:
+  returns: "v"
+  trace: |
+    0 start f()
+    0 log "started"
+    10 end f -> "v"
+    10 return "v"
+diverge:
+  - targets: [python]
+    reason: Python starts the task on the next turn.
+    trace: |
+      0 log "started"
+      0 start f()
+      10 end f -> "v"
+      10 return "v"
+"""
+
+JS_TRACE = [
+    {"t": 0, "event": "start", "op": "f", "args": []},
+    {"t": 0, "event": "log", "message": "started"},
+    {"t": 10, "event": "end", "op": "f", "value": "v"},
+    {"t": 10, "event": "return", "value": "v"},
+]
+PY_TRACE = [JS_TRACE[1], JS_TRACE[0], *JS_TRACE[2:]]
+
+
+def outcome(trace: list[dict], result: dict | None = None, status: str = "settled") -> dict:
+    return {"status": status, "result": result if result is not None else {"returns": "v"}, "trace": copy.deepcopy(trace)}
+
+
+def scenario(text: str = SCENARIO):
+    result = load_text(text, "s.yaml")
+    assert result.diagnostics == []
+    return result.scenario
+
+
+def test_declared_divergence_that_happens_passes() -> None:
+    verdict = compare(scenario(), {"python": outcome(PY_TRACE), "js-promise": outcome(JS_TRACE), "js-async": outcome(JS_TRACE)})
+
+    assert verdict.status == "diverge"
+    assert [(item.target, item.status) for item in verdict.targets] == [
+        ("python", "diverge"), ("js-promise", "agree"), ("js-async", "agree")]
+    assert verdict.targets[0].message == "diverges as declared: Python starts the task on the next turn."
+    assert verdict.passed
+
+
+def test_a_declared_divergence_that_does_not_happen_is_a_mismatch() -> None:
+    verdict = compare(scenario(), {"python": outcome(JS_TRACE), "js-async": outcome(JS_TRACE)})
+
+    python = verdict.targets[0]
+    assert (verdict.status, python.status) == ("mismatch", "mismatch")
+    assert python.message == "python no longer diverges: it behaves as expect says, not as declared at line 22"
+
+
+def test_removing_the_declaration_shows_the_difference() -> None:
+    text = SCENARIO.split("diverge:")[0]
+
+    verdict = compare(scenario(text), {"python": outcome(PY_TRACE), "js-async": outcome(JS_TRACE)})
+
+    python = verdict.targets[0]
+    assert python.status == "mismatch"
+    assert python.message == (
+        "python disagrees with expect: trace: first difference at event 1: "
+        "expected `0 start f()`, got `0 log \"started\"`"
+    )
+    assert python.diff == [
+        "--- expected (expect)",
+        "+++ python",
+        "@@ -1,4 +1,4 @@",
+        "+0 log \"started\"",
+        " 0 start f()",
+        "-0 log \"started\"",
+        " 10 end f -> \"v\"",
+        " 10 return \"v\"",
+    ]
+
+
+def test_a_changed_timestamp_points_at_that_event() -> None:
+    text = SCENARIO.split("diverge:")[0].replace('10 end f -> "v"', '11 end f -> "v"')
+
+    verdict = compare(scenario(text), {"js-async": outcome(JS_TRACE)})
+
+    assert verdict.targets[0].message == (
+        "js-async disagrees with expect: trace: first difference at event 3: expected `11 end f -> \"v\"`, got `10 end f -> \"v\"`"
+    )
+
+
+def test_result_difference_is_reported_with_json_equality() -> None:
+    text = SCENARIO.split("diverge:")[0]
+    same = outcome(JS_TRACE, {"returns": "v"})
+    other = outcome(JS_TRACE, {"throws": {"kind": "E", "message": "m"}})
+
+    verdict = compare(scenario(text), {"js-promise": same, "js-async": other})
+
+    assert verdict.targets[0].status == "agree"
+    assert verdict.targets[1].message == 'js-async disagrees with expect: result: expected returns "v", got throws E("m")'
+
+
+def test_without_expect_targets_are_compared_with_the_reference_target() -> None:
+    text = "id: a\nsummary: s\nmain:\n  - return: 1.0\n"
+    one = {"status": "settled", "result": {"returns": 1}, "trace": [{"t": 0, "event": "return", "value": 1}]}
+    one_float = {"status": "settled", "result": {"returns": 1.0}, "trace": [{"t": 0, "event": "return", "value": 1.0}]}
+    late = {"status": "settled", "result": {"returns": 1}, "trace": [{"t": 5, "event": "return", "value": 1}]}
+
+    verdict = compare(scenario(text), {"python": one_float, "js-promise": one, "js-async": late})
+
+    assert [item.status for item in verdict.targets] == ["agree", "agree", "mismatch"]
+    assert verdict.targets[2].message.startswith("js-async disagrees with python: trace: first difference at event 1")
+
+
+def test_unsettled_outcomes_are_errors_with_their_message() -> None:
+    deadlock = {"status": "deadlock", "result": None, "trace": [], "message": "deadlock: scenario 'eager' has not settled"}
+
+    verdict = compare(scenario(), {"python": outcome(PY_TRACE), "js-async": deadlock})
+
+    assert verdict.status == "error"
+    assert verdict.targets[1].message == "deadlock: scenario 'eager' has not settled"
+
+
+def test_worst_status_and_load_errors() -> None:
+    assert worst(["agree", "diverge", "mismatch", "skipped"]) == "mismatch"
+    assert worst([]) == "agree"
+    verdict = load_error_verdict("bad.yaml", [Diagnostic("bad.yaml", 4, 2, "oops")])
+    assert (verdict.status, verdict.line, verdict.rerun_command()) == ("error", 4, "asyncparity run bad.yaml")

@@ -1,0 +1,283 @@
+"""Tests for runner/load.py: YAML in, IR or diagnostics (file:line:col) out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from asyncparity.load import DEFAULT_LIMITS, discover, is_scenario_text, iter_steps, load_file, load_paths, load_text
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "spec"
+
+MINIMAL = "id: tiny\nsummary: One log step.\nmain:\n  - log: hello\n"
+
+
+def messages(text: str) -> list[str]:
+    return [str(diagnostic) for diagnostic in load_text(text, "t.yaml").diagnostics]
+
+
+def test_seed_scenario_becomes_the_documented_ir() -> None:
+    result = load_file(SPEC / "seed" / "download-fallback.yaml", display="spec/seed/download-fallback.yaml")
+
+    assert result.diagnostics == []
+    ir = result.scenario.ir
+    assert ir["ir"] == 1
+    assert ir["id"] == "seed-download-fallback"
+    assert ir["source"] == "spec/seed/download-fallback.yaml"
+    assert ir["limits"] == DEFAULT_LIMITS
+    assert ir["errors"] == ["IOError"]
+    assert ir["operations"][0] == {
+        "name": "download_data", "latency": 30,
+        "outcomes": [{"fails": {"kind": "IOError", "message": "connection reset"}}],
+    }
+    try_step = ir["functions"][0]["body"][0]
+    assert try_step["step"] == "try"
+    assert try_step["catch"]["kinds"] == ["IOError"]
+    assert try_step["body"][0] == {
+        "step": "await",
+        "call": {"callee": "download_data", "callee_kind": "operation", "args": [{"ref": "url"}]},
+        "bind": "data", "line": 22,
+    }
+    assert ir["main"][1]["message"] == {"format": ["got ", {"ref": "result"}]}
+    json.dumps(ir)  # plain JSON all the way down
+
+
+def test_minimal_scenario_loads() -> None:
+    result = load_text(MINIMAL, "t.yaml")
+
+    assert result.diagnostics == []
+    assert result.scenario.ir["main"] == [{"step": "log", "message": {"literal": "hello"}, "line": 4}]
+    assert result.scenario.expect is None
+
+
+def test_yaml_syntax_error_names_file_line_and_column() -> None:
+    assert messages("id: x\nsummary: [unclosed\nmain: []\n") == [
+        "t.yaml:3:5: YAML syntax error: expected ',' or ']', but got ':' while parsing a flow sequence"
+    ]
+
+
+def test_duplicate_key_is_rejected_not_silently_kept() -> None:
+    assert messages("id: a\nid: b\nsummary: s\nmain:\n  - log: x\n") == [
+        "t.yaml:2:1: duplicate key 'id' in a scenario (first at line 1)"
+    ]
+
+
+def test_every_mistake_in_a_file_is_reported_at_once_with_suggestions() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  download:\n    latency: 5\n    returns: 1\n"
+        "main:\n  - tyr:\n      - log: x\n  - await: downlod\n  - log: $nme\n"
+    )
+    assert messages(text) == [
+        "t.yaml:8:5: unknown step 'tyr'; did you mean 'try'?",
+        "t.yaml:10:12: unknown operation or function 'downlod'; did you mean 'download'?",
+        "t.yaml:11:10: unknown name '$nme': nothing is bound by that name before this step"
+        ' (for the text itself write {literal: "$nme"})',
+    ]
+
+
+def test_unknown_keys_get_did_you_mean() -> None:
+    text = "id: a\nsumary: s\nmain:\n  - await: f\n    ass: x\n"
+    assert messages(text)[:2] == [
+        "t.yaml:2:1: unknown key 'sumary' in the scenario; did you mean 'summary'?",
+        "t.yaml:1:1: missing required key 'summary'",
+    ]
+    assert "t.yaml:5:5: unknown key 'ass' in a 'await' step; did you mean 'as'?" in messages(text)
+
+
+def test_misspelt_bound_name_gets_did_you_mean() -> None:
+    text = "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    returns: 2\nmain:\n  - await: f\n    as: result\n  - return: $reslt\n"
+    assert messages(text) == ["t.yaml:10:13: unknown name '$reslt'; did you mean 'result'?"]
+
+
+def test_reserved_and_colliding_names() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  load_a:\n    latency: 1\n    returns: 1\n"
+        "  loadA:\n    latency: 1\n    returns: 1\n  await:\n    latency: 1\n    returns: 1\n"
+        "main:\n  - await: load_a\n    as: world\n"
+    )
+    assert messages(text) == [
+        "t.yaml:7:3: operation name 'loadA' must be lower_snake_case (a-z, 0-9, _; starting with a letter)",
+        "t.yaml:10:3: operation name 'await' is reserved: Python, JavaScript or the generated programs use it",
+        "t.yaml:15:9: name 'world' is reserved: Python, JavaScript or the generated programs use it",
+    ]
+
+
+def test_snake_names_that_collide_in_camel_case_are_rejected() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  get_a1:\n    latency: 1\n    returns: 1\n"
+        "  get_a_1:\n    latency: 1\n    returns: 1\nmain:\n  - await: get_a1\n"
+    )
+    assert messages(text) == ["t.yaml:7:3: 'get_a_1' and 'get_a1' are both 'getA1' in JavaScript; rename one"]
+
+
+def test_values_that_are_not_json_are_rejected() -> None:
+    text = "id: a\nsummary: s\nmain:\n  - log: 2024-01-01\n  - log: 9007199254740993\n  - log: .nan\n"
+    assert messages(text) == [
+        "t.yaml:4:10: a value: '2024-01-01' reads as date, not a JSON value; quote it to make a string",
+        "t.yaml:5:10: a value: integer 9007199254740993 is too large for JavaScript (limit 2**53-1); write it as a string",
+        "t.yaml:6:10: a value: .nan is not a JSON number",
+    ]
+
+
+def test_strings_that_only_look_like_references_stay_literal() -> None:
+    text = "id: a\nsummary: s\nmain:\n  - log: '${x}'\n  - log: $HOME\n  - log: {literal: $x}\n  - log: '{x}'\n"
+    result = load_text(text, "t.yaml")
+
+    assert result.diagnostics == []
+    assert [step["message"] for step in result.scenario.ir["main"]] == [
+        {"literal": "${x}"}, {"literal": "$HOME"}, {"literal": "$x"}, {"literal": "{x}"},
+    ]
+
+
+def test_format_holes_braces_and_errors() -> None:
+    text = "id: a\nsummary: s\nmain:\n  - log: {format: 'a {{b}} c'}\n  - log: {format: 'x {nope}'}\n  - log: {format: 'y {'}\n"
+    assert messages(text) == [
+        "t.yaml:5:19: unknown name '$nope': nothing is bound by that name before this step (for the text itself write {literal: \"$nope\"})",
+        "t.yaml:6:19: format: '{' at offset 2 is not closed; write '{{' for a brace",
+    ]
+    ok = load_text("id: a\nsummary: s\nmain:\n  - log: {format: 'a {{b}} c'}\n", "t.yaml")
+    assert ok.scenario.ir["main"][0]["message"] == {"literal": "a {b} c"}
+
+
+def test_caught_errors_are_used_through_kind_and_message() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: Boom, message: m}\n"
+        "main:\n  - try:\n      - await: f\n    catch:\n      as: error\n      steps:\n        - log: $error\n        - log: $error.message\n"
+    )
+    assert messages(text) == ["t.yaml:13:16: '$error': a caught error is used through '$error.kind' or '$error.message'"]
+
+
+def test_started_calls_are_awaited_not_used_as_values() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    returns: 1\n"
+        "main:\n  - start: f\n    as: task\n  - log: $task\n  - await: $tsk\n  - await: $task\n    as: value\n"
+    )
+    assert messages(text) == [
+        "t.yaml:10:10: '$task' is a started call; get its value with 'await: $task'",
+        "t.yaml:11:12: '$tsk' is not a started call; await a name bound by a 'start' step; did you mean 'task'?",
+    ]
+
+
+def test_function_arity_is_checked() -> None:
+    text = "id: a\nsummary: s\nfunctions:\n  g:\n    params: [x]\n    steps:\n      - return: $x\nmain:\n  - await: g\n    args: [1, 2]\n"
+    assert messages(text) == ["t.yaml:10:11: 'g' takes 1 argument(s), given 2"]
+
+
+def test_a_catch_of_a_kind_spelt_like_a_raised_one_is_a_typo() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: IOError, message: m}\n"
+        "main:\n  - try:\n      - await: f\n    catch:\n      kind: [IOErorr, Timeout]\n      steps: []\n"
+    )
+    assert messages(text) == ["t.yaml:11:14: error kind 'IOErorr' is caught but never thrown or failed with; did you mean 'IOError'?"]
+    fixed = load_text(text.replace("IOErorr", "IOError"), "t.yaml")
+    assert fixed.scenario.ir["errors"] == ["IOError", "Timeout"]
+
+
+def test_divergence_must_state_a_difference() -> None:
+    text = (
+        "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\n"
+        "diverge:\n  - targets: [python, js-asyn]\n    reason: same\n    returns: 1\n"
+    )
+    assert messages(text) == [
+        "t.yaml:8:23: unknown target 'js-asyn'; did you mean 'js-async'?",
+        "t.yaml:8:5: this divergence states the same outcome as expect; state what differs",
+    ]
+
+
+def test_expectation_overlay_for_a_divergent_target() -> None:
+    scenario = load_file(SPEC / "divergences" / "eager-start.yaml").scenario
+
+    python, divergence = scenario.expected_for("python")
+    js, none = scenario.expected_for("js-async")
+
+    assert none is None and js is scenario.expect
+    assert divergence.targets == ("python",)
+    assert python.result == {"returns": "profile"}
+    assert python.trace[:2] == ('0 log "started"', "0 start fetch_profile()")
+    assert "Python coroutine waits until it is scheduled" in divergence.reason
+
+
+def test_several_documents_and_empty_files_are_errors() -> None:
+    assert messages(MINIMAL + "---\n" + MINIMAL) == ["t.yaml:6:1: one scenario per file: a second YAML document starts here"]
+    assert messages("") == ["t.yaml:1:1: empty file: a scenario needs at least id, summary and main"]
+
+
+def test_repeated_ids_across_files(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(MINIMAL)
+    (tmp_path / "b.yaml").write_text(MINIMAL)
+
+    first, second = load_paths([tmp_path])
+
+    assert first.scenario is not None
+    assert [str(d) for d in second.diagnostics] == [f"{tmp_path}/b.yaml:1:1: scenario id 'tiny' is already used by {tmp_path}/a.yaml:1"]
+
+
+def test_discover_takes_scenarios_and_leaves_other_yaml(tmp_path: Path) -> None:
+    (tmp_path / "ci.yml").write_text("on: push\njobs: {}\n")
+    (tmp_path / "nested").mkdir()
+    (tmp_path / "nested" / "s.yaml").write_text(MINIMAL)
+
+    assert discover([tmp_path]) == [tmp_path / "nested" / "s.yaml"]
+    assert discover([tmp_path / "ci.yml"]) == [tmp_path / "ci.yml"]  # named explicitly: taken
+    assert is_scenario_text("# yaml-language-server: $schema=../scenario.schema.json\n")
+
+
+def test_missing_file_is_a_diagnostic(tmp_path: Path) -> None:
+    assert [str(d) for d in load_file(tmp_path / "nope.yaml", display="nope.yaml").diagnostics] == ["nope.yaml:1:1: no such file"]
+
+
+SHIPPED = sorted(SPEC.rglob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: str(path.relative_to(SPEC)))
+def test_every_shipped_scenario_loads_and_matches_the_json_schema(path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((SPEC / "scenario.schema.json").read_text())
+
+    assert load_file(path).diagnostics == []
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(path.read_text()))) == []
+
+
+def test_the_schema_line_points_at_the_schema() -> None:
+    for path in SHIPPED:
+        first = path.read_text().splitlines()[0]
+        assert first == "# yaml-language-server: $schema=../scenario.schema.json", path
+
+
+INVALID = [
+    "id: a\nsummary: s\nmain:\n  - tyr: []\n",
+    "id: a\nsummary: s\nmain:\n  - sleep: 0\n",
+    "id: a\nsummary: s\nmain:\n  - all: [{call: f}]\n",
+    "id: A\nsummary: s\nmain:\n  - log: x\n",
+    "id: a\nsummary: s\nmain: []\n",
+    "id: a\nsummary: s\nmain:\n  - if: [1, '=', 2]\n    then: []\n",
+    "id: a\nsummary: s\noperations:\n  f: {latency: 1}\nmain:\n  - await: f\n",
+    "id: a\nsummary: s\nmain:\n  - log: x\nexpect: {returns: 1, throws: {kind: E, message: m}}\n",
+]
+
+
+@pytest.mark.parametrize("text", INVALID)
+def test_the_json_schema_and_the_loader_reject_the_same_mistakes(text: str) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((SPEC / "scenario.schema.json").read_text())
+
+    assert load_text(text, "t.yaml").diagnostics != []
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(text))) != []
+
+
+def test_iter_steps_walks_nested_blocks() -> None:
+    scenario = load_file(SPEC / "errors" / "retry-fixed-delay.yaml").scenario
+
+    assert [step["step"] for step in iter_steps(scenario.ir["main"])] == [
+        "repeat", "try", "await", "return", "log", "sleep", "throw",
+    ]
+
+
+def test_lone_surrogates_from_yaml_escapes_are_rejected() -> None:
+    assert messages('id: a\nsummary: s\nmain:\n  - log: "\\ud83c"\n') == [
+        "t.yaml:4:10: a value: a lone UTF-16 surrogate \\ud83c; write the character itself or use \\U for it"
+    ]

@@ -1,0 +1,70 @@
+"""Tests for runner/node.py: finding Node and refusing old or missing ones, in one line."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from asyncparity.node import NodeNotFound, find_node
+
+REAL_NODE = shutil.which("node")
+
+
+def fake_node(tmp_path: Path, version_line: str) -> str:
+    path = tmp_path / "node"
+    path.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+@pytest.mark.skipif(REAL_NODE is None, reason="needs a real Node on PATH")
+def test_real_node_on_path_is_found() -> None:
+    node = find_node(environ={"PATH": os.environ["PATH"]})
+
+    assert node.major >= 20
+    assert os.path.samefile(node.path, REAL_NODE)
+
+
+def test_requested_path_wins_over_the_environment(tmp_path: Path) -> None:
+    requested = fake_node(tmp_path, "v22.3.0")
+
+    node = find_node(requested, environ={"ASYNCPARITY_NODE": "/nonexistent/node", "PATH": ""})
+
+    assert (node.path, node.version, node.major) == (requested, "22.3.0", 22)
+
+
+def test_environment_variable_is_used(tmp_path: Path) -> None:
+    path = fake_node(tmp_path, "v24.0.1")
+
+    assert find_node(environ={"ASYNCPARITY_NODE": path, "PATH": ""}).version == "24.0.1"
+
+
+def test_old_node_is_refused_with_what_was_found(tmp_path: Path) -> None:
+    path = fake_node(tmp_path, "v18.19.0")
+
+    with pytest.raises(NodeNotFound) as caught:
+        find_node(path, environ={})
+
+    assert str(caught.value) == (
+        f"asyncparity: {path} (--node {path}) is Node 18.19.0; the JavaScript targets need Node 20 or later: "
+        "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )
+
+
+def test_missing_node_is_one_clear_line() -> None:
+    with pytest.raises(NodeNotFound) as caught:
+        find_node(environ={"PATH": ""})
+
+    assert str(caught.value) == (
+        "asyncparity: no Node found (node on PATH): install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )
+
+
+def test_something_that_is_not_node(tmp_path: Path) -> None:
+    path = fake_node(tmp_path, "hello")
+
+    with pytest.raises(NodeNotFound, match=r"is not Node: --version printed 'hello'"):
+        find_node(path, environ={})

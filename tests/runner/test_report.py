@@ -1,0 +1,60 @@
+"""Tests for runner/report.py: the console lines, failure details, closing line and JSON."""
+
+from __future__ import annotations
+
+import json
+
+from asyncparity.compare import TargetVerdict, Verdict
+from asyncparity.diagnostics import Diagnostic
+from asyncparity.report import failure_details, summary_line, to_json, verdict_line
+
+
+def passing() -> Verdict:
+    return Verdict("spec/a.yaml", "alpha", 2, "agree",
+                   [TargetVerdict("python", "agree"), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "diverge")])
+
+
+def failing() -> Verdict:
+    mismatch = TargetVerdict(
+        "js-async", "mismatch", "js-async disagrees with expect: trace: first difference at event 1",
+        "expect", ["--- expected (expect)", "+++ js-async", "-0 log \"a\"", "+1 log \"a\""],
+        {"status": "settled", "result": {"returns": 1}, "trace": []},
+    )
+    return Verdict("spec/b c.yaml", "beta", 3, "mismatch", [TargetVerdict("python", "agree"), mismatch])
+
+
+def test_one_line_per_scenario() -> None:
+    assert verdict_line(passing(), 8) == "PASS  alpha     python agree, js-promise agree, js-async diverge"
+    assert verdict_line(failing(), 8) == "FAIL  beta      python agree, js-async mismatch"
+    broken = Verdict("bad.yaml", None, 1, "error", diagnostics=[Diagnostic("bad.yaml", 1, 1, "x")])
+    assert verdict_line(broken) == "FAIL  bad.yaml: 1 error(s) in the file"
+
+
+def test_failure_details_show_diff_result_and_rerun_command() -> None:
+    assert failure_details(passing()) == []
+    assert failure_details(failing()) == [
+        "--- beta (spec/b c.yaml:3)",
+        "  js-async: js-async disagrees with expect: trace: first difference at event 1",
+        "    actual result: returns 1",
+        "    --- expected (expect)",
+        "    +++ js-async",
+        "    -0 log \"a\"",
+        "    +1 log \"a\"",
+        "  rerun: asyncparity run 'spec/b c.yaml' -k beta",
+    ]
+
+
+def test_closing_line_is_the_plain_form() -> None:
+    skipped = Verdict("c.yaml", "gamma", 1, "skipped", [TargetVerdict("python", "skipped")])
+
+    assert summary_line([passing(), failing()]) == "1 passed, 1 failed"
+    assert summary_line([passing(), skipped]) == "1 passed, 0 failed, 1 skipped"
+
+
+def test_json_report_is_plain_json() -> None:
+    report = to_json([passing(), failing()])
+
+    assert report["summary"] == {"passed": 1, "failed": 1, "skipped": 0}
+    assert report["scenarios"][1]["rerun"] == "asyncparity run 'spec/b c.yaml' -k beta"
+    assert report["scenarios"][1]["targets"][1]["status"] == "mismatch"
+    json.dumps(report)

@@ -1,0 +1,50 @@
+"""Tests for runner/trace.py: the one canonical text of events, errors and results."""
+
+from __future__ import annotations
+
+from asyncparity.trace import canonical_json, format_error, format_event, format_result, format_trace, normalize
+
+
+def test_every_event_kind_has_its_canonical_line() -> None:
+    events = [
+        {"t": 0, "event": "start", "op": "download", "args": ["u", 1, {"a": [True, None]}]},
+        {"t": 30, "event": "end", "op": "download", "value": "x"},
+        {"t": 30, "event": "fail", "op": "download", "error": {"kind": "IOError", "message": "reset"}},
+        {"t": 31, "event": "log", "message": "got it"},
+        {"t": 32, "event": "unhandled", "error": {"kind": "IOError", "message": "boom"}},
+        {"t": 60, "event": "return", "value": None},
+        {"t": 60, "event": "throw", "error": {"kind": "AggregateError", "message": "all failed",
+                                              "errors": [{"kind": "A", "message": "a"}, {"kind": "B", "message": "b"}]}},
+        {"t": 61, "event": "teleport", "where": "mars"},
+    ]
+
+    assert format_trace(events) == [
+        '0 start download("u",1,{"a":[true,null]})',
+        '30 end download -> "x"',
+        '30 fail download IOError("reset")',
+        '31 log "got it"',
+        '32 unhandled IOError("boom")',
+        "60 return null",
+        '60 throw AggregateError("all failed", [A("a"), B("b")])',
+        '61 teleport {"where":"mars"}',
+    ]
+
+
+def test_integral_floats_equal_integers_as_json() -> None:
+    assert normalize({"a": [1.0, 2.5, {"b": 3.0}]}) == {"a": [1, 2.5, {"b": 3}]}
+    assert canonical_json(1.0) == "1"
+    assert canonical_json(2.0**60) == "1.152921504606847e+18"  # beyond 2**53: left as a float
+
+
+def test_strings_keep_non_ascii_and_escape_like_json_stringify() -> None:
+    assert canonical_json('quote " back \\ nl \n nul \x00 ${x} </script> é ✓') == (
+        '"quote \\" back \\\\ nl \\n nul \\u0000 ${x} </script> é ✓"'
+    )
+
+
+def test_results_and_errors() -> None:
+    assert format_result({"returns": [1, "a"]}) == 'returns [1,"a"]'
+    assert format_result({"throws": {"kind": "E", "message": "m"}}) == 'throws E("m")'
+    assert format_result(None) == "(none)"
+    assert format_error({"kind": "E", "message": "m", "errors": []}) == 'E("m")'
+    assert format_event({"t": 5, "event": "start", "op": "f", "args": []}) == "5 start f()"
