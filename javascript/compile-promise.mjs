@@ -24,7 +24,8 @@
 
 import {
   Scope, arrow, camelCase, chain, containsReturn, isSyncOnly, jsCall, jsCondition, jsExpr,
-  jsNewError, jsSleep, kindFilter, planBindings, raw, renderExpr, renderStmts, terminates,
+  jsNewError, jsSleep, kindFilter, mentionedNames, planBindings, raw, renderExpr, renderStmts,
+  terminates,
 } from "./emit.mjs";
 
 /**
@@ -134,6 +135,35 @@ function compileSteps(steps, from, k, scope, cx) {
   return out;
 }
 
+/**
+ * Whether running a step list can reach its end without waiting, i.e. synchronously
+ * (conservative: true when unsure). When it cannot, whatever runs after the list
+ * (an if's continuation, the steps after a loop) only ever runs in a callback.
+ */
+function canEndSync(steps) {
+  for (const step of steps) {
+    switch (step.step) {
+      case "log": case "start":
+        break;
+      case "await": case "all": case "race": case "sleep": case "return": case "throw":
+        return false;
+      case "if":
+        if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
+        break;
+      case "repeat":
+        if (step.times > 0 && !isSyncOnly(step.body) && !canEndSync(step.body)) return false;
+        break;
+      case "try":
+        // A try that waits continues in the `.then` after its chain.
+        if (!isSyncOnly([step])) return false;
+        break;
+      default:
+        return true;
+    }
+  }
+  return true;
+}
+
 /** The same continuation, for code in a `.then`/`.catch` callback. */
 function inCallback(k) {
   return { ...k, sync: false, reject: false };
@@ -202,7 +232,9 @@ function compileWait(steps, i, k, scope, cx, out) {
   const head = raw(waitHead(step));
   if (cx.carriedFinal.has(step)) return [ret(head)]; // the try's value: see planBindings
   const isLast = i === steps.length - 1;
-  const site = step.bind ? cx.plan.site.get(step) : undefined;
+  // A name the plan does not place is a catch's error or a loop counter bound again:
+  // assigned, as in the async variant.
+  const site = step.bind ? cx.plan.site.get(step) ?? "assign" : undefined;
   const name = step.bind ? camelCase(step.bind) : null;
   const inner = scope.child();
   let param = null;
@@ -233,11 +265,7 @@ function compileWait(steps, i, k, scope, cx, out) {
 
 /** A `.then` link with an arrow function. */
 function then(params, body) {
-  return { method: "then", args: [arrowFn(params, body)] };
-}
-
-function arrowFn(params, body) {
-  return arrow(params, body);
+  return { method: "then", args: [arrow(params, body)] };
 }
 
 /**
@@ -278,9 +306,11 @@ function compileIf(steps, i, k, scope, cx) {
   if (i === steps.length - 1) return [ifStmt(step, k, scope, cx)];
   // The steps after the if run after whichever branch ran: a local continuation.
   const cont = scope.fresh("afterIf");
-  const contBody = compileSteps(steps, i + 1, k, scope.child(), cx);
+  // When both branches wait before they end, the continuation only ever runs in a callback.
+  const contK = canEndSync(step.then ?? []) || canEndSync(step.else ?? []) ? k : inCallback(k);
+  const contBody = compileSteps(steps, i + 1, contK, scope.child(), cx);
   const stmt = ifStmt(step, { ...k, tail: { t: "call", text: `${cont}()` } }, scope, cx);
-  const out = [{ t: "const", name: cont, expr: arrowFn([], contBody), hoistable: true }];
+  const out = [{ t: "const", name: cont, expr: arrow([], contBody), hoistable: true }];
   // Every path of a branch ends in a return here; an else that is only `return x;`
   // reads better after the if.
   if (stmt.else.length === 1 && stmt.else[0].t === "return") {
@@ -300,9 +330,22 @@ function compileLoop(steps, i, k, scope, cx) {
   inner.names.add(counter);
   const next = { t: "call", text: `${loop}(${counter} + 1)` };
   const body = compileSteps(step.body, 0, { ...k, tail: next }, inner.child(), cx);
-  const after = compileSteps(steps, i + 1, k, inner, cx);
-  const fn = arrowFn([counter], [{ t: "if", cond: `${counter} < ${step.times}`, then: body, else: null }, ...after]);
-  return [{ t: "const", name: loop, expr: fn, hoistable: true }, ret(`${loop}(0)`)];
+  const out = [];
+  let after;
+  if (step.bind && mentionedNames(steps.slice(i + 1)).has(step.bind)) {
+    // The steps after the loop use the counter's name for something else: they go in a
+    // continuation outside the loop function, where the counter is not in scope.
+    const cont = scope.fresh("afterLoop");
+    out.push({ t: "const", name: cont, expr: arrow([], compileSteps(steps, i + 1, k, scope.child(), cx)), hoistable: true });
+    after = [ret(`${cont}()`)];
+  } else {
+    // When every round waits, the steps after the loop only ever run in a callback.
+    const afterK = step.times > 0 && !canEndSync(step.body) ? inCallback(k) : k;
+    after = compileSteps(steps, i + 1, afterK, inner, cx);
+  }
+  const fn = arrow([counter], [{ t: "if", cond: `${counter} < ${step.times}`, then: body, else: null }, ...after]);
+  out.push({ t: "const", name: loop, expr: fn, hoistable: true }, ret(`${loop}(0)`));
+  return out;
 }
 
 /**
@@ -346,7 +389,7 @@ function compileTry(steps, i, k, scope, cx) {
     bodyExpr = rest[0].expr;
   } else {
     const name = scope.fresh("tryBlock");
-    out.push({ t: "const", name, expr: arrowFn([], rest) });
+    out.push({ t: "const", name, expr: arrow([], rest) });
     bodyExpr = raw(`${name}()`);
   }
 
@@ -359,12 +402,12 @@ function compileTry(steps, i, k, scope, cx) {
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
       ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END }, inner, cx),
     ];
-    links.push({ method: "catch", args: [arrowFn(step.catch.bind || filter ? [param] : [], body)] });
+    links.push({ method: "catch", args: [arrow(step.catch.bind || filter ? [param] : [], body)] });
   }
 
   if (step.finally && !finallyReturns) {
     const body = compileSteps(step.finally, 0, { mode: "discard", sync: false, reject: false, tail: END }, scope.child(), cx);
-    links.push({ method: "finally", args: [arrowFn([], body)] });
+    links.push({ method: "finally", args: [arrow([], body)] });
   } else if (step.finally) {
     // A return in finally replaces whatever the try did (JS and Python agree), so the
     // finally block resolves to a completion that wins over the try's.
@@ -372,7 +415,7 @@ function compileTry(steps, i, k, scope, cx) {
     out.push({
       t: "const",
       name: fin,
-      expr: arrowFn([], compileSteps(step.finally, 0, { mode: "completion", sync: true, reject: true, tail: END }, scope.child(), cx)),
+      expr: arrow([], compileSteps(step.finally, 0, { mode: "completion", sync: true, reject: true, tail: END }, scope.child(), cx)),
     });
     const ok = scope.child();
     const completion = ok.fresh("completion");
@@ -383,8 +426,8 @@ function compileTry(steps, i, k, scope, cx) {
     links.push({
       method: "then",
       args: [
-        arrowFn([completion], [ret(chain(raw(`${fin}()`), [then([finalOk], [ret(`${finalOk} || ${completion}`)])]))]),
-        arrowFn([error], [ret(chain(raw(`${fin}()`), [then([finalBad], [
+        arrow([completion], [ret(chain(raw(`${fin}()`), [then([finalOk], [ret(`${finalOk} || ${completion}`)])]))]),
+        arrow([error], [ret(chain(raw(`${fin}()`), [then([finalBad], [
           shortIf(finalBad, `return ${finalBad};`),
           line(`throw ${error};`),
         ])]))]),

@@ -267,6 +267,21 @@ export function programScope(ir) {
   return new Scope(null, names);
 }
 
+/**
+ * Every scenario name a step list mentions (bindings, reads, callees), nested steps
+ * included.
+ *
+ * @param {object[]} steps
+ * @returns {Set<string>} the names, as the IR spells them.
+ */
+export function mentionedNames(steps) {
+  const names = new Set();
+  forEachStep(steps, (step) => {
+    for (const name of stepNames(step)) names.add(name);
+  });
+  return names;
+}
+
 /** Every identifier a step mentions itself (not in its nested steps). */
 function stepNames(step) {
   const names = [];

@@ -109,9 +109,7 @@ def run_benchmark(n: int, baseline_sample: int, node: NodeBinary) -> int:
         python_compile = time.perf_counter() - compile_started
         with NodeTestee(node) as worker:
             compile_started = time.perf_counter()
-            for scenario in scenarios:
-                for target in JS_TARGETS:
-                    worker.compile(scenario.ir, target)
+            worker.compile_many([(scenario.ir, target) for scenario in scenarios for target in JS_TARGETS])
             js_compile = time.perf_counter() - compile_started
 
         # The baseline: the same pipeline, a fresh Node process per scenario.

@@ -42,6 +42,10 @@ TARGETS = ("python", "js-promise", "js-async")
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """Runaway bounds (DESIGN.md, virtual-time rule 6); a scenario may lower or raise them."""
 
+# libyaml's parser is about twenty times faster than PyYAML's own, and loading is most
+# of a suite's time (`asyncparity bench` shows the breakdown).
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
 MAX_REPEAT = 10_000
 
@@ -180,7 +184,14 @@ def load_text(text: str, path: str) -> LoadResult:
     """Load one scenario from its text; ``path`` is used in diagnostics and the IR."""
     result = LoadResult(path)
     try:
-        documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
+        documents = list(yaml.compose_all(text, Loader=_FAST_LOADER))
+    except yaml.YAMLError:
+        documents = None
+    try:
+        if documents is None:
+            # Parse again with the pure-Python parser: its messages are the ones the
+            # diagnostics promise, whether or not PyYAML was built with libyaml.
+            documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .compare import Verdict
-from .trace import format_result
 
 STATUS_WORD = {"agree": "PASS", "diverge": "PASS", "skipped": "SKIP", "mismatch": "FAIL", "error": "FAIL"}
 
@@ -41,8 +40,6 @@ def failure_details(verdict: Verdict) -> list[str]:
         if item.status not in ("mismatch", "error"):
             continue
         lines.append(f"  {item.target}: {item.message}")
-        if item.status == "mismatch" and item.outcome is not None:
-            lines.append(f"    actual result: {format_result(item.outcome.get('result'))}")
         for diff_line in item.diff:
             lines.append(f"    {diff_line}")
     lines.append(f"  rerun: {verdict.rerun_command()}")

@@ -158,10 +158,15 @@ class NodeTestee:
 
     def compile(self, ir: dict, target: str) -> str:
         """The program text for one scenario and target."""
-        (reply,) = list(self._exchange([{"type": "compile", "target": target, "scenario": ir}]))
-        if reply.get("type") != "compiled":
-            raise TesteeError(reply.get("message", f"the Node worker could not compile scenario '{ir.get('id')}'"))
-        return reply["source"]
+        return self.compile_many([(ir, target)])[0]
+
+    def compile_many(self, jobs: list[tuple[dict, str]]) -> list[str]:
+        """Program texts for several scenarios, pipelined like :meth:`run_many`."""
+        replies = list(self._exchange([{"type": "compile", "target": target, "scenario": ir} for ir, target in jobs]))
+        for (ir, _), reply in zip(jobs, replies):
+            if reply.get("type") != "compiled":
+                raise TesteeError(reply.get("message", f"the Node worker could not compile scenario '{ir.get('id')}'"))
+        return [reply["source"] for reply in replies]
 
     def run(self, ir: dict, target: str) -> dict:
         """Run one scenario on one target."""

@@ -19,7 +19,8 @@ import {
 } from "../../javascript/emit.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
-  NASTY, TRACED, call, awaitCall, log, matrix, nastyScenario, nastyTrace, op, returns, scenario, seedIr,
+  NASTY, TRACED, awaitCall, call, fmt, log, matrix, nastyScenario, nastyTrace, op, raise, ref, returns,
+  scenario, seedIr,
 } from "./fixtures/scenarios.mjs";
 
 const run = promisify(execFile);
@@ -101,7 +102,7 @@ function withoutStringLiterals(src) {
   return out;
 }
 
-const ALL_FIXTURES = [...TRACED.map((entry) => entry.ir), nastyScenario(), ...matrix()];
+const ALL_FIXTURES = [...TRACED.map((entry) => entry.ir), nastyScenario(), ...matrix(), ...matrix(2)];
 
 // ---- the seed, exact text -----------------------------------------------------------
 
@@ -246,7 +247,7 @@ test("every generated program is valid JavaScript (node --check on saved program
 });
 
 test("every body of the matrix parses as the worker evaluates it", () => {
-  for (const ir of matrix()) {
+  for (const ir of [...matrix(), ...matrix(2)]) {
     for (const target of TARGETS) {
       const { body } = compile(ir, target);
       assert.doesNotThrow(() => new Function("World", "ScenarioError", `${body}\nreturn { world, main };`), `${ir.id} ${target}`);
@@ -364,6 +365,20 @@ test("nasty strings come out byte-identical when the programs run", async () => 
   }
 });
 
+test("a nasty message thrown out of main is the outcome's error, byte for byte", async () => {
+  for (const [i, text] of NASTY.entries()) {
+    const ir = scenario({
+      id: `nasty-throw-${i}`,
+      functions: { thrower: { params: ["p"], body: [raise("ValueError", fmt(text, ref("p"), text))] } },
+      main: [awaitCall(call("thrower", text))],
+    });
+    for (const target of TARGETS) {
+      const outcome = await runBody(ir, target);
+      assert.deepEqual(outcome.result, { throws: { kind: "ValueError", message: text.repeat(3) } }, `${target} ${i}`);
+    }
+  }
+});
+
 // ---- traces on the real runtime ----------------------------------------------------------
 
 for (const { ir, trace } of TRACED) {
@@ -376,8 +391,8 @@ for (const { ir, trace } of TRACED) {
   });
 }
 
-test("matrix: both variants agree exactly on every generated scenario", async () => {
-  for (const ir of matrix()) {
+test("matrix: both variants agree exactly on every generated scenario (two levels deep)", async () => {
+  for (const ir of [...matrix(), ...matrix(2)]) {
     const [asyncOutcome, promiseOutcome] = [await runBody(ir, "js-async"), await runBody(ir, "js-promise")];
     assert.equal(asyncOutcome.status, "settled", `${ir.id}: ${asyncOutcome.message}`);
     assert.equal(formatTrace(promiseOutcome.trace), formatTrace(asyncOutcome.trace), ir.id);

@@ -35,7 +35,6 @@ def test_failure_details_show_diff_result_and_rerun_command() -> None:
     assert failure_details(failing()) == [
         "--- beta (spec/b c.yaml:3)",
         "  js-async: js-async disagrees with expect: trace: first difference at event 1",
-        "    actual result: returns 1",
         "    --- expected (expect)",
         "    +++ js-async",
         "    -0 log \"a\"",

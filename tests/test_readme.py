@@ -1,0 +1,106 @@
+"""The README is part of the contract: what it shows must run exactly as written.
+
+Checks the two commands against .ci/run, and every sample output against a real run.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+COMMAND = Path(sys.executable).parent / "asyncparity"
+
+
+def blocks(language: str) -> list[str]:
+    """The text of every fenced block in the README tagged ``language`` ("" for untagged)."""
+    found, current, tag = [], None, None
+    for line in README.splitlines(keepends=True):
+        if line.startswith("```"):
+            if current is None:
+                current, tag = [], line[3:].strip()
+            else:
+                if tag == language:
+                    found.append("".join(current))
+                current = None
+        elif current is not None:
+            current.append(line)
+    return found
+
+
+def asyncparity(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(COMMAND), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    install_and_run, install_and_test = blocks("sh")[:2]
+    ci = (ROOT / ".ci" / "run").read_text()
+
+    assert install_and_run.strip() == "python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/asyncparity run"
+    assert install_and_test.strip() in ci.splitlines()
+
+
+def test_sample_suite_output_is_what_the_suite_prints() -> None:
+    sample = next(block for block in blocks("") if block.startswith("PASS  "))
+
+    completed = asyncparity("run")
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == sample
+
+
+def test_sample_failure_output_is_what_the_described_edit_prints(tmp_path: Path) -> None:
+    sample = next(block for block in blocks("") if block.startswith("FAIL  "))
+    seed = (ROOT / "spec" / "seed" / "download-fallback.yaml").read_text()
+    (tmp_path / "x.yaml").write_text(seed.replace('    60 log "got processed"', '    61 log "got processed"'))
+
+    completed = asyncparity("run", "x.yaml", "--targets", "js-async", cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert completed.stdout == sample
+
+
+def test_the_three_programs_shown_are_what_show_prints() -> None:
+    python, promise, async_ = blocks("python")[0], *blocks("js")[:2]
+
+    completed = asyncparity("show", "spec/seed/download-fallback.yaml")
+
+    assert completed.returncode == 0, completed.stderr
+    for excerpt in (python, promise, async_):
+        assert excerpt in completed.stdout
+
+
+def test_the_trace_shown_is_the_seed_expectation() -> None:
+    trace = next(block for block in blocks("") if block.startswith("0 start download_data"))
+    seed = (ROOT / "spec" / "seed" / "download-fallback.yaml").read_text()
+
+    assert [line.strip() for line in seed.split("trace: |\n")[1].splitlines()] == trace.splitlines()
+
+
+def test_the_yaml_shown_is_part_of_the_seed_scenario() -> None:
+    excerpt = blocks("yaml")[0]
+
+    assert excerpt in (ROOT / "spec" / "seed" / "download-fallback.yaml").read_text()
+
+
+def test_the_diagnostic_shown_is_the_loaders_wording(tmp_path: Path) -> None:
+    shown = re.search(r"^spec/x\.yaml:8:5: .*$", README, re.MULTILINE).group(0)
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "x.yaml").write_text(
+        "id: x\nsummary: s\noperations:\n  f:\n    latency: 1\n    returns: 1\nmain:\n  - tyr: []\n"
+    )
+
+    completed = asyncparity("run", "--targets", "python", cwd=tmp_path)
+
+    assert completed.returncode == 2
+    assert f"  {shown}" in completed.stdout.splitlines()
+
+
+@pytest.mark.parametrize("link", sorted(set(re.findall(r"\]\(([^)#]+)\)", README))))
+def test_links_point_at_files(link: str) -> None:
+    assert (ROOT / link).is_file()
