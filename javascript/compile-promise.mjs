@@ -3,15 +3,21 @@
  * chains (`.then`, `.catch`, `.finally`), with no `async` or `await` keyword.
  *
  * The scheme: a step list compiles in continuation-passing style. Steps that do not
- * wait (log, start, and if/repeat made only of such steps) stay plain statements; a
- * step that waits ends the statement list with `return <promise>.then((x) => { rest })`.
+ * wait (log, start, throw, return, and if/repeat/try made only of such steps) stay
+ * plain statements (`if`, `for`, `try`/`catch`, which catch synchronously as in the
+ * async variant); a step that waits ends the statement list with
+ * `return <promise>.then((x) => { rest })`.
  * - `if` with waiting branches and steps after it: the steps after become a local
  *   function `const afterIf = () => ...` that each branch calls last.
  * - `repeat` with a waiting body: a local recursive function
  *   `const loop = (attempt) => { if (attempt < n) { body; return loop(attempt + 1); } rest }`.
- * - `try`: `body.catch(...).finally(...)`, then the steps after in a `.then`. A
- *   `return` inside such a try must skip those steps: it resolves to a completion
- *   object `{ value }`, which the `.then` after the try checks first.
+ * - `try` with waiting steps: `body.catch(...).finally(...)`, then the steps after in
+ *   a `.then`. A `return` inside such a try must skip those steps: it resolves to a
+ *   completion object `{ value }`, which the `.then` after the try checks first. When
+ *   every branch of the try ends by binding the one name the steps after read, the
+ *   value flows down the chain instead: `f().catch(...).then((data) => ...)`.
+ * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
+ *   flattened to `.then((x) => g(x)).then(h)` when `h` does not read `x`.
  * - A name bound inside a block and read after it is a `let` declared before the
  *   block (emit.mjs `planBindings`).
  * - Code that runs synchronously when the function is called (its "sync" part) never

@@ -249,6 +249,10 @@ class _Scope:
 
     def __init__(self, params: Iterable[str] = ()) -> None:
         self.kinds: dict[str, str] = {name: "value" for name in params}
+        # Names that may not be bound again inside the block that owns them: a repeat's
+        # counter (a JS `for` would continue from the new value, Python's range would not)
+        # and a catch's error.
+        self.fixed: dict[str, str] = {}
 
     def kind(self, name: str) -> str | None:
         return self.kinds.get(name)
@@ -646,6 +650,9 @@ class _Checker:
         if name in self.callables:
             self.error(node, f"'{name}' is already an {self.callables[name]}; choose another name")
             return None
+        if name in scope.fixed:
+            self.error(node, f"'{name}' is {scope.fixed[name]} in this block; bind another name")
+            return None
         previous = scope.kind(name)
         if previous is not None and previous != kind and not {previous, kind} <= {"value", "param"}:
             self.error(node, f"'{name}' already holds {_article(previous)}; choose another name")
@@ -748,8 +755,18 @@ class _Checker:
         if "steps" not in entries:
             self.error(node, "catch needs steps")
             return None
-        body = self.steps(entries["steps"][1], scope, where)
+        body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
         return {"kinds": kinds, "bind": bind, "body": body}
+
+    def _fixed_while(self, scope: _Scope, name: str | None, role: str, build):  # noqa: ANN001, ANN202
+        """Build a block during which ``name`` may not be bound again."""
+        if name is None or name in scope.fixed:
+            return build()
+        scope.fixed[name] = role
+        try:
+            return build()
+        finally:
+            del scope.fixed[name]
 
     def step_sleep(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         ms = self.integer(entries["sleep"][1], "sleep (virtual milliseconds)", 1)
@@ -818,7 +835,7 @@ class _Checker:
         if "steps" not in entries:
             self.error(entries["repeat"][0], "repeat needs 'steps: [steps]'")
             return None
-        body = self.steps(entries["steps"][1], scope, where)
+        body = self._fixed_while(scope, bind, "the loop counter", lambda: self.steps(entries["steps"][1], scope, where))
         return None if times is _MISSING else {"step": "repeat", "times": times, "bind": bind, "body": body}
 
     # -- values ----------------------------------------------------------------------

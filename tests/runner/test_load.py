@@ -281,3 +281,15 @@ def test_lone_surrogates_from_yaml_escapes_are_rejected() -> None:
     assert messages('id: a\nsummary: s\nmain:\n  - log: "\\ud83c"\n') == [
         "t.yaml:4:10: a value: a lone UTF-16 surrogate \\ud83c; write the character itself or use \\U for it"
     ]
+
+
+def test_a_loop_counter_or_caught_error_cannot_be_bound_again_in_its_block() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    returns: 1\n"
+        "main:\n  - repeat: 2\n    as: attempt\n    steps:\n      - await: f\n        as: attempt\n"
+        "  - try:\n      - await: f\n    catch:\n      as: error\n      steps:\n        - await: f\n          as: error\n"
+    )
+    assert messages(text) == [
+        "t.yaml:12:13: 'attempt' is the loop counter in this block; bind another name",
+        "t.yaml:19:15: 'error' is the caught error in this block; bind another name",
+    ]
