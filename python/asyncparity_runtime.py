@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import copy
 import heapq
 import itertools
@@ -368,10 +369,8 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             for _ in range(max(self.limits["turns_per_instant"], 1)):
                 if not self._ready:
                     break
-                try:
+                with contextlib.suppress(_CallbackError):  # the run is over: cleanup errors are moot
                     self._run_turn()
-                except _CallbackError:
-                    pass
         for task in self._all_tasks:
             if task.done() and not task.cancelled():
                 task.exception()
@@ -554,7 +553,7 @@ class World:
                 status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
             except _CallbackError as error:
                 status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
-            except Exception as error:  # a bug in the kit: say so, never hang
+            except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
                 status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
             finally:
                 self._recording = False
@@ -594,7 +593,7 @@ class World:
             value = await main()
         except (KeyboardInterrupt, SystemExit, GeneratorExit):
             raise
-        except BaseException as error:  # noqa: BLE001 - a CancelledError of main is its result too
+        except BaseException as error:
             if isinstance(error, asyncio.CancelledError) and not self._recording:
                 raise  # the clean-up after a deadlock or runaway
             record = _error_record(error)

@@ -138,7 +138,7 @@ def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: s
         problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
     if expected_trace is not None and expected_trace != actual_trace:
         first = next(
-            (index for index, (want, got) in enumerate(zip(expected_trace, actual_trace)) if want != got),
+            (index for index, (want, got) in enumerate(zip(expected_trace, actual_trace, strict=False)) if want != got),
             min(len(expected_trace), len(actual_trace)),
         )
         want = expected_trace[first] if first < len(expected_trace) else "(end of trace)"

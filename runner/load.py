@@ -758,7 +758,7 @@ class _Checker:
         body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
         return {"kinds": kinds, "bind": bind, "body": body}
 
-    def _fixed_while(self, scope: _Scope, name: str | None, role: str, build):  # noqa: ANN001, ANN202
+    def _fixed_while(self, scope: _Scope, name: str | None, role: str, build):
         """Build a block during which ``name`` may not be bound again."""
         if name is None or name in scope.fixed:
             return build()
@@ -950,7 +950,7 @@ class _Checker:
 
     # -- expectations -----------------------------------------------------------------
 
-    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | None | object:
+    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | object | None:
         if "returns" in entries and "throws" in entries:
             self.error(node, f"{what} states returns or throws, not both")
             return _MISSING
@@ -962,7 +962,7 @@ class _Checker:
             return _MISSING if error is None else {"throws": error}
         return None
 
-    def trace(self, node: yaml.Node) -> tuple[str, ...] | None | object:
+    def trace(self, node: yaml.Node) -> tuple[str, ...] | object | None:
         text = self.scalar(node, "trace", str)
         if text is _MISSING:
             return _MISSING

@@ -86,7 +86,7 @@ class _Runner:
                 if node is None:
                     outcomes[target] = {"status": "error", "message": self._node_error}
             if node is not None:
-                for target, outcome in zip(js, node.run_many([(scenario.ir, target) for target in js])):
+                for target, outcome in zip(js, node.run_many([(scenario.ir, target) for target in js]), strict=True):
                     outcomes[target] = outcome
             self._verdicts[scenario.id] = compare(scenario, outcomes)
         return self._verdicts[scenario.id]
@@ -109,7 +109,7 @@ class _Runner:
 class ScenarioFile(pytest.File):
     """One scenario file: an item per target, or one item that reports why it did not load."""
 
-    def collect(self):  # noqa: ANN201 - pytest's own signature
+    def collect(self):
         shown = _shown_path(self.path, self.config)
         result = load_file(self.path, display=shown)
         if result.scenario is None:

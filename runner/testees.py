@@ -16,6 +16,7 @@ Two testees stand behind the protocol of spec/PROTOCOL.md:
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import queue
 import subprocess
@@ -125,10 +126,8 @@ class NodeTestee:
         if process is None:
             return
         process.kill()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL: nothing more to do
             process.wait(timeout=self.timeout)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
-            pass
         for stream in (process.stdin, process.stdout, process.stderr):
             try:
                 if stream is not None:
@@ -163,7 +162,7 @@ class NodeTestee:
     def compile_many(self, jobs: list[tuple[dict, str]]) -> list[str]:
         """Program texts for several scenarios, pipelined like :meth:`run_many`."""
         replies = list(self._exchange([{"type": "compile", "target": target, "scenario": ir} for ir, target in jobs]))
-        for (ir, _), reply in zip(jobs, replies):
+        for (ir, _), reply in zip(jobs, replies, strict=True):
             if reply.get("type") != "compiled":
                 raise TesteeError(reply.get("message", f"the Node worker could not compile scenario '{ir.get('id')}'"))
         return [reply["source"] for reply in replies]
@@ -178,7 +177,7 @@ class NodeTestee:
         replies = self._exchange(requests)
 
         def outcomes() -> Iterator[dict]:
-            for (ir, target), reply in zip(jobs, replies):
+            for (_, target), reply in zip(jobs, replies, strict=True):
                 if reply.get("type") == "outcome":
                     yield reply["outcome"]
                 else:
@@ -232,7 +231,8 @@ class NodeTestee:
 
     def _send(self, requests: list[dict]) -> None:
         process = self._process
-        assert process is not None and process.stdin is not None
+        assert process is not None
+        assert process.stdin is not None
         payload = "".join(json.dumps(request) + "\n" for request in requests)  # ASCII: safe in any pipe encoding
 
         def write() -> None:

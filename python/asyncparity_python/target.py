@@ -21,7 +21,7 @@ TARGET = "python"
 _MODULE_NAME = "asyncparity_scenario"  # anything but "__main__": the program must not run itself
 
 
-def compile(ir: dict) -> str:  # noqa: A001 - the protocol's verb
+def compile(ir: dict) -> str:
     """The program text for one scenario (``ValueError`` for IR that cannot be compiled)."""
     return compile_program(ir)
 
@@ -38,7 +38,7 @@ def run(ir: dict) -> dict:
     namespace = {"__name__": _MODULE_NAME}
     try:
         code = builtins.compile(source, f"<asyncparity {scenario_id} (python)>", "exec")
-        exec(code, namespace)  # noqa: S102 - the kit's own generated program, see above
+        exec(code, namespace)
         world, main = namespace["world"], namespace["main"]
     except Exception as error:  # noqa: BLE001 - a compiler bug must become a verdict, not a traceback
         return {

@@ -10,8 +10,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 HERE = Path(__file__).resolve().parent
 NODE = shutil.which("node") or "node"  # a real Node is required: README, "Before you start"
 TIMEOUT = 300  # seconds; the whole JS suite takes a few seconds

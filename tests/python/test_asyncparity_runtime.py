@@ -252,7 +252,7 @@ def test_limits_are_checked():
 
 def test_gather_failure_settles_at_once_and_the_sibling_ends_after_the_throw():
     world = World("gather-fails")
-    IOError = world.error_kind("IOError")  # noqa: A001,N806 - as generated programs do
+    IOError = world.error_kind("IOError")
     slow = world.operation("slow", latency=30, outcomes=[{"returns": "slow"}])
     boom = world.operation("boom", latency=10, outcomes=[{"fails": {"kind": "IOError", "message": "boom"}}])
 
@@ -366,7 +366,7 @@ def test_the_same_run_twice_gives_the_same_outcome():
     log = world.log
     flaky = world.operation("flaky", latency=5, outcomes=[
         {"fails": {"kind": "IOError", "message": "no"}}, {"returns": 1}])
-    IOError = world.error_kind("IOError")  # noqa: A001,N806
+    IOError = world.error_kind("IOError")
 
     async def worker(n):
         await asyncio.sleep(0.001 * n)
@@ -441,7 +441,7 @@ def test_error_kinds_are_cached_scenario_error_classes():
     assert repr(error) == "IOError('connection reset')"
     assert io_error(42).message == "42"
     assert ScenarioError("plain").message == "plain"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^an error kind is an identifier, not 'not a kind'$"):
         world.error_kind("not a kind")
 
 
@@ -488,7 +488,7 @@ def test_asyncio_timeout_runs_on_the_virtual_clock():
     slow = world.operation("slow", latency=30, outcomes=[{"returns": "slow"}])
 
     async def main():
-        async with asyncio.timeout(0.01):  # noqa: ASYNC - 3.11+
+        async with asyncio.timeout(0.01):  # asyncio.timeout exists from 3.11
             await slow()
 
     assert trace(world.run(main)) == '0 start slow()\n10 throw TimeoutError("")\n'

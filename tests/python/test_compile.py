@@ -155,7 +155,7 @@ def test_format_is_an_f_string_with_escaped_literal_parts():
     logs = [line.strip() for line in program.splitlines() if line.startswith("    log(")]
     f_string = logs[0][len("log("):-1]
     assert f_string.startswith('f"q\\"uo\'te')
-    assert eval(f_string, {"data": "<DATA>"}) == TRICKY + "<DATA>{}\\"  # noqa: S307 - our own literal
+    assert eval(f_string, {"data": "<DATA>"}) == TRICKY + "<DATA>{}\\"
     assert logs[1] == 'log("no refs {here}")'
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from asyncparity.load import DEFAULT_LIMITS, discover, is_scenario_text, iter_steps, load_file, load_paths, load_text
 
 ROOT = Path(__file__).resolve().parents[2]

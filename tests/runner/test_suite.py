@@ -11,7 +11,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from asyncparity.load import TARGETS, load_paths, load_text
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite
@@ -48,8 +47,10 @@ def test_same_scenario_twice_gives_the_same_trace_on_every_target(node: NodeTest
     for result in load_paths([SPEC]):
         ir = result.scenario.ir
         for target in TARGETS:
-            run = (lambda: python.run(ir)) if target == "python" else (lambda: node.run(ir, target))
-            first, second = run(), run()
+            if target == "python":
+                first, second = python.run(ir), python.run(ir)
+            else:
+                first, second = node.run(ir, target), node.run(ir, target)
             assert first["trace"] == second["trace"], (ir["id"], target)
             assert first["result"] == second["result"], (ir["id"], target)
 
