@@ -132,6 +132,9 @@ export function formatTrace(events) {
       case "fail": return `${e.t} fail ${e.op} ${formatError(e.error)}`;
       case "log": return `${e.t} log ${formatValue(e.message)}`;
       case "unhandled": return `${e.t} unhandled ${formatError(e.error)}`;
+      // Recorded by the Python runtime only (asyncio cancels tasks; promises cannot be
+      // cancelled), rendered here too so that this module formats every trace.
+      case "cancel": return `${e.t} cancel ${e.op}`;
       case "return": return `${e.t} return ${formatValue(e.value)}`;
       case "throw": return `${e.t} throw ${formatError(e.error)}`;
       default: {

@@ -6,8 +6,8 @@
  */
 
 import {
-  Scope, camelCase, jsCall, jsCondition, jsExpr, jsNewError, jsSleep, kindFilter,
-  planBindings, renderStmts,
+  GROUP_COMMENT, Scope, camelCase, deadlineStmts, jsCall, jsCondition, jsExpr, jsFanOut, jsNewError,
+  jsSleep, kindFilter, planBindings, renderStmts,
 } from "./emit.mjs";
 
 /**
@@ -59,7 +59,13 @@ function compileStep(step, plan, scope) {
       return [line(`${target(step, plan)}${jsCall(step.call)};`)];
     case "all":
     case "race":
-      return [line(`${target(step, plan)}await Promise.${step.step}([${step.calls.map(jsCall).join(", ")}]);`)];
+    case "all_settled":
+    case "any":
+      return [line(`${target(step, plan)}await ${jsFanOut(step)};`)];
+    case "group":
+      return [line(GROUP_COMMENT), line(`${target(step, plan)}await ${jsFanOut(step)};`)];
+    case "timeout":
+      return compileTimeout(step, plan, scope);
     case "sleep":
       return [line(`await ${jsSleep(step.ms)};`)];
     case "log":
@@ -89,6 +95,34 @@ function compileStep(step, plan, scope) {
     default:
       throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
   }
+}
+
+/**
+ * A timeout step: the block, as an async arrow called at once, raced against a deadline
+ * armed before it (see emit.mjs `deadlineStmts`); the timer is cleared however the race
+ * ends, so a block that finishes in time wastes no virtual time. The block is not
+ * cancelled when the deadline wins: its operations run on and end later, where Python
+ * cancels them (the declared divergence). Names bound in the block and read after it
+ * are declared before it (planBindings), so the arrow assigns them.
+ */
+function compileTimeout(step, plan, scope) {
+  const timer = scope.fresh("timer");
+  const deadline = scope.fresh("deadline");
+  return [
+    ...deadlineStmts(step, timer, deadline),
+    {
+      t: "try",
+      body: [{
+        t: "block",
+        open: `await Promise.race([${deadline}, (async () => {`,
+        body: block(step.body, plan, scope.child()),
+        close: "})()]);",
+      }],
+      param: null,
+      catch: null,
+      finally: [line(`clearTimeout(${timer});`)],
+    },
+  ];
 }
 
 function compileTry(step, plan, scope) {

@@ -16,6 +16,10 @@
  *   completion object `{ value }`, which the `.then` after the try checks first. When
  *   every branch of the try ends by binding the one name the steps after read, the
  *   value flows down the chain instead: `f().catch(...).then((data) => ...)`.
+ * - `timeout`: a deadline promise armed first, then
+ *   `return Promise.race([deadline, block]).finally(() => clearTimeout(timer))` and the
+ *   steps after in a `.then`; a block longer than one chain is a local function
+ *   `const timedBlock = () => ...` called inside the race.
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
  *   flattened to `.then((x) => g(x)).then(h)` when `h` does not read `x`.
  * - A name bound inside a block and read after it is a `let` declared before the
@@ -29,9 +33,9 @@
  */
 
 import {
-  Scope, arrow, camelCase, chain, containsReturn, isSyncOnly, jsCall, jsCondition, jsExpr,
-  jsNewError, jsSleep, kindFilter, mentionedNames, planBindings, raw, renderExpr, renderStmts,
-  terminates,
+  GROUP_COMMENT, Scope, arrow, camelCase, chain, containsReturn, deadlineStmts, isSyncOnly, jsCall,
+  jsCondition, jsExpr, jsFanOut, jsNewError, jsSleep, kindFilter, mentionedNames, planBindings, raw,
+  renderExpr, renderStmts, terminates,
 } from "./emit.mjs";
 
 /**
@@ -129,8 +133,14 @@ function compileSteps(steps, from, k, scope, cx) {
       case "await":
       case "all":
       case "race":
+      case "all_settled":
+      case "any":
+      case "group":
       case "sleep":
         out.push(...compileWait(steps, i, k, scope, cx, out));
+        return out;
+      case "timeout":
+        out.push(...compileTimeout(steps, i, k, scope, cx));
         return out;
       default:
         throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
@@ -151,7 +161,8 @@ function canEndSync(steps) {
     switch (step.step) {
       case "log": case "start":
         break;
-      case "await": case "all": case "race": case "sleep": case "return": case "throw":
+      case "await": case "all": case "race": case "all_settled": case "any": case "group":
+      case "sleep": case "timeout": case "return": case "throw":
         return false;
       case "if":
         if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
@@ -223,17 +234,23 @@ function declare(step, cx) {
 function waitHead(step) {
   switch (step.step) {
     case "await": return step.call ? jsCall(step.call) : camelCase(step.handle);
-    case "all": case "race": return `Promise.${step.step}([${step.calls.map(jsCall).join(", ")}])`;
+    case "all": case "race": case "all_settled": case "any": case "group": return jsFanOut(step);
     case "sleep": return jsSleep(step.ms);
     default: throw new Error(`internal: ${step.step} does not wait`);
   }
 }
 
 /**
- * A waiting step (await, all, race, sleep) and everything after it:
- * `return head.then((bound) => { rest })`.
+ * A waiting step (await, all, race, all_settled, any, group, sleep) and everything
+ * after it: `return head.then((bound) => { rest })`. A group gets its comment first.
  */
 function compileWait(steps, i, k, scope, cx, out) {
+  const stmts = waitStmts(steps, i, k, scope, cx, out);
+  // Hoistable: in a try body it may go in front of the chain, just above its head.
+  return steps[i].step === "group" ? [line(GROUP_COMMENT, true), ...stmts] : stmts;
+}
+
+function waitStmts(steps, i, k, scope, cx, out) {
   const step = steps[i];
   const head = raw(waitHead(step));
   if (cx.carriedFinal.has(step)) return [ret(head)]; // the try's value: see planBindings
@@ -267,6 +284,44 @@ function compileWait(steps, i, k, scope, cx, out) {
   }
   const body = [...pre, ...compileSteps(steps, i + 1, inCallback(k), inner, cx)];
   return [ret(thenChain(head, param, body))];
+}
+
+/**
+ * A timeout step and everything after it. The deadline is armed first (emit.mjs
+ * `deadlineStmts`), then the block starts, synchronously as the async variant's arrow
+ * does, and the two race; `.finally` clears the timer however the race ends, so a block
+ * that finishes in time wastes no virtual time. The block is not cancelled when the
+ * deadline wins: its operations run on and end later (Python cancels them: the declared
+ * divergence). The block has no `return` (the loader guarantees it), so its value is
+ * discarded; names it binds for the steps after are declared before it (planBindings).
+ */
+function compileTimeout(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const timer = scope.fresh("timer");
+  const deadline = scope.fresh("deadline");
+  const out = deadlineStmts(step, timer, deadline);
+  const blockStmts = compileSteps(step.body, 0, { mode: "discard", sync: true, reject: true, tail: END }, scope.child(), cx);
+  let blockText = null;
+  if (blockStmts.length === 1 && blockStmts[0].t === "return" && blockStmts[0].expr) {
+    const text = renderExpr(blockStmts[0].expr, 0);
+    if (!text.includes("\n")) blockText = text;
+  }
+  if (blockText === null) {
+    // Longer than one line: a local function, called inside the race (after the deadline).
+    // Declaring it has no effect, so a try around the timeout may lift it with the deadline.
+    const name = scope.fresh("timedBlock");
+    out.push({ t: "const", name, expr: arrow([], blockStmts), hoistable: true });
+    blockText = `${name}()`;
+  }
+  const links = [{ method: "finally", args: [arrow([], [ret(`clearTimeout(${timer})`)])] }];
+  if (i === steps.length - 1 && k.tail.t === "end") {
+    // The race resolves to the block's last value; the list's value must be undefined.
+    if (k.mode !== "discard") links.push(then([], [ret("undefined")]));
+  } else {
+    links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
+  }
+  out.push(ret(chain(raw(`Promise.race([${deadline}, ${blockText}])`), links)));
+  return out;
 }
 
 /** A `.then` link with an arrow function. */

@@ -19,7 +19,7 @@
 import { asyncFunction } from "./compile-async.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import {
-  camelCase, commentText, isReservedName, jsObject, jsString, jsValue, programScope,
+  camelCase, commentText, containsReturn, isReservedName, jsObject, jsString, jsValue, programScope,
 } from "./emit.mjs";
 
 /** The targets this compiler serves. */
@@ -110,6 +110,7 @@ function operationLines(op) {
 const NAME = /^[a-z][a-z0-9_]*$/;
 const KIND = /^[A-Z][A-Za-z0-9]*$/;
 const OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
+const CALC_OPS = new Set(["+", "-", "*"]);
 const LIMIT_KEYS = new Set(["virtual_time", "timer_firings", "turns_per_instant"]);
 
 class IrError extends Error {}
@@ -189,6 +190,11 @@ function checkIr(ir) {
         if (!Array.isArray(entry) || entry.length !== 2 || typeof entry[0] !== "string") fail(`${where}: object entries are [key, expression]`);
         expr(entry[1], where);
       }
+    } else if ("calc" in value) {
+      if (!Array.isArray(value.calc) || value.calc.length !== 3) fail(`${where}: calc must be [expression, operator, expression]`);
+      if (!CALC_OPS.has(value.calc[1])) fail(`${where}: unknown calc operator ${JSON.stringify(value.calc[1])}`);
+      expr(value.calc[0], where);
+      expr(value.calc[2], where);
     } else fail(`${where}: malformed expression ${JSON.stringify(value)}`);
   };
   const call = (value, where) => {
@@ -217,6 +223,9 @@ function checkIr(ir) {
           break;
         case "all":
         case "race":
+        case "all_settled":
+        case "any":
+        case "group":
           if (!Array.isArray(step.calls) || step.calls.length === 0) fail(`${at}: calls must be a non-empty list`);
           for (const item of step.calls) call(item, at);
           optionalName(step.bind, `${at}: bind`);
@@ -232,7 +241,17 @@ function checkIr(ir) {
           expr(step.message, at);
           break;
         case "sleep":
+          // An integer, or an expression computing one (a backoff delay).
+          if (step.ms !== null && typeof step.ms === "object") expr(step.ms, at);
+          else count(step.ms, `${at}: ms`, 0);
+          break;
+        case "timeout":
           count(step.ms, `${at}: ms`, 0);
+          // The deadline rejects with the scenario's TimeoutError class.
+          if (!ir.errors.includes("TimeoutError")) fail(`${at}: a timeout needs "TimeoutError" listed in errors`);
+          steps(step.body, at);
+          // The loader guarantees it: a return would have to leave the raced block.
+          if (containsReturn(step.body)) fail(`${at}: a timeout block cannot return`);
           break;
         case "if":
           if (!OPS.has(step.op)) fail(`${at}: unknown comparison ${JSON.stringify(step.op)}`);

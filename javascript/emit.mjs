@@ -325,6 +325,8 @@ export function childBlocks(step) {
       return [{ steps: step.then ?? [], binds: null }, { steps: step.else ?? [], binds: null }];
     case "repeat":
       return [{ steps: step.body, binds: step.bind ?? null }];
+    case "timeout":
+      return [{ steps: step.body, binds: null }];
     default:
       return [];
   }
@@ -344,6 +346,7 @@ function stepExprs(step) {
   if (step.step === "return" && step.value != null) exprs.push(step.value);
   if (step.step === "throw" || step.step === "log") exprs.push(step.message);
   if (step.step === "if") exprs.push(step.left, step.right);
+  if (step.step === "sleep" && isExpr(step.ms)) exprs.push(step.ms);
   return exprs;
 }
 
@@ -354,6 +357,15 @@ function forEachRef(expr, visit) {
   else if ("format" in expr) for (const part of expr.format) forEachRef(part, visit);
   else if ("list" in expr) for (const item of expr.list) forEachRef(item, visit);
   else if ("object" in expr) for (const [, item] of expr.object) forEachRef(item, visit);
+  else if ("calc" in expr) {
+    forEachRef(expr.calc[0], visit);
+    forEachRef(expr.calc[2], visit);
+  }
+}
+
+/** Whether an IR value is an expression object (a sleep's `ms` may be one or a number). */
+function isExpr(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }
 
 /**
@@ -402,7 +414,8 @@ export function isSyncOnly(steps) {
   });
 }
 
-const VALUE_STEPS = new Set(["await", "all", "race"]);
+/** The steps that wait for a value and may bind it. */
+const VALUE_STEPS = new Set(["await", "all", "race", "all_settled", "any", "group"]);
 
 /**
  * Where each binding of one function body is declared.
@@ -547,6 +560,8 @@ function findCarries(body, params) {
 // Statements: {t: "line", text} | {t: "return", expr} | {t: "if", cond, then, else}
 //   | {t: "for", head, body} | {t: "try", body, param, catch, finally}
 //   | {t: "const", name, expr}
+//   | {t: "block", open, body, close}: `open` and `close` lines around an indented body,
+//     for a function literal inside a statement (the deadline's executor, the timed block).
 // Expressions: {t: "raw", text} | {t: "chain", head, links: [{method, args}]}
 //   | {t: "arrow", params, body} where body is a statement list.
 // ---------------------------------------------------------------------------------
@@ -598,6 +613,8 @@ function renderStmt(stmt, level) {
       return renderIf(stmt, level, p);
     case "for":
       return [`${p}for (${stmt.head}) {`, ...renderStmts(stmt.body, level + 1), `${p}}`];
+    case "block":
+      return [p + stmt.open, ...renderStmts(stmt.body, level + 1), p + stmt.close];
     case "try": {
       const lines = [`${p}try {`, ...renderStmts(stmt.body, level + 1)];
       if (stmt.catch) lines.push(`${p}} catch (${stmt.param}) {`, ...renderStmts(stmt.catch, level + 1));
@@ -710,7 +727,9 @@ export function jsExpr(expr) {
     const name = camelCase(expr.ref);
     if (expr.member == null) return name;
     if (expr.member !== "kind" && expr.member !== "message") throw new TypeError(`unknown member ${JSON.stringify(expr.member)}`);
-    return `${name}.${expr.member}`;
+    // An error's kind is its class name: `.name` holds it for the kit's kinds and for
+    // native errors alike (an AggregateError has no `.kind`), as type(e).__name__ does in Python.
+    return expr.member === "kind" ? `${name}.name` : `${name}.message`;
   }
   if ("format" in expr) {
     const parts = expr.format.map((part) => (typeof part === "string" ? { text: part } : { expr: jsExpr(part) }));
@@ -719,7 +738,35 @@ export function jsExpr(expr) {
   }
   if ("list" in expr) return `[${expr.list.map(jsExpr).join(", ")}]`;
   if ("object" in expr) return jsObject(expr.object.map(([key, item]) => [key, jsExpr(item)]));
+  if ("calc" in expr) return jsCalc(expr);
   throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+}
+
+/**
+ * Binding strength of the `calc` operators, as in ECMA-262 (multiplicative over
+ * additive; both left-associative) and in Python, so one tree reads the same in both.
+ */
+const CALC_PRECEDENCE = { "+": 1, "-": 1, "*": 2 };
+
+/**
+ * `{"calc": [a, op, b]}` as `a op b`, parenthesising an operand only where the
+ * operators' precedence needs it: `(a + b) * c`, `a - (b - c)`, but `a * b + c` and
+ * `a - b - c`. The whole expression needs no parentheses anywhere the compilers put an
+ * expression (an argument, an array element, a template substitution, a comparison
+ * operand, a return value), since `+ - *` bind tighter than all of those.
+ */
+function jsCalc(expr) {
+  const [left, op, right] = expr.calc;
+  const precedence = CALC_PRECEDENCE[op];
+  if (precedence === undefined) throw new TypeError(`unknown calc operator ${JSON.stringify(op)}`);
+  const operand = (item, isRight) => {
+    const text = jsExpr(item);
+    if (!isExpr(item) || !("calc" in item)) return text;
+    const inner = CALC_PRECEDENCE[item.calc[1]];
+    // A right operand of equal precedence needs them too: a - (b - c) is not a - b - c.
+    return inner < precedence || (isRight && inner === precedence) ? `(${text})` : text;
+  };
+  return `${operand(left, false)} ${op} ${operand(right, true)}`;
 }
 
 /**
@@ -768,11 +815,66 @@ export function jsNewError(step) {
 }
 
 /**
- * A promise that settles after `ms` virtual milliseconds.
+ * A promise that settles after `ms` virtual milliseconds: DESIGN.md's "ordinary code",
+ * `setTimeout` being the world's virtual one.
  *
- * @param {number} ms
+ * @param {number | object} ms an integer, or an IR expression giving one (a computed
+ *   delay such as a backoff: `new Promise((resolve) => setTimeout(resolve, delay * 2))`).
  * @returns {string}
  */
 export function jsSleep(ms) {
-  return `new Promise((resolve) => setTimeout(resolve, ${jsValue(ms)}))`;
+  return `new Promise((resolve) => setTimeout(resolve, ${isExpr(ms) ? jsExpr(ms) : jsValue(ms)}))`;
+}
+
+/**
+ * The `Promise` combinator a fan-out step awaits. `group` (a task group: Python's
+ * asyncio.TaskGroup) is `Promise.all`, its nearest JavaScript equivalent: the first
+ * failure rejects with the plain error and the siblings keep running, where Python
+ * cancels them and raises an ExceptionGroup (a declared divergence).
+ *
+ * @param {{step: string, calls: object[]}} step an all, race, all_settled, any or group step.
+ * @returns {string} e.g. `Promise.allSettled([a(x), b()])`.
+ */
+export function jsFanOut(step) {
+  const method = FAN_OUT[step.step];
+  if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no fan-out step`);
+  return `Promise.${method}([${step.calls.map(jsCall).join(", ")}])`;
+}
+
+const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any", group: "all" };
+
+/**
+ * The comment written above a `group` step in both variants, saying why it is Promise.all.
+ * It must not say async or await: js-promise programs carry neither word anywhere.
+ */
+export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
+
+/**
+ * The comment written above a `timeout` step in both variants.
+ */
+export const TIMEOUT_COMMENT = "// The deadline timer is armed before the block starts; the block is not cancelled when it passes.";
+
+/**
+ * The two statements that arm a `timeout` step's deadline, scheduled before the block
+ * starts: Python's `asyncio.timeout` arms its timer on entry, and same-instant timers
+ * fire first-scheduled first (spec/RUNTIME.md rule 2), so a block that ends exactly at
+ * the deadline times out in both languages.
+ *
+ * @param {{ms: number}} step the timeout step.
+ * @param {string} timer the fresh name of the timer id.
+ * @param {string} deadline the fresh name of the deadline promise.
+ * @returns {object[]} `let timer;` and `const deadline = new Promise(...)`.
+ */
+export function deadlineStmts(step, timer, deadline) {
+  return [
+    { t: "line", text: TIMEOUT_COMMENT, hoistable: true },
+    { t: "line", text: `let ${timer};`, hoistable: true },
+    {
+      t: "block",
+      open: `const ${deadline} = new Promise((resolve, reject) => {`,
+      body: [{ t: "line", text: `${timer} = setTimeout(() => reject(new TimeoutError("")), ${jsValue(step.ms)});` }],
+      close: "});",
+      hoistable: true,
+    },
+  ];
 }

@@ -4,19 +4,30 @@ Every Python program that asyncparity generates imports this one module. Save it
 a program printed by ``asyncparity show`` and ``python3 program.py`` runs on its own:
 standard library only, CPython 3.10 and later.
 
-A program uses four names::
+A program uses these names::
 
-    world = World("seed-download-fallback", limits={...})
+    world = World("seed-download-fallback", limits={...})   # eager_tasks=True: python-eager
     log = world.log                                    # log("got it") records a log event
     IOError = world.error_kind("IOError")              # a ScenarioError subclass
     download_data = world.operation("download_data", latency=30, outcomes=[...])
     ...
+    results = world.settled(await asyncio.gather(a(), b(), return_exceptions=True))
+    ...
     world.run_and_print(main)                          # or: outcome = world.run(main)
 
 and otherwise plain asyncio: ``await asyncio.sleep(0.03)``, ``asyncio.create_task``,
-``asyncio.gather``, ``asyncio.wait``, ``asyncio.timeout`` all work unchanged, because
-the loop they run on (:class:`VirtualTimeLoop`) is an ordinary ``asyncio.BaseEventLoop``
-whose clock and timers are virtual.
+``asyncio.gather``, ``asyncio.wait``, ``asyncio.as_completed``, ``asyncio.timeout`` and
+``asyncio.TaskGroup`` all work unchanged, because the loop they run on
+(:class:`VirtualTimeLoop`) is an ordinary ``asyncio.BaseEventLoop`` whose clock and
+timers are virtual.
+
+Python cancels: ``asyncio.timeout`` and ``asyncio.TaskGroup`` cancel the work they stop
+waiting for. An operation interrupted that way records a ``cancel`` event (JavaScript
+cannot cancel a promise, so there the same operation runs on and ends later).
+
+``World(..., eager_tasks=True)`` installs ``asyncio.eager_task_factory`` (CPython 3.12+):
+``asyncio.create_task`` then runs the coroutine's first step at once, up to its first
+real suspension, as calling a JavaScript async function does.
 
 The rules, side by side with the JavaScript runtime (spec/RUNTIME.md)
 --------------------------------------------------------------------
@@ -75,6 +86,7 @@ import itertools
 import json
 import math
 import os
+import platform
 import re
 import sys
 import threading
@@ -231,8 +243,18 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     # -- tasks ----------------------------------------------------------------------------
 
     def create_task(self, coro, *args, **kwargs):
-        """asyncio's ``create_task``, plus tracking (``asyncio.create_task``, ``gather``
-        and ``ensure_future`` all come through here)."""
+        """asyncio's ``create_task``, plus tracking (``asyncio.create_task``, ``gather``,
+        ``ensure_future`` and ``TaskGroup.create_task`` all come through here).
+
+        A ``TaskGroup`` asking for a task gets its task set made insertion-ordered
+        first. asyncio keeps a group's tasks in a ``set`` and, when one fails, cancels
+        the others by iterating it (``TaskGroup._abort``), so the siblings' ``cancel``
+        events came in an order set by their memory addresses: different from run to
+        run. In call order they are deterministic, as timer ties are here.
+        """
+        group = _calling_task_group(sys._getframe(1))
+        if group is not None and type(group._tasks) is set:
+            group._tasks = _OrderedTaskSet(group._tasks)
         task = super().create_task(coro, *args, **kwargs)
         self._all_tasks.append(task)
         self._unscanned.append(task)
@@ -337,16 +359,41 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         microtask queue drains. ``task.exception()`` marks it retrieved, so asyncio never
         logs it later. (``_log_traceback`` is asyncio's own "not yet retrieved" flag, on
         both the C and the Python Task.)
+
+        One consumer retrieves late on purpose: ``gather(..., return_exceptions=True)``
+        reads its children's exceptions only when the last child finishes. A failed
+        child of a gather that a task still awaits is therefore not unhandled yet; it is
+        looked at again at the next quiescence point (by then the gather has usually
+        retrieved it, as ``Promise.allSettled`` handles every rejection at once).
         """
         still_running = []
+        gathered = None
         for task in self._unscanned:
             if not task.done():
                 still_running.append(task)
             elif not task.cancelled() and task._log_traceback:
+                if gathered is None:
+                    gathered = self._awaited_gather_children()
+                if task in gathered:
+                    still_running.append(task)
+                    continue
                 error = task.exception()
                 if self._on_unhandled is not None:
                     self._on_unhandled(error)
         self._unscanned = still_running
+
+    def _awaited_gather_children(self) -> set:
+        """The children of every unfinished ``gather`` that an unfinished task awaits.
+
+        ``_fut_waiter`` is the future a task is blocked on, and ``_children`` the list
+        asyncio's ``_GatheringFuture`` keeps (CPython 3.10 to 3.13).
+        """
+        children = set()
+        for task in self._all_tasks:
+            waiter = None if task.done() else task._fut_waiter
+            if waiter is not None and not waiter.done():
+                children.update(getattr(waiter, "_children", None) or ())
+        return children
 
     def _deadlock_detail(self) -> str:
         pending = [task for task in self._all_tasks if not task.done()]
@@ -378,6 +425,50 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
     def close(self) -> None:
         self._timers.clear()
         super().close()
+
+
+_TASK_GROUP_CREATE_TASK = getattr(getattr(asyncio, "TaskGroup", None), "create_task", None)  # 3.11+
+
+
+def _calling_task_group(frame):
+    """The ``asyncio.TaskGroup`` whose ``create_task`` is running in ``frame``, else None.
+
+    Matched by code object, so nothing else that happens to have a ``self`` qualifies.
+    """
+    if _TASK_GROUP_CREATE_TASK is None or frame is None or frame.f_code is not _TASK_GROUP_CREATE_TASK.__code__:
+        return None
+    return frame.f_locals.get("self")
+
+
+class _OrderedTaskSet:
+    """The part of ``set`` that ``asyncio.TaskGroup`` uses for its tasks, in insertion order.
+
+    ``add``, ``discard``, ``in``, ``len``, truth and iteration (CPython 3.11 to 3.13's
+    taskgroups.py use nothing else), backed by a dict, whose order is insertion order.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items=()) -> None:
+        self._items = dict.fromkeys(items)
+
+    def add(self, item) -> None:
+        self._items[item] = None
+
+    def discard(self, item) -> None:
+        self._items.pop(item, None)
+
+    def __contains__(self, item) -> bool:
+        return item in self._items
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"_OrderedTaskSet({list(self._items)!r})"
 
 
 _HIDDEN_CODES: set = set()  # coroutines of this module that a deadlock report skips over
@@ -435,11 +526,23 @@ class World:
     Each :meth:`run` uses a fresh :class:`VirtualTimeLoop` and starts from a clean trace
     and fresh operation outcomes, so running the same ``main`` twice gives the same
     outcome.
+
+    ``eager_tasks=True`` (CPython 3.12 and later; a ``RuntimeError`` before) runs every
+    task the program creates with ``asyncio.eager_task_factory``: ``create_task`` runs
+    the coroutine at once until it first suspends, so an operation started with
+    ``asyncio.create_task(download(url))`` records ``start`` before the next line runs,
+    as in JavaScript (python/cpython gh-97696, "What's New in Python 3.12").
     """
 
-    def __init__(self, scenario_id: str, limits: dict | None = None) -> None:
+    def __init__(self, scenario_id: str, limits: dict | None = None, eager_tasks: bool = False) -> None:
+        if eager_tasks and _EAGER_TASK_FACTORY is None:
+            raise RuntimeError(f"eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                               f"this is CPython {platform.python_version()}")
         self.scenario_id = scenario_id
         self.limits = _check_limits(limits)
+        self.eager_tasks = bool(eager_tasks)
+        """Whether :meth:`run` installs ``asyncio.eager_task_factory`` on its loop (the
+        ``python-eager`` target): a new task runs its first step inside ``create_task``."""
         self._error_kinds: dict[str, type] = {}
         self._calls: dict[str, int] = {}
         self._events: list[dict] = []
@@ -454,11 +557,21 @@ class World:
 
         The program binds it to the same name, so ``raise IOError("...")`` and
         ``except IOError:`` read naturally (and shadow the builtin alias on purpose).
+
+        ``TimeoutError`` is the exception: ``asyncio.timeout`` raises the builtin
+        ``TimeoutError``, so the program never shadows that name, and the class made
+        here derives from ``ScenarioError`` *and* ``builtins.TimeoutError``. One
+        ``except TimeoutError:`` then catches an expired timeout and an operation that
+        fails with the kind ``TimeoutError`` alike::
+
+            >>> issubclass(World("doc").error_kind("TimeoutError"), TimeoutError)
+            True
         """
         if not isinstance(kind, str) or not kind.isidentifier():
             raise ValueError(f"an error kind is an identifier, not {kind!r}")
         if kind not in self._error_kinds:
-            self._error_kinds[kind] = type(kind, (ScenarioError,), {
+            bases = (ScenarioError, _UNSHADOWED_BUILTINS[kind]) if kind in _UNSHADOWED_BUILTINS else (ScenarioError,)
+            self._error_kinds[kind] = type(kind, bases, {
                 "kind": kind,
                 "__module__": self.__class__.__module__,
                 "__doc__": f"The scenario error kind {kind}.",
@@ -474,7 +587,12 @@ class World:
         virtual timer ``latency`` ms from now (even for 0: a timer at now, as
         JavaScript's ``setTimeout(resolve, 0)`` is; ``asyncio.sleep(0)`` would make no
         timer at all), records ``end`` or ``fail`` and returns the value or raises an
-        instance of the kind's class. Cancelled while waiting, it records nothing more.
+        instance of the kind's class.
+
+        Cancelled while waiting (``asyncio.timeout`` expired, a ``TaskGroup`` sibling
+        failed, ``task.cancel()``), it drops its timer, records ``cancel`` and lets the
+        ``CancelledError`` go on, as asyncio code should (swallowing it would break the
+        timeout or the task group that asked).
         """
         if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
             raise ValueError(f"operation {name!r}: latency must be a non-negative integer of ms")
@@ -495,6 +613,7 @@ class World:
                 await done
             except asyncio.CancelledError:
                 timer.cancel()
+                world._record("cancel", op=name)  # nothing is recorded in the clean-up after a halt
                 raise
             if "fails" in outcome:
                 error = world.error_kind(outcome["fails"]["kind"])(outcome["fails"]["message"])
@@ -507,6 +626,28 @@ class World:
         operation.__name__ = operation.__qualname__ = name
         operation.__doc__ = f"The simulated operation {name} ({latency} ms)."
         return operation
+
+    @staticmethod
+    def settled(values: list) -> list[dict]:
+        """``asyncio.gather(..., return_exceptions=True)``'s list in JavaScript's allSettled shape.
+
+        ``gather`` with ``return_exceptions=True`` gives each result or the exception
+        itself, in call order; ``Promise.allSettled`` gives records. The kit compares one
+        shape (spec/PROTOCOL.md, "settled record"), so each value becomes
+        ``{"status": "fulfilled", "value": v}`` and each exception
+        ``{"status": "rejected", "reason": error}``. The reason stays the exception
+        object (a program may raise it again); the trace and the result write it as its
+        ERROR record::
+
+            >>> World.settled(["a", ValueError("boom")])
+            [{'status': 'fulfilled', 'value': 'a'}, {'status': 'rejected', 'reason': ValueError('boom')}]
+
+        A ``BaseException`` counts as a rejection too: a child that was cancelled comes
+        back from ``gather`` as its ``CancelledError``, which has been a ``BaseException``
+        since CPython 3.8, and is no more a value than any other error.
+        """
+        return [{"status": "rejected", "reason": value} if isinstance(value, BaseException)
+                else {"status": "fulfilled", "value": value} for value in values]
 
     def log(self, message: object) -> None:
         """Record a ``log`` event with ``message`` at the current virtual time.
@@ -540,6 +681,11 @@ class World:
         self._calls = {}
         self._result = None
         loop = VirtualTimeLoop(self.limits, on_unhandled=self._record_unhandled)
+        if self.eager_tasks:
+            # Tasks start eagerly only while the loop runs (Task.__init__ checks
+            # loop.is_running()), so main itself is still scheduled; every task it creates
+            # runs its first step inside create_task.
+            loop.set_task_factory(_EAGER_TASK_FACTORY)
         status, message = "settled", None
         previous = events._get_running_loop()
         events._set_running_loop(loop)
@@ -623,6 +769,12 @@ _HIDDEN_CODES.add(World._settle.__code__)
 
 
 _BaseExceptionGroup = getattr(builtins, "BaseExceptionGroup", None)  # ExceptionGroup: 3.11+
+_EAGER_TASK_FACTORY = getattr(asyncio, "eager_task_factory", None)  # 3.12+
+
+# Error kinds the generated program does not shadow, because asyncio raises the builtin
+# itself (asyncio.timeout raises builtins.TimeoutError, with message ""): the kind's class
+# derives from the builtin as well, so `except TimeoutError` catches both.
+_UNSHADOWED_BUILTINS = {"TimeoutError": builtins.TimeoutError}
 
 
 def _resolve(future: asyncio.Future) -> None:
@@ -631,7 +783,14 @@ def _resolve(future: asyncio.Future) -> None:
 
 
 def _error_record(error: BaseException) -> dict:
-    """ERROR of spec/PROTOCOL.md: ``{"kind", "message"}``, plus ``"errors"`` for a group."""
+    """ERROR of spec/PROTOCOL.md: ``{"kind", "message"}``, plus ``"errors"`` for a group.
+
+    A group's message is its ``.message`` attribute: ``str()`` of an ExceptionGroup adds
+    `` (2 sub-exceptions)``, which JavaScript's AggregateError message does not have.
+    Anything else that is not a scenario error reports its class name and ``str()``: the
+    builtin ``TimeoutError`` of an expired ``asyncio.timeout`` is
+    ``{"kind": "TimeoutError", "message": ""}``.
+    """
     if _BaseExceptionGroup is not None and isinstance(error, _BaseExceptionGroup):
         return {"kind": type(error).__name__, "message": error.message,
                 "errors": [_error_record(member) for member in error.exceptions]}
@@ -641,7 +800,11 @@ def _error_record(error: BaseException) -> dict:
 
 
 def _to_json(value: object) -> object:
-    """The JSON form of a value the trace holds (a caught error becomes its ERROR record)."""
+    """The JSON form of a value for the trace or the result.
+
+    An exception anywhere inside it (a caught error, the ``reason`` of a settled record
+    in a list) becomes its ERROR record; a tuple becomes a list.
+    """
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, (list, tuple)):
@@ -696,6 +859,8 @@ def _format_event(event: dict) -> str:
         return f"{head} {event['op']} -> {_json(event['value'])}"
     if kind == "fail":
         return f"{head} {event['op']} {_format_error(event['error'])}"
+    if kind == "cancel":
+        return f"{head} {event['op']}"
     if kind in ("log",):
         return f"{head} {_json(event['message'])}"
     if kind in ("unhandled", "throw"):
@@ -715,11 +880,13 @@ def format_trace(events: list) -> str:
         ...     {"t": 30, "event": "fail", "op": "download_data",
         ...      "error": {"kind": "IOError", "message": "connection reset"}},
         ...     {"t": 30, "event": "log", "message": "got 1.0"},
+        ...     {"t": 30, "event": "cancel", "op": "upload"},
         ...     {"t": 30, "event": "return", "value": [1.0, {"a": None}]},
         ... ]), end="")
         0 start download_data("u",1)
         30 fail download_data IOError("connection reset")
         30 log "got 1.0"
+        30 cancel upload
         30 return [1,{"a":null}]
     """
     return "".join(_format_event(event) + "\n" for event in events)

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .load import TARGETS, load_paths
+from .load import DEFAULT_TARGETS, load_paths
 from .node import NodeBinary
 from .suite import Timings, run_suite
 from .testees import JS_TARGETS, NodeTestee, PythonTestee
@@ -97,7 +97,7 @@ def run_benchmark(n: int, baseline_sample: int, node: NodeBinary) -> int:
             load_started = time.perf_counter()
             results = load_paths([folder])
             load_seconds = time.perf_counter() - load_started
-            verdicts = run_suite(results, TARGETS, python, worker, timings=timings)
+            verdicts = run_suite(results, DEFAULT_TARGETS, python, worker, timings=timings)
         kit_seconds = time.perf_counter() - started
         failed = [verdict for verdict in verdicts if not verdict.passed]
 
@@ -117,7 +117,7 @@ def run_benchmark(n: int, baseline_sample: int, node: NodeBinary) -> int:
         started = time.perf_counter()
         for path in sample:
             with NodeTestee(node) as worker:
-                run_suite(load_paths([path]), TARGETS, python, worker)
+                run_suite(load_paths([path]), DEFAULT_TARGETS, python, worker)
         baseline_seconds = time.perf_counter() - started
 
     kit_rate = n / kit_seconds

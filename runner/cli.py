@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __doc__ as package_doc
+from . import catalogue, show
+from .bless import bless
 from .compare import Verdict
-from .load import TARGETS, LoadResult, load_file, load_paths
+from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
 from .node import NodeNotFound, find_node
 from .report import failure_details, summary_line, to_json, verdict_line
+from .skeleton import skeleton
 from .suite import run_suite
-from .testees import DEFAULT_TIMEOUT, JS_TARGETS, NodeTestee, PythonTestee, TesteeError
+from .testees import DEFAULT_TIMEOUT, JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee, TesteeError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 KIT_SPEC = Path(__file__).resolve().parent.parent / "spec"
@@ -34,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.handler(args)
+    except BrokenPipeError:
+        # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
+        return EXIT_OK
     except NodeNotFound as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -65,8 +74,43 @@ def _parser() -> argparse.ArgumentParser:
                                "Each is complete: save it beside the runtime module named in its header and run it.")
     show.add_argument("path", type=Path, metavar="FILE", help="a scenario file")
     show.add_argument("--target", choices=TARGETS, help="only this target's program")
+    show.add_argument("--layout", choices=("auto", "columns", "stacked"), default="auto",
+                      help="columns side by side, or one after another (default: columns when the terminal is wide enough)")
     show.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
     show.set_defaults(handler=_show)
+
+    new = commands.add_parser("new", help="write a scenario skeleton that runs as it stands",
+                              description="Write a new scenario file: the schema line, a summary to fill in, "
+                              "one operation and one step.")
+    new.add_argument("path", type=Path, metavar="PATH", help="the file to create (it must not exist)")
+    new.set_defaults(handler=_new)
+
+    check = commands.add_parser("check", help="validate scenario files without running them",
+                                description="Report every mistake in every file, each with file:line:col. "
+                                "Exit 0 when all are valid, 2 otherwise.")
+    check.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                       help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    check.set_defaults(handler=_check)
+
+    bless_command = commands.add_parser("bless", help="record what the targets do as each scenario's expect",
+                                        description="Run scenarios and write their agreed result and trace into "
+                                        "expect, leaving the rest of each file as it is. Refuses, saying why, when "
+                                        "targets disagree without a declared divergence.")
+    bless_command.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or folders")
+    _common_options(bless_command)
+    bless_command.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
+    bless_command.set_defaults(handler=_bless)
+
+    catalogue_command = commands.add_parser("catalogue", help="write spec/DIVERGENCES.md from the declared divergences",
+                                            description="Generate the divergence catalogue from the scenarios' "
+                                            "diverge declarations.")
+    catalogue_command.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                                   help="scenario folders (default: ./spec, else the kit's own spec/)")
+    catalogue_command.add_argument("--output", type=Path, metavar="FILE",
+                                   help="where to write (default: DIVERGENCES.md in the first folder)")
+    catalogue_command.add_argument("--check", action="store_true",
+                                   help="write nothing; exit 1 if the file is not up to date")
+    catalogue_command.set_defaults(handler=_catalogue)
 
     bench = commands.add_parser("bench", help="measure scenarios per second against a process-per-scenario baseline",
                                 description="Generate N synthetic scenarios and measure the kit end to end against "
@@ -80,15 +124,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--targets", default=",".join(TARGETS), metavar="T,T",
-                        help=f"comma-separated targets (default: {','.join(TARGETS)})")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
+                        help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' "
+                        f"(default: {','.join(DEFAULT_TARGETS)})")
     parser.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
-    """``python,js-async`` -> the targets, in the kit's order; ValueError names a bad one."""
+    """``python,js-async`` (or ``all``) -> the targets, in the kit's order; ValueError names a bad one."""
+    if text.strip() == "all":
+        return TARGETS
     chosen = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in chosen if item not in TARGETS]
     if unknown or not chosen:
@@ -105,7 +152,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         targets = parse_targets(args.targets)
     except ValueError as error:
-        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}", file=sys.stderr)
+        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
         return EXIT_USAGE
     paths = args.paths or _default_paths()
     missing = [path for path in paths if not path.exists()]
@@ -123,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
     node = None
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(find_node(args.node), timeout=args.timeout)
-    python = PythonTestee() if "python" in targets else None
+    python = PythonTestee() if any(target in PYTHON_TARGETS for target in targets) else None
     id_width = max([len(r.scenario.id) for r in results if r.scenario] + [10])
 
     def on_verdict(verdict: Verdict) -> None:
@@ -160,24 +207,113 @@ def _show(args: argparse.Namespace) -> int:
             print(diagnostic, file=sys.stderr)
         return EXIT_USAGE
     ir = result.scenario.ir
-    targets = (args.target,) if args.target else TARGETS
+    targets = (args.target,) if args.target else DEFAULT_TARGETS
     programs: list[tuple[str, str]] = []
-    if "python" in targets:
-        programs.append(("python", PythonTestee().compile(ir)))
+    for target in (target for target in targets if target in PYTHON_TARGETS):
+        programs.append((target, PythonTestee().compile(ir, target)))
     js = [target for target in targets if target in JS_TARGETS]
     if js:
         with NodeTestee(find_node(args.node)) as node:
             programs.extend((target, node.compile(ir, target)) for target in js)
-    if len(programs) == 1:
-        sys.stdout.write(programs[0][1])
+    width = shutil.get_terminal_size(fallback=(80, 24)).columns if sys.stdout.isatty() else 0
+    sys.stdout.write(show.layout(programs, args.layout, width))
+    return EXIT_OK
+
+
+def _new(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    if path.exists():
+        print(f"asyncparity: {path} exists; new never overwrites a file", file=sys.stderr)
+        return EXIT_USAGE
+    if path.suffix not in (".yaml", ".yml"):
+        print(f"asyncparity: {path}: a scenario file ends in .yaml", file=sys.stderr)
+        return EXIT_USAGE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(skeleton(path), encoding="utf-8")
+    print(f"wrote {path}: fill in its summary, then: asyncparity run {path}")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    paths = args.paths or _default_paths()
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print(f"asyncparity: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    results = load_paths(paths)
+    problems = [diagnostic for result in results for diagnostic in result.diagnostics]
+    for diagnostic in problems:
+        print(diagnostic)
+    bad = sum(1 for result in results if result.diagnostics)
+    print(f"{len(results)} file(s) checked, {bad} with errors, {len(problems)} error(s)")
+    return EXIT_USAGE if problems or not results else EXIT_OK
+
+
+def _bless(args: argparse.Namespace) -> int:
+    try:
+        targets = parse_targets(args.targets)
+    except ValueError as error:
+        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
+        return EXIT_USAGE
+    results = load_paths(args.paths)
+    if args.keyword:
+        results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
+    for result in results:
+        for diagnostic in result.diagnostics:
+            print(diagnostic)
+    scenarios: list[Scenario] = [result.scenario for result in results if result.scenario is not None]
+    if not scenarios:
+        print("asyncparity: nothing to bless", file=sys.stderr)
+        return EXIT_USAGE
+    node = NodeTestee(find_node(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
+    python = PythonTestee() if any(t in PYTHON_TARGETS for t in targets) else None
+    try:
+        if node is not None:
+            node.start()
+        verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
+    finally:
+        if node is not None:
+            node.close()
+    refused = 0
+    for scenario, verdict in zip(scenarios, verdicts, strict=True):
+        old = Path(scenario.path).read_text(encoding="utf-8")
+        blessing = bless(scenario, old, verdict)
+        if blessing.refused:
+            refused += 1
+            print(f"not blessed: {scenario.id} ({scenario.path}): {blessing.refused}")
+            continue
+        diff = blessing.diff(old)
+        if not diff:
+            print(f"unchanged: {scenario.id} ({scenario.path})")
+            continue
+        Path(scenario.path).write_text(blessing.text, encoding="utf-8")
+        print(f"blessed: {scenario.id} ({scenario.path})")
+        print("\n".join(f"  {line}" for line in diff))
+    if any(result.scenario is None for result in results):
+        return EXIT_USAGE
+    return EXIT_FAILED if refused else EXIT_OK
+
+
+def _catalogue(args: argparse.Namespace) -> int:
+    paths = args.paths or _default_paths()
+    results = load_paths(paths)
+    broken = [diagnostic for result in results for diagnostic in result.diagnostics]
+    if broken:
+        for diagnostic in broken:
+            print(diagnostic, file=sys.stderr)
+        return EXIT_USAGE
+    folder = paths[0] if paths[0].is_dir() else paths[0].parent
+    output: Path = args.output or folder / "DIVERGENCES.md"
+    text = catalogue.render([result.scenario for result in results if result.scenario is not None], output.parent)
+    if args.check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != text:
+            print(f"asyncparity: {output} is out of date; run: asyncparity catalogue", file=sys.stderr)
+            return EXIT_FAILED
+        print(f"{output} is up to date")
         return EXIT_OK
-    for index, (target, source) in enumerate(programs):
-        if index:
-            print()
-        comment = "#" if target == "python" else "//"
-        suffix = "py" if target == "python" else "mjs"
-        print(f"{comment} ==== {target} (save as program.{suffix}) ====")
-        sys.stdout.write(source)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
     return EXIT_OK
 
 

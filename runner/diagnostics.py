@@ -37,11 +37,11 @@ class Diagnostic:
         return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` if none is close.
 
     >>> did_you_mean("tyr", ["try", "throw"])
     "; did you mean 'try'?"
     """
-    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=cutoff)
     return f"; did you mean '{matches[0]}'?" if matches else ""

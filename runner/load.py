@@ -33,11 +33,15 @@ from typing import Any
 import yaml
 
 from .diagnostics import Diagnostic, did_you_mean
-from .names import ERROR_KIND, IDENTIFIER, RESERVED_KINDS, RESERVED_NAMES, SCENARIO_ID, camel_case
+from .names import ERROR_KIND, IDENTIFIER, JS_RESERVED_SPELLINGS, RESERVED_KINDS, RESERVED_NAMES, SCENARIO_ID, camel_case
 
 IR_VERSION = 1
-TARGETS = ("python", "js-promise", "js-async")
-"""Every target id, in the order reports list them."""
+TARGETS = ("python", "python-eager", "js-promise", "js-async")
+"""Every target id, in the order reports list them. ``python-eager`` is the Python program
+run with ``asyncio.eager_task_factory`` (CPython 3.12+; skipped, with the reason, before)."""
+
+DEFAULT_TARGETS = ("python", "js-promise", "js-async")
+"""The three idioms, run when no ``--targets`` is given; ``python-eager`` is asked for by name."""
 
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """Runaway bounds (DESIGN.md, virtual-time rule 6); a scenario may lower or raise them."""
@@ -52,8 +56,9 @@ MAX_REPEAT = 10_000
 TOP_LEVEL_KEYS = ("id", "summary", "tags", "operations", "functions", "main", "expect", "diverge", "limits")
 OPERATION_KEYS = ("latency", "returns", "fails", "outcomes")
 FUNCTION_KEYS = ("params", "steps")
-EXPECT_KEYS = ("returns", "throws", "trace")
-DIVERGE_KEYS = ("targets", "reason", "returns", "throws", "trace")
+EXPECT_KEYS = ("returns", "throws", "trace", "order")
+DIVERGE_KEYS = ("targets", "reason", "see", "returns", "throws", "trace")
+ORDERS = ("exact", "instant")
 
 # Each step is a mapping with exactly one head key; the other keys it may carry.
 STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
@@ -68,8 +73,13 @@ STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
     "race": ("as",),
     "if": ("then", "else"),
     "repeat": ("as", "steps"),
+    "all_settled": ("as",),
+    "any": ("as",),
+    "timeout": ("steps",),
+    "group": ("as",),
 }
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+ARITHMETIC = ("+", "-", "*")  # integers only: `/` and `%` differ between the languages
 # `$name` or `$error.message`; any other string, "$HOME" or "${x}" included, is literal text.
 REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?$")
 ERROR_MEMBERS = ("kind", "message")
@@ -85,6 +95,7 @@ class Expectation:
     result: dict | None
     trace: tuple[str, ...] | None
     line: int
+    order: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,7 @@ class Divergence:
     result: dict | None
     trace: tuple[str, ...] | None
     line: int
+    see: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,7 @@ class Scenario:
                         result=divergence.result if divergence.result is not None else (base.result if base else None),
                         trace=divergence.trace if divergence.trace is not None else (base.trace if base else None),
                         line=divergence.line,
+                        order=base.order if base else "exact",
                     ),
                     divergence,
                 )
@@ -253,9 +266,26 @@ class _Scope:
         # counter (a JS `for` would continue from the new value, Python's range would not)
         # and a catch's error.
         self.fixed: dict[str, str] = {}
+        # Names whose block has ended, and what they were: a catch's error (Python
+        # unbinds it at the end of the except block, JavaScript scopes it to the catch
+        # block) and a repeat's counter (a JavaScript `for` scopes it to the loop).
+        self.ended: dict[str, str] = {}
+        # Names bound on every path to this point; None where no path reaches (after a
+        # return or throw). A name bound on some paths only would be unbound in Python
+        # (UnboundLocalError) and undefined in JavaScript: the loader rejects reading it.
+        self.definite: set[str] | None = set(self.kinds)
 
     def kind(self, name: str) -> str | None:
         return self.kinds.get(name)
+
+    def snapshot(self) -> set[str] | None:
+        return None if self.definite is None else set(self.definite)
+
+
+def _meet(*paths: set[str] | None) -> set[str] | None:
+    """Names bound on every path that goes on (None: no path goes on)."""
+    going_on = [path for path in paths if path is not None]
+    return set.intersection(*going_on) if going_on else None
 
 
 class _Checker:
@@ -383,6 +413,9 @@ class _Checker:
         if value in reserved:
             self.error(node, f"{what} '{value}' is reserved: Python, JavaScript or the generated programs use it")
             return None
+        if pattern is IDENTIFIER and camel_case(value) in JS_RESERVED_SPELLINGS:
+            self.error(node, f"{what} '{value}' is '{camel_case(value)}' in JavaScript, which is reserved there")
+            return None
         return value
 
     # -- the file --------------------------------------------------------------------
@@ -424,7 +457,8 @@ class _Checker:
                 continue
             # Catching a kind nothing raises is legitimate (the happy path of the same
             # code), but one spelled almost like a raised kind is a typo.
-            hint = did_you_mean(kind, self.raised_kinds)
+            # A strict cutoff: HttpError is not a typo of IOError, IOErorr is.
+            hint = did_you_mean(kind, self.raised_kinds, cutoff=0.8)
             if hint:
                 self.error(node, f"error kind '{kind}' is caught but never thrown or failed with{hint}")
             else:
@@ -653,11 +687,19 @@ class _Checker:
         if name in scope.fixed:
             self.error(node, f"'{name}' is {scope.fixed[name]} in this block; bind another name")
             return None
+        camel = camel_case(name)
+        clash = next((other for other in [*scope.kinds, *self.callables] if other != name and camel_case(other) == camel), None)
+        if clash is not None:
+            self.error(node, f"'{name}' and '{clash}' are both '{camel}' in JavaScript; choose another name")
+            return None
         previous = scope.kind(name)
         if previous is not None and previous != kind and not {previous, kind} <= {"value", "param"}:
             self.error(node, f"'{name}' already holds {_article(previous)}; choose another name")
             return None
         scope.kinds[name] = kind
+        scope.ended.pop(name, None)
+        if scope.definite is not None:
+            scope.definite.add(name)
         return name
 
     def call(self, name_node: yaml.Node, args_node: yaml.Node | None, scope: _Scope) -> dict | None:
@@ -691,6 +733,9 @@ class _Checker:
                 started = [name for name, kind in scope.kinds.items() if kind == "handle"]
                 self.error(target_node, f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}")
                 return None
+            if scope.definite is not None and handle not in scope.definite:
+                self.error(target_node, f"'{target}' may not be started here: some paths to this step do not start it")
+                return None
             if "args" in entries:
                 self.error(entries["args"][0], "a started call already has its arguments")
                 return None
@@ -706,6 +751,7 @@ class _Checker:
 
     def step_return(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         value = self.expr(entries["return"][1], scope)
+        scope.definite = None
         return None if value is None else {"step": "return", "value": value}
 
     def step_throw(self, entries: dict, scope: _Scope, where: str) -> dict | None:
@@ -722,14 +768,25 @@ class _Checker:
         if kind is None or message is None:
             return None
         self.note_raised(kind)
+        scope.definite = None
         return {"step": "throw", "kind": kind, "message": message}
 
     def step_try(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        before = scope.snapshot()
         body = self.steps(entries["try"][1], scope, where)
+        after = scope.definite
         catch = None
         if "catch" in entries:
+            scope.definite = None if before is None else set(before)  # an error may come before any binding
             catch = self.catch(entries["catch"][1], scope, where)
-        final = self.steps(entries["finally"][1], scope, where) if "finally" in entries else None
+            after = _meet(after, scope.definite)
+        final = None
+        if "finally" in entries:
+            scope.definite = None if before is None else set(before)
+            final = self.steps(entries["finally"][1], scope, where)
+            bound_in_finally = set() if scope.definite is None or before is None else scope.definite - before
+            after = None if scope.definite is None or after is None else after | bound_in_finally
+        scope.definite = after
         if "catch" not in entries and "finally" not in entries:
             self.error(entries["try"][0], "a try needs a catch, a finally, or both")
             return None
@@ -746,6 +803,8 @@ class _Checker:
         if "kind" in entries:
             kind_node = entries["kind"][1]
             kind_nodes = kind_node.value if isinstance(kind_node, yaml.SequenceNode) else [kind_node]
+            if not kind_nodes:
+                self.error(kind_node, "catch kind: [] names no kind; leave kind out to catch every error")
             for item in kind_nodes:
                 kind = self.name(item, "error kind", ERROR_KIND)
                 if kind is not None:
@@ -756,6 +815,11 @@ class _Checker:
             self.error(node, "catch needs steps")
             return None
         body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
+        if bind is not None:
+            del scope.kinds[bind]
+            scope.ended[bind] = "the error of a catch that has ended; it exists only inside that catch's steps"
+            if scope.definite is not None:
+                scope.definite.discard(bind)
         return {"kinds": kinds, "bind": bind, "body": body}
 
     def _fixed_while(self, scope: _Scope, name: str | None, role: str, build):
@@ -769,8 +833,45 @@ class _Checker:
             del scope.fixed[name]
 
     def step_sleep(self, entries: dict, scope: _Scope, where: str) -> dict | None:
-        ms = self.integer(entries["sleep"][1], "sleep (virtual milliseconds)", 1)
-        return None if ms is _MISSING else {"step": "sleep", "ms": ms}
+        node = entries["sleep"][1]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            ms = self.integer(node, "sleep (virtual milliseconds)", 1)
+            return None if ms is _MISSING else {"step": "sleep", "ms": ms}
+        ms_expr = self.expr(node, scope)  # `sleep: $delay`: the value is checked when it runs
+        if ms_expr is not None and "literal" in ms_expr:
+            self.error(node, f"sleep takes virtual milliseconds: an integer or a name holding one, not {_describe(node)}")
+            return None
+        return None if ms_expr is None else {"step": "sleep", "ms": ms_expr}
+
+    def step_timeout(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        ms = self.integer(entries["timeout"][1], "timeout (virtual milliseconds)", 1)
+        if "steps" not in entries:
+            self.error(entries["timeout"][0], "timeout needs 'steps: [steps]', the block it bounds")
+            return None
+        body = self.steps(entries["steps"][1], scope, where)
+        for step in iter_steps(body):
+            if step["step"] == "return":
+                # A JS block raced against a timer is a function of its own; a return in it
+                # could not leave the enclosing function. Keep the two targets honest.
+                self.error(entries["timeout"][0], f"a timeout block cannot return (line {step['line']}); bind a name in it and return after the block")
+                return None
+        self.note_raised("TimeoutError")
+        return None if ms is _MISSING else {"step": "timeout", "ms": ms, "body": body}
+
+    def step_all_settled(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "all_settled", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "all_settled", "calls": calls, "bind": bind}
+
+    def step_any(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "any", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "any", "calls": calls, "bind": bind}
+
+    def step_group(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "group", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "group", "calls": calls, "bind": bind}
 
     def step_log(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         message = self.expr(entries["log"][1], scope)
@@ -823,8 +924,11 @@ class _Checker:
         if "then" not in entries:
             self.error(entries["if"][0], "if needs 'then: [steps]'")
             return None
+        before = scope.snapshot()
         then = self.steps(entries["then"][1], scope, where)
+        after_then, scope.definite = scope.definite, before
         otherwise = self.steps(entries["else"][1], scope, where) if "else" in entries else []
+        scope.definite = _meet(after_then, scope.definite)
         if left is None or right is None or op is _MISSING:
             return None
         return {"step": "if", "left": left, "op": op, "right": right, "then": then, "else": otherwise}
@@ -836,6 +940,13 @@ class _Checker:
             self.error(entries["repeat"][0], "repeat needs 'steps: [steps]'")
             return None
         body = self._fixed_while(scope, bind, "the loop counter", lambda: self.steps(entries["steps"][1], scope, where))
+        if bind is not None:
+            # repeat runs its body at least once, so what the body binds is bound after it;
+            # the counter is not (a JavaScript `for` scopes it to the loop).
+            del scope.kinds[bind]
+            scope.ended[bind] = "the counter of a repeat that has ended; it exists only inside the loop"
+            if scope.definite is not None:
+                scope.definite.discard(bind)
         return None if times is _MISSING else {"step": "repeat", "times": times, "bind": bind, "body": body}
 
     # -- values ----------------------------------------------------------------------
@@ -863,6 +974,8 @@ class _Checker:
                 return None
             if set(entries) == {"format"}:
                 return self.format(entries["format"][1], scope)
+            if set(entries) == {"calc"}:
+                return self.calc(entries["calc"][1], scope)
             if set(entries) == {"literal"}:
                 value = self.plain(entries["literal"][1], "a literal")
                 return None if value is _MISSING else {"literal": value}
@@ -875,8 +988,34 @@ class _Checker:
         self.error(node, "aliases and anchors are not supported")
         return None
 
+    def calc(self, node: yaml.Node, scope: _Scope) -> dict | None:
+        """``{calc: [$delay, "*", 2]}``: integer arithmetic on values."""
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
+            self.error(node, 'calc takes [left, operator, right], for example [$delay, "*", 2]')
+            return None
+        left_node, op_node, right_node = node.value
+        left, right = self.expr(left_node, scope), self.expr(right_node, scope)
+        op = self.scalar(op_node, "operator", str)
+        if op is not _MISSING and op not in ARITHMETIC:
+            self.error(op_node, f"unknown operator '{op}'; calc knows {' '.join(ARITHMETIC)} (integers only)")
+            return None
+        for side, side_node in ((left, left_node), (right, right_node)):
+            if side is not None and "literal" in side and (not isinstance(side["literal"], int) or isinstance(side["literal"], bool)):
+                self.error(side_node, f"calc works on integers, not {_describe(side_node)}")
+                return None
+        if left is None or right is None or op is _MISSING:
+            return None
+        return {"calc": [left, op, right]}
+
     def reference(self, node: yaml.Node, name: str, member: str | None, scope: _Scope) -> dict | None:
         kind = scope.kind(name)
+        if kind is None and name in scope.ended:
+            self.error(node, f"'${name}' is {scope.ended[name]}")
+            return None
+        if kind is not None and scope.definite is not None and name not in scope.definite:
+            self.error(node, f"'${name}' may not be bound here: some paths to this step do not bind it "
+                       "(bind it before the branch, or on every path)")
+            return None
         if kind is None:
             visible = [known for known, known_kind in scope.kinds.items() if known_kind != "handle"]
             hint = did_you_mean(name, visible)
@@ -958,15 +1097,46 @@ class _Checker:
             value = self.plain(entries["returns"][1], "returns")
             return _MISSING if value is _MISSING else {"returns": value}
         if "throws" in entries:
-            error = self.error_record(entries["throws"][1], "throws")
+            error = self.observed_error(entries["throws"][1], "throws")
             return _MISSING if error is None else {"throws": error}
         return None
+
+    def observed_error(self, node: yaml.Node, what: str) -> dict | None:
+        """An error a target is expected to end with: ``{kind, message[, errors]}``.
+
+        Unlike the errors a scenario raises, these may be the languages' own group
+        errors (AggregateError, ExceptionGroup), with their members under ``errors``.
+        """
+        entries = self.mapping(node, what)
+        if entries is None:
+            return None
+        self.known_keys(entries, ("kind", "message", "errors"), what)
+        if "kind" not in entries or "message" not in entries:
+            self.error(node, f"{what} needs kind and message")
+            return None
+        kind = self.scalar(entries["kind"][1], "error kind", str)
+        if kind is not _MISSING and not ERROR_KIND.match(kind):
+            self.error(entries["kind"][1], f"error kind '{kind}' must be CapWords (A-Z first, then letters and digits)")
+            kind = _MISSING
+        message = self.scalar(entries["message"][1], "message", str)
+        members = []
+        if "errors" in entries:
+            for item in self.sequence(entries["errors"][1], "errors (the members of a group)") or []:
+                members.append(self.observed_error(item, "a member error"))
+        if kind is _MISSING or message is _MISSING or None in members:
+            return None
+        record = {"kind": kind, "message": message}
+        if "errors" in entries:
+            record["errors"] = members
+        return record
 
     def trace(self, node: yaml.Node) -> tuple[str, ...] | object | None:
         text = self.scalar(node, "trace", str)
         if text is _MISSING:
             return _MISSING
-        return tuple(line.strip() for line in text.splitlines() if line.strip())
+        # Split at newlines only: canonical JSON keeps U+2028 and friends raw, and
+        # str.splitlines() would cut a trace line at them.
+        return tuple(line.strip() for line in text.split("\n") if line.strip())
 
     def expectation(self, node: yaml.Node) -> Expectation | None:
         entries = self.mapping(node, "expect")
@@ -980,7 +1150,15 @@ class _Checker:
         if result is None and trace is None:
             self.error(node, "expect needs returns or throws, a trace, or both")
             return None
-        return Expectation(result, trace, _position(node)[0])
+        order = "exact"
+        if "order" in entries:
+            order = self.scalar(entries["order"][1], "order", str)
+            if order is not _MISSING and order not in ORDERS:
+                self.error(entries["order"][1], f"order is 'exact' (the default) or 'instant' (any order among events at one instant), not '{order}'{did_you_mean(order, ORDERS)}")
+                return None
+            if order is _MISSING:
+                return None
+        return Expectation(result, trace, _position(node)[0], order)
 
     def divergences(self, node: yaml.Node, expect: Expectation | None) -> list[Divergence]:
         items = self.sequence(node, "diverge")
@@ -1011,6 +1189,7 @@ class _Checker:
             if reason is not _MISSING and not reason.strip():
                 self.error(entries["reason"][1], "reason must say why the targets differ")
                 reason = _MISSING
+            see = self.see(entries["see"][1]) if "see" in entries else ()
             result = self.result(entries, item, "a divergence")
             trace = self.trace(entries["trace"][1]) if "trace" in entries else None
             if result is _MISSING or trace is _MISSING or reason is _MISSING or not targets:
@@ -1021,8 +1200,18 @@ class _Checker:
             if expect is not None and (result is None or result == expect.result) and (trace is None or trace == expect.trace):
                 self.error(item, "this divergence states the same outcome as expect; state what differs")
                 continue
-            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0]))
+            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0], see))
         return divergences
+
+    def see(self, node: yaml.Node) -> tuple[str, ...]:
+        """``see``: one reference or a list, each where the language documents the behaviour."""
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        references = []
+        for item in nodes:
+            reference = self.scalar(item, "see (a documentation URL)", str)
+            if reference is not _MISSING:
+                references.append(reference)
+        return tuple(references)
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

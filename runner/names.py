@@ -34,7 +34,7 @@ _JS_RESERVED = {
 # Python builtins they rely on: a scenario name equal to one of these would shadow it.
 _PROGRAM_NAMES = {
     "world", "log", "main", "asyncio", "set_timeout", "clear_timeout", "range", "print",
-    "isinstance", "len", "next", "str", "super", "self", "cls", "object", "type",
+    "isinstance", "len", "next", "str", "super", "self", "cls", "object", "type", "getattr",
     "resolve", "reject", "then", "promise", "globalthis", "process", "require", "module",
     "exports", "console",
 }
@@ -50,6 +50,13 @@ _PY_RESERVED = {
 }
 
 RESERVED_NAMES = frozenset(_PY_RESERVED | _JS_RESERVED | _PROGRAM_NAMES)
+
+# Checked against a name's camelCase spelling, which is what JavaScript sees: `class_`
+# is `class` there, `global_this` is `globalThis`.
+JS_RESERVED_SPELLINGS = frozenset(_JS_RESERVED | {
+    "globalThis", "setTimeout", "clearTimeout", "setImmediate", "queueMicrotask", "structuredClone",
+    "world", "log", "main", "console", "process", "require", "module", "exports",
+})
 
 # Error kinds become classes in both programs: they must not shadow a class the programs
 # or the runtimes use. Plain builtin kinds such as IOError or TypeError are allowed: the

@@ -21,18 +21,18 @@ import pytest
 
 from .compare import PASSING, Verdict, compare
 from .diagnostics import Diagnostic
-from .load import TARGETS, Scenario, is_scenario_text, load_file
+from .load import DEFAULT_TARGETS, TARGETS, Scenario, is_scenario_text, load_file
 from .node import NodeNotFound, find_node
 from .report import failure_details
-from .testees import DEFAULT_TIMEOUT, JS_TARGETS, NodeTestee, PythonTestee
+from .testees import DEFAULT_TIMEOUT, JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee
 
 _RUNNER_KEY = pytest.StashKey["_Runner"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("asyncparity", "asyncparity scenarios")
-    group.addoption("--asyncparity-targets", default=",".join(TARGETS), metavar="T,T",
-                    help="targets to run scenario files on (default: all)")
+    group.addoption("--asyncparity-targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
+                    help=f"targets to run scenario files on, from {', '.join(TARGETS)} (default: {','.join(DEFAULT_TARGETS)})")
     group.addoption("--asyncparity-node", default=None, metavar="PATH",
                     help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
     group.addoption("--asyncparity-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -77,9 +77,9 @@ class _Runner:
         """Run the scenario on every target once, compare, and remember the verdict."""
         if scenario.id not in self._verdicts:
             outcomes = {}
-            if "python" in self.targets:
+            for target in (target for target in self.targets if target in PYTHON_TARGETS):
                 self._python = self._python or PythonTestee()
-                outcomes["python"] = self._python.run(scenario.ir)
+                outcomes[target] = self._python.run(scenario.ir, target)
             js = [target for target in self.targets if target in JS_TARGETS]
             node = self._start_node() if js else None
             for target in js:

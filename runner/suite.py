@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .compare import Verdict, compare, load_error_verdict
 from .load import TARGETS, LoadResult, Scenario
-from .testees import JS_TARGETS, NodeTestee, PythonTestee
+from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee
 
 
 @dataclass
@@ -53,11 +53,11 @@ def run_suite(
         js_outcomes = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
 
     started = time.perf_counter()
-    python_outcomes: dict[str, dict] = {}
-    if "python" in targets:
-        assert python is not None, "the python target needs the Python testee"
+    python_outcomes: dict[tuple[str, str], dict] = {}
+    for target in (target for target in targets if target in PYTHON_TARGETS):
+        assert python is not None, f"the {target} target needs the Python testee"
         for scenario in scenarios:
-            python_outcomes[scenario.id] = python.run(scenario.ir)
+            python_outcomes[scenario.id, target] = python.run(scenario.ir, target)
     timings.python += time.perf_counter() - started
 
     verdicts = []
@@ -74,7 +74,7 @@ def run_suite(
 def _verdict(
     scenario: Scenario,
     targets: tuple[str, ...],
-    python_outcomes: dict[str, dict],
+    python_outcomes: dict[tuple[str, str], dict],
     js_targets: list[str],
     js_outcomes: Iterator[dict],
     timings: Timings,
@@ -84,7 +84,7 @@ def _verdict(
     timings.javascript_wait += time.perf_counter() - started
     outcomes = {}
     for target in targets:
-        outcomes[target] = python_outcomes[scenario.id] if target == "python" else collected[target]
+        outcomes[target] = collected[target] if target in JS_TARGETS else python_outcomes[scenario.id, target]
     started = time.perf_counter()
     verdict = compare(scenario, outcomes)
     timings.compare += time.perf_counter() - started

@@ -31,6 +31,7 @@ WORKER = JAVASCRIPT_DIR / "worker.mjs"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a testee may take for one reply before it is killed and restarted."""
 JS_TARGETS = ("js-promise", "js-async")
+PYTHON_TARGETS = ("python", "python-eager")
 
 
 class TesteeError(Exception):
@@ -38,9 +39,9 @@ class TesteeError(Exception):
 
 
 class PythonTestee:
-    """The ``python`` target, in this process."""
+    """The ``python`` and ``python-eager`` targets, in this process."""
 
-    targets = ("python",)
+    targets = PYTHON_TARGETS
 
     def __init__(self) -> None:
         # Imported here so that `asyncparity check`-style uses of the runner never load it.
@@ -56,15 +57,15 @@ class PythonTestee:
 
     def compile(self, ir: dict, target: str = "python") -> str:
         """The program text for one scenario."""
-        return self._target.compile(ir)
+        return self._target.compile(ir, target)
 
     def run(self, ir: dict, target: str = "python") -> dict:
         """Run one scenario; a target crash becomes an ``error`` outcome, never an exception."""
         try:
-            return self._target.run(ir)
+            return self._target.run(ir, target)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
             return {"target": target, "status": "error", "result": None, "trace": [],
-                    "message": f"the python target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}"}
+                    "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}"}
 
 
 class NodeTestee:

@@ -62,6 +62,8 @@ def format_event(event: dict) -> str:
         return f"{head} {canonical_json(event.get('message'))}"
     if kind in ("unhandled", "throw"):
         return f"{head} {format_error(event['error'])}"
+    if kind == "cancel":
+        return f"{head} {event['op']}"
     if kind == "return":
         return f"{head} {canonical_json(event.get('value'))}"
     # An event this runner does not know (a newer testee): show it whole, never drop it.

@@ -20,14 +20,46 @@ try / catch / finally       ``try:`` / ``except IOError as error:`` / ``finally:
                             (several kinds: ``except (A, B)``; every error:
                             ``except Exception``)
 sleep 30                    ``await asyncio.sleep(0.03)``
+sleep EXPR                  ``await asyncio.sleep(delay / 1000)``
 log                         ``log(f"got {data}")``
 all                         ``results = await asyncio.gather(a(x), b(y))``
+all_settled                 ``results = world.settled(await asyncio.gather(a(x), b(y),
+                            return_exceptions=True))``
 race                        ``asyncio.wait(tasks, return_when=FIRST_COMPLETED)``, the
                             winner the first task in call order that is done
+any                         ``for finished in asyncio.as_completed(tasks):`` the first
+                            success breaks; ``else: raise ExceptionGroup(...)``
+timeout 50                  ``async with asyncio.timeout(0.05):``
+group                       ``async with asyncio.TaskGroup() as group:`` then
+                            ``results = [task.result() for task in tasks]``
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
 repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound)
 format                      an f-string; values interpolate with ``str()``
+calc                        ``delay * 2``, ``(a + b) * c``: parentheses only where the
+                            tree needs them
 ==========================  =========================================================
+
+Two targets share one compiler: ``python`` and ``python-eager``, whose program differs
+only in ``World(..., eager_tasks=True)`` (``asyncio.eager_task_factory``, 3.12+).
+
+``TimeoutError`` is never shadowed: ``asyncio.timeout`` raises the builtin, so
+``raise TimeoutError(...)`` and ``except TimeoutError`` use the builtin too, and
+``world.error_kind("TimeoutError")`` (what an operation fails with) derives from it.
+
+A caught error's kind and message are ``error.kind`` and ``error.message``: every
+scenario error has them. Two builtin errors do not: ``TimeoutError`` (an expired
+``timeout``, or ``throw`` of that kind) and ``ExceptionGroup`` (``any``, ``group``).
+The compiler works out which of them a ``try`` body can raise, through the functions
+it calls (:meth:`_Program._builtin_errors`), and only where one of them can reach the
+catch writes the forms every exception has: ``type(error).__name__`` for the kind,
+``str(error)`` for the message, and ``getattr(error, "message", str(error))`` if a
+group can arrive (a group's message is ``.message``; its ``str()`` adds
+"(2 sub-exceptions)").
+
+Version-dependent APIs are written only when a scenario uses them, and the compiler
+records each (:attr:`Compiled.features`): ``asyncio.timeout``, ``asyncio.TaskGroup`` and
+``ExceptionGroup`` need CPython 3.11, ``asyncio.eager_task_factory`` 3.12. The program's
+docstring says so; :func:`asyncparity_python.target.run` skips it on an older CPython.
 
 Safety: no scenario text is ever evaluated or pasted as code. Names come from the IR,
 which the loader has checked against ``^[a-z][a-z0-9_]*$`` (error kinds:
@@ -43,30 +75,86 @@ import keyword
 import math
 import re
 from decimal import Decimal
+from typing import NamedTuple
 
-__all__ = ["compile_program", "python_string"]
+__all__ = ["TARGETS", "Compiled", "compile_program", "compile_target", "needs", "python_string"]
+
+TARGETS = ("python", "python-eager")
+"""The targets this compiler writes: the same program, with eager tasks or without."""
 
 _LINE_LENGTH = 88  # black's default: wrap declarations and call lists longer than this
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 _ERROR_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _OPS = {"==", "!=", "<", "<=", ">", ">="}
 _MEMBERS = {"kind", "message"}
+# calc operators and their binding strength (Python's: * binds tighter than + and -).
+_ARITHMETIC = {"+": 1, "-": 1, "*": 2}
 # Names the generated program itself defines or relies on: a scenario name equal to
 # one of them would shadow it (runner/names.py rejects them at load time).
-_PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next"}
-_PROGRAM_KINDS = {"World", "Exception"}
+_PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
+# Classes the program uses by these names: an error kind must not shadow them.
+# TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
+_PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup",
+                  "CancelledError"}
+_UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
+
+# What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
+_FEATURES = {
+    "asyncio.eager_task_factory": (3, 12),
+    "asyncio.timeout": (3, 11),
+    "asyncio.TaskGroup": (3, 11),
+    "ExceptionGroup": (3, 11),
+}
 
 
-def compile_program(ir: dict) -> str:
-    """The complete Python program for one scenario IR (version 1).
+class Compiled(NamedTuple):
+    """A compiled program and the version-dependent APIs it uses."""
 
-    Raises ``ValueError`` for IR this compiler cannot trust (a wrong version, a bad
-    name, a step it does not know); the message says what and where.
+    source: str
+    """The program text."""
+    features: dict
+    """``{"asyncio.timeout": (3, 11), ...}``: each version-dependent API the program
+    uses, in order of first use, with the first CPython that has it."""
+
+
+def compile_target(ir: dict, target: str = "python") -> Compiled:
+    """The program for one scenario IR (version 1) and ``target``, with what it needs.
+
+    ``target`` is ``"python"`` or ``"python-eager"``. Raises ``ValueError`` for an
+    unknown target or IR this compiler cannot trust (a wrong version, a bad name, a step
+    it does not know); the message says what and where.
     """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; this compiler writes: {', '.join(TARGETS)}")
     try:
-        return _Program(ir).text()
+        program = _Program(ir, eager_tasks=target == "python-eager")
+        return Compiled(program.text(), dict(program.features))
     except (KeyError, TypeError, AttributeError, IndexError) as error:
         raise ValueError(f"malformed scenario IR: {type(error).__name__}: {error}") from error
+
+
+def compile_program(ir: dict, target: str = "python") -> str:
+    """The complete Python program for one scenario IR: :func:`compile_target`'s text."""
+    return compile_target(ir, target).source
+
+
+def needs(features: dict, version: tuple = (0,)) -> str | None:
+    """What ``features`` need beyond CPython ``version``, or None if nothing.
+
+    Names the highest version needed and the APIs that need it (a newer CPython has the
+    rest too)::
+
+        >>> needs({"asyncio.timeout": (3, 11), "ExceptionGroup": (3, 11)}, (3, 10, 13))
+        'needs CPython 3.11 or later (asyncio.timeout, ExceptionGroup)'
+        >>> needs({"asyncio.timeout": (3, 11)}, (3, 11, 7)) is None
+        True
+    """
+    missing = {name: first for name, first in features.items() if tuple(version) < first}
+    if not missing:
+        return None
+    top = max(missing.values())
+    names = ", ".join(name for name, first in missing.items() if first == top)
+    return f"needs CPython {'.'.join(map(str, top))} or later ({names})"
 
 
 # -- literals ---------------------------------------------------------------------------
@@ -132,6 +220,19 @@ def _literal(value: object) -> str:
     raise TypeError(f"not a JSON value: {value!r}")
 
 
+def _walk(steps: list):
+    """Every step in ``steps`` and in the blocks nested in them."""
+    for step in steps:
+        yield step
+        for block in ("body", "then", "else", "finally"):
+            yield from _walk(step.get(block) or [])
+        if step["step"] == "try" and step.get("catch"):
+            yield from _walk(step["catch"]["body"])
+
+
+_DIVIDE = 2  # the binding strength of `/` (as `*`): `(a + b) / 1000` needs the parentheses
+
+
 def _seconds(ms: int) -> str:
     """``30`` -> ``"0.03"``: milliseconds as an exact decimal number of seconds."""
     return format(Decimal(ms).scaleb(-3).normalize(), "f")
@@ -155,10 +256,18 @@ def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
 
 
 class _Program:
-    def __init__(self, ir: dict) -> None:
+    def __init__(self, ir: dict, eager_tasks: bool = False) -> None:
         if ir.get("ir") != 1:
             raise ValueError(f"this compiler reads scenario IR version 1, not {ir.get('ir')!r}")
         self.ir = ir
+        self.eager_tasks = eager_tasks
+        self.features: dict[str, tuple[int, int]] = {}
+        if eager_tasks:
+            self._use("asyncio.eager_task_factory")
+        # The catch blocks being written, innermost last: (bound name, builtin errors
+        # other than scenario errors that can reach it).
+        self.catches: list[tuple[str | None, set[str]]] = []
+        self.current: list = []  # the body of the function being written
         self.kinds = list(ir.get("errors", []))
         self.operations = {op["name"] for op in ir.get("operations", [])}
         self.functions = {fn["name"] for fn in ir.get("functions", [])}
@@ -168,6 +277,68 @@ class _Program:
         self.done = self._fresh("done")
         self.pending = self._fresh("_pending")
         self.task = self._fresh("task")
+        self.finished = self._fresh("finished")
+        self.group = self._fresh("group")
+        self.function_errors = self._function_builtin_errors()
+
+    # builtin errors ------------------------------------------------------------------
+
+    def _function_builtin_errors(self) -> dict[str, set[str]]:
+        """For each function, the builtin errors (not scenario errors) a call may raise.
+
+        A fixpoint over the call graph, since functions may call each other in any
+        order (and themselves).
+        """
+        bodies = {fn["name"]: fn["body"] for fn in self.ir.get("functions", [])}
+        errors: dict[str, set[str]] = {name: set() for name in bodies}
+        changed = True
+        while changed:
+            changed = False
+            for name, steps in bodies.items():
+                found = self._builtin_errors(steps, steps, errors)
+                if not found <= errors[name]:
+                    errors[name] |= found
+                    changed = True
+        return errors
+
+    def _builtin_errors(self, steps: list, function_body: list, errors: dict | None = None) -> set[str]:
+        """Which of ``TimeoutError`` and ``ExceptionGroup`` running ``steps`` may raise.
+
+        Sound, not exact: a ``try`` counts everything in its body, catch and finally.
+        ``any`` and ``group`` raise a group whatever their calls raise (their errors end
+        up inside it); ``all_settled`` raises nothing of its calls. ``await`` of a
+        started call raises what the call started under that name (in
+        ``function_body``) may raise.
+        """
+        errors = self.function_errors if errors is None else errors
+        found: set[str] = set()
+
+        def calls(call_list: list) -> None:
+            for called in call_list:
+                found.update(errors.get(called["callee"], ()))
+
+        for step in steps:
+            kind = step["step"]
+            if kind == "timeout":
+                found.add("TimeoutError")
+            elif kind == "throw" and step["kind"] in _UNSHADOWED_KINDS:
+                found.add(step["kind"])
+            elif kind in ("any", "group"):
+                found.add("ExceptionGroup")
+            elif kind == "await" and "handle" in step:
+                calls([s["call"] for s in _walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
+            elif kind in ("await", "start"):
+                calls([step["call"]])
+            elif kind in ("all", "race"):
+                calls(step["calls"])
+            for block in ("body", "then", "else", "finally"):
+                found |= self._builtin_errors(step.get(block) or [], function_body, errors)
+            if kind == "try" and step.get("catch"):
+                found |= self._builtin_errors(step["catch"]["body"], function_body, errors)
+        return found
+
+    def _use(self, feature: str) -> None:
+        self.features.setdefault(feature, _FEATURES[feature])
 
     # names ------------------------------------------------------------------------
 
@@ -204,7 +375,7 @@ class _Program:
         """Check every name a block binds or reads, and remember it (for fresh temp names)."""
         for step in steps:
             kind = step["step"]
-            if kind in ("await", "start", "all", "race", "repeat"):
+            if kind in ("await", "start", "all", "race", "repeat", "all_settled", "any", "group"):
                 self._check_local(step.get("bind"), where)
             if kind == "await" and "handle" in step:
                 self._check_local(step["handle"], where)
@@ -216,6 +387,10 @@ class _Program:
             for key in ("value", "message", "left", "right"):
                 if key in step:
                     self._collect_expr(step[key], where)
+            if kind in ("sleep", "timeout") and isinstance(step["ms"], dict):
+                if kind == "timeout":
+                    raise ValueError(f"{where}: line {step.get('line')}: a timeout takes an integer of ms")
+                self._collect_expr(step["ms"], where)
             if kind == "throw" and step["kind"] not in self.kinds:
                 raise ValueError(f"{where}: error kind {step['kind']!r} is not in the scenario's errors")
             if kind == "try":
@@ -244,6 +419,12 @@ class _Program:
             self._collect_expr(item, where)
         for _key, item in expr.get("object", []):
             self._collect_expr(item, where)
+        if "calc" in expr:
+            left, op, right = expr["calc"]
+            if op not in _ARITHMETIC:
+                raise ValueError(f"{where}: unknown calc operator {op!r}; the operators are + - *")
+            self._collect_expr(left, where)
+            self._collect_expr(right, where)
 
     def _fresh(self, base: str) -> str:
         """A name no scenario identifier uses: ``base``, else ``base_2``, ``base_3``..."""
@@ -258,32 +439,45 @@ class _Program:
 
     def text(self) -> str:
         ir = self.ir
+        # The functions first: what they use decides the docstring's "Needs" line.
+        code: list[str] = []
+        for fn in ir.get("functions", []):
+            self.current = fn["body"]
+            code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
+        self.current = ir["main"]
+        code += ["", "", "async def main():", *self._block(ir["main"], 1)]
+        code += ["", "", 'if __name__ == "__main__":', "    world.run_and_print(main)"]
+        target = "python-eager" if self.eager_tasks else "python"
+        world_args = [python_string(ir["id"]), f"limits={_literal(ir.get('limits', {}))}"]
+        if self.eager_tasks:
+            world_args.append("eager_tasks=True")
+        requirement = needs(self.features)
         lines = [
             f'"""{_docstring_text(ir["id"])}: {_docstring_text(ir.get("summary", ""))}',
             "",
-            f"Generated by asyncparity from {_docstring_text(ir.get('source', ''))} (target python).",
+            f"Generated by asyncparity from {_docstring_text(ir.get('source', ''))} (target {target}).",
             "Save python/asyncparity_runtime.py beside it and run: python3 program.py",
+            *([requirement[0].upper() + requirement[1:] + "."] if requirement else []),
             '"""',
             "",
             "import asyncio",
             "",
             "from asyncparity_runtime import World",
             "",
-            *_wrapped("", "world = World(", [python_string(ir["id"]), f"limits={_literal(ir.get('limits', {}))}"], ")"),
+            *_wrapped("", "world = World(", world_args, ")"),
             "log = world.log",
         ]
-        if self.kinds:
+        # TimeoutError stays the builtin (asyncio.timeout raises it); the runtime's class
+        # for the kind derives from it, so `except TimeoutError` catches both.
+        declared = [kind for kind in self.kinds if kind not in _UNSHADOWED_KINDS]
+        if declared:
             lines.append("")
-            lines.extend(f"{kind} = world.error_kind({python_string(kind)})" for kind in self.kinds)
+            lines.extend(f"{kind} = world.error_kind({python_string(kind)})" for kind in declared)
         if ir.get("operations"):
             lines.append("")
             for op in ir["operations"]:
                 lines.extend(self._operation(op))
-        for fn in ir.get("functions", []):
-            lines += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
-        lines += ["", "", "async def main():", *self._block(ir["main"], 1)]
-        lines += ["", "", 'if __name__ == "__main__":', "    world.run_and_print(main)"]
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + code) + "\n"
 
     def _operation(self, op: dict) -> list[str]:
         name = op["name"]
@@ -319,14 +513,26 @@ class _Program:
         if kind == "throw":
             return [f"{indent}raise {step['kind']}({self._expr(step['message'])})"]
         if kind == "sleep":
+            if isinstance(step["ms"], dict):
+                # A computed delay, in ms like every duration of a scenario.
+                return [f"{indent}await asyncio.sleep({self._expr(step['ms'], _DIVIDE)} / 1000)"]
             return [f"{indent}await asyncio.sleep({_seconds(int(step['ms']))})"]
         if kind == "log":
             return [f"{indent}log({self._expr(step['message'])})"]
         if kind == "all":
             calls = [self._call(call) for call in step["calls"]]
             return _wrapped(indent, f"{assign}await asyncio.gather(", calls, ")")
+        if kind == "all_settled":
+            return self._all_settled(step, indent)
         if kind == "race":
             return self._race(step, indent)
+        if kind == "any":
+            return self._any(step, indent)
+        if kind == "timeout":
+            self._use("asyncio.timeout")
+            return [f"{indent}async with asyncio.timeout({_seconds(int(step['ms']))}):", *self._block(step["body"], depth + 1)]
+        if kind == "group":
+            return self._group(step, indent)
         if kind == "try":
             return self._try(step, depth)
         if kind == "if":
@@ -350,6 +556,59 @@ class _Program:
             f"{indent}{bind} = {winner}" if bind else f"{indent}{winner}",
         ]
 
+    def _all_settled(self, step: dict, indent: str) -> list[str]:
+        # gather(return_exceptions=True) gives values and exceptions in call order;
+        # world.settled turns them into allSettled records. Nothing bound: nothing to turn.
+        items = [*(self._call(call) for call in step["calls"]), "return_exceptions=True"]
+        bind = step.get("bind")
+        if not bind:
+            return _wrapped(indent, "await asyncio.gather(", items, ")")
+        line = f"{indent}{bind} = world.settled(await asyncio.gather({', '.join(items)}))"
+        if len(line) <= _LINE_LENGTH:
+            return [line]
+        # Too long: black's way, the argument of world.settled on a line of its own,
+        # and the gather's arguments one a line if even that is too long.
+        return [f"{indent}{bind} = world.settled(",
+                *_wrapped(indent + "    ", "await asyncio.gather(", items, ")"),
+                f"{indent})"]
+
+    def _any(self, step: dict, indent: str) -> list[str]:
+        # Promise.any in asyncio: tasks in call order, taken as they finish. The first
+        # success wins and the loop breaks, leaving the others running (as Promise.any
+        # does); a failure is passed over. When every one failed, the for's `else` raises
+        # a group of their errors in call order, with Promise.any's message.
+        self._use("ExceptionGroup")
+        tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        bind = step.get("bind")
+        inner = indent + "        "
+        errors = f"[{self.task}.exception() for {self.task} in {self.tasks}]"
+        return [
+            *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
+            f"{indent}for {self.finished} in asyncio.as_completed({self.tasks}):",
+            f"{indent}    try:",
+            f"{inner}{bind} = await {self.finished}" if bind else f"{inner}await {self.finished}",
+            f"{inner}break",
+            f"{indent}    except Exception:",
+            f"{inner}pass",
+            f"{indent}else:",
+            *_wrapped(indent + "    ", 'raise ExceptionGroup(', ['"All promises were rejected"', errors], ")"),
+        ]
+
+    def _group(self, step: dict, indent: str) -> list[str]:
+        # asyncio.TaskGroup: the block waits for every task; the first failure cancels
+        # the others and the block raises ExceptionGroup("unhandled errors in a
+        # TaskGroup", [...]). Results are read after the block, in call order.
+        self._use("asyncio.TaskGroup")
+        tasks = [f"{self.group}.create_task({self._call(call)})" for call in step["calls"]]
+        bind = step.get("bind")
+        lines = [
+            f"{indent}async with asyncio.TaskGroup() as {self.group}:",
+            *_wrapped(indent + "    ", f"{self.tasks} = [", tasks, "]"),
+        ]
+        if bind:
+            lines.append(f"{indent}{bind} = [{self.task}.result() for {self.task} in {self.tasks}]")
+        return lines
+
     def _try(self, step: dict, depth: int) -> list[str]:
         indent = "    " * depth
         lines = [f"{indent}try:", *self._block(step["body"], depth + 1)]
@@ -358,7 +617,15 @@ class _Program:
             kinds = catch["kinds"]
             caught = "Exception" if not kinds else kinds[0] if len(kinds) == 1 else f"({', '.join(kinds)})"
             alias = f" as {catch['bind']}" if catch.get("bind") else ""
-            lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]
+            # What the body can raise besides scenario errors, and this catch can catch.
+            reaching = self._builtin_errors(step["body"], self.current)
+            if kinds:
+                reaching &= set(kinds)
+            self.catches.append((catch.get("bind"), reaching))
+            try:
+                lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]
+            finally:
+                self.catches.pop()
         if step.get("finally") is not None:
             lines += [f"{indent}finally:", *self._block(step["finally"], depth + 1)]
         if catch is None and step.get("finally") is None:
@@ -386,7 +653,11 @@ class _Program:
     def _call(self, call: dict) -> str:
         return f"{call['callee']}({', '.join(self._expr(arg) for arg in call['args'])})"
 
-    def _expr(self, expr: dict) -> str:
+    def _expr(self, expr: dict, context: int = 0) -> str:
+        """The Python expression; ``context`` is the binding strength of the operator
+        around it (0: none), so a calc is parenthesised only where the tree needs it."""
+        if "calc" in expr:
+            return self._calc(expr["calc"], context)
         if "literal" in expr:
             return _literal(expr["literal"])
         if "ref" in expr:
@@ -399,18 +670,49 @@ class _Program:
             return "{" + ", ".join(f"{python_string(key)}: {self._expr(item)}" for key, item in expr["object"]) + "}"
         raise ValueError(f"unknown expression {sorted(expr)!r}")
 
-    @staticmethod
-    def _ref(expr: dict) -> str:
-        return f"{expr['ref']}.{expr['member']}" if expr.get("member") else expr["ref"]
+    def _calc(self, calc: list, context: int) -> str:
+        left, op, right = calc
+        if op not in _ARITHMETIC:
+            raise ValueError(f"unknown calc operator {op!r}; the operators are + - *")
+        strength = _ARITHMETIC[op]
+        # The left operand needs parentheses only if it binds more loosely; the right one
+        # also if it binds as strongly (a - (b - c), a * (b * c): the tree as written).
+        text = f"{self._expr(left, strength)} {op} {self._expr(right, strength + 1)}"
+        return f"({text})" if strength < context else text
+
+    def _ref(self, expr: dict, in_f_string: bool = False) -> str:
+        """A name, or ``error.kind`` / ``error.message`` of a caught error.
+
+        Inside an f-string (``in_f_string``) a string in the expression takes single
+        quotes, because before Python 3.12 an f-string cannot reuse its own quote
+        character, and ``str(error)`` is just ``error`` (the f-string calls ``str``).
+        """
+        name, member = expr["ref"], expr.get("member")
+        if not member:
+            return name
+        reaching = next((reaching for bound, reaching in reversed(self.catches) if bound == name), set())
+        if not reaching:
+            # Only scenario errors arrive: ScenarioError has .kind and .message.
+            return f"{name}.{member}"
+        # A builtin TimeoutError or ExceptionGroup may arrive: the same values, read the
+        # way every exception has them.
+        if member == "kind":
+            return f"type({name}).__name__"
+        if "ExceptionGroup" not in reaching:
+            return name if in_f_string else f"str({name})"
+        # A group's message is .message (str() adds "(2 sub-exceptions)").
+        quote = "'" if in_f_string else '"'
+        return f"getattr({name}, {quote}message{quote}, str({name}))"
 
     def _format(self, parts: list) -> str:
         """An f-string: literal text escaped (braces doubled), refs in braces.
 
-        Only names and ``.message``/``.kind`` ever go inside the braces, so the result is
-        valid before Python 3.12 too (no backslash or quote inside an expression part).
+        Only names and a caught error's kind or message (:meth:`_ref`) ever go inside
+        the braces, with no backslash and no double quote, so the result is valid before
+        Python 3.12 too.
         """
         if all(isinstance(part, str) for part in parts):
             return python_string("".join(parts))
-        body = "".join(_escape(part, braces=True) if isinstance(part, str) else "{" + self._ref(part) + "}"
+        body = "".join(_escape(part, braces=True) if isinstance(part, str) else "{" + self._ref(part, in_f_string=True) + "}"
                        for part in parts)
         return f'f"{body}"'

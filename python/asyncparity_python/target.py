@@ -1,48 +1,72 @@
-"""The ``python`` target, in process: compile a scenario IR, run it, answer the outcome.
+"""The ``python`` and ``python-eager`` targets, in process: compile a scenario IR, run it, answer the outcome.
 
 This is the testee the runner calls directly (``asyncparity.testees.PythonTestee``);
 :mod:`asyncparity_python.worker` puts the same two functions behind the JSON-lines
 protocol of spec/PROTOCOL.md for running under another CPython.
 
+The two targets are one program: ``python-eager`` only adds
+``World(..., eager_tasks=True)``, so every task runs with ``asyncio.eager_task_factory``
+and an operation started with ``asyncio.create_task`` begins at once, as in JavaScript.
+
 :func:`run` executes the program :func:`compile` wrote, in a fresh namespace. That is
 the kit's own generated code, in which every scenario string is an escaped literal and
 every name was checked; no scenario text is ever evaluated.
+
+A program that uses an API this CPython lacks (``asyncio.timeout``, ``TaskGroup`` and
+``ExceptionGroup`` are 3.11; ``eager_task_factory`` is 3.12) is not run: the outcome is
+``skipped``, and its message names the API, the version it needs and this version. The
+compiler reports what it wrote (:attr:`~asyncparity_python.compile.Compiled.features`),
+so the check is exact: a program is skipped only if it really uses something missing.
 """
 
 from __future__ import annotations
 
 import builtins
+import platform
+import sys
 
-from .compile import compile_program
+from .compile import TARGETS, compile_target, needs
 
-__all__ = ["TARGET", "compile", "run"]
+__all__ = ["TARGET", "TARGETS", "compile", "run"]
 
 TARGET = "python"
+"""The default target."""
 _MODULE_NAME = "asyncparity_scenario"  # anything but "__main__": the program must not run itself
 
 
-def compile(ir: dict) -> str:
-    """The program text for one scenario (``ValueError`` for IR that cannot be compiled)."""
-    return compile_program(ir)
+def compile(ir: dict, target: str = TARGET) -> str:
+    """The program text for one scenario (``ValueError`` for IR that cannot be compiled
+    or a target other than ``python`` and ``python-eager``)."""
+    return compile_target(ir, target).source
 
 
-def run(ir: dict) -> dict:
+def run(ir: dict, target: str = TARGET) -> dict:
     """Compile and run one scenario on a fresh virtual loop; the outcome of spec/PROTOCOL.md.
 
-    ``ValueError`` for IR that cannot be compiled. Anything that goes wrong once the
-    program exists (it fails to load, or the run itself breaks) is a ``crash`` outcome
-    whose message names the scenario.
+    ``ValueError`` for IR that cannot be compiled or an unknown target. On a CPython
+    too old for what the program uses, a ``skipped`` outcome (nothing runs)::
+
+        {"target": "python-eager", "status": "skipped", "result": None, "trace": [],
+         "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                    "this is CPython 3.11.7"}
+
+    Anything that goes wrong once the program exists (it fails to load, or the run
+    itself breaks) is a ``crash`` outcome whose message names the scenario.
     """
-    source = compile_program(ir)
+    source, features = compile_target(ir, target)
+    missing = needs(features, sys.version_info)
+    if missing is not None:
+        return {"target": target, "status": "skipped", "result": None, "trace": [],
+                "message": f"{target} {missing}; this is CPython {platform.python_version()}"}
     scenario_id = ir["id"]
     namespace = {"__name__": _MODULE_NAME}
     try:
-        code = builtins.compile(source, f"<asyncparity {scenario_id} (python)>", "exec")
+        code = builtins.compile(source, f"<asyncparity {scenario_id} ({target})>", "exec")
         exec(code, namespace)
         world, main = namespace["world"], namespace["main"]
     except Exception as error:  # noqa: BLE001 - a compiler bug must become a verdict, not a traceback
         return {
-            "target": TARGET,
+            "target": target,
             "status": "crash",
             "result": None,
             "trace": [],
@@ -50,4 +74,4 @@ def run(ir: dict) -> dict:
                        f"{type(error).__name__}: {error}",
             "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
         }
-    return {"target": TARGET, **world.run(main)}
+    return {"target": target, **world.run(main)}

@@ -1,10 +1,13 @@
-"""The ``python`` target behind the testee protocol: JSON lines on stdin and stdout.
+"""The ``python`` and ``python-eager`` targets behind the testee protocol: JSON lines on stdin and stdout.
 
 Run as ``python -m asyncparity_python.worker`` with python/ on ``sys.path``; it serves
 ``hello``, ``compile``, ``run`` and ``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or
-end of input. This is how the runner drives the Python target under a CPython other
+end of input. This is how the runner drives the Python targets under a CPython other
 than its own (the CI matrix); by default it calls :mod:`asyncparity_python.target`
 in-process instead.
+
+``hello`` lists both targets whatever the CPython: on one older than a program needs
+(``python-eager`` needs 3.12), ``run`` answers a ``skipped`` outcome that says why.
 
 Replies go out in request order, one JSON object a line, ASCII-escaped (valid UTF-8
 whatever the text, and no U+2028 for a line splitter to trip on). Anything else the
@@ -28,7 +31,7 @@ PROTOCOL = 1
 def hello() -> dict:
     """What the ``hello`` reply says about this testee."""
     return {"protocol": PROTOCOL, "runtime": {"name": "cpython", "version": platform.python_version()},
-            "targets": [target.TARGET]}
+            "targets": list(target.TARGETS)}
 
 
 def handle(line: bytes | str) -> tuple[dict, bool]:
@@ -49,16 +52,17 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
         return {"id": request_id, "type": "bye"}, True
     if kind not in ("compile", "run"):
         return {"id": request_id, "type": "error", "message": f"unknown request type {kind!r}"}, False
-    if request.get("target") != target.TARGET:
+    target_id = request.get("target")
+    if target_id not in target.TARGETS:
         return {"id": request_id, "type": "error",
-                "message": f"unknown target {request.get('target')!r}; this testee serves: {target.TARGET}"}, False
+                "message": f"unknown target {target_id!r}; this testee serves: {', '.join(target.TARGETS)}"}, False
     scenario = request.get("scenario")
     if not isinstance(scenario, dict):
         return {"id": request_id, "type": "error", "message": "the request has no scenario IR object"}, False
     try:
         if kind == "compile":
-            return {"id": request_id, "type": "compiled", "source": target.compile(scenario)}, False
-        return {"id": request_id, "type": "outcome", "outcome": target.run(scenario)}, False
+            return {"id": request_id, "type": "compiled", "source": target.compile(scenario, target_id)}, False
+        return {"id": request_id, "type": "outcome", "outcome": target.run(scenario, target_id)}, False
     except ValueError as error:
         return {"id": request_id, "type": "error", "message": f"scenario '{scenario.get('id')}': {error}"}, False
     except Exception as error:  # noqa: BLE001 - the testee keeps serving

@@ -15,12 +15,12 @@ import { promisify } from "node:util";
 
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
 import {
-  Scope, camelCase, commentText, jsString, jsValue, templateLiteral, templateText,
+  Scope, camelCase, commentText, jsExpr, jsString, jsValue, templateLiteral, templateText,
 } from "../../javascript/emit.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
-  NASTY, TRACED, awaitCall, call, fmt, log, matrix, nastyScenario, nastyTrace, op, raise, ref, returns,
-  scenario, seedIr,
+  NASTY, TRACED, allSettled, anyOf, awaitCall, calc, call, fmt, group, list, log, matrix, nastyScenario,
+  nastyTrace, op, raise, ref, ret, returns, scenario, seedIr, sleep, timeout,
 } from "./fixtures/scenarios.mjs";
 
 const run = promisify(execFile);
@@ -228,6 +228,20 @@ test("malformed IR is an error naming the scenario and the step line, never code
   bad((ir) => { ir.operations[0].latency = "30); evil("; }, /latency must be an integer/);
   bad((ir) => { ir.functions[0].body[0].catch.kinds = ["Missing"]; }, /not listed in errors/);
   bad((ir) => { ir.main.push({ step: "if", op: "=", left: { literal: 1 }, right: { literal: 1 }, then: [], else: [] }); }, /unknown comparison "="/);
+  bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "/", { literal: 2 }] } }); }, /unknown calc operator "\/"/);
+  bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "+"] } }); }, /calc must be \[expression, operator, expression\]/);
+  bad((ir) => { ir.main.push({ step: "sleep", ms: { ref: "x); evil(" } }); }, /is not a name/);
+  bad((ir) => { ir.main.push({ step: "sleep", ms: "30); evil(" }); }, /ms must be an integer/);
+  bad((ir) => { ir.main.push({ step: "timeout", ms: 50, body: [] }); }, /a timeout needs "TimeoutError" listed in errors/);
+  bad((ir) => {
+    ir.errors.push("TimeoutError");
+    ir.main.push({ step: "timeout", ms: "50); evil(", body: [] });
+  }, /ms must be an integer/);
+  bad((ir) => {
+    ir.errors.push("TimeoutError");
+    ir.main.push({ step: "timeout", ms: 50, body: [{ step: "return", value: null }] });
+  }, /a timeout block cannot return/);
+  bad((ir) => { ir.main.push({ step: "any", calls: [], bind: null }); }, /calls must be a non-empty list/);
 });
 
 // ---- syntax and the js-promise rule ------------------------------------------------------
@@ -283,7 +297,8 @@ test("the matrix covers every step kind in every position", () => {
   const kinds = new Set();
   const visit = (steps) => {
     for (const step of steps) {
-      kinds.add(step.step + (step.step === "await" ? (step.call ? "-call" : "-handle") : ""));
+      kinds.add(step.step + (step.step === "await" ? (step.call ? "-call" : "-handle") : "")
+        + (step.step === "sleep" && typeof step.ms === "object" ? "-expr" : ""));
       for (const inner of [step.body, step.catch?.body, step.finally, step.then, step.else]) {
         if (Array.isArray(inner)) visit(inner);
       }
@@ -291,8 +306,171 @@ test("the matrix covers every step kind in every position", () => {
   };
   for (const ir of matrix()) visit(ir.main);
   assert.deepEqual([...kinds].sort(), [
-    "all", "await-call", "await-handle", "if", "log", "race", "repeat", "return", "sleep", "start", "throw", "try",
+    "all", "all_settled", "any", "await-call", "await-handle", "group", "if", "log", "race", "repeat", "return",
+    "sleep", "sleep-expr", "start", "throw", "timeout", "try",
   ]);
+});
+
+// ---- all_settled, any, group, timeout, calc, sleep with an expression -------------------
+
+/** One function using every new step kind, for the exact-text tests below. */
+function newStepsIr() {
+  return scenario({
+    id: "new-steps",
+    operations: [op("fetch", 30, returns("x")), op("backup", 10, returns("y"))],
+    functions: {
+      fetch_all: {
+        params: ["url", "delay"],
+        body: [
+          allSettled([call("fetch", ref("url")), call("backup")], "settled"),
+          anyOf([call("fetch", ref("url")), call("backup")], "first"),
+          group([call("fetch", ref("url")), call("backup")], "both"),
+          sleep(calc(ref("delay"), "*", calc(2, "+", 1))),
+          timeout(50, [awaitCall(call("fetch", ref("url")), "data"), log(fmt("got ", ref("data")))]),
+          ret(list(ref("settled"), ref("first"), ref("both"), ref("data"))),
+        ],
+      },
+    },
+    main: [awaitCall(call("fetch_all", "u", 10), "r"), ret(ref("r"))],
+  });
+}
+
+/** The text of one function declaration in a compiled body. */
+function functionText(body, head) {
+  const from = body.indexOf(head);
+  assert.ok(from >= 0, head);
+  return body.slice(from, body.indexOf("\n}\n", from) + 2);
+}
+
+const TIMEOUT_COMMENT = "// The deadline timer is armed before the block starts; the block is not cancelled when it passes.";
+const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
+
+test("new steps: exact js-async text (allSettled, any, group as Promise.all, computed sleep, timeout)", () => {
+  assert.equal(functionText(compile(newStepsIr(), "js-async").body, "async function fetchAll"), `\
+async function fetchAll(url, delay) {
+  const settled = await Promise.allSettled([fetch(url), backup()]);
+  const first = await Promise.any([fetch(url), backup()]);
+  ${GROUP_COMMENT}
+  const both = await Promise.all([fetch(url), backup()]);
+  await new Promise((resolve) => setTimeout(resolve, delay * (2 + 1)));
+  let data;
+  ${TIMEOUT_COMMENT}
+  let timer;
+  const deadline = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError("")), 50);
+  });
+  try {
+    await Promise.race([deadline, (async () => {
+      data = await fetch(url);
+      log(\`got \${data}\`);
+    })()]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return [settled, first, both, data];
+}`);
+});
+
+test("new steps: exact js-promise text (the same, as one promise chain)", () => {
+  assert.equal(functionText(compile(newStepsIr(), "js-promise").body, "function fetchAll"), `\
+function fetchAll(url, delay) {
+  return Promise.allSettled([fetch(url), backup()]).then((settled) => {
+    return Promise.any([fetch(url), backup()]).then((first) => {
+      ${GROUP_COMMENT}
+      return Promise.all([fetch(url), backup()]).then((both) => {
+        return new Promise((resolve) => setTimeout(resolve, delay * (2 + 1))).then(() => {
+          let data;
+          ${TIMEOUT_COMMENT}
+          let timer;
+          const deadline = new Promise((resolve, reject) => {
+            timer = setTimeout(() => reject(new TimeoutError("")), 50);
+          });
+          const timedBlock = () => {
+            return fetch(url).then((value) => {
+              data = value;
+              log(\`got \${data}\`);
+            });
+          };
+          return Promise.race([deadline, timedBlock()])
+            .finally(() => clearTimeout(timer))
+            .then(() => [settled, first, both, data]);
+        });
+      });
+    });
+  });
+}`);
+});
+
+test("new steps: both variants run the exact-text scenario alike", async () => {
+  // allSettled waits for both (30); any takes backup at 40 (its fetch ends at 60); the
+  // group waits for its fetch (70); sleep 10 * (2 + 1); the fetch ends before the deadline.
+  const expected = [
+    '0 start fetch("u")', "0 start backup()", '10 end backup -> "y"', '30 end fetch -> "x"',
+    '30 start fetch("u")', "30 start backup()", '40 end backup -> "y"', '40 start fetch("u")', "40 start backup()",
+    '50 end backup -> "y"', '60 end fetch -> "x"', '70 end fetch -> "x"',
+    '100 start fetch("u")', '130 end fetch -> "x"', '130 log "got x"',
+    '130 return [[{"status":"fulfilled","value":"x"},{"status":"fulfilled","value":"y"}],"y",["x","y"],"x"]',
+  ].join("\n");
+  for (const target of TARGETS) {
+    const outcome = await runBody(newStepsIr(), target);
+    assert.equal(formatTrace(outcome.trace), expected, target);
+  }
+});
+
+test("timeouts nested and in sequence get fresh temp names; a short block is inlined in the race", () => {
+  const ir = scenario({
+    id: "timeouts-nested",
+    operations: [op("timer", 1, returns("t"))],
+    main: [
+      timeout(50, [timeout(20, [awaitCall(call("timer"))])]),
+      timeout(30, [sleep(1)]),
+      ret("ok"),
+    ],
+  });
+  const asyncText = compile(ir, "js-async").body;
+  const promiseText = compile(ir, "js-promise").body;
+  for (const text of [asyncText, promiseText]) {
+    // `timer` is the scenario's operation: the temps step aside; the inner timeout's
+    // names shadow nothing of the outer one's.
+    assert.doesNotMatch(text, /let timer;/);
+    assert.match(text, /let timer2;\n(.*\n)+ *let timer3;\n/);
+    assert.match(text, /const deadline = (.*\n)+ *const deadline2 = /);
+  }
+  // The second timeout's block is one short chain: inlined in the race, no timedBlock.
+  assert.match(promiseText, /return Promise\.race\(\[deadline2, new Promise\(\(resolve\) => setTimeout\(resolve, 1\)\)\]\)\n/);
+});
+
+test("calc: parentheses only where precedence needs them", () => {
+  const a = ref("a");
+  const b = ref("b");
+  const c = ref("c");
+  assert.equal(jsExpr(calc(a, "+", b)), "a + b");
+  assert.equal(jsExpr(calc(calc(a, "+", b), "*", c)), "(a + b) * c");
+  assert.equal(jsExpr(calc(a, "*", calc(b, "+", c))), "a * (b + c)");
+  assert.equal(jsExpr(calc(calc(a, "*", b), "+", c)), "a * b + c");
+  assert.equal(jsExpr(calc(a, "+", calc(b, "*", c))), "a + b * c");
+  assert.equal(jsExpr(calc(calc(a, "-", b), "-", c)), "a - b - c");
+  assert.equal(jsExpr(calc(a, "-", calc(b, "-", c))), "a - (b - c)");
+  assert.equal(jsExpr(calc(a, "-", calc(b, "+", c))), "a - (b + c)");
+  assert.equal(jsExpr(calc(calc(a, "*", b), "*", c)), "a * b * c");
+  assert.equal(jsExpr(calc(a, "*", calc(b, "*", c))), "a * (b * c)");
+  assert.equal(jsExpr(calc(a, "-", -1)), "a - -1");
+  assert.equal(jsExpr(fmt("n=", calc(a, "+", 1))), "`n=${a + 1}`");
+  for (const [expr, value] of [
+    [calc(calc(1, "+", 2), "*", 3), 9], [calc(1, "-", calc(2, "-", 3)), 2], [calc(2, "-", -1), 3],
+    [calc(calc(2, "*", 3), "-", calc(4, "*", calc(5, "-", 6))), 10],
+  ]) {
+    assert.equal(new Function(`return ${jsExpr(expr)};`)(), value, jsExpr(expr));
+  }
+});
+
+test("js-promise programs of the new steps never say async or await, comments included", () => {
+  const irs = [newStepsIr(), ...TRACED.map((entry) => entry.ir).filter((ir) => /settled|any|timeout|group|backoff|calc/.test(ir.id))];
+  assert.ok(irs.length >= 12);
+  for (const ir of irs) {
+    const code = withoutStringLiterals(compileSource(ir, "js-promise").split("\n").slice(2).join("\n"));
+    assert.doesNotMatch(code, /\b(async|await)\b/i, ir.id);
+  }
 });
 
 // ---- literals: byte-identical strings ---------------------------------------------------
@@ -385,12 +563,15 @@ test("a nasty message thrown out of main is the outcome's error, byte for byte",
 
 // ---- traces on the real runtime ----------------------------------------------------------
 
-for (const { ir, trace } of TRACED) {
+for (const { ir, trace, result, virtualTime, timerFirings } of TRACED) {
   test(`trace of ${ir.id}: both variants give the trace derived by hand`, async () => {
     for (const target of TARGETS) {
       const outcome = await runBody(ir, target);
       assert.equal(outcome.status, "settled", `${target}: ${outcome.message}`);
       assert.equal(formatTrace(outcome.trace), trace.trim(), target);
+      if (result !== undefined) assert.deepEqual(outcome.result, result, target);
+      if (virtualTime !== undefined) assert.equal(outcome.stats.virtual_time, virtualTime, target);
+      if (timerFirings !== undefined) assert.equal(outcome.stats.timer_firings, timerFirings, target);
     }
   });
 }

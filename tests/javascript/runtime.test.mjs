@@ -486,9 +486,58 @@ test("formatTrace writes every event kind exactly", () => {
     "60 return null",
     '60 throw IOError("connection reset")',
     '60 throw AggregateError("All promises were rejected", [IOError("a"), AggregateError("inner", [])])',
-    '70 cancel {"op":"x"}',
+    "70 cancel x",
   ].join("\n"));
   assert.equal(formatTrace([]), "");
+});
+
+test("an Error anywhere inside a value is written as its ERROR record, in the trace and the result", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const IOError = world.errorKind("IOError");
+    const ok = world.operation("ok", { latency: 10, outcomes: [{ returns: "fine" }] });
+    const bad = world.operation("bad", { latency: 20, outcomes: [{ fails: { kind: "IOError", message: "bad" } }] });
+    // The allSettled shape is native: the reason is the error object itself.
+    const settled = await Promise.allSettled([ok(), bad()]);
+    const group = await Promise.any([bad(), Promise.reject(new TypeError("t"))]).catch((error) => error);
+    const value = { settled, deep: [{ error: new IOError("deep") }], group };
+    world.log(value);
+    await ok(value);
+    return value;
+  });
+  const settledJson = '[{"status":"fulfilled","value":"fine"},{"status":"rejected","reason":{"kind":"IOError","message":"bad"}}]';
+  const json = `{"settled":${settledJson},"deep":[{"error":{"kind":"IOError","message":"deep"}}],`
+    + '"group":{"kind":"AggregateError","message":"All promises were rejected","errors":[{"kind":"IOError","message":"bad"},{"kind":"TypeError","message":"t"}]}}';
+  assert.equal(text, [
+    "0 start ok()",
+    "0 start bad()",
+    '10 end ok -> "fine"',
+    '20 fail bad IOError("bad")',
+    "20 start bad()",
+    '40 fail bad IOError("bad")',
+    `40 log ${json}`,
+    `40 start ok(${json})`,
+    '50 end ok -> "fine"',
+    `50 return ${json}`,
+  ].join("\n"));
+  assert.deepEqual(outcome.result, { returns: JSON.parse(json) });
+  // The trace holds plain JSON, not the error objects.
+  assert.equal(Object.getPrototypeOf(outcome.trace[6].message.deep[0].error), Object.prototype);
+});
+
+test("Promise.any failing everywhere: AggregateError, members in call order, as the outcome's error", async () => {
+  const { outcome, text } = await run((world) => () => {
+    const a = world.operation("a", { latency: 20, outcomes: [{ fails: { kind: "IOError", message: "a" } }] });
+    const b = world.operation("b", { latency: 10, outcomes: [{ fails: { kind: "ValueError", message: "b" } }] });
+    return Promise.any([a(), b()]);
+  });
+  assert.equal(text.split("\n").at(-1), '20 throw AggregateError("All promises were rejected", [IOError("a"), ValueError("b")])');
+  assert.deepEqual(outcome.result, {
+    throws: {
+      kind: "AggregateError",
+      message: "All promises were rejected",
+      errors: [{ kind: "IOError", message: "a" }, { kind: "ValueError", message: "b" }],
+    },
+  });
 });
 
 test("trace values are JSON snapshots: undefined is null and later mutation does not show", async () => {

@@ -311,3 +311,39 @@ test("the seed scenario's IR runs through the real compiler in both targets", {
     assert.equal(/\basync\b|\bawait\b/.test(compiled.source.replace(/\/\/.*$/gm, "")), target === "js-async");
   }
 });
+
+test("a timeout scenario runs through the real worker: TimeoutError record, the slow operation ending after", {
+  ...TIMEOUT,
+  skip: existsSync(COMPILER) ? false : "javascript/compile.mjs does not exist yet",
+}, async () => {
+  // The IR as the loader writes it for: timeout 50 ms around a slow (80 ms) download.
+  const ir = {
+    ir: 1,
+    id: "timeout-through-worker",
+    summary: "The download takes longer than the timeout.",
+    source: "tests/javascript/timeout-through-worker.yaml",
+    limits: { virtual_time: 3600000, timer_firings: 10000, turns_per_instant: 1000 },
+    errors: ["TimeoutError"],
+    operations: [{ name: "download", latency: 80, outcomes: [{ returns: "late" }] }],
+    functions: [],
+    main: [
+      {
+        step: "timeout", line: 5, ms: 50,
+        body: [{ step: "await", line: 6, call: { callee: "download", callee_kind: "operation", args: [] }, bind: "data" }],
+      },
+      { step: "return", line: 7, value: { ref: "data" } },
+    ],
+  };
+  const worker = startWorker();
+  for (const [id, target] of [[1, "js-promise"], [2, "js-async"]]) {
+    const reply = await worker.request({ id, type: "run", target, scenario: ir });
+    assert.equal(reply.type, "outcome", JSON.stringify(reply));
+    assert.equal(reply.outcome.status, "settled");
+    assert.deepEqual(reply.outcome.result, { throws: { kind: "TimeoutError", message: "" } });
+    assert.deepEqual(reply.outcome.trace, [
+      { t: 0, event: "start", op: "download", args: [] },
+      { t: 50, event: "throw", error: { kind: "TimeoutError", message: "" } },
+      { t: 80, event: "end", op: "download", value: "late" },
+    ]);
+  }
+});

@@ -478,7 +478,8 @@ def test_wait_for_cancels_the_operation_at_its_deadline():
         await asyncio.wait_for(slow(), 0.01)
 
     outcome = world.run(main)
-    assert trace(outcome) == '0 start slow()\n10 throw TimeoutError("")\n'
+    # The operation records its cancellation (spec/PROTOCOL.md, the `cancel` event).
+    assert trace(outcome) == '0 start slow()\n10 cancel slow\n10 throw TimeoutError("")\n'
     assert outcome["stats"]["virtual_time"] == 10  # the cancelled 30 ms timer never fired
 
 
@@ -491,7 +492,7 @@ def test_asyncio_timeout_runs_on_the_virtual_clock():
         async with asyncio.timeout(0.01):  # asyncio.timeout exists from 3.11
             await slow()
 
-    assert trace(world.run(main)) == '0 start slow()\n10 throw TimeoutError("")\n'
+    assert trace(world.run(main)) == '0 start slow()\n10 cancel slow\n10 throw TimeoutError("")\n'
 
 
 def test_an_exception_escaping_a_callback_is_a_crash():
@@ -611,6 +612,7 @@ def test_format_trace_writes_each_event_kind_exactly():
                                                 "errors": [{"kind": "IOError", "message": "a"},
                                                            {"kind": "IOError", "message": "b"}]}},
         {"t": 70, "event": "cancel", "op": "slow"},
+        {"t": 80, "event": "teleport", "to": "mars"},  # unknown: shown whole, never dropped
     ]
     assert format_trace(events_) == (
         '0 start download_data("u",1,2,2.5,null,true,{"a":[1]})\n'
@@ -623,7 +625,8 @@ def test_format_trace_writes_each_event_kind_exactly():
         '60 return "processed"\n'
         "60 return [1,1e+300,0,0.1]\n"
         '60 throw AggregateError("All promises were rejected", [IOError("a"), IOError("b")])\n'
-        '70 cancel {"op":"slow"}\n'
+        "70 cancel slow\n"
+        '80 teleport {"to":"mars"}\n'
     )
     assert format_trace([]) == ""
 
@@ -649,3 +652,150 @@ def test_run_and_print_prints_the_trace_and_the_status(capsysbinary):
     assert exit_info.value.code == 1
     assert capsysbinary.readouterr().out.decode("utf-8").startswith(
         "deadlock: scenario 'printed' has not settled at 0 ms and no timer is pending; pending: stuck (line ")
+
+
+# -- settled records, cancellation, TimeoutError, eager tasks --------------------------------
+
+
+def test_settled_gives_the_all_settled_shape_and_the_trace_writes_reasons_as_error_records():
+    world = World("settled")
+    io_error = world.error_kind("IOError")
+    ok = world.operation("ok", latency=30, outcomes=[{"returns": [1, {"a": None}]}])
+    bad = world.operation("bad", latency=10, outcomes=[{"fails": {"kind": "IOError", "message": "boom"}}])
+    seen = []
+
+    async def main():
+        results = world.settled(await asyncio.gather(ok(), bad(), return_exceptions=True))
+        seen.append(results)
+        world.log({"nested": [results[1]]})
+        return results
+
+    outcome = world.run(main)
+    (results,) = seen
+    assert results[0] == {"status": "fulfilled", "value": [1, {"a": None}]}
+    assert results[1]["status"] == "rejected" and type(results[1]["reason"]) is io_error  # the error itself
+    rejected = {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}}
+    assert outcome["result"] == {"returns": [{"status": "fulfilled", "value": [1, {"a": None}]}, rejected]}
+    assert outcome["trace"][4] == {"t": 30, "event": "log", "message": {"nested": [rejected]}}
+    # The failed child waited for the gather to read it: it was never "unhandled".
+    assert [event["event"] for event in outcome["trace"]] == ["start", "start", "fail", "end", "log", "return"]
+
+
+def test_settled_counts_a_cancelled_child_as_rejected():
+    cancelled = asyncio.CancelledError()
+    assert World.settled(["a", cancelled, None]) == [
+        {"status": "fulfilled", "value": "a"}, {"status": "rejected", "reason": cancelled},
+        {"status": "fulfilled", "value": None}]
+
+
+def test_a_failed_task_that_no_gather_waits_for_is_still_unhandled():
+    # The gather deferral is for a gather's own children only.
+    world = World("not-gathered")
+    bad = world.operation("bad", latency=10, outcomes=[{"fails": {"kind": "IOError", "message": "x"}}])
+    ok = world.operation("ok", latency=30)
+
+    async def main():
+        asyncio.create_task(bad())
+        await asyncio.gather(ok(), ok(), return_exceptions=True)
+
+    assert trace(world.run(main)) == (
+        '0 start bad()\n0 start ok()\n0 start ok()\n10 fail bad IOError("x")\n10 unhandled IOError("x")\n'
+        "30 end ok -> null\n30 end ok -> null\n30 return null\n")
+
+
+def test_a_cancelled_operation_records_cancel_at_that_instant():
+    world = World("cancel")
+    slow = world.operation("slow", latency=30)
+
+    async def main():
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0.02)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+
+    outcome = world.run(main)
+    assert trace(outcome) == '0 start slow()\n20 cancel slow\n20 return "cancelled"\n'
+    assert outcome["stats"]["virtual_time"] == 20  # its 30 ms timer was dropped
+
+
+@pytest.mark.parametrize(("limits", "status", "expected"), [
+    (None, "deadlock", "0 start slow()\n30 end slow -> null\n"),
+    ({"virtual_time": 10}, "runaway", "0 start slow()\n"),
+])
+def test_the_clean_up_after_a_halt_records_no_cancel(limits, status, expected):
+    # After a deadlock or runaway the leftovers are cancelled to unwind them: that is the
+    # kit tidying up, not part of the scenario, so no `cancel` event.
+    world = World("halted", limits=limits)
+    slow = world.operation("slow", latency=30)
+
+    async def main():
+        asyncio.create_task(slow())
+        await asyncio.get_running_loop().create_future()  # never resolved
+
+    outcome = world.run(main)
+    assert outcome["status"] == status
+    assert trace(outcome) == expected
+
+
+def test_timeout_error_kind_is_also_the_builtin_timeout_error():
+    world = World("timeout-kind")
+    timeout_error = world.error_kind("TimeoutError")
+    assert issubclass(timeout_error, ScenarioError) and issubclass(timeout_error, TimeoutError)
+    assert not issubclass(world.error_kind("IOError"), OSError)  # only TimeoutError is unshadowed
+    error = timeout_error("gateway")
+    assert (error.kind, error.message, str(error)) == ("TimeoutError", "gateway", "gateway")
+    late = world.operation("late", latency=5, outcomes=[{"fails": {"kind": "TimeoutError", "message": "gateway"}}])
+
+    async def main():
+        try:
+            await late()
+        except TimeoutError as caught:  # the builtin name catches the kind's class
+            return caught.message
+
+    assert trace(world.run(main)) == '0 start late()\n5 fail late TimeoutError("gateway")\n5 return "gateway"\n'
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup is new in 3.11")
+def test_task_group_siblings_are_cancelled_in_call_order():
+    world = World("task-group")
+    ops = [world.operation(f"op_{i}", latency=50) for i in range(8)]
+    bad = world.operation("bad", latency=10, outcomes=[{"fails": {"kind": "IOError", "message": "x"}}])
+
+    async def main():
+        async with asyncio.TaskGroup() as group:
+            for op in ops[:4]:
+                group.create_task(op())
+            group.create_task(bad())
+            for op in ops[4:]:
+                group.create_task(op())
+
+    for _ in range(5):
+        cancelled = [event["op"] for event in world.run(main)["trace"] if event["event"] == "cancel"]
+        assert cancelled == [f"op_{i}" for i in range(8)]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="eager_task_factory exists from 3.12")
+def test_eager_tasks_before_3_12_is_a_clear_error():
+    import platform
+
+    with pytest.raises(RuntimeError) as raised:
+        World("eager", eager_tasks=True)
+    assert str(raised.value) == ("eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                                 f"this is CPython {platform.python_version()}")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")
+def test_eager_tasks_start_an_operation_inside_create_task():
+    for eager, expected in [(False, ['0 log "after"', "0 start fetch()"]), (True, ["0 start fetch()", '0 log "after"'])]:
+        world = World("eager", eager_tasks=eager)
+        fetch = world.operation("fetch", latency=10)
+
+        async def main(world=world, fetch=fetch):
+            task = asyncio.create_task(fetch())
+            world.log("after")
+            await task
+
+        assert trace(world.run(main)).splitlines()[:2] == expected

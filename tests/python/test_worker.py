@@ -68,7 +68,7 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
     assert result.stderr == b""
     assert replies[0] == {"id": 1, "type": "hello", "protocol": 1,
                           "runtime": {"name": "cpython", "version": platform.python_version()},
-                          "targets": ["python"]}
+                          "targets": ["python", "python-eager"]}
     assert replies[1]["id"] == 2 and replies[1]["type"] == "compiled"
     assert replies[1]["source"].startswith('"""seed-download-fallback: The download fails')
     assert replies[2]["id"] == 3 and replies[2]["type"] == "outcome"
@@ -77,7 +77,7 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
     assert len(outcome["trace"]) == 8
     assert replies[3:] == [
         {"id": 4, "type": "error", "message": "unknown request type 'dance'"},
-        {"id": 5, "type": "error", "message": "unknown target 'js-async'; this testee serves: python"},
+        {"id": 5, "type": "error", "message": "unknown target 'js-async'; this testee serves: python, python-eager"},
         {"id": 6, "type": "error",
          "message": "scenario 'future': this compiler reads scenario IR version 1, not 2"},
         {"id": None, "type": "error", "message": "not a JSON line: Expecting value: line 1 column 1 (char 0)"},
@@ -122,3 +122,135 @@ def test_handle_in_process():
     assert (reply["id"], reply["type"], stop) == (None, "error", False)
     assert worker.handle(json.dumps({"id": 3, "type": "run", "target": "python"})) == (
         {"id": 3, "type": "error", "message": "the request has no scenario IR object"}, False)
+
+
+# -- python-eager and version-dependent programs, under each CPython ------------------------
+
+
+def python_for(version: str) -> str | None:
+    """A working pythonX.Y binary (pyenv's, else one on PATH), or None."""
+    candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
+    candidates.append(shutil.which(f"python{version}"))
+    for path in filter(None, candidates):
+        if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+            return path
+    return None
+
+
+def version_of(python: str) -> str:
+    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, timeout=30).stdout.strip()
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def run_all(python: str, requests: list[tuple[str, dict]]) -> list[dict]:
+    """Run each (target, IR) in one worker under ``python``; the outcomes in order."""
+    lines = [request(id=i, type="run", target=target_id, scenario=ir) for i, (target_id, ir) in enumerate(requests)]
+    replies, result = converse(lines, python=python)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == b""
+    assert [reply["id"] for reply in replies] == list(range(len(requests)))
+    return [reply["outcome"] for reply in replies]
+
+
+def trace_text(outcome: dict) -> str:
+    from asyncparity_runtime import format_trace
+
+    return format_trace(outcome["trace"])
+
+
+LAZY_START = '0 log "started"\n0 start download("u")\n30 end download -> "data"\n30 return "data"\n'
+EAGER_START = '0 start download("u")\n0 log "started"\n30 end download -> "data"\n30 return "data"\n'
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_python_eager_starts_the_operation_before_the_next_line(version):
+    python = python_for(version)
+    if python is None:
+        pytest.skip(f"no python{version} found")
+    ir = fixture("start-log-await")
+    replies, result = converse([request(id=1, type="hello"), request(id=2, type="compile", target="python-eager", scenario=ir)],
+                               python=python)
+    assert result.returncode == 0, result.stderr
+    assert replies[0]["targets"] == ["python", "python-eager"]
+    assert "    eager_tasks=True,\n" in replies[1]["source"]
+    lazy, eager = run_all(python, [("python", ir), ("python-eager", ir)])
+    assert (lazy["target"], lazy["status"], trace_text(lazy)) == ("python", "settled", LAZY_START)
+    assert (eager["target"], eager["status"], trace_text(eager)) == ("python-eager", "settled", EAGER_START)
+
+
+def test_python_eager_gives_the_javascript_trace_of_the_eager_start_divergence():
+    # spec/divergences/eager-start.yaml declares python's lazy start; python-eager has none.
+    python = python_for("3.12")
+    if python is None:
+        pytest.skip("no python3.12 found")
+    from asyncparity.load import load_file
+
+    scenario = load_file(ROOT / "spec" / "divergences" / "eager-start.yaml").scenario
+    (divergence,) = scenario.diverge
+    assert divergence.targets == ("python",)
+    lazy, eager = run_all(python, [("python", scenario.ir), ("python-eager", scenario.ir)])
+    assert trace_text(lazy).splitlines() == list(divergence.trace)
+    assert trace_text(eager).splitlines() == list(scenario.expect.trace)
+    assert eager["result"] == scenario.expect.result
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="skipped only before 3.12")
+def test_python_eager_is_skipped_by_the_worker_before_3_12():
+    (outcome,) = run_all(sys.executable, [("python-eager", fixture("start-log-await"))])
+    assert outcome == {"target": "python-eager", "status": "skipped", "result": None, "trace": [],
+                       "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                                  f"this is CPython {platform.python_version()}"}
+
+
+def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
+    python = python_for("3.10")
+    if python is None:
+        pytest.skip("no python3.10 found")
+    version = version_of(python)
+    outcomes = run_all(python, [
+        ("python", fixture("timeout-expires")),
+        ("python", fixture("group-success")),
+        ("python", fixture("any-first-success")),
+        ("python-eager", fixture("timeout-expires")),
+        ("python", fixture("backoff-calc")),
+        ("python", fixture("all-settled-one-fails")),
+    ])
+    assert [(outcome["target"], outcome["status"], outcome["message"]) for outcome in outcomes[:4]] == [
+        ("python", "skipped", f"python needs CPython 3.11 or later (asyncio.timeout); this is CPython {version}"),
+        ("python", "skipped", f"python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython {version}"),
+        ("python", "skipped", f"python needs CPython 3.11 or later (ExceptionGroup); this is CPython {version}"),
+        ("python-eager", "skipped",
+         f"python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); this is CPython {version}"),
+    ]
+    assert all(outcome["result"] is None and outcome["trace"] == [] for outcome in outcomes[:4])
+    backoff, settled = outcomes[4:]
+    assert backoff["result"] == {"returns": "ok"}
+    assert [event["t"] for event in backoff["trace"] if event["event"] == "start"] == [0, 110, 320, 730]
+    assert settled["result"]["returns"][1] == {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}}
+    assert "unhandled" not in [event["event"] for event in settled["trace"]]
+
+
+NEW_FIXTURES = ["all-settled-one-fails", "any-first-success", "any-all-fail", "timeout-expires", "timeout-uncaught",
+                "timeout-not-reached", "group-success", "group-failure", "backoff-calc"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="the reference run needs 3.11")
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_new_constructs_give_the_same_outcome_under_newer_cpythons(version):
+    python = python_for(version)
+    if python is None:
+        pytest.skip(f"no python{version} found")
+    from asyncparity_python import target
+
+    irs = [fixture(name) for name in NEW_FIXTURES]
+    for name, ir, there in zip(NEW_FIXTURES, irs, run_all(python, [("python", ir) for ir in irs]), strict=True):
+        here = target.run(ir)
+        assert (there["status"], there["result"], there["trace"]) == (here["status"], here["result"], here["trace"]), name
+    # With eager tasks the same programs give the same traces too: each of these starts
+    # its calls in one step (gather, create_task lists, a TaskGroup) and awaits at once.
+    for name, ir, there in zip(NEW_FIXTURES, irs, run_all(python, [("python-eager", ir) for ir in irs]), strict=True):
+        assert (there["status"], there["trace"]) == ("settled", target.run(ir)["trace"]), name

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from asyncparity.bench import run_benchmark, write_scenarios
 from asyncparity.load import load_paths
 from asyncparity.node import find_node

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from asyncparity.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +102,7 @@ def test_installed_command_prints_no_traceback_for_bad_input(tmp_path: Path) -> 
 
 
 def test_keyword_selects_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", str(SPEC), "-k", "fallback", "--targets", "python,js-async")
+    code, out, _ = run(capsys, "run", str(SPEC), "-k", "seed-download-fallback", "--targets", "python,js-async")
 
     assert code == 0
     assert out.splitlines() == ["PASS  seed-download-fallback  python agree, js-async agree", "1 passed, 0 failed"]
@@ -109,7 +110,7 @@ def test_keyword_selects_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "run", str(SEED), "--targets", "python,ruby") == (
-        2, "", "asyncparity: --targets: unknown target 'ruby'; choose from python, js-promise, js-async\n")
+        2, "", "asyncparity: --targets: unknown target 'ruby'; choose from python, python-eager, js-promise, js-async, or all\n")
     assert run(capsys, "run", str(SPEC), "-k", "no-such-scenario")[2] == (
         f"asyncparity: no scenario id contains 'no-such-scenario' under {SPEC}\n")
     code, out, err = run(capsys, "run", str(SEED), "--node", "/nonexistent/node")
@@ -187,3 +188,90 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert all(command in out for command in ("run", "show", "bench"))
+
+
+def test_all_targets_include_python_eager_skipped_with_its_reason_before_3_12(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(EAGER), "--targets", "all")
+
+    assert code == 0
+    if sys.version_info >= (3, 12):
+        assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager agree, js-promise agree, js-async agree"
+    else:
+        assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager skipped, js-promise agree, js-async agree"
+
+
+def test_new_writes_a_skeleton_that_runs_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "first.yaml"
+
+    assert run(capsys, "new", str(path)) == (0, f"wrote {path}: fill in its summary, then: asyncparity run {path}\n", "")
+    assert run(capsys, "run", str(path))[0] == 0
+    assert run(capsys, "new", str(path)) == (2, "", f"asyncparity: {path} exists; new never overwrites a file\n")
+
+
+def test_check_reports_every_mistake_in_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "three.yaml").write_text(
+        "id: three\nsumary: s\noperations:\n  fetch:\n    latency: 5\n    returns: 1\n"
+        "main:\n  - awiat: fetch\n  - await: fech\n"
+    )
+    shutil.copy(SEED, tmp_path / "good.yaml")
+
+    code, out, _ = run(capsys, "check", str(tmp_path))
+
+    assert code == 2
+    assert out.splitlines() == [
+        f"{tmp_path}/three.yaml:2:1: unknown key 'sumary' in the scenario; did you mean 'summary'?",
+        f"{tmp_path}/three.yaml:1:1: missing required key 'summary'",
+        f"{tmp_path}/three.yaml:8:5: unknown step 'awiat'; did you mean 'await'?",
+        f"{tmp_path}/three.yaml:9:12: unknown operation or function 'fech'; did you mean 'fetch'?",
+        "2 file(s) checked, 1 with errors, 4 error(s)",
+    ]
+    assert run(capsys, "check", str(SEED))[0] == 0
+
+
+def test_bless_fills_expect_and_keeps_comments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "fresh.yaml"
+    path.write_text(
+        "# A comment at the top stays.\nid: fresh\nsummary: s   # and this one\n"
+        "operations:\n  fetch:\n    latency: 5\n    returns: 1\nmain:\n  - await: fetch\n    as: value\n  - return: $value\n"
+    )
+    before = path.read_text()
+
+    code, out, _ = run(capsys, "bless", str(path))
+
+    assert code == 0
+    assert out.splitlines()[0] == f"blessed: fresh ({path})"
+    assert "  +expect:" in out.splitlines()
+    assert path.read_text() == before + "\nexpect:\n  returns: 1\n  trace: |\n    0 start fetch()\n    5 end fetch -> 1\n    5 return 1\n"
+    assert run(capsys, "bless", str(path)) == (0, f"unchanged: fresh ({path})\n", "")
+    assert run(capsys, "run", str(path))[0] == 0
+
+
+def test_bless_refuses_undeclared_disagreement(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "eager.yaml"
+    path.write_text(EAGER.read_text().split("\ndiverge:")[0] + "\n")
+    before = path.read_text()
+
+    code, out, _ = run(capsys, "bless", str(path))
+
+    assert code == 1
+    assert out == (f"not blessed: eager-start ({path}): js-promise disagrees with python; "
+                   "declare the divergence (diverge:) or change the scenario, then bless again\n")
+    assert path.read_text() == before
+
+
+def test_catalogue_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(EAGER, tmp_path / "eager.yaml")
+    output = tmp_path / "DIVERGENCES.md"
+
+    assert run(capsys, "catalogue", str(tmp_path), "--check")[0] == 1
+    assert run(capsys, "catalogue", str(tmp_path)) == (0, f"wrote {output}\n", "")
+    assert "## eager-start" in output.read_text()
+    assert run(capsys, "catalogue", str(tmp_path), "--check") == (0, f"{output} is up to date\n", "")
+
+
+def test_show_side_by_side_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", str(SEED), "--layout", "columns")
+
+    first = out.splitlines()[0]
+    assert code == 0
+    assert re.fullmatch(r"python +│ js-promise +│ js-async", first)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from asyncparity.load import DEFAULT_LIMITS, discover, is_scenario_text, iter_steps, load_file, load_paths, load_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -291,4 +292,72 @@ def test_a_loop_counter_or_caught_error_cannot_be_bound_again_in_its_block() -> 
     assert messages(text) == [
         "t.yaml:12:13: 'attempt' is the loop counter in this block; bind another name",
         "t.yaml:19:15: 'error' is the caught error in this block; bind another name",
+    ]
+
+
+def test_a_caught_error_exists_only_inside_its_catch() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: Boom, message: m}\n"
+        "main:\n  - try:\n      - await: f\n    catch:\n      as: error\n      steps:\n        - log: $error.message\n"
+        "    finally:\n      - log: $error.message\n"
+    )
+    assert messages(text) == [
+        "t.yaml:15:14: '$error' is the error of a catch that has ended; it exists only inside that catch's steps"
+    ]
+
+
+def test_expected_errors_may_be_groups_with_members() -> None:
+    text = (
+        "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n"
+        "  throws: {kind: AggregateError, message: all failed, errors: [{kind: IOError, message: a}]}\n"
+    )
+    result = load_text(text, "t.yaml")
+
+    assert result.diagnostics == []
+    assert result.scenario.expect.result == {
+        "throws": {"kind": "AggregateError", "message": "all failed", "errors": [{"kind": "IOError", "message": "a"}]}
+    }
+
+
+def test_a_catch_of_an_unrelated_kind_is_no_typo_and_an_empty_kind_list_is() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: IOError, message: m}\n"
+        "main:\n  - try:\n      - await: f\n    catch:\n      kind: HttpError\n      steps: []\n"
+        "  - try:\n      - await: f\n    catch:\n      kind: []\n      steps: []\n"
+    )
+    assert messages(text) == ["t.yaml:16:13: catch kind: [] names no kind; leave kind out to catch every error"]
+
+
+def test_a_name_bound_on_some_paths_only_cannot_be_read() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    returns: 1\n"
+        "main:\n  - if: [1, '==', 1]\n    then:\n      - await: f\n        as: x\n  - log: $x\n"
+        "  - repeat: 2\n    as: i\n    steps:\n      - await: f\n        as: y\n  - log: $y\n  - log: $i\n"
+    )
+    assert messages(text) == [
+        "t.yaml:12:10: '$x' may not be bound here: some paths to this step do not bind it (bind it before the branch, or on every path)",
+        "t.yaml:19:10: '$i' is the counter of a repeat that has ended; it exists only inside the loop",
+    ]
+
+
+def test_names_bound_on_every_path_are_fine() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: E, message: m}\n"
+        "main:\n  - if: [1, '==', 1]\n    then:\n      - await: f\n        as: x\n    else:\n      - throw: {kind: E, message: no}\n"
+        "  - log: $x\n  - try:\n      - await: f\n        as: y\n    catch:\n      - await: f\n        as: y\n  - log: $y\n"
+        "  - try:\n      - log: 1\n    finally:\n      - await: f\n        as: z\n  - log: $z\n"
+    )
+    assert messages(text) == []
+
+
+def test_names_are_checked_in_their_javascript_spelling_too() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  fetch:\n    latency: 1\n    returns: 1\n"
+        "main:\n  - await: fetch\n    as: class_\n  - await: fetch\n    as: fetch_\n"
+        "  - await: fetch\n    as: a_b\n  - await: fetch\n    as: a__b\n"
+    )
+    assert messages(text) == [
+        "t.yaml:9:9: name 'class_' is 'class' in JavaScript, which is reserved there",
+        "t.yaml:11:9: 'fetch_' and 'fetch' are both 'fetch' in JavaScript; choose another name",
+        "t.yaml:15:9: 'a__b' and 'a_b' are both 'aB' in JavaScript; choose another name",
     ]

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from asyncparity.node import NodeNotFound, find_node
 
 REAL_NODE = shutil.which("node")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from asyncparity.load import TARGETS, load_paths, load_text
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite

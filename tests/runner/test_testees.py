@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from asyncparity.load import load_file
 from asyncparity.node import find_node
 from asyncparity.testees import NodeTestee, PythonTestee

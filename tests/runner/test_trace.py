@@ -48,3 +48,7 @@ def test_results_and_errors() -> None:
     assert format_result(None) == "(none)"
     assert format_error({"kind": "E", "message": "m", "errors": []}) == 'E("m")'
     assert format_event({"t": 5, "event": "start", "op": "f", "args": []}) == "5 start f()"
+
+
+def test_cancel_event() -> None:
+    assert format_event({"t": 20, "event": "cancel", "op": "download_data"}) == "20 cancel download_data"

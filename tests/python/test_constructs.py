@@ -1,0 +1,583 @@
+"""The constructs added to the Python target: all_settled, any, timeout, group, calc,
+sleep with an expression, the ``cancel`` event, and the two targets.
+
+Each construct is checked twice: the exact program text for a small fixture (what a
+reader sees in ``asyncparity show``) and the exact canonical trace and result of running
+it. The fixtures in tests/python/fixtures/ are the IR that runner/load.py produces from
+the YAML quoted in each test; the traces were worked out by hand from the latencies and
+then checked against the runs, never copied from them.
+
+The in-process runs need CPython 3.11 (``TaskGroup``, ``asyncio.timeout``,
+``ExceptionGroup``); the runs under 3.10, 3.12 and 3.13 go through the worker in a
+subprocess (tests/python/test_worker.py), and so does ``python-eager``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncparity_python import target
+from asyncparity_python.compile import compile_program, compile_target, needs
+from asyncparity_runtime import format_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
+
+needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup, asyncio.timeout, ExceptionGroup: 3.11+")
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def body(program: str) -> str:
+    """From the first ``async def`` to the ``if __name__`` block."""
+    start = program.index("async def ")
+    return program[start:program.index('\n\nif __name__ == "__main__":')]
+
+
+def run(name: str, target_id: str = "python") -> tuple[dict, str]:
+    outcome = target.run(load(name), target_id)
+    assert outcome["status"] == "settled", outcome["message"]
+    assert outcome["message"] is None
+    return outcome["result"], format_trace(outcome["trace"])
+
+
+def minimal(main: list, **extra) -> dict:
+    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
+          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+          "errors": [], "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
+          "functions": [], "main": main}
+    ir.update(extra)
+    return ir
+
+
+def call(name: str, *args: dict) -> dict:
+    return {"callee": name, "callee_kind": "operation", "args": list(args)}
+
+
+def ref(name: str, member: str | None = None) -> dict:
+    return {"ref": name, "member": member} if member else {"ref": name}
+
+
+def calc(left: dict, op: str, right: dict) -> dict:
+    return {"calc": [left, op, right]}
+
+
+def lit(value: object) -> dict:
+    return {"literal": value}
+
+
+# -- all_settled ------------------------------------------------------------------------
+#   all_settled: [{call: fetch_a, args: ["x"]}, {call: fetch_b}]   as: results
+#   fetch_a 30 ms returns "a"; fetch_b 10 ms fails IOError("boom"); then log, return.
+
+
+def test_all_settled_program():
+    assert body(compile_program(load("all-settled-one-fails"))) == '''\
+async def main():
+    results = world.settled(
+        await asyncio.gather(fetch_a("x"), fetch_b(), return_exceptions=True)
+    )
+    log("settled")
+    return results
+'''
+
+
+def test_all_settled_with_one_failure_gives_settled_records_and_no_unhandled_event():
+    # gather(return_exceptions=True) reads fetch_b's error only when fetch_a is done too
+    # (30 ms); until then it is not "unhandled" (Promise.allSettled handles it at once).
+    result, trace = run("all-settled-one-fails")
+    assert result == {"returns": [
+        {"status": "fulfilled", "value": "a"},
+        {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}},
+    ]}
+    assert trace == '''\
+0 start fetch_a("x")
+0 start fetch_b()
+10 fail fetch_b IOError("boom")
+30 end fetch_a -> "a"
+30 log "settled"
+30 return [{"status":"fulfilled","value":"a"},{"status":"rejected","reason":{"kind":"IOError","message":"boom"}}]
+'''
+
+
+def test_all_settled_without_a_name_is_a_plain_gather():
+    ir = minimal([{"step": "all_settled", "line": 1, "calls": [call("a"), call("b")], "bind": None}])
+    assert body(compile_program(ir)) == "async def main():\n    await asyncio.gather(a(), b(), return_exceptions=True)\n"
+
+
+# -- any --------------------------------------------------------------------------------
+#   any: [{call: slow}, {call: fast_fail}, {call: medium}]   as: winner
+#   slow 40 ms "slow"; fast_fail 10 ms IOError("fast down"); medium 20 ms "medium".
+
+ANY_PROGRAM = '''\
+async def main():
+    tasks = [
+        asyncio.create_task(slow()),
+        asyncio.create_task(fast_fail()),
+        asyncio.create_task(medium()),
+    ]
+    for finished in asyncio.as_completed(tasks):
+        try:
+            winner = await finished
+            break
+        except Exception:
+            pass
+    else:
+        raise ExceptionGroup(
+            "All promises were rejected",
+            [task.exception() for task in tasks],
+        )
+    log(f"winner {winner}")
+    return winner
+'''
+
+
+def test_any_program():
+    assert body(compile_program(load("any-first-success"))) == ANY_PROGRAM
+
+
+@needs_311
+def test_any_passes_over_a_faster_failure_and_leaves_the_loser_running():
+    result, trace = run("any-first-success")
+    assert result == {"returns": "medium"}
+    assert trace == '''\
+0 start slow()
+0 start fast_fail()
+0 start medium()
+10 fail fast_fail IOError("fast down")
+20 end medium -> "medium"
+20 log "winner medium"
+20 return "medium"
+40 end slow -> "slow"
+'''
+
+
+@needs_311
+def test_any_when_all_fail_throws_a_group_with_the_errors_in_call_order():
+    # slow_fail (30 ms, IOError) is called first, fast_fail (10 ms, ValueError) fails first.
+    result, trace = run("any-all-fail")
+    error = {"kind": "ExceptionGroup", "message": "All promises were rejected", "errors": [
+        {"kind": "IOError", "message": "slow down"}, {"kind": "ValueError", "message": "fast down"}]}
+    assert result == {"throws": error}
+    assert trace == '''\
+0 start slow_fail()
+0 start fast_fail()
+10 fail fast_fail ValueError("fast down")
+30 fail slow_fail IOError("slow down")
+30 throw ExceptionGroup("All promises were rejected", [IOError("slow down"), ValueError("fast down")])
+'''
+
+
+def test_any_without_a_name_still_breaks_and_temp_names_stay_fresh():
+    ir = minimal([
+        {"step": "await", "line": 1, "call": call("a"), "bind": "finished"},
+        {"step": "await", "line": 2, "call": call("a"), "bind": "tasks"},
+        {"step": "any", "line": 3, "calls": [call("a"), call("b")], "bind": None},
+    ])
+    assert body(compile_program(ir)).splitlines()[3:] == [
+        "    tasks_2 = [asyncio.create_task(a()), asyncio.create_task(b())]",
+        "    for finished_2 in asyncio.as_completed(tasks_2):",
+        "        try:",
+        "            await finished_2",
+        "            break",
+        "        except Exception:",
+        "            pass",
+        "    else:",
+        "        raise ExceptionGroup(",  # 96 characters on one line: one argument a line
+        '            "All promises were rejected",',
+        "            [task.exception() for task in tasks_2],",
+        "        )",
+    ]
+
+
+# -- timeout ----------------------------------------------------------------------------
+#   try: [timeout: 50, steps: [await slow as data, log "not reached"]]
+#   catch: {kind: TimeoutError, as: error, steps: [log "timed out: {error.kind} '{error.message}'"]}
+#   return "gave up"; slow takes 100 ms.
+
+
+def test_timeout_program_uses_the_builtin_timeout_error():
+    program = compile_program(load("timeout-expires"))
+    assert "TimeoutError = " not in program  # never shadowed: asyncio raises the builtin
+    assert "Needs CPython 3.11 or later (asyncio.timeout).\n" in program
+    assert body(program) == '''\
+async def main():
+    try:
+        async with asyncio.timeout(0.05):
+            data = await slow()
+            log("not reached")
+    except TimeoutError as error:
+        log(f"timed out: {type(error).__name__} '{error}'")
+    return "gave up"
+'''
+
+
+@needs_311
+def test_timeout_expiry_cancels_the_operation_and_throws_timeout_error():
+    result, trace = run("timeout-expires")
+    assert result == {"returns": "gave up"}
+    assert trace == '''\
+0 start slow()
+50 cancel slow
+50 log "timed out: TimeoutError ''"
+50 return "gave up"
+'''
+
+
+@needs_311
+def test_an_uncaught_timeout_is_a_timeout_error_with_an_empty_message():
+    result, trace = run("timeout-uncaught")
+    assert result == {"throws": {"kind": "TimeoutError", "message": ""}}
+    assert trace == '0 start slow()\n50 cancel slow\n50 throw TimeoutError("")\n'
+
+
+@needs_311
+def test_a_timeout_not_reached_lets_the_block_finish():
+    # quick 20 ms, then sleep 10: done at 30, within 50; the 50 ms timer never fires.
+    outcome = target.run(load("timeout-not-reached"))
+    assert outcome["result"] == {"returns": "quick"}
+    assert format_trace(outcome["trace"]) == '''\
+0 start quick()
+20 end quick -> "quick"
+30 log "got quick"
+30 return "quick"
+'''
+    assert outcome["stats"]["virtual_time"] == 30
+    assert outcome["stats"]["timer_firings"] == 2
+
+
+@needs_311
+def test_except_timeout_error_catches_an_operation_failing_with_that_kind():
+    # The kind's class derives from ScenarioError and the builtin TimeoutError; only
+    # scenario errors can reach this catch, so .kind and .message are safe.
+    ir = minimal([
+        {"step": "try", "line": 1, "body": [{"step": "await", "line": 2, "call": call("a"), "bind": None}],
+         "catch": {"kinds": ["TimeoutError"], "bind": "error", "body": [
+             {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
+             {"step": "throw", "line": 4, "kind": "TimeoutError", "message": ref("error", "message")}]},
+         "finally": None}], errors=["TimeoutError"])
+    ir["operations"][0]["outcomes"] = [{"fails": {"kind": "TimeoutError", "message": "gateway"}}]
+    program = compile_program(ir)
+    assert body(program).splitlines()[3:] == [
+        "    except TimeoutError as error:",
+        '        log(f"{error.kind}: {error.message}")',
+        "        raise TimeoutError(error.message)",
+    ]
+    outcome = target.run(ir)
+    assert outcome["result"] == {"throws": {"kind": "TimeoutError", "message": "gateway"}}
+    assert format_trace(outcome["trace"]) == (
+        '0 start a()\n1 fail a TimeoutError("gateway")\n1 log "TimeoutError: gateway"\n1 throw TimeoutError("gateway")\n')
+
+
+def _catching(body_steps: list, kinds: list) -> dict:
+    return {"step": "try", "line": 10, "body": body_steps, "finally": None, "catch": {
+        "kinds": kinds, "bind": "error", "body": [
+            {"step": "log", "line": 11, "message": ref("error", "kind")},
+            {"step": "log", "line": 12, "message": {"format": ["<", ref("error", "message"), ">"]}}]}}
+
+
+def _fn_call(name: str) -> dict:
+    return {"step": "await", "line": 9, "call": {"callee": name, "callee_kind": "function", "args": []}, "bind": None}
+
+
+@needs_311
+def test_where_a_builtin_error_can_reach_a_catch_kind_and_message_are_read_from_any_exception():
+    # bounded() holds a timeout; outer() calls bounded(): the timeout's builtin
+    # TimeoutError (no .kind, no .message) reaches main's catches through two calls.
+    functions = [
+        {"name": "outer", "params": [], "body": [_fn_call("bounded")]},
+        {"name": "bounded", "params": [], "body": [
+            {"step": "timeout", "line": 1, "ms": 5, "body": [{"step": "sleep", "line": 2, "ms": 10}]}]},
+        {"name": "first", "params": [], "body": [{"step": "any", "line": 3, "calls": [call("a"), call("b")], "bind": None}]},
+    ]
+    ir = minimal([
+        _catching([_fn_call("outer")], ["TimeoutError"]),
+        _catching([{"step": "throw", "line": 4, "kind": "TimeoutError", "message": lit("thrown")}], ["TimeoutError"]),
+        _catching([_fn_call("outer")], ["IOError"]),   # cannot catch the builtin
+        _catching([_fn_call("first")], []),             # a group can arrive
+    ], functions=functions, errors=["TimeoutError", "IOError"])
+    for step in ir["operations"]:
+        step["outcomes"] = [{"fails": {"kind": "IOError", "message": step["name"]}}]
+    ir["main"][2]["body"] = [{"step": "await", "line": 5, "call": call("a"), "bind": None}]
+    main = body(compile_program(ir)).partition("async def main():")[2]
+    catches = [lines.split("\n")[1:3] for lines in main.split("    except ")[1:]]
+    assert catches == [
+        ["        log(type(error).__name__)", '        log(f"<{error}>")'],
+        ["        log(type(error).__name__)", '        log(f"<{error}>")'],
+        ["        log(error.kind)", '        log(f"<{error.message}>")'],
+        ["        log(type(error).__name__)", """        log(f"<{getattr(error, 'message', str(error))}>")"""],
+    ]
+    outcome = target.run(ir)
+    assert [event["message"] for event in outcome["trace"] if event["event"] == "log"] == [
+        "TimeoutError", "<>", "TimeoutError", "<thrown>", "IOError", "<a>", "ExceptionGroup", "<All promises were rejected>"]
+
+# -- group ------------------------------------------------------------------------------
+#   group: [{call: slow_a}, {call: fast_fail}, {call: slow_c}]   as: results
+#   slow_a 30 ms "a"; fast_fail 10 ms IOError("boom"); slow_c 50 ms "c".
+
+
+def test_group_program():
+    assert body(compile_program(load("group-failure"))) == '''\
+async def main():
+    async with asyncio.TaskGroup() as group:
+        tasks = [
+            group.create_task(slow_a()),
+            group.create_task(fast_fail()),
+            group.create_task(slow_c()),
+        ]
+    results = [task.result() for task in tasks]
+    return results
+'''
+
+
+@needs_311
+def test_group_success_gives_the_values_in_call_order():
+    result, trace = run("group-success")
+    assert result == {"returns": ["a", "b"]}
+    assert trace == '0 start fetch_a()\n0 start fetch_b()\n10 end fetch_b -> "b"\n30 end fetch_a -> "a"\n30 return ["a","b"]\n'
+
+
+@needs_311
+def test_group_failure_cancels_the_siblings_at_once_in_call_order():
+    result, trace = run("group-failure")
+    assert result == {"throws": {"kind": "ExceptionGroup", "message": "unhandled errors in a TaskGroup",
+                                 "errors": [{"kind": "IOError", "message": "boom"}]}}
+    assert trace == '''\
+0 start slow_a()
+0 start fast_fail()
+0 start slow_c()
+10 fail fast_fail IOError("boom")
+10 cancel slow_a
+10 cancel slow_c
+10 throw ExceptionGroup("unhandled errors in a TaskGroup", [IOError("boom")])
+'''
+
+
+@needs_311
+def test_group_cancellation_order_does_not_depend_on_memory_addresses():
+    # asyncio keeps a group's tasks in a set; the runtime keeps them in call order.
+    ir = load("group-failure")
+    names = [f"extra_{i}" for i in range(6)]
+    ir["operations"] += [{"name": name, "latency": 40, "outcomes": [{"returns": 1}]} for name in names]
+    ir["main"][0]["calls"] += [call(name) for name in names]
+    garbage = []
+    for size in (1, 300, 7, 1000, 50):
+        garbage.append([object() for _ in range(size)])  # move the allocator around
+        cancelled = [event["op"] for event in target.run(ir)["trace"] if event["event"] == "cancel"]
+        assert cancelled == ["slow_a", "slow_c", *names]
+
+
+def test_group_without_a_name_reads_no_results_and_temp_names_stay_fresh():
+    ir = minimal([
+        {"step": "await", "line": 1, "call": call("a"), "bind": "group"},
+        {"step": "group", "line": 2, "calls": [call("a"), call("b")], "bind": None},
+    ])
+    assert body(compile_program(ir)).splitlines()[2:] == [
+        "    async with asyncio.TaskGroup() as group_2:",
+        "        tasks = [group_2.create_task(a()), group_2.create_task(b())]",
+    ]
+
+
+# -- calc and sleep with an expression -------------------------------------------------
+#   fetch_with_backoff(delay): try flaky; catch IOError: log "waiting {delay} ms",
+#   sleep $delay, return fetch_with_backoff(calc [$delay, "*", 2]).  main: ...(100)
+#   flaky: 10 ms, fails three times, then "ok".
+
+
+def test_backoff_program():
+    assert body(compile_program(load("backoff-calc"))) == '''\
+async def fetch_with_backoff(delay):
+    try:
+        data = await flaky()
+        return data
+    except IOError:
+        log(f"waiting {delay} ms")
+        await asyncio.sleep(delay / 1000)
+        data = await fetch_with_backoff(delay * 2)
+        return data
+
+
+async def main():
+    result = await fetch_with_backoff(100)
+    return result
+'''
+
+
+def test_exponential_backoff_waits_100_200_400():
+    # attempts at 0, 10+100, 120+200, 330+400; each takes 10 ms.
+    result, trace = run("backoff-calc")
+    assert result == {"returns": "ok"}
+    assert trace == '''\
+0 start flaky()
+10 fail flaky IOError("try again")
+10 log "waiting 100 ms"
+110 start flaky()
+120 fail flaky IOError("try again")
+120 log "waiting 200 ms"
+320 start flaky()
+330 fail flaky IOError("try again")
+330 log "waiting 400 ms"
+730 start flaky()
+740 end flaky -> "ok"
+740 return "ok"
+'''
+
+
+def test_calc_parenthesises_only_where_the_tree_needs_it():
+    a, b, c = ref("x"), ref("y"), lit(3)
+    cases = [
+        (calc(a, "+", b), "x + y"),
+        (calc(calc(a, "+", b), "*", c), "(x + y) * 3"),
+        (calc(a, "*", calc(b, "+", c)), "x * (y + 3)"),
+        (calc(calc(a, "*", b), "+", c), "x * y + 3"),
+        (calc(a, "+", calc(b, "*", c)), "x + y * 3"),
+        (calc(calc(a, "-", b), "-", c), "x - y - 3"),
+        (calc(a, "-", calc(b, "-", c)), "x - (y - 3)"),
+        (calc(a, "-", calc(b, "+", c)), "x - (y + 3)"),
+        (calc(a, "*", lit(-2)), "x * -2"),
+    ]
+    main = [{"step": "await", "line": 1, "call": call("a"), "bind": "x"},
+            {"step": "await", "line": 2, "call": call("b"), "bind": "y"}]
+    main += [{"step": "log", "line": 3 + i, "message": expr} for i, (expr, _) in enumerate(cases)]
+    main += [{"step": "sleep", "line": 20, "ms": calc(a, "+", lit(100))},
+             {"step": "sleep", "line": 21, "ms": calc(a, "*", lit(2))},
+             {"step": "sleep", "line": 22, "ms": a}]
+    lines = body(compile_program(minimal(main))).splitlines()[3:]
+    assert lines == [f"    log({text})" for _, text in cases] + [
+        "    await asyncio.sleep((x + 100) / 1000)",
+        "    await asyncio.sleep(x * 2 / 1000)",
+        "    await asyncio.sleep(x / 1000)",
+    ]
+    # Each rendering evaluates to what the tree means.
+    for expr, text in cases:
+        assert eval(text, {"x": 5, "y": 7}) == _evaluate(expr, {"x": 5, "y": 7})
+
+
+def _evaluate(expr: dict, names: dict) -> int:
+    if "calc" in expr:
+        left, op, right = expr["calc"]
+        left, right = _evaluate(left, names), _evaluate(right, names)
+        return {"+": left + right, "-": left - right, "*": left * right}[op]
+    return names[expr["ref"]] if "ref" in expr else expr["literal"]
+
+
+def test_an_unknown_calc_operator_is_a_value_error():
+    ir = minimal([{"step": "log", "line": 1, "message": calc(lit(1), "/", lit(2))}])
+    with pytest.raises(ValueError, match="unknown calc operator '/'"):
+        compile_program(ir)
+
+
+# -- a caught error's kind and message ---------------------------------------------------
+
+
+@needs_311
+def test_catch_all_reads_a_group_message_and_kind_exactly():
+    # `except Exception` may catch anything: type(error).__name__ is every error's kind,
+    # and a group's message is .message (its str() adds "(2 sub-exceptions)").
+    ir = load("any-all-fail")
+    ir["main"] = [{"step": "try", "line": 1, "body": ir["main"][:1], "finally": None, "catch": {
+        "kinds": [], "bind": "error", "body": [
+            {"step": "log", "line": 2, "message": ref("error", "message")},
+            {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
+        ]}}, {"step": "return", "line": 4, "value": lit(None)}]
+    program = compile_program(ir)
+    assert '        log(getattr(error, "message", str(error)))\n' in program
+    assert """        log(f"{type(error).__name__}: {getattr(error, 'message', str(error))}")\n""" in program
+    outcome = target.run(ir)
+    assert [event["message"] for event in outcome["trace"] if event["event"] == "log"] == [
+        "All promises were rejected", "ExceptionGroup: All promises were rejected"]
+
+
+def test_a_catch_of_scenario_kinds_keeps_kind_and_message_attributes():
+    ir = minimal([{"step": "try", "line": 1, "body": [], "finally": None, "catch": {
+        "kinds": ["IOError"], "bind": "error", "body": [
+            {"step": "log", "line": 2, "message": {"format": [ref("error", "kind"), ref("error", "message")]}}]}}],
+        errors=["IOError"])
+    assert '        log(f"{error.kind}{error.message}")' in compile_program(ir)
+
+
+# -- targets and versions ---------------------------------------------------------------
+
+
+def test_python_eager_differs_only_in_the_world_line_and_the_docstring():
+    ir = load("start-log-await")
+    plain, eager = compile_program(ir), compile_program(ir, "python-eager")
+    assert [line for line in eager.splitlines() if line not in plain.splitlines()] == [
+        "Generated by asyncparity from tests/python/fixtures/start-log-await.json (target python-eager).",
+        "Needs CPython 3.12 or later (asyncio.eager_task_factory).",
+        "    eager_tasks=True,",
+    ]
+    assert eager[eager.index("world = World("):eager.index("log = world.log")] == '''\
+world = World(
+    "start-log-await",
+    limits={"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+    eager_tasks=True,
+)
+'''
+    assert target.compile(ir, "python-eager") == eager
+
+
+def test_the_compiler_reports_what_each_program_needs():
+    assert compile_target(load("seed-download-fallback")).features == {}
+    assert compile_target(load("timeout-expires")).features == {"asyncio.timeout": (3, 11)}
+    assert compile_target(load("group-failure")).features == {"asyncio.TaskGroup": (3, 11)}
+    assert compile_target(load("any-all-fail"), "python-eager").features == {
+        "asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}
+    assert needs({"asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}, (3, 10, 13)) == (
+        "needs CPython 3.12 or later (asyncio.eager_task_factory)")
+    assert needs({"asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}, (3, 11, 7)) == (
+        "needs CPython 3.12 or later (asyncio.eager_task_factory)")
+    assert needs({"asyncio.timeout": (3, 11), "asyncio.TaskGroup": (3, 11)}, (3, 10)) == (
+        "needs CPython 3.11 or later (asyncio.timeout, asyncio.TaskGroup)")
+    assert needs({"asyncio.timeout": (3, 11)}, (3, 13, 0)) is None
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="python-eager runs on 3.12+ (test_worker.py checks it)")
+def test_python_eager_is_skipped_before_3_12_with_the_reason():
+    assert target.run(load("start-log-await"), "python-eager") == {
+        "target": "python-eager", "status": "skipped", "result": None, "trace": [],
+        "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                   f"this is CPython {platform.python_version()}",
+    }
+
+
+def test_an_unknown_target_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown target 'js-async'; this compiler writes: python, python-eager"):
+        target.run(load("start-log-await"), "js-async")
+
+
+def _interpreters(*versions: str) -> list[str]:
+    found = []
+    for version in versions:
+        path = shutil.which(f"/root/.pyenv/versions/{version}/bin/python{version.rpartition('.')[0]}")
+        if path and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+            found.append(path)
+    return found
+
+
+NEW_FIXTURES = ["all-settled-one-fails", "any-first-success", "any-all-fail", "timeout-expires",
+                "timeout-not-reached", "group-success", "group-failure", "backoff-calc"]
+
+
+@needs_311
+@pytest.mark.parametrize("python", [sys.executable, *_interpreters("3.12.1", "3.13.0")])
+def test_saved_programs_run_standalone_with_the_same_trace(python, tmp_path):
+    shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
+    for name in NEW_FIXTURES:
+        ir = load(name)
+        (tmp_path / "program.py").write_text(compile_program(ir), encoding="utf-8")
+        result = subprocess.run([python, "-W", "error", "program.py"], cwd=tmp_path, capture_output=True,
+                                timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
+        assert result.stderr == b"", name
+        outcome = target.run(ir)
+        assert result.stdout.decode("utf-8") == format_trace(outcome["trace"]) + "settled\n", name

@@ -1,0 +1,485 @@
+"""spec/LANGUAGE.md is part of the contract: its examples run, and its programs are generated.
+
+How this test reads LANGUAGE.md (the conventions the document follows):
+
+- **Scenarios.** Every fenced block tagged ``yaml`` is a complete scenario, and its first
+  line is the schema line ``# yaml-language-server: $schema=../scenario.schema.json``.
+  Each one must load without diagnostics (``asyncparity.load.load_text``), validate
+  against spec/scenario.schema.json, and run on python, js-promise and js-async
+  (``asyncparity.suite.run_suite``) with every target agreeing, or diverging exactly as
+  the scenario declares.
+- **Renderings.** A fenced block tagged ``python`` or ``js`` is a rendering of the
+  nearest scenario above it. The last non-blank line before its opening fence names
+  its targets in bold, one or several separated by ", ": ``**python**``,
+  ``**js-promise**``, ``**js-async**``, ``**js-promise**, **js-async**``. The block
+  must appear verbatim, as whole lines, in the program each named target generates for
+  that scenario (``asyncparity_python.target.compile`` for python; one
+  ``asyncparity.testees.NodeTestee`` for the module, ``compile(ir, target)``, for the
+  JavaScript targets).
+- **Step sections.** Under ``## Steps``, the ``###`` section whose heading starts with
+  a step's head in backticks (``### `await```) holds at least one scenario using that
+  step and a rendering for each of the three targets. Every step head the loader knows
+  (``asyncparity.load.STEP_MODIFIERS``) has one.
+- **Tables**, recognised by their header row; cells are code spans. In the first two
+  kinds, VALUE is put into this scenario, where ``data`` is a value and ``error`` a
+  caught error (``ROW_SCENARIO``)::
+
+      main:
+        - await: fetch
+          as: data
+        - try:
+            - await: fetch
+          catch:
+            as: error
+            steps:
+              - return: VALUE
+
+  ``| value | IR expression |``: the value loads as that IR expression (JSON).
+  ``| value | the loader says |``: the value is rejected with that message.
+  ``| step | the loader says |``: the step, put after ``await: fetch`` in a scenario that
+  also has an operation ``boom`` failing with ``IOError`` and a function ``notify`` of one
+  parameter (``STEP_SCENARIO``), is rejected with that message.
+  ``| value | Python writes | JavaScript writes |``: an operation returns the value and
+  ``log: {format: "{v}"}`` logs it; the log messages are the cells.
+  ``| limit | default | ...``: the defaults are the loader's, and a scenario passing each
+  bound gets the message shown, from every target.
+- **Lists.** The three reserved-identifier lists and the reserved error kinds in
+  ``## Names`` are runner/names.py's, and the camelCase collision message quoted there
+  is the loader's.
+- **Links** to files point at files that exist, and links to headings (``#anchor``,
+  here or in another Markdown file) at headings that exist, by GitHub's anchor rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from asyncparity import load, names
+from asyncparity.load import load_text
+from asyncparity.node import find_node
+from asyncparity.suite import run_suite
+from asyncparity.testees import NodeTestee, PythonTestee
+from asyncparity.trace import format_trace
+from asyncparity_python import target as python_target
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC_PATH = ROOT / "spec" / "LANGUAGE.md"
+DOC = DOC_PATH.read_text(encoding="utf-8")
+SCHEMA = json.loads((ROOT / "spec" / "scenario.schema.json").read_text(encoding="utf-8"))
+SCHEMA_LINE = "# yaml-language-server: $schema=../scenario.schema.json"
+TARGETS = ("python", "js-promise", "js-async")
+JS_TARGETS = ("js-promise", "js-async")
+LABEL = re.compile(r"^\*\*(python|js-promise|js-async)\*\*(?:, \*\*(?:python|js-promise|js-async)\*\*)*$")
+
+
+# -- reading the document ---------------------------------------------------------------------
+
+
+@dataclass
+class Block:
+    """One fenced block: its tag, text (lines ending in newlines), first line and context."""
+
+    tag: str
+    text: str
+    line: int
+    label: str
+    headings: tuple[str, ...]
+
+
+@dataclass
+class Example:
+    """A scenario block of the document and the rendering blocks that follow it."""
+
+    block: Block
+    renderings: list[tuple[tuple[str, ...], Block]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        match = re.search(r"^id: (\S+)$", self.block.text, re.MULTILINE)
+        return match.group(1) if match else f"line-{self.block.line}"
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Every fenced block, with the label line before it and the headings it is under."""
+    blocks: list[Block] = []
+    headings: dict[int, str] = {}
+    previous = ""
+    current: list[str] | None = None
+    tag, start, label = "", 0, ""
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if current is None:
+            if line.startswith("```"):
+                current, tag, start, label = [], line[3:].strip(), number, previous
+            elif line.startswith("#"):
+                level = len(line) - len(line.lstrip("#"))
+                headings = {depth: title for depth, title in headings.items() if depth < level}
+                headings[level] = line.strip()
+            if line.strip():
+                previous = line.strip()
+        elif line.startswith("```"):
+            ordered = tuple(headings[depth] for depth in sorted(headings))
+            blocks.append(Block(tag, "".join(current), start, label, ordered))
+            current = None
+            previous = "```"
+        else:
+            current.append(line)
+    assert current is None, f"LANGUAGE.md: the block opened at line {start} is never closed"
+    return blocks
+
+
+BLOCKS = fenced_blocks(DOC)
+
+
+def examples() -> tuple[list[Example], list[str]]:
+    """The scenario blocks in document order, each with its renderings; and the problems."""
+    found: list[Example] = []
+    problems: list[str] = []
+    for block in BLOCKS:
+        if block.tag == "yaml":
+            found.append(Example(block))
+        elif block.tag in ("python", "js"):
+            targets = tuple(re.findall(r"\*\*([a-z-]+)\*\*", block.label)) if LABEL.match(block.label) else ()
+            if not found:
+                problems.append(f"LANGUAGE.md:{block.line}: a {block.tag} block before any scenario")
+            elif not targets:
+                problems.append(f"LANGUAGE.md:{block.line}: the line before a {block.tag} block must name its targets, like **python**; found {block.label!r}")
+            elif any(("python" if target == "python" else "js") != block.tag for target in targets):
+                problems.append(f"LANGUAGE.md:{block.line}: a {block.tag} block labelled {block.label}")
+            else:
+                found[-1].renderings.append((targets, block))
+    return found, problems
+
+
+EXAMPLES, LABEL_PROBLEMS = examples()
+SCENARIOS = {example.name: example for example in EXAMPLES}
+
+
+def table(header: list[str]) -> list[list[str]]:
+    """The body rows of every table whose header row starts with these cells, cells unquoted."""
+    rows: list[list[str]] = []
+    lines = DOC.splitlines()
+    for index, line in enumerate(lines):
+        cells = split_row(line)
+        if cells[: len(header)] != header or index + 1 >= len(lines) or not lines[index + 1].startswith("|-"):
+            continue
+        for body in lines[index + 2 :]:
+            if not body.startswith("|"):
+                break
+            rows.append([unquote(cell) for cell in split_row(body)])
+    return rows
+
+
+def split_row(line: str) -> list[str]:
+    if not line.startswith("|"):
+        return []
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def unquote(cell: str) -> str:
+    """A cell that is one code span, without its backticks; other cells as they are."""
+    match = re.fullmatch(r"`([^`]+)`", cell)
+    return match.group(1) if match else cell
+
+
+def section(heading: str) -> str:
+    """The text of the section under a ``##`` heading, up to the next ``##`` heading."""
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", DOC, re.MULTILINE | re.DOTALL)
+    assert match, f"LANGUAGE.md has no section '## {heading}'"
+    return match.group(1)
+
+
+def code_spans_after(marker: str, text: str) -> set[str]:
+    """The code spans of the list item that starts with ``marker``."""
+    match = re.search(rf"^- {re.escape(marker)}(.*?)(?=^- |^\n|\Z)", text, re.MULTILINE | re.DOTALL)
+    assert match, f"LANGUAGE.md: no list item starting with {marker!r}"
+    return set(re.findall(r"`([^`]+)`", match.group(1)))
+
+
+# -- the targets --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[NodeTestee]:
+    """One Node worker for the whole module."""
+    with NodeTestee(find_node()) as testee:
+        yield testee
+
+
+def loaded(example: Example) -> load.Scenario:
+    result = load_text(example.block.text, f"spec/LANGUAGE.md:{example.block.line}")
+    assert not result.diagnostics, "\n".join(str(diagnostic) for diagnostic in result.diagnostics)
+    assert result.scenario is not None
+    return result.scenario
+
+
+def program(scenario: load.Scenario, target: str, node: NodeTestee) -> str:
+    if target == "python":
+        return python_target.compile(scenario.ir)
+    return node.compile(scenario.ir, target)
+
+
+def run_row(text: str, node: NodeTestee) -> dict[str, dict]:
+    """Load a scenario built by the test and run it on every target; outcomes by target."""
+    result = load_text(text, "row.yaml")
+    assert not result.diagnostics, "\n".join(str(diagnostic) for diagnostic in result.diagnostics)
+    assert result.scenario is not None
+    ir = result.scenario.ir
+    outcomes = {"python": PythonTestee().run(ir, "python")}
+    for js_target in JS_TARGETS:
+        outcomes[js_target] = node.run(ir, js_target)
+    return outcomes
+
+
+# -- scenarios and renderings -------------------------------------------------------------------
+
+
+def test_every_rendering_is_labelled_and_follows_a_scenario() -> None:
+    assert not LABEL_PROBLEMS, "\n".join(LABEL_PROBLEMS)
+
+
+def test_every_yaml_block_is_a_complete_scenario_with_the_schema_line() -> None:
+    yaml_blocks = [block for block in BLOCKS if block.tag == "yaml"]
+
+    assert yaml_blocks
+    for block in yaml_blocks:
+        assert block.text.splitlines()[0] == SCHEMA_LINE, f"LANGUAGE.md:{block.line}: a yaml block starts with the schema line"
+    assert len(SCENARIOS) == len(yaml_blocks), "two scenarios in LANGUAGE.md share an id"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda example: example.name)
+def test_scenario_loads_and_matches_the_schema(example: Example) -> None:
+    scenario = loaded(example)
+
+    jsonschema.validate(yaml.safe_load(example.block.text), SCHEMA)
+    assert scenario.expect is not None, f"{example.name}: a scenario in the reference states its expect"
+
+
+def test_every_scenario_agrees_or_diverges_as_declared(node: NodeTestee) -> None:
+    results = [load_text(example.block.text, f"spec/LANGUAGE.md:{example.block.line}") for example in EXAMPLES]
+
+    verdicts = run_suite(results, TARGETS, PythonTestee(), node)
+
+    failures = [
+        f"{verdict.scenario_id or verdict.path}: "
+        + "; ".join(f"{target.target} {target.status}: {target.message}" for target in verdict.targets)
+        + "".join(f"\n  {diagnostic}" for diagnostic in verdict.diagnostics)
+        for verdict in verdicts
+        if not verdict.passed
+    ]
+    assert not failures, "\n".join(failures)
+    for verdict in verdicts:
+        assert [target.target for target in verdict.targets] == list(TARGETS)
+
+
+@pytest.mark.parametrize("example", [example for example in EXAMPLES if example.renderings], ids=lambda example: example.name)
+def test_renderings_are_what_the_targets_generate(example: Example, node: NodeTestee) -> None:
+    scenario = loaded(example)
+    programs = {target: "\n" + program(scenario, target, node) for target in TARGETS}
+
+    for targets, block in example.renderings:
+        for target in targets:
+            assert "\n" + block.text in programs[target], (
+                f"LANGUAGE.md:{block.line}: this {target} excerpt is not in the program generated for "
+                f"{example.name}; `asyncparity show` prints it:\n{programs[target]}"
+            )
+
+
+@pytest.mark.parametrize("head", list(load.STEP_MODIFIERS))
+def test_every_step_has_a_section_with_a_scenario_and_three_renderings(head: str) -> None:
+    heading = next(
+        (block.headings for block in BLOCKS if len(block.headings) >= 3 and block.headings[1] == "## Steps"
+         and re.match(rf"### `{re.escape(head)}`", block.headings[2])),
+        None,
+    )
+    assert heading is not None, f"LANGUAGE.md has no section '### `{head}`' with examples under '## Steps'"
+    in_section = [example for example in EXAMPLES if example.block.headings[:3] == heading[:3]]
+    using = [example for example in in_section if any(step["step"] == head for step in all_steps(loaded(example).ir))]
+    rendered = {target for example in in_section for targets, _ in example.renderings for target in targets}
+
+    assert using, f"no scenario in the section of `{head}` uses it"
+    assert rendered == set(TARGETS), f"the section of `{head}` renders only for {sorted(rendered)}"
+
+
+def all_steps(ir: dict) -> Iterator[dict]:
+    for function in ir["functions"]:
+        yield from load.iter_steps(function["body"])
+    yield from load.iter_steps(ir["main"])
+
+
+# -- the tables -------------------------------------------------------------------------------
+
+ROW_SCENARIO = """\
+id: language-doc-row
+summary: One row of a table in spec/LANGUAGE.md.
+operations:
+  fetch:
+    latency: 1
+    returns: "x"
+main:
+  - await: fetch
+    as: data
+  - try:
+      - await: fetch
+    catch:
+      as: error
+      steps:
+        - return: {value}
+"""
+
+STEP_SCENARIO = """\
+id: language-doc-row
+summary: One row of a table in spec/LANGUAGE.md.
+operations:
+  fetch:
+    latency: 1
+    returns: "x"
+  boom:
+    latency: 1
+    fails: {{kind: IOError, message: "x"}}
+functions:
+  notify:
+    params: [user]
+    steps:
+      - await: fetch
+main:
+  - await: fetch
+    as: data
+  - {step}
+"""
+
+VALUE_ROWS = table(["value", "IR expression"])
+REJECTED_VALUES = table(["value", "the loader says"])
+REJECTED_STEPS = table(["step", "the loader says"])
+FORMAT_ROWS = table(["value", "Python writes", "JavaScript writes"])
+LIMIT_ROWS = table(["limit", "default"])
+
+
+def messages(text: str) -> list[str]:
+    return [diagnostic.message for diagnostic in load_text(text, "row.yaml").diagnostics]
+
+
+def test_the_tables_are_there() -> None:
+    assert len(VALUE_ROWS) >= 10
+    assert len(REJECTED_VALUES) >= 10
+    assert len(REJECTED_STEPS) >= 5
+    assert len(FORMAT_ROWS) >= 5
+    assert [row[0] for row in LIMIT_ROWS] == list(load.DEFAULT_LIMITS)
+
+
+@pytest.mark.parametrize(("value", "ir"), [row[:2] for row in VALUE_ROWS], ids=[row[0] for row in VALUE_ROWS])
+def test_a_value_reads_as_the_table_says(value: str, ir: str) -> None:
+    result = load_text(ROW_SCENARIO.format(value=value), "row.yaml")
+
+    assert not result.diagnostics, [str(diagnostic) for diagnostic in result.diagnostics]
+    assert result.scenario is not None
+    assert result.scenario.ir["main"][1]["catch"]["body"][0]["value"] == json.loads(ir)
+
+
+@pytest.mark.parametrize(("value", "message"), [row[:2] for row in REJECTED_VALUES], ids=[row[0] for row in REJECTED_VALUES])
+def test_a_value_is_rejected_as_the_table_says(value: str, message: str) -> None:
+    assert message in messages(ROW_SCENARIO.format(value=value))
+
+
+@pytest.mark.parametrize(("step", "message"), [row[:2] for row in REJECTED_STEPS], ids=[row[0] for row in REJECTED_STEPS])
+def test_a_step_is_rejected_as_the_table_says(step: str, message: str) -> None:
+    assert message in messages(STEP_SCENARIO.format(step=step))
+
+
+def test_format_writes_values_as_the_table_says(node: NodeTestee) -> None:
+    outcomes = "\n".join(f"      - returns: {row[0]}" for row in FORMAT_ROWS)
+    text = (
+        "id: language-doc-format\nsummary: The format table of spec/LANGUAGE.md.\n"
+        f"operations:\n  get:\n    latency: 1\n    outcomes:\n{outcomes}\n"
+        f"main:\n  - repeat: {len(FORMAT_ROWS)}\n    steps:\n"
+        '      - await: get\n        as: v\n      - log: {format: "{v}"}\n  - return: null\n'
+    )
+
+    outcomes_by_target = run_row(text, node)
+
+    for target, outcome in outcomes_by_target.items():
+        logged = [event["message"] for event in outcome["trace"] if event["event"] == "log"]
+        column = 1 if target == "python" else 2
+        assert logged == [row[column] for row in FORMAT_ROWS], target
+
+
+LIMIT_SCENARIOS = {
+    "virtual_time": "  - sleep: 3600001\n",
+    "timer_firings": "  - repeat: 2\n    steps:\n      - repeat: 5001\n        steps:\n          - sleep: 1\n",
+    "turns_per_instant": "  - repeat: 1000\n    steps:\n      - await: instant\n",
+}
+
+
+@pytest.mark.parametrize("row", LIMIT_ROWS, ids=[row[0] for row in LIMIT_ROWS])
+def test_limits_have_the_defaults_and_messages_the_table_says(row: list[str], node: NodeTestee) -> None:
+    limit, default, _bounds, message = row[:4]
+    text = (
+        "id: language-doc-limit\nsummary: A row of the limits table of spec/LANGUAGE.md.\n"
+        "operations:\n  instant:\n    latency: 0\n    returns: null\n"
+        f"main:\n{LIMIT_SCENARIOS[limit]}  - return: null\n"
+    )
+
+    outcomes = run_row(text, node)
+
+    assert int(default) == load.DEFAULT_LIMITS[limit]
+    expected = message.replace("'ID'", "'language-doc-limit'").replace(" at T ms", " at 0 ms")
+    for target, outcome in outcomes.items():
+        assert (outcome["status"], outcome["message"]) == ("runaway", expected), (target, format_trace(outcome["trace"])[-3:])
+
+
+# -- names and links -------------------------------------------------------------------------------
+
+
+def test_the_reserved_lists_are_the_loaders() -> None:
+    text = section("Names")
+
+    assert code_spans_after("Python keywords and soft keywords:", text) == names._PY_RESERVED
+    assert code_spans_after("JavaScript reserved words and literals:", text) == names._JS_RESERVED
+    assert code_spans_after("Names the programs and their runtimes use:", text) == names._PROGRAM_NAMES
+    kinds = re.search(r"Reserved, because the programs or runtimes\s+rely on them:(.*?)\n\n", text, re.DOTALL)
+    assert kinds, "LANGUAGE.md: the list of reserved error kinds"
+    assert set(re.findall(r"`([^`]+)`", kinds.group(1))) == names.RESERVED_KINDS
+
+
+def test_the_camel_case_collision_message_is_the_loaders() -> None:
+    text = (
+        "id: x\nsummary: s\noperations:\n  fetch2: {latency: 1, returns: 1}\n  fetch_2: {latency: 1, returns: 1}\n"
+        "main:\n  - return: 1\n"
+    )
+
+    (message,) = messages(text)
+
+    assert f"`{message}`" in " ".join(section("Names").split())
+
+
+@pytest.mark.parametrize("link", sorted(set(re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", DOC))))
+def test_links_point_at_files(link: str) -> None:
+    assert (DOC_PATH.parent / link).exists()
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown text: lower case, punctuation dropped, spaces to '-'."""
+    found = set()
+    inside = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            inside = not inside
+        elif not inside and re.match(r"#{1,6} ", line):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("link", sorted(set(re.findall(r"\]\(([^)]*#[^)]+)\)", DOC))))
+def test_links_point_at_headings(link: str) -> None:
+    path, anchor = link.split("#", 1)
+    text = DOC if not path else (DOC_PATH.parent / path).read_text(encoding="utf-8")
+
+    assert anchor in anchors(text)
