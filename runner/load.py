@@ -53,9 +53,12 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
 MAX_REPEAT = 10_000
 
-TOP_LEVEL_KEYS = ("id", "summary", "tags", "operations", "functions", "main", "expect", "diverge", "limits")
-OPERATION_KEYS = ("latency", "returns", "fails", "outcomes")
-FUNCTION_KEYS = ("params", "steps")
+TOP_LEVEL_KEYS = ("id", "summary", "tags", "operations", "resources", "queues", "functions", "main", "expect", "diverge", "limits")
+OPERATION_KEYS = ("latency", "returns", "fails", "outcomes", "on_cancel")
+ON_CANCEL = ("stop", "ignore")
+CANCELLED = "CancelledError"
+"""The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
+FUNCTION_KEYS = ("params", "generator", "steps")
 EXPECT_KEYS = ("returns", "throws", "trace", "order")
 DIVERGE_KEYS = ("targets", "reason", "see", "returns", "throws", "trace")
 ORDERS = ("exact", "instant")
@@ -77,6 +80,15 @@ STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
     "any": ("as",),
     "timeout": ("steps",),
     "group": ("as",),
+    "set": ("value",),
+    "cancel": (),
+    "map": ("over", "limit", "as"),
+    "put": ("value",),
+    "get": ("as",),
+    "yield": (),
+    "for_each": ("args", "as", "steps"),
+    "break": (),
+    "using": ("args", "as", "steps"),
 }
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 ARITHMETIC = ("+", "-", "*")  # integers only: `/` and `%` differ between the languages
@@ -274,6 +286,7 @@ class _Scope:
         # return or throw). A name bound on some paths only would be unbound in Python
         # (UnboundLocalError) and undefined in JavaScript: the loader rejects reading it.
         self.definite: set[str] | None = set(self.kinds)
+        self.started: dict[str, str] = {}  # handle -> what it started ("operation" | "function")
 
     def kind(self, name: str) -> str | None:
         return self.kinds.get(name)
@@ -298,6 +311,11 @@ class _Checker:
         self.arity: dict[str, int] = {}
         self.raised_kinds: list[str] = []  # kinds thrown or failed with, first use first
         self.caught: list[tuple[str, yaml.Node]] = []
+        self.generators: set[str] = set()
+        # Where the step being read sits: in a generator function, and inside which loops
+        # and timeout blocks (innermost last), for yield and break.
+        self.in_generator = False
+        self.blocks: list[str] = []
         self.constructor = yaml.constructor.SafeConstructor()
 
     # -- reporting ---------------------------------------------------------------
@@ -443,10 +461,13 @@ class _Checker:
         limits = self.limits(entries["limits"][1]) if "limits" in entries else dict(DEFAULT_LIMITS)
 
         operations = self.operations(entries["operations"][1]) if "operations" in entries else []
+        resources = self.resource_declarations(entries["resources"][1]) if "resources" in entries else []
+        queues = self.queue_declarations(entries["queues"][1]) if "queues" in entries else []
         function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
         self.check_javascript_names(entries)
 
         functions = [self.function(name, params, body_node) for name, params, body_node in function_nodes]
+        self.in_generator, self.blocks = False, []
         main = self.steps(entries["main"][1], _Scope(), "main") if "main" in entries else []
         if "main" in entries and isinstance(entries["main"][1], yaml.SequenceNode) and not entries["main"][1].value:
             self.error(entries["main"][1], "main needs at least one step")
@@ -475,6 +496,8 @@ class _Checker:
             "source": self.path,
             "limits": limits,
             "errors": errors,
+            "resources": resources,
+            "queues": queues,
             "operations": operations,
             "functions": functions,
             "main": main,
@@ -541,9 +564,65 @@ class _Checker:
                 outcomes = [self.outcome(item, name) for item in items]
             else:
                 outcomes = [self.outcome_entry(given[0], spec[given[0]][1], name)]
-            if latency is not _MISSING and all(outcome is not None for outcome in outcomes) and outcomes:
-                operations.append({"name": name, "latency": latency, "outcomes": outcomes})
+            on_cancel = "stop"
+            if "on_cancel" in spec:
+                on_cancel = self.scalar(spec["on_cancel"][1], "on_cancel", str)
+                if on_cancel is not _MISSING and on_cancel not in ON_CANCEL:
+                    self.error(spec["on_cancel"][1], f"on_cancel is 'stop' (the default) or 'ignore', not '{on_cancel}'")
+                    on_cancel = _MISSING
+            if latency is not _MISSING and on_cancel is not _MISSING and all(outcome is not None for outcome in outcomes) and outcomes:
+                operation = {"name": name, "latency": latency, "outcomes": outcomes}
+                if on_cancel != "stop":
+                    operation["on_cancel"] = on_cancel
+                operations.append(operation)
         return operations
+
+    def resource_declarations(self, node: yaml.Node) -> list[dict]:
+        """``resources: {connection: {open: 5, close: 3}}``: things opened and closed around a block."""
+        entries = self.mapping(node, "resources")
+        resources = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "resource name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already an {self.callables[name]}")
+                continue
+            spec = self.mapping(value_node, f"resource '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, ("open", "close"), f"resource '{name}'")
+            missing = [key for key in ("open", "close") if key not in spec]
+            if missing:
+                self.error(value_node, f"resource '{name}' needs {' and '.join(missing)} (virtual milliseconds each takes)")
+                continue
+            opening = self.integer(spec["open"][1], f"open of '{name}'", 0)
+            closing = self.integer(spec["close"][1], f"close of '{name}'", 0)
+            if opening is _MISSING or closing is _MISSING:
+                continue
+            self.callables[name] = "resource"
+            resources.append({"name": name, "open": opening, "close": closing})
+        return resources
+
+    def queue_declarations(self, node: yaml.Node) -> list[dict]:
+        """``queues: {jobs: {size: 2}}``: module-level queues, shared by every function."""
+        entries = self.mapping(node, "queues")
+        queues = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "queue name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already an {self.callables[name]}")
+                continue
+            spec = self.mapping(value_node, f"queue '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, ("size",), f"queue '{name}'")
+            size = self.integer(spec["size"][1], f"size of queue '{name}'", 1) if "size" in spec else None
+            if size is _MISSING:
+                continue
+            self.callables[name] = "queue"
+            queues.append({"name": name, "size": size})
+        return queues
 
     def outcome(self, node: yaml.Node, name: str) -> dict | None:
         entries = self.mapping(node, f"an outcome of '{name}'")
@@ -612,6 +691,8 @@ class _Checker:
                         params.append(param)
             if "steps" not in spec:
                 self.error(value_node, f"function '{name}' needs steps")
+            if "generator" in spec and self.scalar(spec["generator"][1], "generator", bool) is True:
+                self.generators.add(name)
             self.callables[name] = "function"
             self.arity[name] = len(params)
             headers.append((name, params, spec["steps"][1] if "steps" in spec else None))
@@ -633,8 +714,13 @@ class _Checker:
                 spelled.setdefault(camel, name)
 
     def function(self, name: str, params: list[str], body_node: yaml.Node | None) -> dict:
+        self.in_generator, self.blocks = name in self.generators, []
         body = self.steps(body_node, _Scope(params), f"function '{name}'") if body_node is not None else []
-        return {"name": name, "params": params, "body": body}
+        self.in_generator = False
+        function = {"name": name, "params": params, "body": body}
+        if name in self.generators:
+            function["generator"] = True
+        return function
 
     # -- steps -----------------------------------------------------------------------
 
@@ -702,13 +788,22 @@ class _Checker:
             scope.definite.add(name)
         return name
 
-    def call(self, name_node: yaml.Node, args_node: yaml.Node | None, scope: _Scope) -> dict | None:
+    def call(self, name_node: yaml.Node, args_node: yaml.Node | None, scope: _Scope, generator: bool = False) -> dict | None:
         callee = self.scalar(name_node, "what to call", str)
         if callee is _MISSING:
             return None
-        if callee not in self.callables:
-            hint = did_you_mean(callee, self.callables)
-            self.error(name_node, f"unknown operation or function '{callee}'{hint}")
+        kind = self.callables.get(callee)
+        if kind not in ("operation", "function") or (callee in self.generators) != generator:
+            hint = did_you_mean(callee, [name for name, known in self.callables.items() if known in ("operation", "function")])
+            what = {
+                "queue": f"'{callee}' is a queue; use put and get with it",
+                "resource": f"'{callee}' is a resource; open it with a 'using' step",
+            }.get(kind, f"unknown operation or function '{callee}'{hint}")
+            if kind in ("function", "operation") and generator:
+                what = f"'{callee}' is not a generator; for_each consumes a function with generator: true"
+            elif kind == "function":
+                what = f"'{callee}' is a generator; consume its values with 'for_each: {callee}'"
+            self.error(name_node, what)
             return None
         args = []
         if args_node is not None:
@@ -747,9 +842,14 @@ class _Checker:
     def step_start(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         call = self.call(entries["start"][1], entries["args"][1] if "args" in entries else None, scope)
         bind = self.bind(entries, scope, "handle", True, entries["start"][0])
+        if call is not None and bind is not None:
+            scope.started[bind] = call["callee_kind"]
         return None if call is None or bind is None else {"step": "start", "call": call, "bind": bind}
 
     def step_return(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        if self.in_generator:
+            self.error(entries["return"][0], "a generator ends by reaching its last step; it has no return")
+            return None
         value = self.expr(entries["return"][1], scope)
         scope.definite = None
         return None if value is None else {"step": "return", "value": value}
@@ -806,6 +906,9 @@ class _Checker:
             if not kind_nodes:
                 self.error(kind_node, "catch kind: [] names no kind; leave kind out to catch every error")
             for item in kind_nodes:
+                if isinstance(item, yaml.ScalarNode) and item.value == CANCELLED:
+                    kinds.append(CANCELLED)  # not a scenario kind: each language's own cancellation
+                    continue
                 kind = self.name(item, "error kind", ERROR_KIND)
                 if kind is not None:
                     kinds.append(kind)
@@ -848,7 +951,11 @@ class _Checker:
         if "steps" not in entries:
             self.error(entries["timeout"][0], "timeout needs 'steps: [steps]', the block it bounds")
             return None
-        body = self.steps(entries["steps"][1], scope, where)
+        self.blocks.append("timeout")
+        try:
+            body = self.steps(entries["steps"][1], scope, where)
+        finally:
+            self.blocks.pop()
         for step in iter_steps(body):
             if step["step"] == "return":
                 # A JS block raced against a timer is a function of its own; a return in it
@@ -857,6 +964,133 @@ class _Checker:
                 return None
         self.note_raised("TimeoutError")
         return None if ms is _MISSING else {"step": "timeout", "ms": ms, "body": body}
+
+    def step_set(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        if "value" not in entries:
+            self.error(entries["set"][0], "set needs 'value: VALUE', for example {calc: [$delay, \"*\", 2]}")
+            return None
+        value = self.expr(entries["value"][1], scope)  # read before the name is (re)bound
+        name = self.bind({"as": entries["set"]}, scope, "value", True)
+        return None if value is None or name is None else {"step": "set", "bind": name, "value": value}
+
+    def step_cancel(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        node = entries["cancel"][1]
+        target = self.scalar(node, "what to cancel", str)
+        reference = REFERENCE.match(target) if target is not _MISSING else None
+        handle = reference.group(1) if reference and not reference.group(2) else None
+        if handle is None or scope.kind(handle) != "handle":
+            started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+            self.error(node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}")
+            return None
+        if scope.started.get(handle) != "operation":
+            # JavaScript cancels through an AbortSignal handed to the operation; a scenario
+            # function would have to pass it on, which language version 1 does not express.
+            self.error(node, f"'{target}' started a function; cancel works on calls started from an operation")
+            return None
+        return {"step": "cancel", "handle": handle}
+
+    def step_map(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        missing = [key for key in ("over", "limit") if key not in entries]
+        if missing:
+            self.error(entries["map"][0], f"map needs {' and '.join(missing)}: map: NAME, over: [items], limit: N")
+            return None
+        callee_node = entries["map"][1]
+        callee = callee_node.value if isinstance(callee_node, yaml.ScalarNode) else None
+        if self.callables.get(callee) == "function" and self.arity[callee] != 1:
+            self.error(callee_node, f"map calls '{callee}' with one item, but it takes {self.arity[callee]} argument(s)")
+            return None
+        # Checked as a call with no arguments here; map passes each item as the one argument.
+        call = {"callee": callee, "callee_kind": "function"} if self.callables.get(callee) == "function" else self.call(callee_node, None, scope)
+        over = self.expr(entries["over"][1], scope)
+        limit = self.integer(entries["limit"][1], "limit", 1)
+        bind = self.bind(entries, scope, "value", False)
+        if call is None or over is None or limit is _MISSING:
+            return None
+        return {"step": "map", "callee": call["callee"], "callee_kind": call["callee_kind"], "over": over, "limit": limit, "bind": bind}
+
+    def queue(self, node: yaml.Node) -> str | None:
+        name = self.scalar(node, "a queue", str)
+        if name is _MISSING:
+            return None
+        if self.callables.get(name) != "queue":
+            queues = [known for known, kind in self.callables.items() if kind == "queue"]
+            self.error(node, f"unknown queue '{name}' (queues are declared under queues:){did_you_mean(name, queues)}")
+            return None
+        return name
+
+    def step_put(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        queue = self.queue(entries["put"][1])
+        if "value" not in entries:
+            self.error(entries["put"][0], "put needs 'value: VALUE'")
+            return None
+        value = self.expr(entries["value"][1], scope)
+        return None if queue is None or value is None else {"step": "put", "queue": queue, "value": value}
+
+    def step_get(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        queue = self.queue(entries["get"][1])
+        bind = self.bind(entries, scope, "value", False)
+        return None if queue is None else {"step": "get", "queue": queue, "bind": bind}
+
+    def step_yield(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        if not self.in_generator:
+            self.error(entries["yield"][0], "yield belongs in a function with generator: true")
+            return None
+        if "timeout" in self.blocks:
+            self.error(entries["yield"][0], "a timeout block cannot yield (in JavaScript it is a function of its own)")
+            return None
+        value = self.expr(entries["yield"][1], scope)
+        return None if value is None else {"step": "yield", "value": value}
+
+    def step_break(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        loops = [block for block in self.blocks if block != "try"]
+        if not loops or loops[-1] != "for_each":
+            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(loops[-1] if loops else "", "no for_each")
+            self.error(entries["break"][0], f"break leaves a for_each; here it is inside {place}")
+            return None
+        scope.definite = None
+        return {"step": "break"}
+
+    def step_for_each(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        call = self.call(entries["for_each"][1], entries["args"][1] if "args" in entries else None, scope, generator=True)
+        if "steps" not in entries:
+            self.error(entries["for_each"][0], "for_each needs 'steps: [steps]', run for each value")
+            return None
+        bind = self.bind(entries, scope, "value", False)
+        before = scope.snapshot()
+        self.blocks.append("for_each")
+        try:
+            body = self._fixed_while(scope, bind, "the loop variable", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            self.blocks.pop()
+        # The body may run no time at all, so nothing it binds is bound after it; the loop
+        # variable is not either (a JavaScript `for await (const x of ...)` scopes it).
+        scope.definite = before
+        if bind is not None:
+            del scope.kinds[bind]
+            scope.ended[bind] = "the variable of a for_each that has ended; it exists only inside the loop"
+        return None if call is None else {"step": "for_each", "call": call, "bind": bind, "body": body}
+
+    def step_using(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        node = entries["using"][1]
+        name = self.scalar(node, "a resource", str)
+        if name is not _MISSING and self.callables.get(name) != "resource":
+            resources = [known for known, kind in self.callables.items() if kind == "resource"]
+            self.error(node, f"unknown resource '{name}' (resources are declared under resources:){did_you_mean(name, resources)}")
+            name = _MISSING
+        args = [self.expr(item, scope) for item in (self.sequence(entries["args"][1], "args") or [])] if "args" in entries else []
+        if "steps" not in entries:
+            self.error(entries["using"][0], "using needs 'steps: [steps]', the block the resource is open for")
+            return None
+        bind = self.bind(entries, scope, "value", False)
+        body = self._fixed_while(scope, bind, "the open resource", lambda: self.steps(entries["steps"][1], scope, where))
+        if bind is not None:
+            del scope.kinds[bind]
+            scope.ended[bind] = "the resource of a using block that has ended; it exists only inside the block"
+            if scope.definite is not None:
+                scope.definite.discard(bind)
+        if name is _MISSING or None in args:
+            return None
+        return {"step": "using", "resource": name, "args": args, "bind": bind, "body": body}
 
     def step_all_settled(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         calls = self.branches(entries, "all_settled", scope)
@@ -939,7 +1173,11 @@ class _Checker:
         if "steps" not in entries:
             self.error(entries["repeat"][0], "repeat needs 'steps: [steps]'")
             return None
-        body = self._fixed_while(scope, bind, "the loop counter", lambda: self.steps(entries["steps"][1], scope, where))
+        self.blocks.append("repeat")
+        try:
+            body = self._fixed_while(scope, bind, "the loop counter", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            self.blocks.pop()
         if bind is not None:
             # repeat runs its body at least once, so what the body binds is bound after it;
             # the counter is not (a JavaScript `for` scopes it to the loop).

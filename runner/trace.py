@@ -64,6 +64,10 @@ def format_event(event: dict) -> str:
         return f"{head} {format_error(event['error'])}"
     if kind == "cancel":
         return f"{head} {event['op']}"
+    if kind == "open":
+        return f"{head} {event['resource']}({','.join(canonical_json(arg) for arg in event.get('args', []))})"
+    if kind == "close":
+        return f"{head} {event['resource']}"
     if kind == "return":
         return f"{head} {canonical_json(event.get('value'))}"
     # An event this runner does not know (a newer testee): show it whole, never drop it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from asyncparity.compare import compare, load_error_verdict, worst
+from asyncparity.compare import by_instant, compare, load_error_verdict, worst
 from asyncparity.diagnostics import Diagnostic
 from asyncparity.load import load_text
 
@@ -146,3 +146,13 @@ def test_worst_status_and_load_errors() -> None:
     assert worst([]) == "agree"
     verdict = load_error_verdict("bad.yaml", [Diagnostic("bad.yaml", 4, 2, "oops")])
     assert (verdict.status, verdict.line, verdict.rerun_command()) == ("error", 4, "asyncparity run bad.yaml")
+
+
+def test_order_instant_accepts_any_order_within_an_instant_only() -> None:
+    text = SCENARIO.split("diverge:")[0].replace("expect:\n", "expect:\n  order: instant\n")
+    late = [JS_TRACE[0], {"t": 1, "event": "log", "message": "started"}, *JS_TRACE[2:]]
+
+    verdict = compare(scenario(text), {"python": outcome(PY_TRACE), "js-async": outcome(JS_TRACE), "js-promise": outcome(late)})
+
+    assert [item.status for item in verdict.targets] == ["agree", "agree", "mismatch"]
+    assert by_instant(["5 b", "0 z", "5 a", "0 y"]) == ["0 y", "0 z", "5 a", "5 b"]

@@ -361,3 +361,98 @@ def test_names_are_checked_in_their_javascript_spelling_too() -> None:
         "t.yaml:11:9: 'fetch_' and 'fetch' are both 'fetch' in JavaScript; choose another name",
         "t.yaml:15:9: 'a__b' and 'a_b' are both 'aB' in JavaScript; choose another name",
     ]
+
+
+def test_set_cancel_map_and_queues_become_ir() -> None:
+    text = (
+        "id: a\nsummary: s\nqueues:\n  jobs: {size: 1}\noperations:\n  f: {latency: 5, returns: 1, on_cancel: ignore}\n"
+        "functions:\n  page:\n    params: [n]\n    steps:\n      - return: $n\n"
+        "main:\n  - set: delay\n    value: 100\n  - set: delay\n    value: {calc: [$delay, '*', 2]}\n"
+        "  - start: f\n    as: task\n  - cancel: $task\n  - try:\n      - await: $task\n    catch:\n      kind: CancelledError\n      steps: []\n"
+        "  - map: page\n    over: [1, 2]\n    limit: 1\n    as: pages\n  - put: jobs\n    value: $delay\n  - get: jobs\n    as: job\n"
+    )
+    result = load_text(text, "t.yaml")
+
+    assert result.diagnostics == []
+    ir = result.scenario.ir
+    assert ir["queues"] == [{"name": "jobs", "size": 1}]
+    assert ir["operations"][0]["on_cancel"] == "ignore"
+    assert ir["errors"] == []  # CancelledError is each language's own, never a scenario kind
+    steps = [{k: v for k, v in step.items() if k != "line"} for step in ir["main"]]
+    assert steps[1] == {"step": "set", "bind": "delay", "value": {"calc": [{"ref": "delay"}, "*", {"literal": 2}]}}
+    assert steps[3] == {"step": "cancel", "handle": "task"}
+    assert steps[4]["catch"]["kinds"] == ["CancelledError"]
+    assert steps[5] == {"step": "map", "callee": "page", "callee_kind": "function", "over": {"literal": [1, 2]}, "limit": 1, "bind": "pages"}
+    assert steps[6:] == [{"step": "put", "queue": "jobs", "value": {"ref": "delay"}}, {"step": "get", "queue": "jobs", "bind": "job"}]
+
+
+def test_cancel_map_and_queue_mistakes() -> None:
+    text = (
+        "id: a\nsummary: s\nqueues:\n  jobs: {}\noperations:\n  f: {latency: 5, returns: 1}\n"
+        "functions:\n  two:\n    params: [a, b]\n    steps:\n      - return: $a\n"
+        "main:\n  - start: two\n    args: [1, 2]\n    as: h\n  - cancel: $h\n  - cancel: $nothing\n"
+        "  - map: two\n    over: [1]\n    limit: 1\n  - get: jbos\n  - await: jobs\n"
+    )
+    assert messages(text) == [
+        "t.yaml:16:13: '$h' started a function; cancel works on calls started from an operation",
+        "t.yaml:17:13: cancel takes a started call, '$name' of a 'start' step",
+        "t.yaml:18:10: map calls 'two' with one item, but it takes 2 argument(s)",
+        "t.yaml:21:10: unknown queue 'jbos' (queues are declared under queues:); did you mean 'jobs'?",
+        "t.yaml:22:12: 'jobs' is a queue; use put and get with it",
+    ]
+
+
+GENERATORS = """\
+id: a
+summary: s
+resources:
+  connection: {open: 5, close: 3}
+operations:
+  f: {latency: 5, returns: 1}
+functions:
+  ticks:
+    params: [count]
+    generator: true
+    steps:
+      - repeat: 3
+        as: index
+        steps:
+          - yield: $index
+main:
+  - for_each: ticks
+    args: [3]
+    as: tick
+    steps:
+      - if: [$tick, "==", 1]
+        then:
+          - break: true
+  - using: connection
+    args: ["db"]
+    as: conn
+    steps:
+      - await: f
+        args: [$conn]
+"""
+
+
+def test_generators_for_each_break_and_using_become_ir() -> None:
+    result = load_text(GENERATORS, "t.yaml")
+
+    assert result.diagnostics == []
+    ir = result.scenario.ir
+    assert ir["resources"] == [{"name": "connection", "open": 5, "close": 3}]
+    assert ir["functions"][0]["generator"] is True
+    for_each, using = ir["main"]
+    assert for_each["call"] == {"callee": "ticks", "callee_kind": "function", "args": [{"literal": 3}]}
+    assert for_each["body"][0]["then"] == [{"step": "break", "line": 23}]
+    assert (using["resource"], using["args"], using["bind"]) == ("connection", [{"literal": "db"}], "conn")
+
+
+def test_generator_mistakes() -> None:
+    text = GENERATORS.replace("  - using: connection", "  - log: $tick\n  - break: true\n  - await: ticks\n  - for_each: f\n    steps: []\n  - using: connection")
+    assert messages(text) == [
+        "t.yaml:24:10: '$tick' is the variable of a for_each that has ended; it exists only inside the loop",
+        "t.yaml:25:5: break leaves a for_each; here it is inside no for_each",
+        "t.yaml:26:12: 'ticks' is a generator; consume its values with 'for_each: ticks'",
+        "t.yaml:27:15: 'f' is not a generator; for_each consumes a function with generator: true",
+    ]

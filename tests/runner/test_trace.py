@@ -52,3 +52,8 @@ def test_results_and_errors() -> None:
 
 def test_cancel_event() -> None:
     assert format_event({"t": 20, "event": "cancel", "op": "download_data"}) == "20 cancel download_data"
+
+
+def test_resource_events() -> None:
+    assert format_event({"t": 5, "event": "open", "resource": "connection", "args": ["db", 1]}) == '5 open connection("db",1)'
+    assert format_event({"t": 20, "event": "close", "resource": "connection"}) == "20 close connection"
