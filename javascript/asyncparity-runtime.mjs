@@ -132,8 +132,8 @@ export function formatTrace(events) {
       case "fail": return `${e.t} fail ${e.op} ${formatError(e.error)}`;
       case "log": return `${e.t} log ${formatValue(e.message)}`;
       case "unhandled": return `${e.t} unhandled ${formatError(e.error)}`;
-      // Recorded by the Python runtime only (asyncio cancels tasks; promises cannot be
-      // cancelled), rendered here too so that this module formats every trace.
+      // An operation interrupted while it waited: here through its AbortSignal, in Python
+      // by a task's cancellation.
       case "cancel": return `${e.t} cancel ${e.op}`;
       case "return": return `${e.t} return ${formatValue(e.value)}`;
       case "throw": return `${e.t} throw ${formatError(e.error)}`;
@@ -195,6 +195,143 @@ class TimerHeap {
   }
 }
 
+// The waits of a queue, for the deadlock message (not part of the public API).
+const WAITING = Symbol("waiting");
+
+/** See `World.semaphore`. */
+class Semaphore {
+  #free;
+  #waiters = [];
+  #kitCall;
+
+  constructor(limit, kitCall) {
+    this.#free = limit;
+    this.#kitCall = kitCall;
+  }
+
+  /**
+   * Runs `fn` when a slot is free (at once if one is and nobody waits), releasing the
+   * slot when its promise settles.
+   *
+   * @param {() => *} fn
+   * @returns {Promise<*>} what fn's promise settles with.
+   */
+  use(fn) {
+    this.#kitCall();
+    return new Promise((resolve, reject) => {
+      const run = () => {
+        let result;
+        try {
+          result = Promise.resolve(fn());
+        } catch (error) {
+          result = Promise.reject(error);
+        }
+        // Released before the caller hears of it: the next waiter starts first, as the
+        // woken asyncio task runs before the gather that awaited this one.
+        result.then(
+          (value) => {
+            this.#release();
+            resolve(value);
+          },
+          (error) => {
+            this.#release();
+            reject(error);
+          },
+        );
+      };
+      if (this.#free > 0 && this.#waiters.length === 0) {
+        this.#free -= 1;
+        run();
+      } else {
+        this.#waiters.push(run);
+      }
+    });
+  }
+
+  #release() {
+    const next = this.#waiters.shift();
+    if (next === undefined) this.#free += 1;
+    else next(); // the slot passes straight to the first waiter
+  }
+}
+
+/** See `World.queue`. */
+class Queue {
+  #items = [];
+  #getters = [];
+  #putters = [];
+  #size;
+  #hooks;
+
+  constructor(size, hooks) {
+    this.#size = size;
+    this.#hooks = hooks;
+  }
+
+  /** The bound, or null when unbounded. */
+  get size() {
+    return this.#size;
+  }
+
+  /** How many values the queue holds. */
+  get length() {
+    return this.#items.length;
+  }
+
+  /**
+   * Puts a value in, waiting while the queue is full; wakes one waiting getter.
+   *
+   * @param {*} value
+   * @returns {Promise<void>}
+   */
+  put(value) {
+    this.#hooks.kitCall();
+    return this.#put(value);
+  }
+
+  /**
+   * Takes the oldest value out, waiting while the queue is empty; wakes one waiting putter.
+   *
+   * @returns {Promise<*>}
+   */
+  get() {
+    this.#hooks.kitCall();
+    return this.#get();
+  }
+
+  // asyncio.Queue.put and .get, line for line: wait while full (empty), then do it and
+  // wake the next waiter of the other side.
+  async #put(value) {
+    while (this.#size !== null && this.#items.length >= this.#size) await this.#wait(this.#putters);
+    this.#items.push(value);
+    this.#wakeNext(this.#getters);
+  }
+
+  async #get() {
+    while (this.#items.length === 0) await this.#wait(this.#getters);
+    const value = this.#items.shift();
+    this.#wakeNext(this.#putters);
+    return value;
+  }
+
+  #wait(waiters) {
+    return new Promise((resolve) => waiters.push(resolve));
+  }
+
+  #wakeNext(waiters) {
+    const resume = waiters.shift();
+    if (resume !== undefined) this.#hooks.wake(resume);
+  }
+
+  [WAITING]() {
+    const bound = this.#size === null ? "an unbounded queue" : `a queue of size ${this.#size}`;
+    const waits = [];
+    if (this.#getters.length > 0) waits.push(`${this.#getters.length} get(s) on ${bound}`);
+    if (this.#putters.length > 0) waits.push(`${this.#putters.length} put(s) on ${bound} holding ${this.#items.length}`);
+    return waits;
+  }
+}
+
 /**
  * One scenario's world: its virtual clock, timers, error kinds, operations and trace.
  *
@@ -215,6 +352,8 @@ export class World {
   #kinds = new Map();
   #trace = [];
   #pendingCalls = new Set();
+  #ready = [];
+  #queues = [];
   #mainPending = false;
   #frozen = false;
   #started = false;
@@ -274,27 +413,55 @@ export class World {
    * records `end` (value) or `fail` (error) and fulfils or rejects its promise with the
    * value or an instance of the kind's class.
    *
+   * Cancellation: the AbortSignal is how JavaScript asks an operation to stop (as
+   * `fetch(url, { signal })` does). When the last argument of a call is an AbortSignal,
+   * it is the call's signal, not one of its arguments (the trace does not show it).
+   * What an abort does is `onCancel`'s choice (the IR's `on_cancel`):
+   * - "stop" (the default): at the abort the operation clears its timer, records
+   *   `cancel` at that instant and rejects with a DOMException named "AbortError"
+   *   (message "This operation was aborted", what `controller.abort()` gives). A signal
+   *   already aborted when the call starts: `start`, then `cancel` at once (a listener
+   *   added to an aborted signal would never fire, so the signal is checked first).
+   * - "ignore": the signal is never looked at; the operation ends as usual.
+   *
    * @param {string} name the operation's name, as in the trace.
-   * @param {{latency: number, outcomes: Array<{returns: *} | {fails: {kind: string, message: string}}>}} spec
+   * @param {{latency: number, outcomes: Array<{returns: *} | {fails: {kind: string, message: string}}>, onCancel?: "stop" | "ignore"}} spec
    * @returns {(...args: *[]) => Promise<*>} the operation.
    */
-  operation(name, { latency, outcomes }) {
+  operation(name, { latency, outcomes, onCancel = "stop" }) {
     if (!Array.isArray(outcomes) || outcomes.length === 0) {
       throw new TypeError(`operation '${name}' needs at least one outcome`);
     }
     if (typeof latency !== "number" || !(latency >= 0)) {
       throw new TypeError(`operation '${name}' needs a latency >= 0, got ${JSON.stringify(latency)}`);
     }
+    if (onCancel !== "stop" && onCancel !== "ignore") {
+      throw new TypeError(`operation '${name}': onCancel is "stop" or "ignore", got ${JSON.stringify(onCancel)}`);
+    }
     let calls = 0;
     const op = (...args) => {
       this.#kitCall();
+      const signal = args.length > 0 && args[args.length - 1] instanceof AbortSignal ? args.pop() : null;
+      const watch = signal !== null && onCancel === "stop";
       const outcome = outcomes[Math.min(calls, outcomes.length - 1)];
       calls += 1;
       const pending = { name, args: args.map(toJson), since: this.#now };
       this.#record({ t: this.#now, event: "start", op: name, args: pending.args });
       this.#pendingCalls.add(pending);
       return new Promise((resolve, reject) => {
-        this.#schedule(latency, () => {
+        let timer = null;
+        const cancel = () => {
+          this.#pendingCalls.delete(pending);
+          if (timer !== null) timer.cancelled = true;
+          this.#record({ t: this.#now, event: "cancel", op: name });
+          reject(new DOMException("This operation was aborted", "AbortError"));
+        };
+        if (watch && signal.aborted) {
+          cancel();
+          return;
+        }
+        timer = this.#schedule(latency, () => {
+          if (watch) signal.removeEventListener("abort", cancel);
           this.#pendingCalls.delete(pending);
           if (outcome.fails !== undefined) {
             const Kind = this.errorKind(outcome.fails.kind);
@@ -308,11 +475,57 @@ export class World {
             resolve(value);
           }
         }, []);
+        // `abort()` dispatches its event synchronously: the cancel is recorded at the
+        // instant of the abort, before the code after `abort()` runs.
+        if (watch) signal.addEventListener("abort", cancel, { once: true });
       });
     };
     // Name the function after the operation, for stack traces.
     Object.defineProperty(op, "name", { value: name });
     return op;
+  }
+
+  /**
+   * A counting semaphore for `map` with a limit: JavaScript has none built in, so this
+   * is the kit's own, with asyncio.Semaphore's wake order (first come, first served;
+   * bpo-45997 fixed CPython's barging). `use(fn)` waits for a slot, calls `fn`, and
+   * releases the slot when fn's promise settles, whichever way. A release hands its slot
+   * straight to the first waiter, whose `fn` starts at once: exactly one waiter is woken
+   * per release, and a newcomer cannot take a slot while anyone waits.
+   *
+   * @param {number} limit how many `fn` may run at once, an integer >= 1.
+   * @returns {{use: <T>(fn: () => (Promise<T> | T)) => Promise<T>}}
+   */
+  semaphore(limit) {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new TypeError(`a semaphore needs a limit that is an integer >= 1, got ${JSON.stringify(limit)}`);
+    }
+    return new Semaphore(limit, () => this.#kitCall());
+  }
+
+  /**
+   * A queue shared by the tasks of a scenario: JavaScript has none that waits, so this is
+   * the kit's own, with asyncio.Queue's semantics. `put(value)` waits while the queue is
+   * full, `get()` while it is empty; waiters are served first come, first served, and
+   * each put wakes one waiting getter, each get one waiting putter. A woken waiter
+   * resumes at the next quiescence point, before any timer (as a woken asyncio task
+   * runs on the loop's next turn, after the task that woke it has gone on to its next
+   * wait), and checks again: a value taken meanwhile sends it back to the end of the
+   * line, as in asyncio.
+   *
+   * @param {number | null} [size] the bound; null (or 0, asyncio's maxsize=0) is unbounded.
+   * @returns {{put: (value: *) => Promise<void>, get: () => Promise<*>, size: number | null, length: number}}
+   */
+  queue(size = null) {
+    if (size !== null && (!Number.isInteger(size) || size < 0)) {
+      throw new TypeError(`a queue's size is null (unbounded) or an integer >= 1, got ${JSON.stringify(size)}`);
+    }
+    const queue = new Queue(size || null, {
+      kitCall: () => this.#kitCall(),
+      wake: (resume) => this.#ready.push(resume),
+    });
+    this.#queues.push(queue);
+    return queue;
   }
 
   /**
@@ -436,6 +649,12 @@ export class World {
         // macrotask), so onUnhandled has recorded them at the current time.
         await new Promise((resolve) => realSetImmediate(resolve));
         if (this.#stop !== null) break;
+        if (this.#ready.length > 0) {
+          // A waiter woken by a queue runs before any timer, one per quiescence point.
+          if (!this.#countTurn()) break;
+          this.#ready.shift()();
+          continue;
+        }
         const timer = this.#nextTimer();
         if (timer === undefined) {
           if (this.#mainPending) this.#halt("deadlock", this.#deadlockMessage());
@@ -563,6 +782,7 @@ export class World {
     for (const call of this.#pendingCalls) {
       pending.push(`${call.name}(${call.args.map(formatValue).join(",")}) started at ${call.since} ms`);
     }
+    for (const queue of this.#queues) pending.push(...queue[WAITING]());
     return `deadlock: scenario '${this.#id}' has not settled at ${this.#now} ms and no timer is pending; pending: ${pending.join(", ")}`;
   }
 }

@@ -6,8 +6,9 @@
  */
 
 import {
-  GROUP_COMMENT, Scope, camelCase, deadlineStmts, jsCall, jsCondition, jsExpr, jsFanOut, jsNewError,
-  jsSleep, kindFilter, planBindings, renderStmts,
+  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, camelCase, cancelLine, deadlineStmts,
+  jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall, jsSleep, kindFilter, letLines, mapParts,
+  planBindings, renderStmts, startLines,
 } from "./emit.mjs";
 
 /**
@@ -21,7 +22,9 @@ import {
  */
 export function asyncFunction(name, params, steps, root) {
   const plan = planBindings(steps, params);
-  const body = block(steps, plan, root.child());
+  const scope = root.child();
+  plan.controllers = abortControllers(steps, scope);
+  const body = block(steps, plan, scope);
   const head = `async function ${name}(${params.map(camelCase).join(", ")}) {`;
   return [head, ...renderStmts(body, 1), "}"];
 }
@@ -32,7 +35,7 @@ function block(steps, plan, scope) {
   const out = [];
   const lets = plan.before.get(steps);
   steps.forEach((step, index) => {
-    for (const name of lets?.get(index) ?? []) out.push(line(`let ${camelCase(name)};`));
+    for (const text of letLines(lets?.get(index), plan.controllers)) out.push(line(text));
     out.push(...compileStep(step, plan, scope));
   });
   return out;
@@ -56,7 +59,18 @@ function compileStep(step, plan, scope) {
       return [line(`${target(step, plan)}await ${awaited};`)];
     }
     case "start":
-      return [line(`${target(step, plan)}${jsCall(step.call)};`)];
+      return startLines(step, target(step, plan), plan.controllers).map(line);
+    case "set":
+      return [line(`${target(step, plan)}${jsExpr(step.value)};`)];
+    case "cancel":
+      return [line(cancelLine(step, plan.controllers))];
+    case "map": {
+      const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"));
+      return [line(comment), line(declare), line(`${target(step, plan)}await ${promise};`)];
+    }
+    case "put":
+    case "get":
+      return [line(`${target(step, plan)}await ${jsQueueCall(step)};`)];
     case "all":
     case "race":
     case "all_settled":
@@ -133,6 +147,7 @@ function compileTry(step, plan, scope) {
     const filter = kindFilter(step.catch.kinds, param);
     stmt.param = param;
     stmt.catch = [
+      ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),
       ...block(step.catch.body, plan, inner),
     ];

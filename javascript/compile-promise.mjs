@@ -33,9 +33,10 @@
  */
 
 import {
-  GROUP_COMMENT, Scope, arrow, camelCase, chain, containsReturn, deadlineStmts, isSyncOnly, jsCall,
-  jsCondition, jsExpr, jsFanOut, jsNewError, jsSleep, kindFilter, mentionedNames, planBindings, raw,
-  renderExpr, renderStmts, terminates,
+  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, arrow, camelCase, cancelLine, chain,
+  containsReturn, deadlineStmts, isSyncOnly, jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall,
+  jsSleep, kindFilter, letLines, mapParts, mentionedNames, planBindings, raw, renderExpr, renderStmts,
+  startLines, terminates,
 } from "./emit.mjs";
 
 /**
@@ -56,8 +57,9 @@ export function promiseFunction(name, params, steps, root) {
       if (last && last.bind === carried) carriedFinal.add(last);
     }
   }
-  const cx = { plan, carriedFinal };
-  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, root.child(), cx);
+  const scope = root.child();
+  const cx = { plan, carriedFinal, controllers: abortControllers(steps, scope) };
+  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, scope, cx);
   const head = `function ${name}(${params.map(camelCase).join(", ")}) {`;
   return [head, ...renderStmts(body, 1), "}"];
 }
@@ -88,14 +90,20 @@ function compileSteps(steps, from, k, scope, cx) {
   const out = [];
   const lets = cx.plan.before.get(steps);
   for (let i = from; i < steps.length; i += 1) {
-    for (const name of lets?.get(i) ?? []) out.push(line(`let ${camelCase(name)};`, true));
+    for (const text of letLines(lets?.get(i), cx.controllers)) out.push(line(text, true));
     const step = steps[i];
     switch (step.step) {
       case "log":
         out.push(line(`log(${jsExpr(step.message)});`, true));
         break;
       case "start":
-        out.push(line(`${declare(step, cx)}${jsCall(step.call)};`, true));
+        for (const text of startLines(step, declare(step, cx), cx.controllers)) out.push(line(text, true));
+        break;
+      case "set":
+        out.push(line(`${declare(step, cx)}${jsExpr(step.value)};`, true));
+        break;
+      case "cancel":
+        out.push(line(cancelLine(step, cx.controllers), true));
         break;
       case "throw":
         out.push(k.reject ? ret(`Promise.reject(${jsNewError(step)})`) : line(`throw ${jsNewError(step)};`));
@@ -137,6 +145,9 @@ function compileSteps(steps, from, k, scope, cx) {
       case "any":
       case "group":
       case "sleep":
+      case "map":
+      case "put":
+      case "get":
         out.push(...compileWait(steps, i, k, scope, cx, out));
         return out;
       case "timeout":
@@ -159,10 +170,10 @@ function compileSteps(steps, from, k, scope, cx) {
 function canEndSync(steps) {
   for (const step of steps) {
     switch (step.step) {
-      case "log": case "start":
+      case "log": case "start": case "set": case "cancel":
         break;
       case "await": case "all": case "race": case "all_settled": case "any": case "group":
-      case "sleep": case "timeout": case "return": case "throw":
+      case "sleep": case "timeout": case "return": case "throw": case "map": case "put": case "get":
         return false;
       case "if":
         if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
@@ -207,7 +218,11 @@ function nativeTry(step, k, scope, cx) {
     const filter = kindFilter(step.catch.kinds, param);
     const rethrow = k.reject ? `return Promise.reject(${param});` : `throw ${param};`;
     stmt.param = param;
-    stmt.catch = [...(filter ? [shortIf(filter, rethrow)] : []), ...compileSteps(step.catch.body, 0, fall, inner, cx)];
+    stmt.catch = [
+      ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...(filter ? [shortIf(filter, rethrow)] : []),
+      ...compileSteps(step.catch.body, 0, fall, inner, cx),
+    ];
   }
   if (step.finally) stmt.finally = compileSteps(step.finally, 0, fall, scope.child(), cx);
   return stmt;
@@ -230,29 +245,37 @@ function declare(step, cx) {
   }
 }
 
-/** The promise a waiting step waits for. */
+/** The promise a waiting step waits for (a map's is made by compileWait). */
 function waitHead(step) {
   switch (step.step) {
     case "await": return step.call ? jsCall(step.call) : camelCase(step.handle);
     case "all": case "race": case "all_settled": case "any": case "group": return jsFanOut(step);
     case "sleep": return jsSleep(step.ms);
+    case "put": case "get": return jsQueueCall(step);
     default: throw new Error(`internal: ${step.step} does not wait`);
   }
 }
 
 /**
- * A waiting step (await, all, race, all_settled, any, group, sleep) and everything
- * after it: `return head.then((bound) => { rest })`. A group gets its comment first.
+ * A waiting step (await, all, race, all_settled, any, group, sleep, map, put, get) and
+ * everything after it: `return head.then((bound) => { rest })`. A group gets its comment
+ * first; a map its comment and its semaphore.
  */
 function compileWait(steps, i, k, scope, cx, out) {
-  const stmts = waitStmts(steps, i, k, scope, cx, out);
-  // Hoistable: in a try body it may go in front of the chain, just above its head.
-  return steps[i].step === "group" ? [line(GROUP_COMMENT, true), ...stmts] : stmts;
+  const step = steps[i];
+  // Hoistable: in a try body these may go in front of the chain, just above its head.
+  if (step.step === "map") {
+    const { comment, declare: semaphore, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"));
+    const stmts = waitStmts(steps, i, k, scope, cx, out, promise);
+    return [line(comment, true), line(semaphore, true), ...stmts];
+  }
+  const stmts = waitStmts(steps, i, k, scope, cx, out, waitHead(step));
+  return step.step === "group" ? [line(GROUP_COMMENT, true), ...stmts] : stmts;
 }
 
-function waitStmts(steps, i, k, scope, cx, out) {
+function waitStmts(steps, i, k, scope, cx, out, headText) {
   const step = steps[i];
-  const head = raw(waitHead(step));
+  const head = raw(headText);
   if (cx.carriedFinal.has(step)) return [ret(head)]; // the try's value: see planBindings
   const isLast = i === steps.length - 1;
   // A name the plan does not place is a catch's error or a loop counter bound again:
@@ -274,7 +297,7 @@ function waitStmts(steps, i, k, scope, cx, out) {
   }
   if (isLast && k.tail.t === "end" && pre.length === 0) {
     // The list's value must be undefined unless nobody reads it (a sleep gives undefined).
-    if (k.mode === "discard" || step.step === "sleep") return [ret(head)];
+    if (k.mode === "discard" || step.step === "sleep" || step.step === "put") return [ret(head)];
     return [ret(chain(head, [then([], [ret("undefined")])]))];
   }
   const next = steps[i + 1];
@@ -460,6 +483,7 @@ function compileTry(steps, i, k, scope, cx) {
     inner.names.add(param);
     const filter = kindFilter(step.catch.kinds, param);
     const body = [
+      ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
       ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END }, inner, cx),
     ];

@@ -19,7 +19,8 @@
 import { asyncFunction } from "./compile-async.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import {
-  camelCase, commentText, containsReturn, isReservedName, jsObject, jsString, jsValue, programScope,
+  CANCELLED, camelCase, commentText, containsReturn, forEachStep, isReservedName, jsObject, jsString, jsValue,
+  programScope,
 } from "./emit.mjs";
 
 /** The targets this compiler serves. */
@@ -67,6 +68,10 @@ export function compile(ir, target) {
     lines.push("");
     for (const op of ir.operations) lines.push(...operationLines(op));
   }
+  if ((ir.queues ?? []).length > 0) {
+    lines.push("", QUEUE_COMMENT);
+    for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
+  }
   for (const fn of ir.functions) {
     lines.push("", ...render(camelCase(fn.name), fn.params, fn.body, root));
   }
@@ -86,7 +91,13 @@ export function compileSource(ir, target) {
   return header + body + footer;
 }
 
-/** `const downloadData = world.operation("download_data", { latency: 30, outcomes: [...] });` */
+/** The comment above the queues: JavaScript has no queue that waits. */
+const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";
+
+/**
+ * `const downloadData = world.operation("download_data", { latency: 30, outcomes: [...] });`,
+ * with `onCancel: "ignore"` for an operation that never looks at its AbortSignal.
+ */
 function operationLines(op) {
   const outcomes = op.outcomes.map((outcome) => (
     "fails" in outcome
@@ -94,13 +105,14 @@ function operationLines(op) {
       : jsObject([["returns", jsValue(outcome.returns)]])
   ));
   const start = `const ${camelCase(op.name)} = world.operation(${jsString(op.name)}, `;
-  const oneLine = `${start}{ latency: ${op.latency}, outcomes: [${outcomes.join(", ")}] });`;
+  const onCancel = op.on_cancel != null && op.on_cancel !== "stop" ? `onCancel: ${jsString(op.on_cancel)}` : null;
+  const oneLine = `${start}{ latency: ${op.latency}, outcomes: [${outcomes.join(", ")}]${onCancel ? `, ${onCancel}` : ""} });`;
   if (oneLine.length <= MAX_LINE) return [oneLine];
   const list = `outcomes: [${outcomes.join(", ")}],`;
   const listLines = list.length + 2 <= MAX_LINE
     ? [`  ${list}`]
     : ["  outcomes: [", ...outcomes.map((outcome) => `    ${outcome},`), "  ],"];
-  return [`${start}{`, `  latency: ${op.latency},`, ...listLines, "});"];
+  return [`${start}{`, `  latency: ${op.latency},`, ...listLines, ...(onCancel ? [`  ${onCancel},`] : []), "});"];
 }
 
 // ---------------------------------------------------------------------------------
@@ -112,6 +124,7 @@ const KIND = /^[A-Z][A-Za-z0-9]*$/;
 const OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
 const CALC_OPS = new Set(["+", "-", "*"]);
 const LIMIT_KEYS = new Set(["virtual_time", "timer_firings", "turns_per_instant"]);
+const ON_CANCEL = new Set(["stop", "ignore"]);
 
 class IrError extends Error {}
 
@@ -135,6 +148,7 @@ function checkIr(ir) {
   for (const key of ["errors", "operations", "functions", "main"]) {
     if (!Array.isArray(ir[key])) fail(`${key} must be a list`);
   }
+  if (ir.queues != null && !Array.isArray(ir.queues)) fail("queues must be a list");
   const name = (value, what) => {
     if (typeof value !== "string" || !NAME.test(value)) fail(`${what} ${JSON.stringify(value)} is not a name (${NAME.source})`);
     if (isReservedName(value)) fail(`${what} ${JSON.stringify(value)} is reserved in JavaScript programs`);
@@ -142,6 +156,10 @@ function checkIr(ir) {
   const kind = (value, what) => {
     if (typeof value !== "string" || !KIND.test(value)) fail(`${what} ${JSON.stringify(value)} is not an error kind (${KIND.source})`);
     if (!ir.errors.includes(value)) fail(`${what} ${JSON.stringify(value)} is not listed in errors`);
+  };
+  // A catch may name the kit's cancellation, which is each language's own, never listed.
+  const caughtKind = (value, what) => {
+    if (value !== CANCELLED) kind(value, what);
   };
   const count = (value, what, min) => {
     if (!Number.isInteger(value) || value < min) fail(`${what} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
@@ -159,6 +177,7 @@ function checkIr(ir) {
   for (const op of ir.operations) {
     name(op?.name, "operation name");
     count(op.latency, `operation ${op.name}: latency`, 0);
+    if (op.on_cancel != null && !ON_CANCEL.has(op.on_cancel)) fail(`operation ${op.name}: on_cancel is "stop" or "ignore", not ${JSON.stringify(op.on_cancel)}`);
     if (!Array.isArray(op.outcomes) || op.outcomes.length === 0) fail(`operation ${op.name}: outcomes must be a non-empty list`);
     for (const outcome of op.outcomes) {
       if (outcome && typeof outcome === "object" && "returns" in outcome) {
@@ -171,6 +190,18 @@ function checkIr(ir) {
       }
     }
   }
+
+  const queueNames = new Set();
+  for (const queue of ir.queues ?? []) {
+    name(queue?.name, "queue name");
+    if (queue.size != null) count(queue.size, `queue ${queue.name}: size`, 1);
+    queueNames.add(queue.name);
+  }
+  const operationNames = new Set(ir.operations.map((op) => op.name));
+  const queue = (value, where) => {
+    name(value, `${where}: queue`);
+    if (!queueNames.has(value)) fail(`${where}: queue ${JSON.stringify(value)} is not listed in queues`);
+  };
 
   const expr = (value, where) => {
     if (value === null || typeof value !== "object" || Array.isArray(value)) fail(`${where}: malformed expression ${JSON.stringify(value)}`);
@@ -269,23 +300,64 @@ function checkIr(ir) {
           steps(step.body, at);
           if (step.catch != null) {
             if (!Array.isArray(step.catch.kinds)) fail(`${at}: catch.kinds must be a list`);
-            for (const item of step.catch.kinds) kind(item, `${at}: catch kind`);
+            for (const item of step.catch.kinds) caughtKind(item, `${at}: catch kind`);
             optionalName(step.catch.bind, `${at}: catch bind`);
             steps(step.catch.body, at);
           }
           if (step.finally != null) steps(step.finally, at);
           if (step.catch == null && step.finally == null) fail(`${at}: a try needs a catch or a finally`);
           break;
+        case "set":
+          name(step.bind, `${at}: bind`);
+          expr(step.value, at);
+          break;
+        case "cancel":
+          // Which start it cancels is checked per function below.
+          name(step.handle, `${at}: handle`);
+          break;
+        case "map":
+          name(step.callee, `${at}: callee`);
+          expr(step.over, at);
+          count(step.limit, `${at}: limit`, 1);
+          optionalName(step.bind, `${at}: bind`);
+          break;
+        case "put":
+          queue(step.queue, at);
+          expr(step.value, at);
+          break;
+        case "get":
+          queue(step.queue, at);
+          optionalName(step.bind, `${at}: bind`);
+          break;
         default:
           fail(`${at}: unknown step kind ${JSON.stringify(step.step)}`);
       }
     }
+  };
+  // A cancel needs the handle started from an operation in the same function: that start
+  // makes the AbortController whose signal the operation watches.
+  const cancels = (body, where) => {
+    const started = new Map();
+    forEachStep(body, (step) => {
+      if (step.step === "start") {
+        if (!started.has(step.bind)) started.set(step.bind, new Set());
+        started.get(step.bind).add(operationNames.has(step.call.callee) ? "operation" : "function");
+      }
+    });
+    forEachStep(body, (step) => {
+      if (step.step !== "cancel") return;
+      const kinds = started.get(step.handle);
+      if (kinds === undefined) fail(`${where}, line ${step.line ?? "?"} (cancel): no start in this function binds ${JSON.stringify(step.handle)}`);
+      if (kinds.has("function")) fail(`${where}, line ${step.line ?? "?"} (cancel): ${JSON.stringify(step.handle)} is started from a function; cancel works on calls started from an operation`);
+    });
   };
   for (const fn of ir.functions) {
     name(fn?.name, "function name");
     if (!Array.isArray(fn.params)) fail(`function ${fn.name}: params must be a list`);
     for (const param of fn.params) name(param, `function ${fn.name}: parameter`);
     steps(fn.body, `function ${fn.name}`);
+    cancels(fn.body, `function ${fn.name}`);
   }
   steps(ir.main, "main");
+  cancels(ir.main, "main");
 }

@@ -255,6 +255,7 @@ export function programScope(ir) {
   const names = new Set(PROGRAM_NAMES);
   for (const kind of ir.errors ?? []) names.add(kind);
   for (const op of ir.operations ?? []) names.add(camelCase(op.name));
+  for (const queue of ir.queues ?? []) names.add(camelCase(queue.name));
   const addSteps = (steps) => forEachStep(steps, (step) => {
     for (const name of stepNames(step)) names.add(camelCase(name));
   });
@@ -288,6 +289,8 @@ function stepNames(step) {
   if (step.bind) names.push(step.bind);
   if (step.handle) names.push(step.handle);
   if (step.catch?.bind) names.push(step.catch.bind);
+  if (step.step === "map") names.push(step.callee);
+  if (step.queue) names.push(step.queue);
   for (const call of stepCalls(step)) names.push(call.callee);
   for (const expr of stepExprs(step)) forEachRef(expr, (name) => names.push(name));
   return names;
@@ -347,6 +350,8 @@ function stepExprs(step) {
   if (step.step === "throw" || step.step === "log") exprs.push(step.message);
   if (step.step === "if") exprs.push(step.left, step.right);
   if (step.step === "sleep" && isExpr(step.ms)) exprs.push(step.ms);
+  if (step.step === "set" || step.step === "put") exprs.push(step.value);
+  if (step.step === "map") exprs.push(step.over);
   return exprs;
 }
 
@@ -396,8 +401,9 @@ export function containsReturn(steps) {
 }
 
 /**
- * Whether a step list runs without waiting anywhere: only log, start, throw, return,
- * and if/repeat/try made of those. Such steps compile to plain statements in both variants.
+ * Whether a step list runs without waiting anywhere: only log, start, set, cancel, throw,
+ * return, and if/repeat/try made of those. Such steps compile to plain statements in
+ * both variants.
  *
  * @param {object[] | null | undefined} steps
  * @returns {boolean}
@@ -405,7 +411,7 @@ export function containsReturn(steps) {
 export function isSyncOnly(steps) {
   return (steps ?? []).every((step) => {
     switch (step.step) {
-      case "log": case "start": case "throw": case "return": return true;
+      case "log": case "start": case "set": case "cancel": case "throw": case "return": return true;
       case "if": return isSyncOnly(step.then) && isSyncOnly(step.else);
       case "repeat": return isSyncOnly(step.body);
       case "try": return isSyncOnly(step.body) && isSyncOnly(step.catch?.body) && isSyncOnly(step.finally);
@@ -415,14 +421,20 @@ export function isSyncOnly(steps) {
 }
 
 /** The steps that wait for a value and may bind it. */
-const VALUE_STEPS = new Set(["await", "all", "race", "all_settled", "any", "group"]);
+const VALUE_STEPS = new Set(["await", "all", "race", "all_settled", "any", "group", "map", "get"]);
+
+/** Whether a step binds a name of the function's own: a waited value, a start or a set. */
+function bindsName(step) {
+  return Boolean(step.bind) && (VALUE_STEPS.has(step.step) || step.step === "start" || step.step === "set");
+}
 
 /**
  * Where each binding of one function body is declared.
  *
  * A name bound once, directly in the innermost step list that holds all its bindings
  * and uses, is a `const` where it is bound. Any other name (bound inside a block and
- * used after it, or bound more than once) is declared with `let` in that innermost list,
+ * used after it, or bound more than once, as a `set` binds again) is declared with
+ * `let` in that innermost list,
  * just before the first step that binds it: `let` at the binding itself when that step
  * is in the list, else a separate `let name;` before it. Parameters are never declared.
  *
@@ -464,10 +476,7 @@ export function planBindings(body, params, { carry = false } = {}) {
         if (!shadow.has(name)) push(reads, name, path);
       }
       if (carried.has(step)) push(sites, carried.get(step), { step, path });
-      if (step.bind && VALUE_STEPS.has(step.step) && !skipped.has(step) && !shadow.has(step.bind)) {
-        push(sites, step.bind, { step, path });
-      }
-      if (step.step === "start" && step.bind && !shadow.has(step.bind)) {
+      if (bindsName(step) && !skipped.has(step) && !shadow.has(step.bind)) {
         push(sites, step.bind, { step, path });
       }
       for (const block of childBlocks(step)) {
@@ -518,7 +527,7 @@ export function planBindings(body, params, { carry = false } = {}) {
 function findCarries(body, params) {
   const bindCount = new Map();
   forEachStep(body, (step) => {
-    if (step.bind && (VALUE_STEPS.has(step.step) || step.step === "start")) {
+    if (bindsName(step)) {
       bindCount.set(step.bind, (bindCount.get(step.bind) ?? 0) + 1);
     }
   });
@@ -773,10 +782,13 @@ function jsCalc(expr) {
  * A call of an operation or a function: `downloadData(url)`; both return a promise.
  *
  * @param {{callee: string, args: object[]}} call
+ * @param {string} [signal] an AbortSignal expression passed last (a cancellable start).
  * @returns {string}
  */
-export function jsCall(call) {
-  return `${camelCase(call.callee)}(${(call.args ?? []).map(jsExpr).join(", ")})`;
+export function jsCall(call, signal) {
+  const args = (call.args ?? []).map(jsExpr);
+  if (signal !== undefined) args.push(signal);
+  return `${camelCase(call.callee)}(${args.join(", ")})`;
 }
 
 /**
@@ -792,8 +804,15 @@ export function jsCondition(step) {
 }
 
 /**
+ * The kit's name for cancellation in a catch (Python's asyncio.CancelledError); in
+ * JavaScript an aborted operation rejects with a DOMException named "AbortError".
+ */
+export const CANCELLED = "CancelledError";
+
+/**
  * The error-kind filter at the top of a catch: `!(error instanceof IOError)`, or null
- * when the catch takes every error.
+ * when the catch takes every error. The kind CancelledError is a test of the name,
+ * `error.name !== "AbortError"` (a DOMException has no class of the kit's).
  *
  * @param {string[]} kinds
  * @param {string} param the catch's binding.
@@ -801,7 +820,126 @@ export function jsCondition(step) {
  */
 export function kindFilter(kinds, param) {
   if (!kinds || kinds.length === 0) return null;
-  return `!(${kinds.map((kind) => `${param} instanceof ${kind}`).join(" || ")})`;
+  if (kinds.length === 1 && kinds[0] === CANCELLED) return `${param}.name !== "AbortError"`;
+  const test = (kind) => (kind === CANCELLED ? `${param}.name === "AbortError"` : `${param} instanceof ${kind}`);
+  return `!(${kinds.map(test).join(" || ")})`;
+}
+
+/**
+ * The comment above a catch of CancelledError, in both variants.
+ */
+export const CANCELLED_COMMENT = "// A cancelled (aborted) operation rejects with a DOMException named AbortError.";
+
+/**
+ * The comment above the start of an operation that is cancelled later, in both variants.
+ */
+export const ABORT_COMMENT = "// The AbortSignal is how JavaScript asks an operation to stop.";
+
+/**
+ * The comment above a `map` with a limit, in both variants. It must not say async or
+ * await: js-promise programs carry neither word anywhere.
+ */
+export const MAP_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): first come, first served, as in asyncio.";
+
+/**
+ * The AbortController name of every handle a function cancels: a `start` of such a
+ * handle gets a controller, and hands its signal to the operation as the last argument.
+ * The names are fresh in `scope` (the function's), so nothing inside shadows them.
+ *
+ * @param {object[]} steps the function's steps.
+ * @param {Scope} scope the function's scope.
+ * @returns {Map<string, string>} IR handle name -> controller name.
+ */
+export function abortControllers(steps, scope) {
+  const controllers = new Map();
+  forEachStep(steps, (step) => {
+    if (step.step === "cancel" && !controllers.has(step.handle)) {
+      controllers.set(step.handle, scope.fresh(`${camelCase(step.handle)}Controller`));
+    }
+  });
+  return controllers;
+}
+
+/**
+ * The statements of a `start` step: the call bound to its handle; for a handle that is
+ * cancelled later, an AbortController made just before and its signal passed last.
+ *
+ * @param {object} step the start step.
+ * @param {string} prefix `const x = `, `let x = ` or `x = `, as the binding plan says.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string[]} the lines.
+ */
+export function startLines(step, prefix, controllers) {
+  const controller = controllers.get(step.bind);
+  if (controller === undefined) return [`${prefix}${jsCall(step.call)};`];
+  const declare = prefix.startsWith("const ") ? "const " : prefix.startsWith("let ") ? "let " : "";
+  return [
+    ABORT_COMMENT,
+    `${declare}${controller} = new AbortController();`,
+    `${prefix}${jsCall(step.call, `${controller}.signal`)};`,
+  ];
+}
+
+/**
+ * The `let` declarations due before a step, for names bound in a block and read after
+ * it (planBindings), with the controller of a cancelled handle beside its handle.
+ *
+ * @param {string[] | undefined} names IR names.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string[]} `let name;` texts.
+ */
+export function letLines(names, controllers) {
+  const out = [];
+  for (const name of names ?? []) {
+    out.push(`let ${camelCase(name)};`);
+    if (controllers.has(name)) out.push(`let ${controllers.get(name)};`);
+  }
+  return out;
+}
+
+/**
+ * `pendingController.abort();`: cancels the started call's operation.
+ *
+ * @param {{handle: string}} step the cancel step.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string}
+ */
+export function cancelLine(step, controllers) {
+  const controller = controllers.get(step.handle);
+  if (controller === undefined) throw new Error(`internal: no AbortController for ${step.handle}`);
+  return `${controller}.abort();`;
+}
+
+/**
+ * The parts of a `map` step: the semaphore's declaration and the promise of the results,
+ * `Promise.all(items.map((item) => semaphore.use(() => fetchPage(item))))`, which keeps
+ * the item order whatever order the calls end in.
+ *
+ * @param {object} step the map step.
+ * @param {string} semaphore fresh name of the semaphore.
+ * @param {string} item fresh name of the arrow's parameter.
+ * @returns {{comment: string, declare: string, promise: string}}
+ */
+export function mapParts(step, semaphore, item) {
+  const over = step.over;
+  const listy = isExpr(over) && ("ref" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
+  const items = listy ? jsExpr(over) : `(${jsExpr(over)})`;
+  return {
+    comment: MAP_COMMENT,
+    declare: `const ${semaphore} = world.semaphore(${jsValue(step.limit)});`,
+    promise: `Promise.all(${items}.map((${item}) => ${semaphore}.use(() => ${camelCase(step.callee)}(${item}))))`,
+  };
+}
+
+/**
+ * The promise a `put` or `get` step waits for: `jobs.put(job)`, `jobs.get()`.
+ *
+ * @param {object} step
+ * @returns {string}
+ */
+export function jsQueueCall(step) {
+  const queue = camelCase(step.queue);
+  return step.step === "put" ? `${queue}.put(${jsExpr(step.value)})` : `${queue}.get()`;
 }
 
 /**
@@ -838,7 +976,7 @@ export function jsSleep(ms) {
 export function jsFanOut(step) {
   const method = FAN_OUT[step.step];
   if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no fan-out step`);
-  return `Promise.${method}([${step.calls.map(jsCall).join(", ")}])`;
+  return `Promise.${method}([${step.calls.map((call) => jsCall(call)).join(", ")}])`;
 }
 
 const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any", group: "all" };

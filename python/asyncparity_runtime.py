@@ -16,14 +16,16 @@ A program uses these names::
     world.run_and_print(main)                          # or: outcome = world.run(main)
 
 and otherwise plain asyncio: ``await asyncio.sleep(0.03)``, ``asyncio.create_task``,
-``asyncio.gather``, ``asyncio.wait``, ``asyncio.as_completed``, ``asyncio.timeout`` and
-``asyncio.TaskGroup`` all work unchanged, because the loop they run on
-(:class:`VirtualTimeLoop`) is an ordinary ``asyncio.BaseEventLoop`` whose clock and
-timers are virtual.
+``task.cancel()``, ``asyncio.gather``, ``asyncio.wait``, ``asyncio.as_completed``,
+``asyncio.timeout``, ``asyncio.TaskGroup``, ``asyncio.Semaphore`` and ``asyncio.Queue``
+all work unchanged, because the loop they run on (:class:`VirtualTimeLoop`) is an
+ordinary ``asyncio.BaseEventLoop`` whose clock and timers are virtual.
 
-Python cancels: ``asyncio.timeout`` and ``asyncio.TaskGroup`` cancel the work they stop
-waiting for. An operation interrupted that way records a ``cancel`` event (JavaScript
-cannot cancel a promise, so there the same operation runs on and ends later).
+Python cancels: ``asyncio.timeout``, ``asyncio.TaskGroup`` and ``task.cancel()`` cancel
+the work they stop waiting for. An operation interrupted that way records a ``cancel``
+event (JavaScript cannot cancel a promise, so there the same operation runs on and ends
+later), unless it was declared ``world.operation(..., on_cancel="ignore")``: then it
+swallows the cancellation and runs to its end.
 
 ``World(..., eager_tasks=True)`` installs ``asyncio.eager_task_factory`` (CPython 3.12+):
 ``asyncio.create_task`` then runs the coroutine's first step at once, up to its first
@@ -578,7 +580,7 @@ class World:
             })
         return self._error_kinds[kind]
 
-    def operation(self, name: str, latency: int = 0, outcomes: list | None = None):
+    def operation(self, name: str, latency: int = 0, outcomes: list | None = None, on_cancel: str = "stop"):
         """A simulated operation: an async function that takes ``latency`` virtual ms.
 
         On each call, when its body first runs (a coroutine does nothing until awaited
@@ -590,12 +592,22 @@ class World:
         instance of the kind's class.
 
         Cancelled while waiting (``asyncio.timeout`` expired, a ``TaskGroup`` sibling
-        failed, ``task.cancel()``), it drops its timer, records ``cancel`` and lets the
-        ``CancelledError`` go on, as asyncio code should (swallowing it would break the
-        timeout or the task group that asked).
+        failed, ``task.cancel()``), what it does is ``on_cancel``'s choice:
+
+        * ``"stop"`` (the default): it drops its timer, records ``cancel`` and lets the
+          ``CancelledError`` go on, as asyncio code should (swallowing it would break
+          the timeout or the task group that asked).
+        * ``"ignore"``: it swallows the ``CancelledError``, takes the request back with
+          ``Task.uncancel()`` (CPython 3.11+; 3.10 keeps no count) and goes on waiting
+          for its original timer, so its latency is unchanged; then it records ``end``
+          or ``fail`` as usual. This is the JavaScript operation that never looks at
+          its AbortSignal. (A swallowed cancel also means an ``asyncio.timeout`` around
+          it expires without raising: asyncio code that ignores cancellation gets that.)
         """
         if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
             raise ValueError(f"operation {name!r}: latency must be a non-negative integer of ms")
+        if on_cancel not in ("stop", "ignore"):
+            raise ValueError(f"operation {name!r}: on_cancel is 'stop' or 'ignore', not {on_cancel!r}")
         outcomes = list(outcomes) if outcomes is not None else [{"returns": None}]
         if not outcomes or not all(isinstance(o, dict) and ("returns" in o or "fails" in o) for o in outcomes):
             raise ValueError(f"operation {name!r}: outcomes are [{{'returns': v}} | {{'fails': {{kind, message}}}}, ...]")
@@ -608,13 +620,25 @@ class World:
             outcome = outcomes[min(call, len(outcomes) - 1)]
             world._record("start", op=name, args=[_to_json(arg) for arg in args])
             done = loop.create_future()
-            timer = loop.call_at((loop.now_ms + latency) / 1000, _resolve, done)
-            try:
-                await done
-            except asyncio.CancelledError:
-                timer.cancel()
-                world._record("cancel", op=name)  # nothing is recorded in the clean-up after a halt
-                raise
+
+            def wake() -> None:  # reads `done` when it fires: an ignored cancel replaces it
+                _resolve(done)
+
+            timer = loop.call_at((loop.now_ms + latency) / 1000, wake)
+            while True:
+                try:
+                    await done
+                    break
+                except asyncio.CancelledError:
+                    # After a halt the clean-up cancels everything: then even "ignore" stops.
+                    if on_cancel == "stop" or not world._recording:
+                        timer.cancel()
+                        world._record("cancel", op=name)  # nothing is recorded in the clean-up after a halt
+                        raise
+                    _uncancel()
+                    if not done.cancelled():
+                        break  # the timer had fired already: the deadline is reached
+                    done = loop.create_future()  # the cancel took the old one; the timer stays
             if "fails" in outcome:
                 error = world.error_kind(outcome["fails"]["kind"])(outcome["fails"]["message"])
                 world._record("fail", op=name, error=_error_record(error))
@@ -780,6 +804,18 @@ _UNSHADOWED_BUILTINS = {"TimeoutError": builtins.TimeoutError}
 def _resolve(future: asyncio.Future) -> None:
     if not future.done():  # cancelled meanwhile
         future.set_result(None)
+
+
+def _uncancel() -> None:
+    """Take back the cancel request the current task just swallowed.
+
+    ``Task.uncancel`` (CPython 3.11+) decrements the count that ``cancel()`` raised;
+    without it ``asyncio.timeout`` and ``TaskGroup`` would take the task for one still
+    being cancelled. CPython 3.10 keeps no count, so there is nothing to take back.
+    """
+    uncancel = getattr(asyncio.current_task(), "uncancel", None)
+    if uncancel is not None:
+        uncancel()
 
 
 def _error_record(error: BaseException) -> dict:

@@ -21,10 +21,20 @@ from .bless import bless
 from .compare import Verdict
 from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
 from .node import NodeNotFound, find_node
-from .report import failure_details, summary_line, to_json, verdict_line
+from .pythons import PythonNotFound, find_python
+from .report import failure_details, skip_reasons, summary_line, to_json, verdict_line
 from .skeleton import skeleton
 from .suite import run_suite
-from .testees import DEFAULT_TIMEOUT, JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee, TesteeError
+from .testees import (
+    DEFAULT_TIMEOUT,
+    JS_TARGETS,
+    PYTHON_TARGETS,
+    NodeTestee,
+    PythonTestee,
+    PythonWorkerTestee,
+    TesteeError,
+    WorkerTestee,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 KIT_SPEC = Path(__file__).resolve().parent.parent / "spec"
@@ -43,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
         return EXIT_OK
-    except NodeNotFound as error:
+    except (NodeNotFound, PythonNotFound) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -128,6 +138,8 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' "
                         f"(default: {','.join(DEFAULT_TARGETS)})")
     parser.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
+    parser.add_argument("--python", metavar="PATH|X.Y",
+                        help="run the Python targets under this CPython, as a subprocess (default: in this process)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
 
@@ -141,6 +153,15 @@ def parse_targets(text: str) -> tuple[str, ...]:
     if unknown or not chosen:
         raise ValueError(f"unknown target {unknown[0]!r}" if unknown else "no target given")
     return tuple(target for target in TARGETS if target in chosen)
+
+
+def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> PythonTestee | PythonWorkerTestee | None:
+    """In-process by default; a subprocess under ``--python``; none without a Python target."""
+    if not any(target in PYTHON_TARGETS for target in targets):
+        return None
+    if args.python:
+        return PythonWorkerTestee(find_python(args.python), timeout=args.timeout)
+    return PythonTestee()
 
 
 def _default_paths() -> list[Path]:
@@ -170,28 +191,31 @@ def _run(args: argparse.Namespace) -> int:
     node = None
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(find_node(args.node), timeout=args.timeout)
-    python = PythonTestee() if any(target in PYTHON_TARGETS for target in targets) else None
+    python = _python_testee(args, targets)
     id_width = max([len(r.scenario.id) for r in results if r.scenario] + [10])
 
     def on_verdict(verdict: Verdict) -> None:
         if not args.quiet:
             print(verdict_line(verdict, id_width), flush=True)
 
+    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
     try:
-        if node is not None:
-            node.start()
+        for worker in workers:
+            worker.start()
         verdicts = run_suite(results, targets, python, node, on_verdict)
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
     finally:
-        if node is not None:
-            node.close()
+        for worker in workers:
+            worker.close()
 
     details = [line for verdict in verdicts for line in failure_details(verdict)]
     if details:
         print()
         print("\n".join(details))
+    for line in skip_reasons(verdicts):
+        print(line)
     if args.json_path:
         args.json_path.write_text(json.dumps(to_json(verdicts), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(summary_line(verdicts))
@@ -266,14 +290,15 @@ def _bless(args: argparse.Namespace) -> int:
         print("asyncparity: nothing to bless", file=sys.stderr)
         return EXIT_USAGE
     node = NodeTestee(find_node(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
-    python = PythonTestee() if any(t in PYTHON_TARGETS for t in targets) else None
+    python = _python_testee(args, targets)
+    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
     try:
-        if node is not None:
-            node.start()
+        for worker in workers:
+            worker.start()
         verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
     finally:
-        if node is not None:
-            node.close()
+        for worker in workers:
+            worker.close()
     refused = 0
     for scenario, verdict in zip(scenarios, verdicts, strict=True):
         old = Path(scenario.path).read_text(encoding="utf-8")

@@ -46,6 +46,17 @@ def failure_details(verdict: Verdict) -> list[str]:
     return lines
 
 
+def skip_reasons(verdicts: Iterable[Verdict]) -> list[str]:
+    """One line per distinct reason a target was skipped, with how many scenarios it hit."""
+    reasons: dict[tuple[str, str], int] = {}
+    for verdict in verdicts:
+        for item in verdict.targets:
+            if item.status == "skipped":
+                key = (item.target, item.message)
+                reasons[key] = reasons.get(key, 0) + 1
+    return [f"{target} skipped on {count} scenario(s): {message}" for (target, message), count in reasons.items()]
+
+
 def counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
     """How many scenarios (or unloadable files) passed, failed and were skipped."""
     tally = {"passed": 0, "failed": 0, "skipped": 0}

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .compare import Verdict, compare, load_error_verdict
-from .load import TARGETS, LoadResult, Scenario
-from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee
+from .load import TARGETS, LoadResult
+from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee, PythonWorkerTestee
 
 
 @dataclass
@@ -25,14 +25,14 @@ class Timings:
     """Seconds spent in each stage (wall clock), for the benchmark's breakdown."""
 
     python: float = 0.0
-    javascript_wait: float = 0.0
+    javascript_wait: float = 0.0  # waiting on worker processes after the in-process work
     compare: float = 0.0
 
 
 def run_suite(
     results: list[LoadResult],
     targets: tuple[str, ...],
-    python: PythonTestee | None,
+    python: PythonTestee | PythonWorkerTestee | None,
     node: NodeTestee | None,
     on_verdict: Callable[[Verdict], None] = lambda verdict: None,
     timings: Timings | None = None,
@@ -46,18 +46,24 @@ def run_suite(
     targets = tuple(target for target in TARGETS if target in targets)
     scenarios = [result.scenario for result in results if result.scenario is not None]
     js_targets = [target for target in targets if target in JS_TARGETS]
+    py_targets = [target for target in targets if target in PYTHON_TARGETS]
 
-    js_outcomes: Iterator[dict] = iter(())
+    # Worker processes first: they start working at once, in their own processes.
+    pipelined: dict[str, Iterator[dict]] = {}
     if js_targets:
         assert node is not None, "a JavaScript target needs the Node testee"
-        js_outcomes = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
+        pipelined["js"] = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
+    if py_targets:
+        assert python is not None, "a Python target needs a Python testee"
+    if py_targets and isinstance(python, PythonWorkerTestee):
+        pipelined["python"] = python.run_many([(scenario.ir, target) for scenario in scenarios for target in py_targets])
 
     started = time.perf_counter()
-    python_outcomes: dict[tuple[str, str], dict] = {}
-    for target in (target for target in targets if target in PYTHON_TARGETS):
-        assert python is not None, f"the {target} target needs the Python testee"
-        for scenario in scenarios:
-            python_outcomes[scenario.id, target] = python.run(scenario.ir, target)
+    in_process: dict[tuple[str, str], dict] = {}
+    if py_targets and isinstance(python, PythonTestee):
+        for target in py_targets:
+            for scenario in scenarios:
+                in_process[scenario.id, target] = python.run(scenario.ir, target)
     timings.python += time.perf_counter() - started
 
     verdicts = []
@@ -65,27 +71,15 @@ def run_suite(
         if result.scenario is None:
             verdict = load_error_verdict(result.path, result.diagnostics)
         else:
-            verdict = _verdict(result.scenario, targets, python_outcomes, js_targets, js_outcomes, timings)
+            started = time.perf_counter()
+            outcomes = {}
+            for group, group_targets in (("python", py_targets), ("js", js_targets)):
+                for target in group_targets:
+                    outcomes[target] = next(pipelined[group]) if group in pipelined else in_process[result.scenario.id, target]
+            timings.javascript_wait += time.perf_counter() - started
+            started = time.perf_counter()
+            verdict = compare(result.scenario, {target: outcomes[target] for target in targets})
+            timings.compare += time.perf_counter() - started
         verdicts.append(verdict)
         on_verdict(verdict)
     return verdicts
-
-
-def _verdict(
-    scenario: Scenario,
-    targets: tuple[str, ...],
-    python_outcomes: dict[tuple[str, str], dict],
-    js_targets: list[str],
-    js_outcomes: Iterator[dict],
-    timings: Timings,
-) -> Verdict:
-    started = time.perf_counter()
-    collected = {target: next(js_outcomes) for target in js_targets}
-    timings.javascript_wait += time.perf_counter() - started
-    outcomes = {}
-    for target in targets:
-        outcomes[target] = collected[target] if target in JS_TARGETS else python_outcomes[scenario.id, target]
-    started = time.perf_counter()
-    verdict = compare(scenario, outcomes)
-    timings.compare += time.perf_counter() - started
-    return verdict

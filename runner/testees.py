@@ -5,7 +5,8 @@ Two testees stand behind the protocol of spec/PROTOCOL.md:
 - :class:`PythonTestee` calls the Python target in-process (``asyncparity_python``),
   the fast default: no process start, no serialisation.
 - :class:`NodeTestee` keeps one ``node javascript/worker.mjs`` alive for a whole run and
-  speaks JSON lines with it. Requests are pipelined: all of them are written at once by
+  speaks JSON lines with it; :class:`PythonWorkerTestee` does the same with
+  ``python -m asyncparity_python.worker`` under another CPython (``--python``). Requests are pipelined: all of them are written at once by
   a writer thread while the caller does other work (the Python target), and replies are
   read in order. Every reply has a wall-clock bound; a worker that overruns it or exits
   is killed and restarted, the scenario it was running gets an ``error`` outcome that
@@ -18,6 +19,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -25,8 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .node import NodeBinary
+from .pythons import PythonBinary
 
 JAVASCRIPT_DIR = Path(__file__).resolve().parent.parent / "javascript"
+PYTHON_DIR = Path(__file__).resolve().parent.parent / "python"
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a testee may take for one reply before it is killed and restarted."""
@@ -68,15 +72,19 @@ class PythonTestee:
                     "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}"}
 
 
-class NodeTestee:
-    """One long-lived Node worker for the ``js-promise`` and ``js-async`` targets."""
+class WorkerTestee:
+    """A long-lived testee process speaking the JSON-lines protocol (spec/PROTOCOL.md).
 
-    targets = JS_TARGETS
+    ``command`` starts it; ``name`` says which in messages ("the Node worker ...").
+    """
 
-    def __init__(self, node: NodeBinary, timeout: float = DEFAULT_TIMEOUT, worker: Path = WORKER) -> None:
-        self.node = node
+    targets: tuple[str, ...] = ()
+
+    def __init__(self, command: list[str], name: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None) -> None:
+        self.command = command
+        self.name = name
+        self.env = env
         self.timeout = timeout
-        self.worker = worker
         self.restarts = 0
         self._process: subprocess.Popen[str] | None = None
         self._replies: queue.Queue[str | None] = queue.Queue()
@@ -91,14 +99,15 @@ class NodeTestee:
         self._spawn()
         (reply,) = list(self._exchange([{"type": "hello"}]))
         if reply.get("type") != "hello":
-            raise TesteeError(f"the Node worker did not say hello: {reply.get('message', reply)}")
+            raise TesteeError(f"the {self.name} worker did not say hello: {reply.get('message', reply)}")
         self.hello = reply
         return reply
 
     def _spawn(self) -> None:
         self._replies = queue.Queue()
         self._process = subprocess.Popen(
-            [self.node.path, str(self.worker)],
+            self.command,
+            env=self.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -147,7 +156,7 @@ class NodeTestee:
                 pass
         self._kill()
 
-    def __enter__(self) -> NodeTestee:
+    def __enter__(self) -> WorkerTestee:
         self.start()
         return self
 
@@ -165,7 +174,7 @@ class NodeTestee:
         replies = list(self._exchange([{"type": "compile", "target": target, "scenario": ir} for ir, target in jobs]))
         for (ir, _), reply in zip(jobs, replies, strict=True):
             if reply.get("type") != "compiled":
-                raise TesteeError(reply.get("message", f"the Node worker could not compile scenario '{ir.get('id')}'"))
+                raise TesteeError(reply.get("message", f"the {self.name} worker could not compile scenario '{ir.get('id')}'"))
         return [reply["source"] for reply in replies]
 
     def run(self, ir: dict, target: str) -> dict:
@@ -183,7 +192,7 @@ class NodeTestee:
                     yield reply["outcome"]
                 else:
                     yield {"target": target, "status": "error", "result": None, "trace": [],
-                           "message": reply.get("message") or f"the Node worker sent {reply!r}"}
+                           "message": reply.get("message") or f"the {self.name} worker sent {reply!r}"}
 
         return outcomes()
 
@@ -213,7 +222,7 @@ class NodeTestee:
                     try:
                         reply = json.loads(line)
                     except json.JSONDecodeError:
-                        reply = {"type": "error", "message": f"the Node worker wrote a line that is not JSON: {line[:200]!r}"}
+                        reply = {"type": "error", "message": f"the {self.name} worker wrote a line that is not JSON: {line[:200]!r}"}
                     if reply.get("id") not in (request["id"], None):
                         continue  # a stale reply from before a restart
                     waiting.pop(0)
@@ -248,7 +257,7 @@ class NodeTestee:
     def _failure_message(self, request: dict, timed_out: bool) -> str:
         what = f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
         if timed_out:
-            return f"the Node worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
+            return f"the {self.name} worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
         process = self._process
         code = process.poll() if process is not None else None
         if process is not None and code is None:
@@ -258,4 +267,29 @@ class NodeTestee:
                 code = None
         tail = " | ".join(list(self._stderr)[-3:])
         detail = f"; stderr: {tail}" if tail else ""
-        return f"the Node worker exited (code {code}) while running {what}: restarted{detail}"
+        return f"the {self.name} worker exited (code {code}) while running {what}: restarted{detail}"
+
+
+class NodeTestee(WorkerTestee):
+    """One long-lived Node worker for the ``js-promise`` and ``js-async`` targets."""
+
+    targets = JS_TARGETS
+
+    def __init__(self, node: NodeBinary, timeout: float = DEFAULT_TIMEOUT, worker: Path = WORKER) -> None:
+        super().__init__([node.path, str(worker)], "Node", timeout)
+        self.node = node
+
+
+class PythonWorkerTestee(WorkerTestee):
+    """The ``python`` and ``python-eager`` targets under another CPython, as a subprocess.
+
+    The Python target is standard library only, so any CPython from 3.10 on runs it from
+    this checkout's python/ folder, with nothing installed.
+    """
+
+    targets = PYTHON_TARGETS
+
+    def __init__(self, python: PythonBinary, timeout: float = DEFAULT_TIMEOUT) -> None:
+        env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR)}
+        super().__init__([python.path, "-m", "asyncparity_python.worker"], f"Python {python.version}", timeout, env)
+        self.python = python

@@ -18,7 +18,8 @@ await a started call        ``data = await task``
 return / throw              ``return value`` / ``raise IOError("message")``
 try / catch / finally       ``try:`` / ``except IOError as error:`` / ``finally:``
                             (several kinds: ``except (A, B)``; every error:
-                            ``except Exception``)
+                            ``except Exception``; the kind ``CancelledError``:
+                            ``except asyncio.CancelledError``)
 sleep 30                    ``await asyncio.sleep(0.03)``
 sleep EXPR                  ``await asyncio.sleep(delay / 1000)``
 log                         ``log(f"got {data}")``
@@ -34,6 +35,15 @@ group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
 repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound)
+set                         ``delay = delay * 2``
+cancel                      ``task.cancel()``
+map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
+                            ``async def limited(item):`` holding the semaphore
+                            around ``return await fetch_page(item)``, then
+                            ``pages = await asyncio.gather(*(limited(item) for item
+                            in items))``
+put / get                   ``await jobs.put(job)`` / ``job = await jobs.get()``
+queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
 format                      an f-string; values interpolate with ``str()``
 calc                        ``delay * 2``, ``(a + b) * c``: parentheses only where the
                             tree needs them
@@ -41,6 +51,22 @@ calc                        ``delay * 2``, ``(a + b) * c``: parentheses only whe
 
 Two targets share one compiler: ``python`` and ``python-eager``, whose program differs
 only in ``World(..., eager_tasks=True)`` (``asyncio.eager_task_factory``, 3.12+).
+
+Cancellation is asyncio's own: ``task.cancel()`` throws ``asyncio.CancelledError`` into
+the task, and awaiting the cancelled task raises it again. A catch of the kind
+``CancelledError`` is ``except asyncio.CancelledError``. A catch of every error is
+``except Exception``, which does not catch it: ``CancelledError`` has been a
+``BaseException`` since CPython 3.8, so that cancellation is not swallowed by accident.
+That is a real difference from JavaScript, where an abort is an ordinary error, and the
+program keeps it. An operation declared ``on_cancel: ignore`` is
+``world.operation(..., on_cancel="ignore")``.
+
+A ``map`` with a limit holds an ``asyncio.Semaphore``, which wakes its waiters first
+come, first served (bpo-45997 fixed barging in 3.9 and 3.10 patch releases), so the
+calls start in item order as slots free up. Queues are module-level ``asyncio.Queue``
+objects, shared by every function and bound to the loop of the run that first waits on
+them: one program, one run (``asyncparity_python.target.run`` loads the program afresh
+for each run).
 
 ``TimeoutError`` is never shadowed: ``asyncio.timeout`` raises the builtin, so
 ``raise TimeoutError(...)`` and ``except TimeoutError`` use the builtin too, and
@@ -96,6 +122,8 @@ _PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "ty
 # TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
 _PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup",
                   "CancelledError"}
+_CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
+_ON_CANCEL = ("stop", "ignore")
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
@@ -271,7 +299,8 @@ class _Program:
         self.kinds = list(ir.get("errors", []))
         self.operations = {op["name"] for op in ir.get("operations", [])}
         self.functions = {fn["name"] for fn in ir.get("functions", [])}
-        self.names: set[str] = set(self.operations) | set(self.functions)
+        self.queues = {queue["name"] for queue in ir.get("queues", [])}
+        self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues)
         self._check_names()
         self.tasks = self._fresh("tasks")
         self.done = self._fresh("done")
@@ -279,6 +308,9 @@ class _Program:
         self.task = self._fresh("task")
         self.finished = self._fresh("finished")
         self.group = self._fresh("group")
+        self.semaphore = self._fresh("semaphore")
+        self.limited = self._fresh("limited")
+        self.item = self._fresh("item")
         self.function_errors = self._function_builtin_errors()
 
     # builtin errors ------------------------------------------------------------------
@@ -331,6 +363,8 @@ class _Program:
                 calls([step["call"]])
             elif kind in ("all", "race"):
                 calls(step["calls"])
+            elif kind == "map":
+                calls([step])
             for block in ("body", "then", "else", "finally"):
                 found |= self._builtin_errors(step.get(block) or [], function_body, errors)
             if kind == "try" and step.get("catch"):
@@ -348,8 +382,18 @@ class _Program:
                 raise ValueError(f"error kind {kind!r} cannot be a class name in the program")
         if self.operations & self.functions:
             raise ValueError(f"{sorted(self.operations & self.functions)[0]!r} is both an operation and a function")
+        if self.queues & (self.operations | self.functions):
+            raise ValueError(f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and "
+                             "an operation or function")
         for name in self.names:
-            self._check_name(name, "operation or function")
+            self._check_name(name, "operation, function or queue")
+        for op in self.ir.get("operations", []):
+            if op.get("on_cancel", "stop") not in _ON_CANCEL:
+                raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
+        for queue in self.ir.get("queues", []):
+            size = queue.get("size")
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+                raise ValueError(f"queue {queue['name']!r}: size is an integer >= 1 or null, not {size!r}")
         for fn in self.ir.get("functions", []):
             for param in fn["params"]:
                 self._check_local(param, fn["name"])
@@ -369,16 +413,27 @@ class _Program:
             # `download_data = await download_data(url)` would make download_data local
             # to the whole function, and the call would fail (UnboundLocalError).
             raise ValueError(f"{where}: {name!r} would shadow the operation or function of that name")
+        if name in self.queues:
+            raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
         self.names.add(name)
 
     def _collect(self, steps: list, where: str) -> None:
         """Check every name a block binds or reads, and remember it (for fresh temp names)."""
         for step in steps:
             kind = step["step"]
-            if kind in ("await", "start", "all", "race", "repeat", "all_settled", "any", "group"):
+            if kind in ("await", "start", "all", "race", "repeat", "all_settled", "any", "group", "set", "map", "get"):
                 self._check_local(step.get("bind"), where)
-            if kind == "await" and "handle" in step:
+            if kind in ("await", "cancel") and "handle" in step:
                 self._check_local(step["handle"], where)
+            if kind == "map":
+                if step["callee"] not in self.operations | self.functions:
+                    raise ValueError(f"{where}: {step['callee']!r} is neither an operation nor a function")
+                limit = step["limit"]
+                if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                    raise ValueError(f"{where}: line {step.get('line')}: a map limit is an integer >= 1, not {limit!r}")
+                self._collect_expr(step["over"], where)
+            if kind in ("put", "get") and step["queue"] not in self.queues:
+                raise ValueError(f"{where}: {step['queue']!r} is not a queue of the scenario")
             for call in [step["call"]] if "call" in step else step.get("calls", []):
                 if call["callee"] not in self.operations | self.functions:
                     raise ValueError(f"{where}: {call['callee']!r} is neither an operation nor a function")
@@ -399,7 +454,7 @@ class _Program:
                 if catch is not None:
                     self._check_local(catch.get("bind"), where)
                     for catch_kind in catch["kinds"]:
-                        if catch_kind not in self.kinds:
+                        if catch_kind not in self.kinds and catch_kind != _CANCELLED:
                             raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
                     self._collect(catch["body"], where)
                 self._collect(step.get("finally") or [], where)
@@ -477,6 +532,12 @@ class _Program:
             lines.append("")
             for op in ir["operations"]:
                 lines.extend(self._operation(op))
+        if ir.get("queues"):
+            lines.append("")
+            for queue in ir["queues"]:
+                size = queue.get("size")
+                unbounded = "  # unbounded" if size is None else ""
+                lines.append(f"{queue['name']} = asyncio.Queue(maxsize={size or 0}){unbounded}")
         return "\n".join(lines + code) + "\n"
 
     def _operation(self, op: dict) -> list[str]:
@@ -484,10 +545,13 @@ class _Program:
         outcomes = [_literal(outcome) for outcome in op["outcomes"]]
         head = f"{name} = world.operation("
         args = [python_string(name), f"latency={int(op['latency'])}", f"outcomes=[{', '.join(outcomes)}]"]
-        lines = _wrapped("", head, args, ")")
+        # "stop" is the default and goes unsaid.
+        on_cancel = [f"on_cancel={python_string(op['on_cancel'])}"] if op.get("on_cancel", "stop") != "stop" else []
+        lines = _wrapped("", head, args + on_cancel, ")")
         if len(lines) > 1 and any(len(line) > _LINE_LENGTH for line in lines):
             # Still too long with one argument a line: one outcome a line as well.
-            lines = [head, f"    {args[0]},", f"    {args[1]},", *_wrapped("    ", "outcomes=[", outcomes, "],"), ")"]
+            lines = [head, f"    {args[0]},", f"    {args[1]},", *_wrapped("    ", "outcomes=[", outcomes, "],"),
+                     *(f"    {arg}," for arg in on_cancel), ")"]
         return lines
 
     # steps ----------------------------------------------------------------------------
@@ -540,7 +604,33 @@ class _Program:
         if kind == "repeat":
             counter = bind or "_"
             return [f"{indent}for {counter} in range({int(step['times'])}):", *self._block(step["body"], depth + 1)]
+        if kind == "set":
+            return [f"{indent}{bind} = {self._expr(step['value'])}"]
+        if kind == "cancel":
+            return [f"{indent}{step['handle']}.cancel()"]
+        if kind == "map":
+            return self._map(step, indent)
+        if kind == "put":
+            return [f"{indent}await {step['queue']}.put({self._expr(step['value'])})"]
+        if kind == "get":
+            return [f"{indent}{assign}await {step['queue']}.get()"]
         raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
+
+    def _map(self, step: dict, indent: str) -> list[str]:
+        # A semaphore holds the calls to `limit` at once; it wakes its waiters first come,
+        # first served, so the calls start in item order as slots free up. gather keeps
+        # the results in item order whatever order they finish in.
+        item, limited, semaphore = self.item, self.limited, self.semaphore
+        assign = f"{step['bind']} = " if step.get("bind") else ""
+        return [
+            f"{indent}{semaphore} = asyncio.Semaphore({int(step['limit'])})",
+            "",
+            f"{indent}async def {limited}({item}):",
+            f"{indent}    async with {semaphore}:",
+            f"{indent}        return await {step['callee']}({item})",
+            "",
+            f"{indent}{assign}await asyncio.gather(*({limited}({item}) for {item} in {self._expr(step['over'])}))",
+        ]
 
     def _race(self, step: dict, indent: str) -> list[str]:
         # asyncio.wait returns (done, pending) sets and neither raises nor cancels: the
@@ -615,12 +705,17 @@ class _Program:
         catch = step.get("catch")
         if catch is not None:
             kinds = catch["kinds"]
-            caught = "Exception" if not kinds else kinds[0] if len(kinds) == 1 else f"({', '.join(kinds)})"
+            # CancelledError is asyncio's own class (a BaseException, so `except Exception`
+            # lets it pass); the program never defines a class of that name.
+            names = [f"asyncio.{kind}" if kind == _CANCELLED else kind for kind in kinds]
+            caught = "Exception" if not names else names[0] if len(names) == 1 else f"({', '.join(names)})"
             alias = f" as {catch['bind']}" if catch.get("bind") else ""
             # What the body can raise besides scenario errors, and this catch can catch.
             reaching = self._builtin_errors(step["body"], self.current)
             if kinds:
                 reaching &= set(kinds)
+            if _CANCELLED in kinds:
+                reaching.add(_CANCELLED)  # no .kind or .message: read it as any exception
             self.catches.append((catch.get("bind"), reaching))
             try:
                 lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]

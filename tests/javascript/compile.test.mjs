@@ -306,8 +306,8 @@ test("the matrix covers every step kind in every position", () => {
   };
   for (const ir of matrix()) visit(ir.main);
   assert.deepEqual([...kinds].sort(), [
-    "all", "all_settled", "any", "await-call", "await-handle", "group", "if", "log", "race", "repeat", "return",
-    "sleep", "sleep-expr", "start", "throw", "timeout", "try",
+    "all", "all_settled", "any", "await-call", "await-handle", "cancel", "get", "group", "if", "log", "map", "put",
+    "race", "repeat", "return", "set", "sleep", "sleep-expr", "start", "throw", "timeout", "try",
   ]);
 });
 

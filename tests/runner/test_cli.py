@@ -198,6 +198,7 @@ def test_all_targets_include_python_eager_skipped_with_its_reason_before_3_12(ca
         assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager agree, js-promise agree, js-async agree"
     else:
         assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager skipped, js-promise agree, js-async agree"
+        assert out.splitlines()[1].startswith("python-eager skipped on 1 scenario(s): python-eager needs CPython 3.12 or later")
 
 
 def test_new_writes_a_skeleton_that_runs_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -275,3 +276,11 @@ def test_show_side_by_side_on_request(capsys: pytest.CaptureFixture[str]) -> Non
     first = out.splitlines()[0]
     assert code == 0
     assert re.fullmatch(r"python +│ js-promise +│ js-async", first)
+
+
+def test_python_targets_under_another_cpython(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", str(EAGER), "--targets", "python,python-eager", "--python", sys.executable)
+
+    assert code == 0
+    expected = "python-eager agree" if sys.version_info >= (3, 12) else "python-eager skipped"
+    assert out.splitlines()[0] == f"PASS  eager-start  python diverge, {expected}"

@@ -6,7 +6,7 @@ import json
 
 from asyncparity.compare import TargetVerdict, Verdict
 from asyncparity.diagnostics import Diagnostic
-from asyncparity.report import failure_details, summary_line, to_json, verdict_line
+from asyncparity.report import failure_details, skip_reasons, summary_line, to_json, verdict_line
 
 
 def passing() -> Verdict:
@@ -57,3 +57,10 @@ def test_json_report_is_plain_json() -> None:
     assert report["scenarios"][1]["rerun"] == "asyncparity run 'spec/b c.yaml' -k beta"
     assert report["scenarios"][1]["targets"][1]["status"] == "mismatch"
     json.dumps(report)
+
+
+def test_skip_reasons_are_told_once_each() -> None:
+    skipped = TargetVerdict("python-eager", "skipped", "python-eager needs CPython 3.12 or later")
+    verdicts = [Verdict("a.yaml", "a", 1, "agree", [TargetVerdict("python", "agree"), skipped])] * 2
+
+    assert skip_reasons(verdicts) == ["python-eager skipped on 2 scenario(s): python-eager needs CPython 3.12 or later"]

@@ -137,3 +137,30 @@ def test_js_promise_programs_never_use_async_or_await(node: NodeTestee) -> None:
         code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', source)
         code = re.sub(r"^\s*//.*$", "", code, flags=re.MULTILINE)
         assert not re.search(r"\b(async|await)\b", code), (ir["id"], source)
+
+
+def python_312_or_later():
+    from asyncparity.pythons import PythonNotFound, find_python
+
+    for version in ("3.13", "3.12"):
+        try:
+            return find_python(version)
+        except PythonNotFound:
+            continue
+    return None
+
+
+def test_every_scenario_passes_on_all_four_targets_under_cpython_3_12_or_later(node: NodeTestee) -> None:
+    from asyncparity.testees import PythonWorkerTestee
+
+    python = python_312_or_later()
+    if python is None:
+        pytest.skip("no CPython 3.12+ on PATH or in pyenv: python-eager needs one")
+    with PythonWorkerTestee(python) as worker:
+        verdicts = run_suite(load_paths([SPEC]), TARGETS, worker, node)
+
+    failing = {v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
+               for v in verdicts if not v.passed}
+    assert failing == {}
+    eager = {t.target: t.status for v in verdicts if v.scenario_id == "eager-start" for t in v.targets}
+    assert eager == {"python": "diverge", "python-eager": "agree", "js-promise": "agree", "js-async": "agree"}

@@ -1,0 +1,73 @@
+"""Pythons: find the CPython a subprocess Python testee runs on (``--python``).
+
+``--python PATH`` names an interpreter; ``--python 3.12`` looks for ``python3.12`` on
+PATH, then in pyenv's versions folder (``$PYENV_ROOT``, default ``~/.pyenv``). The
+Python target needs CPython 3.10 or later; anything else is a usage error in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+MINIMUM = (3, 10)
+VERSION_TIMEOUT = 10.0  # seconds for `python --version`; a wait with a bound
+
+
+class PythonNotFound(Exception):
+    """No usable CPython; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class PythonBinary:
+    """A CPython that answered ``--version`` with a supported version."""
+
+    path: str
+    version: str
+
+
+def _candidates(requested: str, environ: dict[str, str]) -> list[str]:
+    if os.sep in requested or requested.startswith("."):
+        return [requested]
+    if not re.fullmatch(r"\d+\.\d+", requested):
+        found = shutil.which(requested, path=environ.get("PATH"))
+        return [found] if found else []
+    found = []
+    on_path = shutil.which(f"python{requested}", path=environ.get("PATH"))
+    if on_path:
+        found.append(on_path)
+    root = Path(environ.get("PYENV_ROOT") or Path(environ.get("HOME", "~")).expanduser() / ".pyenv")
+    for folder in sorted((root / "versions").glob(f"{requested}.*"), reverse=True):
+        binary = folder / "bin" / f"python{requested}"
+        if binary.exists():
+            found.append(str(binary))
+    return found
+
+
+def find_python(requested: str, environ: dict[str, str] | None = None) -> PythonBinary:
+    """Resolve ``--python`` to a checked CPython; raises :class:`PythonNotFound`."""
+    environ = dict(os.environ) if environ is None else environ
+    candidates = _candidates(requested, environ)
+    fix = "install it (pyenv install, or your package manager) or give its path"
+    if not candidates:
+        raise PythonNotFound(f"asyncparity: no CPython found for --python {requested} (looked on PATH and in pyenv): {fix}")
+    problems = []
+    for path in candidates:  # a pyenv shim for a version not selected answers nothing: try the next
+        try:
+            completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            problems.append(f"{path} did not answer --version ({error})")
+            continue
+        match = re.fullmatch(r"Python (\d+)\.(\d+)\.(\d+)\S*", (completed.stdout or completed.stderr).strip())
+        if completed.returncode != 0 or not match:
+            problems.append(f"{path} is not a working CPython")
+            continue
+        version = ".".join(match.groups())
+        if (int(match.group(1)), int(match.group(2))) < MINIMUM:
+            raise PythonNotFound(f"asyncparity: {path} (--python {requested}) is Python {version}; the Python target needs 3.10 or later")
+        return PythonBinary(path, version)
+    raise PythonNotFound(f"asyncparity: no working CPython for --python {requested}: {'; '.join(problems)}: {fix}")

@@ -1,0 +1,595 @@
+"""set, cancel (with an operation's on_cancel), map with a limit, and queues on the Python target.
+
+As in test_constructs.py, each construct is checked twice: the exact program text (what
+``asyncparity show`` prints) and the exact canonical trace and result of running it on
+the virtual loop. The fixtures in tests/python/fixtures/ are the IR that runner/load.py
+produces from the YAML quoted above each group of tests; the traces were worked out by
+hand from the latencies, then checked against the runs, never copied from them.
+
+None of these programs needs more than CPython 3.10, so every run here is in process;
+the same fixtures go through the worker under 3.10, 3.12 and 3.13 (and ``python-eager``
+on 3.12+) at the end of this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncparity_python import target
+from asyncparity_python.compile import compile_program
+from asyncparity_runtime import World, format_trace
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
+
+NEW_FIXTURES = ["set-backoff-loop", "cancel-caught", "cancel-uncaught", "cancel-ignored", "map-limit",
+                "queue-backpressure"]
+
+needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup, asyncio.timeout: 3.11+")
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def body(program: str) -> str:
+    """From the first ``async def`` to the ``if __name__`` block."""
+    start = program.index("async def ")
+    return program[start:program.index('\n\nif __name__ == "__main__":')]
+
+
+def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
+    outcome = target.run(load(ir) if isinstance(ir, str) else ir, target_id)
+    assert outcome["status"] == "settled", outcome["message"]
+    return outcome["result"], format_trace(outcome["trace"])
+
+
+def minimal(main: list, **extra) -> dict:
+    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
+          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+          "errors": [], "queues": [],
+          "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
+          "functions": [], "main": main}
+    ir.update(extra)
+    return ir
+
+
+def call(name: str, *args: dict) -> dict:
+    return {"callee": name, "callee_kind": "operation", "args": list(args)}
+
+
+def ref(name: str, member: str | None = None) -> dict:
+    return {"ref": name, "member": member} if member else {"ref": name}
+
+
+def lit(value: object) -> dict:
+    return {"literal": value}
+
+
+# -- set --------------------------------------------------------------------------------
+#   main:
+#     - set: delay
+#       value: 100
+#     - repeat: 4
+#       as: attempt
+#       steps:
+#         - try: [{await: flaky, args: [$attempt], as: data}, {return: $data}]
+#           catch:
+#             kind: IOError
+#             steps:
+#               - log: {format: "attempt {attempt} failed, waiting {delay} ms"}
+#               - sleep: $delay
+#               - set: delay
+#                 value: {calc: [$delay, "*", 2]}
+#     - throw: {kind: GaveUp, message: "4 attempts failed"}
+#   flaky: 10 ms, fails IOError("try again") three times, then returns "ok".
+
+
+def test_set_program_is_a_plain_assignment():
+    assert body(compile_program(load("set-backoff-loop"))) == '''\
+async def main():
+    delay = 100
+    for attempt in range(4):
+        try:
+            data = await flaky(attempt)
+            return data
+        except IOError:
+            log(f"attempt {attempt} failed, waiting {delay} ms")
+            await asyncio.sleep(delay / 1000)
+            delay = delay * 2
+    raise GaveUp("4 attempts failed")
+'''
+
+
+def test_set_doubles_the_delay_of_a_backoff_loop():
+    # Attempts at 0, 10 + 100, 120 + 200, 330 + 400; each takes 10 ms.
+    result, trace = run("set-backoff-loop")
+    assert result == {"returns": "ok"}
+    assert trace == '''\
+0 start flaky(0)
+10 fail flaky IOError("try again")
+10 log "attempt 0 failed, waiting 100 ms"
+110 start flaky(1)
+120 fail flaky IOError("try again")
+120 log "attempt 1 failed, waiting 200 ms"
+320 start flaky(2)
+330 fail flaky IOError("try again")
+330 log "attempt 2 failed, waiting 400 ms"
+730 start flaky(3)
+740 end flaky -> "ok"
+740 return "ok"
+'''
+
+
+# -- cancel -----------------------------------------------------------------------------
+#   main:
+#     - start: download
+#       args: ["u"]
+#       as: task
+#     - sleep: 10
+#     - cancel: $task
+#     - try: [{await: $task, as: data}, {return: $data}]
+#       catch: {kind: CancelledError, as: error, steps: [log: {format: "{error.kind} '{error.message}'"}]}
+#     - return: "gave up"
+#   download: 30 ms, returns "data".  (cancel-uncaught: the catch is `catch: [log ...]`,
+#   a catch of every error.)
+
+
+def test_cancel_program():
+    assert body(compile_program(load("cancel-caught"))) == '''\
+async def main():
+    task = asyncio.create_task(download("u"))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    try:
+        data = await task
+        return data
+    except asyncio.CancelledError as error:
+        log(f"{type(error).__name__} '{error}'")
+    return "gave up"
+'''
+
+
+def test_cancel_interrupts_the_operation_and_awaiting_it_raises_cancelled_error():
+    # The download starts on the loop's next turn at 0 and would end at 30; at 10 the
+    # cancel interrupts its wait, and awaiting the task raises CancelledError("").
+    result, trace = run("cancel-caught")
+    assert result == {"returns": "gave up"}
+    assert trace == '''\
+0 start download("u")
+10 cancel download
+10 log "CancelledError ''"
+10 return "gave up"
+'''
+
+
+def test_a_catch_of_every_error_does_not_catch_cancelled_error():
+    # except Exception: CancelledError is a BaseException (3.8+), so it goes on to main's
+    # caller. (In JavaScript the AbortError is an ordinary error that catch takes.)
+    program = compile_program(load("cancel-uncaught"))
+    assert "    except Exception:\n" in program
+    result, trace = run("cancel-uncaught")
+    assert result == {"throws": {"kind": "CancelledError", "message": ""}}
+    assert trace == '0 start download("u")\n10 cancel download\n10 throw CancelledError("")\n'
+
+
+def test_cancelled_error_with_scenario_kinds_is_a_tuple_and_reads_like_any_exception():
+    ir = minimal([
+        {"step": "start", "line": 1, "call": call("a"), "bind": "task"},
+        {"step": "cancel", "line": 2, "handle": "task"},
+        {"step": "try", "line": 3, "body": [{"step": "await", "line": 4, "handle": "task", "bind": None}],
+         "finally": None, "catch": {"kinds": ["IOError", "CancelledError"], "bind": "error", "body": [
+             {"step": "log", "line": 5, "message": {"format": [ref("error", "kind"), ": <", ref("error", "message"), ">"]}}]}},
+        {"step": "return", "line": 6, "value": lit("done")},
+    ], errors=["IOError"])
+    program = compile_program(ir)
+    assert "CancelledError = " not in program  # asyncio's own class, never shadowed
+    assert body(program).splitlines()[1:] == [
+        "    task = asyncio.create_task(a())",
+        "    task.cancel()",
+        "    try:",
+        "        await task",
+        "    except (IOError, asyncio.CancelledError) as error:",
+        '        log(f"{type(error).__name__}: <{error}>")',
+        '    return "done"',
+    ]
+    # Cancelled before its first step, the operation never ran: no start, no cancel.
+    result, trace = run(ir)
+    assert result == {"returns": "done"}
+    assert trace == '0 log "CancelledError: <>"\n0 return "done"\n'
+
+
+# -- on_cancel: ignore ------------------------------------------------------------------
+#   operations: {upload: {latency: 30, returns: "uploaded", on_cancel: ignore}}
+#   main: start upload("u") as task; sleep 10; cancel $task; await $task as receipt;
+#         log "got {receipt}"; return $receipt
+
+
+def test_on_cancel_ignore_is_an_argument_of_the_operation():
+    program = compile_program(load("cancel-ignored"))
+    assert program[program.index("upload = "):program.index("\n\n\nasync def")] == '''\
+upload = world.operation(
+    "upload",
+    latency=30,
+    outcomes=[{"returns": "uploaded"}],
+    on_cancel="ignore",
+)'''
+    assert "on_cancel" not in compile_program(load("cancel-caught"))  # "stop" is the default
+
+
+def test_an_operation_that_ignores_cancel_runs_to_its_end_and_the_task_returns_its_value():
+    outcome = target.run(load("cancel-ignored"))
+    assert outcome["result"] == {"returns": "uploaded"}
+    assert format_trace(outcome["trace"]) == '''\
+0 start upload("u")
+30 end upload -> "uploaded"
+30 log "got uploaded"
+30 return "uploaded"
+'''
+    # The original timer: the sleep and the upload, no second timer for the upload.
+    assert (outcome["stats"]["virtual_time"], outcome["stats"]["timer_firings"]) == (30, 2)
+
+
+def test_an_ignored_cancel_is_taken_back_every_time_and_the_latency_is_unchanged():
+    world = World("ignored-twice")
+    upload = world.operation("upload", latency=30, outcomes=[{"returns": "up"}], on_cancel="ignore")
+    seen = {}
+
+    async def main():
+        task = asyncio.create_task(upload())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.005)
+        task.cancel()
+        value = await task
+        seen["cancelled"] = task.cancelled()
+        seen["cancelling"] = task.cancelling() if sys.version_info >= (3, 11) else 0
+        return value
+
+    outcome = world.run(main)
+    assert format_trace(outcome["trace"]) == '0 start upload()\n30 end upload -> "up"\n30 return "up"\n'
+    assert outcome["stats"]["timer_firings"] == 3
+    assert seen == {"cancelled": False, "cancelling": 0}
+
+
+def test_an_ignoring_operation_can_still_fail_at_its_end():
+    world = World("ignored-fail")
+    world.error_kind("IOError")
+    upload = world.operation("upload", latency=20, outcomes=[{"fails": {"kind": "IOError", "message": "late"}}],
+                             on_cancel="ignore")
+
+    async def main():
+        task = asyncio.create_task(upload())
+        await asyncio.sleep(0.005)
+        task.cancel()
+        return await task
+
+    outcome = world.run(main)
+    assert format_trace(outcome["trace"]) == '0 start upload()\n20 fail upload IOError("late")\n20 throw IOError("late")\n'
+
+
+@needs_311
+def test_an_ignoring_operation_makes_a_timeout_wait_and_not_raise():
+    # asyncio.timeout cancels the block at 10; the operation swallows that and uncancels,
+    # so the block ends at 30 with its value and no TimeoutError (JavaScript's timeout
+    # rejects at 10 whatever the operation does: a difference a scenario must declare).
+    world = World("ignored-in-timeout")
+    upload = world.operation("upload", latency=30, outcomes=[{"returns": "up"}], on_cancel="ignore")
+
+    async def main():
+        async with asyncio.timeout(0.01):
+            return await upload()
+
+    outcome = world.run(main)
+    assert format_trace(outcome["trace"]) == '0 start upload()\n30 end upload -> "up"\n30 return "up"\n'
+
+
+@needs_311
+def test_a_task_group_waits_for_a_sibling_that_ignores_cancel():
+    world = World("ignored-in-group")
+    world.error_kind("IOError")
+    boom = world.operation("boom", latency=10, outcomes=[{"fails": {"kind": "IOError", "message": "boom"}}])
+    slow = world.operation("slow", latency=30, outcomes=[{"returns": "s"}], on_cancel="ignore")
+
+    async def main():
+        async with asyncio.TaskGroup() as group:
+            group.create_task(boom())
+            group.create_task(slow())
+
+    outcome = world.run(main)
+    assert format_trace(outcome["trace"]) == '''\
+0 start boom()
+0 start slow()
+10 fail boom IOError("boom")
+30 end slow -> "s"
+30 throw ExceptionGroup("unhandled errors in a TaskGroup", [IOError("boom")])
+'''
+
+
+def test_after_a_halt_even_an_ignoring_operation_is_stopped():
+    # The upload's timer (30 ms) is past the virtual time bound (10 ms): a runaway. The
+    # clean-up then cancels the upload, which must not swallow that, or it would be left
+    # pending; nothing is recorded after the halt.
+    world = World("ignored-halt", limits={"virtual_time": 10})
+    upload = world.operation("upload", latency=30, outcomes=[{"returns": "up"}], on_cancel="ignore")
+    tasks = []
+
+    async def main():
+        tasks.append(asyncio.create_task(upload()))
+        return await tasks[0]
+
+    outcome = world.run(main)
+    assert (outcome["status"], format_trace(outcome["trace"])) == ("runaway", "0 start upload()\n")
+    assert tasks[0].cancelled()
+
+
+def test_on_cancel_is_stop_or_ignore():
+    with pytest.raises(ValueError, match="on_cancel is 'stop' or 'ignore', not 'later'"):
+        World("x").operation("op", latency=1, on_cancel="later")
+    ir = minimal([])
+    ir["operations"][0]["on_cancel"] = "later"
+    with pytest.raises(ValueError, match="operation 'a': on_cancel is 'stop' or 'ignore', not 'later'"):
+        compile_program(ir)
+
+
+# -- map with a limit -------------------------------------------------------------------
+#   functions:
+#     fetch_page: {params: [ms], steps: [log "begin {ms}", sleep $ms, log "end {ms}", return $ms]}
+#   main: [{map: fetch_page, over: [30, 10, 20, 10, 10], limit: 2, as: pages}, {return: $pages}]
+
+
+def test_map_program_is_a_semaphore_a_nested_function_and_gather():
+    assert body(compile_program(load("map-limit"))).partition("async def main():\n")[2] == '''\
+    semaphore = asyncio.Semaphore(2)
+
+    async def limited(item):
+        async with semaphore:
+            return await fetch_page(item)
+
+    pages = await asyncio.gather(*(limited(item) for item in [30, 10, 20, 10, 10]))
+    return pages
+'''
+
+
+def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_order():
+    # Slots: 30 and 10 start at 0. The 10 ends at 10 and the 20 takes its slot (to 30).
+    # At 30 both slots free: the 30's timer was scheduled first, so it ends first and the
+    # fourth item starts, then the 20 ends and the fifth starts; both end at 40.
+    # Finishing order is 10, 30, 20, 10, 10; the result is in item order.
+    result, trace = run("map-limit")
+    assert result == {"returns": [30, 10, 20, 10, 10]}
+    assert trace == '''\
+0 log "begin 30"
+0 log "begin 10"
+10 log "end 10"
+10 log "begin 20"
+30 log "end 30"
+30 log "begin 10"
+30 log "end 20"
+30 log "begin 10"
+40 log "end 10"
+40 log "end 10"
+40 return [30,10,20,10,10]
+'''
+
+
+def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
+    # a takes 1 ms and returns "a1", "a2", "a3" in call order.
+    ir = minimal([
+        {"step": "await", "line": 1, "call": call("b"), "bind": "item"},
+        {"step": "set", "line": 2, "bind": "items", "value": {"list": [lit(1), ref("item"), lit(3)]}},
+        {"step": "map", "line": 3, "callee": "a", "callee_kind": "operation", "over": ref("items"), "limit": 2,
+         "bind": None},
+        {"step": "map", "line": 4, "callee": "a", "callee_kind": "operation", "over": lit([]), "limit": 1,
+         "bind": "none"},
+        {"step": "return", "line": 5, "value": ref("none")},
+    ])
+    ir["operations"][0]["outcomes"] = [{"returns": "a1"}, {"returns": "a2"}, {"returns": "a3"}]
+    ir["operations"][1]["latency"] = 0
+    ir["operations"][1]["outcomes"] = [{"returns": 2}]
+    assert body(compile_program(ir)).splitlines()[1:] == [
+        "    item = await b()",
+        "    items = [1, item, 3]",
+        "    semaphore = asyncio.Semaphore(2)",
+        "",
+        "    async def limited(item_2):",
+        "        async with semaphore:",
+        "            return await a(item_2)",
+        "",
+        "    await asyncio.gather(*(limited(item_2) for item_2 in items))",
+        "    semaphore = asyncio.Semaphore(1)",
+        "",
+        "    async def limited(item_2):",
+        "        async with semaphore:",
+        "            return await a(item_2)",
+        "",
+        "    none = await asyncio.gather(*(limited(item_2) for item_2 in []))",
+        "    return none",
+    ]
+    result, trace = run(ir)
+    assert result == {"returns": []}
+    # a(3) waits for a slot; a(1) ends first (its timer was first) and frees it.
+    assert trace == '''\
+0 start b()
+0 end b -> 2
+0 start a(1)
+0 start a(2)
+1 end a -> "a1"
+1 start a(3)
+1 end a -> "a2"
+2 end a -> "a3"
+2 return []
+'''
+
+
+# -- queues -----------------------------------------------------------------------------
+#   queues: {jobs: {size: 1}}
+#   producer: repeat 4 as n: [put: jobs, value: $n], log "put {n}"; return "produced"
+#   consumer: repeat 4: [get: jobs, as: job], log "got {job}", sleep 10; return "consumed"
+#   main: all [producer, consumer] as results; return $results
+
+
+def test_queue_program():
+    program = compile_program(load("queue-backpressure"))
+    operations_end = program.index("log = world.log\n") + len("log = world.log\n")
+    assert program[operations_end:program.index("async def")] == "\njobs = asyncio.Queue(maxsize=1)\n\n\n"
+    assert body(program) == '''\
+async def producer():
+    for n in range(4):
+        await jobs.put(n)
+        log(f"put {n}")
+    return "produced"
+
+
+async def consumer():
+    for _ in range(4):
+        job = await jobs.get()
+        log(f"got {job}")
+        await asyncio.sleep(0.01)
+    return "consumed"
+
+
+async def main():
+    results = await asyncio.gather(producer(), consumer())
+    return results
+'''
+
+
+def test_a_full_queue_holds_the_producer_until_the_consumer_takes():
+    # 0: the producer puts 0 (the queue has room) and waits to put 1; the consumer takes
+    # 0, which wakes the producer, and sleeps; the producer puts 1 and waits to put 2.
+    # Each later get (10, 20, 30) frees the slot for the next put at the same instant.
+    result, trace = run("queue-backpressure")
+    assert result == {"returns": ["produced", "consumed"]}
+    assert trace == '''\
+0 log "put 0"
+0 log "got 0"
+0 log "put 1"
+10 log "got 1"
+10 log "put 2"
+20 log "got 2"
+20 log "put 3"
+30 log "got 3"
+40 return ["produced","consumed"]
+'''
+
+
+def test_an_unbounded_queue_and_a_get_without_a_name():
+    ir = minimal([
+        {"step": "put", "line": 1, "queue": "inbox", "value": lit("hi")},
+        {"step": "get", "line": 2, "queue": "inbox", "bind": None},
+        {"step": "put", "line": 3, "queue": "jobs", "value": lit(1)},
+        {"step": "get", "line": 4, "queue": "jobs", "bind": "job"},
+        {"step": "return", "line": 5, "value": ref("job")},
+    ], queues=[{"name": "inbox", "size": None}, {"name": "jobs", "size": 2}])
+    program = compile_program(ir)
+    assert "\ninbox = asyncio.Queue(maxsize=0)  # unbounded\njobs = asyncio.Queue(maxsize=2)\n" in program
+    assert body(program).splitlines()[1:] == [
+        '    await inbox.put("hi")',
+        "    await inbox.get()",
+        "    await jobs.put(1)",
+        "    job = await jobs.get()",
+        "    return job",
+    ]
+    assert run(ir) == ({"returns": 1}, "0 return 1\n")
+
+
+def test_a_get_from_an_empty_queue_with_nothing_else_to_run_is_a_deadlock():
+    ir = minimal([{"step": "get", "line": 1, "queue": "jobs", "bind": "job"}],
+                 queues=[{"name": "jobs", "size": 1}])
+    outcome = target.run(ir)
+    assert outcome["status"] == "deadlock"
+    assert outcome["message"].startswith("deadlock: scenario 't' has not settled at 0 ms and no timer is pending; "
+                                          "pending: main (line ")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda ir: ir["main"].append({"step": "put", "line": 1, "queue": "nope", "value": lit(1)}),
+     "main: 'nope' is not a queue of the scenario"),
+    (lambda ir: ir["main"].append({"step": "get", "line": 1, "queue": "jobs", "bind": "jobs"}),
+     "main: 'jobs' would shadow the queue of that name"),
+    (lambda ir: ir["queues"].append({"name": "a", "size": 1}), "'a' is a queue and an operation or function"),
+    (lambda ir: ir["queues"].append({"name": "q", "size": 0}), "queue 'q': size is an integer >= 1 or null, not 0"),
+    (lambda ir: ir["main"].append({"step": "map", "line": 7, "callee": "a", "callee_kind": "operation",
+                                   "over": lit([1]), "limit": 0, "bind": None}),
+     "main: line 7: a map limit is an integer >= 1, not 0"),
+    (lambda ir: ir["main"].append({"step": "map", "line": 7, "callee": "zzz", "callee_kind": "operation",
+                                   "over": lit([1]), "limit": 1, "bind": None}),
+     "main: 'zzz' is neither an operation nor a function"),
+    (lambda ir: ir["main"].append({"step": "set", "line": 1, "bind": "a", "value": lit(1)}),
+     "main: 'a' would shadow the operation or function of that name"),
+])
+def test_ir_the_compiler_cannot_trust_is_a_value_error(change, message):
+    ir = minimal([], queues=[{"name": "jobs", "size": 1}])
+    change(ir)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        compile_program(ir)
+
+
+# -- determinism, other CPythons, saved programs -----------------------------------------
+
+
+def test_every_run_gives_the_same_outcome():
+    garbage = []
+    for name in NEW_FIXTURES:
+        ir = load(name)
+        first = target.run(ir)
+        for size in (1, 300, 7, 1000):
+            garbage.append([object() for _ in range(size)])  # move the allocator around
+            assert target.run(ir) == first, name
+
+
+def _python_for(version: str) -> str | None:
+    path = f"/root/.pyenv/versions/{version}/bin/python{version.rpartition('.')[0]}"
+    if shutil.which(path) and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
+        return path
+    return None
+
+
+def _run_in_worker(python: str, requests: list[tuple[str, dict]]) -> list[dict]:
+    lines = "".join(json.dumps({"id": i, "type": "run", "target": target_id, "scenario": ir}) + "\n"
+                    for i, (target_id, ir) in enumerate(requests))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    result = subprocess.run([python, "-m", "asyncparity_python.worker"], input=lines.encode(), capture_output=True,
+                            env=env, timeout=60)
+    assert result.returncode == 0 and result.stderr == b"", result.stderr
+    return [json.loads(line)["outcome"] for line in result.stdout.decode("ascii").splitlines()]
+
+
+@pytest.mark.parametrize("version", ["3.10.13", "3.12.1", "3.13.0"])
+def test_the_same_outcomes_under_other_cpythons_and_with_eager_tasks(version):
+    python = _python_for(version)
+    if python is None:
+        pytest.skip(f"no CPython {version} found")
+    irs = [load(name) for name in NEW_FIXTURES]
+    targets = ["python", "python-eager"] if version >= "3.12" else ["python"]
+    requests = [(target_id, ir) for target_id in targets for ir in irs]
+    for (target_id, ir), there in zip(requests, _run_in_worker(python, requests), strict=True):
+        here = target.run(ir)
+        assert (there["status"], there["result"], there["trace"]) == (here["status"], here["result"], here["trace"]), (
+            target_id, ir["id"])
+
+
+@pytest.mark.parametrize("version", [None, "3.10.13", "3.13.0"])
+def test_saved_programs_run_standalone_with_the_same_trace(version, tmp_path):
+    python = sys.executable if version is None else _python_for(version)
+    if python is None:
+        pytest.skip(f"no CPython {version} found")
+    shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
+    for name in NEW_FIXTURES:
+        ir = load(name)
+        (tmp_path / "program.py").write_text(compile_program(ir), encoding="utf-8")
+        result = subprocess.run([python, "-W", "error", "program.py"], cwd=tmp_path, capture_output=True,
+                                timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
+        assert result.stderr == b"", name
+        assert result.stdout.decode("utf-8") == format_trace(target.run(ir)["trace"]) + "settled\n", name

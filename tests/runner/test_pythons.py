@@ -1,0 +1,60 @@
+"""Tests for runner/pythons.py: finding the CPython for --python, with real interpreters."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncparity.pythons import PythonNotFound, find_python
+
+
+def test_a_path_is_taken_as_it_is() -> None:
+    found = find_python(sys.executable)
+
+    assert found.path == sys.executable
+    assert found.version == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_a_version_is_looked_up_in_pyenv(tmp_path: Path) -> None:
+    binary = tmp_path / "versions" / "3.99.1" / "bin" / "python3.99"
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\necho 'Python 3.99.1'\n")
+    binary.chmod(0o755)
+
+    found = find_python("3.99", environ={"PATH": "", "PYENV_ROOT": str(tmp_path)})
+
+    assert (found.path, found.version) == (str(binary), "3.99.1")
+
+
+def test_a_shim_that_answers_nothing_is_skipped_for_the_next_candidate(tmp_path: Path) -> None:
+    shim = tmp_path / "shims" / "python3.99"
+    shim.parent.mkdir()
+    shim.write_text("#!/bin/sh\nexit 127\n")
+    shim.chmod(0o755)
+    real = tmp_path / "versions" / "3.99.2" / "bin" / "python3.99"
+    real.parent.mkdir(parents=True)
+    real.write_text("#!/bin/sh\necho 'Python 3.99.2'\n")
+    real.chmod(0o755)
+
+    found = find_python("3.99", environ={"PATH": str(tmp_path / "shims"), "PYENV_ROOT": str(tmp_path)})
+
+    assert found.version == "3.99.2"
+
+
+def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:
+    old = tmp_path / "python"
+    old.write_text("#!/bin/sh\necho 'Python 3.9.18'\n")
+    old.chmod(0o755)
+
+    with pytest.raises(PythonNotFound) as missing:
+        find_python("3.98", environ={"PATH": "", "PYENV_ROOT": str(tmp_path)})
+    with pytest.raises(PythonNotFound) as too_old:
+        find_python(str(old), environ={})
+
+    assert str(missing.value) == (
+        "asyncparity: no CPython found for --python 3.98 (looked on PATH and in pyenv): "
+        "install it (pyenv install, or your package manager) or give its path"
+    )
+    assert str(too_old.value) == f"asyncparity: {old} (--python {old}) is Python 3.9.18; the Python target needs 3.10 or later"
