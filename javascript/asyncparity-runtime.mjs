@@ -333,7 +333,12 @@ class Queue {
 }
 
 /**
- * One scenario's world: its virtual clock, timers, error kinds, operations and trace.
+ * One scenario's world: its virtual clock, timers, error kinds, operations and trace,
+ * and the kit's own semaphore and queue (JavaScript has neither).
+ *
+ * At each quiescence point the world first resumes one waiter woken by a queue, if any
+ * (first woken, first resumed), and only then fires a timer: the ready queue of an
+ * asyncio loop, whose woken tasks run before the clock moves on.
  *
  * `log`, `setTimeout`, `clearTimeout` and `now` are bound to the world, so generated code
  * may destructure them: `const { log, setTimeout, clearTimeout } = world;`.

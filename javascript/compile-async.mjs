@@ -2,6 +2,15 @@
  * The `js-async` renderer: scenario functions as `async function` with `await`,
  * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step.
  *
+ * Renderings of the steps that have no keyword of their own (both variants share them,
+ * emit.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
+ * `cancel` is `pendingController.abort();`, the AbortController made just before the
+ * `start` of that handle, its signal passed to the operation last; a catch of
+ * CancelledError tests `error.name === "AbortError"`; `map` with a limit is
+ * `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
+ * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
+ * on a module-level `world.queue(size)`.
+ *
  * @module compile-async
  */
 

@@ -3,7 +3,7 @@
  * chains (`.then`, `.catch`, `.finally`), with no `async` or `await` keyword.
  *
  * The scheme: a step list compiles in continuation-passing style. Steps that do not
- * wait (log, start, throw, return, and if/repeat/try made only of such steps) stay
+ * wait (log, start, set, cancel, throw, return, and if/repeat/try made only of such steps) stay
  * plain statements (`if`, `for`, `try`/`catch`, which catch synchronously as in the
  * async variant); a step that waits ends the statement list with
  * `return <promise>.then((x) => { rest })`.
@@ -20,6 +20,11 @@
  *   `return Promise.race([deadline, block]).finally(() => clearTimeout(timer))` and the
  *   steps after in a `.then`; a block longer than one chain is a local function
  *   `const timedBlock = () => ...` called inside the race.
+ * - `map` with a limit: `const semaphore = world.semaphore(2);` then
+ *   `return Promise.all(items.map((item) => semaphore.use(() => f(item)))).then(...)`;
+ *   `put` / `get` on a queue: `return jobs.put(v).then(...)`, `jobs.get().then((job) => ...)`.
+ * - `set`, `cancel` and a cancellable `start` (an AbortController made just before it)
+ *   are plain statements, as in the async variant.
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
  *   flattened to `.then((x) => g(x)).then(h)` when `h` does not read `x`.
  * - A name bound inside a block and read after it is a `let` declared before the

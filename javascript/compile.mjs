@@ -4,8 +4,8 @@
  * `js-async` (async functions) targets.
  *
  * A program has three parts. `header`: comments and the runtime import, for a saved
- * standalone program. `body`: the world, the error kinds, the operations, the scenario
- * functions and `main`; the worker evaluates it with
+ * standalone program. `body`: the world, the error kinds, the operations, the queues,
+ * the scenario functions and `main`; the worker evaluates it with
  * `new Function("World", "ScenarioError", body + "\nreturn { world, main };")`.
  * `footer`: `world.runAndPrint(main);`.
  *

@@ -10,7 +10,10 @@ A program uses these names::
     log = world.log                                    # log("got it") records a log event
     IOError = world.error_kind("IOError")              # a ScenarioError subclass
     download_data = world.operation("download_data", latency=30, outcomes=[...])
+    connection = world.resource("connection", open=5, close=3)
     ...
+    async with connection("db") as conn:               # open and close events; conn == "connection#1"
+        ...
     results = world.settled(await asyncio.gather(a(), b(), return_exceptions=True))
     ...
     world.run_and_print(main)                          # or: outcome = world.run(main)
@@ -26,6 +29,14 @@ the work they stop waiting for. An operation interrupted that way records a ``ca
 event (JavaScript cannot cancel a promise, so there the same operation runs on and ends
 later), unless it was declared ``world.operation(..., on_cancel="ignore")``: then it
 swallows the cancellation and runs to its end.
+
+Async generators behave as under ``asyncio.run``: while it runs, the loop's
+async-generator hooks are installed (as ``BaseEventLoop.run_forever`` does), so a
+generator abandoned by ``break`` out of ``async for`` is closed by a task the finalizer
+hook schedules, a turn after the loop statement ends (``async for`` never calls
+``aclose()``; JavaScript's ``for await`` calls ``return()`` at the ``break``). At the end
+of a run, generators still open are closed as ``shutdown_asyncgens`` would, in the order
+they started.
 
 ``World(..., eager_tasks=True)`` installs ``asyncio.eager_task_factory`` (CPython 3.12+):
 ``asyncio.create_task`` then runs the coroutine's first step at once, up to its first
@@ -56,6 +67,10 @@ rule                    Python (this module)                      JavaScript (as
 7. unhandled errors     at each quiescence point, a finished      an ``unhandledRejection`` seen before
                         task whose exception nobody retrieved     the next quiescence point
                         is recorded (and marked retrieved)
+8. async generators     ``break`` leaves the generator open; the  ``break`` awaits ``return()``, which
+                        finalizer hook's task closes it a turn    runs the generator's ``finally`` first
+                        later; still open at the end: closed
+                        like ``shutdown_asyncgens``
 ======================  ========================================  =========================================
 
 Why a loop of our own rather than patching ``time()`` (looptime, aiotools)
@@ -83,7 +98,9 @@ import asyncio
 import builtins
 import contextlib
 import copy
+import gc
 import heapq
+import inspect
 import itertools
 import json
 import math
@@ -92,6 +109,7 @@ import platform
 import re
 import sys
 import threading
+import weakref
 from asyncio import events
 
 __all__ = ["DEFAULT_LIMITS", "ScenarioError", "VirtualTimeLoop", "World", "format_trace"]
@@ -203,6 +221,11 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         self._unscanned: list[asyncio.Task] = []
         self._on_unhandled = on_unhandled
         self._driving = False
+        # asyncio's registry of async generators that have started (the firstiter hook
+        # adds them, the finalizer hook drops them) is a WeakSet, whose order follows
+        # memory addresses; this one keeps first-iteration order, so generators still
+        # open at the end are closed in the same order every run.
+        self._asyncgens = _OrderedWeakSet()
 
     # -- the clock and the timers -------------------------------------------------------
 
@@ -276,6 +299,58 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
             detail = f"{type(error).__name__}: {error}" if error is not None else context.get("message")
             raise _CallbackError(f"exception in callback {context['handle']!r}: {detail}") from error
         self.gc_reports.append(context)
+
+    # -- async generators -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def asyncgen_hooks(self):
+        """Install this loop's async-generator hooks for the ``with`` block, as
+        ``BaseEventLoop.run_forever`` does, and restore the previous ones afterwards.
+
+        The hooks are asyncio's own (``BaseEventLoop._asyncgen_firstiter_hook`` and
+        ``_asyncgen_finalizer_hook``). A generator captures them when it is first
+        iterated. When it is dropped unfinished (``break`` out of ``async for``), CPython
+        calls the finalizer from its reference count at once, and the finalizer
+        schedules ``aclose()`` as a task on this loop (``call_soon(create_task, ...)``):
+        the generator's ``finally`` runs a turn or two later, at the same virtual instant,
+        after the code that follows the loop has run up to its next suspension.
+        """
+        previous = sys.get_asyncgen_hooks()
+        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
+        try:
+            yield self
+        finally:
+            sys.set_asyncgen_hooks(*previous)
+
+    def _idle_asyncgens(self) -> list:
+        """The started, unfinished async generators that could be closed now, in
+        first-iteration order, taken out of the registry.
+
+        One that is running (a task is inside its ``__anext__``, waiting in its body) is
+        left alone: ``aclose()`` would fail with "asynchronous generator is already
+        running". The task that drives it unwinds it when it is cancelled.
+        """
+        idle = [agen for agen in self._asyncgens if not agen.ag_running]
+        for agen in idle:
+            self._asyncgens.discard(agen)
+        return idle
+
+    def close_asyncgens(self, settled) -> None:
+        """``loop.shutdown_asyncgens()`` at the end of a run: close every async generator
+        still open, each with ``aclose()`` as a task (as the finalizer hook does), in
+        first-iteration order, and drive the loop until they are done (bounded rounds).
+
+        Unlike asyncio's ``shutdown_asyncgens`` (one ``gather`` that logs errors), each
+        close is a task of its own, so an error in a generator's ``finally`` is an
+        ``unhandled`` event at the next quiescence point, like the finalizer's tasks.
+        """
+        for _ in range(_CLEANUP_ROUNDS):
+            idle = self._idle_asyncgens()
+            if not idle:
+                return
+            for agen in idle:
+                self.create_task(agen.aclose())
+            self.drive(settled)
 
     # -- the driver -----------------------------------------------------------------------
 
@@ -411,10 +486,15 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         """
         for _ in range(_CLEANUP_ROUNDS):
             unfinished = [task for task in self._all_tasks if not task.done()]
-            if not unfinished and not self._ready:
+            # Once no task is left, the async generators still open are closed (a task
+            # unwinding drops its generator first, and the finalizer hook closes it).
+            idle = [] if unfinished else self._idle_asyncgens()
+            if not unfinished and not self._ready and not idle:
                 break
             for task in unfinished:
                 task.cancel()
+            for agen in idle:
+                self.create_task(agen.aclose())
             for _ in range(max(self.limits["turns_per_instant"], 1)):
                 if not self._ready:
                     break
@@ -440,6 +520,37 @@ def _calling_task_group(frame):
     if _TASK_GROUP_CREATE_TASK is None or frame is None or frame.f_code is not _TASK_GROUP_CREATE_TASK.__code__:
         return None
     return frame.f_locals.get("self")
+
+
+class _OrderedWeakSet:
+    """The part of ``weakref.WeakSet`` that ``BaseEventLoop`` uses for ``_asyncgens``
+    (``add``, ``discard``, ``clear``, ``len``, iteration), in insertion order.
+
+    A ``WeakKeyDictionary`` keeps its keys in a dict, whose order is insertion order.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self) -> None:
+        self._items = weakref.WeakKeyDictionary()
+
+    def add(self, item) -> None:
+        self._items[item] = None
+
+    def discard(self, item) -> None:
+        self._items.pop(item, None)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __contains__(self, item) -> bool:
+        return item in self._items
+
+    def __iter__(self):
+        return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class _OrderedTaskSet:
@@ -482,6 +593,18 @@ def _coroutine_name(coro) -> str:
     return getattr(coro, "__qualname__", type(coro).__name__).rpartition("<locals>.")[2]
 
 
+_ASYNCGEN_AWAITABLES = ("async_generator_asend", "async_generator_athrow")
+
+
+def _code_frame_await(coro):
+    """(code, frame, what it awaits) of a coroutine or an async generator, else Nones."""
+    if hasattr(coro, "cr_code"):
+        return coro.cr_code, coro.cr_frame, coro.cr_await
+    if hasattr(coro, "ag_code"):
+        return coro.ag_code, coro.ag_frame, coro.ag_await
+    return None, None, None
+
+
 def _describe_task(task: asyncio.Task) -> str:
     """``main (line 9) -> sleep awaits a Future``: the chain of coroutines a task is in.
 
@@ -490,15 +613,22 @@ def _describe_task(task: asyncio.Task) -> str:
     """
     parts = []
     coro = task.get_coro()
-    while coro is not None and hasattr(coro, "cr_code"):
-        if coro.cr_code not in _HIDDEN_CODES:
+    while coro is not None:
+        if type(coro).__name__ in _ASYNCGEN_AWAITABLES:
+            # `async for` awaits __anext__(), the finalizer's task aclose(): neither says
+            # which generator it drives, but each holds it (gc sees the reference).
+            coro = next((item for item in gc.get_referents(coro) if inspect.isasyncgen(item)), None)
+            continue
+        code, frame, awaiting = _code_frame_await(coro)
+        if code is None:
+            break
+        if code not in _HIDDEN_CODES:
             label = _coroutine_name(coro)
-            frame = coro.cr_frame
-            filename = coro.cr_code.co_filename
+            filename = code.co_filename
             if frame is not None and filename != __file__ and not filename.startswith(_ASYNCIO_DIR):
                 label += f" (line {frame.f_lineno})"
             parts.append(label)
-        coro = coro.cr_await
+        coro = awaiting
     waiter = task._fut_waiter  # asyncio's own "the future this task is blocked on"
     if isinstance(waiter, asyncio.Task):
         awaited = f"the task of {_coroutine_name(waiter.get_coro())}"
@@ -547,6 +677,7 @@ class World:
         ``python-eager`` target): a new task runs its first step inside ``create_task``."""
         self._error_kinds: dict[str, type] = {}
         self._calls: dict[str, int] = {}
+        self._opened: dict[str, int] = {}
         self._events: list[dict] = []
         self._result: dict | None = None
         self._loop: VirtualTimeLoop | None = None
@@ -651,6 +782,38 @@ class World:
         operation.__doc__ = f"The simulated operation {name} ({latency} ms)."
         return operation
 
+    def resource(self, name: str, open: int = 0, close: int = 0):  # "open", "close": the IR's words
+        """A simulated resource: ``resource(*args)`` is an async context manager.
+
+        ``connection = world.resource("connection", open=5, close=3)``, then::
+
+            async with connection("db") as conn:   # 5 ms later: open event, conn == "connection#1"
+                ...
+                                                  # 3 ms after the block: close event
+
+        ``__aenter__`` waits ``open`` virtual ms (a timer even for 0, as an operation's
+        latency), then records ``open`` with the arguments and returns the handle: the
+        resource's name, ``#`` and a count of this resource's opens in the run, from 1,
+        taken when the open completes. ``__aexit__`` waits ``close`` ms whatever ended
+        the block (a value, an error, a cancellation), records ``close`` and returns
+        False: it never suppresses the error, which goes on after the close. Opens and
+        closes nest as ``async with`` blocks do: last opened, first closed.
+
+        Cancelled while it waits (a timeout, a task group's failing sibling), the open or
+        close drops its timer and lets the ``CancelledError`` go on, recording nothing.
+        """
+        for label, ms in (("open", open), ("close", close)):
+            if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
+                raise ValueError(f"resource {name!r}: {label} must be a non-negative integer of ms, not {ms!r}")
+        world = self
+
+        def resource(*args):
+            return _Resource(world, name, args, open, close)
+
+        resource.__name__ = resource.__qualname__ = name
+        resource.__doc__ = f"The simulated resource {name} (opens in {open} ms, closes in {close} ms)."
+        return resource
+
     @staticmethod
     def settled(values: list) -> list[dict]:
         """``asyncio.gather(..., return_exceptions=True)``'s list in JavaScript's allSettled shape.
@@ -695,14 +858,18 @@ class World:
 
         The ``return``/``throw`` event is recorded the moment ``main`` finishes; the
         loop then keeps running until nothing is left (within the limits), so work left
-        running shows after it. While it drives, the virtual loop is the running loop
-        of this thread (so ``asyncio.get_running_loop()`` finds it); the previous one,
-        if any, is restored afterwards and no event-loop policy is touched.
+        running shows after it. Then, as ``asyncio.run`` calls ``shutdown_asyncgens``,
+        every async generator still open is closed and the loop runs those closes to
+        their end (recorded too). While it drives, the virtual loop is the running loop
+        of this thread (so ``asyncio.get_running_loop()`` finds it) and its async
+        generator hooks are this thread's (:meth:`VirtualTimeLoop.asyncgen_hooks`); the
+        previous ones are restored afterwards and no event-loop policy is touched.
         """
         if self._loop is not None:
             raise RuntimeError(f"scenario '{self.scenario_id}' is already running")
         self._events = []
         self._calls = {}
+        self._opened = {}
         self._result = None
         loop = VirtualTimeLoop(self.limits, on_unhandled=self._record_unhandled)
         if self.eager_tasks:
@@ -716,18 +883,22 @@ class World:
         self._loop = loop
         self._recording = True
         try:
-            try:
-                loop.create_task(self._settle(main))
-                loop.drive(lambda: self._result is not None)
-            except _Halt as halt:
-                status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
-            except _CallbackError as error:
-                status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
-            except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
-                status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
-            finally:
-                self._recording = False
-                loop.cleanup()
+            with loop.asyncgen_hooks():
+                try:
+                    loop.create_task(self._settle(main))
+                    loop.drive(lambda: self._result is not None)
+                    # asyncio.run's shutdown_asyncgens: close the async generators still
+                    # open, recorded (after the settle, like any work left running).
+                    loop.close_asyncgens(lambda: True)
+                except _Halt as halt:
+                    status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
+                except _CallbackError as error:
+                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
+                except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
+                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
+                finally:
+                    self._recording = False
+                    loop.cleanup()
         finally:
             self._recording = False
             self._loop = None
@@ -790,6 +961,45 @@ class World:
 
 
 _HIDDEN_CODES.add(World._settle.__code__)
+
+
+class _Resource:
+    """One opening of a :meth:`World.resource`: the object of ``async with connection("db")``."""
+
+    __slots__ = ("_args", "_close_ms", "_name", "_open_ms", "_world")
+
+    def __init__(self, world: World, name: str, args: tuple, open_ms: int, close_ms: int) -> None:
+        self._world, self._name, self._args = world, name, args
+        self._open_ms, self._close_ms = open_ms, close_ms
+
+    async def __aenter__(self) -> str:
+        world, name = self._world, self._name
+        await _virtual_wait(world._running_loop(name), self._open_ms)
+        number = world._opened.get(name, 0) + 1
+        world._opened[name] = number
+        world._record("open", resource=name, args=[_to_json(arg) for arg in self._args])
+        return f"{name}#{number}"
+
+    async def __aexit__(self, kind, error, traceback) -> bool:
+        world = self._world
+        await _virtual_wait(world._running_loop(self._name), self._close_ms)
+        world._record("close", resource=self._name)
+        return False
+
+    def __repr__(self) -> str:
+        return f"{self._name}({', '.join(map(repr, self._args))})"
+
+
+async def _virtual_wait(loop: VirtualTimeLoop, ms: int) -> None:
+    """Wait ``ms`` virtual ms on a timer of the loop (a timer at now for 0); a cancel
+    drops the timer and goes on."""
+    done = loop.create_future()
+    timer = loop.call_at((loop.now_ms + ms) / 1000, _resolve, done)
+    try:
+        await done
+    except asyncio.CancelledError:
+        timer.cancel()
+        raise
 
 
 _BaseExceptionGroup = getattr(builtins, "BaseExceptionGroup", None)  # ExceptionGroup: 3.11+
@@ -897,6 +1107,10 @@ def _format_event(event: dict) -> str:
         return f"{head} {event['op']} {_format_error(event['error'])}"
     if kind == "cancel":
         return f"{head} {event['op']}"
+    if kind == "open":
+        return f"{head} {event['resource']}({','.join(_json(arg) for arg in event['args'])})"
+    if kind == "close":
+        return f"{head} {event['resource']}"
     if kind in ("log",):
         return f"{head} {_json(event['message'])}"
     if kind in ("unhandled", "throw"):
@@ -917,13 +1131,17 @@ def format_trace(events: list) -> str:
         ...      "error": {"kind": "IOError", "message": "connection reset"}},
         ...     {"t": 30, "event": "log", "message": "got 1.0"},
         ...     {"t": 30, "event": "cancel", "op": "upload"},
-        ...     {"t": 30, "event": "return", "value": [1.0, {"a": None}]},
+        ...     {"t": 35, "event": "open", "resource": "connection", "args": ["db"]},
+        ...     {"t": 38, "event": "close", "resource": "connection"},
+        ...     {"t": 38, "event": "return", "value": [1.0, {"a": None}]},
         ... ]), end="")
         0 start download_data("u",1)
         30 fail download_data IOError("connection reset")
         30 log "got 1.0"
         30 cancel upload
-        30 return [1,{"a":null}]
+        35 open connection("db")
+        38 close connection
+        38 return [1,{"a":null}]
     """
     return "".join(_format_event(event) + "\n" for event in events)
 

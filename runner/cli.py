@@ -20,7 +20,7 @@ from . import catalogue, show
 from .bless import bless
 from .compare import Verdict
 from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
-from .node import NodeNotFound, find_node
+from .node import NodeBinary, NodeNotFound, find_node
 from .pythons import PythonNotFound, find_python
 from .report import failure_details, skip_reasons, summary_line, to_json, verdict_line
 from .skeleton import skeleton
@@ -122,6 +122,33 @@ def _parser() -> argparse.ArgumentParser:
                                    help="write nothing; exit 1 if the file is not up to date")
     catalogue_command.set_defaults(handler=_catalogue)
 
+    matrix = commands.add_parser("matrix", help="run the suite over several CPythons and Nodes",
+                                 description="Run every scenario on every (CPython, Node) pair and print a table of "
+                                 "scenario by runtime; check it against the known outcomes.")
+    matrix.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    matrix.add_argument("--python", dest="pythons", required=True, metavar="V,V",
+                        help="CPython versions or paths, comma-separated (e.g. 3.10,3.11,3.12,3.13)")
+    matrix.add_argument("--node", dest="nodes", required=True, metavar="V,V",
+                        help="Node versions or paths, comma-separated (e.g. 20,22,24); versions not installed are provisioned")
+    matrix.add_argument("--targets", default="all", metavar="T,T", help="targets (default: all)")
+    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (a stable split by scenario id)")
+    matrix.add_argument("--known", type=Path, metavar="FILE",
+                        help="known outcomes (default: known-outcomes.yaml beside the first folder)")
+    matrix.add_argument("--update-known", action="store_true", help="rewrite the known-outcomes file to match this run")
+    matrix.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
+    matrix.add_argument("--jobs", type=int, default=2, help="runtimes run at once (default 2, one per core here)")
+    _report_options(matrix)
+    matrix.set_defaults(handler=_matrix)
+
+    merge = commands.add_parser("merge", help="join matrix JSON reports from shards into one report",
+                                description="Join the JSON reports of matrix shards and write the combined reports.")
+    merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    merge.add_argument("--known", type=Path, metavar="FILE", help="check the merged report against these known outcomes")
+    _report_options(merge)
+    merge.set_defaults(handler=_merge)
+
     bench = commands.add_parser("bench", help="measure scenarios per second against a process-per-scenario baseline",
                                 description="Generate N synthetic scenarios and measure the kit end to end against "
                                 "a baseline that starts a fresh Node process for each scenario.")
@@ -142,6 +169,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="run the Python targets under this CPython, as a subprocess (default: in this process)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the matrix as JSON")
+    parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the matrix as Markdown (a CI job summary)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, a test suite per cell")
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
@@ -339,6 +372,120 @@ def _catalogue(args: argparse.Namespace) -> int:
         return EXIT_OK
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
+    return EXIT_OK
+
+
+def resolve_node(spec: str) -> NodeBinary:
+    """``--node`` in the matrix: a path, or a version (the Node on PATH if it is that one,
+    else a cached or newly provisioned one)."""
+    if os.sep in spec:
+        return find_node(spec)
+    try:
+        on_path = find_node()
+        if on_path.version == spec or on_path.version.split(".")[0] == spec:
+            return on_path
+    except NodeNotFound:
+        pass
+    from . import provision
+
+    cached = provision.installed(spec, dict(os.environ))
+    if cached is not None:
+        return cached
+    node, source = provision.install(spec, dict(os.environ), lambda line: print(line, file=sys.stderr))
+    print(f"asyncparity: Node {node.version} from {source}", file=sys.stderr)
+    return node
+
+
+def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) -> None:
+    from . import matrix_report
+
+    if args.json_path:
+        args.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(matrix_report.markdown(report, problems), encoding="utf-8")
+    if args.junit:
+        args.junit.write_text(matrix_report.junit(report), encoding="utf-8")
+
+
+def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, command: str) -> int:
+    from .known import check, load_known, updated
+
+    try:
+        known = load_known(known_path)
+    except ValueError as error:
+        print(f"asyncparity: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if getattr(args, "update_known", False):
+        known_path.write_text(updated(report, known), encoding="utf-8")
+        print(f"wrote {known_path}")
+        return EXIT_OK
+    problems = check(report, known)
+    _write_reports(args, report, problems)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} cell(s) differ from {known_path}; if the new outcomes are right, update it with:")
+        print(f"  {command} --update-known")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from .matrix import run_matrix, shard, to_report
+    from .matrix_report import table
+
+    try:
+        targets = parse_targets(args.targets)
+    except ValueError as error:
+        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
+        return EXIT_USAGE
+    paths = args.paths or _default_paths()
+    results = load_paths(paths)
+    if args.shard:
+        try:
+            index, count = (int(part) for part in args.shard.split("/"))
+            if not 1 <= index <= count:
+                raise ValueError
+        except ValueError:
+            print(f"asyncparity: --shard takes I/N with 1 <= I <= N, not {args.shard!r}", file=sys.stderr)
+            return EXIT_USAGE
+        results = shard(results, index, count)
+    pythons = [find_python(spec.strip()) for spec in args.pythons.split(",") if spec.strip()]
+    nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
+
+    def rerun(scenario: Scenario, cell) -> str:
+        return f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
+
+    result = run_matrix(results, pythons, nodes, targets, args.timeout, args.jobs,
+                        progress=lambda line: print(f"asyncparity: {line}", file=sys.stderr))
+    report = to_report(result, rerun)
+    print(table(report), end="")
+    folder = paths[0] if paths[0].is_dir() else paths[0].parent
+    command = "asyncparity matrix " + " ".join(
+        [*(str(path) for path in args.paths), f"--python {args.pythons}", f"--node {args.nodes}", f"--targets {args.targets}"]
+        + ([f"--known {args.known}"] if args.known else []))
+    code = _known_problems(args, report, args.known or folder / "known-outcomes.yaml", command)
+    if result.broken:
+        for broken in result.broken:
+            for diagnostic in broken.diagnostics:
+                print(diagnostic)
+        return EXIT_USAGE
+    return code
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from .matrix import merge_reports
+    from .matrix_report import table
+
+    try:
+        report = merge_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.reports])
+    except (OSError, ValueError, KeyError) as error:
+        print(f"asyncparity: cannot merge: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(table(report), end="")
+    if args.known:
+        return _known_problems(args, report, args.known, "asyncparity matrix ...")
+    _write_reports(args, report, [])
     return EXIT_OK
 
 

@@ -44,6 +44,15 @@ map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
                             in items))``
 put / get                   ``await jobs.put(job)`` / ``job = await jobs.get()``
 queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
+generator function          ``async def ticks(interval):`` whose body has ``yield n``
+                            (an async generator; it never returns a value)
+for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
+                            bound), deliberately without ``contextlib.aclosing``
+break                       ``break``
+using                       ``async with connection("db") as conn:`` (without
+                            ``as`` when nothing is bound)
+resources                   ``connection = world.resource("connection", open=5,
+                            close=3)`` at module level, after the operations
 format                      an f-string; values interpolate with ``str()``
 calc                        ``delay * 2``, ``(a + b) * c``: parentheses only where the
                             tree needs them
@@ -67,6 +76,16 @@ calls start in item order as slots free up. Queues are module-level ``asyncio.Qu
 objects, shared by every function and bound to the loop of the run that first waits on
 them: one program, one run (``asyncparity_python.target.run`` loads the program afresh
 for each run).
+
+``for_each`` is the plain ``async for`` that most code writes, on purpose: leaving it with
+``break`` does not close the generator (CPython's ``async for`` never calls
+``aclose()``). The generator object is dropped when the loop statement ends, its
+reference count reaches zero, and the loop's async-generator finalizer hook schedules
+``aclose()`` as a task: the generator's ``finally`` runs a turn later, after the code
+that follows the loop has run up to its next suspension. JavaScript's ``for await``
+calls ``return()`` at the ``break`` and waits for it, so there the ``finally`` runs
+first. That difference is what scenarios with ``break`` show (and declare); wrapping
+the generator in ``contextlib.aclosing`` would hide it.
 
 ``TimeoutError`` is never shadowed: ``asyncio.timeout`` raises the builtin, so
 ``raise TimeoutError(...)`` and ``except TimeoutError`` use the builtin too, and
@@ -124,6 +143,9 @@ _PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "Base
                   "CancelledError"}
 _CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
 _ON_CANCEL = ("stop", "ignore")
+# Steps that bind a name (their "bind"), besides a catch's error.
+_BINDING_STEPS = ("await", "start", "all", "race", "repeat", "all_settled", "any", "group", "set", "map", "get",
+                  "for_each", "using")
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
@@ -300,7 +322,9 @@ class _Program:
         self.operations = {op["name"] for op in ir.get("operations", [])}
         self.functions = {fn["name"] for fn in ir.get("functions", [])}
         self.queues = {queue["name"] for queue in ir.get("queues", [])}
-        self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues)
+        self.resources = {resource["name"] for resource in ir.get("resources", [])}
+        self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
+        self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
         self._check_names()
         self.tasks = self._fresh("tasks")
         self.done = self._fresh("done")
@@ -359,7 +383,7 @@ class _Program:
                 found.add("ExceptionGroup")
             elif kind == "await" and "handle" in step:
                 calls([s["call"] for s in _walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
-            elif kind in ("await", "start"):
+            elif kind in ("await", "start", "for_each"):
                 calls([step["call"]])
             elif kind in ("all", "race"):
                 calls(step["calls"])
@@ -385,8 +409,16 @@ class _Program:
         if self.queues & (self.operations | self.functions):
             raise ValueError(f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and "
                              "an operation or function")
+        if self.resources & (self.operations | self.functions | self.queues):
+            raise ValueError(f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
+                             "resource and an operation, function or queue")
         for name in self.names:
-            self._check_name(name, "operation, function or queue")
+            self._check_name(name, "operation, function, queue or resource")
+        for resource in self.ir.get("resources", []):
+            for key in ("open", "close"):
+                ms = resource[key]
+                if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
+                    raise ValueError(f"resource {resource['name']!r}: {key} is an integer of ms >= 0, not {ms!r}")
         for op in self.ir.get("operations", []):
             if op.get("on_cancel", "stop") not in _ON_CANCEL:
                 raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
@@ -398,6 +430,13 @@ class _Program:
             for param in fn["params"]:
                 self._check_local(param, fn["name"])
             self._collect(fn["body"], fn["name"])
+            steps = [step["step"] for step in _walk(fn["body"])]
+            if fn.get("generator") and "return" in steps:
+                raise ValueError(f"{fn['name']}: a generator function has no return step")
+            if not fn.get("generator") and "yield" in steps:
+                raise ValueError(f"{fn['name']}: yield belongs in a function with generator: true")
+        if "yield" in (step["step"] for step in _walk(self.ir["main"])):
+            raise ValueError("main: yield belongs in a function with generator: true")
         self._collect(self.ir["main"], "main")
 
     def _check_name(self, name: str, what: str) -> None:
@@ -415,13 +454,15 @@ class _Program:
             raise ValueError(f"{where}: {name!r} would shadow the operation or function of that name")
         if name in self.queues:
             raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
+        if name in self.resources:
+            raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
         self.names.add(name)
 
     def _collect(self, steps: list, where: str) -> None:
         """Check every name a block binds or reads, and remember it (for fresh temp names)."""
         for step in steps:
             kind = step["step"]
-            if kind in ("await", "start", "all", "race", "repeat", "all_settled", "any", "group", "set", "map", "get"):
+            if kind in _BINDING_STEPS:
                 self._check_local(step.get("bind"), where)
             if kind in ("await", "cancel") and "handle" in step:
                 self._check_local(step["handle"], where)
@@ -434,9 +475,20 @@ class _Program:
                 self._collect_expr(step["over"], where)
             if kind in ("put", "get") and step["queue"] not in self.queues:
                 raise ValueError(f"{where}: {step['queue']!r} is not a queue of the scenario")
+            if kind == "map" and step["callee"] in self.generators:
+                raise ValueError(f"{where}: {step['callee']!r} is a generator; for_each consumes its values")
+            if kind == "using":
+                if step["resource"] not in self.resources:
+                    raise ValueError(f"{where}: {step['resource']!r} is not a resource of the scenario")
+                for arg in step["args"]:
+                    self._collect_expr(arg, where)
             for call in [step["call"]] if "call" in step else step.get("calls", []):
                 if call["callee"] not in self.operations | self.functions:
                     raise ValueError(f"{where}: {call['callee']!r} is neither an operation nor a function")
+                if (kind == "for_each") != (call["callee"] in self.generators):
+                    raise ValueError(f"{where}: {call['callee']!r} is a generator; for_each consumes its values"
+                                     if kind != "for_each" else
+                                     f"{where}: {call['callee']!r} is not a generator function; for_each needs one")
                 for arg in call["args"]:
                     self._collect_expr(arg, where)
             for key in ("value", "message", "left", "right"):
@@ -499,6 +551,10 @@ class _Program:
         for fn in ir.get("functions", []):
             self.current = fn["body"]
             code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
+            if fn.get("generator") and not any(step["step"] == "yield" for step in _walk(fn["body"])):
+                # No yield step: a bare `yield` after the end still makes it an async
+                # generator (one that produces nothing), as `async function*` is in JavaScript.
+                code += ["    return", "    yield  # never reached: it makes this an async generator"]
         self.current = ir["main"]
         code += ["", "", "async def main():", *self._block(ir["main"], 1)]
         code += ["", "", 'if __name__ == "__main__":', "    world.run_and_print(main)"]
@@ -532,6 +588,11 @@ class _Program:
             lines.append("")
             for op in ir["operations"]:
                 lines.extend(self._operation(op))
+        if ir.get("resources"):
+            lines.append("")
+            for resource in ir["resources"]:
+                lines.extend(_wrapped("", f"{resource['name']} = world.resource(", [
+                    python_string(resource["name"]), f"open={int(resource['open'])}", f"close={int(resource['close'])}"], ")"))
         if ir.get("queues"):
             lines.append("")
             for queue in ir["queues"]:
@@ -614,6 +675,17 @@ class _Program:
             return [f"{indent}await {step['queue']}.put({self._expr(step['value'])})"]
         if kind == "get":
             return [f"{indent}{assign}await {step['queue']}.get()"]
+        if kind == "yield":
+            return [f"{indent}yield {self._expr(step['value'])}"]
+        if kind == "for_each":
+            # The plain `async for`, without contextlib.aclosing: see the module docstring.
+            return [f"{indent}async for {bind or '_'} in {self._call(step['call'])}:", *self._block(step["body"], depth + 1)]
+        if kind == "break":
+            return [f"{indent}break"]
+        if kind == "using":
+            args = ", ".join(self._expr(arg) for arg in step["args"])
+            alias = f" as {bind}" if bind else ""
+            return [f"{indent}async with {step['resource']}({args}){alias}:", *self._block(step["body"], depth + 1)]
         raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
 
     def _map(self, step: dict, indent: str) -> list[str]:

@@ -19,8 +19,9 @@ import {
 } from "../../javascript/emit.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
-  NASTY, TRACED, allSettled, anyOf, awaitCall, calc, call, fmt, group, list, log, matrix, nastyScenario,
-  nastyTrace, op, raise, ref, ret, returns, scenario, seedIr, sleep, timeout,
+  NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, calc, call, cancel, catcher, fmt, get, group, ifStep,
+  list, lit, log, mapStep, matrix, nastyScenario, nastyTrace, op, put, raise, ref, ret, returns, scenario, seedIr,
+  set, sleep, start, stubbornOp, timeout, tryStep,
 } from "./fixtures/scenarios.mjs";
 
 const run = promisify(execFile);
@@ -465,12 +466,244 @@ test("calc: parentheses only where precedence needs them", () => {
 });
 
 test("js-promise programs of the new steps never say async or await, comments included", () => {
-  const irs = [newStepsIr(), ...TRACED.map((entry) => entry.ir).filter((ir) => /settled|any|timeout|group|backoff|calc/.test(ir.id))];
-  assert.ok(irs.length >= 12);
+  const pattern = /settled|any|timeout|group|backoff|calc|cancel|map|queue/;
+  const irs = [newStepsIr(), cancelMapQueueIr(), ...TRACED.map((entry) => entry.ir).filter((ir) => pattern.test(ir.id))];
+  assert.ok(irs.length >= 24);
   for (const ir of irs) {
     const code = withoutStringLiterals(compileSource(ir, "js-promise").split("\n").slice(2).join("\n"));
     assert.doesNotMatch(code, /\b(async|await)\b/i, ir.id);
   }
+});
+
+// ---- set, cancel, map with a limit, queues ---------------------------------------------
+
+/** One function using set, cancel, a CancelledError catch, map, put and get. */
+function cancelMapQueueIr() {
+  return scenario({
+    id: "cancel-map-queue",
+    operations: [op("fetch_profile", 100, returns("profile")), stubbornOp("fetch_page", 10, returns("page"))],
+    queues: [{ name: "jobs", size: 2 }, { name: "log_lines", size: null }],
+    functions: {
+      work: {
+        params: ["delay"],
+        body: [
+          start(call("fetch_profile", 7), "pending"),
+          set("delay", calc(ref("delay"), "*", 2)),
+          sleep(ref("delay")),
+          cancel("pending"),
+          tryStep([awaitHandle("pending", "profile"), log(ref("profile"))], catcher(["CancelledError"], "error", [log("cancelled")])),
+          mapStep("fetch_page", lit([1, 2, 3]), 2, "pages"),
+          put("jobs", ref("pages")),
+          get("jobs", "job"),
+          ret(ref("job")),
+        ],
+      },
+    },
+    main: [awaitCall(call("work", 10), "r"), ret(ref("r"))],
+  });
+}
+
+const ABORT_COMMENT = "// The AbortSignal is how JavaScript asks an operation to stop.";
+const CANCELLED_COMMENT = "// A cancelled (aborted) operation rejects with a DOMException named AbortError.";
+const MAP_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): first come, first served, as in asyncio.";
+const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";
+
+test("cancel, map, queues: exact declarations (onCancel only when it is ignore; queues after the operations)", () => {
+  for (const target of TARGETS) {
+    const { body } = compile(cancelMapQueueIr(), target);
+    assert.ok(body.includes(`\
+const fetchProfile = world.operation("fetch_profile", {
+  latency: 100,
+  outcomes: [{ returns: "profile" }],
+});
+const fetchPage = world.operation("fetch_page", {
+  latency: 10,
+  outcomes: [{ returns: "page" }],
+  onCancel: "ignore",
+});
+
+${QUEUE_COMMENT}
+const jobs = world.queue(2);
+const logLines = world.queue(null);
+`), target);
+  }
+  const short = scenario({ id: "s", operations: [stubbornOp("s", 4, returns("s"))], main: [ret(1)] });
+  assert.match(compile(short, "js-async").body,
+    /^const s = world\.operation\("s", \{ latency: 4, outcomes: \[\{ returns: "s" \}\], onCancel: "ignore" \}\);$/m);
+});
+
+test("cancel, map, queues: exact js-async text", () => {
+  assert.equal(functionText(compile(cancelMapQueueIr(), "js-async").body, "async function work"), `\
+async function work(delay) {
+  ${ABORT_COMMENT}
+  const pendingController = new AbortController();
+  const pending = fetchProfile(7, pendingController.signal);
+  delay = delay * 2;
+  await new Promise((resolve) => setTimeout(resolve, delay));
+  pendingController.abort();
+  try {
+    const profile = await pending;
+    log(profile);
+  } catch (error) {
+    ${CANCELLED_COMMENT}
+    if (error.name !== "AbortError") throw error;
+    log("cancelled");
+  }
+  ${MAP_COMMENT}
+  const semaphore = world.semaphore(2);
+  const pages = await Promise.all([1, 2, 3].map((item) => semaphore.use(() => fetchPage(item))));
+  await jobs.put(pages);
+  const job = await jobs.get();
+  return job;
+}`);
+});
+
+test("cancel, map, queues: exact js-promise text", () => {
+  assert.equal(functionText(compile(cancelMapQueueIr(), "js-promise").body, "function work"), `\
+function work(delay) {
+  ${ABORT_COMMENT}
+  const pendingController = new AbortController();
+  const pending = fetchProfile(7, pendingController.signal);
+  delay = delay * 2;
+  return new Promise((resolve) => setTimeout(resolve, delay)).then(() => {
+    pendingController.abort();
+    return pending
+      .then((profile) => {
+        log(profile);
+      })
+      .catch((error) => {
+        ${CANCELLED_COMMENT}
+        if (error.name !== "AbortError") throw error;
+        log("cancelled");
+      })
+      .then(() => {
+        ${MAP_COMMENT}
+        const semaphore = world.semaphore(2);
+        return Promise.all([1, 2, 3].map((item) => semaphore.use(() => fetchPage(item))))
+          .then((pages) => jobs.put(pages))
+          .then(() => jobs.get());
+      });
+  });
+}`);
+});
+
+test("cancel, map, queues: both variants run the exact-text scenario alike", async () => {
+  // Cancelled at 20 (delay 10 * 2); fetch_page ignores signals but gets none here; the
+  // third page starts when the first ends; the list goes through the queue and back.
+  const expected = [
+    "0 start fetch_profile(7)", "20 cancel fetch_profile", '20 log "cancelled"',
+    "20 start fetch_page(1)", "20 start fetch_page(2)", '30 end fetch_page -> "page"', "30 start fetch_page(3)",
+    '30 end fetch_page -> "page"', '40 end fetch_page -> "page"', '40 return ["page","page","page"]',
+  ].join("\n");
+  for (const target of TARGETS) {
+    const outcome = await runBody(cancelMapQueueIr(), target);
+    assert.equal(formatTrace(outcome.trace), expected, target);
+    assert.equal(outcome.stats.virtual_time, 40, target); // the cancelled timer never fires
+  }
+});
+
+test("a cancelled handle bound in both branches of an if: handle and controller are lets before it", () => {
+  const ir = scenario({
+    id: "cancel-either",
+    operations: [op("fast", 10, returns("f")), op("slow", 50, returns("s"))],
+    main: [
+      ifStep(1, "==", 1, [start(call("fast"), "job")], [start(call("slow"), "job")]),
+      cancel("job"),
+      tryStep([awaitHandle("job", "value"), ret(ref("value"))], catcher(["CancelledError", "IOError"], "e", [ret(ref("e", "kind"))])),
+    ],
+  });
+  ir.errors.push("IOError");
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.ok(body.includes(`\
+  let job;
+  let jobController;
+  if (1 === 1) {
+    ${ABORT_COMMENT}
+    jobController = new AbortController();
+    job = fast(jobController.signal);
+  } else {
+    ${ABORT_COMMENT}
+    jobController = new AbortController();
+    job = slow(jobController.signal);
+  }
+  jobController.abort();
+`), `${target}\n${body}`);
+    assert.match(body, /if \(!\(e\.name === "AbortError" \|\| e instanceof IOError\)\) throw e;/, target);
+  }
+});
+
+test("map, cancel: temp names step aside for scenario names", () => {
+  const ir = scenario({
+    id: "names-taken",
+    operations: [op("semaphore", 1, returns(1)), op("item", 1, returns(2))],
+    functions: {
+      run: {
+        params: ["job_controller"],
+        body: [
+          start(call("item"), "job"),
+          cancel("job"),
+          mapStep("semaphore", lit([1]), 1, "mapped"),
+          ret(list(ref("mapped"), ref("job_controller"))),
+        ],
+      },
+    },
+    main: [awaitCall(call("run", 0), "r"), ret(ref("r"))],
+  });
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.match(body, /const jobController2 = new AbortController\(\);\n *const job = item\(jobController2\.signal\);\n *jobController2\.abort\(\);/, target);
+    assert.match(body, /const semaphore2 = world\.semaphore\(1\);/, target);
+    assert.match(body, /\.map\(\(item2\) => semaphore2\.use\(\(\) => semaphore\(item2\)\)\)/, target);
+  }
+});
+
+test("map over an expression that is not a list literal or a name is parenthesised", () => {
+  for (const [over, text] of [
+    [lit(3), "(3).map("], [calc(ref("n"), "+", 1), "(n + 1).map("], [ref("n"), "n.map("], [list(ref("n")), "[n].map("],
+  ]) {
+    const ir = scenario({
+      id: "map-over",
+      operations: [op("f", 1, returns(1))],
+      functions: { run: { params: ["n"], body: [mapStep("f", over, 1, "m"), ret(ref("m"))] } },
+      main: [awaitCall(call("run", lit([1])), "r"), ret(ref("r"))],
+    });
+    assert.ok(compile(ir, "js-async").body.includes(text), text);
+  }
+});
+
+test("malformed IR for the new steps is an error naming the step", () => {
+  const bad = (ir, pattern) => assert.throws(() => compile(ir, "js-async"), pattern);
+  const base = (main, extra = {}) => scenario({
+    id: "bad-new", operations: [op("f", 1, returns(1))], functions: { h: { params: ["p"], body: [ret(1)] } }, main, ...extra,
+  });
+  bad(base([cancel("nobody")]), /main, line 2 \(cancel\): no start in this function binds "nobody"/);
+  bad(base([start(call("h", 1), "t"), cancel("t")]), /"t" is started from a function; cancel works on calls started from an operation/);
+  bad(base([put("nowhere", 1)]), /queue "nowhere" is not listed in queues/);
+  bad(base([get("jobs")], { queues: [{ name: "jobs", size: 0 }] }), /queue jobs: size must be an integer >= 1/);
+  bad(base([mapStep("f", lit([1]), 0)]), /limit must be an integer >= 1/);
+  bad(base([set("x); evil(", 1)]), /is not a name/);
+  const ir = base([ret(1)]);
+  ir.operations[0].on_cancel = "maybe";
+  bad(ir, /on_cancel is "stop" or "ignore", not "maybe"/);
+  // CancelledError is never listed in errors, and a catch may still name it.
+  const ok = base([tryStep([ret(1)], catcher(["CancelledError"], null, [ret(2)]))]);
+  assert.deepEqual(ok.errors, []);
+  assert.doesNotThrow(() => compile(ok, "js-promise"));
+});
+
+test("programs with set, cancel, map and queues run standalone beside the runtime", async () => {
+  const entries = TRACED.filter((entry) => /^(set|cancel|map|queue)-/.test(entry.ir.id));
+  assert.ok(entries.length >= 10);
+  await withProgramDir(async (dir) => {
+    await Promise.all(entries.flatMap(({ ir, trace, result }) => TARGETS.map(async (target) => {
+      const file = join(dir, `${ir.id}.${target}.mjs`);
+      writeFileSync(file, compileSource(ir, target));
+      const { stdout } = await run(NODE, [file], { timeout: 20000 });
+      assert.equal(stdout, `${trace.trim()}\nsettled\n`, `${ir.id} ${target}`);
+      assert.ok(result !== undefined);
+    })));
+  });
 });
 
 // ---- literals: byte-identical strings ---------------------------------------------------

@@ -562,6 +562,199 @@ test("trace values are JSON snapshots: undefined is null and later mutation does
   assert.deepEqual(outcome.result, { returns: [1] });
 });
 
+// ---- cancellation through an AbortSignal ---------------------------------------------
+
+const ABORTED = { kind: "AbortError", message: "This operation was aborted" };
+
+test("a trailing AbortSignal is the call's signal: abort records cancel at that instant and rejects with AbortError", async () => {
+  let caught;
+  const { outcome, text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", { latency: 100, outcomes: [{ returns: "x" }] });
+    const controller = new AbortController();
+    const pending = fetch("u", 2, controller.signal);
+    await sleeper(world)(30);
+    controller.abort();
+    world.log("after abort"); // abort() dispatches at once: the cancel is already recorded
+    try {
+      return await pending;
+    } catch (error) {
+      caught = error;
+      throw error;
+    }
+  }, { id: "abort" });
+  assert.equal(text, ['0 start fetch("u",2)', "30 cancel fetch", '30 log "after abort"', '30 throw AbortError("This operation was aborted")'].join("\n"));
+  assert.deepEqual(outcome.trace[1], { t: 30, event: "cancel", op: "fetch" });
+  assert.deepEqual(outcome.result, { throws: ABORTED });
+  assert.ok(caught instanceof DOMException);
+  assert.equal(caught.name, "AbortError");
+  // The operation's timer was cleared: only the sleep fired, and the clock stopped at 30.
+  assert.deepEqual(outcome.stats, { virtual_time: 30, timer_firings: 1, max_turns_per_instant: 2 });
+});
+
+test("a signal already aborted when the call starts: start, then cancel at once", async () => {
+  const { outcome, text } = await run((world) => () => {
+    const fetch = world.operation("fetch", { latency: 100, outcomes: [{ returns: "x" }] });
+    return fetch("u", AbortSignal.abort()).catch((error) => `${error.name}: ${error.message}`);
+  });
+  assert.equal(text, ['0 start fetch("u")', "0 cancel fetch", '0 return "AbortError: This operation was aborted"'].join("\n"));
+  assert.equal(outcome.stats.virtual_time, 0);
+});
+
+test("an abort after the operation ended does nothing; an unaborted signal is never an argument", async () => {
+  const { text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", { latency: 10, outcomes: [{ fails: { kind: "IOError", message: "down" } }] });
+    const controller = new AbortController();
+    const pending = fetch(controller.signal).catch((error) => error.kind);
+    await sleeper(world)(20);
+    controller.abort();
+    return pending;
+  });
+  assert.equal(text, ["0 start fetch()", '10 fail fetch IOError("down")', '20 return "IOError"'].join("\n"));
+});
+
+test("onCancel ignore: the operation never looks at its signal and ends as usual", async () => {
+  const { text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", { latency: 50, outcomes: [{ returns: "late" }], onCancel: "ignore" });
+    const controller = new AbortController();
+    const pending = fetch(7, controller.signal);
+    await sleeper(world)(20);
+    controller.abort();
+    const early = fetch(8, AbortSignal.abort());
+    return Promise.all([pending, early]);
+  });
+  assert.equal(text, ["0 start fetch(7)", "20 start fetch(8)", '50 end fetch -> "late"', '70 end fetch -> "late"', '70 return ["late","late"]'].join("\n"));
+  const world = new World("bad");
+  assert.throws(() => world.operation("f", { latency: 1, outcomes: [{ returns: 1 }], onCancel: "later" }),
+    /operation 'f': onCancel is "stop" or "ignore", got "later"/);
+});
+
+test("a cancelled operation whose promise nobody handles is an unhandled rejection, as in Node", async () => {
+  // Python's asyncio logs nothing for a cancelled task nobody awaits: a real difference.
+  const { text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", { latency: 100, outcomes: [{ returns: "x" }] });
+    const controller = new AbortController();
+    fetch(controller.signal);
+    await sleeper(world)(20);
+    controller.abort();
+    await sleeper(world)(5);
+    return "done";
+  });
+  assert.equal(text, ["0 start fetch()", "20 cancel fetch", '20 unhandled AbortError("This operation was aborted")', '25 return "done"'].join("\n"));
+});
+
+// ---- the semaphore of map -----------------------------------------------------------------
+
+test("world.semaphore: at most limit at once, first come first served, a slot handed to one waiter per release", async () => {
+  const { text } = await run((world) => () => {
+    const semaphore = world.semaphore(2);
+    const sleep = sleeper(world);
+    const job = (name, ms) => () => {
+      world.log(`start ${name}`);
+      return sleep(ms).then(() => {
+        world.log(`end ${name}`);
+        return name;
+      });
+    };
+    const first = [["a", 30], ["b", 10], ["c", 20], ["d", 10]].map(([name, ms]) => semaphore.use(job(name, ms)));
+    // A newcomer at 10, the instant b releases its slot: the slot is c's already.
+    const late = sleep(10).then(() => semaphore.use(job("e", 5)));
+    return Promise.all([...first, late]);
+  });
+  assert.equal(text, [
+    '0 log "start a"', '0 log "start b"',
+    '10 log "end b"', '10 log "start c"',
+    '30 log "end a"', '30 log "start d"', '30 log "end c"', '30 log "start e"',
+    '35 log "end e"', '40 log "end d"', '40 return ["a","b","c","d","e"]',
+  ].join("\n"));
+});
+
+test("world.semaphore: a failing or throwing fn releases its slot; bad limits are refused", async () => {
+  const { text } = await run((world) => () => {
+    const semaphore = world.semaphore(1);
+    const fails = semaphore.use(() => Promise.reject(new RangeError("no"))).catch((error) => error.message);
+    const throws = semaphore.use(() => {
+      throw new TypeError("sync");
+    }).catch((error) => error.message);
+    const value = semaphore.use(() => 42);
+    return Promise.all([fails, throws, value]);
+  });
+  assert.equal(text, '0 return ["no","sync",42]');
+  const world = new World("bad");
+  for (const limit of [0, 1.5, "2", null]) {
+    assert.throws(() => world.semaphore(limit), /a semaphore needs a limit that is an integer >= 1/);
+  }
+});
+
+// ---- queues -----------------------------------------------------------------------
+
+test("world.queue: put waits while full, get while empty; waiters are woken first come, first served", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const queue = world.queue(1);
+    const sleep = sleeper(world);
+    assert.equal(queue.size, 1);
+    const putter = (name) => queue.put(name).then(() => world.log(`${name} put`));
+    await queue.put("p0"); // room: no wait
+    const waiting = [putter("p1"), putter("p2")];
+    await sleep(10);
+    world.log(`got ${await queue.get()}`); // wakes p1 only, which puts at once
+    world.log(`length ${queue.length}`);
+    await sleep(10);
+    world.log(`got ${await queue.get()}`); // wakes p2, which runs once main waits again:
+    world.log(`got ${await queue.get()}`); // empty until p2 has put
+
+    await Promise.all(waiting);
+    // Two getters on an empty queue: the first put goes to the first.
+    const getters = [queue.get(), queue.get()];
+    await sleep(5);
+    await queue.put("x");
+    await queue.put("y");
+    return Promise.all(getters);
+  });
+  assert.equal(text, [
+    '10 log "got p0"', '10 log "length 0"', '10 log "p1 put"',
+    '20 log "got p1"', '20 log "p2 put"', '20 log "got p2"',
+    '25 return ["x","y"]',
+  ].join("\n"));
+  assert.equal(outcome.status, "settled");
+});
+
+test("world.queue: a wait that can never end is a deadlock naming the queue; sizes are checked", async () => {
+  let r = await run((world) => () => world.queue(1).get(), { id: "empty" });
+  assert.equal(r.outcome.status, "deadlock");
+  assert.equal(r.outcome.message,
+    "deadlock: scenario 'empty' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 get(s) on a queue of size 1");
+  r = await run((world) => async () => {
+    const queue = world.queue(1);
+    await queue.put(1);
+    await queue.put(2);
+  }, { id: "full" });
+  assert.equal(r.outcome.message,
+    "deadlock: scenario 'full' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 put(s) on a queue of size 1 holding 1");
+  r = await run((world) => async () => {
+    for (const queue of [world.queue(), world.queue(null), world.queue(0)]) {
+      for (let i = 0; i < 50; i += 1) await queue.put(i);
+      assert.equal(queue.size, null);
+      assert.equal(queue.length, 50);
+    }
+    return "unbounded";
+  });
+  assert.equal(r.text, '0 return "unbounded"');
+  const world = new World("bad");
+  for (const size of [-1, 1.5, "2"]) assert.throws(() => world.queue(size), /a queue's size is null \(unbounded\) or an integer >= 1/);
+});
+
+test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {
+  const { outcome } = await run((world) => async () => {
+    const queue = world.queue(null);
+    for (;;) {
+      await queue.put(1);
+      await queue.get();
+    }
+  }, { id: "queue-spin", limits: { turns_per_instant: 50 } });
+  assert.equal(outcome.status, "runaway");
+  assert.equal(outcome.message, "runaway: scenario 'queue-spin' passed 50 turns at 0 ms");
+});
+
 test("a program saved beside the runtime runs standalone and prints its trace", () => {
   const dir = mkdtempSync(join(tmpdir(), "asyncparity-"));
   try {

@@ -1,0 +1,167 @@
+"""Matrix: the suite over several CPythons and Nodes, one verdict per scenario and cell.
+
+A cell is one (CPython, Node) pair. The Python targets' outcomes depend only on the
+CPython and the JavaScript targets' only on the Node, so each runtime runs the suite
+once (as a worker process, two at a time on the two cores) and every cell compares the
+outcomes of its pair: 4 CPythons and 3 Nodes cost 7 runs, not 12.
+
+The result is plain data (:class:`MatrixResult`), written as a console table, Markdown
+(for a CI job summary), JSON (which ``asyncparity merge`` joins across shards) and
+JUnit XML. Known outcomes (runner/known.py) then say which cells may fail, and why.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .compare import Verdict, compare
+from .load import LoadResult, Scenario
+from .node import NodeBinary
+from .pythons import PythonBinary
+from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonWorkerTestee, WorkerTestee
+
+SYMBOL = {"agree": "✓", "diverge": "◇", "mismatch": "✗", "error": "!", "skipped": "–"}
+"""How a cell's verdict is drawn in the tables; the legend says the same in words."""
+LEGEND = "✓ agree · ◇ declared divergence · ✗ mismatch · ! error · – skipped"
+EAGER_SINCE = (3, 12)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One runtime pair: the name reads ``py3.12/node22``."""
+
+    python: str
+    node: str
+
+    @property
+    def name(self) -> str:
+        minor = ".".join(self.python.split(".")[:2])
+        return f"py{minor}/node{self.node.split('.')[0]}"
+
+
+@dataclass
+class MatrixResult:
+    """Every scenario's verdict in every cell, plus the files that did not load."""
+
+    cells: list[Cell]
+    scenarios: list[Scenario]
+    verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)  # (scenario id, cell name)
+    broken: list[LoadResult] = field(default_factory=list)
+
+    def verdict(self, scenario_id: str, cell: Cell) -> Verdict:
+        return self.verdicts[scenario_id, cell.name]
+
+
+def shard(results: list[LoadResult], index: int, count: int) -> list[LoadResult]:
+    """The results of shard ``index`` of ``count`` (1-based): a stable split by scenario id.
+
+    Each scenario goes to the shard its id hashes to, so adding a scenario moves no
+    other scenario between shards, and every machine splits the same way.
+    """
+    def key(result: LoadResult) -> str:
+        return result.scenario.id if result.scenario is not None else result.path
+
+    return [result for result in results if int(hashlib.sha256(key(result).encode()).hexdigest(), 16) % count == index - 1]
+
+
+def run_matrix(
+    results: list[LoadResult],
+    pythons: list[PythonBinary],
+    nodes: list[NodeBinary],
+    targets: tuple[str, ...],
+    timeout: float,
+    jobs: int = 2,
+    progress: Callable[[str], None] = lambda line: None,
+) -> MatrixResult:
+    """Run the scenarios on every runtime once and compare them cell by cell."""
+    scenarios = [result.scenario for result in results if result.scenario is not None]
+    py_targets = [target for target in targets if target in PYTHON_TARGETS]
+    js_targets = [target for target in targets if target in JS_TARGETS]
+
+    def run_runtime(testee: WorkerTestee, runtime_targets: list[str]) -> list[dict]:
+        with testee:
+            outcomes = list(testee.run_many([(scenario.ir, target) for scenario in scenarios for target in runtime_targets]))
+        progress(f"ran {len(scenarios)} scenario(s) on {testee.name}")
+        return outcomes
+
+    def python_targets(python: PythonBinary) -> list[str]:
+        # python-eager exists from CPython 3.12 (asyncio.eager_task_factory): on an older
+        # CPython it is not a skipped scenario but a target the runtime does not have.
+        minor = tuple(int(part) for part in python.version.split(".")[:2])
+        return [target for target in py_targets if target != "python-eager" or minor >= EAGER_SINCE]
+
+    runs: dict[str, concurrent.futures.Future[list[dict]]] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        if py_targets:
+            for python in pythons:
+                runs[f"py{python.version}"] = pool.submit(run_runtime, PythonWorkerTestee(python, timeout), python_targets(python))
+        if js_targets:
+            for node in nodes:
+                runs[f"node{node.version}"] = pool.submit(run_runtime, NodeTestee(node, timeout), js_targets)
+        finished = {name: future.result() for name, future in runs.items()}
+
+    def outcomes_of(runtime: str, runtime_targets: list[str], position: int) -> dict[str, dict]:
+        if runtime not in finished:
+            return {}
+        per_scenario = len(runtime_targets)
+        chunk = finished[runtime][position * per_scenario:(position + 1) * per_scenario]
+        return dict(zip(runtime_targets, chunk, strict=True))
+
+    cells = [Cell(python.version, node.version) for python in pythons for node in nodes]
+    result = MatrixResult(cells, scenarios, broken=[r for r in results if r.scenario is None])
+    targets_of = {python.version: python_targets(python) for python in pythons}
+    for position, scenario in enumerate(scenarios):
+        for cell in cells:
+            cell_py = targets_of[cell.python] if py_targets else []
+            outcomes = {**outcomes_of(f"py{cell.python}", cell_py, position), **outcomes_of(f"node{cell.node}", js_targets, position)}
+            result.verdicts[scenario.id, cell.name] = compare(scenario, {target: outcomes[target] for target in targets if target in outcomes})
+    return result
+
+
+def to_report(result: MatrixResult, rerun: Callable[[Scenario, Cell], str]) -> dict:
+    """The matrix as plain JSON: what ``--json`` writes and ``asyncparity merge`` reads.
+
+    Each cell of each scenario carries its status and, when it did not pass, the first
+    difference and the command that reruns just that cell.
+    """
+    scenarios = []
+    for scenario in result.scenarios:
+        cells = {}
+        for cell in result.cells:
+            verdict = result.verdict(scenario.id, cell)
+            # A cell shows a skipped target even when the others agree: which behaviour
+            # holds where is what the matrix is for.
+            skipped = any(item.status == "skipped" for item in verdict.targets)
+            entry: dict = {"status": "skipped" if skipped and verdict.passed else verdict.status}
+            bad = [item for item in verdict.targets if item.status in ("mismatch", "error", "skipped")]
+            if bad:
+                entry["targets"] = {item.target: {"status": item.status, "message": item.message} for item in bad}
+                entry["rerun"] = rerun(scenario, cell)
+            cells[cell.name] = entry
+        scenarios.append({"id": scenario.id, "path": scenario.path, "line": scenario.line, "cells": cells})
+    return {
+        "matrix": 1,
+        "cells": [{"name": cell.name, "python": cell.python, "node": cell.node} for cell in result.cells],
+        "scenarios": scenarios,
+        "broken": [{"path": broken.path, "diagnostics": [str(d) for d in broken.diagnostics]} for broken in result.broken],
+    }
+
+
+def merge_reports(reports: list[dict]) -> dict:
+    """Join shard reports (the same cells, disjoint scenarios) into one, scenarios by id."""
+    if not reports:
+        raise ValueError("nothing to merge")
+    cells = reports[0]["cells"]
+    for report in reports[1:]:
+        if report["cells"] != cells:
+            raise ValueError("the reports were made on different runtimes; merge shards of one matrix")
+    scenarios = sorted((s for report in reports for s in report["scenarios"]), key=lambda s: (s["path"], s["id"]))
+    ids = [s["id"] for s in scenarios]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"scenario {repeated[0]} is in more than one report; merge disjoint shards")
+    broken = [b for report in reports for b in report["broken"]]
+    return {"matrix": 1, "cells": cells, "scenarios": scenarios, "broken": broken}

@@ -1,0 +1,62 @@
+"""Tests for runner/matrix.py: runtimes run once each, compared cell by cell; shards merge back."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from asyncparity.load import TARGETS, load_paths
+from asyncparity.matrix import Cell, merge_reports, run_matrix, shard, to_report
+from asyncparity.node import find_node
+from asyncparity.pythons import find_python
+
+ROOT = Path(__file__).resolve().parents[2]
+PATHS = [ROOT / "spec" / "seed", ROOT / "spec" / "divergences" / "eager-start.yaml", ROOT / "spec" / "timeouts"]
+
+
+def rerun(scenario, cell: Cell) -> str:
+    return f"asyncparity run {scenario.path} -k {scenario.id} --python {cell.python} --node {cell.node}"
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    result = run_matrix(load_paths(PATHS), [find_python(sys.executable)], [find_node()], TARGETS, timeout=30)
+    return to_report(result, rerun)
+
+
+def test_each_cell_has_every_scenario(report: dict) -> None:
+    python = ".".join(map(str, sys.version_info[:2]))
+    node = find_node().version.split(".")[0]
+
+    assert [cell["name"] for cell in report["cells"]] == [f"py{python}/node{node}"]
+    statuses = {scenario["id"]: scenario["cells"][f"py{python}/node{node}"]["status"] for scenario in report["scenarios"]}
+    assert statuses["seed-download-fallback"] == "agree"
+    assert statuses["eager-start"] == "diverge"
+    assert statuses["timeout-fallback"] == ("diverge" if sys.version_info >= (3, 11) else "skipped")
+
+
+def test_shards_split_stably_and_merge_into_the_unsharded_report(report: dict) -> None:
+    results = load_paths(PATHS)
+    python, node = find_python(sys.executable), find_node()
+    first, second = shard(results, 1, 2), shard(results, 2, 2)
+
+    assert sorted(r.path for r in first + second) == sorted(r.path for r in results)
+    assert not {r.path for r in first} & {r.path for r in second}
+    assert shard(results, 1, 2) == first  # the same split every time
+    reports = [to_report(run_matrix(part, [python], [node], TARGETS, timeout=30), rerun) for part in (first, second)]
+
+    merged = merge_reports(reports)
+
+    ordered = sorted(report["scenarios"], key=lambda s: (s["path"], s["id"]))
+    assert merged == {**report, "scenarios": ordered}
+
+
+def test_merge_refuses_reports_of_different_runtimes(report: dict) -> None:
+    other = {**report, "cells": [{"name": "py3.99/node99", "python": "3.99.0", "node": "99.0.0"}]}
+
+    with pytest.raises(ValueError, match="different runtimes"):
+        merge_reports([report, other])
+    with pytest.raises(ValueError, match="more than one report"):
+        merge_reports([report, report])
