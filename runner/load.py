@@ -996,12 +996,18 @@ class _Checker:
             return None
         callee_node = entries["map"][1]
         callee = callee_node.value if isinstance(callee_node, yaml.ScalarNode) else None
+        if callee in self.generators:
+            self.error(callee_node, f"'{callee}' is a generator; consume its values with 'for_each: {callee}'")
+            return None
         if self.callables.get(callee) == "function" and self.arity[callee] != 1:
             self.error(callee_node, f"map calls '{callee}' with one item, but it takes {self.arity[callee]} argument(s)")
             return None
         # Checked as a call with no arguments here; map passes each item as the one argument.
         call = {"callee": callee, "callee_kind": "function"} if self.callables.get(callee) == "function" else self.call(callee_node, None, scope)
         over = self.expr(entries["over"][1], scope)
+        if over is not None and "literal" in over and not isinstance(over["literal"], list):
+            self.error(entries["over"][1], f"map goes over a list of items, not {_describe(entries['over'][1])}")
+            return None
         limit = self.integer(entries["limit"][1], "limit", 1)
         bind = self.bind(entries, scope, "value", False)
         if call is None or over is None or limit is _MISSING:
@@ -1470,7 +1476,7 @@ def _describe(node: yaml.Node) -> str:
         return "empty"
     if node.tag == "tag:yaml.org,2002:str":
         return f"the string {node.value!r}"
-    return f"{node.value!r}"
+    return str(node.value)
 
 
 def _article(kind: str) -> str:
