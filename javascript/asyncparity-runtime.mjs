@@ -135,6 +135,8 @@ export function formatTrace(events) {
       // An operation interrupted while it waited: here through its AbortSignal, in Python
       // by a task's cancellation.
       case "cancel": return `${e.t} cancel ${e.op}`;
+      case "open": return `${e.t} open ${e.resource}(${e.args.map(formatValue).join(",")})`;
+      case "close": return `${e.t} close ${e.resource}`;
       case "return": return `${e.t} return ${formatValue(e.value)}`;
       case "throw": return `${e.t} throw ${formatError(e.error)}`;
       default: {
@@ -197,6 +199,196 @@ class TimerHeap {
 
 // The waits of a queue, for the deadlock message (not part of the public API).
 const WAITING = Symbol("waiting");
+
+/**
+ * What `emit(value)`'s promise rejects with when the consumer calls `return()` while the
+ * generator waits at that `emit`: see `World.generator`. One object for every generator;
+ * `world.generator` swallows it when it comes out of the body, so it never reaches a
+ * scenario's catch or the trace.
+ */
+const GENERATOR_CLOSED = Object.freeze(Object.assign(new Error("return() was called: the generator is closing"), {
+  name: "GeneratorClosed",
+}));
+
+/**
+ * The async iterator `World.generator` returns: `next`, `return` and `throw` behave as a
+ * native async generator's (ECMA-262 "AsyncGenerator Objects"), with the body a function
+ * returning a promise chain instead of an `async function*` body.
+ *
+ * States: "start" (made, the body not yet run), "running" (the body is computing the
+ * answer to the first queued request), "suspended" (the body waits at an `emit`),
+ * "done". Requests queue up and are answered in order, one at a time, as a native async
+ * generator's are; `return()` or `throw()` in "start" finishes the generator without
+ * running the body (so its finally blocks never run either).
+ */
+class PromiseGenerator {
+  #state = "start";
+  #requests = []; // {kind: "next" | "return" | "throw", value, resolve, reject}; the first is in flight while running
+  #body;
+  #resume = null; // the resolve/reject of the promise the body waits on (its last emit)
+  #returnValue = undefined;
+
+  constructor(body) {
+    this.#body = body;
+  }
+
+  /** The next value: `{ value, done: false }`, or `{ value: undefined, done: true }` at the end. */
+  next(value) {
+    return this.#request("next", value);
+  }
+
+  /** Closes the generator: the body leaves its `emit` as if by `return`, running its finally handlers. */
+  return(value) {
+    return this.#request("return", value);
+  }
+
+  /** Throws `error` into the body at its `emit`. */
+  throw(error) {
+    return this.#request("throw", error);
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  #request(kind, value) {
+    return new Promise((resolve, reject) => {
+      this.#requests.push({ kind, value, resolve, reject });
+      if (this.#state !== "running") this.#serve();
+    });
+  }
+
+  /** Answers queued requests until one sets the body running, or none is left. */
+  #serve() {
+    while (this.#state !== "running" && this.#requests.length > 0) {
+      const request = this.#requests[0];
+      if (this.#state === "start" && request.kind !== "next") this.#state = "done";
+      if (this.#state === "done") {
+        this.#requests.shift();
+        if (request.kind === "throw") request.reject(request.value);
+        else request.resolve({ value: request.kind === "return" ? request.value : undefined, done: true });
+      } else if (this.#state === "start") {
+        this.#state = "running";
+        this.#run();
+      } else {
+        this.#state = "running";
+        const resume = this.#resume;
+        this.#resume = null;
+        if (request.kind === "next") {
+          resume.resolve(request.value);
+        } else if (request.kind === "return") {
+          this.#returnValue = request.value;
+          resume.reject(GENERATOR_CLOSED);
+        } else {
+          resume.reject(request.value);
+        }
+      }
+    }
+  }
+
+  /** Runs the body (synchronously, as a native generator's first next() does). */
+  #run() {
+    const emit = (value) => new Promise((resolve, reject) => {
+      if (this.#state !== "running") throw new Error("emit() was called while the generator was not running");
+      this.#resume = { resolve, reject };
+      this.#state = "suspended";
+      this.#requests.shift().resolve({ value, done: false });
+      this.#serve(); // a request already queued resumes the body at once
+    });
+    emit.closed = GENERATOR_CLOSED;
+    let chain;
+    try {
+      chain = Promise.resolve(this.#body(emit));
+    } catch (error) {
+      chain = Promise.reject(error);
+    }
+    chain.then(
+      () => this.#finish((request) => request.resolve({ value: undefined, done: true })),
+      (error) => this.#finish((request) => (error === GENERATOR_CLOSED
+        ? request.resolve({ value: this.#returnValue, done: true })
+        : request.reject(error))),
+    );
+  }
+
+  /** The body has ended: answer the request in flight, then the rest (all "done"). */
+  #finish(answer) {
+    // A body whose chain ends while it waits at an emit (it did not chain that emit's
+    // promise) has no request in flight: the queued ones are answered as done.
+    const request = this.#state === "running" ? this.#requests.shift() : undefined;
+    this.#state = "done";
+    this.#resume = null;
+    if (request !== undefined) answer(request);
+    this.#serve();
+  }
+}
+
+/** See `World.resource`. */
+class Resource {
+  #name;
+  #hooks;
+
+  constructor(name, hooks) {
+    this.#name = name;
+    this.#hooks = hooks;
+  }
+
+  /** The resource's name, as in the trace. */
+  get name() {
+    return this.#name;
+  }
+
+  /**
+   * Opens the resource: after `open` virtual ms records `open` with the arguments and
+   * resolves to a ResourceHandle.
+   *
+   * @param {...*} args recorded in the trace.
+   * @returns {Promise<ResourceHandle>}
+   */
+  open(...args) {
+    return this.#hooks.open(args);
+  }
+}
+
+/**
+ * One opening of a resource, what `resource.open(...)` resolves to. `value` is what a
+ * scenario binds and sees: the string `"connection#1"` (the resource's name, `#`, and a
+ * count of its opens in the run from 1), exactly Python's `async with ... as conn`
+ * value. The handle itself is kept apart from it, since it also carries `close()`;
+ * should it reach a log or an argument anyway, it is written as its value (`toJSON`,
+ * `toString`).
+ */
+class ResourceHandle {
+  #close;
+  #closing = null;
+
+  constructor(resource, value, close) {
+    /** The resource's name. @type {string} */
+    this.resource = resource;
+    /** The handle's value: `"connection#1"`. @type {string} */
+    this.value = value;
+    this.#close = close;
+    Object.freeze(this);
+  }
+
+  /**
+   * Closes it: after `close` virtual ms records `close`. A second call gives the first
+   * call's promise (one close, one event).
+   *
+   * @returns {Promise<void>}
+   */
+  close() {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  toJSON() {
+    return this.value;
+  }
+
+  toString() {
+    return this.value;
+  }
+}
 
 /** See `World.semaphore`. */
 class Semaphore {
@@ -359,6 +551,7 @@ export class World {
   #pendingCalls = new Set();
   #ready = [];
   #queues = [];
+  #opened = new Map();
   #mainPending = false;
   #frozen = false;
   #started = false;
@@ -488,6 +681,94 @@ export class World {
     // Name the function after the operation, for stack traces.
     Object.defineProperty(op, "name", { value: name });
     return op;
+  }
+
+  /**
+   * A simulated resource, opened and closed around a block (the scenario's `using`;
+   * Python's `async with`). `open(...args)` waits `open` virtual ms on a timer (one even
+   * for 0 ms), then records `open` with the arguments and resolves to a ResourceHandle:
+   * `handle.value` is the bound value, `"connection#1"`, counted per resource in the run
+   * when the open completes; `handle.close()` waits `close` ms, then records `close`.
+   * The generated code keeps the two apart and closes in a finally, so the close happens
+   * whatever ends the block and an error goes on after it:
+   *
+   *     const connectionHandle = await connection.open("db");
+   *     try {
+   *       const conn = connectionHandle.value; // "connection#1"
+   *       ...
+   *     } finally {
+   *       await connectionHandle.close();
+   *     }
+   *
+   * (Node 24's `await using` with `Symbol.asyncDispose` says the same in one line, but is
+   * a syntax error on Node 20 and 22.)
+   *
+   * @param {string} name the resource's name, as in the trace.
+   * @param {{open: number, close: number}} spec virtual ms to open and to close, integers >= 0.
+   * @returns {{name: string, open: (...args: *[]) => Promise<ResourceHandle>}}
+   */
+  resource(name, { open, close }) {
+    for (const [label, ms] of [["open", open], ["close", close]]) {
+      if (!Number.isInteger(ms) || ms < 0) {
+        throw new TypeError(`resource '${name}': ${label} must be an integer >= 0 of virtual ms, got ${JSON.stringify(ms)}`);
+      }
+    }
+    const wait = (ms, then) => {
+      this.#kitCall();
+      return new Promise((resolve) => {
+        this.#schedule(ms, () => resolve(then()), []);
+      });
+    };
+    return new Resource(name, {
+      open: (args) => {
+        const recorded = args.map(toJson);
+        return wait(open, () => {
+          const count = (this.#opened.get(name) ?? 0) + 1;
+          this.#opened.set(name, count);
+          this.#record({ t: this.#now, event: "open", resource: name, args: recorded });
+          return new ResourceHandle(name, `${name}#${count}`, () => wait(close, () => {
+            this.#record({ t: this.#now, event: "close", resource: name });
+          }));
+        });
+      },
+    });
+  }
+
+  /**
+   * An async generator for code that cannot write `async function*` (the `js-promise`
+   * target has no `async` keyword). `body(emit)` is the generator's body, returning a
+   * promise chain; `emit(value)` is its `yield`: it hands `value` to the consumer's
+   * `next()` and returns a promise that resolves when the consumer asks for the next
+   * value. So `yield n` is written `emit(n).then(() => ...)`:
+   *
+   *     function ticks(count) {
+   *       return world.generator((emit) => {
+   *         const loop = (index) => {
+   *           if (index < count) return emit(index).then(() => loop(index + 1));
+   *           return Promise.resolve();
+   *         };
+   *         return loop(0).finally(() => log("ticks closed"));
+   *       });
+   *     }
+   *
+   * The result behaves as a native async generator object (ECMA-262): the body starts
+   * at the first `next()`, synchronously; `next()`s queue up and are answered in order;
+   * when the body's chain ends, `next()` gives `{ value: undefined, done: true }`, and
+   * when it rejects, that `next()` rejects. `return()` while the body waits at an `emit`
+   * closes it: that `emit`'s promise rejects with `emit.closed`, a private signal, so
+   * the chain's `.finally` handlers run (and may wait), and once the chain has ended
+   * the signal is swallowed and `return()` resolves `{ value, done: true }`. A `.catch`
+   * that takes every error must throw `emit.closed` on, as a native `catch` never sees
+   * a `return()`: `if (error === emit.closed) throw error;`. `return()` on a generator
+   * that never started finishes it without running the body, so its finally handlers
+   * never run (a native generator's `finally` does not either).
+   *
+   * @param {(emit: ((value: *) => Promise<*>) & {closed: Error}) => Promise<*>} body
+   * @returns {AsyncGenerator} an async iterator: `next`, `return`, `throw`, `[Symbol.asyncIterator]`.
+   */
+  generator(body) {
+    if (typeof body !== "function") throw new TypeError(`world.generator needs a function, got ${typeof body}`);
+    return new PromiseGenerator(body);
   }
 
   /**

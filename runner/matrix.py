@@ -84,7 +84,8 @@ def run_matrix(
     def run_runtime(testee: WorkerTestee, runtime_targets: list[str]) -> list[dict]:
         with testee:
             outcomes = list(testee.run_many([(scenario.ir, target) for scenario in scenarios for target in runtime_targets]))
-        progress(f"ran {len(scenarios)} scenario(s) on {testee.name}")
+        runtime = testee.hello.get("runtime", {}) if testee.hello else {}
+        progress(f"ran {len(scenarios)} scenario(s) on {runtime.get('name', testee.name)} {runtime.get('version', '')}".rstrip())
         return outcomes
 
     def python_targets(python: PythonBinary) -> list[str]:
