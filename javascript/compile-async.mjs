@@ -11,12 +11,20 @@
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
  * on a module-level `world.queue(size)`.
  *
+ * Generators and resources: a generator function is `async function*` and `yield` is
+ * `yield v;`; `for_each` is `for await (const tick of ticks(3)) { ... }` and `break` is
+ * `break;` (for-await calls the generator's `return()` at the break and waits for it,
+ * so the generator's finally runs there). `using` is
+ * `const connectionHandle = await connection.open("db");` then
+ * `try { const conn = connectionHandle.value; ... } finally { await connectionHandle.close(); }`
+ * (the handle keeps `close()`; the bound name gets its value, "connection#1").
+ *
  * @module compile-async
  */
 
 import {
   CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, camelCase, cancelLine, deadlineStmts,
-  jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall, jsSleep, kindFilter, letLines, mapParts,
+  jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall, jsResourceOpen, jsSleep, kindFilter, letLines, mapParts,
   planBindings, renderStmts, startLines,
 } from "./emit.mjs";
 
@@ -27,14 +35,15 @@ import {
  * @param {string[]} params the IR parameter names.
  * @param {object[]} steps the IR steps.
  * @param {Scope} root the program scope (every scenario name).
+ * @param {{generator?: boolean}} [options] `generator`: an `async function*`.
  * @returns {string[]} the lines of the declaration.
  */
-export function asyncFunction(name, params, steps, root) {
+export function asyncFunction(name, params, steps, root, { generator = false } = {}) {
   const plan = planBindings(steps, params);
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
   const body = block(steps, plan, scope);
-  const head = `async function ${name}(${params.map(camelCase).join(", ")}) {`;
+  const head = `async function${generator ? "*" : ""} ${name}(${params.map(camelCase).join(", ")}) {`;
   return [head, ...renderStmts(body, 1), "}"];
 }
 
@@ -115,6 +124,21 @@ function compileStep(step, plan, scope) {
     }
     case "try":
       return [compileTry(step, plan, scope)];
+    case "yield":
+      return [line(`yield ${jsExpr(step.value)};`)];
+    case "break":
+      return [line("break;")];
+    case "for_each": {
+      const inner = scope.child();
+      return [{
+        t: "block",
+        open: `for await (const ${step.bind ? camelCase(step.bind) : "_"} of ${jsCall(step.call)}) {`,
+        body: block(step.body, plan, inner),
+        close: "}",
+      }];
+    }
+    case "using":
+      return compileUsing(step, plan, scope);
     default:
       throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
   }
@@ -144,6 +168,27 @@ function compileTimeout(step, plan, scope) {
       param: null,
       catch: null,
       finally: [line(`clearTimeout(${timer});`)],
+    },
+  ];
+}
+
+/**
+ * A using step: the open awaited, then the block in a try whose finally awaits the close,
+ * so the close happens whatever ends the block and an error goes on after it. The name
+ * the block binds is the handle's value, declared inside the try (a block of its own).
+ */
+function compileUsing(step, plan, scope) {
+  const handle = scope.fresh(`${camelCase(step.resource)}Handle`);
+  const inner = scope.child();
+  const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
+  return [
+    line(`const ${handle} = await ${jsResourceOpen(step)};`),
+    {
+      t: "try",
+      body: [...bind, ...block(step.body, plan, inner)],
+      param: null,
+      catch: null,
+      finally: [line(`await ${handle}.close();`)],
     },
   ];
 }

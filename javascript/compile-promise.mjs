@@ -33,15 +33,32 @@
  *   throws and always returns a promise: `throw` there is `return Promise.reject(...)`,
  *   `return v` is `return Promise.resolve(v)`. So the function's first operation starts
  *   synchronously, as in an async function, and errors still arrive as rejections.
+ * - A generator function returns `world.generator((emit) => chain)` (the runtime's async
+ *   iterator over a promise-chain body) and `yield v` is `emit(v).then(...)`. A catch of
+ *   every error around a yield first throws `emit.closed` on (the signal of a `return()`
+ *   that a native catch never sees).
+ * - `for_each`: the iterator and a local recursive consumer,
+ *   `const nextTick = () => ticksIterator.next().then(({ value: tick, done }) => { if (done) ...; body; return nextTick(); })`,
+ *   then `nextTick().catch((error) => ticksIterator.return().finally(() => { throw error; }))`:
+ *   an error closes the generator before it goes on, as for-await does. `break` is
+ *   `return ticksIterator.return();` (the close at the break, waited for, as for-await
+ *   does); a `return` in the body closes it too, then returns. Where the break or return
+ *   sits in a try or using with waiting steps, it resolves to a completion (`{ break: true }`,
+ *   `{ value }`) that the code after the try acts on, so the try's finally (the close of
+ *   a resource) comes first, as in the async variant.
+ * - `using`: `connection.open("db").then((connectionHandle) => { const conn =
+ *   connectionHandle.value; return block.finally(() => connectionHandle.close()); })`;
+ *   `.finally` waits for the close, then passes the block's value or error on. Returns
+ *   and breaks inside use the completions of a try.
  *
  * @module compile-promise
  */
 
 import {
   CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, arrow, camelCase, cancelLine, chain,
-  containsReturn, deadlineStmts, isSyncOnly, jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall,
-  jsSleep, kindFilter, letLines, mapParts, mentionedNames, planBindings, raw, renderExpr, renderStmts,
-  startLines, terminates,
+  containsBreak, containsReturn, deadlineStmts, forEachStep, isSyncOnly, jsCall, jsCondition, jsExpr, jsFanOut,
+  jsNewError, jsQueueCall, jsResourceOpen, jsSleep, kindFilter, letLines, mapParts, mentionedNames, planBindings,
+  raw, renderExpr, renderStmts, startLines, terminates,
 } from "./emit.mjs";
 
 /**
@@ -51,9 +68,11 @@ import {
  * @param {string[]} params the IR parameter names.
  * @param {object[]} steps the IR steps.
  * @param {Scope} root the program scope (every scenario name).
+ * @param {{generator?: boolean}} [options] `generator`: a function returning
+ *   `world.generator((emit) => ...)`.
  * @returns {string[]} the lines of the declaration.
  */
-export function promiseFunction(name, params, steps, root) {
+export function promiseFunction(name, params, steps, root, { generator = false } = {}) {
   const plan = planBindings(steps, params, { carry: true });
   const carriedFinal = new Set();
   for (const [tryStep, carried] of plan.carried) {
@@ -63,9 +82,16 @@ export function promiseFunction(name, params, steps, root) {
     }
   }
   const scope = root.child();
-  const cx = { plan, carriedFinal, controllers: abortControllers(steps, scope) };
-  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, scope, cx);
+  const cx = { plan, carriedFinal, controllers: abortControllers(steps, scope), emit: null };
   const head = `function ${name}(${params.map(camelCase).join(", ")}) {`;
+  if (generator) {
+    // The body runs at the first next(): a function of its own, whose value nobody reads.
+    cx.emit = scope.fresh("emit");
+    const body = compileSteps(steps, 0, { mode: "discard", sync: true, reject: true, tail: END }, scope.child(), cx);
+    const stmt = { t: "block", open: `return world.generator((${cx.emit}) => {`, body, close: "});" };
+    return [head, ...renderStmts([stmt], 1), "}"];
+  }
+  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, scope, cx);
   return [head, ...renderStmts(body, 1), "}"];
 }
 
@@ -90,6 +116,11 @@ const shortIf = (cond, text) => ({ t: "if", cond, then: [line(text)], else: null
  * it must return a promise; `k.reject`: a throw here must become a rejection (in the
  * synchronous part, except inside a plain try that catches it).
  * `k.tail`: END, FALL or a continuation call.
+ * `k.brk`: what a `break` step is, inside a for_each: `{kind: "close", text}` (directly
+ * in the loop's callback: `return <text>;`, the generator's return()) or
+ * `{kind: "completion"}` (inside a try or using that waits: resolve to `{ break: true }`);
+ * absent outside loops. `k.closeFirst`: the iterator a `return` step closes first
+ * (directly in a loop's callback), or absent.
  */
 function compileSteps(steps, from, k, scope, cx) {
   const out = [];
@@ -112,6 +143,15 @@ function compileSteps(steps, from, k, scope, cx) {
         break;
       case "throw":
         out.push(k.reject ? ret(`Promise.reject(${jsNewError(step)})`) : line(`throw ${jsNewError(step)};`));
+        return out;
+      case "break":
+        out.push(breakStmt(k));
+        return out;
+      case "for_each":
+        out.push(...compileForEach(steps, i, k, scope, cx));
+        return out;
+      case "using":
+        out.push(...compileUsing(steps, i, k, scope, cx));
         return out;
       case "return":
         out.push(returnValue(k, step.value == null ? "null" : jsExpr(step.value)));
@@ -153,6 +193,7 @@ function compileSteps(steps, from, k, scope, cx) {
       case "map":
       case "put":
       case "get":
+      case "yield":
         out.push(...compileWait(steps, i, k, scope, cx, out));
         return out;
       case "timeout":
@@ -179,6 +220,7 @@ function canEndSync(steps) {
         break;
       case "await": case "all": case "race": case "all_settled": case "any": case "group":
       case "sleep": case "timeout": case "return": case "throw": case "map": case "put": case "get":
+      case "yield": case "for_each": case "using": case "break":
         return false;
       case "if":
         if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
@@ -237,7 +279,46 @@ function nativeTry(step, k, scope, cx) {
 function returnValue(k, expr) {
   if (k.mode === "discard") throw new Error("internal: a return step in a block compiled as discarded");
   const value = k.mode !== "completion" ? expr : expr === "value" ? "{ value }" : `{ value: ${expr} }`;
+  if (k.closeFirst) {
+    // Directly in a for_each's callback: close the generator, then return (for-await does).
+    return ret(chain(raw(`${k.closeFirst}.return()`), [then([], [ret(value)])]));
+  }
   return ret(k.sync ? `Promise.resolve(${value})` : value);
+}
+
+/** A break step as `k.brk` says; see compileSteps. */
+function breakStmt(k) {
+  if (!k.brk) throw new Error("internal: a break step outside a for_each");
+  if (k.brk.kind === "close") return line(`return ${k.brk.text}; // break`);
+  return ret(k.sync ? "Promise.resolve({ break: true })" : "{ break: true }");
+}
+
+/**
+ * What a block that returns or breaks inside passes on, once its chain has resolved to
+ * the completion `c` (truthy: a return's `{ value }` or a break's `{ break: true }`):
+ * directly in a loop's callback a break closes the generator and a return closes it
+ * first; elsewhere a return gives its value (in a function) or the completion itself
+ * (inside an enclosing try), and a break is always the completion itself.
+ */
+function passOn(k, c, { returns, breaks }) {
+  if (k.closeFirst) {
+    const returnText = `${k.closeFirst}.return().then(() => ${k.mode === "function" ? `${c}.value` : c})`;
+    if (breaks && returns) return `${c}.break ? ${k.brk.text} : ${returnText}`;
+    return breaks ? k.brk.text : returnText;
+  }
+  return k.mode === "function" ? `${c}.value` : c;
+}
+
+/**
+ * The continuation fields of a block compiled in `mode` inside `k` (a try's or a
+ * using's): passed through when the block is direct (its chain is the list's value);
+ * in completion mode a break becomes a completion and a return does not close (the code
+ * after the block does that); in discard mode neither happens.
+ */
+function leaving(k, mode, direct) {
+  if (direct) return { brk: k.brk, closeFirst: k.closeFirst };
+  if (mode === "completion") return { brk: k.brk ? { kind: "completion" } : undefined, closeFirst: undefined };
+  return { brk: undefined, closeFirst: undefined };
 }
 
 /** The declaration prefix of a `start` step (`const t = `, `let t = `, `t = `). */
@@ -251,8 +332,9 @@ function declare(step, cx) {
 }
 
 /** The promise a waiting step waits for (a map's is made by compileWait). */
-function waitHead(step) {
+function waitHead(step, cx) {
   switch (step.step) {
+    case "yield": return `${cx.emit}(${jsExpr(step.value)})`;
     case "await": return step.call ? jsCall(step.call) : camelCase(step.handle);
     case "all": case "race": case "all_settled": case "any": case "group": return jsFanOut(step);
     case "sleep": return jsSleep(step.ms);
@@ -274,7 +356,7 @@ function compileWait(steps, i, k, scope, cx, out) {
     const stmts = waitStmts(steps, i, k, scope, cx, out, promise);
     return [line(comment, true), line(semaphore, true), ...stmts];
   }
-  const stmts = waitStmts(steps, i, k, scope, cx, out, waitHead(step));
+  const stmts = waitStmts(steps, i, k, scope, cx, out, waitHead(step, cx));
   return step.step === "group" ? [line(GROUP_COMMENT, true), ...stmts] : stmts;
 }
 
@@ -302,7 +384,8 @@ function waitStmts(steps, i, k, scope, cx, out, headText) {
   }
   if (isLast && k.tail.t === "end" && pre.length === 0) {
     // The list's value must be undefined unless nobody reads it (a sleep gives undefined).
-    if (k.mode === "discard" || step.step === "sleep" || step.step === "put") return [ret(head)];
+    // (A yield gives what next() was called with: nothing, in a for_each.)
+    if (k.mode === "discard" || step.step === "sleep" || step.step === "put" || step.step === "yield") return [ret(head)];
     return [ret(chain(head, [then([], [ret("undefined")])]))];
   }
   const next = steps[i + 1];
@@ -444,12 +527,15 @@ function compileLoop(steps, i, k, scope, cx) {
 function compileTry(steps, i, k, scope, cx) {
   const step = steps[i];
   const isLast = i === steps.length - 1;
-  const finallyReturns = containsReturn(step.finally);
-  const returns = containsReturn(step.body) || containsReturn(step.catch?.body) || finallyReturns;
+  // A return or a break in finally replaces what the try did: see below.
+  const finallyReturns = containsReturn(step.finally) || containsBreak(step.finally);
+  const returns = containsReturn(step.body) || containsReturn(step.catch?.body) || containsReturn(step.finally);
+  const breaks = containsBreak([step]);
   const carried = cx.plan.carried.get(step);
   // Direct: nothing follows, so values and returns flow straight out of the chain.
   const direct = isLast && k.tail.t === "end" && !finallyReturns;
-  const mode = direct ? k.mode : returns ? "completion" : "discard";
+  const mode = direct ? k.mode : returns || breaks ? "completion" : "discard";
+  const exits = leaving(k, mode, direct);
   const out = [];
   const links = [];
 
@@ -468,31 +554,24 @@ function compileTry(steps, i, k, scope, cx) {
 
   // The body runs synchronously here; it is compiled in the enclosing scope because its
   // leading declarations are lifted out in front of the chain.
-  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END }, scope, cx);
-  let lead = 0;
-  while (lead < bodyStmts.length && bodyStmts[lead].hoistable) lead += 1;
-  out.push(...bodyStmts.slice(0, lead));
-  const rest = bodyStmts.slice(lead);
-  let bodyExpr;
-  if (rest.length === 1 && rest[0].t === "return" && rest[0].expr) {
-    bodyExpr = rest[0].expr;
-  } else {
-    const name = scope.fresh("tryBlock");
-    out.push({ t: "const", name, expr: arrow([], rest) });
-    bodyExpr = raw(`${name}()`);
-  }
+  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END, ...exits }, scope, cx);
+  const bodyExpr = liftBlock(bodyStmts, "tryBlock", out, scope);
 
   if (step.catch) {
     const inner = scope.child();
     const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
     inner.names.add(param);
     const filter = kindFilter(step.catch.kinds, param);
+    // A return() at a yield in the body arrives here as emit.closed: a native catch never
+    // sees it, so it goes on (a filter by kind already lets it through).
+    const closed = cx.emit !== null && filter === null && containsStep(step.body, "yield");
     const body = [
+      ...(closed ? [shortIf(`${param} === ${cx.emit}.closed`, `throw ${param}; // return() is closing the generator`)] : []),
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
-      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END }, inner, cx),
+      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, ...exits }, inner, cx),
     ];
-    links.push({ method: "catch", args: [arrow(step.catch.bind || filter ? [param] : [], body)] });
+    links.push({ method: "catch", args: [arrow(step.catch.bind || filter || closed ? [param] : [], body)] });
   }
 
   if (step.finally && !finallyReturns) {
@@ -502,10 +581,11 @@ function compileTry(steps, i, k, scope, cx) {
     // A return in finally replaces whatever the try did (JS and Python agree), so the
     // finally block resolves to a completion that wins over the try's.
     const fin = scope.fresh("finallyBlock");
+    const finK = { mode: "completion", sync: true, reject: true, tail: END, ...leaving(k, "completion", false) };
     out.push({
       t: "const",
       name: fin,
-      expr: arrow([], compileSteps(step.finally, 0, { mode: "completion", sync: true, reject: true, tail: END }, scope.child(), cx)),
+      expr: arrow([], compileSteps(step.finally, 0, finK, scope.child(), cx)),
     });
     const ok = scope.child();
     const completion = ok.fresh("completion");
@@ -527,11 +607,14 @@ function compileTry(steps, i, k, scope, cx) {
 
   if (!direct) {
     const restK = inCallback(k);
-    if (returns) {
-      // A return inside the try resolved to { value }: skip the steps after the try.
+    if (returns || breaks) {
+      // A return inside the try resolved to { value }, a break to { break: true }: skip
+      // the steps after the try.
       const completion = after.fresh("completion");
-      const passOn = k.mode === "function" ? `${completion}.value` : completion;
-      const body = [shortIf(completion, `return ${passOn};`), ...compileSteps(steps, i + 1, restK, after, cx)];
+      const body = [
+        shortIf(completion, `return ${passOn(k, completion, { returns, breaks })};`),
+        ...compileSteps(steps, i + 1, restK, after, cx),
+      ];
       links.push(then([completion], body));
     } else {
       if (carryParam) after.names.add(carryParam);
@@ -541,4 +624,151 @@ function compileTry(steps, i, k, scope, cx) {
   }
   out.push(ret(chain(bodyExpr, links)));
   return out;
+}
+
+/**
+ * The expression of a block compiled in sync mode (it always returns a promise): its
+ * leading hoistable statements go to `out`, in front of the chain; the rest is one
+ * returned expression, or else a local function `name` called in its place.
+ */
+function liftBlock(stmts, name, out, scope) {
+  let lead = 0;
+  while (lead < stmts.length && stmts[lead].hoistable) lead += 1;
+  out.push(...stmts.slice(0, lead));
+  const rest = stmts.slice(lead);
+  if (rest.length === 1 && rest[0].t === "return" && rest[0].expr) return rest[0].expr;
+  const fresh = scope.fresh(name);
+  out.push({ t: "const", name: fresh, expr: arrow([], rest) });
+  return raw(`${fresh}()`);
+}
+
+/** Whether a step list holds a step of a kind, nested steps included. */
+function containsStep(steps, kind) {
+  let found = false;
+  forEachStep(steps ?? [], (step) => {
+    if (step.step === kind) found = true;
+  });
+  return found;
+}
+
+/** `tick` -> `Tick`. */
+function pascalCase(name) {
+  const camel = camelCase(name);
+  return camel.slice(0, 1).toUpperCase() + camel.slice(1);
+}
+
+/** The comment above a for_each's iterator. It must not say async or await. */
+const FOR_EACH_COMMENT = "// The generator's values one by one: next() until done; return() closes it early (break, return, error).";
+
+/**
+ * A for_each step and everything after it: the generator's iterator, a local recursive
+ * function taking one value per call, and the steps after in a `.then`.
+ *
+ *     const ticksIterator = ticks(3)[Symbol.asyncIterator]();
+ *     const nextTick = () => ticksIterator.next().then(({ value: tick, done }) => {
+ *       if (done) return undefined;
+ *       ...body, `return ticksIterator.return();` for a break...
+ *       return nextTick();
+ *     });
+ *     return nextTick()
+ *       .catch((error) => ticksIterator.return().finally(() => { throw error; }))
+ *       .then(() => ...);
+ *
+ * An error in the body (or one from next(): return() on a finished generator does
+ * nothing) closes the generator and goes on, its own close error dropped, as for-await
+ * does. When the loop's value is read (the list's last step, or a body holding a
+ * return), a break resolves to undefined, and a return closes the generator, then
+ * resolves to the value (or its completion, which the steps after check).
+ */
+function compileForEach(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const isLast = i === steps.length - 1;
+  const direct = isLast && k.tail.t === "end";
+  const returns = containsReturn(step.body);
+  const mode = direct ? k.mode : returns ? "completion" : "discard";
+  const iterator = scope.fresh(`${camelCase(step.call.callee)}Iterator`);
+  const next = scope.fresh(`next${pascalCase(step.bind ?? "value")}`);
+  const inner = scope.child();
+  const value = step.bind ? camelCase(step.bind) : null;
+  if (value !== null) inner.names.add(value);
+  const done = inner.fresh("done");
+  const close = `${iterator}.return()`;
+  const bodyK = {
+    mode,
+    sync: false,
+    reject: false,
+    tail: { t: "call", text: `${next}()` },
+    brk: { kind: "close", text: mode === "discard" ? close : `${close}.then(() => undefined)` },
+    closeFirst: iterator,
+  };
+  const doneKey = done === "done" ? "done" : `done: ${done}`;
+  const pattern = value !== null ? `{ value: ${value}, ${doneKey} }` : `{ ${doneKey} }`;
+  const callback = [shortIf(done, "return undefined;"), ...compileSteps(step.body, 0, bodyK, inner.child(), cx)];
+  const out = [
+    line(FOR_EACH_COMMENT, true),
+    { t: "const", name: iterator, expr: raw(`${jsCall(step.call)}[Symbol.asyncIterator]()`), hoistable: true },
+    {
+      t: "const",
+      name: next,
+      expr: arrow([], [ret(chain(raw(`${iterator}.next()`), [then([pattern], callback)]))], { concise: true }),
+      hoistable: true,
+    },
+  ];
+  const error = scope.child().fresh("error");
+  const links = [{ method: "catch", args: [raw(`(${error}) => ${close}.finally(() => { throw ${error}; })`)] }];
+  if (!direct) {
+    const after = scope.child();
+    const restK = inCallback(k);
+    if (returns) {
+      const completion = after.fresh("completion");
+      const body = [
+        shortIf(completion, `return ${passOn(k, completion, { returns: true, breaks: false })};`),
+        ...compileSteps(steps, i + 1, restK, after, cx),
+      ];
+      links.push(then([completion], body));
+    } else {
+      links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, restK, after, cx)).links);
+    }
+  }
+  out.push(ret(chain(raw(`${next}()`), links)));
+  return out;
+}
+
+/**
+ * A using step and everything after it: the open, then the block with the close in a
+ * `.finally` (which waits for it, then passes the block's value or error on), then the
+ * steps after in a `.then`. The block runs in the open's callback and is compiled as a
+ * try body is, so it never throws before the `.finally` is attached.
+ */
+function compileUsing(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const isLast = i === steps.length - 1;
+  const returns = containsReturn(step.body);
+  const breaks = containsBreak(step.body);
+  const direct = isLast && k.tail.t === "end";
+  const mode = direct ? k.mode : returns || breaks ? "completion" : "discard";
+  const inner = scope.child();
+  const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
+  const callback = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
+  const blockK = { mode, sync: true, reject: true, tail: END, ...leaving(k, mode, direct) };
+  const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, inner, cx), "usingBlock", callback, inner);
+  if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") {
+    // A block that never waits: nothing to wait for but the close (its value, undefined).
+    callback.push(ret(`${handle}.close()`));
+  } else {
+    callback.push(ret(chain(blockExpr, [{ method: "finally", args: [raw(`() => ${handle}.close()`)] }])));
+  }
+  const head = chain(raw(jsResourceOpen(step)), [then([handle], callback)]);
+  if (direct) return [ret(head)];
+  const after = scope.child();
+  const restK = inCallback(k);
+  if (returns || breaks) {
+    const completion = after.fresh("completion");
+    const body = [
+      shortIf(completion, `return ${passOn(k, completion, { returns, breaks })};`),
+      ...compileSteps(steps, i + 1, restK, after, cx),
+    ];
+    return [ret(chain(head, [then([completion], body)]))];
+  }
+  return [ret(thenChain(head, null, compileSteps(steps, i + 1, restK, after, cx)))];
 }

@@ -4,8 +4,8 @@
  * `js-async` (async functions) targets.
  *
  * A program has three parts. `header`: comments and the runtime import, for a saved
- * standalone program. `body`: the world, the error kinds, the operations, the queues,
- * the scenario functions and `main`; the worker evaluates it with
+ * standalone program. `body`: the world, the error kinds, the operations, the resources,
+ * the queues, the scenario functions and `main`; the worker evaluates it with
  * `new Function("World", "ScenarioError", body + "\nreturn { world, main };")`.
  * `footer`: `world.runAndPrint(main);`.
  *
@@ -68,12 +68,18 @@ export function compile(ir, target) {
     lines.push("");
     for (const op of ir.operations) lines.push(...operationLines(op));
   }
+  if ((ir.resources ?? []).length > 0) {
+    lines.push("", RESOURCE_COMMENT);
+    for (const resource of ir.resources) {
+      lines.push(`const ${camelCase(resource.name)} = world.resource(${jsString(resource.name)}, { open: ${resource.open}, close: ${resource.close} });`);
+    }
+  }
   if ((ir.queues ?? []).length > 0) {
     lines.push("", QUEUE_COMMENT);
     for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
   }
   for (const fn of ir.functions) {
-    lines.push("", ...render(camelCase(fn.name), fn.params, fn.body, root));
+    lines.push("", ...render(camelCase(fn.name), fn.params, fn.body, root, { generator: fn.generator === true }));
   }
   lines.push("", ...render("main", [], ir.main, root));
   return { header, body: `${lines.join("\n")}\n`, footer: "\nworld.runAndPrint(main);\n" };
@@ -90,6 +96,12 @@ export function compileSource(ir, target) {
   const { header, body, footer } = compile(ir, target);
   return header + body + footer;
 }
+
+/**
+ * The comment above the resources: what `open` resolves to. It must not say async or
+ * await: js-promise programs carry neither word anywhere.
+ */
+const RESOURCE_COMMENT = "// open() resolves to a handle: handle.value (\"name#1\", \"name#2\"...) is what a block binds; handle.close() closes it.";
 
 /** The comment above the queues: JavaScript has no queue that waits. */
 const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";
@@ -149,6 +161,7 @@ function checkIr(ir) {
     if (!Array.isArray(ir[key])) fail(`${key} must be a list`);
   }
   if (ir.queues != null && !Array.isArray(ir.queues)) fail("queues must be a list");
+  if (ir.resources != null && !Array.isArray(ir.resources)) fail("resources must be a list");
   const name = (value, what) => {
     if (typeof value !== "string" || !NAME.test(value)) fail(`${what} ${JSON.stringify(value)} is not a name (${NAME.source})`);
     if (isReservedName(value)) fail(`${what} ${JSON.stringify(value)} is reserved in JavaScript programs`);
@@ -197,7 +210,18 @@ function checkIr(ir) {
     if (queue.size != null) count(queue.size, `queue ${queue.name}: size`, 1);
     queueNames.add(queue.name);
   }
+  const resourceNames = new Set();
+  for (const resource of ir.resources ?? []) {
+    name(resource?.name, "resource name");
+    count(resource.open, `resource ${resource.name}: open`, 0);
+    count(resource.close, `resource ${resource.name}: close`, 0);
+    if ([...ir.operations, ...ir.functions, ...(ir.queues ?? [])].some((other) => other?.name === resource.name)) {
+      fail(`resource ${JSON.stringify(resource.name)} is also an operation, function or queue`);
+    }
+    resourceNames.add(resource.name);
+  }
   const operationNames = new Set(ir.operations.map((op) => op.name));
+  const generators = new Set(ir.functions.filter((fn) => fn?.generator === true).map((fn) => fn.name));
   const queue = (value, where) => {
     name(value, `${where}: queue`);
     if (!queueNames.has(value)) fail(`${where}: queue ${JSON.stringify(value)} is not listed in queues`);
@@ -228,16 +252,21 @@ function checkIr(ir) {
       expr(value.calc[2], where);
     } else fail(`${where}: malformed expression ${JSON.stringify(value)}`);
   };
-  const call = (value, where) => {
+  const call = (value, where, forEach = false) => {
     if (!value || typeof value !== "object") fail(`${where}: malformed call`);
     name(value.callee, `${where}: callee`);
+    if (forEach && !generators.has(value.callee)) fail(`${where}: ${JSON.stringify(value.callee)} is not a generator function; for_each needs one`);
+    if (!forEach && generators.has(value.callee)) fail(`${where}: ${JSON.stringify(value.callee)} is a generator; for_each consumes its values`);
     if (!Array.isArray(value.args ?? [])) fail(`${where}: args must be a list`);
     for (const arg of value.args ?? []) expr(arg, where);
   };
   const optionalName = (value, what) => {
     if (value != null) name(value, what);
   };
-  const steps = (list, where) => {
+  // `inside`: where the list sits. `generator`: in a generator function's body (yield is
+  // allowed); `loop`: the innermost of for_each, repeat and timeout around it (a break
+  // leaves a for_each, and must not sit in a repeat or a timeout block inside it).
+  const steps = (list, where, inside) => {
     if (!Array.isArray(list)) fail(`${where}: steps must be a list`);
     for (const step of list) {
       if (!step || typeof step !== "object") fail(`${where}: malformed step`);
@@ -262,6 +291,7 @@ function checkIr(ir) {
           optionalName(step.bind, `${at}: bind`);
           break;
         case "return":
+          if (inside.generator) fail(`${at}: a generator function has no return step`);
           if (step.value != null) expr(step.value, at);
           break;
         case "throw":
@@ -280,7 +310,7 @@ function checkIr(ir) {
           count(step.ms, `${at}: ms`, 0);
           // The deadline rejects with the scenario's TimeoutError class.
           if (!ir.errors.includes("TimeoutError")) fail(`${at}: a timeout needs "TimeoutError" listed in errors`);
-          steps(step.body, at);
+          steps(step.body, at, { ...inside, loop: "timeout", inTimeout: true });
           // The loader guarantees it: a return would have to leave the raced block.
           if (containsReturn(step.body)) fail(`${at}: a timeout block cannot return`);
           break;
@@ -288,23 +318,23 @@ function checkIr(ir) {
           if (!OPS.has(step.op)) fail(`${at}: unknown comparison ${JSON.stringify(step.op)}`);
           expr(step.left, at);
           expr(step.right, at);
-          steps(step.then ?? [], at);
-          steps(step.else ?? [], at);
+          steps(step.then ?? [], at, inside);
+          steps(step.else ?? [], at, inside);
           break;
         case "repeat":
           count(step.times, `${at}: times`, 0);
           optionalName(step.bind, `${at}: bind`);
-          steps(step.body, at);
+          steps(step.body, at, { ...inside, loop: "repeat" });
           break;
         case "try":
-          steps(step.body, at);
+          steps(step.body, at, inside);
           if (step.catch != null) {
             if (!Array.isArray(step.catch.kinds)) fail(`${at}: catch.kinds must be a list`);
             for (const item of step.catch.kinds) caughtKind(item, `${at}: catch kind`);
             optionalName(step.catch.bind, `${at}: catch bind`);
-            steps(step.catch.body, at);
+            steps(step.catch.body, at, inside);
           }
-          if (step.finally != null) steps(step.finally, at);
+          if (step.finally != null) steps(step.finally, at, inside);
           if (step.catch == null && step.finally == null) fail(`${at}: a try needs a catch or a finally`);
           break;
         case "set":
@@ -317,6 +347,7 @@ function checkIr(ir) {
           break;
         case "map":
           name(step.callee, `${at}: callee`);
+          if (generators.has(step.callee)) fail(`${at}: ${JSON.stringify(step.callee)} is a generator; for_each consumes its values`);
           expr(step.over, at);
           count(step.limit, `${at}: limit`, 1);
           optionalName(step.bind, `${at}: bind`);
@@ -328,6 +359,30 @@ function checkIr(ir) {
         case "get":
           queue(step.queue, at);
           optionalName(step.bind, `${at}: bind`);
+          break;
+        case "yield":
+          if (!inside.generator) fail(`${at}: yield belongs in a function with generator: true`);
+          // A timeout block is a function of its own in JavaScript: it cannot yield.
+          if (inside.inTimeout) fail(`${at}: a timeout block cannot yield`);
+          expr(step.value, at);
+          break;
+        case "for_each":
+          call(step.call, at, true);
+          optionalName(step.bind, `${at}: bind`);
+          steps(step.body, at, { ...inside, loop: "for_each" });
+          break;
+        case "break":
+          if (inside.loop !== "for_each") {
+            fail(`${at}: break leaves a for_each; here it is inside ${inside.loop === null ? "no for_each" : `a ${inside.loop}`}`);
+          }
+          break;
+        case "using":
+          name(step.resource, `${at}: resource`);
+          if (!resourceNames.has(step.resource)) fail(`${at}: ${JSON.stringify(step.resource)} is not listed in resources`);
+          if (!Array.isArray(step.args ?? [])) fail(`${at}: args must be a list`);
+          for (const arg of step.args ?? []) expr(arg, at);
+          optionalName(step.bind, `${at}: bind`);
+          steps(step.body, at, inside);
           break;
         default:
           fail(`${at}: unknown step kind ${JSON.stringify(step.step)}`);
@@ -355,9 +410,10 @@ function checkIr(ir) {
     name(fn?.name, "function name");
     if (!Array.isArray(fn.params)) fail(`function ${fn.name}: params must be a list`);
     for (const param of fn.params) name(param, `function ${fn.name}: parameter`);
-    steps(fn.body, `function ${fn.name}`);
+    if (fn.generator != null && typeof fn.generator !== "boolean") fail(`function ${fn.name}: generator must be true or false`);
+    steps(fn.body, `function ${fn.name}`, { generator: fn.generator === true, loop: null });
     cancels(fn.body, `function ${fn.name}`);
   }
-  steps(ir.main, "main");
+  steps(ir.main, "main", { generator: false, loop: null });
   cancels(ir.main, "main");
 }

@@ -256,6 +256,7 @@ export function programScope(ir) {
   for (const kind of ir.errors ?? []) names.add(kind);
   for (const op of ir.operations ?? []) names.add(camelCase(op.name));
   for (const queue of ir.queues ?? []) names.add(camelCase(queue.name));
+  for (const resource of ir.resources ?? []) names.add(camelCase(resource.name));
   const addSteps = (steps) => forEachStep(steps, (step) => {
     for (const name of stepNames(step)) names.add(camelCase(name));
   });
@@ -291,6 +292,7 @@ function stepNames(step) {
   if (step.catch?.bind) names.push(step.catch.bind);
   if (step.step === "map") names.push(step.callee);
   if (step.queue) names.push(step.queue);
+  if (step.step === "using") names.push(step.resource);
   for (const call of stepCalls(step)) names.push(call.callee);
   for (const expr of stepExprs(step)) forEachRef(expr, (name) => names.push(name));
   return names;
@@ -311,7 +313,7 @@ export function forEachStep(steps, visit) {
 
 /**
  * The nested step lists of a step, with the name each one binds for itself (a catch's
- * error, a repeat's counter).
+ * error, a repeat's counter, a for_each's value, a using's resource value).
  *
  * @param {object} step
  * @returns {Array<{steps: object[], binds: string | null}>}
@@ -330,6 +332,9 @@ export function childBlocks(step) {
       return [{ steps: step.body, binds: step.bind ?? null }];
     case "timeout":
       return [{ steps: step.body, binds: null }];
+    case "for_each":
+    case "using":
+      return [{ steps: step.body, binds: step.bind ?? null }];
     default:
       return [];
   }
@@ -350,8 +355,9 @@ function stepExprs(step) {
   if (step.step === "throw" || step.step === "log") exprs.push(step.message);
   if (step.step === "if") exprs.push(step.left, step.right);
   if (step.step === "sleep" && isExpr(step.ms)) exprs.push(step.ms);
-  if (step.step === "set" || step.step === "put") exprs.push(step.value);
+  if (step.step === "set" || step.step === "put" || step.step === "yield") exprs.push(step.value);
   if (step.step === "map") exprs.push(step.over);
+  if (step.step === "using") exprs.push(...step.args);
   return exprs;
 }
 
@@ -401,9 +407,22 @@ export function containsReturn(steps) {
 }
 
 /**
+ * Whether a step list holds a `break` that leaves the for_each around the list: nested
+ * steps included, except the bodies of for_each steps inside (their breaks are theirs).
+ *
+ * @param {object[] | null | undefined} steps
+ * @returns {boolean}
+ */
+export function containsBreak(steps) {
+  return (steps ?? []).some((step) => step.step === "break"
+    || (step.step !== "for_each" && childBlocks(step).some((block) => containsBreak(block.steps))));
+}
+
+/**
  * Whether a step list runs without waiting anywhere: only log, start, set, cancel, throw,
- * return, and if/repeat/try made of those. Such steps compile to plain statements in
- * both variants.
+ * return, break, and if/repeat/try made of those. Such steps compile to plain statements
+ * in both variants. A try holding a break is never one: the break must wait for the
+ * try's finally (a for-await's return() comes after it), which only a chain can do.
  *
  * @param {object[] | null | undefined} steps
  * @returns {boolean}
@@ -411,10 +430,12 @@ export function containsReturn(steps) {
 export function isSyncOnly(steps) {
   return (steps ?? []).every((step) => {
     switch (step.step) {
-      case "log": case "start": case "set": case "cancel": case "throw": case "return": return true;
+      case "log": case "start": case "set": case "cancel": case "throw": case "return": case "break": return true;
       case "if": return isSyncOnly(step.then) && isSyncOnly(step.else);
       case "repeat": return isSyncOnly(step.body);
-      case "try": return isSyncOnly(step.body) && isSyncOnly(step.catch?.body) && isSyncOnly(step.finally);
+      case "try":
+        return isSyncOnly(step.body) && isSyncOnly(step.catch?.body) && isSyncOnly(step.finally)
+          && !containsBreak([step]);
       default: return false;
     }
   });
@@ -591,8 +612,14 @@ export function chain(head, links) {
   return { t: "chain", head, links };
 }
 
-/** @param {string[]} params @param {object[]} body @returns {object} an arrow function. */
-export const arrow = (params, body) => ({ t: "arrow", params, body });
+/**
+ * An arrow function. `concise`: a body that is only `return <chain>` is written as the
+ * chain itself even over several lines (`() => it.next().then((x) => {...})`).
+ *
+ * @param {string[]} params @param {object[]} body @param {{concise?: boolean}} [options]
+ * @returns {object} an arrow function.
+ */
+export const arrow = (params, body, { concise = false } = {}) => ({ t: "arrow", params, body, concise });
 
 const pad = (level) => "  ".repeat(level);
 
@@ -675,7 +702,9 @@ function renderArrow(fn, level) {
   const only = fn.body[0];
   if (fn.body.length === 1 && only.t === "return" && only.expr) {
     const text = renderExpr(only.expr, level);
-    if (!text.includes("\n")) return `${params} => ${text.startsWith("{") ? `(${text})` : text}`;
+    if (!text.includes("\n") || (fn.concise && only.expr.t === "chain")) {
+      return `${params} => ${text.startsWith("{") ? `(${text})` : text}`;
+    }
   }
   return `${params} => {\n${renderStmts(fn.body, level + 1).join("\n")}\n${pad(level)}}`;
 }
@@ -706,7 +735,7 @@ export function terminates(stmts) {
   const last = stmts[stmts.length - 1];
   if (!last) return false;
   if (last.t === "return") return true;
-  if (last.t === "line") return /^throw\b/.test(last.text);
+  if (last.t === "line") return /^(throw|return)\b/.test(last.text);
   if (last.t === "if") return terminates(last.then) && terminates(last.else ?? []);
   if (last.t === "try") {
     return terminates(last.finally ?? []) || (terminates(last.body) && (!last.catch || terminates(last.catch)));
@@ -940,6 +969,16 @@ export function mapParts(step, semaphore, item) {
 export function jsQueueCall(step) {
   const queue = camelCase(step.queue);
   return step.step === "put" ? `${queue}.put(${jsExpr(step.value)})` : `${queue}.get()`;
+}
+
+/**
+ * The promise a `using` step opens its resource with: `connection.open("db")`.
+ *
+ * @param {{resource: string, args: object[]}} step
+ * @returns {string}
+ */
+export function jsResourceOpen(step) {
+  return `${camelCase(step.resource)}.open(${(step.args ?? []).map(jsExpr).join(", ")})`;
 }
 
 /**

@@ -1264,7 +1264,13 @@ class _Checker:
             visible = [known for known, known_kind in scope.kinds.items() if known_kind != "handle"]
             hint = did_you_mean(name, visible)
             if name in self.callables:
-                self.error(node, f"'${name}' names an {self.callables[name]}, not a value; call it with 'await: {name}'")
+                advice = {
+                    "queue": f"take a value from it with 'get: {name}'",
+                    "resource": f"open it with 'using: {name}'",
+                    "function": f"call it with 'await: {name}'",
+                }.get(self.callables[name], f"call it with 'await: {name}'")
+                article = "an" if self.callables[name][0] in "aeiou" else "a"
+                self.error(node, f"'${name}' names {article} {self.callables[name]}, not a value; {advice}")
             else:
                 self.error(node, f"unknown name '${name}'{hint}" if hint else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})")
             return None

@@ -17,8 +17,9 @@ How this test reads LANGUAGE.md (the conventions the document follows):
   ``asyncparity.testees.NodeTestee`` for the module, ``compile(ir, target)``, for the
   JavaScript targets).
 - **Step sections.** Under ``## Steps``, the ``###`` section whose heading starts with
-  a step's head in backticks (``### `await```) holds at least one scenario using that
-  step and a rendering for each of the three targets. Every step head the loader knows
+  a step's head in backticks (``### `await```), or with several separated by " / "
+  (``### `put` / `get```), holds at least one scenario using that step and a rendering
+  for each of the three targets. Every step head the loader knows
   (``asyncparity.load.STEP_MODIFIERS``) has one.
 - **Tables**, recognised by their header row; cells are code spans. In the first two
   kinds, VALUE is put into this scenario, where ``data`` is a value and ``error`` a
@@ -296,7 +297,7 @@ def test_renderings_are_what_the_targets_generate(example: Example, node: NodeTe
 def test_every_step_has_a_section_with_a_scenario_and_three_renderings(head: str) -> None:
     heading = next(
         (block.headings for block in BLOCKS if len(block.headings) >= 3 and block.headings[1] == "## Steps"
-         and re.match(rf"### `{re.escape(head)}`", block.headings[2])),
+         and head in section_heads(block.headings[2])),
         None,
     )
     assert heading is not None, f"LANGUAGE.md has no section '### `{head}`' with examples under '## Steps'"
@@ -306,6 +307,12 @@ def test_every_step_has_a_section_with_a_scenario_and_three_renderings(head: str
 
     assert using, f"no scenario in the section of `{head}` uses it"
     assert rendered == set(TARGETS), f"the section of `{head}` renders only for {sorted(rendered)}"
+
+
+def section_heads(heading: str) -> list[str]:
+    """The code spans a ``###`` heading starts with: ``### `put` / `get``` gives put and get."""
+    match = re.match(r"### (`[^`]+`(?: / `[^`]+`)*)", heading)
+    return re.findall(r"`([^`]+)`", match.group(1)) if match else []
 
 
 def all_steps(ir: dict) -> Iterator[dict]:

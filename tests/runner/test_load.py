@@ -464,3 +464,11 @@ def test_map_goes_over_a_list_with_an_ordinary_function() -> None:
         "t.yaml:24:10: 'ticks' is a generator; consume its values with 'for_each: ticks'",
         "t.yaml:28:11: map goes over a list of items, not 5",
     ]
+
+
+def test_a_queue_or_operation_used_as_a_value_gets_advice() -> None:
+    text = "id: a\nsummary: s\nqueues:\n  jobs: {}\noperations:\n  f: {latency: 1, returns: 1}\nmain:\n  - log: $jobs\n  - log: $f\n"
+    assert messages(text) == [
+        "t.yaml:8:10: '$jobs' names a queue, not a value; take a value from it with 'get: jobs'",
+        "t.yaml:9:10: '$f' names an operation, not a value; call it with 'await: f'",
+    ]
