@@ -525,8 +525,9 @@ class Queue {
 }
 
 /**
- * One scenario's world: its virtual clock, timers, error kinds, operations and trace,
- * and the kit's own semaphore and queue (JavaScript has neither).
+ * One scenario's world: its virtual clock, timers, error kinds, operations, resources
+ * and trace, the kit's own semaphore and queue (JavaScript has neither), and
+ * `generator`, an async generator for code written without `async function*`.
  *
  * At each quiescence point the world first resumes one waiter woken by a queue, if any
  * (first woken, first resumed), and only then fires a timer: the ready queue of an

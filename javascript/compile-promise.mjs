@@ -88,7 +88,8 @@ export function promiseFunction(name, params, steps, root, { generator = false }
     // The body runs at the first next(): a function of its own, whose value nobody reads.
     cx.emit = scope.fresh("emit");
     const body = compileSteps(steps, 0, { mode: "discard", sync: true, reject: true, tail: END }, scope.child(), cx);
-    const stmt = { t: "block", open: `return world.generator((${cx.emit}) => {`, body, close: "});" };
+    const param = containsStep(steps, "yield") ? cx.emit : "";
+    const stmt = { t: "block", open: `return world.generator((${param}) => {`, body, close: "});" };
     return [head, ...renderStmts([stmt], 1), "}"];
   }
   const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, scope, cx);
@@ -309,6 +310,12 @@ function passOn(k, c, { returns, breaks }) {
   return k.mode === "function" ? `${c}.value` : c;
 }
 
+/** `if (completion) return ...;` at the head of the steps after a block: see passOn. */
+function completionCheck(k, c, flags) {
+  const comment = k.closeFirst && flags.breaks && !flags.returns ? " // break" : "";
+  return shortIf(c, `return ${passOn(k, c, flags)};${comment}`);
+}
+
 /**
  * The continuation fields of a block compiled in `mode` inside `k` (a try's or a
  * using's): passed through when the block is direct (its chain is the list's value);
@@ -316,7 +323,12 @@ function passOn(k, c, { returns, breaks }) {
  * after the block does that); in discard mode neither happens.
  */
 function leaving(k, mode, direct) {
-  if (direct) return { brk: k.brk, closeFirst: k.closeFirst };
+  if (direct) {
+    // Never directly in a loop's callback, whose tail is the next round: a break there
+    // must not close the generator before the block's own clean-up has run.
+    if (k.closeFirst) throw new Error("internal: a direct block in a for_each's callback");
+    return { brk: k.brk, closeFirst: undefined };
+  }
   if (mode === "completion") return { brk: k.brk ? { kind: "completion" } : undefined, closeFirst: undefined };
   return { brk: undefined, closeFirst: undefined };
 }
@@ -612,7 +624,7 @@ function compileTry(steps, i, k, scope, cx) {
       // the steps after the try.
       const completion = after.fresh("completion");
       const body = [
-        shortIf(completion, `return ${passOn(k, completion, { returns, breaks })};`),
+        completionCheck(k, completion, { returns, breaks }),
         ...compileSteps(steps, i + 1, restK, after, cx),
       ];
       links.push(then([completion], body));
@@ -676,9 +688,11 @@ const FOR_EACH_COMMENT = "// The generator's values one by one: next() until don
  *
  * An error in the body (or one from next(): return() on a finished generator does
  * nothing) closes the generator and goes on, its own close error dropped, as for-await
- * does. When the loop's value is read (the list's last step, or a body holding a
- * return), a break resolves to undefined, and a return closes the generator, then
- * resolves to the value (or its completion, which the steps after check).
+ * does; in a generator, its own return() at a yield in the body (`emit.closed`) is no
+ * error but a return: there a close error replaces it. When the loop's value is read
+ * (the list's last step, or a body holding a return), a break resolves to undefined,
+ * and a return closes the generator, then resolves to the value (or its completion,
+ * which the steps after check).
  */
 function compileForEach(steps, i, k, scope, cx) {
   const step = steps[i];
@@ -702,7 +716,8 @@ function compileForEach(steps, i, k, scope, cx) {
     closeFirst: iterator,
   };
   const doneKey = done === "done" ? "done" : `done: ${done}`;
-  const pattern = value !== null ? `{ value: ${value}, ${doneKey} }` : `{ ${doneKey} }`;
+  const valueKey = value === "value" ? "value" : `value: ${value}`;
+  const pattern = value !== null ? `{ ${valueKey}, ${doneKey} }` : `{ ${doneKey} }`;
   const callback = [shortIf(done, "return undefined;"), ...compileSteps(step.body, 0, bodyK, inner.child(), cx)];
   const out = [
     line(FOR_EACH_COMMENT, true),
@@ -715,14 +730,20 @@ function compileForEach(steps, i, k, scope, cx) {
     },
   ];
   const error = scope.child().fresh("error");
-  const links = [{ method: "catch", args: [raw(`(${error}) => ${close}.finally(() => { throw ${error}; })`)] }];
+  let onError = `${close}.finally(() => { throw ${error}; })`;
+  if (cx.emit !== null && containsStep(step.body, "yield")) {
+    // A return() of this generator at a yield in the body leaves the loop as a return
+    // does: an error from closing the inner generator then replaces it.
+    onError = `(${error} === ${cx.emit}.closed ? ${close}.then(() => { throw ${error}; }) : ${onError})`;
+  }
+  const links = [{ method: "catch", args: [raw(`(${error}) => ${onError}`)] }];
   if (!direct) {
     const after = scope.child();
     const restK = inCallback(k);
     if (returns) {
       const completion = after.fresh("completion");
       const body = [
-        shortIf(completion, `return ${passOn(k, completion, { returns: true, breaks: false })};`),
+        completionCheck(k, completion, { returns: true, breaks: false }),
         ...compileSteps(steps, i + 1, restK, after, cx),
       ];
       links.push(then([completion], body));
@@ -765,7 +786,7 @@ function compileUsing(steps, i, k, scope, cx) {
   if (returns || breaks) {
     const completion = after.fresh("completion");
     const body = [
-      shortIf(completion, `return ${passOn(k, completion, { returns, breaks })};`),
+      completionCheck(k, completion, { returns, breaks }),
       ...compileSteps(steps, i + 1, restK, after, cx),
     ];
     return [ret(chain(head, [then([completion], body)]))];

@@ -72,8 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run scenarios on every target and compare them",
                               description="Run scenario files on the targets and compare what they did.")
-    run.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                     help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    _paths_argument(run)
     _common_options(run)
     run.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
     run.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write a JSON report to FILE")
@@ -87,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--target", choices=TARGETS, help="only this target's program")
     show.add_argument("--layout", choices=("auto", "columns", "stacked"), default="auto",
                       help="columns side by side, or one after another (default: columns when the terminal is wide enough)")
-    show.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
+    _node_option(show)
     show.set_defaults(handler=_show)
 
     new = commands.add_parser("new", help="write a scenario skeleton that runs as it stands",
@@ -99,8 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate scenario files without running them",
                                 description="Report every mistake in every file, each with file:line:col. "
                                 "Exit 0 when all are valid, 2 otherwise.")
-    check.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                       help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    _paths_argument(check)
     check.set_defaults(handler=_check)
 
     bless_command = commands.add_parser("bless", help="record what the targets do as each scenario's expect",
@@ -115,8 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     catalogue_command = commands.add_parser("catalogue", help="write spec/DIVERGENCES.md from the declared divergences",
                                             description="Generate the divergence catalogue from the scenarios' "
                                             "diverge declarations.")
-    catalogue_command.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                                   help="scenario folders (default: ./spec, else the kit's own spec/)")
+    _paths_argument(catalogue_command)
     catalogue_command.add_argument("--output", type=Path, metavar="FILE",
                                    help="where to write (default: DIVERGENCES.md in the first folder)")
     catalogue_command.add_argument("--check", action="store_true",
@@ -126,8 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     matrix = commands.add_parser("matrix", help="run the suite over several CPythons and Nodes",
                                  description="Run every scenario on every (CPython, Node) pair and print a table of "
                                  "scenario by runtime; check it against the known outcomes.")
-    matrix.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    _paths_argument(matrix)
     matrix.add_argument("--python", dest="pythons", required=True, metavar="V,V",
                         help="CPython versions or paths, comma-separated (e.g. 3.10,3.11,3.12,3.13)")
     matrix.add_argument("--node", dest="nodes", required=True, metavar="V,V",
@@ -164,7 +160,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("-n", type=int, default=500, help="number of synthetic scenarios (default 500)")
     bench.add_argument("--baseline-sample", type=int, default=50,
                        help="scenarios timed for the baseline, whose rate is per scenario (default 50)")
-    bench.add_argument("--node", metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
+    _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
 
@@ -173,13 +169,22 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
                         help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' "
                         f"(default: {','.join(DEFAULT_TARGETS)})")
-    parser.add_argument("--node", metavar="PATH|VERSION",
-                        help="the Node binary, or a version such as 22 (provisioned if missing; "
-                        "default: $ASYNCPARITY_NODE, else node on PATH)")
+    _node_option(parser)
     parser.add_argument("--python", metavar="PATH|X.Y",
                         help="run the Python targets under this CPython, as a subprocess (default: in this process)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
+
+
+def _paths_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                        help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+
+
+def _node_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", metavar="PATH|VERSION",
+                        help="the Node binary, or a version such as 22 (provisioned if missing; "
+                        "default: $ASYNCPARITY_NODE, else node on PATH)")
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:

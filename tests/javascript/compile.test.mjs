@@ -19,9 +19,9 @@ import {
 } from "../../javascript/emit.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
-  NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, calc, call, cancel, catcher, fmt, get, group, ifStep,
-  list, lit, log, mapStep, matrix, nastyScenario, nastyTrace, op, put, raise, ref, ret, returns, scenario, seedIr,
-  set, sleep, start, stubbornOp, timeout, tryStep,
+  GENERATORS_AND_USING, NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher,
+  fmt, forEach, get, group, ifStep, list, lit, log, mapStep, matrix, nastyScenario, nastyTrace, op, put, raise, ref,
+  repeat, ret, returns, scenario, seedIr, set, sleep, start, stubbornOp, timeout, tryStep, using, yieldStep,
 } from "./fixtures/scenarios.mjs";
 
 const run = promisify(execFile);
@@ -305,10 +305,14 @@ test("the matrix covers every step kind in every position", () => {
       }
     }
   };
-  for (const ir of matrix()) visit(ir.main);
+  for (const ir of matrix()) {
+    visit(ir.main);
+    visit(ir.functions.find((fn) => fn.name === "work").body);
+  }
   assert.deepEqual([...kinds].sort(), [
-    "all", "all_settled", "any", "await-call", "await-handle", "cancel", "get", "group", "if", "log", "map", "put",
-    "race", "repeat", "return", "set", "sleep", "sleep-expr", "start", "throw", "timeout", "try",
+    "all", "all_settled", "any", "await-call", "await-handle", "break", "cancel", "for_each", "get", "group", "if",
+    "log", "map", "put", "race", "repeat", "return", "set", "sleep", "sleep-expr", "start", "throw", "timeout", "try",
+    "using", "yield",
   ]);
 });
 
@@ -834,4 +838,281 @@ test("a function that only returns, or only falls off, still returns a promise",
     assert.equal(formatTrace(outcome.trace), '0 log "in nothing"\n0 start noop()\n0 end noop -> 1\n0 return [5,null]', target);
   }
   assert.match(compileSource(ir, "js-promise"), /return Promise\.resolve\(5\);/);
+});
+
+// ---- generators, for_each, break, using ---------------------------------------------------
+
+/** A fixture of GENERATORS_AND_USING by id. */
+function generatorIr(id) {
+  const entry = GENERATORS_AND_USING().find((item) => item.ir.id === id);
+  assert.ok(entry, id);
+  return entry.ir;
+}
+
+const TICKS_ASYNC = `\
+async function* ticks(interval) {
+  try {
+    for (let n = 0; n < 3; n += 1) {
+      await new Promise((resolve) => setTimeout(resolve, interval));
+      yield n;
+    }
+  } finally {
+    log("ticks closed");
+  }
+}`;
+
+const TICKS_PROMISE = `\
+function ticks(interval) {
+  return world.generator((emit) => {
+    const loop = (n) => {
+      if (n < 3) {
+        return new Promise((resolve) => setTimeout(resolve, interval))
+          .then(() => emit(n))
+          .then(() => loop(n + 1));
+      }
+    };
+    return loop(0).finally(() => {
+      log("ticks closed");
+    });
+  });
+}`;
+
+const FOR_EACH_COMMENT = "// The generator's values one by one: next() until done; return() closes it early (break, return, error).";
+const RESOURCE_COMMENT = '// open() resolves to a handle: handle.value ("name#1", "name#2"...) is what a block binds; handle.close() closes it.';
+
+test("generators: exact js-async text (async function*, yield, for await, break)", () => {
+  const { body } = compile(generatorIr("generator-break"), "js-async");
+  assert.equal(functionText(body, "async function* ticks"), TICKS_ASYNC);
+  assert.equal(functionText(body, "async function main"), `\
+async function main() {
+  for await (const tick of ticks(10)) {
+    log(\`tick \${tick}\`);
+    if (tick === 1) {
+      break;
+    }
+  }
+  log("after loop");
+  const saved = await save();
+  return saved;
+}`);
+});
+
+test("generators: exact js-promise text (world.generator, emit, a recursive consumer, break as return())", () => {
+  const { body } = compile(generatorIr("generator-break"), "js-promise");
+  assert.equal(functionText(body, "function ticks"), TICKS_PROMISE);
+  assert.equal(functionText(body, "function main"), `\
+function main() {
+  ${FOR_EACH_COMMENT}
+  const ticksIterator = ticks(10)[Symbol.asyncIterator]();
+  const nextTick = () => ticksIterator.next().then(({ value: tick, done }) => {
+    if (done) return undefined;
+    log(\`tick \${tick}\`);
+    if (tick === 1) {
+      return ticksIterator.return(); // break
+    }
+    return nextTick();
+  });
+  return nextTick()
+    .catch((error) => ticksIterator.return().finally(() => { throw error; }))
+    .then(() => {
+      log("after loop");
+      return save();
+    });
+}`);
+});
+
+test("using: exact text in both variants (a handle apart from the bound value, the close in a finally)", () => {
+  const ir = generatorIr("using-error");
+  const asyncBody = compile(ir, "js-async").body;
+  assert.ok(asyncBody.includes(`\n${RESOURCE_COMMENT}\nconst connection = world.resource("connection", { open: 5, close: 3 });\n`));
+  assert.equal(functionText(asyncBody, "async function main"), `\
+async function main() {
+  try {
+    const connectionHandle = await connection.open("db");
+    try {
+      const conn = connectionHandle.value;
+      await query(conn);
+      log("not reached");
+    } finally {
+      await connectionHandle.close();
+    }
+  } catch (error) {
+    if (!(error instanceof IOError)) throw error;
+    log(\`caught \${error.message}\`);
+  }
+  const connectionHandle = await connection.open("db", 2);
+  try {
+    await query("again");
+  } finally {
+    await connectionHandle.close();
+  }
+  return "unreachable";
+}`);
+  assert.equal(functionText(compile(ir, "js-promise").body, "function main"), `\
+function main() {
+  return connection.open("db")
+    .then((connectionHandle) => {
+      const conn = connectionHandle.value;
+      return query(conn)
+        .then(() => {
+          log("not reached");
+        })
+        .finally(() => connectionHandle.close());
+    })
+    .catch((error) => {
+      if (!(error instanceof IOError)) throw error;
+      log(\`caught \${error.message}\`);
+    })
+    .then(() => connection.open("db", 2))
+    .then((connectionHandle) => query("again").finally(() => connectionHandle.close()))
+    .then(() => "unreachable");
+}`);
+});
+
+test("a break inside a using waits for the close: a { break: true } completion, acted on after it", () => {
+  assert.equal(functionText(compile(generatorIr("break-in-using"), "js-promise").body, "function main"), `\
+function main() {
+  ${FOR_EACH_COMMENT}
+  const ticksIterator = ticks(10)[Symbol.asyncIterator]();
+  const nextTick = () => ticksIterator.next().then(({ value: tick, done }) => {
+    if (done) return undefined;
+    return connection.open("db")
+      .then((connectionHandle) => {
+        const conn = connectionHandle.value;
+        log(\`\${conn} tick \${tick}\`);
+        const usingBlock = () => {
+          if (tick === 1) {
+            return Promise.resolve({ break: true });
+          }
+          log("kept");
+          return Promise.resolve();
+        };
+        return usingBlock().finally(() => connectionHandle.close());
+      })
+      .then((completion) => {
+        if (completion) return ticksIterator.return(); // break
+        return nextTick();
+      });
+  });
+  return nextTick()
+    .catch((error) => ticksIterator.return().finally(() => { throw error; }))
+    .then(() => {
+      log("after loop");
+      return "done";
+    });
+}`);
+});
+
+test("a return inside a for_each closes the generator first; a catch of every error around a yield lets a return() through", () => {
+  const returning = compile(generatorIr("for-each-return"), "js-promise").body;
+  assert.match(returning, /if \(completion\) return ticksIterator\.return\(\)\.then\(\(\) => completion\);/);
+  assert.match(returning, /\.then\(\(completion\) => \{\n {6}if \(completion\) return completion\.value;\n {6}log\("none found"\);/);
+  const letters = functionText(compile(generatorIr("generator-catch-all-closed"), "js-promise").body, "function letters");
+  assert.match(letters, /^ {6}\.catch\(\(error\) => \{\n {8}if \(error === emit\.closed\) throw error; \/\/ return\(\) is closing the generator\n/m);
+  // No yield in the body: no emit parameter; a for_each without a name destructures done only.
+  const nothing = compile(generatorIr("generator-without-yield"), "js-promise").body;
+  assert.match(nothing, /return world\.generator\(\(\) => \{\n {4}log\("started"\);\n {4}return Promise\.resolve\(\);\n {2}\}\);/);
+  assert.match(nothing, /const nextValue = \(\) => nothingIterator\.next\(\)\.then\(\(\{ done \}\) => \{/);
+  assert.match(compile(generatorIr("generator-without-yield"), "js-async").body, /for await \(const _ of nothing\(\)\) \{/);
+});
+
+test("generator temp names step aside for scenario names (emit, done, value, the iterator, the handle)", async () => {
+  const ir = scenario({
+    id: "generator-names",
+    resources: [{ name: "pool", open: 1, close: 1 }],
+    functions: {
+      numbers: { params: ["emit"], generator: true, body: [yieldStep(ref("emit")), yieldStep("two")] },
+      run: {
+        params: ["done", "pool_handle", "numbers_iterator"],
+        body: [
+          forEach(call("numbers", ref("done")), "value", [
+            using("pool", [], "next_value", [log(list(ref("value"), ref("next_value"), ref("pool_handle"), ref("numbers_iterator")))]),
+          ]),
+          ret("ran"),
+        ],
+      },
+    },
+    main: [awaitCall(call("run", "d", "p", "n"), "r"), ret(ref("r"))],
+  });
+  const { body } = compile(ir, "js-promise");
+  assert.match(body, /return world\.generator\(\(emit2\) => \{\n {4}return emit2\(emit\)/);
+  assert.match(body, /const numbersIterator2 = numbers\(done\)\[Symbol\.asyncIterator\]\(\);/);
+  assert.match(body, /const nextValue2 = \(\) => numbersIterator2\.next\(\)\.then\(\(\{ value, done: done2 \}\) => \{/);
+  assert.match(body, /return pool\.open\(\)\n {6}\.then\(\(poolHandle2\) => \{\n {8}const nextValue = poolHandle2\.value;/);
+  for (const target of TARGETS) {
+    const outcome = await runBody(ir, target);
+    assert.equal(formatTrace(outcome.trace), `\
+1 open pool()
+1 log ["d","pool#1","p","n"]
+2 close pool
+3 open pool()
+3 log ["two","pool#2","p","n"]
+4 close pool
+4 return "ran"`, target);
+  }
+});
+
+test("generators and using: js-promise programs never say async or await, comments included", () => {
+  const irs = GENERATORS_AND_USING().map((entry) => entry.ir);
+  assert.ok(irs.length >= 15);
+  for (const ir of irs) {
+    const code = withoutStringLiterals(compileSource(ir, "js-promise").split("\n").slice(2).join("\n"));
+    assert.doesNotMatch(code, /\b(async|await)\b/i, ir.id);
+  }
+});
+
+test("programs with generators and using run standalone beside the runtime", async () => {
+  const entries = GENERATORS_AND_USING();
+  await withProgramDir(async (dir) => {
+    await Promise.all(entries.flatMap(({ ir, trace }) => TARGETS.map(async (target) => {
+      const file = join(dir, `${ir.id}.${target}.mjs`);
+      writeFileSync(file, compileSource(ir, target));
+      const { stdout } = await run(NODE, [file], { timeout: 20000 });
+      assert.equal(stdout, `${trace.trim()}\nsettled\n`, `${ir.id} ${target}`);
+    })));
+  });
+});
+
+test("malformed IR for generators, for_each, break and using is an error naming the step", () => {
+  const gen = () => ({ name: "gen", params: [], generator: true, body: [{ step: "yield", line: 1, value: lit(1) }] });
+  const plain = () => ({ name: "plain", params: [], body: [{ step: "return", line: 1, value: lit(1) }] });
+  // Written as the loader writes it (the line numbers given here are kept).
+  const base = (main, extra = {}) => ({
+    ...scenario({ id: "bad", main: [] }),
+    main,
+    functions: [gen(), plain()],
+    resources: [{ name: "connection", open: 5, close: 3 }],
+    ...extra,
+  });
+  const fnCall = (callee) => ({ callee, callee_kind: "function", args: [] });
+  const bad = (ir, pattern) => assert.throws(() => compile(ir, "js-async"), pattern);
+  bad(base([{ step: "for_each", line: 3, call: fnCall("plain"), bind: null, body: [] }]),
+    /main, line 3 \(for_each\): "plain" is not a generator function; for_each needs one/);
+  bad(base([{ step: "await", line: 4, call: fnCall("gen"), bind: null }]), /line 4 \(await\): "gen" is a generator; for_each consumes its values/);
+  bad(base([{ step: "start", line: 4, call: fnCall("gen"), bind: "g" }]), /"gen" is a generator/);
+  bad(base([{ step: "map", line: 4, callee: "gen", callee_kind: "function", over: lit([1]), limit: 1, bind: null }]), /"gen" is a generator/);
+  bad(base([{ step: "yield", line: 5, value: lit(1) }]), /main, line 5 \(yield\): yield belongs in a function with generator: true/);
+  bad(base([{ step: "break", line: 6 }]), /line 6 \(break\): break leaves a for_each; here it is inside no for_each/);
+  bad(base([{ step: "for_each", line: 1, call: fnCall("gen"), bind: null, body: [{ step: "repeat", line: 2, times: 2, bind: null, body: [{ step: "break", line: 7 }] }] }]),
+    /line 7 \(break\): break leaves a for_each; here it is inside a repeat/);
+  bad(base([{ step: "for_each", line: 1, call: fnCall("gen"), bind: null, body: [{ step: "timeout", line: 2, ms: 5, body: [{ step: "break", line: 7 }] }] }], { errors: ["TimeoutError"] }),
+    /break leaves a for_each; here it is inside a timeout/);
+  bad(base([{ step: "using", line: 8, resource: "pool", args: [], bind: null, body: [] }]), /line 8 \(using\): "pool" is not listed in resources/);
+  bad(base([], { resources: [{ name: "connection", open: -1, close: 3 }] }), /resource connection: open must be an integer >= 0/);
+  bad(base([], { resources: [{ name: "gen", open: 1, close: 3 }] }), /resource "gen" is also an operation, function or queue/);
+  const returning = base([]);
+  returning.functions[0].body.push({ step: "return", line: 9, value: null });
+  bad(returning, /function gen, line 9 \(return\): a generator function has no return step/);
+  const timed = base([], { errors: ["TimeoutError"] });
+  timed.functions[0].body = [{ step: "timeout", line: 1, ms: 5, body: [{ step: "for_each", line: 2, call: fnCall("gen"), bind: null, body: [{ step: "yield", line: 10, value: lit(1) }] }] }];
+  bad(timed, /line 10 \(yield\): a timeout block cannot yield/);
+  // The same shapes inside a for_each are fine: break in try, if and using; yield in a generator.
+  const ok = base([{
+    step: "for_each", line: 1, call: fnCall("gen"), bind: "v", body: [
+      { step: "using", line: 2, resource: "connection", args: [ref("v")], bind: "c", body: [
+        { step: "try", line: 3, body: [{ step: "if", line: 4, left: ref("v"), op: "==", right: lit(1), then: [{ step: "break", line: 5 }], else: [] }], catch: null, finally: [{ step: "log", line: 6, message: ref("c") }] },
+      ] },
+    ],
+  }, { step: "return", line: 7, value: null }]);
+  for (const target of TARGETS) assert.doesNotThrow(() => compile(ok, target));
 });

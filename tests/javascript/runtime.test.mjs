@@ -784,3 +784,259 @@ test("a program saved beside the runtime runs standalone and prints its trace", 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// ---- resources -----------------------------------------------------------------------------
+
+test("formatTrace writes open (with arguments, or none) and close", () => {
+  assert.equal(formatTrace([
+    { t: 5, event: "open", resource: "connection", args: ["db", 1, { a: null }] },
+    { t: 6, event: "open", resource: "lock", args: [] },
+    { t: 20, event: "close", resource: "connection" },
+  ]), '5 open connection("db",1,{"a":null})\n6 open lock()\n20 close connection');
+});
+
+test("world.resource: open waits, records and gives a handle whose value is name#n; close waits and records", async () => {
+  const seen = [];
+  const { outcome, text } = await run((world) => {
+    const connection = world.resource("connection", { open: 5, close: 3 });
+    const lock = world.resource("lock", { open: 0, close: 0 });
+    return async () => {
+      const first = await connection.open("db", 1);
+      const second = await connection.open();
+      const gate = await lock.open("x");
+      seen.push(first.value, second.value, gate.value, first.resource, connection.name);
+      seen.push(JSON.stringify({ handle: first }), `${second}`, Object.isFrozen(first));
+      world.log([first.value, first]); // a handle that reaches a value is written as its value
+      const closing = first.close();
+      assert.equal(first.close(), closing); // one close, one event
+      await closing;
+      await Promise.all([second.close(), gate.close()]);
+      return first.value;
+    };
+  });
+  assert.deepEqual(seen, [
+    "connection#1", "connection#2", "lock#1", "connection", "connection",
+    '{"handle":"connection#1"}', "connection#2", true,
+  ]);
+  assert.equal(text, `\
+5 open connection("db",1)
+10 open connection()
+10 open lock("x")
+10 log ["connection#1","connection#1"]
+13 close connection
+13 close lock
+16 close connection
+16 return "connection#1"`);
+  assert.equal(outcome.stats.timer_firings, 6); // a 0 ms open or close still waits on a timer
+});
+
+test("world.resource: open and close are on the clock: a same-instant timer set first runs first", async () => {
+  const { text } = await run((world) => {
+    const gate = world.resource("gate", { open: 0, close: 0 });
+    return async () => {
+      world.setTimeout(() => world.log("timer"), 0);
+      const handle = await gate.open();
+      world.log(handle.value);
+      await handle.close();
+    };
+  });
+  assert.equal(text, '0 log "timer"\n0 open gate()\n0 log "gate#1"\n0 close gate\n0 return null');
+});
+
+test("world.resource: latencies are integers >= 0", () => {
+  const world = new World("t");
+  for (const bad of [-1, 1.5, "5", null, undefined, true]) {
+    assert.throws(() => world.resource("connection", { open: bad, close: 1 }), /^TypeError: resource 'connection': open must be an integer >= 0/);
+    assert.throws(() => world.resource("connection", { open: 1, close: bad }), /^TypeError: resource 'connection': close must be an integer >= 0/);
+  }
+});
+
+// ---- world.generator: a native async generator's behaviour over a promise-chain body ---------
+
+/**
+ * The same generator twice, over the same virtual sleeps and log: native
+ * (`async function*`) and with world.generator. Each logs `name:start`, yields
+ * `count` values 1 ms apart, and logs `name:finally` in a finally.
+ */
+function twinGenerators(world, count) {
+  const sleep = sleeper(world);
+  const { log } = world;
+  async function* native(name) {
+    log(`${name}:start`);
+    try {
+      for (let i = 0; i < count; i += 1) {
+        await sleep(1);
+        yield `${name}${i}`;
+      }
+    } finally {
+      log(`${name}:finally`);
+    }
+  }
+  function chained(name) {
+    return world.generator((emit) => {
+      log(`${name}:start`);
+      const loop = (i) => (i < count ? sleep(1).then(() => emit(`${name}${i}`)).then(() => loop(i + 1)) : Promise.resolve());
+      return loop(0).finally(() => log(`${name}:finally`));
+    });
+  }
+  return { native, chained };
+}
+
+/** Runs `script(make)` for the native and the chained generator; both traces and results. */
+async function bothGenerators(count, script) {
+  const texts = [];
+  for (const which of ["native", "chained"]) {
+    const { outcome, text } = await run((world) => {
+      const make = twinGenerators(world, count)[which];
+      return () => script(make, world);
+    });
+    assert.equal(outcome.status, "settled", `${which}: ${outcome.message}`);
+    texts.push({ text, result: outcome.result });
+  }
+  assert.deepEqual(texts[1], texts[0]);
+  return texts[0];
+}
+
+const answer = (result) => JSON.stringify(result === undefined ? "undefined" : result);
+
+test("world.generator: return() before the first next() runs neither the body nor its finally", async () => {
+  const { text } = await bothGenerators(3, async (make, world) => {
+    const gen = make("g");
+    world.log(answer(await gen.return("early")));
+    world.log(answer(await gen.next()));
+    world.log(answer(await gen.return()));
+    return "ok";
+  });
+  assert.equal(text, `\
+0 log "{\\"value\\":\\"early\\",\\"done\\":true}"
+0 log "{\\"done\\":true}"
+0 log "{\\"done\\":true}"
+0 return "ok"`);
+});
+
+test("world.generator: the body starts at the first next(), synchronously; values, then done; a break closes at once", async () => {
+  const { text } = await bothGenerators(3, async (make, world) => {
+    const gen = make("g");
+    world.log("made");
+    const first = gen.next();
+    world.log("asked");
+    world.log(answer(await first));
+    for await (const value of make("h")) {
+      world.log(value);
+      if (value === "h1") break;
+    }
+    world.log("after loop");
+    const all = [];
+    for await (const value of make("k")) all.push(value);
+    return all;
+  });
+  assert.equal(text, `\
+0 log "made"
+0 log "g:start"
+0 log "asked"
+1 log "{\\"value\\":\\"g0\\",\\"done\\":false}"
+1 log "h:start"
+2 log "h0"
+3 log "h1"
+3 log "h:finally"
+3 log "after loop"
+3 log "k:start"
+6 log "k:finally"
+6 return ["k0","k1","k2"]`);
+});
+
+test("world.generator: queued next() and return() calls are answered in order", async () => {
+  const { text } = await bothGenerators(2, async (make, world) => {
+    const gen = make("g");
+    const answers = await Promise.all([gen.next(), gen.next(), gen.return("r"), gen.next()]);
+    world.log(answers.map(answer).join(" "));
+    const other = make("o");
+    await other.next();
+    const [closed, after] = await Promise.all([other.return(7), other.next()]);
+    world.log(`${answer(closed)} ${answer(after)}`);
+    return "ok";
+  });
+  assert.equal(text, `\
+0 log "g:start"
+2 log "g:finally"
+2 log "{\\"value\\":\\"g0\\",\\"done\\":false} {\\"value\\":\\"g1\\",\\"done\\":false} {\\"value\\":\\"r\\",\\"done\\":true} {\\"done\\":true}"
+2 log "o:start"
+3 log "o:finally"
+3 log "{\\"value\\":7,\\"done\\":true} {\\"done\\":true}"
+3 return "ok"`);
+});
+
+test("world.generator: an error in the body rejects that next(); throw() throws in at the yield", async () => {
+  const { text } = await bothGenerators(3, async (make, world) => {
+    const gen = make("g");
+    await gen.next();
+    await assert.rejects(gen.throw(new RangeError("into it")), /into it/);
+    world.log(answer(await gen.next()));
+    const fresh = make("f");
+    await assert.rejects(fresh.throw(new RangeError("before start")), /before start/);
+    return "ok";
+  });
+  assert.equal(text, '0 log "g:start"\n1 log "g:finally"\n1 log "{\\"done\\":true}"\n1 return "ok"');
+  const outcome = await run((world) => {
+    const boom = world.generator(() => Promise.reject(new RangeError("in the body")));
+    return async () => {
+      await assert.rejects(boom.next(), /in the body/);
+      return answer(await boom.next());
+    };
+  });
+  assert.deepEqual(outcome.outcome.result, { returns: '{"done":true}' });
+});
+
+test("world.generator: return() waits for a finally that waits, and a yield there answers it, as natively", async () => {
+  const texts = [];
+  for (const which of ["native", "chained"]) {
+    const { text } = await run((world) => {
+      const sleep = sleeper(world);
+      const { log } = world;
+      async function* native() {
+        try {
+          yield 1;
+        } finally {
+          await sleep(5);
+          yield "from finally";
+          log("finally ends");
+        }
+      }
+      const chained = () => world.generator((emit) => emit(1).finally(() => sleep(5)
+        .then(() => emit("from finally"))
+        .then(() => log("finally ends"))));
+      return async () => {
+        const gen = (which === "native" ? native : chained)();
+        await gen.next();
+        log(answer(await gen.return("r")));
+        log(answer(await gen.next()));
+        return "ok";
+      };
+    });
+    texts.push(text);
+  }
+  assert.equal(texts[1], texts[0]);
+  assert.equal(texts[0], `\
+5 log "{\\"value\\":\\"from finally\\",\\"done\\":false}"
+5 log "finally ends"
+5 log "{\\"value\\":\\"r\\",\\"done\\":true}"
+5 return "ok"`);
+});
+
+test("world.generator: emit.closed is the signal a catch of every error must throw on; it never reaches the trace", async () => {
+  const { text } = await run((world) => {
+    const { log } = world;
+    const gen = world.generator((emit) => emit("a")
+      .catch((error) => {
+        if (error === emit.closed) throw error;
+        log("never");
+      })
+      .finally(() => log(`closed: ${emit.closed.name}`)));
+    return async () => {
+      await gen.next();
+      return answer(await gen.return());
+    };
+  });
+  assert.equal(text, '0 log "closed: GeneratorClosed"\n0 return "{\\"done\\":true}"');
+  assert.throws(() => new World("t").generator("not a function"), /world.generator needs a function/);
+});

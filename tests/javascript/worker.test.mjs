@@ -347,3 +347,27 @@ test("a timeout scenario runs through the real worker: TimeoutError record, the 
     ]);
   }
 });
+
+test("a generator and a resource run through the real worker", {
+  ...TIMEOUT,
+  skip: existsSync(COMPILER) ? false : "javascript/compile.mjs does not exist yet",
+}, async () => {
+  // The consumer breaks while the generator is inside a using block: for-await closes the
+  // generator at the break, so the resource closes (18) before "after loop".
+  const { GENERATORS_AND_USING } = await import("./fixtures/scenarios.mjs");
+  const { ir } = GENERATORS_AND_USING().find((entry) => entry.ir.id === "generator-using-break");
+  const worker = startWorker();
+  for (const [id, target] of [[1, "js-promise"], [2, "js-async"]]) {
+    const reply = await worker.request({ id, type: "run", target, scenario: ir });
+    assert.equal(reply.type, "outcome", JSON.stringify(reply));
+    assert.equal(reply.outcome.status, "settled");
+    assert.deepEqual(reply.outcome.result, { returns: "done" });
+    assert.deepEqual(reply.outcome.trace, [
+      { t: 5, event: "open", resource: "connection", args: ["feed"] },
+      { t: 15, event: "log", message: "connection#1 row 0" },
+      { t: 18, event: "close", resource: "connection" },
+      { t: 18, event: "log", message: "after loop" },
+      { t: 18, event: "return", value: "done" },
+    ], target);
+  }
+});

@@ -57,3 +57,24 @@ def test_cancel_event() -> None:
 def test_resource_events() -> None:
     assert format_event({"t": 5, "event": "open", "resource": "connection", "args": ["db", 1]}) == '5 open connection("db",1)'
     assert format_event({"t": 20, "event": "close", "resource": "connection"}) == "20 close connection"
+
+
+def test_the_runner_and_the_python_runtime_render_the_same_canonical_text() -> None:
+    """PROTOCOL.md states the rules once; the standalone runtime repeats them (it is
+    standard library only and imports nothing from the runner): they must agree."""
+    import asyncparity_runtime
+
+    events = [
+        {"t": 0, "event": "start", "op": "f", "args": ["é\n", 1.0, {"k": [True, None]}]},
+        {"t": 1, "event": "end", "op": "f", "value": 2.5},
+        {"t": 1, "event": "fail", "op": "f", "error": {"kind": "E", "message": "m", "errors": [{"kind": "A", "message": "a"}]}},
+        {"t": 2, "event": "log", "message": "x"},
+        {"t": 3, "event": "unhandled", "error": {"kind": "E", "message": ""}},
+        {"t": 4, "event": "cancel", "op": "f"},
+        {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
+        {"t": 6, "event": "close", "resource": "r"},
+        {"t": 7, "event": "return", "value": [1, "2"]},
+        {"t": 7, "event": "throw", "error": {"kind": "E", "message": "q\"uote"}},
+    ]
+
+    assert asyncparity_runtime.format_trace(events).splitlines() == format_trace(events)
