@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from asyncparity.cli import main
+from asyncparity.node import find_node
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -284,3 +285,30 @@ def test_python_targets_under_another_cpython(capsys: pytest.CaptureFixture[str]
     assert code == 0
     expected = "python-eager agree" if sys.version_info >= (3, 12) else "python-eager skipped"
     assert out.splitlines()[0] == f"PASS  eager-start  python diverge, {expected}"
+
+
+def test_matrix_checks_known_outcomes_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    shutil.copy(SEED, spec / "seed.yaml")
+    (spec / "wrong.yaml").write_text(SEED.read_text().replace("id: seed-download-fallback", "id: wrong-expect")
+                                     .replace('returns: "processed"\n  trace', 'returns: "other"\n  trace'))
+    known = spec / "known-outcomes.yaml"
+    node = find_node().path
+    command = ["matrix", str(spec), "--python", sys.executable, "--node", node, "--targets", "python,js-async",
+               "--json", str(tmp_path / "m.json"), "--markdown", str(tmp_path / "m.md"), "--junit", str(tmp_path / "m.xml")]
+
+    code, out, _ = run(capsys, *command)
+    assert code == 1
+    assert "new: wrong-expect on py" in out
+    assert f"  asyncparity matrix {spec} --python {sys.executable} --node {node} --targets python,js-async --update-known" in out
+
+    assert run(capsys, *command, "--update-known")[0] == 0
+    assert "- scenario: wrong-expect\n  status: mismatch\n" in known.read_text()
+    assert run(capsys, *command)[0] == 0
+    assert (tmp_path / "m.json").exists() and (tmp_path / "m.md").exists() and (tmp_path / "m.xml").exists()
+
+    known.write_text(known.read_text() + "- scenario: seed-download-fallback\n  status: mismatch\n")
+    code, out, _ = run(capsys, *command)
+    assert code == 1
+    assert "stale: seed-download-fallback on py" in out
