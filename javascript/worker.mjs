@@ -42,6 +42,31 @@ const COMPILER = process.env.ASYNCPARITY_JS_COMPILER
   ? pathToFileURL(resolve(process.env.ASYNCPARITY_JS_COMPILER)).href
   : new URL("./compile.mjs", import.meta.url).href;
 
+/**
+ * What this Node can do, for `requires:` in scenarios (spec/PROTOCOL.md, hello). Syntax is
+ * detected by compiling a snippet, never by looking for a symbol: Node 20 and 22 have
+ * `Symbol.asyncDispose` but reject `await using` (notes: async-semantics, section 10).
+ * @type {Record<string, boolean>}
+ */
+const FEATURES = {
+  await_using: compiles("async function probe() { await using resource = null; }"),
+  promise_with_resolvers: typeof Promise.withResolvers === "function",
+};
+
+/**
+ * Whether `source` parses as a function body here (the snippet is the worker's own).
+ * @param {string} source
+ * @returns {boolean}
+ */
+function compiles(source) {
+  try {
+    new Function(source);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Loaded on first use, so hello and shutdown work even when the compiler cannot load. */
 let compilePromise = null;
 
@@ -137,6 +162,7 @@ async function handle(line) {
           id, type: "hello", protocol: PROTOCOL_VERSION,
           runtime: { name: "node", version: process.versions.node },
           targets: TARGETS,
+          features: FEATURES,
         });
         return;
       case "compile": {

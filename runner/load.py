@@ -53,7 +53,7 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
 MAX_REPEAT = 10_000
 
-TOP_LEVEL_KEYS = ("id", "summary", "tags", "operations", "resources", "queues", "functions", "main", "expect", "diverge", "limits")
+TOP_LEVEL_KEYS = ("id", "summary", "tags", "requires", "operations", "resources", "queues", "functions", "main", "expect", "diverge", "limits")
 OPERATION_KEYS = ("latency", "returns", "fails", "outcomes", "on_cancel")
 ON_CANCEL = ("stop", "ignore")
 CANCELLED = "CancelledError"
@@ -459,6 +459,7 @@ class _Checker:
         summary = self.summary(entries["summary"][1]) if "summary" in entries else None
         tags = self.tags(entries["tags"][1]) if "tags" in entries else ()
         limits = self.limits(entries["limits"][1]) if "limits" in entries else dict(DEFAULT_LIMITS)
+        requires = self.requires(entries["requires"][1]) if "requires" in entries else None
 
         operations = self.operations(entries["operations"][1]) if "operations" in entries else []
         resources = self.resource_declarations(entries["resources"][1]) if "resources" in entries else []
@@ -495,6 +496,7 @@ class _Checker:
             "summary": summary,
             "source": self.path,
             "limits": limits,
+            **({"requires": requires} if requires else {}),
             "errors": errors,
             "resources": resources,
             "queues": queues,
@@ -525,6 +527,29 @@ class _Checker:
                 else:
                     self.error(item, f"tag '{tag}' must be a slug: lowercase letters, digits and '-'")
         return tuple(tags)
+
+    def requires(self, node: yaml.Node) -> dict | None:
+        """``requires: {python: "3.11", node: "22", features: [await_using]}``: what a runtime needs.
+
+        A target whose runtime falls short is skipped with the reason, never failed
+        (runner/testees.py checks it against the testee's hello).
+        """
+        entries = self.mapping(node, "requires")
+        if entries is None:
+            return None
+        self.known_keys(entries, ("python", "node", "features"), "requires")
+        requires: dict = {}
+        for key, pattern, example in (("python", r"3\.\d+", '"3.11"'), ("node", r"\d+", '"22"')):
+            if key in entries:
+                value = self.scalar(entries[key][1], f"requires.{key}", str)
+                if value is not _MISSING and not re.fullmatch(pattern, value):
+                    self.error(entries[key][1], f"requires.{key} is a minimum version written as a string, like {example}")
+                elif value is not _MISSING:
+                    requires[key] = value
+        if "features" in entries:
+            features = [self.scalar(item, "a feature", str) for item in self.sequence(entries["features"][1], "requires.features") or []]
+            requires["features"] = [feature for feature in features if feature is not _MISSING]
+        return requires
 
     def limits(self, node: yaml.Node) -> dict:
         limits = dict(DEFAULT_LIMITS)

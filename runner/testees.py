@@ -38,6 +38,33 @@ JS_TARGETS = ("js-promise", "js-async")
 PYTHON_TARGETS = ("python", "python-eager")
 
 
+def unmet_requirement(ir: dict, hello: dict) -> str | None:
+    """Why a testee cannot run a scenario (its ``requires`` against the testee's hello), or None.
+
+    ``hello`` is the testee's hello reply: its ``runtime`` (name and version) and the
+    ``features`` it detected. A scenario whose requirement is unmet is skipped, not failed.
+    """
+    requires = ir.get("requires") or {}
+    runtime = hello.get("runtime", {})
+    name, version = runtime.get("name", "?"), runtime.get("version", "0")
+    shown = {"cpython": "CPython", "node": "Node"}.get(name, name)
+    key = "python" if name == "cpython" else name
+    if key in requires:
+        wanted = tuple(int(part) for part in requires[key].split("."))
+        have = tuple(int(part) for part in version.split(".")[: len(wanted)])
+        if have < wanted:
+            return f"scenario '{ir.get('id')}' requires {shown} {requires[key]} or later; this is {shown} {version}"
+    missing = [feature for feature in requires.get("features", []) if feature in hello.get("features", {}) and not hello["features"][feature]]
+    if missing:
+        return f"scenario '{ir.get('id')}' requires {', '.join(missing)}, which {shown} {version} lacks"
+    return None
+
+
+def skipped(ir: dict, target: str, reason: str) -> dict:
+    """The outcome of a target that did not run a scenario, and why."""
+    return {"target": target, "status": "skipped", "result": None, "trace": [], "message": reason}
+
+
 class TesteeError(Exception):
     """A testee could not serve a request at all (not a scenario's failure)."""
 
@@ -53,11 +80,11 @@ class PythonTestee:
 
         self._target = target
 
-    def runtime(self) -> dict:
-        """What the hello message would report: the CPython running the runner."""
-        import platform
+    def hello(self) -> dict:
+        """What this testee's hello would say (the worker's own answer, in-process)."""
+        from asyncparity_python import worker
 
-        return {"name": "cpython", "version": platform.python_version()}
+        return worker.hello()
 
     def compile(self, ir: dict, target: str = "python") -> str:
         """The program text for one scenario."""
@@ -65,6 +92,9 @@ class PythonTestee:
 
     def run(self, ir: dict, target: str = "python") -> dict:
         """Run one scenario; a target crash becomes an ``error`` outcome, never an exception."""
+        reason = unmet_requirement(ir, self.hello())
+        if reason:
+            return skipped(ir, target, reason)
         try:
             return self._target.run(ir, target)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
@@ -182,12 +212,21 @@ class WorkerTestee:
         return next(self.run_many([(ir, target)]))
 
     def run_many(self, jobs: list[tuple[dict, str]]) -> Iterator[dict]:
-        """Send every run request now; the returned iterator yields outcomes in job order."""
-        requests = [{"type": "run", "target": target, "scenario": ir} for ir, target in jobs]
-        replies = self._exchange(requests)
+        """Send every run request now; the returned iterator yields outcomes in job order.
+
+        A scenario whose ``requires`` this runtime does not meet is not sent: its outcome
+        is ``skipped`` with the reason.
+        """
+        reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in jobs]
+        runnable = [job for job, reason in zip(jobs, reasons, strict=True) if reason is None]
+        replies = self._exchange([{"type": "run", "target": target, "scenario": ir} for ir, target in runnable])
 
         def outcomes() -> Iterator[dict]:
-            for (_, target), reply in zip(jobs, replies, strict=True):
+            for (ir, target), reason in zip(jobs, reasons, strict=True):
+                if reason is not None:
+                    yield skipped(ir, target, reason)
+                    continue
+                reply = next(replies)
                 if reply.get("type") == "outcome":
                     yield reply["outcome"]
                 else:

@@ -16,6 +16,7 @@ process prints goes to stderr: stdout carries the protocol only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import platform
@@ -28,10 +29,28 @@ __all__ = ["PROTOCOL", "handle", "main"]
 PROTOCOL = 1
 
 
+def features() -> dict[str, bool]:
+    """What this CPython can do, for ``requires:`` in scenarios; syntax is detected by compiling."""
+
+    def compiles(source: str) -> bool:
+        try:
+            compile(source, "<feature probe>", "exec")
+        except SyntaxError:
+            return False
+        return True
+
+    return {
+        "except_star": compiles("try:\n    pass\nexcept* ValueError:\n    pass\n"),
+        "task_group": hasattr(asyncio, "TaskGroup"),
+        "asyncio_timeout": hasattr(asyncio, "timeout"),
+        "eager_task_factory": hasattr(asyncio, "eager_task_factory"),
+    }
+
+
 def hello() -> dict:
     """What the ``hello`` reply says about this testee."""
     return {"protocol": PROTOCOL, "runtime": {"name": "cpython", "version": platform.python_version()},
-            "targets": list(target.TARGETS)}
+            "targets": list(target.TARGETS), "features": features()}
 
 
 def handle(line: bytes | str) -> tuple[dict, bool]:

@@ -117,6 +117,12 @@ test("hello names the protocol, the runtime and the targets", TIMEOUT, async () 
     id: 1, type: "hello", protocol: 1,
     runtime: { name: "node", version: process.versions.node },
     targets: ["js-promise", "js-async"],
+    // Detected by compiling `await using` (a SyntaxError before Node 24) and by looking
+    // for Promise.withResolvers (Node 22): the majors decide both.
+    features: {
+      await_using: Number(process.versions.node.split(".")[0]) >= 24,
+      promise_with_resolvers: Number(process.versions.node.split(".")[0]) >= 22,
+    },
   });
   worker.child.stdin.end();
   assert.deepEqual(await worker.exited, { code: 0, signal: null });

@@ -68,7 +68,10 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
     assert result.stderr == b""
     assert replies[0] == {"id": 1, "type": "hello", "protocol": 1,
                           "runtime": {"name": "cpython", "version": platform.python_version()},
-                          "targets": ["python", "python-eager"]}
+                          "targets": ["python", "python-eager"],
+                          "features": {"except_star": sys.version_info >= (3, 11), "task_group": sys.version_info >= (3, 11),
+                                       "asyncio_timeout": sys.version_info >= (3, 11),
+                                       "eager_task_factory": sys.version_info >= (3, 12)}}
     assert replies[1]["id"] == 2 and replies[1]["type"] == "compiled"
     assert replies[1]["source"].startswith('"""seed-download-fallback: The download fails')
     assert replies[2]["id"] == 3 and replies[2]["type"] == "outcome"

@@ -472,3 +472,9 @@ def test_a_queue_or_operation_used_as_a_value_gets_advice() -> None:
         "t.yaml:8:10: '$jobs' names a queue, not a value; take a value from it with 'get: jobs'",
         "t.yaml:9:10: '$f' names an operation, not a value; call it with 'await: f'",
     ]
+
+
+def test_requires_becomes_part_of_the_ir() -> None:
+    text = MINIMAL + "requires:\n  python: '3.11'\n  node: '22'\n  features: [await_using]\n"
+    assert load_text(text, "t.yaml").scenario.ir["requires"] == {"python": "3.11", "node": "22", "features": ["await_using"]}
+    assert messages(MINIMAL + "requires:\n  node: 22\n") == ["t.yaml:6:9: requires.node must be a string, not 22"]

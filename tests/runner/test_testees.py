@@ -79,3 +79,28 @@ def test_close_is_bounded_even_for_a_worker_that_never_answers(timeout: float) -
     node.close()
 
     assert node._process is None
+
+
+def test_unmet_requirements_name_the_runtime() -> None:
+    from asyncparity.testees import unmet_requirement
+
+    node20 = {"runtime": {"name": "node", "version": "20.20.2"}, "features": {"await_using": False}}
+    py311 = {"runtime": {"name": "cpython", "version": "3.11.7"}, "features": {"task_group": True}}
+
+    assert unmet_requirement({"id": "x", "requires": {"node": "22"}}, node20) == (
+        "scenario 'x' requires Node 22 or later; this is Node 20.20.2")
+    assert unmet_requirement({"id": "x", "requires": {"features": ["await_using"]}}, node20) == (
+        "scenario 'x' requires await_using, which Node 20.20.2 lacks")
+    assert unmet_requirement({"id": "x", "requires": {"python": "3.12"}}, py311) == (
+        "scenario 'x' requires CPython 3.12 or later; this is CPython 3.11.7")
+    assert unmet_requirement({"id": "x", "requires": {"python": "3.11", "node": "22"}}, py311) is None
+
+
+def test_a_scenario_whose_requirement_is_unmet_is_skipped_not_sent() -> None:
+    ir = {**SEED.ir, "requires": {"node": "99"}}
+
+    with NodeTestee(find_node()) as node:
+        outcome = node.run(ir, "js-async")
+
+    assert outcome["status"] == "skipped"
+    assert outcome["message"].startswith("scenario 'seed-download-fallback' requires Node 99 or later; this is Node ")
