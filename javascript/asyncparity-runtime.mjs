@@ -381,6 +381,8 @@ class ResourceHandle {
     return this.#closing;
   }
 
+  // [Symbol.asyncDispose]() is defined below the class, where the runtime has the symbol.
+
   toJSON() {
     return this.value;
   }
@@ -388,6 +390,22 @@ class ResourceHandle {
   toString() {
     return this.value;
   }
+}
+
+// `await using handle = await connection.open("db");` (Node 24+; the js-async target
+// renders a using step this way where the compiling Node supports it) disposes the handle at
+// the end of its block: `[Symbol.asyncDispose]()` is `close()`, the same promise, so the
+// close starts at the same instant and is awaited as `await handle.close()` would be.
+// Defined only where the symbol exists (Node 20 and 22 have it, without the syntax), so
+// an older runtime gets no method named "undefined".
+if (typeof Symbol.asyncDispose === "symbol") {
+  Object.defineProperty(ResourceHandle.prototype, Symbol.asyncDispose, {
+    value: function asyncDispose() {
+      return this.close();
+    },
+    writable: true,
+    configurable: true,
+  });
 }
 
 /** See `World.semaphore`. */
@@ -701,8 +719,16 @@ export class World {
    *       await connectionHandle.close();
    *     }
    *
-   * (Node 24's `await using` with `Symbol.asyncDispose` says the same in one line, but is
-   * a syntax error on Node 20 and 22.)
+   * The handle is also async-disposable (`[Symbol.asyncDispose]()` is `close()`, where the
+   * runtime has the symbol), so where the compiling Node has the syntax (24+; a syntax
+   * error on Node 20 and 22) the js-async target says the same in a block of its own:
+   *
+   *     {
+   *       // await using (Node 24+): disposed at the end of this block
+   *       await using connectionHandle = await connection.open("db");
+   *       const conn = connectionHandle.value; // "connection#1"
+   *       ...
+   *     }
    *
    * @param {string} name the resource's name, as in the trace.
    * @param {{open: number, close: number}} spec virtual ms to open and to close, integers >= 0.

@@ -17,7 +17,12 @@
  * so the generator's finally runs there). `using` is
  * `const connectionHandle = await connection.open("db");` then
  * `try { const conn = connectionHandle.value; ... } finally { await connectionHandle.close(); }`
- * (the handle keeps `close()`; the bound name gets its value, "connection#1").
+ * (the handle keeps `close()`; the bound name gets its value, "connection#1"). With the
+ * `awaitUsing` option (the worker sets it where its Node has the syntax, 24+) it is a
+ * block of its own instead:
+ * `{ await using connectionHandle = await connection.open("db"); const conn = connectionHandle.value; ... }`,
+ * the handle's `[Symbol.asyncDispose]()` being its `close()`: disposed where the finally
+ * would close it, with the same trace.
  *
  * @module compile-async
  */
@@ -35,13 +40,16 @@ import {
  * @param {string[]} params the IR parameter names.
  * @param {object[]} steps the IR steps.
  * @param {Scope} root the program scope (every scenario name).
- * @param {{generator?: boolean}} [options] `generator`: an `async function*`.
+ * @param {{generator?: boolean, awaitUsing?: boolean}} [options] `generator`: an
+ *   `async function*`; `awaitUsing`: a using step as a block with `await using`
+ *   (Node 24+), else as try/finally.
  * @returns {string[]} the lines of the declaration.
  */
-export function asyncFunction(name, params, steps, root, { generator = false } = {}) {
+export function asyncFunction(name, params, steps, root, { generator = false, awaitUsing = false } = {}) {
   const plan = planBindings(steps, params);
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
+  plan.awaitUsing = awaitUsing;
   const body = block(steps, plan, scope);
   const head = `async function${generator ? "*" : ""} ${name}(${params.map(camelCase).join(", ")}) {`;
   return [head, ...renderStmts(body, 1), "}"];
@@ -172,12 +180,40 @@ function compileTimeout(step, plan, scope) {
   ];
 }
 
+/** The comment opening a using step's block where it is rendered with `await using`. */
+export const AWAIT_USING_COMMENT = "// await using (Node 24+): disposed at the end of this block";
+
 /**
  * A using step: the open awaited, then the block in a try whose finally awaits the close,
  * so the close happens whatever ends the block and an error goes on after it. The name
  * the block binds is the handle's value, declared inside the try (a block of its own).
+ *
+ * With `plan.awaitUsing`, a block `{ ... }` whose first statement is
+ * `await using handle = await resource.open(...)`: leaving the block by any completion
+ * (its end, an error, return, break, a generator's return()) awaits
+ * `handle[Symbol.asyncDispose]()`, which is `handle.close()`, at the point where the
+ * finally would run. The trace is the same. Only a close that throws while the block's
+ * own error is in flight would differ (a SuppressedError where the finally lets the
+ * close's error replace it), and a close throws only once the run has stopped (the
+ * RunawayError of a kit call past the bound), when the verdict is already taken.
  */
 function compileUsing(step, plan, scope) {
+  if (plan.awaitUsing) {
+    const inner = scope.child();
+    const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
+    const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
+    return [{
+      t: "block",
+      open: "{",
+      body: [
+        line(AWAIT_USING_COMMENT),
+        line(`await using ${handle} = await ${jsResourceOpen(step)};`),
+        ...bind,
+        ...block(step.body, plan, inner),
+      ],
+      close: "}",
+    }];
+  }
   const handle = scope.fresh(`${camelCase(step.resource)}Handle`);
   const inner = scope.child();
   const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];

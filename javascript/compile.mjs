@@ -35,15 +35,22 @@ const MAX_LINE = 100;
  *
  * @param {object} ir the scenario IR, version 1.
  * @param {string} target "js-promise" or "js-async".
+ * @param {{awaitUsing?: boolean}} [options] `awaitUsing`: render a `using` step of the
+ *   js-async target as a block holding `await using` (Node 24+) instead of try/finally;
+ *   the same trace either way. Default false, so the text does not depend on the Node
+ *   running the compiler; the worker passes its own `await_using` feature. js-promise
+ *   has no `await` keyword and ignores it.
  * @returns {{header: string, body: string, footer: string}} the program's parts;
  *   `header + body + footer` is the standalone program.
  * @throws {Error} for an unknown target or an IR this compiler cannot read.
  */
-export function compile(ir, target) {
+export function compile(ir, target, options = {}) {
   const render = RENDERERS[target];
   if (!Object.hasOwn(RENDERERS, target)) {
     throw new Error(`unknown target ${JSON.stringify(target)}: the JavaScript compiler serves ${TARGETS.join(" and ")}`);
   }
+  const { awaitUsing = false } = options ?? {};
+  if (typeof awaitUsing !== "boolean") throw new TypeError(`option awaitUsing must be true or false, got ${JSON.stringify(awaitUsing)}`);
   checkIr(ir);
   const root = programScope(ir);
 
@@ -79,9 +86,9 @@ export function compile(ir, target) {
     for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
   }
   for (const fn of ir.functions) {
-    lines.push("", ...render(camelCase(fn.name), fn.params, fn.body, root, { generator: fn.generator === true }));
+    lines.push("", ...render(camelCase(fn.name), fn.params, fn.body, root, { generator: fn.generator === true, awaitUsing }));
   }
-  lines.push("", ...render("main", [], ir.main, root));
+  lines.push("", ...render("main", [], ir.main, root, { awaitUsing }));
   return { header, body: `${lines.join("\n")}\n`, footer: "\nworld.runAndPrint(main);\n" };
 }
 
@@ -90,10 +97,11 @@ export function compile(ir, target) {
  *
  * @param {object} ir the scenario IR, version 1.
  * @param {string} target "js-promise" or "js-async".
+ * @param {{awaitUsing?: boolean}} [options] as for `compile`.
  * @returns {string}
  */
-export function compileSource(ir, target) {
-  const { header, body, footer } = compile(ir, target);
+export function compileSource(ir, target, options = {}) {
+  const { header, body, footer } = compile(ir, target, options);
   return header + body + footer;
 }
 

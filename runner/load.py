@@ -610,7 +610,7 @@ class _Checker:
             if self.name(key_node, "resource name") is None:
                 continue
             if name in self.callables:
-                self.error(key_node, f"'{name}' is already an {self.callables[name]}")
+                self.error(key_node, f"'{name}' is already {_a(self.callables[name])}")
                 continue
             spec = self.mapping(value_node, f"resource '{name}'")
             if spec is None:
@@ -636,7 +636,7 @@ class _Checker:
             if self.name(key_node, "queue name") is None:
                 continue
             if name in self.callables:
-                self.error(key_node, f"'{name}' is already an {self.callables[name]}")
+                self.error(key_node, f"'{name}' is already {_a(self.callables[name])}")
                 continue
             spec = self.mapping(value_node, f"queue '{name}'")
             if spec is None:
@@ -696,7 +696,7 @@ class _Checker:
             if self.name(key_node, "function name") is None:
                 continue
             if name in self.callables:
-                self.error(key_node, f"'{name}' is already an operation")
+                self.error(key_node, f"'{name}' is already {_a(self.callables[name])}")
                 continue
             spec = self.mapping(value_node, f"function '{name}'")
             if spec is None:
@@ -793,7 +793,7 @@ class _Checker:
         if name is None:
             return None
         if name in self.callables:
-            self.error(node, f"'{name}' is already an {self.callables[name]}; choose another name")
+            self.error(node, f"'{name}' is already {_a(self.callables[name])}; choose another name")
             return None
         if name in scope.fixed:
             self.error(node, f"'{name}' is {scope.fixed[name]} in this block; bind another name")
@@ -1073,6 +1073,9 @@ class _Checker:
         return None if value is None else {"step": "yield", "value": value}
 
     def step_break(self, entries: dict, scope: _Scope, where: str) -> dict | None:
+        if not (isinstance(entries["break"][1], yaml.ScalarNode) and self.plain(entries["break"][1], "break") is True):
+            self.error(entries["break"][1], "write a break as 'break: true'")
+            return None
         loops = [block for block in self.blocks if block != "try"]
         if not loops or loops[-1] != "for_each":
             place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(loops[-1] if loops else "", "no for_each")
@@ -1294,8 +1297,7 @@ class _Checker:
                     "resource": f"open it with 'using: {name}'",
                     "function": f"call it with 'await: {name}'",
                 }.get(self.callables[name], f"call it with 'await: {name}'")
-                article = "an" if self.callables[name][0] in "aeiou" else "a"
-                self.error(node, f"'${name}' names {article} {self.callables[name]}, not a value; {advice}")
+                self.error(node, f"'${name}' names {_a(self.callables[name])}, not a value; {advice}")
             else:
                 self.error(node, f"unknown name '${name}'{hint}" if hint else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})")
             return None
@@ -1487,6 +1489,11 @@ class _Checker:
             if reference is not _MISSING:
                 references.append(reference)
         return tuple(references)
+
+
+def _a(noun: str) -> str:
+    """``an operation``, ``a queue``: the noun with its article."""
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
 
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:

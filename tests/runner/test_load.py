@@ -478,3 +478,12 @@ def test_requires_becomes_part_of_the_ir() -> None:
     text = MINIMAL + "requires:\n  python: '3.11'\n  node: '22'\n  features: [await_using]\n"
     assert load_text(text, "t.yaml").scenario.ir["requires"] == {"python": "3.11", "node": "22", "features": ["await_using"]}
     assert messages(MINIMAL + "requires:\n  node: 22\n") == ["t.yaml:6:9: requires.node must be a string, not 22"]
+
+
+def test_name_clashes_across_kinds_and_break_spelling() -> None:
+    text = GENERATORS.replace("functions:\n", "queues:\n  connection: {}\nfunctions:\n  f:\n    steps: []\n", 1).replace("          - break: true", "          - break: 1")
+    assert messages(text) == [
+        "t.yaml:8:3: 'connection' is already a resource",
+        "t.yaml:10:3: 'f' is already an operation",
+        "t.yaml:27:20: write a break as 'break: true'",
+    ]
