@@ -9,7 +9,10 @@
  * code included) goes to stderr, which is diagnostics.
  *
  * The compiler is `compile.mjs` beside this file, unless the environment variable
- * ASYNCPARITY_JS_COMPILER names another module exporting the same `compile(ir, target)`.
+ * ASYNCPARITY_JS_COMPILER names another module exporting the same
+ * `compile(ir, target, options)`. The worker passes `{ awaitUsing: FEATURES.await_using }`:
+ * on a Node that has the syntax (24+), js-async renders a `using` step with `await using`,
+ * elsewhere with try/finally; the trace is the same.
  *
  * @module worker
  */
@@ -36,7 +39,7 @@ process.on("unhandledRejection", (reason) => {
   process.stderr.write(`asyncparity worker: unhandled rejection outside a run: ${describe(reason)}\n`);
 });
 
-// ASYNCPARITY_JS_COMPILER names another module exporting `compile(ir, target)`: the
+// ASYNCPARITY_JS_COMPILER names another module exporting `compile(ir, target, options)`: the
 // worker's own tests use it to run hand-written bodies through the real protocol.
 const COMPILER = process.env.ASYNCPARITY_JS_COMPILER
   ? pathToFileURL(resolve(process.env.ASYNCPARITY_JS_COMPILER)).href
@@ -70,7 +73,7 @@ function compiles(source) {
 /** Loaded on first use, so hello and shutdown work even when the compiler cannot load. */
 let compilePromise = null;
 
-/** The compiler's `compile(ir, target)`, imported once. */
+/** The compiler's `compile(ir, target, options)`, imported once. */
 function loadCompile() {
   compilePromise ??= import(COMPILER).then((module) => {
     if (typeof module.compile !== "function") throw new TypeError(`${COMPILER} exports no compile function`);
@@ -107,6 +110,13 @@ function checkScenarioRequest(request) {
   return { target, scenario };
 }
 
+/**
+ * What the worker asks of the compiler: `await using` (js-async's rendering of a using
+ * step) only where this Node parses it. The program is compiled here and run here, so
+ * the choice always fits the Node that runs it.
+ */
+const COMPILE_OPTIONS = Object.freeze({ awaitUsing: FEATURES.await_using });
+
 /** Compiles a scenario, naming the failure if the compiler cannot serve it. */
 async function compileScenario(scenario, target) {
   let compile;
@@ -117,7 +127,7 @@ async function compileScenario(scenario, target) {
     throw new RequestError(`the compiler ${COMPILER} could not be loaded: ${describe(error)}`);
   }
   try {
-    return compile(scenario, target);
+    return compile(scenario, target, COMPILE_OPTIONS);
   } catch (error) {
     throw new RequestError(`cannot compile scenario ${JSON.stringify(scenario.id)} for ${target}: ${describe(error)}`);
   }

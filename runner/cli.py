@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
         return EXIT_OK
+    except UsageError as error:
+        print(f"asyncparity: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except (NodeNotFound, PythonNotFound, ProvisionError) as error:
         print(error, file=sys.stderr)
         return EXIT_USAGE
@@ -213,22 +216,30 @@ def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> Python
     return PythonTestee()
 
 
-def _default_paths() -> list[Path]:
+class UsageError(Exception):
+    """A mistake in the command line; main() prints it as one line and exits 2."""
+
+
+def _targets(args: argparse.Namespace) -> tuple[str, ...]:
+    try:
+        return parse_targets(args.targets)
+    except ValueError as error:
+        raise UsageError(f"--targets: {error}; choose from {', '.join(TARGETS)}, or all") from None
+
+
+def _paths(args: argparse.Namespace) -> list[Path]:
+    """The PATH arguments, or ./spec, or the kit's own spec/; each must exist."""
     local = Path("spec")
-    return [local if local.is_dir() else KIT_SPEC]
+    paths = args.paths or [local if local.is_dir() else KIT_SPEC]
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {missing[0]}")
+    return paths
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        targets = parse_targets(args.targets)
-    except ValueError as error:
-        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
-        return EXIT_USAGE
-    paths = args.paths or _default_paths()
-    missing = [path for path in paths if not path.exists()]
-    if missing:
-        print(f"asyncparity: no such file or folder: {missing[0]}", file=sys.stderr)
-        return EXIT_USAGE
+    targets = _targets(args)
+    paths = _paths(args)
     results = load_paths(paths)
     if args.keyword:
         results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
@@ -308,11 +319,7 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    paths = args.paths or _default_paths()
-    missing = [path for path in paths if not path.exists()]
-    if missing:
-        print(f"asyncparity: no such file or folder: {missing[0]}", file=sys.stderr)
-        return EXIT_USAGE
+    paths = _paths(args)
     results = load_paths(paths)
     problems = [diagnostic for result in results for diagnostic in result.diagnostics]
     for diagnostic in problems:
@@ -323,11 +330,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bless(args: argparse.Namespace) -> int:
-    try:
-        targets = parse_targets(args.targets)
-    except ValueError as error:
-        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
-        return EXIT_USAGE
+    targets = _targets(args)
     results = load_paths(args.paths)
     if args.keyword:
         results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
@@ -369,7 +372,7 @@ def _bless(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
-    paths = args.paths or _default_paths()
+    paths = _paths(args)
     results = load_paths(paths)
     broken = [diagnostic for result in results for diagnostic in result.diagnostics]
     if broken:
@@ -460,12 +463,8 @@ def _matrix(args: argparse.Namespace) -> int:
     from .matrix import run_matrix, shard, to_report
     from .matrix_report import table
 
-    try:
-        targets = parse_targets(args.targets)
-    except ValueError as error:
-        print(f"asyncparity: --targets: {error}; choose from {', '.join(TARGETS)}, or all", file=sys.stderr)
-        return EXIT_USAGE
-    paths = args.paths or _default_paths()
+    targets = _targets(args)
+    paths = _paths(args)
     results = load_paths(paths)
     if args.shard:
         try:
