@@ -843,6 +843,33 @@ test("world.resource: open and close are on the clock: a same-instant timer set 
   assert.equal(text, '0 log "timer"\n0 open gate()\n0 log "gate#1"\n0 close gate\n0 return null');
 });
 
+test("world.resource: a handle is async-disposable, [Symbol.asyncDispose]() being close() (the same promise, one close)", async () => {
+  // Node 20 and 22 have the symbol without the `await using` syntax; it is called by hand here.
+  assert.equal(typeof Symbol.asyncDispose, "symbol");
+  const { text } = await run((world) => {
+    const connection = world.resource("connection", { open: 1, close: 2 });
+    return async () => {
+      const handle = await connection.open("db");
+      assert.equal(typeof handle[Symbol.asyncDispose], "function");
+      assert.equal(Object.keys(handle).includes(String(Symbol.asyncDispose)), false);
+      const disposing = handle[Symbol.asyncDispose]();
+      assert.ok(disposing instanceof Promise);
+      assert.equal(handle.close(), disposing); // one close, one event, however it is asked for
+      assert.equal(handle[Symbol.asyncDispose](), disposing);
+      world.log("disposing");
+      await disposing;
+      world.log(JSON.stringify(handle));
+      return handle.value;
+    };
+  });
+  assert.equal(text, `\
+1 open connection("db")
+1 log "disposing"
+3 close connection
+3 log "\\"connection#1\\""
+3 return "connection#1"`);
+});
+
 test("world.resource: latencies are integers >= 0", () => {
   const world = new World("t");
   for (const bad of [-1, 1.5, "5", null, undefined, true]) {

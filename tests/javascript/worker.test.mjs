@@ -35,9 +35,12 @@ after(() => rmSync(stubDir, { recursive: true, force: true }));
 const workers = [];
 after(() => { for (const w of workers) w.child.kill(); });
 
-/** Starts a real worker; `request` sends one line and resolves with the next reply. */
-function startWorker(env = {}) {
-  const child = spawn(process.execPath, [WORKER], {
+/**
+ * Starts a real worker; `request` sends one line and resolves with the next reply.
+ * `node`: the Node binary to run it on (this one by default).
+ */
+function startWorker(env = {}, node = process.execPath) {
+  const child = spawn(node, [WORKER], {
     env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"],
   });
   const lines = [];
@@ -376,4 +379,64 @@ test("a generator and a resource run through the real worker", {
       { t: 18, event: "return", value: "done" },
     ], target);
   }
+});
+
+// ---- using: try/finally or `await using`, as the worker's own Node allows ----------------
+
+/**
+ * Runs using fixtures through a real worker on `node`: the hello's `await_using` decides
+ * the js-async rendering (a block with `await using`, or try/finally), js-promise never
+ * changes, and every run gives the fixture's trace.
+ */
+async function usingThroughWorker(node) {
+  const { GENERATORS_AND_USING, USING_INTERLEAVINGS } = await import("./fixtures/scenarios.mjs");
+  const { formatTrace } = await import("../../javascript/asyncparity-runtime.mjs");
+  const ids = ["using-nested", "using-error", "using-return", "generator-using-break", "break-in-using", "using-queue-wakeups-error"];
+  const entries = [...GENERATORS_AND_USING(), ...USING_INTERLEAVINGS()].filter((entry) => ids.includes(entry.ir.id));
+  assert.equal(entries.length, ids.length);
+  const worker = startWorker({}, node);
+  const hello = await worker.request({ id: 0, type: "hello" });
+  const awaitUsing = hello.features.await_using;
+  const major = Number(hello.runtime.version.split(".")[0]);
+  assert.equal(awaitUsing, major >= 24, `Node ${hello.runtime.version}: await_using ${awaitUsing}`);
+  let id = 1;
+  for (const { ir, trace } of entries) {
+    for (const target of ["js-promise", "js-async"]) {
+      const compiled = await worker.request({ id: id++, type: "compile", target, scenario: ir });
+      assert.equal(compiled.type, "compiled", JSON.stringify(compiled));
+      const rendered = /^ *await using \w+ = await \w+\.open\(/m.test(compiled.source);
+      const finallyClose = /\} finally \{\n *await \w+Handle\d*\.close\(\);/.test(compiled.source);
+      const promiseClose = /\.finally\(\(\) => \w+Handle\d*\.close\(\)\)/.test(compiled.source);
+      if (target === "js-promise") {
+        assert.deepEqual([rendered, finallyClose, promiseClose], [false, false, true], `${ir.id} ${target}`);
+      } else {
+        assert.deepEqual([rendered, finallyClose, promiseClose], [awaitUsing, !awaitUsing, false], `${ir.id} ${target}`);
+        assert.equal(compiled.source.includes("// await using (Node 24+): disposed at the end of this block"), awaitUsing);
+      }
+      const reply = await worker.request({ id: id++, type: "run", target, scenario: ir });
+      assert.equal(reply.type, "outcome", JSON.stringify(reply));
+      assert.equal(reply.outcome.status, "settled", `${ir.id} ${target}: ${reply.outcome.message}`);
+      assert.equal(formatTrace(reply.outcome.trace), trace.trim(), `${ir.id} ${target} on Node ${hello.runtime.version}`);
+    }
+  }
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+  return hello;
+}
+
+test("the worker renders using for its own Node: try/finally where `await using` is a SyntaxError (Node 20, 22), and the programs run", {
+  ...TIMEOUT,
+  skip: existsSync(COMPILER) ? false : "javascript/compile.mjs does not exist yet",
+}, async () => {
+  const hello = await usingThroughWorker(process.execPath);
+  assert.equal(hello.runtime.version, process.versions.node);
+});
+
+test("on Node 24+ the worker renders using with `await using`, with the same traces", TIMEOUT, async (t) => {
+  if (!existsSync(COMPILER)) return t.skip("javascript/compile.mjs does not exist yet");
+  const { findNode24 } = await import("./fixtures/node24.mjs");
+  const node24 = findNode24();
+  if (node24.path === null) return t.skip(node24.reason);
+  const hello = await usingThroughWorker(node24.path);
+  assert.equal(hello.features.await_using, true, node24.reason);
 });
