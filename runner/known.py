@@ -7,6 +7,7 @@ spec/known-outcomes.yaml), keyed by stable scenario id and conditioned on the ru
       status: skipped
       python: ["3.10"]        # CPython minor versions; leave out for any
       reason: asyncio.timeout is new in CPython 3.11
+      link: https://docs.python.org/3/library/asyncio-task.html#asyncio.timeout
 
 A matrix run fails on a cell that did not pass and is not listed (a new failure), and
 on a listed cell whose status is now different (a stale entry, such as a listed
@@ -36,6 +37,7 @@ class Known:
     python: tuple[str, ...] = ()
     node: tuple[str, ...] = ()
     reason: str = ""
+    link: str = ""
 
     def matches(self, scenario_id: str, cell: Cell) -> bool:
         python_minor = ".".join(cell.python.split(".")[:2])
@@ -58,11 +60,12 @@ def load_known(path: Path) -> list[Known]:
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict) or not {"scenario", "status"} <= set(item):
             raise ValueError(f"{path}: entry {number} needs scenario and status")
-        unknown = set(item) - {"scenario", "status", "python", "node", "reason"}
+        unknown = set(item) - {"scenario", "status", "python", "node", "reason", "link"}
         if unknown:
             raise ValueError(f"{path}: entry {number} has unknown key {sorted(unknown)[0]!r}")
         entries.append(Known(str(item["scenario"]), str(item["status"]), tuple(str(v) for v in item.get("python", [])),
-                             tuple(str(v) for v in item.get("node", [])), str(item.get("reason", ""))))
+                             tuple(str(v) for v in item.get("node", [])), str(item.get("reason", "")),
+                             str(item.get("link", ""))))
     return entries
 
 
@@ -86,6 +89,7 @@ def updated(report: dict, known: list[Known]) -> str:
     cells = [Cell(cell["python"], cell["node"]) for cell in report["cells"]]
     groups: dict[tuple[str, str, str], list[str]] = {}
     reasons: dict[tuple[str, str, str], str] = {}
+    links: dict[tuple[str, str, str], str] = {}
     for scenario in report["scenarios"]:
         for cell in cells:
             result = scenario["cells"][cell.name]
@@ -95,6 +99,9 @@ def updated(report: dict, known: list[Known]) -> str:
             key = (scenario["id"], result["status"], minor)
             groups.setdefault(key, []).append(cell.node.split(".")[0])
             old = next((item.reason for item in known if item.matches(scenario["id"], cell) and item.reason), "")
+            link = next((item.link for item in known if item.matches(scenario["id"], cell) and item.link), "")
+            if link:
+                links.setdefault(key, link)
             first = next(iter(result.get("targets", {}).values()), {}).get("message", "")
             reasons.setdefault(key, old or first)
     lines = ["# Known outcomes per runtime: see runner/known.py. Regenerate with the command", "# `asyncparity matrix` prints when this file and a run disagree.", ""]
@@ -107,4 +114,6 @@ def updated(report: dict, known: list[Known]) -> str:
             lines.append("  node: [" + ", ".join(f'"{node}"' for node in sorted(set(nodes), key=int)) + "]")
         if reasons[(scenario_id, status, minor)]:
             lines.append(f"  reason: {json.dumps(reasons[(scenario_id, status, minor)], ensure_ascii=False)}")
+        if (scenario_id, status, minor) in links:
+            lines.append(f"  link: {links[(scenario_id, status, minor)]}")
     return "\n".join(lines) + "\n"

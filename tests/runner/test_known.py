@@ -39,11 +39,12 @@ def test_a_stale_entry_fails_too() -> None:
 
 def test_update_writes_a_file_that_matches_and_keeps_reasons(tmp_path: Path) -> None:
     path = tmp_path / "known-outcomes.yaml"
-    path.write_text(updated(REPORT, [Known("timeout-fallback", "skipped", python=("3.10",), reason="asyncio.timeout is new in 3.11")]))
+    link = "https://docs.python.org/3/library/asyncio-task.html#asyncio.timeout"
+    path.write_text(updated(REPORT, [Known("timeout-fallback", "skipped", python=("3.10",), reason="asyncio.timeout is new in 3.11", link=link)]))
 
     known = load_known(path)
 
-    assert known == [Known("timeout-fallback", "skipped", python=("3.10",), node=("20",), reason="asyncio.timeout is new in 3.11")]
+    assert known == [Known("timeout-fallback", "skipped", python=("3.10",), node=("20",), reason="asyncio.timeout is new in 3.11", link=link)]
     assert check(REPORT, known) == []
 
 
