@@ -19,6 +19,7 @@ from . import __doc__ as package_doc
 from . import catalogue, show
 from .bless import bless
 from .compare import Verdict
+from .kit import SPEC_DIR
 from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
 from .node import NodeBinary, NodeNotFound, find_node
 from .provision import ProvisionError
@@ -38,7 +39,7 @@ from .testees import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-KIT_SPEC = Path(__file__).resolve().parent.parent / "spec"
+KIT_SPEC = SPEC_DIR
 
 
 def main(argv: Sequence[str] | None = None) -> int:

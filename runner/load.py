@@ -712,6 +712,9 @@ class _Checker:
                         self.error(item, f"parameter '{param}' appears twice")
                     elif param in self.callables or param in (entries or {}):
                         self.error(item, f"parameter '{param}' would hide the operation or function of that name")
+                    elif clash := next((other for other in [*self.callables, *(entries or {}), *params]
+                                        if other != param and camel_case(other) == camel_case(param)), None):
+                        self.error(item, f"parameter '{param}' and '{clash}' are both '{camel_case(param)}' in JavaScript; choose another name")
                     else:
                         params.append(param)
             if "steps" not in spec:

@@ -12,7 +12,9 @@ import os
 import re
 from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parent.parent / "spec" / "scenario.schema.json"
+from .kit import SPEC_DIR
+
+SCHEMA = SPEC_DIR / "scenario.schema.json"
 
 TEMPLATE = """\
 # yaml-language-server: $schema={schema}

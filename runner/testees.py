@@ -26,11 +26,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .node import NodeBinary
 from .pythons import PythonBinary
 
-JAVASCRIPT_DIR = Path(__file__).resolve().parent.parent / "javascript"
-PYTHON_DIR = Path(__file__).resolve().parent.parent / "python"
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a testee may take for one reply before it is killed and restarted."""

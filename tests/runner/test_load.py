@@ -487,3 +487,11 @@ def test_name_clashes_across_kinds_and_break_spelling() -> None:
         "t.yaml:10:3: 'f' is already an operation",
         "t.yaml:27:20: write a break as 'break: true'",
     ]
+
+
+def test_parameters_are_checked_in_their_javascript_spelling() -> None:
+    text = "id: a\nsummary: s\noperations:\n  fetch: {latency: 1, returns: 1}\nfunctions:\n  g:\n    params: [fetch_, a_b, a__b]\n    steps: []\nmain:\n  - log: x\n"
+    assert messages(text) == [
+        "t.yaml:7:14: parameter 'fetch_' and 'fetch' are both 'fetch' in JavaScript; choose another name",
+        "t.yaml:7:27: parameter 'a__b' and 'a_b' are both 'aB' in JavaScript; choose another name",
+    ]
