@@ -227,6 +227,14 @@ def load_text(text: str, path: str) -> LoadResult:
     except yaml.YAMLError as error:
         result.diagnostics.append(Diagnostic(path, 1, 1, f"YAML error: {error}"))
         return result
+    if "&" in text or "*" in text:  # a cheap guard: most files have neither
+        for event in yaml.parse(text, Loader=_FAST_LOADER):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                # An alias shares one value between places; the targets would each get a
+                # copy, and a reader would have to chase it. Scenarios spell values out.
+                result.diagnostics.append(Diagnostic(path, line, column, "anchors and aliases (&name, *name) are not supported: write the value out"))
+                return result
     documents = [document for document in documents if document is not None]
     if not documents:
         result.diagnostics.append(Diagnostic(path, 1, 1, "empty file: a scenario needs at least id, summary and main"))

@@ -495,3 +495,9 @@ def test_parameters_are_checked_in_their_javascript_spelling() -> None:
         "t.yaml:7:14: parameter 'fetch_' and 'fetch' are both 'fetch' in JavaScript; choose another name",
         "t.yaml:7:27: parameter 'a__b' and 'a_b' are both 'aB' in JavaScript; choose another name",
     ]
+
+
+def test_anchors_and_aliases_are_refused() -> None:
+    text = "id: a\nsummary: s\noperations:\n  f: &op {latency: 1, returns: 1}\n  g: *op\nmain:\n  - log: '*not an alias* & not an anchor'\n"
+    assert messages(text) == ["t.yaml:4:6: anchors and aliases (&name, *name) are not supported: write the value out"]
+    assert messages(MINIMAL.replace("hello", "'a & b *c*'")) == []
