@@ -78,3 +78,35 @@ def test_the_runner_and_the_python_runtime_render_the_same_canonical_text() -> N
     ]
 
     assert asyncparity_runtime.format_trace(events).splitlines() == format_trace(events)
+
+
+def test_the_runner_and_the_javascript_runtime_render_the_same_canonical_text() -> None:
+    """The same check against javascript/asyncparity-runtime.mjs's formatTrace, run by a real Node."""
+    import json
+    import subprocess
+
+    from asyncparity.kit import JAVASCRIPT_DIR
+    from asyncparity.node import find_node
+
+    events = [
+        {"t": 0, "event": "start", "op": "f", "args": ["é\n\u2028", 1, {"k": [True, None]}, "</script>", "${x}"]},
+        {"t": 1, "event": "end", "op": "f", "value": 2.5},
+        {"t": 1, "event": "fail", "op": "f", "error": {"kind": "E", "message": "m", "errors": [{"kind": "A", "message": "a"}]}},
+        {"t": 2, "event": "log", "message": "x\x00y"},
+        {"t": 3, "event": "unhandled", "error": {"kind": "E", "message": ""}},
+        {"t": 4, "event": "cancel", "op": "f"},
+        {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
+        {"t": 6, "event": "close", "resource": "r"},
+        {"t": 7, "event": "return", "value": [1, "2"]},
+        {"t": 7, "event": "throw", "error": {"kind": "E", "message": "q\"uote"}},
+    ]
+    script = (
+        f"import({json.dumps((JAVASCRIPT_DIR / 'asyncparity-runtime.mjs').as_uri())})"
+        ".then(({ formatTrace }) => process.stdout.write(formatTrace(JSON.parse(process.argv[1]))));"
+    )
+
+    completed = subprocess.run([find_node().path, "--input-type=module", "-e", script, json.dumps(events)],
+                               capture_output=True, text=True, timeout=60, check=False)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split("\n") == format_trace(events)
