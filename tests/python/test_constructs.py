@@ -8,16 +8,15 @@ the YAML quoted in each test; the traces were worked out by hand from the latenc
 then checked against the runs, never copied from them.
 
 The in-process runs need CPython 3.11 (``TaskGroup``, ``asyncio.timeout``,
-``ExceptionGroup``); the runs under 3.10, 3.12 and 3.13 go through the worker in a
-subprocess (tests/python/test_worker.py), and so does ``python-eager``.
+``ExceptionGroup``). Every fixture also runs under 3.10, 3.12 and 3.13 through the
+worker, with ``python-eager`` on 3.12+, and saved as a standalone program: those checks
+live once, for all fixtures, in tests/python/test_target.py.
 """
 
 from __future__ import annotations
 
 import json
 import platform
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,9 +26,7 @@ from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup, asyncio.timeout, ExceptionGroup: 3.11+")
 
@@ -554,30 +551,3 @@ def test_python_eager_is_skipped_before_3_12_with_the_reason():
 def test_an_unknown_target_is_a_value_error():
     with pytest.raises(ValueError, match="unknown target 'js-async'; this compiler writes: python, python-eager"):
         target.run(load("start-log-await"), "js-async")
-
-
-def _interpreters(*versions: str) -> list[str]:
-    found = []
-    for version in versions:
-        path = shutil.which(f"/root/.pyenv/versions/{version}/bin/python{version.rpartition('.')[0]}")
-        if path and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-            found.append(path)
-    return found
-
-
-NEW_FIXTURES = ["all-settled-one-fails", "any-first-success", "any-all-fail", "timeout-expires",
-                "timeout-not-reached", "group-success", "group-failure", "backoff-calc"]
-
-
-@needs_311
-@pytest.mark.parametrize("python", [sys.executable, *_interpreters("3.12.1", "3.13.0")])
-def test_saved_programs_run_standalone_with_the_same_trace(python, tmp_path):
-    shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
-    for name in NEW_FIXTURES:
-        ir = load(name)
-        (tmp_path / "program.py").write_text(compile_program(ir), encoding="utf-8")
-        result = subprocess.run([python, "-W", "error", "program.py"], cwd=tmp_path, capture_output=True,
-                                timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
-        assert result.stderr == b"", name
-        outcome = target.run(ir)
-        assert result.stdout.decode("utf-8") == format_trace(outcome["trace"]) + "settled\n", name

@@ -18,12 +18,8 @@ A scenario declares that as a divergence.)
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -33,12 +29,8 @@ from asyncparity_python import target
 from asyncparity_python.compile import compile_program
 from asyncparity_runtime import World, format_trace
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
-RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 
-NEW_FIXTURES = ["generator-consumed-fully", "generator-break", "generator-raises", "generator-using-break",
-                "using-nested", "using-error"]
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout: 3.11+")
 
@@ -826,69 +818,3 @@ def test_ir_the_compiler_cannot_trust_is_a_value_error(main, extra, message):
     ir.update(extra)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         compile_program(ir)
-
-
-# -- determinism, other CPythons, saved programs -----------------------------------------
-
-
-def test_every_run_gives_the_same_outcome():
-    garbage = []
-    for name in NEW_FIXTURES:
-        ir = load(name)
-        first = target.run(ir)
-        for size in (1, 300, 7, 1000):
-            garbage.append([object() for _ in range(size)])  # move the allocator around
-            gc.collect()
-            assert target.run(ir) == first, name
-
-
-def _python_for(version: str) -> str | None:
-    path = f"/root/.pyenv/versions/{version}/bin/python{version.rpartition('.')[0]}"
-    if shutil.which(path) and subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-        return path
-    return None
-
-
-def _run_in_worker(python: str, requests: list[tuple[str, dict]]) -> list[dict]:
-    lines = "".join(json.dumps({"id": i, "type": "run", "target": target_id, "scenario": ir}) + "\n"
-                    for i, (target_id, ir) in enumerate(requests))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    result = subprocess.run([python, "-W", "error", "-m", "asyncparity_python.worker"], input=lines.encode(),
-                            capture_output=True, env=env, timeout=60)
-    assert result.returncode == 0 and result.stderr == b"", result.stderr
-    return [json.loads(line)["outcome"] for line in result.stdout.decode("ascii").splitlines()]
-
-
-@pytest.mark.parametrize("version", ["3.10.13", "3.12.1", "3.13.0"])
-def test_the_same_outcomes_under_other_cpythons_and_with_eager_tasks(version):
-    # python-eager: the finalizer's aclose() task runs its first step inside create_task,
-    # a turn earlier than a lazy task would; nothing else is ready at that instant in
-    # these scenarios, so the traces are the same.
-    python = _python_for(version)
-    if python is None:
-        pytest.skip(f"no CPython {version} found")
-    irs = [load(name) for name in NEW_FIXTURES]
-    targets = ["python", "python-eager"] if version >= "3.12" else ["python"]
-    requests = [(target_id, ir) for target_id in targets for ir in irs]
-    for (target_id, ir), there in zip(requests, _run_in_worker(python, requests), strict=True):
-        here = target.run(ir)
-        assert (there["status"], there["result"], there["trace"]) == (here["status"], here["result"], here["trace"]), (
-            target_id, ir["id"])
-
-
-@pytest.mark.parametrize("version", [None, "3.10.13", "3.13.0"])
-def test_saved_programs_run_standalone_with_the_same_trace_and_no_warning(version, tmp_path):
-    python = sys.executable if version is None else _python_for(version)
-    if python is None:
-        pytest.skip(f"no CPython {version} found")
-    shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
-    for name in NEW_FIXTURES:
-        ir = load(name)
-        (tmp_path / "program.py").write_text(compile_program(ir), encoding="utf-8")
-        result = subprocess.run([python, "-W", "error", "-X", "dev", "program.py"], cwd=tmp_path, capture_output=True,
-                                timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
-        assert result.stderr == b"", (name, result.stderr.decode())
-        outcome = target.run(ir)
-        status = "settled\n"
-        assert result.stdout.decode("utf-8") == format_trace(outcome["trace"]) + status, name
-        assert result.returncode == 0, name
