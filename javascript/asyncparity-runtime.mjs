@@ -17,6 +17,8 @@
 // Captured at module load: quiescence is detected by a real macrotask, and a scenario
 // (or a test) that replaces the global must not be able to redirect it.
 const realSetImmediate = globalThis.setImmediate;
+const realSetTimeout = globalThis.setTimeout;
+const realClearTimeout = globalThis.clearTimeout;
 
 /** The runaway bounds used when a scenario gives none (spec/LANGUAGE.md "limits"). */
 const DEFAULT_LIMITS = Object.freeze({
@@ -147,53 +149,154 @@ export function formatTrace(events) {
   }).join("\n");
 }
 
-/** Orders timers by (deadline, seq): same-instant timers fire first-scheduled first. */
-function earlier(a, b) {
-  return a.deadline < b.deadline || (a.deadline === b.deadline && a.seq < b.seq);
+/** Node's bound on a delay: a larger one (or one below 1, or not a number) becomes 1. */
+const TIMEOUT_MAX = 2 ** 31 - 1;
+
+/**
+ * The delay Node really uses for `setTimeout(callback, ms)` (lib/internal/timers.js,
+ * `Timeout` and `insert`; the same in Node 20, 22 and 24): anything that is not a
+ * number from 1 to 2**31 - 1 is 1 ("When delay is larger than 2147483647 or less than 1,
+ * the delay will be set to 1", nodejs.org/api/timers.html), and a fraction is truncated.
+ *
+ * @param {*} ms the delay as given.
+ * @returns {number} whole milliseconds, 1 to 2**31 - 1.
+ */
+function nodeDelay(ms) {
+  const after = Number(ms);
+  return after >= 1 && after <= TIMEOUT_MAX ? Math.trunc(after) : 1;
 }
 
 /**
- * A binary min-heap of timers. asyncio's heap orders equal deadlines arbitrarily
- * (eight same-instant timers fired as [0, 2, 6, 5, 7, 1, 3, 4]; see
- * notes/async-semantics.md section 12): the sequence number makes ties FIFO.
+ * Node's timers, on a virtual clock: the data structure and the firing order of
+ * lib/internal/timers.js, with `now` in place of libuv's clock.
+ *
+ * - Timers are kept in one list per duration, in the order they were set; a timer's
+ *   start is the clock when it was set.
+ * - Lists wait in a priority queue ordered by `expiry`, ties broken by the list's `id`,
+ *   a counter taken when the list is made and again whenever it is rescheduled.
+ * - When the first list is due, its timers run in order; before each, Node checks that
+ *   this timer's own time has come (`now - start >= duration`); the first that is not
+ *   due yet reschedules the list: `expiry = max(start + duration, now + 1)` and a new
+ *   `id`. A list found empty is removed.
+ *
+ * So two timers due in the same millisecond do not fire in the order they were set when
+ * they sit in different lists whose order says otherwise (a list rescheduled after the
+ * other was made comes after it). `take(now)` answers which timer Node runs next and
+ * `finish` does what Node does when its callback returns; the world drains the
+ * microtasks after each timer, as Node does (`runNextTicks`).
  */
-class TimerHeap {
-  constructor() { this.items = []; }
+class NodeTimerLists {
+  /** @type {Map<number, {duration: number, expiry: number, id: number, timers: object[]}>} */
+  #lists = new Map();
+  #ids = 0;
 
-  get size() { return this.items.length; }
-
-  peek() { return this.items[0]; }
-
-  push(timer) {
-    const items = this.items;
-    let i = items.push(timer) - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!earlier(timer, items[parent])) break;
-      items[i] = items[parent];
-      i = parent;
-    }
-    items[i] = timer;
+  /** How many timers are pending. */
+  get size() {
+    let count = 0;
+    for (const list of this.#lists.values()) count += list.timers.length;
+    return count;
   }
 
-  pop() {
-    const items = this.items;
-    const top = items[0];
-    const last = items.pop();
-    if (items.length > 0) {
-      let i = 0;
-      for (;;) {
-        const left = 2 * i + 1;
-        if (left >= items.length) break;
-        const right = left + 1;
-        const child = right < items.length && earlier(items[right], items[left]) ? right : left;
-        if (!earlier(items[child], last)) break;
-        items[i] = items[child];
-        i = child;
-      }
-      items[i] = last;
+  /**
+   * Sets a timer at `now` (Node's `insert`): appended to the list of its duration, a
+   * new list if there is none.
+   *
+   * @param {number} duration whole ms, from `nodeDelay`.
+   * @param {number} now the clock.
+   * @param {Function} callback
+   * @param {Array} args
+   * @returns {object} the timer, for `clear`.
+   */
+  insert(duration, now, callback, args) {
+    let list = this.#lists.get(duration);
+    if (list === undefined) {
+      list = { duration, expiry: now + duration, id: this.#ids++, timers: [] };
+      this.#lists.set(duration, list);
     }
-    return top;
+    const timer = { duration, start: now, callback, args, list, cleared: false };
+    list.timers.push(timer);
+    return timer;
+  }
+
+  /**
+   * Clears a timer (Node's `unenroll`): out of its list, and an empty list out of the queue.
+   *
+   * @param {object} timer from `insert`.
+   */
+  clear(timer) {
+    if (timer.cleared) return;
+    timer.cleared = true;
+    const list = timer.list;
+    const index = list.timers.indexOf(timer);
+    if (index >= 0) list.timers.splice(index, 1);
+    if (list.timers.length === 0 && this.#lists.get(list.duration) === list) this.#lists.delete(list.duration);
+  }
+
+  /** The list Node's priority queue has first: least `expiry`, then least `id`. */
+  #first() {
+    let first;
+    for (const list of this.#lists.values()) {
+      if (first === undefined || list.expiry < first.expiry || (list.expiry === first.expiry && list.id < first.id)) {
+        first = list;
+      }
+    }
+    return first;
+  }
+
+  /**
+   * When the clock must next move to: the first list's expiry, or undefined when no
+   * timer is pending.
+   *
+   * @returns {number | undefined}
+   */
+  nextExpiry() {
+    return this.#first()?.expiry;
+  }
+
+  /**
+   * The next timer Node runs at `now`, taken out of its list, or undefined when none is
+   * due: `processTimers(now)` peeking the first list, then `listOnTimeout(list, now)`.
+   * A list whose first timer is not due yet is rescheduled on the way, with a new `id`.
+   *
+   * @param {number} now the clock.
+   * @returns {object | undefined} the timer; run `timer.callback(...timer.args)`, then `finish`.
+   */
+  take(now) {
+    for (;;) {
+      const list = this.#first();
+      if (list === undefined || list.expiry > now) return undefined;
+      if (this.#reschedule(list, now)) continue;
+      const timer = list.timers.shift();
+      timer.cleared = true;
+      return timer;
+    }
+  }
+
+  /**
+   * What Node does the moment a timer's callback returns, before any microtask: it peeks
+   * the same list again, removes it if it is empty (unless the callback replaced it), and
+   * reschedules it if its next timer is not due. A timer of the same duration set by
+   * the callback therefore joins this list and takes its new `id` now.
+   *
+   * @param {object} timer the timer `take` returned.
+   * @param {number} now the clock.
+   */
+  finish(timer, now) {
+    const list = timer.list;
+    if (list.timers.length === 0) {
+      if (this.#lists.get(list.duration) === list) this.#lists.delete(list.duration);
+      return;
+    }
+    this.#reschedule(list, now);
+  }
+
+  /** Reschedules `list` if its first timer is not due at `now`; true if it did. */
+  #reschedule(list, now) {
+    const first = list.timers[0];
+    if (now - first.start >= list.duration) return false;
+    list.expiry = Math.max(first.start + list.duration, now + 1);
+    list.id = this.#ids++;
+    return true;
   }
 }
 
@@ -510,7 +613,9 @@ class Queue {
   }
 
   // asyncio.Queue.put and .get, line for line: wait while full (empty), then do it and
-  // wake the next waiter of the other side.
+  // wake the next waiter of the other side. A woken waiter's promise is resolved, so it
+  // goes on in a microtask, as JavaScript code waiting on a promise does; it checks
+  // again, since a value may have been taken meanwhile.
   async #put(value) {
     while (this.#size !== null && this.#items.length >= this.#size) await this.#wait(this.#putters);
     this.#items.push(value);
@@ -530,7 +635,7 @@ class Queue {
 
   #wakeNext(waiters) {
     const resume = waiters.shift();
-    if (resume !== undefined) this.#hooks.wake(resume);
+    if (resume !== undefined) resume();
   }
 
   [WAITING]() {
@@ -547,9 +652,17 @@ class Queue {
  * and trace, the kit's own semaphore and queue (JavaScript has neither), and
  * `generator`, an async generator for code written without `async function*`.
  *
- * At each quiescence point the world first resumes one waiter woken by a queue, if any
- * (first woken, first resumed), and only then fires a timer: the ready queue of an
- * asyncio loop, whose woken tasks run before the clock moves on.
+ * Only the clock is fake. The program's promises, microtasks and `await`s are Node's
+ * own; the world replaces the timers only, with `NodeTimerLists` on a virtual clock that
+ * moves when nothing is left to run (a real `setImmediate` callback runs only once
+ * every microtask has drained). It runs one timer per such quiescence point, in the
+ * order Node would, so the microtasks a timer's callback starts all run before the next
+ * timer, as in Node (`runNextTicks` between timers, lib/internal/timers.js).
+ *
+ * An unhandled rejection ends the program as Node's default does
+ * (`--unhandled-rejections=throw`, the default since Node 15): the trace gets an
+ * `unhandled` event and the outcome's result is `{uncaught: ERROR}`; nothing after it
+ * runs.
  *
  * `log`, `setTimeout`, `clearTimeout` and `now` are bound to the world, so generated code
  * may destructure them: `const { log, setTimeout, clearTimeout } = world;`.
@@ -561,17 +674,17 @@ export class World {
   #id;
   #limits;
   #now = 0;
-  #seq = 0;
-  #timers = new TimerHeap();
+  #timers = new NodeTimerLists();
   #publicTimers = new Map();
+  #real = null; // {scale, origin}: runAndPrint on real time (ASYNCPARITY_REAL_TIME)
   #nextTimerId = 1;
   #kinds = new Map();
   #trace = [];
   #pendingCalls = new Set();
-  #ready = [];
   #queues = [];
   #opened = new Map();
   #mainPending = false;
+  #result = null;
   #frozen = false;
   #started = false;
   #stop = null;
@@ -662,16 +775,18 @@ export class World {
       const watch = signal !== null && onCancel === "stop";
       const outcome = outcomes[Math.min(calls, outcomes.length - 1)];
       calls += 1;
-      const pending = { name, args: args.map(toJson), since: this.#now };
-      this.#record({ t: this.#now, event: "start", op: name, args: pending.args });
+      const pending = { name, args: args.map(toJson), since: this.#time() };
+      this.#record({ t: this.#time(), event: "start", op: name, args: pending.args });
       this.#pendingCalls.add(pending);
       return new Promise((resolve, reject) => {
         let timer = null;
         const cancel = () => {
           this.#pendingCalls.delete(pending);
-          if (timer !== null) timer.cancelled = true;
-          this.#record({ t: this.#now, event: "cancel", op: name });
-          reject(new DOMException("This operation was aborted", "AbortError"));
+          if (timer !== null) this.#unschedule(timer);
+          this.#record({ t: this.#time(), event: "cancel", op: name });
+          // What fetch does: reject with the signal's reason (an AbortError DOMException
+          // for a plain abort(), whatever was passed to abort(reason) otherwise).
+          reject(signal.reason);
         };
         if (watch && signal.aborted) {
           cancel();
@@ -683,12 +798,12 @@ export class World {
           if (outcome.fails !== undefined) {
             const Kind = this.errorKind(outcome.fails.kind);
             const error = new Kind(outcome.fails.message);
-            this.#record({ t: this.#now, event: "fail", op: name, error: errorRecord(error) });
+            this.#record({ t: this.#time(), event: "fail", op: name, error: errorRecord(error) });
             reject(error);
           } else {
             // Every call gets its own copy, as a real operation returns fresh data.
             const value = toJson(outcome.returns);
-            this.#record({ t: this.#now, event: "end", op: name, value: toJson(value) });
+            this.#record({ t: this.#time(), event: "end", op: name, value: toJson(value) });
             resolve(value);
           }
         }, []);
@@ -752,9 +867,9 @@ export class World {
         return wait(open, () => {
           const count = (this.#opened.get(name) ?? 0) + 1;
           this.#opened.set(name, count);
-          this.#record({ t: this.#now, event: "open", resource: name, args: recorded });
+          this.#record({ t: this.#time(), event: "open", resource: name, args: recorded });
           return new ResourceHandle(name, `${name}#${count}`, () => wait(close, () => {
-            this.#record({ t: this.#now, event: "close", resource: name });
+            this.#record({ t: this.#time(), event: "close", resource: name });
           }));
         });
       },
@@ -820,11 +935,10 @@ export class World {
    * A queue shared by the tasks of a scenario: JavaScript has none that waits, so this is
    * the kit's own, with asyncio.Queue's semantics. `put(value)` waits while the queue is
    * full, `get()` while it is empty; waiters are served first come, first served, and
-   * each put wakes one waiting getter, each get one waiting putter. A woken waiter
-   * resumes at the next quiescence point, before any timer (as a woken asyncio task
-   * runs on the loop's next turn, after the task that woke it has gone on to its next
-   * wait), and checks again: a value taken meanwhile sends it back to the end of the
-   * line, as in asyncio.
+   * each put wakes one waiting getter, each get one waiting putter. A woken waiter's
+   * promise is resolved, so it goes on in a microtask (where an asyncio task goes on at
+   * the loop's next turn), and checks again: a value taken meanwhile sends it back to
+   * the end of the line, as in asyncio.
    *
    * @param {number | null} [size] the bound; null (or 0, asyncio's maxsize=0) is unbounded.
    * @returns {{put: (value: *) => Promise<void>, get: () => Promise<*>, size: number | null, length: number}}
@@ -833,10 +947,7 @@ export class World {
     if (size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new TypeError(`a queue's size is null (unbounded) or an integer >= 1, got ${JSON.stringify(size)}`);
     }
-    const queue = new Queue(size || null, {
-      kitCall: () => this.#kitCall(),
-      wake: (resume) => this.#ready.push(resume),
-    });
+    const queue = new Queue(size || null, { kitCall: () => this.#kitCall() });
     this.#queues.push(queue);
     return queue;
   }
@@ -848,18 +959,17 @@ export class World {
    */
   log(message) {
     this.#kitCall();
-    this.#record({ t: this.#now, event: "log", message: toJson(message) });
+    this.#record({ t: this.#time(), event: "log", message: toJson(message) });
   }
 
   /**
-   * A virtual timer: `callback(...args)` runs when the clock reaches now + `ms`.
-   * A delay of 0 or less is a deadline of now; Node clamps delays below 1 ms to 1 ms
-   * (nodejs/node#34728), the kit does not, so `setTimeout(a, 1); setTimeout(b, 0)` runs
-   * b first, as asyncio's `call_later` would. A fractional delay is rounded up: the
-   * clock counts whole milliseconds and a timer never fires before its delay.
+   * A timer, as Node's `setTimeout`: `callback(...args)` runs `ms` later, where `ms` is
+   * what Node makes of it (`nodeDelay`): below 1 ms, or not a number, it is 1 ms (so
+   * `setTimeout(a, 1); setTimeout(b, 0)` runs a first), and a fraction is truncated.
+   * Timers due in the same millisecond run in Node's order (`NodeTimerLists`).
    *
    * @param {Function} callback
-   * @param {number} [ms] the delay in virtual milliseconds.
+   * @param {number} [ms] the delay in milliseconds.
    * @param {...*} args passed to `callback`.
    * @returns {number} an id for `clearTimeout`.
    */
@@ -869,8 +979,10 @@ export class World {
     }
     this.#kitCall();
     const id = this.#nextTimerId++;
-    const timer = this.#schedule(ms, callback, args);
-    timer.id = id;
+    const timer = this.#schedule(ms, (...values) => {
+      this.#publicTimers.delete(id);
+      callback(...values);
+    }, args);
     this.#publicTimers.set(id, timer);
     return id;
   }
@@ -885,14 +997,15 @@ export class World {
     const timer = this.#publicTimers.get(id);
     if (timer === undefined) return;
     this.#publicTimers.delete(id);
-    timer.cancelled = true;
+    this.#unschedule(timer);
   }
 
   /**
-   * @returns {number} the virtual clock, integer milliseconds from 0.
+   * @returns {number} the clock, integer milliseconds from 0 (on real time: the
+   *   milliseconds of the slowed clock, rounded).
    */
   now() {
-    return this.#now;
+    return this.#time();
   }
 
   /**
@@ -900,15 +1013,16 @@ export class World {
    * outcome of spec/PROTOCOL.md without `target`: `{status, result, trace, message,
    * stats}`. It never rejects: a failure of the runtime itself is status `crash`.
    *
+   * The program ends as a Node process does: when no timer is left (work still running
+   * after main settled shows in the trace), or at the first unhandled rejection, whose
+   * outcome is `settled` with the result `{uncaught: ERROR}`.
+   *
    * @param {() => (Promise<*> | *)} main the main workflow.
    * @returns {Promise<{status: string, result: object|null, trace: object[], message: string|null, stats: object}>}
    */
   async run(main) {
-    let result = null;
     let others = null;
-    const onUnhandled = (reason) => {
-      this.#record({ t: this.#now, event: "unhandled", error: errorRecord(reason) });
-    };
+    const onUnhandled = (reason) => this.#uncaught(reason);
     try {
       if (this.#started) throw new Error("World.run was called twice on one world");
       this.#started = true;
@@ -916,79 +1030,45 @@ export class World {
         throw new Error("another World.run is in progress in this process; runs must not overlap");
       }
       activeWorld = this;
-      // During the run the world owns 'unhandledRejection': a rejection the scenario
-      // leaves unhandled is a trace event, not a failure of the host (node:test fails
-      // the current test from its own listener; Node 15+ with no listener at all
-      // exits, nodejs/node#33021). The host's listeners come back after the run.
+      // During the run the world owns 'unhandledRejection', so that the program's
+      // unhandled rejection ends the run and not the host (node:test fails the current
+      // test from its own listener; with no listener Node 15+ exits, nodejs/node#33021).
+      // Node emits it once the microtasks have drained (processPromiseRejections), just
+      // where it would raise the uncaught exception. The host's listeners come back after.
       others = process.rawListeners("unhandledRejection");
       process.removeAllListeners("unhandledRejection");
       process.on("unhandledRejection", onUnhandled);
 
-      if (typeof main !== "function") throw new TypeError("main is not a function");
-      this.#mainPending = true;
-      const settle = (settled) => {
-        this.#mainPending = false;
-        result = settled;
-      };
-      try {
-        Promise.resolve(main()).then(
-          (value) => {
-            const json = toJson(value);
-            this.#record({ t: this.#now, event: "return", value: json });
-            settle({ returns: json });
-          },
-          (error) => {
-            const record = errorRecord(error);
-            this.#record({ t: this.#now, event: "throw", error: record });
-            settle({ throws: record });
-          },
-        ).catch((error) => {
-          // A result that is not JSON (a BigInt, a cycle) cannot be reported: without
-          // this it would surface as an unhandled rejection and a false deadlock.
-          const { kind, message } = errorRecord(error);
-          this.#halt("crash", `crash: scenario '${this.#id}': the main workflow's result cannot be reported: ${kind}: ${message}`);
-        });
-      } catch (error) {
-        // A main that throws before returning a promise settles at once, like an async
-        // function whose body throws.
-        const record = errorRecord(error);
-        this.#record({ t: this.#now, event: "throw", error: record });
-        settle({ throws: record });
-      }
+      this.#start(main);
 
       for (;;) {
         // Quiescence: a real macrotask runs only once every microtask has drained, and
         // Node emits 'unhandledRejection' right after that drain (before the next
-        // macrotask), so onUnhandled has recorded them at the current time.
+        // macrotask), so an uncaught rejection has stopped the run by now.
         await new Promise((resolve) => realSetImmediate(resolve));
         if (this.#stop !== null) break;
-        if (this.#ready.length > 0) {
-          // A waiter woken by a queue runs before any timer, one per quiescence point.
-          if (!this.#countTurn()) break;
-          this.#ready.shift()();
-          continue;
-        }
-        const timer = this.#nextTimer();
+        let timer = this.#timers.take(this.#now);
         if (timer === undefined) {
-          if (this.#mainPending) this.#halt("deadlock", this.#deadlockMessage());
-          break;
-        }
-        if (timer.deadline > this.#limits.virtual_time) {
-          this.#halt("runaway", `runaway: scenario '${this.#id}' passed virtual time ${this.#limits.virtual_time} ms`);
-          break;
-        }
-        if (this.#firings >= this.#limits.timer_firings) {
-          this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.#limits.timer_firings} timer firings`);
-          break;
-        }
-        if (timer.deadline > this.#now) {
-          this.#now = timer.deadline;
+          const expiry = this.#timers.nextExpiry();
+          if (expiry === undefined) {
+            if (this.#mainPending) this.#halt("deadlock", this.#deadlockMessage());
+            break;
+          }
+          if (expiry > this.#limits.virtual_time) {
+            this.#halt("runaway", `runaway: scenario '${this.#id}' passed virtual time ${this.#limits.virtual_time} ms`);
+            break;
+          }
+          if (this.#firings >= this.#limits.timer_firings) {
+            this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.#limits.timer_firings} timer firings`);
+            break;
+          }
+          this.#now = expiry;
           this.#turns = 0;
+          timer = this.#timers.take(this.#now);
+          if (timer === undefined) continue; // the list was rescheduled: Node wakes, finds nothing due
         }
         if (!this.#countTurn()) break;
-        this.#timers.pop();
         this.#firings += 1;
-        if (timer.id !== undefined) this.#publicTimers.delete(timer.id);
         try {
           timer.callback(...timer.args);
         } catch (error) {
@@ -1000,6 +1080,7 @@ export class World {
           }
           break;
         }
+        this.#timers.finish(timer, this.#now);
       }
     } catch (error) {
       const { kind, message } = errorRecord(error);
@@ -1012,35 +1093,131 @@ export class World {
       if (activeWorld === this) activeWorld = null;
       this.#frozen = true;
     }
+    return this.#outcome();
+  }
+
+  /**
+   * Runs `main` and prints the canonical trace, one event a line, then a status line:
+   * `settled`, `uncaught` (the program ended at an unhandled rejection), or the message
+   * of a deadlock, runaway or crash. Anything but `settled` sets `process.exitCode` to 1.
+   * For standalone programs (`node program.mjs`).
+   *
+   * With `ASYNCPARITY_REAL_TIME` set to a scale in the environment, the program runs on
+   * Node's real timers instead, each delay (as Node makes it, `nodeDelay`) multiplied by
+   * the scale, and prints the trace with times in the slowed clock's milliseconds when
+   * Node's event loop is empty ('beforeExit'), or at an unhandled rejection, which Node
+   * then raises as it always does (`uncaughtExceptionMonitor` sees it first).
+   *
+   * @param {() => (Promise<*> | *)} main the main workflow.
+   * @returns {Promise<object>} the outcome, as `run` returns it (on real time: when the
+   *   program has ended).
+   */
+  async runAndPrint(main) {
+    const scale = process.env.ASYNCPARITY_REAL_TIME;
+    if (scale) return this.#runRealTime(main, Number(scale));
+    const outcome = await this.run(main);
+    World.#print(outcome);
+    return outcome;
+  }
+
+  /** Prints an outcome as `runAndPrint` does. */
+  static #print(outcome) {
+    const lines = outcome.trace.length > 0 ? `${formatTrace(outcome.trace)}\n` : "";
+    let status = outcome.status === "settled" ? "settled" : outcome.message;
+    if (outcome.result?.uncaught !== undefined) status = "uncaught";
+    process.stdout.write(`${lines}${status}\n`);
+    if (status !== "settled") process.exitCode = 1;
+  }
+
+  /** `runAndPrint` on real time: Node's own timers and its own end of the process. */
+  #runRealTime(main, scale) {
+    if (!(scale > 0 && Number.isFinite(scale))) {
+      throw new TypeError(`ASYNCPARITY_REAL_TIME must be a number > 0 (real ms per virtual ms), got ${JSON.stringify(process.env.ASYNCPARITY_REAL_TIME)}`);
+    }
+    this.#started = true;
+    this.#real = { scale, origin: performance.now() };
+    return new Promise((resolve) => {
+      const finish = () => {
+        if (this.#frozen) return;
+        this.#frozen = true;
+        const outcome = this.#outcome();
+        World.#print(outcome);
+        resolve(outcome);
+      };
+      process.once("beforeExit", finish);
+      process.on("uncaughtExceptionMonitor", (error, origin) => {
+        if (origin === "unhandledRejection") this.#uncaught(error);
+        finish();
+      });
+      this.#start(main);
+    });
+  }
+
+  /** Calls main and records its settling (`return` or `throw`). */
+  #start(main) {
+    if (typeof main !== "function") throw new TypeError("main is not a function");
+    this.#mainPending = true;
+    const settle = (settled) => {
+      this.#mainPending = false;
+      if (this.#result === null) this.#result = settled;
+    };
+    try {
+      Promise.resolve(main()).then(
+        (value) => {
+          const json = toJson(value);
+          this.#record({ t: this.#time(), event: "return", value: json });
+          settle({ returns: json });
+        },
+        (error) => {
+          const record = errorRecord(error);
+          this.#record({ t: this.#time(), event: "throw", error: record });
+          settle({ throws: record });
+        },
+      ).catch((error) => {
+        // A result that is not JSON (a BigInt, a cycle) cannot be reported: without
+        // this it would surface as an unhandled rejection and a false deadlock.
+        const { kind, message } = errorRecord(error);
+        this.#halt("crash", `crash: scenario '${this.#id}': the main workflow's result cannot be reported: ${kind}: ${message}`);
+      });
+    } catch (error) {
+      // A main that throws before returning a promise settles at once, like an async
+      // function whose body throws.
+      const record = errorRecord(error);
+      this.#record({ t: this.#time(), event: "throw", error: record });
+      settle({ throws: record });
+    }
+  }
+
+  /** The program's first unhandled rejection: recorded, and the program ends there. */
+  #uncaught(reason) {
+    if (this.#stop !== null || this.#frozen) return;
+    const record = errorRecord(reason);
+    this.#record({ t: this.#time(), event: "unhandled", error: record });
+    this.#result = { uncaught: record };
+    this.#stop = { status: "settled", message: null };
+  }
+
+  /** The outcome of spec/PROTOCOL.md, without `target`. */
+  #outcome() {
     const stop = this.#stop;
+    const settled = stop === null || stop.status === "settled";
     return {
-      status: stop === null ? "settled" : stop.status,
-      result: stop === null ? result : null,
+      status: settled ? "settled" : stop.status,
+      result: settled ? this.#result : null,
       trace: this.#trace,
-      message: stop === null ? null : stop.message,
+      message: settled ? null : stop.message,
       stats: {
-        virtual_time: this.#now,
+        virtual_time: this.#time(),
         timer_firings: this.#firings,
         max_turns_per_instant: this.#maxTurns,
       },
     };
   }
 
-  /**
-   * Runs `main` and prints the canonical trace, one event a line, then a status line:
-   * `settled`, or the message of a deadlock, runaway or crash, in which case
-   * `process.exitCode` is set to 1. For standalone programs (`node program.mjs`).
-   *
-   * @param {() => (Promise<*> | *)} main the main workflow.
-   * @returns {Promise<object>} the outcome, as `run` returns it.
-   */
-  async runAndPrint(main) {
-    const outcome = await this.run(main);
-    const lines = outcome.trace.length > 0 ? `${formatTrace(outcome.trace)}\n` : "";
-    const status = outcome.status === "settled" ? "settled" : outcome.message;
-    process.stdout.write(`${lines}${status}\n`);
-    if (outcome.status !== "settled") process.exitCode = 1;
-    return outcome;
+  /** The clock: virtual ms, or on real time the slowed clock's ms, rounded. */
+  #time() {
+    const real = this.#real;
+    return real === null ? this.#now : Math.round((performance.now() - real.origin) / real.scale);
   }
 
   /** Appends an event unless the run has stopped or finished. */
@@ -1048,18 +1225,18 @@ export class World {
     if (!this.#frozen && this.#stop === null) this.#trace.push(event);
   }
 
-  /** Adds a timer to the heap; the delay is normalised as `setTimeout` documents. */
+  /** Sets a timer of `ms` as Node would: `nodeDelay(ms)`; on real time, Node's own, scaled. */
   #schedule(ms, callback, args) {
-    const delay = Number(ms) > 0 ? Math.ceil(Number(ms)) : 0;
-    const timer = { deadline: this.#now + delay, seq: this.#seq++, callback, args, id: undefined, cancelled: false };
-    this.#timers.push(timer);
-    return timer;
+    const delay = nodeDelay(ms);
+    const real = this.#real;
+    if (real !== null) return { real: realSetTimeout(callback, delay * real.scale, ...args) };
+    return this.#timers.insert(delay, this.#now, callback, args);
   }
 
-  /** The next live timer, dropping cleared ones (they are removed lazily). */
-  #nextTimer() {
-    while (this.#timers.size > 0 && this.#timers.peek().cancelled) this.#timers.pop();
-    return this.#timers.peek();
+  /** Clears a timer set by `#schedule`. */
+  #unschedule(timer) {
+    if (timer.real !== undefined) realClearTimeout(timer.real);
+    else this.#timers.clear(timer);
   }
 
   /** Counts one turn at the current instant; false (and the run stops) past the bound. */
@@ -1078,8 +1255,9 @@ export class World {
    * yields to the clock (the runner's watchdog is the last resort) stops here.
    */
   #kitCall() {
+    if (this.#real !== null) return;
     if (this.#stop !== null || !this.#countTurn()) {
-      throw new RunawayError(this.#stop.message);
+      throw new RunawayError(this.#stop.message ?? "the run has ended");
     }
   }
 

@@ -1,4 +1,4 @@
-"""asyncparity_runtime: asyncio on a virtual clock, simulated operations, and the trace.
+"""asyncparity_runtime: asyncio with a virtual clock, simulated operations, and the trace.
 
 Every Python program that asyncparity generates imports this one module. Save it beside
 a program printed by ``asyncparity show`` and ``python3 program.py`` runs on its own:
@@ -18,78 +18,58 @@ A program uses these names::
     ...
     world.run_and_print(main)                          # or: outcome = world.run(main)
 
-and otherwise plain asyncio: ``await asyncio.sleep(0.03)``, ``asyncio.create_task``,
-``task.cancel()``, ``asyncio.gather``, ``asyncio.wait``, ``asyncio.as_completed``,
-``asyncio.timeout``, ``asyncio.TaskGroup``, ``asyncio.Semaphore`` and ``asyncio.Queue``
-all work unchanged, because the loop they run on (:class:`VirtualTimeLoop`) is an
-ordinary ``asyncio.BaseEventLoop`` whose clock and timers are virtual.
+and otherwise plain asyncio: ``asyncio.sleep``, ``create_task``, ``task.cancel()``,
+``gather``, ``wait``, ``as_completed``, ``timeout``, ``TaskGroup``, ``Semaphore`` and
+``Queue`` all work unchanged.
 
-Python cancels: ``asyncio.timeout``, ``asyncio.TaskGroup`` and ``task.cancel()`` cancel
-the work they stop waiting for. An operation interrupted that way records a ``cancel``
-event (JavaScript cannot cancel a promise, so there the same operation runs on and ends
-later), unless it was declared ``world.operation(..., on_cancel="ignore")``: then it
-swallows the cancellation and runs to its end.
+Only the clock is fake
+----------------------
 
-Async generators behave as under ``asyncio.run``: while it runs, the loop's
-async-generator hooks are installed (as ``BaseEventLoop.run_forever`` does), so a
-generator abandoned by ``break`` out of ``async for`` is closed by a task the finalizer
-hook schedules, a turn after the loop statement ends (``async for`` never calls
-``aclose()``; JavaScript's ``for await`` calls ``return()`` at the ``break``). At the end
-of a run, generators still open are closed as ``shutdown_asyncgens`` would, in the order
-they started.
+:meth:`World.run` runs ``main`` as ``asyncio.run(main())`` does, on a
+:class:`VirtualTimeLoop`: an ordinary ``asyncio.BaseEventLoop`` whose scheduling is
+asyncio's own (``BaseEventLoop._run_once`` decides what runs) and whose only difference
+is the clock, the way the ``looptime`` project fakes time:
+
+* ``time()`` reads an integer count of virtual milliseconds (in seconds).
+* ``_run_once`` asks its selector to wait for I/O until the next timer is due; this
+  loop's selector does not wait, it moves the clock to that deadline. So the clock moves
+  only when nothing is ready, and then every timer due at the new instant joins the
+  ready queue in one batch, in deadline order, as on a real clock.
+* Ties: asyncio keeps timers in a heap ordered by deadline alone, and on a real clock
+  no two deadlines are equal (the timer scheduled later has the later deadline). On a
+  clock of whole milliseconds they often are, so this loop's timers break ties by the
+  order they were scheduled in, which is what the real clock does.
+* ``select()`` with nothing ready and no timer would block forever on a real loop:
+  here it is a deadlock, reported at once with what every task waits on.
+
+Everything else is CPython's: ``asyncio.run``'s lifecycle (tasks still pending when
+``main`` returns are cancelled, then async generators are closed by
+``shutdown_asyncgens``), task exceptions nobody retrieved are recorded when asyncio
+reports them ("Task exception was never retrieved", when the task is destroyed), and
+async generators are finalised by asyncio's own hooks.
+
+Where CPython leaves an order undetermined, the trace says so instead of picking one. A
+``TaskGroup`` cancels its tasks by iterating a ``set``, and ``asyncio.run`` cancels the
+tasks left pending and closes the async generators left open by iterating sets too:
+their order follows memory addresses. Events those tasks record at one instant are
+marked ``"unordered": true`` (the canonical text ends such lines with ``(any order)``,
+sorted), and the kit compares them as a group in any order.
 
 ``World(..., eager_tasks=True)`` installs ``asyncio.eager_task_factory`` (CPython 3.12+):
 ``asyncio.create_task`` then runs the coroutine's first step at once, up to its first
 real suspension, as calling a JavaScript async function does.
 
-The rules, side by side with the JavaScript runtime (spec/RUNTIME.md)
---------------------------------------------------------------------
+Real time, for the proof
+------------------------
 
-======================  ========================================  =========================================
-rule                    Python (this module)                      JavaScript (asyncparity-runtime.mjs)
-======================  ========================================  =========================================
-1. the clock            integer ms from 0; ``loop.time()``        integer ms from 0; ``world.now()``
-                        returns it in seconds
-2. timers               ``call_at`` keeps its own heap keyed by   ``world.setTimeout`` keeps a heap keyed
-                        ``(deadline_ms, seq)``: same-instant      by ``(deadline_ms, seq)``; a delay of 0
-                        timers fire first-scheduled first         is a deadline of now (no 1 ms clamp)
-3. advance at           ready queue empty after a turn; then      a real ``setImmediate`` ran (microtasks
-   quiescence           jump to the earliest deadline and fire    drained); then jump and fire one timer
-                        that one timer
-4. deadlock             quiescent, main unsettled, no timer:      the same, naming what was pending
-                        reported at once, naming each pending
-                        task and what it awaits
-5. runaway bounds       ``virtual_time``, ``timer_firings``,      the same three (timer firings and kit
-                        ``turns_per_instant``                     calls at one instant count as turns)
-6. after the settle     the loop runs on until nothing is left    the same
-                        (bounded); those events follow the
-                        ``return``/``throw`` event
-7. unhandled errors     at each quiescence point, a finished      an ``unhandledRejection`` seen before
-                        task whose exception nobody retrieved     the next quiescence point
-                        is recorded (and marked retrieved)
-8. async generators     ``break`` leaves the generator open; the  ``break`` awaits ``return()``, which
-                        finalizer hook's task closes it a turn    runs the generator's ``finally`` first
-                        later; still open at the end: closed
-                        like ``shutdown_asyncgens``
-======================  ========================================  =========================================
+``python3 program.py`` with ``ASYNCPARITY_REAL_TIME=10`` in the environment runs the same
+program under the genuine ``asyncio.run`` with real timers, the loop's clock running ten
+times slower than the wall clock (a virtual millisecond takes ten real ones), and prints
+the trace it saw, times in virtual milliseconds. ``asyncparity verify`` compares that
+with the virtual run.
 
-Why a loop of our own rather than patching ``time()`` (looptime, aiotools)
--------------------------------------------------------------------------
-
-* **Ties.** asyncio keeps timers in a heap ordered by ``when`` alone, and its
-  documentation leaves the order of equal deadlines undefined: eight ``call_at`` calls
-  for one instant fire as ``[0, 2, 6, 5, 7, 1, 3, 4]`` on CPython 3.9 to 3.13. Real time
-  hides this (every ``when`` differs by a few nanoseconds); a frozen clock exposes it.
-  This loop orders by ``(deadline_ms, seq)``, ``seq`` taken when the timer is scheduled.
-* **Quiescence, not a guess.** looptime spins 42 no-op iterations before a jump; this
-  loop jumps only when the ready queue is empty, which it can see because it drives
-  itself (there is no selector and no real I/O).
-* **Deadlock is immediate.** trio's ``MockClock`` with autojump hangs on a deadlock and
-  looptime waits real time; here "nothing ready and no timer" is a verdict at once.
-* **Integer milliseconds.** aiotools got stuck when ``time + 1e-9 == time`` in floating
-  point; deadlines here are integers, ``loop.time()`` is only their reading in seconds.
-
-Model for the documentation style: trio's ``MockClock`` (trio/_core/_mock_clock.py).
+The rules, side by side with the JavaScript runtime: spec/RUNTIME.md. Model for the
+documentation style: trio's ``MockClock`` (trio/_core/_mock_clock.py).
 """
 
 from __future__ import annotations
@@ -98,6 +78,7 @@ import asyncio
 import builtins
 import contextlib
 import copy
+import decimal
 import gc
 import heapq
 import inspect
@@ -108,7 +89,7 @@ import os
 import platform
 import re
 import sys
-import threading
+import time
 import weakref
 from asyncio import events
 
@@ -117,11 +98,22 @@ __all__ = ["DEFAULT_LIMITS", "ScenarioError", "VirtualTimeLoop", "World", "forma
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """The runaway bounds (spec/LANGUAGE.md): virtual ms, timers fired, loop turns at one instant."""
 
-_MAX_SAFE_INTEGER = 2**53 - 1
-# After a deadlock or runaway (and after the settle, for tasks left waiting on nothing),
-# what is left is cancelled and run until it has unwound: at most this many rounds of
-# "cancel everything unfinished, run the ready queue dry".
+REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"
+"""Set to a scale (real ms per virtual ms), it makes :meth:`World.run_and_print` run on real time."""
+
+# After a deadlock or runaway, what is left is cancelled and run until it has unwound,
+# without moving the clock: at most this many rounds of "cancel everything unfinished,
+# run the ready queue dry".
 _CLEANUP_ROUNDS = 10
+
+# The messages asyncio passes to call_exception_handler for an error nobody handled
+# (Lib/asyncio/futures.py, tasks.py, runners.py, base_events.py; CPython 3.10 to 3.13).
+_UNHANDLED_MESSAGES = (
+    "Task exception was never retrieved",
+    "Future exception was never retrieved",
+    "unhandled exception during asyncio.run() shutdown",
+    "an error occurred during closing of asynchronous generator",
+)
 
 
 class ScenarioError(Exception):
@@ -148,12 +140,16 @@ class ScenarioError(Exception):
 
 
 class _Halt(Exception):
-    """The driver stops: ``status`` is ``deadlock`` or ``runaway``, ``detail`` says why."""
+    """The run stops: ``status`` is ``deadlock`` or ``runaway``, ``detail`` says why."""
 
     def __init__(self, status: str, detail: str) -> None:
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class _Stuck(Exception):
+    """The clean-up after a halt has nothing ready: it never moves the clock."""
 
 
 class _CallbackError(RuntimeError):
@@ -171,61 +167,183 @@ def _check_limits(limits: dict | None) -> dict:
     return merged
 
 
-class VirtualTimeLoop(asyncio.BaseEventLoop):
+class _TimerHandle(events.TimerHandle):
+    """asyncio's timer handle, with its place in the order of scheduling as a tie-break.
+
+    ``heapq`` compares handles with ``<``, which asyncio defines on the deadline alone.
+    """
+
+    __slots__ = ("_seq",)
+
+    def __lt__(self, other):
+        if self._when != other._when:
+            return self._when < other._when
+        return self._seq < getattr(other, "_seq", self._seq + 1)
+
+    def _run(self):
+        self._loop.timer_firings += 1
+        super()._run()
+
+
+class _WatchedTaskSet(set):
+    """A ``TaskGroup``'s task set, still a ``set`` in every respect, that tells the loop
+    when it is iterated: ``TaskGroup._abort`` cancels the tasks in this set's order,
+    which follows memory addresses (Lib/asyncio/taskgroups.py, 3.11 to 3.13)."""
+
+    __slots__ = ("_loop",)
+
+    def __iter__(self):
+        self._loop._mark_unordered([task for task in super().__iter__() if not task.done()])
+        return super().__iter__()
+
+
+class _TraceHooks:
+    """What both loops add to asyncio for the trace, without changing what it schedules.
+
+    * Errors asyncio reports to ``call_exception_handler`` because nobody handled them
+      are passed to ``on_unhandled`` (an ``unhandled`` event); an exception escaping a
+      callback is a bug of the kit's and stops the run.
+    * Tasks whose order CPython takes from a set are remembered, so that their events
+      at one instant can be marked unordered: a ``TaskGroup``'s tasks when it aborts,
+      the tasks ``asyncio.run`` cancels when ``main`` has returned (the
+      ``gather`` of its second ``run_until_complete``), and the tasks that
+      ``shutdown_asyncgens`` makes to close the generators still open.
+    """
+
+    def _init_trace_hooks(self, on_unhandled) -> None:
+        self._on_unhandled = on_unhandled
+        self.unordered: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        """Task -> group number, for the tasks whose relative order CPython does not fix."""
+        self._groups = itertools.count(1)
+        self._phase_group = None
+        self._runs = 0
+        self.in_shutdown = False
+        """True once ``main`` has returned and ``asyncio.run``'s shutdown has begun."""
+        self.gc_reports: list[dict] = []
+        """Other reports from destructors ("Task was destroyed but it is pending!"), kept
+        for debugging; never part of an outcome."""
+
+    def _mark_unordered(self, tasks) -> None:
+        if len(tasks) >= 2:
+            group = next(self._groups)
+            for task in tasks:
+                self.unordered[task] = group
+
+    def create_task(self, coro, *args, **kwargs):
+        """asyncio's ``create_task``; a ``TaskGroup`` asking gets its task set watched,
+        and a task made by ``shutdown_asyncgens`` joins that unordered group."""
+        group = _calling_task_group(sys._getframe(1))
+        if group is not None and type(group._tasks) is set:
+            watched = _WatchedTaskSet(group._tasks)
+            watched._loop = self
+            group._tasks = watched
+        task = super().create_task(coro, *args, **kwargs)
+        if self._phase_group is not None:
+            self.unordered[task] = self._phase_group
+        return task
+
+    def run_until_complete(self, future):
+        """asyncio's ``run_until_complete``; the first call runs ``main``, and a later
+        call on a ``gather`` is ``asyncio.run`` waiting for the tasks it has just
+        cancelled in set order (``runners._cancel_all_tasks``)."""
+        self._runs += 1
+        if self._runs > 1:
+            self.in_shutdown = True
+            children = getattr(future, "_children", None)
+            if children:
+                self._mark_unordered([child for child in children if not child.done()])
+        return super().run_until_complete(future)
+
+    async def shutdown_asyncgens(self):
+        """asyncio's ``shutdown_asyncgens``: the close of each generator is a task, made
+        in the order of a ``WeakSet``; those tasks form one unordered group."""
+        self._phase_group = next(self._groups)
+        try:
+            await super().shutdown_asyncgens()
+        finally:
+            self._phase_group = None
+
+    def call_exception_handler(self, context: dict) -> None:
+        """asyncio's report of an error: an unhandled one is recorded, a callback's is a bug.
+
+        asyncio's default handler only logs. Here an error nobody handled ("Task
+        exception was never retrieved", at the moment the task is destroyed; an error
+        during ``asyncio.run``'s shutdown) becomes an ``unhandled`` event at the time
+        asyncio reports it, and an exception escaping a loop callback stops the run,
+        since the only callbacks are asyncio's and the kit's.
+        """
+        message = str(context.get("message", ""))
+        error = context.get("exception")
+        if error is not None and message.startswith(_UNHANDLED_MESSAGES):
+            self._on_unhandled(error)
+            return
+        if "handle" in context and self.is_running():
+            detail = f"{type(error).__name__}: {error}" if error is not None else message
+            raise _CallbackError(f"exception in callback {context['handle']!r}: {detail}") from error
+        self.gc_reports.append(context)
+
+    def run_in_executor(self, executor, func, *args):
+        raise RuntimeError("threads have no place on a virtual clock: run_in_executor is not supported")
+
+
+class _VirtualSelector:
+    """The selector ``BaseEventLoop._run_once`` calls: it never waits, it moves the clock."""
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._loop = loop
+
+    def select(self, timeout=None):
+        return self._loop._select(timeout)
+
+    def close(self) -> None:
+        pass
+
+
+class VirtualTimeLoop(_TraceHooks, asyncio.BaseEventLoop):
     """An asyncio event loop whose clock is an integer count of virtual milliseconds.
 
-    It is a real ``asyncio.BaseEventLoop``: futures, tasks, ``asyncio.sleep``,
-    ``gather``, ``wait``, ``wait_for`` and ``timeout`` run on it unchanged. Three things
-    differ from the loop ``asyncio.run`` makes:
+    It is a real ``asyncio.BaseEventLoop``, run by asyncio's own ``run_forever`` and
+    ``_run_once``; futures, tasks, ``asyncio.sleep``, ``gather``, ``wait``,
+    ``wait_for``, ``timeout`` and ``TaskGroup`` run on it unchanged. It differs from the
+    loop ``asyncio.run`` makes in its clock only:
 
-    * **The clock.** ``time()`` returns ``now_ms / 1000``. ``now_ms`` starts at 0 and
-      changes only when the loop jumps to the next timer.
-    * **The timers.** ``call_at`` and ``call_later`` push onto this loop's own heap,
-      keyed by ``(deadline_ms, seq)``: ``deadline_ms`` is the deadline rounded to a
-      whole millisecond (never earlier than now), ``seq`` a counter taken when the
-      timer is scheduled. Timers due at one instant therefore fire in the order they
-      were scheduled. A delay of 0 is a timer at now, which still waits for quiescence
-      (unlike ``asyncio.sleep(0)``, which is a bare yield and makes no timer at all).
-    * **The driver.** There is no ``run_forever`` and no selector. :meth:`World.run`
-      drives the loop in *turns*: a turn runs the callbacks that were ready when it
-      began, like asyncio's own ``_run_once``. When a turn leaves the ready queue empty
-      the loop is *quiescent*: it records never-retrieved task exceptions, then pops
-      **one** timer, jumps the clock to its deadline and runs it. Nothing runs on a
-      timer while other work is ready, and nothing waits in real time.
+    * ``time()`` returns ``now_ms / 1000``; ``now_ms`` starts at 0.
+    * ``call_at`` rounds a deadline to a whole millisecond (``loop.time() + 0.03`` is 30
+      ms later even though ``0.06 + 0.03 == 0.09000000000000001``) and breaks ties
+      between equal deadlines by the order the timers were scheduled in.
+    * Its selector's ``select(timeout)`` moves ``now_ms`` forward by ``timeout`` instead
+      of sleeping, so ``_run_once`` then finds every timer due at the new instant and
+      makes them ready together. With ``timeout`` ``None`` (nothing ready, no timer, a
+      real loop would block for ever) it stops the run: a deadlock.
 
-    Every task the loop creates is tracked, so that at quiescence the loop can say
-    which finished with an exception nobody retrieved, and on a deadlock which are
-    stuck and on what.
+    Each ``select`` is one iteration of ``_run_once``, a *turn*; the runaway bounds
+    (``virtual_time``, ``timer_firings``, ``turns_per_instant``) are checked there.
 
     Example (what :meth:`World.run` does for you)::
 
-        loop = VirtualTimeLoop()
-        ... loop.create_task(main()) ...
-        loop.drive(lambda: main_task.done())   # raises _Halt on deadlock or runaway
+        loop = VirtualTimeLoop(limits, on_unhandled=...)
+        _run_like_asyncio_run(loop, main())   # raises _Halt on deadlock or runaway
     """
 
-    def __init__(self, limits: dict | None = None, on_unhandled=None) -> None:
+    def __init__(self, limits: dict | None = None, on_unhandled=lambda error: None, scenario_id: str = "") -> None:
         super().__init__()
+        self._init_trace_hooks(on_unhandled)
         self.limits = _check_limits(limits)
         self.now_ms = 0
         """The virtual clock: integer milliseconds since the run began."""
         self.timer_firings = 0
         self.turns_this_instant = 0
         self.max_turns_per_instant = 0
-        self.gc_reports: list[dict] = []
-        """What asyncio reported from a destructor (a task or future collected by GC);
-        kept for debugging, never part of an outcome, since GC timing is not deterministic."""
-        self._timers: list[tuple[int, int, events.TimerHandle]] = []
         self._seq = itertools.count()
-        self._all_tasks: list[asyncio.Task] = []
-        self._unscanned: list[asyncio.Task] = []
-        self._on_unhandled = on_unhandled
-        self._driving = False
-        # asyncio's registry of async generators that have started (the firstiter hook
-        # adds them, the finalizer hook drops them) is a WeakSet, whose order follows
-        # memory addresses; this one keeps first-iteration order, so generators still
-        # open at the end are closed in the same order every run.
-        self._asyncgens = _OrderedWeakSet()
+        self._selector = _VirtualSelector(self)
+        self._cleaning = False
+        # Deadlines are whole milliseconds, so a timer is due when its deadline is the
+        # clock's reading; any resolution below half a millisecond says the same.
+        self._clock_resolution = 1e-6
+
+    def trace_time(self) -> int:
+        """The time an event recorded now carries: the clock, in ms."""
+        return self.now_ms
 
     # -- the clock and the timers -------------------------------------------------------
 
@@ -234,279 +352,148 @@ class VirtualTimeLoop(asyncio.BaseEventLoop):
         return self.now_ms / 1000
 
     def call_at(self, when, callback, *args, context=None):
-        """Schedule ``callback(*args)`` at loop time ``when`` (seconds), on the virtual heap.
-
-        ``when`` is rounded to a whole millisecond: ``loop.time() + 0.03`` is 30 ms
-        later even though ``0.06 + 0.03 == 0.09000000000000001`` in floating point.
-        """
-        return self._schedule(round(when * 1000), callback, args, context)
-
-    def call_later(self, delay, callback, *args, context=None):
-        """Schedule ``callback(*args)`` ``delay`` seconds from now (0 or less: at now).
-
-        Computed from the integer clock (``now_ms + round(delay * 1000)``) rather than
-        through ``call_at(time() + delay)``, so no float sum ever shifts a deadline.
-        """
-        return self._schedule(self.now_ms + round(delay * 1000), callback, args, context)
-
-    def _schedule(self, deadline_ms: int, callback, args, context) -> events.TimerHandle:
+        """``BaseEventLoop.call_at``, with the deadline rounded to a whole millisecond and
+        the scheduling order kept for ties."""
+        if when is None:
+            raise TypeError("when cannot be None")
         self._check_closed()
-        deadline_ms = max(int(deadline_ms), self.now_ms)
-        # The handle's `when()` reads virtual seconds too (looptime issue 3: its handles
-        # kept real timestamps).
-        handle = events.TimerHandle(deadline_ms / 1000, callback, args, self, context)
-        handle._scheduled = True  # asyncio's flag: "in the heap" (TimerHandle.cancel reads it)
-        heapq.heappush(self._timers, (deadline_ms, next(self._seq), handle))
-        return handle
+        timer = _TimerHandle(round(when * 1000) / 1000, callback, args, self, context)
+        timer._seq = next(self._seq)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
-    def _next_timer(self):
-        """The earliest live timer ``(deadline_ms, seq, handle)``, or None; drops cancelled ones."""
-        while self._timers and self._timers[0][2].cancelled():
-            heapq.heappop(self._timers)[2]._scheduled = False
-        return self._timers[0] if self._timers else None
-
-    # -- tasks ----------------------------------------------------------------------------
-
-    def create_task(self, coro, *args, **kwargs):
-        """asyncio's ``create_task``, plus tracking (``asyncio.create_task``, ``gather``,
-        ``ensure_future`` and ``TaskGroup.create_task`` all come through here).
-
-        A ``TaskGroup`` asking for a task gets its task set made insertion-ordered
-        first. asyncio keeps a group's tasks in a ``set`` and, when one fails, cancels
-        the others by iterating it (``TaskGroup._abort``), so the siblings' ``cancel``
-        events came in an order set by their memory addresses: different from run to
-        run. In call order they are deterministic, as timer ties are here.
-        """
-        group = _calling_task_group(sys._getframe(1))
-        if group is not None and type(group._tasks) is set:
-            group._tasks = _OrderedTaskSet(group._tasks)
-        task = super().create_task(coro, *args, **kwargs)
-        self._all_tasks.append(task)
-        self._unscanned.append(task)
-        return task
-
-    def call_exception_handler(self, context: dict) -> None:
-        """An exception that escaped a callback is a bug here, so it stops the run.
-
-        asyncio's default handler only logs and carries on. Reports from destructors
-        ("Task exception was never retrieved", "Task was destroyed but it is pending")
-        depend on when the garbage collector runs, so they are kept aside in
-        :attr:`gc_reports`; never-retrieved exceptions are found deterministically at
-        each quiescence point instead (:meth:`_report_unhandled`).
-        """
-        if "handle" in context and self._driving:
-            error = context.get("exception")
-            detail = f"{type(error).__name__}: {error}" if error is not None else context.get("message")
-            raise _CallbackError(f"exception in callback {context['handle']!r}: {detail}") from error
-        self.gc_reports.append(context)
-
-    # -- async generators -----------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def asyncgen_hooks(self):
-        """Install this loop's async-generator hooks for the ``with`` block, as
-        ``BaseEventLoop.run_forever`` does, and restore the previous ones afterwards.
-
-        The hooks are asyncio's own (``BaseEventLoop._asyncgen_firstiter_hook`` and
-        ``_asyncgen_finalizer_hook``). A generator captures them when it is first
-        iterated. When it is dropped unfinished (``break`` out of ``async for``), CPython
-        calls the finalizer from its reference count at once, and the finalizer
-        schedules ``aclose()`` as a task on this loop (``call_soon(create_task, ...)``):
-        the generator's ``finally`` runs a turn or two later, at the same virtual instant,
-        after the code that follows the loop has run up to its next suspension.
-        """
-        previous = sys.get_asyncgen_hooks()
-        sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
-        try:
-            yield self
-        finally:
-            sys.set_asyncgen_hooks(*previous)
-
-    def _idle_asyncgens(self) -> list:
-        """The started, unfinished async generators that could be closed now, in
-        first-iteration order, taken out of the registry.
-
-        One that is running (a task is inside its ``__anext__``, waiting in its body) is
-        left alone: ``aclose()`` would fail with "asynchronous generator is already
-        running". The task that drives it unwinds it when it is cancelled.
-        """
-        idle = [agen for agen in self._asyncgens if not agen.ag_running]
-        for agen in idle:
-            self._asyncgens.discard(agen)
-        return idle
-
-    def close_asyncgens(self, settled) -> None:
-        """``loop.shutdown_asyncgens()`` at the end of a run: close every async generator
-        still open, each with ``aclose()`` as a task (as the finalizer hook does), in
-        first-iteration order, and drive the loop until they are done (bounded rounds).
-
-        Unlike asyncio's ``shutdown_asyncgens`` (one ``gather`` that logs errors), each
-        close is a task of its own, so an error in a generator's ``finally`` is an
-        ``unhandled`` event at the next quiescence point, like the finalizer's tasks.
-        """
-        for _ in range(_CLEANUP_ROUNDS):
-            idle = self._idle_asyncgens()
-            if not idle:
-                return
-            for agen in idle:
-                self.create_task(agen.aclose())
-            self.drive(settled)
-
-    # -- the driver -----------------------------------------------------------------------
-
-    def run_forever(self):
-        raise RuntimeError("a VirtualTimeLoop is driven by World.run(main), not run_forever()")
-
-    def run_until_complete(self, future):
-        raise RuntimeError("a VirtualTimeLoop is driven by World.run(main), not run_until_complete()")
-
-    def run_in_executor(self, executor, func, *args):
-        raise RuntimeError("threads have no place on a virtual clock: run_in_executor is not supported")
-
-    def _write_to_self(self):
-        # call_soon_threadsafe wakes a selector; this loop has none (its queue is read
-        # by the driver on the same thread).
-        pass
+    def _select(self, timeout):
+        """One turn of ``_run_once``: move the clock to the next deadline, if it waits."""
+        if self._cleaning:
+            if timeout == 0:
+                return []
+            raise _Stuck
+        limits = self.limits
+        if timeout is None:
+            raise _Halt("deadlock", self._deadlock_detail())
+        step = round(timeout * 1000)
+        if step > 0:
+            if self.now_ms + step > limits["virtual_time"]:
+                raise _Halt("runaway", f"passed virtual time {limits['virtual_time']} ms")
+            if self.timer_firings >= limits["timer_firings"]:
+                raise _Halt("runaway", f"passed {limits['timer_firings']} timer firings")
+            self.now_ms += step
+            self.turns_this_instant = 0
+        self.turns_this_instant += 1
+        if self.turns_this_instant > limits["turns_per_instant"]:
+            raise _Halt("runaway", f"passed {limits['turns_per_instant']} turns at {self.now_ms} ms")
+        self.max_turns_per_instant = max(self.max_turns_per_instant, self.turns_this_instant)
+        return []
 
     def _process_events(self, event_list):
-        pass
+        pass  # no file descriptors: nothing ever becomes readable
 
-    def drive(self, settled) -> None:
-        """Run turns and timers until nothing is left; ``settled()`` says whether main has.
-
-        Raises :class:`_Halt` on a deadlock (quiescent, ``settled()`` false, no timer)
-        or when a runaway bound is passed. Events the loop finds on the way (unhandled
-        task exceptions) go to ``on_unhandled``.
-        """
-        limits = self.limits
-        self._driving = True
-        self._thread_id = threading.get_ident()  # is_running() reads it
-        try:
-            while True:
-                self._run_until_quiescent()
-                self._report_unhandled()
-                entry = self._next_timer()
-                if entry is None:
-                    if not settled():
-                        raise _Halt("deadlock", self._deadlock_detail())
-                    return
-                deadline_ms, _, handle = entry
-                if deadline_ms > limits["virtual_time"]:
-                    raise _Halt("runaway", f"passed virtual time {limits['virtual_time']} ms")
-                if self.timer_firings >= limits["timer_firings"]:
-                    raise _Halt("runaway", f"passed {limits['timer_firings']} timer firings")
-                heapq.heappop(self._timers)
-                handle._scheduled = False
-                if deadline_ms > self.now_ms:
-                    self.now_ms = deadline_ms
-                    self.turns_this_instant = 0
-                self.timer_firings += 1
-                # The timer runs as the next turn, alone: its callback usually only
-                # resolves a future, whose task then resumes on the turn after.
-                self._ready.append(handle)
-        finally:
-            self._driving = False
-            self._thread_id = None
-
-    def _run_until_quiescent(self) -> None:
-        limit = self.limits["turns_per_instant"]
-        while self._ready:
-            if self.turns_this_instant >= limit:
-                raise _Halt("runaway", f"passed {limit} turns at {self.now_ms} ms")
-            self.turns_this_instant += 1
-            self.max_turns_per_instant = max(self.max_turns_per_instant, self.turns_this_instant)
-            self._run_turn()
-
-    def _run_turn(self) -> None:
-        """One turn: the callbacks that were ready when it began (asyncio's ``_run_once``).
-
-        Callbacks they schedule with ``call_soon`` wait for the next turn.
-        """
-        for _ in range(len(self._ready)):
-            handle = self._ready.popleft()
-            if not handle.cancelled():
-                handle._run()
-
-    def _report_unhandled(self) -> None:
-        """Record each finished task whose exception nobody has retrieved, then mark it retrieved.
-
-        asyncio itself notices only when the task is garbage-collected ("Task exception
-        was never retrieved", logged, never raised). Here it is found at the quiescence
-        point after the task failed, like Node's ``unhandledRejection`` check after the
-        microtask queue drains. ``task.exception()`` marks it retrieved, so asyncio never
-        logs it later. (``_log_traceback`` is asyncio's own "not yet retrieved" flag, on
-        both the C and the Python Task.)
-
-        One consumer retrieves late on purpose: ``gather(..., return_exceptions=True)``
-        reads its children's exceptions only when the last child finishes. A failed
-        child of a gather that a task still awaits is therefore not unhandled yet; it is
-        looked at again at the next quiescence point (by then the gather has usually
-        retrieved it, as ``Promise.allSettled`` handles every rejection at once).
-        """
-        still_running = []
-        gathered = None
-        for task in self._unscanned:
-            if not task.done():
-                still_running.append(task)
-            elif not task.cancelled() and task._log_traceback:
-                if gathered is None:
-                    gathered = self._awaited_gather_children()
-                if task in gathered:
-                    still_running.append(task)
-                    continue
-                error = task.exception()
-                if self._on_unhandled is not None:
-                    self._on_unhandled(error)
-        self._unscanned = still_running
-
-    def _awaited_gather_children(self) -> set:
-        """The children of every unfinished ``gather`` that an unfinished task awaits.
-
-        ``_fut_waiter`` is the future a task is blocked on, and ``_children`` the list
-        asyncio's ``_GatheringFuture`` keeps (CPython 3.10 to 3.13).
-        """
-        children = set()
-        for task in self._all_tasks:
-            waiter = None if task.done() else task._fut_waiter
-            if waiter is not None and not waiter.done():
-                children.update(getattr(waiter, "_children", None) or ())
-        return children
+    def _write_to_self(self):
+        pass  # call_soon_threadsafe wakes a real selector; this one never sleeps
 
     def _deadlock_detail(self) -> str:
-        pending = [task for task in self._all_tasks if not task.done()]
-        described = ", ".join(_describe_task(task) for task in pending) or "nothing"
+        pending = sorted(_describe_task(task) for task in asyncio.all_tasks(self))
+        described = ", ".join(pending) or "nothing"
+        if self.in_shutdown:
+            return (f"did not finish asyncio.run's shutdown at {self.now_ms} ms (a task left running when main "
+                    f"returned does not end after its cancel) and no timer is pending; pending: {described}")
         return f"has not settled at {self.now_ms} ms and no timer is pending; pending: {described}"
 
     def cleanup(self) -> None:
-        """Cancel whatever is unfinished and let it unwind (bounded), without advancing time.
-
-        A cancelled task may still run ``finally`` blocks that await; those awaits are
-        cancelled again in the next round. Timers are not fired. At the end every
-        finished task's exception is marked retrieved, so nothing is logged at GC.
-        """
-        for _ in range(_CLEANUP_ROUNDS):
-            unfinished = [task for task in self._all_tasks if not task.done()]
-            # Once no task is left, the async generators still open are closed (a task
-            # unwinding drops its generator first, and the finalizer hook closes it).
-            idle = [] if unfinished else self._idle_asyncgens()
-            if not unfinished and not self._ready and not idle:
-                break
-            for task in unfinished:
-                task.cancel()
-            for agen in idle:
-                self.create_task(agen.aclose())
-            for _ in range(max(self.limits["turns_per_instant"], 1)):
-                if not self._ready:
+        """After a halt: cancel what is unfinished and let it unwind, bounded, without
+        moving the clock; then close the coroutines of tasks that still did not finish,
+        so that nothing runs (or logs) later from the garbage collector."""
+        self._cleaning = True
+        previous = events._get_running_loop()
+        events._set_running_loop(self)
+        try:
+            for _ in range(_CLEANUP_ROUNDS):
+                unfinished = asyncio.all_tasks(self)
+                if not unfinished and not self._ready:
                     break
-                with contextlib.suppress(_CallbackError):  # the run is over: cleanup errors are moot
-                    self._run_turn()
-        for task in self._all_tasks:
-            if task.done() and not task.cancelled():
-                task.exception()
+                for task in unfinished:
+                    task.cancel()
+                for _ in range(max(self.limits["turns_per_instant"], 1)):
+                    if not self._ready:
+                        break
+                    try:
+                        self._run_once()
+                    except (_Stuck, _CallbackError):  # the run is over: clean-up errors are moot
+                        break
+            for task in asyncio.all_tasks(self):
+                task._log_destroy_pending = False  # asyncio's flag for "Task was destroyed but it is pending!"
+                # A coroutine refusing to close (it awaits in a finally) is left to the collector.
+                with contextlib.suppress(BaseException):
+                    task.get_coro().close()
+        finally:
+            events._set_running_loop(previous)
 
-    def close(self) -> None:
-        self._timers.clear()
-        super().close()
+
+class _ScaledSelector:
+    """A real selector whose timeouts are in the slowed clock's seconds."""
+
+    def __init__(self, selector, scale: float) -> None:
+        self._selector, self._scale = selector, scale
+
+    def select(self, timeout=None):
+        return self._selector.select(None if timeout is None else timeout * self._scale)
+
+    def __getattr__(self, name):
+        return getattr(self._selector, name)
+
+
+class _RealTimeLoop(_TraceHooks, asyncio.SelectorEventLoop):
+    """The stock selector event loop with real timers and real sleeping, its clock running
+    ``scale`` times slower than the wall clock: a virtual millisecond takes ``scale`` real
+    ones. For ``ASYNCPARITY_REAL_TIME`` runs (``asyncparity verify``)."""
+
+    def __init__(self, scale: float, on_unhandled) -> None:
+        super().__init__()
+        self._init_trace_hooks(on_unhandled)
+        self._scale = scale
+        self._origin = time.monotonic()
+        self._selector = _ScaledSelector(self._selector, scale)
+
+    def time(self) -> float:
+        return (time.monotonic() - self._origin) / self._scale
+
+    def trace_time(self) -> int:
+        return round(self.time() * 1000)
+
+
+_cancel_all_tasks = asyncio.runners._cancel_all_tasks  # asyncio.run's own step, CPython 3.7 and later
+
+
+def _run_like_asyncio_run(loop: VirtualTimeLoop, coro) -> None:
+    """``asyncio.run(coro)`` on ``loop``: the steps of Lib/asyncio/runners.py (3.10 to 3.13).
+
+    Run the main task to its end; cancel every task still pending and wait for them
+    (``_cancel_all_tasks``, asyncio's own function); close the async generators still
+    open; shut the default executor down. Written out rather than called so that a halt
+    (a deadlock, a runaway) stops it without the shutdown driving the loop on, and so
+    that no event-loop policy is touched; the loop is closed by the caller.
+    """
+    loop.run_until_complete(loop.create_task(coro))
+    _cancel_all_tasks(loop)
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.run_until_complete(loop.shutdown_default_executor())
+
+
+def _run_with_asyncio_run(coro, loop_factory) -> None:
+    """The genuine ``asyncio.run(coro)`` with a loop from ``loop_factory`` (real time)."""
+    if sys.version_info >= (3, 12):
+        asyncio.run(coro, loop_factory=loop_factory)
+    elif sys.version_info >= (3, 11):
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(coro)
+    else:  # 3.10: asyncio.run takes its loop from the policy (a standalone program's own process)
+        policy = asyncio.get_event_loop_policy()
+        policy.new_event_loop = loop_factory
+        try:
+            asyncio.run(coro)
+        finally:
+            del policy.new_event_loop
 
 
 _TASK_GROUP_CREATE_TASK = getattr(getattr(asyncio, "TaskGroup", None), "create_task", None)  # 3.11+
@@ -520,68 +507,6 @@ def _calling_task_group(frame):
     if _TASK_GROUP_CREATE_TASK is None or frame is None or frame.f_code is not _TASK_GROUP_CREATE_TASK.__code__:
         return None
     return frame.f_locals.get("self")
-
-
-class _OrderedWeakSet:
-    """The part of ``weakref.WeakSet`` that ``BaseEventLoop`` uses for ``_asyncgens``
-    (``add``, ``discard``, ``clear``, ``len``, iteration), in insertion order.
-
-    A ``WeakKeyDictionary`` keeps its keys in a dict, whose order is insertion order.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self) -> None:
-        self._items = weakref.WeakKeyDictionary()
-
-    def add(self, item) -> None:
-        self._items[item] = None
-
-    def discard(self, item) -> None:
-        self._items.pop(item, None)
-
-    def clear(self) -> None:
-        self._items.clear()
-
-    def __contains__(self, item) -> bool:
-        return item in self._items
-
-    def __iter__(self):
-        return iter(list(self._items))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class _OrderedTaskSet:
-    """The part of ``set`` that ``asyncio.TaskGroup`` uses for its tasks, in insertion order.
-
-    ``add``, ``discard``, ``in``, ``len``, truth and iteration (CPython 3.11 to 3.13's
-    taskgroups.py use nothing else), backed by a dict, whose order is insertion order.
-    """
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items=()) -> None:
-        self._items = dict.fromkeys(items)
-
-    def add(self, item) -> None:
-        self._items[item] = None
-
-    def discard(self, item) -> None:
-        self._items.pop(item, None)
-
-    def __contains__(self, item) -> bool:
-        return item in self._items
-
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __repr__(self) -> str:
-        return f"_OrderedTaskSet({list(self._items)!r})"
 
 
 _HIDDEN_CODES: set = set()  # coroutines of this module that a deadlock report skips over
@@ -657,7 +582,7 @@ class World:
 
     Each :meth:`run` uses a fresh :class:`VirtualTimeLoop` and starts from a clean trace
     and fresh operation outcomes, so running the same ``main`` twice gives the same
-    outcome.
+    outcome (the determinism test in tests/python/test_asyncparity_runtime.py).
 
     ``eager_tasks=True`` (CPython 3.12 and later; a ``RuntimeError`` before) runs every
     task the program creates with ``asyncio.eager_task_factory``: ``create_task`` runs
@@ -680,7 +605,7 @@ class World:
         self._opened: dict[str, int] = {}
         self._events: list[dict] = []
         self._result: dict | None = None
-        self._loop: VirtualTimeLoop | None = None
+        self._loop: VirtualTimeLoop | _RealTimeLoop | None = None
         self._recording = False
 
     # -- what a program declares ----------------------------------------------------------
@@ -717,10 +642,10 @@ class World:
         On each call, when its body first runs (a coroutine does nothing until awaited
         or wrapped in a task), it records ``start`` with its arguments and takes its
         outcome (one per call, in call order; the last one repeats). It then waits on a
-        virtual timer ``latency`` ms from now (even for 0: a timer at now, as
-        JavaScript's ``setTimeout(resolve, 0)`` is; ``asyncio.sleep(0)`` would make no
-        timer at all), records ``end`` or ``fail`` and returns the value or raises an
-        instance of the kind's class.
+        timer ``latency`` ms from now (``loop.call_later``; even for 0, a timer due at
+        once, which runs after the callbacks already ready; ``asyncio.sleep(0)`` would
+        make no timer at all), records ``end`` or ``fail`` and returns the value or
+        raises an instance of the kind's class.
 
         Cancelled while waiting (``asyncio.timeout`` expired, a ``TaskGroup`` sibling
         failed, ``task.cancel()``), what it does is ``on_cancel``'s choice:
@@ -755,7 +680,7 @@ class World:
             def wake() -> None:  # reads `done` when it fires: an ignored cancel replaces it
                 _resolve(done)
 
-            timer = loop.call_at((loop.now_ms + latency) / 1000, wake)
+            timer = loop.call_later(latency / 1000, wake)
             while True:
                 try:
                     await done
@@ -846,8 +771,8 @@ class World:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, main) -> dict:
-        """Run ``main()`` (an async function) on a fresh virtual loop; return the outcome.
+    def run(self, main, real_time: float | None = None) -> dict:
+        """Run ``main()`` (an async function) as ``asyncio.run`` does; return the outcome.
 
         The outcome is spec/PROTOCOL.md's, without ``target``::
 
@@ -856,14 +781,19 @@ class World:
              "trace": [EVENT, ...], "message": None | str,
              "stats": {"virtual_time": ms, "timer_firings": n, "max_turns_per_instant": n}}
 
-        The ``return``/``throw`` event is recorded the moment ``main`` finishes; the
-        loop then keeps running until nothing is left (within the limits), so work left
-        running shows after it. Then, as ``asyncio.run`` calls ``shutdown_asyncgens``,
-        every async generator still open is closed and the loop runs those closes to
-        their end (recorded too). While it drives, the virtual loop is the running loop
-        of this thread (so ``asyncio.get_running_loop()`` finds it) and its async
-        generator hooks are this thread's (:meth:`VirtualTimeLoop.asyncgen_hooks`); the
-        previous ones are restored afterwards and no event-loop policy is touched.
+        The ``return``/``throw`` event is recorded the moment ``main`` finishes. Then, as
+        under ``asyncio.run``, the tasks still pending are cancelled (what they do about
+        it is recorded: an operation records ``cancel``), and the async generators still
+        open are closed. The cyclic garbage collector is paused during the run, so that a
+        task exception nobody retrieved is reported when the last reference to the task
+        goes (as CPython reports it, from reference counting), never at a moment chosen
+        by allocation counts; at the end one collection reports what only it can find.
+
+        With ``real_time`` (a scale, real ms per virtual ms) the run uses the genuine
+        ``asyncio.run`` on a :class:`_RealTimeLoop`: real timers, real sleeping, times
+        recorded in virtual ms. Without it, a fresh :class:`VirtualTimeLoop`; while it
+        runs, it is this thread's running loop, the previous one is restored afterwards,
+        and no event-loop policy is touched.
         """
         if self._loop is not None:
             raise RuntimeError(f"scenario '{self.scenario_id}' is already running")
@@ -871,7 +801,10 @@ class World:
         self._calls = {}
         self._opened = {}
         self._result = None
-        loop = VirtualTimeLoop(self.limits, on_unhandled=self._record_unhandled)
+        self._task_numbers = weakref.WeakKeyDictionary()
+        if real_time is not None:
+            return self._run_real_time(main, real_time)
+        loop = VirtualTimeLoop(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
         if self.eager_tasks:
             # Tasks start eagerly only while the loop runs (Task.__init__ checks
             # loop.is_running()), so main itself is still scheduled; every task it creates
@@ -879,35 +812,37 @@ class World:
             loop.set_task_factory(_EAGER_TASK_FACTORY)
         status, message = "settled", None
         previous = events._get_running_loop()
-        events._set_running_loop(loop)
+        events._set_running_loop(None)  # asyncio.run refuses to start inside a running loop
+        collecting = gc.isenabled()
+        gc.disable()
         self._loop = loop
         self._recording = True
         try:
-            with loop.asyncgen_hooks():
-                try:
-                    loop.create_task(self._settle(main))
-                    loop.drive(lambda: self._result is not None)
-                    # asyncio.run's shutdown_asyncgens: close the async generators still
-                    # open, recorded (after the settle, like any work left running).
-                    loop.close_asyncgens(lambda: True)
-                except _Halt as halt:
-                    status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
-                except _CallbackError as error:
-                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
-                except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
-                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
-                finally:
-                    self._recording = False
+            try:
+                _run_like_asyncio_run(loop, self._settle(main))
+                gc.collect()
+            except _Halt as halt:
+                status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
+            except _CallbackError as error:
+                status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
+            except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
+                status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
+            finally:
+                self._recording = False
+                if not loop.is_closed():
                     loop.cleanup()
         finally:
             self._recording = False
             self._loop = None
+            if not loop.is_closed():
+                loop.close()
+            if collecting:
+                gc.enable()
             events._set_running_loop(previous)
-            loop.close()
         return {
             "status": status,
             "result": self._result if status == "settled" else None,
-            "trace": self._events,
+            "trace": _mark_unordered_groups(self._events),
             "message": message,
             "stats": {
                 "virtual_time": loop.now_ms,
@@ -916,13 +851,46 @@ class World:
             },
         }
 
+    def _run_real_time(self, main, scale: float) -> dict:
+        """:meth:`run` on real time: the genuine ``asyncio.run``, its loop's clock slowed by ``scale``."""
+        if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"real_time is a scale > 0 (real ms per virtual ms), not {scale!r}")
+        loops = []
+
+        def loop_factory() -> _RealTimeLoop:
+            loop = _RealTimeLoop(scale, on_unhandled=self._record_unhandled)
+            if self.eager_tasks:
+                loop.set_task_factory(_EAGER_TASK_FACTORY)
+            loops.append(loop)
+            self._loop = loop
+            return loop
+
+        self._recording = True
+        try:
+            _run_with_asyncio_run(self._settle(main), loop_factory)
+        finally:
+            self._recording = False
+            self._loop = None
+        elapsed = loops[0].trace_time() if loops else 0
+        return {"status": "settled", "result": self._result, "trace": _mark_unordered_groups(self._events),
+                "message": None, "stats": {"virtual_time": elapsed, "timer_firings": 0, "max_turns_per_instant": 0}}
+
     def run_and_print(self, main) -> None:
         """Run ``main``, print the canonical trace and a status line; exit 1 unless settled.
 
         The status line is ``settled``, or the message (``deadlock: ...``,
-        ``runaway: ...``, ``crash: ...``).
+        ``runaway: ...``, ``crash: ...``). With ``ASYNCPARITY_REAL_TIME`` set to a scale
+        in the environment, the run is on real time (:meth:`run`'s ``real_time``).
         """
-        outcome = self.run(main)
+        scale = os.environ.get(REAL_TIME_VARIABLE)
+        if scale:
+            try:
+                real_time = float(scale)
+            except ValueError:
+                raise SystemExit(f"{REAL_TIME_VARIABLE} must be a number (real ms per virtual ms), not {scale!r}") from None
+            outcome = self.run(main, real_time=real_time)
+        else:
+            outcome = self.run(main)
         status = "settled" if outcome["status"] == "settled" else outcome["message"]
         _write_stdout(format_trace(outcome["trace"]) + status + "\n")
         if outcome["status"] != "settled":
@@ -945,7 +913,7 @@ class World:
             self._result = {"returns": value}
             self._record("return", value=value)
 
-    def _running_loop(self, what: str) -> VirtualTimeLoop:
+    def _running_loop(self, what: str) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None or events._get_running_loop() is not loop:
             raise RuntimeError(f"{what}() belongs to scenario '{self.scenario_id}': "
@@ -953,14 +921,49 @@ class World:
         return loop
 
     def _record(self, event: str, **fields) -> None:
-        if self._recording:
-            self._events.append({"t": self._loop.now_ms, "event": event, **fields})
+        if not self._recording:
+            return
+        loop = self._loop
+        record = {"t": loop.trace_time(), "event": event, **fields}
+        task = asyncio.current_task(loop) if events._get_running_loop() is loop else None
+        group = loop.unordered.get(task) if task is not None else None
+        if group is not None:
+            # Which task recorded it, for _mark_unordered_groups; removed there.
+            numbers = self._task_numbers
+            record["_unordered"] = (group, numbers.setdefault(task, len(numbers)))
+        self._events.append(record)
 
     def _record_unhandled(self, error: BaseException) -> None:
         self._record("unhandled", error=_error_record(error))
 
 
 _HIDDEN_CODES.add(World._settle.__code__)
+
+
+def _mark_unordered_groups(events_: list[dict]) -> list[dict]:
+    """The trace with each run of events that CPython may order otherwise made one group.
+
+    A run is consecutive events at one instant recorded by two or more tasks of one
+    unordered group (:class:`_TraceHooks`). Its events get ``"unordered": True`` and are
+    sorted by their canonical text, so the trace is the same whatever order the set gave;
+    comparison treats them as a group in any order. Anything else is left as it was.
+    """
+    marked: list[dict] = []
+    index = 0
+    while index < len(events_):
+        event = events_[index]
+        tag = event.get("_unordered")
+        end = index + 1
+        if tag is not None:
+            while (end < len(events_) and events_[end].get("_unordered", (None,))[0] == tag[0]
+                   and events_[end]["t"] == event["t"]):
+                end += 1
+        run = [{key: value for key, value in item.items() if key != "_unordered"} for item in events_[index:end]]
+        if tag is not None and len({item["_unordered"][1] for item in events_[index:end]}) >= 2:
+            run = sorted(({**item, "unordered": True} for item in run), key=_format_event)
+        marked.extend(run)
+        index = end
+    return marked
 
 
 class _Resource:
@@ -974,7 +977,7 @@ class _Resource:
 
     async def __aenter__(self) -> str:
         world, name = self._world, self._name
-        await _virtual_wait(world._running_loop(name), self._open_ms)
+        await _timer_wait(world._running_loop(name), self._open_ms)
         number = world._opened.get(name, 0) + 1
         world._opened[name] = number
         world._record("open", resource=name, args=[_to_json(arg) for arg in self._args])
@@ -982,7 +985,7 @@ class _Resource:
 
     async def __aexit__(self, kind, error, traceback) -> bool:
         world = self._world
-        await _virtual_wait(world._running_loop(self._name), self._close_ms)
+        await _timer_wait(world._running_loop(self._name), self._close_ms)
         world._record("close", resource=self._name)
         return False
 
@@ -990,11 +993,11 @@ class _Resource:
         return f"{self._name}({', '.join(map(repr, self._args))})"
 
 
-async def _virtual_wait(loop: VirtualTimeLoop, ms: int) -> None:
-    """Wait ``ms`` virtual ms on a timer of the loop (a timer at now for 0); a cancel
-    drops the timer and goes on."""
+async def _timer_wait(loop: asyncio.AbstractEventLoop, ms: int) -> None:
+    """Wait ``ms`` ms on a timer of the loop (a timer due at once for 0); a cancel drops
+    the timer and goes on."""
     done = loop.create_future()
-    timer = loop.call_at((loop.now_ms + ms) / 1000, _resolve, done)
+    timer = loop.call_later(ms / 1000, _resolve, done)
     try:
         await done
     except asyncio.CancelledError:
@@ -1067,26 +1070,53 @@ def _to_json(value: object) -> object:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _normalize(value: object) -> object:
-    # An integral float is the integer (JSON has one number type; JavaScript prints 1.0
-    # as 1). Up to 2**53 - 1, the same bound as runner/trace.py.
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) <= _MAX_SAFE_INTEGER:
-        return int(value)
-    if isinstance(value, list):
-        return [_normalize(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _normalize(item) for key, item in value.items()}
-    return value
+def _number_text(number: float) -> str:
+    """A float as ``JSON.stringify`` writes it (ECMA-262 Number::toString, radix 10).
+
+    The digits are Python's shortest round-trip digits (``repr``), the same digits
+    JavaScript chooses; only the layout differs: ``1e16`` is ``10000000000000000`` and
+    ``1.0`` is ``1`` in JavaScript, ``1e+16`` and ``1.0`` in Python. Not finite: ``null``.
+
+        >>> [_number_text(x) for x in (1.0, 1e16, 2.0**60, 1e21, 0.1, 1.5e-7, -0.0, float("nan"))]
+        ['1', '10000000000000000', '1152921504606847000', '1e+21', '0.1', '1.5e-7', '0', 'null']
+    """
+    if not math.isfinite(number):
+        return "null"
+    if number == 0:
+        return "0"
+    _, digit_tuple, exponent = decimal.Decimal(repr(abs(number))).as_tuple()
+    digits = "".join(map(str, digit_tuple)).rstrip("0")
+    exponent += len("".join(map(str, digit_tuple))) - len(digits)
+    k = len(digits)
+    n = exponent + k  # the value is 0.DIGITS x 10**n
+    sign = "-" if number < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    power = f"e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+    return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + power
 
 
 def _json(value: object) -> str:
     """Compact JSON, non-ASCII kept as is: what ``JSON.stringify`` writes.
 
-    A lone surrogate is written ``\\udxxx`` as well-formed ``JSON.stringify`` does
-    (ES2019), so the text can always be encoded as UTF-8.
+    A float is laid out as JavaScript lays out a number (:func:`_number_text`), an
+    integer is written exactly. A lone surrogate is written ``\\udxxx`` as well-formed
+    ``JSON.stringify`` does (ES2019), so the text can always be encoded as UTF-8.
     """
-    text = json.dumps(_normalize(value), separators=(",", ":"), ensure_ascii=False)
-    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json(str(key))}:{_json(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value)  # None, True, False and int
 
 
 def _format_error(error: dict) -> str:
@@ -1097,6 +1127,11 @@ def _format_error(error: dict) -> str:
 
 
 def _format_event(event: dict) -> str:
+    line = _format_event_body(event)
+    return f"{line} (any order)" if event.get("unordered") else line
+
+
+def _format_event_body(event: dict) -> str:
     kind = event["event"]
     head = f"{_json(event['t'])} {kind}"
     if kind == "start":
@@ -1118,7 +1153,7 @@ def _format_event(event: dict) -> str:
     if kind == "return":
         return f"{head} {_json(event['value'])}"
     # An event this module does not know: show it whole rather than drop it (as runner/trace.py).
-    rest = {key: value for key, value in event.items() if key not in ("t", "event")}
+    rest = {key: value for key, value in event.items() if key not in ("t", "event", "unordered")}
     return f"{head} {_json(rest)}"
 
 

@@ -13,14 +13,13 @@ settle, or targets that disagree without a declared divergence.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 
 import yaml
 
 from .compare import Verdict
 from .load import Scenario
-from .trace import format_trace, normalize
+from .trace import canonical_json, format_trace, normalize
 
 # Characters YAML 1.1 cannot hold raw in a scalar (it folds U+2028/U+2029 as line breaks,
 # and DEL, C1 controls and the BOM are not printable): written as \u escapes.
@@ -45,7 +44,7 @@ class Blessing:
 
 def yaml_value(value: object) -> str:
     """A JSON value written as YAML flow text that reads back as the same value."""
-    text = json.dumps(normalize(value), ensure_ascii=False)
+    text = canonical_json(value)
     return "".join(f"\\u{ord(char):04x}" if ord(char) in _YAML_UNSAFE else char for char in text)
 
 
@@ -54,6 +53,8 @@ def expect_block(result: dict, trace: list[str], order: str = "exact") -> str:
     lines = ["expect:"]
     if "returns" in result:
         lines.append(f"  returns: {yaml_value(result['returns'])}")
+    elif "uncaught" in result:
+        lines.append(f"  uncaught: {_error_flow(result['uncaught'])}")
     else:
         lines.append(f"  throws: {_error_flow(result['throws'])}")
     if order != "exact":

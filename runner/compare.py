@@ -10,7 +10,11 @@ Each target's outcome is checked against what that target should do:
   first target of the run that declares no divergence.
 
 Comparison is exact (DESIGN.md, "Traces and comparison"): the same canonical trace
-lines in the same order, and the same result, with values compared as JSON.
+lines in the same order, and the same result, with values compared as JSON. The one
+exception is a group of lines marked ``(any order)``: events whose order CPython takes
+from a set's iteration (a ``TaskGroup`` cancelling its tasks, ``asyncio.run`` cancelling
+what is left); such a group, in either trace, is compared as a multiset, and the
+verdict's note says so.
 
 Verdicts per target: ``agree``, ``diverge`` (exactly as declared), ``mismatch``,
 ``error`` (the target did not settle: deadlock, runaway, crash, a worker that died),
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
 from .load import Scenario
-from .trace import format_result, format_trace, normalize
+from .trace import UNORDERED, format_result, format_trace, normalize
 
 STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")
 """From best to worst: a scenario's verdict is the worst of its targets' verdicts."""
@@ -47,6 +51,8 @@ class TargetVerdict:
     against: str = ""
     diff: list[str] = field(default_factory=list)
     outcome: dict | None = None
+    note: str = ""
+    """Anything the verdict rests on that a reader should know (events compared in any order)."""
 
 
 @dataclass
@@ -94,7 +100,57 @@ def by_instant(lines: list[str]) -> list[str]:
         head = line.split(" ", 1)[0]
         return (int(head) if head.isdigit() else -1, line)
 
-    return sorted(lines, key=key)
+    return sorted((_unmarked(line) for line in lines), key=key)
+
+
+def _unmarked(line: str) -> str:
+    return line[: -len(UNORDERED)] if line.endswith(UNORDERED) else line
+
+
+def unordered_spans(lines: list[str]) -> list[tuple[int, int]]:
+    """``[start, end)`` of each run of consecutive ``(any order)`` lines at one instant."""
+    spans = []
+    index = 0
+    while index < len(lines):
+        if not lines[index].endswith(UNORDERED):
+            index += 1
+            continue
+        instant = lines[index].split(" ", 1)[0]
+        end = index + 1
+        while end < len(lines) and lines[end].endswith(UNORDERED) and lines[end].split(" ", 1)[0] == instant:
+            end += 1
+        spans.append((index, end))
+        index = end
+    return spans
+
+
+def same_events(expected: list[str], actual: list[str]) -> tuple[bool, int]:
+    """Whether two traces are the same, and how many events were compared in any order.
+
+    Line for line, except that where either trace marks a run of lines ``(any order)``
+    the same positions of both are compared as multisets (the marks themselves aside).
+    """
+    if len(expected) != len(actual):
+        return False, 0
+    spans = sorted(unordered_spans(expected) + unordered_spans(actual))
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    plain_expected = [_unmarked(line) for line in expected]
+    plain_actual = [_unmarked(line) for line in actual]
+    index = 0
+    for start, end in merged:
+        if plain_expected[index:start] != plain_actual[index:start]:
+            return False, 0
+        if sorted(plain_expected[start:end]) != sorted(plain_actual[start:end]):
+            return False, 0
+        index = end
+    if plain_expected[index:] != plain_actual[index:]:
+        return False, 0
+    return True, sum(end - start for start, end in merged)
 
 
 def load_error_verdict(path: str, diagnostics: list[Diagnostic]) -> Verdict:
@@ -155,9 +211,13 @@ def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: s
     problems = []
     diff: list[str] = []
     relaxed = scenario.expect is not None and scenario.expect.order == "instant"
-    same_trace = expected_trace is None or (
-        by_instant(expected_trace) == by_instant(actual_trace) if relaxed else expected_trace == actual_trace
-    )
+    in_any_order = 0
+    if expected_trace is None:
+        same_trace = True
+    elif relaxed:
+        same_trace = by_instant(expected_trace) == by_instant(actual_trace)
+    else:
+        same_trace, in_any_order = same_events(expected_trace, actual_trace)
     if expected_result is not None and normalize(expected_result) != normalize(actual_result):
         problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
     if not same_trace:
@@ -173,11 +233,15 @@ def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: s
         message = f"{target} disagrees with {against}: " + "; ".join(problems)
         if divergence is not None and scenario.expect is not None:
             base_trace = list(scenario.expect.trace) if scenario.expect.trace is not None else None
-            same_trace = base_trace is None or base_trace == actual_trace
+            same_trace = base_trace is None or same_events(base_trace, actual_trace)[0]
             same_result = scenario.expect.result is None or normalize(scenario.expect.result) == normalize(actual_result)
             if same_trace and same_result:
                 message = f"{target} no longer diverges: it behaves as expect says, not as declared at line {divergence.line}"
         return TargetVerdict(target, "mismatch", message, against, diff, outcome)
+    note = ""
+    if in_any_order:
+        note = (f"{in_any_order} events compared in any order: CPython takes their order from a set "
+                "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)")
     if divergence is not None:
-        return TargetVerdict(target, "diverge", f"diverges as declared: {divergence.reason}", against, outcome=outcome)
-    return TargetVerdict(target, "agree", "", against, outcome=outcome)
+        return TargetVerdict(target, "diverge", f"diverges as declared: {divergence.reason}", against, outcome=outcome, note=note)
+    return TargetVerdict(target, "agree", "", against, outcome=outcome, note=note)

@@ -59,8 +59,12 @@ ON_CANCEL = ("stop", "ignore")
 CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
 FUNCTION_KEYS = ("params", "generator", "steps")
-EXPECT_KEYS = ("returns", "throws", "trace", "order")
-DIVERGE_KEYS = ("targets", "reason", "see", "returns", "throws", "trace")
+EXPECT_KEYS = ("returns", "throws", "uncaught", "trace", "order")
+DIVERGE_KEYS = ("targets", "reason", "cause", "closed_by", "see", "returns", "throws", "uncaught", "trace")
+RESULT_KEYS = ("returns", "throws", "uncaught")
+CAUSES = ("language", "idiom")
+"""Why a divergence exists: the languages differ (``language``), or the idiom a target
+is written in behaves otherwise than the closest code in the other idioms (``idiom``)."""
 ORDERS = ("exact", "instant")
 
 # Each step is a mapping with exactly one head key; the other keys it may carry.
@@ -99,7 +103,8 @@ ERROR_MEMBERS = ("kind", "message")
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a target should do: its result (``{"returns": v}`` / ``{"throws": e}``) and trace.
+    """What a target should do: its result (``{"returns": v}``, ``{"throws": e}`` or
+    ``{"uncaught": e}``, the program ended at an unhandled error) and trace.
 
     Either part may be ``None`` (not stated). ``trace`` holds canonical trace lines.
     """
@@ -120,6 +125,10 @@ class Divergence:
     trace: tuple[str, ...] | None
     line: int
     see: tuple[str, ...] = ()
+    cause: str = "language"
+    """``language`` or ``idiom`` (:data:`CAUSES`)."""
+    closed_by: str = ""
+    """The code that makes the targets agree, where there is one (in words)."""
 
 
 @dataclass(frozen=True)
@@ -1378,15 +1387,17 @@ class _Checker:
     # -- expectations -----------------------------------------------------------------
 
     def result(self, entries: dict, node: yaml.Node, what: str) -> dict | object | None:
-        if "returns" in entries and "throws" in entries:
-            self.error(node, f"{what} states returns or throws, not both")
+        given = [key for key in RESULT_KEYS if key in entries]
+        if len(given) > 1:
+            self.error(node, f"{what} states one of returns, throws or uncaught, not {' and '.join(given)}")
             return _MISSING
         if "returns" in entries:
             value = self.plain(entries["returns"][1], "returns")
             return _MISSING if value is _MISSING else {"returns": value}
-        if "throws" in entries:
-            error = self.observed_error(entries["throws"][1], "throws")
-            return _MISSING if error is None else {"throws": error}
+        for key in ("throws", "uncaught"):
+            if key in entries:
+                error = self.observed_error(entries[key][1], key)
+                return _MISSING if error is None else {key: error}
         return None
 
     def observed_error(self, node: yaml.Node, what: str) -> dict | None:
@@ -1436,7 +1447,7 @@ class _Checker:
         if result is _MISSING or trace is _MISSING:
             return None
         if result is None and trace is None:
-            self.error(node, "expect needs returns or throws, a trace, or both")
+            self.error(node, "expect needs returns, throws or uncaught, a trace, or both")
             return None
         order = "exact"
         if "order" in entries:
@@ -1457,9 +1468,9 @@ class _Checker:
             if entries is None:
                 continue
             self.known_keys(entries, DIVERGE_KEYS, "a divergence")
-            missing = [key for key in ("targets", "reason") if key not in entries]
+            missing = [key for key in ("targets", "reason", "cause") if key not in entries]
             if missing:
-                self.error(item, f"a divergence needs {' and '.join(missing)}")
+                self.error(item, f"a divergence needs {', '.join(missing[:-1]) + ' and ' if len(missing) > 1 else ''}{missing[-1]}")
                 continue
             targets = []
             for target_node in self.sequence(entries["targets"][1], "targets") or []:
@@ -1478,17 +1489,23 @@ class _Checker:
                 self.error(entries["reason"][1], "reason must say why the targets differ")
                 reason = _MISSING
             see = self.see(entries["see"][1]) if "see" in entries else ()
+            cause = self.scalar(entries["cause"][1], "cause", str)
+            if cause is not _MISSING and cause not in CAUSES:
+                self.error(entries["cause"][1], f"cause is 'language' (the languages differ) or 'idiom' (the way one target's code is written differs), not '{cause}'{did_you_mean(cause, CAUSES)}")
+                cause = _MISSING
+            closed_by = self.scalar(entries["closed_by"][1], "closed_by", str) if "closed_by" in entries else ""
             result = self.result(entries, item, "a divergence")
             trace = self.trace(entries["trace"][1]) if "trace" in entries else None
-            if result is _MISSING or trace is _MISSING or reason is _MISSING or not targets:
+            if result is _MISSING or trace is _MISSING or reason is _MISSING or cause is _MISSING or closed_by is _MISSING or not targets:
                 continue
             if result is None and trace is None:
-                self.error(item, "a divergence states what the targets do instead: returns or throws, a trace, or both")
+                self.error(item, "a divergence states what the targets do instead: returns, throws or uncaught, a trace, or both")
                 continue
             if expect is not None and (result is None or result == expect.result) and (trace is None or trace == expect.trace):
                 self.error(item, "this divergence states the same outcome as expect; state what differs")
                 continue
-            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0], see))
+            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0], see,
+                                          cause, " ".join(closed_by.split())))
         return divergences
 
     def see(self, node: yaml.Node) -> tuple[str, ...]:

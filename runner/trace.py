@@ -14,30 +14,73 @@ javascript/asyncparity-runtime.mjs); the rules are stated once, in PROTOCOL.md.
 
 from __future__ import annotations
 
+import decimal
 import json
+import math
 from typing import Any
 
-MAX_SAFE_INTEGER = 2**53 - 1
+UNORDERED = " (any order)"
+"""The end of a canonical line whose event belongs to a group CPython orders by chance
+(a set's iteration): such lines are compared as a group, in any order."""
 
 
-def normalize(value: Any) -> Any:
-    """The value with every integral float made an int: JSON equality across languages.
+def number_text(number: float) -> str:
+    """A float as ``JSON.stringify`` writes it (ECMA-262 Number::toString).
 
-    Python keeps ``1.0`` and ``1`` apart where JavaScript has one number; DESIGN.md
-    compares values as JSON, where an integral float equals the integer.
+    The digits are Python's shortest round-trip digits, which JavaScript chooses too;
+    the layout is JavaScript's: ``1.0`` is ``1``, ``1e16`` is ``10000000000000000``,
+    ``1e21`` is ``1e+21``, ``1.5e-7`` is ``1.5e-7``. Not finite: ``null``.
+    (python/asyncparity_runtime.py has the same function: it stays standalone.)
     """
-    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
-        return int(value)
-    if isinstance(value, list):
-        return [normalize(item) for item in value]
-    if isinstance(value, dict):
-        return {key: normalize(item) for key, item in value.items()}
-    return value
+    if not math.isfinite(number):
+        return "null"
+    if number == 0:
+        return "0"
+    _, digit_tuple, exponent = decimal.Decimal(repr(abs(number))).as_tuple()
+    all_digits = "".join(map(str, digit_tuple))
+    digits = all_digits.rstrip("0")
+    exponent += len(all_digits) - len(digits)
+    k = len(digits)
+    n = exponent + k  # the value is 0.DIGITS x 10**n
+    sign = "-" if number < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    power = f"e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+    return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + power
 
 
 def canonical_json(value: Any) -> str:
-    """Compact JSON, non-ASCII kept as is: the same text ``JSON.stringify`` gives."""
-    return json.dumps(normalize(value), separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON, non-ASCII kept as is: the same text ``JSON.stringify`` gives.
+
+    A float is laid out as JavaScript lays out a number (:func:`number_text`), so an
+    integral float equals the integer, at any size; an integer is written exactly.
+    """
+    if isinstance(value, float):
+        return number_text(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{canonical_json(str(key))}:{canonical_json(item)}" for key, item in value.items()) + "}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def normalize(value: Any) -> str:
+    """What equality of values across languages compares: canonical JSON, keys sorted.
+
+    DESIGN.md compares values as JSON: an integral float equals the integer (Python keeps
+    ``1.0`` and ``1`` apart where JavaScript has one number), and an object is the same
+    whatever the order of its keys (a trace line, canonical text, still shows the order).
+    """
+    if isinstance(value, dict):
+        items = sorted((str(key), normalize(item)) for key, item in value.items())
+        return "{" + ",".join(f"{canonical_json(key)}:{item}" for key, item in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(normalize(item) for item in value) + "]"
+    return canonical_json(value)
 
 
 def format_error(error: dict) -> str:
@@ -49,7 +92,12 @@ def format_error(error: dict) -> str:
 
 
 def format_event(event: dict) -> str:
-    """One event as its canonical line."""
+    """One event as its canonical line; an event of an unordered group ends in ``(any order)``."""
+    line = _format_event(event)
+    return line + UNORDERED if event.get("unordered") else line
+
+
+def _format_event(event: dict) -> str:
     kind = event.get("event")
     head = f"{event.get('t', '?')} {kind}"
     if kind == "start":
@@ -71,7 +119,7 @@ def format_event(event: dict) -> str:
     if kind == "return":
         return f"{head} {canonical_json(event.get('value'))}"
     # An event this runner does not know (a newer testee): show it whole, never drop it.
-    rest = {key: value for key, value in event.items() if key not in ("t", "event")}
+    rest = {key: value for key, value in event.items() if key not in ("t", "event", "unordered")}
     return f"{head} {canonical_json(rest)}"
 
 
@@ -81,9 +129,12 @@ def format_trace(events: list[dict]) -> list[str]:
 
 
 def format_result(result: dict | None) -> str:
-    """``returns <json>`` or ``throws Kind("message")``; ``(none)`` when there is none."""
+    """``returns <json>``, ``throws Kind("message")`` or ``uncaught Kind("message")`` (the
+    program ended at an unhandled error, as Node does); ``(none)`` when there is none."""
     if result is None:
         return "(none)"
     if "returns" in result:
         return f"returns {canonical_json(result['returns'])}"
+    if "uncaught" in result:
+        return f"uncaught {format_error(result['uncaught'])}"
     return f"throws {format_error(result['throws'])}"
