@@ -1229,7 +1229,14 @@ export class World {
   #schedule(ms, callback, args) {
     const delay = nodeDelay(ms);
     const real = this.#real;
-    if (real !== null) return { real: realSetTimeout(callback, delay * real.scale, ...args) };
+    if (real !== null) {
+      // On the virtual millisecond grid: a real timer fires a little late, and a chain of
+      // sleeps would add those delays up until a trace time is a millisecond off; a
+      // deadline computed from the grid lets no lateness carry over to the next timer.
+      const elapsed = performance.now() - real.origin;
+      const due = (Math.round(elapsed / real.scale) + delay) * real.scale;
+      return { real: realSetTimeout(callback, Math.max(1, due - elapsed), ...args) };
+    }
     return this.#timers.insert(delay, this.#now, callback, args);
   }
 

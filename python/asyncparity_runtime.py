@@ -454,12 +454,33 @@ class _RealTimeLoop(_TraceHooks, asyncio.SelectorEventLoop):
         self._scale = scale
         self._origin = time.monotonic()
         self._selector = _ScaledSelector(self._selector, scale)
+        self._seq = itertools.count()
+        self.timer_firings = 0
 
     def time(self) -> float:
         return (time.monotonic() - self._origin) / self._scale
 
     def trace_time(self) -> int:
         return round(self.time() * 1000)
+
+    def call_at(self, when, callback, *args, context=None):
+        """``BaseEventLoop.call_at`` with the deadline on the virtual millisecond grid.
+
+        A real timer fires a little late, and a sleep that starts late ends late: over
+        a chain of sleeps the lateness adds up until a trace time is a millisecond off.
+        Rounding each deadline to a whole slowed millisecond (as the virtual clock's
+        deadlines are) lets no lateness carry over to the next timer; ties between the
+        equal deadlines this makes keep the order of scheduling, as unrounded deadlines
+        on a real clock do.
+        """
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        timer = _TimerHandle(round(when * 1000) / 1000, callback, args, self, context)
+        timer._seq = next(self._seq)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
 
 _cancel_all_tasks = asyncio.runners._cancel_all_tasks  # asyncio.run's own step, CPython 3.7 and later

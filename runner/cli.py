@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import __doc__ as package_doc
 from . import catalogue, show
+from . import verify as verify_module
 from .bless import bless
 from .compare import Verdict
 from .kit import SPEC_DIR
@@ -113,6 +114,28 @@ def _parser() -> argparse.ArgumentParser:
     _common_options(bless_command)
     bless_command.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
     bless_command.set_defaults(handler=_bless)
+
+    verify = commands.add_parser(
+        "verify", help="run the generated programs on real time and check they order their events as the virtual run did",
+        description="The proof that the virtual clocks fake only time: run each scenario's generated programs as "
+        "standalone programs on the stock runtimes with real timers (python3 program.py under asyncio.run, "
+        "node program.mjs), every delay scaled by --scale, and check that each prints the trace of its virtual run.")
+    _paths_argument(verify)
+    _common_options(verify)
+    verify.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
+    verify.add_argument("--scale", type=float, default=verify_module.DEFAULT_SCALE, metavar="S",
+                        help=f"real ms per virtual ms (default {verify_module.DEFAULT_SCALE:g})")
+    verify.add_argument("--jobs", type=int, default=max(2, 2 * (os.cpu_count() or 1)), metavar="N",
+                        help="programs run at once (default: twice the cores; they mostly sleep)")
+    verify.add_argument("--attempts", type=int, default=verify_module.DEFAULT_ATTEMPTS, metavar="N",
+                        help=f"real runs of a program before it is said to differ (default {verify_module.DEFAULT_ATTEMPTS})")
+    verify.add_argument("--max-seconds", type=float, default=verify_module.DEFAULT_MAX_SECONDS, metavar="SECONDS",
+                        help="programs that would take longer on real time are listed as too long, not run "
+                        f"(default {verify_module.DEFAULT_MAX_SECONDS:g})")
+    verify.add_argument("--record", type=Path, metavar="FILE",
+                        help="add the runtimes each scenario was verified on to FILE (the kit keeps spec/verified.json)")
+    verify.add_argument("-q", "--quiet", action="store_true", help="print differences and the closing line only")
+    verify.set_defaults(handler=_verify)
 
     catalogue_command = commands.add_parser("catalogue", help="write spec/DIVERGENCES.md from the declared divergences",
                                             description="Generate the divergence catalogue from the scenarios' "
@@ -370,6 +393,83 @@ def _bless(args: argparse.Namespace) -> int:
     if any(result.scenario is None for result in results):
         return EXIT_USAGE
     return EXIT_FAILED if refused else EXIT_OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    targets = _targets(args)
+    paths = _paths(args)
+    if args.scale <= 0 or args.jobs < 1 or args.attempts < 1:
+        raise UsageError("--scale must be > 0, and --jobs and --attempts at least 1")
+    results = load_paths(paths)
+    if args.keyword:
+        results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
+    for result in results:
+        for diagnostic in result.diagnostics:
+            print(diagnostic)
+    scenarios = [result.scenario for result in results if result.scenario is not None]
+    if not scenarios:
+        print(f"asyncparity: no scenario to verify under {', '.join(map(str, paths))}", file=sys.stderr)
+        return EXIT_USAGE
+    node_binary = node_for(args.node) if any(target in JS_TARGETS for target in targets) else None
+    node = NodeTestee(node_binary, timeout=args.timeout) if node_binary else None
+    python = _python_testee(args, targets)
+    python_binary = find_python(args.python) if args.python else None
+    runtimes = {}
+    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
+    try:
+        for worker in workers:
+            worker.start()
+        verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
+        outcomes = {(verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
+                    for verdict in verdicts for item in verdict.targets}
+        sources: dict[tuple[str, str], str] = {}
+        python_targets = [target for target in targets if target in PYTHON_TARGETS]
+        js_targets = [target for target in targets if target in JS_TARGETS]
+        for target in python_targets:
+            for scenario in scenarios:
+                sources[scenario.id, target] = python.compile(scenario.ir, target)
+        if js_targets:
+            jobs = [(scenario.ir, target) for target in js_targets for scenario in scenarios]
+            for (ir, target), source in zip(jobs, node.compile_many(jobs), strict=True):
+                sources[ir["id"], target] = source
+        if python_targets:
+            hello = python.hello if isinstance(python, WorkerTestee) else python.hello()
+            runtimes["python"] = hello["runtime"]["version"]
+        if js_targets:
+            runtimes["node"] = node.hello["runtime"]["version"]
+    except TesteeError as error:
+        print(f"asyncparity: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        for worker in workers:
+            worker.close()
+
+    id_width = max([len(scenario.id) for scenario in scenarios] + [10])
+    print(f"verifying {len(scenarios)} scenario(s) on real time, scale {args.scale:g} "
+          f"({', '.join(f'{name} {version}' for name, version in (('CPython', runtimes.get('python')), ('Node', runtimes.get('node'))) if version)})",
+          flush=True)
+
+    def on_verification(verification: verify_module.Verification) -> None:
+        if not args.quiet or verification.status == "differ":
+            print(verify_module.verification_line(verification, id_width), flush=True)
+
+    with verify_module.default_folder() as folder:
+        runner = verify_module.RealRunner(python_binary.path if python_binary else sys.executable,
+                                          node_binary.path if node_binary else "node", args.scale, Path(folder))
+        verifications = verify_module.verify_programs(
+            scenarios, targets, outcomes, sources, runner, jobs=args.jobs, attempts=args.attempts,
+            max_seconds=args.max_seconds, on_verification=on_verification)
+    details = [line for item in verifications for line in verify_module.verification_details(item, args.scale)]
+    if details:
+        print()
+        print("\n".join(details))
+    if args.record:
+        verify_module.record(args.record, verifications, runtimes)
+        print(f"recorded in {args.record}")
+    print(verify_module.summary_line(verifications))
+    if any(result.scenario is None for result in results):
+        return EXIT_USAGE
+    return EXIT_FAILED if any(item.status == "differ" for item in verifications) else EXIT_OK
 
 
 def _catalogue(args: argparse.Namespace) -> int:

@@ -1,0 +1,320 @@
+"""Verify: the proof that the virtual clocks fake time and nothing else.
+
+A verdict of the kit is a claim about the real runtimes, so the kit checks its clocks
+against them, scenario by scenario. For each scenario and target it takes the program
+the target generated and the outcome of its virtual run, then runs that program as a
+standalone program on the stock runtime with real timers: ``python3 program.py`` (the
+genuine ``asyncio.run``, real ``asyncio.sleep``) or ``node program.mjs`` (real
+``setTimeout``), with ``ASYNCPARITY_REAL_TIME=S`` in the environment so that the runtime
+module slows the program's clock by S: a virtual millisecond takes S real ones (spec/
+RUNTIME.md, "Real time"). The program prints its trace in virtual milliseconds; it must
+be the virtual run's, line for line (``(any order)`` groups as groups), and end the same
+way (``settled``, or ``uncaught`` where Node ended the program at an unhandled rejection).
+
+A real machine is late now and then: a timer that fires more than half a scaled
+millisecond late records the wrong time, and one late by more than a scaled millisecond
+can come after a later timer. So a scenario whose real run differs is run again, alone,
+up to ``attempts`` runs in all; it differs only if every run does. Programs run many at
+once (``jobs``), since they mostly sleep. A scenario whose virtual duration would take
+longer than ``max_seconds`` of real time is not run: it is listed as too long.
+
+Data flows one way: loaded scenarios -> (virtual outcomes, program texts) from the
+testees -> real runs -> :class:`Verification` per scenario -> the report lines below.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import difflib
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .compare import same_events
+from .kit import JAVASCRIPT_DIR, PYTHON_DIR
+from .load import Scenario
+from .testees import JS_TARGETS, PYTHON_TARGETS
+from .trace import format_trace
+
+REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"
+DEFAULT_SCALE = 10.0
+"""Real ms per virtual ms: large enough that a machine running a few programs per core
+is rarely late by half a scaled millisecond (the attempts cover the rare times)."""
+DEFAULT_ATTEMPTS = 3
+DEFAULT_MAX_SECONDS = 10.0
+"""Real seconds a program may take (virtual duration x scale) before it is too long."""
+RUNTIME_FILES = {"python": PYTHON_DIR / "asyncparity_runtime.py", "javascript": JAVASCRIPT_DIR / "asyncparity-runtime.mjs"}
+
+
+@dataclass
+class Check:
+    """How one target's real run compared with its virtual run.
+
+    ``status``: ``verified``, ``differ``, ``too long`` (not run: see the module doc) or
+    ``not run`` (the virtual run did not settle, or the target was skipped: ``message``
+    says why). ``attempts`` counts the real runs; ``diff`` is the last one's against the
+    virtual trace.
+    """
+
+    target: str
+    status: str
+    message: str = ""
+    attempts: int = 0
+    diff: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Verification:
+    """One scenario's checks, target by target."""
+
+    path: str
+    scenario_id: str
+    checks: list[Check]
+
+    @property
+    def status(self) -> str:
+        """``differ`` if any target differs, else ``too long`` if any is, else ``verified``
+        (``not run`` when no target ran)."""
+        statuses = [check.status for check in self.checks]
+        for status in ("differ", "too long"):
+            if status in statuses:
+                return status
+        return "verified" if "verified" in statuses else "not run"
+
+    def rerun_command(self, scale: float) -> str:
+        return f"asyncparity verify {shlex.quote(self.path)} -k {shlex.quote(self.scenario_id)} --scale {scale:g}"
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program to run on real time, and what its virtual run printed."""
+
+    scenario: Scenario
+    target: str
+    source: str
+    expected: list[str]
+    virtual_ms: int
+
+
+def expected_lines(outcome: dict) -> list[str]:
+    """What a standalone program prints for this outcome: its trace, then its status line."""
+    result = outcome.get("result") or {}
+    return [*format_trace(outcome.get("trace", [])), "uncaught" if "uncaught" in result else "settled"]
+
+
+def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: float, max_seconds: float) -> Program | Check:
+    """The program to run for one target, or the check that says why it is not run."""
+    status = outcome.get("status")
+    if status != "settled":
+        reason = outcome.get("message") or status
+        return Check(target, "not run", f"the virtual run did not settle: {reason}")
+    virtual_ms = int((outcome.get("stats") or {}).get("virtual_time", 0))
+    if virtual_ms * scale / 1000 > max_seconds:
+        return Check(target, "too long", f"{virtual_ms} virtual ms would take {virtual_ms * scale / 1000:g} s at scale {scale:g} "
+                                         f"(the bound is {max_seconds:g} s)")
+    return Program(scenario, target, source, expected_lines(outcome), virtual_ms)
+
+
+class RealRunner:
+    """Runs programs as standalone processes on real time, in one temporary folder that
+    holds the two runtime modules (a program imports its runtime from beside it)."""
+
+    def __init__(self, python: str, node: str, scale: float, folder: Path) -> None:
+        self.python, self.node, self.scale, self.folder = python, node, scale, folder
+        for runtime in RUNTIME_FILES.values():
+            (folder / runtime.name).write_bytes(runtime.read_bytes())
+
+    def run(self, program: Program, number: int) -> tuple[list[str], str]:
+        """Run ``program``; its output lines, and what went wrong if it did not end well."""
+        javascript = program.target in JS_TARGETS
+        name = f"p{number}-{program.scenario.id}.{program.target}.{'mjs' if javascript else 'py'}"
+        path = self.folder / name
+        path.write_text(program.source, encoding="utf-8")
+        command = [self.node if javascript else self.python, str(path)]
+        env = {**os.environ, REAL_TIME_VARIABLE: f"{self.scale:g}", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+        env.pop("PYTHONPATH", None)
+        bound = program.virtual_ms * self.scale / 1000 * 3 + 30
+        try:
+            done = subprocess.run(command, capture_output=True, cwd=self.folder, env=env, timeout=bound, check=False)
+        except subprocess.TimeoutExpired:
+            return [], f"the real run did not end within {bound:g} s"
+        lines = done.stdout.decode("utf-8", "replace").splitlines()
+        status = lines[-1] if lines else ""
+        expected_code = 1 if status == "uncaught" else 0
+        if done.returncode != expected_code or status not in ("settled", "uncaught"):
+            stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            tail = stderr[-1] if stderr else f"exit code {done.returncode}"
+            return lines, f"the real run ended with exit code {done.returncode}: {tail}"
+        return lines, ""
+
+
+def check_program(program: Program, lines: list[str], problem: str, attempts: int) -> Check:
+    """Compare a real run's output with the virtual run's."""
+    same = not problem and same_events(program.expected, lines)[0]
+    if same:
+        note = "" if attempts == 1 else f"the same on run {attempts} of {attempts}; the earlier runs were late"
+        return Check(program.target, "verified", note, attempts)
+    diff = list(difflib.unified_diff(program.expected, lines, "virtual run", "real run", lineterm=""))
+    message = problem or _first_difference(program.expected, lines)
+    return Check(program.target, "differ", message, attempts, diff)
+
+
+def _first_difference(expected: list[str], actual: list[str]) -> str:
+    index = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b), min(len(expected), len(actual)))
+    want = expected[index] if index < len(expected) else "(end of output)"
+    got = actual[index] if index < len(actual) else "(end of output)"
+    return f"first difference at line {index + 1}: virtual `{want}`, real `{got}`"
+
+
+def verify_programs(
+    scenarios: list[Scenario],
+    targets: tuple[str, ...],
+    outcomes: dict[tuple[str, str], dict],
+    sources: dict[tuple[str, str], str],
+    runner: RealRunner,
+    *,
+    jobs: int,
+    attempts: int = DEFAULT_ATTEMPTS,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    on_verification: Callable[[Verification], None] = lambda verification: None,
+) -> list[Verification]:
+    """Run every program on real time, ``jobs`` at once, and check each against its outcome.
+
+    ``outcomes`` and ``sources`` are keyed by (scenario id, target). Verifications come
+    back (and go to ``on_verification``) in scenario order, each once all its targets
+    are checked; a program that differs is run again, alone, before its scenario is done.
+    """
+    planned: dict[tuple[str, str], Program | Check] = {}
+    for scenario in scenarios:
+        for target in targets:
+            key = (scenario.id, target)
+            planned[key] = plan(scenario, target, outcomes[key], sources.get(key, ""), runner.scale, max_seconds)
+    programs = [(key, item) for key, item in planned.items() if isinstance(item, Program)]
+    # The longest first, so that the pool does not end waiting on one long program.
+    programs.sort(key=lambda entry: -entry[1].virtual_ms)
+    numbers = iter(range(1, 1_000_000_000))
+    checks: dict[tuple[str, str], Check] = {key: item for key, item in planned.items() if isinstance(item, Check)}
+    verifications = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {key: pool.submit(runner.run, program, next(numbers)) for key, program in programs}
+        for scenario in scenarios:
+            for target in targets:
+                key = (scenario.id, target)
+                if key in checks:
+                    continue
+                program = planned[key]
+                lines, problem = futures[key].result()
+                check = check_program(program, lines, problem, 1)
+                runs = 1
+                while check.status == "differ" and runs < attempts:
+                    runs += 1
+                    time.sleep(0.05)
+                    lines, problem = runner.run(program, next(numbers))
+                    check = check_program(program, lines, problem, runs)
+                checks[key] = check
+            verification = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets])
+            verifications.append(verification)
+            on_verification(verification)
+    return verifications
+
+
+STATUS_WORD = {"verified": "VERIFIED", "differ": "DIFFER", "too long": "TOO LONG", "not run": "NOT RUN"}
+
+
+def verification_line(verification: Verification, id_width: int = 32) -> str:
+    """``VERIFIED  id  python, js-promise, js-async``: one scenario, one line."""
+    cells = []
+    for check in verification.checks:
+        cells.append(check.target if check.status == "verified" else f"{check.target} {check.status}")
+    return f"{STATUS_WORD[verification.status]:<9} {verification.scenario_id:<{id_width}}  {', '.join(cells)}"
+
+
+def verification_details(verification: Verification, scale: float) -> list[str]:
+    """What differs, target by target, and the command that verifies just this scenario again."""
+    shown = [check for check in verification.checks if check.status in ("differ", "not run", "too long") or check.message]
+    if verification.status == "verified" and all(check.status == "verified" for check in shown):
+        return [f"  {verification.scenario_id} {check.target}: {check.message}" for check in shown]
+    lines = [f"--- {verification.scenario_id} ({verification.path})"]
+    for check in shown:
+        lines.append(f"  {check.target}: {check.status}: {check.message}" if check.message else f"  {check.target}: {check.status}")
+        lines.extend(f"    {line}" for line in check.diff)
+    if verification.status == "differ":
+        lines.append(f"  rerun: {verification.rerun_command(scale)}")
+    return lines
+
+
+def summary_line(verifications: list[Verification]) -> str:
+    """``79 verified, 1 differ`` (and ``, N too long for real time``, ``, N not run``)."""
+    count = {status: sum(1 for item in verifications if item.status == status) for status in STATUS_WORD}
+    text = f"{count['verified']} verified, {count['differ']} differ"
+    if count["too long"]:
+        text += f", {count['too long']} too long for real time"
+    if count["not run"]:
+        text += f", {count['not run']} not run"
+    return text
+
+
+def scenario_digest(path: str) -> str:
+    """The digest of a scenario file's bytes: a verification holds for this text only."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def record(path: Path, verifications: list[Verification], runtimes: dict[str, str]) -> dict:
+    """Add what this run verified to the record at ``path`` (JSON) and return the record.
+
+    The record says, per scenario, the digest of the file that was verified and, per
+    runtime family (``python``: CPython versions; ``node``: Node versions), the versions
+    on which every target of that family that ran was verified. A scenario whose file
+    changed starts over. ``runtimes`` maps ``python`` and ``node`` to this run's versions.
+    """
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    scenarios = data.setdefault("scenarios", {})
+    for verification in verifications:
+        digest = scenario_digest(verification.path)
+        entry = scenarios.get(verification.scenario_id)
+        if entry is None or entry.get("digest") != digest:
+            entry = scenarios[verification.scenario_id] = {"digest": digest, "python": [], "node": []}
+        for family, family_targets in (("python", PYTHON_TARGETS), ("node", JS_TARGETS)):
+            ran = [check for check in verification.checks if check.target in family_targets and check.status != "not run"]
+            if ran and all(check.status == "verified" for check in ran) and family in runtimes:
+                entry[family] = sorted(set(entry[family]) | {runtimes[family]}, key=_version_key)
+    data["scenarios"] = dict(sorted(scenarios.items()))
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+def default_folder() -> tempfile.TemporaryDirectory:
+    """A temporary folder for the programs and their runtime modules."""
+    return tempfile.TemporaryDirectory(prefix="asyncparity-verify-")
+
+
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_MAX_SECONDS",
+    "DEFAULT_SCALE",
+    "PYTHON_TARGETS",
+    "Check",
+    "Program",
+    "RealRunner",
+    "Verification",
+    "check_program",
+    "expected_lines",
+    "plan",
+    "record",
+    "scenario_digest",
+    "summary_line",
+    "verification_details",
+    "verification_line",
+    "verify_programs",
+]
