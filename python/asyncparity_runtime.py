@@ -148,6 +148,12 @@ class _Halt(Exception):
         self.detail = detail
 
 
+class _Unsupported(BaseException):
+    """The program reached something this CPython lacks (:meth:`World.unsupported`).
+
+    A ``BaseException``, so that no ``except Exception`` of the program catches it."""
+
+
 class _Stuck(Exception):
     """The clean-up after a halt has nothing ready: it never moves the clock."""
 
@@ -627,6 +633,7 @@ class World:
         self._events: list[dict] = []
         self._result: dict | None = None
         self._loop: VirtualTimeLoop | _RealTimeLoop | None = None
+        self._unsupported: str | None = None
         self._recording = False
 
     # -- what a program declares ----------------------------------------------------------
@@ -782,6 +789,18 @@ class World:
         return [{"status": "rejected", "reason": value} if isinstance(value, BaseException)
                 else {"status": "fulfilled", "value": value} for value in values]
 
+    def unsupported(self, feature: str, version: str) -> None:
+        """Stop here: the program needs ``feature``, new in CPython ``version``, which this
+        CPython lacks. The run's outcome is ``skipped``, saying so.
+
+        For a path that only some runs take: on CPython 3.10 the program of an ``any``
+        needs ``ExceptionGroup`` only when every call failed.
+        """
+        message = f"needs CPython {version} or later ({feature}, reached in this run); this is CPython {platform.python_version()}"
+        if self._unsupported is None:
+            self._unsupported = message
+        raise _Unsupported(message)
+
     def log(self, message: object) -> None:
         """Record a ``log`` event with ``message`` at the current virtual time.
 
@@ -822,6 +841,7 @@ class World:
         self._calls = {}
         self._opened = {}
         self._result = None
+        self._unsupported = None
         self._task_numbers = weakref.WeakKeyDictionary()
         if real_time is not None:
             return self._run_real_time(main, real_time)
@@ -860,6 +880,8 @@ class World:
             if collecting:
                 gc.enable()
             events._set_running_loop(previous)
+        if self._unsupported is not None and status == "settled":
+            status, message = "skipped", self._unsupported
         return {
             "status": status,
             "result": self._result if status == "settled" else None,
@@ -900,7 +922,7 @@ class World:
         """Run ``main``, print the canonical trace and a status line; exit 1 unless settled.
 
         The status line is ``settled``, or the message (``deadlock: ...``,
-        ``runaway: ...``, ``crash: ...``). With ``ASYNCPARITY_REAL_TIME`` set to a scale
+        ``runaway: ...``, ``crash: ...``, or ``skipped`` and why). With ``ASYNCPARITY_REAL_TIME`` set to a scale
         in the environment, the run is on real time (:meth:`run`'s ``real_time``).
         """
         scale = os.environ.get(REAL_TIME_VARIABLE)
@@ -912,7 +934,7 @@ class World:
             outcome = self.run(main, real_time=real_time)
         else:
             outcome = self.run(main)
-        status = "settled" if outcome["status"] == "settled" else outcome["message"]
+        status = {"settled": "settled", "skipped": f"skipped: {outcome['message']}"}.get(outcome["status"], outcome["message"])
         _write_stdout(format_trace(outcome["trace"]) + status + "\n")
         if outcome["status"] != "settled":
             raise SystemExit(1)
@@ -926,6 +948,8 @@ class World:
         except BaseException as error:
             if isinstance(error, asyncio.CancelledError) and not self._recording:
                 raise  # the clean-up after a deadlock or runaway
+            if isinstance(error, _Unsupported):
+                return
             record = _error_record(error)
             self._result = {"throws": record}
             self._record("throw", error=record)

@@ -1,10 +1,16 @@
 """Report: verdicts in, text for people (console) and JSON for machines out.
 
 The console form, one line per scenario, then the details of each failure, then the
-closing line ``N passed, N failed`` (", N skipped" when there are skipped ones)::
+closing line ``N passed, N failed`` (", N skipped" for scenarios no target ran, and
+"; N target runs skipped" when some targets of the others did not run)::
 
     PASS  seed-download-fallback          python agree, js-promise agree, js-async agree
     FAIL  seed-broken                     python agree, js-promise mismatch, js-async agree
+    PASS  timeout-fallback                python skipped (needs CPython 3.11 or later ...), js-promise agree, ...
+
+A pass with a skipped target is a pass of the targets that ran only: the line says which
+did not, and why, so that a difference the skipped target would have shown is not
+mistaken for agreement.
 
 A failure shows which target disagrees with what, the result difference, a unified
 diff of the canonical traces whose first differing event is named, and the command
@@ -25,8 +31,17 @@ def verdict_line(verdict: Verdict, id_width: int = 32) -> str:
     word = STATUS_WORD[verdict.status]
     if verdict.scenario_id is None:
         return f"{word}  {verdict.path}: {len(verdict.diagnostics)} error(s) in the file"
-    cells = ", ".join(f"{item.target} {item.status}" for item in verdict.targets)
+    cells = ", ".join(_cell(item) for item in verdict.targets)
     return f"{word}  {verdict.scenario_id:<{id_width}}  {cells}"
+
+
+def _cell(item) -> str:
+    if item.status != "skipped":
+        return f"{item.target} {item.status}"
+    # "python needs CPython 3.11 or later (asyncio.timeout); this is CPython 3.10.13": the
+    # target's name is already said, and the version is in the closing lines.
+    reason = item.message.removeprefix(f"{item.target} ").split("; this is ")[0]
+    return f"{item.target} skipped ({reason})" if reason else f"{item.target} skipped"
 
 
 def failure_details(verdict: Verdict) -> list[str]:
@@ -58,24 +73,30 @@ def skip_reasons(verdicts: Iterable[Verdict]) -> list[str]:
 
 
 def counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
-    """How many scenarios (or unloadable files) passed, failed and were skipped."""
-    tally = {"passed": 0, "failed": 0, "skipped": 0}
+    """How many scenarios (or unloadable files) passed, failed and were skipped, and how
+    many target runs of scenarios that ran were skipped."""
+    tally = {"passed": 0, "failed": 0, "skipped": 0, "skipped_targets": 0}
     for verdict in verdicts:
         if verdict.passed:
             tally["passed"] += 1
         elif verdict.status == "skipped":
             tally["skipped"] += 1
+            continue
         else:
             tally["failed"] += 1
+        tally["skipped_targets"] += sum(1 for item in verdict.targets if item.status == "skipped")
     return tally
 
 
 def summary_line(verdicts: Iterable[Verdict]) -> str:
-    """``N passed, N failed`` with ``, N skipped`` when any were skipped."""
+    """``N passed, N failed``, with ``, N skipped`` when whole scenarios were skipped and
+    ``; N target runs skipped`` when targets of the others were."""
     tally = counts(verdicts)
     line = f"{tally['passed']} passed, {tally['failed']} failed"
     if tally["skipped"]:
         line += f", {tally['skipped']} skipped"
+    if tally["skipped_targets"]:
+        line += f"; {tally['skipped_targets']} target run{'s' if tally['skipped_targets'] != 1 else ''} skipped"
     return line
 
 

@@ -101,10 +101,24 @@ catch writes the forms every exception has: ``type(error).__name__`` for the kin
 group can arrive (a group's message is ``.message``; its ``str()`` adds
 "(2 sub-exceptions)").
 
-Version-dependent APIs are written only when a scenario uses them, and the compiler
-records each (:attr:`Compiled.features`): ``asyncio.timeout``, ``asyncio.TaskGroup`` and
-``ExceptionGroup`` need CPython 3.11, ``asyncio.eager_task_factory`` 3.12. The program's
-docstring says so; :func:`asyncparity_python.target.run` skips it on an older CPython.
+The program is written for the CPython that compiles it (the one that runs it: the
+runner's, or a worker's under ``--python``). On CPython 3.10, which has neither
+``asyncio.timeout`` nor ``ExceptionGroup``, it says the same the way 3.10 code does:
+
+* ``timeout``: the block becomes a nested ``async def`` (``nonlocal`` for the names it
+  shares with the function around it) awaited with ``asyncio.wait_for``, which cancels
+  it at the deadline and raises ``asyncio.TimeoutError`` (its own class before 3.11,
+  the builtin's alias after), so a catch of ``TimeoutError`` also names
+  ``asyncio.TimeoutError``. ``wait_for`` runs the block as a task of its own (up to
+  3.11), so the block starts a loop turn later than under ``asyncio.timeout``.
+* ``any``: only a run where every call fails needs the group; there the program calls
+  ``world.unsupported("ExceptionGroup", "3.11")`` and the run is skipped, saying why.
+
+Other version-dependent APIs are written only when a scenario uses them, and the
+compiler records each (:attr:`Compiled.features`): ``asyncio.timeout``,
+``asyncio.TaskGroup`` and ``ExceptionGroup`` need CPython 3.11,
+``asyncio.eager_task_factory`` 3.12. The program's docstring says so;
+:func:`asyncparity_python.target.run` skips it on an older CPython.
 
 Safety: no scenario text is ever evaluated or pasted as code. Names come from the IR,
 which the loader has checked against ``^[a-z][a-z0-9_]*$`` (error kinds:
@@ -119,6 +133,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import sys
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -167,17 +182,18 @@ class Compiled(NamedTuple):
     uses, in order of first use, with the first CPython that has it."""
 
 
-def compile_target(ir: dict, target: str = "python") -> Compiled:
+def compile_target(ir: dict, target: str = "python", version: tuple[int, int] | None = None) -> Compiled:
     """The program for one scenario IR (version 1) and ``target``, with what it needs.
 
-    ``target`` is ``"python"`` or ``"python-eager"``. Raises ``ValueError`` for an
-    unknown target or IR this compiler cannot trust (a wrong version, a bad name, a step
-    it does not know); the message says what and where.
+    ``target`` is ``"python"`` or ``"python-eager"``; ``version`` the CPython it is for
+    (default: this one). Raises ``ValueError`` for an unknown target or IR this compiler
+    cannot trust (a wrong version, a bad name, a step it does not know); the message
+    says what and where.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; this compiler writes: {', '.join(TARGETS)}")
     try:
-        program = _Program(ir, eager_tasks=target == "python-eager")
+        program = _Program(ir, eager_tasks=target == "python-eager", version=version or sys.version_info[:2])
         return Compiled(program.text(), dict(program.features))
     except (KeyError, TypeError, AttributeError, IndexError) as error:
         raise ValueError(f"malformed scenario IR: {type(error).__name__}: {error}") from error
@@ -280,6 +296,51 @@ def _walk(steps: list):
             yield from _walk(step["catch"]["body"])
 
 
+def _walk_skipping(steps: list, skipped: dict):
+    """:func:`_walk` without ``skipped`` and what it holds."""
+    for step in steps:
+        if step is skipped:
+            continue
+        yield step
+        for block in ("body", "then", "else", "finally"):
+            yield from _walk_skipping(step.get(block) or [], skipped)
+        if step["step"] == "try" and step.get("catch"):
+            yield from _walk_skipping(step["catch"]["body"], skipped)
+
+
+def _bound_names(steps: list, flat: bool = False) -> set[str]:
+    """The names ``steps`` bind (``as`` of a step, a catch's error), with those of nested
+    blocks unless ``steps`` is already a flat walk (``flat``)."""
+    names = set()
+    for step in steps if flat else _walk(steps):
+        if step.get("bind"):
+            names.add(step["bind"])
+        if step["step"] == "try" and (step.get("catch") or {}).get("bind"):
+            names.add(step["catch"]["bind"])
+    return names
+
+
+def _read_names(steps: list) -> set[str]:
+    """The names the expressions of (flat) ``steps`` read, and the handles they use."""
+    names = set()
+
+    def expr(node: object) -> None:
+        if isinstance(node, dict):
+            if "ref" in node:
+                names.add(node["ref"])
+            for value in node.values():
+                expr(value)
+        elif isinstance(node, list):
+            for item in node:
+                expr(item)
+
+    for step in steps:
+        if "handle" in step:
+            names.add(step["handle"])
+        expr({key: value for key, value in step.items() if key not in ("body", "then", "else", "finally", "catch")})
+    return names
+
+
 _DIVIDE = 2  # the binding strength of `/` (as `*`): `(a + b) / 1000` needs the parentheses
 
 
@@ -306,11 +367,13 @@ def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
 
 
 class _Program:
-    def __init__(self, ir: dict, eager_tasks: bool = False) -> None:
+    def __init__(self, ir: dict, eager_tasks: bool = False, version: tuple[int, int] = (3, 11)) -> None:
         if ir.get("ir") != 1:
             raise ValueError(f"this compiler reads scenario IR version 1, not {ir.get('ir')!r}")
         self.ir = ir
         self.eager_tasks = eager_tasks
+        self.modern = tuple(version) >= (3, 11)  # asyncio.timeout and ExceptionGroup exist
+        self.params: list[str] = []  # the parameters of the function being written
         self.features: dict[str, tuple[int, int]] = {}
         if eager_tasks:
             self._use("asyncio.eager_task_factory")
@@ -335,6 +398,7 @@ class _Program:
         self.semaphore = self._fresh("semaphore")
         self.limited = self._fresh("limited")
         self.item = self._fresh("item")
+        self.timed = self._fresh("timed_block")
         self.function_errors = self._function_builtin_errors()
 
     # builtin errors ------------------------------------------------------------------
@@ -549,13 +613,13 @@ class _Program:
         # The functions first: what they use decides the docstring's "Needs" line.
         code: list[str] = []
         for fn in ir.get("functions", []):
-            self.current = fn["body"]
+            self.current, self.params = fn["body"], fn["params"]
             code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
             if fn.get("generator") and not any(step["step"] == "yield" for step in _walk(fn["body"])):
                 # No yield step: a bare `yield` after the end still makes it an async
                 # generator (one that produces nothing), as `async function*` is in JavaScript.
                 code += ["    return", "    yield  # never reached: it makes this an async generator"]
-        self.current = ir["main"]
+        self.current, self.params = ir["main"], []
         code += ["", "", "async def main():", *self._block(ir["main"], 1)]
         code += ["", "", 'if __name__ == "__main__":', "    world.run_and_print(main)"]
         target = "python-eager" if self.eager_tasks else "python"
@@ -654,6 +718,8 @@ class _Program:
         if kind == "any":
             return self._any(step, indent)
         if kind == "timeout":
+            if not self.modern:
+                return self._wait_for(step, depth)
             self._use("asyncio.timeout")
             return [f"{indent}async with asyncio.timeout({_seconds(int(step['ms']))}):", *self._block(step["body"], depth + 1)]
         if kind == "group":
@@ -704,6 +770,23 @@ class _Program:
             f"{indent}{assign}await asyncio.gather(*({limited}({item}) for {item} in {self._expr(step['over'])}))",
         ]
 
+    def _wait_for(self, step: dict, depth: int) -> list[str]:
+        # CPython 3.10's timeout: the block as a coroutine awaited with wait_for. The
+        # names it binds that the function around it also uses are nonlocal; one the
+        # function never binds itself is bound first, as nonlocal needs.
+        indent = "    " * depth
+        inside = _bound_names(step["body"])
+        outside_steps = list(_walk_skipping(self.current, step))
+        bound_outside = _bound_names(outside_steps, flat=True) | set(self.params)
+        shared = sorted(inside & (bound_outside | _read_names(outside_steps)))
+        lines = [f"{indent}{name} = None  # bound in {self.timed}" for name in shared if name not in bound_outside]
+        lines.append(f"{indent}async def {self.timed}():")
+        if shared:
+            lines.append(f"{indent}    nonlocal {', '.join(shared)}")
+        lines += self._block(step["body"], depth + 1)
+        lines.append(f"{indent}await asyncio.wait_for({self.timed}(), {_seconds(int(step['ms']))})")
+        return lines
+
     def _race(self, step: dict, indent: str) -> list[str]:
         # asyncio.wait returns (done, pending) sets and neither raises nor cancels: the
         # losers run on. `done` is a set, so the winner is picked in call order (several
@@ -738,12 +821,17 @@ class _Program:
         # Promise.any in asyncio: tasks in call order, taken as they finish. The first
         # success wins and the loop breaks, leaving the others running (as Promise.any
         # does); a failure is passed over. When every one failed, the for's `else` raises
-        # a group of their errors in call order, with Promise.any's message.
-        self._use("ExceptionGroup")
+        # a group of their errors in call order, with Promise.any's message (CPython
+        # 3.10 has no ExceptionGroup: there the run is skipped at that point).
         tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
         bind = step.get("bind")
         inner = indent + "        "
         errors = f"[{self.task}.exception() for {self.task} in {self.tasks}]"
+        if self.modern:
+            self._use("ExceptionGroup")
+            group = _wrapped(indent + "    ", 'raise ExceptionGroup(', ['"All promises were rejected"', errors], ")")
+        else:
+            group = [f'{indent}    world.unsupported("ExceptionGroup", "3.11")  # every call failed: a group, new in 3.11']
         return [
             *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
             f"{indent}for {self.finished} in asyncio.as_completed({self.tasks}):",
@@ -753,7 +841,7 @@ class _Program:
             f"{indent}    except Exception:",
             f"{inner}pass",
             f"{indent}else:",
-            *_wrapped(indent + "    ", 'raise ExceptionGroup(', ['"All promises were rejected"', errors], ")"),
+            *group,
         ]
 
     def _group(self, step: dict, indent: str) -> list[str]:
@@ -780,6 +868,9 @@ class _Program:
             # CancelledError is asyncio's own class (a BaseException, so `except Exception`
             # lets it pass); the program never defines a class of that name.
             names = [f"asyncio.{kind}" if kind == _CANCELLED else kind for kind in kinds]
+            if "TimeoutError" in kinds and not self.modern:
+                # wait_for raises asyncio.TimeoutError, a class of its own before 3.11.
+                names.insert(names.index("TimeoutError") + 1, "asyncio.TimeoutError")
             caught = "Exception" if not names else names[0] if len(names) == 1 else f"({', '.join(names)})"
             alias = f" as {catch['bind']}" if catch.get("bind") else ""
             # What the body can raise besides scenario errors, and this catch can catch.

@@ -74,4 +74,7 @@ def run(ir: dict, target: str = TARGET) -> dict:
                        f"{type(error).__name__}: {error}",
             "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
         }
-    return {"target": target, **world.run(main)}
+    outcome = {"target": target, **world.run(main)}
+    if outcome["status"] == "skipped":  # the program reached what this CPython lacks (World.unsupported)
+        outcome["message"] = f"{target} {outcome['message']}"
+    return outcome

@@ -180,12 +180,36 @@ def test_a_catch_of_a_kind_spelt_like_a_raised_one_is_a_typo() -> None:
 def test_divergence_must_state_a_difference() -> None:
     text = (
         "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\n"
-        "diverge:\n  - targets: [python, js-asyn]\n    reason: same\n    returns: 1\n"
+        "diverge:\n  - targets: [python, js-asyn]\n    reason: same\n    cause: language\n    returns: 1\n"
     )
     assert messages(text) == [
         "t.yaml:8:23: unknown target 'js-asyn'; did you mean 'js-async'?",
         "t.yaml:8:5: this divergence states the same outcome as expect; state what differs",
     ]
+
+
+def test_a_divergence_states_its_cause_language_or_idiom() -> None:
+    head = "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\ndiverge:\n"
+    assert messages(head + "  - targets: [python]\n    reason: r\n    returns: 2\n") == [
+        "t.yaml:8:5: a divergence needs cause"]
+    assert messages(head + "  - targets: [python]\n    returns: 2\n") == [
+        "t.yaml:8:5: a divergence needs reason and cause"]
+    assert messages(head + "  - targets: [python]\n    reason: r\n    cause: languge\n    returns: 2\n") == [
+        "t.yaml:10:12: cause is 'language' (the languages differ) or 'idiom' (the way one target's code is "
+        "written differs), not 'languge'; did you mean 'language'?"]
+    scenario = load_text(head + "  - targets: [js-promise]\n    reason: r\n    cause: idiom\n"
+                         "    closed_by: >\n      write it\n      with await\n    returns: 2\n", "t.yaml").scenario
+    assert (scenario.diverge[0].cause, scenario.diverge[0].closed_by) == ("idiom", "write it with await")
+
+
+def test_a_result_is_one_of_returns_throws_or_uncaught() -> None:
+    head = "id: a\nsummary: s\nmain:\n  - return: 1\n"
+    scenario = load_text(head + "expect:\n  uncaught: {kind: IOError, message: down}\n", "t.yaml").scenario
+    assert scenario.expect.result == {"uncaught": {"kind": "IOError", "message": "down"}}
+    assert messages(head + "expect:\n  returns: 1\n  uncaught: {kind: IOError, message: down}\n") == [
+        "t.yaml:6:3: expect states one of returns, throws or uncaught, not returns and uncaught"]
+    assert messages(head + "expect:\n  order: instant\n") == [
+        "t.yaml:6:3: expect needs returns, throws or uncaught, a trace, or both"]
 
 
 def test_expectation_overlay_for_a_divergent_target() -> None:
