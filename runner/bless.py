@@ -44,7 +44,7 @@ class Blessing:
 
 def yaml_value(value: object) -> str:
     """A JSON value written as YAML flow text that reads back as the same value."""
-    text = canonical_json(value)
+    text = canonical_json(value, (", ", ": "))
     return "".join(f"\\u{ord(char):04x}" if ord(char) in _YAML_UNSAFE else char for char in text)
 
 

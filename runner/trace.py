@@ -53,18 +53,21 @@ def number_text(number: float) -> str:
     return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + power
 
 
-def canonical_json(value: Any) -> str:
+def canonical_json(value: Any, separators: tuple[str, str] = (",", ":")) -> str:
     """Compact JSON, non-ASCII kept as is: the same text ``JSON.stringify`` gives.
 
     A float is laid out as JavaScript lays out a number (:func:`number_text`), so an
     integral float equals the integer, at any size; an integer is written exactly.
+    ``separators`` as ``json.dumps``'s (``(", ", ": ")`` for text people write).
     """
+    comma, colon = separators
     if isinstance(value, float):
         return number_text(value)
     if isinstance(value, list | tuple):
-        return "[" + ",".join(canonical_json(item) for item in value) + "]"
+        return "[" + comma.join(canonical_json(item, separators) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{canonical_json(str(key))}:{canonical_json(item)}" for key, item in value.items()) + "}"
+        return "{" + comma.join(f"{canonical_json(str(key))}{colon}{canonical_json(item, separators)}"
+                                for key, item in value.items()) + "}"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -145,7 +145,11 @@ class RealRunner:
             done = subprocess.run(command, capture_output=True, cwd=self.folder, env=env, timeout=bound, check=False)
         except subprocess.TimeoutExpired:
             return [], f"the real run did not end within {bound:g} s"
-        lines = done.stdout.decode("utf-8", "replace").splitlines()
+        # Split at newlines only: canonical text keeps U+2028 and friends raw, and
+        # str.splitlines() would cut a trace line at them.
+        lines = done.stdout.decode("utf-8", "replace").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
         status = lines[-1] if lines else ""
         expected_code = 1 if status == "uncaught" else 0
         if done.returncode != expected_code or status not in ("settled", "uncaught"):

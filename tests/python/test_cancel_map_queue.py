@@ -356,8 +356,9 @@ def test_map_program_is_a_semaphore_a_nested_function_and_gather():
 
 def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_order():
     # Slots: 30 and 10 start at 0. The 10 ends at 10 and the 20 takes its slot (to 30).
-    # At 30 both slots free: the 30's timer was scheduled first, so it ends first and the
-    # fourth item starts, then the 20 ends and the fifth starts; both end at 40.
+    # At 30 both sleeps end: asyncio makes both timers ready in one batch, so both
+    # workers log their end before either freed slot is taken; the semaphore then wakes
+    # its waiters in order and the fourth and fifth items begin; both end at 40.
     # Finishing order is 10, 30, 20, 10, 10; the result is in item order.
     result, trace = run("map-limit")
     assert result == {"returns": [30, 10, 20, 10, 10]}
@@ -367,8 +368,8 @@ def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_orde
 10 log "end 10"
 10 log "begin 20"
 30 log "end 30"
-30 log "begin 10"
 30 log "end 20"
+30 log "begin 10"
 30 log "begin 10"
 40 log "end 10"
 40 log "end 10"
@@ -411,15 +412,15 @@ def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
     ]
     result, trace = run(ir)
     assert result == {"returns": []}
-    # a(3) waits for a slot; a(1) ends first (its timer was first) and frees it.
+    # a(3) waits for a slot; a(1) and a(2) end in one batch at 1 ms, then a(3) starts.
     assert trace == '''\
 0 start b()
 0 end b -> 2
 0 start a(1)
 0 start a(2)
 1 end a -> "a1"
-1 start a(3)
 1 end a -> "a2"
+1 start a(3)
 2 end a -> "a3"
 2 return []
 '''

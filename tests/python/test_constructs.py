@@ -144,7 +144,8 @@ def test_any_program():
 
 
 @needs_311
-def test_any_passes_over_a_faster_failure_and_leaves_the_loser_running():
+def test_any_passes_over_a_faster_failure_and_the_loser_runs_until_main_returns():
+    # as_completed leaves the slow task running; asyncio.run cancels it when main returns.
     result, trace = run("any-first-success")
     assert result == {"returns": "medium"}
     assert trace == '''\
@@ -155,7 +156,7 @@ def test_any_passes_over_a_faster_failure_and_leaves_the_loser_running():
 20 end medium -> "medium"
 20 log "winner medium"
 20 return "medium"
-40 end slow -> "slow"
+20 cancel slow
 '''
 
 
@@ -345,7 +346,7 @@ def test_group_success_gives_the_values_in_call_order():
 
 
 @needs_311
-def test_group_failure_cancels_the_siblings_at_once_in_call_order():
+def test_group_failure_cancels_the_siblings_at_once_in_any_order():
     result, trace = run("group-failure")
     assert result == {"throws": {"kind": "ExceptionGroup", "message": "unhandled errors in a TaskGroup",
                                  "errors": [{"kind": "IOError", "message": "boom"}]}}
@@ -354,24 +355,31 @@ def test_group_failure_cancels_the_siblings_at_once_in_call_order():
 0 start fast_fail()
 0 start slow_c()
 10 fail fast_fail IOError("boom")
-10 cancel slow_a
-10 cancel slow_c
+10 cancel slow_a (any order)
+10 cancel slow_c (any order)
 10 throw ExceptionGroup("unhandled errors in a TaskGroup", [IOError("boom")])
 '''
 
 
 @needs_311
-def test_group_cancellation_order_does_not_depend_on_memory_addresses():
-    # asyncio keeps a group's tasks in a set; the runtime keeps them in call order.
+def test_group_cancellations_are_one_unordered_group_whatever_the_memory_addresses():
+    # asyncio keeps a group's tasks in a set, whose order follows memory addresses: the
+    # runtime lets CPython cancel them in that order and marks the events as a group,
+    # sorted, so the trace is the same whatever order the set gave.
     ir = load("group-failure")
     names = [f"extra_{i}" for i in range(6)]
     ir["operations"] += [{"name": name, "latency": 40, "outcomes": [{"returns": 1}]} for name in names]
     ir["main"][0]["calls"] += [call(name) for name in names]
     garbage = []
+    traces = set()
     for size in (1, 300, 7, 1000, 50):
         garbage.append([object() for _ in range(size)])  # move the allocator around
-        cancelled = [event["op"] for event in target.run(ir)["trace"] if event["event"] == "cancel"]
-        assert cancelled == ["slow_a", "slow_c", *names]
+        trace = target.run(ir)["trace"]
+        cancelled = [event for event in trace if event["event"] == "cancel"]
+        assert [event["op"] for event in cancelled] == sorted(["slow_a", "slow_c", *names])
+        assert all(event["unordered"] is True for event in cancelled)
+        traces.add(format_trace(trace))
+    assert len(traces) == 1
 
 
 def test_group_without_a_name_reads_no_results_and_temp_names_stay_fresh():

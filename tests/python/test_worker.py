@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity_python import worker
+from asyncparity_python import target, worker
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -215,22 +215,29 @@ def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
         pytest.skip("no python3.10 found")
     version = version_of(python)
     outcomes = run_all(python, [
-        ("python", fixture("timeout-expires")),
         ("python", fixture("group-success")),
-        ("python", fixture("any-first-success")),
         ("python-eager", fixture("timeout-expires")),
+        ("python", fixture("any-all-fail")),
+        ("python", fixture("timeout-expires")),
+        ("python", fixture("any-first-success")),
         ("python", fixture("backoff-calc")),
         ("python", fixture("all-settled-one-fails")),
     ])
-    assert [(outcome["target"], outcome["status"], outcome["message"]) for outcome in outcomes[:4]] == [
-        ("python", "skipped", f"python needs CPython 3.11 or later (asyncio.timeout); this is CPython {version}"),
+    assert [(outcome["target"], outcome["status"], outcome["message"]) for outcome in outcomes[:3]] == [
         ("python", "skipped", f"python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython {version}"),
-        ("python", "skipped", f"python needs CPython 3.11 or later (ExceptionGroup); this is CPython {version}"),
         ("python-eager", "skipped",
          f"python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); this is CPython {version}"),
+        # An any needs ExceptionGroup only where every call fails: the run goes that far.
+        ("python", "skipped",
+         f"python needs CPython 3.11 or later (ExceptionGroup, reached in this run); this is CPython {version}"),
     ]
-    assert all(outcome["result"] is None and outcome["trace"] == [] for outcome in outcomes[:4])
-    backoff, settled = outcomes[4:]
+    assert all(outcome["result"] is None for outcome in outcomes[:3])
+    assert [outcome["trace"] for outcome in outcomes[:2]] == [[], []]
+    # A timeout is asyncio.wait_for there; an any whose call succeeds needs no group.
+    timeout, first_success = outcomes[3:5]
+    assert timeout["result"] == target.run(fixture("timeout-expires"))["result"]
+    assert first_success["result"] == {"returns": "medium"}
+    backoff, settled = outcomes[5:]
     assert backoff["result"] == {"returns": "ok"}
     assert [event["t"] for event in backoff["trace"] if event["event"] == "start"] == [0, 110, 320, 730]
     assert settled["result"]["returns"][1] == {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}}
