@@ -618,6 +618,11 @@ class World:
     as in JavaScript (python/cpython gh-97696, "What's New in Python 3.12").
     """
 
+    loop_class: type = VirtualTimeLoop
+    """The loop :meth:`run` makes. A subclass may change a rule of the clock; the kit's
+    own tests do, to show that ``asyncparity verify`` catches a clock that is not the
+    runtime's (tests/runner/test_verify.py)."""
+
     def __init__(self, scenario_id: str, limits: dict | None = None, eager_tasks: bool = False) -> None:
         if eager_tasks and _EAGER_TASK_FACTORY is None:
             raise RuntimeError(f"eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
@@ -845,7 +850,7 @@ class World:
         self._task_numbers = weakref.WeakKeyDictionary()
         if real_time is not None:
             return self._run_real_time(main, real_time)
-        loop = VirtualTimeLoop(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
+        loop = self.loop_class(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
         if self.eager_tasks:
             # Tasks start eagerly only while the loop runs (Task.__init__ checks
             # loop.is_running()), so main itself is still scheduled; every task it creates

@@ -482,7 +482,9 @@ def _catalogue(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     folder = paths[0] if paths[0].is_dir() else paths[0].parent
     output: Path = args.output or folder / "DIVERGENCES.md"
-    text = catalogue.render([result.scenario for result in results if result.scenario is not None], output.parent)
+    record_path = folder / "verified.json"
+    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else {}
+    text = catalogue.render([result.scenario for result in results if result.scenario is not None], output.parent, record)
     if args.check:
         current = output.read_text(encoding="utf-8") if output.exists() else ""
         if current != text:

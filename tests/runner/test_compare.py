@@ -32,6 +32,7 @@ expect:
 diverge:
   - targets: [python]
     reason: Python starts the task on the next turn.
+    cause: language
     trace: |
       0 log "started"
       0 start f()
@@ -156,3 +157,49 @@ def test_order_instant_accepts_any_order_within_an_instant_only() -> None:
 
     assert [item.status for item in verdict.targets] == ["agree", "agree", "mismatch"]
     assert by_instant(["5 b", "0 z", "5 a", "0 y"]) == ["0 y", "0 z", "5 a", "5 b"]
+
+
+GROUP_SCENARIO = """\
+id: group
+summary: s
+operations:
+  a: {latency: 10, returns: 1}
+  b: {latency: 10, returns: 2}
+main:
+  - return: 1
+expect:
+  returns: 1
+  trace: |
+    10 cancel a
+    10 cancel b
+    10 return 1
+"""
+
+
+def test_events_in_any_order_are_compared_as_a_group_and_the_note_says_so() -> None:
+    # CPython cancels a TaskGroup's tasks in set order: the runtime marks those events.
+    marked = [{"t": 10, "event": "cancel", "op": op, "unordered": True} for op in ("b", "a")]
+    returned = {"t": 10, "event": "return", "value": 1}
+    verdict = compare(scenario(GROUP_SCENARIO), {"python": outcome([*marked, returned], {"returns": 1})})
+
+    assert verdict.targets[0].status == "agree"
+    assert verdict.targets[0].note == (
+        "2 events compared in any order: CPython takes their order from a set "
+        "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)")
+    # Unmarked, the same order is a mismatch: only a marked group may be reordered.
+    plain = [{key: value for key, value in event.items() if key != "unordered"} for event in marked]
+    assert compare(scenario(GROUP_SCENARIO), {"python": outcome([*plain, returned], {"returns": 1})}).status == "mismatch"
+    # A group never swallows a missing event or one at another place.
+    assert compare(scenario(GROUP_SCENARIO), {"python": outcome([marked[0], returned], {"returns": 1})}).status == "mismatch"
+    assert compare(scenario(GROUP_SCENARIO), {"python": outcome([marked[0], returned, marked[1]], {"returns": 1})}).status == "mismatch"
+
+
+def test_same_events_takes_a_group_marked_in_either_trace() -> None:
+    from asyncparity.compare import same_events, unordered_spans
+
+    expected = ["10 cancel a (any order)", "10 cancel b (any order)", "10 log \"x\"", "20 cancel c (any order)"]
+    assert unordered_spans(expected) == [(0, 2), (3, 4)]
+    assert same_events(expected, ["10 cancel b", "10 cancel a", "10 log \"x\"", "20 cancel c"]) == (True, 3)
+    assert same_events(expected, ["10 cancel b", "10 log \"x\"", "10 cancel a", "20 cancel c"]) == (False, 0)
+    assert same_events(["1 x", "1 y"], ["1 y (any order)", "1 x (any order)"]) == (True, 2)
+    assert same_events(["1 x"], ["1 x", "1 y"]) == (False, 0)

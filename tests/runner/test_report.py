@@ -53,7 +53,7 @@ def test_closing_line_is_the_plain_form() -> None:
 def test_json_report_is_plain_json() -> None:
     report = to_json([passing(), failing()])
 
-    assert report["summary"] == {"passed": 1, "failed": 1, "skipped": 0}
+    assert report["summary"] == {"passed": 1, "failed": 1, "skipped": 0, "skipped_targets": 0}
     assert report["scenarios"][1]["rerun"] == "asyncparity run 'spec/b c.yaml' -k beta"
     assert report["scenarios"][1]["targets"][1]["status"] == "mismatch"
     json.dumps(report)
@@ -64,3 +64,16 @@ def test_skip_reasons_are_told_once_each() -> None:
     verdicts = [Verdict("a.yaml", "a", 1, "agree", [TargetVerdict("python", "agree"), skipped])] * 2
 
     assert skip_reasons(verdicts) == ["python-eager skipped on 2 scenario(s): python-eager needs CPython 3.12 or later"]
+
+
+def test_a_skipped_target_says_why_on_its_line_and_the_closing_line_counts_it() -> None:
+    # A pass with a target skipped is a pass of the others only: the line must say so.
+    reason = "python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython 3.10.13"
+    partly = Verdict("d.yaml", "delta", 1, "agree", [
+        TargetVerdict("python", "skipped", reason), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "agree")])
+
+    assert verdict_line(partly, 5) == (
+        "PASS  delta  python skipped (needs CPython 3.11 or later (asyncio.TaskGroup)), js-promise agree, js-async agree")
+    assert summary_line([passing(), partly]) == "2 passed, 0 failed; 1 target run skipped"
+    assert summary_line([partly, partly, failing()]) == "2 passed, 1 failed; 2 target runs skipped"
+    assert skip_reasons([partly, partly]) == [f"python skipped on 2 scenario(s): {reason}"]

@@ -31,9 +31,25 @@ def test_every_event_kind_has_its_canonical_line() -> None:
 
 
 def test_integral_floats_equal_integers_as_json() -> None:
-    assert normalize({"a": [1.0, 2.5, {"b": 3.0}]}) == {"a": [1, 2.5, {"b": 3}]}
+    assert normalize({"a": [1.0, 2.5, {"b": 3.0}]}) == normalize({"a": [1, 2.5, {"b": 3}]})
     assert canonical_json(1.0) == "1"
-    assert canonical_json(2.0**60) == "1.152921504606847e+18"  # beyond 2**53: left as a float
+    # Beyond 2**53 too: JavaScript writes the number without an exponent below 1e21.
+    assert canonical_json(1e16) == canonical_json(10000000000000000) == "10000000000000000"
+    assert canonical_json(2.0**60) == "1152921504606847000"
+
+
+def test_numbers_are_laid_out_as_json_stringify_does() -> None:
+    # Each pair checked against Node: JSON.stringify(x) for the same double.
+    cases = {1e21: "1e+21", 1.5e300: "1.5e+300", 0.1: "0.1", 1e-6: "0.000001", 1e-7: "1e-7", -2.5e-10: "-2.5e-10",
+             123.456: "123.456", 1234567.0: "1234567", -0.0: "0", float("nan"): "null", float("inf"): "null",
+             5e-324: "5e-324", 1.7976931348623157e308: "1.7976931348623157e+308"}
+    assert {value: canonical_json(value) for value in cases} == cases
+
+
+def test_values_are_equal_as_json_whatever_the_order_of_the_keys() -> None:
+    assert normalize({"2024": 1, "2023": 2}) == normalize({"2023": 2, "2024": 1})
+    assert canonical_json({"2024": 1, "2023": 2}) != canonical_json({"2023": 2, "2024": 1})  # the trace shows the order
+    assert normalize([1, 2]) != normalize([2, 1])
 
 
 def test_strings_keep_non_ascii_and_escape_like_json_stringify() -> None:

@@ -1,0 +1,190 @@
+"""Tests for runner/verify.py: real runs against virtual runs, and ``asyncparity verify``.
+
+The point of ``verify`` is to catch a virtual clock that is not its runtime's. So the
+first tests build such clocks (the rules of the kit's first clocks, which the real
+runtimes contradict) and check that verify says the programs differ, while the faithful
+clocks are verified on the same programs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from asyncparity import verify
+from asyncparity.cli import main
+from asyncparity.kit import JAVASCRIPT_DIR
+from asyncparity.load import load_file
+from asyncparity.node import find_node
+from asyncparity.testees import NodeTestee, PythonTestee
+from asyncparity_runtime import VirtualTimeLoop, World
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "spec"
+SCALE = 10.0
+
+
+class OneTimerAtATime(VirtualTimeLoop):
+    """The rule of the kit's first Python clock: one due timer fires alone, and only when
+    nothing else is ready. CPython makes every timer due at an instant ready together."""
+
+    def _run_once(self):
+        heap = self._scheduled
+        live = [timer for timer in heap if not timer._cancelled]
+        if self._ready:
+            hidden = [timer for timer in live if timer._when <= self.time()]
+        elif live:
+            first = min(live)
+            hidden = [timer for timer in live if timer is not first and timer._when <= first._when]
+        else:
+            hidden = []
+        for timer in hidden:
+            heap.remove(timer)
+        heapq.heapify(heap)
+        try:
+            super()._run_once()
+        finally:
+            for timer in hidden:
+                heapq.heappush(heap, timer)
+
+
+def python_program(path: Path, loop_class: type = VirtualTimeLoop) -> verify.Program:
+    """The python target's program for a scenario and the outcome of its virtual run on
+    ``loop_class``: a Program for the real runner."""
+    scenario = load_file(path).scenario
+    source = PythonTestee().compile(scenario.ir, "python")
+    namespace = {"__name__": "verified"}
+    exec(compile(source, str(path), "exec"), namespace)  # the kit's own generated program
+    world: World = namespace["world"]
+    world.loop_class = loop_class
+    outcome = world.run(namespace["main"])
+    planned = verify.plan(scenario, "python", outcome, source, SCALE, 60)
+    assert isinstance(planned, verify.Program)
+    return planned
+
+
+def checked(runner: verify.RealRunner, program: verify.Program) -> verify.Check:
+    """The check of a program, with the attempts verify makes."""
+    check = verify.Check(program.target, "differ")
+    for attempt in range(1, verify.DEFAULT_ATTEMPTS + 1):
+        lines, problem = runner.run(program, attempt)
+        check = verify.check_program(program, lines, problem, attempt)
+        if check.status == "verified":
+            break
+    return check
+
+
+def test_verify_catches_a_python_clock_that_fires_one_timer_at_a_time(tmp_path: Path) -> None:
+    path = SPEC / "timers" / "timers-due-together.yaml"
+    runner = verify.RealRunner(sys.executable, "node", SCALE, tmp_path)
+    faithful = python_program(path)
+    unfaithful = python_program(path, OneTimerAtATime)
+    assert unfaithful.expected != faithful.expected  # the old rule gives Node's order here
+
+    assert checked(runner, faithful).status == "verified"
+    check = checked(runner, unfaithful)
+    assert check.status == "differ"
+    assert check.attempts == verify.DEFAULT_ATTEMPTS
+    assert check.message == 'first difference at line 4: virtual `50 start store("a")`, real `50 end fetch -> "b"`'
+    assert check.diff[5:10] == [
+        ' 50 end fetch -> "a"', '+50 end fetch -> "b"', ' 50 start store("a")', '-50 end fetch -> "b"', ' 50 start store("b")']
+
+
+def test_verify_catches_a_javascript_clock_without_node_s_1_ms_clamp(tmp_path: Path) -> None:
+    # The kit's first JavaScript clock made a 0 ms timer due at once, as asyncio does;
+    # Node makes it a 1 ms timer. A runtime with that old rule prints another trace than
+    # the real Node does with the same program.
+    node = find_node()
+    scenario = load_file(SPEC / "timers" / "zero-ms-timer.yaml").scenario
+    with NodeTestee(node) as testee:
+        source = testee.compile(scenario.ir, "js-async")
+    old_rule = tmp_path / "old-rule"
+    old_rule.mkdir()
+    runtime = (JAVASCRIPT_DIR / "asyncparity-runtime.mjs").read_text(encoding="utf-8")
+    clamp = "return after >= 1 && after <= TIMEOUT_MAX ? Math.trunc(after) : 1;"
+    assert runtime.count(clamp) == 1
+    (old_rule / "asyncparity-runtime.mjs").write_text(runtime.replace(clamp, "return after > 0 ? Math.ceil(after) : 0;"))
+    (old_rule / "program.mjs").write_text(source, encoding="utf-8")
+    printed = subprocess.run([node.path, "program.mjs"], cwd=old_rule, capture_output=True, text=True, timeout=60, check=True)
+    unfaithful = verify.Program(scenario, "js-async", source, printed.stdout.splitlines(), 1)
+    assert unfaithful.expected[2] == '0 end cached -> "hit"'  # what the old rule says
+
+    runner = verify.RealRunner(sys.executable, node.path, SCALE, tmp_path)
+    assert checked(runner, unfaithful).status == "differ"
+    with NodeTestee(node) as testee:
+        faithful = verify.plan(scenario, "js-async", testee.run(scenario.ir, "js-async"), source, SCALE, 60)
+    assert checked(runner, faithful).status == "verified"
+
+
+def test_check_program_compares_lines_and_groups_in_any_order() -> None:
+    scenario = load_file(SPEC / "seed" / "download-fallback.yaml").scenario
+    program = verify.Program(scenario, "python", "", ["0 cancel a (any order)", "0 cancel b (any order)", "settled"], 0)
+    assert verify.check_program(program, ["0 cancel b (any order)", "0 cancel a (any order)", "settled"], "", 1).status == "verified"
+    late = verify.check_program(program, ["0 cancel a (any order)", "1 cancel b (any order)", "settled"], "", 2)
+    assert (late.status, late.attempts) == ("differ", 2)
+    assert late.message == "first difference at line 2: virtual `0 cancel b (any order)`, real `1 cancel b (any order)`"
+    crashed = verify.check_program(program, [], "the real run ended with exit code 1: boom", 1)
+    assert (crashed.status, crashed.message) == ("differ", "the real run ended with exit code 1: boom")
+
+
+def test_plan_leaves_out_what_cannot_run_on_real_time() -> None:
+    scenario = load_file(SPEC / "basics" / "sleep-and-log.yaml").scenario
+    settled = {"status": "settled", "result": {"returns": 1}, "trace": [], "stats": {"virtual_time": 750}}
+    too_long = verify.plan(scenario, "python", settled, "", 20, 10)
+    assert (too_long.status, too_long.message) == (
+        "too long", "750 virtual ms would take 15 s at scale 20 (the bound is 10 s)")
+    stuck = verify.plan(scenario, "python", {"status": "deadlock", "message": "deadlock: ..."}, "", 10, 10)
+    assert (stuck.status, stuck.message) == ("not run", "the virtual run did not settle: deadlock: ...")
+    assert verify.expected_lines({"result": {"uncaught": {"kind": "E", "message": ""}}, "trace": []}) == ["uncaught"]
+
+
+def copy_scenarios(tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(SPEC / name, folder / Path(name).name)
+    return folder
+
+
+def test_the_command_verifies_prints_a_line_per_scenario_and_records(tmp_path: Path, capsys) -> None:
+    folder = copy_scenarios(tmp_path, "seed/download-fallback.yaml", "timers/zero-ms-timer.yaml", "basics/sleep-and-log.yaml")
+    record = tmp_path / "verified.json"
+    code = main(["verify", str(folder), "--max-seconds", "5", "--record", str(record)])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[0].startswith("verifying 3 scenario(s) on real time, scale 10 (CPython ")
+    assert "VERIFIED  seed-download-fallback  python, js-promise, js-async" in out
+    assert "VERIFIED  zero-ms-timer           python, js-promise, js-async" in out
+    assert ("TOO LONG  sleep-and-log           python too long, js-promise too long, js-async too long") in out
+    assert "  python: too long: 750 virtual ms would take 7.5 s at scale 10 (the bound is 5 s)" in out
+    assert out[-1] == "2 verified, 0 differ, 1 too long for real time"
+    data = json.loads(record.read_text(encoding="utf-8"))
+    python_version = ".".join(map(str, sys.version_info[:3]))
+    assert data["scenarios"]["zero-ms-timer"] == {
+        "digest": verify.scenario_digest(str(folder / "zero-ms-timer.yaml")),
+        "python": [python_version], "node": [find_node().version]}
+    assert data["scenarios"]["sleep-and-log"]["python"] == []  # too long is not verified
+
+
+def test_record_starts_over_when_the_scenario_changes(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("a", encoding="utf-8")
+    checks = [verify.Check("python", "verified"), verify.Check("js-async", "verified")]
+    record = tmp_path / "verified.json"
+    verify.record(record, [verify.Verification(str(path), "s", checks)], {"python": "3.11.7", "node": "20.20.2"})
+    verify.record(record, [verify.Verification(str(path), "s", checks)], {"python": "3.12.1", "node": "22.20.0"})
+    assert json.loads(record.read_text())["scenarios"]["s"]["python"] == ["3.11.7", "3.12.1"]
+    path.write_text("b", encoding="utf-8")
+    differs = [verify.Check("python", "verified"), verify.Check("js-async", "differ")]
+    verify.record(record, [verify.Verification(str(path), "s", differs)], {"python": "3.13.0", "node": "24.19.0"})
+    assert json.loads(record.read_text())["scenarios"]["s"] == {
+        "digest": verify.scenario_digest(str(path)), "python": ["3.13.0"], "node": []}
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    assert main(["verify", "--scale", "0", str(SPEC / "seed")]) == 2
+    assert capsys.readouterr().err == "asyncparity: --scale must be > 0, and --jobs and --attempts at least 1\n"
