@@ -526,13 +526,26 @@ class Semaphore {
    * Runs `fn` when a slot is free (at once if one is and nobody waits), releasing the
    * slot when its promise settles.
    *
+   * With an AbortSignal (a timeout's deadline), the wait for a slot is abortable, as a
+   * Web Locks request with a `signal` is: when the signal aborts while `fn` waits for
+   * its turn, the wait leaves the line and the promise rejects with `signal.reason`
+   * (asyncio cancels a task waiting at its semaphore the same way); a signal already
+   * aborted rejects at once. Either way `fn` never runs. Once `fn` has started, the
+   * signal is `fn`'s business (the generated code hands it to the call as well).
+   *
    * @param {() => *} fn
+   * @param {AbortSignal} [signal]
    * @returns {Promise<*>} what fn's promise settles with.
    */
-  use(fn) {
+  use(fn, signal) {
     this.#kitCall();
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
       const run = () => {
+        signal?.removeEventListener("abort", onAbort);
         let result;
         try {
           result = Promise.resolve(fn());
@@ -552,11 +565,17 @@ class Semaphore {
           },
         );
       };
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(run);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
       if (this.#free > 0 && this.#waiters.length === 0) {
         this.#free -= 1;
         run();
       } else {
         this.#waiters.push(run);
+        signal?.addEventListener("abort", onAbort, { once: true });
       }
     });
   }
@@ -919,10 +938,11 @@ export class World {
    * bpo-45997 fixed CPython's barging). `use(fn)` waits for a slot, calls `fn`, and
    * releases the slot when fn's promise settles, whichever way. A release hands its slot
    * straight to the first waiter, whose `fn` starts at once: exactly one waiter is woken
-   * per release, and a newcomer cannot take a slot while anyone waits.
+   * per release, and a newcomer cannot take a slot while anyone waits. `use(fn, signal)`
+   * (a `map` under a timeout) leaves the line when the signal aborts, and `fn` never runs.
    *
    * @param {number} limit how many `fn` may run at once, an integer >= 1.
-   * @returns {{use: <T>(fn: () => (Promise<T> | T)) => Promise<T>}}
+   * @returns {{use: <T>(fn: () => (Promise<T> | T), signal?: AbortSignal) => Promise<T>}}
    */
   semaphore(limit) {
     if (!Number.isInteger(limit) || limit < 1) {

@@ -6,10 +6,13 @@
  * emit.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
  * `cancel` is `pendingController.abort();`, the AbortController made just before the
  * `start` of that handle, its signal passed to the operation last; a catch of
- * CancelledError tests `error.name === "AbortError"`; `map` with a limit is
- * `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
+ * CancelledError tests `error instanceof DOMException && error.name === "AbortError"`;
+ * `map` with a limit is `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
- * on a module-level `world.queue(size)`.
+ * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (emit.mjs
+ * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
+ * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
+ * wait in it taking `controller.signal`.
  *
  * Generators and resources: a generator function is `async function*` and `yield` is
  * `yield v;`; `for_each` is `for await (const tick of ticks(3)) { ... }` and `break` is
@@ -28,9 +31,9 @@
  */
 
 import {
-  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, camelCase, cancelLine, deadlineStmts,
-  jsCall, jsCondition, jsExpr, jsFanOut, jsNewError, jsQueueCall, jsResourceOpen, jsSleep, kindFilter, letLines, mapParts,
-  planBindings, renderStmts, startLines,
+  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, awaitedParts, camelCase,
+  cancelLine, closeCheck, deadlineLines, finallyCheck, isSyncOnly, jsCall, jsCondition, jsExpr, jsNewError, kindFilter,
+  letLines, mapParts, openParts, planBindings, renderStmts, signalParam, startLines,
 } from "./emit.mjs";
 
 /**
@@ -40,29 +43,40 @@ import {
  * @param {string[]} params the IR parameter names.
  * @param {object[]} steps the IR steps.
  * @param {Scope} root the program scope (every scenario name).
- * @param {{generator?: boolean, awaitUsing?: boolean}} [options] `generator`: an
- *   `async function*`; `awaitUsing`: a using step as a block with `await using`
- *   (Node 24+), else as try/finally.
+ * @param {{generator?: boolean, awaitUsing?: boolean, takesSignal?: boolean, helpers?: SignalHelpers}} [options]
+ *   `generator`: an `async function*`; `awaitUsing`: a using step as a block with
+ *   `await using` (Node 24+), else as try/finally; `takesSignal`: the function is called
+ *   under a timeout's deadline and takes its AbortSignal as an optional last parameter,
+ *   handed to its own waits (emit.mjs, "Timeouts"); `helpers`: the program's helpers for
+ *   waits under a deadline.
  * @returns {string[]} the lines of the declaration.
  */
-export function asyncFunction(name, params, steps, root, { generator = false, awaitUsing = false } = {}) {
+export function asyncFunction(name, params, steps, root, options = {}) {
+  const { generator = false, awaitUsing = false, takesSignal = false } = options;
   const plan = planBindings(steps, params);
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
   plan.awaitUsing = awaitUsing;
-  const body = block(steps, plan, scope);
-  const head = `async function${generator ? "*" : ""} ${name}(${params.map(camelCase).join(", ")}) {`;
+  plan.helpers = options.helpers ?? new SignalHelpers(root.child());
+  const signal = takesSignal ? scope.fresh("signal") : null;
+  const body = block(steps, plan, scope, signal);
+  const paramList = [...params.map(camelCase), ...(signal === null ? [] : [signalParam(signal)])].join(", ");
+  const head = `async function${generator ? "*" : ""} ${name}(${paramList}) {`;
   return [head, ...renderStmts(body, 1), "}"];
 }
 
 const line = (text) => ({ t: "line", text });
 
-function block(steps, plan, scope) {
+/**
+ * The statements of a step list. `signal`: the AbortSignal expression of the deadline
+ * the steps run under (a timeout block's, or the function's own parameter), or null.
+ */
+function block(steps, plan, scope, signal) {
   const out = [];
   const lets = plan.before.get(steps);
   steps.forEach((step, index) => {
     for (const text of letLines(lets?.get(index), plan.controllers)) out.push(line(text));
-    out.push(...compileStep(step, plan, scope));
+    out.push(...compileStep(step, plan, scope, signal));
   });
   return out;
 }
@@ -78,11 +92,21 @@ function target(step, plan) {
   }
 }
 
-function compileStep(step, plan, scope) {
+function compileStep(step, plan, scope, signal) {
   switch (step.step) {
-    case "await": {
-      const awaited = step.call ? jsCall(step.call) : camelCase(step.handle);
-      return [line(`${target(step, plan)}await ${awaited};`)];
+    case "await":
+    case "all":
+    case "race":
+    case "all_settled":
+    case "any":
+    case "group":
+    case "sleep":
+    case "put":
+    case "get": {
+      const { expr, comment, check } = awaitedParts(step, signal, plan.helpers);
+      const head = step.step === "group" ? [line(GROUP_COMMENT)] : [];
+      const wait = line(`${target(step, plan)}await ${expr};`);
+      return [...head, ...(comment ? [line(comment)] : []), wait, ...(check ? [line(check)] : [])];
     }
     case "start":
       return startLines(step, target(step, plan), plan.controllers).map(line);
@@ -91,23 +115,11 @@ function compileStep(step, plan, scope) {
     case "cancel":
       return [line(cancelLine(step, plan.controllers))];
     case "map": {
-      const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"));
+      const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"), signal);
       return [line(comment), line(declare), line(`${target(step, plan)}await ${promise};`)];
     }
-    case "put":
-    case "get":
-      return [line(`${target(step, plan)}await ${jsQueueCall(step)};`)];
-    case "all":
-    case "race":
-    case "all_settled":
-    case "any":
-      return [line(`${target(step, plan)}await ${jsFanOut(step)};`)];
-    case "group":
-      return [line(GROUP_COMMENT), line(`${target(step, plan)}await ${jsFanOut(step)};`)];
     case "timeout":
-      return compileTimeout(step, plan, scope);
-    case "sleep":
-      return [line(`await ${jsSleep(step.ms)};`)];
+      return compileTimeout(step, plan, scope, signal);
     case "log":
       return [line(`log(${jsExpr(step.message)});`)];
     case "return":
@@ -118,8 +130,8 @@ function compileStep(step, plan, scope) {
       return [{
         t: "if",
         cond: jsCondition(step),
-        then: block(step.then ?? [], plan, scope.child()),
-        else: block(step.else ?? [], plan, scope.child()),
+        then: block(step.then ?? [], plan, scope.child(), signal),
+        else: block(step.else ?? [], plan, scope.child(), signal),
       }];
     case "repeat": {
       const inner = scope.child();
@@ -127,11 +139,11 @@ function compileStep(step, plan, scope) {
       return [{
         t: "for",
         head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1`,
-        body: block(step.body, plan, inner),
+        body: block(step.body, plan, inner, signal),
       }];
     }
     case "try":
-      return [compileTry(step, plan, scope)];
+      return [compileTry(step, plan, scope, signal)];
     case "yield":
       return [line(`yield ${jsExpr(step.value)};`)];
     case "break":
@@ -140,42 +152,38 @@ function compileStep(step, plan, scope) {
       const inner = scope.child();
       return [{
         t: "block",
-        open: `for await (const ${step.bind ? camelCase(step.bind) : "_"} of ${jsCall(step.call)}) {`,
-        body: block(step.body, plan, inner),
+        open: `for await (const ${step.bind ? camelCase(step.bind) : "_"} of ${jsCall(step.call, signal ?? undefined)}) {`,
+        body: block(step.body, plan, inner, signal),
         close: "}",
       }];
     }
     case "using":
-      return compileUsing(step, plan, scope);
+      return compileUsing(step, plan, scope, signal);
     default:
       throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
   }
 }
 
 /**
- * A timeout step: the block, as an async arrow called at once, raced against a deadline
- * armed before it (see emit.mjs `deadlineStmts`); the timer is cleared however the race
- * ends, so a block that finishes in time wastes no virtual time. The block is not
- * cancelled when the deadline wins: its operations run on and end later, where Python
- * cancels them (the declared divergence). Names bound in the block and read after it
- * are declared before it (planBindings), so the arrow assigns them.
+ * A timeout step: the deadline armed before the block (emit.mjs `deadlineLines`), the
+ * block in a try whose finally clears the timer, so that a block that finishes in time
+ * leaves no timer behind. Every wait in the block takes the deadline's signal, so at the
+ * deadline the wait in progress rejects with the TimeoutError, as asyncio.timeout
+ * cancels it. Names bound in the block and read after it are declared before it
+ * (planBindings).
  */
-function compileTimeout(step, plan, scope) {
-  const timer = scope.fresh("timer");
-  const deadline = scope.fresh("deadline");
+function compileTimeout(step, plan, scope, outer) {
+  const names = { controller: scope.fresh("controller"), timer: scope.fresh("timer"), signal: null };
+  if (outer !== null) names.signal = scope.fresh("signal");
+  const { lines, signal } = deadlineLines(step, names, outer);
   return [
-    ...deadlineStmts(step, timer, deadline),
+    ...lines.map(line),
     {
       t: "try",
-      body: [{
-        t: "block",
-        open: `await Promise.race([${deadline}, (async () => {`,
-        body: block(step.body, plan, scope.child()),
-        close: "})()]);",
-      }],
+      body: block(step.body, plan, scope.child(), signal),
       param: null,
       catch: null,
-      finally: [line(`clearTimeout(${timer});`)],
+      finally: [line(`clearTimeout(${names.timer});`)],
     },
   ];
 }
@@ -197,8 +205,12 @@ export const AWAIT_USING_COMMENT = "// await using (Node 24+): disposed at the e
  * close's error replace it), and a close throws only once the run has stopped (the
  * RunawayError of a kit call past the bound), when the verdict is already taken.
  */
-function compileUsing(step, plan, scope) {
-  if (plan.awaitUsing) {
+function compileUsing(step, plan, scope, signal) {
+  const open = openParts(step, signal, plan.helpers);
+  const openComment = open.comment ? [line(open.comment)] : [];
+  // Under a deadline the close is followed by a check of the signal, which `await using`
+  // has no place for: there the try/finally form is used whatever the option says.
+  if (plan.awaitUsing && signal === null) {
     const inner = scope.child();
     const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
     const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
@@ -207,9 +219,10 @@ function compileUsing(step, plan, scope) {
       open: "{",
       body: [
         line(AWAIT_USING_COMMENT),
-        line(`await using ${handle} = await ${jsResourceOpen(step)};`),
+        ...openComment,
+        line(`await using ${handle} = await ${open.expr};`),
         ...bind,
-        ...block(step.body, plan, inner),
+        ...block(step.body, plan, inner, signal),
       ],
       close: "}",
     }];
@@ -218,19 +231,22 @@ function compileUsing(step, plan, scope) {
   const inner = scope.child();
   const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
   return [
-    line(`const ${handle} = await ${jsResourceOpen(step)};`),
+    ...openComment,
+    line(`const ${handle} = await ${open.expr};`),
     {
       t: "try",
-      body: [...bind, ...block(step.body, plan, inner)],
+      body: [...bind, ...block(step.body, plan, inner, signal)],
       param: null,
       catch: null,
-      finally: [line(`await ${handle}.close();`)],
+      finally: [line(`await ${handle}.close();`), ...(signal === null ? [] : [line(closeCheck(signal))])],
     },
   ];
 }
 
-function compileTry(step, plan, scope) {
-  const stmt = { t: "try", body: block(step.body, plan, scope.child()), param: null, catch: null, finally: null };
+function compileTry(step, plan, scope, signal) {
+  const stmt = {
+    t: "try", body: block(step.body, plan, scope.child(), signal), param: null, catch: null, finally: null,
+  };
   if (step.catch) {
     const inner = scope.child();
     const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
@@ -239,9 +255,14 @@ function compileTry(step, plan, scope) {
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),
-      ...block(step.catch.body, plan, inner),
+      ...block(step.catch.body, plan, inner, signal),
     ];
   }
-  if (step.finally) stmt.finally = block(step.finally, plan, scope.child());
+  if (step.finally && signal !== null && !isSyncOnly(step.finally)) {
+    // Clean-up under a deadline: its waits take no signal (emit.mjs finallyCheck).
+    stmt.finally = [...block(step.finally, plan, scope.child(), null), line(finallyCheck(signal))];
+  } else if (step.finally) {
+    stmt.finally = block(step.finally, plan, scope.child(), signal);
+  }
   return stmt;
 }

@@ -8,7 +8,10 @@
  * async variant); a step that waits ends the statement list with
  * `return <promise>.then((x) => { rest })`.
  * - `if` with waiting branches and steps after it: the steps after become a local
- *   function `const afterIf = () => ...` that each branch calls last.
+ *   function `const afterIf = () => ...` that each branch calls last; but when one
+ *   branch always leaves (an early return or throw) and the other never waits, the
+ *   steps after simply follow the if, as written by hand (one stack frame per level of
+ *   a recursion through them, not two).
  * - `repeat` with a waiting body: a local recursive function
  *   `const loop = (attempt) => { if (attempt < n) { body; return loop(attempt + 1); } rest }`.
  * - `try` with waiting steps: `body.catch(...).finally(...)`, then the steps after in
@@ -16,10 +19,14 @@
  *   completion object `{ value }`, which the `.then` after the try checks first. When
  *   every branch of the try ends by binding the one name the steps after read, the
  *   value flows down the chain instead: `f().catch(...).then((data) => ...)`.
- * - `timeout`: a deadline promise armed first, then
- *   `return Promise.race([deadline, block]).finally(() => clearTimeout(timer))` and the
- *   steps after in a `.then`; a block longer than one chain is a local function
- *   `const timedBlock = () => ...` called inside the race.
+ * - A `try` whose body never waits (but whose catch or finally does) is a plain `try`
+ *   statement, so that its catch starts at once, as the async variant's does; the
+ *   catch's waits chain inside the catch block, and a finally that waits is a local
+ *   function `finallyBlock` run before whatever leaves the try (compileSyncBodyTry).
+ * - `timeout`: the deadline, an AbortController a timer aborts with TimeoutError
+ *   (emit.mjs "Timeouts"), then the block with every wait taking its signal, then
+ *   `.finally(() => clearTimeout(timer))` and the steps after in a `.then`; a block
+ *   longer than one chain is a local function `const timedBlock = () => ...`.
  * - `map` with a limit: `const semaphore = world.semaphore(2);` then
  *   `return Promise.all(items.map((item) => semaphore.use(() => f(item)))).then(...)`;
  *   `put` / `get` on a queue: `return jobs.put(v).then(...)`, `jobs.get().then((job) => ...)`.
@@ -33,6 +40,9 @@
  *   throws and always returns a promise: `throw` there is `return Promise.reject(...)`,
  *   `return v` is `return Promise.resolve(v)`. So the function's first operation starts
  *   synchronously, as in an async function, and errors still arrive as rejections.
+ *   Where the sync part can throw by itself (deep recursion before the first wait, a
+ *   map over a value that is no list), it sits in
+ *   `try { ... } catch (error) { return Promise.reject(error); }`.
  * - A generator function returns `world.generator((emit) => chain)` (the runtime's async
  *   iterator over a promise-chain body) and `yield v` is `emit(v).then(...)`. A catch of
  *   every error around a yield first throws `emit.closed` on (the signal of a `return()`
@@ -55,10 +65,11 @@
  */
 
 import {
-  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, abortControllers, arrow, camelCase, cancelLine, chain,
-  containsBreak, containsReturn, deadlineStmts, forEachStep, isSyncOnly, jsCall, jsCondition, jsExpr, jsFanOut,
-  jsNewError, jsQueueCall, jsResourceOpen, jsSleep, kindFilter, letLines, mapParts, mentionedNames, planBindings,
-  raw, renderExpr, renderStmts, startLines, terminates,
+  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, arrow, awaitedParts, camelCase,
+  cancelLine, chain, closeCheck, containsBreak, containsReturn, deadlineLines, finallyCheck, forEachStep, isSyncOnly,
+  jsCall, jsCondition,
+  jsExpr, jsNewError, kindFilter, letLines, mapParts, mentionedNames, openParts, planBindings, raw, renderExpr, renderStmts,
+  signalParam, startLines, terminates,
 } from "./emit.mjs";
 
 /**
@@ -72,7 +83,8 @@ import {
  *   `world.generator((emit) => ...)`.
  * @returns {string[]} the lines of the declaration.
  */
-export function promiseFunction(name, params, steps, root, { generator = false } = {}) {
+export function promiseFunction(name, params, steps, root, options = {}) {
+  const { generator = false, takesSignal = false } = options;
   const plan = planBindings(steps, params, { carry: true });
   const carriedFinal = new Set();
   for (const [tryStep, carried] of plan.carried) {
@@ -82,24 +94,52 @@ export function promiseFunction(name, params, steps, root, { generator = false }
     }
   }
   const scope = root.child();
-  const cx = { plan, carriedFinal, controllers: abortControllers(steps, scope), emit: null };
-  const head = `function ${name}(${params.map(camelCase).join(", ")}) {`;
+  const cx = {
+    plan, carriedFinal, controllers: abortControllers(steps, scope), emit: null,
+    helpers: options.helpers ?? new SignalHelpers(root.child()),
+  };
+  const signal = takesSignal ? scope.fresh("signal") : null;
+  const paramList = [...params.map(camelCase), ...(signal === null ? [] : [signalParam(signal)])].join(", ");
+  const head = `function ${name}(${paramList}) {`;
   if (generator) {
     // The body runs at the first next(): a function of its own, whose value nobody reads.
     cx.emit = scope.fresh("emit");
-    const body = compileSteps(steps, 0, { mode: "discard", sync: true, reject: true, tail: END }, scope.child(), cx);
+    const body = compileSteps(steps, 0, { mode: "discard", sync: true, reject: true, tail: END, signal }, scope.child(), cx);
     const param = containsStep(steps, "yield") ? cx.emit : "";
     const stmt = { t: "block", open: `return world.generator((${param}) => {`, body, close: "});" };
     return [head, ...renderStmts([stmt], 1), "}"];
   }
-  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END }, scope, cx);
-  return [head, ...renderStmts(body, 1), "}"];
+  const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END, signal }, scope, cx);
+  // What can throw in the synchronous part: deep recursion before the first wait (a
+  // stack overflow: emit.mjs syncRecursiveFunctions), a map over a value that is not a
+  // list. There it is caught and returned as a rejection, as an async function's error
+  // is, so that the call never throws and the caller's next steps still run. (Throw
+  // steps there are rejections already.)
+  const risks = [
+    ...(options.recursive ? ["a stack overflow in deep recursion"] : []),
+    ...(cx.syncMap ? ["a map over a value that is no list"] : []),
+  ];
+  if (risks.length === 0) return [head, ...renderStmts(body, 1), "}"];
+  const error = scope.child().fresh("error");
+  const guarded = {
+    t: "try",
+    body,
+    param: error,
+    catch: [
+      line(`// An error of the synchronous part (${risks.join(", ")}) is a rejection: the call never throws.`),
+      ret(`Promise.reject(${error})`),
+    ],
+    finally: null,
+  };
+  return [head, ...renderStmts([guarded], 1), "}"];
 }
 
 // What happens when a step list runs off its end:
 // END: the list's value is undefined (in sync code: `return Promise.resolve();`);
 // FALL: plain fall-through into the next statement (lists of plain statements only);
-// {t: "call", text}: `return <text>;` (the continuation of an if, the next loop round).
+// {t: "call", text}: `return <text>;` (the continuation of an if, the next loop round);
+// {t: "stmt", text}: the statement `<text>` last, then the list's value is undefined (the
+// check of the deadline's signal at the end of a finally block that waits).
 const END = { t: "end" };
 const FALL = { t: "fall" };
 
@@ -143,7 +183,7 @@ function compileSteps(steps, from, k, scope, cx) {
         out.push(line(cancelLine(step, cx.controllers), true));
         break;
       case "throw":
-        out.push(k.reject ? ret(`Promise.reject(${jsNewError(step)})`) : line(`throw ${jsNewError(step)};`));
+        out.push(...(k.reject ? rejectStmts(k, jsNewError(step)) : [line(`throw ${jsNewError(step)};`)]));
         return out;
       case "break":
         out.push(breakStmt(k));
@@ -155,7 +195,7 @@ function compileSteps(steps, from, k, scope, cx) {
         out.push(...compileUsing(steps, i, k, scope, cx));
         return out;
       case "return":
-        out.push(returnValue(k, step.value == null ? "null" : jsExpr(step.value)));
+        out.push(...returnValue(k, step.value == null ? "null" : jsExpr(step.value)));
         return out;
       case "if":
         if (isSyncOnly([step])) {
@@ -178,9 +218,13 @@ function compileSteps(steps, from, k, scope, cx) {
         out.push(...compileLoop(steps, i, k, scope, cx));
         return out;
       case "try":
-        if (isSyncOnly([step])) {
+        if (isSyncOnlyTry(step)) {
           out.push(nativeTry(step, k, scope, cx));
           break;
+        }
+        if (syncBodyTry(step, k) !== null) {
+          out.push(...compileSyncBodyTry(steps, i, k, scope, cx));
+          return out;
         }
         out.push(...compileTry(steps, i, k, scope, cx));
         return out;
@@ -206,6 +250,10 @@ function compileSteps(steps, from, k, scope, cx) {
   }
   if (k.tail.t === "end" && k.sync && !terminates(out)) out.push(ret("Promise.resolve()"));
   if (k.tail.t === "call" && !terminates(out)) out.push(ret(k.tail.text));
+  if (k.tail.t === "stmt" && !terminates(out)) {
+    out.push(line(k.tail.text));
+    if (k.sync) out.push(ret("Promise.resolve()"));
+  }
   return out;
 }
 
@@ -220,9 +268,13 @@ function canEndSync(steps) {
       case "log": case "start": case "set": case "cancel":
         break;
       case "await": case "all": case "race": case "all_settled": case "any": case "group":
-      case "sleep": case "timeout": case "return": case "throw": case "map": case "put": case "get":
+      case "sleep": case "return": case "throw": case "map": case "put": case "get":
       case "yield": case "for_each": case "using": case "break":
         return false;
+      case "timeout":
+        // A block that never waits is a plain try/finally; the steps after follow at once.
+        if (!isSyncOnly(step.body)) return false;
+        break;
       case "if":
         if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
         break;
@@ -230,8 +282,10 @@ function canEndSync(steps) {
         if (step.times > 0 && !isSyncOnly(step.body) && !canEndSync(step.body)) return false;
         break;
       case "try":
-        // A try that waits continues in the `.then` after its chain.
-        if (!isSyncOnly([step])) return false;
+        // A try whose body never waits ends its normal path at once when it has no
+        // finally that waits (compileSyncBodyTry); a try that waits continues in the
+        // `.then` after its chain.
+        if (!isSyncOnlyTry(step) && syncBodyTry(step, null) !== "catch") return false;
         break;
       default:
         return true;
@@ -251,7 +305,13 @@ function inCallback(k) {
  * its body is a real throw (the catch is right there); one leaving it is a rejection.
  */
 function nativeTry(step, k, scope, cx) {
-  const fall = { ...k, tail: FALL };
+  // A finally that may leave (return, throw) replaces whatever the body or the catch did:
+  // there their errors are plain throws, for a rejected promise they returned would be
+  // dropped unhandled. Where the finally may also end normally, a throw then goes on out
+  // of the try, which in the synchronous part a catch around it turns into a rejection.
+  const fin = live(step.finally);
+  const mayLeave = step.finally != null && (containsReturn(fin) || containsStep(fin, "throw"));
+  const fall = mayLeave ? { ...k, tail: FALL, reject: false } : { ...k, tail: FALL };
   const stmt = {
     t: "try",
     body: compileSteps(step.body, 0, step.catch ? { ...fall, reject: false } : fall, scope.child(), cx),
@@ -264,27 +324,231 @@ function nativeTry(step, k, scope, cx) {
     const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
     inner.names.add(param);
     const filter = kindFilter(step.catch.kinds, param);
-    const rethrow = k.reject ? `return Promise.reject(${param});` : `throw ${param};`;
     stmt.param = param;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
-      ...(filter ? [shortIf(filter, rethrow)] : []),
+      ...(filter ? [leaveIf(filter, fall.reject ? rejectStmts(k, param) : [line(`throw ${param};`)])] : []),
       ...compileSteps(step.catch.body, 0, fall, inner, cx),
     ];
   }
-  if (step.finally) stmt.finally = compileSteps(step.finally, 0, fall, scope.child(), cx);
-  return stmt;
+  if (step.finally) stmt.finally = compileSteps(step.finally, 0, { ...k, tail: FALL }, scope.child(), cx);
+  if (!mayLeave || !k.reject || alwaysExits(fin)) return stmt;
+  const error = scope.child().fresh("error");
+  return { t: "try", body: [stmt], param: error, catch: rejectStmts(k, error), finally: null };
+}
+
+/**
+ * Which rendering a try whose body never waits (but whose catch or finally does) gets
+ * (compileSyncBodyTry), or null for the chain of compileTry:
+ * - "catch": a catch that waits and no finally;
+ * - "finally": a finally (with no return in it), and a catch or not; a return or throw
+ *   leaving the try runs the finally first.
+ * A try holding a break is never one (see isSyncOnly), nor, directly in a for_each's
+ * callback (`k.closeFirst`), one with a return and a finally.
+ *
+ * @param {object} step the try step.
+ * @param {object | null} k the continuation (null: answer as if no return closed a loop).
+ * @returns {"catch" | "finally" | null}
+ */
+function syncBodyTry(step, k) {
+  if (!isSyncOnly(live(step.body)) || containsBreak([step]) || isSyncOnlyTry(step)) return null;
+  if (step.finally == null) return "catch";
+  if (containsReturn(step.finally) || containsBreak(step.finally)) return null;
+  const parts = [live(step.body), live(step.catch?.body)];
+  const returns = parts.some((steps) => containsReturn(steps));
+  if (returns && k?.closeFirst) return null;
+  // A return inside a try nested here would run that try's finally after this one's.
+  if (returns && parts.some((steps) => nestedTryReturns(steps))) return null;
+  return "finally";
+}
+
+/**
+ * The steps of a list that can run: up to its first return, throw or break (the steps
+ * after one are dead, and compileSteps stops there).
+ */
+function live(steps) {
+  const end = (steps ?? []).findIndex((step) => step.step === "return" || step.step === "throw" || step.step === "break");
+  return end < 0 ? steps ?? [] : steps.slice(0, end + 1);
+}
+
+/**
+ * Whether a try is made only of steps that do not wait, dead steps not counted: a plain
+ * try statement (nativeTry).
+ */
+function isSyncOnlyTry(step) {
+  return !containsBreak([step]) && isSyncOnly(live(step.body)) && isSyncOnly(live(step.catch?.body))
+    && isSyncOnly(live(step.finally));
+}
+
+/** Whether a step list holds a try with a finally that holds a return. */
+function nestedTryReturns(steps) {
+  let found = false;
+  forEachStep(steps, (inner) => {
+    if (inner.step === "try" && inner.finally != null && containsReturn([inner])) found = true;
+  });
+  return found;
+}
+
+/**
+ * The statements of a throw of `error` leaving code that must return a promise: a
+ * returned rejection; in a try whose finally runs first (`k.finallyFirst`, see
+ * compileSyncBodyTry), after the finally.
+ */
+function rejectStmts(k, error) {
+  const fin = k.finallyFirst;
+  if (!fin) return [ret(`Promise.reject(${error})`)];
+  if (fin.plain) return [line(`${fin.name}();`), ret(`Promise.reject(${error})`)];
+  return [ret(`${fin.name}().then(() => Promise.reject(${error}))`)];
+}
+
+/** `if (cond) <stmts>`, on one line when it is one statement. */
+function leaveIf(cond, stmts) {
+  if (stmts.length === 1) return { t: "if", cond, then: stmts, else: null, short: true };
+  return { t: "if", cond, then: stmts, else: null };
+}
+
+/**
+ * A try whose body never waits, and everything after it: what a careful developer
+ * writes, a plain `try` statement, so that the body's error is caught at once and the
+ * catch (or the finally) starts right away, as in the async variant, where a chain's
+ * `.catch` and `.finally` would run a microtask later.
+ *
+ * "catch" (see syncBodyTry): the catch's waits chain inside the catch block; the steps
+ * after the try follow it, or, when the catch can go on after waiting, are a local
+ * continuation both paths call:
+ *
+ *     const afterTry = () => rest;
+ *     try {
+ *       body;
+ *     } catch (error) {
+ *       if (!(error instanceof IOError)) return Promise.reject(error);
+ *       return fallback().then(() => afterTry());
+ *     }
+ *     return afterTry();
+ *
+ * "finally": the finally is a local function, run after the body, after the catch, or
+ * before the error goes on:
+ *
+ *     const finallyBlock = () => cleanUp();
+ *     try {
+ *       body;
+ *     } catch (error) {
+ *       return finallyBlock().then(() => Promise.reject(error));
+ *     }
+ *     return finallyBlock().then(() => rest);
+ */
+function compileSyncBodyTry(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const kind = syncBodyTry(step, k);
+  const out = [];
+  const stmt = {
+    t: "try",
+    body: compileSteps(step.body, 0, { ...k, tail: FALL, reject: false }, scope.child(), cx),
+    param: null,
+    catch: null,
+    finally: null,
+  };
+  const inner = scope.child();
+  const param = step.catch?.bind ? camelCase(step.catch.bind) : inner.fresh("error");
+  inner.names.add(param);
+  stmt.param = param;
+  const filter = step.catch ? kindFilter(step.catch.kinds, param) : null;
+  const cancelled = step.catch?.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : [];
+  const rest = i < steps.length - 1;
+  if (kind === "catch") {
+    let after;
+    let catchK = k;
+    if (rest && !alwaysExits(step.catch.body)) {
+      const cont = scope.fresh("afterTry");
+      out.push({ t: "const", name: cont, expr: arrow([], compileSteps(steps, i + 1, k, scope.child(), cx)), hoistable: true });
+      catchK = { ...k, tail: { t: "call", text: `${cont}()` } };
+      after = [ret(`${cont}()`)];
+    } else {
+      // The steps after (or, with none, the list's own end: its tail) follow the try.
+      after = compileSteps(steps, i + 1, k, scope, cx);
+    }
+    stmt.catch = [
+      ...cancelled,
+      ...(filter ? [shortIf(filter, k.reject ? `return Promise.reject(${param});` : `throw ${param};`)] : []),
+      ...compileSteps(step.catch.body, 0, catchK, inner, cx),
+    ];
+    // Nothing follows a try statement that returns on every path.
+    out.push(stmt, ...(terminates([stmt]) ? [] : after));
+    return out;
+  }
+  // "finally": the finally as a local function, run before the steps after, or before
+  // an error or a return goes on (`finallyFirst`). It returns its promise; a finally that
+  // neither waits nor throws is plain statements (beside a catch that waits, the only
+  // case where it is not a plain try), so that the steps after it follow at once.
+  const plain = isSyncOnly(live(step.finally)) && !containsStep(step.finally, "throw");
+  const fin = { name: scope.fresh("finallyBlock"), plain };
+  const finK = fin.plain
+    ? { mode: "discard", sync: false, reject: false, tail: FALL, signal: k.signal }
+    : { mode: "discard", sync: true, reject: true, ...cleanUp(step.finally, k) };
+  out.push({ t: "const", name: fin.name, expr: arrow([], compileSteps(step.finally, 0, finK, scope.child(), cx)), hoistable: true });
+  stmt.body = compileSteps(step.body, 0, { ...k, tail: FALL, reject: false, finallyFirst: fin }, scope.child(), cx);
+  const leave = { ...k, tail: FALL, reject: true, finallyFirst: fin };
+  const rethrow = rejectStmts(leave, param);
+  // After the finally: the steps after, in a callback of its promise, or at once.
+  let restBody = compileSteps(steps, i + 1, fin.plain ? k : inCallback(k), scope.child(), cx);
+  if (!step.catch) {
+    stmt.catch = rethrow;
+  } else if (isSyncOnly(live(step.catch.body))) {
+    // A catch that never waits falls through to the finally after the try statement.
+    stmt.catch = [
+      ...cancelled,
+      ...(filter ? [leaveIf(filter, rethrow)] : []),
+      ...compileSteps(step.catch.body, 0, leave, inner, cx),
+    ];
+  } else {
+    // A catch that waits: its chain, then the finally however it ended, then the steps
+    // after (a local continuation, as the path without an error goes on to them too).
+    if (restBody.length > 0) {
+      const cont = scope.fresh("afterTry");
+      out.push({ t: "const", name: cont, expr: arrow([], restBody), hoistable: true });
+      restBody = [ret(`${cont}()`)];
+    }
+    const returns = containsReturn(step.catch.body);
+    const catchK = { mode: returns ? "completion" : "discard", sync: true, reject: true, tail: END, signal: k.signal };
+    const catchOut = [...cancelled, ...(filter ? [leaveIf(filter, rethrow)] : [])];
+    const catchExpr = liftBlock(compileSteps(step.catch.body, 0, catchK, inner, cx), "catchBlock", catchOut, inner);
+    const links = [{ method: "finally", args: [raw(fin.name)] }];
+    if (returns) {
+      const completion = inner.child().fresh("completion");
+      links.push(then([completion], [completionCheck(k, completion, { returns: true, breaks: false }), ...restBody]));
+    } else if (restBody.length > 0 || k.mode !== "discard") {
+      links.push(then([], restBody));
+    }
+    catchOut.push(ret(chain(catchExpr, links)));
+    stmt.catch = catchOut;
+  }
+  out.push(stmt);
+  if (terminates([stmt])) return out; // the body and the catch return on every path
+  if (fin.plain) {
+    out.push(line(`${fin.name}();`), ...restBody);
+  } else if (restBody.length === 0 && k.mode === "discard") {
+    out.push(ret(`${fin.name}()`));
+  } else {
+    out.push(ret(thenChain(raw(`${fin.name}()`), null, restBody)));
+  }
+  return out;
 }
 
 /** `return v` as the mode says; see compileSteps. */
 function returnValue(k, expr) {
   if (k.mode === "discard") throw new Error("internal: a return step in a block compiled as discarded");
   const value = k.mode !== "completion" ? expr : expr === "value" ? "{ value }" : `{ value: ${expr} }`;
+  const fin = k.finallyFirst;
+  if (fin && !fin.plain) {
+    // In a try whose finally waits (compileSyncBodyTry): the finally, then the return.
+    return [ret(chain(raw(`${fin.name}()`), [then([], [ret(value)])]))];
+  }
+  const before = fin ? [line(`${fin.name}();`)] : [];
   if (k.closeFirst) {
     // Directly in a for_each's callback: close the generator, then return (for-await does).
-    return ret(chain(raw(`${k.closeFirst}.return()`), [then([], [ret(value)])]));
+    return [...before, ret(chain(raw(`${k.closeFirst}.return()`), [then([], [ret(value)])]))];
   }
-  return ret(k.sync ? `Promise.resolve(${value})` : value);
+  return [...before, ret(k.sync ? `Promise.resolve(${value})` : value)];
 }
 
 /** A break step as `k.brk` says; see compileSteps. */
@@ -343,39 +607,46 @@ function declare(step, cx) {
   }
 }
 
-/** The promise a waiting step waits for (a map's is made by compileWait). */
-function waitHead(step, cx) {
-  switch (step.step) {
-    case "yield": return `${cx.emit}(${jsExpr(step.value)})`;
-    case "await": return step.call ? jsCall(step.call) : camelCase(step.handle);
-    case "all": case "race": case "all_settled": case "any": case "group": return jsFanOut(step);
-    case "sleep": return jsSleep(step.ms);
-    case "put": case "get": return jsQueueCall(step);
-    default: throw new Error(`internal: ${step.step} does not wait`);
-  }
-}
-
 /**
- * A waiting step (await, all, race, all_settled, any, group, sleep, map, put, get) and
- * everything after it: `return head.then((bound) => { rest })`. A group gets its comment
- * first; a map its comment and its semaphore.
+ * A waiting step (await, all, race, all_settled, any, group, sleep, map, put, get,
+ * yield) and everything after it: `return head.then((bound) => { rest })`. A group gets
+ * its comment first; a map its comment and its semaphore. Under a deadline (`k.signal`)
+ * the wait takes the signal (emit.mjs `awaitedParts`).
  */
 function compileWait(steps, i, k, scope, cx, out) {
   const step = steps[i];
   // Hoistable: in a try body these may go in front of the chain, just above its head.
   if (step.step === "map") {
-    const { comment, declare: semaphore, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"));
-    const stmts = waitStmts(steps, i, k, scope, cx, out, promise);
+    const over = step.over;
+    if (k.sync && !("list" in over || ("literal" in over && Array.isArray(over.literal)))) cx.syncMap = true;
+    const { comment, declare: semaphore, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"), k.signal);
+    const stmts = waitStmts(steps, i, k, scope, cx, out, promise, null);
     return [line(comment, true), line(semaphore, true), ...stmts];
   }
-  const stmts = waitStmts(steps, i, k, scope, cx, out, waitHead(step, cx));
-  return step.step === "group" ? [line(GROUP_COMMENT, true), ...stmts] : stmts;
+  if (step.step === "yield") return waitStmts(steps, i, k, scope, cx, out, `${cx.emit}(${jsExpr(step.value)})`, null);
+  const { expr, comment, check } = awaitedParts(step, k.signal, cx.helpers);
+  const stmts = waitStmts(steps, i, k, scope, cx, out, expr, check);
+  return [
+    ...(step.step === "group" ? [line(GROUP_COMMENT, true)] : []),
+    ...(comment ? [line(comment, true)] : []),
+    ...stmts,
+  ];
 }
 
-function waitStmts(steps, i, k, scope, cx, out, headText) {
+/**
+ * The statements of a wait whose promise is `headText`. `check`: a statement to run
+ * first when it resolves (an all_settled's `signal.throwIfAborted();`), or null.
+ */
+function waitStmts(steps, i, k, scope, cx, out, headText, check) {
   const step = steps[i];
   const head = raw(headText);
-  if (cx.carriedFinal.has(step)) return [ret(head)]; // the try's value: see planBindings
+  const checkLines = check === null ? [] : [line(check)];
+  if (cx.carriedFinal.has(step)) {
+    // the try's value: see planBindings
+    if (check === null) return [ret(head)];
+    const value = scope.child().fresh("value");
+    return [ret(chain(head, [then([value], [...checkLines, ret(value)])]))];
+  }
   const isLast = i === steps.length - 1;
   // A name the plan does not place is a catch's error or a loop counter bound again:
   // assigned, as in the async variant.
@@ -395,55 +666,64 @@ function waitStmts(steps, i, k, scope, cx, out, headText) {
     pre.push(line(`${name} = ${param};`));
   }
   if (isLast && k.tail.t === "end" && pre.length === 0) {
+    if (check !== null) return [ret(chain(head, [then([], checkLines)]))];
     // The list's value must be undefined unless nobody reads it (a sleep gives undefined).
     // (A yield gives what next() was called with: nothing, in a for_each.)
     if (k.mode === "discard" || step.step === "sleep" || step.step === "put" || step.step === "yield") return [ret(head)];
     return [ret(chain(head, [then([], [ret("undefined")])]))];
   }
   const next = steps[i + 1];
-  if (site === "const" && k.mode === "function" && i + 2 === steps.length && next.step === "return"
+  if (check === null && site === "const" && k.mode === "function" && i + 2 === steps.length && next.step === "return"
     && next.value?.ref === step.bind && next.value.member == null) {
     return [ret(head)]; // `x = await f(); return x;` is `return f();`
   }
-  const body = [...pre, ...compileSteps(steps, i + 1, inCallback(k), inner, cx)];
+  const body = [...pre, ...checkLines, ...compileSteps(steps, i + 1, inCallback(k), inner, cx)];
   return [ret(thenChain(head, param, body))];
 }
 
 /**
  * A timeout step and everything after it. The deadline is armed first (emit.mjs
- * `deadlineStmts`), then the block starts, synchronously as the async variant's arrow
- * does, and the two race; `.finally` clears the timer however the race ends, so a block
- * that finishes in time wastes no virtual time. The block is not cancelled when the
- * deadline wins: its operations run on and end later (Python cancels them: the declared
- * divergence). The block has no `return` (the loader guarantees it), so its value is
- * discarded; names it binds for the steps after are declared before it (planBindings).
+ * `deadlineLines`: an AbortController whose signal a timer aborts with TimeoutError),
+ * then the block starts, synchronously as the async variant's does, with every wait in
+ * it taking the signal; `.finally` clears the timer however the block ends, so a block
+ * that finishes in time leaves no timer behind. A block that never waits is a plain
+ * `try`/`finally`, so the steps after it run at once, as in the async variant. The
+ * block has no `return` (the loader guarantees it), so its value is discarded; names
+ * it binds for the steps after are declared before it (planBindings).
  */
 function compileTimeout(steps, i, k, scope, cx) {
   const step = steps[i];
-  const timer = scope.fresh("timer");
-  const deadline = scope.fresh("deadline");
-  const out = deadlineStmts(step, timer, deadline);
-  const blockStmts = compileSteps(step.body, 0, { mode: "discard", sync: true, reject: true, tail: END }, scope.child(), cx);
-  let blockText = null;
-  if (blockStmts.length === 1 && blockStmts[0].t === "return" && blockStmts[0].expr) {
-    const text = renderExpr(blockStmts[0].expr, 0);
-    if (!text.includes("\n")) blockText = text;
+  const names = {
+    controller: scope.fresh("controller"),
+    timer: scope.fresh("timer"),
+    signal: k.signal === null || k.signal === undefined ? null : scope.fresh("signal"),
+  };
+  const { lines, signal } = deadlineLines(step, names, k.signal ?? null);
+  const out = lines.map((text) => line(text, true));
+  const clear = `clearTimeout(${names.timer})`;
+  if (isSyncOnly(step.body)) {
+    out.push({
+      t: "try",
+      body: compileSteps(step.body, 0, { ...k, tail: FALL, signal }, scope.child(), cx),
+      param: null,
+      catch: null,
+      finally: [line(`${clear};`)],
+    });
+    out.push(...compileSteps(steps, i + 1, k, scope, cx));
+    return out;
   }
-  if (blockText === null) {
-    // Longer than one line: a local function, called inside the race (after the deadline).
-    // Declaring it has no effect, so a try around the timeout may lift it with the deadline.
-    const name = scope.fresh("timedBlock");
-    out.push({ t: "const", name, expr: arrow([], blockStmts), hoistable: true });
-    blockText = `${name}()`;
-  }
-  const links = [{ method: "finally", args: [arrow([], [ret(`clearTimeout(${timer})`)])] }];
+  // The block runs synchronously here, compiled in the enclosing scope because its
+  // leading declarations are lifted out in front of the chain (as a try body's are).
+  const blockK = { mode: "discard", sync: true, reject: true, tail: END, signal };
+  const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, scope, cx), "timedBlock", out, scope);
+  const links = [{ method: "finally", args: [arrow([], [ret(clear)])] }];
   if (i === steps.length - 1 && k.tail.t === "end") {
-    // The race resolves to the block's last value; the list's value must be undefined.
+    // The block's chain resolves to its last value; the list's value must be undefined.
     if (k.mode !== "discard") links.push(then([], [ret("undefined")]));
   } else {
     links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
   }
-  out.push(ret(chain(raw(`Promise.race([${deadline}, ${blockText}])`), links)));
+  out.push(ret(chain(blockExpr, links)));
   return out;
 }
 
@@ -484,10 +764,41 @@ function ifStmt(step, k, scope, cx) {
   };
 }
 
-/** An if whose branches wait. */
+/**
+ * Whether every path through a step list leaves it by `return`, `throw` or `break`, so
+ * that no step after the list runs after it.
+ */
+function alwaysExits(steps) {
+  const last = steps?.[steps.length - 1];
+  if (!last) return false;
+  if (last.step === "return" || last.step === "throw" || last.step === "break") return true;
+  if (last.step === "if") return alwaysExits(last.then) && alwaysExits(last.else);
+  return false;
+}
+
+/**
+ * An if whose branches wait. When one branch always leaves the function (an early
+ * `return` or `throw`) and the other never waits, the steps after the if simply follow
+ * it, as a hand-written early return does: `if (n === 0) { return ...; } return rest`.
+ * Otherwise the steps after run after whichever branch ran, in a local continuation
+ * `const afterIf = () => ...` that each branch calls last. The early-return form matters
+ * beyond looks: a function recursing through the steps after the if adds one stack
+ * frame per level, where the continuation would add two.
+ */
 function compileIf(steps, i, k, scope, cx) {
   const step = steps[i];
   if (i === steps.length - 1) return [ifStmt(step, k, scope, cx)];
+  const thenExits = alwaysExits(step.then);
+  const elseExits = alwaysExits(step.else);
+  if ((thenExits && isSyncOnly(step.else)) || (elseExits && isSyncOnly(step.then))) {
+    const stmt = {
+      t: "if",
+      cond: jsCondition(step),
+      then: compileSteps(step.then ?? [], 0, thenExits ? k : { ...k, tail: FALL }, scope.child(), cx),
+      else: compileSteps(step.else ?? [], 0, elseExits ? k : { ...k, tail: FALL }, scope.child(), cx),
+    };
+    return [stmt, ...compileSteps(steps, i + 1, k, scope, cx)];
+  }
   // The steps after the if run after whichever branch ran: a local continuation.
   const cont = scope.fresh("afterIf");
   // When both branches wait before they end, the continuation only ever runs in a callback.
@@ -566,7 +877,7 @@ function compileTry(steps, i, k, scope, cx) {
 
   // The body runs synchronously here; it is compiled in the enclosing scope because its
   // leading declarations are lifted out in front of the chain.
-  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END, ...exits }, scope, cx);
+  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END, signal: k.signal, ...exits }, scope, cx);
   const bodyExpr = liftBlock(bodyStmts, "tryBlock", out, scope);
 
   if (step.catch) {
@@ -581,19 +892,19 @@ function compileTry(steps, i, k, scope, cx) {
       ...(closed ? [shortIf(`${param} === ${cx.emit}.closed`, `throw ${param}; // return() is closing the generator`)] : []),
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
-      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, ...exits }, inner, cx),
+      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, signal: k.signal, ...exits }, inner, cx),
     ];
     links.push({ method: "catch", args: [arrow(step.catch.bind || filter || closed ? [param] : [], body)] });
   }
 
   if (step.finally && !finallyReturns) {
-    const body = compileSteps(step.finally, 0, { mode: "discard", sync: false, reject: false, tail: END }, scope.child(), cx);
+    const body = compileSteps(step.finally, 0, { mode: "discard", sync: false, reject: false, ...cleanUp(step.finally, k) }, scope.child(), cx);
     links.push({ method: "finally", args: [arrow([], body)] });
   } else if (step.finally) {
     // A return in finally replaces whatever the try did (JS and Python agree), so the
     // finally block resolves to a completion that wins over the try's.
     const fin = scope.fresh("finallyBlock");
-    const finK = { mode: "completion", sync: true, reject: true, tail: END, ...leaving(k, "completion", false) };
+    const finK = { mode: "completion", sync: true, reject: true, ...cleanUp(step.finally, k), ...leaving(k, "completion", false) };
     out.push({
       t: "const",
       name: fin,
@@ -636,6 +947,16 @@ function compileTry(steps, i, k, scope, cx) {
   }
   out.push(ret(chain(bodyExpr, links)));
   return out;
+}
+
+/**
+ * The tail and signal of a finally block: under a deadline, a finally that waits is
+ * clean-up, whose waits take no signal, ended by a check of the signal (emit.mjs
+ * finallyCheck); otherwise as it is.
+ */
+function cleanUp(steps, k) {
+  if (k.signal == null || isSyncOnly(steps)) return { tail: END, signal: k.signal };
+  return { tail: { t: "stmt", text: finallyCheck(k.signal) }, signal: null };
 }
 
 /**
@@ -711,6 +1032,7 @@ function compileForEach(steps, i, k, scope, cx) {
     mode,
     sync: false,
     reject: false,
+    signal: k.signal,
     tail: { t: "call", text: `${next}()` },
     brk: { kind: "close", text: mode === "discard" ? close : `${close}.then(() => undefined)` },
     closeFirst: iterator,
@@ -721,7 +1043,7 @@ function compileForEach(steps, i, k, scope, cx) {
   const callback = [shortIf(done, "return undefined;"), ...compileSteps(step.body, 0, bodyK, inner.child(), cx)];
   const out = [
     line(FOR_EACH_COMMENT, true),
-    { t: "const", name: iterator, expr: raw(`${jsCall(step.call)}[Symbol.asyncIterator]()`), hoistable: true },
+    { t: "const", name: iterator, expr: raw(`${jsCall(step.call, k.signal ?? undefined)}[Symbol.asyncIterator]()`), hoistable: true },
     {
       t: "const",
       name: next,
@@ -771,16 +1093,22 @@ function compileUsing(steps, i, k, scope, cx) {
   const inner = scope.child();
   const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
   const callback = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
-  const blockK = { mode, sync: true, reject: true, tail: END, ...leaving(k, mode, direct) };
+  const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
   const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, inner, cx), "usingBlock", callback, inner);
+  // Under a deadline the close is followed by a check of the signal (emit.mjs closeCheck).
+  const close = k.signal == null
+    ? raw(`${handle}.close()`)
+    : chain(raw(`${handle}.close()`), [then([], [line(closeCheck(k.signal))])]);
   if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") {
     // A block that never waits: nothing to wait for but the close (its value, undefined).
-    callback.push(ret(`${handle}.close()`));
+    callback.push(ret(close));
   } else {
-    callback.push(ret(chain(blockExpr, [{ method: "finally", args: [raw(`() => ${handle}.close()`)] }])));
+    callback.push(ret(chain(blockExpr, [{ method: "finally", args: [arrow([], [ret(close)])] }])));
   }
-  const head = chain(raw(jsResourceOpen(step)), [then([handle], callback)]);
-  if (direct) return [ret(head)];
+  const open = openParts(step, k.signal, cx.helpers);
+  const head = chain(raw(open.expr), [then([handle], callback)]);
+  const lead = open.comment ? [line(open.comment, true)] : [];
+  if (direct) return [...lead, ret(head)];
   const after = scope.child();
   const restK = inCallback(k);
   if (returns || breaks) {
@@ -789,7 +1117,7 @@ function compileUsing(steps, i, k, scope, cx) {
       completionCheck(k, completion, { returns, breaks }),
       ...compileSteps(steps, i + 1, restK, after, cx),
     ];
-    return [ret(chain(head, [then([completion], body)]))];
+    return [...lead, ret(chain(head, [then([completion], body)]))];
   }
-  return [ret(thenChain(head, null, compileSteps(steps, i + 1, restK, after, cx)))];
+  return [...lead, ret(thenChain(head, null, compileSteps(steps, i + 1, restK, after, cx)))];
 }

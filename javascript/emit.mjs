@@ -839,9 +839,23 @@ export function jsCondition(step) {
 export const CANCELLED = "CancelledError";
 
 /**
+ * The test that an error is the runtime's cancellation: the rejection of an operation
+ * whose AbortSignal was aborted by `controller.abort()`, a DOMException named
+ * "AbortError". A scenario's own error kind named AbortError is a ScenarioError
+ * subclass, not a DOMException, so it never passes.
+ *
+ * @param {string} param the catch's binding.
+ * @returns {string}
+ */
+function isCancellation(param) {
+  return `${param} instanceof DOMException && ${param}.name === "AbortError"`;
+}
+
+/**
  * The error-kind filter at the top of a catch: `!(error instanceof IOError)`, or null
- * when the catch takes every error. The kind CancelledError is a test of the name,
- * `error.name !== "AbortError"` (a DOMException has no class of the kit's).
+ * when the catch takes every error. The kind CancelledError is the runtime's
+ * cancellation, `error instanceof DOMException && error.name === "AbortError"` (a
+ * DOMException has no class of the kit's; a scenario kind named AbortError is not one).
  *
  * @param {string[]} kinds
  * @param {string} param the catch's binding.
@@ -849,8 +863,8 @@ export const CANCELLED = "CancelledError";
  */
 export function kindFilter(kinds, param) {
   if (!kinds || kinds.length === 0) return null;
-  if (kinds.length === 1 && kinds[0] === CANCELLED) return `${param}.name !== "AbortError"`;
-  const test = (kind) => (kind === CANCELLED ? `${param}.name === "AbortError"` : `${param} instanceof ${kind}`);
+  if (kinds.length === 1) return kinds[0] === CANCELLED ? `!(${isCancellation(param)})` : `!(${param} instanceof ${kinds[0]})`;
+  const test = (kind) => (kind === CANCELLED ? `(${isCancellation(param)})` : `${param} instanceof ${kind}`);
   return `!(${kinds.map(test).join(" || ")})`;
 }
 
@@ -942,21 +956,29 @@ export function cancelLine(step, controllers) {
 /**
  * The parts of a `map` step: the semaphore's declaration and the promise of the results,
  * `Promise.all(items.map((item) => semaphore.use(() => fetchPage(item))))`, which keeps
- * the item order whatever order the calls end in.
+ * the item order whatever order the calls end in. Under a deadline (`signal`), each call
+ * takes the signal, and so does the wait for a slot:
+ * `semaphore.use(() => fetchPage(item, signal), signal)`, so that a call still waiting for
+ * its turn at the deadline never starts (asyncio cancels it at the semaphore).
  *
  * @param {object} step the map step.
  * @param {string} semaphore fresh name of the semaphore.
  * @param {string} item fresh name of the arrow's parameter.
+ * @param {string | null} [signal] the deadline's AbortSignal expression, if any.
  * @returns {{comment: string, declare: string, promise: string}}
  */
-export function mapParts(step, semaphore, item) {
+export function mapParts(step, semaphore, item, signal = null) {
   const over = step.over;
   const listy = isExpr(over) && ("ref" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
   const items = listy ? jsExpr(over) : `(${jsExpr(over)})`;
+  const callee = camelCase(step.callee);
+  const use = signal === null
+    ? `${semaphore}.use(() => ${callee}(${item}))`
+    : `${semaphore}.use(() => ${callee}(${item}, ${signal}), ${signal})`;
   return {
     comment: MAP_COMMENT,
     declare: `const ${semaphore} = world.semaphore(${jsValue(step.limit)});`,
-    promise: `Promise.all(${items}.map((${item}) => ${semaphore}.use(() => ${camelCase(step.callee)}(${item}))))`,
+    promise: `Promise.all(${items}.map((${item}) => ${use}))`,
   };
 }
 
@@ -1000,7 +1022,12 @@ export function jsNewError(step) {
  * @returns {string}
  */
 export function jsSleep(ms) {
-  return `new Promise((resolve) => setTimeout(resolve, ${isExpr(ms) ? jsExpr(ms) : jsValue(ms)}))`;
+  return `new Promise((resolve) => setTimeout(resolve, ${jsMs(ms)}))`;
+}
+
+/** The delay of a sleep: an integer literal, or the expression computing it. */
+function jsMs(ms) {
+  return isExpr(ms) ? jsExpr(ms) : jsValue(ms);
 }
 
 /**
@@ -1010,12 +1037,15 @@ export function jsSleep(ms) {
  * cancels them and raises an ExceptionGroup (a declared divergence).
  *
  * @param {{step: string, calls: object[]}} step an all, race, all_settled, any or group step.
+ * @param {string | null} [signal] an AbortSignal expression each call takes last (the
+ *   deadline of a timeout: asyncio cancels the children of a gather or a task group
+ *   with the task that awaits them).
  * @returns {string} e.g. `Promise.allSettled([a(x), b()])`.
  */
-export function jsFanOut(step) {
+export function jsFanOut(step, signal = null) {
   const method = FAN_OUT[step.step];
   if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no fan-out step`);
-  return `Promise.${method}([${step.calls.map((call) => jsCall(call)).join(", ")}])`;
+  return `Promise.${method}([${step.calls.map((call) => jsCall(call, signal ?? undefined)).join(", ")}])`;
 }
 
 const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any", group: "all" };
@@ -1026,32 +1056,388 @@ const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any
  */
 export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
 
-/**
- * The comment written above a `timeout` step in both variants.
- */
-export const TIMEOUT_COMMENT = "// The deadline timer is armed before the block starts; the block is not cancelled when it passes.";
+// ---------------------------------------------------------------------------------
+// Timeouts: asyncio.timeout in JavaScript is a deadline AbortSignal.
+//
+// `asyncio.timeout(0.05)` cancels whatever the task awaits at the deadline: an
+// operation, a sleep, an operation awaited inside a function called from the block, the
+// children of a gather or task group. JavaScript cannot cancel a promise; it asks work
+// to stop through an AbortSignal, as `fetch(url, { signal: AbortSignal.timeout(50) })`
+// does. So a timeout step is a deadline signal of AbortSignal.timeout's shape, on the
+// virtual clock:
+//
+//     const controller = new AbortController();
+//     const timer = setTimeout(() => controller.abort(new TimeoutError("")), 50);
+//     try {
+//       ...every wait of the block takes controller.signal...
+//     } finally {
+//       clearTimeout(timer);
+//     }
+//
+// and the signal is handed to every wait inside the block, where it rejects with
+// `signal.reason`, the TimeoutError (what fetch does): an operation takes it as its last
+// argument; a sleep is the program's signal-aware `sleep(ms, signal)`; a function
+// called from the block takes it as an optional last parameter and hands it to its own
+// waits (the set `signalFunctions`); `all`, `all_settled`, `group` and `map` hand it to
+// each call (asyncio cancels a gather's children); a nested timeout combines it with
+// its own, `AbortSignal.any([signal, controller.signal])` (Node 20.3+). Calls started
+// with `start` inside the block are other tasks, which asyncio.timeout does not cancel:
+// they get no signal. What cannot take a signal (a started call awaited, a race or any,
+// whose calls are tasks asyncio.wait leaves running, a queue's put or get, a resource's
+// open) is waited for through `abortable(promise, signal)`, so that the block still
+// ends at the deadline; a comment says what goes on running.
+// ---------------------------------------------------------------------------------
 
 /**
- * The two statements that arm a `timeout` step's deadline, scheduled before the block
- * starts: Python's `asyncio.timeout` arms its timer on entry, and same-instant timers
- * fire first-scheduled first (spec/RUNTIME.md rule 2), so a block that ends exactly at
- * the deadline times out in both languages.
+ * The scenario functions that take a deadline signal: every function called from inside
+ * a timeout block by a wait that hands the signal on (an awaited call, a call of `all`,
+ * `all_settled` or `group`, a `map`'s callee, a `for_each`'s generator), and, since a
+ * function's every wait then runs under the deadline, every function such a function
+ * calls in those ways, transitively. A call made by `start`, `race` or `any` is another
+ * task (asyncio.timeout does not cancel it), so it does not count.
+ *
+ * @param {object} ir the scenario IR.
+ * @returns {Set<string>} IR names of the functions taking a signal.
+ */
+export function signalFunctions(ir) {
+  const byName = new Map((ir.functions ?? []).map((fn) => [fn.name, fn]));
+  const taking = new Set();
+  const pending = [];
+  const add = (name) => {
+    if (byName.has(name) && !taking.has(name)) {
+      taking.add(name);
+      pending.push(name);
+    }
+  };
+  const visit = (steps, underDeadline) => {
+    for (const step of steps) {
+      if (underDeadline) for (const callee of signalCallees(step)) add(callee);
+      for (const block of childBlocks(step)) visit(block.steps, underDeadline || step.step === "timeout");
+    }
+  };
+  for (const fn of ir.functions ?? []) visit(fn.body, false);
+  visit(ir.main ?? [], false);
+  while (pending.length > 0) visit(byName.get(pending.pop()).body, true);
+  return taking;
+}
+
+/** The callees a step hands a deadline signal to (operations included). */
+function signalCallees(step) {
+  switch (step.step) {
+    case "await": return step.call ? [step.call.callee] : [];
+    case "all": case "all_settled": case "group": return step.calls.map((call) => call.callee);
+    case "map": return [step.callee];
+    case "for_each": return [step.call.callee];
+    default: return [];
+  }
+}
+
+/**
+ * The scenario functions that can call themselves again before their first wait: those
+ * on a cycle of calls made in the functions' synchronous parts (a call is made when its
+ * step starts, even one whose result is waited for). Deep recursion through them grows
+ * the stack, and can exhaust it, in a function's synchronous part. A call made after a
+ * wait runs on a fresh stack, in a callback, so recursion after a sleep does not count.
+ * Over-approximated where unsure (a try's catch and finally count as synchronous).
+ *
+ * @param {object} ir the scenario IR.
+ * @returns {Set<string>} IR names of those functions.
+ */
+export function syncRecursiveFunctions(ir) {
+  const names = new Set((ir.functions ?? []).map((fn) => fn.name));
+  const callees = new Map();
+  for (const fn of ir.functions ?? []) {
+    const out = new Set();
+    syncCalls(fn.body, (name) => {
+      if (names.has(name)) out.add(name);
+    });
+    callees.set(fn.name, out);
+  }
+  const recursive = new Set();
+  for (const start of names) {
+    const seen = new Set();
+    const stack = [...callees.get(start)];
+    while (stack.length > 0) {
+      const name = stack.pop();
+      if (name === start) {
+        recursive.add(start);
+        break;
+      }
+      if (seen.has(name)) continue;
+      seen.add(name);
+      stack.push(...callees.get(name));
+    }
+  }
+  return recursive;
+}
+
+/**
+ * Calls `visit(callee)` for every call a step list makes before its first wait, and says
+ * whether the list can reach its end without waiting (conservatively: yes when unsure).
+ */
+function syncCalls(steps, visit) {
+  for (const step of steps) {
+    for (const call of stepCalls(step)) visit(call.callee);
+    if (step.step === "map") visit(step.callee);
+    switch (step.step) {
+      case "log": case "start": case "set": case "cancel":
+        break;
+      case "return": case "throw": case "break":
+        return false;
+      case "timeout":
+        if (!syncCalls(step.body, visit)) return false;
+        break;
+      case "if": {
+        const a = syncCalls(step.then ?? [], visit);
+        const b = syncCalls(step.else ?? [], visit);
+        if (!a && !b) return false;
+        break;
+      }
+      case "repeat":
+        if (!syncCalls(step.body, visit) && step.times > 0) return false;
+        break;
+      case "try":
+        syncCalls(step.body, visit);
+        if (step.catch) syncCalls(step.catch.body, visit);
+        if (step.finally) syncCalls(step.finally, visit);
+        break;
+      default:
+        return false; // a wait: what follows runs in a callback
+    }
+  }
+  return true;
+}
+
+/**
+ * The parameter a function of `signalFunctions` takes last: its deadline, or, called
+ * from outside any timeout, a signal that never aborts.
+ *
+ * @param {string} name the parameter's fresh name.
+ * @returns {string} `signal = new AbortController().signal`
+ */
+export function signalParam(name) {
+  return `${name} = new AbortController().signal`;
+}
+
+/**
+ * The comment above a timeout's deadline, in both variants. It must not say async or
+ * await: js-promise programs carry neither word anywhere.
+ */
+export const TIMEOUT_COMMENT = "// The deadline: AbortSignal.timeout's shape on the virtual clock; every wait in the block takes its signal.";
+
+/**
+ * The statements that arm a timeout step's deadline, before the block starts: Python's
+ * `asyncio.timeout` arms its timer on entry, and same-instant timers fire
+ * first-scheduled first, so a block that ends exactly at the deadline times out in both
+ * languages. Inside an enclosing deadline (`outer`), the block's signal is both:
+ * `const signal2 = AbortSignal.any([signal, controller.signal]);`.
  *
  * @param {{ms: number}} step the timeout step.
- * @param {string} timer the fresh name of the timer id.
- * @param {string} deadline the fresh name of the deadline promise.
- * @returns {object[]} `let timer;` and `const deadline = new Promise(...)`.
+ * @param {{controller: string, timer: string, signal: string | null}} names fresh names;
+ *   `signal` only when there is an `outer` signal.
+ * @param {string | null} outer the enclosing deadline's signal expression, if any.
+ * @returns {{lines: string[], signal: string}} the statements, and the block's signal expression.
  */
-export function deadlineStmts(step, timer, deadline) {
-  return [
-    { t: "line", text: TIMEOUT_COMMENT, hoistable: true },
-    { t: "line", text: `let ${timer};`, hoistable: true },
-    {
-      t: "block",
-      open: `const ${deadline} = new Promise((resolve, reject) => {`,
-      body: [{ t: "line", text: `${timer} = setTimeout(() => reject(new TimeoutError("")), ${jsValue(step.ms)});` }],
-      close: "});",
-      hoistable: true,
-    },
+export function deadlineLines(step, names, outer) {
+  const { controller, timer } = names;
+  const lines = [
+    TIMEOUT_COMMENT,
+    `const ${controller} = new AbortController();`,
+    `const ${timer} = setTimeout(() => ${controller}.abort(new TimeoutError("")), ${jsValue(step.ms)});`,
   ];
+  if (outer === null) return { lines, signal: `${controller}.signal` };
+  lines.push(`const ${names.signal} = AbortSignal.any([${outer}, ${controller}.signal]);`);
+  return { lines, signal: names.signal };
+}
+
+/**
+ * The program's helper functions for waits under a deadline, each declared (once, above
+ * the scenario functions) only if a program uses it. Their names, and their parameters'
+ * and locals', are fresh in the program scope, so that none shadows a scenario name.
+ */
+export class SignalHelpers {
+  /** @param {Scope} root the program scope. */
+  constructor(root) {
+    /** @type {string} */
+    this.sleep = root.fresh("sleep");
+    /** @type {string} */
+    this.abortable = root.fresh("abortable");
+    /** @type {Set<string>} which helpers the program uses: "sleep", "abortable". */
+    this.used = new Set();
+    const locals = root.child();
+    this.locals = {
+      ms: locals.fresh("ms"),
+      signal: locals.fresh("signal"),
+      onAbort: locals.fresh("onAbort"),
+      timer: locals.fresh("timer"),
+      promise: locals.fresh("promise"),
+    };
+  }
+
+  /**
+   * A sleep under a deadline: `sleep(200, signal)`.
+   *
+   * @param {number | object} ms as for `jsSleep`.
+   * @param {string} signal the AbortSignal expression.
+   * @returns {string}
+   */
+  sleepCall(ms, signal) {
+    this.used.add("sleep");
+    return `${this.sleep}(${jsMs(ms)}, ${signal})`;
+  }
+
+  /**
+   * A wait that ends at the deadline, although the work behind it cannot take the
+   * signal: `abortable(promise, signal)`.
+   *
+   * @param {string} promise
+   * @param {string} signal the AbortSignal expression.
+   * @returns {string}
+   */
+  abortableCall(promise, signal) {
+    this.used.add("abortable");
+    return `${this.abortable}(${promise}, ${signal})`;
+  }
+
+  /**
+   * The declarations of the helpers used, in a fixed order, each preceded by its comment.
+   *
+   * @returns {string[]} lines, with an empty line after each declaration.
+   */
+  lines() {
+    const { ms, signal, onAbort, timer, promise } = this.locals;
+    const out = [];
+    if (this.used.has("sleep")) {
+      out.push(
+        "// A sleep a timeout's AbortSignal cuts short: it rejects with signal.reason, as an aborted fetch does.",
+        `function ${this.sleep}(${ms}, ${signal}) {`,
+        "  return new Promise((resolve, reject) => {",
+        `    ${signal}.throwIfAborted();`,
+        `    const ${onAbort} = () => {`,
+        `      clearTimeout(${timer});`,
+        `      reject(${signal}.reason);`,
+        "    };",
+        `    const ${timer} = setTimeout(() => {`,
+        `      ${signal}.removeEventListener("abort", ${onAbort});`,
+        "      resolve();",
+        `    }, ${ms});`,
+        `    ${signal}.addEventListener("abort", ${onAbort}, { once: true });`,
+        "  });",
+        "}",
+        "",
+      );
+    }
+    if (this.used.has("abortable")) {
+      out.push(
+        "// Settles as the promise does, or rejects with signal.reason when the signal aborts first:",
+        "// the wait ends at the deadline, while the work behind the promise goes on.",
+        `function ${this.abortable}(${promise}, ${signal}) {`,
+        "  return new Promise((resolve, reject) => {",
+        `    const ${onAbort} = () => reject(${signal}.reason);`,
+        `    ${signal}.addEventListener("abort", ${onAbort}, { once: true });`,
+        `    if (${signal}.aborted) ${onAbort}();`,
+        `    ${promise}.then(resolve, reject).finally(() => ${signal}.removeEventListener("abort", ${onAbort}));`,
+        "  });",
+        "}",
+        "",
+      );
+    }
+    return out;
+  }
+}
+
+/** Comments above a wait under a deadline whose work goes on. None says async or await. */
+const ABORTABLE_COMMENTS = {
+  handle: "// The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).",
+  race: "// The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
+  put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
+  get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
+  open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
+};
+
+/**
+ * The statement after a resource's close under a deadline: the close takes no signal
+ * (clean-up always completes), so a deadline that passed while it ran ends the block
+ * there, as asyncio.timeout would have cancelled the close and ended it.
+ *
+ * @param {string} signal the deadline's AbortSignal expression.
+ * @returns {string}
+ */
+export function closeCheck(signal) {
+  return `${signal}.throwIfAborted(); // the close always completes: a deadline passed meanwhile ends the block here`;
+}
+
+/**
+ * The statement that ends a `finally` block with waits under a deadline. A finally is
+ * clean-up: its waits take no signal, so that they run even when the deadline has passed
+ * (asyncio delivers a cancellation once: the awaits of a finally run after it), and a
+ * deadline that passed while they ran ends the block after them.
+ *
+ * @param {string} signal the deadline's AbortSignal expression.
+ * @returns {string}
+ */
+export function finallyCheck(signal) {
+  return `${signal}.throwIfAborted(); // clean-up takes no signal: a deadline passed meanwhile ends the block here`;
+}
+
+/**
+ * The comment written after an `all_settled` under a deadline, beside the check.
+ */
+export const SETTLED_CHECK_COMMENT = "// allSettled never rejects: at the deadline the block ends here";
+
+/**
+ * What a waiting step waits for, as an expression, in a context whose deadline signal
+ * is `signal` (null outside every timeout). Outside one, the plain promise; under one,
+ * the signal handed to what can take it, and `abortable` around what cannot.
+ *
+ * @param {object} step an await, all, race, all_settled, any, group, sleep, put or get step.
+ * @param {string | null} signal the deadline's AbortSignal expression.
+ * @param {SignalHelpers} helpers the program's helpers.
+ * @returns {{expr: string, comment: string | null, check: string | null}} the promise;
+ *   a comment line to write above the wait; a statement to run right after it (for
+ *   all_settled: `signal.throwIfAborted();`, which never rejects by itself).
+ */
+export function awaitedParts(step, signal, helpers) {
+  const plain = { comment: null, check: null };
+  switch (step.step) {
+    case "await":
+      if (step.call) return { ...plain, expr: jsCall(step.call, signal ?? undefined) };
+      if (signal === null) return { ...plain, expr: camelCase(step.handle) };
+      return { ...plain, expr: helpers.abortableCall(camelCase(step.handle), signal), comment: ABORTABLE_COMMENTS.handle };
+    case "all":
+    case "group":
+      return { ...plain, expr: jsFanOut(step, signal) };
+    case "all_settled":
+      return {
+        ...plain,
+        expr: jsFanOut(step, signal),
+        check: signal === null ? null : `${signal}.throwIfAborted(); ${SETTLED_CHECK_COMMENT}`,
+      };
+    case "race":
+    case "any":
+      if (signal === null) return { ...plain, expr: jsFanOut(step) };
+      return { ...plain, expr: helpers.abortableCall(jsFanOut(step), signal), comment: ABORTABLE_COMMENTS.race };
+    case "sleep":
+      return { ...plain, expr: signal === null ? jsSleep(step.ms) : helpers.sleepCall(step.ms, signal) };
+    case "put":
+    case "get":
+      if (signal === null) return { ...plain, expr: jsQueueCall(step) };
+      return { ...plain, expr: helpers.abortableCall(jsQueueCall(step), signal), comment: ABORTABLE_COMMENTS[step.step] };
+    default:
+      throw new Error(`internal: ${step.step} is not a wait of awaitedParts`);
+  }
+}
+
+/**
+ * The promise a `using` step opens its resource with, under a deadline or not; see
+ * `awaitedParts`.
+ *
+ * @param {object} step the using step.
+ * @param {string | null} signal
+ * @param {SignalHelpers} helpers
+ * @returns {{expr: string, comment: string | null}}
+ */
+export function openParts(step, signal, helpers) {
+  if (signal === null) return { expr: jsResourceOpen(step), comment: null };
+  return { expr: helpers.abortableCall(jsResourceOpen(step), signal), comment: ABORTABLE_COMMENTS.open };
 }

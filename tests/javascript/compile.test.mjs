@@ -347,7 +347,7 @@ function functionText(body, head) {
   return body.slice(from, body.indexOf("\n}\n", from) + 2);
 }
 
-const TIMEOUT_COMMENT = "// The deadline timer is armed before the block starts; the block is not cancelled when it passes.";
+const TIMEOUT_COMMENT = "// The deadline: AbortSignal.timeout's shape on the virtual clock; every wait in the block takes its signal.";
 const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
 
 test("new steps: exact js-async text (allSettled, any, group as Promise.all, computed sleep, timeout)", () => {
@@ -360,15 +360,11 @@ async function fetchAll(url, delay) {
   await new Promise((resolve) => setTimeout(resolve, delay * (2 + 1)));
   let data;
   ${TIMEOUT_COMMENT}
-  let timer;
-  const deadline = new Promise((resolve, reject) => {
-    timer = setTimeout(() => reject(new TimeoutError("")), 50);
-  });
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutError("")), 50);
   try {
-    await Promise.race([deadline, (async () => {
-      data = await fetch(url);
-      log(\`got \${data}\`);
-    })()]);
+    data = await fetch(url, controller.signal);
+    log(\`got \${data}\`);
   } finally {
     clearTimeout(timer);
   }
@@ -386,17 +382,13 @@ function fetchAll(url, delay) {
         return new Promise((resolve) => setTimeout(resolve, delay * (2 + 1))).then(() => {
           let data;
           ${TIMEOUT_COMMENT}
-          let timer;
-          const deadline = new Promise((resolve, reject) => {
-            timer = setTimeout(() => reject(new TimeoutError("")), 50);
-          });
-          const timedBlock = () => {
-            return fetch(url).then((value) => {
+          const controller = new AbortController();
+          const timer = setTimeout(() => controller.abort(new TimeoutError("")), 50);
+          return fetch(url, controller.signal)
+            .then((value) => {
               data = value;
               log(\`got \${data}\`);
-            });
-          };
-          return Promise.race([deadline, timedBlock()])
+            })
             .finally(() => clearTimeout(timer))
             .then(() => [settled, first, both, data]);
         });
@@ -422,7 +414,7 @@ test("new steps: both variants run the exact-text scenario alike", async () => {
   }
 });
 
-test("timeouts nested and in sequence get fresh temp names; a short block is inlined in the race", () => {
+test("timeouts nested and in sequence get fresh temp names; a nested deadline combines both signals", () => {
   const ir = scenario({
     id: "timeouts-nested",
     operations: [op("timer", 1, returns("t"))],
@@ -437,12 +429,21 @@ test("timeouts nested and in sequence get fresh temp names; a short block is inl
   for (const text of [asyncText, promiseText]) {
     // `timer` is the scenario's operation: the temps step aside; the inner timeout's
     // names shadow nothing of the outer one's.
-    assert.doesNotMatch(text, /let timer;/);
-    assert.match(text, /let timer2;\n(.*\n)+ *let timer3;\n/);
-    assert.match(text, /const deadline = (.*\n)+ *const deadline2 = /);
+    assert.doesNotMatch(text, /const timer = setTimeout/);
+    assert.match(text, /const controller = new AbortController\(\);\n *const timer2 = setTimeout\(\(\) => controller\.abort\(new TimeoutError\(""\)\), 50\);\n/);
+    assert.match(text, /const controller2 = new AbortController\(\);\n *const timer3 = setTimeout\(\(\) => controller2\.abort\(new TimeoutError\(""\)\), 20\);\n/);
+    // The inner block's waits take both deadlines.
+    assert.match(text, /const signal = AbortSignal\.any\(\[controller\.signal, controller2\.signal\]\);\n/);
+    assert.match(text, /timer\(signal\)/);
+    // A sleep under a deadline is the program's signal-aware helper.
+    assert.match(text, /^function sleep\(ms, signal\) \{$/m);
+    assert.match(text, /sleep\(1, controller\d?\.signal\)/);
   }
-  // The second timeout's block is one short chain: inlined in the race, no timedBlock.
-  assert.match(promiseText, /return Promise\.race\(\[deadline2, new Promise\(\(resolve\) => setTimeout\(resolve, 1\)\)\]\)\n/);
+  assert.match(asyncText, /try \{\n *await timer\(signal\);\n *\} finally \{\n *clearTimeout\(timer3\);\n *\}\n *\} finally \{\n *clearTimeout\(timer2\);\n/);
+  assert.match(promiseText, /return timer\(signal\)\n *\.finally\(\(\) => clearTimeout\(timer3\)\)\n *\.finally\(\(\) => clearTimeout\(timer2\)\)\n/);
+  // The second timeout's block is one short chain: no local function.
+  assert.match(promiseText, /return sleep\(1, controller3\.signal\)\n *\.finally\(\(\) => clearTimeout\(timer4\)\)\n/);
+  assert.doesNotMatch(promiseText, /timedBlock/);
 });
 
 test("calc: parentheses only where precedence needs them", () => {
@@ -550,7 +551,7 @@ async function work(delay) {
     log(profile);
   } catch (error) {
     ${CANCELLED_COMMENT}
-    if (error.name !== "AbortError") throw error;
+    if (!(error instanceof DOMException && error.name === "AbortError")) throw error;
     log("cancelled");
   }
   ${MAP_COMMENT}
@@ -577,7 +578,7 @@ function work(delay) {
       })
       .catch((error) => {
         ${CANCELLED_COMMENT}
-        if (error.name !== "AbortError") throw error;
+        if (!(error instanceof DOMException && error.name === "AbortError")) throw error;
         log("cancelled");
       })
       .then(() => {
@@ -633,7 +634,7 @@ test("a cancelled handle bound in both branches of an if: handle and controller 
   }
   jobController.abort();
 `), `${target}\n${body}`);
-    assert.match(body, /if \(!\(e\.name === "AbortError" \|\| e instanceof IOError\)\) throw e;/, target);
+    assert.match(body, /if \(!\(\(e instanceof DOMException && e\.name === "AbortError"\) \|\| e instanceof IOError\)\) throw e;/, target);
   }
 });
 

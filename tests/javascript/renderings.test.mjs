@@ -1,0 +1,695 @@
+// Tests of the JavaScript renderings that make js-promise and js-async behave as the
+// Python program does, and as each other: timeouts as deadline AbortSignals, the
+// runtime's cancellation apart from a scenario kind named AbortError, a try whose body
+// never waits as a plain try statement, a synchronous part that never throws, recursion
+// that does not cost two stack frames a level, and a differential run of both variants
+// over random scenarios.
+// Run: node --test tests/javascript/
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
+import { forEachStep, isSyncOnly, signalFunctions, syncRecursiveFunctions } from "../../javascript/emit.mjs";
+import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
+import {
+  all, allSettled, anyOf, awaitCall, awaitHandle, calc, call, cancel, catcher, fails, fmt, forEach, group, ifStep, list,
+  log, mapStep, op, race, raise, ref, repeat, ret, returns, scenario, sleep, start, timeout, tryStep, yieldStep,
+} from "./fixtures/scenarios.mjs";
+import { DEADLINES } from "./fixtures/deadlines.mjs";
+import { randomScenarios } from "./fixtures/random-scenarios.mjs";
+import { findNode24 } from "./fixtures/node24.mjs";
+
+const run = promisify(execFile);
+const RUNTIME = fileURLToPath(new URL("../../javascript/asyncparity-runtime.mjs", import.meta.url));
+
+/** Runs a program body in-process exactly as javascript/worker.mjs does. */
+async function runBody(ir, target) {
+  const { body } = compile(ir, target);
+  const { world, main } = new Function("World", "ScenarioError", `${body}\nreturn { world, main };`)(World, ScenarioError);
+  return world.run(main);
+}
+
+/** The text of one function declaration in a compiled body. */
+function functionText(body, head) {
+  const from = body.indexOf(head);
+  assert.ok(from >= 0, `no ${head} in:\n${body}`);
+  return body.slice(from, body.indexOf("\n}\n", from) + 2);
+}
+
+/** Asserts that both targets give `trace` (and `result`, if given). */
+async function assertTrace(ir, trace, result) {
+  for (const target of TARGETS) {
+    const outcome = await runBody(ir, target);
+    assert.equal(outcome.status, "settled", `${ir.id} ${target}: ${outcome.message}`);
+    assert.equal(formatTrace(outcome.trace), trace.trim(), `${ir.id} ${target}`);
+    if (result !== undefined) assert.deepEqual(outcome.result, result, `${ir.id} ${target}`);
+  }
+}
+
+const TIMEOUT_COMMENT = "// The deadline: AbortSignal.timeout's shape on the virtual clock; every wait in the block takes its signal.";
+
+// ---- timeouts: a deadline AbortSignal handed to every wait of the block ------------------
+
+/** A timeout block with a function call, a started call, a race, an all and a handle. */
+function deadlineTextIr() {
+  return scenario({
+    id: "deadline-text",
+    operations: [op("fetch", 30, returns("f")), op("slow", 100, returns("s"))],
+    functions: {
+      work: { params: ["x"], body: [awaitCall(call("fetch", ref("x"))), sleep(10), awaitCall(call("slow", ref("x"))), ret("w")] },
+      helper: { body: [awaitCall(call("fetch", "h")), ret("h")] },
+    },
+    main: [
+      timeout(60, [
+        awaitCall(call("work", "a"), "r"),
+        start(call("slow", "bg"), "bg"),
+        race([call("fetch", 1), call("helper")]),
+        all([call("fetch", 2), call("work", "b")]),
+        awaitHandle("bg"),
+      ]),
+      ret(ref("r")),
+    ],
+  });
+}
+
+test("timeout: exact js-async text (the signal to every wait; a function takes it as a last parameter; started calls and a race's calls do not)", () => {
+  const { body } = compile(deadlineTextIr(), "js-async");
+  assert.equal(functionText(body, "async function work("), `\
+async function work(x, signal = new AbortController().signal) {
+  await fetch(x, signal);
+  await sleep(10, signal);
+  await slow(x, signal);
+  return "w";
+}`);
+  // helper is called from the block only through a race: another task, no signal.
+  assert.match(body, /^async function helper\(\) \{$/m);
+  assert.equal(functionText(body, "async function main("), `\
+async function main() {
+  let r;
+  ${TIMEOUT_COMMENT}
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutError("")), 60);
+  try {
+    r = await work("a", controller.signal);
+    const bg = slow("bg");
+    // The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
+    await abortable(Promise.race([fetch(1), helper()]), controller.signal);
+    await Promise.all([fetch(2, controller.signal), work("b", controller.signal)]);
+    // The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).
+    await abortable(bg, controller.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+  return r;
+}`);
+});
+
+test("timeout: exact js-promise text (the same waits in one chain, the timer cleared in .finally)", () => {
+  const { body } = compile(deadlineTextIr(), "js-promise");
+  assert.equal(functionText(body, "function work("), `\
+function work(x, signal = new AbortController().signal) {
+  return fetch(x, signal)
+    .then(() => sleep(10, signal))
+    .then(() => slow(x, signal))
+    .then(() => "w");
+}`);
+  assert.equal(functionText(body, "function main("), `\
+function main() {
+  let r;
+  ${TIMEOUT_COMMENT}
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutError("")), 60);
+  return work("a", controller.signal)
+    .then((value) => {
+      r = value;
+      const bg = slow("bg");
+      // The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
+      return abortable(Promise.race([fetch(1), helper()]), controller.signal)
+        .then(() => Promise.all([fetch(2, controller.signal), work("b", controller.signal)]))
+        .then(() => {
+          // The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).
+          return abortable(bg, controller.signal);
+        });
+    })
+    .finally(() => clearTimeout(timer))
+    .then(() => r);
+}`);
+});
+
+test("timeout: the helpers are declared once, above the functions, only in programs that use them", () => {
+  for (const target of TARGETS) {
+    const { body } = compile(deadlineTextIr(), target);
+    assert.equal(body.split("\nfunction sleep(ms, signal) {\n").length, 2, target);
+    assert.equal(body.split("\nfunction abortable(promise, signal) {\n").length, 2, target);
+    assert.ok(body.indexOf("function abortable(") < body.indexOf("function work("), target);
+    assert.match(body, /signal\.throwIfAborted\(\);\n {4}const onAbort = \(\) => \{\n {6}clearTimeout\(timer\);\n {6}reject\(signal\.reason\);/);
+    // No timeout: no helper, no signal anywhere.
+    const plain = compile(scenario({ id: "no-deadline", operations: [op("a", 1, returns(1))], main: [sleep(5), awaitCall(call("a")), ret(1)] }), target).body;
+    assert.doesNotMatch(plain, /signal|abortable|function sleep/, target);
+  }
+  // Helper names step aside for scenario names.
+  const ir = scenario({
+    id: "helper-names",
+    operations: [op("sleep", 1, returns(1)), op("abortable", 1, returns(1))],
+    main: [timeout(10, [sleep(1), race([call("sleep"), call("abortable")])]), ret(1)],
+  });
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.match(body, /^function sleep2\(ms, signal\) \{$/m, target);
+    assert.match(body, /^function abortable2\(promise, signal\) \{$/m, target);
+    assert.match(body, /abortable2\(Promise\.race\(\[sleep\(\), abortable\(\)\]\), controller\.signal\)/, target);
+  }
+});
+
+test("timeout: which functions take the deadline's signal (awaited, all, group, all_settled, map, for_each; transitively; not start, race, any)", () => {
+  const fn = (body = [awaitCall(call("op"))]) => ({ body });
+  const ir = scenario({
+    id: "signal-functions",
+    operations: [op("op", 1, returns(1))],
+    functions: {
+      awaited: fn([awaitCall(call("inner"))]),
+      inner: fn(),
+      in_all: fn(),
+      in_group: fn(),
+      in_settled: fn(),
+      mapped: { body: [awaitCall(call("op"))], params: ["x"] },
+      gen: { generator: true, body: [yieldStep(1)] },
+      started: fn([awaitCall(call("called_by_started"))]),
+      called_by_started: fn(),
+      raced: fn(),
+      anyone: fn(),
+      outside: fn(),
+    },
+    main: [
+      timeout(10, [
+        awaitCall(call("awaited")),
+        all([call("in_all"), call("op")]),
+        group([call("in_group"), call("op")]),
+        allSettled([call("in_settled"), call("op")]),
+        mapStep("mapped", list(1, 2), 1),
+        forEach(call("gen"), "v", [log(ref("v"))]),
+        start(call("started"), "s"),
+        race([call("raced"), call("op")]),
+        anyOf([call("anyone"), call("op")]),
+      ]),
+      awaitCall(call("outside")),
+      ret(1),
+    ],
+  });
+  assert.deepEqual([...signalFunctions(ir)].sort(), ["awaited", "gen", "in_all", "in_group", "in_settled", "inner", "mapped"]);
+});
+
+test("timeout: a program that combines deadlines says it needs Node 20.3 (AbortSignal.any)", () => {
+  const nested = scenario({
+    id: "nested-header",
+    operations: [op("a", 1, returns(1))],
+    main: [timeout(5, [timeout(3, [awaitCall(call("a"))])]), ret(1)],
+  });
+  const single = scenario({ id: "single-header", operations: [op("a", 1, returns(1))], main: [timeout(5, [awaitCall(call("a"))]), ret(1)] });
+  for (const target of TARGETS) {
+    assert.match(compile(nested, target).header, /run: node program\.mjs \(Node 20\.3 or later: it uses AbortSignal\.any\)\n/, target);
+    assert.match(compile(single, target).header, /run: node program\.mjs\n/, target);
+  }
+});
+
+for (const { ir, trace } of DEADLINES()) {
+  test(`deadline trace of ${ir.id}: both variants give the trace derived by hand`, async () => {
+    await assertTrace(ir, trace);
+  });
+}
+
+test("deadline: what is left running is still running after the throw (a started call, a race's loser)", async () => {
+  const ir = scenario({
+    id: "deadline-leaves-running",
+    operations: [op("slow", 100, returns("s")), op("fast", 10, returns("f"))],
+    main: [start(call("slow", 1), "bg"), timeout(50, [race([call("slow", 2), call("fast")]), awaitCall(call("slow", 3))]), ret("never")],
+  });
+  await assertTrace(ir, `
+0 start slow(1)
+0 start slow(2)
+0 start fast()
+10 end fast -> "f"
+10 start slow(3)
+50 cancel slow
+50 throw TimeoutError("")
+100 end slow -> "s"
+100 end slow -> "s"`);
+});
+
+test("runtime: semaphore.use(fn, signal) leaves the line when the signal aborts, and fn never runs", async () => {
+  const world = new World("semaphore-signal");
+  const { setTimeout } = world;
+  const events = [];
+  const outcome = await world.run(() => {
+    const semaphore = world.semaphore(1);
+    const controller = new AbortController();
+    const first = semaphore.use(() => new Promise((resolve) => setTimeout(() => resolve("first"), 20)));
+    const second = semaphore.use(() => events.push("second ran"), controller.signal);
+    const third = semaphore.use(() => "third");
+    setTimeout(() => controller.abort(new Error("deadline")), 5);
+    const before = controller.signal;
+    const late = semaphore.use(() => events.push("late ran"), AbortSignal.abort(new Error("already")));
+    return Promise.allSettled([first, second, third, late]).then((settled) => {
+      events.push(...settled.map((item) => (item.status === "fulfilled" ? item.value : item.reason.message)));
+      return before.aborted;
+    });
+  });
+  assert.deepEqual(outcome.result, { returns: true });
+  // The aborted waiter is out of the line: the third gets the slot after the first.
+  assert.deepEqual(events, ["first", "deadline", "third", "already"]);
+});
+
+// ---- CancelledError is the runtime's cancellation only ------------------------------------
+
+test("a catch of CancelledError takes an aborted operation's DOMException, not a scenario kind named AbortError", async () => {
+  const ir = scenario({
+    id: "abort-error-kind-is-no-cancellation",
+    operations: [op("download", 30, returns("data")), op("fails_abort", 10, fails("AbortError", "mine"))],
+    main: [
+      start(call("download", "x"), "d"),
+      tryStep([tryStep([awaitCall(call("fails_abort"))], catcher(["CancelledError"], null, [log("wrongly caught")]))],
+        catcher(["AbortError"], "e", [log(fmt("scenario AbortError: ", ref("e", "message")))])),
+      cancel("d"),
+      tryStep([awaitHandle("d")], catcher(["CancelledError"], "e", [log(fmt("cancelled: ", ref("e", "kind")))])),
+      ret("done"),
+    ],
+  });
+  await assertTrace(ir, `
+0 start download("x")
+0 start fails_abort()
+10 fail fails_abort AbortError("mine")
+10 log "scenario AbortError: mine"
+10 cancel download
+10 log "cancelled: AbortError"
+10 return "done"`);
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.match(body, /if \(!\(error instanceof DOMException && error\.name === "AbortError"\)\) (throw error|return Promise\.reject\(error\));/, target);
+    assert.match(body, /if \(!\(e instanceof DOMException && e\.name === "AbortError"\)\) throw e;/, target);
+    assert.doesNotMatch(body, /\.name !== "AbortError"/, target);
+  }
+});
+
+// ---- js-promise: a try whose body never waits is a plain try statement ----------------------
+
+test("js-promise: a try whose body never waits catches at once; its catch's waits chain inside the catch block", async () => {
+  const ir = scenario({
+    id: "sync-body-try-catch-waits",
+    operations: [op("a", 2, returns("a")), op("b", 3, returns("b"))],
+    functions: {
+      f: { params: ["p"], body: [tryStep([log("in f"), raise("IOError", "x")], catcher(["IOError"], null, [awaitCall(call("a", ref("p")))])), log("f after"), ret("f")] },
+    },
+    main: [start(call("f", 1), "hf"), start(call("b", 0), "hb"), awaitHandle("hf", "r"), awaitHandle("hb"), ret(ref("r"))],
+  });
+  // a(1) starts inside f's start step, before b(0): the catch ran at once (Python too).
+  await assertTrace(ir, `
+0 log "in f"
+0 start a(1)
+0 start b(0)
+2 end a -> "a"
+2 log "f after"
+3 end b -> "b"
+3 return "f"`);
+  assert.equal(functionText(compile(ir, "js-promise").body, "function f("), `\
+function f(p) {
+  const afterTry = () => {
+    log("f after");
+    return Promise.resolve("f");
+  };
+  try {
+    log("in f");
+    throw new IOError("x");
+  } catch (error) {
+    if (!(error instanceof IOError)) return Promise.reject(error);
+    return a(p).then(() => afterTry());
+  }
+}`);
+});
+
+test("js-promise: a try whose body never waits, with a finally that waits: the finally starts at once on every path", async () => {
+  const ir = scenario({
+    id: "sync-body-try-finally-waits",
+    operations: [op("a", 2, returns("a")), op("b", 3, returns("b"))],
+    functions: {
+      g: { params: ["p"], body: [tryStep([log("in g")], null, [awaitCall(call("b", ref("p")))]), log("g after"), ret("g")] },
+      h: {
+        params: ["p"],
+        body: [tryStep([log("in h"), ifStep(ref("p"), "==", 1, [raise("ValueError", "v")])], catcher(["IOError"], null, [log("h caught")]), [awaitCall(call("b", ref("p")))]), ret("h")],
+      },
+    },
+    main: [
+      start(call("g", 2), "hg"), start(call("h", 1), "hh"), start(call("a", 0), "ha"),
+      awaitHandle("hg"), tryStep([awaitHandle("hh")], catcher([], "e", [log(fmt("h failed ", ref("e", "kind")))])), awaitHandle("ha"), ret("done"),
+    ],
+  });
+  await assertTrace(ir, `
+0 log "in g"
+0 start b(2)
+0 log "in h"
+0 start b(1)
+0 start a(0)
+2 end a -> "a"
+3 end b -> "b"
+3 log "g after"
+3 end b -> "b"
+3 log "h failed ValueError"
+3 return "done"`);
+  assert.equal(functionText(compile(ir, "js-promise").body, "function h("), `\
+function h(p) {
+  const finallyBlock = () => b(p);
+  try {
+    log("in h");
+    if (p === 1) {
+      throw new ValueError("v");
+    }
+  } catch (error) {
+    if (!(error instanceof IOError)) return finallyBlock().then(() => Promise.reject(error));
+    log("h caught");
+  }
+  return finallyBlock().then(() => "h");
+}`);
+});
+
+test("js-promise: a try whose body never waits, with a catch that waits and a finally: returns and errors pass the finally first", async () => {
+  const ir = scenario({
+    id: "sync-body-try-catch-and-finally",
+    operations: [op("a", 2, returns("a")), op("b", 3, returns("b"))],
+    functions: {
+      k: {
+        params: ["p"],
+        body: [
+          tryStep([log("in k"), ifStep(ref("p"), "==", 1, [raise("IOError", "x")]), ret("early")],
+            catcher(["IOError"], null, [awaitCall(call("a", ref("p"))), ifStep(ref("p"), "==", 1, [ret("recovered")])]),
+            [log("k finally"), awaitCall(call("b", ref("p")))]),
+          log("k after"), ret("k"),
+        ],
+      },
+      m: { params: ["p"], body: [tryStep([log("in m"), raise("IOError", "x")], catcher(["IOError"], null, [awaitCall(call("a", ref("p")))]), [log("m finally")]), log("m after"), ret("m")] },
+    },
+    main: [start(call("k", 1), "h1"), start(call("k", 2), "h2"), start(call("m", 3), "h3"), log("started"),
+      awaitHandle("h1", "r1"), awaitHandle("h2", "r2"), awaitHandle("h3", "r3"), ret(list(ref("r1"), ref("r2"), ref("r3")))],
+  });
+  await assertTrace(ir, `
+0 log "in k"
+0 start a(1)
+0 log "in k"
+0 log "k finally"
+0 start b(2)
+0 log "in m"
+0 start a(3)
+0 log "started"
+2 end a -> "a"
+2 log "k finally"
+2 start b(1)
+2 end a -> "a"
+2 log "m finally"
+2 log "m after"
+3 end b -> "b"
+5 end b -> "b"
+5 return ["recovered","early","m"]`);
+  const { body } = compile(ir, "js-promise");
+  assert.equal(functionText(body, "function m("), `\
+function m(p) {
+  const finallyBlock = () => {
+    log("m finally");
+  };
+  const afterTry = () => {
+    log("m after");
+    return Promise.resolve("m");
+  };
+  try {
+    log("in m");
+    throw new IOError("x");
+  } catch (error) {
+    if (!(error instanceof IOError)) {
+      finallyBlock();
+      return Promise.reject(error);
+    }
+    return a(p)
+      .finally(finallyBlock)
+      .then(() => afterTry());
+  }
+}`);
+  assert.match(functionText(body, "function k("), /    return finallyBlock\(\)\.then\(\(\) => "early"\);\n/);
+});
+
+test("js-promise: a finally that throws replaces an error of the body, with no rejection left unhandled", async () => {
+  const ir = scenario({
+    id: "finally-throw-replaces-sync-error",
+    functions: {
+      f: { params: ["p"], body: [tryStep([raise("IOError", "first")], null, [log("finally"), ifStep(ref("p"), "==", 1, [raise("ValueError", "second")])]), ret("not reached")] },
+      g: { body: [tryStep([raise("IOError", "first")], null, [log("g finally"), raise("ValueError", "second")]), ret("not reached")] },
+    },
+    main: [
+      start(call("f", 1), "h1"), start(call("f", 2), "h2"), start(call("g"), "h3"), log("started"),
+      tryStep([awaitHandle("h1")], catcher([], "e", [log(fmt("h1 ", ref("e", "kind")))])),
+      tryStep([awaitHandle("h2")], catcher([], "e", [log(fmt("h2 ", ref("e", "kind")))])),
+      tryStep([awaitHandle("h3")], catcher([], "e", [log(fmt("h3 ", ref("e", "kind")))])),
+      ret("done"),
+    ],
+  });
+  // Before: `try { return Promise.reject(first) } finally { return Promise.reject(second) }`
+  // left the first rejection unhandled, which ended the program.
+  await assertTrace(ir, `
+0 log "finally"
+0 log "finally"
+0 log "g finally"
+0 log "started"
+0 log "h1 ValueError"
+0 log "h2 IOError"
+0 log "h3 ValueError"
+0 return "done"`, { returns: "done" });
+});
+
+// ---- js-promise: the synchronous part of a function never throws ------------------------------
+
+test("js-promise: an error of a function's synchronous part (a stack overflow, a map over no list) is a rejection; the caller goes on", { timeout: 120000 }, async () => {
+  const ir = scenario({
+    id: "sync-part-errors-are-rejections",
+    operations: [op("fetch", 1, returns("abc"))],
+    functions: {
+      dive: { params: ["n"], body: [ifStep(ref("n"), "==", 0, [ret(0)]), awaitCall(call("dive", calc(ref("n"), "-", 1)), "d"), ret(calc(ref("d"), "+", 1))] },
+      pages: { params: ["items"], body: [mapStep("fetch", ref("items"), 2, "got"), ret(ref("got"))] },
+    },
+    main: [
+      start(call("dive", 1000000), "h"), log("after start"),
+      tryStep([awaitHandle("h")], catcher([], "error", [log(fmt("failed ", ref("error", "kind")))])),
+      awaitCall(call("fetch"), "text"), start(call("pages", ref("text")), "p"), log("after pages"),
+      tryStep([awaitHandle("p")], catcher([], "error", [log(fmt("failed ", ref("error", "kind")))])),
+      ret("done"),
+    ],
+  });
+  // Standalone, in a process of its own: a stack overflow inside node:test's process can
+  // hit one of its async hooks, and an error there ends the process (exit code 7).
+  const dir = mkdtempSync(join(tmpdir(), "asyncparity-sync-part-"));
+  try {
+    copyFileSync(RUNTIME, join(dir, "asyncparity-runtime.mjs"));
+    for (const target of TARGETS) {
+      const file = join(dir, `${target}.mjs`);
+      writeFileSync(file, compileSource(ir, target));
+      const { stdout } = await run(process.execPath, [file], { timeout: 60000, maxBuffer: 16 * 1024 * 1024 });
+      assert.equal(stdout, `\
+0 log "after start"
+0 log "failed RangeError"
+0 start fetch()
+1 end fetch -> "abc"
+1 log "after pages"
+1 log "failed TypeError"
+1 return "done"
+settled
+`, target);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const { body } = compile(ir, "js-promise");
+  assert.equal(functionText(body, "function dive("), `\
+function dive(n) {
+  try {
+    if (n === 0) {
+      return Promise.resolve(0);
+    }
+    return dive(n - 1).then((d) => d + 1);
+  } catch (error2) {
+    // An error of the synchronous part (a stack overflow in deep recursion) is a rejection: the call never throws.
+    return Promise.reject(error2);
+  }
+}`);
+  assert.match(functionText(body, "function pages("), /\/\/ An error of the synchronous part \(a map over a value that is no list\) is a rejection: the call never throws\./);
+  // main neither recurses nor maps: no guard.
+  assert.doesNotMatch(functionText(body, "function main("), /catch \(error/);
+});
+
+test("js-promise: only functions that can recurse before their first wait are guarded", () => {
+  const ir = scenario({
+    id: "sync-recursion",
+    operations: [op("a", 1, returns(1))],
+    functions: {
+      direct: { params: ["n"], body: [awaitCall(call("direct", ref("n")))] },
+      ping: { body: [start(call("pong"), "x"), awaitCall(call("a"))] },
+      pong: { body: [log("pong"), awaitCall(call("ping"))] },
+      after_wait: { params: ["n"], body: [awaitCall(call("a")), awaitCall(call("after_wait", ref("n")))] },
+      leaf: { body: [awaitCall(call("a"))] },
+    },
+    main: [awaitCall(call("direct", 1)), ret(1)],
+  });
+  assert.deepEqual([...syncRecursiveFunctions(ir)].sort(), ["direct", "ping", "pong"]);
+});
+
+// ---- js-promise: deep recursion ----------------------------------------------------------------
+
+/** A function recursing `levels` deep before its first wait, as an async function can. */
+function recursionIr(levels) {
+  return {
+    ...scenario({
+      id: "deep-recursion",
+      operations: [op("announce", 1, returns("ok"))],
+      functions: {
+        countdown: {
+          params: ["n"],
+          body: [
+            ifStep(ref("n"), "==", 0, [awaitCall(call("announce", ref("n"))), ret(0)]),
+            awaitCall(call("countdown", calc(ref("n"), "-", 1)), "counted"),
+            ret(calc(ref("counted"), "+", 1)),
+          ],
+        },
+      },
+      main: [awaitCall(call("countdown", levels), "count"), ret(ref("count"))],
+    }),
+    limits: { virtual_time: 3600000, timer_firings: 10000, turns_per_instant: 100000 },
+  };
+}
+
+test("js-promise: recursion costs one stack frame a level: an early return is an if, with the steps after it after it", () => {
+  assert.equal(functionText(compile(recursionIr(3), "js-promise").body, "function countdown("), `\
+function countdown(n) {
+  try {
+    if (n === 0) {
+      return announce(n).then(() => 0);
+    }
+    return countdown(n - 1).then((counted) => counted + 1);
+  } catch (error) {
+    // An error of the synchronous part (a stack overflow in deep recursion) is a rejection: the call never throws.
+    return Promise.reject(error);
+  }
+}`);
+});
+
+test("js-promise and js-async: 6,000 levels of recursion return, standalone on this Node and on Node 24", { timeout: 120000 }, async () => {
+  const nodes = [process.execPath];
+  const node24 = findNode24();
+  if (node24.path !== null && node24.path !== process.execPath) nodes.push(node24.path);
+  const dir = mkdtempSync(join(tmpdir(), "asyncparity-recursion-"));
+  try {
+    copyFileSync(RUNTIME, join(dir, "asyncparity-runtime.mjs"));
+    for (const target of TARGETS) {
+      const file = join(dir, `${target}.mjs`);
+      writeFileSync(file, compileSource(recursionIr(6000), target));
+      for (const node of nodes) {
+        const { stdout } = await run(node, [file], { timeout: 60000, maxBuffer: 16 * 1024 * 1024 });
+        assert.equal(stdout, "0 start announce(0)\n1 end announce -> \"ok\"\n1 return 6000\nsettled\n", `${target} on ${node}`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---- both variants agree on random scenarios ------------------------------------------------
+
+/** The steps of a list that can run: up to its first return, throw or break. */
+function live(steps) {
+  const end = steps.findIndex((step) => step.step === "return" || step.step === "throw" || step.step === "break");
+  return end < 0 ? steps : steps.slice(0, end + 1);
+}
+
+/** Whether some path through a step list exits, or reaches its end, without waiting. */
+function pathsWithoutWaiting(steps) {
+  let exits = false;
+  for (const step of steps) {
+    switch (step.step) {
+      case "log": case "start": case "set": case "cancel":
+        break;
+      case "return": case "throw": case "break":
+        return { exits: true, falls: false };
+      case "if": {
+        const a = pathsWithoutWaiting(step.then ?? []);
+        const b = pathsWithoutWaiting(step.else ?? []);
+        exits ||= a.exits || b.exits;
+        if (!a.falls && !b.falls) return { exits, falls: false };
+        break;
+      }
+      case "repeat": {
+        if (step.times === 0) break;
+        const body = pathsWithoutWaiting(step.body);
+        exits ||= body.exits;
+        if (!body.falls) return { exits, falls: false };
+        break;
+      }
+      case "try": {
+        const body = pathsWithoutWaiting(step.body);
+        const caught = step.catch ? pathsWithoutWaiting(step.catch.body) : { exits: false, falls: false };
+        const fin = step.finally ? pathsWithoutWaiting(step.finally) : { exits: false, falls: true };
+        exits ||= body.exits || caught.exits || fin.exits;
+        if (!((body.falls || caught.falls) && fin.falls)) return { exits, falls: false };
+        break;
+      }
+      case "timeout": {
+        const block = pathsWithoutWaiting(step.body);
+        exits ||= block.exits;
+        if (!block.falls) return { exits, falls: false };
+        break;
+      }
+      default:
+        return { exits, falls: false }; // a wait
+    }
+  }
+  return { exits, falls: true };
+}
+
+/**
+ * Whether a scenario holds a try that the promise chain renders as a chain although its
+ * body can end without waiting: a body that waits on some paths only (the idiom's
+ * `.catch`/`.finally` run a microtask late on the others, a property of promise chains),
+ * or a finally that returns (left as a chain: a return in finally is what
+ * no-unsafe-finally forbids).
+ */
+function chainRunsLate(ir) {
+  let found = false;
+  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
+    forEachStep(steps, (step) => {
+      if (step.step !== "try") return;
+      let returnsInFinally = false;
+      forEachStep(step.finally ?? [], (inner) => {
+        if (inner.step === "return") returnsInFinally = true;
+      });
+      if (returnsInFinally) found = true;
+      if (isSyncOnly(live(step.body))) return;
+      const paths = pathsWithoutWaiting(live(step.body));
+      if (paths.exits || paths.falls) found = true;
+    });
+  }
+  return found;
+}
+
+test("random scenarios: js-promise and js-async give the same outcome (tries whose chain runs late on some paths aside)", { timeout: 120000 }, async () => {
+  let compared = 0;
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    for (const ir of randomScenarios(seed, 500)) {
+      if (chainRunsLate(ir)) continue;
+      compared += 1;
+      const [asyncOutcome, promiseOutcome] = [await runBody(ir, "js-async"), await runBody(ir, "js-promise")];
+      assert.equal(asyncOutcome.status, "settled", `${ir.id}: ${asyncOutcome.message}`);
+      assert.equal(formatTrace(promiseOutcome.trace), formatTrace(asyncOutcome.trace), ir.id);
+      assert.deepEqual(promiseOutcome.result, asyncOutcome.result, ir.id);
+    }
+  }
+  assert.ok(compared > 2700, `${compared} compared`);
+});
