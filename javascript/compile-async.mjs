@@ -33,7 +33,7 @@
 import {
   CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, awaitedParts, camelCase,
   cancelLine, closeCheck, deadlineLines, finallyCheck, isSyncOnly, jsCall, jsCondition, jsExpr, jsNewError, kindFilter,
-  letLines, mapParts, openParts, planBindings, renderStmts, signalParam, startLines,
+  letLines, mapParts, openParts, planBindings, raceDeadlineStmts, renderStmts, signalParam, startLines,
 } from "./emit.mjs";
 
 /**
@@ -173,6 +173,7 @@ function compileStep(step, plan, scope, signal) {
  * (planBindings).
  */
 function compileTimeout(step, plan, scope, outer) {
+  if (step.idiom === "race") return compileRaceTimeout(step, plan, scope, outer);
   const names = { controller: scope.fresh("controller"), timer: scope.fresh("timer"), signal: null };
   if (outer !== null) names.signal = scope.fresh("signal");
   const { lines, signal } = deadlineLines(step, names, outer);
@@ -184,6 +185,33 @@ function compileTimeout(step, plan, scope, outer) {
       param: null,
       catch: null,
       finally: [line(`clearTimeout(${names.timer});`)],
+    },
+  ];
+}
+
+/**
+ * A timeout in the race idiom (`idiom: race`): the block, as an async arrow called at
+ * once, raced against a deadline armed before it (emit.mjs `raceDeadlineStmts`); the
+ * timer is cleared however the race ends. The block is not stopped when the deadline
+ * wins: its operations run on and end later, which is the point of this idiom's
+ * scenarios. It runs under the deadline of a timeout around it, if any (`outer`).
+ */
+function compileRaceTimeout(step, plan, scope, outer) {
+  const timer = scope.fresh("timer");
+  const deadline = scope.fresh("deadline");
+  return [
+    ...raceDeadlineStmts(step, timer, deadline),
+    {
+      t: "try",
+      body: [{
+        t: "block",
+        open: `await Promise.race([${deadline}, (async () => {`,
+        body: block(step.body, plan, scope.child(), outer),
+        close: "})()]);",
+      }],
+      param: null,
+      catch: null,
+      finally: [line(`clearTimeout(${timer});`)],
     },
   ];
 }

@@ -68,8 +68,8 @@ import {
   CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, arrow, awaitedParts, camelCase,
   cancelLine, chain, closeCheck, containsBreak, containsReturn, deadlineLines, finallyCheck, forEachStep, isSyncOnly,
   jsCall, jsCondition,
-  jsExpr, jsNewError, kindFilter, letLines, mapParts, mentionedNames, openParts, planBindings, raw, renderExpr, renderStmts,
-  signalParam, startLines, terminates,
+  jsExpr, jsNewError, kindFilter, letLines, mapParts, mentionedNames, openParts, planBindings, raceDeadlineStmts, raw,
+  renderExpr, renderStmts, signalParam, startLines, terminates,
 } from "./emit.mjs";
 
 /**
@@ -693,6 +693,7 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
  */
 function compileTimeout(steps, i, k, scope, cx) {
   const step = steps[i];
+  if (step.idiom === "race") return compileRaceTimeout(steps, i, k, scope, cx);
   const names = {
     controller: scope.fresh("controller"),
     timer: scope.fresh("timer"),
@@ -724,6 +725,44 @@ function compileTimeout(steps, i, k, scope, cx) {
     links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
   }
   out.push(ret(chain(blockExpr, links)));
+  return out;
+}
+
+/**
+ * A timeout in the race idiom (`idiom: race`) and everything after it. The deadline is
+ * armed first (emit.mjs `raceDeadlineStmts`), then the block starts, synchronously as the
+ * async variant's arrow does, and the two race; `.finally` clears the timer however the
+ * race ends. The block is not stopped when the deadline wins: its operations run on and
+ * end later. The block has no `return` (the loader guarantees it), so its value is
+ * discarded; names it binds for the steps after are declared before it (planBindings).
+ */
+function compileRaceTimeout(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const timer = scope.fresh("timer");
+  const deadline = scope.fresh("deadline");
+  const out = raceDeadlineStmts(step, timer, deadline);
+  const blockK = { mode: "discard", sync: true, reject: true, tail: END, signal: k.signal ?? null };
+  const blockStmts = compileSteps(step.body, 0, blockK, scope.child(), cx);
+  let blockText = null;
+  if (blockStmts.length === 1 && blockStmts[0].t === "return" && blockStmts[0].expr) {
+    const text = renderExpr(blockStmts[0].expr, 0);
+    if (!text.includes("\n")) blockText = text;
+  }
+  if (blockText === null) {
+    // Longer than one line: a local function, called inside the race (after the deadline).
+    // Declaring it has no effect, so a try around the timeout may lift it with the deadline.
+    const name = scope.fresh("timedBlock");
+    out.push({ t: "const", name, expr: arrow([], blockStmts), hoistable: true });
+    blockText = `${name}()`;
+  }
+  const links = [{ method: "finally", args: [arrow([], [ret(`clearTimeout(${timer})`)])] }];
+  if (i === steps.length - 1 && k.tail.t === "end") {
+    // The race resolves to the block's last value; the list's value must be undefined.
+    if (k.mode !== "discard") links.push(then([], [ret("undefined")]));
+  } else {
+    links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
+  }
+  out.push(ret(chain(raw(`Promise.race([${deadline}, ${blockText}])`), links)));
   return out;
 }
 

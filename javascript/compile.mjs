@@ -344,6 +344,9 @@ function checkIr(ir) {
           break;
         case "timeout":
           count(step.ms, `${at}: ms`, 0);
+          if (step.idiom !== undefined && step.idiom !== "signal" && step.idiom !== "race") {
+            fail(`${at}: a timeout's idiom is "signal" or "race", not ${JSON.stringify(step.idiom)}`);
+          }
           // The deadline rejects with the scenario's TimeoutError class.
           if (!ir.errors.includes("TimeoutError")) fail(`${at}: a timeout needs "TimeoutError" listed in errors`);
           steps(step.body, at, { ...inside, loop: "timeout", inTimeout: true });

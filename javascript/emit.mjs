@@ -1112,7 +1112,8 @@ export function signalFunctions(ir) {
   const visit = (steps, underDeadline) => {
     for (const step of steps) {
       if (underDeadline) for (const callee of signalCallees(step)) add(callee);
-      for (const block of childBlocks(step)) visit(block.steps, underDeadline || step.step === "timeout");
+      const deadline = step.step === "timeout" && step.idiom !== "race";
+      for (const block of childBlocks(step)) visit(block.steps, underDeadline || deadline);
     }
   };
   for (const fn of ir.functions ?? []) visit(fn.body, false);
@@ -1238,6 +1239,34 @@ export const TIMEOUT_COMMENT = "// The deadline: AbortSignal.timeout's shape on 
  * @param {string | null} outer the enclosing deadline's signal expression, if any.
  * @returns {{lines: string[], signal: string}} the statements, and the block's signal expression.
  */
+/** The comment over a timeout in the race idiom (`idiom: race`). */
+export const RACE_COMMENT = "// The Promise.race idiom: the deadline rejects, but the block is not stopped and runs on.";
+
+/**
+ * The deadline of a timeout in the race idiom: a promise that rejects with the
+ * scenario's TimeoutError when a timer armed before the block fires. The block is raced
+ * against it and never told: its operations run on (a timeout written this way does not
+ * cancel, unlike asyncio.timeout and unlike the signal idiom).
+ *
+ * @param {object} step the timeout step.
+ * @param {string} timer the timer's variable.
+ * @param {string} deadline the deadline promise's variable.
+ * @returns {Array<object>} statements (hoistable: a try around the timeout may lift them).
+ */
+export function raceDeadlineStmts(step, timer, deadline) {
+  return [
+    { t: "line", text: RACE_COMMENT, hoistable: true },
+    { t: "line", text: `let ${timer};`, hoistable: true },
+    {
+      t: "block",
+      open: `const ${deadline} = new Promise((resolve, reject) => {`,
+      body: [{ t: "line", text: `${timer} = setTimeout(() => reject(new TimeoutError("")), ${jsValue(step.ms)});` }],
+      close: "});",
+      hoistable: true,
+    },
+  ];
+}
+
 export function deadlineLines(step, names, outer) {
   const { controller, timer } = names;
   const lines = [

@@ -66,6 +66,7 @@ CAUSES = ("language", "idiom")
 """Why a divergence exists: the languages differ (``language``), or the idiom a target
 is written in behaves otherwise than the closest code in the other idioms (``idiom``)."""
 ORDERS = ("exact", "instant")
+TIMEOUT_IDIOMS = ("signal", "race")
 
 # Each step is a mapping with exactly one head key; the other keys it may carry.
 STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
@@ -82,7 +83,7 @@ STEP_MODIFIERS: dict[str, tuple[str, ...]] = {
     "repeat": ("as", "steps"),
     "all_settled": ("as",),
     "any": ("as",),
-    "timeout": ("steps",),
+    "timeout": ("steps", "idiom"),
     "group": ("as",),
     "set": ("value",),
     "cancel": (),
@@ -996,6 +997,14 @@ class _Checker:
         if "steps" not in entries:
             self.error(entries["timeout"][0], "timeout needs 'steps: [steps]', the block it bounds")
             return None
+        idiom = "signal"
+        if "idiom" in entries:
+            idiom = self.scalar(entries["idiom"][1], "idiom", str)
+            if idiom is not _MISSING and idiom not in TIMEOUT_IDIOMS:
+                self.error(entries["idiom"][1], "a timeout's idiom is 'signal' (the default: the deadline aborts every wait in "
+                           "the block, as asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline "
+                           f"and does not stop it), not '{idiom}'{did_you_mean(idiom, TIMEOUT_IDIOMS)}")
+                idiom = _MISSING
         self.blocks.append("timeout")
         try:
             body = self.steps(entries["steps"][1], scope, where)
@@ -1003,12 +1012,18 @@ class _Checker:
             self.blocks.pop()
         for step in iter_steps(body):
             if step["step"] == "return":
-                # A JS block raced against a timer is a function of its own; a return in it
-                # could not leave the enclosing function. Keep the two targets honest.
+                # On CPython 3.10 (asyncio.wait_for) and in JavaScript's race idiom the block
+                # is a function of its own; a return in it could not leave the function
+                # around it. Keep the targets honest.
                 self.error(entries["timeout"][0], f"a timeout block cannot return (line {step['line']}); bind a name in it and return after the block")
                 return None
         self.note_raised("TimeoutError")
-        return None if ms is _MISSING else {"step": "timeout", "ms": ms, "body": body}
+        if ms is _MISSING or idiom is _MISSING:
+            return None
+        timeout = {"step": "timeout", "ms": ms, "body": body}
+        if idiom == "race":
+            timeout["idiom"] = "race"
+        return timeout
 
     def step_set(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         if "value" not in entries:
@@ -1087,7 +1102,7 @@ class _Checker:
             self.error(entries["yield"][0], "yield belongs in a function with generator: true")
             return None
         if "timeout" in self.blocks:
-            self.error(entries["yield"][0], "a timeout block cannot yield (in JavaScript it is a function of its own)")
+            self.error(entries["yield"][0], "a timeout block cannot yield (on CPython 3.10, and in JavaScript's race idiom, it is a function of its own)")
             return None
         value = self.expr(entries["yield"][1], scope)
         return None if value is None else {"step": "yield", "value": value}

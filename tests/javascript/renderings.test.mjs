@@ -243,6 +243,29 @@ test("deadline: what is left running is still running after the throw (a started
 100 end slow -> "s"`);
 });
 
+test("timeout in the race idiom: Promise.race against a deadline, no signal anywhere, and the block runs on", async () => {
+  const ir = scenario({
+    id: "race-idiom",
+    operations: [op("slow", 100, returns("s"))],
+    functions: { work: { params: [], body: [awaitCall(call("slow", 1)), log("work done")] } },
+    main: [tryStep([{ ...timeout(50, [awaitCall(call("work"))]), idiom: "race" }], catcher(["TimeoutError"], null, [log("too slow")])),
+      sleep(60), ret("done")],
+  });
+  const asyncBody = compile(ir, "js-async").body;
+  assert.match(asyncBody, /\/\/ The Promise\.race idiom: the deadline rejects, but the block is not stopped and runs on\.\n {4}let timer;\n {4}const deadline = new Promise\(\(resolve, reject\) => \{\n {6}timer = setTimeout\(\(\) => reject\(new TimeoutError\(""\)\), 50\);\n {4}\}\);\n {4}try \{\n {6}await Promise\.race\(\[deadline, \(async \(\) => \{\n {8}await work\(\);\n {6}\}\)\(\)\]\);\n {4}\} finally \{\n {6}clearTimeout\(timer\);/);
+  assert.match(compile(ir, "js-promise").body, /return Promise\.race\(\[deadline, work\(\)\]\)\n {4}\.finally\(\(\) => clearTimeout\(timer\)\)/);
+  for (const target of TARGETS) assert.doesNotMatch(compile(ir, target).body, /AbortController|signal/, target);
+  assert.deepEqual([...signalFunctions(ir)], []);
+  await assertTrace(ir, `
+0 start slow(1)
+50 log "too slow"
+100 end slow -> "s"
+100 log "work done"
+110 return "done"`);
+  assert.throws(() => compile({ ...ir, main: [{ ...timeout(5, []), idiom: "cancel" }] }, "js-async"),
+    /a timeout's idiom is "signal" or "race", not "cancel"/);
+});
+
 test("runtime: semaphore.use(fn, signal) leaves the line when the signal aborts, and fn never runs", async () => {
   const world = new World("semaphore-signal");
   const { setTimeout } = world;

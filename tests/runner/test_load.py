@@ -525,3 +525,16 @@ def test_anchors_and_aliases_are_refused() -> None:
     text = "id: a\nsummary: s\noperations:\n  f: &op {latency: 1, returns: 1}\n  g: *op\nmain:\n  - log: '*not an alias* & not an anchor'\n"
     assert messages(text) == ["t.yaml:4:6: anchors and aliases (&name, *name) are not supported: write the value out"]
     assert messages(MINIMAL.replace("hello", "'a & b *c*'")) == []
+
+
+def test_a_timeout_names_its_javascript_idiom_signal_or_race() -> None:
+    head = "id: a\nsummary: s\nmain:\n  - timeout: 50\n"
+    steps = "    steps:\n      - log: x\n"
+    race = load_text(head + "    idiom: race\n" + steps, "t.yaml").scenario
+    assert race.ir["main"][0] == {"step": "timeout", "ms": 50, "body": [{"step": "log", "message": {"literal": "x"}, "line": 7}],
+                                  "idiom": "race", "line": 4}
+    assert "idiom" not in load_text(head + "    idiom: signal\n" + steps, "t.yaml").scenario.ir["main"][0]
+    assert messages(head + "    idiom: rase\n" + steps) == [
+        "t.yaml:5:12: a timeout's idiom is 'signal' (the default: the deadline aborts every wait in the block, as "
+        "asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline and does not stop it), "
+        "not 'rase'; did you mean 'race'?"]
