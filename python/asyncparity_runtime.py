@@ -836,7 +836,7 @@ class World:
 
         With ``real_time`` (a scale, real ms per virtual ms) the run uses the genuine
         ``asyncio.run`` on a :class:`_RealTimeLoop`: real timers, real sleeping, times
-        recorded in virtual ms. Without it, a fresh :class:`VirtualTimeLoop`; while it
+        recorded in virtual ms (the collector is paused the same way). Without it, a fresh :class:`VirtualTimeLoop`; while it
         runs, it is this thread's running loop, the previous one is restored afterwards,
         and no event-loop policy is touched.
         """
@@ -915,12 +915,19 @@ class World:
             self._loop = loop
             return loop
 
+        # The same convention as the virtual run: the cycle collector waits for the end
+        # of the run, so that a report it brings comes at the same place in both.
+        collecting = gc.isenabled()
+        gc.disable()
         self._recording = True
         try:
             _run_with_asyncio_run(self._settle(main), loop_factory)
+            gc.collect(0)
         finally:
             self._recording = False
             self._loop = None
+            if collecting:
+                gc.enable()
         elapsed = loops[0].trace_time() if loops else 0
         return {"status": "settled", "result": self._result, "trace": _mark_unordered_groups(self._events),
                 "message": None, "stats": {"virtual_time": elapsed, "timer_firings": 0, "max_turns_per_instant": 0}}
