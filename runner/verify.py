@@ -112,6 +112,8 @@ def expected_lines(outcome: dict) -> list[str]:
 def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: float, max_seconds: float) -> Program | Check:
     """The program to run for one target, or the check that says why it is not run."""
     status = outcome.get("status")
+    if status == "skipped":
+        return Check(target, "not run", f"skipped: {outcome.get('message')}")
     if status != "settled":
         reason = outcome.get("message") or status
         return Check(target, "not run", f"the virtual run did not settle: {reason}")

@@ -20,7 +20,6 @@ import sys
 import time
 import warnings
 from asyncio import events
-from pathlib import Path
 
 import pytest
 

@@ -6,6 +6,7 @@ fails (that is what makes the catalogue a list of facts, not of opinions).
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from asyncparity.compare import compare
 from asyncparity.load import load_paths, load_text
 from asyncparity.node import find_node
 from asyncparity.testees import JS_TARGETS, NodeTestee, PythonTestee
+from asyncparity.verify import scenario_digest
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -36,6 +38,8 @@ expect:
 diverge:
   - targets: [python]
     reason: Python | does it otherwise.
+    cause: idiom
+    closed_by: Writing it the other way.
     see: https://docs.python.org/3/library/asyncio-task.html
     returns: 2
     trace: |
@@ -44,15 +48,21 @@ diverge:
 """
 
 
-def test_render_lists_each_divergence_with_both_traces_side_by_side() -> None:
-    scenario = load_text(TEXT, str(SPEC / "x" / "demo.yaml")).scenario
+def test_render_lists_each_divergence_with_both_traces_side_by_side(tmp_path: Path) -> None:
+    path = tmp_path / "x" / "demo.yaml"
+    path.parent.mkdir()
+    path.write_text(TEXT, encoding="utf-8")
+    scenario = load_text(TEXT, str(path)).scenario
+    record = {"scenarios": {"demo": {"digest": scenario_digest(str(path)), "python": ["3.11.7", "3.12.1"], "node": ["20.20.2"]}}}
 
-    text = render([scenario], SPEC)
+    text = render([scenario], tmp_path, record)
 
-    assert "1 declared divergences." in text
-    assert "| [demo](#demo) | python | A demo divergence. |" in text
+    assert "1 declared divergences: 0 of the languages, 1 of an idiom." in text
+    assert "| [demo](#demo) | python | idiom | A demo divergence. |" in text
     assert "Scenario: [x/demo.yaml](x/demo.yaml) (line 12)" in text
-    assert "Why: Python | does it otherwise." in text
+    assert ("Cause: idiom: the way this target's code is written differs from the closest code in the others.\n\n"
+            "Why: Python | does it otherwise.\n\nClosed by: Writing it the other way.\n\n"
+            "Verified on real timers: CPython 3.11.7, 3.12.1; Node 20.20.2.") in text
     assert "Defined by: <https://docs.python.org/3/library/asyncio-task.html>" in text
     assert 'Result: `returns 1` (python-eager, js-promise, js-async) against `returns 2` (python)' in text
     assert "| | python-eager, js-promise, js-async | python |" in text
@@ -60,8 +70,34 @@ def test_render_lists_each_divergence_with_both_traces_side_by_side() -> None:
     assert "| ≠ | `0 return 1` | `0 return 2` |" in text
 
 
+def test_an_entry_says_when_its_scenario_was_not_verified_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(TEXT, encoding="utf-8")
+    scenario = load_text(TEXT, str(path)).scenario
+    assert "Verified on real timers: not verified." in render([scenario], tmp_path, {})
+    stale = {"scenarios": {"demo": {"digest": "0" * 64, "python": ["3.11.7"], "node": ["20.20.2"]}}}
+    assert "Verified on real timers: not verified since the scenario last changed." in render([scenario], tmp_path, stale)
+
+
 def test_spec_divergences_md_is_current() -> None:
-    assert (SPEC / "DIVERGENCES.md").read_text() == render(SCENARIOS, SPEC), "run: asyncparity catalogue"
+    record = json.loads((SPEC / "verified.json").read_text(encoding="utf-8"))
+    assert (SPEC / "DIVERGENCES.md").read_text() == render(SCENARIOS, SPEC, record), "run: asyncparity catalogue"
+
+
+def test_every_divergence_is_verified_on_two_runtime_pairs_as_its_file_is_now() -> None:
+    # asyncparity verify --record spec/verified.json, on the machine's CPython and Node
+    # and on CPython 3.12 with Node 22 (README, "Check the clocks").
+    record = json.loads((SPEC / "verified.json").read_text(encoding="utf-8"))["scenarios"]
+    unverified = [scenario.id for scenario in DIVERGENT
+                  if record.get(scenario.id, {}).get("digest") != scenario_digest(scenario.path)
+                  or len(record[scenario.id]["python"]) < 2 or len(record[scenario.id]["node"]) < 2]
+    assert unverified == [], "run: asyncparity verify spec --record spec/verified.json (and with --python 3.12 --node 22)"
+
+
+def test_the_catalogue_has_at_least_thirty_divergences_each_labelled() -> None:
+    declared = [divergence for scenario in DIVERGENT for divergence in scenario.diverge]
+    assert len(declared) >= 30
+    assert {divergence.cause for divergence in declared} == {"language", "idiom"}
 
 
 def test_every_declared_divergence_says_where_the_language_defines_it() -> None:

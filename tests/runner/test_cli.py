@@ -136,7 +136,7 @@ def test_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
     data = json.loads(report.read_text())
     assert code == 0
-    assert data["summary"] == {"passed": 1, "failed": 0, "skipped": 0}
+    assert data["summary"] == {"passed": 1, "failed": 0, "skipped": 0, "skipped_targets": 0}
     assert [target["status"] for target in data["scenarios"][0]["targets"]] == ["agree", "agree", "agree"]
 
 
@@ -198,8 +198,10 @@ def test_all_targets_include_python_eager_skipped_with_its_reason_before_3_12(ca
     if sys.version_info >= (3, 12):
         assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager agree, js-promise agree, js-async agree"
     else:
-        assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager skipped, js-promise agree, js-async agree"
+        assert out.splitlines()[0] == ("PASS  eager-start  python diverge, python-eager skipped (needs CPython 3.12 or "
+                                       "later (asyncio.eager_task_factory)), js-promise agree, js-async agree")
         assert out.splitlines()[1].startswith("python-eager skipped on 1 scenario(s): python-eager needs CPython 3.12 or later")
+        assert out.splitlines()[-1] == "1 passed, 0 failed; 1 target run skipped"
 
 
 def test_new_writes_a_skeleton_that_runs_and_never_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,7 +285,8 @@ def test_python_targets_under_another_cpython(capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "run", str(EAGER), "--targets", "python,python-eager", "--python", sys.executable)
 
     assert code == 0
-    expected = "python-eager agree" if sys.version_info >= (3, 12) else "python-eager skipped"
+    expected = ("python-eager agree" if sys.version_info >= (3, 12)
+                else "python-eager skipped (needs CPython 3.12 or later (asyncio.eager_task_factory))")
     assert out.splitlines()[0] == f"PASS  eager-start  python diverge, {expected}"
 
 
