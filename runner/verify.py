@@ -13,9 +13,10 @@ way (``settled``, or ``uncaught`` where Node ended the program at an unhandled r
 
 A real machine is late now and then: a timer that fires more than half a scaled
 millisecond late records the wrong time, and one late by more than a scaled millisecond
-can come after a later timer. So a scenario whose real run differs is run again, alone,
-up to ``attempts`` runs in all; it differs only if every run does. Programs run many at
-once (``jobs``), since they mostly sleep. A scenario whose virtual duration would take
+can come after a later timer. So a program whose real run differs is run again, once the
+others are done, alone and at twice the scale each time, up to ``attempts`` runs in all;
+it differs only if every run does. Programs run many at once (``jobs``), since they
+mostly sleep. A scenario whose virtual duration would take
 longer than ``max_seconds`` of real time is not run: it is listed as too long.
 
 Data flows one way: loaded scenarios -> (virtual outcomes, program texts) from the
@@ -32,7 +33,6 @@ import os
 import shlex
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,16 +133,18 @@ class RealRunner:
         for runtime in RUNTIME_FILES.values():
             (folder / runtime.name).write_bytes(runtime.read_bytes())
 
-    def run(self, program: Program, number: int) -> tuple[list[str], str]:
-        """Run ``program``; its output lines, and what went wrong if it did not end well."""
+    def run(self, program: Program, number: int, scale: float | None = None) -> tuple[list[str], str]:
+        """Run ``program`` (at ``scale``, by default the runner's); its output lines, and
+        what went wrong if it did not end well."""
+        scale = scale or self.scale
         javascript = program.target in JS_TARGETS
         name = f"p{number}-{program.scenario.id}.{program.target}.{'mjs' if javascript else 'py'}"
         path = self.folder / name
         path.write_text(program.source, encoding="utf-8")
         command = [self.node if javascript else self.python, str(path)]
-        env = {**os.environ, REAL_TIME_VARIABLE: f"{self.scale:g}", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
+        env = {**os.environ, REAL_TIME_VARIABLE: f"{scale:g}", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
         env.pop("PYTHONPATH", None)
-        bound = program.virtual_ms * self.scale / 1000 * 3 + 30
+        bound = program.virtual_ms * scale / 1000 * 3 + 30
         try:
             done = subprocess.run(command, capture_output=True, cwd=self.folder, env=env, timeout=bound, check=False)
         except subprocess.TimeoutExpired:
@@ -193,9 +195,11 @@ def verify_programs(
 ) -> list[Verification]:
     """Run every program on real time, ``jobs`` at once, and check each against its outcome.
 
-    ``outcomes`` and ``sources`` are keyed by (scenario id, target). Verifications come
-    back (and go to ``on_verification``) in scenario order, each once all its targets
-    are checked; a program that differs is run again, alone, before its scenario is done.
+    ``outcomes`` and ``sources`` are keyed by (scenario id, target). A scenario's
+    verification goes to ``on_verification`` once all its targets are checked: in
+    scenario order, except that one with a program to run again comes after the first
+    runs of all the others, since the runs again are made alone. The list returned is in
+    scenario order.
     """
     planned: dict[tuple[str, str], Program | Check] = {}
     for scenario in scenarios:
@@ -207,28 +211,37 @@ def verify_programs(
     programs.sort(key=lambda entry: -entry[1].virtual_ms)
     numbers = iter(range(1, 1_000_000_000))
     checks: dict[tuple[str, str], Check] = {key: item for key, item in planned.items() if isinstance(item, Check)}
-    verifications = []
+    done: dict[str, Verification] = {}
+    waiting: list[Scenario] = []
+
+    def finish(scenario: Scenario) -> None:
+        done[scenario.id] = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets])
+        on_verification(done[scenario.id])
+
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {key: pool.submit(runner.run, program, next(numbers)) for key, program in programs}
         for scenario in scenarios:
             for target in targets:
                 key = (scenario.id, target)
-                if key in checks:
-                    continue
-                program = planned[key]
-                lines, problem = futures[key].result()
-                check = check_program(program, lines, problem, 1)
-                runs = 1
-                while check.status == "differ" and runs < attempts:
-                    runs += 1
-                    time.sleep(0.05)
-                    lines, problem = runner.run(program, next(numbers))
-                    check = check_program(program, lines, problem, runs)
-                checks[key] = check
-            verification = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets])
-            verifications.append(verification)
-            on_verification(verification)
-    return verifications
+                if key not in checks:
+                    checks[key] = check_program(planned[key], *futures[key].result(), 1)
+            if any(checks[scenario.id, target].status == "differ" for target in targets):
+                waiting.append(scenario)
+            else:
+                finish(scenario)
+    for scenario in waiting:
+        for target in targets:
+            key = (scenario.id, target)
+            runs, program = 1, planned[key]
+            while checks[key].status == "differ" and runs < attempts:
+                runs += 1
+                # Twice the scale each time, as long as the run stays within the bound.
+                scale = runner.scale * 2 ** (runs - 1)
+                while scale > runner.scale and program.virtual_ms * scale / 1000 > max_seconds:
+                    scale /= 2
+                checks[key] = check_program(program, *runner.run(program, next(numbers), scale), runs)
+        finish(scenario)
+    return [done[scenario.id] for scenario in scenarios]
 
 
 STATUS_WORD = {"verified": "VERIFIED", "differ": "DIFFER", "too long": "TOO LONG", "not run": "NOT RUN"}

@@ -78,6 +78,22 @@ def test_the_three_programs_shown_are_what_show_prints() -> None:
         assert excerpt in completed.stdout
 
 
+def test_verify_over_the_kit_s_scenarios_passes_and_closes_as_shown() -> None:
+    # The proof of the clocks on this machine's runtimes (CI runs this): every program of
+    # every scenario in spec/, run on real timers, prints what its virtual run recorded.
+    sample = next(block for block in blocks("") if block.startswith("verifying ")).splitlines()
+    head = sample[0].split(" (CPython ")[0]
+
+    completed = subprocess.run([str(COMMAND), "verify", "spec/"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=900, check=False)
+
+    lines = completed.stdout.splitlines()
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
+    assert lines[0].startswith(head + " (CPython ")
+    assert sample[1] in lines
+    assert lines[-1] == sample[-1]
+
+
 def test_the_trace_shown_is_the_seed_expectation() -> None:
     trace = next(block for block in blocks("") if block.startswith("0 start download_data"))
     seed = (ROOT / "spec" / "seed" / "download-fallback.yaml").read_text()

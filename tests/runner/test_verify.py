@@ -142,6 +142,41 @@ def test_plan_leaves_out_what_cannot_run_on_real_time() -> None:
     assert verify.expected_lines({"result": {"uncaught": {"kind": "E", "message": ""}}, "trace": []}) == ["uncaught"]
 
 
+class LateOnce:
+    """A runner whose first run of ``late`` (a target) is late: it records every run."""
+
+    def __init__(self, late: str) -> None:
+        self.scale, self.late, self.runs = 10.0, late, []
+
+    def run(self, program: verify.Program, number: int, scale: float | None = None) -> tuple[list[str], str]:
+        self.runs.append((program.scenario.id, program.target, scale or self.scale))
+        first = sum(1 for run in self.runs if run[:2] == (program.scenario.id, program.target)) == 1
+        lines = ["1 wrong time", "settled"] if first and program.target == self.late else program.expected
+        return lines, ""
+
+
+def test_a_late_program_runs_again_alone_after_the_others_at_twice_the_scale() -> None:
+    scenarios = [load_file(SPEC / name).scenario for name in ("timers/zero-ms-timer.yaml", "seed/download-fallback.yaml")]
+    targets = ("python", "js-async")
+    outcome = {"status": "settled", "trace": [], "stats": {"virtual_time": 100}}
+    outcomes = {(scenario.id, target): outcome for scenario in scenarios for target in targets}
+    runner = LateOnce("python")
+    seen = []
+    verifications = verify.verify_programs(scenarios, targets, outcomes, {}, runner, jobs=1, attempts=3,
+                                           on_verification=lambda item: seen.append(item.scenario_id))
+    # Both first runs of both scenarios come before either run again; the second run is at scale 20.
+    assert runner.runs[4:] == [("zero-ms-timer", "python", 20.0), ("seed-download-fallback", "python", 20.0)]
+    assert sorted(runner.runs[:4]) == sorted((s.id, t, 10.0) for s in scenarios for t in targets)
+    assert seen == ["zero-ms-timer", "seed-download-fallback"]
+    assert [item.scenario_id for item in verifications] == seen
+    assert [(check.status, check.attempts, check.message) for check in verifications[0].checks] == [
+        ("verified", 2, "the same on run 2 of 2; the earlier runs were late"), ("verified", 1, "")]
+    # A run again stays within the bound: 100 virtual ms at scale 20 is 2 s, over a bound of 1.5 s.
+    runner = LateOnce("js-async")
+    verify.verify_programs(scenarios[:1], targets, outcomes, {}, runner, jobs=2, attempts=2, max_seconds=1.5)
+    assert runner.runs[-1] == ("zero-ms-timer", "js-async", 10.0)
+
+
 def copy_scenarios(tmp_path: Path, *names: str) -> Path:
     folder = tmp_path / "spec"
     folder.mkdir()
