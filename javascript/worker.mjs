@@ -70,7 +70,11 @@ function compiles(source) {
   }
 }
 
-/** Loaded on first use, so hello and shutdown work even when the compiler cannot load. */
+/**
+ * Import started when the worker starts (the runner is still loading scenarios then);
+ * a failure is reported to the first compile or run request, so hello and shutdown work
+ * even when the compiler cannot load.
+ */
 let compilePromise = null;
 
 /** The compiler's `compile(ir, target, options)`, imported once. */
@@ -210,6 +214,9 @@ lines.on("line", (line) => {
     // written, and the queue must still go on to the next request.
     process.stderr.write(`asyncparity worker: ${describe(error)}\n`);
   });
+});
+loadCompile().catch(() => {
+  compilePromise = null; // the first request imports again and answers with the error
 });
 lines.on("close", () => {
   queue.then(() => process.exit(0));

@@ -60,6 +60,14 @@ def canonical_json(value: Any, separators: tuple[str, str] = (",", ":")) -> str:
     integral float equals the integer, at any size; an integer is written exactly.
     ``separators`` as ``json.dumps``'s (``(", ", ": ")`` for text people write).
     """
+    kind = type(value)
+    if kind is str:
+        return _string_literal(value)
+    if kind is int or kind is bool or value is None:
+        return _COMPACT.encode(value)
+    if _plain(value):
+        # No float and no key but a string: the json module's text is JSON.stringify's.
+        return (_COMPACT if separators == (",", ":") else json.JSONEncoder(ensure_ascii=False, separators=separators)).encode(value)
     comma, colon = separators
     if isinstance(value, float):
         return number_text(value)
@@ -78,12 +86,31 @@ def normalize(value: Any) -> str:
     ``1.0`` and ``1`` apart where JavaScript has one number), and an object is the same
     whatever the order of its keys (a trace line, canonical text, still shows the order).
     """
+    if _plain(value):
+        return _SORTED.encode(value)
     if isinstance(value, dict):
         items = sorted((str(key), normalize(item)) for key, item in value.items())
         return "{" + ",".join(f"{canonical_json(key)}:{item}" for key, item in items) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(normalize(item) for item in value) + "]"
     return canonical_json(value)
+
+
+# Most values hold no float and only string keys; for them the json module's C encoder
+# writes the canonical text at once (the slow path above is the rule, this the shortcut).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_SORTED = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+_string_literal = json.encoder.encode_basestring  # what json writes for a str, non-ASCII kept
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, str | int | bool) or value is None:
+        return True
+    if isinstance(value, list | tuple):
+        return all(map(_plain, value))
+    if isinstance(value, dict):
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    return False
 
 
 def format_error(error: dict) -> str:

@@ -52,6 +52,17 @@ def test_values_are_equal_as_json_whatever_the_order_of_the_keys() -> None:
     assert normalize([1, 2]) != normalize([2, 1])
 
 
+def test_values_with_and_without_floats_and_string_keys_have_one_text() -> None:
+    # A value of strings, integers, booleans and nulls takes the json module's shortcut;
+    # one with a float or a key that is no string takes the rule. The texts must agree.
+    assert canonical_json({"a": [1, "é\u2028", None, True], "b": {}}) == '{"a":[1,"é\u2028",null,true],"b":{}}'
+    assert canonical_json({"a": [1.0, "é\u2028", None, True], "b": {}}) == '{"a":[1,"é\u2028",null,true],"b":{}}'
+    assert canonical_json({1: [2], False: None}) == '{"1":[2],"False":null}'
+    assert canonical_json({"a": [1, {"b": 2}]}, (", ", ": ")) == '{"a": [1, {"b": 2}]}'
+    assert normalize({"b": [1, {"d": 1, "c": 2}], "a": None}) == '{"a":null,"b":[1,{"c":2,"d":1}]}'
+    assert normalize({"b": [1.0, {"d": 1, "c": 2}], "a": None}) == '{"a":null,"b":[1,{"c":2,"d":1}]}'
+
+
 def test_strings_keep_non_ascii_and_escape_like_json_stringify() -> None:
     assert canonical_json('quote " back \\ nl \n nul \x00 ${x} </script> é ✓') == (
         '"quote \\" back \\\\ nl \\n nul \\u0000 ${x} </script> é ✓"'
