@@ -10,7 +10,6 @@ that must survive byte for byte.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import gc
 import glob
 import json
@@ -217,7 +216,7 @@ def test_every_fixture_runs_on_real_time_as_on_the_virtual_clock(version, tmp_pa
     requests = [(target_id, load(name)) for name in ALL_FIXTURES for target_id in targets_for(major_minor)]
     outcomes = [target.run(ir, target_id) for target_id, ir in requests] if version is None else in_worker(python, requests)
     runner = verify.RealRunner(python, "node", SCALE, tmp_path)
-    programs = []
+    scenarios, outcome_of, sources = {}, {}, {}
     for (target_id, ir), outcome in zip(requests, outcomes, strict=True):
         lacking = unmet(ir["id"], major_minor, target_id)
         if lacking:  # skipped with the reason, never failed
@@ -227,20 +226,22 @@ def test_every_fixture_runs_on_real_time_as_on_the_virtual_clock(version, tmp_pa
         if outcome["status"] == "skipped":  # a path this CPython lacks, reached in the run (World.unsupported)
             assert "reached in this run" in outcome["message"], (ir["id"], outcome["message"])
             continue
-        source = compile_target(ir, target_id, major_minor).source
-        programs.append(verify.plan(SimpleNamespace(id=ir["id"]), target_id, outcome, source, SCALE, 60))
-    assert len(programs) >= 25 * len(targets_for(major_minor)) - 5
-    assert all(isinstance(program, verify.Program) for program in programs), programs
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        runs = list(pool.map(lambda numbered: runner.run(numbered[1], numbered[0]), enumerate(programs)))
-    for number, (program, (lines, problem)) in enumerate(zip(programs, runs, strict=True)):
-        check = verify.check_program(program, lines, problem, 1)
-        for attempt in range(2, 4):  # a loaded machine can be late: try again, alone
-            if check.status == "verified":
-                break
-            lines, problem = runner.run(program, 1000 + number * 10 + attempt)
-            check = verify.check_program(program, lines, problem, attempt)
-        assert check.status == "verified", (program.scenario.id, program.target, check.message, check.diff)
+        assert outcome["status"] == "settled", (ir["id"], outcome["message"])
+        scenarios.setdefault(ir["id"], SimpleNamespace(id=ir["id"], path=ir["source"]))
+        outcome_of[ir["id"], target_id] = outcome
+        sources[ir["id"], target_id] = compile_target(ir, target_id, major_minor).source
+    targets = tuple(targets_for(major_minor))
+    assert len(outcome_of) >= 25 * len(targets) - 5
+    for scenario in scenarios.values():  # a target skipped above is not run
+        for target_id in targets:
+            outcome_of.setdefault((scenario.id, target_id), {"status": "skipped", "message": "skipped above"})
+    # verify's own way: four at once, and a late program again alone at twice the scale.
+    verifications = verify.verify_programs(list(scenarios.values()), targets, outcome_of, sources, runner, jobs=4,
+                                           max_seconds=60)
+    for verification in verifications:
+        for check in verification.checks:
+            assert check.status in ("verified", "not run"), (verification.scenario_id, check.target, check.message, check.diff)
+    assert sum(check.status == "verified" for item in verifications for check in item.checks) >= 25 * len(targets) - 5
 
 
 def test_a_difference_between_cpython_versions_is_reproduced_not_hidden():
