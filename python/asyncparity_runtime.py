@@ -93,7 +93,7 @@ import time
 import weakref
 from asyncio import events
 
-__all__ = ["DEFAULT_LIMITS", "ScenarioError", "VirtualTimeLoop", "World", "format_trace"]
+__all__ = ["DEFAULT_LIMITS", "ScenarioError", "VirtualTimeLoop", "World", "format_trace", "number_text"]
 
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """The runaway bounds (spec/LANGUAGE.md): virtual ms, timers fired, loop turns at one instant."""
@@ -189,6 +189,29 @@ class _TimerHandle(events.TimerHandle):
     def _run(self):
         self._loop.timer_firings += 1
         super()._run()
+
+
+class _MillisecondTimers:
+    """Both loops' ``call_at``: asyncio's, with the deadline rounded to a whole
+    (virtual) millisecond and the order of scheduling kept for equal deadlines.
+
+    The virtual clock moves in whole milliseconds, as the trace records it. On real
+    time a timer fires a little late, and a sleep that starts late ends late: over a
+    chain of sleeps the lateness would add up until a trace time is a millisecond off;
+    on the grid no lateness under half a millisecond carries over to the next timer.
+    Ties between the equal deadlines this makes keep the order of scheduling, as
+    unrounded deadlines on a real clock do. The loop sets ``_seq``, a counter.
+    """
+
+    def call_at(self, when, callback, *args, context=None):
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        timer = _TimerHandle(round(when * 1000) / 1000, callback, args, self, context)
+        timer._seq = next(self._seq)
+        heapq.heappush(self._scheduled, timer)
+        timer._scheduled = True
+        return timer
 
 
 class _WatchedTaskSet(set):
@@ -305,7 +328,7 @@ class _VirtualSelector:
         pass
 
 
-class VirtualTimeLoop(_TraceHooks, asyncio.BaseEventLoop):
+class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
     """An asyncio event loop whose clock is an integer count of virtual milliseconds.
 
     It is a real ``asyncio.BaseEventLoop``, run by asyncio's own ``run_forever`` and
@@ -356,18 +379,6 @@ class VirtualTimeLoop(_TraceHooks, asyncio.BaseEventLoop):
     def time(self) -> float:
         """The virtual clock in seconds (what ``asyncio.sleep`` and ``timeout`` read)."""
         return self.now_ms / 1000
-
-    def call_at(self, when, callback, *args, context=None):
-        """``BaseEventLoop.call_at``, with the deadline rounded to a whole millisecond and
-        the scheduling order kept for ties."""
-        if when is None:
-            raise TypeError("when cannot be None")
-        self._check_closed()
-        timer = _TimerHandle(round(when * 1000) / 1000, callback, args, self, context)
-        timer._seq = next(self._seq)
-        heapq.heappush(self._scheduled, timer)
-        timer._scheduled = True
-        return timer
 
     def _select(self, timeout):
         """One turn of ``_run_once``: move the clock to the next deadline, if it waits."""
@@ -449,7 +460,7 @@ class _ScaledSelector:
         return getattr(self._selector, name)
 
 
-class _RealTimeLoop(_TraceHooks, asyncio.SelectorEventLoop):
+class _RealTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.SelectorEventLoop):
     """The stock selector event loop with real timers and real sleeping, its clock running
     ``scale`` times slower than the wall clock: a virtual millisecond takes ``scale`` real
     ones. For ``ASYNCPARITY_REAL_TIME`` runs (``asyncparity verify``)."""
@@ -468,25 +479,6 @@ class _RealTimeLoop(_TraceHooks, asyncio.SelectorEventLoop):
 
     def trace_time(self) -> int:
         return round(self.time() * 1000)
-
-    def call_at(self, when, callback, *args, context=None):
-        """``BaseEventLoop.call_at`` with the deadline on the virtual millisecond grid.
-
-        A real timer fires a little late, and a sleep that starts late ends late: over
-        a chain of sleeps the lateness adds up until a trace time is a millisecond off.
-        Rounding each deadline to a whole slowed millisecond (as the virtual clock's
-        deadlines are) lets no lateness carry over to the next timer; ties between the
-        equal deadlines this makes keep the order of scheduling, as unrounded deadlines
-        on a real clock do.
-        """
-        if when is None:
-            raise TypeError("when cannot be None")
-        self._check_closed()
-        timer = _TimerHandle(round(when * 1000) / 1000, callback, args, self, context)
-        timer._seq = next(self._seq)
-        heapq.heappush(self._scheduled, timer)
-        timer._scheduled = True
-        return timer
 
 
 _cancel_all_tasks = asyncio.runners._cancel_all_tasks  # asyncio.run's own step, CPython 3.7 and later
@@ -1129,14 +1121,14 @@ def _to_json(value: object) -> object:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _number_text(number: float) -> str:
+def number_text(number: float) -> str:
     """A float as ``JSON.stringify`` writes it (ECMA-262 Number::toString, radix 10).
 
     The digits are Python's shortest round-trip digits (``repr``), the same digits
     JavaScript chooses; only the layout differs: ``1e16`` is ``10000000000000000`` and
     ``1.0`` is ``1`` in JavaScript, ``1e+16`` and ``1.0`` in Python. Not finite: ``null``.
 
-        >>> [_number_text(x) for x in (1.0, 1e16, 2.0**60, 1e21, 0.1, 1.5e-7, -0.0, float("nan"))]
+        >>> [number_text(x) for x in (1.0, 1e16, 2.0**60, 1e21, 0.1, 1.5e-7, -0.0, float("nan"))]
         ['1', '10000000000000000', '1152921504606847000', '1e+21', '0.1', '1.5e-7', '0', 'null']
     """
     if not math.isfinite(number):
@@ -1144,8 +1136,9 @@ def _number_text(number: float) -> str:
     if number == 0:
         return "0"
     _, digit_tuple, exponent = decimal.Decimal(repr(abs(number))).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    exponent += len("".join(map(str, digit_tuple))) - len(digits)
+    all_digits = "".join(map(str, digit_tuple))
+    digits = all_digits.rstrip("0")
+    exponent += len(all_digits) - len(digits)
     k = len(digits)
     n = exponent + k  # the value is 0.DIGITS x 10**n
     sign = "-" if number < 0 else ""
@@ -1162,12 +1155,12 @@ def _number_text(number: float) -> str:
 def _json(value: object) -> str:
     """Compact JSON, non-ASCII kept as is: what ``JSON.stringify`` writes.
 
-    A float is laid out as JavaScript lays out a number (:func:`_number_text`), an
+    A float is laid out as JavaScript lays out a number (:func:`number_text`), an
     integer is written exactly. A lone surrogate is written ``\\udxxx`` as well-formed
     ``JSON.stringify`` does (ES2019), so the text can always be encoded as UTF-8.
     """
     if isinstance(value, float):
-        return _number_text(value)
+        return number_text(value)
     if isinstance(value, str):
         text = json.dumps(value, ensure_ascii=False)
         return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -14,43 +14,16 @@ javascript/asyncparity-runtime.mjs); the rules are stated once, in PROTOCOL.md.
 
 from __future__ import annotations
 
-import decimal
 import json
-import math
 from typing import Any
+
+# JSON.stringify's layout of a number: the runtime module states the rule (standard
+# library only), and the runner writes the text of an outcome's numbers with it too.
+from asyncparity_runtime import number_text
 
 UNORDERED = " (any order)"
 """The end of a canonical line whose event belongs to a group CPython orders by chance
 (a set's iteration): such lines are compared as a group, in any order."""
-
-
-def number_text(number: float) -> str:
-    """A float as ``JSON.stringify`` writes it (ECMA-262 Number::toString).
-
-    The digits are Python's shortest round-trip digits, which JavaScript chooses too;
-    the layout is JavaScript's: ``1.0`` is ``1``, ``1e16`` is ``10000000000000000``,
-    ``1e21`` is ``1e+21``, ``1.5e-7`` is ``1.5e-7``. Not finite: ``null``.
-    (python/asyncparity_runtime.py has the same function: it stays standalone.)
-    """
-    if not math.isfinite(number):
-        return "null"
-    if number == 0:
-        return "0"
-    _, digit_tuple, exponent = decimal.Decimal(repr(abs(number))).as_tuple()
-    all_digits = "".join(map(str, digit_tuple))
-    digits = all_digits.rstrip("0")
-    exponent += len(all_digits) - len(digits)
-    k = len(digits)
-    n = exponent + k  # the value is 0.DIGITS x 10**n
-    sign = "-" if number < 0 else ""
-    if k <= n <= 21:
-        return sign + digits + "0" * (n - k)
-    if 0 < n <= 21:
-        return sign + digits[:n] + "." + digits[n:]
-    if -6 < n <= 0:
-        return sign + "0." + "0" * -n + digits
-    power = f"e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
-    return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + power
 
 
 def canonical_json(value: Any, separators: tuple[str, str] = (",", ":")) -> str:
