@@ -8,11 +8,12 @@ no Node, a scenario file that does not load; the other files still run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __doc__ as package_doc
@@ -244,6 +245,20 @@ class UsageError(Exception):
     """A mistake in the command line; main() prints it as one line and exits 2."""
 
 
+@contextlib.contextmanager
+def _running(*testees: object) -> Iterator[None]:
+    """Start the worker testees among ``testees`` for the ``with`` block, and close them
+    after it, however it ends (an in-process Python testee needs neither)."""
+    workers = [testee for testee in testees if isinstance(testee, WorkerTestee)]
+    try:
+        for worker in workers:
+            worker.start()
+        yield
+    finally:
+        for worker in workers:
+            worker.close()
+
+
 def _targets(args: argparse.Namespace) -> tuple[str, ...]:
     try:
         return parse_targets(args.targets)
@@ -282,17 +297,12 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(verdict_line(verdict, id_width), flush=True)
 
-    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
     try:
-        for worker in workers:
-            worker.start()
-        verdicts = run_suite(results, targets, python, node, on_verdict)
+        with _running(python, node):
+            verdicts = run_suite(results, targets, python, node, on_verdict)
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        for worker in workers:
-            worker.close()
 
     details = [line for verdict in verdicts for line in failure_details(verdict)]
     if details:
@@ -367,14 +377,8 @@ def _bless(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     node = NodeTestee(node_for(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
     python = _python_testee(args, targets)
-    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
-    try:
-        for worker in workers:
-            worker.start()
+    with _running(python, node):
         verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
-    finally:
-        for worker in workers:
-            worker.close()
     refused = 0
     for scenario, verdict in zip(scenarios, verdicts, strict=True):
         old = Path(scenario.path).read_text(encoding="utf-8")
@@ -415,34 +419,29 @@ def _verify(args: argparse.Namespace) -> int:
     python = _python_testee(args, targets)
     python_binary = find_python(args.python) if args.python else None
     runtimes = {}
-    workers = [testee for testee in (python, node) if isinstance(testee, WorkerTestee)]
     try:
-        for worker in workers:
-            worker.start()
-        verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
-        outcomes = {(verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
-                    for verdict in verdicts for item in verdict.targets}
-        sources: dict[tuple[str, str], str] = {}
-        python_targets = [target for target in targets if target in PYTHON_TARGETS]
-        js_targets = [target for target in targets if target in JS_TARGETS]
-        for target in python_targets:
-            for scenario in scenarios:
-                sources[scenario.id, target] = python.compile(scenario.ir, target)
-        if js_targets:
-            jobs = [(scenario.ir, target) for target in js_targets for scenario in scenarios]
-            for (ir, target), source in zip(jobs, node.compile_many(jobs), strict=True):
-                sources[ir["id"], target] = source
-        if python_targets:
-            hello = python.hello if isinstance(python, WorkerTestee) else python.hello()
-            runtimes["python"] = hello["runtime"]["version"]
-        if js_targets:
-            runtimes["node"] = node.hello["runtime"]["version"]
+        with _running(python, node):
+            verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
+            outcomes = {(verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
+                        for verdict in verdicts for item in verdict.targets}
+            sources: dict[tuple[str, str], str] = {}
+            python_targets = [target for target in targets if target in PYTHON_TARGETS]
+            js_targets = [target for target in targets if target in JS_TARGETS]
+            for target in python_targets:
+                for scenario in scenarios:
+                    sources[scenario.id, target] = python.compile(scenario.ir, target)
+            if js_targets:
+                jobs = [(scenario.ir, target) for target in js_targets for scenario in scenarios]
+                for (ir, target), source in zip(jobs, node.compile_many(jobs), strict=True):
+                    sources[ir["id"], target] = source
+            if python_targets:
+                hello = python.hello if isinstance(python, WorkerTestee) else python.hello()
+                runtimes["python"] = hello["runtime"]["version"]
+            if js_targets:
+                runtimes["node"] = node.hello["runtime"]["version"]
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
-    finally:
-        for worker in workers:
-            worker.close()
 
     id_width = max([len(scenario.id) for scenario in scenarios] + [10])
     print(f"verifying {len(scenarios)} scenario(s) on real time, scale {args.scale:g} "
