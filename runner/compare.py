@@ -153,6 +153,14 @@ def same_events(expected: list[str], actual: list[str]) -> tuple[bool, int]:
     return True, sum(end - start for start, end in merged)
 
 
+def first_difference(expected: list[str], actual: list[str], end: str) -> tuple[int, str, str]:
+    """The index of the first line where two texts differ, and the line of each there
+    (``end`` for the one that has ended)."""
+    index = next((i for i, (want, got) in enumerate(zip(expected, actual, strict=False)) if want != got),
+                 min(len(expected), len(actual)))
+    return (index, expected[index] if index < len(expected) else end, actual[index] if index < len(actual) else end)
+
+
 def load_error_verdict(path: str, diagnostics: list[Diagnostic]) -> Verdict:
     """The verdict for a file that did not load."""
     first = diagnostics[0]
@@ -221,12 +229,7 @@ def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: s
     if expected_result is not None and normalize(expected_result) != normalize(actual_result):
         problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
     if not same_trace:
-        first = next(
-            (index for index, (want, got) in enumerate(zip(expected_trace, actual_trace, strict=False)) if want != got),
-            min(len(expected_trace), len(actual_trace)),
-        )
-        want = expected_trace[first] if first < len(expected_trace) else "(end of trace)"
-        got = actual_trace[first] if first < len(actual_trace) else "(end of trace)"
+        first, want, got = first_difference(expected_trace, actual_trace, "(end of trace)")
         problems.append(f"trace: first difference at event {first + 1}: expected `{want}`, got `{got}`")
         diff = list(difflib.unified_diff(expected_trace, actual_trace, f"expected ({against})", target, lineterm=""))
     if problems:

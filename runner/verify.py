@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .compare import same_events
+from .compare import first_difference, same_events
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .load import Scenario
 from .testees import JS_TARGETS, PYTHON_TARGETS
@@ -175,9 +175,7 @@ def check_program(program: Program, lines: list[str], problem: str, attempts: in
 
 
 def _first_difference(expected: list[str], actual: list[str]) -> str:
-    index = next((i for i, (a, b) in enumerate(zip(expected, actual, strict=False)) if a != b), min(len(expected), len(actual)))
-    want = expected[index] if index < len(expected) else "(end of output)"
-    got = actual[index] if index < len(actual) else "(end of output)"
+    index, want, got = first_difference(expected, actual, "(end of output)")
     return f"first difference at line {index + 1}: virtual `{want}`, real `{got}`"
 
 
