@@ -286,26 +286,17 @@ def _literal(value: object) -> str:
     raise TypeError(f"not a JSON value: {value!r}")
 
 
-def _walk(steps: list):
-    """Every step in ``steps`` and in the blocks nested in them."""
-    for step in steps:
-        yield step
-        for block in ("body", "then", "else", "finally"):
-            yield from _walk(step.get(block) or [])
-        if step["step"] == "try" and step.get("catch"):
-            yield from _walk(step["catch"]["body"])
-
-
-def _walk_skipping(steps: list, skipped: dict):
-    """:func:`_walk` without ``skipped`` and what it holds."""
+def _walk(steps: list, skipped: dict | None = None):
+    """Every step in ``steps`` and in the blocks nested in them, but ``skipped`` (a step)
+    and what it holds."""
     for step in steps:
         if step is skipped:
             continue
         yield step
         for block in ("body", "then", "else", "finally"):
-            yield from _walk_skipping(step.get(block) or [], skipped)
+            yield from _walk(step.get(block) or [], skipped)
         if step["step"] == "try" and step.get("catch"):
-            yield from _walk_skipping(step["catch"]["body"], skipped)
+            yield from _walk(step["catch"]["body"], skipped)
 
 
 def _bound_names(steps: list, flat: bool = False) -> set[str]:
@@ -776,7 +767,7 @@ class _Program:
         # function never binds itself is bound first, as nonlocal needs.
         indent = "    " * depth
         inside = _bound_names(step["body"])
-        outside_steps = list(_walk_skipping(self.current, step))
+        outside_steps = list(_walk(self.current, skipped=step))
         bound_outside = _bound_names(outside_steps, flat=True) | set(self.params)
         shared = sorted(inside & (bound_outside | _read_names(outside_steps)))
         lines = [f"{indent}{name} = None  # bound in {self.timed}" for name in shared if name not in bound_outside]
