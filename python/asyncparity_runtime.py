@@ -413,8 +413,10 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         pending = sorted(_describe_task(task) for task in asyncio.all_tasks(self))
         described = ", ".join(pending) or "nothing"
         if self.in_shutdown:
-            return (f"did not finish asyncio.run's shutdown at {self.now_ms} ms (a task left running when main "
-                    f"returned does not end after its cancel) and no timer is pending; pending: {described}")
+            return (
+                f"did not finish asyncio.run's shutdown at {self.now_ms} ms (a task left running when main "
+                f"returned does not end after its cancel) and no timer is pending; pending: {described}"
+            )
         return f"has not settled at {self.now_ms} ms and no timer is pending; pending: {described}"
 
     def cleanup(self) -> None:
@@ -617,8 +619,10 @@ class World:
 
     def __init__(self, scenario_id: str, limits: dict | None = None, eager_tasks: bool = False) -> None:
         if eager_tasks and _EAGER_TASK_FACTORY is None:
-            raise RuntimeError(f"eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
-                               f"this is CPython {platform.python_version()}")
+            raise RuntimeError(
+                f"eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
+                f"this is CPython {platform.python_version()}"
+            )
         self.scenario_id = scenario_id
         self.limits = _check_limits(limits)
         self.eager_tasks = bool(eager_tasks)
@@ -654,11 +658,15 @@ class World:
             raise ValueError(f"an error kind is an identifier, not {kind!r}")
         if kind not in self._error_kinds:
             bases = (ScenarioError, _UNSHADOWED_BUILTINS[kind]) if kind in _UNSHADOWED_BUILTINS else (ScenarioError,)
-            self._error_kinds[kind] = type(kind, bases, {
-                "kind": kind,
-                "__module__": self.__class__.__module__,
-                "__doc__": f"The scenario error kind {kind}.",
-            })
+            self._error_kinds[kind] = type(
+                kind,
+                bases,
+                {
+                    "kind": kind,
+                    "__module__": self.__class__.__module__,
+                    "__doc__": f"The scenario error kind {kind}.",
+                },
+            )
         return self._error_kinds[kind]
 
     def operation(self, name: str, latency: int = 0, outcomes: list | None = None, on_cancel: str = "stop"):
@@ -783,8 +791,12 @@ class World:
         back from ``gather`` as its ``CancelledError``, which has been a ``BaseException``
         since CPython 3.8, and is no more a value than any other error.
         """
-        return [{"status": "rejected", "reason": value} if isinstance(value, BaseException)
-                else {"status": "fulfilled", "value": value} for value in values]
+        return [
+            {"status": "rejected", "reason": value}
+            if isinstance(value, BaseException)
+            else {"status": "fulfilled", "value": value}
+            for value in values
+        ]
 
     def unsupported(self, feature: str, version: str) -> None:
         """Stop here: the program needs ``feature``, new in CPython ``version``, which this
@@ -793,7 +805,9 @@ class World:
         For a path that only some runs take: on CPython 3.10 the program of an ``any``
         needs ``ExceptionGroup`` only when every call failed.
         """
-        message = f"needs CPython {version} or later ({feature}, reached in this run); this is CPython {platform.python_version()}"
+        message = (
+            f"needs CPython {version} or later ({feature}, reached in this run); this is CPython {platform.python_version()}"
+        )
         if self._unsupported is None:
             self._unsupported = message
         raise _Unsupported(message)
@@ -921,8 +935,13 @@ class World:
             if collecting:
                 gc.enable()
         elapsed = loops[0].trace_time() if loops else 0
-        return {"status": "settled", "result": self._result, "trace": _mark_unordered_groups(self._events),
-                "message": None, "stats": {"virtual_time": elapsed, "timer_firings": 0, "max_turns_per_instant": 0}}
+        return {
+            "status": "settled",
+            "result": self._result,
+            "trace": _mark_unordered_groups(self._events),
+            "message": None,
+            "stats": {"virtual_time": elapsed, "timer_firings": 0, "max_turns_per_instant": 0},
+        }
 
     def run_and_print(self, main) -> None:
         """Run ``main``, print the canonical trace and a status line; exit 1 unless settled.
@@ -967,8 +986,9 @@ class World:
     def _running_loop(self, what: str) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None or events._get_running_loop() is not loop:
-            raise RuntimeError(f"{what}() belongs to scenario '{self.scenario_id}': "
-                               f"call it while world.run(main) drives the program")
+            raise RuntimeError(
+                f"{what}() belongs to scenario '{self.scenario_id}': call it while world.run(main) drives the program"
+            )
         return loop
 
     def _record(self, event: str, **fields) -> None:
@@ -1006,8 +1026,7 @@ def _mark_unordered_groups(events_: list[dict]) -> list[dict]:
         tag = event.get("_unordered")
         end = index + 1
         if tag is not None:
-            while (end < len(events_) and events_[end].get("_unordered", (None,))[0] == tag[0]
-                   and events_[end]["t"] == event["t"]):
+            while end < len(events_) and events_[end].get("_unordered", (None,))[0] == tag[0] and events_[end]["t"] == event["t"]:
                 end += 1
         run = [{key: value for key, value in item.items() if key != "_unordered"} for item in events_[index:end]]
         if tag is not None and len({item["_unordered"][1] for item in events_[index:end]}) >= 2:
@@ -1092,8 +1111,11 @@ def _error_record(error: BaseException) -> dict:
     ``{"kind": "TimeoutError", "message": ""}``.
     """
     if _BaseExceptionGroup is not None and isinstance(error, _BaseExceptionGroup):
-        return {"kind": type(error).__name__, "message": error.message,
-                "errors": [_error_record(member) for member in error.exceptions]}
+        return {
+            "kind": type(error).__name__,
+            "message": error.message,
+            "errors": [_error_record(member) for member in error.exceptions],
+        }
     if isinstance(error, ScenarioError):
         return {"kind": error.kind, "message": error.message}
     return {"kind": type(error).__name__, "message": str(error)}
@@ -1212,23 +1234,23 @@ def _format_event_body(event: dict) -> str:
 def format_trace(events: list) -> str:
     """The canonical text of a trace (spec/PROTOCOL.md): one event a line, each ending in ``\\n``.
 
-        >>> print(format_trace([
-        ...     {"t": 0, "event": "start", "op": "download_data", "args": ["u", 1]},
-        ...     {"t": 30, "event": "fail", "op": "download_data",
-        ...      "error": {"kind": "IOError", "message": "connection reset"}},
-        ...     {"t": 30, "event": "log", "message": "got 1.0"},
-        ...     {"t": 30, "event": "cancel", "op": "upload"},
-        ...     {"t": 35, "event": "open", "resource": "connection", "args": ["db"]},
-        ...     {"t": 38, "event": "close", "resource": "connection"},
-        ...     {"t": 38, "event": "return", "value": [1.0, {"a": None}]},
-        ... ]), end="")
-        0 start download_data("u",1)
-        30 fail download_data IOError("connection reset")
-        30 log "got 1.0"
-        30 cancel upload
-        35 open connection("db")
-        38 close connection
-        38 return [1,{"a":null}]
+    >>> print(format_trace([
+    ...     {"t": 0, "event": "start", "op": "download_data", "args": ["u", 1]},
+    ...     {"t": 30, "event": "fail", "op": "download_data",
+    ...      "error": {"kind": "IOError", "message": "connection reset"}},
+    ...     {"t": 30, "event": "log", "message": "got 1.0"},
+    ...     {"t": 30, "event": "cancel", "op": "upload"},
+    ...     {"t": 35, "event": "open", "resource": "connection", "args": ["db"]},
+    ...     {"t": 38, "event": "close", "resource": "connection"},
+    ...     {"t": 38, "event": "return", "value": [1.0, {"a": None}]},
+    ... ]), end="")
+    0 start download_data("u",1)
+    30 fail download_data IOError("connection reset")
+    30 log "got 1.0"
+    30 cancel upload
+    35 open connection("db")
+    38 close connection
+    38 return [1,{"a":null}]
     """
     return "".join(_format_event(event) + "\n" for event in events)
 

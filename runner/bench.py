@@ -124,13 +124,17 @@ def run_benchmark(n: int, baseline_sample: int, node: NodeBinary) -> int:
     baseline_rate = baseline_sample / baseline_seconds
     print(f"asyncparity bench: {n} synthetic scenarios x 3 targets, Node {node.version}")
     print(f"  kit end to end (one Node worker):   {kit_rate:8.1f} scenarios/s  ({kit_seconds:.2f} s)")
-    print(f"  baseline (a Node process each):     {baseline_rate:8.1f} scenarios/s  "
-          f"({baseline_seconds:.2f} s for a sample of {baseline_sample})")
+    print(
+        f"  baseline (a Node process each):     {baseline_rate:8.1f} scenarios/s  "
+        f"({baseline_seconds:.2f} s for a sample of {baseline_sample})"
+    )
     print(f"  ratio: the kit is {kit_rate / baseline_rate:.1f}x the baseline")
     print("  where the kit's time goes:")
     print(f"    loading YAML + validation:        {load_seconds:6.2f} s")
-    print(f"    compiling (separate pass):        {python_compile + js_compile:6.2f} s "
-          f"(python {python_compile:.2f} s, javascript {js_compile:.2f} s over the protocol)")
+    print(
+        f"    compiling (separate pass):        {python_compile + js_compile:6.2f} s "
+        f"(python {python_compile:.2f} s, javascript {js_compile:.2f} s over the protocol)"
+    )
     print(f"    running python in-process:        {timings.python:6.2f} s (compile included)")
     print(f"    waiting for javascript after it:  {timings.javascript_wait:6.2f} s (runs concurrently with python)")
     print(f"    comparing:                        {timings.compare:6.2f} s")

@@ -39,7 +39,9 @@ class Blessing:
         """The unified diff from ``old`` to the blessed text (empty when unchanged or refused)."""
         if self.text is None:
             return []
-        return list(difflib.unified_diff(old.splitlines(), self.text.splitlines(), self.path, f"{self.path} (blessed)", lineterm=""))
+        return list(
+            difflib.unified_diff(old.splitlines(), self.text.splitlines(), self.path, f"{self.path} (blessed)", lineterm="")
+        )
 
 
 def yaml_value(value: object) -> str:
@@ -104,8 +106,10 @@ def _refusal(scenario: Scenario, verdict: Verdict) -> str | None:
     first = plain[0]
     for item in plain[1:]:
         if _shape(item.outcome) != _shape(first.outcome):
-            return (f"{item.target} disagrees with {first.target}; declare the divergence (diverge:) "
-                    "or change the scenario, then bless again")
+            return (
+                f"{item.target} disagrees with {first.target}; declare the divergence (diverge:) "
+                "or change the scenario, then bless again"
+            )
     for item in ran:
         if item.target in divergent and item.status == "mismatch" and "no longer diverges" in item.message:
             return f"{item.message}; remove or fix that divergence, then bless again"

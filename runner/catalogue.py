@@ -33,8 +33,10 @@ programs on real timers and saw them do exactly what the virtual clocks said.
 
 """
 
-CAUSES = {"language": "language: the languages differ",
-          "idiom": "idiom: the way this target's code is written differs from the closest code in the others"}
+CAUSES = {
+    "language": "language: the languages differ",
+    "idiom": "idiom: the way this target's code is written differs from the closest code in the others",
+}
 
 
 def verified_on(scenario: Scenario, record: dict) -> str:
@@ -58,18 +60,25 @@ def render(scenarios: list[Scenario], folder: Path, record: dict | None = None) 
     declared = [(scenario, divergence) for scenario in scenarios for divergence in scenario.diverge]
     declared.sort(key=lambda pair: (Path(pair[0].path).resolve(), pair[1].line))
     causes = {cause: sum(1 for _, divergence in declared if divergence.cause == cause) for cause in CAUSES}
-    lines = [HEADER.rstrip("\n"), "",
-             f"{len(declared)} declared divergences: {causes['language']} of the languages, {causes['idiom']} of an idiom.", ""]
+    lines = [
+        HEADER.rstrip("\n"),
+        "",
+        f"{len(declared)} declared divergences: {causes['language']} of the languages, {causes['idiom']} of an idiom.",
+        "",
+    ]
     lines += ["| scenario | targets that differ | cause | in short |", "|---|---|---|---|"]
     for scenario, divergence in declared:
-        lines.append(f"| [{scenario.id}](#{scenario.id}) | {', '.join(divergence.targets)} | {divergence.cause} | {scenario.summary} |")
+        lines.append(
+            f"| [{scenario.id}](#{scenario.id}) | {', '.join(divergence.targets)} | {divergence.cause} | {scenario.summary} |"
+        )
     for scenario, divergence in declared:
         lines += ["", f"## {scenario.id}", "", f"{scenario.summary}", ""]
         link = Path(os.path.relpath(Path(scenario.path).resolve(), folder.resolve())).as_posix()
         lines.append(f"Scenario: [{link}]({link}) (line {divergence.line})")
         lines.append("")
-        lines.append(f"Targets that differ: {', '.join(f'`{target}`' for target in divergence.targets)}; "
-                     f"the others do what `expect` says.")
+        lines.append(
+            f"Targets that differ: {', '.join(f'`{target}`' for target in divergence.targets)}; the others do what `expect` says."
+        )
         lines += ["", f"Cause: {CAUSES[divergence.cause]}.", "", f"Why: {divergence.reason}", ""]
         if divergence.closed_by:
             lines += [f"Closed by: {divergence.closed_by}", ""]
@@ -80,8 +89,10 @@ def render(scenarios: list[Scenario], folder: Path, record: dict | None = None) 
         others = [target for target in TARGETS if target not in divergence.targets]
         expect = scenario.expect
         if expect is not None and divergence.result is not None and divergence.result != expect.result:
-            lines.append(f"Result: `{format_result(expect.result)}` ({', '.join(others)}) against "
-                         f"`{format_result(divergence.result)}` ({', '.join(divergence.targets)})")
+            lines.append(
+                f"Result: `{format_result(expect.result)}` ({', '.join(others)}) against "
+                f"`{format_result(divergence.result)}` ({', '.join(divergence.targets)})"
+            )
             lines.append("")
         if expect is not None and expect.trace is not None and divergence.trace is not None:
             lines += _side_by_side(list(expect.trace), list(divergence.trace), others, list(divergence.targets))
@@ -99,4 +110,3 @@ def _side_by_side(left: list[str], right: list[str], left_targets: list[str], ri
 def _cell(line: str) -> str:
     escaped = line.replace("|", "\\|")  # a pipe would end the table cell
     return f"`{escaped}`" if line else ""
-

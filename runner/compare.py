@@ -96,6 +96,7 @@ def by_instant(lines: list[str]) -> list[str]:
     Only the order among events at the same virtual time is given up; which instant an
     event happened at, and how many events there were, still count.
     """
+
     def key(line: str) -> tuple[int, str]:
         head = line.split(" ", 1)[0]
         return (int(head) if head.isdigit() else -1, line)
@@ -156,8 +157,9 @@ def same_events(expected: list[str], actual: list[str]) -> tuple[bool, int]:
 def first_difference(expected: list[str], actual: list[str], end: str) -> tuple[int, str, str]:
     """The index of the first line where two texts differ, and the line of each there
     (``end`` for the one that has ended)."""
-    index = next((i for i, (want, got) in enumerate(zip(expected, actual, strict=False)) if want != got),
-                 min(len(expected), len(actual)))
+    index = next(
+        (i for i, (want, got) in enumerate(zip(expected, actual, strict=False)) if want != got), min(len(expected), len(actual))
+    )
     return (index, expected[index] if index < len(expected) else end, actual[index] if index < len(actual) else end)
 
 
@@ -189,7 +191,9 @@ def compare(scenario: Scenario, outcomes: dict[str, dict]) -> Verdict:
     )
 
 
-def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: str | None, outcomes: dict[str, dict]) -> TargetVerdict:
+def _compare_target(
+    scenario: Scenario, target: str, outcome: dict, reference: str | None, outcomes: dict[str, dict]
+) -> TargetVerdict:
     status = outcome.get("status")
     if status in ("skipped", "error"):
         return TargetVerdict(target, status, outcome.get("message", ""), outcome=outcome)
@@ -243,8 +247,10 @@ def _compare_target(scenario: Scenario, target: str, outcome: dict, reference: s
         return TargetVerdict(target, "mismatch", message, against, diff, outcome)
     note = ""
     if in_any_order:
-        note = (f"{in_any_order} events compared in any order: CPython takes their order from a set "
-                "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)")
+        note = (
+            f"{in_any_order} events compared in any order: CPython takes their order from a set "
+            "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)"
+        )
     if divergence is not None:
         return TargetVerdict(target, "diverge", f"diverges as declared: {divergence.reason}", against, outcome=outcome, note=note)
     return TargetVerdict(target, "agree", "", against, outcome=outcome, note=note)

@@ -63,9 +63,16 @@ def load_known(path: Path) -> list[Known]:
         unknown = set(item) - {"scenario", "status", "python", "node", "reason", "link"}
         if unknown:
             raise ValueError(f"{path}: entry {number} has unknown key {sorted(unknown)[0]!r}")
-        entries.append(Known(str(item["scenario"]), str(item["status"]), tuple(str(v) for v in item.get("python", [])),
-                             tuple(str(v) for v in item.get("node", [])), str(item.get("reason", "")),
-                             str(item.get("link", ""))))
+        entries.append(
+            Known(
+                str(item["scenario"]),
+                str(item["status"]),
+                tuple(str(v) for v in item.get("python", [])),
+                tuple(str(v) for v in item.get("node", [])),
+                str(item.get("reason", "")),
+                str(item.get("link", "")),
+            )
+        )
     return entries
 
 
@@ -104,12 +111,16 @@ def updated(report: dict, known: list[Known]) -> str:
                 links.setdefault(key, link)
             first = next(iter(result.get("targets", {}).values()), {}).get("message", "")
             reasons.setdefault(key, old or first)
-    lines = ["# Known outcomes per runtime: see runner/known.py. Regenerate with the command", "# `asyncparity matrix` prints when this file and a run disagree.", ""]
+    lines = [
+        "# Known outcomes per runtime: see runner/known.py. Regenerate with the command",
+        "# `asyncparity matrix` prints when this file and a run disagree.",
+        "",
+    ]
     all_nodes = sorted({cell.node.split(".")[0] for cell in cells}, key=int)
     for (scenario_id, status, minor), nodes in sorted(groups.items()):
         lines.append(f"- scenario: {scenario_id}")
         lines.append(f"  status: {status}")
-        lines.append(f"  python: [\"{minor}\"]")
+        lines.append(f'  python: ["{minor}"]')
         if sorted(set(nodes), key=int) != all_nodes:
             lines.append("  node: [" + ", ".join(f'"{node}"' for node in sorted(set(nodes), key=int)) + "]")
         if reasons[(scenario_id, status, minor)]:

@@ -53,7 +53,20 @@ _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
 MAX_REPEAT = 10_000
 
-TOP_LEVEL_KEYS = ("id", "summary", "tags", "requires", "operations", "resources", "queues", "functions", "main", "expect", "diverge", "limits")
+TOP_LEVEL_KEYS = (
+    "id",
+    "summary",
+    "tags",
+    "requires",
+    "operations",
+    "resources",
+    "queues",
+    "functions",
+    "main",
+    "expect",
+    "diverge",
+    "limits",
+)
 OPERATION_KEYS = ("latency", "returns", "fails", "outcomes", "on_cancel")
 ON_CANCEL = ("stop", "ignore")
 CANCELLED = "CancelledError"
@@ -243,7 +256,9 @@ def load_text(text: str, path: str) -> LoadResult:
                 line, column = event.start_mark.line + 1, event.start_mark.column + 1
                 # An alias shares one value between places; the targets would each get a
                 # copy, and a reader would have to chase it. Scenarios spell values out.
-                result.diagnostics.append(Diagnostic(path, line, column, "anchors and aliases (&name, *name) are not supported: write the value out"))
+                result.diagnostics.append(
+                    Diagnostic(path, line, column, "anchors and aliases (&name, *name) are not supported: write the value out")
+                )
                 return result
     documents = [document for document in documents if document is not None]
     if not documents:
@@ -272,7 +287,9 @@ def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
         if scenario.id in seen:
             first = seen[scenario.id]
             result.diagnostics.append(
-                Diagnostic(result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {first.path}:{first.line}")
+                Diagnostic(
+                    result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {first.path}:{first.line}"
+                )
             )
             result.scenario = None
         else:
@@ -386,7 +403,10 @@ class _Checker:
                 surrogate = next((char for char in value if "\ud800" <= char <= "\udfff"), None)
                 if surrogate is not None:
                     # YAML's \uXXXX escapes do not pair surrogates; such text is not Unicode.
-                    self.error(node, f"{what}: a lone UTF-16 surrogate \\u{ord(surrogate):04x}; write the character itself or use \\U for it")
+                    self.error(
+                        node,
+                        f"{what}: a lone UTF-16 surrogate \\u{ord(surrogate):04x}; write the character itself or use \\U for it",
+                    )
                     return _MISSING
                 return value
             if value is None or isinstance(value, bool):
@@ -401,7 +421,9 @@ class _Checker:
                     self.error(node, f"{what}: {node.value} is not a JSON number")
                     return _MISSING
                 return value
-            self.error(node, f"{what}: {node.value!r} reads as {type(value).__name__}, not a JSON value; quote it to make a string")
+            self.error(
+                node, f"{what}: {node.value!r} reads as {type(value).__name__}, not a JSON value; quote it to make a string"
+            )
             return _MISSING
         if isinstance(node, yaml.SequenceNode):
             items = [self.plain(item, what) for item in node.value]
@@ -442,7 +464,11 @@ class _Checker:
         if value is _MISSING:
             return None
         if not pattern.match(value):
-            rule = "lower_snake_case (a-z, 0-9, _; starting with a letter)" if pattern is IDENTIFIER else "CapWords (A-Z first, then letters and digits)"
+            rule = (
+                "lower_snake_case (a-z, 0-9, _; starting with a letter)"
+                if pattern is IDENTIFIER
+                else "CapWords (A-Z first, then letters and digits)"
+            )
             self.error(node, f"{what} '{value}' must be {rule}")
             return None
         reserved = RESERVED_NAMES if pattern is IDENTIFIER else RESERVED_KINDS
@@ -565,7 +591,9 @@ class _Checker:
                 elif value is not _MISSING:
                     requires[key] = value
         if "features" in entries:
-            features = [self.scalar(item, "a feature", str) for item in self.sequence(entries["features"][1], "requires.features") or []]
+            features = [
+                self.scalar(item, "a feature", str) for item in self.sequence(entries["features"][1], "requires.features") or []
+            ]
             requires["features"] = [feature for feature in features if feature is not _MISSING]
         return requires
 
@@ -613,7 +641,12 @@ class _Checker:
                 if on_cancel is not _MISSING and on_cancel not in ON_CANCEL:
                     self.error(spec["on_cancel"][1], f"on_cancel is 'stop' (the default) or 'ignore', not '{on_cancel}'")
                     on_cancel = _MISSING
-            if latency is not _MISSING and on_cancel is not _MISSING and all(outcome is not None for outcome in outcomes) and outcomes:
+            if (
+                latency is not _MISSING
+                and on_cancel is not _MISSING
+                and all(outcome is not None for outcome in outcomes)
+                and outcomes
+            ):
                 operation = {"name": name, "latency": latency, "outcomes": outcomes}
                 if on_cancel != "stop":
                     operation["on_cancel"] = on_cancel
@@ -730,9 +763,18 @@ class _Checker:
                         self.error(item, f"parameter '{param}' appears twice")
                     elif param in self.callables or param in (entries or {}):
                         self.error(item, f"parameter '{param}' would hide the operation or function of that name")
-                    elif clash := next((other for other in [*self.callables, *(entries or {}), *params]
-                                        if other != param and camel_case(other) == camel_case(param)), None):
-                        self.error(item, f"parameter '{param}' and '{clash}' are both '{camel_case(param)}' in JavaScript; choose another name")
+                    elif clash := next(
+                        (
+                            other
+                            for other in [*self.callables, *(entries or {}), *params]
+                            if other != param and camel_case(other) == camel_case(param)
+                        ),
+                        None,
+                    ):
+                        self.error(
+                            item,
+                            f"parameter '{param}' and '{clash}' are both '{camel_case(param)}' in JavaScript; choose another name",
+                        )
                     else:
                         params.append(param)
             if "steps" not in spec:
@@ -858,7 +900,10 @@ class _Checker:
         if None in args:
             return None
         if self.callables[callee] == "function" and len(args) != self.arity[callee]:
-            self.error(args_node if args_node is not None else name_node, f"'{callee}' takes {self.arity[callee]} argument(s), given {len(args)}")
+            self.error(
+                args_node if args_node is not None else name_node,
+                f"'{callee}' takes {self.arity[callee]} argument(s), given {len(args)}",
+            )
             return None
         return {"callee": callee, "callee_kind": self.callables[callee], "args": args}
 
@@ -872,7 +917,10 @@ class _Checker:
             handle = reference.group(1)
             if reference.group(2) or scope.kind(handle) != "handle":
                 started = [name for name, kind in scope.kinds.items() if kind == "handle"]
-                self.error(target_node, f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}")
+                self.error(
+                    target_node,
+                    f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}",
+                )
                 return None
             if scope.definite is not None and handle not in scope.definite:
                 self.error(target_node, f"'{target}' may not be started here: some paths to this step do not start it")
@@ -1001,9 +1049,12 @@ class _Checker:
         if "idiom" in entries:
             idiom = self.scalar(entries["idiom"][1], "idiom", str)
             if idiom is not _MISSING and idiom not in TIMEOUT_IDIOMS:
-                self.error(entries["idiom"][1], "a timeout's idiom is 'signal' (the default: the deadline aborts every wait in "
-                           "the block, as asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline "
-                           f"and does not stop it), not '{idiom}'{did_you_mean(idiom, TIMEOUT_IDIOMS)}")
+                self.error(
+                    entries["idiom"][1],
+                    "a timeout's idiom is 'signal' (the default: the deadline aborts every wait in "
+                    "the block, as asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline "
+                    f"and does not stop it), not '{idiom}'{did_you_mean(idiom, TIMEOUT_IDIOMS)}",
+                )
                 idiom = _MISSING
         self.blocks.append("timeout")
         try:
@@ -1015,7 +1066,10 @@ class _Checker:
                 # On CPython 3.10 (asyncio.wait_for) and in JavaScript's race idiom the block
                 # is a function of its own; a return in it could not leave the function
                 # around it. Keep the targets honest.
-                self.error(entries["timeout"][0], f"a timeout block cannot return (line {step['line']}); bind a name in it and return after the block")
+                self.error(
+                    entries["timeout"][0],
+                    f"a timeout block cannot return (line {step['line']}); bind a name in it and return after the block",
+                )
                 return None
         self.note_raised("TimeoutError")
         if ms is _MISSING or idiom is _MISSING:
@@ -1040,7 +1094,9 @@ class _Checker:
         handle = reference.group(1) if reference and not reference.group(2) else None
         if handle is None or scope.kind(handle) != "handle":
             started = [name for name, kind in scope.kinds.items() if kind == "handle"]
-            self.error(node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}")
+            self.error(
+                node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}"
+            )
             return None
         if scope.started.get(handle) != "operation":
             # JavaScript cancels through an AbortSignal handed to the operation; a scenario
@@ -1063,7 +1119,11 @@ class _Checker:
             self.error(callee_node, f"map calls '{callee}' with one item, but it takes {self.arity[callee]} argument(s)")
             return None
         # Checked as a call with no arguments here; map passes each item as the one argument.
-        call = {"callee": callee, "callee_kind": "function"} if self.callables.get(callee) == "function" else self.call(callee_node, None, scope)
+        call = (
+            {"callee": callee, "callee_kind": "function"}
+            if self.callables.get(callee) == "function"
+            else self.call(callee_node, None, scope)
+        )
         over = self.expr(entries["over"][1], scope)
         if over is not None and "literal" in over and not isinstance(over["literal"], list):
             self.error(entries["over"][1], f"map goes over a list of items, not {_describe(entries['over'][1])}")
@@ -1072,7 +1132,14 @@ class _Checker:
         bind = self.bind(entries, scope, "value", False)
         if call is None or over is None or limit is _MISSING:
             return None
-        return {"step": "map", "callee": call["callee"], "callee_kind": call["callee_kind"], "over": over, "limit": limit, "bind": bind}
+        return {
+            "step": "map",
+            "callee": call["callee"],
+            "callee_kind": call["callee_kind"],
+            "over": over,
+            "limit": limit,
+            "bind": bind,
+        }
 
     def queue(self, node: yaml.Node) -> str | None:
         name = self.scalar(node, "a queue", str)
@@ -1102,7 +1169,10 @@ class _Checker:
             self.error(entries["yield"][0], "yield belongs in a function with generator: true")
             return None
         if "timeout" in self.blocks:
-            self.error(entries["yield"][0], "a timeout block cannot yield (on CPython 3.10, and in JavaScript's race idiom, it is a function of its own)")
+            self.error(
+                entries["yield"][0],
+                "a timeout block cannot yield (on CPython 3.10, and in JavaScript's race idiom, it is a function of its own)",
+            )
             return None
         value = self.expr(entries["yield"][1], scope)
         return None if value is None else {"step": "yield", "value": value}
@@ -1113,7 +1183,9 @@ class _Checker:
             return None
         loops = [block for block in self.blocks if block != "try"]
         if not loops or loops[-1] != "for_each":
-            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(loops[-1] if loops else "", "no for_each")
+            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(
+                loops[-1] if loops else "", "no for_each"
+            )
             self.error(entries["break"][0], f"break leaves a for_each; here it is inside {place}")
             return None
         scope.definite = None
@@ -1144,7 +1216,9 @@ class _Checker:
         name = self.scalar(node, "a resource", str)
         if name is not _MISSING and self.callables.get(name) != "resource":
             resources = [known for known, kind in self.callables.items() if kind == "resource"]
-            self.error(node, f"unknown resource '{name}' (resources are declared under resources:){did_you_mean(name, resources)}")
+            self.error(
+                node, f"unknown resource '{name}' (resources are declared under resources:){did_you_mean(name, resources)}"
+            )
             name = _MISSING
         args = [self.expr(item, scope) for item in (self.sequence(entries["args"][1], "args") or [])] if "args" in entries else []
         if "steps" not in entries:
@@ -1215,7 +1289,7 @@ class _Checker:
     def step_if(self, entries: dict, scope: _Scope, where: str) -> dict | None:
         node = entries["if"][1]
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
-            self.error(node, "if takes [left, comparison, right], for example [$attempt, \"<\", 3]")
+            self.error(node, 'if takes [left, comparison, right], for example [$attempt, "<", 3]')
             return None
         left_node, op_node, right_node = node.value
         left = self.expr(left_node, scope)
@@ -1307,7 +1381,11 @@ class _Checker:
             self.error(op_node, f"unknown operator '{op}'; calc knows {' '.join(ARITHMETIC)} (integers only)")
             return None
         for side, side_node in ((left, left_node), (right, right_node)):
-            if side is not None and "literal" in side and (not isinstance(side["literal"], int) or isinstance(side["literal"], bool)):
+            if (
+                side is not None
+                and "literal" in side
+                and (not isinstance(side["literal"], int) or isinstance(side["literal"], bool))
+            ):
                 self.error(side_node, f"calc works on integers, not {_describe(side_node)}")
                 return None
         if left is None or right is None or op is _MISSING:
@@ -1320,8 +1398,11 @@ class _Checker:
             self.error(node, f"'${name}' is {scope.ended[name]}")
             return None
         if kind is not None and scope.definite is not None and name not in scope.definite:
-            self.error(node, f"'${name}' may not be bound here: some paths to this step do not bind it "
-                       "(bind it before the branch, or on every path)")
+            self.error(
+                node,
+                f"'${name}' may not be bound here: some paths to this step do not bind it "
+                "(bind it before the branch, or on every path)",
+            )
             return None
         if kind is None:
             visible = [known for known, known_kind in scope.kinds.items() if known_kind != "handle"]
@@ -1334,7 +1415,12 @@ class _Checker:
                 }.get(self.callables[name], f"call it with 'await: {name}'")
                 self.error(node, f"'${name}' names {_a(self.callables[name])}, not a value; {advice}")
             else:
-                self.error(node, f"unknown name '${name}'{hint}" if hint else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})")
+                self.error(
+                    node,
+                    f"unknown name '${name}'{hint}"
+                    if hint
+                    else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})",
+                )
             return None
         if kind == "handle":
             self.error(node, f"'${name}' is a started call; get its value with 'await: ${name}'")
@@ -1376,7 +1462,9 @@ class _Checker:
                 hole = text[index + 1 : end]
                 reference = REFERENCE.match("$" + hole)
                 if not reference:
-                    self.error(node, f"format: '{{{hole}}}' is not a name; holes hold a bound name like {{data}} or {{error.message}}")
+                    self.error(
+                        node, f"format: '{{{hole}}}' is not a name; holes hold a bound name like {{data}} or {{error.message}}"
+                    )
                     ok = False
                 else:
                     expr = self.reference(node, reference.group(1), reference.group(2), scope)
@@ -1468,7 +1556,10 @@ class _Checker:
         if "order" in entries:
             order = self.scalar(entries["order"][1], "order", str)
             if order is not _MISSING and order not in ORDERS:
-                self.error(entries["order"][1], f"order is 'exact' (the default) or 'instant' (any order among events at one instant), not '{order}'{did_you_mean(order, ORDERS)}")
+                self.error(
+                    entries["order"][1],
+                    f"order is 'exact' (the default) or 'instant' (any order among events at one instant), not '{order}'{did_you_mean(order, ORDERS)}",
+                )
                 return None
             if order is _MISSING:
                 return None
@@ -1485,7 +1576,9 @@ class _Checker:
             self.known_keys(entries, DIVERGE_KEYS, "a divergence")
             missing = [key for key in ("targets", "reason", "cause") if key not in entries]
             if missing:
-                self.error(item, f"a divergence needs {', '.join(missing[:-1]) + ' and ' if len(missing) > 1 else ''}{missing[-1]}")
+                self.error(
+                    item, f"a divergence needs {', '.join(missing[:-1]) + ' and ' if len(missing) > 1 else ''}{missing[-1]}"
+                )
                 continue
             targets = []
             for target_node in self.sequence(entries["targets"][1], "targets") or []:
@@ -1506,12 +1599,22 @@ class _Checker:
             see = self.see(entries["see"][1]) if "see" in entries else ()
             cause = self.scalar(entries["cause"][1], "cause", str)
             if cause is not _MISSING and cause not in CAUSES:
-                self.error(entries["cause"][1], f"cause is 'language' (the languages differ) or 'idiom' (the way one target's code is written differs), not '{cause}'{did_you_mean(cause, CAUSES)}")
+                self.error(
+                    entries["cause"][1],
+                    f"cause is 'language' (the languages differ) or 'idiom' (the way one target's code is written differs), not '{cause}'{did_you_mean(cause, CAUSES)}",
+                )
                 cause = _MISSING
             closed_by = self.scalar(entries["closed_by"][1], "closed_by", str) if "closed_by" in entries else ""
             result = self.result(entries, item, "a divergence")
             trace = self.trace(entries["trace"][1]) if "trace" in entries else None
-            if result is _MISSING or trace is _MISSING or reason is _MISSING or cause is _MISSING or closed_by is _MISSING or not targets:
+            if (
+                result is _MISSING
+                or trace is _MISSING
+                or reason is _MISSING
+                or cause is _MISSING
+                or closed_by is _MISSING
+                or not targets
+            ):
                 continue
             if result is None and trace is None:
                 self.error(item, "a divergence states what the targets do instead: returns, throws or uncaught, a trace, or both")
@@ -1519,8 +1622,18 @@ class _Checker:
             if expect is not None and (result is None or result == expect.result) and (trace is None or trace == expect.trace):
                 self.error(item, "this divergence states the same outcome as expect; state what differs")
                 continue
-            divergences.append(Divergence(tuple(targets), " ".join(reason.split()), result, trace, _position(item)[0], see,
-                                          cause, " ".join(closed_by.split())))
+            divergences.append(
+                Divergence(
+                    tuple(targets),
+                    " ".join(reason.split()),
+                    result,
+                    trace,
+                    _position(item)[0],
+                    see,
+                    cause,
+                    " ".join(closed_by.split()),
+                )
+            )
         return divergences
 
     def see(self, node: yaml.Node) -> tuple[str, ...]:

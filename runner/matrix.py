@@ -61,6 +61,7 @@ def shard(results: list[LoadResult], index: int, count: int) -> list[LoadResult]
     Each scenario goes to the shard its id hashes to, so adding a scenario moves no
     other scenario between shards, and every machine splits the same way.
     """
+
     def key(result: LoadResult) -> str:
         return result.scenario.id if result.scenario is not None else result.path
 
@@ -98,7 +99,9 @@ def run_matrix(
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         if py_targets:
             for python in pythons:
-                runs[f"py{python.version}"] = pool.submit(run_runtime, PythonWorkerTestee(python, timeout), python_targets(python))
+                runs[f"py{python.version}"] = pool.submit(
+                    run_runtime, PythonWorkerTestee(python, timeout), python_targets(python)
+                )
         if js_targets:
             for node in nodes:
                 runs[f"node{node.version}"] = pool.submit(run_runtime, NodeTestee(node, timeout), js_targets)
@@ -108,7 +111,7 @@ def run_matrix(
         if runtime not in finished:
             return {}
         per_scenario = len(runtime_targets)
-        chunk = finished[runtime][position * per_scenario:(position + 1) * per_scenario]
+        chunk = finished[runtime][position * per_scenario : (position + 1) * per_scenario]
         return dict(zip(runtime_targets, chunk, strict=True))
 
     cells = [Cell(python.version, node.version) for python in pythons for node in nodes]
@@ -117,8 +120,13 @@ def run_matrix(
     for position, scenario in enumerate(scenarios):
         for cell in cells:
             cell_py = targets_of[cell.python] if py_targets else []
-            outcomes = {**outcomes_of(f"py{cell.python}", cell_py, position), **outcomes_of(f"node{cell.node}", js_targets, position)}
-            result.verdicts[scenario.id, cell.name] = compare(scenario, {target: outcomes[target] for target in targets if target in outcomes})
+            outcomes = {
+                **outcomes_of(f"py{cell.python}", cell_py, position),
+                **outcomes_of(f"node{cell.node}", js_targets, position),
+            }
+            result.verdicts[scenario.id, cell.name] = compare(
+                scenario, {target: outcomes[target] for target in targets if target in outcomes}
+            )
     return result
 
 

@@ -45,10 +45,16 @@ def markdown(report: dict, problems: list[str] = ()) -> str:
     for scenario in report["scenarios"][:MARKDOWN_ROWS]:
         lines.append(f"| {scenario['id']} | " + " | ".join(SYMBOL[scenario["cells"][name]["status"]] for name in names) + " |")
     if len(report["scenarios"]) > MARKDOWN_ROWS:
-        lines.append(f"| … {len(report['scenarios']) - MARKDOWN_ROWS} more in the JSON report | " + " | ".join("" for _ in names) + " |")
+        lines.append(
+            f"| … {len(report['scenarios']) - MARKDOWN_ROWS} more in the JSON report | " + " | ".join("" for _ in names) + " |"
+        )
     lines.append("| **summary** | " + " | ".join(_summary(report, name) for name in names) + " |")
-    failing = [(scenario, name, scenario["cells"][name]) for scenario in report["scenarios"] for name in names
-               if scenario["cells"][name]["status"] in ("mismatch", "error")]
+    failing = [
+        (scenario, name, scenario["cells"][name])
+        for scenario in report["scenarios"]
+        for name in names
+        if scenario["cells"][name]["status"] in ("mismatch", "error")
+    ]
     if failing:
         lines += ["", "### Cells that did not pass", ""]
         for scenario, name, cell in failing:
@@ -70,10 +76,13 @@ def junit(report: dict) -> str:
         failures = sum(1 for _, c in cases if c["status"] == "mismatch")
         errors = sum(1 for _, c in cases if c["status"] == "error")
         skipped = sum(1 for _, c in cases if c["status"] == "skipped")
-        suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(cases)), failures=str(failures),
-                              errors=str(errors), skipped=str(skipped))
+        suite = ET.SubElement(
+            root, "testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors=str(errors), skipped=str(skipped)
+        )
         for scenario, result in cases:
-            case = ET.SubElement(suite, "testcase", classname=name, name=scenario["id"], file=scenario["path"], line=str(scenario["line"]))
+            case = ET.SubElement(
+                suite, "testcase", classname=name, name=scenario["id"], file=scenario["path"], line=str(scenario["line"])
+            )
             messages = "\n".join(f"{target}: {item['message']}" for target, item in result.get("targets", {}).items())
             if result["status"] in ("mismatch", "error"):
                 tag = "failure" if result["status"] == "mismatch" else "error"

@@ -50,9 +50,7 @@ def find_node(requested: str | None = None, environ: dict[str, str] | None = Non
     if path is None or not os.path.exists(path):
         raise NodeNotFound(f"asyncparity: no Node found ({source}): {fix}")
     try:
-        completed = subprocess.run(
-            [path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False
-        )
+        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise NodeNotFound(f"asyncparity: {path} ({source}) did not answer --version ({error}): {fix}") from None
     match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", completed.stdout.strip())
@@ -60,5 +58,7 @@ def find_node(requested: str | None = None, environ: dict[str, str] | None = Non
         raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: --version printed {completed.stdout.strip()!r}: {fix}")
     version = completed.stdout.strip().lstrip("v")
     if int(match.group(1)) < MINIMUM_MAJOR:
-        raise NodeNotFound(f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}")
+        raise NodeNotFound(
+            f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}"
+        )
     return NodeBinary(path, version)

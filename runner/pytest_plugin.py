@@ -31,12 +31,22 @@ _RUNNER_KEY = pytest.StashKey["_Runner"]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("asyncparity", "asyncparity scenarios")
-    group.addoption("--asyncparity-targets", default=",".join(DEFAULT_TARGETS), metavar="T,T",
-                    help=f"targets to run scenario files on, from {', '.join(TARGETS)} (default: {','.join(DEFAULT_TARGETS)})")
-    group.addoption("--asyncparity-node", default=None, metavar="PATH",
-                    help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)")
-    group.addoption("--asyncparity-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                    help="wall-clock bound on each reply from a testee")
+    group.addoption(
+        "--asyncparity-targets",
+        default=",".join(DEFAULT_TARGETS),
+        metavar="T,T",
+        help=f"targets to run scenario files on, from {', '.join(TARGETS)} (default: {','.join(DEFAULT_TARGETS)})",
+    )
+    group.addoption(
+        "--asyncparity-node", default=None, metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)"
+    )
+    group.addoption(
+        "--asyncparity-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="wall-clock bound on each reply from a testee",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -117,8 +127,7 @@ class ScenarioFile(pytest.File):
             return
         runner = self.config.stash[_RUNNER_KEY]
         for target in runner.targets:
-            yield ScenarioItem.from_parent(self, name=f"{result.scenario.id}[{target}]",
-                                           scenario=result.scenario, target=target)
+            yield ScenarioItem.from_parent(self, name=f"{result.scenario.id}[{target}]", scenario=result.scenario, target=target)
 
 
 class ScenarioFailure(Exception):

@@ -68,6 +68,8 @@ def find_python(requested: str, environ: dict[str, str] | None = None) -> Python
             continue
         version = ".".join(match.groups())
         if (int(match.group(1)), int(match.group(2))) < MINIMUM:
-            raise PythonNotFound(f"asyncparity: {path} (--python {requested}) is Python {version}; the Python target needs 3.10 or later")
+            raise PythonNotFound(
+                f"asyncparity: {path} (--python {requested}) is Python {version}; the Python target needs 3.10 or later"
+            )
         return PythonBinary(path, version)
     raise PythonNotFound(f"asyncparity: no working CPython for --python {requested}: {'; '.join(problems)}: {fix}")

@@ -53,7 +53,11 @@ def unmet_requirement(ir: dict, hello: dict) -> str | None:
         have = tuple(int(part) for part in version.split(".")[: len(wanted)])
         if have < wanted:
             return f"scenario '{ir.get('id')}' requires {shown} {requires[key]} or later; this is {shown} {version}"
-    missing = [feature for feature in requires.get("features", []) if feature in hello.get("features", {}) and not hello["features"][feature]]
+    missing = [
+        feature
+        for feature in requires.get("features", [])
+        if feature in hello.get("features", {}) and not hello["features"][feature]
+    ]
     if missing:
         return f"scenario '{ir.get('id')}' requires {', '.join(missing)}, which {shown} {version} lacks"
     return None
@@ -97,8 +101,13 @@ class PythonTestee:
         try:
             return self._target.run(ir, target)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
-            return {"target": target, "status": "error", "result": None, "trace": [],
-                    "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}"}
+            return {
+                "target": target,
+                "status": "error",
+                "result": None,
+                "trace": [],
+                "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
+            }
 
 
 class WorkerTestee:
@@ -109,7 +118,9 @@ class WorkerTestee:
 
     targets: tuple[str, ...] = ()
 
-    def __init__(self, command: list[str], name: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, command: list[str], name: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None
+    ) -> None:
         self.command = command
         self.name = name
         self.env = env
@@ -229,8 +240,13 @@ class WorkerTestee:
                 if reply.get("type") == "outcome":
                     yield reply["outcome"]
                 else:
-                    yield {"target": target, "status": "error", "result": None, "trace": [],
-                           "message": reply.get("message") or f"the {self.name} worker sent {reply!r}"}
+                    yield {
+                        "target": target,
+                        "status": "error",
+                        "result": None,
+                        "trace": [],
+                        "message": reply.get("message") or f"the {self.name} worker sent {reply!r}",
+                    }
 
         return outcomes()
 
@@ -260,7 +276,10 @@ class WorkerTestee:
                     try:
                         reply = json.loads(line)
                     except json.JSONDecodeError:
-                        reply = {"type": "error", "message": f"the {self.name} worker wrote a line that is not JSON: {line[:200]!r}"}
+                        reply = {
+                            "type": "error",
+                            "message": f"the {self.name} worker wrote a line that is not JSON: {line[:200]!r}",
+                        }
                     if reply.get("id") not in (request["id"], None):
                         continue  # a stale reply from before a restart
                     waiting.pop(0)
@@ -293,7 +312,9 @@ class WorkerTestee:
         threading.Thread(target=write, daemon=True, name="asyncparity-node-stdin").start()
 
     def _failure_message(self, request: dict, timed_out: bool) -> str:
-        what = f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
+        what = (
+            f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
+        )
         if timed_out:
             return f"the {self.name} worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
         process = self._process

@@ -40,15 +40,20 @@ def canonical_json(value: Any, separators: tuple[str, str] = (",", ":")) -> str:
         return _COMPACT.encode(value)
     if _plain(value):
         # No float and no key but a string: the json module's text is JSON.stringify's.
-        return (_COMPACT if separators == (",", ":") else json.JSONEncoder(ensure_ascii=False, separators=separators)).encode(value)
+        return (_COMPACT if separators == (",", ":") else json.JSONEncoder(ensure_ascii=False, separators=separators)).encode(
+            value
+        )
     comma, colon = separators
     if isinstance(value, float):
         return number_text(value)
     if isinstance(value, list | tuple):
         return "[" + comma.join(canonical_json(item, separators) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + comma.join(f"{canonical_json(str(key))}{colon}{canonical_json(item, separators)}"
-                                for key, item in value.items()) + "}"
+        return (
+            "{"
+            + comma.join(f"{canonical_json(str(key))}{colon}{canonical_json(item, separators)}" for key, item in value.items())
+            + "}"
+        )
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -119,8 +119,12 @@ def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: flo
         return Check(target, "not run", f"the virtual run did not settle: {reason}")
     virtual_ms = int((outcome.get("stats") or {}).get("virtual_time", 0))
     if virtual_ms * scale / 1000 > max_seconds:
-        return Check(target, "too long", f"{virtual_ms} virtual ms would take {virtual_ms * scale / 1000:g} s at scale {scale:g} "
-                                         f"(the bound is {max_seconds:g} s)")
+        return Check(
+            target,
+            "too long",
+            f"{virtual_ms} virtual ms would take {virtual_ms * scale / 1000:g} s at scale {scale:g} "
+            f"(the bound is {max_seconds:g} s)",
+        )
     return Program(scenario, target, source, expected_lines(outcome), virtual_ms)
 
 
@@ -260,7 +264,9 @@ def verification_details(verification: Verification, scale: float) -> list[str]:
         return [f"  {verification.scenario_id} {check.target}: {check.message}" for check in shown]
     lines = [f"--- {verification.scenario_id} ({verification.path})"]
     for check in shown:
-        lines.append(f"  {check.target}: {check.status}: {check.message}" if check.message else f"  {check.target}: {check.status}")
+        lines.append(
+            f"  {check.target}: {check.status}: {check.message}" if check.message else f"  {check.target}: {check.status}"
+        )
         lines.extend(f"    {line}" for line in check.diff)
     if verification.status == "differ":
         lines.append(f"  rerun: {verification.rerun_command(scale)}")

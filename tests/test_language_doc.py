@@ -151,7 +151,9 @@ def examples() -> tuple[list[Example], list[str]]:
             if not found:
                 problems.append(f"LANGUAGE.md:{block.line}: a {block.tag} block before any scenario")
             elif not targets:
-                problems.append(f"LANGUAGE.md:{block.line}: the line before a {block.tag} block must name its targets, like **python**; found {block.label!r}")
+                problems.append(
+                    f"LANGUAGE.md:{block.line}: the line before a {block.tag} block must name its targets, like **python**; found {block.label!r}"
+                )
             elif any(("python" if target == "python" else "js") != block.tag for target in targets):
                 problems.append(f"LANGUAGE.md:{block.line}: a {block.tag} block labelled {block.label}")
             else:
@@ -296,8 +298,11 @@ def test_renderings_are_what_the_targets_generate(example: Example, node: NodeTe
 @pytest.mark.parametrize("head", list(load.STEP_MODIFIERS))
 def test_every_step_has_a_section_with_a_scenario_and_three_renderings(head: str) -> None:
     heading = next(
-        (block.headings for block in BLOCKS if len(block.headings) >= 3 and block.headings[1] == "## Steps"
-         and head in section_heads(block.headings[2])),
+        (
+            block.headings
+            for block in BLOCKS
+            if len(block.headings) >= 3 and block.headings[1] == "## Steps" and head in section_heads(block.headings[2])
+        ),
         None,
     )
     assert heading is not None, f"LANGUAGE.md has no section '### `{head}`' with examples under '## Steps'"
@@ -424,8 +429,10 @@ LIMIT_SCENARIOS = {
     # Python a pass of the event loop (each await of a 0 ms operation takes two), in
     # JavaScript a timer firing or a call into the kit (there a 0 ms timer is 1 ms, so
     # the calls that pass the bound at one instant are logs).
-    "turns_per_instant": {"python": "  - repeat: 1000\n    steps:\n      - await: instant\n",
-                          "javascript": "  - repeat: 1001\n    steps:\n      - log: spin\n"},
+    "turns_per_instant": {
+        "python": "  - repeat: 1000\n    steps:\n      - await: instant\n",
+        "javascript": "  - repeat: 1001\n    steps:\n      - log: spin\n",
+    },
 }
 
 
@@ -434,15 +441,20 @@ def test_limits_have_the_defaults_and_messages_the_table_says(row: list[str], no
     limit, default, _bounds, message = row[:4]
     steps = LIMIT_SCENARIOS[limit]
     outcomes = {}
-    for language, language_steps in (steps.items() if isinstance(steps, dict) else [("both", steps)]):
+    for language, language_steps in steps.items() if isinstance(steps, dict) else [("both", steps)]:
         text = (
             "id: language-doc-limit\nsummary: A row of the limits table of spec/LANGUAGE.md.\n"
             "operations:\n  instant:\n    latency: 0\n    returns: null\n"
             f"main:\n{language_steps}  - return: null\n"
         )
         ran = run_row(text, node)
-        outcomes.update({target: outcome for target, outcome in ran.items()
-                         if language == "both" or (language == "python") == (target == "python")})
+        outcomes.update(
+            {
+                target: outcome
+                for target, outcome in ran.items()
+                if language == "both" or (language == "python") == (target == "python")
+            }
+        )
 
     assert int(default) == load.DEFAULT_LIMITS[limit]
     expected = message.replace("'ID'", "'language-doc-limit'").replace(" at T ms", " at 0 ms")

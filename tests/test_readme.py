@@ -84,8 +84,9 @@ def test_verify_over_the_kit_s_scenarios_passes_and_closes_as_shown() -> None:
     sample = next(block for block in blocks("") if block.startswith("verifying ")).splitlines()
     head = sample[0].split(" (CPython ")[0]
 
-    completed = subprocess.run([str(COMMAND), "verify", "spec/"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=900, check=False)
+    completed = subprocess.run(
+        [str(COMMAND), "verify", "spec/"], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+    )
 
     lines = completed.stdout.splitlines()
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr

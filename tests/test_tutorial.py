@@ -55,8 +55,9 @@ def test_the_tutorial_works_as_written(tmp_path: Path) -> None:
             for command in body.splitlines():
                 if command.startswith(". .venv/bin/activate"):
                     continue  # this test puts the installed commands on PATH instead
-                completed = subprocess.run(command, shell=True, cwd=tmp_path, env=env,
-                                           capture_output=True, text=True, timeout=120, check=False)
+                completed = subprocess.run(
+                    command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+                )
                 output += completed.stdout + completed.stderr
         elif kind == "":
             assert output == body, f"after:\n{prose[-300:]}"

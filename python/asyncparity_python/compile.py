@@ -154,13 +154,25 @@ _ARITHMETIC = {"+": 1, "-": 1, "*": 2}
 _PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
 # Classes the program uses by these names: an error kind must not shadow them.
 # TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
-_PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup",
-                  "CancelledError"}
+_PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
 _CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
 _ON_CANCEL = ("stop", "ignore")
 # Steps that bind a name (their "bind"), besides a catch's error.
-_BINDING_STEPS = ("await", "start", "all", "race", "repeat", "all_settled", "any", "group", "set", "map", "get",
-                  "for_each", "using")
+_BINDING_STEPS = (
+    "await",
+    "start",
+    "all",
+    "race",
+    "repeat",
+    "all_settled",
+    "any",
+    "group",
+    "set",
+    "map",
+    "get",
+    "for_each",
+    "using",
+)
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
@@ -462,11 +474,14 @@ class _Program:
         if self.operations & self.functions:
             raise ValueError(f"{sorted(self.operations & self.functions)[0]!r} is both an operation and a function")
         if self.queues & (self.operations | self.functions):
-            raise ValueError(f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and "
-                             "an operation or function")
+            raise ValueError(
+                f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and an operation or function"
+            )
         if self.resources & (self.operations | self.functions | self.queues):
-            raise ValueError(f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
-                             "resource and an operation, function or queue")
+            raise ValueError(
+                f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
+                "resource and an operation, function or queue"
+            )
         for name in self.names:
             self._check_name(name, "operation, function, queue or resource")
         for resource in self.ir.get("resources", []):
@@ -495,8 +510,7 @@ class _Program:
         self._collect(self.ir["main"], "main")
 
     def _check_name(self, name: str, what: str) -> None:
-        if (not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _PROGRAM_NAMES
-                or keyword.iskeyword(name)):
+        if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _PROGRAM_NAMES or keyword.iskeyword(name):
             raise ValueError(f"{what} name {name!r} cannot be used in the Python program")
 
     def _check_local(self, name: str | None, where: str) -> None:
@@ -541,9 +555,11 @@ class _Program:
                 if call["callee"] not in self.operations | self.functions:
                     raise ValueError(f"{where}: {call['callee']!r} is neither an operation nor a function")
                 if (kind == "for_each") != (call["callee"] in self.generators):
-                    raise ValueError(f"{where}: {call['callee']!r} is a generator; for_each consumes its values"
-                                     if kind != "for_each" else
-                                     f"{where}: {call['callee']!r} is not a generator function; for_each needs one")
+                    raise ValueError(
+                        f"{where}: {call['callee']!r} is a generator; for_each consumes its values"
+                        if kind != "for_each"
+                        else f"{where}: {call['callee']!r} is not a generator function; for_each needs one"
+                    )
                 for arg in call["args"]:
                     self._collect_expr(arg, where)
             for key in ("value", "message", "left", "right"):
@@ -646,8 +662,14 @@ class _Program:
         if ir.get("resources"):
             lines.append("")
             for resource in ir["resources"]:
-                lines.extend(_wrapped("", f"{resource['name']} = world.resource(", [
-                    python_string(resource["name"]), f"open={int(resource['open'])}", f"close={int(resource['close'])}"], ")"))
+                lines.extend(
+                    _wrapped(
+                        "",
+                        f"{resource['name']} = world.resource(",
+                        [python_string(resource["name"]), f"open={int(resource['open'])}", f"close={int(resource['close'])}"],
+                        ")",
+                    )
+                )
         if ir.get("queues"):
             lines.append("")
             for queue in ir["queues"]:
@@ -666,8 +688,14 @@ class _Program:
         lines = _wrapped("", head, args + on_cancel, ")")
         if len(lines) > 1 and any(len(line) > _LINE_LENGTH for line in lines):
             # Still too long with one argument a line: one outcome a line as well.
-            lines = [head, f"    {args[0]},", f"    {args[1]},", *_wrapped("    ", "outcomes=[", outcomes, "],"),
-                     *(f"    {arg}," for arg in on_cancel), ")"]
+            lines = [
+                head,
+                f"    {args[0]},",
+                f"    {args[1]},",
+                *_wrapped("    ", "outcomes=[", outcomes, "],"),
+                *(f"    {arg}," for arg in on_cancel),
+                ")",
+            ]
         return lines
 
     # steps ----------------------------------------------------------------------------
@@ -804,9 +832,7 @@ class _Program:
             return [line]
         # Too long: black's way, the argument of world.settled on a line of its own,
         # and the gather's arguments one a line if even that is too long.
-        return [f"{indent}{bind} = world.settled(",
-                *_wrapped(indent + "    ", "await asyncio.gather(", items, ")"),
-                f"{indent})"]
+        return [f"{indent}{bind} = world.settled(", *_wrapped(indent + "    ", "await asyncio.gather(", items, ")"), f"{indent})"]
 
     def _any(self, step: dict, indent: str) -> list[str]:
         # Promise.any in asyncio: tasks in call order, taken as they finish. The first
@@ -820,7 +846,7 @@ class _Program:
         errors = f"[{self.task}.exception() for {self.task} in {self.tasks}]"
         if self.modern:
             self._use("ExceptionGroup")
-            group = _wrapped(indent + "    ", 'raise ExceptionGroup(', ['"All promises were rejected"', errors], ")")
+            group = _wrapped(indent + "    ", "raise ExceptionGroup(", ['"All promises were rejected"', errors], ")")
         else:
             group = [f'{indent}    world.unsupported("ExceptionGroup", "3.11")  # every call failed: a group, new in 3.11']
         return [
@@ -888,8 +914,10 @@ class _Program:
         op = step["op"]
         if op in ("==", "!=") and {"literal": None} in (step["left"], step["right"]):
             op = "is" if op == "==" else "is not"  # PEP 8: comparisons to None use `is`
-        lines = [f"{indent}{keyword} {self._expr(step['left'])} {op} {self._expr(step['right'])}:",
-                 *self._block(step["then"], depth + 1)]
+        lines = [
+            f"{indent}{keyword} {self._expr(step['left'])} {op} {self._expr(step['right'])}:",
+            *self._block(step["then"], depth + 1),
+        ]
         otherwise = step.get("else") or []
         if len(otherwise) == 1 and otherwise[0]["step"] == "if":
             lines += self._if(otherwise[0], depth, "elif")
@@ -962,6 +990,8 @@ class _Program:
         """
         if all(isinstance(part, str) for part in parts):
             return python_string("".join(parts))
-        body = "".join(_escape(part, braces=True) if isinstance(part, str) else "{" + self._ref(part, in_f_string=True) + "}"
-                       for part in parts)
+        body = "".join(
+            _escape(part, braces=True) if isinstance(part, str) else "{" + self._ref(part, in_f_string=True) + "}"
+            for part in parts
+        )
         return f'f"{body}"'

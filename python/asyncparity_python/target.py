@@ -56,8 +56,13 @@ def run(ir: dict, target: str = TARGET) -> dict:
     source, features = compile_target(ir, target)
     missing = needs(features, sys.version_info)
     if missing is not None:
-        return {"target": target, "status": "skipped", "result": None, "trace": [],
-                "message": f"{target} {missing}; this is CPython {platform.python_version()}"}
+        return {
+            "target": target,
+            "status": "skipped",
+            "result": None,
+            "trace": [],
+            "message": f"{target} {missing}; this is CPython {platform.python_version()}",
+        }
     scenario_id = ir["id"]
     namespace = {"__name__": _MODULE_NAME}
     try:
@@ -70,8 +75,7 @@ def run(ir: dict, target: str = TARGET) -> dict:
             "status": "crash",
             "result": None,
             "trace": [],
-            "message": f"crash: scenario '{scenario_id}': the generated program did not load: "
-                       f"{type(error).__name__}: {error}",
+            "message": f"crash: scenario '{scenario_id}': the generated program did not load: {type(error).__name__}: {error}",
             "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
         }
     outcome = {"target": target, **world.run(main)}

@@ -49,8 +49,12 @@ def features() -> dict[str, bool]:
 
 def hello() -> dict:
     """What the ``hello`` reply says about this testee."""
-    return {"protocol": PROTOCOL, "runtime": {"name": "cpython", "version": platform.python_version()},
-            "targets": list(target.TARGETS), "features": features()}
+    return {
+        "protocol": PROTOCOL,
+        "runtime": {"name": "cpython", "version": platform.python_version()},
+        "targets": list(target.TARGETS),
+        "features": features(),
+    }
 
 
 def handle(line: bytes | str) -> tuple[dict, bool]:
@@ -73,8 +77,11 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
         return {"id": request_id, "type": "error", "message": f"unknown request type {kind!r}"}, False
     target_id = request.get("target")
     if target_id not in target.TARGETS:
-        return {"id": request_id, "type": "error",
-                "message": f"unknown target {target_id!r}; this testee serves: {', '.join(target.TARGETS)}"}, False
+        return {
+            "id": request_id,
+            "type": "error",
+            "message": f"unknown target {target_id!r}; this testee serves: {', '.join(target.TARGETS)}",
+        }, False
     scenario = request.get("scenario")
     if not isinstance(scenario, dict):
         return {"id": request_id, "type": "error", "message": "the request has no scenario IR object"}, False
@@ -85,8 +92,11 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
     except ValueError as error:
         return {"id": request_id, "type": "error", "message": f"scenario '{scenario.get('id')}': {error}"}, False
     except Exception as error:  # noqa: BLE001 - the testee keeps serving
-        return {"id": request_id, "type": "error",
-                "message": f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}"}, False
+        return {
+            "id": request_id,
+            "type": "error",
+            "message": f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}",
+        }, False
 
 
 def main() -> int:

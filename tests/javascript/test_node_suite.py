@@ -40,7 +40,12 @@ def test_node_test_files_pass() -> None:
 
     completed = subprocess.run(
         [NODE, "--test", "--test-reporter=spec", *files],
-        capture_output=True, text=True, timeout=TIMEOUT, cwd=HERE.parent.parent, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=HERE.parent.parent,
+        env=env,
+        check=False,
     )
 
     assert completed.returncode == 0, completed.stdout[-20000:] + completed.stderr[-5000:]

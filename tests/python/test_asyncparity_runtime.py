@@ -159,8 +159,7 @@ def test_a_timer_due_at_once_runs_with_the_next_batch_of_ready_callbacks():
         return round(loop.time(), 3)  # the real clock reads 0.0300...: late by a few real µs
 
     outcome = virtual_and_real(world, main)
-    assert trace(outcome).splitlines()[:4] == [
-        '0 log "turn 0"', '0 log "timer due at 0 ms"', '0 log "turn 1"', '0 log "turn 2"']
+    assert trace(outcome).splitlines()[:4] == ['0 log "turn 0"', '0 log "timer due at 0 ms"', '0 log "turn 1"', '0 log "turn 2"']
     assert outcome["result"] == {"returns": 0.03}
     assert outcome["stats"] == {"virtual_time": 30, "timer_firings": 2, "max_turns_per_instant": 7}
 
@@ -179,8 +178,7 @@ def test_an_operation_of_latency_zero_is_a_timer_due_at_once():
         return await asyncio.gather(instant(), spin())
 
     assert trace(virtual_and_real(world, main)) == (
-        '0 start instant()\n0 log "spin 0"\n0 log "spin 1"\n0 end instant -> "now"\n0 log "spin 2"\n'
-        '0 return ["now",null]\n'
+        '0 start instant()\n0 log "spin 0"\n0 log "spin 1"\n0 end instant -> "now"\n0 log "spin 2"\n0 return ["now",null]\n'
     )
 
 
@@ -203,8 +201,7 @@ def test_sleep_deadlines_are_whole_milliseconds_without_float_drift():
 def test_the_same_run_twice_gives_the_same_outcome():
     world = World("twice")
     log = world.log
-    flaky = world.operation("flaky", latency=5, outcomes=[
-        {"fails": {"kind": "IOError", "message": "no"}}, {"returns": 1}])
+    flaky = world.operation("flaky", latency=5, outcomes=[{"fails": {"kind": "IOError", "message": "no"}}, {"returns": 1}])
     IOError = world.error_kind("IOError")
 
     async def worker(n):
@@ -283,7 +280,7 @@ def test_tasks_cancelled_at_shutdown_are_one_unordered_group():
 
     outcome = virtual_and_real(world, main)
     assert trace(outcome) == (
-        "0 start delta()\n0 start alpha()\n0 start charlie()\n0 start bravo()\n10 return \"done\"\n"
+        '0 start delta()\n0 start alpha()\n0 start charlie()\n0 start bravo()\n10 return "done"\n'
         "10 cancel alpha (any order)\n10 cancel bravo (any order)\n10 cancel charlie (any order)\n"
         "10 cancel delta (any order)\n"
     )
@@ -442,7 +439,7 @@ def test_deadlock_is_reported_at_once_with_what_each_task_awaits():
         "result": None,
         "trace": [],
         "message": "deadlock: scenario 'stuck' has not settled at 20 ms and no timer is pending; "
-                   "pending: main (line 7) awaits the task of stuck, stuck (line 2) awaits a Future",
+        "pending: main (line 7) awaits the task of stuck, stuck (line 2) awaits a Future",
         "stats": {"virtual_time": 20, "timer_firings": 1, "max_turns_per_instant": 3},
     }
 
@@ -555,8 +552,9 @@ def test_limits_are_checked():
 def test_operation_outcomes_are_consumed_in_order_and_the_last_repeats():
     world = World("outcomes")
     world.error_kind("IOError")
-    fetch = world.operation("fetch", latency=1, outcomes=[
-        {"fails": {"kind": "IOError", "message": "first"}}, {"returns": {"items": [1]}}])
+    fetch = world.operation(
+        "fetch", latency=1, outcomes=[{"fails": {"kind": "IOError", "message": "first"}}, {"returns": {"items": [1]}}]
+    )
 
     async def main():
         results = []
@@ -587,9 +585,7 @@ def test_an_operation_starts_when_its_coroutine_first_runs():
         log("started")
         return await task
 
-    assert trace(world.run(main)) == (
-        '0 log "started"\n0 start download("u")\n30 end download -> "data"\n30 return "data"\n'
-    )
+    assert trace(world.run(main)) == ('0 log "started"\n0 start download("u")\n30 end download -> "data"\n30 return "data"\n')
 
 
 def test_error_kinds_are_cached_scenario_error_classes():
@@ -613,8 +609,9 @@ def test_errors_that_are_not_scenario_errors_report_their_class_name():
         return 1 < "2"
 
     outcome = world.run(main)
-    assert outcome["result"] == {"throws": {"kind": "TypeError",
-                                            "message": "'<' not supported between instances of 'int' and 'str'"}}
+    assert outcome["result"] == {
+        "throws": {"kind": "TypeError", "message": "'<' not supported between instances of 'int' and 'str'"}
+    }
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="ExceptionGroup is new in 3.11")
@@ -626,8 +623,13 @@ def test_an_exception_group_reports_its_members():
         raise ExceptionGroup("two failed", [io_error("a"), ValueError("b")])  # noqa: F821 - 3.11+
 
     outcome = world.run(main)
-    assert outcome["result"] == {"throws": {"kind": "ExceptionGroup", "message": "two failed", "errors": [
-        {"kind": "IOError", "message": "a"}, {"kind": "ValueError", "message": "b"}]}}
+    assert outcome["result"] == {
+        "throws": {
+            "kind": "ExceptionGroup",
+            "message": "two failed",
+            "errors": [{"kind": "IOError", "message": "a"}, {"kind": "ValueError", "message": "b"}],
+        }
+    }
     assert trace(outcome) == '0 throw ExceptionGroup("two failed", [IOError("a"), ValueError("b")])\n'
 
 
@@ -751,8 +753,7 @@ def test_a_world_cannot_run_inside_its_own_run():
         world.run(main)
 
     outcome = world.run(main)
-    assert outcome["result"] == {"throws": {"kind": "RuntimeError",
-                                            "message": "scenario 'reentrant' is already running"}}
+    assert outcome["result"] == {"throws": {"kind": "RuntimeError", "message": "scenario 'reentrant' is already running"}}
 
 
 # -- canonical text and run_and_print ---------------------------------------------------------
@@ -769,9 +770,15 @@ def test_format_trace_writes_each_event_kind_exactly():
         {"t": 30, "event": "unhandled", "error": {"kind": "IOError", "message": "boom"}},
         {"t": 60, "event": "return", "value": "processed"},
         {"t": 60.0, "event": "return", "value": [1.0, 1e300, -0.0, 0.1]},
-        {"t": 60, "event": "throw", "error": {"kind": "AggregateError", "message": "All promises were rejected",
-                                                "errors": [{"kind": "IOError", "message": "a"},
-                                                           {"kind": "IOError", "message": "b"}]}},
+        {
+            "t": 60,
+            "event": "throw",
+            "error": {
+                "kind": "AggregateError",
+                "message": "All promises were rejected",
+                "errors": [{"kind": "IOError", "message": "a"}, {"kind": "IOError", "message": "b"}],
+            },
+        },
         {"t": 70, "event": "cancel", "op": "slow"},
         {"t": 80, "event": "teleport", "to": "mars"},  # unknown: shown whole, never dropped
     ]
@@ -801,9 +808,7 @@ def test_run_and_print_prints_the_trace_and_the_status(capsysbinary):
         return await fetch()
 
     world.run_and_print(main)
-    assert capsysbinary.readouterr().out.decode("utf-8") == (
-        '0 start fetch()\n10 end fetch -> "é"\n10 return "é"\nsettled\n'
-    )
+    assert capsysbinary.readouterr().out.decode("utf-8") == ('0 start fetch()\n10 end fetch -> "é"\n10 return "é"\nsettled\n')
 
     async def stuck():
         await asyncio.get_running_loop().create_future()
@@ -811,8 +816,11 @@ def test_run_and_print_prints_the_trace_and_the_status(capsysbinary):
     with pytest.raises(SystemExit) as exit_info:
         world.run_and_print(stuck)
     assert exit_info.value.code == 1
-    assert capsysbinary.readouterr().out.decode("utf-8").startswith(
-        "deadlock: scenario 'printed' has not settled at 0 ms and no timer is pending; pending: stuck (line ")
+    assert (
+        capsysbinary.readouterr()
+        .out.decode("utf-8")
+        .startswith("deadlock: scenario 'printed' has not settled at 0 ms and no timer is pending; pending: stuck (line ")
+    )
 
 
 # -- settled records, cancellation, TimeoutError, eager tasks --------------------------------
@@ -845,8 +853,10 @@ def test_settled_gives_the_all_settled_shape_and_the_trace_writes_reasons_as_err
 def test_settled_counts_a_cancelled_child_as_rejected():
     cancelled = asyncio.CancelledError()
     assert World.settled(["a", cancelled, None]) == [
-        {"status": "fulfilled", "value": "a"}, {"status": "rejected", "reason": cancelled},
-        {"status": "fulfilled", "value": None}]
+        {"status": "fulfilled", "value": "a"},
+        {"status": "rejected", "reason": cancelled},
+        {"status": "fulfilled", "value": None},
+    ]
 
 
 def test_a_cancelled_operation_records_cancel_at_that_instant():
@@ -867,10 +877,13 @@ def test_a_cancelled_operation_records_cancel_at_that_instant():
     assert outcome["stats"]["virtual_time"] == 20  # its 30 ms timer was dropped
 
 
-@pytest.mark.parametrize(("limits", "status", "expected"), [
-    (None, "deadlock", "0 start slow()\n30 end slow -> null\n"),
-    ({"virtual_time": 10}, "runaway", "0 start slow()\n"),
-])
+@pytest.mark.parametrize(
+    ("limits", "status", "expected"),
+    [
+        (None, "deadlock", "0 start slow()\n30 end slow -> null\n"),
+        ({"virtual_time": 10}, "runaway", "0 start slow()\n"),
+    ],
+)
 def test_the_clean_up_after_a_halt_records_no_cancel(limits, status, expected):
     # After a deadlock or runaway the leftovers are cancelled to unwind them: that is the
     # kit tidying up, not part of the scenario, so no `cancel` event.
@@ -910,8 +923,9 @@ def test_eager_tasks_before_3_12_is_a_clear_error():
 
     with pytest.raises(RuntimeError) as raised:
         World("eager", eager_tasks=True)
-    assert str(raised.value) == ("eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); "
-                                 f"this is CPython {platform.python_version()}")
+    assert str(raised.value) == (
+        f"eager_tasks needs CPython 3.12 or later (asyncio.eager_task_factory); this is CPython {platform.python_version()}"
+    )
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="eager_task_factory is new in 3.12")

@@ -38,7 +38,7 @@ def load(name: str) -> dict:
 def body(program: str) -> str:
     """From the first ``async def`` to the ``if __name__`` block."""
     start = program.index("async def ")
-    return program[start:program.index('\n\nif __name__ == "__main__":')]
+    return program[start : program.index('\n\nif __name__ == "__main__":')]
 
 
 def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
@@ -48,11 +48,18 @@ def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
 
 
 def minimal(main: list, **extra) -> dict:
-    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
-          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-          "errors": [], "queues": [],
-          "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
-          "functions": [], "main": main}
+    ir = {
+        "ir": 1,
+        "id": "t",
+        "summary": "s",
+        "source": "t.yaml",
+        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+        "errors": [],
+        "queues": [],
+        "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
+        "functions": [],
+        "main": main,
+    }
     ir.update(extra)
     return ir
 
@@ -89,7 +96,9 @@ def lit(value: object) -> dict:
 
 
 def test_set_program_is_a_plain_assignment():
-    assert body(compile_program(load("set-backoff-loop"))) == '''\
+    assert (
+        body(compile_program(load("set-backoff-loop")))
+        == """\
 async def main():
     delay = 100
     for attempt in range(4):
@@ -101,14 +110,17 @@ async def main():
             await asyncio.sleep(delay / 1000)
             delay = delay * 2
     raise GaveUp("4 attempts failed")
-'''
+"""
+    )
 
 
 def test_set_doubles_the_delay_of_a_backoff_loop():
     # Attempts at 0, 10 + 100, 120 + 200, 330 + 400; each takes 10 ms.
     result, trace = run("set-backoff-loop")
     assert result == {"returns": "ok"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start flaky(0)
 10 fail flaky IOError("try again")
 10 log "attempt 0 failed, waiting 100 ms"
@@ -121,7 +133,8 @@ def test_set_doubles_the_delay_of_a_backoff_loop():
 730 start flaky(3)
 740 end flaky -> "ok"
 740 return "ok"
-'''
+"""
+    )
 
 
 # -- cancel -----------------------------------------------------------------------------
@@ -139,7 +152,9 @@ def test_set_doubles_the_delay_of_a_backoff_loop():
 
 
 def test_cancel_program():
-    assert body(compile_program(load("cancel-caught"))) == '''\
+    assert (
+        body(compile_program(load("cancel-caught")))
+        == """\
 async def main():
     task = asyncio.create_task(download("u"))
     await asyncio.sleep(0.01)
@@ -150,7 +165,8 @@ async def main():
     except asyncio.CancelledError as error:
         log(f"{type(error).__name__} '{error}'")
     return "gave up"
-'''
+"""
+    )
 
 
 def test_cancel_interrupts_the_operation_and_awaiting_it_raises_cancelled_error():
@@ -158,12 +174,15 @@ def test_cancel_interrupts_the_operation_and_awaiting_it_raises_cancelled_error(
     # cancel interrupts its wait, and awaiting the task raises CancelledError("").
     result, trace = run("cancel-caught")
     assert result == {"returns": "gave up"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start download("u")
 10 cancel download
 10 log "CancelledError ''"
 10 return "gave up"
-'''
+"""
+    )
 
 
 def test_a_catch_of_every_error_does_not_catch_cancelled_error():
@@ -177,14 +196,31 @@ def test_a_catch_of_every_error_does_not_catch_cancelled_error():
 
 
 def test_cancelled_error_with_scenario_kinds_is_a_tuple_and_reads_like_any_exception():
-    ir = minimal([
-        {"step": "start", "line": 1, "call": call("a"), "bind": "task"},
-        {"step": "cancel", "line": 2, "handle": "task"},
-        {"step": "try", "line": 3, "body": [{"step": "await", "line": 4, "handle": "task", "bind": None}],
-         "finally": None, "catch": {"kinds": ["IOError", "CancelledError"], "bind": "error", "body": [
-             {"step": "log", "line": 5, "message": {"format": [ref("error", "kind"), ": <", ref("error", "message"), ">"]}}]}},
-        {"step": "return", "line": 6, "value": lit("done")},
-    ], errors=["IOError"])
+    ir = minimal(
+        [
+            {"step": "start", "line": 1, "call": call("a"), "bind": "task"},
+            {"step": "cancel", "line": 2, "handle": "task"},
+            {
+                "step": "try",
+                "line": 3,
+                "body": [{"step": "await", "line": 4, "handle": "task", "bind": None}],
+                "finally": None,
+                "catch": {
+                    "kinds": ["IOError", "CancelledError"],
+                    "bind": "error",
+                    "body": [
+                        {
+                            "step": "log",
+                            "line": 5,
+                            "message": {"format": [ref("error", "kind"), ": <", ref("error", "message"), ">"]},
+                        }
+                    ],
+                },
+            },
+            {"step": "return", "line": 6, "value": lit("done")},
+        ],
+        errors=["IOError"],
+    )
     program = compile_program(ir)
     assert "CancelledError = " not in program  # asyncio's own class, never shadowed
     assert body(program).splitlines()[1:] == [
@@ -210,25 +246,31 @@ def test_cancelled_error_with_scenario_kinds_is_a_tuple_and_reads_like_any_excep
 
 def test_on_cancel_ignore_is_an_argument_of_the_operation():
     program = compile_program(load("cancel-ignored"))
-    assert program[program.index("upload = "):program.index("\n\n\nasync def")] == '''\
+    assert (
+        program[program.index("upload = ") : program.index("\n\n\nasync def")]
+        == """\
 upload = world.operation(
     "upload",
     latency=30,
     outcomes=[{"returns": "uploaded"}],
     on_cancel="ignore",
-)'''
+)"""
+    )
     assert "on_cancel" not in compile_program(load("cancel-caught"))  # "stop" is the default
 
 
 def test_an_operation_that_ignores_cancel_runs_to_its_end_and_the_task_returns_its_value():
     outcome = target.run(load("cancel-ignored"))
     assert outcome["result"] == {"returns": "uploaded"}
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 0 start upload("u")
 30 end upload -> "uploaded"
 30 log "got uploaded"
 30 return "uploaded"
-'''
+"""
+    )
     # The original timer: the sleep and the upload, no second timer for the upload.
     assert (outcome["stats"]["virtual_time"], outcome["stats"]["timer_firings"]) == (30, 2)
 
@@ -258,8 +300,9 @@ def test_an_ignored_cancel_is_taken_back_every_time_and_the_latency_is_unchanged
 def test_an_ignoring_operation_can_still_fail_at_its_end():
     world = World("ignored-fail")
     world.error_kind("IOError")
-    upload = world.operation("upload", latency=20, outcomes=[{"fails": {"kind": "IOError", "message": "late"}}],
-                             on_cancel="ignore")
+    upload = world.operation(
+        "upload", latency=20, outcomes=[{"fails": {"kind": "IOError", "message": "late"}}], on_cancel="ignore"
+    )
 
     async def main():
         task = asyncio.create_task(upload())
@@ -300,13 +343,16 @@ def test_a_task_group_waits_for_a_sibling_that_ignores_cancel():
             group.create_task(slow())
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 0 start boom()
 0 start slow()
 10 fail boom IOError("boom")
 30 end slow -> "s"
 30 throw ExceptionGroup("unhandled errors in a TaskGroup", [IOError("boom")])
-'''
+"""
+    )
 
 
 def test_after_a_halt_even_an_ignoring_operation_is_stopped():
@@ -342,7 +388,9 @@ def test_on_cancel_is_stop_or_ignore():
 
 
 def test_map_program_is_a_semaphore_a_nested_function_and_gather():
-    assert body(compile_program(load("map-limit"))).partition("async def main():\n")[2] == '''\
+    assert (
+        body(compile_program(load("map-limit"))).partition("async def main():\n")[2]
+        == """\
     semaphore = asyncio.Semaphore(2)
 
     async def limited(item):
@@ -351,7 +399,8 @@ def test_map_program_is_a_semaphore_a_nested_function_and_gather():
 
     pages = await asyncio.gather(*(limited(item) for item in [30, 10, 20, 10, 10]))
     return pages
-'''
+"""
+    )
 
 
 def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_order():
@@ -362,7 +411,9 @@ def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_orde
     # Finishing order is 10, 30, 20, 10, 10; the result is in item order.
     result, trace = run("map-limit")
     assert result == {"returns": [30, 10, 20, 10, 10]}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 log "begin 30"
 0 log "begin 10"
 10 log "end 10"
@@ -374,20 +425,21 @@ def test_map_with_a_limit_starts_each_call_when_a_slot_frees_and_keeps_item_orde
 40 log "end 10"
 40 log "end 10"
 40 return [30,10,20,10,10]
-'''
+"""
+    )
 
 
 def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
     # a takes 1 ms and returns "a1", "a2", "a3" in call order.
-    ir = minimal([
-        {"step": "await", "line": 1, "call": call("b"), "bind": "item"},
-        {"step": "set", "line": 2, "bind": "items", "value": {"list": [lit(1), ref("item"), lit(3)]}},
-        {"step": "map", "line": 3, "callee": "a", "callee_kind": "operation", "over": ref("items"), "limit": 2,
-         "bind": None},
-        {"step": "map", "line": 4, "callee": "a", "callee_kind": "operation", "over": lit([]), "limit": 1,
-         "bind": "none"},
-        {"step": "return", "line": 5, "value": ref("none")},
-    ])
+    ir = minimal(
+        [
+            {"step": "await", "line": 1, "call": call("b"), "bind": "item"},
+            {"step": "set", "line": 2, "bind": "items", "value": {"list": [lit(1), ref("item"), lit(3)]}},
+            {"step": "map", "line": 3, "callee": "a", "callee_kind": "operation", "over": ref("items"), "limit": 2, "bind": None},
+            {"step": "map", "line": 4, "callee": "a", "callee_kind": "operation", "over": lit([]), "limit": 1, "bind": "none"},
+            {"step": "return", "line": 5, "value": ref("none")},
+        ]
+    )
     ir["operations"][0]["outcomes"] = [{"returns": "a1"}, {"returns": "a2"}, {"returns": "a3"}]
     ir["operations"][1]["latency"] = 0
     ir["operations"][1]["outcomes"] = [{"returns": 2}]
@@ -413,7 +465,9 @@ def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
     result, trace = run(ir)
     assert result == {"returns": []}
     # a(3) waits for a slot; a(1) and a(2) end in one batch at 1 ms, then a(3) starts.
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start b()
 0 end b -> 2
 0 start a(1)
@@ -423,7 +477,8 @@ def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
 1 start a(3)
 2 end a -> "a3"
 2 return []
-'''
+"""
+    )
 
 
 # -- queues -----------------------------------------------------------------------------
@@ -436,8 +491,10 @@ def test_map_over_an_operation_and_a_name_with_fresh_temp_names():
 def test_queue_program():
     program = compile_program(load("queue-backpressure"))
     operations_end = program.index("log = world.log\n") + len("log = world.log\n")
-    assert program[operations_end:program.index("async def")] == "\njobs = asyncio.Queue(maxsize=1)\n\n\n"
-    assert body(program) == '''\
+    assert program[operations_end : program.index("async def")] == "\njobs = asyncio.Queue(maxsize=1)\n\n\n"
+    assert (
+        body(program)
+        == """\
 async def producer():
     for n in range(4):
         await jobs.put(n)
@@ -456,7 +513,8 @@ async def consumer():
 async def main():
     results = await asyncio.gather(producer(), consumer())
     return results
-'''
+"""
+    )
 
 
 def test_a_full_queue_holds_the_producer_until_the_consumer_takes():
@@ -465,7 +523,9 @@ def test_a_full_queue_holds_the_producer_until_the_consumer_takes():
     # Each later get (10, 20, 30) frees the slot for the next put at the same instant.
     result, trace = run("queue-backpressure")
     assert result == {"returns": ["produced", "consumed"]}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 log "put 0"
 0 log "got 0"
 0 log "put 1"
@@ -475,17 +535,21 @@ def test_a_full_queue_holds_the_producer_until_the_consumer_takes():
 20 log "put 3"
 30 log "got 3"
 40 return ["produced","consumed"]
-'''
+"""
+    )
 
 
 def test_an_unbounded_queue_and_a_get_without_a_name():
-    ir = minimal([
-        {"step": "put", "line": 1, "queue": "inbox", "value": lit("hi")},
-        {"step": "get", "line": 2, "queue": "inbox", "bind": None},
-        {"step": "put", "line": 3, "queue": "jobs", "value": lit(1)},
-        {"step": "get", "line": 4, "queue": "jobs", "bind": "job"},
-        {"step": "return", "line": 5, "value": ref("job")},
-    ], queues=[{"name": "inbox", "size": None}, {"name": "jobs", "size": 2}])
+    ir = minimal(
+        [
+            {"step": "put", "line": 1, "queue": "inbox", "value": lit("hi")},
+            {"step": "get", "line": 2, "queue": "inbox", "bind": None},
+            {"step": "put", "line": 3, "queue": "jobs", "value": lit(1)},
+            {"step": "get", "line": 4, "queue": "jobs", "bind": "job"},
+            {"step": "return", "line": 5, "value": ref("job")},
+        ],
+        queues=[{"name": "inbox", "size": None}, {"name": "jobs", "size": 2}],
+    )
     program = compile_program(ir)
     assert "\ninbox = asyncio.Queue(maxsize=0)  # unbounded\njobs = asyncio.Queue(maxsize=2)\n" in program
     assert body(program).splitlines()[1:] == [
@@ -499,30 +563,53 @@ def test_an_unbounded_queue_and_a_get_without_a_name():
 
 
 def test_a_get_from_an_empty_queue_with_nothing_else_to_run_is_a_deadlock():
-    ir = minimal([{"step": "get", "line": 1, "queue": "jobs", "bind": "job"}],
-                 queues=[{"name": "jobs", "size": 1}])
+    ir = minimal([{"step": "get", "line": 1, "queue": "jobs", "bind": "job"}], queues=[{"name": "jobs", "size": 1}])
     outcome = target.run(ir)
     assert outcome["status"] == "deadlock"
-    assert outcome["message"].startswith("deadlock: scenario 't' has not settled at 0 ms and no timer is pending; "
-                                          "pending: main (line ")
+    assert outcome["message"].startswith(
+        "deadlock: scenario 't' has not settled at 0 ms and no timer is pending; pending: main (line "
+    )
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda ir: ir["main"].append({"step": "put", "line": 1, "queue": "nope", "value": lit(1)}),
-     "main: 'nope' is not a queue of the scenario"),
-    (lambda ir: ir["main"].append({"step": "get", "line": 1, "queue": "jobs", "bind": "jobs"}),
-     "main: 'jobs' would shadow the queue of that name"),
-    (lambda ir: ir["queues"].append({"name": "a", "size": 1}), "'a' is a queue and an operation or function"),
-    (lambda ir: ir["queues"].append({"name": "q", "size": 0}), "queue 'q': size is an integer >= 1 or null, not 0"),
-    (lambda ir: ir["main"].append({"step": "map", "line": 7, "callee": "a", "callee_kind": "operation",
-                                   "over": lit([1]), "limit": 0, "bind": None}),
-     "main: line 7: a map limit is an integer >= 1, not 0"),
-    (lambda ir: ir["main"].append({"step": "map", "line": 7, "callee": "zzz", "callee_kind": "operation",
-                                   "over": lit([1]), "limit": 1, "bind": None}),
-     "main: 'zzz' is neither an operation nor a function"),
-    (lambda ir: ir["main"].append({"step": "set", "line": 1, "bind": "a", "value": lit(1)}),
-     "main: 'a' would shadow the operation or function of that name"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda ir: ir["main"].append({"step": "put", "line": 1, "queue": "nope", "value": lit(1)}),
+            "main: 'nope' is not a queue of the scenario",
+        ),
+        (
+            lambda ir: ir["main"].append({"step": "get", "line": 1, "queue": "jobs", "bind": "jobs"}),
+            "main: 'jobs' would shadow the queue of that name",
+        ),
+        (lambda ir: ir["queues"].append({"name": "a", "size": 1}), "'a' is a queue and an operation or function"),
+        (lambda ir: ir["queues"].append({"name": "q", "size": 0}), "queue 'q': size is an integer >= 1 or null, not 0"),
+        (
+            lambda ir: ir["main"].append(
+                {"step": "map", "line": 7, "callee": "a", "callee_kind": "operation", "over": lit([1]), "limit": 0, "bind": None}
+            ),
+            "main: line 7: a map limit is an integer >= 1, not 0",
+        ),
+        (
+            lambda ir: ir["main"].append(
+                {
+                    "step": "map",
+                    "line": 7,
+                    "callee": "zzz",
+                    "callee_kind": "operation",
+                    "over": lit([1]),
+                    "limit": 1,
+                    "bind": None,
+                }
+            ),
+            "main: 'zzz' is neither an operation nor a function",
+        ),
+        (
+            lambda ir: ir["main"].append({"step": "set", "line": 1, "bind": "a", "value": lit(1)}),
+            "main: 'a' would shadow the operation or function of that name",
+        ),
+    ],
+)
 def test_ir_the_compiler_cannot_trust_is_a_value_error(change, message):
     ir = minimal([], queues=[{"name": "jobs", "size": 1}])
     change(ir)

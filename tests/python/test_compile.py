@@ -24,13 +24,21 @@ def load(name: str) -> dict:
 def body(program: str) -> str:
     """The text of ``main`` and the functions: from the first ``async def`` to the ``if __name__`` block."""
     start = program.index("async def ")
-    return program[start:program.index('\n\nif __name__ == "__main__":')]
+    return program[start : program.index('\n\nif __name__ == "__main__":')]
 
 
 def minimal(main: list, **extra) -> dict:
-    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
-          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-          "errors": [], "operations": [], "functions": [], "main": main}
+    ir = {
+        "ir": 1,
+        "id": "t",
+        "summary": "s",
+        "source": "t.yaml",
+        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+        "errors": [],
+        "operations": [],
+        "functions": [],
+        "main": main,
+    }
     ir.update(extra)
     return ir
 
@@ -126,16 +134,18 @@ def test_every_fixture_is_valid_syntax_for_other_cpythons(interpreter, tmp_path)
     if interpreter is None:
         pytest.skip("no python3.10 or python3.13 found")
     for path in FIXTURE_FILES:
-        (tmp_path / f"{path.stem}.py").write_text(
-            compile_program(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+        (tmp_path / f"{path.stem}.py").write_text(compile_program(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
     check = "import sys\nfor p in sys.argv[1:]: compile(open(p, encoding='utf-8').read(), p, 'exec')"
-    result = subprocess.run([interpreter, "-c", check, *sorted(map(str, tmp_path.glob("*.py")))],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [interpreter, "-c", check, *sorted(map(str, tmp_path.glob("*.py")))], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
-TRICKY = ('q"uo\'te \\ back\\slash\nnew line\r\n\ttab ${x} {x} {{y}} }{ </script><!-- nul\x00 bell\x07 '
-          'é 中 😀 \u2028 \u2029 \ufeff \u202e """ \'\'\' \\n \\u0041 \\x41 end\\')
+TRICKY = (
+    "q\"uo'te \\ back\\slash\nnew line\r\n\ttab ${x} {x} {{y}} }{ </script><!-- nul\x00 bell\x07 "
+    "é 中 😀 \u2028 \u2029 \ufeff \u202e \"\"\" ''' \\n \\u0041 \\x41 end\\"
+)
 
 
 def test_string_literals_evaluate_to_exactly_the_text():
@@ -148,38 +158,69 @@ def test_string_literals_evaluate_to_exactly_the_text():
 
 
 def test_format_is_an_f_string_with_escaped_literal_parts():
-    ir = minimal([{"step": "await", "line": 1, "bind": "data", "call": op_call("fetch")},
-                  {"step": "log", "line": 2, "message": {"format": [TRICKY, {"ref": "data"}, "{}", "\\"]}},
-                  {"step": "log", "line": 3, "message": {"format": ["no refs {here}"]}}], operations=OPS)
+    ir = minimal(
+        [
+            {"step": "await", "line": 1, "bind": "data", "call": op_call("fetch")},
+            {"step": "log", "line": 2, "message": {"format": [TRICKY, {"ref": "data"}, "{}", "\\"]}},
+            {"step": "log", "line": 3, "message": {"format": ["no refs {here}"]}},
+        ],
+        operations=OPS,
+    )
     program = compile_program(ir)
     logs = [line.strip() for line in program.splitlines() if line.startswith("    log(")]
-    f_string = logs[0][len("log("):-1]
+    f_string = logs[0][len("log(") : -1]
     assert f_string.startswith('f"q\\"uo\'te')
     assert eval(f_string, {"data": "<DATA>"}) == TRICKY + "<DATA>{}\\"
     assert logs[1] == 'log("no refs {here}")'
 
 
 def test_step_renderings():
-    ir = minimal([
-        {"step": "start", "line": 1, "bind": "job", "call": op_call("a", {"literal": 1})},
-        {"step": "await", "line": 2, "bind": None, "handle": "job"},
-        {"step": "await", "line": 3, "bind": "x", "handle": "job"},
-        {"step": "sleep", "line": 4, "ms": 30},
-        {"step": "sleep", "line": 5, "ms": 1500},
-        {"step": "sleep", "line": 6, "ms": 1},
-        {"step": "all", "line": 7, "bind": "results", "calls": [op_call("a"), op_call("b")]},
-        {"step": "race", "line": 8, "bind": "winner", "calls": [op_call("a"), op_call("b")]},
-        {"step": "race", "line": 9, "bind": None, "calls": [op_call("a"), op_call("b")]},
-        {"step": "repeat", "line": 10, "times": 3, "bind": "attempt", "body": []},
-        {"step": "repeat", "line": 11, "times": 2, "bind": None, "body": [{"step": "log", "line": 12, "message": {"ref": "x"}}]},
-        {"step": "if", "line": 13, "left": {"ref": "x"}, "op": "==", "right": {"literal": None}, "then": [], "else": []},
-        {"step": "if", "line": 14, "left": {"ref": "x"}, "op": "<", "right": {"literal": 2.5},
-         "then": [{"step": "log", "line": 15, "message": {"literal": [1, True, None, {"k": "v"}]}}],
-         "else": [{"step": "if", "line": 16, "left": {"ref": "x"}, "op": "!=", "right": {"literal": "s"},
-                   "then": [], "else": [{"step": "return", "line": 17, "value": {"literal": None}}]}]},
-        {"step": "return", "line": 18, "value": {"object": [["x", {"ref": "x"}], ["all", {"list": [{"ref": "results"}]}]]}},
-    ], operations=OPS)
-    assert body(compile_program(ir)) == '''\
+    ir = minimal(
+        [
+            {"step": "start", "line": 1, "bind": "job", "call": op_call("a", {"literal": 1})},
+            {"step": "await", "line": 2, "bind": None, "handle": "job"},
+            {"step": "await", "line": 3, "bind": "x", "handle": "job"},
+            {"step": "sleep", "line": 4, "ms": 30},
+            {"step": "sleep", "line": 5, "ms": 1500},
+            {"step": "sleep", "line": 6, "ms": 1},
+            {"step": "all", "line": 7, "bind": "results", "calls": [op_call("a"), op_call("b")]},
+            {"step": "race", "line": 8, "bind": "winner", "calls": [op_call("a"), op_call("b")]},
+            {"step": "race", "line": 9, "bind": None, "calls": [op_call("a"), op_call("b")]},
+            {"step": "repeat", "line": 10, "times": 3, "bind": "attempt", "body": []},
+            {
+                "step": "repeat",
+                "line": 11,
+                "times": 2,
+                "bind": None,
+                "body": [{"step": "log", "line": 12, "message": {"ref": "x"}}],
+            },
+            {"step": "if", "line": 13, "left": {"ref": "x"}, "op": "==", "right": {"literal": None}, "then": [], "else": []},
+            {
+                "step": "if",
+                "line": 14,
+                "left": {"ref": "x"},
+                "op": "<",
+                "right": {"literal": 2.5},
+                "then": [{"step": "log", "line": 15, "message": {"literal": [1, True, None, {"k": "v"}]}}],
+                "else": [
+                    {
+                        "step": "if",
+                        "line": 16,
+                        "left": {"ref": "x"},
+                        "op": "!=",
+                        "right": {"literal": "s"},
+                        "then": [],
+                        "else": [{"step": "return", "line": 17, "value": {"literal": None}}],
+                    }
+                ],
+            },
+            {"step": "return", "line": 18, "value": {"object": [["x", {"ref": "x"}], ["all", {"list": [{"ref": "results"}]}]]}},
+        ],
+        operations=OPS,
+    )
+    assert (
+        body(compile_program(ir))
+        == """\
 async def main():
     job = asyncio.create_task(a(1))
     await job
@@ -207,27 +248,39 @@ async def main():
     else:
         return None
     return {"x": x, "all": [results]}
-'''
+"""
+    )
 
 
 def test_try_catch_finally_renderings():
     def try_step(kinds, bind, final):
-        return {"step": "try", "line": 1, "body": [{"step": "await", "line": 2, "bind": None, "call": op_call("a")}],
-                "catch": None if kinds is None else {"kinds": kinds, "bind": bind, "body": []},
-                "finally": final}
+        return {
+            "step": "try",
+            "line": 1,
+            "body": [{"step": "await", "line": 2, "bind": None, "call": op_call("a")}],
+            "catch": None if kinds is None else {"kinds": kinds, "bind": bind, "body": []},
+            "finally": final,
+        }
 
     log_step = {"step": "log", "line": 3, "message": {"ref": "error", "member": "message"}}
-    ir = minimal([
-        try_step(["IOError"], None, None),
-        try_step(["IOError", "TimeoutError"], "error", [log_step]),
-        try_step([], "error", None),
-        try_step([], None, None),
-        try_step(None, None, []),
-    ], operations=OPS, errors=["IOError", "TimeoutError"])
-    ir["main"][1]["catch"]["body"] = [{"step": "log", "line": 4, "message": {"ref": "error", "member": "kind"}},
-                                      {"step": "throw", "line": 5, "kind": "TimeoutError",
-                                       "message": {"ref": "error", "member": "message"}}]
-    assert body(compile_program(ir)) == '''\
+    ir = minimal(
+        [
+            try_step(["IOError"], None, None),
+            try_step(["IOError", "TimeoutError"], "error", [log_step]),
+            try_step([], "error", None),
+            try_step([], None, None),
+            try_step(None, None, []),
+        ],
+        operations=OPS,
+        errors=["IOError", "TimeoutError"],
+    )
+    ir["main"][1]["catch"]["body"] = [
+        {"step": "log", "line": 4, "message": {"ref": "error", "member": "kind"}},
+        {"step": "throw", "line": 5, "kind": "TimeoutError", "message": {"ref": "error", "member": "message"}},
+    ]
+    assert (
+        body(compile_program(ir))
+        == """\
 async def main():
     try:
         await a()
@@ -252,16 +305,20 @@ async def main():
         await a()
     finally:
         pass
-'''
+"""
+    )
 
 
 def test_temp_names_never_collide_with_scenario_names():
-    ir = minimal([
-        {"step": "await", "line": 1, "bind": "tasks", "call": op_call("a")},
-        {"step": "await", "line": 2, "bind": "done", "call": op_call("a")},
-        {"step": "await", "line": 3, "bind": "task", "call": op_call("a")},
-        {"step": "race", "line": 4, "bind": "tasks_2", "calls": [op_call("a"), op_call("b")]},
-    ], operations=OPS)
+    ir = minimal(
+        [
+            {"step": "await", "line": 1, "bind": "tasks", "call": op_call("a")},
+            {"step": "await", "line": 2, "bind": "done", "call": op_call("a")},
+            {"step": "await", "line": 3, "bind": "task", "call": op_call("a")},
+            {"step": "race", "line": 4, "bind": "tasks_2", "calls": [op_call("a"), op_call("b")]},
+        ],
+        operations=OPS,
+    )
     assert body(compile_program(ir)).splitlines()[-3:] == [
         "    tasks_3 = [asyncio.create_task(a()), asyncio.create_task(b())]",
         "    done_2, _pending = await asyncio.wait(tasks_3, return_when=asyncio.FIRST_COMPLETED)",
@@ -270,17 +327,28 @@ def test_temp_names_never_collide_with_scenario_names():
 
 
 def test_long_calls_wrap_one_item_a_line():
-    ir = minimal([{"step": "all", "line": 1, "bind": "results",
-                   "calls": [op_call("fetch", {"literal": "https://example.com/" + "x" * 20}) for _ in range(3)]}],
-                 operations=OPS)
-    assert body(compile_program(ir)) == '''\
+    ir = minimal(
+        [
+            {
+                "step": "all",
+                "line": 1,
+                "bind": "results",
+                "calls": [op_call("fetch", {"literal": "https://example.com/" + "x" * 20}) for _ in range(3)],
+            }
+        ],
+        operations=OPS,
+    )
+    assert (
+        body(compile_program(ir))
+        == """\
 async def main():
     results = await asyncio.gather(
         fetch("https://example.com/xxxxxxxxxxxxxxxxxxxx"),
         fetch("https://example.com/xxxxxxxxxxxxxxxxxxxx"),
         fetch("https://example.com/xxxxxxxxxxxxxxxxxxxx"),
     )
-'''
+"""
+    )
 
 
 def test_the_docstring_stays_a_docstring_whatever_the_summary():
@@ -299,23 +367,36 @@ def test_empty_main_is_pass():
     assert body(compile_program(minimal([]))) == "async def main():\n    pass\n"
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda ir: ir.update(ir=2), "scenario IR version 1, not 2"),
-    (lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "range", "call": op_call("a")}),
-     "local name 'range' cannot be used"),
-    (lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "a", "call": op_call("a")}),
-     "'a' would shadow the operation or function of that name"),
-    (lambda ir: ir["main"].append({"step": "teleport", "line": 7}), "line 7: unknown step 'teleport'"),
-    (lambda ir: ir.update(errors=["Exception"]), "error kind 'Exception' cannot be a class name"),
-    (lambda ir: ir.update(errors=["None"]), "error kind 'None' cannot be a class name"),
-    (lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "lambda", "call": op_call("a")}),
-     "local name 'lambda' cannot be used"),
-    (lambda ir: ir["main"].append({"step": "throw", "line": 1, "kind": "Nope", "message": {"literal": "x"}}),
-     "error kind 'Nope' is not in the scenario's errors"),
-    (lambda ir: ir["main"].append({"step": "log", "line": 1}), "malformed scenario IR: KeyError: 'message'"),
-    (lambda ir: ir["main"].append({"step": "log", "line": 1, "message": {"ref": "Bad-Name"}}),
-     "local name 'Bad-Name' cannot be used"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda ir: ir.update(ir=2), "scenario IR version 1, not 2"),
+        (
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "range", "call": op_call("a")}),
+            "local name 'range' cannot be used",
+        ),
+        (
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "a", "call": op_call("a")}),
+            "'a' would shadow the operation or function of that name",
+        ),
+        (lambda ir: ir["main"].append({"step": "teleport", "line": 7}), "line 7: unknown step 'teleport'"),
+        (lambda ir: ir.update(errors=["Exception"]), "error kind 'Exception' cannot be a class name"),
+        (lambda ir: ir.update(errors=["None"]), "error kind 'None' cannot be a class name"),
+        (
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "lambda", "call": op_call("a")}),
+            "local name 'lambda' cannot be used",
+        ),
+        (
+            lambda ir: ir["main"].append({"step": "throw", "line": 1, "kind": "Nope", "message": {"literal": "x"}}),
+            "error kind 'Nope' is not in the scenario's errors",
+        ),
+        (lambda ir: ir["main"].append({"step": "log", "line": 1}), "malformed scenario IR: KeyError: 'message'"),
+        (
+            lambda ir: ir["main"].append({"step": "log", "line": 1, "message": {"ref": "Bad-Name"}}),
+            "local name 'Bad-Name' cannot be used",
+        ),
+    ],
+)
 def test_ir_the_compiler_cannot_trust_is_a_value_error(change, message):
     ir = minimal([], operations=OPS)
     change(ir)

@@ -38,7 +38,7 @@ def load(name: str) -> dict:
 def body(program: str) -> str:
     """From the first ``async def`` to the ``if __name__`` block."""
     start = program.index("async def ")
-    return program[start:program.index('\n\nif __name__ == "__main__":')]
+    return program[start : program.index('\n\nif __name__ == "__main__":')]
 
 
 def run(name: str, target_id: str = "python") -> tuple[dict, str]:
@@ -49,10 +49,17 @@ def run(name: str, target_id: str = "python") -> tuple[dict, str]:
 
 
 def minimal(main: list, **extra) -> dict:
-    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
-          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-          "errors": [], "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
-          "functions": [], "main": main}
+    ir = {
+        "ir": 1,
+        "id": "t",
+        "summary": "s",
+        "source": "t.yaml",
+        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+        "errors": [],
+        "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
+        "functions": [],
+        "main": main,
+    }
     ir.update(extra)
     return ir
 
@@ -79,32 +86,40 @@ def lit(value: object) -> dict:
 
 
 def test_all_settled_program():
-    assert body(compile_program(load("all-settled-one-fails"))) == '''\
+    assert (
+        body(compile_program(load("all-settled-one-fails")))
+        == """\
 async def main():
     results = world.settled(
         await asyncio.gather(fetch_a("x"), fetch_b(), return_exceptions=True)
     )
     log("settled")
     return results
-'''
+"""
+    )
 
 
 def test_all_settled_with_one_failure_gives_settled_records_and_no_unhandled_event():
     # gather(return_exceptions=True) reads fetch_b's error only when fetch_a is done too
     # (30 ms); until then it is not "unhandled" (Promise.allSettled handles it at once).
     result, trace = run("all-settled-one-fails")
-    assert result == {"returns": [
-        {"status": "fulfilled", "value": "a"},
-        {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}},
-    ]}
-    assert trace == '''\
+    assert result == {
+        "returns": [
+            {"status": "fulfilled", "value": "a"},
+            {"status": "rejected", "reason": {"kind": "IOError", "message": "boom"}},
+        ]
+    }
+    assert (
+        trace
+        == """\
 0 start fetch_a("x")
 0 start fetch_b()
 10 fail fetch_b IOError("boom")
 30 end fetch_a -> "a"
 30 log "settled"
 30 return [{"status":"fulfilled","value":"a"},{"status":"rejected","reason":{"kind":"IOError","message":"boom"}}]
-'''
+"""
+    )
 
 
 def test_all_settled_without_a_name_is_a_plain_gather():
@@ -116,7 +131,7 @@ def test_all_settled_without_a_name_is_a_plain_gather():
 #   any: [{call: slow}, {call: fast_fail}, {call: medium}]   as: winner
 #   slow 40 ms "slow"; fast_fail 10 ms IOError("fast down"); medium 20 ms "medium".
 
-ANY_PROGRAM = '''\
+ANY_PROGRAM = """\
 async def main():
     tasks = [
         asyncio.create_task(slow()),
@@ -136,7 +151,7 @@ async def main():
         )
     log(f"winner {winner}")
     return winner
-'''
+"""
 
 
 def test_any_program():
@@ -148,7 +163,9 @@ def test_any_passes_over_a_faster_failure_and_the_loser_runs_until_main_returns(
     # as_completed leaves the slow task running; asyncio.run cancels it when main returns.
     result, trace = run("any-first-success")
     assert result == {"returns": "medium"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start slow()
 0 start fast_fail()
 0 start medium()
@@ -157,31 +174,40 @@ def test_any_passes_over_a_faster_failure_and_the_loser_runs_until_main_returns(
 20 log "winner medium"
 20 return "medium"
 20 cancel slow
-'''
+"""
+    )
 
 
 @needs_311
 def test_any_when_all_fail_throws_a_group_with_the_errors_in_call_order():
     # slow_fail (30 ms, IOError) is called first, fast_fail (10 ms, ValueError) fails first.
     result, trace = run("any-all-fail")
-    error = {"kind": "ExceptionGroup", "message": "All promises were rejected", "errors": [
-        {"kind": "IOError", "message": "slow down"}, {"kind": "ValueError", "message": "fast down"}]}
+    error = {
+        "kind": "ExceptionGroup",
+        "message": "All promises were rejected",
+        "errors": [{"kind": "IOError", "message": "slow down"}, {"kind": "ValueError", "message": "fast down"}],
+    }
     assert result == {"throws": error}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start slow_fail()
 0 start fast_fail()
 10 fail fast_fail ValueError("fast down")
 30 fail slow_fail IOError("slow down")
 30 throw ExceptionGroup("All promises were rejected", [IOError("slow down"), ValueError("fast down")])
-'''
+"""
+    )
 
 
 def test_any_without_a_name_still_breaks_and_temp_names_stay_fresh():
-    ir = minimal([
-        {"step": "await", "line": 1, "call": call("a"), "bind": "finished"},
-        {"step": "await", "line": 2, "call": call("a"), "bind": "tasks"},
-        {"step": "any", "line": 3, "calls": [call("a"), call("b")], "bind": None},
-    ])
+    ir = minimal(
+        [
+            {"step": "await", "line": 1, "call": call("a"), "bind": "finished"},
+            {"step": "await", "line": 2, "call": call("a"), "bind": "tasks"},
+            {"step": "any", "line": 3, "calls": [call("a"), call("b")], "bind": None},
+        ]
+    )
     assert body(compile_program(ir)).splitlines()[3:] == [
         "    tasks_2 = [asyncio.create_task(a()), asyncio.create_task(b())]",
         "    for finished_2 in asyncio.as_completed(tasks_2):",
@@ -208,7 +234,9 @@ def test_timeout_program_uses_the_builtin_timeout_error():
     program = compile_program(load("timeout-expires"))
     assert "TimeoutError = " not in program  # never shadowed: asyncio raises the builtin
     assert "Needs CPython 3.11 or later (asyncio.timeout).\n" in program
-    assert body(program) == '''\
+    assert (
+        body(program)
+        == """\
 async def main():
     try:
         async with asyncio.timeout(0.05):
@@ -217,19 +245,23 @@ async def main():
     except TimeoutError as error:
         log(f"timed out: {type(error).__name__} '{error}'")
     return "gave up"
-'''
+"""
+    )
 
 
 @needs_311
 def test_timeout_expiry_cancels_the_operation_and_throws_timeout_error():
     result, trace = run("timeout-expires")
     assert result == {"returns": "gave up"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start slow()
 50 cancel slow
 50 log "timed out: TimeoutError ''"
 50 return "gave up"
-'''
+"""
+    )
 
 
 @needs_311
@@ -244,12 +276,15 @@ def test_a_timeout_not_reached_lets_the_block_finish():
     # quick 20 ms, then sleep 10: done at 30, within 50; the 50 ms timer never fires.
     outcome = target.run(load("timeout-not-reached"))
     assert outcome["result"] == {"returns": "quick"}
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 0 start quick()
 20 end quick -> "quick"
 30 log "got quick"
 30 return "quick"
-'''
+"""
+    )
     assert outcome["stats"]["virtual_time"] == 30
     assert outcome["stats"]["timer_firings"] == 2
 
@@ -258,12 +293,25 @@ def test_a_timeout_not_reached_lets_the_block_finish():
 def test_except_timeout_error_catches_an_operation_failing_with_that_kind():
     # The kind's class derives from ScenarioError and the builtin TimeoutError; only
     # scenario errors can reach this catch, so .kind and .message are safe.
-    ir = minimal([
-        {"step": "try", "line": 1, "body": [{"step": "await", "line": 2, "call": call("a"), "bind": None}],
-         "catch": {"kinds": ["TimeoutError"], "bind": "error", "body": [
-             {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
-             {"step": "throw", "line": 4, "kind": "TimeoutError", "message": ref("error", "message")}]},
-         "finally": None}], errors=["TimeoutError"])
+    ir = minimal(
+        [
+            {
+                "step": "try",
+                "line": 1,
+                "body": [{"step": "await", "line": 2, "call": call("a"), "bind": None}],
+                "catch": {
+                    "kinds": ["TimeoutError"],
+                    "bind": "error",
+                    "body": [
+                        {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
+                        {"step": "throw", "line": 4, "kind": "TimeoutError", "message": ref("error", "message")},
+                    ],
+                },
+                "finally": None,
+            }
+        ],
+        errors=["TimeoutError"],
+    )
     ir["operations"][0]["outcomes"] = [{"fails": {"kind": "TimeoutError", "message": "gateway"}}]
     program = compile_program(ir)
     assert body(program).splitlines()[3:] == [
@@ -274,14 +322,25 @@ def test_except_timeout_error_catches_an_operation_failing_with_that_kind():
     outcome = target.run(ir)
     assert outcome["result"] == {"throws": {"kind": "TimeoutError", "message": "gateway"}}
     assert format_trace(outcome["trace"]) == (
-        '0 start a()\n1 fail a TimeoutError("gateway")\n1 log "TimeoutError: gateway"\n1 throw TimeoutError("gateway")\n')
+        '0 start a()\n1 fail a TimeoutError("gateway")\n1 log "TimeoutError: gateway"\n1 throw TimeoutError("gateway")\n'
+    )
 
 
 def _catching(body_steps: list, kinds: list) -> dict:
-    return {"step": "try", "line": 10, "body": body_steps, "finally": None, "catch": {
-        "kinds": kinds, "bind": "error", "body": [
-            {"step": "log", "line": 11, "message": ref("error", "kind")},
-            {"step": "log", "line": 12, "message": {"format": ["<", ref("error", "message"), ">"]}}]}}
+    return {
+        "step": "try",
+        "line": 10,
+        "body": body_steps,
+        "finally": None,
+        "catch": {
+            "kinds": kinds,
+            "bind": "error",
+            "body": [
+                {"step": "log", "line": 11, "message": ref("error", "kind")},
+                {"step": "log", "line": 12, "message": {"format": ["<", ref("error", "message"), ">"]}},
+            ],
+        },
+    }
 
 
 def _fn_call(name: str) -> dict:
@@ -294,16 +353,23 @@ def test_where_a_builtin_error_can_reach_a_catch_kind_and_message_are_read_from_
     # TimeoutError (no .kind, no .message) reaches main's catches through two calls.
     functions = [
         {"name": "outer", "params": [], "body": [_fn_call("bounded")]},
-        {"name": "bounded", "params": [], "body": [
-            {"step": "timeout", "line": 1, "ms": 5, "body": [{"step": "sleep", "line": 2, "ms": 10}]}]},
+        {
+            "name": "bounded",
+            "params": [],
+            "body": [{"step": "timeout", "line": 1, "ms": 5, "body": [{"step": "sleep", "line": 2, "ms": 10}]}],
+        },
         {"name": "first", "params": [], "body": [{"step": "any", "line": 3, "calls": [call("a"), call("b")], "bind": None}]},
     ]
-    ir = minimal([
-        _catching([_fn_call("outer")], ["TimeoutError"]),
-        _catching([{"step": "throw", "line": 4, "kind": "TimeoutError", "message": lit("thrown")}], ["TimeoutError"]),
-        _catching([_fn_call("outer")], ["IOError"]),   # cannot catch the builtin
-        _catching([_fn_call("first")], []),             # a group can arrive
-    ], functions=functions, errors=["TimeoutError", "IOError"])
+    ir = minimal(
+        [
+            _catching([_fn_call("outer")], ["TimeoutError"]),
+            _catching([{"step": "throw", "line": 4, "kind": "TimeoutError", "message": lit("thrown")}], ["TimeoutError"]),
+            _catching([_fn_call("outer")], ["IOError"]),  # cannot catch the builtin
+            _catching([_fn_call("first")], []),  # a group can arrive
+        ],
+        functions=functions,
+        errors=["TimeoutError", "IOError"],
+    )
     for step in ir["operations"]:
         step["outcomes"] = [{"fails": {"kind": "IOError", "message": step["name"]}}]
     ir["main"][2]["body"] = [{"step": "await", "line": 5, "call": call("a"), "bind": None}]
@@ -317,7 +383,16 @@ def test_where_a_builtin_error_can_reach_a_catch_kind_and_message_are_read_from_
     ]
     outcome = target.run(ir)
     assert [event["message"] for event in outcome["trace"] if event["event"] == "log"] == [
-        "TimeoutError", "<>", "TimeoutError", "<thrown>", "IOError", "<a>", "ExceptionGroup", "<All promises were rejected>"]
+        "TimeoutError",
+        "<>",
+        "TimeoutError",
+        "<thrown>",
+        "IOError",
+        "<a>",
+        "ExceptionGroup",
+        "<All promises were rejected>",
+    ]
+
 
 # -- group ------------------------------------------------------------------------------
 #   group: [{call: slow_a}, {call: fast_fail}, {call: slow_c}]   as: results
@@ -325,7 +400,9 @@ def test_where_a_builtin_error_can_reach_a_catch_kind_and_message_are_read_from_
 
 
 def test_group_program():
-    assert body(compile_program(load("group-failure"))) == '''\
+    assert (
+        body(compile_program(load("group-failure")))
+        == """\
 async def main():
     async with asyncio.TaskGroup() as group:
         tasks = [
@@ -335,7 +412,8 @@ async def main():
         ]
     results = [task.result() for task in tasks]
     return results
-'''
+"""
+    )
 
 
 @needs_311
@@ -348,9 +426,16 @@ def test_group_success_gives_the_values_in_call_order():
 @needs_311
 def test_group_failure_cancels_the_siblings_at_once_in_any_order():
     result, trace = run("group-failure")
-    assert result == {"throws": {"kind": "ExceptionGroup", "message": "unhandled errors in a TaskGroup",
-                                 "errors": [{"kind": "IOError", "message": "boom"}]}}
-    assert trace == '''\
+    assert result == {
+        "throws": {
+            "kind": "ExceptionGroup",
+            "message": "unhandled errors in a TaskGroup",
+            "errors": [{"kind": "IOError", "message": "boom"}],
+        }
+    }
+    assert (
+        trace
+        == """\
 0 start slow_a()
 0 start fast_fail()
 0 start slow_c()
@@ -358,7 +443,8 @@ def test_group_failure_cancels_the_siblings_at_once_in_any_order():
 10 cancel slow_a (any order)
 10 cancel slow_c (any order)
 10 throw ExceptionGroup("unhandled errors in a TaskGroup", [IOError("boom")])
-'''
+"""
+    )
 
 
 @needs_311
@@ -383,10 +469,12 @@ def test_group_cancellations_are_one_unordered_group_whatever_the_memory_address
 
 
 def test_group_without_a_name_reads_no_results_and_temp_names_stay_fresh():
-    ir = minimal([
-        {"step": "await", "line": 1, "call": call("a"), "bind": "group"},
-        {"step": "group", "line": 2, "calls": [call("a"), call("b")], "bind": None},
-    ])
+    ir = minimal(
+        [
+            {"step": "await", "line": 1, "call": call("a"), "bind": "group"},
+            {"step": "group", "line": 2, "calls": [call("a"), call("b")], "bind": None},
+        ]
+    )
     assert body(compile_program(ir)).splitlines()[2:] == [
         "    async with asyncio.TaskGroup() as group_2:",
         "        tasks = [group_2.create_task(a()), group_2.create_task(b())]",
@@ -400,7 +488,9 @@ def test_group_without_a_name_reads_no_results_and_temp_names_stay_fresh():
 
 
 def test_backoff_program():
-    assert body(compile_program(load("backoff-calc"))) == '''\
+    assert (
+        body(compile_program(load("backoff-calc")))
+        == """\
 async def fetch_with_backoff(delay):
     try:
         data = await flaky()
@@ -415,14 +505,17 @@ async def fetch_with_backoff(delay):
 async def main():
     result = await fetch_with_backoff(100)
     return result
-'''
+"""
+    )
 
 
 def test_exponential_backoff_waits_100_200_400():
     # attempts at 0, 10+100, 120+200, 330+400; each takes 10 ms.
     result, trace = run("backoff-calc")
     assert result == {"returns": "ok"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 0 start flaky()
 10 fail flaky IOError("try again")
 10 log "waiting 100 ms"
@@ -435,7 +528,8 @@ def test_exponential_backoff_waits_100_200_400():
 730 start flaky()
 740 end flaky -> "ok"
 740 return "ok"
-'''
+"""
+    )
 
 
 def test_calc_parenthesises_only_where_the_tree_needs_it():
@@ -451,12 +545,16 @@ def test_calc_parenthesises_only_where_the_tree_needs_it():
         (calc(a, "-", calc(b, "+", c)), "x - (y + 3)"),
         (calc(a, "*", lit(-2)), "x * -2"),
     ]
-    main = [{"step": "await", "line": 1, "call": call("a"), "bind": "x"},
-            {"step": "await", "line": 2, "call": call("b"), "bind": "y"}]
+    main = [
+        {"step": "await", "line": 1, "call": call("a"), "bind": "x"},
+        {"step": "await", "line": 2, "call": call("b"), "bind": "y"},
+    ]
     main += [{"step": "log", "line": 3 + i, "message": expr} for i, (expr, _) in enumerate(cases)]
-    main += [{"step": "sleep", "line": 20, "ms": calc(a, "+", lit(100))},
-             {"step": "sleep", "line": 21, "ms": calc(a, "*", lit(2))},
-             {"step": "sleep", "line": 22, "ms": a}]
+    main += [
+        {"step": "sleep", "line": 20, "ms": calc(a, "+", lit(100))},
+        {"step": "sleep", "line": 21, "ms": calc(a, "*", lit(2))},
+        {"step": "sleep", "line": 22, "ms": a},
+    ]
     lines = body(compile_program(minimal(main))).splitlines()[3:]
     assert lines == [f"    log({text})" for _, text in cases] + [
         "    await asyncio.sleep((x + 100) / 1000)",
@@ -490,24 +588,50 @@ def test_catch_all_reads_a_group_message_and_kind_exactly():
     # `except Exception` may catch anything: type(error).__name__ is every error's kind,
     # and a group's message is .message (its str() adds "(2 sub-exceptions)").
     ir = load("any-all-fail")
-    ir["main"] = [{"step": "try", "line": 1, "body": ir["main"][:1], "finally": None, "catch": {
-        "kinds": [], "bind": "error", "body": [
-            {"step": "log", "line": 2, "message": ref("error", "message")},
-            {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
-        ]}}, {"step": "return", "line": 4, "value": lit(None)}]
+    ir["main"] = [
+        {
+            "step": "try",
+            "line": 1,
+            "body": ir["main"][:1],
+            "finally": None,
+            "catch": {
+                "kinds": [],
+                "bind": "error",
+                "body": [
+                    {"step": "log", "line": 2, "message": ref("error", "message")},
+                    {"step": "log", "line": 3, "message": {"format": [ref("error", "kind"), ": ", ref("error", "message")]}},
+                ],
+            },
+        },
+        {"step": "return", "line": 4, "value": lit(None)},
+    ]
     program = compile_program(ir)
     assert '        log(getattr(error, "message", str(error)))\n' in program
     assert """        log(f"{type(error).__name__}: {getattr(error, 'message', str(error))}")\n""" in program
     outcome = target.run(ir)
     assert [event["message"] for event in outcome["trace"] if event["event"] == "log"] == [
-        "All promises were rejected", "ExceptionGroup: All promises were rejected"]
+        "All promises were rejected",
+        "ExceptionGroup: All promises were rejected",
+    ]
 
 
 def test_a_catch_of_scenario_kinds_keeps_kind_and_message_attributes():
-    ir = minimal([{"step": "try", "line": 1, "body": [], "finally": None, "catch": {
-        "kinds": ["IOError"], "bind": "error", "body": [
-            {"step": "log", "line": 2, "message": {"format": [ref("error", "kind"), ref("error", "message")]}}]}}],
-        errors=["IOError"])
+    ir = minimal(
+        [
+            {
+                "step": "try",
+                "line": 1,
+                "body": [],
+                "finally": None,
+                "catch": {
+                    "kinds": ["IOError"],
+                    "bind": "error",
+                    "body": [{"step": "log", "line": 2, "message": {"format": [ref("error", "kind"), ref("error", "message")]}}],
+                },
+            }
+        ],
+        errors=["IOError"],
+    )
     assert '        log(f"{error.kind}{error.message}")' in compile_program(ir)
 
 
@@ -522,13 +646,16 @@ def test_python_eager_differs_only_in_the_world_line_and_the_docstring():
         "Needs CPython 3.12 or later (asyncio.eager_task_factory).",
         "    eager_tasks=True,",
     ]
-    assert eager[eager.index("world = World("):eager.index("log = world.log")] == '''\
+    assert (
+        eager[eager.index("world = World(") : eager.index("log = world.log")]
+        == """\
 world = World(
     "start-log-await",
     limits={"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
     eager_tasks=True,
 )
-'''
+"""
+    )
     assert target.compile(ir, "python-eager") == eager
 
 
@@ -537,22 +664,30 @@ def test_the_compiler_reports_what_each_program_needs():
     assert compile_target(load("timeout-expires")).features == {"asyncio.timeout": (3, 11)}
     assert compile_target(load("group-failure")).features == {"asyncio.TaskGroup": (3, 11)}
     assert compile_target(load("any-all-fail"), "python-eager").features == {
-        "asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}
+        "asyncio.eager_task_factory": (3, 12),
+        "ExceptionGroup": (3, 11),
+    }
     assert needs({"asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}, (3, 10, 13)) == (
-        "needs CPython 3.12 or later (asyncio.eager_task_factory)")
+        "needs CPython 3.12 or later (asyncio.eager_task_factory)"
+    )
     assert needs({"asyncio.eager_task_factory": (3, 12), "ExceptionGroup": (3, 11)}, (3, 11, 7)) == (
-        "needs CPython 3.12 or later (asyncio.eager_task_factory)")
+        "needs CPython 3.12 or later (asyncio.eager_task_factory)"
+    )
     assert needs({"asyncio.timeout": (3, 11), "asyncio.TaskGroup": (3, 11)}, (3, 10)) == (
-        "needs CPython 3.11 or later (asyncio.timeout, asyncio.TaskGroup)")
+        "needs CPython 3.11 or later (asyncio.timeout, asyncio.TaskGroup)"
+    )
     assert needs({"asyncio.timeout": (3, 11)}, (3, 13, 0)) is None
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="python-eager runs on 3.12+ (test_worker.py checks it)")
 def test_python_eager_is_skipped_before_3_12_with_the_reason():
     assert target.run(load("start-log-await"), "python-eager") == {
-        "target": "python-eager", "status": "skipped", "result": None, "trace": [],
+        "target": "python-eager",
+        "status": "skipped",
+        "result": None,
+        "trace": [],
         "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
-                   f"this is CPython {platform.python_version()}",
+        f"this is CPython {platform.python_version()}",
     }
 
 

@@ -42,7 +42,7 @@ def load(name: str) -> dict:
 def body(program: str) -> str:
     """From the first ``async def`` to the ``if __name__`` block."""
     start = program.index("async def ")
-    return program[start:program.index('\n\nif __name__ == "__main__":')]
+    return program[start : program.index('\n\nif __name__ == "__main__":')]
 
 
 def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
@@ -52,11 +52,19 @@ def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
 
 
 def minimal(main: list, functions: list | None = None, **extra) -> dict:
-    ir = {"ir": 1, "id": "t", "summary": "s", "source": "t.yaml",
-          "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-          "errors": [], "queues": [], "resources": [{"name": "connection", "open": 5, "close": 3}],
-          "operations": [{"name": "a", "latency": 1, "outcomes": [{"returns": 1}]}],
-          "functions": functions or [], "main": main}
+    ir = {
+        "ir": 1,
+        "id": "t",
+        "summary": "s",
+        "source": "t.yaml",
+        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
+        "errors": [],
+        "queues": [],
+        "resources": [{"name": "connection", "open": 5, "close": 3}],
+        "operations": [{"name": "a", "latency": 1, "outcomes": [{"returns": 1}]}],
+        "functions": functions or [],
+        "main": main,
+    }
     ir.update(extra)
     return ir
 
@@ -87,8 +95,13 @@ def test_while_it_runs_the_loop_s_own_asyncgen_hooks_are_installed():
     async def main():
         hooks = sys.get_asyncgen_hooks()
         loop = asyncio.get_running_loop()
-        seen.append((hooks.firstiter.__self__ is loop, hooks.finalizer.__self__ is loop,
-                     hooks.finalizer.__func__ is asyncio.BaseEventLoop._asyncgen_finalizer_hook))
+        seen.append(
+            (
+                hooks.firstiter.__self__ is loop,
+                hooks.finalizer.__self__ is loop,
+                hooks.finalizer.__func__ is asyncio.BaseEventLoop._asyncgen_finalizer_hook,
+            )
+        )
 
     World("hooks").run(main)
     assert seen == [(True, True, True)]
@@ -113,7 +126,7 @@ def test_while_it_runs_the_loop_s_own_asyncgen_hooks_are_installed():
 #     - log: "after loop"
 #     - return: "done"
 
-TICKS = '''\
+TICKS = """\
 async def ticks(interval):
     try:
         for n in range(3):
@@ -121,18 +134,22 @@ async def ticks(interval):
             yield n
     finally:
         log("ticks closed")
-'''
+"""
 
 
 def test_a_generator_function_is_an_async_def_that_yields_and_for_each_is_async_for():
-    assert body(compile_program(load("generator-consumed-fully"))) == TICKS + '''
+    assert (
+        body(compile_program(load("generator-consumed-fully")))
+        == TICKS
+        + """
 
 async def main():
     async for tick in ticks(10):
         log(f"tick {tick}")
     log("after loop")
     return "done"
-'''
+"""
+    )
 
 
 def test_a_generator_consumed_to_its_end_runs_its_finally_before_the_loop_ends():
@@ -140,14 +157,17 @@ def test_a_generator_consumed_to_its_end_runs_its_finally_before_the_loop_ends()
     # ends, its finally logs, StopAsyncIteration ends the consumer's loop. Same in JS.
     result, trace = run("generator-consumed-fully")
     assert result == {"returns": "done"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 10 log "tick 0"
 20 log "tick 1"
 30 log "tick 2"
 30 log "ticks closed"
 30 log "after loop"
 30 return "done"
-'''
+"""
+    )
 
 
 # -- break: the generator is closed later, by the loop's finalizer hook -----------------
@@ -170,7 +190,10 @@ def test_a_generator_consumed_to_its_end_runs_its_finally_before_the_loop_ends()
 def test_break_is_break_and_the_loop_has_no_aclosing():
     program = compile_program(load("generator-break"))
     assert "aclosing" not in program and "contextlib" not in program
-    assert body(program) == TICKS + '''
+    assert (
+        body(program)
+        == TICKS
+        + """
 
 async def main():
     async for tick in ticks(10):
@@ -180,7 +203,8 @@ async def main():
     log("after loop")
     saved = await save()
     return saved
-'''
+"""
+    )
 
 
 def test_after_a_break_the_generator_finally_runs_after_the_code_that_follows_the_loop():
@@ -191,7 +215,9 @@ def test_after_a_break_the_generator_finally_runs_after_the_code_that_follows_th
     # (JavaScript: "ticks closed" comes before "after loop"; a declared divergence.)
     result, trace = run("generator-break")
     assert result == {"returns": "saved"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 10 log "tick 0"
 20 log "tick 1"
 20 log "after loop"
@@ -199,7 +225,8 @@ def test_after_a_break_the_generator_finally_runs_after_the_code_that_follows_th
 20 log "ticks closed"
 25 end save -> "saved"
 25 return "saved"
-'''
+"""
+    )
 
 
 def test_when_main_returns_right_after_the_loop_the_close_comes_after_the_settle():
@@ -222,12 +249,15 @@ def test_when_main_returns_right_after_the_loop_the_close_comes_after_the_settle
         return "done"
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 10 log "tick 0"
 10 log "after loop"
 10 return "done"
 10 log "ticks closed"
-'''
+"""
+    )
 
 
 def test_an_error_in_the_loop_body_also_leaves_the_close_to_the_finalizer():
@@ -277,12 +307,15 @@ def test_an_error_in_the_deferred_close_is_an_unhandled_task_exception():
         return "ok"
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 0 log 1
 0 log "after loop"
 0 unhandled Boom("in finally")
 5 return "ok"
-'''
+"""
+    )
 
 
 # -- a generator that raises mid-iteration -----------------------------------------------
@@ -311,7 +344,9 @@ def test_an_error_in_the_deferred_close_is_an_unhandled_task_exception():
 
 
 def test_a_generator_that_raises_program():
-    assert body(compile_program(load("generator-raises"))) == '''\
+    assert (
+        body(compile_program(load("generator-raises")))
+        == """\
 async def ticks(interval):
     try:
         for n in range(3):
@@ -330,7 +365,8 @@ async def main():
     except IOError as error:
         log(f"caught {error.message}")
     return "recovered"
-'''
+"""
+    )
 
 
 def test_a_generator_that_raises_runs_its_finally_then_the_error_reaches_the_consumer():
@@ -339,13 +375,16 @@ def test_a_generator_that_raises_runs_its_finally_then_the_error_reaches_the_con
     # generator is finished (the finalizer's aclose() of it is a no-op task).
     result, trace = run("generator-raises")
     assert result == {"returns": "recovered"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 10 log "tick 0"
 20 log "tick 1"
 30 log "ticks closed"
 30 log "caught feed lost"
 30 return "recovered"
-'''
+"""
+    )
 
 
 # -- a generator holding a resource, left by a break -------------------------------------
@@ -372,7 +411,9 @@ def test_a_generator_that_raises_runs_its_finally_then_the_error_reaches_the_con
 def test_a_generator_with_a_using_block_program():
     program = compile_program(load("generator-using-break"))
     assert '\nconnection = world.resource("connection", open=5, close=3)\n\n\nasync def rows():' in program
-    assert body(program) == '''\
+    assert (
+        body(program)
+        == """\
 async def rows():
     async with connection("feed") as conn:
         for n in range(3):
@@ -386,7 +427,8 @@ async def main():
         break
     log("after loop")
     return "done"
-'''
+"""
+    )
 
 
 def test_after_a_break_the_generator_never_closes_its_resource_when_main_returns_first():
@@ -396,12 +438,15 @@ def test_after_a_break_the_generator_never_closes_its_resource_when_main_returns
     # the close never happens. (JavaScript: 18 close, then 18 "after loop" and 18 return.)
     result, trace = run("generator-using-break")
     assert result == {"returns": "done"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 5 open connection("feed")
 15 log "connection#1 row 0"
 15 log "after loop"
 15 return "done"
-'''
+"""
+    )
 
 
 # -- generators still open at the end, halts, odd shapes ---------------------------------
@@ -439,7 +484,9 @@ def test_a_generator_still_open_at_the_end_is_closed_like_shutdown_asyncgens():
         return "done"
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 0 log "first"
 5 open connection("feed")
 15 log "connection#1"
@@ -447,14 +494,18 @@ def test_a_generator_still_open_at_the_end_is_closed_like_shutdown_asyncgens():
 15 log "feed closed" (any order)
 15 log "first closed" (any order)
 18 close connection
-'''
+"""
+    )
     assert [agen.ag_frame for agen in held] == [None, None]  # both finished
 
 
-@pytest.mark.parametrize(("limits", "status", "trace"), [
-    (None, "deadlock", '10 log "tick 0"\n'),
-    ({"virtual_time": 25}, "runaway", '10 log "tick 0"\n20 log "tick 1"\n'),
-])
+@pytest.mark.parametrize(
+    ("limits", "status", "trace"),
+    [
+        (None, "deadlock", '10 log "tick 0"\n'),
+        ({"virtual_time": 25}, "runaway", '10 log "tick 0"\n20 log "tick 1"\n'),
+    ],
+)
 def test_after_a_halt_an_open_generator_is_closed_unrecorded_and_nothing_warns(limits, status, trace):
     world = World("halt", limits=limits)
     log = world.log
@@ -497,20 +548,32 @@ def test_a_deadlock_inside_a_generator_names_the_generator():
 
     outcome = world.run(main)
     assert outcome["status"] == "deadlock"
-    assert re.fullmatch(r"deadlock: scenario 'stuck-generator' has not settled at 0 ms and no timer is pending; "
-                        r"pending: main \(line \d+\) -> waiting \(line \d+\) -> Queue\.get awaits a Future",
-                        outcome["message"]), outcome["message"]
+    assert re.fullmatch(
+        r"deadlock: scenario 'stuck-generator' has not settled at 0 ms and no timer is pending; "
+        r"pending: main \(line \d+\) -> waiting \(line \d+\) -> Queue\.get awaits a Future",
+        outcome["message"],
+    ), outcome["message"]
 
 
 def test_a_generator_without_a_yield_step_is_still_an_async_generator():
     ir = minimal(
-        [{"step": "for_each", "line": 1, "call": fn_call("nothing"), "bind": None,
-          "body": [{"step": "log", "line": 2, "message": lit("never")}]},
-         {"step": "return", "line": 3, "value": lit("done")}],
-        functions=[{"name": "nothing", "params": [], "generator": True,
-                    "body": [{"step": "log", "line": 4, "message": lit("started")}]}],
+        [
+            {
+                "step": "for_each",
+                "line": 1,
+                "call": fn_call("nothing"),
+                "bind": None,
+                "body": [{"step": "log", "line": 2, "message": lit("never")}],
+            },
+            {"step": "return", "line": 3, "value": lit("done")},
+        ],
+        functions=[
+            {"name": "nothing", "params": [], "generator": True, "body": [{"step": "log", "line": 4, "message": lit("started")}]}
+        ],
     )
-    assert body(compile_program(ir)) == '''\
+    assert (
+        body(compile_program(ir))
+        == """\
 async def nothing():
     log("started")
     return
@@ -521,7 +584,8 @@ async def main():
     async for _ in nothing():
         log("never")
     return "done"
-'''
+"""
+    )
     assert run(ir) == ({"returns": "done"}, '0 log "started"\n0 return "done"\n')
 
 
@@ -530,32 +594,68 @@ def test_a_generator_consumed_inside_a_generator_and_left_by_break():
     # and breaks too. Each break hands its generator to the finalizer hook, whose close
     # tasks run only after main has returned, among the tasks asyncio.run cancels (a
     # set): the two closes are compared in any order.
-    inner_body = [{"step": "try", "line": 1, "catch": None,
-                   "body": [{"step": "repeat", "line": 2, "times": 3, "bind": "n", "body": [
-                       {"step": "sleep", "line": 3, "ms": 10},
-                       {"step": "yield", "line": 4, "value": ref("n")}]}],
-                   "finally": [{"step": "log", "line": 5, "message": lit("inner closed")}]}]
-    outer_body = [{"step": "try", "line": 6, "catch": None,
-                   "body": [{"step": "for_each", "line": 7, "call": fn_call("inner"), "bind": "value", "body": [
-                       {"step": "log", "line": 8, "message": lit("outer got one")},
-                       {"step": "break", "line": 9}]},
-                       {"step": "yield", "line": 10, "value": lit("from outer")},
-                       {"step": "yield", "line": 11, "value": lit("never")}],
-                   "finally": [{"step": "log", "line": 12, "message": lit("outer closed")}]}]
+    inner_body = [
+        {
+            "step": "try",
+            "line": 1,
+            "catch": None,
+            "body": [
+                {
+                    "step": "repeat",
+                    "line": 2,
+                    "times": 3,
+                    "bind": "n",
+                    "body": [{"step": "sleep", "line": 3, "ms": 10}, {"step": "yield", "line": 4, "value": ref("n")}],
+                }
+            ],
+            "finally": [{"step": "log", "line": 5, "message": lit("inner closed")}],
+        }
+    ]
+    outer_body = [
+        {
+            "step": "try",
+            "line": 6,
+            "catch": None,
+            "body": [
+                {
+                    "step": "for_each",
+                    "line": 7,
+                    "call": fn_call("inner"),
+                    "bind": "value",
+                    "body": [{"step": "log", "line": 8, "message": lit("outer got one")}, {"step": "break", "line": 9}],
+                },
+                {"step": "yield", "line": 10, "value": lit("from outer")},
+                {"step": "yield", "line": 11, "value": lit("never")},
+            ],
+            "finally": [{"step": "log", "line": 12, "message": lit("outer closed")}],
+        }
+    ]
     ir = minimal(
-        [{"step": "for_each", "line": 13, "call": fn_call("outer"), "bind": "got", "body": [
-            {"step": "log", "line": 14, "message": ref("got")}, {"step": "break", "line": 15}]},
-         {"step": "return", "line": 16, "value": lit("done")}],
-        functions=[{"name": "inner", "params": [], "generator": True, "body": inner_body},
-                   {"name": "outer", "params": [], "generator": True, "body": outer_body}],
+        [
+            {
+                "step": "for_each",
+                "line": 13,
+                "call": fn_call("outer"),
+                "bind": "got",
+                "body": [{"step": "log", "line": 14, "message": ref("got")}, {"step": "break", "line": 15}],
+            },
+            {"step": "return", "line": 16, "value": lit("done")},
+        ],
+        functions=[
+            {"name": "inner", "params": [], "generator": True, "body": inner_body},
+            {"name": "outer", "params": [], "generator": True, "body": outer_body},
+        ],
     )
-    assert run(ir) == ({"returns": "done"}, '''\
+    assert run(ir) == (
+        {"returns": "done"},
+        """\
 10 log "outer got one"
 10 log "from outer"
 10 return "done"
 10 log "inner closed" (any order)
 10 log "outer closed" (any order)
-''')
+""",
+    )
 
 
 # -- using: nested resources close last opened, first closed ------------------------------
@@ -585,7 +685,9 @@ def test_a_generator_consumed_inside_a_generator_and_left_by_break():
 
 def test_using_is_async_with_and_resources_are_declared_after_the_operations():
     program = compile_program(load("using-nested"))
-    assert program[program.index("log = world.log\n"):program.index("async def")] == '''\
+    assert (
+        program[program.index("log = world.log\n") : program.index("async def")]
+        == """\
 log = world.log
 
 query = world.operation("query", latency=10, outcomes=[{"returns": "rows"}])
@@ -594,8 +696,11 @@ connection = world.resource("connection", open=5, close=3)
 lock = world.resource("lock", open=1, close=2)
 
 
-'''
-    assert body(program) == '''\
+"""
+    )
+    assert (
+        body(program)
+        == """\
 async def main():
     async with connection("db") as conn:
         async with lock("rows") as guard:
@@ -606,7 +711,8 @@ async def main():
     async with connection("cache") as cache:
         log(cache)
     return "done"
-'''
+"""
+    )
 
 
 def test_nested_using_blocks_close_in_lifo_order_and_handles_count_per_resource():
@@ -614,7 +720,9 @@ def test_nested_using_blocks_close_in_lifo_order_and_handles_count_per_resource(
     # connection 18..21; the second connection opens 21..26 as connection#2, closes 26..29.
     result, trace = run("using-nested")
     assert result == {"returns": "done"}
-    assert trace == '''\
+    assert (
+        trace
+        == """\
 5 open connection("db")
 6 open lock("rows")
 6 log "connection#1 lock#1"
@@ -628,7 +736,8 @@ def test_nested_using_blocks_close_in_lifo_order_and_handles_count_per_resource(
 26 log "connection#2"
 29 close connection
 29 return "done"
-'''
+"""
+    )
 
 
 # -- using: an error inside the block -----------------------------------------------------
@@ -648,7 +757,9 @@ def test_nested_using_blocks_close_in_lifo_order_and_handles_count_per_resource(
 
 
 def test_using_without_a_name_has_no_as():
-    assert body(compile_program(load("using-error"))) == '''\
+    assert (
+        body(compile_program(load("using-error")))
+        == """\
 async def main():
     try:
         async with connection("db") as conn:
@@ -659,7 +770,8 @@ async def main():
     async with connection("db", 2):
         await query("again")
     return "unreachable"
-'''
+"""
+    )
 
 
 def test_an_error_inside_using_closes_the_resource_first_then_goes_on():
@@ -668,7 +780,9 @@ def test_an_error_inside_using_closes_the_resource_first_then_goes_on():
     # close 33..36, and the error settles main at 36, after the close.
     outcome = target.run(load("using-error"))
     assert outcome["result"] == {"throws": {"kind": "IOError", "message": "query failed"}}
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 5 open connection("db")
 5 start query("connection#1")
 15 fail query IOError("query failed")
@@ -679,7 +793,8 @@ def test_an_error_inside_using_closes_the_resource_first_then_goes_on():
 33 fail query IOError("query failed")
 36 close connection
 36 throw IOError("query failed")
-'''
+"""
+    )
 
 
 @needs_311
@@ -693,13 +808,16 @@ def test_a_timeout_inside_using_still_closes_before_the_timeout_error():
             await query()
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 5 open connection("db")
 5 start query()
 20 cancel query
 23 close connection
 23 throw TimeoutError("")
-'''
+"""
+    )
 
 
 def test_a_cancel_while_opening_records_nothing_and_goes_on():
@@ -723,12 +841,15 @@ def test_a_cancel_while_opening_records_nothing_and_goes_on():
             return conn  # the first open never completed: still #1
 
     outcome = world.run(main)
-    assert format_trace(outcome["trace"]) == '''\
+    assert (
+        format_trace(outcome["trace"])
+        == """\
 2 log "cancelled while opening"
 7 open connection("db")
 10 close connection
 10 return "connection#1"
-'''
+"""
+    )
     assert outcome["stats"]["timer_firings"] == 3  # the cancelled open's timer never fired
 
 
@@ -752,7 +873,9 @@ def test_resource_handles_start_again_from_1_on_each_run_and_zero_ms_still_takes
     first_run, second_run = world.run(main), world.run(main)
     assert first_run == second_run
     assert first_run["result"] == {"returns": ["gate#1", "gate#2"]}
-    assert format_trace(first_run["trace"]) == '''\
+    assert (
+        format_trace(first_run["trace"])
+        == """\
 0 log "other ran"
 0 open gate("a")
 0 log "gate#1"
@@ -760,7 +883,8 @@ def test_resource_handles_start_again_from_1_on_each_run_and_zero_ms_still_takes
 0 open gate()
 0 close gate
 0 return ["gate#1","gate#2"]
-'''
+"""
+    )
 
 
 def test_resource_latencies_are_non_negative_integers():
@@ -779,11 +903,16 @@ def test_a_resource_used_outside_a_run_says_so():
 
 
 def test_format_trace_writes_open_and_close():
-    assert format_trace([
-        {"t": 5, "event": "open", "resource": "connection", "args": ["db", 1, {"a": None}]},
-        {"t": 6, "event": "open", "resource": "lock", "args": []},
-        {"t": 20, "event": "close", "resource": "connection"},
-    ]) == '5 open connection("db",1,{"a":null})\n6 open lock()\n20 close connection\n'
+    assert (
+        format_trace(
+            [
+                {"t": 5, "event": "open", "resource": "connection", "args": ["db", 1, {"a": None}]},
+                {"t": 6, "event": "open", "resource": "lock", "args": []},
+                {"t": 20, "event": "close", "resource": "connection"},
+            ]
+        )
+        == '5 open connection("db",1,{"a":null})\n6 open lock()\n20 close connection\n'
+    )
 
 
 # -- IR the compiler cannot trust ----------------------------------------------------------
@@ -792,28 +921,58 @@ _GEN = {"name": "gen", "params": [], "generator": True, "body": [{"step": "yield
 _PLAIN = {"name": "plain", "params": [], "body": [{"step": "return", "line": 1, "value": lit(1)}]}
 
 
-@pytest.mark.parametrize(("main", "extra", "message"), [
-    ([{"step": "for_each", "line": 1, "call": fn_call("plain"), "bind": None, "body": []}], {},
-     "main: 'plain' is not a generator function; for_each needs one"),
-    ([{"step": "await", "line": 1, "call": fn_call("gen"), "bind": None}], {},
-     "main: 'gen' is a generator; for_each consumes its values"),
-    ([{"step": "map", "line": 1, "callee": "gen", "callee_kind": "function", "over": lit([1]), "limit": 1,
-       "bind": None}], {}, "main: 'gen' is a generator; for_each consumes its values"),
-    ([{"step": "using", "line": 1, "resource": "pool", "args": [], "bind": None, "body": []}], {},
-     "main: 'pool' is not a resource of the scenario"),
-    ([{"step": "using", "line": 1, "resource": "connection", "args": [], "bind": "connection", "body": []}], {},
-     "main: 'connection' would shadow the resource of that name"),
-    ([{"step": "for_each", "line": 1, "call": fn_call("gen"), "bind": "gen", "body": []}], {},
-     "main: 'gen' would shadow the operation or function of that name"),
-    ([{"step": "yield", "line": 1, "value": lit(1)}], {}, "main: yield belongs in a function with generator: true"),
-    ([], {"resources": [{"name": "a", "open": 1, "close": 1}]}, "'a' is a resource and an operation, function or queue"),
-    ([], {"resources": [{"name": "connection", "open": -1, "close": 1}]},
-     "resource 'connection': open is an integer of ms >= 0, not -1"),
-    ([], {"functions": [_GEN, _PLAIN, {**_GEN, "name": "bad", "body": [{"step": "return", "line": 1, "value": lit(1)}]}]},
-     "bad: a generator function has no return step"),
-    ([], {"functions": [_GEN, _PLAIN, {**_PLAIN, "name": "bad", "body": [{"step": "yield", "line": 1, "value": lit(1)}]}]},
-     "bad: yield belongs in a function with generator: true"),
-])
+@pytest.mark.parametrize(
+    ("main", "extra", "message"),
+    [
+        (
+            [{"step": "for_each", "line": 1, "call": fn_call("plain"), "bind": None, "body": []}],
+            {},
+            "main: 'plain' is not a generator function; for_each needs one",
+        ),
+        (
+            [{"step": "await", "line": 1, "call": fn_call("gen"), "bind": None}],
+            {},
+            "main: 'gen' is a generator; for_each consumes its values",
+        ),
+        (
+            [{"step": "map", "line": 1, "callee": "gen", "callee_kind": "function", "over": lit([1]), "limit": 1, "bind": None}],
+            {},
+            "main: 'gen' is a generator; for_each consumes its values",
+        ),
+        (
+            [{"step": "using", "line": 1, "resource": "pool", "args": [], "bind": None, "body": []}],
+            {},
+            "main: 'pool' is not a resource of the scenario",
+        ),
+        (
+            [{"step": "using", "line": 1, "resource": "connection", "args": [], "bind": "connection", "body": []}],
+            {},
+            "main: 'connection' would shadow the resource of that name",
+        ),
+        (
+            [{"step": "for_each", "line": 1, "call": fn_call("gen"), "bind": "gen", "body": []}],
+            {},
+            "main: 'gen' would shadow the operation or function of that name",
+        ),
+        ([{"step": "yield", "line": 1, "value": lit(1)}], {}, "main: yield belongs in a function with generator: true"),
+        ([], {"resources": [{"name": "a", "open": 1, "close": 1}]}, "'a' is a resource and an operation, function or queue"),
+        (
+            [],
+            {"resources": [{"name": "connection", "open": -1, "close": 1}]},
+            "resource 'connection': open is an integer of ms >= 0, not -1",
+        ),
+        (
+            [],
+            {"functions": [_GEN, _PLAIN, {**_GEN, "name": "bad", "body": [{"step": "return", "line": 1, "value": lit(1)}]}]},
+            "bad: a generator function has no return step",
+        ),
+        (
+            [],
+            {"functions": [_GEN, _PLAIN, {**_PLAIN, "name": "bad", "body": [{"step": "yield", "line": 1, "value": lit(1)}]}]},
+            "bad: yield belongs in a function with generator: true",
+        ),
+    ],
+)
 def test_ir_the_compiler_cannot_trust_is_a_value_error(main, extra, message):
     ir = minimal(main, functions=[_GEN, _PLAIN])
     ir.update(extra)

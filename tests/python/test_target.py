@@ -42,7 +42,9 @@ SEED = yaml.safe_load((ROOT / "spec" / "seed" / "download-fallback.yaml").read_t
 
 EXPECTED = {
     "seed-download-fallback": ({"returns": SEED["expect"]["returns"]}, SEED["expect"]["trace"]),
-    "sequential-three": ({"returns": ["a", "b", "c"]}, """\
+    "sequential-three": (
+        {"returns": ["a", "b", "c"]},
+        """\
 0 start fetch_a()
 30 end fetch_a -> "a"
 30 start fetch_b()
@@ -50,8 +52,11 @@ EXPECTED = {
 60 start fetch_c()
 90 end fetch_c -> "c"
 90 return ["a","b","c"]
-"""),
-    "gather-three": ({"returns": ["a", "b", "c"]}, """\
+""",
+    ),
+    "gather-three": (
+        {"returns": ["a", "b", "c"]},
+        """\
 0 start fetch_a()
 0 start fetch_b()
 0 start fetch_c()
@@ -59,23 +64,32 @@ EXPECTED = {
 30 end fetch_b -> "b"
 30 end fetch_c -> "c"
 30 return ["a","b","c"]
-"""),
-    "gather-one-fails": ({"throws": {"kind": "IOError", "message": "boom"}}, """\
+""",
+    ),
+    "gather-one-fails": (
+        {"throws": {"kind": "IOError", "message": "boom"}},
+        """\
 0 start slow_ok()
 0 start fast_fail()
 10 fail fast_fail IOError("boom")
 10 throw IOError("boom")
 10 cancel slow_ok
-"""),
-    "race-fast-wins": ({"returns": "fast"}, """\
+""",
+    ),
+    "race-fast-wins": (
+        {"returns": "fast"},
+        """\
 0 start slow()
 0 start fast()
 10 end fast -> "fast"
 10 log "winner fast"
 10 return "fast"
 10 cancel slow
-"""),
-    "try-catch-finally-rethrow": ({"throws": {"kind": "FatalError", "message": "gave up: down"}}, """\
+""",
+    ),
+    "try-catch-finally-rethrow": (
+        {"throws": {"kind": "FatalError", "message": "gave up: down"}},
+        """\
 0 start fetch()
 10 fail fetch IOError("down")
 10 log "caught down"
@@ -83,8 +97,11 @@ EXPECTED = {
 15 end cleanup -> null
 15 log "cleaned up"
 15 throw FatalError("gave up: down")
-"""),
-    "retry-then-succeed": ({"returns": "ok"}, """\
+""",
+    ),
+    "retry-then-succeed": (
+        {"returns": "ok"},
+        """\
 0 start flaky()
 10 fail flaky IOError("try again")
 10 log "attempt 0 failed: try again"
@@ -94,15 +111,19 @@ EXPECTED = {
 220 start flaky()
 230 end flaky -> "ok"
 230 return "ok"
-"""),
+""",
+    ),
     # A Python coroutine does nothing until the task's first step, on a later turn:
     # the log comes first (in JavaScript the operation starts first).
-    "start-log-await": ({"returns": "data"}, """\
+    "start-log-await": (
+        {"returns": "data"},
+        """\
 0 log "started"
 0 start download("u")
 30 end download -> "data"
 30 return "data"
-"""),
+""",
+    ),
 }
 
 
@@ -120,8 +141,7 @@ def test_run_gives_the_expected_result_and_trace(name):
 def test_outcome_shape_and_stats():
     outcome = target.run(load("seed-download-fallback"))
     assert list(outcome) == ["target", "status", "result", "trace", "message", "stats"]
-    assert outcome["trace"][0] == {"t": 0, "event": "start", "op": "download_data",
-                                   "args": ["https://example.com/data"]}
+    assert outcome["trace"][0] == {"t": 0, "event": "start", "op": "download_data", "args": ["https://example.com/data"]}
     # Seven turns of the loop at 60 ms: the last steps of main, then asyncio.run's shutdown.
     assert outcome["stats"] == {"virtual_time": 60, "timer_firings": 3, "max_turns_per_instant": 7}
     json.dumps(outcome)  # plain JSON all the way down
@@ -135,14 +155,22 @@ def test_sequential_takes_90_ms_and_gather_30():
 def test_every_construct_runs_to_its_result():
     outcome = target.run(load("every-construct"))
     assert outcome["status"] == "settled"
-    assert outcome["result"] == {"returns": {
-        "first": 1, "lower": [1, 2], "same": {"same": 2, "n": 1}, "done": [3, 3],
-        "next": {"n": 1, "xs": [1, 2.5, None, True, False], "s": "x"},
-        "list": [1, [1, {"a": None}], -0.5, 1e300]}}
+    assert outcome["result"] == {
+        "returns": {
+            "first": 1,
+            "lower": [1, 2],
+            "same": {"same": 2, "n": 1},
+            "done": [3, 3],
+            "next": {"n": 1, "xs": [1, 2.5, None, True, False], "s": "x"},
+            "list": [1, [1, {"a": None}], -0.5, 1e300],
+        }
+    }
 
 
-TRICKY = ('q"uo\'te \\ back\\slash\nnew line\r\n\ttab ${x} {x} {{y}} }{ </script><!-- nul\x00 bell\x07 '
-          'é 中 😀 \u2028 \u2029 \ufeff \u202e """ \'\'\' \\n \\u0041 \\x41 end\\')
+TRICKY = (
+    "q\"uo'te \\ back\\slash\nnew line\r\n\ttab ${x} {x} {{y}} }{ </script><!-- nul\x00 bell\x07 "
+    "é 中 😀 \u2028 \u2029 \ufeff \u202e \"\"\" ''' \\n \\u0041 \\x41 end\\"
+)
 
 
 def test_tricky_strings_come_out_byte_identical():
@@ -151,9 +179,20 @@ def test_tricky_strings_come_out_byte_identical():
     outcome = target.run(ir)
     events = outcome["trace"]
     assert [event["event"] for event in events] == [
-        "log", "start", "end", "log", "log", "log", "start", "fail", "log", "log", "throw"]
+        "log",
+        "start",
+        "end",
+        "log",
+        "log",
+        "log",
+        "start",
+        "fail",
+        "log",
+        "log",
+        "throw",
+    ]
     assert events[0]["message"] == TRICKY
-    assert events[1]["args"] == [TRICKY, {"k\"e{y}": TRICKY, "list": [TRICKY, 1.5, None, True]}]
+    assert events[1]["args"] == [TRICKY, {'k"e{y}': TRICKY, "list": [TRICKY, 1.5, None, True]}]
     assert events[2]["value"] == TRICKY
     assert events[3]["message"] == TRICKY + TRICKY + TRICKY
     assert events[4]["message"] == "{" + TRICKY + "}"
@@ -184,16 +223,24 @@ def unmet(name: str, version: tuple[int, int], target_id: str = "python") -> str
 
 
 def platform_version(python: str) -> str:
-    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def in_worker(python: str, requests: list[tuple[str, dict]]) -> list[dict]:
-    lines = "".join(json.dumps({"id": i, "type": "run", "target": target_id, "scenario": ir}) + "\n"
-                    for i, (target_id, ir) in enumerate(requests))
+    lines = "".join(
+        json.dumps({"id": i, "type": "run", "target": target_id, "scenario": ir}) + "\n"
+        for i, (target_id, ir) in enumerate(requests)
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    result = subprocess.run([python, "-W", "error", "-m", "asyncparity_python.worker"], input=lines.encode(),
-                            capture_output=True, env=env, timeout=120)
+    result = subprocess.run(
+        [python, "-W", "error", "-m", "asyncparity_python.worker"],
+        input=lines.encode(),
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
     return [json.loads(line)["outcome"] for line in result.stdout.decode("ascii").splitlines()]
@@ -236,8 +283,7 @@ def test_every_fixture_runs_on_real_time_as_on_the_virtual_clock(version, tmp_pa
         for target_id in targets:
             outcome_of.setdefault((scenario.id, target_id), {"status": "skipped", "message": "skipped above"})
     # verify's own way: four at once, and a late program again alone at twice the scale.
-    verifications = verify.verify_programs(list(scenarios.values()), targets, outcome_of, sources, runner, jobs=4,
-                                           max_seconds=60)
+    verifications = verify.verify_programs(list(scenarios.values()), targets, outcome_of, sources, runner, jobs=4, max_seconds=60)
     for verification in verifications:
         for check in verification.checks:
             assert check.status in ("verified", "not run"), (verification.scenario_id, check.target, check.message, check.diff)
@@ -272,8 +318,13 @@ def test_every_saved_program_runs_standalone_with_the_same_trace_and_no_warning(
     for name, outcome in zip(runnable, outcomes, strict=True):
         ir = load(name)
         (tmp_path / "program.py").write_text(compile_target(ir, "python", major_minor).source, encoding="utf-8")
-        result = subprocess.run([python, "-W", "error", "-X", "dev", "program.py"], cwd=tmp_path, capture_output=True,
-                                timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
+        result = subprocess.run(
+            [python, "-W", "error", "-X", "dev", "program.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"},
+        )
         status = outcome["message"]
         if outcome["status"] == "settled":
             status = "settled"
@@ -287,8 +338,13 @@ def test_every_saved_program_runs_standalone_with_the_same_trace_and_no_warning(
 def _run_saved(program: str, tmp_path: Path, python: str) -> subprocess.CompletedProcess:
     (tmp_path / "program.py").write_text(program, encoding="utf-8")
     shutil.copy(RUNTIME, tmp_path / "asyncparity_runtime.py")
-    return subprocess.run([python, "-W", "error", "program.py"], cwd=tmp_path, capture_output=True,
-                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"})
+    return subprocess.run(
+        [python, "-W", "error", "program.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"},
+    )
 
 
 def test_a_saved_program_that_runs_away_exits_non_zero(tmp_path):

@@ -41,8 +41,13 @@ def other_pythons() -> list[str]:
 def converse(lines: list[str], python: str = sys.executable) -> tuple[list[dict], subprocess.CompletedProcess]:
     """Send every line at once (pipelining), read every reply, wait for the exit."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
-    result = subprocess.run([python, "-m", "asyncparity_python.worker"], input="".join(line + "\n" for line in lines).encode(),
-                            capture_output=True, env=env, timeout=60)
+    result = subprocess.run(
+        [python, "-m", "asyncparity_python.worker"],
+        input="".join(line + "\n" for line in lines).encode(),
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
     return [json.loads(line) for line in result.stdout.decode("ascii").splitlines()], result
 
 
@@ -51,27 +56,36 @@ def request(**fields) -> str:
 
 
 def test_hello_compile_run_errors_and_shutdown_in_order():
-    replies, result = converse([
-        request(id=1, type="hello"),
-        request(id=2, type="compile", target="python", scenario=SEED),
-        request(id=3, type="run", target="python", scenario=SEED),
-        request(id=4, type="dance"),
-        request(id=5, type="run", target="js-async", scenario=SEED),
-        request(id=6, type="run", target="python", scenario={"ir": 2, "id": "future"}),
-        "this is not JSON",
-        request(type="hello"),
-        request(id=7, type="compile", target="python", scenario={"ir": 1, "id": "broken", "main": [{"step": "log"}]}),
-        request(id=8, type="shutdown"),
-        request(id=9, type="hello"),  # never read: the worker has gone
-    ])
+    replies, result = converse(
+        [
+            request(id=1, type="hello"),
+            request(id=2, type="compile", target="python", scenario=SEED),
+            request(id=3, type="run", target="python", scenario=SEED),
+            request(id=4, type="dance"),
+            request(id=5, type="run", target="js-async", scenario=SEED),
+            request(id=6, type="run", target="python", scenario={"ir": 2, "id": "future"}),
+            "this is not JSON",
+            request(type="hello"),
+            request(id=7, type="compile", target="python", scenario={"ir": 1, "id": "broken", "main": [{"step": "log"}]}),
+            request(id=8, type="shutdown"),
+            request(id=9, type="hello"),  # never read: the worker has gone
+        ]
+    )
     assert result.returncode == 0
     assert result.stderr == b""
-    assert replies[0] == {"id": 1, "type": "hello", "protocol": 1,
-                          "runtime": {"name": "cpython", "version": platform.python_version()},
-                          "targets": ["python", "python-eager"],
-                          "features": {"except_star": sys.version_info >= (3, 11), "task_group": sys.version_info >= (3, 11),
-                                       "asyncio_timeout": sys.version_info >= (3, 11),
-                                       "eager_task_factory": sys.version_info >= (3, 12)}}
+    assert replies[0] == {
+        "id": 1,
+        "type": "hello",
+        "protocol": 1,
+        "runtime": {"name": "cpython", "version": platform.python_version()},
+        "targets": ["python", "python-eager"],
+        "features": {
+            "except_star": sys.version_info >= (3, 11),
+            "task_group": sys.version_info >= (3, 11),
+            "asyncio_timeout": sys.version_info >= (3, 11),
+            "eager_task_factory": sys.version_info >= (3, 12),
+        },
+    }
     assert replies[1]["id"] == 2 and replies[1]["type"] == "compiled"
     assert replies[1]["source"].startswith('"""seed-download-fallback: The download fails')
     assert replies[2]["id"] == 3 and replies[2]["type"] == "outcome"
@@ -81,8 +95,7 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
     assert replies[3:] == [
         {"id": 4, "type": "error", "message": "unknown request type 'dance'"},
         {"id": 5, "type": "error", "message": "unknown target 'js-async'; this testee serves: python, python-eager"},
-        {"id": 6, "type": "error",
-         "message": "scenario 'future': this compiler reads scenario IR version 1, not 2"},
+        {"id": 6, "type": "error", "message": "scenario 'future': this compiler reads scenario IR version 1, not 2"},
         {"id": None, "type": "error", "message": "not a JSON line: Expecting value: line 1 column 1 (char 0)"},
         {"id": None, "type": "error", "message": "a request needs an integer id, not None"},
         {"id": 7, "type": "error", "message": "scenario 'broken': malformed scenario IR: KeyError: 'message'"},
@@ -100,11 +113,14 @@ def test_end_of_input_ends_the_worker_cleanly():
 def test_the_worker_serves_under_other_cpythons(python):
     if python is None:
         pytest.skip("no python3.10 or python3.13 found")
-    replies, result = converse([request(id=1, type="hello"), request(id=2, type="run", target="python", scenario=SEED),
-                                request(id=3, type="shutdown")], python=python)
+    replies, result = converse(
+        [request(id=1, type="hello"), request(id=2, type="run", target="python", scenario=SEED), request(id=3, type="shutdown")],
+        python=python,
+    )
     assert result.returncode == 0, result.stderr
-    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, timeout=30).stdout.strip()
+    version = subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
     assert replies[0]["runtime"] == {"name": "cpython", "version": version}
     assert replies[1]["outcome"]["result"] == {"returns": "processed"}
     assert replies[2] == {"id": 3, "type": "bye"}
@@ -124,7 +140,9 @@ def test_handle_in_process():
     reply, stop = worker.handle(b"\xff\xfe")
     assert (reply["id"], reply["type"], stop) == (None, "error", False)
     assert worker.handle(json.dumps({"id": 3, "type": "run", "target": "python"})) == (
-        {"id": 3, "type": "error", "message": "the request has no scenario IR object"}, False)
+        {"id": 3, "type": "error", "message": "the request has no scenario IR object"},
+        False,
+    )
 
 
 # -- python-eager and version-dependent programs, under each CPython ------------------------
@@ -141,8 +159,9 @@ def python_for(version: str) -> str | None:
 
 
 def version_of(python: str) -> str:
-    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                          capture_output=True, text=True, timeout=30).stdout.strip()
+    return subprocess.run(
+        [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
 
 
 def fixture(name: str) -> dict:
@@ -175,8 +194,9 @@ def test_python_eager_starts_the_operation_before_the_next_line(version):
     if python is None:
         pytest.skip(f"no python{version} found")
     ir = fixture("start-log-await")
-    replies, result = converse([request(id=1, type="hello"), request(id=2, type="compile", target="python-eager", scenario=ir)],
-                               python=python)
+    replies, result = converse(
+        [request(id=1, type="hello"), request(id=2, type="compile", target="python-eager", scenario=ir)], python=python
+    )
     assert result.returncode == 0, result.stderr
     assert replies[0]["targets"] == ["python", "python-eager"]
     assert "    eager_tasks=True,\n" in replies[1]["source"]
@@ -204,9 +224,14 @@ def test_python_eager_gives_the_javascript_trace_of_the_eager_start_divergence()
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="skipped only before 3.12")
 def test_python_eager_is_skipped_by_the_worker_before_3_12():
     (outcome,) = run_all(sys.executable, [("python-eager", fixture("start-log-await"))])
-    assert outcome == {"target": "python-eager", "status": "skipped", "result": None, "trace": [],
-                       "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
-                                  f"this is CPython {platform.python_version()}"}
+    assert outcome == {
+        "target": "python-eager",
+        "status": "skipped",
+        "result": None,
+        "trace": [],
+        "message": "python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); "
+        f"this is CPython {platform.python_version()}",
+    }
 
 
 def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
@@ -214,22 +239,31 @@ def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
     if python is None:
         pytest.skip("no python3.10 found")
     version = version_of(python)
-    outcomes = run_all(python, [
-        ("python", fixture("group-success")),
-        ("python-eager", fixture("timeout-expires")),
-        ("python", fixture("any-all-fail")),
-        ("python", fixture("timeout-expires")),
-        ("python", fixture("any-first-success")),
-        ("python", fixture("backoff-calc")),
-        ("python", fixture("all-settled-one-fails")),
-    ])
+    outcomes = run_all(
+        python,
+        [
+            ("python", fixture("group-success")),
+            ("python-eager", fixture("timeout-expires")),
+            ("python", fixture("any-all-fail")),
+            ("python", fixture("timeout-expires")),
+            ("python", fixture("any-first-success")),
+            ("python", fixture("backoff-calc")),
+            ("python", fixture("all-settled-one-fails")),
+        ],
+    )
     assert [(outcome["target"], outcome["status"], outcome["message"]) for outcome in outcomes[:3]] == [
         ("python", "skipped", f"python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython {version}"),
-        ("python-eager", "skipped",
-         f"python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); this is CPython {version}"),
+        (
+            "python-eager",
+            "skipped",
+            f"python-eager needs CPython 3.12 or later (asyncio.eager_task_factory); this is CPython {version}",
+        ),
         # An any needs ExceptionGroup only where every call fails: the run goes that far.
-        ("python", "skipped",
-         f"python needs CPython 3.11 or later (ExceptionGroup, reached in this run); this is CPython {version}"),
+        (
+            "python",
+            "skipped",
+            f"python needs CPython 3.11 or later (ExceptionGroup, reached in this run); this is CPython {version}",
+        ),
     ]
     assert all(outcome["result"] is None for outcome in outcomes[:3])
     assert [outcome["trace"] for outcome in outcomes[:2]] == [[], []]
@@ -244,8 +278,17 @@ def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
     assert "unhandled" not in [event["event"] for event in settled["trace"]]
 
 
-NEW_FIXTURES = ["all-settled-one-fails", "any-first-success", "any-all-fail", "timeout-expires", "timeout-uncaught",
-                "timeout-not-reached", "group-success", "group-failure", "backoff-calc"]
+NEW_FIXTURES = [
+    "all-settled-one-fails",
+    "any-first-success",
+    "any-all-fail",
+    "timeout-expires",
+    "timeout-uncaught",
+    "timeout-not-reached",
+    "group-success",
+    "group-failure",
+    "backoff-calc",
+]
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="the reference run needs 3.11")

@@ -28,11 +28,14 @@ def outcome(result: dict, trace: list[dict]) -> dict:
     return {"status": "settled", "result": result, "trace": trace}
 
 
-SETTLED = outcome({"returns": {"b": 1, "a": [1, "x"]}}, [
-    {"t": 0, "event": "start", "op": "f", "args": []},
-    {"t": 5, "event": "end", "op": "f", "value": {"b": 1, "a": [1, "x"]}},
-    {"t": 5, "event": "return", "value": {"b": 1, "a": [1, "x"]}},
-])
+SETTLED = outcome(
+    {"returns": {"b": 1, "a": [1, "x"]}},
+    [
+        {"t": 0, "event": "start", "op": "f", "args": []},
+        {"t": 5, "event": "end", "op": "f", "value": {"b": 1, "a": [1, "x"]}},
+        {"t": 5, "event": "return", "value": {"b": 1, "a": [1, "x"]}},
+    ],
+)
 
 
 def verdict(**outcomes: dict) -> Verdict:
@@ -61,7 +64,10 @@ def test_bless_adds_expect_and_leaves_every_other_line_untouched() -> None:
 
 
 def test_bless_replaces_only_the_expect_block() -> None:
-    old = TEXT + "\nexpect:\n  returns: 0   # stale\n  trace: |\n    9 return 0\n\n# a comment about what follows\nlimits: {timer_firings: 50}\n"
+    old = (
+        TEXT
+        + "\nexpect:\n  returns: 0   # stale\n  trace: |\n    9 return 0\n\n# a comment about what follows\nlimits: {timer_firings: 50}\n"
+    )
     scenario = load_text(old, "demo.yaml").scenario
 
     blessing = bless(scenario, old, verdict(python=SETTLED))
@@ -83,7 +89,10 @@ def test_expect_goes_before_diverge_when_there_is_one() -> None:
 
     new = replace_expect(text, "expect:\n  returns: 1\n")
 
-    assert new == "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\n\ndiverge:\n  - targets: [python]\n    reason: r\n    returns: 2\n"
+    assert (
+        new
+        == "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\n\ndiverge:\n  - targets: [python]\n    reason: r\n    returns: 2\n"
+    )
 
 
 def test_bless_refuses_when_targets_disagree_without_a_declaration() -> None:
@@ -102,7 +111,9 @@ def test_bless_refuses_a_target_that_did_not_settle() -> None:
     scenario = load_text(TEXT, "demo.yaml").scenario
     stuck = TargetVerdict("js-async", "error", "deadlock: scenario 'demo' has not settled")
 
-    blessing = bless(scenario, TEXT, Verdict("demo.yaml", "demo", 2, "error", [TargetVerdict("python", "agree", outcome=SETTLED), stuck]))
+    blessing = bless(
+        scenario, TEXT, Verdict("demo.yaml", "demo", 2, "error", [TargetVerdict("python", "agree", outcome=SETTLED), stuck])
+    )
 
     assert blessing.refused == "js-async did not settle: deadlock: scenario 'demo' has not settled"
 

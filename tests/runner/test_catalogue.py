@@ -60,11 +60,13 @@ def test_render_lists_each_divergence_with_both_traces_side_by_side(tmp_path: Pa
     assert "1 declared divergences: 0 of the languages, 1 of an idiom." in text
     assert "| [demo](#demo) | python | idiom | A demo divergence. |" in text
     assert "Scenario: [x/demo.yaml](x/demo.yaml) (line 12)" in text
-    assert ("Cause: idiom: the way this target's code is written differs from the closest code in the others.\n\n"
-            "Why: Python | does it otherwise.\n\nClosed by: Writing it the other way.\n\n"
-            "Verified on real timers: CPython 3.11.7, 3.12.1; Node 20.20.2.") in text
+    assert (
+        "Cause: idiom: the way this target's code is written differs from the closest code in the others.\n\n"
+        "Why: Python | does it otherwise.\n\nClosed by: Writing it the other way.\n\n"
+        "Verified on real timers: CPython 3.11.7, 3.12.1; Node 20.20.2."
+    ) in text
     assert "Defined by: <https://docs.python.org/3/library/asyncio-task.html>" in text
-    assert 'Result: `returns 1` (python-eager, js-promise, js-async) against `returns 2` (python)' in text
+    assert "Result: `returns 1` (python-eager, js-promise, js-async) against `returns 2` (python)" in text
     assert "| | python-eager, js-promise, js-async | python |" in text
     assert '|  | `0 log "a"` | `0 log "a"` |' in text
     assert "| ≠ | `0 return 1` | `0 return 2` |" in text
@@ -88,9 +90,13 @@ def test_every_divergence_is_verified_on_two_runtime_pairs_as_its_file_is_now() 
     # asyncparity verify --record spec/verified.json, on the machine's CPython and Node
     # and on CPython 3.12 with Node 22 (README, "Check the clocks").
     record = json.loads((SPEC / "verified.json").read_text(encoding="utf-8"))["scenarios"]
-    unverified = [scenario.id for scenario in DIVERGENT
-                  if record.get(scenario.id, {}).get("digest") != scenario_digest(scenario.path)
-                  or len(record[scenario.id]["python"]) < 2 or len(record[scenario.id]["node"]) < 2]
+    unverified = [
+        scenario.id
+        for scenario in DIVERGENT
+        if record.get(scenario.id, {}).get("digest") != scenario_digest(scenario.path)
+        or len(record[scenario.id]["python"]) < 2
+        or len(record[scenario.id]["node"]) < 2
+    ]
     assert unverified == [], "run: asyncparity verify spec --record spec/verified.json (and with --python 3.12 --node 22)"
 
 
@@ -116,8 +122,10 @@ def test_removing_a_declaration_makes_its_scenario_fail(scenario, node: NodeTest
     text = Path(scenario.path).read_text()
     undeclared = load_text(re.split(r"^diverge:", text, flags=re.MULTILINE)[0], scenario.path).scenario
     targets = ("python", *JS_TARGETS)
-    outcomes = {target: (PythonTestee().run(undeclared.ir, target) if target == "python" else node.run(undeclared.ir, target))
-                for target in targets}
+    outcomes = {
+        target: (PythonTestee().run(undeclared.ir, target) if target == "python" else node.run(undeclared.ir, target))
+        for target in targets
+    }
 
     declared = compare(scenario, outcomes)
     undeclared_verdict = compare(undeclared, outcomes)

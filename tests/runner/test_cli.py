@@ -57,16 +57,20 @@ def test_changing_one_timestamp_fails_with_a_diff_pointing_at_it(tmp_path: Path,
 
     assert code == 1
     assert "FAIL  seed-download-fallback  python mismatch, js-promise mismatch, js-async mismatch" in out
-    assert ("  python: python disagrees with expect: trace: first difference at event 4: "
-            "expected `51 end download_fallback_data -> \"fallback bytes\"`, "
-            "got `50 end download_fallback_data -> \"fallback bytes\"`") in out
+    assert (
+        "  python: python disagrees with expect: trace: first difference at event 4: "
+        'expected `51 end download_fallback_data -> "fallback bytes"`, '
+        'got `50 end download_fallback_data -> "fallback bytes"`'
+    ) in out
     assert '    -51 end download_fallback_data -> "fallback bytes"' in out
     assert '    +50 end download_fallback_data -> "fallback bytes"' in out
     assert f"  rerun: asyncparity run {changed} -k seed-download-fallback" in out
     assert out.splitlines()[-1] == "0 passed, 1 failed"
 
 
-def test_removing_the_declared_divergence_fails_and_shows_the_difference(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_removing_the_declared_divergence_fails_and_shows_the_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     undeclared = tmp_path / "eager.yaml"
     undeclared.write_text(EAGER.read_text().split("\ndiverge:")[0] + "\n")
 
@@ -74,10 +78,15 @@ def test_removing_the_declared_divergence_fails_and_shows_the_difference(tmp_pat
 
     assert code == 1
     assert "FAIL  eager-start  python mismatch, js-promise agree, js-async agree" in out
-    assert "python disagrees with expect: trace: first difference at event 1: expected `0 start fetch_profile()`, got `0 log \"started\"`" in out
+    assert (
+        'python disagrees with expect: trace: first difference at event 1: expected `0 start fetch_profile()`, got `0 log "started"`'
+        in out
+    )
 
 
-def test_a_yaml_syntax_error_is_reported_and_the_other_files_still_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_yaml_syntax_error_is_reported_and_the_other_files_still_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     shutil.copy(SEED, tmp_path / "good.yaml")
     (tmp_path / "broken.yaml").write_text("id: broken\nsummary: [oops\nmain:\n  - log: x\n")
 
@@ -85,7 +94,9 @@ def test_a_yaml_syntax_error_is_reported_and_the_other_files_still_run(tmp_path:
 
     assert code == 2
     assert f"FAIL  {tmp_path}/broken.yaml: 1 error(s) in the file" in out
-    assert f"  {tmp_path}/broken.yaml:3:5: YAML syntax error: expected ',' or ']', but got ':' while parsing a flow sequence" in out
+    assert (
+        f"  {tmp_path}/broken.yaml:3:5: YAML syntax error: expected ',' or ']', but got ':' while parsing a flow sequence" in out
+    )
     assert "PASS  seed-download-fallback" in out
     assert out.splitlines()[-1] == "1 passed, 1 failed"
     assert "Traceback" not in out + err
@@ -111,13 +122,19 @@ def test_keyword_selects_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "run", str(SEED), "--targets", "python,ruby") == (
-        2, "", "asyncparity: --targets: unknown target 'ruby'; choose from python, python-eager, js-promise, js-async, or all\n")
+        2,
+        "",
+        "asyncparity: --targets: unknown target 'ruby'; choose from python, python-eager, js-promise, js-async, or all\n",
+    )
     assert run(capsys, "run", str(SPEC), "-k", "no-such-scenario")[2] == (
-        f"asyncparity: no scenario id contains 'no-such-scenario' under {SPEC}\n")
+        f"asyncparity: no scenario id contains 'no-such-scenario' under {SPEC}\n"
+    )
     code, out, err = run(capsys, "run", str(SEED), "--node", "/nonexistent/node")
     assert (code, out) == (2, "")
-    assert err == ("asyncparity: no Node found (--node /nonexistent/node): install Node 20 or later, "
-                   "or point --node (or ASYNCPARITY_NODE) at one\n")
+    assert err == (
+        "asyncparity: no Node found (--node /nonexistent/node): install Node 20 or later, "
+        "or point --node (or ASYNCPARITY_NODE) at one\n"
+    )
 
 
 def test_python_only_run_needs_no_node(capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,8 +215,10 @@ def test_all_targets_include_python_eager_skipped_with_its_reason_before_3_12(ca
     if sys.version_info >= (3, 12):
         assert out.splitlines()[0] == "PASS  eager-start  python diverge, python-eager agree, js-promise agree, js-async agree"
     else:
-        assert out.splitlines()[0] == ("PASS  eager-start  python diverge, python-eager skipped (needs CPython 3.12 or "
-                                       "later (asyncio.eager_task_factory)), js-promise agree, js-async agree")
+        assert out.splitlines()[0] == (
+            "PASS  eager-start  python diverge, python-eager skipped (needs CPython 3.12 or "
+            "later (asyncio.eager_task_factory)), js-promise agree, js-async agree"
+        )
         assert out.splitlines()[1].startswith("python-eager skipped on 1 scenario(s): python-eager needs CPython 3.12 or later")
         assert out.splitlines()[-1] == "1 passed, 0 failed; 1 target run skipped"
 
@@ -214,8 +233,7 @@ def test_new_writes_a_skeleton_that_runs_and_never_overwrites(tmp_path: Path, ca
 
 def test_check_reports_every_mistake_in_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "three.yaml").write_text(
-        "id: three\nsumary: s\noperations:\n  fetch:\n    latency: 5\n    returns: 1\n"
-        "main:\n  - awiat: fetch\n  - await: fech\n"
+        "id: three\nsumary: s\noperations:\n  fetch:\n    latency: 5\n    returns: 1\nmain:\n  - awiat: fetch\n  - await: fech\n"
     )
     shutil.copy(SEED, tmp_path / "good.yaml")
 
@@ -245,7 +263,10 @@ def test_bless_fills_expect_and_keeps_comments(tmp_path: Path, capsys: pytest.Ca
     assert code == 0
     assert out.splitlines()[0] == f"blessed: fresh ({path})"
     assert "  +expect:" in out.splitlines()
-    assert path.read_text() == before + "\nexpect:\n  returns: 1\n  trace: |\n    0 start fetch()\n    5 end fetch -> 1\n    5 return 1\n"
+    assert (
+        path.read_text()
+        == before + "\nexpect:\n  returns: 1\n  trace: |\n    0 start fetch()\n    5 end fetch -> 1\n    5 return 1\n"
+    )
     assert run(capsys, "bless", str(path)) == (0, f"unchanged: fresh ({path})\n", "")
     assert run(capsys, "run", str(path))[0] == 0
 
@@ -258,8 +279,10 @@ def test_bless_refuses_undeclared_disagreement(tmp_path: Path, capsys: pytest.Ca
     code, out, _ = run(capsys, "bless", str(path))
 
     assert code == 1
-    assert out == (f"not blessed: eager-start ({path}): js-promise disagrees with python; "
-                   "declare the divergence (diverge:) or change the scenario, then bless again\n")
+    assert out == (
+        f"not blessed: eager-start ({path}): js-promise disagrees with python; "
+        "declare the divergence (diverge:) or change the scenario, then bless again\n"
+    )
     assert path.read_text() == before
 
 
@@ -285,8 +308,11 @@ def test_python_targets_under_another_cpython(capsys: pytest.CaptureFixture[str]
     code, out, _ = run(capsys, "run", str(EAGER), "--targets", "python,python-eager", "--python", sys.executable)
 
     assert code == 0
-    expected = ("python-eager agree" if sys.version_info >= (3, 12)
-                else "python-eager skipped (needs CPython 3.12 or later (asyncio.eager_task_factory))")
+    expected = (
+        "python-eager agree"
+        if sys.version_info >= (3, 12)
+        else "python-eager skipped (needs CPython 3.12 or later (asyncio.eager_task_factory))"
+    )
     assert out.splitlines()[0] == f"PASS  eager-start  python diverge, {expected}"
 
 
@@ -294,12 +320,29 @@ def test_matrix_checks_known_outcomes_both_ways(tmp_path: Path, capsys: pytest.C
     spec = tmp_path / "spec"
     spec.mkdir()
     shutil.copy(SEED, spec / "seed.yaml")
-    (spec / "wrong.yaml").write_text(SEED.read_text().replace("id: seed-download-fallback", "id: wrong-expect")
-                                     .replace('returns: "processed"\n  trace', 'returns: "other"\n  trace'))
+    (spec / "wrong.yaml").write_text(
+        SEED.read_text()
+        .replace("id: seed-download-fallback", "id: wrong-expect")
+        .replace('returns: "processed"\n  trace', 'returns: "other"\n  trace')
+    )
     known = spec / "known-outcomes.yaml"
     node = find_node().path
-    command = ["matrix", str(spec), "--python", sys.executable, "--node", node, "--targets", "python,js-async",
-               "--json", str(tmp_path / "m.json"), "--markdown", str(tmp_path / "m.md"), "--junit", str(tmp_path / "m.xml")]
+    command = [
+        "matrix",
+        str(spec),
+        "--python",
+        sys.executable,
+        "--node",
+        node,
+        "--targets",
+        "python,js-async",
+        "--json",
+        str(tmp_path / "m.json"),
+        "--markdown",
+        str(tmp_path / "m.md"),
+        "--junit",
+        str(tmp_path / "m.xml"),
+    ]
 
     code, out, _ = run(capsys, *command)
     assert code == 1

@@ -64,7 +64,10 @@ def test_declared_divergence_that_happens_passes() -> None:
 
     assert verdict.status == "diverge"
     assert [(item.target, item.status) for item in verdict.targets] == [
-        ("python", "diverge"), ("js-promise", "agree"), ("js-async", "agree")]
+        ("python", "diverge"),
+        ("js-promise", "agree"),
+        ("js-async", "agree"),
+    ]
     assert verdict.targets[0].message == "diverges as declared: Python starts the task on the next turn."
     assert verdict.passed
 
@@ -85,18 +88,17 @@ def test_removing_the_declaration_shows_the_difference() -> None:
     python = verdict.targets[0]
     assert python.status == "mismatch"
     assert python.message == (
-        "python disagrees with expect: trace: first difference at event 1: "
-        "expected `0 start f()`, got `0 log \"started\"`"
+        'python disagrees with expect: trace: first difference at event 1: expected `0 start f()`, got `0 log "started"`'
     )
     assert python.diff == [
         "--- expected (expect)",
         "+++ python",
         "@@ -1,4 +1,4 @@",
-        "+0 log \"started\"",
+        '+0 log "started"',
         " 0 start f()",
-        "-0 log \"started\"",
-        " 10 end f -> \"v\"",
-        " 10 return \"v\"",
+        '-0 log "started"',
+        ' 10 end f -> "v"',
+        ' 10 return "v"',
     ]
 
 
@@ -106,7 +108,7 @@ def test_a_changed_timestamp_points_at_that_event() -> None:
     verdict = compare(scenario(text), {"js-async": outcome(JS_TRACE)})
 
     assert verdict.targets[0].message == (
-        "js-async disagrees with expect: trace: first difference at event 3: expected `11 end f -> \"v\"`, got `10 end f -> \"v\"`"
+        'js-async disagrees with expect: trace: first difference at event 3: expected `11 end f -> "v"`, got `10 end f -> "v"`'
     )
 
 
@@ -185,21 +187,25 @@ def test_events_in_any_order_are_compared_as_a_group_and_the_note_says_so() -> N
     assert verdict.targets[0].status == "agree"
     assert verdict.targets[0].note == (
         "2 events compared in any order: CPython takes their order from a set "
-        "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)")
+        "(a TaskGroup, or asyncio.run, cancelling tasks; asyncio.run closing generators)"
+    )
     # Unmarked, the same order is a mismatch: only a marked group may be reordered.
     plain = [{key: value for key, value in event.items() if key != "unordered"} for event in marked]
     assert compare(scenario(GROUP_SCENARIO), {"python": outcome([*plain, returned], {"returns": 1})}).status == "mismatch"
     # A group never swallows a missing event or one at another place.
     assert compare(scenario(GROUP_SCENARIO), {"python": outcome([marked[0], returned], {"returns": 1})}).status == "mismatch"
-    assert compare(scenario(GROUP_SCENARIO), {"python": outcome([marked[0], returned, marked[1]], {"returns": 1})}).status == "mismatch"
+    assert (
+        compare(scenario(GROUP_SCENARIO), {"python": outcome([marked[0], returned, marked[1]], {"returns": 1})}).status
+        == "mismatch"
+    )
 
 
 def test_same_events_takes_a_group_marked_in_either_trace() -> None:
     from asyncparity.compare import same_events, unordered_spans
 
-    expected = ["10 cancel a (any order)", "10 cancel b (any order)", "10 log \"x\"", "20 cancel c (any order)"]
+    expected = ["10 cancel a (any order)", "10 cancel b (any order)", '10 log "x"', "20 cancel c (any order)"]
     assert unordered_spans(expected) == [(0, 2), (3, 4)]
-    assert same_events(expected, ["10 cancel b", "10 cancel a", "10 log \"x\"", "20 cancel c"]) == (True, 3)
-    assert same_events(expected, ["10 cancel b", "10 log \"x\"", "10 cancel a", "20 cancel c"]) == (False, 0)
+    assert same_events(expected, ["10 cancel b", "10 cancel a", '10 log "x"', "20 cancel c"]) == (True, 3)
+    assert same_events(expected, ["10 cancel b", '10 log "x"', "10 cancel a", "20 cancel c"]) == (False, 0)
     assert same_events(["1 x", "1 y"], ["1 y (any order)", "1 x (any order)"]) == (True, 2)
     assert same_events(["1 x"], ["1 x", "1 y"]) == (False, 0)

@@ -23,7 +23,10 @@ def test_the_kit_folders_hold_the_worker_the_runtime_and_the_schema() -> None:
 def test_a_built_wheel_carries_everything_a_plain_install_needs(tmp_path: Path) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert completed.returncode == 0, completed.stderr
 
@@ -34,6 +37,10 @@ def test_a_built_wheel_carries_everything_a_plain_install_needs(tmp_path: Path) 
 
     assert {f"asyncparity_javascript/{name}" for name in javascript} <= names
     assert {f"asyncparity_spec/{name}" for name in scenarios} <= names
-    assert {"asyncparity_spec/scenario.schema.json", "asyncparity_runtime.py", "asyncparity/cli.py",
-            "asyncparity_python/worker.py"} <= names
+    assert {
+        "asyncparity_spec/scenario.schema.json",
+        "asyncparity_runtime.py",
+        "asyncparity/cli.py",
+        "asyncparity_python/worker.py",
+    } <= names
     assert not any(name.startswith(("tests/", "asyncparity_javascript/test")) for name in names)

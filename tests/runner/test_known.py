@@ -10,14 +10,26 @@ from asyncparity.known import Known, check, load_known, updated
 
 REPORT = {
     "matrix": 1,
-    "cells": [{"name": "py3.10/node20", "python": "3.10.13", "node": "20.20.2"},
-              {"name": "py3.12/node22", "python": "3.12.1", "node": "22.20.0"}],
+    "cells": [
+        {"name": "py3.10/node20", "python": "3.10.13", "node": "20.20.2"},
+        {"name": "py3.12/node22", "python": "3.12.1", "node": "22.20.0"},
+    ],
     "scenarios": [
-        {"id": "timeout-fallback", "path": "t.yaml", "line": 2, "cells": {
-            "py3.10/node20": {"status": "skipped", "targets": {"python": {"status": "skipped", "message": "needs 3.11"}}},
-            "py3.12/node22": {"status": "diverge"}}},
-        {"id": "seed", "path": "s.yaml", "line": 2, "cells": {
-            "py3.10/node20": {"status": "agree"}, "py3.12/node22": {"status": "agree"}}},
+        {
+            "id": "timeout-fallback",
+            "path": "t.yaml",
+            "line": 2,
+            "cells": {
+                "py3.10/node20": {"status": "skipped", "targets": {"python": {"status": "skipped", "message": "needs 3.11"}}},
+                "py3.12/node22": {"status": "diverge"},
+            },
+        },
+        {
+            "id": "seed",
+            "path": "s.yaml",
+            "line": 2,
+            "cells": {"py3.10/node20": {"status": "agree"}, "py3.12/node22": {"status": "agree"}},
+        },
     ],
     "broken": [],
 }
@@ -40,11 +52,17 @@ def test_a_stale_entry_fails_too() -> None:
 def test_update_writes_a_file_that_matches_and_keeps_reasons(tmp_path: Path) -> None:
     path = tmp_path / "known-outcomes.yaml"
     link = "https://docs.python.org/3/library/asyncio-task.html#asyncio.timeout"
-    path.write_text(updated(REPORT, [Known("timeout-fallback", "skipped", python=("3.10",), reason="asyncio.timeout is new in 3.11", link=link)]))
+    path.write_text(
+        updated(
+            REPORT, [Known("timeout-fallback", "skipped", python=("3.10",), reason="asyncio.timeout is new in 3.11", link=link)]
+        )
+    )
 
     known = load_known(path)
 
-    assert known == [Known("timeout-fallback", "skipped", python=("3.10",), node=("20",), reason="asyncio.timeout is new in 3.11", link=link)]
+    assert known == [
+        Known("timeout-fallback", "skipped", python=("3.10",), node=("20",), reason="asyncio.timeout is new in 3.11", link=link)
+    ]
     assert check(REPORT, known) == []
 
 

@@ -31,7 +31,8 @@ def test_seed_scenario_becomes_the_documented_ir() -> None:
     assert ir["limits"] == DEFAULT_LIMITS
     assert ir["errors"] == ["IOError"]
     assert ir["operations"][0] == {
-        "name": "download_data", "latency": 30,
+        "name": "download_data",
+        "latency": 30,
         "outcomes": [{"fails": {"kind": "IOError", "message": "connection reset"}}],
     }
     try_step = ir["functions"][0]["body"][0]
@@ -40,7 +41,8 @@ def test_seed_scenario_becomes_the_documented_ir() -> None:
     assert try_step["body"][0] == {
         "step": "await",
         "call": {"callee": "download_data", "callee_kind": "operation", "args": [{"ref": "url"}]},
-        "bind": "data", "line": 22,
+        "bind": "data",
+        "line": 22,
     }
     assert ir["main"][1]["message"] == {"format": ["got ", {"ref": "result"}]}
     json.dumps(ir)  # plain JSON all the way down
@@ -129,7 +131,10 @@ def test_strings_that_only_look_like_references_stay_literal() -> None:
 
     assert result.diagnostics == []
     assert [step["message"] for step in result.scenario.ir["main"]] == [
-        {"literal": "${x}"}, {"literal": "$HOME"}, {"literal": "$x"}, {"literal": "{x}"},
+        {"literal": "${x}"},
+        {"literal": "$HOME"},
+        {"literal": "$x"},
+        {"literal": "{x}"},
     ]
 
 
@@ -172,7 +177,9 @@ def test_a_catch_of_a_kind_spelt_like_a_raised_one_is_a_typo() -> None:
         "id: a\nsummary: s\noperations:\n  f:\n    latency: 1\n    fails: {kind: IOError, message: m}\n"
         "main:\n  - try:\n      - await: f\n    catch:\n      kind: [IOErorr, Timeout]\n      steps: []\n"
     )
-    assert messages(text) == ["t.yaml:11:14: error kind 'IOErorr' is caught but never thrown or failed with; did you mean 'IOError'?"]
+    assert messages(text) == [
+        "t.yaml:11:14: error kind 'IOErorr' is caught but never thrown or failed with; did you mean 'IOError'?"
+    ]
     fixed = load_text(text.replace("IOErorr", "IOError"), "t.yaml")
     assert fixed.scenario.ir["errors"] == ["IOError", "Timeout"]
 
@@ -190,15 +197,17 @@ def test_divergence_must_state_a_difference() -> None:
 
 def test_a_divergence_states_its_cause_language_or_idiom() -> None:
     head = "id: a\nsummary: s\nmain:\n  - return: 1\nexpect:\n  returns: 1\ndiverge:\n"
-    assert messages(head + "  - targets: [python]\n    reason: r\n    returns: 2\n") == [
-        "t.yaml:8:5: a divergence needs cause"]
-    assert messages(head + "  - targets: [python]\n    returns: 2\n") == [
-        "t.yaml:8:5: a divergence needs reason and cause"]
+    assert messages(head + "  - targets: [python]\n    reason: r\n    returns: 2\n") == ["t.yaml:8:5: a divergence needs cause"]
+    assert messages(head + "  - targets: [python]\n    returns: 2\n") == ["t.yaml:8:5: a divergence needs reason and cause"]
     assert messages(head + "  - targets: [python]\n    reason: r\n    cause: languge\n    returns: 2\n") == [
         "t.yaml:10:12: cause is 'language' (the languages differ) or 'idiom' (the way one target's code is "
-        "written differs), not 'languge'; did you mean 'language'?"]
-    scenario = load_text(head + "  - targets: [js-promise]\n    reason: r\n    cause: idiom\n"
-                         "    closed_by: >\n      write it\n      with await\n    returns: 2\n", "t.yaml").scenario
+        "written differs), not 'languge'; did you mean 'language'?"
+    ]
+    scenario = load_text(
+        head + "  - targets: [js-promise]\n    reason: r\n    cause: idiom\n"
+        "    closed_by: >\n      write it\n      with await\n    returns: 2\n",
+        "t.yaml",
+    ).scenario
     assert (scenario.diverge[0].cause, scenario.diverge[0].closed_by) == ("idiom", "write it with await")
 
 
@@ -207,9 +216,11 @@ def test_a_result_is_one_of_returns_throws_or_uncaught() -> None:
     scenario = load_text(head + "expect:\n  uncaught: {kind: IOError, message: down}\n", "t.yaml").scenario
     assert scenario.expect.result == {"uncaught": {"kind": "IOError", "message": "down"}}
     assert messages(head + "expect:\n  returns: 1\n  uncaught: {kind: IOError, message: down}\n") == [
-        "t.yaml:6:3: expect states one of returns, throws or uncaught, not returns and uncaught"]
+        "t.yaml:6:3: expect states one of returns, throws or uncaught, not returns and uncaught"
+    ]
     assert messages(head + "expect:\n  order: instant\n") == [
-        "t.yaml:6:3: expect needs returns, throws or uncaught, a trace, or both"]
+        "t.yaml:6:3: expect needs returns, throws or uncaught, a trace, or both"
+    ]
 
 
 def test_expectation_overlay_for_a_divergent_target() -> None:
@@ -237,7 +248,9 @@ def test_repeated_ids_across_files(tmp_path: Path) -> None:
     first, second = load_paths([tmp_path])
 
     assert first.scenario is not None
-    assert [str(d) for d in second.diagnostics] == [f"{tmp_path}/b.yaml:1:1: scenario id 'tiny' is already used by {tmp_path}/a.yaml:1"]
+    assert [str(d) for d in second.diagnostics] == [
+        f"{tmp_path}/b.yaml:1:1: scenario id 'tiny' is already used by {tmp_path}/a.yaml:1"
+    ]
 
 
 def test_discover_takes_scenarios_and_leaves_other_yaml(tmp_path: Path) -> None:
@@ -297,7 +310,13 @@ def test_iter_steps_walks_nested_blocks() -> None:
     scenario = load_file(SPEC / "errors" / "retry-fixed-delay.yaml").scenario
 
     assert [step["step"] for step in iter_steps(scenario.ir["main"])] == [
-        "repeat", "try", "await", "return", "log", "sleep", "throw",
+        "repeat",
+        "try",
+        "await",
+        "return",
+        "log",
+        "sleep",
+        "throw",
     ]
 
 
@@ -406,8 +425,18 @@ def test_set_cancel_map_and_queues_become_ir() -> None:
     assert steps[1] == {"step": "set", "bind": "delay", "value": {"calc": [{"ref": "delay"}, "*", {"literal": 2}]}}
     assert steps[3] == {"step": "cancel", "handle": "task"}
     assert steps[4]["catch"]["kinds"] == ["CancelledError"]
-    assert steps[5] == {"step": "map", "callee": "page", "callee_kind": "function", "over": {"literal": [1, 2]}, "limit": 1, "bind": "pages"}
-    assert steps[6:] == [{"step": "put", "queue": "jobs", "value": {"ref": "delay"}}, {"step": "get", "queue": "jobs", "bind": "job"}]
+    assert steps[5] == {
+        "step": "map",
+        "callee": "page",
+        "callee_kind": "function",
+        "over": {"literal": [1, 2]},
+        "limit": 1,
+        "bind": "pages",
+    }
+    assert steps[6:] == [
+        {"step": "put", "queue": "jobs", "value": {"ref": "delay"}},
+        {"step": "get", "queue": "jobs", "bind": "job"},
+    ]
 
 
 def test_cancel_map_and_queue_mistakes() -> None:
@@ -473,7 +502,10 @@ def test_generators_for_each_break_and_using_become_ir() -> None:
 
 
 def test_generator_mistakes() -> None:
-    text = GENERATORS.replace("  - using: connection", "  - log: $tick\n  - break: true\n  - await: ticks\n  - for_each: f\n    steps: []\n  - using: connection")
+    text = GENERATORS.replace(
+        "  - using: connection",
+        "  - log: $tick\n  - break: true\n  - await: ticks\n  - for_each: f\n    steps: []\n  - using: connection",
+    )
     assert messages(text) == [
         "t.yaml:24:10: '$tick' is the variable of a for_each that has ended; it exists only inside the loop",
         "t.yaml:25:5: break leaves a for_each; here it is inside no for_each",
@@ -483,7 +515,10 @@ def test_generator_mistakes() -> None:
 
 
 def test_map_goes_over_a_list_with_an_ordinary_function() -> None:
-    text = GENERATORS.replace("  - using: connection", "  - map: ticks\n    over: [1]\n    limit: 1\n  - map: f\n    over: 5\n    limit: 1\n  - using: connection")
+    text = GENERATORS.replace(
+        "  - using: connection",
+        "  - map: ticks\n    over: [1]\n    limit: 1\n  - map: f\n    over: 5\n    limit: 1\n  - using: connection",
+    )
     assert messages(text) == [
         "t.yaml:24:10: 'ticks' is a generator; consume its values with 'for_each: ticks'",
         "t.yaml:28:11: map goes over a list of items, not 5",
@@ -491,7 +526,9 @@ def test_map_goes_over_a_list_with_an_ordinary_function() -> None:
 
 
 def test_a_queue_or_operation_used_as_a_value_gets_advice() -> None:
-    text = "id: a\nsummary: s\nqueues:\n  jobs: {}\noperations:\n  f: {latency: 1, returns: 1}\nmain:\n  - log: $jobs\n  - log: $f\n"
+    text = (
+        "id: a\nsummary: s\nqueues:\n  jobs: {}\noperations:\n  f: {latency: 1, returns: 1}\nmain:\n  - log: $jobs\n  - log: $f\n"
+    )
     assert messages(text) == [
         "t.yaml:8:10: '$jobs' names a queue, not a value; take a value from it with 'get: jobs'",
         "t.yaml:9:10: '$f' names an operation, not a value; call it with 'await: f'",
@@ -505,7 +542,9 @@ def test_requires_becomes_part_of_the_ir() -> None:
 
 
 def test_name_clashes_across_kinds_and_break_spelling() -> None:
-    text = GENERATORS.replace("functions:\n", "queues:\n  connection: {}\nfunctions:\n  f:\n    steps: []\n", 1).replace("          - break: true", "          - break: 1")
+    text = GENERATORS.replace("functions:\n", "queues:\n  connection: {}\nfunctions:\n  f:\n    steps: []\n", 1).replace(
+        "          - break: true", "          - break: 1"
+    )
     assert messages(text) == [
         "t.yaml:8:3: 'connection' is already a resource",
         "t.yaml:10:3: 'f' is already an operation",
@@ -531,10 +570,16 @@ def test_a_timeout_names_its_javascript_idiom_signal_or_race() -> None:
     head = "id: a\nsummary: s\nmain:\n  - timeout: 50\n"
     steps = "    steps:\n      - log: x\n"
     race = load_text(head + "    idiom: race\n" + steps, "t.yaml").scenario
-    assert race.ir["main"][0] == {"step": "timeout", "ms": 50, "body": [{"step": "log", "message": {"literal": "x"}, "line": 7}],
-                                  "idiom": "race", "line": 4}
+    assert race.ir["main"][0] == {
+        "step": "timeout",
+        "ms": 50,
+        "body": [{"step": "log", "message": {"literal": "x"}, "line": 7}],
+        "idiom": "race",
+        "line": 4,
+    }
     assert "idiom" not in load_text(head + "    idiom: signal\n" + steps, "t.yaml").scenario.ir["main"][0]
     assert messages(head + "    idiom: rase\n" + steps) == [
         "t.yaml:5:12: a timeout's idiom is 'signal' (the default: the deadline aborts every wait in the block, as "
         "asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline and does not stop it), "
-        "not 'rase'; did you mean 'race'?"]
+        "not 'rase'; did you mean 'race'?"
+    ]

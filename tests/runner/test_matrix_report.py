@@ -11,9 +11,23 @@ REPORT = {
     "cells": [{"name": "py3.11/node20", "python": "3.11.7", "node": "20.20.2"}],
     "scenarios": [
         {"id": "good", "path": "g.yaml", "line": 2, "cells": {"py3.11/node20": {"status": "agree"}}},
-        {"id": "bad", "path": "b.yaml", "line": 3, "cells": {"py3.11/node20": {
-            "status": "mismatch", "rerun": "asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2",
-            "targets": {"js-async": {"status": "mismatch", "message": "js-async disagrees with expect: trace: first difference at event 2"}}}}},
+        {
+            "id": "bad",
+            "path": "b.yaml",
+            "line": 3,
+            "cells": {
+                "py3.11/node20": {
+                    "status": "mismatch",
+                    "rerun": "asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2",
+                    "targets": {
+                        "js-async": {
+                            "status": "mismatch",
+                            "message": "js-async disagrees with expect: trace: first difference at event 2",
+                        }
+                    },
+                }
+            },
+        },
     ],
     "broken": [],
 }
@@ -35,8 +49,10 @@ def test_markdown_carries_each_failing_cell_with_its_first_difference_and_rerun_
 
     assert "| bad | ✗ |" in text
     assert "| **summary** | 1✓ 1✗ |" in text
-    assert ("- `bad` on py3.11/node20: js-async disagrees with expect: trace: first difference at event 2  \n"
-            "  rerun: `asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2`") in text
+    assert (
+        "- `bad` on py3.11/node20: js-async disagrees with expect: trace: first difference at event 2  \n"
+        "  rerun: `asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2`"
+    ) in text
     assert "- new: bad on py3.11/node20 is mismatch, and no known outcome lists it" in text
 
 

@@ -28,10 +28,12 @@ def test_one_item_per_target_named_scenario_id_and_target(pytester: pytest.Pytes
     result = pytester.runpytest_subprocess("spec", "-v", "-p", "no:cacheprovider")
 
     result.assert_outcomes(passed=6)
-    result.stdout.fnmatch_lines([
-        "spec/eager.yaml::eager-start[[]python[]] PASSED*",
-        "spec/seed.yaml::seed-download-fallback[[]js-async[]] PASSED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "spec/eager.yaml::eager-start[[]python[]] PASSED*",
+            "spec/seed.yaml::seed-download-fallback[[]js-async[]] PASSED*",
+        ]
+    )
 
 
 def test_keyword_selection(pytester: pytest.Pytester) -> None:
@@ -48,14 +50,16 @@ def test_failure_points_into_the_yaml_and_shows_the_diff(pytester: pytest.Pytest
     result = pytester.runpytest_subprocess("spec", "-p", "no:cacheprovider", "--asyncparity-targets", "js-async")
 
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*_ scenario seed-download-fallback[[]js-async[]] _*",
-        "spec/seed.yaml:2: seed-download-fallback: The download fails with IOError*",
-        "  js-async: js-async disagrees with expect: trace: first difference at event 7: expected `61 log \"got processed\"`, got `60 log \"got processed\"`",
-        "    -61 log \"got processed\"",
-        "    +60 log \"got processed\"",
-        "  rerun: asyncparity run spec/seed.yaml -k seed-download-fallback",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ scenario seed-download-fallback[[]js-async[]] _*",
+            "spec/seed.yaml:2: seed-download-fallback: The download fails with IOError*",
+            '  js-async: js-async disagrees with expect: trace: first difference at event 7: expected `61 log "got processed"`, got `60 log "got processed"`',
+            '    -61 log "got processed"',
+            '    +60 log "got processed"',
+            "  rerun: asyncparity run spec/seed.yaml -k seed-download-fallback",
+        ]
+    )
 
 
 def test_a_file_that_does_not_load_fails_with_its_diagnostics(pytester: pytest.Pytester) -> None:

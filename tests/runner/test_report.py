@@ -10,14 +10,22 @@ from asyncparity.report import failure_details, skip_reasons, summary_line, to_j
 
 
 def passing() -> Verdict:
-    return Verdict("spec/a.yaml", "alpha", 2, "agree",
-                   [TargetVerdict("python", "agree"), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "diverge")])
+    return Verdict(
+        "spec/a.yaml",
+        "alpha",
+        2,
+        "agree",
+        [TargetVerdict("python", "agree"), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "diverge")],
+    )
 
 
 def failing() -> Verdict:
     mismatch = TargetVerdict(
-        "js-async", "mismatch", "js-async disagrees with expect: trace: first difference at event 1",
-        "expect", ["--- expected (expect)", "+++ js-async", "-0 log \"a\"", "+1 log \"a\""],
+        "js-async",
+        "mismatch",
+        "js-async disagrees with expect: trace: first difference at event 1",
+        "expect",
+        ["--- expected (expect)", "+++ js-async", '-0 log "a"', '+1 log "a"'],
         {"status": "settled", "result": {"returns": 1}, "trace": []},
     )
     return Verdict("spec/b c.yaml", "beta", 3, "mismatch", [TargetVerdict("python", "agree"), mismatch])
@@ -37,8 +45,8 @@ def test_failure_details_show_diff_result_and_rerun_command() -> None:
         "  js-async: js-async disagrees with expect: trace: first difference at event 1",
         "    --- expected (expect)",
         "    +++ js-async",
-        "    -0 log \"a\"",
-        "    +1 log \"a\"",
+        '    -0 log "a"',
+        '    +1 log "a"',
         "  rerun: asyncparity run 'spec/b c.yaml' -k beta",
     ]
 
@@ -69,11 +77,17 @@ def test_skip_reasons_are_told_once_each() -> None:
 def test_a_skipped_target_says_why_on_its_line_and_the_closing_line_counts_it() -> None:
     # A pass with a target skipped is a pass of the others only: the line must say so.
     reason = "python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython 3.10.13"
-    partly = Verdict("d.yaml", "delta", 1, "agree", [
-        TargetVerdict("python", "skipped", reason), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "agree")])
+    partly = Verdict(
+        "d.yaml",
+        "delta",
+        1,
+        "agree",
+        [TargetVerdict("python", "skipped", reason), TargetVerdict("js-promise", "agree"), TargetVerdict("js-async", "agree")],
+    )
 
     assert verdict_line(partly, 5) == (
-        "PASS  delta  python skipped (needs CPython 3.11 or later (asyncio.TaskGroup)), js-promise agree, js-async agree")
+        "PASS  delta  python skipped (needs CPython 3.11 or later (asyncio.TaskGroup)), js-promise agree, js-async agree"
+    )
     assert summary_line([passing(), partly]) == "2 passed, 0 failed; 1 target run skipped"
     assert summary_line([partly, partly, failing()]) == "2 passed, 1 failed; 2 target runs skipped"
     assert skip_reasons([partly, partly]) == [f"python skipped on 2 scenario(s): {reason}"]

@@ -36,8 +36,11 @@ def test_every_shipped_scenario_passes_on_every_target(node: NodeTestee) -> None
 
     assert len(verdicts) >= 12
     assert seen == verdicts  # reported as they complete, in file order
-    failing = {v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
-               for v in verdicts if not v.passed}
+    failing = {
+        v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
+        for v in verdicts
+        if not v.passed
+    }
     assert failing == {}
     assert any(v.status == "diverge" for v in verdicts)
     assert timings.python > 0
@@ -159,8 +162,11 @@ def test_every_scenario_passes_on_all_four_targets_under_cpython_3_12_or_later(n
     with PythonWorkerTestee(python) as worker:
         verdicts = run_suite(load_paths([SPEC]), TARGETS, worker, node)
 
-    failing = {v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
-               for v in verdicts if not v.passed}
+    failing = {
+        v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
+        for v in verdicts
+        if not v.passed
+    }
     assert failing == {}
     eager = {t.target: t.status for v in verdicts if v.scenario_id == "eager-start" for t in v.targets}
     assert eager == {"python": "diverge", "python-eager": "agree", "js-promise": "agree", "js-async": "agree"}

@@ -32,7 +32,12 @@ def test_a_hanging_or_crashing_worker_is_killed_restarted_and_the_rest_still_run
         node.close()
 
     assert [outcome.get("result") for outcome in outcomes] == [
-        {"returns": "one"}, None, {"returns": "two"}, None, {"returns": "three"}]
+        {"returns": "one"},
+        None,
+        {"returns": "two"},
+        None,
+        {"returns": "three"},
+    ]
     assert outcomes[1]["status"] == "error"
     assert outcomes[1]["message"] == "the Node worker gave no reply within 1 s on scenario 'hang': killed and restarted"
     assert outcomes[3]["message"] == (
@@ -88,11 +93,14 @@ def test_unmet_requirements_name_the_runtime() -> None:
     py311 = {"runtime": {"name": "cpython", "version": "3.11.7"}, "features": {"task_group": True}}
 
     assert unmet_requirement({"id": "x", "requires": {"node": "22"}}, node20) == (
-        "scenario 'x' requires Node 22 or later; this is Node 20.20.2")
+        "scenario 'x' requires Node 22 or later; this is Node 20.20.2"
+    )
     assert unmet_requirement({"id": "x", "requires": {"features": ["await_using"]}}, node20) == (
-        "scenario 'x' requires await_using, which Node 20.20.2 lacks")
+        "scenario 'x' requires await_using, which Node 20.20.2 lacks"
+    )
     assert unmet_requirement({"id": "x", "requires": {"python": "3.12"}}, py311) == (
-        "scenario 'x' requires CPython 3.12 or later; this is CPython 3.11.7")
+        "scenario 'x' requires CPython 3.12 or later; this is CPython 3.11.7"
+    )
     assert unmet_requirement({"id": "x", "requires": {"python": "3.11", "node": "22"}}, py311) is None
 
 

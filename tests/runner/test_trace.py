@@ -13,8 +13,15 @@ def test_every_event_kind_has_its_canonical_line() -> None:
         {"t": 31, "event": "log", "message": "got it"},
         {"t": 32, "event": "unhandled", "error": {"kind": "IOError", "message": "boom"}},
         {"t": 60, "event": "return", "value": None},
-        {"t": 60, "event": "throw", "error": {"kind": "AggregateError", "message": "all failed",
-                                              "errors": [{"kind": "A", "message": "a"}, {"kind": "B", "message": "b"}]}},
+        {
+            "t": 60,
+            "event": "throw",
+            "error": {
+                "kind": "AggregateError",
+                "message": "all failed",
+                "errors": [{"kind": "A", "message": "a"}, {"kind": "B", "message": "b"}],
+            },
+        },
         {"t": 61, "event": "teleport", "where": "mars"},
     ]
 
@@ -40,9 +47,21 @@ def test_integral_floats_equal_integers_as_json() -> None:
 
 def test_numbers_are_laid_out_as_json_stringify_does() -> None:
     # Each pair checked against Node: JSON.stringify(x) for the same double.
-    cases = {1e21: "1e+21", 1.5e300: "1.5e+300", 0.1: "0.1", 1e-6: "0.000001", 1e-7: "1e-7", -2.5e-10: "-2.5e-10",
-             123.456: "123.456", 1234567.0: "1234567", -0.0: "0", float("nan"): "null", float("inf"): "null",
-             5e-324: "5e-324", 1.7976931348623157e308: "1.7976931348623157e+308"}
+    cases = {
+        1e21: "1e+21",
+        1.5e300: "1.5e+300",
+        0.1: "0.1",
+        1e-6: "0.000001",
+        1e-7: "1e-7",
+        -2.5e-10: "-2.5e-10",
+        123.456: "123.456",
+        1234567.0: "1234567",
+        -0.0: "0",
+        float("nan"): "null",
+        float("inf"): "null",
+        5e-324: "5e-324",
+        1.7976931348623157e308: "1.7976931348623157e+308",
+    }
     assert {value: canonical_json(value) for value in cases} == cases
 
 
@@ -101,7 +120,7 @@ def test_the_runner_and_the_python_runtime_render_the_same_canonical_text() -> N
         {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
         {"t": 6, "event": "close", "resource": "r"},
         {"t": 7, "event": "return", "value": [1, "2"]},
-        {"t": 7, "event": "throw", "error": {"kind": "E", "message": "q\"uote"}},
+        {"t": 7, "event": "throw", "error": {"kind": "E", "message": 'q"uote'}},
     ]
 
     assert asyncparity_runtime.format_trace(events).splitlines() == format_trace(events)
@@ -125,15 +144,20 @@ def test_the_runner_and_the_javascript_runtime_render_the_same_canonical_text() 
         {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
         {"t": 6, "event": "close", "resource": "r"},
         {"t": 7, "event": "return", "value": [1, "2"]},
-        {"t": 7, "event": "throw", "error": {"kind": "E", "message": "q\"uote"}},
+        {"t": 7, "event": "throw", "error": {"kind": "E", "message": 'q"uote'}},
     ]
     script = (
         f"import({json.dumps((JAVASCRIPT_DIR / 'asyncparity-runtime.mjs').as_uri())})"
         ".then(({ formatTrace }) => process.stdout.write(formatTrace(JSON.parse(process.argv[1]))));"
     )
 
-    completed = subprocess.run([find_node().path, "--input-type=module", "-e", script, json.dumps(events)],
-                               capture_output=True, text=True, timeout=60, check=False)
+    completed = subprocess.run(
+        [find_node().path, "--input-type=module", "-e", script, json.dumps(events)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split("\n") == format_trace(events)

@@ -91,7 +91,12 @@ def test_verify_catches_a_python_clock_that_fires_one_timer_at_a_time(tmp_path: 
     assert check.attempts == verify.DEFAULT_ATTEMPTS
     assert check.message == 'first difference at line 4: virtual `50 start store("a")`, real `50 end fetch -> "b"`'
     assert check.diff[5:10] == [
-        ' 50 end fetch -> "a"', '+50 end fetch -> "b"', ' 50 start store("a")', '-50 end fetch -> "b"', ' 50 start store("b")']
+        ' 50 end fetch -> "a"',
+        '+50 end fetch -> "b"',
+        ' 50 start store("a")',
+        '-50 end fetch -> "b"',
+        ' 50 start store("b")',
+    ]
 
 
 def test_verify_catches_a_javascript_clock_without_node_s_1_ms_clamp(tmp_path: Path) -> None:
@@ -123,7 +128,9 @@ def test_verify_catches_a_javascript_clock_without_node_s_1_ms_clamp(tmp_path: P
 def test_check_program_compares_lines_and_groups_in_any_order() -> None:
     scenario = load_file(SPEC / "seed" / "download-fallback.yaml").scenario
     program = verify.Program(scenario, "python", "", ["0 cancel a (any order)", "0 cancel b (any order)", "settled"], 0)
-    assert verify.check_program(program, ["0 cancel b (any order)", "0 cancel a (any order)", "settled"], "", 1).status == "verified"
+    assert (
+        verify.check_program(program, ["0 cancel b (any order)", "0 cancel a (any order)", "settled"], "", 1).status == "verified"
+    )
     late = verify.check_program(program, ["0 cancel a (any order)", "1 cancel b (any order)", "settled"], "", 2)
     assert (late.status, late.attempts) == ("differ", 2)
     assert late.message == "first difference at line 2: virtual `0 cancel b (any order)`, real `1 cancel b (any order)`"
@@ -135,8 +142,7 @@ def test_plan_leaves_out_what_cannot_run_on_real_time() -> None:
     scenario = load_file(SPEC / "basics" / "sleep-and-log.yaml").scenario
     settled = {"status": "settled", "result": {"returns": 1}, "trace": [], "stats": {"virtual_time": 750}}
     too_long = verify.plan(scenario, "python", settled, "", 20, 10)
-    assert (too_long.status, too_long.message) == (
-        "too long", "750 virtual ms would take 15 s at scale 20 (the bound is 10 s)")
+    assert (too_long.status, too_long.message) == ("too long", "750 virtual ms would take 15 s at scale 20 (the bound is 10 s)")
     stuck = verify.plan(scenario, "python", {"status": "deadlock", "message": "deadlock: ..."}, "", 10, 10)
     assert (stuck.status, stuck.message) == ("not run", "the virtual run did not settle: deadlock: ...")
     assert verify.expected_lines({"result": {"uncaught": {"kind": "E", "message": ""}}, "trace": []}) == ["uncaught"]
@@ -162,15 +168,18 @@ def test_a_late_program_runs_again_alone_after_the_others_at_twice_the_scale() -
     outcomes = {(scenario.id, target): outcome for scenario in scenarios for target in targets}
     runner = LateOnce("python")
     seen = []
-    verifications = verify.verify_programs(scenarios, targets, outcomes, {}, runner, jobs=1, attempts=3,
-                                           on_verification=lambda item: seen.append(item.scenario_id))
+    verifications = verify.verify_programs(
+        scenarios, targets, outcomes, {}, runner, jobs=1, attempts=3, on_verification=lambda item: seen.append(item.scenario_id)
+    )
     # Both first runs of both scenarios come before either run again; the second run is at scale 20.
     assert runner.runs[4:] == [("zero-ms-timer", "python", 20.0), ("seed-download-fallback", "python", 20.0)]
     assert sorted(runner.runs[:4]) == sorted((s.id, t, 10.0) for s in scenarios for t in targets)
     assert seen == ["zero-ms-timer", "seed-download-fallback"]
     assert [item.scenario_id for item in verifications] == seen
     assert [(check.status, check.attempts, check.message) for check in verifications[0].checks] == [
-        ("verified", 2, "the same on run 2 of 2; the earlier runs were late"), ("verified", 1, "")]
+        ("verified", 2, "the same on run 2 of 2; the earlier runs were late"),
+        ("verified", 1, ""),
+    ]
     # A run again stays within the bound: 100 virtual ms at scale 20 is 2 s, over a bound of 1.5 s.
     runner = LateOnce("js-async")
     verify.verify_programs(scenarios[:1], targets, outcomes, {}, runner, jobs=2, attempts=2, max_seconds=1.5)
@@ -201,7 +210,9 @@ def test_the_command_verifies_prints_a_line_per_scenario_and_records(tmp_path: P
     python_version = ".".join(map(str, sys.version_info[:3]))
     assert data["scenarios"]["zero-ms-timer"] == {
         "digest": verify.scenario_digest(str(folder / "zero-ms-timer.yaml")),
-        "python": [python_version], "node": [find_node().version]}
+        "python": [python_version],
+        "node": [find_node().version],
+    }
     assert data["scenarios"]["sleep-and-log"]["python"] == []  # too long is not verified
 
 
@@ -217,7 +228,10 @@ def test_record_starts_over_when_the_scenario_changes(tmp_path: Path) -> None:
     differs = [verify.Check("python", "verified"), verify.Check("js-async", "differ")]
     verify.record(record, [verify.Verification(str(path), "s", differs)], {"python": "3.13.0", "node": "24.19.0"})
     assert json.loads(record.read_text())["scenarios"]["s"] == {
-        "digest": verify.scenario_digest(str(path)), "python": ["3.13.0"], "node": []}
+        "digest": verify.scenario_digest(str(path)),
+        "python": ["3.13.0"],
+        "node": [],
+    }
 
 
 def test_usage_errors_exit_2(capsys) -> None:
