@@ -134,8 +134,11 @@ import keyword
 import math
 import re
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
+
+from . import ir_steps
 
 __all__ = ["TARGETS", "Compiled", "compile_program", "compile_target", "needs", "python_string"]
 
@@ -157,22 +160,6 @@ _PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "ty
 _PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
 _CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
 _ON_CANCEL = ("stop", "ignore")
-# Steps that bind a name (their "bind"), besides a catch's error.
-_BINDING_STEPS = (
-    "await",
-    "start",
-    "all",
-    "race",
-    "repeat",
-    "all_settled",
-    "any",
-    "group",
-    "set",
-    "map",
-    "get",
-    "for_each",
-    "using",
-)
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
@@ -298,29 +285,10 @@ def _literal(value: object) -> str:
     raise TypeError(f"not a JSON value: {value!r}")
 
 
-def _walk(steps: list, skipped: dict | None = None):
-    """Every step in ``steps`` and in the blocks nested in them, but ``skipped`` (a step)
-    and what it holds."""
-    for step in steps:
-        if step is skipped:
-            continue
-        yield step
-        for block in ("body", "then", "else", "finally"):
-            yield from _walk(step.get(block) or [], skipped)
-        if step["step"] == "try" and step.get("catch"):
-            yield from _walk(step["catch"]["body"], skipped)
-
-
 def _bound_names(steps: list, flat: bool = False) -> set[str]:
-    """The names ``steps`` bind (``as`` of a step, a catch's error), with those of nested
-    blocks unless ``steps`` is already a flat walk (``flat``)."""
-    names = set()
-    for step in steps if flat else _walk(steps):
-        if step.get("bind"):
-            names.add(step["bind"])
-        if step["step"] == "try" and (step.get("catch") or {}).get("bind"):
-            names.add(step["catch"]["bind"])
-    return names
+    """The names ``steps`` bind (their values, a block's own names such as a catch's
+    error), with those of nested blocks unless ``steps`` is already a flat walk (``flat``)."""
+    return {name for step in (steps if flat else ir_steps.walk(steps)) for name in ir_steps.bound_names(step)}
 
 
 def _read_names(steps: list) -> set[str]:
@@ -338,9 +306,10 @@ def _read_names(steps: list) -> set[str]:
                 expr(item)
 
     for step in steps:
-        if "handle" in step:
+        if step.get("handle"):
             names.add(step["handle"])
-        expr({key: value for key, value in step.items() if key not in ("body", "then", "else", "finally", "catch")})
+        for node in ir_steps.expressions(step):
+            expr(node)
     return names
 
 
@@ -356,6 +325,15 @@ def _docstring_text(text: str) -> str:
     escaped = _escape(text, quote="")
     # Only a run of quotes could end the docstring early; escape them all if there is one.
     return escaped.replace('"', '\\"') if '""' in escaped or escaped.endswith('"') else escaped
+
+
+def _indent(depth: int) -> str:
+    return "    " * depth
+
+
+def _assign(step: dict) -> str:
+    """``name = `` for a step that binds its value, else nothing."""
+    return f"{step['bind']} = " if step.get("bind") else ""
 
 
 def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
@@ -449,17 +427,15 @@ class _Program:
             elif kind in ("any", "group"):
                 found.add("ExceptionGroup")
             elif kind == "await" and "handle" in step:
-                calls([s["call"] for s in _walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
+                calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
             elif kind in ("await", "start", "for_each"):
                 calls([step["call"]])
             elif kind in ("all", "race"):
                 calls(step["calls"])
             elif kind == "map":
                 calls([step])
-            for block in ("body", "then", "else", "finally"):
-                found |= self._builtin_errors(step.get(block) or [], function_body, errors)
-            if kind == "try" and step.get("catch"):
-                found |= self._builtin_errors(step["catch"]["body"], function_body, errors)
+            for block, _ in ir_steps.blocks(step):
+                found |= self._builtin_errors(block, function_body, errors)
         return found
 
     def _use(self, feature: str) -> None:
@@ -500,12 +476,12 @@ class _Program:
             for param in fn["params"]:
                 self._check_local(param, fn["name"])
             self._collect(fn["body"], fn["name"])
-            steps = [step["step"] for step in _walk(fn["body"])]
+            steps = [step["step"] for step in ir_steps.walk(fn["body"])]
             if fn.get("generator") and "return" in steps:
                 raise ValueError(f"{fn['name']}: a generator function has no return step")
             if not fn.get("generator") and "yield" in steps:
                 raise ValueError(f"{fn['name']}: yield belongs in a function with generator: true")
-        if "yield" in (step["step"] for step in _walk(self.ir["main"])):
+        if "yield" in (step["step"] for step in ir_steps.walk(self.ir["main"])):
             raise ValueError("main: yield belongs in a function with generator: true")
         self._collect(self.ir["main"], "main")
 
@@ -528,62 +504,53 @@ class _Program:
         self.names.add(name)
 
     def _collect(self, steps: list, where: str) -> None:
-        """Check every name a block binds or reads, and remember it (for fresh temp names)."""
+        """Check every name a block binds or reads, and remember it (for fresh temp names).
+
+        Field by field as spec/ir-steps.json types them; the rules that cross fields
+        (a for_each needs a generator, nothing else may call one) are spelled out.
+        """
         for step in steps:
             kind = step["step"]
-            if kind in _BINDING_STEPS:
-                self._check_local(step.get("bind"), where)
-            if kind in ("await", "cancel") and "handle" in step:
-                self._check_local(step["handle"], where)
-            if kind == "map":
-                if step["callee"] not in self.operations | self.functions:
-                    raise ValueError(f"{where}: {step['callee']!r} is neither an operation nor a function")
-                limit = step["limit"]
-                if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-                    raise ValueError(f"{where}: line {step.get('line')}: a map limit is an integer >= 1, not {limit!r}")
-                self._collect_expr(step["over"], where)
-            if kind in ("put", "get") and step["queue"] not in self.queues:
-                raise ValueError(f"{where}: {step['queue']!r} is not a queue of the scenario")
-            if kind == "map" and step["callee"] in self.generators:
-                raise ValueError(f"{where}: {step['callee']!r} is a generator; for_each consumes its values")
-            if kind == "using":
-                if step["resource"] not in self.resources:
-                    raise ValueError(f"{where}: {step['resource']!r} is not a resource of the scenario")
-                for arg in step["args"]:
-                    self._collect_expr(arg, where)
-            for call in [step["call"]] if "call" in step else step.get("calls", []):
-                if call["callee"] not in self.operations | self.functions:
-                    raise ValueError(f"{where}: {call['callee']!r} is neither an operation nor a function")
-                if (kind == "for_each") != (call["callee"] in self.generators):
+            if kind not in ir_steps.STEPS:
+                raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
+            for name in ir_steps.bound_names(step):
+                self._check_local(name, where)
+            for _, name in ir_steps.fields_of_type(step, "name"):
+                self._check_local(name, where)
+            for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1"):
+                minimum = int(ir_steps.STEPS[kind]["fields"][field][-1])
+                if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                     raise ValueError(
-                        f"{where}: {call['callee']!r} is a generator; for_each consumes its values"
-                        if kind != "for_each"
-                        else f"{where}: {call['callee']!r} is not a generator function; for_each needs one"
+                        f"{where}: line {step.get('line')}: a {kind} {field} is an integer >= {minimum}, not {value!r}"
                     )
-                for arg in call["args"]:
-                    self._collect_expr(arg, where)
-            for key in ("value", "message", "left", "right"):
-                if key in step:
-                    self._collect_expr(step[key], where)
-            if kind in ("sleep", "timeout") and isinstance(step["ms"], dict):
-                if kind == "timeout":
-                    raise ValueError(f"{where}: line {step.get('line')}: a timeout takes an integer of ms")
-                self._collect_expr(step["ms"], where)
-            if kind == "throw" and step["kind"] not in self.kinds:
-                raise ValueError(f"{where}: error kind {step['kind']!r} is not in the scenario's errors")
-            if kind == "try":
-                self._collect(step["body"], where)
-                catch = step.get("catch")
-                if catch is not None:
-                    self._check_local(catch.get("bind"), where)
-                    for catch_kind in catch["kinds"]:
-                        if catch_kind not in self.kinds and catch_kind != _CANCELLED:
-                            raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
-                    self._collect(catch["body"], where)
-                self._collect(step.get("finally") or [], where)
-            for key in ("body", "then", "else"):
-                if key in step and kind != "try":
-                    self._collect(step[key], where)
+            callees = [call["callee"] for call in ir_steps.calls(step)]
+            callees += [name for _, name in ir_steps.fields_of_type(step, "callee")]
+            for callee in callees:
+                if callee not in self.operations | self.functions:
+                    raise ValueError(f"{where}: {callee!r} is neither an operation nor a function")
+                if (kind == "for_each") != (callee in self.generators):
+                    raise ValueError(
+                        f"{where}: {callee!r} is a generator; for_each consumes its values"
+                        if kind != "for_each"
+                        else f"{where}: {callee!r} is not a generator function; for_each needs one"
+                    )
+            for _, queue in ir_steps.fields_of_type(step, "queue"):
+                if queue not in self.queues:
+                    raise ValueError(f"{where}: {queue!r} is not a queue of the scenario")
+            for _, resource in ir_steps.fields_of_type(step, "resource"):
+                if resource not in self.resources:
+                    raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")
+            for _, error_kind in ir_steps.fields_of_type(step, "kind"):
+                if error_kind not in self.kinds:
+                    raise ValueError(f"{where}: error kind {error_kind!r} is not in the scenario's errors")
+            for _, catch in ir_steps.fields_of_type(step, "catch"):
+                for catch_kind in catch["kinds"]:
+                    if catch_kind not in self.kinds and catch_kind != _CANCELLED:
+                        raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
+            for expr in ir_steps.expressions(step):
+                self._collect_expr(expr, where)
+            for block, _ in ir_steps.blocks(step):
+                self._collect(block, where)
 
     def _collect_expr(self, expr: dict, where: str) -> None:
         if "ref" in expr:
@@ -622,7 +589,7 @@ class _Program:
         for fn in ir.get("functions", []):
             self.current, self.params = fn["body"], fn["params"]
             code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
-            if fn.get("generator") and not any(step["step"] == "yield" for step in _walk(fn["body"])):
+            if fn.get("generator") and not any(step["step"] == "yield" for step in ir_steps.walk(fn["body"])):
                 # No yield step: a bare `yield` after the end still makes it an async
                 # generator (one that produces nothing), as `async function*` is in JavaScript.
                 code += ["    return", "    yield  # never reached: it makes this an async generator"]
@@ -707,78 +674,87 @@ class _Program:
         return lines or ["    " * depth + "pass"]
 
     def _step(self, step: dict, depth: int) -> list[str]:
-        indent = "    " * depth
-        kind = step["step"]
-        bind = step.get("bind")
-        assign = f"{bind} = " if bind else ""
-        if kind == "await":
-            awaited = step["handle"] if "handle" in step else self._call(step["call"])
-            return [f"{indent}{assign}await {awaited}"]
-        if kind == "start":
-            return [f"{indent}{bind} = asyncio.create_task({self._call(step['call'])})"]
-        if kind == "return":
-            return [f"{indent}return {self._expr(step['value'])}"]
-        if kind == "throw":
-            return [f"{indent}raise {step['kind']}({self._expr(step['message'])})"]
-        if kind == "sleep":
-            if isinstance(step["ms"], dict):
-                # A computed delay, in ms like every duration of a scenario.
-                return [f"{indent}await asyncio.sleep({self._expr(step['ms'], _DIVIDE)} / 1000)"]
-            return [f"{indent}await asyncio.sleep({_seconds(int(step['ms']))})"]
-        if kind == "log":
-            return [f"{indent}log({self._expr(step['message'])})"]
-        if kind == "all":
-            calls = [self._call(call) for call in step["calls"]]
-            return _wrapped(indent, f"{assign}await asyncio.gather(", calls, ")")
-        if kind == "all_settled":
-            return self._all_settled(step, indent)
-        if kind == "race":
-            return self._race(step, indent)
-        if kind == "any":
-            return self._any(step, indent)
-        if kind == "timeout":
-            if not self.modern:
-                return self._wait_for(step, depth)
-            self._use("asyncio.timeout")
-            return [f"{indent}async with asyncio.timeout({_seconds(int(step['ms']))}):", *self._block(step["body"], depth + 1)]
-        if kind == "group":
-            return self._group(step, indent)
-        if kind == "try":
-            return self._try(step, depth)
-        if kind == "if":
-            return self._if(step, depth, "if")
-        if kind == "repeat":
-            counter = bind or "_"
-            return [f"{indent}for {counter} in range({int(step['times'])}):", *self._block(step["body"], depth + 1)]
-        if kind == "set":
-            return [f"{indent}{bind} = {self._expr(step['value'])}"]
-        if kind == "cancel":
-            return [f"{indent}{step['handle']}.cancel()"]
-        if kind == "map":
-            return self._map(step, indent)
-        if kind == "put":
-            return [f"{indent}await {step['queue']}.put({self._expr(step['value'])})"]
-        if kind == "get":
-            return [f"{indent}{assign}await {step['queue']}.get()"]
-        if kind == "yield":
-            return [f"{indent}yield {self._expr(step['value'])}"]
-        if kind == "for_each":
-            # The plain `async for`, without contextlib.aclosing: see the module docstring.
-            return [f"{indent}async for {bind or '_'} in {self._call(step['call'])}:", *self._block(step["body"], depth + 1)]
-        if kind == "break":
-            return [f"{indent}break"]
-        if kind == "using":
-            args = ", ".join(self._expr(arg) for arg in step["args"])
-            alias = f" as {bind}" if bind else ""
-            return [f"{indent}async with {step['resource']}({args}){alias}:", *self._block(step["body"], depth + 1)]
-        raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
+        render = RENDERINGS.get(step["step"])
+        if render is None:
+            raise ValueError(f"line {step.get('line')}: unknown step {step['step']!r}")
+        return render(self, step, depth)
 
-    def _map(self, step: dict, indent: str) -> list[str]:
+    # One method a step, found through RENDERINGS (after the class): (step, depth) -> lines.
+
+    def _await(self, step: dict, depth: int) -> list[str]:
+        awaited = step["handle"] if "handle" in step else self._call(step["call"])
+        return [f"{_indent(depth)}{_assign(step)}await {awaited}"]
+
+    def _start(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['bind']} = asyncio.create_task({self._call(step['call'])})"]
+
+    def _return(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}return {self._expr(step['value'])}"]
+
+    def _throw(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}raise {step['kind']}({self._expr(step['message'])})"]
+
+    def _sleep(self, step: dict, depth: int) -> list[str]:
+        if isinstance(step["ms"], dict):
+            # A computed delay, in ms like every duration of a scenario.
+            return [f"{_indent(depth)}await asyncio.sleep({self._expr(step['ms'], _DIVIDE)} / 1000)"]
+        return [f"{_indent(depth)}await asyncio.sleep({_seconds(int(step['ms']))})"]
+
+    def _log(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}log({self._expr(step['message'])})"]
+
+    def _all(self, step: dict, depth: int) -> list[str]:
+        calls = [self._call(call) for call in step["calls"]]
+        return _wrapped(_indent(depth), f"{_assign(step)}await asyncio.gather(", calls, ")")
+
+    def _timeout(self, step: dict, depth: int) -> list[str]:
+        if not self.modern:
+            return self._wait_for(step, depth)
+        self._use("asyncio.timeout")
+        return [
+            f"{_indent(depth)}async with asyncio.timeout({_seconds(int(step['ms']))}):",
+            *self._block(step["body"], depth + 1),
+        ]
+
+    def _repeat(self, step: dict, depth: int) -> list[str]:
+        counter = step.get("bind") or "_"
+        return [f"{_indent(depth)}for {counter} in range({int(step['times'])}):", *self._block(step["body"], depth + 1)]
+
+    def _set(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['bind']} = {self._expr(step['value'])}"]
+
+    def _cancel(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['handle']}.cancel()"]
+
+    def _put(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}await {step['queue']}.put({self._expr(step['value'])})"]
+
+    def _get(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{_assign(step)}await {step['queue']}.get()"]
+
+    def _yield(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}yield {self._expr(step['value'])}"]
+
+    def _for_each(self, step: dict, depth: int) -> list[str]:
+        # The plain `async for`, without contextlib.aclosing: see the module docstring.
+        head = f"{_indent(depth)}async for {step.get('bind') or '_'} in {self._call(step['call'])}:"
+        return [head, *self._block(step["body"], depth + 1)]
+
+    def _break(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}break"]
+
+    def _using(self, step: dict, depth: int) -> list[str]:
+        args = ", ".join(self._expr(arg) for arg in step["args"])
+        alias = f" as {step['bind']}" if step.get("bind") else ""
+        return [f"{_indent(depth)}async with {step['resource']}({args}){alias}:", *self._block(step["body"], depth + 1)]
+
+    def _map(self, step: dict, depth: int) -> list[str]:
+        indent = _indent(depth)
         # A semaphore holds the calls to `limit` at once; it wakes its waiters first come,
         # first served, so the calls start in item order as slots free up. gather keeps
         # the results in item order whatever order they finish in.
         item, limited, semaphore = self.item, self.limited, self.semaphore
-        assign = f"{step['bind']} = " if step.get("bind") else ""
+        assign = _assign(step)
         return [
             f"{indent}{semaphore} = asyncio.Semaphore({int(step['limit'])})",
             "",
@@ -795,7 +771,7 @@ class _Program:
         # function never binds itself is bound first, as nonlocal needs.
         indent = "    " * depth
         inside = _bound_names(step["body"])
-        outside_steps = list(_walk(self.current, skipped=step))
+        outside_steps = list(ir_steps.walk(self.current, skipped=step))
         bound_outside = _bound_names(outside_steps, flat=True) | set(self.params)
         shared = sorted(inside & (bound_outside | _read_names(outside_steps)))
         lines = [f"{indent}{name} = None  # bound in {self.timed}" for name in shared if name not in bound_outside]
@@ -806,7 +782,8 @@ class _Program:
         lines.append(f"{indent}await asyncio.wait_for({self.timed}(), {_seconds(int(step['ms']))})")
         return lines
 
-    def _race(self, step: dict, indent: str) -> list[str]:
+    def _race(self, step: dict, depth: int) -> list[str]:
+        indent = _indent(depth)
         # asyncio.wait returns (done, pending) sets and neither raises nor cancels: the
         # losers run on. `done` is a set, so the winner is picked in call order (several
         # may finish in one turn), and .result() re-raises the winner's error, like
@@ -820,7 +797,8 @@ class _Program:
             f"{indent}{bind} = {winner}" if bind else f"{indent}{winner}",
         ]
 
-    def _all_settled(self, step: dict, indent: str) -> list[str]:
+    def _all_settled(self, step: dict, depth: int) -> list[str]:
+        indent = _indent(depth)
         # gather(return_exceptions=True) gives values and exceptions in call order;
         # world.settled turns them into allSettled records. Nothing bound: nothing to turn.
         items = [*(self._call(call) for call in step["calls"]), "return_exceptions=True"]
@@ -834,7 +812,8 @@ class _Program:
         # and the gather's arguments one a line if even that is too long.
         return [f"{indent}{bind} = world.settled(", *_wrapped(indent + "    ", "await asyncio.gather(", items, ")"), f"{indent})"]
 
-    def _any(self, step: dict, indent: str) -> list[str]:
+    def _any(self, step: dict, depth: int) -> list[str]:
+        indent = _indent(depth)
         # Promise.any in asyncio: tasks in call order, taken as they finish. The first
         # success wins and the loop breaks, leaving the others running (as Promise.any
         # does); a failure is passed over. When every one failed, the for's `else` raises
@@ -861,7 +840,8 @@ class _Program:
             *group,
         ]
 
-    def _group(self, step: dict, indent: str) -> list[str]:
+    def _group(self, step: dict, depth: int) -> list[str]:
+        indent = _indent(depth)
         # asyncio.TaskGroup: the block waits for every task; the first failure cancels
         # the others and the block raises ExceptionGroup("unhandled errors in a
         # TaskGroup", [...]). Results are read after the block, in call order.
@@ -907,7 +887,7 @@ class _Program:
             raise ValueError(f"line {step.get('line')}: a try needs a catch, a finally, or both")
         return lines
 
-    def _if(self, step: dict, depth: int, keyword: str) -> list[str]:
+    def _if(self, step: dict, depth: int, keyword: str = "if") -> list[str]:
         indent = "    " * depth
         if step["op"] not in _OPS:
             raise ValueError(f"line {step.get('line')}: unknown comparison {step['op']!r}")
@@ -995,3 +975,33 @@ class _Program:
             for part in parts
         )
         return f'f"{body}"'
+
+
+RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
+    "await": _Program._await,
+    "start": _Program._start,
+    "return": _Program._return,
+    "throw": _Program._throw,
+    "try": _Program._try,
+    "sleep": _Program._sleep,
+    "log": _Program._log,
+    "all": _Program._all,
+    "race": _Program._race,
+    "if": _Program._if,
+    "repeat": _Program._repeat,
+    "all_settled": _Program._all_settled,
+    "any": _Program._any,
+    "timeout": _Program._timeout,
+    "group": _Program._group,
+    "set": _Program._set,
+    "cancel": _Program._cancel,
+    "map": _Program._map,
+    "put": _Program._put,
+    "get": _Program._get,
+    "yield": _Program._yield,
+    "for_each": _Program._for_each,
+    "break": _Program._break,
+    "using": _Program._using,
+}
+"""The Python rendering of each IR step (spec/ir-steps.json): a method of the program
+being written, taking the step and its indentation depth, giving its lines."""

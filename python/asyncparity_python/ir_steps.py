@@ -1,0 +1,105 @@
+"""The IR's steps as data, and the walks over step lists that every stage makes.
+
+spec/ir-steps.json declares each step of the scenario IR once: its fields and their
+types, whether it waits, what it binds, which blocks (nested step lists) it holds. This
+package carries a byte-for-byte copy of it (``ir-steps.json`` beside this module), so
+that the Python target stands alone under any CPython; tests/test_ir_steps.py holds the
+copies equal. The Python compiler and the runner walk steps through the functions here,
+so a new step needs a table row, not a new case in each walker.
+
+Standard library only, CPython 3.10+.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+TABLE: dict = json.loads(Path(__file__).with_name("ir-steps.json").read_text(encoding="utf-8"))
+"""The whole table: ``types``, ``steps``, ``ir`` (the IR version it describes)."""
+
+STEPS: dict[str, dict] = TABLE["steps"]
+"""Step name -> its row: ``fields`` ({field: type}), ``yaml``, ``waits``, ``binds``,
+``blocks`` ([{field, binds}]), ``loops``, and ``one_of`` where a step has one."""
+
+
+def field_value(step: dict, path: str) -> object:
+    """A field of ``step`` by its table path: ``body``, or ``catch.body`` (None where absent)."""
+    value: object = step
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def blocks(step: dict) -> list[tuple[list[dict], str | None]]:
+    """The step lists ``step`` holds, each with the name it binds for itself (a catch's
+    error, a repeat's counter, a for_each's value, a using's resource value) or None."""
+    held = []
+    # An unknown step holds nothing: walking must not fail before a check can name it.
+    for block in STEPS.get(step.get("step"), {"blocks": []})["blocks"]:
+        steps = field_value(step, block["field"])
+        if steps is not None:
+            bound = field_value(step, block["binds"]) if block["binds"] else None
+            held.append((steps, bound))
+    return held
+
+
+def walk(steps: list[dict], skipped: dict | None = None) -> Iterator[dict]:
+    """Every step of ``steps`` and of the blocks nested in them, in source order, but
+    ``skipped`` (a step) and what it holds."""
+    for step in steps:
+        if step is skipped:
+            continue
+        yield step
+        for block, _ in blocks(step):
+            yield from walk(block, skipped)
+
+
+def value_binding(step: dict) -> str | None:
+    """The name ``step`` binds for the rest of its function (its value), or None."""
+    return step.get("bind") if STEPS[step["step"]]["binds"] == "value" else None
+
+
+def bound_names(step: dict) -> list[str]:
+    """Every name ``step`` itself binds: its value's, and those its blocks bind."""
+    names = [value_binding(step)] + [bound for _, bound in blocks(step)]
+    return [name for name in names if name]
+
+
+def fields_of_type(step: dict, *types: str) -> Iterator[tuple[str, object]]:
+    """``(field, value)`` for each field of ``step`` declared with one of ``types`` (the
+    optional mark ``?`` ignored) and set."""
+    for name, declared in STEPS[step["step"]]["fields"].items():
+        if declared.rstrip("?") in types and step.get(name) is not None:
+            yield name, step[name]
+
+
+def calls(step: dict) -> list[dict]:
+    """The calls ``step`` makes itself (CALL records), not those of its blocks."""
+    found: list[dict] = []
+    for _, value in fields_of_type(step, "call", "calls"):
+        found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def expressions(step: dict) -> list[dict]:
+    """The expressions ``step`` evaluates itself, its calls' arguments first."""
+    found = [arg for call in calls(step) for arg in call.get("args", [])]
+    for _, value in fields_of_type(step, "expr", "exprs", "integer>=0|expr"):
+        if isinstance(value, list):
+            found.extend(value)
+        elif isinstance(value, dict):
+            found.append(value)
+    return found
+
+
+def can_wait(step: dict) -> bool:
+    """Whether ``step`` can suspend its function: by the table's ``waits``, or, where it
+    says ``blocks``, when a step in one of its blocks can."""
+    waits = STEPS[step["step"]]["waits"]
+    if waits == "blocks":
+        return any(can_wait(inner) for block, _ in blocks(step) for inner in block)
+    return bool(waits)
