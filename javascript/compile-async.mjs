@@ -3,13 +3,13 @@
  * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step.
  *
  * Renderings of the steps that have no keyword of their own (both variants share them,
- * emit.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
+ * idioms.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
  * `cancel` is `pendingController.abort();`, the AbortController made just before the
  * `start` of that handle, its signal passed to the operation last; a catch of
  * CancelledError tests `error instanceof DOMException && error.name === "AbortError"`;
  * `map` with a limit is `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
- * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (emit.mjs
+ * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (deadlines.mjs
  * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
  * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
  * wait in it taking `controller.signal`.
@@ -30,11 +30,17 @@
  * @module compile-async
  */
 
+import { Scope, camelCase } from "./names.mjs";
+import { isSyncOnly } from "./walk.mjs";
+import { planBindings } from "./bindings.mjs";
+import { renderStmts } from "./code.mjs";
+import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, awaitedParts, camelCase,
-  cancelLine, closeCheck, deadlineLines, finallyCheck, isSyncOnly, jsCall, jsCondition, jsExpr, jsNewError, kindFilter,
-  letLines, mapParts, openParts, planBindings, raceDeadlineStmts, renderStmts, signalParam, startLines,
-} from "./emit.mjs";
+  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, startLines,
+} from "./idioms.mjs";
+import {
+  SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+} from "./deadlines.mjs";
 
 /**
  * One scenario function (or `main`) as an async function declaration.
@@ -47,7 +53,7 @@ import {
  *   `generator`: an `async function*`; `awaitUsing`: a using step as a block with
  *   `await using` (Node 24+), else as try/finally; `takesSignal`: the function is called
  *   under a timeout's deadline and takes its AbortSignal as an optional last parameter,
- *   handed to its own waits (emit.mjs, "Timeouts"); `helpers`: the program's helpers for
+ *   handed to its own waits (deadlines.mjs, "Timeouts"); `helpers`: the program's helpers for
  *   waits under a deadline.
  * @returns {string[]} the lines of the declaration.
  */
@@ -165,7 +171,7 @@ function compileStep(step, plan, scope, signal) {
 }
 
 /**
- * A timeout step: the deadline armed before the block (emit.mjs `deadlineLines`), the
+ * A timeout step: the deadline armed before the block (deadlines.mjs `deadlineLines`), the
  * block in a try whose finally clears the timer, so that a block that finishes in time
  * leaves no timer behind. Every wait in the block takes the deadline's signal, so at the
  * deadline the wait in progress rejects with the TimeoutError, as asyncio.timeout
@@ -191,7 +197,7 @@ function compileTimeout(step, plan, scope, outer) {
 
 /**
  * A timeout in the race idiom (`idiom: race`): the block, as an async arrow called at
- * once, raced against a deadline armed before it (emit.mjs `raceDeadlineStmts`); the
+ * once, raced against a deadline armed before it (deadlines.mjs `raceDeadlineStmts`); the
  * timer is cleared however the race ends. The block is not stopped when the deadline
  * wins: its operations run on and end later, which is the point of this idiom's
  * scenarios. It runs under the deadline of a timeout around it, if any (`outer`).
@@ -287,7 +293,7 @@ function compileTry(step, plan, scope, signal) {
     ];
   }
   if (step.finally && signal !== null && !isSyncOnly(step.finally)) {
-    // Clean-up under a deadline: its waits take no signal (emit.mjs finallyCheck).
+    // Clean-up under a deadline: its waits take no signal (deadlines.mjs finallyCheck).
     stmt.finally = [...block(step.finally, plan, scope.child(), null), line(finallyCheck(signal))];
   } else if (step.finally) {
     stmt.finally = block(step.finally, plan, scope.child(), signal);

@@ -24,7 +24,7 @@
  *   catch's waits chain inside the catch block, and a finally that waits is a local
  *   function `finallyBlock` run before whatever leaves the try (compileSyncBodyTry).
  * - `timeout`: the deadline, an AbortController a timer aborts with TimeoutError
- *   (emit.mjs "Timeouts"), then the block with every wait taking its signal, then
+ *   (deadlines.mjs "Timeouts"), then the block with every wait taking its signal, then
  *   `.finally(() => clearTimeout(timer))` and the steps after in a `.then`; a block
  *   longer than one chain is a local function `const timedBlock = () => ...`.
  * - `map` with a limit: `const semaphore = world.semaphore(2);` then
@@ -35,7 +35,7 @@
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
  *   flattened to `.then((x) => g(x)).then(h)` when `h` does not read `x`.
  * - A name bound inside a block and read after it is a `let` declared before the
- *   block (emit.mjs `planBindings`).
+ *   block (bindings.mjs `planBindings`).
  * - Code that runs synchronously when the function is called (its "sync" part) never
  *   throws and always returns a promise: `throw` there is `return Promise.reject(...)`,
  *   `return v` is `return Promise.resolve(v)`. So the function's first operation starts
@@ -64,13 +64,18 @@
  * @module compile-promise
  */
 
+import { Scope, camelCase, mentionedNames } from "./names.mjs";
+import { stepRow } from "./ir-steps.mjs";
+import { containsBreak, containsReturn, containsStep, forEachStep, isSyncOnly, leaves } from "./walk.mjs";
+import { planBindings } from "./bindings.mjs";
+import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
+import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED, CANCELLED_COMMENT, GROUP_COMMENT, Scope, SignalHelpers, abortControllers, arrow, awaitedParts, camelCase,
-  cancelLine, chain, closeCheck, containsBreak, containsReturn, deadlineLines, finallyCheck, forEachStep, isSyncOnly,
-  jsCall, jsCondition,
-  jsExpr, jsNewError, kindFilter, letLines, mapParts, mentionedNames, openParts, planBindings, raceDeadlineStmts, raw,
-  renderExpr, renderStmts, signalParam, startLines, terminates,
-} from "./emit.mjs";
+  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, startLines,
+} from "./idioms.mjs";
+import {
+  SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+} from "./deadlines.mjs";
 
 /**
  * One scenario function (or `main`) as a function declaration returning a promise.
@@ -111,7 +116,7 @@ export function promiseFunction(name, params, steps, root, options = {}) {
   }
   const body = compileSteps(steps, 0, { mode: "function", sync: true, reject: true, tail: END, signal }, scope, cx);
   // What can throw in the synchronous part: deep recursion before the first wait (a
-  // stack overflow: emit.mjs syncRecursiveFunctions), a map over a value that is not a
+  // stack overflow: walk.mjs syncRecursiveFunctions), a map over a value that is not a
   // list. There it is caught and returned as a rejection, as an async function's error
   // is, so that the call never throws and the caller's next steps still run. (Throw
   // steps there are rejections already.)
@@ -265,12 +270,6 @@ function compileSteps(steps, from, k, scope, cx) {
 function canEndSync(steps) {
   for (const step of steps) {
     switch (step.step) {
-      case "log": case "start": case "set": case "cancel":
-        break;
-      case "await": case "all": case "race": case "all_settled": case "any": case "group":
-      case "sleep": case "return": case "throw": case "map": case "put": case "get":
-      case "yield": case "for_each": case "using": case "break":
-        return false;
       case "timeout":
         // A block that never waits is a plain try/finally; the steps after follow at once.
         if (!isSyncOnly(step.body)) return false;
@@ -288,7 +287,8 @@ function canEndSync(steps) {
         if (!isSyncOnlyTry(step) && syncBodyTry(step, null) !== "catch") return false;
         break;
       default:
-        return true;
+        // A step that waits (the table's `waits: true`) or leaves.
+        if (leaves(step) || stepRow(step)?.waits === true) return false;
     }
   }
   return true;
@@ -367,7 +367,7 @@ function syncBodyTry(step, k) {
  * after one are dead, and compileSteps stops there).
  */
 function live(steps) {
-  const end = (steps ?? []).findIndex((step) => step.step === "return" || step.step === "throw" || step.step === "break");
+  const end = (steps ?? []).findIndex(leaves);
   return end < 0 ? steps ?? [] : steps.slice(0, end + 1);
 }
 
@@ -611,7 +611,7 @@ function declare(step, cx) {
  * A waiting step (await, all, race, all_settled, any, group, sleep, map, put, get,
  * yield) and everything after it: `return head.then((bound) => { rest })`. A group gets
  * its comment first; a map its comment and its semaphore. Under a deadline (`k.signal`)
- * the wait takes the signal (emit.mjs `awaitedParts`).
+ * the wait takes the signal (deadlines.mjs `awaitedParts`).
  */
 function compileWait(steps, i, k, scope, cx, out) {
   const step = steps[i];
@@ -682,7 +682,7 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
 }
 
 /**
- * A timeout step and everything after it. The deadline is armed first (emit.mjs
+ * A timeout step and everything after it. The deadline is armed first (deadlines.mjs
  * `deadlineLines`: an AbortController whose signal a timer aborts with TimeoutError),
  * then the block starts, synchronously as the async variant's does, with every wait in
  * it taking the signal; `.finally` clears the timer however the block ends, so a block
@@ -730,7 +730,7 @@ function compileTimeout(steps, i, k, scope, cx) {
 
 /**
  * A timeout in the race idiom (`idiom: race`) and everything after it. The deadline is
- * armed first (emit.mjs `raceDeadlineStmts`), then the block starts, synchronously as the
+ * armed first (deadlines.mjs `raceDeadlineStmts`), then the block starts, synchronously as the
  * async variant's arrow does, and the two race; `.finally` clears the timer however the
  * race ends. The block is not stopped when the deadline wins: its operations run on and
  * end later. The block has no `return` (the loader guarantees it), so its value is
@@ -810,7 +810,7 @@ function ifStmt(step, k, scope, cx) {
 function alwaysExits(steps) {
   const last = steps?.[steps.length - 1];
   if (!last) return false;
-  if (last.step === "return" || last.step === "throw" || last.step === "break") return true;
+  if (leaves(last)) return true;
   if (last.step === "if") return alwaysExits(last.then) && alwaysExits(last.else);
   return false;
 }
@@ -990,7 +990,7 @@ function compileTry(steps, i, k, scope, cx) {
 
 /**
  * The tail and signal of a finally block: under a deadline, a finally that waits is
- * clean-up, whose waits take no signal, ended by a check of the signal (emit.mjs
+ * clean-up, whose waits take no signal, ended by a check of the signal (deadlines.mjs
  * finallyCheck); otherwise as it is.
  */
 function cleanUp(steps, k) {
@@ -1012,15 +1012,6 @@ function liftBlock(stmts, name, out, scope) {
   const fresh = scope.fresh(name);
   out.push({ t: "const", name: fresh, expr: arrow([], rest) });
   return raw(`${fresh}()`);
-}
-
-/** Whether a step list holds a step of a kind, nested steps included. */
-function containsStep(steps, kind) {
-  let found = false;
-  forEachStep(steps ?? [], (step) => {
-    if (step.step === kind) found = true;
-  });
-  return found;
 }
 
 /** `tick` -> `Tick`. */
@@ -1134,7 +1125,7 @@ function compileUsing(steps, i, k, scope, cx) {
   const callback = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
   const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
   const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, inner, cx), "usingBlock", callback, inner);
-  // Under a deadline the close is followed by a check of the signal (emit.mjs closeCheck).
+  // Under a deadline the close is followed by a check of the signal (deadlines.mjs closeCheck).
   const close = k.signal == null
     ? raw(`${handle}.close()`)
     : chain(raw(`${handle}.close()`), [then([], [line(closeCheck(k.signal))])]);

@@ -18,10 +18,11 @@
 
 import { asyncFunction } from "./compile-async.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
-import {
-  CANCELLED, SignalHelpers, camelCase, commentText, containsReturn, forEachStep, isReservedName, jsObject, jsString,
-  jsValue, programScope, signalFunctions, syncRecursiveFunctions,
-} from "./emit.mjs";
+import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
+import { camelCase, isReservedName, programScope } from "./names.mjs";
+import { containsReturn, containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
+import { CANCELLED } from "./expressions.mjs";
+import { SignalHelpers, signalFunctions } from "./deadlines.mjs";
 
 /** The targets this compiler serves. */
 export const TARGETS = Object.freeze(["js-promise", "js-async"]);
@@ -76,7 +77,7 @@ export function compile(ir, target, options = {}) {
     lines.push("", QUEUE_COMMENT);
     for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
   }
-  // Functions called under a timeout's deadline take its AbortSignal last (emit.mjs,
+  // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
   const signals = signalFunctions(ir);
   const recursive = syncRecursiveFunctions(ir);
@@ -111,13 +112,7 @@ export function compile(ir, target, options = {}) {
 
 /** Whether any function of the scenario, or main, has a using step. */
 function hasUsing(ir) {
-  let found = false;
-  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
-    forEachStep(steps, (step) => {
-      if (step.step === "using") found = true;
-    });
-  }
-  return found;
+  return [ir.main, ...ir.functions.map((fn) => fn.body)].some((steps) => containsStep(steps, "using"));
 }
 
 /**

@@ -19,10 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .load import DEFAULT_TARGETS, load_paths
+from .load import load_paths
+from .model import DEFAULT_TARGETS, JS_TARGETS
 from .node import NodeBinary
 from .suite import Timings, run_suite
-from .testees import JS_TARGETS, NodeTestee, PythonTestee
+from .testees import NodeTestee, PythonTestee
 
 SCENARIO_TEMPLATE = """\
 # yaml-language-server: $schema=../scenario.schema.json

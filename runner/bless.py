@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import yaml
 
 from .compare import Verdict
-from .load import Scenario
+from .model import Scenario
 from .trace import canonical_json, format_trace, normalize
 
 # Characters YAML 1.1 cannot hold raw in a scalar (it folds U+2028/U+2029 as line breaks,

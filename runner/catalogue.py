@@ -17,7 +17,7 @@ import itertools
 import os
 from pathlib import Path
 
-from .load import TARGETS, Scenario
+from .model import TARGETS, Scenario
 from .trace import format_result
 from .verify import scenario_digest
 

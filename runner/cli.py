@@ -22,7 +22,8 @@ from . import verify as verify_module
 from .bless import bless
 from .compare import Verdict
 from .kit import SPEC_DIR
-from .load import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario, load_file, load_paths
+from .load import load_file, load_paths
+from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
 from .node import NodeBinary, NodeNotFound, find_node
 from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python

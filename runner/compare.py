@@ -28,7 +28,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
-from .load import Scenario
+from .model import Scenario
 from .trace import UNORDERED, format_result, format_trace, normalize
 
 STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")

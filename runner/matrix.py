@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .compare import Verdict, compare
-from .load import LoadResult, Scenario
+from .model import JS_TARGETS, PYTHON_TARGETS, LoadResult, Scenario
 from .node import NodeBinary
 from .pythons import PythonBinary
-from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonWorkerTestee, WorkerTestee
+from .testees import NodeTestee, PythonWorkerTestee, WorkerTestee
 
 SYMBOL = {"agree": "✓", "diverge": "◇", "mismatch": "✗", "error": "!", "skipped": "–"}
 """How a cell's verdict is drawn in the tables; the legend says the same in words."""

@@ -21,10 +21,11 @@ import pytest
 
 from .compare import PASSING, Verdict, compare
 from .diagnostics import Diagnostic
-from .load import DEFAULT_TARGETS, TARGETS, Scenario, is_scenario_text, load_file
+from .load import is_scenario_text, load_file
+from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, Scenario
 from .node import NodeNotFound, find_node
 from .report import failure_details
-from .testees import DEFAULT_TIMEOUT, JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee
+from .testees import DEFAULT_TIMEOUT, NodeTestee, PythonTestee
 
 _RUNNER_KEY = pytest.StashKey["_Runner"]()
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .compare import Verdict, compare, load_error_verdict
-from .load import TARGETS, LoadResult
-from .testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee, PythonWorkerTestee
+from .model import JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult
+from .testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 
 @dataclass

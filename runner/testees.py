@@ -27,14 +27,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
+from .model import JS_TARGETS, PYTHON_TARGETS
 from .node import NodeBinary
 from .pythons import PythonBinary
 
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a testee may take for one reply before it is killed and restarted."""
-JS_TARGETS = ("js-promise", "js-async")
-PYTHON_TARGETS = ("python", "python-eager")
 
 
 def unmet_requirement(ir: dict, hello: dict) -> str | None:

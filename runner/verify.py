@@ -39,8 +39,7 @@ from pathlib import Path
 
 from .compare import first_difference, same_events
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
-from .load import Scenario
-from .testees import JS_TARGETS, PYTHON_TARGETS
+from .model import JS_TARGETS, PYTHON_TARGETS, Scenario
 from .trace import format_trace
 
 REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"

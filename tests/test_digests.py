@@ -29,8 +29,9 @@ import pytest
 from asyncparity.cli import _running, node_for
 from asyncparity.kit import SPEC_DIR
 from asyncparity.load import load_paths
+from asyncparity.model import JS_TARGETS, PYTHON_TARGETS
 from asyncparity.pythons import find_python
-from asyncparity.testees import JS_TARGETS, PYTHON_TARGETS, NodeTestee, PythonTestee, PythonWorkerTestee
+from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 DIGESTS = Path(__file__).with_name("digests.json")
 

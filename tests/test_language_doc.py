@@ -20,7 +20,7 @@ How this test reads LANGUAGE.md (the conventions the document follows):
   a step's head in backticks (``### `await```), or with several separated by " / "
   (``### `put` / `get```), holds at least one scenario using that step and a rendering
   for each of the three targets. Every step head the loader knows
-  (``asyncparity.load.STEP_MODIFIERS``) has one.
+  (``asyncparity.check_steps.STEP_MODIFIERS``, from spec/ir-steps.json) has one.
 - **Tables**, recognised by their header row; cells are code spans. In the first two
   kinds, VALUE is put into this scenario, where ``data`` is a value and ``error`` a
   caught error (``ROW_SCENARIO``)::
@@ -63,13 +63,14 @@ import jsonschema
 import pytest
 import yaml
 
-from asyncparity import load, names
+from asyncparity import check_steps, model, names
 from asyncparity.load import load_text
 from asyncparity.node import find_node
 from asyncparity.suite import run_suite
 from asyncparity.testees import NodeTestee, PythonTestee
 from asyncparity.trace import format_trace
 from asyncparity_python import target as python_target
+from asyncparity_python.ir_steps import walk
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = ROOT / "spec" / "LANGUAGE.md"
@@ -216,14 +217,14 @@ def node() -> Iterator[NodeTestee]:
         yield testee
 
 
-def loaded(example: Example) -> load.Scenario:
+def loaded(example: Example) -> model.Scenario:
     result = load_text(example.block.text, f"spec/LANGUAGE.md:{example.block.line}")
     assert not result.diagnostics, "\n".join(str(diagnostic) for diagnostic in result.diagnostics)
     assert result.scenario is not None
     return result.scenario
 
 
-def program(scenario: load.Scenario, target: str, node: NodeTestee) -> str:
+def program(scenario: model.Scenario, target: str, node: NodeTestee) -> str:
     if target == "python":
         return python_target.compile(scenario.ir)
     return node.compile(scenario.ir, target)
@@ -295,7 +296,7 @@ def test_renderings_are_what_the_targets_generate(example: Example, node: NodeTe
             )
 
 
-@pytest.mark.parametrize("head", list(load.STEP_MODIFIERS))
+@pytest.mark.parametrize("head", list(check_steps.STEP_MODIFIERS))
 def test_every_step_has_a_section_with_a_scenario_and_three_renderings(head: str) -> None:
     heading = next(
         (
@@ -322,8 +323,8 @@ def section_heads(heading: str) -> list[str]:
 
 def all_steps(ir: dict) -> Iterator[dict]:
     for function in ir["functions"]:
-        yield from load.iter_steps(function["body"])
-    yield from load.iter_steps(ir["main"])
+        yield from walk(function["body"])
+    yield from walk(ir["main"])
 
 
 # -- the tables -------------------------------------------------------------------------------
@@ -383,7 +384,7 @@ def test_the_tables_are_there() -> None:
     assert len(REJECTED_VALUES) >= 10
     assert len(REJECTED_STEPS) >= 5
     assert len(FORMAT_ROWS) >= 5
-    assert [row[0] for row in LIMIT_ROWS] == list(load.DEFAULT_LIMITS)
+    assert [row[0] for row in LIMIT_ROWS] == list(model.DEFAULT_LIMITS)
 
 
 @pytest.mark.parametrize(("value", "ir"), [row[:2] for row in VALUE_ROWS], ids=[row[0] for row in VALUE_ROWS])
@@ -456,7 +457,7 @@ def test_limits_have_the_defaults_and_messages_the_table_says(row: list[str], no
             }
         )
 
-    assert int(default) == load.DEFAULT_LIMITS[limit]
+    assert int(default) == model.DEFAULT_LIMITS[limit]
     expected = message.replace("'ID'", "'language-doc-limit'").replace(" at T ms", " at 0 ms")
     for target, outcome in outcomes.items():
         assert (outcome["status"], outcome["message"]) == ("runaway", expected), (target, format_trace(outcome["trace"])[-3:])

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
-import { forEachStep } from "../../javascript/emit.mjs";
+import { forEachStep } from "../../javascript/walk.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import { GENERATORS_AND_USING, TRACED, USING_INTERLEAVINGS, matrix, nastyScenario } from "./fixtures/scenarios.mjs";
 import { findNode24 } from "./fixtures/node24.mjs";

@@ -1,4 +1,4 @@
-// Tests of javascript/compile.mjs and its helpers (emit.mjs, compile-async.mjs,
+// Tests of javascript/compile.mjs and its helpers (the modules beside it, compile-async.mjs,
 // compile-promise.mjs): exact program text for the seed, syntax of every generated
 // program, no async/await in js-promise output, byte-identical strings, and traces
 // of both variants run on the real runtime against traces derived by hand.
@@ -14,9 +14,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
-import {
-  Scope, camelCase, commentText, jsExpr, jsString, jsValue, templateLiteral, templateText,
-} from "../../javascript/emit.mjs";
+import { commentText, jsString, jsValue, templateLiteral, templateText } from "../../javascript/literals.mjs";
+import { Scope, camelCase } from "../../javascript/names.mjs";
+import { jsExpr } from "../../javascript/expressions.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
   GENERATORS_AND_USING, NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher,

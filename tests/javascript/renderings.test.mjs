@@ -16,7 +16,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
-import { forEachStep, isSyncOnly, signalFunctions, syncRecursiveFunctions } from "../../javascript/emit.mjs";
+import { forEachStep, isSyncOnly, syncRecursiveFunctions } from "../../javascript/walk.mjs";
+import { signalFunctions } from "../../javascript/deadlines.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
   all, allSettled, anyOf, awaitCall, awaitHandle, calc, call, cancel, catcher, fails, fmt, forEach, group, ifStep, list,

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity.load import DEFAULT_LIMITS, discover, is_scenario_text, iter_steps, load_file, load_paths, load_text
+from asyncparity.load import discover, is_scenario_text, load_file, load_paths, load_text
+from asyncparity.model import DEFAULT_LIMITS
+from asyncparity_python.ir_steps import walk
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -306,10 +308,10 @@ def test_the_json_schema_and_the_loader_reject_the_same_mistakes(text: str) -> N
     assert list(jsonschema.Draft7Validator(schema).iter_errors(yaml.safe_load(text))) != []
 
 
-def test_iter_steps_walks_nested_blocks() -> None:
+def test_the_step_table_walks_nested_blocks_of_loaded_ir() -> None:
     scenario = load_file(SPEC / "errors" / "retry-fixed-delay.yaml").scenario
 
-    assert [step["step"] for step in iter_steps(scenario.ir["main"])] == [
+    assert [step["step"] for step in walk(scenario.ir["main"])] == [
         "repeat",
         "try",
         "await",

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.load import TARGETS, load_paths
+from asyncparity.load import load_paths
 from asyncparity.matrix import Cell, merge_reports, run_matrix, shard, to_report
+from asyncparity.model import TARGETS
 from asyncparity.node import find_node
 from asyncparity.pythons import find_python
 

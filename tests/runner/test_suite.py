@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.load import TARGETS, load_paths, load_text
+from asyncparity.load import load_paths, load_text
+from asyncparity.model import TARGETS
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite
 from asyncparity.testees import NodeTestee, PythonTestee

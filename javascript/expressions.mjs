@@ -1,0 +1,201 @@
+/**
+ * The IR's expressions, calls and conditions in JavaScript, the same in both renderings:
+ * `jsExpr`, `jsCall`, `jsCondition`, the catch's kind filter, and the promises the
+ * waiting steps wait for (a sleep, a fan-out, a queue's put or get, a resource's open).
+ *
+ * Standard library only (Node 20+).
+ *
+ * @module expressions
+ */
+
+import { isExpr, jsObject, jsString, jsValue, templateLiteral } from "./literals.mjs";
+import { camelCase } from "./names.mjs";
+
+const COMPARISONS = { "==": "===", "!=": "!==", "<": "<", "<=": "<=", ">": ">", ">=": ">=" };
+
+/**
+ * The JavaScript expression of an IR expression (spec/PROTOCOL.md "Expressions").
+ * `format` becomes a template literal: values interpolate with JavaScript's own
+ * String conversion (`null`, `true`, `a,b`), which is a real difference from Python's
+ * `str`, documented in spec/LANGUAGE.md.
+ *
+ * @param {object} expr
+ * @returns {string}
+ */
+export function jsExpr(expr) {
+  if (expr === null || typeof expr !== "object") throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+  if ("literal" in expr) return jsValue(expr.literal);
+  if ("ref" in expr) {
+    const name = camelCase(expr.ref);
+    if (expr.member == null) return name;
+    if (expr.member !== "kind" && expr.member !== "message") throw new TypeError(`unknown member ${JSON.stringify(expr.member)}`);
+    // An error's kind is its class name: `.name` holds it for the kit's kinds and for
+    // native errors alike (an AggregateError has no `.kind`), as type(e).__name__ does in Python.
+    return expr.member === "kind" ? `${name}.name` : `${name}.message`;
+  }
+  if ("format" in expr) {
+    const parts = expr.format.map((part) => (typeof part === "string" ? { text: part } : { expr: jsExpr(part) }));
+    if (parts.every((part) => "text" in part)) return jsString(parts.map((part) => part.text).join(""));
+    return templateLiteral(parts);
+  }
+  if ("list" in expr) return `[${expr.list.map(jsExpr).join(", ")}]`;
+  if ("object" in expr) return jsObject(expr.object.map(([key, item]) => [key, jsExpr(item)]));
+  if ("calc" in expr) return jsCalc(expr);
+  throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+}
+
+/**
+ * Binding strength of the `calc` operators, as in ECMA-262 (multiplicative over
+ * additive; both left-associative) and in Python, so one tree reads the same in both.
+ */
+const CALC_PRECEDENCE = { "+": 1, "-": 1, "*": 2 };
+
+/**
+ * `{"calc": [a, op, b]}` as `a op b`, parenthesising an operand only where the
+ * operators' precedence needs it: `(a + b) * c`, `a - (b - c)`, but `a * b + c` and
+ * `a - b - c`. The whole expression needs no parentheses anywhere the compilers put an
+ * expression (an argument, an array element, a template substitution, a comparison
+ * operand, a return value), since `+ - *` bind tighter than all of those.
+ */
+function jsCalc(expr) {
+  const [left, op, right] = expr.calc;
+  const precedence = CALC_PRECEDENCE[op];
+  if (precedence === undefined) throw new TypeError(`unknown calc operator ${JSON.stringify(op)}`);
+  const operand = (item, isRight) => {
+    const text = jsExpr(item);
+    if (!isExpr(item) || !("calc" in item)) return text;
+    const inner = CALC_PRECEDENCE[item.calc[1]];
+    // A right operand of equal precedence needs them too: a - (b - c) is not a - b - c.
+    return inner < precedence || (isRight && inner === precedence) ? `(${text})` : text;
+  };
+  return `${operand(left, false)} ${op} ${operand(right, true)}`;
+}
+
+/**
+ * A call of an operation or a function: `downloadData(url)`; both return a promise.
+ *
+ * @param {{callee: string, args: object[]}} call
+ * @param {string} [signal] an AbortSignal expression passed last (a cancellable start).
+ * @returns {string}
+ */
+export function jsCall(call, signal) {
+  const args = (call.args ?? []).map(jsExpr);
+  if (signal !== undefined) args.push(signal);
+  return `${camelCase(call.callee)}(${args.join(", ")})`;
+}
+
+/**
+ * The condition of an `if` step: `==` is `===`, `!=` is `!==`.
+ *
+ * @param {{left: object, op: string, right: object}} step
+ * @returns {string}
+ */
+export function jsCondition(step) {
+  const op = COMPARISONS[step.op];
+  if (!op) throw new TypeError(`unknown comparison ${JSON.stringify(step.op)}`);
+  return `${jsExpr(step.left)} ${op} ${jsExpr(step.right)}`;
+}
+
+/**
+ * The kit's name for cancellation in a catch (Python's asyncio.CancelledError); in
+ * JavaScript an aborted operation rejects with a DOMException named "AbortError".
+ */
+export const CANCELLED = "CancelledError";
+
+/**
+ * The test that an error is the runtime's cancellation: the rejection of an operation
+ * whose AbortSignal was aborted by `controller.abort()`, a DOMException named
+ * "AbortError". A scenario's own error kind named AbortError is a ScenarioError
+ * subclass, not a DOMException, so it never passes.
+ *
+ * @param {string} param the catch's binding.
+ * @returns {string}
+ */
+function isCancellation(param) {
+  return `${param} instanceof DOMException && ${param}.name === "AbortError"`;
+}
+
+/**
+ * The error-kind filter at the top of a catch: `!(error instanceof IOError)`, or null
+ * when the catch takes every error. The kind CancelledError is the runtime's
+ * cancellation, `error instanceof DOMException && error.name === "AbortError"` (a
+ * DOMException has no class of the kit's; a scenario kind named AbortError is not one).
+ *
+ * @param {string[]} kinds
+ * @param {string} param the catch's binding.
+ * @returns {string | null}
+ */
+export function kindFilter(kinds, param) {
+  if (!kinds || kinds.length === 0) return null;
+  if (kinds.length === 1) return kinds[0] === CANCELLED ? `!(${isCancellation(param)})` : `!(${param} instanceof ${kinds[0]})`;
+  const test = (kind) => (kind === CANCELLED ? `(${isCancellation(param)})` : `${param} instanceof ${kind}`);
+  return `!(${kinds.map(test).join(" || ")})`;
+}
+
+/**
+ * `new IOError(message)` for a throw step.
+ *
+ * @param {{kind: string, message: object}} step
+ * @returns {string}
+ */
+export function jsNewError(step) {
+  return `new ${step.kind}(${jsExpr(step.message)})`;
+}
+
+/**
+ * A promise that settles after `ms` virtual milliseconds: DESIGN.md's "ordinary code",
+ * `setTimeout` being the world's virtual one.
+ *
+ * @param {number | object} ms an integer, or an IR expression giving one (a computed
+ *   delay such as a backoff: `new Promise((resolve) => setTimeout(resolve, delay * 2))`).
+ * @returns {string}
+ */
+export function jsSleep(ms) {
+  return `new Promise((resolve) => setTimeout(resolve, ${jsMs(ms)}))`;
+}
+
+/** The delay of a sleep: an integer literal, or the expression computing it. */
+export function jsMs(ms) {
+  return isExpr(ms) ? jsExpr(ms) : jsValue(ms);
+}
+
+/**
+ * The `Promise` combinator a fan-out step awaits. `group` (a task group: Python's
+ * asyncio.TaskGroup) is `Promise.all`, its nearest JavaScript equivalent: the first
+ * failure rejects with the plain error and the siblings keep running, where Python
+ * cancels them and raises an ExceptionGroup (a declared divergence).
+ *
+ * @param {{step: string, calls: object[]}} step an all, race, all_settled, any or group step.
+ * @param {string | null} [signal] an AbortSignal expression each call takes last (the
+ *   deadline of a timeout: asyncio cancels the children of a gather or a task group
+ *   with the task that awaits them).
+ * @returns {string} e.g. `Promise.allSettled([a(x), b()])`.
+ */
+export function jsFanOut(step, signal = null) {
+  const method = FAN_OUT[step.step];
+  if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no fan-out step`);
+  return `Promise.${method}([${step.calls.map((call) => jsCall(call, signal ?? undefined)).join(", ")}])`;
+}
+
+const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any", group: "all" };
+
+/**
+ * The promise a `put` or `get` step waits for: `jobs.put(job)`, `jobs.get()`.
+ *
+ * @param {object} step
+ * @returns {string}
+ */
+export function jsQueueCall(step) {
+  const queue = camelCase(step.queue);
+  return step.step === "put" ? `${queue}.put(${jsExpr(step.value)})` : `${queue}.get()`;
+}
+
+/**
+ * The promise a `using` step opens its resource with: `connection.open("db")`.
+ *
+ * @param {{resource: string, args: object[]}} step
+ * @returns {string}
+ */
+export function jsResourceOpen(step) {
+  return `${camelCase(step.resource)}.open(${(step.args ?? []).map(jsExpr).join(", ")})`;
+}

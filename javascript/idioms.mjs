@@ -1,0 +1,135 @@
+/**
+ * The idioms both renderings share for the steps that have no keyword of their own:
+ * the AbortController of a started call that is cancelled later (`start`, `cancel`),
+ * the `let` declarations a binding plan puts before a step, `map` over a semaphore, and
+ * the comments above a group, a map and a catch of CancelledError.
+ *
+ * Standard library only (Node 20+).
+ *
+ * @module idioms
+ */
+
+import { isExpr, jsValue } from "./literals.mjs";
+import { jsCall, jsExpr } from "./expressions.mjs";
+import { camelCase } from "./names.mjs";
+import { forEachStep } from "./walk.mjs";
+
+/**
+ * The comment above a catch of CancelledError, in both variants.
+ */
+export const CANCELLED_COMMENT = "// A cancelled (aborted) operation rejects with a DOMException named AbortError.";
+
+/**
+ * The comment above the start of an operation that is cancelled later, in both variants.
+ */
+export const ABORT_COMMENT = "// The AbortSignal is how JavaScript asks an operation to stop.";
+
+/**
+ * The comment above a `map` with a limit, in both variants. It must not say async or
+ * await: js-promise programs carry neither word anywhere.
+ */
+export const MAP_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): first come, first served, as in asyncio.";
+
+/**
+ * The AbortController name of every handle a function cancels: a `start` of such a
+ * handle gets a controller, and hands its signal to the operation as the last argument.
+ * The names are fresh in `scope` (the function's), so nothing inside shadows them.
+ *
+ * @param {object[]} steps the function's steps.
+ * @param {Scope} scope the function's scope.
+ * @returns {Map<string, string>} IR handle name -> controller name.
+ */
+export function abortControllers(steps, scope) {
+  const controllers = new Map();
+  forEachStep(steps, (step) => {
+    if (step.step === "cancel" && !controllers.has(step.handle)) {
+      controllers.set(step.handle, scope.fresh(`${camelCase(step.handle)}Controller`));
+    }
+  });
+  return controllers;
+}
+
+/**
+ * The statements of a `start` step: the call bound to its handle; for a handle that is
+ * cancelled later, an AbortController made just before and its signal passed last.
+ *
+ * @param {object} step the start step.
+ * @param {string} prefix `const x = `, `let x = ` or `x = `, as the binding plan says.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string[]} the lines.
+ */
+export function startLines(step, prefix, controllers) {
+  const controller = controllers.get(step.bind);
+  if (controller === undefined) return [`${prefix}${jsCall(step.call)};`];
+  const declare = prefix.startsWith("const ") ? "const " : prefix.startsWith("let ") ? "let " : "";
+  return [
+    ABORT_COMMENT,
+    `${declare}${controller} = new AbortController();`,
+    `${prefix}${jsCall(step.call, `${controller}.signal`)};`,
+  ];
+}
+
+/**
+ * The `let` declarations due before a step, for names bound in a block and read after
+ * it (planBindings), with the controller of a cancelled handle beside its handle.
+ *
+ * @param {string[] | undefined} names IR names.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string[]} `let name;` texts.
+ */
+export function letLines(names, controllers) {
+  const out = [];
+  for (const name of names ?? []) {
+    out.push(`let ${camelCase(name)};`);
+    if (controllers.has(name)) out.push(`let ${controllers.get(name)};`);
+  }
+  return out;
+}
+
+/**
+ * `pendingController.abort();`: cancels the started call's operation.
+ *
+ * @param {{handle: string}} step the cancel step.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @returns {string}
+ */
+export function cancelLine(step, controllers) {
+  const controller = controllers.get(step.handle);
+  if (controller === undefined) throw new Error(`internal: no AbortController for ${step.handle}`);
+  return `${controller}.abort();`;
+}
+
+/**
+ * The parts of a `map` step: the semaphore's declaration and the promise of the results,
+ * `Promise.all(items.map((item) => semaphore.use(() => fetchPage(item))))`, which keeps
+ * the item order whatever order the calls end in. Under a deadline (`signal`), each call
+ * takes the signal, and so does the wait for a slot:
+ * `semaphore.use(() => fetchPage(item, signal), signal)`, so that a call still waiting for
+ * its turn at the deadline never starts (asyncio cancels it at the semaphore).
+ *
+ * @param {object} step the map step.
+ * @param {string} semaphore fresh name of the semaphore.
+ * @param {string} item fresh name of the arrow's parameter.
+ * @param {string | null} [signal] the deadline's AbortSignal expression, if any.
+ * @returns {{comment: string, declare: string, promise: string}}
+ */
+export function mapParts(step, semaphore, item, signal = null) {
+  const over = step.over;
+  const listy = isExpr(over) && ("ref" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
+  const items = listy ? jsExpr(over) : `(${jsExpr(over)})`;
+  const callee = camelCase(step.callee);
+  const use = signal === null
+    ? `${semaphore}.use(() => ${callee}(${item}))`
+    : `${semaphore}.use(() => ${callee}(${item}, ${signal}), ${signal})`;
+  return {
+    comment: MAP_COMMENT,
+    declare: `const ${semaphore} = world.semaphore(${jsValue(step.limit)});`,
+    promise: `Promise.all(${items}.map((${item}) => ${use}))`,
+  };
+}
+
+/**
+ * The comment written above a `group` step in both variants, saying why it is Promise.all.
+ * It must not say async or await: js-promise programs carry neither word anywhere.
+ */
+export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";

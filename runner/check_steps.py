@@ -1,0 +1,348 @@
+"""Step checks for the loader: the steps of a function body, one rule a step.
+
+:meth:`StepChecker.step` reads a step's head key, checks the keys beside it against the
+step table (spec/ir-steps.json's ``yaml``) and hands it to the step's rule, the method
+``step_<name>``, which builds the step's IR. The steps that hold blocks have their rules
+in runner/check_blocks.py.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from asyncparity_python.ir_steps import STEPS
+
+from .check_values import REFERENCE, Scope, ValueChecker, what_it_holds
+from .diagnostics import did_you_mean
+from .names import ERROR_KIND, camel_case
+from .yaml_nodes import MISSING, describe, position, with_article
+
+STEP_MODIFIERS: dict[str, tuple[str, ...]] = {name: tuple(row["yaml"]) for name, row in STEPS.items()}
+"""Each step is a mapping with exactly one head key (the step's name); the other keys it may carry."""
+
+
+class StepChecker(ValueChecker):
+    """Reads step lists into IR steps."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.arity: dict[str, int] = {}
+        self.caught: list[tuple[str, yaml.Node]] = []
+        self.generators: set[str] = set()
+        # Where the step being read sits: in a generator function, and inside which loops
+        # and timeout blocks (innermost last), for yield and break.
+        self.in_generator = False
+        self.blocks: list[str] = []
+
+    def steps(self, node: yaml.Node, scope: Scope, where: str) -> list[dict]:
+        items = self.sequence(node, f"the steps of {where}")
+        steps = []
+        for item in items or []:
+            step = self.step(item, scope, where)
+            if step is not None:
+                steps.append(step)
+        return steps
+
+    def step(self, node: yaml.Node, scope: Scope, where: str) -> dict | None:
+        entries = self.mapping(node, "a step")
+        if entries is None:
+            return None
+        heads = [key for key in entries if key in STEP_MODIFIERS]
+        if not heads:
+            first_key, first_key_node = next(iter((key, key_node) for key, (key_node, _) in entries.items()), (None, node))
+            if first_key is None:
+                self.error(node, "an empty step: a step starts with one of " + ", ".join(STEP_MODIFIERS))
+            else:
+                self.error(first_key_node, f"unknown step '{first_key}'{did_you_mean(first_key, STEP_MODIFIERS)}")
+            return None
+        if len(heads) > 1:
+            self.error(entries[heads[1]][0], f"a step does one thing: this one has both '{heads[0]}' and '{heads[1]}'")
+            return None
+        head = heads[0]
+        self.known_keys({key: value for key, value in entries.items() if key != head}, STEP_MODIFIERS[head], f"a '{head}' step")
+        line = position(node)[0]
+        build = getattr(self, f"step_{head}")
+        step = build(entries, scope, where)
+        if step is not None:
+            step["line"] = line
+        return step
+
+    def bind(self, entries: dict, scope: Scope, kind: str, required: bool, step_node: yaml.Node | None = None) -> str | None:
+        """The name after ``as``, entered into the scope as a value, error or handle."""
+        if "as" not in entries:
+            if required and step_node is not None:
+                self.error(step_node, "this step needs 'as: NAME' to name what it starts")
+            return None
+        node = entries["as"][1]
+        name = self.name(node, "name")
+        if name is None:
+            return None
+        if name in self.callables:
+            self.error(node, f"'{name}' is already {with_article(self.callables[name])}; choose another name")
+            return None
+        if name in scope.fixed:
+            self.error(node, f"'{name}' is {scope.fixed[name]} in this block; bind another name")
+            return None
+        camel = camel_case(name)
+        clash = next((other for other in [*scope.kinds, *self.callables] if other != name and camel_case(other) == camel), None)
+        if clash is not None:
+            self.error(node, f"'{name}' and '{clash}' are both '{camel}' in JavaScript; choose another name")
+            return None
+        previous = scope.kind(name)
+        if previous is not None and previous != kind and not {previous, kind} <= {"value", "param"}:
+            self.error(node, f"'{name}' already holds {what_it_holds(previous)}; choose another name")
+            return None
+        scope.kinds[name] = kind
+        scope.ended.pop(name, None)
+        if scope.definite is not None:
+            scope.definite.add(name)
+        return name
+
+    def call(self, name_node: yaml.Node, args_node: yaml.Node | None, scope: Scope, generator: bool = False) -> dict | None:
+        callee = self.scalar(name_node, "what to call", str)
+        if callee is MISSING:
+            return None
+        kind = self.callables.get(callee)
+        if kind not in ("operation", "function") or (callee in self.generators) != generator:
+            hint = did_you_mean(callee, [name for name, known in self.callables.items() if known in ("operation", "function")])
+            what = {
+                "queue": f"'{callee}' is a queue; use put and get with it",
+                "resource": f"'{callee}' is a resource; open it with a 'using' step",
+            }.get(kind, f"unknown operation or function '{callee}'{hint}")
+            if kind in ("function", "operation") and generator:
+                what = f"'{callee}' is not a generator; for_each consumes a function with generator: true"
+            elif kind == "function":
+                what = f"'{callee}' is a generator; consume its values with 'for_each: {callee}'"
+            self.error(name_node, what)
+            return None
+        args = []
+        if args_node is not None:
+            for item in self.sequence(args_node, "args") or []:
+                args.append(self.expr(item, scope))
+        if None in args:
+            return None
+        if self.callables[callee] == "function" and len(args) != self.arity[callee]:
+            self.error(
+                args_node if args_node is not None else name_node,
+                f"'{callee}' takes {self.arity[callee]} argument(s), given {len(args)}",
+            )
+            return None
+        return {"callee": callee, "callee_kind": self.callables[callee], "args": args}
+
+    def step_await(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        target_node = entries["await"][1]
+        target = self.scalar(target_node, "what to await", str)
+        if target is MISSING:
+            return None
+        reference = REFERENCE.match(target)
+        if reference:
+            handle = reference.group(1)
+            if reference.group(2) or scope.kind(handle) != "handle":
+                started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+                self.error(
+                    target_node,
+                    f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}",
+                )
+                return None
+            if scope.definite is not None and handle not in scope.definite:
+                self.error(target_node, f"'{target}' may not be started here: some paths to this step do not start it")
+                return None
+            if "args" in entries:
+                self.error(entries["args"][0], "a started call already has its arguments")
+                return None
+            return {"step": "await", "handle": handle, "bind": self.bind(entries, scope, "value", False)}
+        call = self.call(target_node, entries["args"][1] if "args" in entries else None, scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if call is None else {"step": "await", "call": call, "bind": bind}
+
+    def step_start(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        call = self.call(entries["start"][1], entries["args"][1] if "args" in entries else None, scope)
+        bind = self.bind(entries, scope, "handle", True, entries["start"][0])
+        if call is not None and bind is not None:
+            scope.started[bind] = call["callee_kind"]
+        return None if call is None or bind is None else {"step": "start", "call": call, "bind": bind}
+
+    def step_return(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        if self.in_generator:
+            self.error(entries["return"][0], "a generator ends by reaching its last step; it has no return")
+            return None
+        value = self.expr(entries["return"][1], scope)
+        scope.definite = None
+        return None if value is None else {"step": "return", "value": value}
+
+    def step_throw(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        node = entries["throw"][1]
+        spec = self.mapping(node, "throw")
+        if spec is None:
+            return None
+        self.known_keys(spec, ("kind", "message"), "throw")
+        if "kind" not in spec or "message" not in spec:
+            self.error(node, "throw needs kind and message")
+            return None
+        kind = self.name(spec["kind"][1], "error kind", ERROR_KIND)
+        message = self.expr(spec["message"][1], scope)
+        if kind is None or message is None:
+            return None
+        self.note_raised(kind)
+        scope.definite = None
+        return {"step": "throw", "kind": kind, "message": message}
+
+    def step_sleep(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        node = entries["sleep"][1]
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            ms = self.integer(node, "sleep (virtual milliseconds)", 1)
+            return None if ms is MISSING else {"step": "sleep", "ms": ms}
+        ms_expr = self.expr(node, scope)  # `sleep: $delay`: the value is checked when it runs
+        if ms_expr is not None and "literal" in ms_expr:
+            self.error(node, f"sleep takes virtual milliseconds: an integer or a name holding one, not {describe(node)}")
+            return None
+        return None if ms_expr is None else {"step": "sleep", "ms": ms_expr}
+
+    def step_set(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        if "value" not in entries:
+            self.error(entries["set"][0], "set needs 'value: VALUE', for example {calc: [$delay, \"*\", 2]}")
+            return None
+        value = self.expr(entries["value"][1], scope)  # read before the name is (re)bound
+        name = self.bind({"as": entries["set"]}, scope, "value", True)
+        return None if value is None or name is None else {"step": "set", "bind": name, "value": value}
+
+    def step_cancel(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        node = entries["cancel"][1]
+        target = self.scalar(node, "what to cancel", str)
+        reference = REFERENCE.match(target) if target is not MISSING else None
+        handle = reference.group(1) if reference and not reference.group(2) else None
+        if handle is None or scope.kind(handle) != "handle":
+            started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+            self.error(
+                node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}"
+            )
+            return None
+        if scope.started.get(handle) != "operation":
+            # JavaScript cancels through an AbortSignal handed to the operation; a scenario
+            # function would have to pass it on, which language version 1 does not express.
+            self.error(node, f"'{target}' started a function; cancel works on calls started from an operation")
+            return None
+        return {"step": "cancel", "handle": handle}
+
+    def step_map(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        missing = [key for key in ("over", "limit") if key not in entries]
+        if missing:
+            self.error(entries["map"][0], f"map needs {' and '.join(missing)}: map: NAME, over: [items], limit: N")
+            return None
+        callee_node = entries["map"][1]
+        callee = callee_node.value if isinstance(callee_node, yaml.ScalarNode) else None
+        if callee in self.generators:
+            self.error(callee_node, f"'{callee}' is a generator; consume its values with 'for_each: {callee}'")
+            return None
+        if self.callables.get(callee) == "function" and self.arity[callee] != 1:
+            self.error(callee_node, f"map calls '{callee}' with one item, but it takes {self.arity[callee]} argument(s)")
+            return None
+        # Checked as a call with no arguments here; map passes each item as the one argument.
+        call = (
+            {"callee": callee, "callee_kind": "function"}
+            if self.callables.get(callee) == "function"
+            else self.call(callee_node, None, scope)
+        )
+        over = self.expr(entries["over"][1], scope)
+        if over is not None and "literal" in over and not isinstance(over["literal"], list):
+            self.error(entries["over"][1], f"map goes over a list of items, not {describe(entries['over'][1])}")
+            return None
+        limit = self.integer(entries["limit"][1], "limit", 1)
+        bind = self.bind(entries, scope, "value", False)
+        if call is None or over is None or limit is MISSING:
+            return None
+        return {
+            "step": "map",
+            "callee": call["callee"],
+            "callee_kind": call["callee_kind"],
+            "over": over,
+            "limit": limit,
+            "bind": bind,
+        }
+
+    def queue(self, node: yaml.Node) -> str | None:
+        name = self.scalar(node, "a queue", str)
+        if name is MISSING:
+            return None
+        if self.callables.get(name) != "queue":
+            queues = [known for known, kind in self.callables.items() if kind == "queue"]
+            self.error(node, f"unknown queue '{name}' (queues are declared under queues:){did_you_mean(name, queues)}")
+            return None
+        return name
+
+    def step_put(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["put"][1])
+        if "value" not in entries:
+            self.error(entries["put"][0], "put needs 'value: VALUE'")
+            return None
+        value = self.expr(entries["value"][1], scope)
+        return None if queue is None or value is None else {"step": "put", "queue": queue, "value": value}
+
+    def step_get(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["get"][1])
+        bind = self.bind(entries, scope, "value", False)
+        return None if queue is None else {"step": "get", "queue": queue, "bind": bind}
+
+    def step_yield(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        if not self.in_generator:
+            self.error(entries["yield"][0], "yield belongs in a function with generator: true")
+            return None
+        if "timeout" in self.blocks:
+            self.error(
+                entries["yield"][0],
+                "a timeout block cannot yield (on CPython 3.10, and in JavaScript's race idiom, it is a function of its own)",
+            )
+            return None
+        value = self.expr(entries["yield"][1], scope)
+        return None if value is None else {"step": "yield", "value": value}
+
+    def step_log(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        message = self.expr(entries["log"][1], scope)
+        return None if message is None else {"step": "log", "message": message}
+
+    def branches(self, entries: dict, head: str, scope: Scope) -> list[dict] | None:
+        node = entries[head][1]
+        items = self.sequence(node, head)
+        if items is None:
+            return None
+        if len(items) < 2:
+            self.error(node, f"{head} needs at least two calls")
+            return None
+        calls = []
+        for item in items:
+            spec = self.mapping(item, f"a call in {head}")
+            if spec is None:
+                continue
+            self.known_keys(spec, ("call", "args"), f"a call in {head}")
+            if "call" not in spec:
+                self.error(item, f"a call in {head} needs 'call: NAME'")
+                continue
+            call = self.call(spec["call"][1], spec["args"][1] if "args" in spec else None, scope)
+            if call is not None:
+                calls.append(call)
+        return calls if len(calls) == len(items) else None
+
+    def step_all(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "all", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "all", "calls": calls, "bind": bind}
+
+    def step_race(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "race", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "race", "calls": calls, "bind": bind}
+
+    def step_all_settled(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "all_settled", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "all_settled", "calls": calls, "bind": bind}
+
+    def step_any(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "any", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "any", "calls": calls, "bind": bind}
+
+    def step_group(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        calls = self.branches(entries, "group", scope)
+        bind = self.bind(entries, scope, "value", False)
+        return None if calls is None else {"step": "group", "calls": calls, "bind": bind}

@@ -1,0 +1,105 @@
+"""The data model of a loaded scenario: what the loader hands to every later stage.
+
+The scenario IR itself is plain JSON (spec/PROTOCOL.md) and travels in
+:attr:`Scenario.ir`; beside it, the expectations that compare holds the targets'
+outcomes to. Every stage after loading (testees, compare, report, bless, matrix,
+catalogue) imports these names from here, never from the loader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .diagnostics import Diagnostic
+
+IR_VERSION = 1
+TARGETS = ("python", "python-eager", "js-promise", "js-async")
+"""Every target id, in the order reports list them. ``python-eager`` is the Python program
+run with ``asyncio.eager_task_factory`` (CPython 3.12+; skipped, with the reason, before)."""
+
+DEFAULT_TARGETS = ("python", "js-promise", "js-async")
+"""The three idioms, run when no ``--targets`` is given; ``python-eager`` is asked for by name."""
+
+DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
+"""Runaway bounds (DESIGN.md, virtual-time rule 6); a scenario may lower or raise them."""
+PYTHON_TARGETS = ("python", "python-eager")
+"""The targets the Python testee runs (in-process, or a worker under another CPython)."""
+
+JS_TARGETS = ("js-promise", "js-async")
+"""The targets the Node testee runs."""
+
+CAUSES = ("language", "idiom")
+"""Why a divergence exists: the languages differ (``language``), or the idiom a target
+is written in behaves otherwise than the closest code in the other idioms (``idiom``)."""
+
+ORDERS = ("exact", "instant")
+"""How an expected trace is compared: event by event, or in any order within an instant."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a target should do: its result (``{"returns": v}``, ``{"throws": e}`` or
+    ``{"uncaught": e}``, the program ended at an unhandled error) and trace.
+
+    Either part may be ``None`` (not stated). ``trace`` holds canonical trace lines.
+    """
+
+    result: dict | None
+    trace: tuple[str, ...] | None
+    line: int
+    order: str = "exact"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A declared difference: these targets behave otherwise, for this reason."""
+
+    targets: tuple[str, ...]
+    reason: str
+    result: dict | None
+    trace: tuple[str, ...] | None
+    line: int
+    see: tuple[str, ...] = ()
+    cause: str = "language"
+    """``language`` or ``idiom`` (:data:`CAUSES`)."""
+    closed_by: str = ""
+    """The code that makes the targets agree, where there is one (in words)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A loaded, valid scenario: its IR for the targets and its expectations for compare."""
+
+    id: str
+    path: str
+    line: int
+    summary: str
+    tags: tuple[str, ...]
+    ir: dict
+    expect: Expectation | None
+    diverge: tuple[Divergence, ...]
+
+    def expected_for(self, target: str) -> tuple[Expectation | None, Divergence | None]:
+        """The expectation for one target: the base ``expect`` overlaid by its divergence."""
+        for divergence in self.diverge:
+            if target in divergence.targets:
+                base = self.expect
+                return (
+                    Expectation(
+                        result=divergence.result if divergence.result is not None else (base.result if base else None),
+                        trace=divergence.trace if divergence.trace is not None else (base.trace if base else None),
+                        line=divergence.line,
+                        order=base.order if base else "exact",
+                    ),
+                    divergence,
+                )
+        return self.expect, None
+
+
+@dataclass
+class LoadResult:
+    """The outcome of loading one file: a scenario, or the diagnostics that prevent one."""
+
+    path: str
+    scenario: Scenario | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
