@@ -104,6 +104,19 @@ function errorRecord(error) {
   return record;
 }
 
+/*
+ * The canonical text (spec/PROTOCOL.md, "Canonical text"): values are written by
+ * JSON.stringify itself. Since ES2019's "well-formed JSON.stringify" (ECMA-262,
+ * QuoteJSONString; V8 7.2, Node 12) a lone surrogate is written as an escape:
+ * JSON.stringify("\ud800") is the 8 characters "\ud800", never a raw code unit that
+ * UTF-8 cannot carry. python/asyncparity_runtime.py (canonical_json) writes the same
+ * text, and the runner uses it; spec/trace-vectors.json holds both to it
+ * (tests/javascript/trace-vectors.test.mjs here).
+ */
+
+/** The end of a canonical line whose event belongs to a group CPython orders by chance. */
+const UNORDERED = " (any order)";
+
 /** Canonical text of one ERROR record: `Kind("msg")`, groups `Kind("msg", [A("x")])`. */
 function formatError(record) {
   const head = `${record.kind}(${JSON.stringify(record.message)}`;
@@ -117,36 +130,56 @@ function formatValue(value) {
 }
 
 /**
- * The canonical text of a trace (spec/PROTOCOL.md "Canonical text"): one event a line,
- * `<t> <event> <detail>`, lines joined with "\n" and no trailing newline.
+ * The canonical line of one event, `<t> <event> <detail>`, ending in ` (any order)` for
+ * an event of an unordered group (CPython's; a Node run records none).
  *
  * An event kind this version does not know is written `<t> <event> <rest as JSON>`, so
  * nothing is silently dropped from a diff.
+ */
+function formatEvent(e) {
+  const line = formatEventBody(e);
+  return e.unordered ? line + UNORDERED : line;
+}
+
+function formatEventBody(e) {
+  switch (e.event) {
+    case "start": return `${e.t} start ${e.op}(${e.args.map(formatValue).join(",")})`;
+    case "end": return `${e.t} end ${e.op} -> ${formatValue(e.value)}`;
+    case "fail": return `${e.t} fail ${e.op} ${formatError(e.error)}`;
+    case "log": return `${e.t} log ${formatValue(e.message)}`;
+    case "unhandled": return `${e.t} unhandled ${formatError(e.error)}`;
+    // An operation interrupted while it waited: here through its AbortSignal, in Python
+    // by a task's cancellation.
+    case "cancel": return `${e.t} cancel ${e.op}`;
+    case "open": return `${e.t} open ${e.resource}(${e.args.map(formatValue).join(",")})`;
+    case "close": return `${e.t} close ${e.resource}`;
+    case "return": return `${e.t} return ${formatValue(e.value)}`;
+    case "throw": return `${e.t} throw ${formatError(e.error)}`;
+    default: {
+      const { t, event, unordered, ...rest } = e;
+      return `${t} ${event} ${JSON.stringify(rest)}`;
+    }
+  }
+}
+
+/**
+ * The canonical lines of a trace, one per event, in order.
+ *
+ * @param {Array<object>} events the trace events of an outcome.
+ * @returns {Array<string>} the canonical lines.
+ */
+export function traceLines(events) {
+  return events.map(formatEvent);
+}
+
+/**
+ * The canonical text of a trace: its lines joined with "\n", with no trailing newline.
  *
  * @param {Array<object>} events the trace events of an outcome.
  * @returns {string} the canonical text.
  */
 export function formatTrace(events) {
-  return events.map((e) => {
-    switch (e.event) {
-      case "start": return `${e.t} start ${e.op}(${e.args.map(formatValue).join(",")})`;
-      case "end": return `${e.t} end ${e.op} -> ${formatValue(e.value)}`;
-      case "fail": return `${e.t} fail ${e.op} ${formatError(e.error)}`;
-      case "log": return `${e.t} log ${formatValue(e.message)}`;
-      case "unhandled": return `${e.t} unhandled ${formatError(e.error)}`;
-      // An operation interrupted while it waited: here through its AbortSignal, in Python
-      // by a task's cancellation.
-      case "cancel": return `${e.t} cancel ${e.op}`;
-      case "open": return `${e.t} open ${e.resource}(${e.args.map(formatValue).join(",")})`;
-      case "close": return `${e.t} close ${e.resource}`;
-      case "return": return `${e.t} return ${formatValue(e.value)}`;
-      case "throw": return `${e.t} throw ${formatError(e.error)}`;
-      default: {
-        const { t, event, ...rest } = e;
-        return `${t} ${event} ${JSON.stringify(rest)}`;
-      }
-    }
-  }).join("\n");
+  return traceLines(events).join("\n");
 }
 
 /** Node's bound on a delay: a larger one (or one below 1, or not a number) becomes 1. */

@@ -79,6 +79,7 @@ import builtins
 import contextlib
 import copy
 import decimal
+import functools
 import gc
 import heapq
 import inspect
@@ -93,7 +94,19 @@ import time
 import weakref
 from asyncio import events
 
-__all__ = ["DEFAULT_LIMITS", "ScenarioError", "VirtualTimeLoop", "World", "format_trace", "number_text"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "UNORDERED",
+    "ScenarioError",
+    "VirtualTimeLoop",
+    "World",
+    "canonical_json",
+    "format_error",
+    "format_event",
+    "format_trace",
+    "number_text",
+    "trace_lines",
+]
 
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """The runaway bounds (spec/LANGUAGE.md): virtual ms, timers fired, loop turns at one instant."""
@@ -1030,7 +1043,7 @@ def _mark_unordered_groups(events_: list[dict]) -> list[dict]:
                 end += 1
         run = [{key: value for key, value in item.items() if key != "_unordered"} for item in events_[index:end]]
         if tag is not None and len({item["_unordered"][1] for item in events_[index:end]}) >= 2:
-            run = sorted(({**item, "unordered": True} for item in run), key=_format_event)
+            run = sorted(({**item, "unordered": True} for item in run), key=format_event)
         marked.extend(run)
         index = end
     return marked
@@ -1139,6 +1152,13 @@ def _to_json(value: object) -> object:
 
 
 # -- canonical text ------------------------------------------------------------------------
+# spec/PROTOCOL.md, "Canonical text". The runner renders every outcome with these same
+# functions (runner/trace.py imports them), and spec/trace-vectors.json holds the lines
+# that they and javascript/asyncparity-runtime.mjs's traceLines must write.
+
+UNORDERED = " (any order)"
+"""The end of a canonical line whose event belongs to a group CPython orders by chance
+(a set's iteration): such lines are compared as a group, in any order."""
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -1174,65 +1194,126 @@ def number_text(number: float) -> str:
     return sign + (digits if k == 1 else digits[0] + "." + digits[1:]) + power
 
 
-def _json(value: object) -> str:
-    """Compact JSON, non-ASCII kept as is: what ``JSON.stringify`` writes.
+def canonical_json(value: object, separators: tuple[str, str] = (",", ":"), sort_keys: bool = False) -> str:
+    """Compact JSON, non-ASCII kept as is: the text ``JSON.stringify`` writes.
 
-    A float is laid out as JavaScript lays out a number (:func:`number_text`), an
-    integer is written exactly. A lone surrogate is written ``\\udxxx`` as well-formed
-    ``JSON.stringify`` does (ES2019), so the text can always be encoded as UTF-8.
+    A float is laid out as JavaScript lays out a number (:func:`number_text`), so an
+    integral float equals the integer at any size; an integer is written exactly. A
+    lone surrogate is written as an escape (:func:`_well_formed`). ``separators`` as
+    ``json.dumps``'s (``(", ", ": ")`` for text people write); ``sort_keys`` sorts the
+    keys of every object (the runner's equality of values).
+
+        >>> print(canonical_json({"a": [1.0, "é\\n", None], "b": "\\ud800"}))
+        {"a":[1,"é\\n",null],"b":"\\ud800"}
     """
+    if type(value) is str:
+        return _well_formed(_encode_string(value))
+    if _plain(value):
+        # No float and no key but a string: the json module's C encoder writes the text.
+        return _well_formed(_encoder(separators, sort_keys).encode(value))
     if isinstance(value, float):
         return number_text(value)
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
-        return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    comma, colon = separators
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json(item) for item in value) + "]"
+        return "[" + comma.join(canonical_json(item, separators, sort_keys) for item in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json(str(key))}:{_json(item)}" for key, item in value.items()) + "}"
-    return json.dumps(value)  # None, True, False and int
+        items = [(str(key), item) for key, item in value.items()]
+        if sort_keys:
+            items.sort(key=lambda pair: pair[0])
+        return (
+            "{"
+            + comma.join(f"{canonical_json(key)}{colon}{canonical_json(item, separators, sort_keys)}" for key, item in items)
+            + "}"
+        )
+    return json.dumps(value)  # not JSON: the json module's own TypeError
 
 
-def _format_error(error: dict) -> str:
-    text = f"{error['kind']}({_json(error['message'])}"
-    if error.get("errors"):
-        text += ", [" + ", ".join(_format_error(member) for member in error["errors"]) + "]"
+_encode_string = json.encoder.encode_basestring  # what json writes for a str, non-ASCII kept
+
+
+@functools.cache
+def _encoder(separators: tuple[str, str], sort_keys: bool) -> json.JSONEncoder:
+    return json.JSONEncoder(ensure_ascii=False, separators=separators, sort_keys=sort_keys)
+
+
+def _plain(value: object) -> bool:
+    if isinstance(value, (str, int)) or value is None:  # bool is an int
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(map(_plain, value))
+    if isinstance(value, dict):
+        return all(type(key) is str and _plain(item) for key, item in value.items())
+    return False
+
+
+def _well_formed(text: str) -> str:
+    """JSON text with each lone surrogate written ``\\udxxx``, as ``JSON.stringify`` writes it.
+
+    ES2019's "well-formed JSON.stringify" (ECMA-262, QuoteJSONString; Node 12 and later):
+    ``JSON.stringify("\\ud800")`` is the 8 characters ``"\\ud800"``, where ``json.dumps``
+    with ``ensure_ascii=False`` keeps the surrogate raw, which no UTF-8 stream can carry.
+    JavaScript strings are UTF-16, so a high surrogate followed by a low one is one
+    character there: they are paired first, as a JSON round trip pairs them in Python.
+
+        >>> print(_well_formed('"\\ud83d\\ude00 \\ude00\\ud83d"'))
+        "😀 \\ude00\\ud83d"
+    """
+    if text.isascii() or _SURROGATE.search(text) is None:
+        return text
+    paired = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", paired)
+
+
+def format_error(error: dict) -> str:
+    """An ERROR record as ``Kind("message")``, with ``[members]`` for a group (a record
+    with a list of ``errors``, even an empty one, as JavaScript writes an AggregateError):
+    ``AggregateError("All promises were rejected", [IOError("a"), IOError("b")])``."""
+    text = f"{error.get('kind', '?')}({canonical_json(error.get('message', ''))}"
+    members = error.get("errors")
+    if isinstance(members, list):
+        text += ", [" + ", ".join(format_error(member) for member in members) + "]"
     return text + ")"
 
 
-def _format_event(event: dict) -> str:
+def format_event(event: dict) -> str:
+    """One event as its canonical line; an event of an unordered group ends in ``(any order)``."""
     line = _format_event_body(event)
-    return f"{line} (any order)" if event.get("unordered") else line
+    return line + UNORDERED if event.get("unordered") else line
 
 
 def _format_event_body(event: dict) -> str:
-    kind = event["event"]
-    head = f"{_json(event['t'])} {kind}"
+    kind = event.get("event")
+    head = f"{canonical_json(event['t']) if 't' in event else '?'} {kind}"
     if kind == "start":
-        return f"{head} {event['op']}({','.join(_json(arg) for arg in event['args'])})"
+        return f"{head} {event['op']}({','.join(canonical_json(arg) for arg in event.get('args', []))})"
     if kind == "end":
-        return f"{head} {event['op']} -> {_json(event['value'])}"
+        return f"{head} {event['op']} -> {canonical_json(event.get('value'))}"
     if kind == "fail":
-        return f"{head} {event['op']} {_format_error(event['error'])}"
+        return f"{head} {event['op']} {format_error(event['error'])}"
+    if kind == "log":
+        return f"{head} {canonical_json(event.get('message'))}"
+    if kind in ("unhandled", "throw"):
+        return f"{head} {format_error(event['error'])}"
     if kind == "cancel":
         return f"{head} {event['op']}"
     if kind == "open":
-        return f"{head} {event['resource']}({','.join(_json(arg) for arg in event['args'])})"
+        return f"{head} {event['resource']}({','.join(canonical_json(arg) for arg in event.get('args', []))})"
     if kind == "close":
         return f"{head} {event['resource']}"
-    if kind in ("log",):
-        return f"{head} {_json(event['message'])}"
-    if kind in ("unhandled", "throw"):
-        return f"{head} {_format_error(event['error'])}"
     if kind == "return":
-        return f"{head} {_json(event['value'])}"
-    # An event this module does not know: show it whole rather than drop it (as runner/trace.py).
+        return f"{head} {canonical_json(event.get('value'))}"
+    # An event this module does not know (from a newer testee): show it whole, never drop it.
     rest = {key: value for key, value in event.items() if key not in ("t", "event", "unordered")}
-    return f"{head} {_json(rest)}"
+    return f"{head} {canonical_json(rest)}"
+
+
+def trace_lines(events: list) -> list[str]:
+    """The canonical line of every event, in order (spec/PROTOCOL.md, "Canonical text")."""
+    return [format_event(event) for event in events]
 
 
 def format_trace(events: list) -> str:
-    """The canonical text of a trace (spec/PROTOCOL.md): one event a line, each ending in ``\\n``.
+    """The canonical text of a trace: :func:`trace_lines`, each line ending in ``\\n``.
 
     >>> print(format_trace([
     ...     {"t": 0, "event": "start", "op": "download_data", "args": ["u", 1]},
@@ -1252,7 +1333,7 @@ def format_trace(events: list) -> str:
     38 close connection
     38 return [1,{"a":null}]
     """
-    return "".join(_format_event(event) + "\n" for event in events)
+    return "".join(line + "\n" for line in trace_lines(events))
 
 
 def _write_stdout(text: str) -> None:

@@ -19,7 +19,7 @@ import yaml
 
 from .compare import Verdict
 from .model import Scenario
-from .trace import canonical_json, format_trace, normalize
+from .trace import canonical_json, normalize, trace_lines
 
 # Characters YAML 1.1 cannot hold raw in a scalar (it folds U+2028/U+2029 as line breaks,
 # and DEL, C1 controls and the BOM are not printable): written as \u escapes.
@@ -90,7 +90,7 @@ def bless(scenario: Scenario, text: str, verdict: Verdict) -> Blessing:
     reference = next(item for item in verdict.targets if item.target not in divergent and item.status != "skipped")
     outcome = reference.outcome or {}
     order = scenario.expect.order if scenario.expect else "exact"
-    block = expect_block(outcome["result"], format_trace(outcome.get("trace", [])), order)
+    block = expect_block(outcome["result"], trace_lines(outcome.get("trace", [])), order)
     return Blessing(scenario.path, scenario.id, replace_expect(text, block))
 
 
@@ -118,7 +118,7 @@ def _refusal(scenario: Scenario, verdict: Verdict) -> str | None:
 
 def _shape(outcome: dict | None) -> tuple[object, list[str]]:
     outcome = outcome or {}
-    return normalize(outcome.get("result")), format_trace(outcome.get("trace", []))
+    return normalize(outcome.get("result")), trace_lines(outcome.get("trace", []))
 
 
 def replace_expect(text: str, block: str) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
 from .model import Scenario
-from .trace import UNORDERED, format_result, format_trace, normalize
+from .trace import UNORDERED, format_result, normalize, trace_lines
 
 STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")
 """From best to worst: a scenario's verdict is the worst of its targets' verdicts."""
@@ -215,10 +215,10 @@ def _compare_target(
             if expected_result is None:
                 expected_result = reference_outcome.get("result")
             if expected_trace is None:
-                expected_trace = format_trace(reference_outcome.get("trace", []))
+                expected_trace = trace_lines(reference_outcome.get("trace", []))
             against = against + (" and " if against else "") + reference
 
-    actual_trace = format_trace(outcome.get("trace", []))
+    actual_trace = trace_lines(outcome.get("trace", []))
     actual_result = outcome.get("result")
     problems = []
     diff: list[str] = []

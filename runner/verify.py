@@ -40,7 +40,7 @@ from pathlib import Path
 from .compare import first_difference, same_events
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS, Scenario
-from .trace import format_trace
+from .trace import trace_lines
 
 REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"
 DEFAULT_SCALE = 10.0
@@ -105,7 +105,7 @@ class Program:
 def expected_lines(outcome: dict) -> list[str]:
     """What a standalone program prints for this outcome: its trace, then its status line."""
     result = outcome.get("result") or {}
-    return [*format_trace(outcome.get("trace", [])), "uncaught" if "uncaught" in result else "settled"]
+    return [*trace_lines(outcome.get("trace", [])), "uncaught" if "uncaught" in result else "settled"]
 
 
 def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: float, max_seconds: float) -> Program | Check:

@@ -1,8 +1,63 @@
-"""Tests for runner/trace.py: the one canonical text of events, errors and results."""
+"""Tests for runner/trace.py: the one canonical text of events, errors and results.
+
+The text is rendered by python/asyncparity_runtime.py, which the runner imports; the
+shared vectors of spec/trace-vectors.json hold it here, and the JavaScript runtime's in
+tests/javascript/trace-vectors.test.mjs.
+"""
 
 from __future__ import annotations
 
-from asyncparity.trace import canonical_json, format_error, format_event, format_result, format_trace, normalize
+import json
+import subprocess
+import sys
+
+import pytest
+
+import asyncparity_runtime
+from asyncparity.kit import SPEC_DIR
+from asyncparity.trace import canonical_json, format_error, format_event, format_result, format_trace, normalize, trace_lines
+
+VECTORS = json.loads((SPEC_DIR / "trace-vectors.json").read_text(encoding="utf-8"))["vectors"]
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[vector["name"] for vector in VECTORS])
+def test_the_shared_trace_vectors(vector: dict) -> None:
+    assert trace_lines(vector["events"]) == vector["lines"]
+    assert format_trace(vector["events"]) == "".join(line + "\n" for line in vector["lines"])
+
+
+def test_the_runner_renders_with_the_python_runtime_module() -> None:
+    """One renderer: the runner's names are the standalone runtime module's own."""
+    import asyncparity.trace
+
+    for name in ("UNORDERED", "canonical_json", "format_error", "format_event", "format_trace", "trace_lines"):
+        assert getattr(asyncparity.trace, name) is getattr(asyncparity_runtime, name), name
+
+
+def test_lone_surrogates_are_escaped_and_a_pair_is_one_character() -> None:
+    # What JSON.stringify writes on Node 12 and later (well-formed JSON.stringify):
+    # JSON.stringify("\ud800") is '"\\ud800"', and "\ud83d" + "\ude00" is one character.
+    assert canonical_json("\ud800") == '"\\ud800"'
+    assert canonical_json("\ud83d" + "\ude00") == '"\U0001f600"' == canonical_json(json.loads('"\\ud83d\\ude00"'))
+    assert canonical_json(["\ude00\ud83d", {"\udfff": 1.0}]) == '["\\ude00\\ud83d",{"\\udfff":1}]'
+    assert canonical_json({"k": "\ud800"}, (", ", ": ")) == '{"k": "\\ud800"}'
+    assert normalize({"b": "\ud800", "a": 1}) == '{"a":1,"b":"\\ud800"}'
+    assert canonical_json("\ud800").encode("utf-8")  # the text is always UTF-8
+
+
+def test_a_standalone_python_program_prints_a_lone_surrogate_as_the_runner_renders_it() -> None:
+    program = (
+        "from asyncparity_runtime import World\n"
+        "world = World('surrogate')\n"
+        "async def main():\n"
+        "    world.log('bad \\ud800 byte')\n"
+        "world.run_and_print(main)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", program], capture_output=True, check=False, timeout=60)
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.decode("utf-8") == '0 log "bad \\ud800 byte"\n0 return null\nsettled\n'
+    assert trace_lines([{"t": 0, "event": "log", "message": "bad \ud800 byte"}]) == ['0 log "bad \\ud800 byte"']
 
 
 def test_every_event_kind_has_its_canonical_line() -> None:
@@ -25,7 +80,7 @@ def test_every_event_kind_has_its_canonical_line() -> None:
         {"t": 61, "event": "teleport", "where": "mars"},
     ]
 
-    assert format_trace(events) == [
+    assert trace_lines(events) == [
         '0 start download("u",1,{"a":[true,null]})',
         '30 end download -> "x"',
         '30 fail download IOError("reset")',
@@ -92,7 +147,10 @@ def test_results_and_errors() -> None:
     assert format_result({"returns": [1, "a"]}) == 'returns [1,"a"]'
     assert format_result({"throws": {"kind": "E", "message": "m"}}) == 'throws E("m")'
     assert format_result(None) == "(none)"
-    assert format_error({"kind": "E", "message": "m", "errors": []}) == 'E("m")'
+    assert format_error({"kind": "E", "message": "m"}) == 'E("m")'
+    assert (
+        format_error({"kind": "E", "message": "m", "errors": []}) == 'E("m", [])'
+    )  # a group with no members, as JavaScript writes it
     assert format_event({"t": 5, "event": "start", "op": "f", "args": []}) == "5 start f()"
 
 
@@ -103,61 +161,3 @@ def test_cancel_event() -> None:
 def test_resource_events() -> None:
     assert format_event({"t": 5, "event": "open", "resource": "connection", "args": ["db", 1]}) == '5 open connection("db",1)'
     assert format_event({"t": 20, "event": "close", "resource": "connection"}) == "20 close connection"
-
-
-def test_the_runner_and_the_python_runtime_render_the_same_canonical_text() -> None:
-    """PROTOCOL.md states the rules once; the standalone runtime repeats them (it is
-    standard library only and imports nothing from the runner): they must agree."""
-    import asyncparity_runtime
-
-    events = [
-        {"t": 0, "event": "start", "op": "f", "args": ["é\n", 1.0, {"k": [True, None]}]},
-        {"t": 1, "event": "end", "op": "f", "value": 2.5},
-        {"t": 1, "event": "fail", "op": "f", "error": {"kind": "E", "message": "m", "errors": [{"kind": "A", "message": "a"}]}},
-        {"t": 2, "event": "log", "message": "x"},
-        {"t": 3, "event": "unhandled", "error": {"kind": "E", "message": ""}},
-        {"t": 4, "event": "cancel", "op": "f"},
-        {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
-        {"t": 6, "event": "close", "resource": "r"},
-        {"t": 7, "event": "return", "value": [1, "2"]},
-        {"t": 7, "event": "throw", "error": {"kind": "E", "message": 'q"uote'}},
-    ]
-
-    assert asyncparity_runtime.format_trace(events).splitlines() == format_trace(events)
-
-
-def test_the_runner_and_the_javascript_runtime_render_the_same_canonical_text() -> None:
-    """The same check against javascript/asyncparity-runtime.mjs's formatTrace, run by a real Node."""
-    import json
-    import subprocess
-
-    from asyncparity.kit import JAVASCRIPT_DIR
-    from asyncparity.node import find_node
-
-    events = [
-        {"t": 0, "event": "start", "op": "f", "args": ["é\n\u2028", 1, {"k": [True, None]}, "</script>", "${x}"]},
-        {"t": 1, "event": "end", "op": "f", "value": 2.5},
-        {"t": 1, "event": "fail", "op": "f", "error": {"kind": "E", "message": "m", "errors": [{"kind": "A", "message": "a"}]}},
-        {"t": 2, "event": "log", "message": "x\x00y"},
-        {"t": 3, "event": "unhandled", "error": {"kind": "E", "message": ""}},
-        {"t": 4, "event": "cancel", "op": "f"},
-        {"t": 5, "event": "open", "resource": "r", "args": ["db"]},
-        {"t": 6, "event": "close", "resource": "r"},
-        {"t": 7, "event": "return", "value": [1, "2"]},
-        {"t": 7, "event": "throw", "error": {"kind": "E", "message": 'q"uote'}},
-    ]
-    script = (
-        f"import({json.dumps((JAVASCRIPT_DIR / 'asyncparity-runtime.mjs').as_uri())})"
-        ".then(({ formatTrace }) => process.stdout.write(formatTrace(JSON.parse(process.argv[1]))));"
-    )
-
-    completed = subprocess.run(
-        [find_node().path, "--input-type=module", "-e", script, json.dumps(events)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.split("\n") == format_trace(events)
