@@ -130,15 +130,14 @@ byte-identical when the program runs.
 
 from __future__ import annotations
 
-import keyword
 import math
-import re
 import sys
 from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
 
 from . import ir_steps
+from .check import ARITHMETIC, CANCELLED, PROGRAM_NAMES, IrCheck
 
 __all__ = ["TARGETS", "Compiled", "compile_program", "compile_target", "needs", "python_string"]
 
@@ -146,20 +145,7 @@ TARGETS = ("python", "python-eager")
 """The targets this compiler writes: the same program, with eager tasks or without."""
 
 _LINE_LENGTH = 88  # black's default: wrap declarations and call lists longer than this
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
-_ERROR_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 _OPS = {"==", "!=", "<", "<=", ">", ">="}
-_MEMBERS = {"kind", "message"}
-# calc operators and their binding strength (Python's: * binds tighter than + and -).
-_ARITHMETIC = {"+": 1, "-": 1, "*": 2}
-# Names the generated program itself defines or relies on: a scenario name equal to
-# one of them would shadow it (runner/names.py rejects them at load time).
-_PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
-# Classes the program uses by these names: an error kind must not shadow them.
-# TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
-_PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
-_CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
-_ON_CANCEL = ("stop", "ignore")
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
@@ -363,13 +349,9 @@ class _Program:
         self.catches: list[tuple[str | None, set[str]]] = []
         self.current: list = []  # the body of the function being written
         self.kinds = list(ir.get("errors", []))
-        self.operations = {op["name"] for op in ir.get("operations", [])}
-        self.functions = {fn["name"] for fn in ir.get("functions", [])}
-        self.queues = {queue["name"] for queue in ir.get("queues", [])}
-        self.resources = {resource["name"] for resource in ir.get("resources", [])}
-        self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
-        self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
-        self._check_names()
+        checked = IrCheck(ir)
+        checked.check()
+        self.names = checked.names
         self.tasks = self._fresh("tasks")
         self.done = self._fresh("done")
         self.pending = self._fresh("_pending")
@@ -441,140 +423,10 @@ class _Program:
     def _use(self, feature: str) -> None:
         self.features.setdefault(feature, _FEATURES[feature])
 
-    # names ------------------------------------------------------------------------
-
-    def _check_names(self) -> None:
-        for kind in self.kinds:
-            if not _ERROR_KIND.match(kind) or kind in _PROGRAM_KINDS or keyword.iskeyword(kind):
-                raise ValueError(f"error kind {kind!r} cannot be a class name in the program")
-        if self.operations & self.functions:
-            raise ValueError(f"{sorted(self.operations & self.functions)[0]!r} is both an operation and a function")
-        if self.queues & (self.operations | self.functions):
-            raise ValueError(
-                f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and an operation or function"
-            )
-        if self.resources & (self.operations | self.functions | self.queues):
-            raise ValueError(
-                f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
-                "resource and an operation, function or queue"
-            )
-        for name in self.names:
-            self._check_name(name, "operation, function, queue or resource")
-        for resource in self.ir.get("resources", []):
-            for key in ("open", "close"):
-                ms = resource[key]
-                if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
-                    raise ValueError(f"resource {resource['name']!r}: {key} is an integer of ms >= 0, not {ms!r}")
-        for op in self.ir.get("operations", []):
-            if op.get("on_cancel", "stop") not in _ON_CANCEL:
-                raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
-        for queue in self.ir.get("queues", []):
-            size = queue.get("size")
-            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-                raise ValueError(f"queue {queue['name']!r}: size is an integer >= 1 or null, not {size!r}")
-        for fn in self.ir.get("functions", []):
-            for param in fn["params"]:
-                self._check_local(param, fn["name"])
-            self._collect(fn["body"], fn["name"])
-            steps = [step["step"] for step in ir_steps.walk(fn["body"])]
-            if fn.get("generator") and "return" in steps:
-                raise ValueError(f"{fn['name']}: a generator function has no return step")
-            if not fn.get("generator") and "yield" in steps:
-                raise ValueError(f"{fn['name']}: yield belongs in a function with generator: true")
-        if "yield" in (step["step"] for step in ir_steps.walk(self.ir["main"])):
-            raise ValueError("main: yield belongs in a function with generator: true")
-        self._collect(self.ir["main"], "main")
-
-    def _check_name(self, name: str, what: str) -> None:
-        if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in _PROGRAM_NAMES or keyword.iskeyword(name):
-            raise ValueError(f"{what} name {name!r} cannot be used in the Python program")
-
-    def _check_local(self, name: str | None, where: str) -> None:
-        if name is None:
-            return
-        self._check_name(name, f"{where}: local")
-        if name in self.operations or name in self.functions:
-            # `download_data = await download_data(url)` would make download_data local
-            # to the whole function, and the call would fail (UnboundLocalError).
-            raise ValueError(f"{where}: {name!r} would shadow the operation or function of that name")
-        if name in self.queues:
-            raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
-        if name in self.resources:
-            raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
-        self.names.add(name)
-
-    def _collect(self, steps: list, where: str) -> None:
-        """Check every name a block binds or reads, and remember it (for fresh temp names).
-
-        Field by field as spec/ir-steps.json types them; the rules that cross fields
-        (a for_each needs a generator, nothing else may call one) are spelled out.
-        """
-        for step in steps:
-            kind = step["step"]
-            if kind not in ir_steps.STEPS:
-                raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
-            for name in ir_steps.bound_names(step):
-                self._check_local(name, where)
-            for _, name in ir_steps.fields_of_type(step, "name"):
-                self._check_local(name, where)
-            for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1"):
-                minimum = int(ir_steps.STEPS[kind]["fields"][field][-1])
-                if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                    raise ValueError(
-                        f"{where}: line {step.get('line')}: a {kind} {field} is an integer >= {minimum}, not {value!r}"
-                    )
-            callees = [call["callee"] for call in ir_steps.calls(step)]
-            callees += [name for _, name in ir_steps.fields_of_type(step, "callee")]
-            for callee in callees:
-                if callee not in self.operations | self.functions:
-                    raise ValueError(f"{where}: {callee!r} is neither an operation nor a function")
-                if (kind == "for_each") != (callee in self.generators):
-                    raise ValueError(
-                        f"{where}: {callee!r} is a generator; for_each consumes its values"
-                        if kind != "for_each"
-                        else f"{where}: {callee!r} is not a generator function; for_each needs one"
-                    )
-            for _, queue in ir_steps.fields_of_type(step, "queue"):
-                if queue not in self.queues:
-                    raise ValueError(f"{where}: {queue!r} is not a queue of the scenario")
-            for _, resource in ir_steps.fields_of_type(step, "resource"):
-                if resource not in self.resources:
-                    raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")
-            for _, error_kind in ir_steps.fields_of_type(step, "kind"):
-                if error_kind not in self.kinds:
-                    raise ValueError(f"{where}: error kind {error_kind!r} is not in the scenario's errors")
-            for _, catch in ir_steps.fields_of_type(step, "catch"):
-                for catch_kind in catch["kinds"]:
-                    if catch_kind not in self.kinds and catch_kind != _CANCELLED:
-                        raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
-            for expr in ir_steps.expressions(step):
-                self._collect_expr(expr, where)
-            for block, _ in ir_steps.blocks(step):
-                self._collect(block, where)
-
-    def _collect_expr(self, expr: dict, where: str) -> None:
-        if "ref" in expr:
-            self._check_local(expr["ref"], where)
-            if expr.get("member") not in (None, *_MEMBERS):
-                raise ValueError(f"{where}: unknown member {expr['member']!r} of {expr['ref']!r}")
-        for part in expr.get("format", []):
-            if isinstance(part, dict):
-                self._collect_expr(part, where)
-        for item in expr.get("list", []):
-            self._collect_expr(item, where)
-        for _key, item in expr.get("object", []):
-            self._collect_expr(item, where)
-        if "calc" in expr:
-            left, op, right = expr["calc"]
-            if op not in _ARITHMETIC:
-                raise ValueError(f"{where}: unknown calc operator {op!r}; the operators are + - *")
-            self._collect_expr(left, where)
-            self._collect_expr(right, where)
-
     def _fresh(self, base: str) -> str:
         """A name no scenario identifier uses: ``base``, else ``base_2``, ``base_3``..."""
         name, n = base, 1
-        while name in self.names or name in _PROGRAM_NAMES:
+        while name in self.names or name in PROGRAM_NAMES:
             n += 1
             name = f"{base}_{n}"
         self.names.add(name)
@@ -864,7 +716,7 @@ class _Program:
             kinds = catch["kinds"]
             # CancelledError is asyncio's own class (a BaseException, so `except Exception`
             # lets it pass); the program never defines a class of that name.
-            names = [f"asyncio.{kind}" if kind == _CANCELLED else kind for kind in kinds]
+            names = [f"asyncio.{kind}" if kind == CANCELLED else kind for kind in kinds]
             if "TimeoutError" in kinds and not self.modern:
                 # wait_for raises asyncio.TimeoutError, a class of its own before 3.11.
                 names.insert(names.index("TimeoutError") + 1, "asyncio.TimeoutError")
@@ -874,8 +726,8 @@ class _Program:
             reaching = self._builtin_errors(step["body"], self.current)
             if kinds:
                 reaching &= set(kinds)
-            if _CANCELLED in kinds:
-                reaching.add(_CANCELLED)  # no .kind or .message: read it as any exception
+            if CANCELLED in kinds:
+                reaching.add(CANCELLED)  # no .kind or .message: read it as any exception
             self.catches.append((catch.get("bind"), reaching))
             try:
                 lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]
@@ -929,9 +781,9 @@ class _Program:
 
     def _calc(self, calc: list, context: int) -> str:
         left, op, right = calc
-        if op not in _ARITHMETIC:
+        if op not in ARITHMETIC:
             raise ValueError(f"unknown calc operator {op!r}; the operators are + - *")
-        strength = _ARITHMETIC[op]
+        strength = ARITHMETIC[op]
         # The left operand needs parentheses only if it binds more loosely; the right one
         # also if it binds as strongly (a - (b - c), a * (b * c): the tree as written).
         text = f"{self._expr(left, strength)} {op} {self._expr(right, strength + 1)}"

@@ -390,7 +390,7 @@ def test_empty_main_is_pass():
             lambda ir: ir["main"].append({"step": "throw", "line": 1, "kind": "Nope", "message": {"literal": "x"}}),
             "error kind 'Nope' is not in the scenario's errors",
         ),
-        (lambda ir: ir["main"].append({"step": "log", "line": 1}), "malformed scenario IR: KeyError: 'message'"),
+        (lambda ir: ir["main"].append({"step": "log", "line": 1}), "main: line 1: a log step needs its 'message' (an expression (EXPR))"),
         (
             lambda ir: ir["main"].append({"step": "log", "line": 1, "message": {"ref": "Bad-Name"}}),
             "local name 'Bad-Name' cannot be used",

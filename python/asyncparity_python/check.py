@@ -1,0 +1,191 @@
+"""The Python target's check of the IR it is given, before it writes a program.
+
+The runner's loader has checked a scenario already; a testee trusts no one, though
+(the IR may come from any runner), so the compiler checks again, field by field as
+spec/ir-steps.json types them, everything the program text depends on: every name is a
+Python identifier that shadows nothing the program uses, every callee, queue, resource
+and error kind is declared. A problem is a ValueError naming where it is.
+
+Standard library only, CPython 3.10+.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from . import ir_steps
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+ERROR_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
+MEMBERS = {"kind", "message"}
+ARITHMETIC = {"+": 1, "-": 1, "*": 2}
+"""calc operators and their binding strength (Python's: * binds tighter than + and -)."""
+# Names the generated program itself defines or relies on: a scenario name equal to
+# one of them would shadow it (runner/names.py rejects them at load time).
+PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
+# Classes the program uses by these names: an error kind must not shadow them.
+# TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
+PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
+CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
+ON_CANCEL = ("stop", "ignore")
+
+
+class IrCheck:
+    """The names of one scenario's IR, checked: ``names`` holds every one the program
+    will use, so that the compiler can pick temporary names that clash with none."""
+
+    def __init__(self, ir: dict) -> None:
+        self.ir = ir
+        self.kinds = list(ir.get("errors", []))
+        self.operations = {op["name"] for op in ir.get("operations", [])}
+        self.functions = {fn["name"] for fn in ir.get("functions", [])}
+        self.queues = {queue["name"] for queue in ir.get("queues", [])}
+        self.resources = {resource["name"] for resource in ir.get("resources", [])}
+        self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
+        self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
+
+    def check(self) -> None:
+        """Raise ValueError at the first thing a program could not be written from."""
+        for kind in self.kinds:
+            if not ERROR_KIND.match(kind) or kind in PROGRAM_KINDS or keyword.iskeyword(kind):
+                raise ValueError(f"error kind {kind!r} cannot be a class name in the program")
+        if self.operations & self.functions:
+            raise ValueError(f"{sorted(self.operations & self.functions)[0]!r} is both an operation and a function")
+        if self.queues & (self.operations | self.functions):
+            raise ValueError(
+                f"{sorted(self.queues & (self.operations | self.functions))[0]!r} is a queue and an operation or function"
+            )
+        if self.resources & (self.operations | self.functions | self.queues):
+            raise ValueError(
+                f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
+                "resource and an operation, function or queue"
+            )
+        for name in self.names:
+            self._name(name, "operation, function, queue or resource")
+        for resource in self.ir.get("resources", []):
+            for key in ("open", "close"):
+                ms = resource[key]
+                if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
+                    raise ValueError(f"resource {resource['name']!r}: {key} is an integer of ms >= 0, not {ms!r}")
+        for op in self.ir.get("operations", []):
+            if op.get("on_cancel", "stop") not in ON_CANCEL:
+                raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
+        for queue in self.ir.get("queues", []):
+            size = queue.get("size")
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+                raise ValueError(f"queue {queue['name']!r}: size is an integer >= 1 or null, not {size!r}")
+        for fn in self.ir.get("functions", []):
+            for param in fn["params"]:
+                self._local(param, fn["name"])
+            self._steps(fn["body"], fn["name"])
+            steps = [step["step"] for step in ir_steps.walk(fn["body"])]
+            if fn.get("generator") and "return" in steps:
+                raise ValueError(f"{fn['name']}: a generator function has no return step")
+            if not fn.get("generator") and "yield" in steps:
+                raise ValueError(f"{fn['name']}: yield belongs in a function with generator: true")
+        if "yield" in (step["step"] for step in ir_steps.walk(self.ir["main"])):
+            raise ValueError("main: yield belongs in a function with generator: true")
+        self._steps(self.ir["main"], "main")
+
+    def _name(self, name: str, what: str) -> None:
+        if not isinstance(name, str) or not IDENTIFIER.match(name) or name in PROGRAM_NAMES or keyword.iskeyword(name):
+            raise ValueError(f"{what} name {name!r} cannot be used in the Python program")
+
+    def _local(self, name: str | None, where: str) -> None:
+        if name is None:
+            return
+        self._name(name, f"{where}: local")
+        if name in self.operations or name in self.functions:
+            # `download_data = await download_data(url)` would make download_data local
+            # to the whole function, and the call would fail (UnboundLocalError).
+            raise ValueError(f"{where}: {name!r} would shadow the operation or function of that name")
+        if name in self.queues:
+            raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
+        if name in self.resources:
+            raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
+        self.names.add(name)
+
+    def _fields(self, step: dict, where: str) -> None:
+        """The step's fields are the table's: the required ones there, no others, and
+        exactly one of a ``one_of`` set."""
+        row = ir_steps.STEPS[step["step"]]
+        article = "an" if step["step"][0] in "aeiou" else "a"
+        at = f"{where}: line {step.get('line')}: {article} {step['step']} step"
+        unknown = sorted(set(step) - set(row["fields"]) - {"step", "line"})
+        if unknown:
+            raise ValueError(f"{at} has no field {unknown[0]!r}")
+        for field, declared in row["fields"].items():
+            if not declared.endswith("?") and step.get(field) is None:
+                raise ValueError(f"{at} needs its {field!r} ({ir_steps.TABLE['types'][declared]})")
+        if "one_of" in row and sum(step.get(field) is not None for field in row["one_of"]) != 1:
+            raise ValueError(f"{at} has exactly one of {' and '.join(map(repr, row['one_of']))}")
+
+    def _steps(self, steps: list, where: str) -> None:
+        """Check every name a block binds or reads, and remember it (for fresh temp names).
+
+        Field by field as spec/ir-steps.json types them; the rules that cross fields
+        (a for_each needs a generator, nothing else may call one) are spelled out.
+        """
+        for step in steps:
+            kind = step["step"]
+            if kind not in ir_steps.STEPS:
+                raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
+            self._fields(step, where)
+            for name in ir_steps.bound_names(step):
+                self._local(name, where)
+            for _, name in ir_steps.fields_of_type(step, "name"):
+                self._local(name, where)
+            for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1"):
+                minimum = int(ir_steps.STEPS[kind]["fields"][field][-1])
+                if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                    raise ValueError(
+                        f"{where}: line {step.get('line')}: a {kind} {field} is an integer >= {minimum}, not {value!r}"
+                    )
+            callees = [call["callee"] for call in ir_steps.calls(step)]
+            callees += [name for _, name in ir_steps.fields_of_type(step, "callee")]
+            for callee in callees:
+                if callee not in self.operations | self.functions:
+                    raise ValueError(f"{where}: {callee!r} is neither an operation nor a function")
+                if (kind == "for_each") != (callee in self.generators):
+                    raise ValueError(
+                        f"{where}: {callee!r} is a generator; for_each consumes its values"
+                        if kind != "for_each"
+                        else f"{where}: {callee!r} is not a generator function; for_each needs one"
+                    )
+            for _, queue in ir_steps.fields_of_type(step, "queue"):
+                if queue not in self.queues:
+                    raise ValueError(f"{where}: {queue!r} is not a queue of the scenario")
+            for _, resource in ir_steps.fields_of_type(step, "resource"):
+                if resource not in self.resources:
+                    raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")
+            for _, error_kind in ir_steps.fields_of_type(step, "kind"):
+                if error_kind not in self.kinds:
+                    raise ValueError(f"{where}: error kind {error_kind!r} is not in the scenario's errors")
+            for _, catch in ir_steps.fields_of_type(step, "catch"):
+                for catch_kind in catch["kinds"]:
+                    if catch_kind not in self.kinds and catch_kind != CANCELLED:
+                        raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
+            for expr in ir_steps.expressions(step):
+                self._expr(expr, where)
+            for block, _ in ir_steps.blocks(step):
+                self._steps(block, where)
+
+    def _expr(self, expr: dict, where: str) -> None:
+        if "ref" in expr:
+            self._local(expr["ref"], where)
+            if expr.get("member") not in (None, *MEMBERS):
+                raise ValueError(f"{where}: unknown member {expr['member']!r} of {expr['ref']!r}")
+        for part in expr.get("format", []):
+            if isinstance(part, dict):
+                self._expr(part, where)
+        for item in expr.get("list", []):
+            self._expr(item, where)
+        for _key, item in expr.get("object", []):
+            self._expr(item, where)
+        if "calc" in expr:
+            left, op, right = expr["calc"]
+            if op not in ARITHMETIC:
+                raise ValueError(f"{where}: unknown calc operator {op!r}; the operators are + - *")
+            self._expr(left, where)
+            self._expr(right, where)

@@ -1,0 +1,53 @@
+"""asyncparity_python.check: the Python target's own check of the IR, before it writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncparity.load import load_file
+from asyncparity_python.check import IrCheck
+
+SEED = Path(__file__).resolve().parents[2] / "spec" / "seed" / "download-fallback.yaml"
+
+
+def seed_ir() -> dict:
+    scenario = load_file(SEED).scenario
+    assert scenario is not None
+    return scenario.ir
+
+
+def test_a_loaded_scenario_passes_and_its_names_are_collected() -> None:
+    checked = IrCheck(seed_ir())
+    checked.check()
+    # Operations, functions, parameters and bound names: the compiler's temp names avoid them all.
+    assert {"download_data", "get_processed_data", "url", "data"} <= checked.names
+
+
+def _broken(change) -> str:
+    ir = seed_ir()
+    change(ir["main"][0])
+    with pytest.raises(ValueError, match=r"^main: line") as raised:
+        IrCheck(ir).check()
+    return str(raised.value)
+
+
+def test_every_field_the_table_requires_is_there() -> None:
+    line = seed_ir()["main"][0]["line"]
+    assert _broken(lambda step: step.pop("call")) == f"main: line {line}: an await step has exactly one of 'call' and 'handle'"
+    assert _broken(lambda step: step.update(handle="data")) == (
+        f"main: line {line}: an await step has exactly one of 'call' and 'handle'"
+    )
+
+
+def test_a_field_the_table_does_not_declare_is_refused() -> None:
+    line = seed_ir()["main"][0]["line"]
+    assert _broken(lambda step: step.update(times=3)) == f"main: line {line}: an await step has no field 'times'"
+
+
+def test_a_typed_integer_below_its_minimum_is_refused() -> None:
+    ir = seed_ir()
+    ir["main"].insert(0, {"step": "repeat", "times": -1, "bind": None, "body": [], "line": 9})
+    with pytest.raises(ValueError, match=r"^main: line 9: a repeat times is an integer >= 0, not -1$"):
+        IrCheck(ir).check()
