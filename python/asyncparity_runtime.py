@@ -1206,11 +1206,15 @@ def canonical_json(value: object, separators: tuple[str, str] = (",", ":"), sort
         >>> print(canonical_json({"a": [1.0, "é\\n", None], "b": "\\ud800"}))
         {"a":[1,"é\\n",null],"b":"\\ud800"}
     """
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return _well_formed(_encode_string(value))
+    if kind is int or kind is bool or value is None:
+        return _COMPACT.encode(value)
     if _plain(value):
         # No float and no key but a string: the json module's C encoder writes the text.
-        return _well_formed(_encoder(separators, sort_keys).encode(value))
+        encoder = _COMPACT if separators == (",", ":") and not sort_keys else _encoder(separators, sort_keys)
+        return _well_formed(encoder.encode(value))
     if isinstance(value, float):
         return number_text(value)
     comma, colon = separators
@@ -1229,6 +1233,7 @@ def canonical_json(value: object, separators: tuple[str, str] = (",", ":"), sort
 
 
 _encode_string = json.encoder.encode_basestring  # what json writes for a str, non-ASCII kept
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @functools.cache
@@ -1283,7 +1288,8 @@ def format_event(event: dict) -> str:
 
 def _format_event_body(event: dict) -> str:
     kind = event.get("event")
-    head = f"{canonical_json(event['t']) if 't' in event else '?'} {kind}"
+    t = event.get("t")
+    head = f"{t if type(t) is int else '?' if t is None else canonical_json(t)} {kind}"
     if kind == "start":
         return f"{head} {event['op']}({','.join(canonical_json(arg) for arg in event.get('args', []))})"
     if kind == "end":
