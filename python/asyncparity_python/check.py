@@ -128,29 +128,29 @@ class IrCheck:
         (a for_each needs a generator, nothing else may call one) are spelled out.
         """
         for step in steps:
-            kind = step["step"]
-            if kind not in ir_steps.STEPS:
-                raise ValueError(f"line {step.get('line')}: unknown step {kind!r}")
+            step_name = step["step"]
+            if step_name not in ir_steps.STEPS:
+                raise ValueError(f"line {step.get('line')}: unknown step {step_name!r}")
             self._fields(step, where)
             for name in ir_steps.bound_names(step):
                 self._local(name, where)
             for _, name in ir_steps.fields_of_type(step, "name"):
                 self._local(name, where)
             for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1"):
-                minimum = int(ir_steps.STEPS[kind]["fields"][field][-1])
+                minimum = int(ir_steps.STEPS[step_name]["fields"][field][-1])
                 if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                     raise ValueError(
-                        f"{where}: line {step.get('line')}: a {kind} {field} is an integer >= {minimum}, not {value!r}"
+                        f"{where}: line {step.get('line')}: a {step_name} {field} is an integer >= {minimum}, not {value!r}"
                     )
             callees = [call["callee"] for call in ir_steps.calls(step)]
             callees += [name for _, name in ir_steps.fields_of_type(step, "callee")]
             for callee in callees:
                 if callee not in self.operations | self.functions:
                     raise ValueError(f"{where}: {callee!r} is neither an operation nor a function")
-                if (kind == "for_each") != (callee in self.generators):
+                if (step_name == "for_each") != (callee in self.generators):
                     raise ValueError(
                         f"{where}: {callee!r} is a generator; for_each consumes its values"
-                        if kind != "for_each"
+                        if step_name != "for_each"
                         else f"{where}: {callee!r} is not a generator function; for_each needs one"
                     )
             for _, queue in ir_steps.fields_of_type(step, "queue"):

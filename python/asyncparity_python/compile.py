@@ -401,20 +401,20 @@ class _Program:
                 found.update(errors.get(called["callee"], ()))
 
         for step in steps:
-            kind = step["step"]
-            if kind == "timeout":
+            step_name = step["step"]
+            if step_name == "timeout":
                 found.add("TimeoutError")
-            elif kind == "throw" and step["kind"] in _UNSHADOWED_KINDS:
+            elif step_name == "throw" and step["kind"] in _UNSHADOWED_KINDS:
                 found.add(step["kind"])
-            elif kind in ("any", "group"):
+            elif step_name in ("any", "group"):
                 found.add("ExceptionGroup")
-            elif kind == "await" and "handle" in step:
+            elif step_name == "await" and "handle" in step:
                 calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
-            elif kind in ("await", "start", "for_each"):
+            elif step_name in ("await", "start", "for_each"):
                 calls([step["call"]])
-            elif kind in ("all", "race"):
+            elif step_name in ("all", "race"):
                 calls(step["calls"])
-            elif kind == "map":
+            elif step_name == "map":
                 calls([step])
             for block, _ in ir_steps.blocks(step):
                 found |= self._builtin_errors(block, function_body, errors)
