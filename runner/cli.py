@@ -1,4 +1,4 @@
-"""The command line: ``asyncparity run``, ``asyncparity show``, ``asyncparity bench``.
+"""The command line: ``asyncparity run``, ``asyncparity show``, ``asyncparity bench``, ``asyncparity --version``.
 
 Exit codes follow pytest: 0 when every scenario agrees or diverges only as declared,
 1 when any scenario mismatches or errors, 2 for a usage or input error (a bad option,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -74,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="asyncparity",
         description=(package_doc or "").strip() + " Run the conformance suite, show generated programs, measure speed.",
     )
+    parser.add_argument("--version", action="version", version=f"asyncparity {version()}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = commands.add_parser(
@@ -268,6 +270,15 @@ def _parser() -> argparse.ArgumentParser:
     _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
+
+
+def version() -> str:
+    """The installed distribution's version (``0.1.0``); ``unknown`` when the package runs
+    from a checkout that was never installed (it has no metadata then)."""
+    try:
+        return importlib.metadata.version("asyncparity")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:

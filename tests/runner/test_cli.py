@@ -358,3 +358,28 @@ def test_matrix_checks_known_outcomes_both_ways(tmp_path: Path, capsys: pytest.C
     code, out, _ = run(capsys, *command)
     assert code == 1
     assert "stale: seed-download-fallback on py" in out
+
+
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr() == ("asyncparity 0.1.0\n", "")
+
+    command = Path(sys.executable).parent / "asyncparity"
+    completed = subprocess.run([str(command), "--version"], capture_output=True, text=True, timeout=60, check=False)
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, "asyncparity 0.1.0\n", "")
+
+
+def test_version_of_a_checkout_never_installed_is_unknown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.metadata
+
+    def not_installed(name: str) -> str:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == "asyncparity unknown\n"
