@@ -68,7 +68,7 @@ from asyncparity.load import load_text
 from asyncparity.node import find_node
 from asyncparity.suite import run_suite
 from asyncparity.testees import NodeTestee, PythonTestee
-from asyncparity.trace import format_trace
+from asyncparity.trace import trace_lines
 from asyncparity_python import target as python_target
 from asyncparity_python.ir_steps import walk
 
@@ -460,7 +460,7 @@ def test_limits_have_the_defaults_and_messages_the_table_says(row: list[str], no
     assert int(default) == model.DEFAULT_LIMITS[limit]
     expected = message.replace("'ID'", "'language-doc-limit'").replace(" at T ms", " at 0 ms")
     for target, outcome in outcomes.items():
-        assert (outcome["status"], outcome["message"]) == ("runaway", expected), (target, format_trace(outcome["trace"])[-3:])
+        assert (outcome["status"], outcome["message"]) == ("runaway", expected), (target, trace_lines(outcome["trace"])[-3:])
 
 
 # -- names and links -------------------------------------------------------------------------------
