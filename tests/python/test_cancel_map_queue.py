@@ -14,66 +14,22 @@ are checked once, for all fixtures, in tests/python/test_target.py.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program
 from asyncparity_runtime import World, format_trace
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
+from helpers import body, call, lit, load, operations_a_and_b, ref, run, scenario
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup, asyncio.timeout: 3.11+")
 
 
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def body(program: str) -> str:
-    """From the first ``async def`` to the ``if __name__`` block."""
-    start = program.index("async def ")
-    return program[start : program.index('\n\nif __name__ == "__main__":')]
-
-
-def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
-    outcome = target.run(load(ir) if isinstance(ir, str) else ir, target_id)
-    assert outcome["status"] == "settled", outcome["message"]
-    return outcome["result"], format_trace(outcome["trace"])
-
-
 def minimal(main: list, **extra) -> dict:
-    ir = {
-        "ir": 1,
-        "id": "t",
-        "summary": "s",
-        "source": "t.yaml",
-        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-        "errors": [],
-        "queues": [],
-        "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
-        "functions": [],
-        "main": main,
-    }
-    ir.update(extra)
-    return ir
-
-
-def call(name: str, *args: dict) -> dict:
-    return {"callee": name, "callee_kind": "operation", "args": list(args)}
-
-
-def ref(name: str, member: str | None = None) -> dict:
-    return {"ref": name, "member": member} if member else {"ref": name}
-
-
-def lit(value: object) -> dict:
-    return {"literal": value}
+    """A scenario with no queues and the operations a and b, each 1 ms, returning 1."""
+    return scenario(main, **{"queues": [], "operations": operations_a_and_b(), **extra})
 
 
 # -- set --------------------------------------------------------------------------------

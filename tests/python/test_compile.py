@@ -3,49 +3,12 @@
 from __future__ import annotations
 
 import ast
-import glob
-import json
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from asyncparity_python.compile import compile_program, python_string
-
-FIXTURES = Path(__file__).parent / "fixtures"
-FIXTURE_FILES = sorted(FIXTURES.glob("*.json"))
-
-
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def body(program: str) -> str:
-    """The text of ``main`` and the functions: from the first ``async def`` to the ``if __name__`` block."""
-    start = program.index("async def ")
-    return program[start : program.index('\n\nif __name__ == "__main__":')]
-
-
-def minimal(main: list, **extra) -> dict:
-    ir = {
-        "ir": 1,
-        "id": "t",
-        "summary": "s",
-        "source": "t.yaml",
-        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-        "errors": [],
-        "operations": [],
-        "functions": [],
-        "main": main,
-    }
-    ir.update(extra)
-    return ir
-
-
-def op_call(name: str, *args: dict) -> dict:
-    return {"callee": name, "callee_kind": "operation", "args": list(args)}
-
+from helpers import body, call, find_cpythons, fixture_names, load, scenario
 
 OPS = [{"name": name, "latency": 1, "outcomes": [{"returns": name}]} for name in ("a", "b", "fetch")]
 
@@ -109,32 +72,19 @@ def test_seed_program_exact_text():
     assert compile_program(load("seed-download-fallback")) == SEED_PROGRAM
 
 
-@pytest.mark.parametrize("path", FIXTURE_FILES, ids=[path.stem for path in FIXTURE_FILES])
-def test_every_fixture_compiles_to_valid_python(path):
-    program = compile_program(json.loads(path.read_text(encoding="utf-8")))
-    compile(program, path.name, "exec")
+@pytest.mark.parametrize("name", fixture_names())
+def test_every_fixture_compiles_to_valid_python(name):
+    program = compile_program(load(name))
+    compile(program, f"{name}.py", "exec")
     assert program.endswith('\n\nif __name__ == "__main__":\n    world.run_and_print(main)\n')
 
 
-def other_pythons() -> list[str]:
-    """python3.10 and python3.13 binaries that actually run (pyenv shims may not)."""
-    found = []
-    for version in ("3.10", "3.13"):
-        candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
-        candidates.append(shutil.which(f"python{version}"))
-        for path in filter(None, candidates):
-            if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-                found.append(path)
-                break
-    return found
-
-
-@pytest.mark.parametrize("interpreter", other_pythons() or [None])
+@pytest.mark.parametrize("interpreter", find_cpythons("3.10", "3.13") or [None])
 def test_every_fixture_is_valid_syntax_for_other_cpythons(interpreter, tmp_path):
     if interpreter is None:
         pytest.skip("no python3.10 or python3.13 found")
-    for path in FIXTURE_FILES:
-        (tmp_path / f"{path.stem}.py").write_text(compile_program(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    for name in fixture_names():
+        (tmp_path / f"{name}.py").write_text(compile_program(load(name)), encoding="utf-8")
     check = "import sys\nfor p in sys.argv[1:]: compile(open(p, encoding='utf-8').read(), p, 'exec')"
     result = subprocess.run(
         [interpreter, "-c", check, *sorted(map(str, tmp_path.glob("*.py")))], capture_output=True, text=True, timeout=60
@@ -158,9 +108,9 @@ def test_string_literals_evaluate_to_exactly_the_text():
 
 
 def test_format_is_an_f_string_with_escaped_literal_parts():
-    ir = minimal(
+    ir = scenario(
         [
-            {"step": "await", "line": 1, "bind": "data", "call": op_call("fetch")},
+            {"step": "await", "line": 1, "bind": "data", "call": call("fetch")},
             {"step": "log", "line": 2, "message": {"format": [TRICKY, {"ref": "data"}, "{}", "\\"]}},
             {"step": "log", "line": 3, "message": {"format": ["no refs {here}"]}},
         ],
@@ -175,17 +125,17 @@ def test_format_is_an_f_string_with_escaped_literal_parts():
 
 
 def test_step_renderings():
-    ir = minimal(
+    ir = scenario(
         [
-            {"step": "start", "line": 1, "bind": "job", "call": op_call("a", {"literal": 1})},
+            {"step": "start", "line": 1, "bind": "job", "call": call("a", {"literal": 1})},
             {"step": "await", "line": 2, "bind": None, "handle": "job"},
             {"step": "await", "line": 3, "bind": "x", "handle": "job"},
             {"step": "sleep", "line": 4, "ms": 30},
             {"step": "sleep", "line": 5, "ms": 1500},
             {"step": "sleep", "line": 6, "ms": 1},
-            {"step": "all", "line": 7, "bind": "results", "calls": [op_call("a"), op_call("b")]},
-            {"step": "race", "line": 8, "bind": "winner", "calls": [op_call("a"), op_call("b")]},
-            {"step": "race", "line": 9, "bind": None, "calls": [op_call("a"), op_call("b")]},
+            {"step": "all", "line": 7, "bind": "results", "calls": [call("a"), call("b")]},
+            {"step": "race", "line": 8, "bind": "winner", "calls": [call("a"), call("b")]},
+            {"step": "race", "line": 9, "bind": None, "calls": [call("a"), call("b")]},
             {"step": "repeat", "line": 10, "times": 3, "bind": "attempt", "body": []},
             {
                 "step": "repeat",
@@ -257,13 +207,13 @@ def test_try_catch_finally_renderings():
         return {
             "step": "try",
             "line": 1,
-            "body": [{"step": "await", "line": 2, "bind": None, "call": op_call("a")}],
+            "body": [{"step": "await", "line": 2, "bind": None, "call": call("a")}],
             "catch": None if kinds is None else {"kinds": kinds, "bind": bind, "body": []},
             "finally": final,
         }
 
     log_step = {"step": "log", "line": 3, "message": {"ref": "error", "member": "message"}}
-    ir = minimal(
+    ir = scenario(
         [
             try_step(["IOError"], None, None),
             try_step(["IOError", "TimeoutError"], "error", [log_step]),
@@ -310,12 +260,12 @@ async def main():
 
 
 def test_temp_names_never_collide_with_scenario_names():
-    ir = minimal(
+    ir = scenario(
         [
-            {"step": "await", "line": 1, "bind": "tasks", "call": op_call("a")},
-            {"step": "await", "line": 2, "bind": "done", "call": op_call("a")},
-            {"step": "await", "line": 3, "bind": "task", "call": op_call("a")},
-            {"step": "race", "line": 4, "bind": "tasks_2", "calls": [op_call("a"), op_call("b")]},
+            {"step": "await", "line": 1, "bind": "tasks", "call": call("a")},
+            {"step": "await", "line": 2, "bind": "done", "call": call("a")},
+            {"step": "await", "line": 3, "bind": "task", "call": call("a")},
+            {"step": "race", "line": 4, "bind": "tasks_2", "calls": [call("a"), call("b")]},
         ],
         operations=OPS,
     )
@@ -327,13 +277,13 @@ def test_temp_names_never_collide_with_scenario_names():
 
 
 def test_long_calls_wrap_one_item_a_line():
-    ir = minimal(
+    ir = scenario(
         [
             {
                 "step": "all",
                 "line": 1,
                 "bind": "results",
-                "calls": [op_call("fetch", {"literal": "https://example.com/" + "x" * 20}) for _ in range(3)],
+                "calls": [call("fetch", {"literal": "https://example.com/" + "x" * 20}) for _ in range(3)],
             }
         ],
         operations=OPS,
@@ -352,7 +302,7 @@ async def main():
 
 
 def test_the_docstring_stays_a_docstring_whatever_the_summary():
-    ir = minimal([], summary='ends with a quote" and """ triple; import os \\ \n', source='dir/"x".yaml')
+    ir = scenario([], summary='ends with a quote" and """ triple; import os \\ \n', source='dir/"x".yaml')
     program = compile_program(ir)
     tree = ast.parse(program)
     assert ast.get_docstring(tree, clean=False) == (
@@ -364,7 +314,7 @@ def test_the_docstring_stays_a_docstring_whatever_the_summary():
 
 
 def test_empty_main_is_pass():
-    assert body(compile_program(minimal([]))) == "async def main():\n    pass\n"
+    assert body(compile_program(scenario([]))) == "async def main():\n    pass\n"
 
 
 @pytest.mark.parametrize(
@@ -372,25 +322,28 @@ def test_empty_main_is_pass():
     [
         (lambda ir: ir.update(ir=2), "scenario IR version 1, not 2"),
         (
-            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "range", "call": op_call("a")}),
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "range", "call": call("a")}),
             "local name 'range' cannot be used",
         ),
         (
-            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "a", "call": op_call("a")}),
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "a", "call": call("a")}),
             "'a' would shadow the operation or function of that name",
         ),
         (lambda ir: ir["main"].append({"step": "teleport", "line": 7}), "line 7: unknown step 'teleport'"),
         (lambda ir: ir.update(errors=["Exception"]), "error kind 'Exception' cannot be a class name"),
         (lambda ir: ir.update(errors=["None"]), "error kind 'None' cannot be a class name"),
         (
-            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "lambda", "call": op_call("a")}),
+            lambda ir: ir["main"].append({"step": "await", "line": 1, "bind": "lambda", "call": call("a")}),
             "local name 'lambda' cannot be used",
         ),
         (
             lambda ir: ir["main"].append({"step": "throw", "line": 1, "kind": "Nope", "message": {"literal": "x"}}),
             "error kind 'Nope' is not in the scenario's errors",
         ),
-        (lambda ir: ir["main"].append({"step": "log", "line": 1}), "main: line 1: a log step needs its 'message' (an expression (EXPR))"),
+        (
+            lambda ir: ir["main"].append({"step": "log", "line": 1}),
+            "main: line 1: a log step needs its 'message' (an expression (EXPR))",
+        ),
         (
             lambda ir: ir["main"].append({"step": "log", "line": 1, "message": {"ref": "Bad-Name"}}),
             "local name 'Bad-Name' cannot be used",
@@ -398,7 +351,7 @@ def test_empty_main_is_pass():
     ],
 )
 def test_ir_the_compiler_cannot_trust_is_a_value_error(change, message):
-    ir = minimal([], operations=OPS)
+    ir = scenario([], operations=OPS)
     change(ir)
     with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)")):
         compile_program(ir)

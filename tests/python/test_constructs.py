@@ -15,69 +15,26 @@ live once, for all fixtures, in tests/python/test_target.py.
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
-from pathlib import Path
 
 import pytest
 
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from helpers import body, call, lit, load, operations_a_and_b, ref, run, scenario
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="TaskGroup, asyncio.timeout, ExceptionGroup: 3.11+")
 
 
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def body(program: str) -> str:
-    """From the first ``async def`` to the ``if __name__`` block."""
-    start = program.index("async def ")
-    return program[start : program.index('\n\nif __name__ == "__main__":')]
-
-
-def run(name: str, target_id: str = "python") -> tuple[dict, str]:
-    outcome = target.run(load(name), target_id)
-    assert outcome["status"] == "settled", outcome["message"]
-    assert outcome["message"] is None
-    return outcome["result"], format_trace(outcome["trace"])
-
-
 def minimal(main: list, **extra) -> dict:
-    ir = {
-        "ir": 1,
-        "id": "t",
-        "summary": "s",
-        "source": "t.yaml",
-        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-        "errors": [],
-        "operations": [{"name": name, "latency": 1, "outcomes": [{"returns": 1}]} for name in ("a", "b")],
-        "functions": [],
-        "main": main,
-    }
-    ir.update(extra)
-    return ir
-
-
-def call(name: str, *args: dict) -> dict:
-    return {"callee": name, "callee_kind": "operation", "args": list(args)}
-
-
-def ref(name: str, member: str | None = None) -> dict:
-    return {"ref": name, "member": member} if member else {"ref": name}
+    """A scenario with the operations a and b, each 1 ms, returning 1."""
+    return scenario(main, **{"operations": operations_a_and_b(), **extra})
 
 
 def calc(left: dict, op: str, right: dict) -> dict:
     return {"calc": [left, op, right]}
-
-
-def lit(value: object) -> dict:
-    return {"literal": value}
 
 
 # -- all_settled ------------------------------------------------------------------------

@@ -18,63 +18,29 @@ A scenario declares that as a divergence.)
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
-from pathlib import Path
 
 import pytest
 
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program
 from asyncparity_runtime import World, format_trace
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
+from helpers import body, lit, load, ref, run, scenario
 
 needs_311 = pytest.mark.skipif(sys.version_info < (3, 11), reason="asyncio.timeout: 3.11+")
 
 
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
-
-def body(program: str) -> str:
-    """From the first ``async def`` to the ``if __name__`` block."""
-    start = program.index("async def ")
-    return program[start : program.index('\n\nif __name__ == "__main__":')]
-
-
-def run(ir: dict | str, target_id: str = "python") -> tuple[dict, str]:
-    outcome = target.run(load(ir) if isinstance(ir, str) else ir, target_id)
-    assert outcome["status"] == "settled", outcome["message"]
-    return outcome["result"], format_trace(outcome["trace"])
-
-
 def minimal(main: list, functions: list | None = None, **extra) -> dict:
-    ir = {
-        "ir": 1,
-        "id": "t",
-        "summary": "s",
-        "source": "t.yaml",
-        "limits": {"virtual_time": 3600000, "timer_firings": 10000, "turns_per_instant": 1000},
-        "errors": [],
+    """A scenario with the resource connection (opens in 5 ms, closes in 3) and the
+    operation a (1 ms, returns 1)."""
+    fields = {
         "queues": [],
         "resources": [{"name": "connection", "open": 5, "close": 3}],
         "operations": [{"name": "a", "latency": 1, "outcomes": [{"returns": 1}]}],
         "functions": functions or [],
-        "main": main,
     }
-    ir.update(extra)
-    return ir
-
-
-def lit(value: object) -> dict:
-    return {"literal": value}
-
-
-def ref(name: str) -> dict:
-    return {"ref": name}
+    return scenario(main, **{**fields, **extra})
 
 
 def fn_call(name: str, *args: dict) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import glob
 import json
 import os
 import shutil
@@ -27,16 +26,10 @@ from asyncparity import verify
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
+from helpers import ROOT, find_cpython, fixture_names, load
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).parent / "fixtures"
 RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 SCALE = 10  # real ms per virtual ms in the real-time runs
-
-
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-
 
 SEED = yaml.safe_load((ROOT / "spec" / "seed" / "download-fallback.yaml").read_text(encoding="utf-8"))
 
@@ -203,17 +196,7 @@ def test_tricky_strings_come_out_byte_identical():
     assert outcome["result"] == {"throws": {"kind": "WeirdError", "message": TRICKY + TRICKY}}
 
 
-ALL_FIXTURES = sorted(path.stem for path in FIXTURES.glob("*.json"))
-
-
-def pyenv_python(version: str) -> str | None:
-    """A CPython X.Y from pyenv (or PATH) that actually runs (a pyenv shim may not)."""
-    candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
-    candidates.append(shutil.which(f"python{version}"))
-    for path in filter(None, candidates):
-        if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-            return path
-    return None
+ALL_FIXTURES = fixture_names()
 
 
 def unmet(name: str, version: tuple[int, int], target_id: str = "python") -> str | None:
@@ -256,7 +239,7 @@ def test_every_fixture_runs_on_real_time_as_on_the_virtual_clock(version, tmp_pa
     # program, on each CPython (python-eager from 3.12), runs under the genuine
     # asyncio.run with real timers and must print the trace of its virtual run on that
     # CPython, which may differ from version to version (as CPython does).
-    python = sys.executable if version is None else pyenv_python(version)
+    python = sys.executable if version is None else find_cpython(version)
     if python is None:
         pytest.skip(f"no working CPython {version} on PATH or in pyenv")
     major_minor = sys.version_info[:2] if version is None else tuple(int(part) for part in version.split("."))
@@ -295,7 +278,7 @@ def test_a_difference_between_cpython_versions_is_reproduced_not_hidden():
     # `break` drops the generator) before asyncio.run cancels what is left; 3.11 and 3.12
     # cancel that task first, so the close never happens. Both are what the real
     # asyncio.run does (the test above runs both on real time).
-    pythons = {version: pyenv_python(version) for version in ("3.12", "3.13")}
+    pythons = {version: find_cpython(version) for version in ("3.12", "3.13")}
     if None in pythons.values():
         pytest.skip("needs CPython 3.12 and 3.13")
     ir = load("generator-using-break")
@@ -306,7 +289,7 @@ def test_a_difference_between_cpython_versions_is_reproduced_not_hidden():
 
 @pytest.mark.parametrize("version", [None, "3.10", "3.13"])
 def test_every_saved_program_runs_standalone_with_the_same_trace_and_no_warning(version, tmp_path):
-    python = sys.executable if version is None else pyenv_python(version)
+    python = sys.executable if version is None else find_cpython(version)
     if python is None:
         pytest.skip(f"no working CPython {version} on PATH or in pyenv")
     major_minor = sys.version_info[:2] if version is None else tuple(int(part) for part in version.split("."))

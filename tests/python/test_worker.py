@@ -7,35 +7,18 @@ in-process for the cases that need no process.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from asyncparity_python import target, worker
+from helpers import ROOT, find_cpython, find_cpythons, load
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = Path(__file__).parent / "fixtures"
-SEED = json.loads((FIXTURES / "seed-download-fallback.json").read_text(encoding="utf-8"))
-
-
-def other_pythons() -> list[str]:
-    """python3.10 and python3.13 binaries that actually run (pyenv shims may not)."""
-    found = []
-    for version in ("3.10", "3.13"):
-        candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
-        candidates.append(shutil.which(f"python{version}"))
-        for path in filter(None, candidates):
-            if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-                found.append(path)
-                break
-    return found
+SEED = load("seed-download-fallback")
 
 
 def converse(lines: list[str], python: str = sys.executable) -> tuple[list[dict], subprocess.CompletedProcess]:
@@ -109,7 +92,7 @@ def test_end_of_input_ends_the_worker_cleanly():
     assert result.returncode == 0
 
 
-@pytest.mark.parametrize("python", other_pythons() or [None])
+@pytest.mark.parametrize("python", find_cpythons("3.10", "3.13") or [None])
 def test_the_worker_serves_under_other_cpythons(python):
     if python is None:
         pytest.skip("no python3.10 or python3.13 found")
@@ -148,24 +131,10 @@ def test_handle_in_process():
 # -- python-eager and version-dependent programs, under each CPython ------------------------
 
 
-def python_for(version: str) -> str | None:
-    """A working pythonX.Y binary (pyenv's, else one on PATH), or None."""
-    candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"))
-    candidates.append(shutil.which(f"python{version}"))
-    for path in filter(None, candidates):
-        if subprocess.run([path, "-c", "pass"], capture_output=True, timeout=30).returncode == 0:
-            return path
-    return None
-
-
 def version_of(python: str) -> str:
     return subprocess.run(
         [python, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, timeout=30
     ).stdout.strip()
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def run_all(python: str, requests: list[tuple[str, dict]]) -> list[dict]:
@@ -190,10 +159,10 @@ EAGER_START = '0 start download("u")\n0 log "started"\n30 end download -> "data"
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_python_eager_starts_the_operation_before_the_next_line(version):
-    python = python_for(version)
+    python = find_cpython(version)
     if python is None:
         pytest.skip(f"no python{version} found")
-    ir = fixture("start-log-await")
+    ir = load("start-log-await")
     replies, result = converse(
         [request(id=1, type="hello"), request(id=2, type="compile", target="python-eager", scenario=ir)], python=python
     )
@@ -207,7 +176,7 @@ def test_python_eager_starts_the_operation_before_the_next_line(version):
 
 def test_python_eager_gives_the_javascript_trace_of_the_eager_start_divergence():
     # spec/divergences/eager-start.yaml declares python's lazy start; python-eager has none.
-    python = python_for("3.12")
+    python = find_cpython("3.12")
     if python is None:
         pytest.skip("no python3.12 found")
     from asyncparity.load import load_file
@@ -223,7 +192,7 @@ def test_python_eager_gives_the_javascript_trace_of_the_eager_start_divergence()
 
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="skipped only before 3.12")
 def test_python_eager_is_skipped_by_the_worker_before_3_12():
-    (outcome,) = run_all(sys.executable, [("python-eager", fixture("start-log-await"))])
+    (outcome,) = run_all(sys.executable, [("python-eager", load("start-log-await"))])
     assert outcome == {
         "target": "python-eager",
         "status": "skipped",
@@ -235,20 +204,20 @@ def test_python_eager_is_skipped_by_the_worker_before_3_12():
 
 
 def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
-    python = python_for("3.10")
+    python = find_cpython("3.10")
     if python is None:
         pytest.skip("no python3.10 found")
     version = version_of(python)
     outcomes = run_all(
         python,
         [
-            ("python", fixture("group-success")),
-            ("python-eager", fixture("timeout-expires")),
-            ("python", fixture("any-all-fail")),
-            ("python", fixture("timeout-expires")),
-            ("python", fixture("any-first-success")),
-            ("python", fixture("backoff-calc")),
-            ("python", fixture("all-settled-one-fails")),
+            ("python", load("group-success")),
+            ("python-eager", load("timeout-expires")),
+            ("python", load("any-all-fail")),
+            ("python", load("timeout-expires")),
+            ("python", load("any-first-success")),
+            ("python", load("backoff-calc")),
+            ("python", load("all-settled-one-fails")),
         ],
     )
     assert [(outcome["target"], outcome["status"], outcome["message"]) for outcome in outcomes[:3]] == [
@@ -269,7 +238,7 @@ def test_programs_needing_3_11_are_skipped_under_3_10_and_the_rest_run():
     assert [outcome["trace"] for outcome in outcomes[:2]] == [[], []]
     # A timeout is asyncio.wait_for there; an any whose call succeeds needs no group.
     timeout, first_success = outcomes[3:5]
-    assert timeout["result"] == target.run(fixture("timeout-expires"))["result"]
+    assert timeout["result"] == target.run(load("timeout-expires"))["result"]
     assert first_success["result"] == {"returns": "medium"}
     backoff, settled = outcomes[5:]
     assert backoff["result"] == {"returns": "ok"}
@@ -294,12 +263,12 @@ NEW_FIXTURES = [
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="the reference run needs 3.11")
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
 def test_new_constructs_give_the_same_outcome_under_newer_cpythons(version):
-    python = python_for(version)
+    python = find_cpython(version)
     if python is None:
         pytest.skip(f"no python{version} found")
     from asyncparity_python import target
 
-    irs = [fixture(name) for name in NEW_FIXTURES]
+    irs = [load(name) for name in NEW_FIXTURES]
     for name, ir, there in zip(NEW_FIXTURES, irs, run_all(python, [("python", ir) for ir in irs]), strict=True):
         here = target.run(ir)
         assert (there["status"], there["result"], there["trace"]) == (here["status"], here["result"], here["trace"]), name
