@@ -16,7 +16,7 @@ from .check_steps import StepChecker
 from .check_values import Scope, meet
 from .diagnostics import did_you_mean
 from .names import ERROR_KIND
-from .yaml_nodes import MISSING
+from .yaml_nodes import MISSING, Missing
 
 CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
@@ -97,7 +97,7 @@ class BlockStepChecker(StepChecker):
         if "steps" not in entries:
             self.error(entries["timeout"][0], "timeout needs 'steps: [steps]', the block it bounds")
             return None
-        idiom = "signal"
+        idiom: str | Missing = "signal"
         if "idiom" in entries:
             idiom = self.scalar(entries["idiom"][1], "idiom", str)
             if idiom is not MISSING and idiom not in TIMEOUT_IDIOMS:

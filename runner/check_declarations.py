@@ -8,12 +8,14 @@ parameters, whether they are generators). Every declared name is entered in
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from .check_blocks import BlockStepChecker
 from .check_values import Scope
 from .names import IDENTIFIER, camel_case
-from .yaml_nodes import MISSING, with_article
+from .yaml_nodes import MISSING, Missing, with_article
 
 OPERATION_KEYS = ("latency", "returns", "fails", "outcomes", "on_cancel")
 ON_CANCEL = ("stop", "ignore")
@@ -48,7 +50,7 @@ class DeclarationChecker(BlockStepChecker):
                 outcomes = [self.outcome(item, name) for item in items]
             else:
                 outcomes = [self.outcome_entry(given[0], spec[given[0]][1], name)]
-            on_cancel = "stop"
+            on_cancel: str | Missing = "stop"
             if "on_cancel" in spec:
                 on_cancel = self.scalar(spec["on_cancel"][1], "on_cancel", str)
                 if on_cancel is not MISSING and on_cancel not in ON_CANCEL:
@@ -178,7 +180,7 @@ class DeclarationChecker(BlockStepChecker):
         self.in_generator, self.blocks = name in self.generators, []
         body = self.steps(body_node, Scope(params), f"function '{name}'") if body_node is not None else []
         self.in_generator = False
-        function = {"name": name, "params": params, "body": body}
+        function: dict[str, Any] = {"name": name, "params": params, "body": body}
         if name in self.generators:
             function["generator"] = True
         return function

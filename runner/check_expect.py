@@ -12,7 +12,7 @@ import yaml
 from .diagnostics import did_you_mean
 from .model import CAUSES, ORDERS, TARGETS, Divergence, Expectation
 from .names import ERROR_KIND
-from .yaml_nodes import MISSING, NodeReader, position
+from .yaml_nodes import MISSING, Missing, NodeReader, position
 
 EXPECT_KEYS = ("returns", "throws", "uncaught", "trace", "order")
 DIVERGE_KEYS = ("targets", "reason", "cause", "closed_by", "see", "returns", "throws", "uncaught", "trace")
@@ -22,7 +22,7 @@ RESULT_KEYS = ("returns", "throws", "uncaught")
 class ExpectationChecker(NodeReader):
     """Reads a scenario's ``expect`` and ``diverge``."""
 
-    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | object | None:
+    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | Missing | None:
         given = [key for key in RESULT_KEYS if key in entries]
         if len(given) > 1:
             self.error(node, f"{what} states one of returns, throws or uncaught, not {' and '.join(given)}")
@@ -65,7 +65,7 @@ class ExpectationChecker(NodeReader):
             record["errors"] = members
         return record
 
-    def trace(self, node: yaml.Node) -> tuple[str, ...] | object | None:
+    def trace(self, node: yaml.Node) -> tuple[str, ...] | Missing | None:
         text = self.scalar(node, "trace", str)
         if text is MISSING:
             return MISSING

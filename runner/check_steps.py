@@ -105,10 +105,11 @@ class StepChecker(ValueChecker):
         kind = self.callables.get(callee)
         if kind not in ("operation", "function") or (callee in self.generators) != generator:
             hint = did_you_mean(callee, [name for name, known in self.callables.items() if known in ("operation", "function")])
-            what = {
+            not_callable: dict[str | None, str] = {
                 "queue": f"'{callee}' is a queue; use put and get with it",
                 "resource": f"'{callee}' is a resource; open it with a 'using' step",
-            }.get(kind, f"unknown operation or function '{callee}'{hint}")
+            }
+            what = not_callable.get(kind, f"unknown operation or function '{callee}'{hint}")
             if kind in ("function", "operation") and generator:
                 what = f"'{callee}' is not a generator; for_each consumes a function with generator: true"
             elif kind == "function":
@@ -234,15 +235,12 @@ class StepChecker(ValueChecker):
         if callee in self.generators:
             self.error(callee_node, f"'{callee}' is a generator; consume its values with 'for_each: {callee}'")
             return None
-        if self.callables.get(callee) == "function" and self.arity[callee] != 1:
-            self.error(callee_node, f"map calls '{callee}' with one item, but it takes {self.arity[callee]} argument(s)")
+        function = callee if callee is not None and self.callables.get(callee) == "function" else None
+        if function is not None and self.arity[function] != 1:
+            self.error(callee_node, f"map calls '{function}' with one item, but it takes {self.arity[function]} argument(s)")
             return None
         # Checked as a call with no arguments here; map passes each item as the one argument.
-        call = (
-            {"callee": callee, "callee_kind": "function"}
-            if self.callables.get(callee) == "function"
-            else self.call(callee_node, None, scope)
-        )
+        call = {"callee": function, "callee_kind": "function"} if function is not None else self.call(callee_node, None, scope)
         over = self.expr(entries["over"][1], scope)
         if over is not None and "literal" in over and not isinstance(over["literal"], list):
             self.error(entries["over"][1], f"map goes over a list of items, not {describe(entries['over'][1])}")

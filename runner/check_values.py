@@ -116,8 +116,9 @@ class ValueChecker(NodeReader):
                 return self.reference(node, reference.group(1), reference.group(2), scope)
             return {"literal": value}
         if isinstance(node, yaml.SequenceNode):
-            items = [self.expr(item, scope) for item in node.value]
-            if None in items:
+            exprs = [self.expr(item, scope) for item in node.value]
+            items = [item for item in exprs if item is not None]
+            if len(items) != len(exprs):
                 return None
             if all("literal" in item for item in items):
                 return {"literal": [item["literal"] for item in items]}
@@ -133,8 +134,9 @@ class ValueChecker(NodeReader):
             if set(entries) == {"literal"}:
                 value = self.plain(entries["literal"][1], "a literal")
                 return None if value is MISSING else {"literal": value}
-            pairs = [(key, self.expr(value, scope)) for key, (_, value) in entries.items()]
-            if any(value is None for _, value in pairs):
+            by_key = {key: self.expr(value, scope) for key, (_, value) in entries.items()}
+            pairs = [(key, value) for key, value in by_key.items() if value is not None]
+            if len(pairs) != len(by_key):
                 return None
             if all("literal" in value for _, value in pairs):
                 return {"literal": {key: value["literal"] for key, value in pairs}}

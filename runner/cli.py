@@ -497,6 +497,7 @@ def _bless(args: argparse.Namespace) -> int:
         if not diff:
             print(f"unchanged: {scenario.id} ({scenario.path})")
             continue
+        assert blessing.text is not None  # a diff is to the new text
         Path(scenario.path).write_text(blessing.text, encoding="utf-8")
         print(f"blessed: {scenario.id} ({scenario.path})")
         print("\n".join(f"  {line}" for line in diff))
@@ -528,25 +529,29 @@ def _verify(args: argparse.Namespace) -> int:
     try:
         with _running(python, node):
             verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
+            # The verdicts are in the order of the scenarios that run_suite was given.
             outcomes = {
-                (verdict.scenario_id, item.target): item.outcome or {"status": item.status, "message": item.message}
-                for verdict in verdicts
+                (scenario.id, item.target): item.outcome or {"status": item.status, "message": item.message}
+                for scenario, verdict in zip(scenarios, verdicts, strict=True)
                 for item in verdict.targets
             }
             sources: dict[tuple[str, str], str] = {}
             python_targets = [target for target in targets if target in PYTHON_TARGETS]
             js_targets = [target for target in targets if target in JS_TARGETS]
-            for target in python_targets:
-                for scenario in scenarios:
-                    sources[scenario.id, target] = python.compile(scenario.ir, target)
+            if python_targets:
+                assert python is not None  # _python_testee gives one whenever a Python target is selected
+                for target in python_targets:
+                    for scenario in scenarios:
+                        sources[scenario.id, target] = python.compile(scenario.ir, target)
+                hello = python.hello if isinstance(python, WorkerTestee) else python.hello()
+                assert hello is not None  # a started worker has said hello
+                runtimes["python"] = hello["runtime"]["version"]
             if js_targets:
+                assert node is not None  # made above whenever a JavaScript target is selected
                 jobs = [(scenario.ir, target) for target in js_targets for scenario in scenarios]
                 for (ir, target), source in zip(jobs, node.compile_many(jobs), strict=True):
                     sources[ir["id"], target] = source
-            if python_targets:
-                hello = python.hello if isinstance(python, WorkerTestee) else python.hello()
-                runtimes["python"] = hello["runtime"]["version"]
-            if js_targets:
+                assert node.hello is not None  # a started worker has said hello
                 runtimes["node"] = node.hello["runtime"]["version"]
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)

@@ -233,6 +233,7 @@ def _compare_target(
     if expected_result is not None and normalize(expected_result) != normalize(actual_result):
         problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
     if not same_trace:
+        assert expected_trace is not None  # with no expected trace, same_trace is True
         first, want, got = first_difference(expected_trace, actual_trace, "(end of trace)")
         problems.append(f"trace: first difference at event {first + 1}: expected `{want}`, got `{got}`")
         diff = list(difflib.unified_diff(expected_trace, actual_trace, f"expected ({against})", target, lineterm=""))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -109,7 +110,8 @@ def updated(report: dict, known: list[Known]) -> str:
             link = next((item.link for item in known if item.matches(scenario["id"], cell) and item.link), "")
             if link:
                 links.setdefault(key, link)
-            first = next(iter(result.get("targets", {}).values()), {}).get("message", "")
+            first_target: dict[str, Any] = next(iter(result.get("targets", {}).values()), {})
+            first = first_target.get("message", "")
             reasons.setdefault(key, old or first)
     lines = [
         "# Known outcomes per runtime: see runner/known.py. Regenerate with the command",

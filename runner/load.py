@@ -126,7 +126,9 @@ def load_text(text: str, path: str) -> LoadResult:
     if "&" in text or "*" in text:  # a cheap guard: most files have neither
         for event in yaml.parse(text, Loader=_FAST_LOADER):
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                start = event.start_mark
+                assert start is not None  # the parser marks every event it emits (None is for events built by hand)
+                line, column = start.line + 1, start.column + 1
                 # An alias shares one value between places; the targets would each get a
                 # copy, and a reader would have to chase it. Scenarios spell values out.
                 result.diagnostics.append(

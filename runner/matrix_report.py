@@ -7,6 +7,8 @@ Everything here reads the plain JSON of :func:`asyncparity.matrix.to_report` (or
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any
 
 from .matrix import LEGEND, SYMBOL
 
@@ -38,7 +40,7 @@ def table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def markdown(report: dict, problems: list[str] = ()) -> str:
+def markdown(report: dict, problems: Sequence[str] = ()) -> str:
     """Markdown for a CI job summary: the table, a summary row, each failing cell's details."""
     names = [cell["name"] for cell in report["cells"]]
     lines = ["## asyncparity matrix", "", LEGEND, "", "| scenario | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
@@ -58,7 +60,8 @@ def markdown(report: dict, problems: list[str] = ()) -> str:
     if failing:
         lines += ["", "### Cells that did not pass", ""]
         for scenario, name, cell in failing:
-            first = next(iter(cell.get("targets", {}).values()), {}).get("message", "")
+            first_target: dict[str, Any] = next(iter(cell.get("targets", {}).values()), {})
+            first = first_target.get("message", "")
             lines.append(f"- `{scenario['id']}` on {name}: {first}  \n  rerun: `{cell.get('rerun', '')}`")
     if problems:
         lines += ["", "### Known outcomes", ""] + [f"- {problem}" for problem in problems]

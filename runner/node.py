@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 MINIMUM_MAJOR = 20
@@ -33,7 +34,7 @@ class NodeBinary:
         return int(self.version.split(".")[0])
 
 
-def find_node(requested: str | None = None, environ: dict[str, str] | None = None) -> NodeBinary:
+def find_node(requested: str | None = None, environ: Mapping[str, str] | None = None) -> NodeBinary:
     """Resolve and check the Node binary; raises :class:`NodeNotFound` with a plain message."""
     environ = os.environ if environ is None else environ
     fix = "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"

@@ -16,6 +16,7 @@ own example of collecting YAML tests (doc/en/example/nonpython).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,7 +143,7 @@ class ScenarioFailure(Exception):
 class ScenarioItem(pytest.Item):
     """One scenario on one target."""
 
-    def __init__(self, *, scenario: Scenario, target: str, **kwargs: object) -> None:
+    def __init__(self, *, scenario: Scenario, target: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario = scenario
         self.target = target
@@ -157,7 +158,7 @@ class ScenarioItem(pytest.Item):
             header = f"{self.scenario.path}:{self.scenario.line}: {self.scenario.id}: {self.scenario.summary}"
             raise ScenarioFailure("\n".join([header, *details[1:]]))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
         if isinstance(excinfo.value, ScenarioFailure):
             return excinfo.value.text
         return str(super().repr_failure(excinfo))
@@ -169,14 +170,14 @@ class ScenarioItem(pytest.Item):
 class LoadErrorItem(pytest.Item):
     """A scenario file that did not load: fails with its diagnostics."""
 
-    def __init__(self, *, diagnostics: list[Diagnostic], **kwargs: object) -> None:
+    def __init__(self, *, diagnostics: list[Diagnostic], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.diagnostics = diagnostics
 
     def runtest(self) -> None:
         raise ScenarioFailure("\n".join(str(diagnostic) for diagnostic in self.diagnostics))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:  # type: ignore[override]
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
         if isinstance(excinfo.value, ScenarioFailure):
             return excinfo.value.text
         return str(super().repr_failure(excinfo))

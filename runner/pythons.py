@@ -34,9 +34,9 @@ def _candidates(requested: str, environ: dict[str, str]) -> list[str]:
     if os.sep in requested or requested.startswith("."):
         return [requested]
     if not re.fullmatch(r"\d+\.\d+", requested):
-        found = shutil.which(requested, path=environ.get("PATH"))
-        return [found] if found else []
-    found = []
+        named = shutil.which(requested, path=environ.get("PATH"))
+        return [named] if named else []
+    found: list[str] = []
     on_path = shutil.which(f"python{requested}", path=environ.get("PATH"))
     if on_path:
         found.append(on_path)

@@ -25,6 +25,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
@@ -107,6 +108,9 @@ class PythonTestee:
                 "trace": [],
                 "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
             }
+
+
+_Worker = TypeVar("_Worker", bound="WorkerTestee")  # `with NodeTestee(...) as worker` gives a NodeTestee
 
 
 class WorkerTestee:
@@ -195,7 +199,7 @@ class WorkerTestee:
                 pass
         self._kill()
 
-    def __enter__(self) -> WorkerTestee:
+    def __enter__(self: _Worker) -> _Worker:
         self.start()
         return self
 
@@ -298,13 +302,14 @@ class WorkerTestee:
     def _send(self, requests: list[dict]) -> None:
         process = self._process
         assert process is not None
-        assert process.stdin is not None
+        stdin = process.stdin
+        assert stdin is not None  # started with stdin=PIPE
         payload = "".join(json.dumps(request) + "\n" for request in requests)  # ASCII: safe in any pipe encoding
 
         def write() -> None:
             try:
-                process.stdin.write(payload)
-                process.stdin.flush()
+                stdin.write(payload)
+                stdin.flush()
             except (OSError, ValueError):
                 pass  # the worker died; the reader sees its exit and reports it
 

@@ -210,6 +210,7 @@ def verify_programs(
     programs = [(key, item) for key, item in planned.items() if isinstance(item, Program)]
     # The longest first, so that the pool does not end waiting on one long program.
     programs.sort(key=lambda entry: -entry[1].virtual_ms)
+    program_of = dict(programs)
     numbers = iter(range(1, 1_000_000_000))
     checks: dict[tuple[str, str], Check] = {key: item for key, item in planned.items() if isinstance(item, Check)}
     done: dict[str, Verification] = {}
@@ -225,7 +226,7 @@ def verify_programs(
             for target in targets:
                 key = (scenario.id, target)
                 if key not in checks:
-                    checks[key] = check_program(planned[key], *futures[key].result(), 1)
+                    checks[key] = check_program(program_of[key], *futures[key].result(), 1)
             if any(checks[scenario.id, target].status == "differ" for target in targets):
                 waiting.append(scenario)
             else:
@@ -233,8 +234,10 @@ def verify_programs(
     for scenario in waiting:
         for target in targets:
             key = (scenario.id, target)
-            runs, program = 1, planned[key]
+            runs = 1
             while checks[key].status == "differ" and runs < attempts:
+                # Only a run differs: what plan() answered with a Check is "not run" or "too long".
+                program = program_of[key]
                 runs += 1
                 # Twice the scale each time, as long as the run stays within the bound.
                 scale = runner.scale * 2 ** (runs - 1)

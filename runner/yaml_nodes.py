@@ -9,10 +9,11 @@ Values are built by PyYAML's safe constructor: nothing in a file is ever evaluat
 
 from __future__ import annotations
 
+import enum
 import math
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -21,7 +22,15 @@ from .names import IDENTIFIER, JS_RESERVED_SPELLINGS, RESERVED_KINDS, RESERVED_N
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
 
-MISSING = object()
+
+class Missing(enum.Enum):
+    """The type of :data:`MISSING`: one member, so that ``value is MISSING`` narrows a
+    ``str | Missing`` to ``str`` for the type checker."""
+
+    MISSING = "MISSING"
+
+
+MISSING: Final = Missing.MISSING
 """What a reader returns for a value it reported as wrong (None may be a good value)."""
 
 

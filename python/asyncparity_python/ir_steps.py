@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 TABLE: dict = json.loads(Path(__file__).with_name("ir-steps.json").read_text(encoding="utf-8"))
 """The whole table: ``types``, ``steps``, ``ir`` (the IR version it describes)."""
@@ -24,9 +25,11 @@ STEPS: dict[str, dict] = TABLE["steps"]
 ``blocks`` ([{field, binds}]), ``loops``, and ``one_of`` where a step has one."""
 
 
-def field_value(step: dict, path: str) -> object:
-    """A field of ``step`` by its table path: ``body``, or ``catch.body`` (None where absent)."""
-    value: object = step
+def field_value(step: dict, path: str) -> Any:
+    """A field of ``step`` by its table path: ``body``, or ``catch.body`` (None where absent).
+
+    Typed as the IR is (JSON, ``Any``): the table says what the field holds."""
+    value: Any = step
     for part in path.split("."):
         if not isinstance(value, dict):
             return None
@@ -39,7 +42,8 @@ def blocks(step: dict) -> list[tuple[list[dict], str | None]]:
     error, a repeat's counter, a for_each's value, a using's resource value) or None."""
     held = []
     # An unknown step holds nothing: walking must not fail before a check can name it.
-    for block in STEPS.get(step.get("step"), {"blocks": []})["blocks"]:
+    row = STEPS.get(step["step"]) if "step" in step else None
+    for block in row["blocks"] if row is not None else []:
         steps = field_value(step, block["field"])
         if steps is not None:
             bound = field_value(step, block["binds"]) if block["binds"] else None
@@ -69,9 +73,9 @@ def bound_names(step: dict) -> list[str]:
     return [name for name in names if name]
 
 
-def fields_of_type(step: dict, *types: str) -> Iterator[tuple[str, object]]:
+def fields_of_type(step: dict, *types: str) -> Iterator[tuple[str, Any]]:
     """``(field, value)`` for each field of ``step`` declared with one of ``types`` (the
-    optional mark ``?`` ignored) and set."""
+    optional mark ``?`` ignored) and set; the value is typed as the IR is (JSON, ``Any``)."""
     for name, declared in STEPS[step["step"]]["fields"].items():
         if declared.rstrip("?") in types and step.get(name) is not None:
             yield name, step[name]

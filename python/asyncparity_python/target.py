@@ -24,6 +24,7 @@ from __future__ import annotations
 import builtins
 import platform
 import sys
+from typing import Any
 
 from .compile import TARGETS, compile_target, needs
 
@@ -64,7 +65,7 @@ def run(ir: dict, target: str = TARGET) -> dict:
             "message": f"{target} {missing}; this is CPython {platform.python_version()}",
         }
     scenario_id = ir["id"]
-    namespace = {"__name__": _MODULE_NAME}
+    namespace: dict[str, Any] = {"__name__": _MODULE_NAME}  # the program's globals, once it runs
     try:
         code = builtins.compile(source, f"<asyncparity {scenario_id} ({target})>", "exec")
         exec(code, namespace)
