@@ -8,6 +8,7 @@
  * @module bindings
  */
 
+import { camelCase } from "./names.mjs";
 import { bindsName, childBlocks, containsReturn, forEachStep, stepReads, waitsForValue } from "./walk.mjs";
 
 /**
@@ -143,4 +144,23 @@ function findCarries(body, params) {
   };
   visit(body);
   return carried;
+}
+
+/**
+ * What a binding step writes before its value, as the binding plan says: `const x = `,
+ * `let x = ` or `x = ` (a name bound again, or a parameter); nothing for a step that
+ * binds no name.
+ *
+ * @param {object} step
+ * @param {{site: Map<object, string>}} plan see `planBindings`.
+ * @returns {string}
+ */
+export function bindingPrefix(step, plan) {
+  if (!step.bind) return "";
+  const name = camelCase(step.bind);
+  switch (plan.site.get(step)) {
+    case "const": return `const ${name} = `;
+    case "let": return `let ${name} = `;
+    default: return `${name} = `;
+  }
 }

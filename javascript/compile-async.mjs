@@ -1,6 +1,7 @@
 /**
  * The `js-async` renderer: scenario functions as `async function` with `await`,
- * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step.
+ * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step; each step's
+ * rendering is its entry in `RENDERINGS`.
  *
  * Renderings of the steps that have no keyword of their own (both variants share them,
  * idioms.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
@@ -32,11 +33,11 @@
 
 import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
-import { planBindings } from "./bindings.mjs";
+import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
 import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, startLines,
+  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -87,88 +88,67 @@ function block(steps, plan, scope, signal) {
   return out;
 }
 
-/** `const x = `, `let x = `, `x = ` or nothing, as the binding plan says. */
-function target(step, plan) {
-  if (!step.bind) return "";
-  const name = camelCase(step.bind);
-  switch (plan.site.get(step)) {
-    case "const": return `const ${name} = `;
-    case "let": return `let ${name} = `;
-    default: return `${name} = `;
-  }
+/** A step's rendering, found in RENDERINGS. */
+function compileStep(step, plan, scope, signal) {
+  if (!Object.hasOwn(RENDERINGS, step.step)) throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
+  return RENDERINGS[step.step](step, plan, scope, signal);
 }
 
-function compileStep(step, plan, scope, signal) {
-  switch (step.step) {
-    case "await":
-    case "all":
-    case "race":
-    case "all_settled":
-    case "any":
-    case "group":
-    case "sleep":
-    case "put":
-    case "get": {
-      const { expr, comment, check } = awaitedParts(step, signal, plan.helpers);
-      const head = step.step === "group" ? [line(GROUP_COMMENT)] : [];
-      const wait = line(`${target(step, plan)}await ${expr};`);
-      return [...head, ...(comment ? [line(comment)] : []), wait, ...(check ? [line(check)] : [])];
-    }
-    case "start":
-      return startLines(step, target(step, plan), plan.controllers).map(line);
-    case "set":
-      return [line(`${target(step, plan)}${jsExpr(step.value)};`)];
-    case "cancel":
-      return [line(cancelLine(step, plan.controllers))];
-    case "map": {
-      const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"), signal);
-      return [line(comment), line(declare), line(`${target(step, plan)}await ${promise};`)];
-    }
-    case "timeout":
-      return compileTimeout(step, plan, scope, signal);
-    case "log":
-      return [line(`log(${jsExpr(step.message)});`)];
-    case "return":
-      return [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)];
-    case "throw":
-      return [line(`throw ${jsNewError(step)};`)];
-    case "if":
-      return [{
-        t: "if",
-        cond: jsCondition(step),
-        then: block(step.then ?? [], plan, scope.child(), signal),
-        else: block(step.else ?? [], plan, scope.child(), signal),
-      }];
-    case "repeat": {
-      const inner = scope.child();
-      const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
-      return [{
-        t: "for",
-        head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1`,
-        body: block(step.body, plan, inner, signal),
-      }];
-    }
-    case "try":
-      return [compileTry(step, plan, scope, signal)];
-    case "yield":
-      return [line(`yield ${jsExpr(step.value)};`)];
-    case "break":
-      return [line("break;")];
-    case "for_each": {
-      const inner = scope.child();
-      return [{
-        t: "block",
-        open: `for await (const ${step.bind ? camelCase(step.bind) : "_"} of ${jsCall(step.call, signal ?? undefined)}) {`,
-        body: block(step.body, plan, inner, signal),
-        close: "}",
-      }];
-    }
-    case "using":
-      return compileUsing(step, plan, scope, signal);
-    default:
-      throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
-  }
+/** A step that waits: `await <promise>;`, with a group's comment, a deadline's comment and check. */
+function compileWait(step, plan, scope, signal) {
+  const { expr, comment, check } = awaitedParts(step, signal, plan.helpers);
+  const head = step.step === "group" ? [line(GROUP_COMMENT)] : [];
+  const wait = line(`${bindingPrefix(step, plan)}await ${expr};`);
+  return [...head, ...(comment ? [line(comment)] : []), wait, ...(check ? [line(check)] : [])];
 }
+
+/**
+ * The rendering of each step of the table: `(step, plan, scope, signal)` -> statements.
+ * A new step is one entry here (tests/javascript/ir-steps.test.mjs checks that every step
+ * of the table has one).
+ */
+export const RENDERINGS = Object.freeze({
+  await: compileWait,
+  start: (step, plan) => startLines(step, bindingPrefix(step, plan), plan.controllers).map(line),
+  return: (step) => [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)],
+  throw: (step) => [line(`throw ${jsNewError(step)};`)],
+  try: (step, plan, scope, signal) => [compileTry(step, plan, scope, signal)],
+  sleep: compileWait,
+  log: (step) => [line(`log(${jsExpr(step.message)});`)],
+  all: compileWait,
+  race: compileWait,
+  if: (step, plan, scope, signal) => [{
+    t: "if",
+    cond: jsCondition(step),
+    then: block(step.then ?? [], plan, scope.child(), signal),
+    else: block(step.else ?? [], plan, scope.child(), signal),
+  }],
+  repeat: (step, plan, scope, signal) => {
+    const inner = scope.child();
+    return [{ t: "for", head: repeatHead(step, inner).head, body: block(step.body, plan, inner, signal) }];
+  },
+  all_settled: compileWait,
+  any: compileWait,
+  timeout: compileTimeout,
+  group: compileWait,
+  set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsExpr(step.value)};`)],
+  cancel: (step, plan) => [line(cancelLine(step, plan.controllers))],
+  map: (step, plan, scope, signal) => {
+    const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"), signal);
+    return [line(comment), line(declare), line(`${bindingPrefix(step, plan)}await ${promise};`)];
+  },
+  put: compileWait,
+  get: compileWait,
+  yield: (step) => [line(`yield ${jsExpr(step.value)};`)],
+  for_each: (step, plan, scope, signal) => [{
+    t: "block",
+    open: `for await (const ${step.bind ? camelCase(step.bind) : "_"} of ${jsCall(step.call, signal ?? undefined)}) {`,
+    body: block(step.body, plan, scope.child(), signal),
+    close: "}",
+  }],
+  break: () => [line("break;")],
+  using: compileUsing,
+});
 
 /**
  * A timeout step: the deadline armed before the block (deadlines.mjs `deadlineLines`), the
@@ -246,8 +226,7 @@ function compileUsing(step, plan, scope, signal) {
   // has no place for: there the try/finally form is used whatever the option says.
   if (plan.awaitUsing && signal === null) {
     const inner = scope.child();
-    const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
-    const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
+    const { handle, bind } = usingNames(step, inner);
     return [{
       t: "block",
       open: "{",
@@ -255,21 +234,20 @@ function compileUsing(step, plan, scope, signal) {
         line(AWAIT_USING_COMMENT),
         ...openComment,
         line(`await using ${handle} = await ${open.expr};`),
-        ...bind,
+        ...bind.map(line),
         ...block(step.body, plan, inner, signal),
       ],
       close: "}",
     }];
   }
-  const handle = scope.fresh(`${camelCase(step.resource)}Handle`);
+  const { handle, bind } = usingNames(step, scope);
   const inner = scope.child();
-  const bind = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
   return [
     ...openComment,
     line(`const ${handle} = await ${open.expr};`),
     {
       t: "try",
-      body: [...bind, ...block(step.body, plan, inner, signal)],
+      body: [...bind.map(line), ...block(step.body, plan, inner, signal)],
       param: null,
       catch: null,
       finally: [line(`await ${handle}.close();`), ...(signal === null ? [] : [line(closeCheck(signal))])],

@@ -6,7 +6,8 @@
  * wait (log, start, set, cancel, throw, return, and if/repeat/try made only of such steps) stay
  * plain statements (`if`, `for`, `try`/`catch`, which catch synchronously as in the
  * async variant); a step that waits ends the statement list with
- * `return <promise>.then((x) => { rest })`.
+ * `return <promise>.then((x) => { rest })`. Each step's rendering is its entry in
+ * `RENDERINGS`.
  * - `if` with waiting branches and steps after it: the steps after become a local
  *   function `const afterIf = () => ...` that each branch calls last; but when one
  *   branch always leaves (an early return or throw) and the other never waits, the
@@ -67,11 +68,11 @@
 import { Scope, camelCase, mentionedNames } from "./names.mjs";
 import { stepRow } from "./ir-steps.mjs";
 import { containsBreak, containsReturn, containsStep, forEachStep, isSyncOnly, leaves } from "./walk.mjs";
-import { planBindings } from "./bindings.mjs";
+import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, startLines,
+  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -173,85 +174,8 @@ function compileSteps(steps, from, k, scope, cx) {
   const lets = cx.plan.before.get(steps);
   for (let i = from; i < steps.length; i += 1) {
     for (const text of letLines(lets?.get(i), cx.controllers)) out.push(line(text, true));
-    const step = steps[i];
-    switch (step.step) {
-      case "log":
-        out.push(line(`log(${jsExpr(step.message)});`, true));
-        break;
-      case "start":
-        for (const text of startLines(step, declare(step, cx), cx.controllers)) out.push(line(text, true));
-        break;
-      case "set":
-        out.push(line(`${declare(step, cx)}${jsExpr(step.value)};`, true));
-        break;
-      case "cancel":
-        out.push(line(cancelLine(step, cx.controllers), true));
-        break;
-      case "throw":
-        out.push(...(k.reject ? rejectStmts(k, jsNewError(step)) : [line(`throw ${jsNewError(step)};`)]));
-        return out;
-      case "break":
-        out.push(breakStmt(k));
-        return out;
-      case "for_each":
-        out.push(...compileForEach(steps, i, k, scope, cx));
-        return out;
-      case "using":
-        out.push(...compileUsing(steps, i, k, scope, cx));
-        return out;
-      case "return":
-        out.push(...returnValue(k, step.value == null ? "null" : jsExpr(step.value)));
-        return out;
-      case "if":
-        if (isSyncOnly([step])) {
-          out.push(ifStmt(step, { ...k, tail: FALL }, scope, cx));
-          break;
-        }
-        out.push(...compileIf(steps, i, k, scope, cx));
-        return out;
-      case "repeat":
-        if (isSyncOnly(step.body)) {
-          const inner = scope.child();
-          const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
-          out.push({
-            t: "for",
-            head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1`,
-            body: compileSteps(step.body, 0, { ...k, tail: FALL }, inner, cx),
-          });
-          break;
-        }
-        out.push(...compileLoop(steps, i, k, scope, cx));
-        return out;
-      case "try":
-        if (isSyncOnlyTry(step)) {
-          out.push(nativeTry(step, k, scope, cx));
-          break;
-        }
-        if (syncBodyTry(step, k) !== null) {
-          out.push(...compileSyncBodyTry(steps, i, k, scope, cx));
-          return out;
-        }
-        out.push(...compileTry(steps, i, k, scope, cx));
-        return out;
-      case "await":
-      case "all":
-      case "race":
-      case "all_settled":
-      case "any":
-      case "group":
-      case "sleep":
-      case "map":
-      case "put":
-      case "get":
-      case "yield":
-        out.push(...compileWait(steps, i, k, scope, cx, out));
-        return out;
-      case "timeout":
-        out.push(...compileTimeout(steps, i, k, scope, cx));
-        return out;
-      default:
-        throw new TypeError(`unknown step ${JSON.stringify(step.step)}`);
-    }
+    if (!Object.hasOwn(RENDERINGS, steps[i].step)) throw new TypeError(`unknown step ${JSON.stringify(steps[i].step)}`);
+    if (RENDERINGS[steps[i].step](steps, i, k, scope, cx, out)) return out;
   }
   if (k.tail.t === "end" && k.sync && !terminates(out)) out.push(ret("Promise.resolve()"));
   if (k.tail.t === "call" && !terminates(out)) out.push(ret(k.tail.text));
@@ -261,6 +185,73 @@ function compileSteps(steps, from, k, scope, cx) {
   }
   return out;
 }
+
+/** Pushes `stmts` onto `out`; the steps after come next (see RENDERINGS). */
+function goesOn(out, stmts) {
+  out.push(...stmts);
+  return false;
+}
+
+/** Pushes `stmts` onto `out`, which render the steps after as well: the list ends here. */
+function endsList(out, stmts) {
+  out.push(...stmts);
+  return true;
+}
+
+/** A step that waits, and everything after it. */
+const wait = (steps, i, k, scope, cx, out) => endsList(out, compileWait(steps, i, k, scope, cx, out));
+
+/**
+ * The rendering of each step of the table: `(steps, i, k, scope, cx, out)` pushes the
+ * statements of `steps[i]` onto `out`, and returns true when they render the steps after
+ * it too (a wait's `.then`, a throw, a try that waits), so that the list ends there. A
+ * new step is one entry here (tests/javascript/ir-steps.test.mjs checks that every step
+ * of the table has one).
+ */
+export const RENDERINGS = Object.freeze({
+  await: wait,
+  start: (steps, i, k, scope, cx, out) => {
+    const texts = startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers);
+    return goesOn(out, texts.map((text) => line(text, true)));
+  },
+  return: (steps, i, k, scope, cx, out) => endsList(out, returnValue(k, steps[i].value == null ? "null" : jsExpr(steps[i].value))),
+  throw: (steps, i, k, scope, cx, out) => {
+    const error = jsNewError(steps[i]);
+    return endsList(out, k.reject ? rejectStmts(k, error) : [line(`throw ${error};`)]);
+  },
+  try: (steps, i, k, scope, cx, out) => {
+    if (isSyncOnlyTry(steps[i])) return goesOn(out, [nativeTry(steps[i], k, scope, cx)]);
+    if (syncBodyTry(steps[i], k) !== null) return endsList(out, compileSyncBodyTry(steps, i, k, scope, cx));
+    return endsList(out, compileTry(steps, i, k, scope, cx));
+  },
+  sleep: wait,
+  log: (steps, i, k, scope, cx, out) => goesOn(out, [line(`log(${jsExpr(steps[i].message)});`, true)]),
+  all: wait,
+  race: wait,
+  if: (steps, i, k, scope, cx, out) => {
+    if (isSyncOnly([steps[i]])) return goesOn(out, [ifStmt(steps[i], { ...k, tail: FALL }, scope, cx)]);
+    return endsList(out, compileIf(steps, i, k, scope, cx));
+  },
+  repeat: (steps, i, k, scope, cx, out) => {
+    if (!isSyncOnly(steps[i].body)) return endsList(out, compileLoop(steps, i, k, scope, cx));
+    const inner = scope.child();
+    const { head } = repeatHead(steps[i], inner);
+    return goesOn(out, [{ t: "for", head, body: compileSteps(steps[i].body, 0, { ...k, tail: FALL }, inner, cx) }]);
+  },
+  all_settled: wait,
+  any: wait,
+  timeout: (steps, i, k, scope, cx, out) => endsList(out, compileTimeout(steps, i, k, scope, cx)),
+  group: wait,
+  set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsExpr(steps[i].value)};`, true)]),
+  cancel: (steps, i, k, scope, cx, out) => goesOn(out, [line(cancelLine(steps[i], cx.controllers), true)]),
+  map: wait,
+  put: wait,
+  get: wait,
+  yield: wait,
+  for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
+  break: (steps, i, k, scope, cx, out) => endsList(out, [breakStmt(k)]),
+  using: (steps, i, k, scope, cx, out) => endsList(out, compileUsing(steps, i, k, scope, cx)),
+});
 
 /**
  * Whether running a step list can reach its end without waiting, i.e. synchronously
@@ -574,6 +565,23 @@ function passOn(k, c, { returns, breaks }) {
   return k.mode === "function" ? `${c}.value` : c;
 }
 
+/**
+ * The links that run the steps after a block (a try, a for_each, a using) once its chain
+ * has resolved. A block that returns or breaks inside (`flags`) resolved to a completion
+ * (`{ value }`, `{ break: true }`): the `.then` acts on it first, skipping the steps after
+ * (completionCheck). Otherwise the steps after, in a `.then` taking `param` (the value a
+ * try carries, see planBindings) and running `pre` first.
+ */
+function afterBlock(steps, i, k, after, cx, flags, param = null, pre = []) {
+  const rest = () => compileSteps(steps, i + 1, inCallback(k), after, cx);
+  if (flags.returns || flags.breaks) {
+    const completion = after.fresh("completion");
+    return [then([completion], [completionCheck(k, completion, flags), ...rest()])];
+  }
+  if (param) after.names.add(param);
+  return thenChain(raw(""), param, [...pre, ...rest()]).links;
+}
+
 /** `if (completion) return ...;` at the head of the steps after a block: see passOn. */
 function completionCheck(k, c, flags) {
   const comment = k.closeFirst && flags.breaks && !flags.returns ? " // break" : "";
@@ -595,16 +603,6 @@ function leaving(k, mode, direct) {
   }
   if (mode === "completion") return { brk: k.brk ? { kind: "completion" } : undefined, closeFirst: undefined };
   return { brk: undefined, closeFirst: undefined };
-}
-
-/** The declaration prefix of a `start` step (`const t = `, `let t = `, `t = `). */
-function declare(step, cx) {
-  const name = camelCase(step.bind);
-  switch (cx.plan.site.get(step)) {
-    case "const": return `const ${name} = `;
-    case "let": return `let ${name} = `;
-    default: return `${name} = `;
-  }
 }
 
 /**
@@ -860,7 +858,7 @@ function compileLoop(steps, i, k, scope, cx) {
   const step = steps[i];
   const loop = scope.fresh("loop");
   const inner = scope.child();
-  const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
+  const { counter } = repeatHead(step, inner);
   inner.names.add(counter);
   const next = { t: "call", text: `${loop}(${counter} + 1)` };
   const body = compileSteps(step.body, 0, { ...k, tail: next }, inner.child(), cx);
@@ -968,21 +966,7 @@ function compileTry(steps, i, k, scope, cx) {
   }
 
   if (!direct) {
-    const restK = inCallback(k);
-    if (returns || breaks) {
-      // A return inside the try resolved to { value }, a break to { break: true }: skip
-      // the steps after the try.
-      const completion = after.fresh("completion");
-      const body = [
-        completionCheck(k, completion, { returns, breaks }),
-        ...compileSteps(steps, i + 1, restK, after, cx),
-      ];
-      links.push(then([completion], body));
-    } else {
-      if (carryParam) after.names.add(carryParam);
-      const body = [...carryPre, ...compileSteps(steps, i + 1, restK, after, cx)];
-      links.push(...thenChain(raw(""), carryParam, body).links);
-    }
+    links.push(...afterBlock(steps, i, k, after, cx, { returns, breaks }, carryParam, carryPre));
   }
   out.push(ret(chain(bodyExpr, links)));
   return out;
@@ -1090,18 +1074,7 @@ function compileForEach(steps, i, k, scope, cx) {
   }
   const links = [{ method: "catch", args: [raw(`(${error}) => ${onError}`)] }];
   if (!direct) {
-    const after = scope.child();
-    const restK = inCallback(k);
-    if (returns) {
-      const completion = after.fresh("completion");
-      const body = [
-        completionCheck(k, completion, { returns: true, breaks: false }),
-        ...compileSteps(steps, i + 1, restK, after, cx),
-      ];
-      links.push(then([completion], body));
-    } else {
-      links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, restK, after, cx)).links);
-    }
+    links.push(...afterBlock(steps, i, k, scope.child(), cx, { returns, breaks: false }));
   }
   out.push(ret(chain(raw(`${next}()`), links)));
   return out;
@@ -1121,8 +1094,8 @@ function compileUsing(steps, i, k, scope, cx) {
   const direct = isLast && k.tail.t === "end";
   const mode = direct ? k.mode : returns || breaks ? "completion" : "discard";
   const inner = scope.child();
-  const handle = inner.fresh(`${camelCase(step.resource)}Handle`);
-  const callback = step.bind ? [line(`const ${camelCase(step.bind)} = ${handle}.value;`)] : [];
+  const { handle, bind } = usingNames(step, inner);
+  const callback = bind.map((text) => line(text));
   const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
   const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, inner, cx), "usingBlock", callback, inner);
   // Under a deadline the close is followed by a check of the signal (deadlines.mjs closeCheck).
@@ -1139,15 +1112,5 @@ function compileUsing(steps, i, k, scope, cx) {
   const head = chain(raw(open.expr), [then([handle], callback)]);
   const lead = open.comment ? [line(open.comment, true)] : [];
   if (direct) return [...lead, ret(head)];
-  const after = scope.child();
-  const restK = inCallback(k);
-  if (returns || breaks) {
-    const completion = after.fresh("completion");
-    const body = [
-      completionCheck(k, completion, { returns, breaks }),
-      ...compileSteps(steps, i + 1, restK, after, cx),
-    ];
-    return [...lead, ret(chain(head, [then([completion], body)]))];
-  }
-  return [...lead, ret(thenChain(head, null, compileSteps(steps, i + 1, restK, after, cx)))];
+  return [...lead, ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks })))];
 }

@@ -133,3 +133,29 @@ export function mapParts(step, semaphore, item, signal = null) {
  * It must not say async or await: js-promise programs carry neither word anywhere.
  */
 export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
+
+/**
+ * The counter of a repeat step and the head of its `for` loop, in both variants: the
+ * bound name, or a fresh `attempt` in the loop's scope.
+ *
+ * @param {{bind: string | null, times: number}} step the repeat step.
+ * @param {Scope} inner the loop's scope.
+ * @returns {{counter: string, head: string}} `head`: `let i = 0; i < 3; i += 1`.
+ */
+export function repeatHead(step, inner) {
+  const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
+  return { counter, head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1` };
+}
+
+/**
+ * The names of a `using` step's block in both variants: the handle `open` resolves to,
+ * fresh in `scope`, and the statement binding the block's name to its value, if any.
+ *
+ * @param {{resource: string, bind: string | null}} step the using step.
+ * @param {Scope} scope where the handle is declared.
+ * @returns {{handle: string, bind: string[]}} `bind`: `const conn = connectionHandle.value;`, or none.
+ */
+export function usingNames(step, scope) {
+  const handle = scope.fresh(`${camelCase(step.resource)}Handle`);
+  return { handle, bind: step.bind ? [`const ${camelCase(step.bind)} = ${handle}.value;`] : [] };
+}
