@@ -16,7 +16,7 @@ from asyncparity.load import load_paths, load_text
 from asyncparity.model import TARGETS
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite
-from asyncparity.testees import NodeTestee, PythonTestee
+from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -47,17 +47,121 @@ def test_every_shipped_scenario_passes_on_every_target(node: NodeTestee) -> None
     assert timings.python > 0
 
 
-def test_same_scenario_twice_gives_the_same_trace_on_every_target(node: NodeTestee) -> None:
-    python = PythonTestee()
-    for result in load_paths([SPEC]):
-        ir = result.scenario.ir
-        for target in TARGETS:
-            if target == "python":
-                first, second = python.run(ir), python.run(ir)
-            else:
-                first, second = node.run(ir, target), node.run(ir, target)
-            assert first["trace"] == second["trace"], (ir["id"], target)
-            assert first["result"] == second["result"], (ir["id"], target)
+def determinism_problem(runs: list[dict]) -> str | None:
+    """Why ``runs``, the outcomes of one scenario run again and again on one target, do
+    not show one trace every time; None when they do.
+
+    A run without a trace shows nothing (a target that did not run, or a testee that
+    does not know the target, answers with an empty one): that is a problem too, never
+    a pass.
+    """
+    first = runs[0]
+    for number, run in enumerate(runs, 1):
+        if not run["trace"]:
+            return f"run {number} has no trace ({run['status']}: {run['message']})"
+        if run["trace"] != first["trace"]:
+            at = next(
+                (i for i, (a, b) in enumerate(zip(first["trace"], run["trace"], strict=False)) if a != b),
+                min(len(first["trace"]), len(run["trace"])),
+            )
+            return f"run {number}'s trace differs from run 1's at event {at}"
+        if (run["status"], run["result"]) != (first["status"], first["result"]):
+            return f"run {number} ends {run['status']} {run['result']}, run 1 {first['status']} {first['result']}"
+    return None
+
+
+def run_rounds(testee: PythonTestee | PythonWorkerTestee | NodeTestee, target: str, irs: list[dict], rounds: int = 2):
+    """Each scenario's outcomes on ``target``, ``rounds`` times: every scenario runs once,
+    then every one again, so that a run follows all the others' runs."""
+    jobs = [(ir, target) for _ in range(rounds) for ir in irs]
+    if isinstance(testee, PythonTestee):
+        outcomes = [testee.run(ir, target) for ir, target in jobs]
+    else:
+        outcomes = list(testee.run_many(jobs))
+    return {ir["id"]: outcomes[i :: len(irs)] for i, ir in enumerate(irs)}
+
+
+@pytest.fixture(scope="module")
+def python_312():
+    """A Python worker testee under CPython 3.12 or later: python-eager needs one."""
+    python = python_312_or_later()
+    if python is None:
+        pytest.skip("no CPython 3.12+ on PATH or in pyenv: python-eager needs one")
+    with PythonWorkerTestee(python) as worker:
+        yield worker
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_same_scenario_twice_gives_the_same_trace_on_every_target(target: str, request: pytest.FixtureRequest) -> None:
+    # Each target on the testee that serves it: python in this process, python-eager on a
+    # CPython 3.12+ worker (this one may be older), the JavaScript targets on Node.
+    if target == "python":
+        testee = PythonTestee()
+    else:
+        testee = request.getfixturevalue("python_312" if target == "python-eager" else "node")
+    irs = [result.scenario.ir for result in load_paths([SPEC])]
+
+    runs = run_rounds(testee, target, irs)
+
+    assert len(runs) == len(irs) >= 90
+    assert {outcome["target"] for outcomes in runs.values() for outcome in outcomes} == {target}
+    problems = {scenario_id: determinism_problem(outcomes) for scenario_id, outcomes in runs.items()}
+    assert {scenario_id: problem for scenario_id, problem in problems.items() if problem} == {}
+
+
+TIED_NAMES = "abcdefgh"
+TIED = (
+    "id: eight-due-together\n"
+    "summary: Eight calls end at one instant, and the values come in call order.\n"
+    "operations:\n"
+    + "".join(f"  fetch_{name}:\n    latency: 10\n    returns: {name}\n" for name in TIED_NAMES)
+    + "main:\n"
+    + f"  - all: [{', '.join(f'{{call: fetch_{name}}}' for name in TIED_NAMES)}]\n"
+    + "    as: values\n"
+    + "  - return: $values\n"
+)
+
+
+def test_the_determinism_check_catches_an_order_that_changes_from_run_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The control (as trio's test_scheduler_determinism has one): the runtime with a
+    # random tie-break between the timers due at one instant, where it keeps the order
+    # of scheduling. Eight calls end at 10 ms; their ends come in a new order each run,
+    # and the check above must say so. Seeded, so that the control itself never varies.
+    import random
+
+    import asyncparity_runtime
+
+    ir = load_text(TIED, "tied.yaml").scenario.ir
+    steady = run_rounds(PythonTestee(), "python", [ir])["eight-due-together"]
+    assert determinism_problem(steady) is None
+    ends = [event["op"] for event in steady[0]["trace"] if event["event"] == "end"]
+    assert ends == [f"fetch_{name}" for name in TIED_NAMES]  # the order of scheduling
+
+    coin = random.Random(8)
+
+    def random_tie_break(self, other) -> bool:
+        return self._when < other._when if self._when != other._when else coin.random() < 0.5
+
+    monkeypatch.setattr(asyncparity_runtime._TimerHandle, "__lt__", random_tie_break)
+    shuffled = run_rounds(PythonTestee(), "python", [ir])["eight-due-together"]
+
+    assert all(outcome["status"] == "settled" for outcome in shuffled)
+    assert shuffled[0]["result"] == shuffled[1]["result"] == steady[0]["result"]  # all keeps call order
+    problem = determinism_problem(shuffled)
+    assert problem is not None
+    difference = re.fullmatch(r"run 2's trace differs from run 1's at event (\d+)", problem)
+    assert difference and int(difference.group(1)) >= len(TIED_NAMES)  # the starts at 0 ms are in order
+
+
+def test_the_determinism_check_catches_runs_with_no_trace(node: NodeTestee) -> None:
+    # The mistake this check once made: python-eager sent to the Node testee is
+    # "unknown target" every time, and two empty traces are equal.
+    ir = load_text(TIED, "tied.yaml").scenario.ir
+    runs = run_rounds(node, "python-eager", [ir])["eight-due-together"]
+
+    assert [outcome["trace"] for outcome in runs] == [[], []]
+    problem = determinism_problem(runs)
+    assert problem is not None and problem.startswith("run 1 has no trace (error: ")
 
 
 TRICKY = [
@@ -154,14 +258,10 @@ def python_312_or_later():
     return None
 
 
-def test_every_scenario_passes_on_all_four_targets_under_cpython_3_12_or_later(node: NodeTestee) -> None:
-    from asyncparity.testees import PythonWorkerTestee
-
-    python = python_312_or_later()
-    if python is None:
-        pytest.skip("no CPython 3.12+ on PATH or in pyenv: python-eager needs one")
-    with PythonWorkerTestee(python) as worker:
-        verdicts = run_suite(load_paths([SPEC]), TARGETS, worker, node)
+def test_every_scenario_passes_on_all_four_targets_under_cpython_3_12_or_later(
+    node: NodeTestee, python_312: PythonWorkerTestee
+) -> None:
+    verdicts = run_suite(load_paths([SPEC]), TARGETS, python_312, node)
 
     failing = {
         v.scenario_id: [(t.target, t.message) for t in v.targets if t.status not in ("agree", "diverge")]
