@@ -1,8 +1,9 @@
 /**
  * The idioms both renderings share for the steps that have no keyword of their own:
  * the AbortController of a started call that is cancelled later (`start`, `cancel`),
- * the `let` declarations a binding plan puts before a step, `map` over a semaphore, and
- * the comments above a group, a map and a catch of CancelledError.
+ * the `let` declarations a binding plan puts before a step, `map` over a semaphore, a
+ * repeat's counter, a using's handle, and the comments above a group, a map and a catch
+ * of CancelledError.
  *
  * Standard library only (Node 20+).
  *

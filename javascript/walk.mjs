@@ -1,7 +1,10 @@
 /**
  * Walks over IR step lists: the blocks a step holds, the calls, expressions and names it
  * uses itself, whether a list returns, breaks or runs without waiting, and which
- * functions can recurse before their first wait.
+ * functions can recurse before their first wait. What a step holds, uses, binds and
+ * whether it waits come from the step table (ir-steps.mjs), so a new step needs no case
+ * here; the few rules that are the language's, not the table's, are written out where
+ * they apply.
  *
  * Standard library only (Node 20+).
  *
