@@ -76,7 +76,9 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
 import contextlib
+import contextvars
 import copy
 import decimal
 import functools
@@ -89,10 +91,13 @@ import math
 import os
 import platform
 import re
+import selectors
 import sys
 import time
 import weakref
 from asyncio import events
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NoReturn
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -186,6 +191,27 @@ def _check_limits(limits: dict | None) -> dict:
     return merged
 
 
+if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack  # typing's own from 3.11; only read by the type checker
+
+    _Ts = TypeVarTuple("_Ts")
+
+    class _EventLoop(asyncio.BaseEventLoop):
+        """For the type checker only: ``asyncio.BaseEventLoop`` with the private state of
+        Lib/asyncio/base_events.py that this module uses and typeshed leaves out. The
+        mixins below are only ever mixed into an event loop, so they are typed as one;
+        at run time they derive from ``object``."""
+
+        _ready: collections.deque[events.Handle]
+        _scheduled: list[events.TimerHandle]
+
+        def _check_closed(self) -> None: ...
+        def _run_once(self) -> None: ...
+
+else:
+    _EventLoop = object
+
+
 class _TimerHandle(events.TimerHandle):
     """asyncio's timer handle, with its place in the order of scheduling as a tie-break.
 
@@ -193,6 +219,11 @@ class _TimerHandle(events.TimerHandle):
     """
 
     __slots__ = ("_seq",)
+    _seq: int
+    # asyncio's own slots (Lib/asyncio/events.py), which typeshed does not declare:
+    _when: float
+    _scheduled: bool
+    _loop: VirtualTimeLoop | _RealTimeLoop
 
     def __lt__(self, other):
         if self._when != other._when:
@@ -204,7 +235,7 @@ class _TimerHandle(events.TimerHandle):
         super()._run()
 
 
-class _MillisecondTimers:
+class _MillisecondTimers(_EventLoop):
     """Both loops' ``call_at``: asyncio's, with the deadline rounded to a whole
     (virtual) millisecond and the order of scheduling kept for equal deadlines.
 
@@ -216,7 +247,15 @@ class _MillisecondTimers:
     unrounded deadlines on a real clock do. The loop sets ``_seq``, a counter.
     """
 
-    def call_at(self, when, callback, *args, context=None):
+    _seq: Iterator[int]
+
+    def call_at(
+        self,
+        when: float,
+        callback: Callable[[Unpack[_Ts]], object],
+        *args: Unpack[_Ts],
+        context: contextvars.Context | None = None,
+    ) -> _TimerHandle:
         if when is None:
             raise TypeError("when cannot be None")
         self._check_closed()
@@ -233,13 +272,14 @@ class _WatchedTaskSet(set):
     which follows memory addresses (Lib/asyncio/taskgroups.py, 3.11 to 3.13)."""
 
     __slots__ = ("_loop",)
+    _loop: _TraceHooks
 
     def __iter__(self):
         self._loop._mark_unordered([task for task in super().__iter__() if not task.done()])
         return super().__iter__()
 
 
-class _TraceHooks:
+class _TraceHooks(_EventLoop):
     """What both loops add to asyncio for the trace, without changing what it schedules.
 
     * Errors asyncio reports to ``call_exception_handler`` because nobody handled them
@@ -257,7 +297,7 @@ class _TraceHooks:
         self.unordered: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         """Task -> group number, for the tasks whose relative order CPython does not fix."""
         self._groups = itertools.count(1)
-        self._phase_group = None
+        self._phase_group: int | None = None
         self._runs = 0
         self.in_shutdown = False
         """True once ``main`` has returned and ``asyncio.run``'s shutdown has begun."""
@@ -324,7 +364,7 @@ class _TraceHooks:
             raise _CallbackError(f"exception in callback {context['handle']!r}: {detail}") from error
         self.gc_reports.append(context)
 
-    def run_in_executor(self, executor, func, *args):
+    def run_in_executor(self, executor: object, func: Callable[..., object], *args: object) -> NoReturn:
         raise RuntimeError("threads have no place on a virtual clock: run_in_executor is not supported")
 
 
@@ -454,10 +494,13 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
                     except (_Stuck, _CallbackError):  # the run is over: clean-up errors are moot
                         break
             for task in asyncio.all_tasks(self):
-                task._log_destroy_pending = False  # asyncio's flag for "Task was destroyed but it is pending!"
+                # asyncio's flag for "Task was destroyed but it is pending!" (private: not in typeshed)
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
                 # A coroutine refusing to close (it awaits in a finally) is left to the collector.
+                coro = task.get_coro()  # None only for a task that finished eagerly (3.12+)
                 with contextlib.suppress(BaseException):
-                    task.get_coro().close()
+                    if coro is not None:
+                        coro.close()
         finally:
             events._set_running_loop(previous)
 
@@ -465,7 +508,7 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
 class _ScaledSelector:
     """A real selector whose timeouts are in the slowed clock's seconds."""
 
-    def __init__(self, selector, scale: float) -> None:
+    def __init__(self, selector: selectors.BaseSelector, scale: float) -> None:
         self._selector, self._scale = selector, scale
 
     def select(self, timeout=None):
@@ -480,12 +523,16 @@ class _RealTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.SelectorEventLoop):
     ``scale`` times slower than the wall clock: a virtual millisecond takes ``scale`` real
     ones. For ``ASYNCPARITY_REAL_TIME`` runs (``asyncparity verify``)."""
 
+    _selector: selectors.BaseSelector | _ScaledSelector  # BaseSelectorEventLoop's (private); here scaled
+
     def __init__(self, scale: float, on_unhandled) -> None:
         super().__init__()
         self._init_trace_hooks(on_unhandled)
         self._scale = scale
         self._origin = time.monotonic()
-        self._selector = _ScaledSelector(self._selector, scale)
+        stock = self._selector
+        assert isinstance(stock, selectors.BaseSelector)  # the DefaultSelector SelectorEventLoop made
+        self._selector = _ScaledSelector(stock, scale)
         self._seq = itertools.count()
         self.timer_firings = 0
 
@@ -496,7 +543,8 @@ class _RealTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.SelectorEventLoop):
         return round(self.time() * 1000)
 
 
-_cancel_all_tasks = asyncio.runners._cancel_all_tasks  # asyncio.run's own step, CPython 3.7 and later
+# asyncio.run's own step, CPython 3.7 and later; private, so typeshed leaves it out.
+_cancel_all_tasks = asyncio.runners._cancel_all_tasks  # type: ignore[attr-defined]
 
 
 def _run_like_asyncio_run(loop: VirtualTimeLoop, coro) -> None:
@@ -523,7 +571,8 @@ def _run_with_asyncio_run(coro, loop_factory) -> None:
             runner.run(coro)
     else:  # 3.10: asyncio.run takes its loop from the policy (a standalone program's own process)
         policy = asyncio.get_event_loop_policy()
-        policy.new_event_loop = loop_factory
+        # An instance attribute over the policy's method, for this one run (removed below).
+        policy.new_event_loop = loop_factory  # type: ignore[method-assign]
         try:
             asyncio.run(coro)
         finally:
@@ -571,7 +620,7 @@ def _describe_task(task: asyncio.Task) -> str:
     message differ from run to run; coroutine names and lines do not.
     """
     parts = []
-    coro = task.get_coro()
+    coro: object = task.get_coro()  # then what each awaits: coroutines, generators, futures
     while coro is not None:
         if type(coro).__name__ in _ASYNCGEN_AWAITABLES:
             # `async for` awaits __anext__(), the finalizer's task aclose(): neither says
@@ -588,7 +637,8 @@ def _describe_task(task: asyncio.Task) -> str:
                 label += f" (line {frame.f_lineno})"
             parts.append(label)
         coro = awaiting
-    waiter = task._fut_waiter  # asyncio's own "the future this task is blocked on"
+    # asyncio's own "the future this task is blocked on" (private: not in typeshed)
+    waiter = task._fut_waiter  # type: ignore[attr-defined]
     if isinstance(waiter, asyncio.Task):
         awaited = f"the task of {_coroutine_name(waiter.get_coro())}"
     elif waiter is None:
@@ -811,6 +861,13 @@ class World:
             for value in values
         ]
 
+    def now(self) -> int:
+        """The clock the trace's times are read from: integer milliseconds since the run
+        began (on real time, the slowed clock's, rounded), as JavaScript's ``world.now()``."""
+        self._running_loop("now")
+        assert self._loop is not None  # _running_loop raised otherwise
+        return self._loop.trace_time()
+
     def unsupported(self, feature: str, version: str) -> None:
         """Stop here: the program needs ``feature``, new in CPython ``version``, which this
         CPython lacks. The run's outcome is ``skipped``, saying so.
@@ -866,7 +923,7 @@ class World:
         self._opened = {}
         self._result = None
         self._unsupported = None
-        self._task_numbers = weakref.WeakKeyDictionary()
+        self._task_numbers: weakref.WeakKeyDictionary[asyncio.Task, int] = weakref.WeakKeyDictionary()
         if real_time is not None:
             return self._run_real_time(main, real_time)
         loop = self.loop_class(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
@@ -1008,10 +1065,10 @@ class World:
         if not self._recording:
             return
         loop = self._loop
+        assert loop is not None  # events are recorded only while a run drives its loop
         record = {"t": loop.trace_time(), "event": event, **fields}
         task = asyncio.current_task(loop) if events._get_running_loop() is loop else None
-        group = loop.unordered.get(task) if task is not None else None
-        if group is not None:
+        if task is not None and (group := loop.unordered.get(task)) is not None:
             # Which task recorded it, for _mark_unordered_groups; removed there.
             numbers = self._task_numbers
             record["_unordered"] = (group, numbers.setdefault(task, len(numbers)))
@@ -1178,6 +1235,7 @@ def number_text(number: float) -> str:
     if number == 0:
         return "0"
     _, digit_tuple, exponent = decimal.Decimal(repr(abs(number))).as_tuple()
+    assert isinstance(exponent, int)  # 'n', 'N' and 'F' are NaN's and infinity's, ruled out above
     all_digits = "".join(map(str, digit_tuple))
     digits = all_digits.rstrip("0")
     exponent += len(all_digits) - len(digits)
@@ -1206,9 +1264,9 @@ def canonical_json(value: object, separators: tuple[str, str] = (",", ":"), sort
         >>> print(canonical_json({"a": [1.0, "é\\n", None], "b": "\\ud800"}))
         {"a":[1,"é\\n",null],"b":"\\ud800"}
     """
-    kind = type(value)
-    if kind is str:
+    if type(value) is str:
         return _well_formed(_encode_string(value))
+    kind = type(value)
     if kind is int or kind is bool or value is None:
         return _COMPACT.encode(value)
     if _plain(value):
