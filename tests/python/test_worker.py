@@ -81,7 +81,11 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
         {"id": 6, "type": "error", "message": "scenario 'future': this compiler reads scenario IR version 1, not 2"},
         {"id": None, "type": "error", "message": "not a JSON line: Expecting value: line 1 column 1 (char 0)"},
         {"id": None, "type": "error", "message": "a request needs an integer id, not None"},
-        {"id": 7, "type": "error", "message": "scenario 'broken': malformed scenario IR: KeyError: 'message'"},
+        {
+            "id": 7,
+            "type": "error",
+            "message": "scenario 'broken': main: line None: a log step needs its 'message' (an expression (EXPR))",
+        },
         {"id": 8, "type": "bye"},
     ]
 
