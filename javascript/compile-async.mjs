@@ -133,6 +133,7 @@ export const RENDERINGS = Object.freeze({
   group: compileWait,
   set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsExpr(step.value)};`)],
   cancel: (step, plan) => [line(cancelLine(step, plan.controllers))],
+  now: (step, plan) => [line(`${bindingPrefix(step, plan)}world.now();`)],
   map: (step, plan, scope, signal) => {
     const { comment, declare, promise } = mapParts(step, scope.fresh("semaphore"), scope.child().fresh("item"), signal);
     return [line(comment), line(declare), line(`${bindingPrefix(step, plan)}await ${promise};`)];

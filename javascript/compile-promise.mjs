@@ -244,6 +244,7 @@ export const RENDERINGS = Object.freeze({
   group: wait,
   set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsExpr(steps[i].value)};`, true)]),
   cancel: (steps, i, k, scope, cx, out) => goesOn(out, [line(cancelLine(steps[i], cx.controllers), true)]),
+  now: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}world.now();`, true)]),
   map: wait,
   put: wait,
   get: wait,

@@ -207,6 +207,11 @@ class StepChecker(ValueChecker):
         name = self.bind({"as": entries["set"]}, scope, "value", True)
         return None if value is None or name is None else {"step": "set", "bind": name, "value": value}
 
+    def step_now(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- now: elapsed`: the head names what it binds, as `- set: delay` does.
+        name = self.bind({"as": entries["now"]}, scope, "value", True)
+        return None if name is None else {"step": "now", "bind": name}
+
     def step_cancel(self, entries: dict, scope: Scope, where: str) -> dict | None:
         node = entries["cancel"][1]
         target = self.scalar(node, "what to cancel", str)

@@ -575,6 +575,9 @@ class _Program:
     def _set(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{step['bind']} = {self._expr(step['value'])}"]
 
+    def _now(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['bind']} = world.now()"]
+
     def _cancel(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{step['handle']}.cancel()"]
 
@@ -854,6 +857,7 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "for_each": _Program._for_each,
     "break": _Program._break,
     "using": _Program._using,
+    "now": _Program._now,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

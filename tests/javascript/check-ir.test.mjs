@@ -44,6 +44,7 @@ const SAMPLES = {
   for_each: () => ({ step: forEach(call("gen"), "v", [log(ref("v"))]) }),
   break: () => ({ step: brk(), inLoop: true }),
   using: () => ({ step: using("connection", ["db"], "c", [log(ref("c"))]) }),
+  now: () => ({ step: { step: "now", bind: "x" } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

@@ -672,6 +672,23 @@ def test_an_exception_escaping_a_callback_is_a_crash():
     assert outcome["message"].endswith("ValueError: invalid literal for int() with base 10: 'not a number'")
 
 
+def test_now_is_the_clock_of_the_trace_in_whole_ms_and_belongs_to_a_running_world():
+    world = World("clock")
+    readings = []
+
+    async def main():
+        readings.append(world.now())
+        await asyncio.sleep(0.03)
+        readings.append(world.now())
+        world.log("after the sleep")
+
+    outcome = world.run(main)
+    assert readings == [0, 30]
+    assert [event["t"] for event in outcome["trace"] if event["event"] == "log"] == [30]
+    with pytest.raises(RuntimeError, match="now\\(\\) belongs to scenario 'clock'"):
+        world.now()
+
+
 def test_log_and_operations_belong_to_a_running_world():
     world = World("idle")
     fetch = world.operation("fetch", latency=1)
