@@ -1,7 +1,7 @@
 /**
  * Where the bindings of a scenario function are declared (`const`, `let`, a `let` before
  * a block, or a value carried out of a try down a promise chain): the binding plan both
- * renderers follow.
+ * compilers follow.
  *
  * Standard library only (Node 20+).
  *
@@ -21,7 +21,7 @@ import { bindsName, childBlocks, containsReturn, forEachStep, stepReads, waitsFo
  * just before the first step that binds it: `let` at the binding itself when that step
  * is in the list, else a separate `let name;` before it. Parameters are never declared.
  *
- * With `carry` (the promise variant), a `try` whose every branch ends by binding the
+ * With `carry` (the js-promise compiler), a `try` whose every branch ends by binding the
  * same name, which nothing inside the try reads and nothing else binds, counts as the
  * binding: the value flows out of the chain into the next `.then((name) => ...)`.
  *

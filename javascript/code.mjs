@@ -1,8 +1,8 @@
 /**
- * A small code model and its printer, shared by both renderers, and `terminates`, which
+ * A small code model and its printer, shared by both compilers, and `terminates`, which
  * asks whether a statement list leaves on every path.
  *
- * A small code model and its printer, shared by both renderers.
+ * A small code model and its printer, shared by both compilers.
  *
  * Statements: {t: "line", text} | {t: "return", expr} | {t: "if", cond, then, else}
  *   | {t: "for", head, body} | {t: "try", body, param, catch, finally}

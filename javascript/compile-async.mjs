@@ -1,9 +1,9 @@
 /**
- * The `js-async` renderer: scenario functions as `async function` with `await`,
+ * The `js-async` compiler: scenario functions as `async function` with `await`,
  * `try`/`catch`/`finally`, `if` and `for`, one statement per scenario step; each step's
  * rendering is its entry in `RENDERINGS`.
  *
- * Renderings of the steps that have no keyword of their own (both variants share them,
+ * Renderings of the steps that have no keyword of their own (both compilers share them,
  * idioms.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
  * `cancel` is `pendingController.abort();`, the AbortController made just before the
  * `start` of that handle, its signal passed to the operation last; a catch of

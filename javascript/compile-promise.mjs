@@ -1,11 +1,11 @@
 /**
- * The `js-promise` renderer: scenario functions as plain functions returning promise
+ * The `js-promise` compiler: scenario functions as plain functions returning promise
  * chains (`.then`, `.catch`, `.finally`), with no `async` or `await` keyword.
  *
  * The scheme: a step list compiles in continuation-passing style. Steps that do not
  * wait (log, start, set, cancel, throw, return, and if/repeat/try made only of such steps) stay
  * plain statements (`if`, `for`, `try`/`catch`, which catch synchronously as in the
- * async variant); a step that waits ends the statement list with
+ * js-async); a step that waits ends the statement list with
  * `return <promise>.then((x) => { rest })`. Each step's rendering is its entry in
  * `RENDERINGS`.
  * - `if` with waiting branches and steps after it: the steps after become a local
@@ -21,7 +21,7 @@
  *   every branch of the try ends by binding the one name the steps after read, the
  *   value flows down the chain instead: `f().catch(...).then((data) => ...)`.
  * - A `try` whose body never waits (but whose catch or finally does) is a plain `try`
- *   statement, so that its catch starts at once, as the async variant's does; the
+ *   statement, so that its catch starts at once, as js-async's does; the
  *   catch's waits chain inside the catch block, and a finally that waits is a local
  *   function `finallyBlock` run before whatever leaves the try (compileSyncBodyTry).
  * - `timeout`: the deadline, an AbortController a timer aborts with TimeoutError
@@ -32,7 +32,7 @@
  *   `return Promise.all(items.map((item) => semaphore.use(() => f(item)))).then(...)`;
  *   `put` / `get` on a queue: `return jobs.put(v).then(...)`, `jobs.get().then((job) => ...)`.
  * - `set`, `cancel` and a cancellable `start` (an AbortController made just before it)
- *   are plain statements, as in the async variant.
+ *   are plain statements, as in js-async.
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
  *   flattened to `.then((x) => g(x)).then(h)` when `h` does not read `x`.
  * - A name bound inside a block and read after it is a `let` declared before the
@@ -56,7 +56,7 @@
  *   does); a `return` in the body closes it too, then returns. Where the break or return
  *   sits in a try or using with waiting steps, it resolves to a completion (`{ break: true }`,
  *   `{ value }`) that the code after the try acts on, so the try's finally (the close of
- *   a resource) comes first, as in the async variant.
+ *   a resource) comes first, as in js-async.
  * - `using`: `connection.open("db").then((connectionHandle) => { const conn =
  *   connectionHandle.value; return block.finally(() => connectionHandle.close()); })`;
  *   `.finally` waits for the close, then passes the block's value or error on. Returns
@@ -293,7 +293,7 @@ function inCallback(k) {
 
 /**
  * A try made only of steps that do not wait: a plain try statement, which catches
- * synchronously as the async variant's does. In the synchronous part a throw inside
+ * synchronously as js-async's does. In the synchronous part a throw inside
  * its body is a real throw (the catch is right there); one leaving it is a rejection.
  */
 function nativeTry(step, k, scope, cx) {
@@ -402,7 +402,7 @@ function leaveIf(cond, stmts) {
 /**
  * A try whose body never waits, and everything after it: what a careful developer
  * writes, a plain `try` statement, so that the body's error is caught at once and the
- * catch (or the finally) starts right away, as in the async variant, where a chain's
+ * catch (or the finally) starts right away, as in js-async, where a chain's
  * `.catch` and `.finally` would run a microtask later.
  *
  * "catch" (see syncBodyTry): the catch's waits chain inside the catch block; the steps
@@ -648,7 +648,7 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
   }
   const isLast = i === steps.length - 1;
   // A name the plan does not place is a catch's error or a loop counter bound again:
-  // assigned, as in the async variant.
+  // assigned, as in js-async.
   const site = step.bind ? cx.plan.site.get(step) ?? "assign" : undefined;
   const name = step.bind ? camelCase(step.bind) : null;
   const inner = scope.child();
@@ -683,10 +683,10 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
 /**
  * A timeout step and everything after it. The deadline is armed first (deadlines.mjs
  * `deadlineLines`: an AbortController whose signal a timer aborts with TimeoutError),
- * then the block starts, synchronously as the async variant's does, with every wait in
+ * then the block starts, synchronously as js-async's does, with every wait in
  * it taking the signal; `.finally` clears the timer however the block ends, so a block
  * that finishes in time leaves no timer behind. A block that never waits is a plain
- * `try`/`finally`, so the steps after it run at once, as in the async variant. The
+ * `try`/`finally`, so the steps after it run at once, as in js-async. The
  * block has no `return` (the loader guarantees it), so its value is discarded; names
  * it binds for the steps after are declared before it (planBindings).
  */
@@ -730,7 +730,7 @@ function compileTimeout(steps, i, k, scope, cx) {
 /**
  * A timeout in the race idiom (`idiom: race`) and everything after it. The deadline is
  * armed first (deadlines.mjs `raceDeadlineStmts`), then the block starts, synchronously as the
- * async variant's arrow does, and the two race; `.finally` clears the timer however the
+ * js-async's arrow does, and the two race; `.finally` clears the timer however the
  * race ends. The block is not stopped when the deadline wins: its operations run on and
  * end later. The block has no `return` (the loader guarantees it), so its value is
  * discarded; names it binds for the steps after are declared before it (planBindings).

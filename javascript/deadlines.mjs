@@ -102,7 +102,7 @@ export function signalParam(name) {
 }
 
 /**
- * The comment above a timeout's deadline, in both variants. It must not say async or
+ * The comment above a timeout's deadline, in both compilers. It must not say async or
  * await: js-promise programs carry neither word anywhere.
  */
 export const TIMEOUT_COMMENT = "// The deadline: AbortSignal.timeout's shape on the virtual clock; every wait in the block takes its signal.";

@@ -16,17 +16,17 @@ import { camelCase } from "./names.mjs";
 import { forEachStep } from "./walk.mjs";
 
 /**
- * The comment above a catch of CancelledError, in both variants.
+ * The comment above a catch of CancelledError, in both compilers.
  */
 export const CANCELLED_COMMENT = "// A cancelled (aborted) operation rejects with a DOMException named AbortError.";
 
 /**
- * The comment above the start of an operation that is cancelled later, in both variants.
+ * The comment above the start of an operation that is cancelled later, in both compilers.
  */
 export const ABORT_COMMENT = "// The AbortSignal is how JavaScript asks an operation to stop.";
 
 /**
- * The comment above a `map` with a limit, in both variants. It must not say async or
+ * The comment above a `map` with a limit, in both compilers. It must not say async or
  * await: js-promise programs carry neither word anywhere.
  */
 export const MAP_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): first come, first served, as in asyncio.";
@@ -130,13 +130,13 @@ export function mapParts(step, semaphore, item, signal = null) {
 }
 
 /**
- * The comment written above a `group` step in both variants, saying why it is Promise.all.
+ * The comment written above a `group` step in both compilers, saying why it is Promise.all.
  * It must not say async or await: js-promise programs carry neither word anywhere.
  */
 export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
 
 /**
- * The counter of a repeat step and the head of its `for` loop, in both variants: the
+ * The counter of a repeat step and the head of its `for` loop, in both compilers: the
  * bound name, or a fresh `attempt` in the loop's scope.
  *
  * @param {{bind: string | null, times: number}} step the repeat step.
@@ -149,7 +149,7 @@ export function repeatHead(step, inner) {
 }
 
 /**
- * The names of a `using` step's block in both variants: the handle `open` resolves to,
+ * The names of a `using` step's block in both compilers: the handle `open` resolves to,
  * fresh in `scope`, and the statement binding the block's name to its value, if any.
  *
  * @param {{resource: string, bind: string | null}} step the using step.

@@ -160,7 +160,7 @@ export function leaves(step) {
  * Whether a step list runs without waiting anywhere: steps that never wait (the table's
  * `waits: false`: log, start, set, cancel, throw, return, break), and steps whose blocks
  * are made of those (`waits: "blocks"`: if, repeat, try). Such steps compile to plain
- * statements in both variants. One rule is not the table's: a try holding a break is
+ * statements in both compilers. One rule is not the table's: a try holding a break is
  * never one, for the break must wait for the try's finally (a for-await's return()
  * comes after it), which only a chain can do.
  *

@@ -23,6 +23,8 @@ import { pathToFileURL } from "node:url";
 import { World, ScenarioError } from "./asyncparity-runtime.mjs";
 
 const PROTOCOL_VERSION = 1;
+// The targets this testee serves (its hello says so); a compiler named by
+// ASYNCPARITY_JS_COMPILER must write both.
 const TARGETS = ["js-promise", "js-async"];
 
 // Keep the real writer for protocol lines, then point process.stdout.write at stderr:

@@ -47,9 +47,9 @@ class DeclarationChecker(BlockStepChecker):
                 items = self.sequence(spec["outcomes"][1], f"outcomes of '{name}'") or []
                 if not items and isinstance(spec["outcomes"][1], yaml.SequenceNode):
                     self.error(spec["outcomes"][1], f"outcomes of '{name}' needs at least one outcome")
-                outcomes = [self.outcome(item, name) for item in items]
+                outcomes = [self.scripted_result(item, name) for item in items]
             else:
-                outcomes = [self.outcome_entry(given[0], spec[given[0]][1], name)]
+                outcomes = [self.scripted_result_entry(given[0], spec[given[0]][1], name)]
             on_cancel: str | Missing = "stop"
             if "on_cancel" in spec:
                 on_cancel = self.scalar(spec["on_cancel"][1], "on_cancel", str)

@@ -65,7 +65,7 @@ class ValueChecker(NodeReader):
         self.callables: dict[str, str] = {}  # name -> "operation" | "function" | "queue" | "resource"
         self.raised_kinds: list[str] = []  # kinds thrown or failed with, first use first
 
-    def outcome(self, node: yaml.Node, name: str) -> dict | None:
+    def scripted_result(self, node: yaml.Node, name: str) -> dict | None:
         entries = self.mapping(node, f"an outcome of '{name}'")
         if entries is None:
             return None
@@ -74,9 +74,9 @@ class ValueChecker(NodeReader):
         if len(given) != 1:
             self.error(node, f"an outcome of '{name}' is either returns or fails")
             return None
-        return self.outcome_entry(given[0], entries[given[0]][1], name)
+        return self.scripted_result_entry(given[0], entries[given[0]][1], name)
 
-    def outcome_entry(self, key: str, node: yaml.Node, name: str) -> dict | None:
+    def scripted_result_entry(self, key: str, node: yaml.Node, name: str) -> dict | None:
         if key == "returns":
             value = self.plain(node, f"the value '{name}' returns")
             return None if value is MISSING else {"returns": value}

@@ -25,7 +25,7 @@ from .compare import Verdict
 from .kit import SPEC_DIR
 from .load import load_file, load_paths
 from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
-from .node import NodeBinary, NodeNotFound, find_node
+from .node import NodeNotFound, node_for, resolve_node
 from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python
 from .report import failure_details, skip_reasons, summary_line, to_json, verdict_line
@@ -622,37 +622,6 @@ def _catalogue(args: argparse.Namespace) -> int:
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
     return EXIT_OK
-
-
-def node_for(spec: str | None) -> NodeBinary:
-    """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version."""
-    from .provision import is_version
-
-    return resolve_node(spec) if spec and is_version(spec) else find_node(spec)
-
-
-def resolve_node(spec: str) -> NodeBinary:
-    """``--node`` as a version or a path: for a version, the Node on PATH if it is that
-    one, else a cached or newly provisioned one (runner/provision.py)."""
-    from .provision import is_version
-
-    if not is_version(spec):
-        return find_node(spec)
-    spec = spec.lstrip("v")
-    try:
-        on_path = find_node()
-        if on_path.version == spec or on_path.version.split(".")[0] == spec:
-            return on_path
-    except NodeNotFound:
-        pass
-    from . import provision
-
-    cached = provision.installed(spec, dict(os.environ))
-    if cached is not None:
-        return cached
-    node, source = provision.install(spec, dict(os.environ), lambda line: print(line, file=sys.stderr))
-    print(f"asyncparity: Node {node.version} from {source}", file=sys.stderr)
-    return node
 
 
 def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) -> None:

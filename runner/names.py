@@ -228,7 +228,7 @@ RESERVED_KINDS = frozenset(
 def camel_case(name: str) -> str:
     """The JavaScript spelling of a snake_case scenario name: ``download_data`` -> ``downloadData``.
 
-    javascript/emit.mjs applies the same rule; the loader uses this copy to reject two
+    javascript/names.mjs (camelCase) applies the same rule; the loader uses this copy to reject two
     names that would collide in JavaScript.
     """
     head, *rest = name.split("_")

@@ -3,6 +3,9 @@
 The choice, first match wins: ``--node PATH``, then ``$ASYNCPARITY_NODE``, then ``node``
 on PATH. The JavaScript testee needs Node 20 or later (spec/PROTOCOL.md); anything else
 is a usage error with one line that says what was found and how to fix it.
+
+``--node`` may also name a version (:func:`node_for`, :func:`resolve_node`): the Node on
+PATH if it is that version, else one cached or provisioned by runner/provision.py.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,3 +67,34 @@ def find_node(requested: str | None = None, environ: Mapping[str, str] | None = 
             f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}"
         )
     return NodeBinary(path, version)
+
+
+def node_for(spec: str | None) -> NodeBinary:
+    """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version."""
+    from .provision import is_version
+
+    return resolve_node(spec) if spec and is_version(spec) else find_node(spec)
+
+
+def resolve_node(spec: str) -> NodeBinary:
+    """``--node`` as a version or a path: for a version, the Node on PATH if it is that
+    one, else a cached or newly provisioned one (runner/provision.py)."""
+    from .provision import is_version
+
+    if not is_version(spec):
+        return find_node(spec)
+    spec = spec.lstrip("v")
+    try:
+        on_path = find_node()
+        if on_path.version == spec or on_path.version.split(".")[0] == spec:
+            return on_path
+    except NodeNotFound:
+        pass
+    from . import provision
+
+    cached = provision.installed(spec, dict(os.environ))
+    if cached is not None:
+        return cached
+    node, source = provision.install(spec, dict(os.environ), lambda line: print(line, file=sys.stderr))
+    print(f"asyncparity: Node {node.version} from {source}", file=sys.stderr)  # progress, on stderr
+    return node

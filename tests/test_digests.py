@@ -26,10 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.cli import _running, node_for
+from asyncparity.cli import _running
 from asyncparity.kit import SPEC_DIR
 from asyncparity.load import load_paths
 from asyncparity.model import JS_TARGETS, PYTHON_TARGETS
+from asyncparity.node import node_for
 from asyncparity.pythons import find_python
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.node import NodeNotFound, find_node
+from asyncparity.node import NodeNotFound, find_node, node_for, resolve_node
 
 REAL_NODE = shutil.which("node")
 
@@ -68,3 +68,14 @@ def test_something_that_is_not_node(tmp_path: Path) -> None:
 
     with pytest.raises(NodeNotFound, match=r"is not Node: --version printed 'hello'"):
         find_node(path, environ={})
+
+
+def test_a_version_that_the_node_on_path_is_resolves_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = fake_node(tmp_path, "v22.3.1")
+    monkeypatch.setenv("PATH", str(Path(path).parent))
+    monkeypatch.delenv("ASYNCPARITY_NODE", raising=False)
+
+    assert resolve_node("22").path == path
+    assert resolve_node("v22.3.1").path == path
+    assert node_for("22") == node_for(None) == find_node()
+    assert node_for(path).version == "22.3.1"  # a path is a path, not a version
