@@ -8,6 +8,7 @@
 - Small IR builders (``scenario``, ``call``, ``ref``, ``lit``).
 - ``find_cpython``: a working CPython X.Y, found as the kit finds one (PATH, then
   pyenv's versions under ``$PYENV_ROOT`` or ``~/.pyenv``).
+- ``FULL``: the opt-in for the slow tests, ``ASYNCPARITY_FULL_TESTS=1``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from pathlib import Path
+
+import pytest
 
 from asyncparity.load import load_file
 from asyncparity.pythons import PythonNotFound, find_python
@@ -26,6 +30,16 @@ PYTHON_FIXTURES = ROOT / "tests" / "python" / "fixtures"
 
 FROM_SPEC = {"seed-download-fallback": "seed/download-fallback.yaml"}
 """The fixtures that are scenarios of spec/, by id: loaded from their YAML."""
+
+FULL_VARIABLE = "ASYNCPARITY_FULL_TESTS"
+FULL = os.environ.get(FULL_VARIABLE) == "1"
+"""Set ``ASYNCPARITY_FULL_TESTS=1`` to run the slow tests too: the whole differential
+matrices and the real-time checks on every CPython, not only a representative part."""
+
+
+def full_only(what: str) -> pytest.MarkDecorator:
+    """Skip the test (or parameter) unless the full tests are asked for, and say how to ask."""
+    return pytest.mark.skipif(not FULL, reason=f"{what}: slow, run with {FULL_VARIABLE}=1")
 
 
 @functools.cache

@@ -10,6 +10,7 @@ that must survive byte for byte.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import json
 import os
@@ -26,7 +27,7 @@ from asyncparity import verify
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
-from helpers import ROOT, find_cpython, fixture_names, load
+from helpers import FULL, ROOT, find_cpython, fixture_names, full_only, load
 
 RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 SCALE = 10  # real ms per virtual ms in the real-time runs
@@ -233,17 +234,32 @@ def targets_for(version: tuple[int, int]) -> list[str]:
     return ["python", "python-eager"] if version >= (3, 12) else ["python"]
 
 
-@pytest.mark.parametrize("version", [None, "3.10", "3.12", "3.13"])
+LONG_ON_REAL_TIME = ("backoff-calc", "retry-then-succeed", "set-backoff-loop")
+"""The fixtures whose virtual run is longest (230 to 740 ms: seconds of real time at
+``SCALE``): on real time only in the full tests (``helpers.FULL``)."""
+
+
+def other_cpython(version: str, what: str) -> pytest.ParameterSet:
+    """A parameter for a CPython other than this one: in the full tests only."""
+    return pytest.param(version, marks=full_only(f"{what} on CPython {version}"), id=version)
+
+
+@pytest.mark.parametrize(
+    "version", [None, *(other_cpython(version, "every fixture on real time") for version in ("3.10", "3.12", "3.13"))]
+)
 def test_every_fixture_runs_on_real_time_as_on_the_virtual_clock(version, tmp_path):
     # The claim of the virtual clock: it fakes time and nothing else. Each fixture's
     # program, on each CPython (python-eager from 3.12), runs under the genuine
     # asyncio.run with real timers and must print the trace of its virtual run on that
-    # CPython, which may differ from version to version (as CPython does).
+    # CPython, which may differ from version to version (as CPython does). By default
+    # on this CPython, without the longest fixtures; with ASYNCPARITY_FULL_TESTS=1 on
+    # every CPython found, every fixture.
     python = sys.executable if version is None else find_cpython(version)
     if python is None:
         pytest.skip(f"no working CPython {version} on PATH or in pyenv")
     major_minor = sys.version_info[:2] if version is None else tuple(int(part) for part in version.split("."))
-    requests = [(target_id, load(name)) for name in ALL_FIXTURES for target_id in targets_for(major_minor)]
+    names = ALL_FIXTURES if FULL else [name for name in ALL_FIXTURES if name not in LONG_ON_REAL_TIME]
+    requests = [(target_id, load(name)) for name in names for target_id in targets_for(major_minor)]
     outcomes = [target.run(ir, target_id) for target_id, ir in requests] if version is None else in_worker(python, requests)
     runner = verify.RealRunner(python, "node", SCALE, tmp_path)
     scenarios, outcome_of, sources = {}, {}, {}
@@ -287,7 +303,7 @@ def test_a_difference_between_cpython_versions_is_reproduced_not_hidden():
     assert traces["3.13"].splitlines()[-2:] == ['15 return "done"', "18 close connection"]
 
 
-@pytest.mark.parametrize("version", [None, "3.10", "3.13"])
+@pytest.mark.parametrize("version", [None, *(other_cpython(version, "the saved programs") for version in ("3.10", "3.13"))])
 def test_every_saved_program_runs_standalone_with_the_same_trace_and_no_warning(version, tmp_path):
     python = sys.executable if version is None else find_cpython(version)
     if python is None:
@@ -298,16 +314,20 @@ def test_every_saved_program_runs_standalone_with_the_same_trace_and_no_warning(
     assert len(runnable) >= 20
     outcomes = in_worker(python, [("python", load(name)) for name in runnable])
 
-    for name, outcome in zip(runnable, outcomes, strict=True):
-        ir = load(name)
-        (tmp_path / "program.py").write_text(compile_target(ir, "python", major_minor).source, encoding="utf-8")
-        result = subprocess.run(
-            [python, "-W", "error", "-X", "dev", "program.py"],
+    def run_saved(name: str) -> subprocess.CompletedProcess:
+        (tmp_path / f"{name}.py").write_text(compile_target(load(name), "python", major_minor).source, encoding="utf-8")
+        return subprocess.run(
+            [python, "-W", "error", "-X", "dev", f"{name}.py"],
             cwd=tmp_path,
             capture_output=True,
             timeout=60,
             env={"PATH": "/usr/bin:/bin", "PYTHONIOENCODING": "ascii"},
         )
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # on the virtual clock: no timing
+        results = list(pool.map(run_saved, runnable))
+
+    for name, outcome, result in zip(runnable, outcomes, results, strict=True):
         status = outcome["message"]
         if outcome["status"] == "settled":
             status = "settled"
@@ -344,13 +364,17 @@ def test_a_saved_program_that_runs_away_exits_non_zero(tmp_path):
 
 def test_every_fixture_runs_the_same_every_time():
     garbage = []
-    for name in ALL_FIXTURES:
-        ir = load(name)
-        first = target.run(ir)
-        for size in (1, 300, 7, 1000):
-            garbage.append([object() for _ in range(size)])  # move the allocator around
-            gc.collect()
-            assert target.run(ir) == first, name
+    gc.freeze()  # what the test session holds stays out of the collections below: they take ms, not tens of ms
+    try:
+        for name in ALL_FIXTURES:
+            ir = load(name)
+            first = target.run(ir)
+            for size in (1, 300, 7, 1000):
+                garbage.append([object() for _ in range(size)])  # move the allocator around
+                gc.collect()
+                assert target.run(ir) == first, name
+    finally:
+        gc.unfreeze()
 
 
 def test_compile_is_the_compiler_and_the_program_does_not_run_itself(capsys):
