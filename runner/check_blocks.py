@@ -76,7 +76,7 @@ class BlockStepChecker(StepChecker):
             return None
         body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
         if bind is not None:
-            del scope.kinds[bind]
+            del scope.holds[bind]
             scope.ended[bind] = "the error of a catch that has ended; it exists only inside that catch's steps"
             if scope.definite is not None:
                 scope.definite.discard(bind)
@@ -169,7 +169,7 @@ class BlockStepChecker(StepChecker):
         if bind is not None:
             # repeat runs its body at least once, so what the body binds is bound after it;
             # the counter is not (a JavaScript `for` scopes it to the loop).
-            del scope.kinds[bind]
+            del scope.holds[bind]
             scope.ended[bind] = "the counter of a repeat that has ended; it exists only inside the loop"
             if scope.definite is not None:
                 scope.definite.discard(bind)
@@ -191,7 +191,7 @@ class BlockStepChecker(StepChecker):
         # variable is not either (a JavaScript `for await (const x of ...)` scopes it).
         scope.definite = before
         if bind is not None:
-            del scope.kinds[bind]
+            del scope.holds[bind]
             scope.ended[bind] = "the variable of a for_each that has ended; it exists only inside the loop"
         return None if call is None else {"step": "for_each", "call": call, "bind": bind, "body": body}
 
@@ -199,7 +199,7 @@ class BlockStepChecker(StepChecker):
         node = entries["using"][1]
         name = self.scalar(node, "a resource", str)
         if name is not MISSING and self.callables.get(name) != "resource":
-            resources = [known for known, kind in self.callables.items() if kind == "resource"]
+            resources = [known for known, what in self.callables.items() if what == "resource"]
             self.error(
                 node, f"unknown resource '{name}' (resources are declared under resources:){did_you_mean(name, resources)}"
             )
@@ -211,7 +211,7 @@ class BlockStepChecker(StepChecker):
         bind = self.bind(entries, scope, "value", False)
         body = self._fixed_while(scope, bind, "the open resource", lambda: self.steps(entries["steps"][1], scope, where))
         if bind is not None:
-            del scope.kinds[bind]
+            del scope.holds[bind]
             scope.ended[bind] = "the resource of a using block that has ended; it exists only inside the block"
             if scope.definite is not None:
                 scope.definite.discard(bind)

@@ -67,7 +67,7 @@ class StepChecker(ValueChecker):
             step["line"] = line
         return step
 
-    def bind(self, entries: dict, scope: Scope, kind: str, required: bool, step_node: yaml.Node | None = None) -> str | None:
+    def bind(self, entries: dict, scope: Scope, holds: str, required: bool, step_node: yaml.Node | None = None) -> str | None:
         """The name after ``as``, entered into the scope as a value, error or handle."""
         if "as" not in entries:
             if required and step_node is not None:
@@ -84,15 +84,15 @@ class StepChecker(ValueChecker):
             self.error(node, f"'{name}' is {scope.fixed[name]} in this block; bind another name")
             return None
         camel = camel_case(name)
-        clash = next((other for other in [*scope.kinds, *self.callables] if other != name and camel_case(other) == camel), None)
+        clash = next((other for other in [*scope.holds, *self.callables] if other != name and camel_case(other) == camel), None)
         if clash is not None:
             self.error(node, f"'{name}' and '{clash}' are both '{camel}' in JavaScript; choose another name")
             return None
-        previous = scope.kind(name)
-        if previous is not None and previous != kind and not {previous, kind} <= {"value", "param"}:
+        previous = scope.holding(name)
+        if previous is not None and previous != holds and not {previous, holds} <= {"value", "param"}:
             self.error(node, f"'{name}' already holds {what_it_holds(previous)}; choose another name")
             return None
-        scope.kinds[name] = kind
+        scope.holds[name] = holds
         scope.ended.pop(name, None)
         if scope.definite is not None:
             scope.definite.add(name)
@@ -102,17 +102,17 @@ class StepChecker(ValueChecker):
         callee = self.scalar(name_node, "what to call", str)
         if callee is MISSING:
             return None
-        kind = self.callables.get(callee)
-        if kind not in ("operation", "function") or (callee in self.generators) != generator:
+        declared = self.callables.get(callee)
+        if declared not in ("operation", "function") or (callee in self.generators) != generator:
             hint = did_you_mean(callee, [name for name, known in self.callables.items() if known in ("operation", "function")])
             not_callable: dict[str | None, str] = {
                 "queue": f"'{callee}' is a queue; use put and get with it",
                 "resource": f"'{callee}' is a resource; open it with a 'using' step",
             }
-            what = not_callable.get(kind, f"unknown operation or function '{callee}'{hint}")
-            if kind in ("function", "operation") and generator:
+            what = not_callable.get(declared, f"unknown operation or function '{callee}'{hint}")
+            if declared in ("function", "operation") and generator:
                 what = f"'{callee}' is not a generator; for_each consumes a function with generator: true"
-            elif kind == "function":
+            elif declared == "function":
                 what = f"'{callee}' is a generator; consume its values with 'for_each: {callee}'"
             self.error(name_node, what)
             return None
@@ -138,8 +138,8 @@ class StepChecker(ValueChecker):
         reference = REFERENCE.match(target)
         if reference:
             handle = reference.group(1)
-            if reference.group(2) or scope.kind(handle) != "handle":
-                started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+            if reference.group(2) or scope.holding(handle) != "handle":
+                started = [name for name, held in scope.holds.items() if held == "handle"]
                 self.error(
                     target_node,
                     f"'{target}' is not a started call; await a name bound by a 'start' step{did_you_mean(handle, started)}",
@@ -217,8 +217,8 @@ class StepChecker(ValueChecker):
         target = self.scalar(node, "what to cancel", str)
         reference = REFERENCE.match(target) if target is not MISSING else None
         handle = reference.group(1) if reference and not reference.group(2) else None
-        if handle is None or scope.kind(handle) != "handle":
-            started = [name for name, kind in scope.kinds.items() if kind == "handle"]
+        if handle is None or scope.holding(handle) != "handle":
+            started = [name for name, held in scope.holds.items() if held == "handle"]
             self.error(
                 node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}"
             )
@@ -268,7 +268,7 @@ class StepChecker(ValueChecker):
         if name is MISSING:
             return None
         if self.callables.get(name) != "queue":
-            queues = [known for known, kind in self.callables.items() if kind == "queue"]
+            queues = [known for known, what in self.callables.items() if what == "queue"]
             self.error(node, f"unknown queue '{name}' (queues are declared under queues:){did_you_mean(name, queues)}")
             return None
         return name

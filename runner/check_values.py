@@ -28,7 +28,7 @@ class Scope:
     """The names visible in one function body, in document order, with what they hold."""
 
     def __init__(self, params: Iterable[str] = ()) -> None:
-        self.kinds: dict[str, str] = {name: "value" for name in params}
+        self.holds: dict[str, str] = {name: "value" for name in params}  # name -> what it holds
         # Names that may not be bound again inside the block that owns them: a repeat's
         # counter (a JS `for` would continue from the new value, Python's range would not)
         # and a catch's error.
@@ -40,11 +40,11 @@ class Scope:
         # Names bound on every path to this point; None where no path reaches (after a
         # return or throw). A name bound on some paths only would be unbound in Python
         # (UnboundLocalError) and undefined in JavaScript: the loader rejects reading it.
-        self.definite: set[str] | None = set(self.kinds)
+        self.definite: set[str] | None = set(self.holds)
         self.started: dict[str, str] = {}  # handle -> what it started ("operation" | "function")
 
-    def kind(self, name: str) -> str | None:
-        return self.kinds.get(name)
+    def holding(self, name: str) -> str | None:
+        return self.holds.get(name)
 
     def snapshot(self) -> set[str] | None:
         return None if self.definite is None else set(self.definite)
@@ -168,19 +168,19 @@ class ValueChecker(NodeReader):
         return {"calc": [left, op, right]}
 
     def reference(self, node: yaml.Node, name: str, member: str | None, scope: Scope) -> dict | None:
-        kind = scope.kind(name)
-        if kind is None and name in scope.ended:
+        held = scope.holding(name)
+        if held is None and name in scope.ended:
             self.error(node, f"'${name}' is {scope.ended[name]}")
             return None
-        if kind is not None and scope.definite is not None and name not in scope.definite:
+        if held is not None and scope.definite is not None and name not in scope.definite:
             self.error(
                 node,
                 f"'${name}' may not be bound here: some paths to this step do not bind it "
                 "(bind it before the branch, or on every path)",
             )
             return None
-        if kind is None:
-            visible = [known for known, known_kind in scope.kinds.items() if known_kind != "handle"]
+        if held is None:
+            visible = [known for known, what in scope.holds.items() if what != "handle"]
             hint = did_you_mean(name, visible)
             if name in self.callables:
                 advice = {
@@ -197,10 +197,10 @@ class ValueChecker(NodeReader):
                     else f"unknown name '${name}': nothing is bound by that name before this step (for the text itself write {{literal: \"${name}\"}})",
                 )
             return None
-        if kind == "handle":
+        if held == "handle":
             self.error(node, f"'${name}' is a started call; get its value with 'await: ${name}'")
             return None
-        if kind == "error":
+        if held == "error":
             if member not in ERROR_MEMBERS:
                 shown = f"'${name}.{member}'" if member else f"'${name}'"
                 self.error(node, f"{shown}: a caught error is used through '${name}.kind' or '${name}.message'")
@@ -263,5 +263,5 @@ class ValueChecker(NodeReader):
         return {"format": parts}
 
 
-def what_it_holds(kind: str) -> str:
-    return {"handle": "a started call", "error": "a caught error", "value": "a value", "param": "a parameter"}[kind]
+def what_it_holds(held: str) -> str:
+    return {"handle": "a started call", "error": "a caught error", "value": "a value", "param": "a parameter"}[held]
