@@ -27,14 +27,14 @@ from pathlib import Path
 import pytest
 
 from asyncparity.cli import _running
-from asyncparity.kit import SPEC_DIR
-from asyncparity.load import load_paths
+from asyncparity.load import discover, load_file
 from asyncparity.model import JS_TARGETS, PYTHON_TARGETS
 from asyncparity.node import node_for
 from asyncparity.pythons import find_python
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 DIGESTS = Path(__file__).with_name("digests.json")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def digest(value: object) -> str:
@@ -71,7 +71,10 @@ def _outcomes(testee: PythonTestee | PythonWorkerTestee | NodeTestee, jobs: list
 def record(python: PythonTestee | PythonWorkerTestee, node: NodeTestee) -> tuple[str, dict]:
     """The runtime key and ``{scenario id: {"ir": d, target: {"program": d, "outcome": d}}}``
     for the kit's spec/, on these (started) testees."""
-    scenarios = [result.scenario for result in load_paths([SPEC_DIR]) if result.scenario is not None]
+    # Named from the checkout's root (spec/...), as the IR's source and the programs'
+    # headers carry the name: the digests must not depend on where the clone is.
+    results = [load_file(path, display=str(path.relative_to(ROOT))) for path in discover([ROOT / "spec"])]
+    scenarios = [result.scenario for result in results if result.scenario is not None]
     table: dict[str, dict] = {scenario.id: {"ir": digest(scenario.ir)} for scenario in scenarios}
     for testee, targets in ((python, PYTHON_TARGETS), (node, JS_TARGETS)):
         jobs = [(scenario.ir, target) for scenario in scenarios for target in targets]
