@@ -27,6 +27,22 @@ const DEFAULT_LIMITS = Object.freeze({
   turns_per_instant: 1000,
 });
 
+/**
+ * The most trace events one run records: the next one makes the run a runaway
+ * (`passed 100000 trace events`). A fixed bound, the same in the Python runtime, that no
+ * scenario key changes: it keeps a run's memory flat whatever the program does.
+ */
+export const MAX_EVENTS = 100000;
+
+/**
+ * The most wall-clock seconds one virtual run takes: then it is a runaway (`passed 5 s of
+ * wall-clock time`). The same bound in the Python runtime, checked at every timer turn and
+ * every call into the kit; a loop that calls neither blocks Node's only thread, and only
+ * the worker (worker.mjs, which runs programs in a worker thread it can terminate) or the
+ * runner's bound on a reply stops it (spec/RUNTIME.md).
+ */
+export const WALL_CLOCK_SECONDS = 5;
+
 // `process` 'unhandledRejection' is process-wide: with two runs in flight a rejection
 // could not be attributed to the right world, so runs in one process take turns.
 let activeWorld = null;
@@ -743,6 +759,13 @@ export class World {
   #firings = 0;
   #turns = 0;
   #maxTurns = 0;
+  #deadline = Infinity; // performance.now() past which the run is a runaway
+
+  /** The most events a run records (`MAX_EVENTS`); a test may lower it before `run`. */
+  maxEvents = MAX_EVENTS;
+
+  /** The most wall-clock seconds a run takes (`WALL_CLOCK_SECONDS`; null: no bound); a test may lower it before `run`. */
+  wallClockSeconds = WALL_CLOCK_SECONDS;
 
   /**
    * @param {string} scenarioId the scenario's id, used in every message.
@@ -1092,6 +1115,7 @@ export class World {
       process.removeAllListeners("unhandledRejection");
       process.on("unhandledRejection", onUnhandled);
 
+      if (this.wallClockSeconds !== null) this.#deadline = performance.now() + this.wallClockSeconds * 1000;
       this.#start(main);
 
       for (;;) {
@@ -1099,6 +1123,7 @@ export class World {
         // Node emits 'unhandledRejection' right after that drain (before the next
         // macrotask), so an uncaught rejection has stopped the run by now.
         await new Promise((resolve) => realSetImmediate(resolve));
+        this.#checkWallClock();
         if (this.#stop !== null) break;
         let timer = this.#timers.take(this.#now);
         if (timer === undefined) {
@@ -1273,9 +1298,26 @@ export class World {
     return real === null ? this.#now : Math.round((performance.now() - real.origin) / real.scale);
   }
 
-  /** Appends an event unless the run has stopped or finished. */
+  /**
+   * Appends an event unless the run has stopped or finished. Past `maxEvents` the run is
+   * a runaway (on the virtual clock); the program stops at its next call into the kit or
+   * the next turn, as for any other bound. Never throws: it also records from inside the
+   * world's own callbacks ('unhandledRejection').
+   */
   #record(event) {
-    if (!this.#frozen && this.#stop === null) this.#trace.push(event);
+    if (this.#frozen || this.#stop !== null) return;
+    if (this.#real === null && this.#trace.length >= this.maxEvents) {
+      this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.maxEvents} trace events at ${this.#now} ms`);
+      return;
+    }
+    this.#trace.push(event);
+  }
+
+  /** Past the wall-clock bound, the run is a runaway. */
+  #checkWallClock() {
+    if (this.#stop === null && performance.now() > this.#deadline) {
+      this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.wallClockSeconds} s of wall-clock time at ${this.#now} ms`);
+    }
   }
 
   /** Sets a timer of `ms` as Node would: `nodeDelay(ms)`; on real time, Node's own, scaled. */
@@ -1311,11 +1353,13 @@ export class World {
   }
 
   /**
-   * Every kit call is a turn. Past the bound it throws, so that a loop that never
-   * yields to the clock (the runner's watchdog is the last resort) stops here.
+   * Every kit call is a turn, and a look at the wall clock. Past a bound it throws, so
+   * that a loop that never yields to the clock stops here (a loop that calls nothing of
+   * the kit's either: the worker's watchdog, else the runner's, is the last resort).
    */
   #kitCall() {
     if (this.#real !== null) return;
+    this.#checkWallClock();
     if (this.#stop !== null || !this.#countTurn()) {
       throw new RunawayError(this.#stop.message ?? "the run has ended");
     }

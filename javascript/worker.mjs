@@ -8,6 +8,13 @@
  * stdout carries protocol lines only; anything else (a stray console.log from scenario
  * code included) goes to stderr, which is diagnostics.
  *
+ * A program runs in a worker thread (this same file, `isMainThread` false), so that a
+ * loop that never calls the kit, which blocks its thread for good, can be stopped: past
+ * the run's wall-clock bound (`world.wallClockSeconds`, 5 s) and a second's grace the
+ * thread is terminated, the reply is a `runaway` outcome (its trace is lost with the
+ * thread), and the next run gets a new thread. The protocol itself is served here, on
+ * the main thread, which stays free to do so.
+ *
  * The compiler is `compile.mjs` beside this file, unless the environment variable
  * ASYNCPARITY_JS_COMPILER names another module exporting the same
  * `compile(ir, target, options)`. The worker passes `{ awaitUsing: FEATURES.await_using }`:
@@ -20,6 +27,7 @@
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { Worker, isMainThread, parentPort } from "node:worker_threads";
 import { World, ScenarioError } from "./asyncparity-runtime.mjs";
 
 const PROTOCOL_VERSION = 1;
@@ -29,14 +37,15 @@ const TARGETS = ["js-promise", "js-async"];
 
 // Keep the real writer for protocol lines, then point process.stdout.write at stderr:
 // console.log and friends write through it, and a stray line on stdout would
-// desynchronise the runner's reader.
+// desynchronise the runner's reader. (In the run thread, process.stdout is a stream to
+// this thread, which sends it on to stderr: see RunThread.)
 const writeProtocol = process.stdout.write.bind(process.stdout);
-process.stdout.write = process.stderr.write.bind(process.stderr);
+if (isMainThread) process.stdout.write = process.stderr.write.bind(process.stderr);
 
 // Node's default turns an unhandled rejection into a fatal exception (since v15,
-// nodejs/node#33021). During a run the World takes the event over and records an
-// `unhandled` trace event; this listener only hears rejections outside runs, which are
-// diagnostics, and the worker keeps serving.
+// nodejs/node#33021), of a worker thread too. During a run the World takes the event
+// over and records an `unhandled` trace event; this listener only hears rejections
+// outside runs, which are diagnostics, and the worker keeps serving.
 process.on("unhandledRejection", (reason) => {
   process.stderr.write(`asyncparity worker: unhandled rejection outside a run: ${describe(reason)}\n`);
 });
@@ -139,22 +148,149 @@ async function compileScenario(scenario, target) {
   }
 }
 
-/**
- * Runs the compiled body in-process. The body is the kit's own generated code, in which
- * every string from the scenario is an escaped literal; `World` and `ScenarioError` are
- * passed in because the body is evaluated without the header's import line.
- */
+/** Compiles a scenario here and runs its body in the run thread; the outcome. */
 async function runScenario(scenario, target) {
   const { body } = await compileScenario(scenario, target);
-  let world;
-  let main;
-  try {
-    ({ world, main } = new Function("World", "ScenarioError", `${body}\nreturn { world, main };`)(World, ScenarioError));
-  } catch (error) {
-    throw new RequestError(`generated ${target} code for scenario ${JSON.stringify(scenario.id)} failed to load: ${describe(error)}`);
-  }
-  const outcome = await world.run(main);
+  const outcome = await RunThread.run(body, target, scenario.id);
   return { target, ...outcome };
+}
+
+/**
+ * The run thread, seen from the main thread: one at a time, made when needed, and
+ * terminated (then made again) when a run passes its wall-clock bound and a grace
+ * without coming back to the kit, or when it dies.
+ */
+class RunThread {
+  /** Seconds a run may overrun its own bound, whose check needs a call into the kit or a turn. */
+  static GRACE_MS = 1000;
+
+  static #current = null;
+
+  /** Starts the thread early, while the runner is still loading scenarios. */
+  static warm() {
+    RunThread.#current ??= new RunThread();
+  }
+
+  /**
+   * Runs one body: resolves with its outcome, or rejects with a RequestError (the body
+   * does not load) or another error (the thread died).
+   */
+  static run(body, target, id) {
+    RunThread.warm();
+    return RunThread.#current.#run(body, target, id);
+  }
+
+  #thread;
+  #pending = null; // {resolve, reject, target, id, timer}
+
+  constructor() {
+    this.#thread = new Worker(new URL(import.meta.url), { stdout: true, stderr: true });
+    // The thread sends what it prints as messages (serveRuns); anything on its streams
+    // still (Node's own warnings) is diagnostics too.
+    this.#thread.stdout.on("data", (chunk) => process.stderr.write(chunk));
+    this.#thread.stderr.on("data", (chunk) => process.stderr.write(chunk));
+    this.#thread.unref(); // an idle thread must not keep the worker alive at the end of input
+    this.#thread.on("message", (message) => this.#message(message));
+    this.#thread.on("error", (error) => this.#end(new Error(`the run thread failed: ${describe(error)}`)));
+    this.#thread.on("exit", (code) => this.#end(new Error(`the run thread exited (code ${code})`)));
+  }
+
+  #run(body, target, id) {
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject, target, id, timer: null };
+      this.#thread.postMessage({ body, target, id });
+    });
+  }
+
+  #message(message) {
+    if ("stderr" in message) {
+      process.stderr.write(message.stderr);
+      return;
+    }
+    const pending = this.#pending;
+    if (pending === null) return;
+    if ("started" in message) {
+      // The run's own bound, as the body set it (world.wallClockSeconds); null: none.
+      if (message.started !== null) {
+        pending.timer = setTimeout(() => this.#stop(message.started), message.started * 1000 + RunThread.GRACE_MS);
+      }
+      return;
+    }
+    this.#settle();
+    if ("outcome" in message) pending.resolve(message.outcome);
+    else pending.reject(new RequestError(message.error));
+  }
+
+  /** The run is stuck past its bound: the thread goes, and the run is a runaway. */
+  #stop(seconds) {
+    const pending = this.#pending;
+    this.#settle();
+    this.#retire();
+    pending.resolve({
+      status: "runaway",
+      result: null,
+      trace: [],
+      message: `runaway: scenario '${pending.id}' passed ${seconds} s of wall-clock time in a loop that never calls the kit `
+        + "(the worker stopped it; the trace is lost)",
+    });
+  }
+
+  /** The thread died: the run in flight (if any) fails, and the next run gets a new thread. */
+  #end(error) {
+    const pending = this.#pending;
+    this.#retire();
+    if (pending === null) return;
+    this.#settle();
+    pending.reject(error);
+  }
+
+  #settle() {
+    if (this.#pending?.timer) clearTimeout(this.#pending.timer);
+    this.#pending = null;
+  }
+
+  #retire() {
+    if (RunThread.#current === this) RunThread.#current = null;
+    this.#thread.removeAllListeners("exit");
+    this.#thread.removeAllListeners("error");
+    this.#thread.on("error", () => {}); // a late error of a thread being terminated is moot
+    this.#thread.terminate();
+  }
+}
+
+/**
+ * The run thread's side: loads each body and runs it. The body is the kit's own
+ * generated code, in which every string from the scenario is an escaped literal;
+ * `World` and `ScenarioError` are passed in because the body is evaluated without the
+ * header's import line.
+ */
+function serveRuns() {
+  // What the program prints goes to the main thread as messages, in order with the
+  // outcome (the thread's own stdio streams arrive on their own schedule, after it maybe).
+  const forward = (chunk, encoding, callback) => {
+    parentPort.postMessage({ stderr: String(chunk) });
+    (typeof encoding === "function" ? encoding : callback)?.();
+    return true;
+  };
+  process.stdout.write = forward;
+  process.stderr.write = forward;
+  parentPort.on("message", async ({ body, target, id }) => {
+    let world;
+    let main;
+    try {
+      ({ world, main } = new Function("World", "ScenarioError", `${body}\nreturn { world, main };`)(World, ScenarioError));
+    } catch (error) {
+      parentPort.postMessage({ error: `generated ${target} code for scenario ${JSON.stringify(id)} failed to load: ${describe(error)}` });
+      return;
+    }
+    parentPort.postMessage({ started: world.wallClockSeconds ?? null });
+    const outcome = await world.run(main);
+    try {
+      parentPort.postMessage({ outcome });
+    } catch (error) {
+      parentPort.postMessage({ error: `the outcome of scenario ${JSON.stringify(id)} cannot be sent: ${describe(error)}` });
+    }
+  });
 }
 
 /** Serves one request line; every path writes exactly one reply, or exits on shutdown. */
@@ -206,20 +342,27 @@ async function handle(line) {
   }
 }
 
-let queue = Promise.resolve();
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-lines.on("line", (line) => {
-  // A blank line is no request: answering it would shift every later reply.
-  if (line.trim() === "") return;
-  queue = queue.then(() => handle(line)).catch((error) => {
-    // handle() answers every failure itself; reaching this means a reply could not be
-    // written, and the queue must still go on to the next request.
-    process.stderr.write(`asyncparity worker: ${describe(error)}\n`);
+/** The main thread's side: the protocol on stdin and stdout. */
+function serveProtocol() {
+  let queue = Promise.resolve();
+  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  lines.on("line", (line) => {
+    // A blank line is no request: answering it would shift every later reply.
+    if (line.trim() === "") return;
+    queue = queue.then(() => handle(line)).catch((error) => {
+      // handle() answers every failure itself; reaching this means a reply could not be
+      // written, and the queue must still go on to the next request.
+      process.stderr.write(`asyncparity worker: ${describe(error)}\n`);
+    });
   });
-});
-loadCompile().catch(() => {
-  compilePromise = null; // the first request imports again and answers with the error
-});
-lines.on("close", () => {
-  queue.then(() => process.exit(0));
-});
+  loadCompile().catch(() => {
+    compilePromise = null; // the first request imports again and answers with the error
+  });
+  RunThread.warm();
+  lines.on("close", () => {
+    queue.then(() => process.exit(0));
+  });
+}
+
+if (isMainThread) serveProtocol();
+else serveRuns();

@@ -93,6 +93,8 @@ import platform
 import re
 import selectors
 import sys
+import sysconfig
+import threading
 import time
 import weakref
 from asyncio import events
@@ -101,7 +103,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "MAX_EVENTS",
     "UNORDERED",
+    "WALL_CLOCK_SECONDS",
     "ScenarioError",
     "VirtualTimeLoop",
     "World",
@@ -115,6 +119,19 @@ __all__ = [
 
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """The runaway bounds (spec/LANGUAGE.md): virtual ms, timers fired, loop turns at one instant."""
+
+MAX_EVENTS = 100_000
+"""The most trace events one run records: the next one makes the run a runaway
+(``passed 100000 trace events``). A fixed bound, the same in the JavaScript runtime,
+that no scenario key changes: it keeps a run's memory flat (an event takes a few
+hundred bytes) whatever the program does between its waits (spec/RUNTIME.md)."""
+
+WALL_CLOCK_SECONDS = 5.0
+"""The most wall-clock seconds one virtual run takes: then it is a runaway (``passed 5 s
+of wall-clock time``). The same bound in the JavaScript runtime; below the runner's
+bound on a worker's reply (10 s), so that the run's own verdict comes first. Checked at
+every loop turn and every call into the kit, and, for a loop that never calls either,
+by a watchdog thread (:class:`_Watchdog`)."""
 
 REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"
 """Set to a scale (real ms per virtual ms), it makes :meth:`World.run_and_print` run on real time."""
@@ -164,6 +181,17 @@ class _Halt(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised in the program when the run has a verdict (a bound passed between turns):
+    at its next call into the kit, or anywhere, by the watchdog (:class:`_Watchdog`).
+
+    A ``KeyboardInterrupt`` because asyncio lets only that and ``SystemExit`` out of a
+    task's step and a loop callback (``Task.__step``, ``Handle._run``; CPython 3.10 to
+    3.13): the run stops at once, and no ``except Exception`` of the program catches it.
+    The verdict is the loop's ``halt``; a ``finally`` of the program that waits while it
+    unwinds only comes back to the loop, whose next turn raises :class:`_Halt`."""
 
 
 class _Unsupported(BaseException):
@@ -304,6 +332,9 @@ class _TraceHooks(_EventLoop):
         self.gc_reports: list[dict] = []
         """Other reports from destructors ("Task was destroyed but it is pending!"), kept
         for debugging; never part of an outcome."""
+        self.halt: tuple[str, str] | None = None
+        """A verdict reached inside a turn (``("runaway", "passed ...")``): the program
+        is stopped at its next call into the kit, and the loop at its next turn."""
 
     def _mark_unordered(self, tasks) -> None:
         if len(tasks) >= 2:
@@ -419,9 +450,37 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         self._seq = itertools.count()
         self._selector = _VirtualSelector(self)
         self._cleaning = False
+        self._wall_clock: tuple[float, float] | None = None  # (seconds, monotonic deadline)
         # Deadlines are whole milliseconds, so a timer is due when its deadline is the
         # clock's reading; any resolution below half a millisecond says the same.
         self._clock_resolution = 1e-6
+
+    # -- the bounds checked between turns ----------------------------------------------
+
+    def start_wall_clock(self, seconds: float | None) -> None:
+        """Bound the run to ``seconds`` of wall-clock time from now (None: no bound)."""
+        self._wall_clock = None if seconds is None else (seconds, time.monotonic() + seconds)
+
+    def check_wall_clock(self) -> None:
+        """Past the wall-clock bound, the run has its verdict (``halt``)."""
+        if self._wall_clock is not None and self.halt is None and time.monotonic() > self._wall_clock[1]:
+            self.set_halt("runaway", f"passed {self._wall_clock[0]:g} s of wall-clock time at {self.now_ms} ms")
+
+    def set_halt(self, status: str, detail: str) -> None:
+        """Give the run its verdict from inside a turn; the first verdict stands."""
+        if self.halt is None:
+            self.halt = (status, detail)
+
+    def kit_call(self) -> None:
+        """The program calls into the kit (an operation, a resource, ``log``, ``now``):
+        once the run has a verdict, the program stops here (:class:`_Stop`). As the
+        JavaScript runtime's kit calls, so that a loop of ``log`` steps that never waits
+        ends at the bound it passes. Not in the clean-up after a halt, which unwinds."""
+        if self._cleaning:
+            return
+        self.check_wall_clock()
+        if self.halt is not None:
+            raise _Stop
 
     def trace_time(self) -> int:
         """The time an event recorded now carries: the clock, in ms."""
@@ -440,6 +499,10 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
                 return []
             raise _Stuck
         limits = self.limits
+        if self.halt is None:
+            self.check_wall_clock()
+        if self.halt is not None:
+            raise _Halt(*self.halt)
         if timeout is None:
             raise _Halt("deadlock", self._deadlock_detail())
         step = round(timeout * 1000)
@@ -480,19 +543,20 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         previous = events._get_running_loop()
         events._set_running_loop(self)
         try:
-            for _ in range(_CLEANUP_ROUNDS):
-                unfinished = asyncio.all_tasks(self)
-                if not unfinished and not self._ready:
-                    break
-                for task in unfinished:
-                    task.cancel()
-                for _ in range(max(self.limits["turns_per_instant"], 1)):
-                    if not self._ready:
+            with contextlib.suppress(_Stop):  # the watchdog: the wall-clock bound holds here too
+                for _ in range(_CLEANUP_ROUNDS):
+                    unfinished = asyncio.all_tasks(self)
+                    if not unfinished and not self._ready:
                         break
-                    try:
-                        self._run_once()
-                    except (_Stuck, _CallbackError):  # the run is over: clean-up errors are moot
-                        break
+                    for task in unfinished:
+                        task.cancel()
+                    for _ in range(max(self.limits["turns_per_instant"], 1)):
+                        if not self._ready:
+                            break
+                        try:
+                            self._run_once()
+                        except (_Stuck, _CallbackError):  # the run is over: clean-up errors are moot
+                            break
             for task in asyncio.all_tasks(self):
                 # asyncio's flag for "Task was destroyed but it is pending!" (private: not in typeshed)
                 task._log_destroy_pending = False  # type: ignore[attr-defined]
@@ -503,6 +567,133 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
                         coro.close()
         finally:
             events._set_running_loop(previous)
+
+
+def _async_exception_setter() -> Callable[[int, type[BaseException] | None], int] | None:
+    """CPython's ``PyThreadState_SetAsyncExc`` (raise an exception in another thread at
+    its next bytecode; None clears a pending one), or None where ctypes is missing."""
+    try:
+        import ctypes
+    except ImportError:  # a CPython built without libffi
+        return None
+    function = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    function.restype = ctypes.c_int
+
+    def set_async_exception(thread_id: int, exception: type[BaseException] | None) -> int:
+        # No argtypes: ctypes passes None as NULL, which is what clears.
+        return function(ctypes.c_ulong(thread_id), None if exception is None else ctypes.py_object(exception))
+
+    return set_async_exception
+
+
+class _Watch:
+    """One armed run: its loop, its thread, the frame of its :meth:`World.run`, when it fires."""
+
+    __slots__ = ("fired", "fires_at", "loop", "run_frame", "seconds", "thread_id")
+
+    def __init__(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> None:
+        self.loop, self.seconds, self.run_frame = loop, seconds, run_frame
+        self.thread_id = threading.get_ident()
+        self.fires_at = time.monotonic() + seconds
+        self.fired = False
+
+
+class _Watchdog:
+    """The wall-clock bound of a program that never comes back to the kit.
+
+    A loop of ``set`` steps calls nothing of the kit's and never yields to the event
+    loop, so the checks at turns and kit calls never run. One daemon thread watches
+    every armed run; past its deadline, it gives the run its verdict (the loop's
+    ``halt``) and raises :class:`_Stop` in the run's thread with CPython's
+    ``PyThreadState_SetAsyncExc``, which lands at that thread's next bytecode: any
+    thread, where ``signal.setitimer`` and ``SIGALRM`` only reach the main thread and
+    would take the signal from whatever else uses it (pytest-timeout). The exception
+    is only raised while the thread runs code of the program (a frame above
+    :meth:`World.run` that is neither this module's nor the standard library's), so that
+    it lands where the run expects a ``_Stop``: in a task's step, or in the clean-up's.
+    It fires again every ``_REFIRE`` seconds until the run is disarmed: a ``finally``
+    of the program may loop as well while it unwinds.
+
+    What it cannot stop: a single long call into C (a huge ``str`` repetition), since
+    an asynchronous exception waits for the next bytecode; and nothing at all without
+    ctypes (then the bound is checked at turns and kit calls only, as in JavaScript).
+    """
+
+    _POLL = 0.05  # seconds between looks at a run past its deadline that is in the kit's own code
+    _REFIRE = 0.1
+    _IDLE = 60.0  # the longest wait with nothing armed: an idle daemon thread looks up now and then
+
+    def __init__(self) -> None:
+        self._set_async_exception = _async_exception_setter()
+        self._own_files = {os.path.normcase(os.path.abspath(__file__))}
+        self._stdlib = os.path.normcase(os.path.abspath(sysconfig.get_paths()["stdlib"])) + os.sep
+        self.reset()
+
+    def reset(self) -> None:
+        """No run watched and no thread (at first, and in a forked child)."""
+        self._condition = threading.Condition()
+        self._watches: list[_Watch] = []
+        self._thread: threading.Thread | None = None
+
+    def arm(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> _Watch:
+        watch = _Watch(loop, seconds, run_frame)
+        if self._set_async_exception is None:
+            return watch
+        with self._condition:
+            if self._thread is None or not self._thread.is_alive():  # first use, or a forked child
+                self._thread = threading.Thread(target=self._serve, name="asyncparity-watchdog", daemon=True)
+                self._thread.start()
+            self._watches.append(watch)
+            self._condition.notify()
+        return watch
+
+    def disarm(self, watch: _Watch) -> None:
+        """Stop watching; an exception raised but not yet delivered is taken back."""
+        if self._set_async_exception is None:
+            return
+        with self._condition:
+            if watch in self._watches:
+                self._watches.remove(watch)
+            if watch.fired:
+                self._set_async_exception(watch.thread_id, None)
+
+    def _serve(self) -> None:
+        with self._condition:
+            while True:
+                now = time.monotonic()
+                wait = self._IDLE
+                for watch in self._watches:
+                    if now < watch.fires_at:
+                        wait = min(wait, watch.fires_at - now)
+                    elif self._in_program(watch):
+                        self._fire(watch)
+                        wait = min(wait, self._REFIRE)
+                    else:
+                        wait = min(wait, self._POLL)
+                self._condition.wait(wait)
+
+    def _fire(self, watch: _Watch) -> None:
+        loop = watch.loop
+        loop.set_halt("runaway", f"passed {watch.seconds:g} s of wall-clock time at {loop.now_ms} ms")
+        assert self._set_async_exception is not None  # nothing is armed without it
+        self._set_async_exception(watch.thread_id, _Stop)
+        watch.fired = True
+        watch.fires_at = time.monotonic() + self._REFIRE
+
+    def _in_program(self, watch: _Watch) -> bool:
+        """Whether the run's thread is in code of the program (above its ``World.run``)."""
+        frame = sys._current_frames().get(watch.thread_id)
+        while frame is not None and frame is not watch.run_frame:
+            filename = os.path.normcase(os.path.abspath(frame.f_code.co_filename))
+            if filename not in self._own_files and not filename.startswith(self._stdlib):
+                return True
+            frame = frame.f_back
+        return False
+
+
+_WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread, and maybe a lock held by it
+    os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
 class _ScaledSelector:
@@ -674,6 +865,12 @@ class World:
     ``asyncio.create_task(download(url))`` records ``start`` before the next line runs,
     as in JavaScript (python/cpython gh-97696, "What's New in Python 3.12").
     """
+
+    max_events: int = MAX_EVENTS
+    """The most events a run records (:data:`MAX_EVENTS`); a test may lower it."""
+    wall_clock_seconds: float | None = WALL_CLOCK_SECONDS
+    """The most wall-clock seconds a virtual run takes (:data:`WALL_CLOCK_SECONDS`;
+    None: no bound); a test may lower it."""
 
     loop_class: type = VirtualTimeLoop
     """The loop :meth:`run` makes. A subclass may change a rule of the clock; the kit's
@@ -939,22 +1136,38 @@ class World:
         gc.disable()
         self._loop = loop
         self._recording = True
+        loop.start_wall_clock(self.wall_clock_seconds)
+        watch = None
         try:
             try:
-                _run_like_asyncio_run(loop, self._settle(main))
-                # What the run left in reference cycles: with the collector paused, all of
-                # it is still in the youngest generation, the only one to look at.
-                gc.collect(0)
-            except _Halt as halt:
-                status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
-            except _CallbackError as error:
-                status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
-            except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
-                status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
+                if self.wall_clock_seconds is not None:
+                    watch = _WATCHDOG.arm(loop, self.wall_clock_seconds, sys._getframe())
+                try:
+                    _run_like_asyncio_run(loop, self._settle(main))
+                    # What the run left in reference cycles: with the collector paused, all of
+                    # it is still in the youngest generation, the only one to look at.
+                    gc.collect(0)
+                except _Halt as halt:
+                    status, message = halt.status, f"{halt.status}: scenario '{self.scenario_id}' {halt.detail}"
+                except _Stop:
+                    halted = loop.halt or ("runaway", "was stopped")
+                    status, message = halted[0], f"{halted[0]}: scenario '{self.scenario_id}' {halted[1]}"
+                except _CallbackError as error:
+                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {error}"
+                except Exception as error:  # noqa: BLE001 - a bug in the kit becomes a crash outcome, never a hang
+                    status, message = "crash", f"crash: scenario '{self.scenario_id}': {type(error).__name__}: {error}"
+                finally:
+                    self._recording = False
+                    if not loop.is_closed():
+                        loop.cleanup()
             finally:
-                self._recording = False
-                if not loop.is_closed():
-                    loop.cleanup()
+                if watch is not None:
+                    _WATCHDOG.disarm(watch)
+        except _Stop:  # the watchdog's, delivered in the handlers above before it was disarmed
+            if watch is not None:
+                _WATCHDOG.disarm(watch)
+            halted = loop.halt or ("runaway", "was stopped")
+            status, message = halted[0], f"{halted[0]}: scenario '{self.scenario_id}' {halted[1]}"
         finally:
             self._recording = False
             self._loop = None
@@ -1054,11 +1267,15 @@ class World:
             self._record("return", value=value)
 
     def _running_loop(self, what: str) -> asyncio.AbstractEventLoop:
+        """The loop of the run, for a call into the kit (``what``), which it checks:
+        made while the run drives the program, and before the run has a verdict."""
         loop = self._loop
         if loop is None or events._get_running_loop() is not loop:
             raise RuntimeError(
                 f"{what}() belongs to scenario '{self.scenario_id}': call it while world.run(main) drives the program"
             )
+        if isinstance(loop, VirtualTimeLoop):
+            loop.kit_call()
         return loop
 
     def _record(self, event: str, **fields) -> None:
@@ -1066,6 +1283,12 @@ class World:
             return
         loop = self._loop
         assert loop is not None  # events are recorded only while a run drives its loop
+        if isinstance(loop, VirtualTimeLoop):
+            if loop.halt is not None:
+                return  # the run has its verdict: the trace ends there
+            if len(self._events) >= self.max_events:
+                loop.set_halt("runaway", f"passed {self.max_events} trace events at {loop.now_ms} ms")
+                return
         record = {"t": loop.trace_time(), "event": event, **fields}
         task = asyncio.current_task(loop) if events._get_running_loop() is loop else None
         if task is not None and (group := loop.unordered.get(task)) is not None:

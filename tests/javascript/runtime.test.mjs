@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
+import { World, ScenarioError, formatTrace, MAX_EVENTS, WALL_CLOCK_SECONDS } from "../../javascript/asyncparity-runtime.mjs";
 
 const RUNTIME = fileURLToPath(new URL("../../javascript/asyncparity-runtime.mjs", import.meta.url));
 
@@ -378,6 +378,60 @@ test("runaway: turns per instant, from a synchronous loop and a microtask loop; 
   }, { id: "timer-spin", limits: { timer_firings: 10 } });
   assert.equal(r.outcome.message, "runaway: scenario 'timer-spin' passed 10 timer firings");
   assert.deepEqual(r.outcome.stats, { virtual_time: 10, timer_firings: 10, max_turns_per_instant: 2 });
+});
+
+test("runaway: trace events, 10**8 log steps that never wait stop at the same bound as in Python", async () => {
+  assert.equal(MAX_EVENTS, 100000);
+  let thrown;
+  const started = performance.now();
+  const { outcome } = await run((world) => async () => {
+    try {
+      for (let index = 0; index < 1e8; index += 1) world.log("x");
+    } catch (error) {
+      thrown = error;
+      throw error;
+    }
+  }, { id: "chatty", limits: { turns_per_instant: 1e9 } }); // else the turn bound stops it first
+  assert.ok(performance.now() - started < 5000);
+  assert.equal(outcome.status, "runaway");
+  assert.equal(outcome.result, null);
+  assert.equal(outcome.message, "runaway: scenario 'chatty' passed 100000 trace events at 0 ms");
+  assert.equal(outcome.trace.length, 100000);
+  assert.equal(thrown.name, "RunawayError", "the next call into the kit throws");
+
+  // Events recorded outside the program's calls count as well; the run stops at its next turn.
+  const counted = await run((world) => async () => {
+    world.maxEvents = 5;
+    const tick = world.operation("tick", { latency: 1, outcomes: [{ returns: null }] });
+    for (;;) await tick();
+  }, { id: "counted", limits: { turns_per_instant: 1e9 } });
+  assert.equal(counted.outcome.message, "runaway: scenario 'counted' passed 5 trace events at 3 ms");
+  assert.equal(counted.text, "0 start tick()\n1 end tick -> null\n1 start tick()\n2 end tick -> null\n2 start tick()");
+});
+
+test("runaway: wall-clock time, checked at each call into the kit and at each turn", async () => {
+  assert.equal(WALL_CLOCK_SECONDS, 5);
+  const busy = () => { const until = performance.now() + 10; while (performance.now() < until); };
+  const limits = { turns_per_instant: 1e9, timer_firings: 1e9 };
+  let started = performance.now();
+  let r = await run((world) => {
+    world.wallClockSeconds = 0.2;
+    return async () => { for (;;) { busy(); world.log("x"); } };
+  }, { id: "slow-chatter", limits });
+  assert.ok(performance.now() - started < 2000);
+  assert.equal(r.outcome.message, "runaway: scenario 'slow-chatter' passed 0.2 s of wall-clock time at 0 ms");
+  assert.ok(r.outcome.trace.length >= 10 && r.outcome.trace.length <= 21, String(r.outcome.trace.length));
+
+  started = performance.now();
+  r = await run((world) => {
+    world.wallClockSeconds = 0.2;
+    const tick = world.operation("tick", { latency: 1, outcomes: [{ returns: null }] });
+    // The operation's call is the only call into the kit; its timer's turn comes after a busy while.
+    return () => tick().then(function again() { busy(); return tick().then(again); });
+  }, { id: "slow-ticks", limits });
+  assert.ok(performance.now() - started < 2000);
+  assert.equal(r.outcome.status, "runaway");
+  assert.match(r.outcome.message, /^runaway: scenario 'slow-ticks' passed 0\.2 s of wall-clock time at \d+ ms$/);
 });
 
 test("events after the settle follow the return/throw event", async () => {

@@ -251,6 +251,52 @@ function main() { console.log("noise from a scenario"); process.stdout.write("mo
   assert.match(worker.stderr, /noise from a scenario\nmore noise\n/);
 });
 
+test("a loop that never calls the kit is a runaway: the run thread is stopped past its bound, and the next run gets a new one", TIMEOUT, async () => {
+  // A loop that would run for minutes, blocking its thread; the body lowers the run's
+  // wall-clock bound (world.wallClockSeconds, 5 s by default), and the worker stops the
+  // thread a grace of a second later.
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const spinning = `const world = new World("spinning", {});
+world.wallClockSeconds = 0.2;
+async function main() { let n = 0; for (let i = 0; i < 1e7; i++) for (let j = 0; j < 1e7; j++) n = n + 1; return n; }`;
+  const started = performance.now();
+  worker.send({ id: 1, type: "run", target: "js-async", scenario: stubIr("spinning", spinning) });
+  worker.send({ id: 2, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
+  const first = await worker.next();
+  const seconds = (performance.now() - started) / 1000;
+  assert.ok(seconds >= 1.2 && seconds < 3, `${seconds} s`);
+  assert.deepEqual(first, {
+    id: 1,
+    type: "outcome",
+    outcome: {
+      target: "js-async",
+      status: "runaway",
+      result: null,
+      trace: [],
+      message: "runaway: scenario 'spinning' passed 0.2 s of wall-clock time in a loop that never calls the kit "
+        + "(the worker stopped it; the trace is lost)",
+    },
+  });
+  const second = await worker.next();
+  assert.equal(second.id, 2);
+  assert.deepEqual(second.outcome.trace, SEED_TRACE);
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("a run thread that dies is an error reply for its run, and the worker goes on", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const exiting = `const world = new World("exiting", {});
+function main() { process.exit(3); }`;
+  assert.deepEqual(await worker.request({ id: 1, type: "run", target: "js-promise", scenario: stubIr("exiting", exiting) }), {
+    id: 1, type: "error", message: "internal error: Error: the run thread exited (code 3)",
+  });
+  const next = await worker.request({ id: 2, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
+  assert.deepEqual(next.outcome.trace, SEED_TRACE);
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
 test("one worker serves hundreds of runs", TIMEOUT, async (t) => {
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
   const count = 500;

@@ -13,6 +13,7 @@ gives the same trace: the rule is CPython's, not the kit's.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gc
 import heapq
 import logging
@@ -23,7 +24,16 @@ from asyncio import events
 
 import pytest
 
-from asyncparity_runtime import DEFAULT_LIMITS, ScenarioError, VirtualTimeLoop, World, format_trace
+import asyncparity_runtime
+from asyncparity_runtime import (
+    DEFAULT_LIMITS,
+    MAX_EVENTS,
+    WALL_CLOCK_SECONDS,
+    ScenarioError,
+    VirtualTimeLoop,
+    World,
+    format_trace,
+)
 
 SCALE = 10
 """Real milliseconds per virtual millisecond in the real-time runs."""
@@ -537,6 +547,141 @@ def test_runaway_turns_per_instant():
     assert outcome["status"] == "runaway"
     assert outcome["message"] == "runaway: scenario 'busy' passed 1000 turns at 30 ms"
     assert outcome["stats"] == {"virtual_time": 30, "timer_firings": 1, "max_turns_per_instant": 1000}
+
+
+def test_runaway_trace_events_a_loop_of_log_steps_that_never_waits():
+    # 10**8 log steps at one instant: never a turn of the loop, so only the bound on
+    # recorded events stops them, at once and with flat memory (10**7 took 11.5 s and
+    # 2 GB without it). The program's `except Exception` does not catch the stop.
+    assert MAX_EVENTS == 100_000
+    world = World("chatty")
+    log = world.log
+
+    async def main():
+        try:
+            for _ in range(10**8):
+                log("x")
+        except Exception:  # noqa: BLE001 - what a scenario's catch of every error is
+            log("caught")
+
+    started = time.monotonic()
+    outcome = world.run(main)
+    assert time.monotonic() - started < 5
+    assert outcome["status"] == "runaway"
+    assert outcome["result"] is None
+    assert outcome["message"] == "runaway: scenario 'chatty' passed 100000 trace events at 0 ms"
+    assert len(outcome["trace"]) == 100_000
+    assert trace(outcome).splitlines()[-1] == '0 log "x"'
+
+
+def test_the_event_bound_counts_every_event_and_stops_the_loop_at_its_next_turn():
+    world = World("counted")
+    world.max_events = 5
+    tick = world.operation("tick", latency=1)
+
+    async def main():
+        while True:
+            await tick()  # start and end: two events a call, never a call into the kit past the bound
+
+    outcome = world.run(main)
+    assert outcome["message"] == "runaway: scenario 'counted' passed 5 trace events at 3 ms"
+    assert trace(outcome) == "0 start tick()\n1 end tick -> null\n1 start tick()\n2 end tick -> null\n2 start tick()\n"
+
+
+def test_runaway_wall_clock_a_loop_that_never_calls_the_kit_is_stopped_by_the_watchdog():
+    # Nested repeats of `set` steps: no call into the kit, no turn of the loop. The
+    # watchdog thread stops it, in the main thread and in any other, and its `finally`
+    # that loops as well while it unwinds.
+    assert WALL_CLOCK_SECONDS == 5.0
+
+    async def main():
+        await asyncio.sleep(0.03)
+        n = 0
+        try:
+            for _ in range(10**6):
+                for _ in range(10**6):
+                    n = n + 1
+        except Exception:  # noqa: BLE001 - what a scenario's catch of every error is
+            return "caught"
+        finally:
+            while True:
+                n = n + 1
+
+    def run_bounded() -> dict:
+        world = World("spinning")
+        world.wall_clock_seconds = 0.2
+        return world.run(main)
+
+    for in_thread in (False, True):
+        started = time.monotonic()
+        if in_thread:
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                outcome = pool.submit(run_bounded).result(timeout=10)
+        else:
+            outcome = run_bounded()
+        assert time.monotonic() - started < 2, in_thread
+        assert outcome["status"] == "runaway"
+        assert outcome["message"] == "runaway: scenario 'spinning' passed 0.2 s of wall-clock time at 30 ms"
+        assert outcome["stats"]["virtual_time"] == 30
+    spin_after_the_run = sum(range(3 * 10**6))  # no stop is left to land here
+    assert spin_after_the_run > 0
+
+
+def test_the_watchdog_also_bounds_the_clean_up_after_a_halt():
+    # A leftover whose cancel handler never ends, after a runaway of the timer bound:
+    # the clean-up cancels it, and the watchdog (still armed) stops it.
+    world = World("stubborn", limits={"timer_firings": 3})
+    world.wall_clock_seconds = 0.2
+
+    async def stubborn():
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            while True:
+                pass
+
+    async def main():
+        asyncio.create_task(stubborn())
+        while True:
+            await asyncio.sleep(0.001)
+
+    started = time.monotonic()
+    outcome = world.run(main)
+    assert time.monotonic() - started < 2
+    assert outcome["message"] == "runaway: scenario 'stubborn' passed 3 timer firings"  # the first verdict stands
+
+
+def test_the_wall_clock_bound_is_checked_at_each_call_into_the_kit_too(monkeypatch):
+    # Where the watchdog cannot run (no ctypes), and in JavaScript, where a loop blocks
+    # the only thread: a loop that calls the kit meets the bound at its next call.
+    monkeypatch.setattr(asyncparity_runtime._WATCHDOG, "_set_async_exception", None)
+    world = World("slow-chatter")
+    world.wall_clock_seconds = 0.2
+    log = world.log
+
+    async def main():
+        while True:
+            time.sleep(0.01)  # noqa: ASYNC251 - a slow step that never waits on the clock
+            log("x")
+
+    outcome = world.run(main)
+    assert outcome["message"] == "runaway: scenario 'slow-chatter' passed 0.2 s of wall-clock time at 0 ms"
+    assert 10 <= len(outcome["trace"]) <= 21
+
+
+def test_a_run_that_ends_in_time_leaves_no_stop_behind():
+    # Many short runs under a short bound: the watchdog is armed and disarmed each time,
+    # and nothing fires into the code that follows.
+    for index in range(200):
+        world = World(f"quick-{index}")
+        world.wall_clock_seconds = 0.05
+
+        async def main():
+            return sum(range(1000))
+
+        assert world.run(main)["status"] == "settled"
+    time.sleep(0.2)
+    assert sum(range(10**6)) > 0
 
 
 def test_limits_are_checked():

@@ -17,17 +17,20 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import yaml
 
+import asyncparity_runtime
+import helpers
 from asyncparity import verify
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
-from helpers import FULL, ROOT, find_cpython, fixture_names, full_only, load
+from helpers import FULL, ROOT, find_cpython, fixture_names, full_only, lit, load, ref
 
 RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 SCALE = 10  # real ms per virtual ms in the real-time runs
@@ -360,6 +363,59 @@ def test_a_saved_program_that_runs_away_exits_non_zero(tmp_path):
         "60 start fetch_c()\nrunaway: scenario 'sequential-three' passed 2 timer firings\n"
     )
     assert target.run(ir)["status"] == "runaway"
+
+
+def nested_repeats(leaf: dict, depth: int) -> dict:
+    """A scenario whose main repeats ``leaf`` 10,000 ** ``depth`` times, never waiting."""
+    body = [leaf]
+    for _ in range(depth):
+        body = [{"step": "repeat", "times": 10_000, "bind": None, "body": body, "line": 1}]
+    ir = helpers.scenario(
+        [{"step": "set", "bind": "n", "value": lit(0), "line": 1}, *body, {"step": "return", "value": ref("n"), "line": 1}]
+    )
+    ir["id"] = "never-waits"
+    return ir
+
+
+COUNT = {"step": "set", "bind": "n", "value": {"calc": [ref("n"), "+", lit(1)]}, "line": 1}
+
+
+def test_nested_repeats_of_log_steps_are_a_runaway_at_the_event_bound():
+    # 10**8 log steps hung the in-process target past 60 s (10**7: 11.5 s and 2 GB).
+    started = time.monotonic()
+    outcome = target.run(nested_repeats({"step": "log", "message": lit("x"), "line": 1}, 2))
+    assert time.monotonic() - started < 5
+    assert outcome["status"] == "runaway"
+    assert outcome["message"] == "runaway: scenario 'never-waits' passed 100000 trace events at 0 ms"
+    assert len(outcome["trace"]) == 100_000
+
+
+def test_nested_repeats_of_set_steps_are_a_runaway_at_the_wall_clock_bound(monkeypatch):
+    # 10**12 set steps: nothing is recorded and the loop never turns; the watchdog
+    # stops it (the bound lowered from 5 s for the test: the full tests use the real one).
+    monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
+    started = time.monotonic()
+    outcome = target.run(nested_repeats(COUNT, 3))
+    assert time.monotonic() - started < 3
+    assert outcome["status"] == "runaway"
+    assert outcome["message"] == "runaway: scenario 'never-waits' passed 0.3 s of wall-clock time at 0 ms"
+
+
+@full_only("5 s a run")
+@pytest.mark.parametrize("version", ["3.10", "3.13"])
+def test_a_loop_that_never_waits_stops_at_5_s_in_a_worker_and_standalone(version, tmp_path):
+    python = find_cpython(version)
+    if python is None:
+        pytest.skip(f"no working CPython {version} on PATH or in pyenv")
+    ir = nested_repeats(COUNT, 3)
+    message = "runaway: scenario 'never-waits' passed 5 s of wall-clock time at 0 ms"
+    started = time.monotonic()
+    (outcome,) = in_worker(python, [("python", ir)])
+    assert outcome["message"] == message
+    result = _run_saved(compile_target(ir, "python", (3, int(version.split(".")[1]))).source, tmp_path, python)
+    assert result.stdout.decode() == message + "\n"
+    assert result.returncode == 1
+    assert time.monotonic() - started < 20
 
 
 def test_every_fixture_runs_the_same_every_time():
