@@ -60,13 +60,24 @@ def find_node(requested: str | None = None, environ: Mapping[str, str] | None = 
         raise NodeNotFound(f"asyncparity: {path} ({source}) did not answer --version ({error}): {fix}") from None
     match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", completed.stdout.strip())
     if completed.returncode != 0 or not match:
-        raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: --version printed {completed.stdout.strip()!r}: {fix}")
+        raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: {_answer(completed)}: {fix}")
     version = completed.stdout.strip().lstrip("v")
     if int(match.group(1)) < MINIMUM_MAJOR:
         raise NodeNotFound(
             f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}"
         )
     return NodeBinary(path, version)
+
+
+def _answer(completed: subprocess.CompletedProcess[str]) -> str:
+    """What a program said to ``--version``, in one line: its first line, cut short, and
+    how it exited when that was not 0 (the whole output would be a page, for /bin/false)."""
+    lines = completed.stdout.strip().splitlines() or completed.stderr.strip().splitlines()
+    first = lines[0] if lines else ""
+    if len(first) > 60:
+        first = first[:57] + "..."
+    said = f"--version printed {first!r}" + (f" (line 1 of {len(lines)})" if len(lines) > 1 else "")
+    return said if completed.returncode == 0 else f"{said} and exited {completed.returncode}"
 
 
 def node_for(spec: str | None) -> NodeBinary:

@@ -4,9 +4,12 @@ The orchestration of the pipeline (spec -> IR -> targets -> outcomes -> compare)
 free of printing: callers get verdicts through ``on_verdict`` as soon as each scenario's
 outcomes are all in, in file order, and the timings of each stage.
 
-The targets run concurrently: every JavaScript request is written to the Node worker
-first (it starts working at once, in its own process), then the Python target runs
-in-process, then the JavaScript outcomes are collected in order.
+The targets run concurrently: every request to a worker process (Node, or a CPython
+under ``--python``) is written first, and the worker starts on them at once, in its own
+process; then, scenario by scenario, the Python target runs in-process and the worker's
+outcomes for that scenario are collected. So the first verdict comes after the first
+scenario, not after the whole in-process run, and a run stopped early (Ctrl-C) has
+given every verdict it finished.
 """
 
 from __future__ import annotations
@@ -58,24 +61,22 @@ def run_suite(
     if py_targets and isinstance(python, PythonWorkerTestee):
         pipelined["python"] = python.run_many([(scenario.ir, target) for scenario in scenarios for target in py_targets])
 
-    started = time.perf_counter()
-    in_process: dict[tuple[str, str], dict] = {}
-    if py_targets and isinstance(python, PythonTestee):
-        for target in py_targets:
-            for scenario in scenarios:
-                in_process[scenario.id, target] = python.run(scenario.ir, target)
-    timings.python += time.perf_counter() - started
-
     verdicts = []
     for result in results:
         if result.scenario is None:
             verdict = load_error_verdict(result.path, result.diagnostics)
         else:
-            started = time.perf_counter()
             outcomes = {}
+            started = time.perf_counter()
+            if py_targets and isinstance(python, PythonTestee):
+                for target in py_targets:
+                    outcomes[target] = python.run(result.scenario.ir, target)
+            timings.python += time.perf_counter() - started
+            started = time.perf_counter()
             for group, group_targets in (("python", py_targets), ("js", js_targets)):
-                for target in group_targets:
-                    outcomes[target] = next(pipelined[group]) if group in pipelined else in_process[result.scenario.id, target]
+                if group in pipelined:
+                    for target in group_targets:
+                        outcomes[target] = next(pipelined[group])
             timings.javascript_wait += time.perf_counter() - started
             started = time.perf_counter()
             verdict = compare(result.scenario, {target: outcomes[target] for target in targets})

@@ -8,10 +8,19 @@ Two testees stand behind the protocol of spec/PROTOCOL.md:
   speaks JSON lines with it; :class:`PythonWorkerTestee` does the same with
   ``python -m asyncparity_python.worker`` under another CPython (``--python``). Requests are pipelined: all of them are written at once by
   a writer thread while the caller does other work (the Python target), and replies are
-  read in order. Every reply has a wall-clock bound; a worker that overruns it or exits
-  is killed and restarted, the scenario it was running gets an ``error`` outcome that
-  says so, and the remaining requests go to the new worker. Prior art: protobuf's
-  conformance ``fork_pipe_runner`` (one long-lived testee, restarted after a crash).
+  read in order. Every reply has a wall-clock bound, counted from when the worker could
+  begin it (its request was written, or the reply before it came), not from when the
+  caller asks for it: a worker stopped while the caller was busy is found out as soon as
+  the caller looks. A worker that overruns the bound, exits, closes its output or breaks
+  the protocol (a line that is not JSON or too long, a reply of the wrong shape or to
+  another request) is killed and restarted, the scenario it was running gets an
+  ``error`` outcome that says what happened, and the remaining requests go to the new
+  worker. Prior art: protobuf's conformance ``fork_pipe_runner`` (one long-lived testee,
+  restarted after a crash).
+
+Workers run in their own session, so that a Ctrl-C at the terminal reaches the runner
+only: the runner then stops them itself (:meth:`WorkerTestee.abort`) and reports what it
+has, instead of reading their deaths as failures.
 """
 
 from __future__ import annotations
@@ -21,20 +30,34 @@ import contextlib
 import json
 import os
 import queue
+import re
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
 from .node import NodeBinary
 from .pythons import PythonBinary
+from .trace import format_result, trace_lines
 
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
 DEFAULT_TIMEOUT = 10.0
 """Seconds a testee may take for one reply before it is killed and restarted."""
+MAX_LINE = 64 * 1024 * 1024
+"""Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
+(10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
+broken, and reading on would only fill memory."""
+EXIT_WAIT = 1.0
+"""Seconds to wait for a worker that closed its output to exit, before saying it did not."""
+OUTCOME_STATUSES = ("settled", "deadlock", "runaway", "crash", "skipped")
+"""The statuses a testee's outcome may have (spec/PROTOCOL.md, "The outcome")."""
+REPLY_TYPES = {"hello": "hello", "compile": "compiled", "run": "outcome", "shutdown": "bye"}
+"""The reply each request type gets, besides ``error``."""
 
 
 def unmet_requirement(ir: dict, hello: dict) -> str | None:
@@ -68,8 +91,93 @@ def skipped(ir: dict, target: str, reason: str) -> dict:
     return {"target": target, "status": "skipped", "result": None, "trace": [], "message": reason}
 
 
+def reply_problem(request: dict, reply: object) -> str | None:
+    """What is wrong with ``reply`` as the answer to ``request`` (spec/PROTOCOL.md), or None.
+
+    The runner reads replies only through this check, so that a worker of the wrong
+    shape is a worker's error with a reason, never a runner traceback.
+    """
+    if not isinstance(reply, dict):
+        return f"a reply that is not a JSON object: {_short(reply)}"
+    kind = reply.get("type")
+    if reply.get("id") != request["id"] and not (reply.get("id") is None and kind == "error"):
+        return f"a reply with id {_short(reply.get('id'))} to request {request['id']}"
+    if kind == "error":
+        return None if isinstance(reply.get("message"), str) else "an error reply without a message"
+    expected = REPLY_TYPES[request["type"]]
+    if kind != expected:
+        return f"a reply of type {_short(kind)} to a {request['type']} request (expected {expected})"
+    if kind == "hello":
+        return _hello_problem(reply)
+    if kind == "compiled" and not isinstance(reply.get("source"), str):
+        return "a compiled reply whose source is not text"
+    if kind == "outcome":
+        return outcome_problem(reply.get("outcome"), request["target"])
+    return None
+
+
+def _hello_problem(reply: dict) -> str | None:
+    runtime = reply.get("runtime")
+    if not isinstance(runtime, dict) or not isinstance(runtime.get("name"), str):
+        return "a hello without its runtime's name"
+    if not isinstance(runtime.get("version"), str) or not re.fullmatch(r"\d+(\.\d+)*", runtime["version"]):
+        return f"a hello whose runtime version is {_short(runtime.get('version'))}, not digits and dots"
+    if not isinstance(reply.get("targets"), list):
+        return "a hello without its list of targets"
+    if not isinstance(reply.get("features", {}), dict):
+        return "a hello whose features are not an object"
+    return None
+
+
+def outcome_problem(outcome: object, target: str) -> str | None:
+    """What is wrong with a testee's outcome for ``target`` (spec/PROTOCOL.md, "The outcome"), or None."""
+    if not isinstance(outcome, dict):
+        return f"an outcome that is not a JSON object: {_short(outcome)}"
+    if outcome.get("target") != target:
+        return f"an outcome for target {_short(outcome.get('target'))} to a request for {target}"
+    status = outcome.get("status")
+    if status not in OUTCOME_STATUSES:
+        return f"an outcome with status {_short(status)}; a testee's are {', '.join(OUTCOME_STATUSES)}"
+    trace = outcome.get("trace")
+    if not isinstance(trace, list) or not all(isinstance(event, dict) for event in trace):
+        return "an outcome whose trace is not a list of event objects"
+    if not isinstance(outcome.get("message"), (str, type(None))):
+        return "an outcome whose message is not text"
+    stats = outcome.get("stats") or {}
+    if not isinstance(stats, dict) or not isinstance(stats.get("virtual_time", 0), int):
+        return "an outcome whose stats are not an object with an integer virtual_time"  # verify reads it
+    result = outcome.get("result")
+    # Only a settled outcome's result is read (compare, bless); the others' is null.
+    if status == "settled" and (
+        not isinstance(result, dict) or len([key for key in ("returns", "throws", "uncaught") if key in result]) != 1
+    ):
+        return "a settled outcome whose result is not one of returns, throws or uncaught"
+    try:
+        # What compare and the report will do with it: a shape they cannot read is the
+        # worker's error now, not the runner's later.
+        trace_lines(trace)
+        if status == "settled":
+            format_result(result)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        return f"an outcome the runner cannot read ({type(error).__name__}: {error})"
+    return None
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 class TesteeError(Exception):
     """A testee could not serve a request at all (not a scenario's failure)."""
+
+
+class _Line(NamedTuple):
+    """What the reader thread saw on a worker's stdout, and when (``time.monotonic``)."""
+
+    arrived: float
+    data: bytes | None  # None: end of output
+    too_long: bool = False
 
 
 class PythonTestee:
@@ -120,6 +228,7 @@ class WorkerTestee:
     """
 
     targets: tuple[str, ...] = ()
+    max_line = MAX_LINE
 
     def __init__(
         self, command: list[str], name: str, timeout: float = DEFAULT_TIMEOUT, env: dict[str, str] | None = None
@@ -129,11 +238,21 @@ class WorkerTestee:
         self.env = env
         self.timeout = timeout
         self.restarts = 0
-        self._process: subprocess.Popen[str] | None = None
-        self._replies: queue.Queue[str | None] = queue.Queue()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._replies: queue.Queue[_Line] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._next_id = 0
+        self._sent_at = 0.0
+        self._aborted = False
+        # abort() may come from another thread than the one reading replies (the matrix
+        # runs workers in a pool): spawning and killing hold this lock.
+        self._lock = threading.Lock()
         self.hello: dict | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process's id while it runs (for the tests and for diagnostics)."""
+        return self._process.pid if self._process is not None else None
 
     # -- process lifecycle --------------------------------------------------------------
 
@@ -147,38 +266,54 @@ class WorkerTestee:
         return reply
 
     def _spawn(self) -> None:
-        self._replies = queue.Queue()
-        self._process = subprocess.Popen(
-            self.command,
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-        )
-        process, replies = self._process, self._replies
+        with self._lock:
+            if self._aborted:
+                raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
+            self._replies = queue.Queue()
+            # A session of its own: a Ctrl-C at the terminal goes to the runner, which
+            # stops the worker itself (abort) and reports what it has.
+            self._process = subprocess.Popen(
+                self.command,
+                env=self.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
+        process, replies, limit = self._process, self._replies, self.max_line
 
         def read_stdout() -> None:
             assert process.stdout is not None
-            for line in process.stdout:
-                replies.put(line)
-            replies.put(None)  # end of output: the worker exited
+            with contextlib.suppress(OSError, ValueError):  # the stream closed under us: the end of output
+                while True:
+                    data = process.stdout.readline(limit + 1)
+                    if not data:
+                        break
+                    if len(data) > limit and not data.endswith(b"\n"):
+                        replies.put(_Line(time.monotonic(), None, too_long=True))
+                        return  # the worker is killed for it; what follows is the same line
+                    replies.put(_Line(time.monotonic(), data))
+            replies.put(_Line(time.monotonic(), None))
 
         def read_stderr() -> None:
             assert process.stderr is not None
-            for line in process.stderr:
-                self._stderr.append(line.rstrip("\n"))
+            with contextlib.suppress(OSError, ValueError):
+                while True:
+                    data = process.stderr.readline(4096)  # only the last lines are kept, each cut short
+                    if not data:
+                        break
+                    self._stderr.append(data.decode("utf-8", "replace").rstrip("\n"))
 
-        threading.Thread(target=read_stdout, daemon=True, name="asyncparity-node-stdout").start()
-        threading.Thread(target=read_stderr, daemon=True, name="asyncparity-node-stderr").start()
+        threading.Thread(target=read_stdout, daemon=True, name="asyncparity-worker-stdout").start()
+        threading.Thread(target=read_stderr, daemon=True, name="asyncparity-worker-stderr").start()
 
     def _kill(self) -> None:
-        process, self._process = self._process, None
+        with self._lock:
+            process, self._process = self._process, None
         if process is None:
             return
-        process.kill()
+        with contextlib.suppress(OSError):
+            process.kill()  # SIGKILL stops a stopped (SIGSTOP) process too
         with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL: nothing more to do
             process.wait(timeout=self.timeout)
         for stream in (process.stdin, process.stdout, process.stderr):
@@ -197,6 +332,12 @@ class WorkerTestee:
                 process.wait(timeout=self.timeout)
             except (TesteeError, OSError, subprocess.TimeoutExpired):
                 pass
+        self._kill()
+
+    def abort(self) -> None:
+        """Kill the worker now, and start no other: the run was interrupted. Safe from any thread."""
+        with self._lock:
+            self._aborted = True
         self._kill()
 
     def __enter__(self: _Worker) -> _Worker:
@@ -257,8 +398,11 @@ class WorkerTestee:
         """Write all requests at once (a writer thread), then yield replies in order.
 
         The writing starts before this returns, so the worker is busy while the caller
-        does other work. A missing reply (timeout or exit) becomes an ``error`` reply
-        for that request; with ``restart``, the worker is restarted and sent the rest.
+        does other work. Each reply is due ``timeout`` seconds after the worker could
+        begin it: after the requests were written, or after the reply before it came.
+        A missing or broken reply (timeout, exit, a protocol violation) becomes an
+        ``error`` reply for that request; with ``restart``, the worker is killed,
+        restarted and sent the rest.
         """
         if self._process is None or self._process.poll() is not None:
             self._spawn()
@@ -266,45 +410,69 @@ class WorkerTestee:
             self._next_id += 1
             request["id"] = self._next_id
         self._send(requests)
+        sent_at = self._sent_at
 
         def replies() -> Iterator[dict]:
             waiting = list(requests)
+            since = sent_at
             while waiting:
                 request = waiting[0]
-                try:
-                    line = self._replies.get(timeout=self.timeout)
-                except queue.Empty:
-                    line = ""
-                if line:
-                    try:
-                        reply = json.loads(line)
-                    except json.JSONDecodeError:
-                        reply = {
-                            "type": "error",
-                            "message": f"the {self.name} worker wrote a line that is not JSON: {line[:200]!r}",
-                        }
-                    if reply.get("id") not in (request["id"], None):
-                        continue  # a stale reply from before a restart
-                    waiting.pop(0)
+                received = self._receive(request, since + self.timeout)
+                if self._aborted:  # killed by abort(): what came of it is no outcome
+                    raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
+                waiting.pop(0)
+                if isinstance(received, tuple):
+                    reply, since = received
                     yield reply
                     continue
-                yield {"type": "error", "message": self._failure_message(request, timed_out=line == "")}
-                waiting.pop(0)
+                yield {"type": "error", "message": received}
                 self._kill()
                 if not restart or not waiting:
                     return
                 self.restarts += 1
                 self._spawn()
                 self._send(waiting)
+                since = self._sent_at
 
         return replies()
+
+    def _receive(self, request: dict, deadline: float) -> tuple[dict, float] | str:
+        """The reply to ``request`` and when it came, or what went wrong instead.
+
+        ``deadline`` is on ``time.monotonic``'s clock. A reply that came after it counts
+        as none: the worker overran, even though the caller was busy elsewhere then.
+        """
+        while True:
+            try:
+                line = self._replies.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return self._failure_message(request, "timeout")
+            if line.arrived > deadline:
+                return self._failure_message(request, "timeout")
+            if line.too_long:
+                return self._failure_message(request, f"a line longer than {self.max_line} bytes")
+            if line.data is None:
+                return self._failure_message(request, "")
+            if not line.data.strip():
+                continue  # blank lines are no message (spec/PROTOCOL.md)
+            try:
+                reply = json.loads(line.data.decode("utf-8"))
+            except UnicodeDecodeError:
+                return self._failure_message(request, f"a line that is not UTF-8: {_short(line.data[:200])}")
+            except ValueError:
+                return self._failure_message(request, f"a line that is not JSON: {_short(line.data.decode('utf-8')[:200])}")
+            problem = reply_problem(request, reply)
+            if problem:
+                return self._failure_message(request, problem)
+            return reply, line.arrived
 
     def _send(self, requests: list[dict]) -> None:
         process = self._process
         assert process is not None
         stdin = process.stdin
         assert stdin is not None  # started with stdin=PIPE
-        payload = "".join(json.dumps(request) + "\n" for request in requests)  # ASCII: safe in any pipe encoding
+        payload = "".join(json.dumps(request) + "\n" for request in requests).encode("ascii")  # json.dumps escapes to ASCII
+        self._sent_at = time.monotonic()
 
         def write() -> None:
             try:
@@ -313,24 +481,37 @@ class WorkerTestee:
             except (OSError, ValueError):
                 pass  # the worker died; the reader sees its exit and reports it
 
-        threading.Thread(target=write, daemon=True, name="asyncparity-node-stdin").start()
+        threading.Thread(target=write, daemon=True, name="asyncparity-worker-stdin").start()
 
-    def _failure_message(self, request: dict, timed_out: bool) -> str:
+    def _failure_message(self, request: dict, what_happened: str) -> str:
+        """The error message for a request that got no reply: ``what_happened`` is
+        ``timeout``, empty for the end of the worker's output, or a protocol violation."""
         what = (
             f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
         )
-        if timed_out:
+        if what_happened == "timeout":
             return f"the {self.name} worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
+        if what_happened:
+            return f"the {self.name} worker broke the protocol on {what}: {what_happened}: killed and restarted"
         process = self._process
         code = process.poll() if process is not None else None
         if process is not None and code is None:
             try:
-                code = process.wait(timeout=1.0)
+                code = process.wait(timeout=EXIT_WAIT)
             except subprocess.TimeoutExpired:
-                code = None
+                return f"the {self.name} worker closed its output but was still running, on {what}: killed and restarted"
         tail = " | ".join(list(self._stderr)[-3:])
         detail = f"; stderr: {tail}" if tail else ""
+        if code is not None and code < 0:
+            return f"the {self.name} worker was killed by {_signal_name(-code)} while running {what}: restarted{detail}"
         return f"the {self.name} worker exited (code {code}) while running {what}: restarted{detail}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 class NodeTestee(WorkerTestee):

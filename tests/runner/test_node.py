@@ -79,3 +79,20 @@ def test_a_version_that_the_node_on_path_is_resolves_to_it(tmp_path: Path, monke
     assert resolve_node("v22.3.1").path == path
     assert node_for("22") == node_for(None) == find_node()
     assert node_for(path).version == "22.3.1"  # a path is a path, not a version
+
+
+def test_a_program_that_answers_version_with_a_page_is_told_in_one_line(tmp_path: Path) -> None:
+    # As /bin/false does (GNU coreutils): seven lines of version and licence, exit 1.
+    path = tmp_path / "false"
+    path.write_text(
+        "#!/bin/sh\nprintf 'false (GNU coreutils) 9.1\\nCopyright (C) 2022\\n\\nWritten by Jim Meyering.\\n'\nexit 1\n"
+    )
+    path.chmod(0o755)
+
+    with pytest.raises(NodeNotFound) as caught:
+        find_node(str(path), environ={})
+
+    assert str(caught.value) == (
+        f"asyncparity: {path} (--node {path}) is not Node: --version printed 'false (GNU coreutils) 9.1' (line 1 of 4) "
+        "and exited 1: install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )

@@ -7,7 +7,10 @@ Also the cross-target guarantees that only the whole pipeline can show: determin
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -271,3 +274,49 @@ def test_every_scenario_passes_on_all_four_targets_under_cpython_3_12_or_later(
     assert failing == {}
     eager = {t.target: t.status for v in verdicts if v.scenario_id == "eager-start" for t in v.targets}
     assert eager == {"python": "diverge", "python-eager": "agree", "js-promise": "agree", "js-async": "agree"}
+
+
+COUNT = """\
+id: count
+summary: A count that keeps the in-process Python target busy for a second or more, with no trace.
+main:
+  - set: n
+    value: 0
+  - repeat: 10000
+    steps:
+      - repeat: 4000
+        steps:
+          - set: n
+            value: {calc: [$n, "+", 1]}
+  - return: $n
+"""
+
+
+def test_a_node_worker_stopped_while_the_python_target_runs_is_found_out_when_the_runner_looks() -> None:
+    # Issue 9, defect 2: the reply's deadline ran from when the runner began to wait on
+    # Node, so a worker stopped (SIGSTOP) during the in-process Python work cost a whole
+    # timeout more after it. It runs from when the request was written: by the time the
+    # Python target is done, the deadline has passed, and the verdict comes at once.
+    results = [load_text(COUNT, "count.yaml"), load_paths([SPEC / "seed" / "download-fallback.yaml"])[0]]
+    node = NodeTestee(find_node(), timeout=0.5)
+    node.start()
+    assert node.pid is not None
+    os.kill(node.pid, signal.SIGSTOP)
+    timings = Timings()
+    started = time.monotonic()
+    seen: list[float] = []
+    try:
+        verdicts = run_suite(
+            results, ("python", "js-async"), PythonTestee(), node, lambda _: seen.append(time.monotonic()), timings
+        )
+    finally:
+        node.close()
+
+    assert [(item.target, item.status, item.message) for item in verdicts[0].targets] == [
+        ("python", "agree", "the reference for the others"),
+        ("js-async", "error", "the Node worker gave no reply within 0.5 s on scenario 'count': killed and restarted"),
+    ]
+    assert verdicts[1].passed
+    assert timings.python > 0.5  # the deadline passed while the Python target ran...
+    # ...so its verdict did not wait for another timeout (0.5 s): a few ms of kill and restart
+    assert seen[0] - started - timings.python < 0.25

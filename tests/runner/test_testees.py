@@ -1,18 +1,26 @@
 """Tests for runner/testees.py: the in-process Python testee and the Node worker client.
 
 The Node client is tested against real Node processes: the real worker, and a fake one
-(fixtures/fake-worker.mjs) that hangs or crashes on purpose.
+(fixtures/fake-worker.mjs) that hangs or crashes on purpose. The faults of a worker that
+breaks the protocol (fixtures/misbehaving_worker.py) and of the real worker killed or
+stopped during a run: each test asserts the outcomes of the scenarios the fault did not
+touch, the message of the one it did, and a bound on the time taken.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from asyncparity.load import load_file
+from asyncparity import testees
+from asyncparity.load import load_file, load_text
 from asyncparity.node import find_node
-from asyncparity.testees import NodeTestee, PythonTestee
+from asyncparity.testees import NodeTestee, PythonTestee, WorkerTestee
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_WORKER = Path(__file__).resolve().parent / "fixtures" / "fake-worker.mjs"
@@ -112,3 +120,163 @@ def test_a_scenario_whose_requirement_is_unmet_is_skipped_not_sent() -> None:
 
     assert outcome["status"] == "skipped"
     assert outcome["message"].startswith("scenario 'seed-download-fallback' requires Node 99 or later; this is Node ")
+
+
+# -- faults: a worker that breaks the protocol, dies, stops or goes quiet ------------------
+
+MISBEHAVING = Path(__file__).resolve().parent / "fixtures" / "misbehaving_worker.py"
+
+
+def misbehaving(timeout: float = 10.0) -> WorkerTestee:
+    """The fixture worker that breaks the protocol on the scenarios named after a fault."""
+    return WorkerTestee([sys.executable, str(MISBEHAVING)], "fake", timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        ("garbage", "a line that is not JSON: '<html>502 Bad Gateway</html>\\n'"),
+        ("not-utf8", 'a line that is not UTF-8: b\'{"id": 1, "type": "\\xff\\xfe"}\\n\''),
+        ("a-list", "a reply that is not a JSON object: [1, 2, 3]"),
+        ("no-trace", "an outcome whose trace is not a list of event objects"),
+        ("bad-event", "an outcome the runner cannot read (KeyError: 'op')"),
+        ("other-target", "an outcome for target 'js-promise' to a request for js-async"),
+        ("wrong-id", "a reply with id 1003 to request 3"),
+    ],
+)
+def test_a_protocol_violation_is_that_scenarios_error_at_once_and_the_worker_is_restarted(fault: str, problem: str) -> None:
+    worker = misbehaving(timeout=10.0)
+    worker.start()
+    started = time.monotonic()
+    try:
+        outcomes = list(worker.run_many([(ir(name), "js-async") for name in ("one", fault, "two")]))
+    finally:
+        worker.close()
+
+    assert [outcome.get("result") for outcome in outcomes] == [{"returns": "one"}, None, {"returns": "two"}]
+    assert outcomes[1]["status"] == "error"
+    assert outcomes[1]["message"] == f"the fake worker broke the protocol on scenario '{fault}': {problem}: killed and restarted"
+    assert worker.restarts == 1
+    assert time.monotonic() - started < 5  # at once: the 10 s timeout is never waited for
+
+
+def test_replies_to_other_requests_do_not_make_every_request_wait_for_the_timeout() -> None:
+    # The issue's case: 24 requests answered with wrong ids took 73 s at --timeout 3.
+    worker = misbehaving(timeout=3.0)
+    worker.start()
+    started = time.monotonic()
+    try:
+        outcomes = list(worker.run_many([(ir("wrong-id"), "js-async")] * 24 + [(ir("last"), "js-async")]))
+    finally:
+        worker.close()
+
+    assert [outcome["status"] for outcome in outcomes] == ["error"] * 24 + ["settled"]
+    assert worker.restarts == 24
+    assert time.monotonic() - started < 10
+
+
+def test_a_line_longer_than_the_bound_is_a_violation_not_a_memory_hog() -> None:
+    worker = misbehaving()
+    worker.max_line = 1_000_000  # the fixture's huge line is 3 MB
+    worker.start()
+    try:
+        outcomes = list(worker.run_many([(ir(name), "js-async") for name in ("huge", "two")]))
+    finally:
+        worker.close()
+
+    assert outcomes[0]["message"] == (
+        "the fake worker broke the protocol on scenario 'huge': a line longer than 1000000 bytes: killed and restarted"
+    )
+    assert outcomes[1]["result"] == {"returns": "two"}
+
+
+def test_a_worker_that_closes_its_output_but_lives_on_is_said_so_and_killed() -> None:
+    worker = misbehaving()
+    worker.start()
+    pid = worker.pid
+    started = time.monotonic()
+    try:
+        outcomes = list(worker.run_many([(ir(name), "js-async") for name in ("close-output", "two")]))
+    finally:
+        worker.close()
+
+    assert outcomes[0]["message"] == (
+        "the fake worker closed its output but was still running, on scenario 'close-output': killed and restarted"
+    )
+    assert outcomes[1]["result"] == {"returns": "two"}
+    assert time.monotonic() - started < 5
+    assert pid is not None and not alive(pid)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet waited for, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+# Seconds of work on Node (about 2 s), and no trace: the worker is busy with it when the test
+# stops or kills it.
+BUSY = load_text(
+    """\
+id: busy
+summary: a long count
+main:
+  - set: n
+    value: 0
+  - repeat: 10000
+    steps:
+      - repeat: 10000
+        steps:
+          - repeat: 40
+            steps:
+              - set: n
+                value: {calc: [$n, "+", 1]}
+  - return: $n
+""",
+    "busy.yaml",
+).scenario.ir
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+def test_the_real_node_worker_killed_or_stopped_during_a_run(how: str) -> None:
+    node = NodeTestee(find_node(), timeout=1.0)
+    node.start()
+    pid = node.pid
+    assert pid is not None
+    jobs = [(BUSY, "js-async")] + [({**SEED.ir, "id": f"seed-{n}"}, "js-async") for n in range(5)]
+    started = time.monotonic()
+    try:
+        replies = node.run_many(jobs)
+        time.sleep(0.3)  # the worker is busy with the first
+        os.kill(pid, getattr(signal, how))
+        outcomes = list(replies)
+    finally:
+        node.close()
+
+    message = {
+        "SIGKILL": "the Node worker was killed by SIGKILL while running scenario 'busy': restarted",
+        "SIGSTOP": "the Node worker gave no reply within 1 s on scenario 'busy': killed and restarted",
+    }
+    assert outcomes[0]["message"] == message[how]
+    assert [outcome["result"] for outcome in outcomes[1:]] == [{"returns": "processed"}] * 5
+    assert node.restarts == 1
+    assert not alive(pid)
+    assert time.monotonic() - started < 5
+
+
+def test_a_worker_that_answers_hello_with_garbage_is_refused_in_one_line() -> None:
+    worker = WorkerTestee([sys.executable, "-c", "print('Welcome!'); import time; time.sleep(30)"], "fake", timeout=10.0)
+    started = time.monotonic()
+
+    with pytest.raises(testees.TesteeError) as caught:
+        worker.start()
+    worker.close()
+
+    assert str(caught.value) == (
+        "the fake worker did not say hello: the fake worker broke the protocol on the hello request: "
+        "a line that is not JSON: 'Welcome!\\n': killed and restarted"
+    )
+    assert time.monotonic() - started < 5
