@@ -7,13 +7,22 @@ the file, comments and key order included, stays as it was. That is "equal" to a
 ruamel.yaml round trip for this purpose and needs no extra dependency.
 
 Bless refuses, and says why, when there is nothing true to write: a target that did not
-settle, or targets that disagree without a declared divergence.
+settle, or targets that disagree without a declared divergence. It refuses too when the
+file cannot take the new text (read-only, gone) or no longer holds the text the expect
+was computed for (edited while bless ran): :func:`write_blessing` writes a file only if
+it still holds those bytes, and whole (a temporary file beside it, then a rename), so that
+neither an edit nor the file is ever lost. One refusal does not stop the other files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import os
+import stat
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -142,3 +151,40 @@ def _content_end(text: str, start: int, end: int) -> int:
     while lines and (not lines[-1].strip() or lines[-1].startswith("#")):
         lines.pop()
     return start + sum(len(line) for line in lines)
+
+
+def write_blessing(path: Path, held: bytes, text: str) -> str | None:
+    """Replace the file at ``path`` with ``text`` if it still holds ``held`` (the bytes the
+    expect was computed from); None when written, else why it was not.
+
+    The new text goes to a temporary file in the same folder, which then takes the
+    file's place in one rename (os.replace): a reader sees the old file or the new one,
+    never half of one, and a failure leaves the old file as it was. A change between the
+    last look and the rename cannot be seen; it is a window of a rename, not of a run.
+    """
+    try:
+        current = path.read_bytes()
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return "the file was deleted while bless ran; nothing written"
+    except OSError as error:
+        return f"cannot read it again: {error.strerror or error}; nothing written"
+    if current != held:
+        return "the file changed while bless ran; nothing written, so the edit is kept: run bless again"
+    if not os.access(path, os.W_OK):
+        return "the file is read-only; nothing written"
+    temporary = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=path.parent, prefix=f".{path.name}.", suffix=".bless", delete=False
+        ) as stream:
+            temporary = Path(stream.name)
+            stream.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except OSError as error:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        return f"cannot write it: {error.strerror or error}; nothing written"
+    return None

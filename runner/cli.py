@@ -2,33 +2,46 @@
 
 Exit codes follow pytest: 0 when every scenario agrees or diverges only as declared,
 1 when any scenario mismatches or errors, 2 for a usage or input error (a bad option,
-no Node, a scenario file that does not load; the other files still run).
+no Node, a scenario file that does not load, a report that cannot be written; the other
+files still run). A run stopped by Ctrl-C (SIGINT) exits 130, the shell's 128 + SIGINT:
+pytest says 2 (its ``INTERRUPTED``), but here 2 already means an input error, and a
+script must be able to tell the two apart.
+
+Ctrl-C stops a run at once and keeps what it has: the verdicts so far (printed as they
+came), a closing line that says the run was interrupted, and the JSON report of what ran.
+The worker processes are in sessions of their own, so the terminal's SIGINT reaches this
+process only, which kills them itself; a second Ctrl-C while it does so is ignored, so
+that the report is not cut short.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib.metadata
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __doc__ as package_doc
 from . import catalogue, show
 from . import verify as verify_module
-from .bless import bless
+from .bless import bless, write_blessing
 from .compare import Verdict
 from .kit import SPEC_DIR
-from .load import load_file, load_paths
+from .load import load_file, load_paths, load_text
 from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
 from .node import NodeNotFound, node_for, resolve_node
 from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python
-from .report import failure_details, skip_reasons, summary_line, to_json, verdict_line
+from .report import failure_details, interrupted_line, skip_reasons, summary_line, to_json, verdict_line
 from .skeleton import skeleton
 from .suite import run_suite
 from .testees import (
@@ -43,7 +56,67 @@ from .testees import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
 KIT_SPEC = SPEC_DIR
+
+
+class _Interrupt:
+    """Ctrl-C, once: the first SIGINT raises KeyboardInterrupt and is remembered; later
+    ones are ignored while the run stops and reports (every step of that is bounded).
+
+    Remembered because code the run calls may swallow the KeyboardInterrupt (a generated
+    program's ``finally``, a clean-up that suppresses everything): the run checks
+    ``happened`` between scenarios and stops there all the same. Inside :meth:`held`
+    (a verdict being counted and printed) the KeyboardInterrupt waits for the end of
+    the block, so that a line is never cut in two or printed and not counted.
+    """
+
+    def __init__(self) -> None:
+        self.happened = False
+        self.holding = 0
+
+    def handler(self, signum: int, frame: object) -> None:
+        self.happened = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not self.holding:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise KeyboardInterrupt if a Ctrl-C came and was held or swallowed on its way here."""
+        if self.happened:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """A block that a Ctrl-C does not cut: it is raised at the block's end instead."""
+        self.check()  # one that came before: what the block would count is not to be trusted
+        self.holding += 1
+        try:
+            yield
+        finally:
+            self.holding -= 1
+        self.check()
+
+
+_interrupt = _Interrupt()
+
+
+@contextlib.contextmanager
+def _catching_interrupts() -> Iterator[None]:
+    """Install :class:`_Interrupt` for the command, where Python's own handler is in place
+    (not when SIGINT is ignored, as for a background job, or outside the main thread)."""
+    global _interrupt
+    _interrupt = _Interrupt()
+    installed = threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    if installed:
+        signal.signal(signal.SIGINT, _interrupt.handler)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,21 +126,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_USAGE
-    try:
-        return args.handler(args)
-    except BrokenPipeError:
-        # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
-        return EXIT_OK
-    except UsageError as error:
-        print(f"asyncparity: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except (NodeNotFound, PythonNotFound, ProvisionError) as error:
-        print(error, file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("asyncparity: interrupted", file=sys.stderr)
-        return EXIT_USAGE
+    with _catching_interrupts():
+        try:
+            return args.handler(args)
+        except BrokenPipeError:
+            # The reader went away (`asyncparity run | head`): stop quietly, as a filter should.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - replaces stdout for the interpreter's final flush
+            return EXIT_OK
+        except UsageError as error:
+            print(f"asyncparity: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except (NodeNotFound, PythonNotFound, ProvisionError) as error:
+            print(error, file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("asyncparity: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -354,15 +428,20 @@ class UsageError(Exception):
 @contextlib.contextmanager
 def _running(*testees: object) -> Iterator[None]:
     """Start the worker testees among ``testees`` for the ``with`` block, and close them
-    after it, however it ends (an in-process Python testee needs neither)."""
+    after it (an in-process Python testee needs neither). When the block ends in an
+    exception (Ctrl-C above all) they are killed, not asked to shut down: a worker
+    answers a shutdown only after the work it was sent."""
     workers = [testee for testee in testees if isinstance(testee, WorkerTestee)]
     try:
         for worker in workers:
             worker.start()
         yield
-    finally:
+    except BaseException:
         for worker in workers:
-            worker.close()
+            worker.abort()
+        raise
+    for worker in workers:
+        worker.close()
 
 
 def _targets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -372,9 +451,15 @@ def _targets(args: argparse.Namespace) -> tuple[str, ...]:
         raise UsageError(f"--targets: {error}; choose from {', '.join(TARGETS)}, or all") from None
 
 
-def _paths(args: argparse.Namespace) -> list[Path]:
-    """The PATH arguments, or ./spec, or the kit's own spec/; each must exist."""
+def _paths(args: argparse.Namespace, doing: str) -> list[Path]:
+    """The PATH arguments, or ./spec, or the kit's own spec/; each must exist.
+
+    Falling back to the kit's own scenarios is said on the first line of output: a run
+    that passes should not be mistaken for a run of the scenarios one meant.
+    """
     local = Path("spec")
+    if not args.paths and not local.is_dir():
+        print(f"asyncparity: no ./spec here; {doing} the kit's own scenarios from {KIT_SPEC}", flush=True)
     paths = args.paths or [local if local.is_dir() else KIT_SPEC]
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -382,9 +467,60 @@ def _paths(args: argparse.Namespace) -> list[Path]:
     return paths
 
 
+def _forget(stop: BaseException) -> None:
+    """Let go of the run a Ctrl-C stopped, quietly. The interrupt may land in the
+    in-process Python target between making a coroutine and running it; freed with the
+    traceback, such a coroutine warns that it was never awaited, a line of noise under
+    the report. Its frames are dropped here, under a filter, instead of at the end of the
+    ``except`` block."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        error: BaseException | None = stop
+        while error is not None:
+            error.__traceback__ = None
+            error = error.__context__
+        gc.collect()
+
+
+def _check_destination(option: str, path: Path) -> None:
+    """Refuse, before any work, a report destination that cannot be written: a missing
+    folder, a folder, a file or folder without write permission (UsageError, one line).
+
+    The check opens the file for writing without truncating it (or creates it and takes
+    it away again), so that the answer is the system's own. What only the write itself
+    can tell (a full disk) is reported after the run, by :func:`_write`.
+    """
+    where = f"{option} {path}"
+    if path.is_dir():
+        raise UsageError(f"{where}: that is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{where}: no such folder {path.parent}")
+    existed = path.exists()
+    try:
+        with open(path, "ab" if existed else "xb"):
+            pass
+    except OSError as error:
+        raise UsageError(f"{where}: cannot write there: {error.strerror}") from None
+    if not existed:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _write(option: str, path: Path, text: str) -> str | None:
+    """Write a report; None, or the one-line error to print after the closing line."""
+    try:
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as error:
+        return f"asyncparity: {option} {path}: the report was not written: {error.strerror or error}"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     targets = _targets(args)
-    paths = _paths(args)
+    paths = _paths(args, "running")
+    if args.json_path:
+        _check_destination("--json", args.json_path)
     results = load_paths(paths)
     if args.keyword:
         results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
@@ -398,17 +534,24 @@ def _run(args: argparse.Namespace) -> int:
         node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
     id_width = max([len(r.scenario.id) for r in results if r.scenario] + [10])
+    verdicts: list[Verdict] = []
 
     def on_verdict(verdict: Verdict) -> None:
-        if not args.quiet:
-            print(verdict_line(verdict, id_width), flush=True)
+        with _interrupt.held():
+            verdicts.append(verdict)
+            if not args.quiet:
+                print(verdict_line(verdict, id_width), flush=True)
 
+    interrupted = False
     try:
         with _running(python, node):
-            verdicts = run_suite(results, targets, python, node, on_verdict)
+            run_suite(results, targets, python, node, on_verdict)
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt as stop:
+        interrupted = True
+        _forget(stop)
 
     details = [line for verdict in verdicts for line in failure_details(verdict)]
     if details:
@@ -416,10 +559,16 @@ def _run(args: argparse.Namespace) -> int:
         print("\n".join(details))
     for line in skip_reasons(verdicts):
         print(line)
+    problem = None
     if args.json_path:
-        args.json_path.write_text(json.dumps(to_json(verdicts), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(summary_line(verdicts))
-    if any(result.scenario is None for result in results):
+        report = to_json(verdicts, interrupted, len(results) - len(verdicts))
+        problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    print(interrupted_line(verdicts, len(results)) if interrupted else summary_line(verdicts), flush=True)
+    if problem:
+        print(problem, file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if problem or any(result.scenario is None for result in results):
         return EXIT_USAGE
     return EXIT_OK if all(v.passed or v.status == "skipped" for v in verdicts) else EXIT_FAILED
 
@@ -452,14 +601,19 @@ def _new(args: argparse.Namespace) -> int:
     if path.suffix not in (".yaml", ".yml"):
         print(f"asyncparity: {path}: a scenario file ends in .yaml", file=sys.stderr)
         return EXIT_USAGE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(skeleton(path), encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="utf-8") as stream:  # "x": a file made meanwhile is not overwritten either
+            stream.write(skeleton(path))
+    except OSError as error:
+        print(f"asyncparity: cannot write {path}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {path}: fill in its summary, then: asyncparity run {path}")
     return EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = _paths(args, "checking")
     results = load_paths(paths)
     problems = [diagnostic for result in results for diagnostic in result.diagnostics]
     for diagnostic in problems:
@@ -477,17 +631,28 @@ def _bless(args: argparse.Namespace) -> int:
     for result in results:
         for diagnostic in result.diagnostics:
             print(diagnostic)
+    # The bytes each file held when it was read: the expect is computed for them, and
+    # written only if the file still holds them (an edit made meanwhile is never lost).
+    held: dict[str, bytes] = {}
+    refused = 0
+    for result in results:
+        if result.scenario is None:
+            continue
+        reason = _hold(result.scenario, held)
+        if reason:
+            refused += 1
+            print(f"not blessed: {result.scenario.id} ({result.scenario.path}): {reason}")
+            result.scenario = None
     scenarios: list[Scenario] = [result.scenario for result in results if result.scenario is not None]
     if not scenarios:
         print("asyncparity: nothing to bless", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_USAGE if not refused else EXIT_FAILED
     node = NodeTestee(node_for(args.node), timeout=args.timeout) if any(t in JS_TARGETS for t in targets) else None
     python = _python_testee(args, targets)
     with _running(python, node):
         verdicts = run_suite([r for r in results if r.scenario is not None], targets, python, node)
-    refused = 0
     for scenario, verdict in zip(scenarios, verdicts, strict=True):
-        old = Path(scenario.path).read_text(encoding="utf-8")
+        old = held[scenario.path].decode("utf-8")
         blessing = bless(scenario, old, verdict)
         if blessing.refused:
             refused += 1
@@ -498,19 +663,50 @@ def _bless(args: argparse.Namespace) -> int:
             print(f"unchanged: {scenario.id} ({scenario.path})")
             continue
         assert blessing.text is not None  # a diff is to the new text
-        Path(scenario.path).write_text(blessing.text, encoding="utf-8")
+        reason = write_blessing(Path(scenario.path), held[scenario.path], blessing.text)
+        if reason:
+            refused += 1
+            print(f"not blessed: {scenario.id} ({scenario.path}): {reason}")
+            continue
         print(f"blessed: {scenario.id} ({scenario.path})")
         print("\n".join(f"  {line}" for line in diff))
-    if any(result.scenario is None for result in results):
+    if any(result.scenario is None and result.diagnostics for result in results):
         return EXIT_USAGE
     return EXIT_FAILED if refused else EXIT_OK
 
 
+def _hold(scenario: Scenario, held: dict[str, bytes]) -> str | None:
+    """Keep the bytes of the scenario's file in ``held``; or why the file cannot be blessed.
+
+    The loader read the file a moment ago; what is kept is read again and loaded again,
+    and must make the same scenario, so that the expect computed from this run belongs
+    to exactly these bytes.
+    """
+    try:
+        data = Path(scenario.path).read_bytes()
+    except OSError as error:
+        return f"cannot read it: {error.strerror or error}"
+    try:
+        again = load_text(data.decode("utf-8"), scenario.path).scenario
+    except UnicodeDecodeError:
+        again = None
+    if again is None or again.ir != scenario.ir:
+        return "the file changed while bless read it; run bless again"
+    held[scenario.path] = data
+    return None
+
+
 def _verify(args: argparse.Namespace) -> int:
     targets = _targets(args)
-    paths = _paths(args)
+    paths = _paths(args, "verifying")
     if args.scale <= 0 or args.jobs < 1 or args.attempts < 1:
         raise UsageError("--scale must be > 0, and --jobs and --attempts at least 1")
+    if args.record:
+        _check_destination("--record", args.record)
+        try:
+            verify_module.read_record(args.record)
+        except ValueError as error:
+            raise UsageError(f"--record {args.record}: {error}") from None
     results = load_paths(paths)
     if args.keyword:
         results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
@@ -556,6 +752,9 @@ def _verify(args: argparse.Namespace) -> int:
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"interrupted: 0 verified, 0 differ; {len(scenarios)} of {len(scenarios)} not verified")
+        return EXIT_INTERRUPTED
 
     id_width = max([len(scenario.id) for scenario in scenarios] + [10])
     print(
@@ -563,11 +762,15 @@ def _verify(args: argparse.Namespace) -> int:
         f"({', '.join(f'{name} {version}' for name, version in (('CPython', runtimes.get('python')), ('Node', runtimes.get('node'))) if version)})",
         flush=True,
     )
+    done: list[verify_module.Verification] = []
 
     def on_verification(verification: verify_module.Verification) -> None:
-        if not args.quiet or verification.status == "differ":
-            print(verify_module.verification_line(verification, id_width), flush=True)
+        with _interrupt.held():
+            done.append(verification)
+            if not args.quiet or verification.status == "differ":
+                print(verify_module.verification_line(verification, id_width), flush=True)
 
+    interrupted = False
     with verify_module.default_folder() as folder:
         runner = verify_module.RealRunner(
             python_binary.path if python_binary else sys.executable,
@@ -575,32 +778,48 @@ def _verify(args: argparse.Namespace) -> int:
             args.scale,
             Path(folder),
         )
-        verifications = verify_module.verify_programs(
-            scenarios,
-            targets,
-            outcomes,
-            sources,
-            runner,
-            jobs=args.jobs,
-            attempts=args.attempts,
-            max_seconds=args.max_seconds,
-            on_verification=on_verification,
-        )
-    details = [line for item in verifications for line in verify_module.verification_details(item, args.scale)]
+        try:
+            verify_module.verify_programs(
+                scenarios,
+                targets,
+                outcomes,
+                sources,
+                runner,
+                jobs=args.jobs,
+                attempts=args.attempts,
+                max_seconds=args.max_seconds,
+                on_verification=on_verification,
+            )
+        except KeyboardInterrupt:
+            interrupted = True  # verify_programs has killed the programs it was running
+    details = [line for item in done for line in verify_module.verification_details(item, args.scale)]
     if details:
         print()
         print("\n".join(details))
-    if args.record:
-        verify_module.record(args.record, verifications, runtimes)
-        print(f"recorded in {args.record}")
-    print(verify_module.summary_line(verifications))
-    if any(result.scenario is None for result in results):
+    problem = None
+    if args.record and interrupted:
+        print(f"nothing recorded in {args.record}: the run was interrupted")
+    elif args.record:
+        try:
+            verify_module.record(args.record, done, runtimes)
+            print(f"recorded in {args.record}")
+        except (OSError, ValueError) as error:
+            problem = f"asyncparity: --record {args.record}: nothing recorded: {getattr(error, 'strerror', None) or error}"
+    summary = verify_module.summary_line(done)
+    if interrupted:
+        summary = f"interrupted: {summary}; {len(scenarios) - len(done)} of {len(scenarios)} not verified"
+    print(summary, flush=True)
+    if problem:
+        print(problem, file=sys.stderr)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    if problem or any(result.scenario is None for result in results):
         return EXIT_USAGE
-    return EXIT_FAILED if any(item.status == "differ" for item in verifications) else EXIT_OK
+    return EXIT_FAILED if any(item.status == "differ" for item in done) else EXIT_OK
 
 
 def _catalogue(args: argparse.Namespace) -> int:
-    paths = _paths(args)
+    paths = _paths(args, "cataloguing")
     results = load_paths(paths)
     broken = [diagnostic for result in results for diagnostic in result.diagnostics]
     if broken:
@@ -610,29 +829,50 @@ def _catalogue(args: argparse.Namespace) -> int:
     folder = paths[0] if paths[0].is_dir() else paths[0].parent
     output: Path = args.output or folder / "DIVERGENCES.md"
     record_path = folder / "verified.json"
-    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else {}
+    try:
+        record = verify_module.read_record(record_path)
+    except ValueError as error:
+        raise UsageError(f"{record_path}: {error}") from None
     text = catalogue.render([result.scenario for result in results if result.scenario is not None], output.parent, record)
     if args.check:
-        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        try:
+            current = output.read_text(encoding="utf-8") if output.exists() else ""
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"cannot read {output}: {getattr(error, 'strerror', None) or error}") from None
         if current != text:
             print(f"asyncparity: {output} is out of date; run: asyncparity catalogue", file=sys.stderr)
             return EXIT_FAILED
         print(f"{output} is up to date")
         return EXIT_OK
-    output.write_text(text, encoding="utf-8")
+    if output.is_dir():
+        raise UsageError(f"--output {output}: that is a folder; give a file name")
+    try:
+        with open(output, "w", encoding="utf-8") as stream:
+            stream.write(text)
+    except OSError as error:
+        print(f"asyncparity: cannot write {output}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_USAGE
     print(f"wrote {output}")
     return EXIT_OK
 
 
-def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) -> None:
+def _report_destinations(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """The report files of matrix and merge (``--json``, ``--markdown``, ``--junit``) that were asked for."""
+    given = (("--json", args.json_path), ("--markdown", args.markdown), ("--junit", args.junit))
+    return [(option, path) for option, path in given if path is not None]
+
+
+def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) -> list[str]:
+    """Write the asked-for reports; the one-line error of each that could not be written."""
     from . import matrix_report
 
-    if args.json_path:
-        args.json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    if args.markdown:
-        args.markdown.write_text(matrix_report.markdown(report, problems), encoding="utf-8")
-    if args.junit:
-        args.junit.write_text(matrix_report.junit(report), encoding="utf-8")
+    texts = {
+        "--json": lambda: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+        "--markdown": lambda: matrix_report.markdown(report, problems),
+        "--junit": lambda: matrix_report.junit(report),
+    }
+    errors = [_write(option, path, texts[option]()) for option, path in _report_destinations(args)]
+    return [error for error in errors if error]
 
 
 def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, command: str) -> int:
@@ -644,18 +884,24 @@ def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, co
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
     if getattr(args, "update_known", False):
-        known_path.write_text(updated(report, known), encoding="utf-8")
+        failed = _write("--update-known", known_path, updated(report, known))
+        if failed:
+            print(failed, file=sys.stderr)
+            return EXIT_USAGE
         print(f"wrote {known_path}")
         return EXIT_OK
     problems = check(report, known)
-    _write_reports(args, report, problems)
+    errors = _write_reports(args, report, problems)
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} cell(s) differ from {known_path}; if the new outcomes are right, update it with:")
         print(f"  {command} --update-known")
-        return EXIT_FAILED
-    return EXIT_OK
+    for line in errors:
+        print(line, file=sys.stderr)
+    if errors:
+        return EXIT_USAGE
+    return EXIT_FAILED if problems else EXIT_OK
 
 
 def _matrix(args: argparse.Namespace) -> int:
@@ -663,7 +909,11 @@ def _matrix(args: argparse.Namespace) -> int:
     from .matrix_report import table
 
     targets = _targets(args)
-    paths = _paths(args)
+    paths = _paths(args, "running")
+    folder = paths[0] if paths[0].is_dir() else paths[0].parent
+    known_path = args.known or folder / "known-outcomes.yaml"
+    for option, path in _report_destinations(args) + ([("--update-known", known_path)] if args.update_known else []):
+        _check_destination(option, path)
     results = load_paths(paths)
     if args.shard:
         try:
@@ -682,23 +932,27 @@ def _matrix(args: argparse.Namespace) -> int:
             f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
         )
 
-    result = run_matrix(
-        results,
-        pythons,
-        nodes,
-        targets,
-        args.timeout,
-        args.jobs,
-        progress=lambda line: print(f"asyncparity: {line}", file=sys.stderr),
-    )
+    try:
+        result = run_matrix(
+            results,
+            pythons,
+            nodes,
+            targets,
+            args.timeout,
+            args.jobs,
+            progress=lambda line: print(f"asyncparity: {line}", file=sys.stderr),
+        )
+    except KeyboardInterrupt:
+        # The table needs every runtime's run; run_matrix has stopped the workers.
+        print("interrupted: the matrix is incomplete; no table and no report written")
+        return EXIT_INTERRUPTED
     report = to_report(result, rerun)
     print(table(report), end="")
-    folder = paths[0] if paths[0].is_dir() else paths[0].parent
     command = "asyncparity matrix " + " ".join(
         [*(str(path) for path in args.paths), f"--python {args.pythons}", f"--node {args.nodes}", f"--targets {args.targets}"]
         + ([f"--known {args.known}"] if args.known else [])
     )
-    code = _known_problems(args, report, args.known or folder / "known-outcomes.yaml", command)
+    code = _known_problems(args, report, known_path, command)
     if result.broken:
         for broken in result.broken:
             for diagnostic in broken.diagnostics:
@@ -711,6 +965,8 @@ def _merge(args: argparse.Namespace) -> int:
     from .matrix import merge_reports
     from .matrix_report import table
 
+    for option, path in _report_destinations(args):
+        _check_destination(option, path)
     try:
         report = merge_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.reports])
     except (OSError, ValueError, KeyError) as error:
@@ -719,8 +975,10 @@ def _merge(args: argparse.Namespace) -> int:
     print(table(report), end="")
     if args.known:
         return _known_problems(args, report, args.known, "asyncparity matrix ...")
-    _write_reports(args, report, [])
-    return EXIT_OK
+    errors = _write_reports(args, report, [])
+    for line in errors:
+        print(line, file=sys.stderr)
+    return EXIT_USAGE if errors else EXIT_OK
 
 
 def _node_install(args: argparse.Namespace) -> int:

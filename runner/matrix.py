@@ -96,16 +96,26 @@ def run_matrix(
         return [target for target in py_targets if target != "python-eager" or minor >= EAGER_SINCE]
 
     runs: dict[str, concurrent.futures.Future[list[dict]]] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+    testees: list[WorkerTestee] = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
         if py_targets:
             for python in pythons:
-                runs[f"py{python.version}"] = pool.submit(
-                    run_runtime, PythonWorkerTestee(python, timeout), python_targets(python)
-                )
+                testees.append(PythonWorkerTestee(python, timeout))
+                runs[f"py{python.version}"] = pool.submit(run_runtime, testees[-1], python_targets(python))
         if js_targets:
             for node in nodes:
-                runs[f"node{node.version}"] = pool.submit(run_runtime, NodeTestee(node, timeout), js_targets)
+                testees.append(NodeTestee(node, timeout))
+                runs[f"node{node.version}"] = pool.submit(run_runtime, testees[-1], js_targets)
         finished = {name: future.result() for name, future in runs.items()}
+    except BaseException:
+        # Ctrl-C (or a failure): kill every worker, so that the pool's threads end at once
+        # (a killed worker's requests fail, and an aborted one is not restarted).
+        for testee in testees:
+            testee.abort()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
     def outcomes_of(runtime: str, runtime_targets: list[str], position: int) -> dict[str, dict]:
         if runtime not in finished:

@@ -2,7 +2,8 @@
 
 The console form, one line per scenario, then the details of each failure, then the
 closing line ``N passed, N failed`` (", N skipped" for scenarios no target ran, and
-"; N target runs skipped" when some targets of the others did not run)::
+"; N target runs skipped" when some targets of the others did not run; a run stopped by
+Ctrl-C closes with ``interrupted: N passed, N failed; N of M not run``)::
 
     PASS  seed-download-fallback          python agree, js-promise agree, js-async agree
     FAIL  seed-broken                     python agree, js-promise mismatch, js-async agree
@@ -100,11 +101,20 @@ def summary_line(verdicts: Iterable[Verdict]) -> str:
     return line
 
 
-def to_json(verdicts: Iterable[Verdict]) -> dict:
-    """All verdicts as one JSON-able report (outcomes included)."""
+def interrupted_line(verdicts: list[Verdict], total: int) -> str:
+    """The closing line of a run stopped early: the counts so far and how many were not run,
+    ``interrupted: 3 passed, 0 failed; 7 of 10 not run``."""
+    return f"interrupted: {summary_line(verdicts)}; {total - len(verdicts)} of {total} not run"
+
+
+def to_json(verdicts: Iterable[Verdict], interrupted: bool = False, not_run: int = 0) -> dict:
+    """All verdicts as one JSON-able report (outcomes included). A run stopped early says
+    so (``interrupted``) and how many scenarios it did not reach (``not_run``)."""
     verdicts = list(verdicts)
     return {
         "summary": counts(verdicts),
+        "interrupted": interrupted,
+        "not_run": not_run,
         "scenarios": [
             {
                 "id": verdict.scenario_id,

@@ -21,11 +21,16 @@ longer than ``max_seconds`` of real time is not run: it is listed as too long.
 
 Data flows one way: loaded scenarios -> (virtual outcomes, program texts) from the
 testees -> real runs -> :class:`Verification` per scenario -> the report lines below.
+
+A Ctrl-C stops it at once: the programs run in sessions of their own (the terminal's
+SIGINT reaches the runner only), and :meth:`RealRunner.abort` kills those running and
+starts no more.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import difflib
 import hashlib
 import json
@@ -33,6 +38,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +141,18 @@ class RealRunner:
         self.python, self.node, self.scale, self.folder = python, node, scale, folder
         for runtime in RUNTIME_FILES.values():
             (folder / runtime.name).write_bytes(runtime.read_bytes())
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._aborted = False
+        self._lock = threading.Lock()  # run() is called from the pool's threads, abort() from the main one
+
+    def abort(self) -> None:
+        """Kill every program running now, and run no other (the run was interrupted)."""
+        with self._lock:
+            self._aborted = True
+            running = list(self._running)
+        for process in running:
+            with contextlib.suppress(OSError):
+                process.kill()
 
     def run(self, program: Program, number: int, scale: float | None = None) -> tuple[list[str], str]:
         """Run ``program`` (at ``scale``, by default the runner's); its output lines, and
@@ -148,21 +166,42 @@ class RealRunner:
         env = {**os.environ, REAL_TIME_VARIABLE: f"{scale:g}", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
         env.pop("PYTHONPATH", None)
         bound = program.virtual_ms * scale / 1000 * 3 + 30
+        with self._lock:
+            if self._aborted:
+                return [], "not run: the run was interrupted"
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.folder,
+                env=env,
+                start_new_session=True,  # the terminal's Ctrl-C is the runner's to handle (abort)
+            )
+            self._running.add(process)
         try:
-            done = subprocess.run(command, capture_output=True, cwd=self.folder, env=env, timeout=bound, check=False)
+            stdout, stderr_bytes = process.communicate(timeout=bound)
         except subprocess.TimeoutExpired:
             return [], f"the real run did not end within {bound:g} s"
+        finally:
+            if process.poll() is None:  # timed out, or interrupted in this thread
+                process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.communicate(timeout=5)
+            with self._lock:
+                self._running.discard(process)
+        if self._aborted:
+            return [], "not run: the run was interrupted"
         # Split at newlines only: canonical text keeps U+2028 and friends raw, and
         # str.splitlines() would cut a trace line at them.
-        lines = done.stdout.decode("utf-8", "replace").split("\n")
+        lines = stdout.decode("utf-8", "replace").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         status = lines[-1] if lines else ""
         expected_code = 1 if status == "uncaught" else 0
-        if done.returncode != expected_code or status not in ("settled", "uncaught"):
-            stderr = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            tail = stderr[-1] if stderr else f"exit code {done.returncode}"
-            return lines, f"the real run ended with exit code {done.returncode}: {tail}"
+        if process.returncode != expected_code or status not in ("settled", "uncaught"):
+            stderr = stderr_bytes.decode("utf-8", "replace").strip().splitlines()
+            tail = stderr[-1] if stderr else f"exit code {process.returncode}"
+            return lines, f"the real run ended with exit code {process.returncode}: {tail}"
         return lines, ""
 
 
@@ -220,7 +259,8 @@ def verify_programs(
         done[scenario.id] = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets])
         on_verification(done[scenario.id])
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {key: pool.submit(runner.run, program, next(numbers)) for key, program in programs}
         for scenario in scenarios:
             for target in targets:
@@ -231,6 +271,13 @@ def verify_programs(
                 waiting.append(scenario)
             else:
                 finish(scenario)
+    except BaseException:
+        # Ctrl-C (or a failure): the programs running are killed, the queued never start,
+        # so that the pool's threads end at once.
+        runner.abort()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     for scenario in waiting:
         for target in targets:
             key = (scenario.id, target)
@@ -299,7 +346,7 @@ def record(path: Path, verifications: list[Verification], runtimes: dict[str, st
     on which every target of that family that ran was verified. A scenario whose file
     changed starts over. ``runtimes`` maps ``python`` and ``node`` to this run's versions.
     """
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    data = read_record(path)
     scenarios = data.setdefault("scenarios", {})
     for verification in verifications:
         digest = scenario_digest(verification.path)
@@ -312,6 +359,22 @@ def record(path: Path, verifications: list[Verification], runtimes: dict[str, st
                 entry[family] = sorted(set(entry[family]) | {runtimes[family]}, key=_version_key)
     data["scenarios"] = dict(sorted(scenarios.items()))
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
+def read_record(path: Path) -> dict:
+    """The record at ``path`` (empty when there is none); ValueError says, in one line, why
+    it cannot be read."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"cannot read it: {error.strerror or error}") from None
+    except ValueError as error:  # UnicodeDecodeError and json.JSONDecodeError are ValueErrors
+        raise ValueError(f"not a JSON record: {error}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("scenarios", {}), dict):
+        raise ValueError("not a record of verified scenarios (an object with 'scenarios')")
     return data
 
 
@@ -336,6 +399,7 @@ __all__ = [
     "check_program",
     "expected_lines",
     "plan",
+    "read_record",
     "record",
     "scenario_digest",
     "summary_line",

@@ -1,10 +1,17 @@
-"""Tests for runner/bless.py: expect written in place, the rest of the file byte-identical."""
+"""Tests for runner/bless.py: expect written in place, the rest of the file byte-identical,
+and a file written whole, or not at all when it changed since it was read."""
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
 import yaml
 
-from asyncparity.bless import bless, expect_block, replace_expect, yaml_value
+from asyncparity.bless import bless, expect_block, replace_expect, write_blessing, yaml_value
 from asyncparity.compare import TargetVerdict, Verdict
 from asyncparity.load import load_text
 
@@ -132,3 +139,44 @@ def test_throws_and_unusual_trace_lines() -> None:
 
     assert block == 'expect:\n  throws: {kind: E, message: "bad: x"}\n  trace: "0 log \\"a\\u2028b\\"\\n"\n'
     assert yaml.safe_load(block)["expect"]["trace"] == '0 log "a\u2028b"\n'
+
+
+def test_write_blessing_replaces_the_file_whole_and_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(TEXT)
+    path.chmod(0o640)
+    before = path.stat()
+
+    assert write_blessing(path, TEXT.encode(), TEXT + "expect: {}\n") is None
+
+    assert path.read_text() == TEXT + "expect: {}\n"
+    assert path.stat().st_ino != before.st_ino  # a new file renamed into place, not the old one rewritten
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [item.name for item in tmp_path.iterdir()] == ["demo.yaml"]
+
+
+def test_write_blessing_refuses_a_file_changed_or_deleted_since_it_was_read(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(TEXT + "# an edit\n")
+
+    assert write_blessing(path, TEXT.encode(), "new") == (
+        "the file changed while bless ran; nothing written, so the edit is kept: run bless again"
+    )
+    assert path.read_text() == TEXT + "# an edit\n"
+    path.unlink()
+    assert write_blessing(path, TEXT.encode(), "new") == "the file was deleted while bless ran; nothing written"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_blessing_that_fails_leaves_the_file_and_no_temporary_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(TEXT)
+
+    def no_space(source: object, destination: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", no_space)
+
+    assert write_blessing(path, TEXT.encode(), "new") == "cannot write it: No space left on device; nothing written"
+    assert path.read_text() == TEXT
+    assert [item.name for item in tmp_path.iterdir()] == ["demo.yaml"]

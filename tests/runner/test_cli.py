@@ -6,14 +6,18 @@ installed ``asyncparity`` command to check that no traceback reaches the user.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from asyncparity import cli
 from asyncparity.cli import main
 from asyncparity.node import find_node
 
@@ -383,3 +387,165 @@ def test_version_of_a_checkout_never_installed_is_unknown(
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out == "asyncparity unknown\n"
+
+
+# -- faults: reports that cannot be written, read-only folders, bless racing an edit ------
+
+
+@pytest.fixture
+def read_only() -> Iterator[Callable[[Path], str]]:
+    """Make a file or folder read-only for the test; returns the system's reason for a
+    refused write. Root ignores permissions: there the immutable attribute (chattr +i)
+    does it, and the test is skipped where that is not available."""
+    made: list[tuple[Path, bool]] = []
+
+    def make(path: Path) -> str:
+        if os.geteuid() != 0:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            made.append((path, False))
+            return "Permission denied"
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True, check=False).returncode:
+            pytest.skip("as root only the immutable attribute (chattr +i) makes a file read-only, and it is not available")
+        made.append((path, True))
+        return "Operation not permitted"
+
+    yield make
+    for path, immutable in made:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        else:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_a_json_report_that_cannot_be_written_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], read_only: Callable[[Path], str]
+) -> None:
+    locked = tmp_path / "locked.json"
+    locked.write_text("{}")
+    reason = read_only(locked)
+
+    for destination, message in [
+        (tmp_path / "missing" / "r.json", f"no such folder {tmp_path}/missing"),
+        (tmp_path, "that is a folder; give a file name"),
+        (locked, f"cannot write there: {reason}"),
+    ]:
+        assert run(capsys, "run", str(SEED), "--json", str(destination)) == (
+            2,
+            "",
+            f"asyncparity: --json {destination}: {message}\n",
+        )
+    assert locked.read_text() == "{}"
+    assert list(tmp_path.iterdir()) == [locked]  # the check left nothing behind
+
+
+def test_a_json_report_that_fails_on_writing_still_gets_the_closing_line(capsys: pytest.CaptureFixture[str]) -> None:
+    # /dev/full takes the open and refuses the write: only the write can tell.
+    code, out, err = run(capsys, "run", str(SEED), "--targets", "python", "--json", "/dev/full")
+
+    assert code == 2
+    assert out == "PASS  seed-download-fallback  python agree\n1 passed, 0 failed\n"
+    assert err == "asyncparity: --json /dev/full: the report was not written: No space left on device\n"
+
+
+def test_matrix_and_merge_check_their_report_files_before_running(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no" / "m.md"
+
+    assert run(capsys, "matrix", str(SEED), "--python", "3.99", "--node", "99", "--markdown", str(missing)) == (
+        2,
+        "",
+        f"asyncparity: --markdown {missing}: no such folder {tmp_path}/no\n",
+    )
+    shard = tmp_path / "shard.json"
+    shard.write_text(json.dumps({"matrix": 1, "cells": [], "scenarios": [], "broken": []}))
+    assert run(capsys, "merge", str(shard), "--junit", str(tmp_path)) == (
+        2,
+        "",
+        f"asyncparity: --junit {tmp_path}: that is a folder; give a file name\n",
+    )
+    code, out, err = run(capsys, "merge", str(shard), "--json", "/dev/full")
+    assert (code, err) == (2, "asyncparity: --json /dev/full: the report was not written: No space left on device\n")
+    assert out.endswith("· – skipped\n")  # the table came first
+
+
+def test_new_and_catalogue_into_a_read_only_folder_say_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], read_only: Callable[[Path], str]
+) -> None:
+    shutil.copy(EAGER, tmp_path / "eager.yaml")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    reason = read_only(locked)
+
+    assert run(capsys, "new", str(locked / "first.yaml")) == (
+        2,
+        "",
+        f"asyncparity: cannot write {locked}/first.yaml: {reason}\n",
+    )
+    assert run(capsys, "catalogue", str(tmp_path), "--output", str(locked / "D.md")) == (
+        2,
+        "",
+        f"asyncparity: cannot write {locked}/D.md: {reason}\n",
+    )
+
+
+def test_run_without_a_spec_folder_says_it_runs_the_kits_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    code, out, _ = run(capsys, "run", "-k", "seed-download-fallback", "--targets", "python")
+
+    assert code == 0
+    assert out.splitlines() == [
+        f"asyncparity: no ./spec here; running the kit's own scenarios from {SPEC}",
+        "PASS  seed-download-fallback  python agree",
+        "1 passed, 0 failed",
+    ]
+    (tmp_path / "spec").mkdir()
+    shutil.copy(SEED, tmp_path / "spec" / "seed.yaml")
+    assert run(capsys, "run", "--targets", "python")[1].splitlines()[0] == "PASS  seed-download-fallback  python agree"
+
+
+FRESH = (
+    "id: {id}\nsummary: s\noperations:\n  fetch:\n    latency: 5\n    returns: 1\n"
+    "main:\n  - await: fetch\n    as: value\n  - return: $value\n"
+)
+
+
+def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, read_only: Callable[[Path], str]
+) -> None:
+    paths = {name: tmp_path / f"{name}.yaml" for name in ("a-locked", "b-deleted", "c-edited", "d-fine")}
+    for name, path in paths.items():
+        path.write_text(FRESH.format(id=name))
+    read_only(paths["a-locked"])
+    edit = FRESH.format(id="c-edited").replace("latency: 5", "latency: 7")
+    real_run_suite = cli.run_suite
+
+    def run_suite_while_someone_edits(*args: object, **kwargs: object) -> object:
+        # What a person (or a second bless) might do while the targets run.
+        paths["b-deleted"].unlink()
+        paths["c-edited"].write_text(edit)
+        return real_run_suite(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "run_suite", run_suite_while_someone_edits)
+
+    code, out, err = run(capsys, "bless", str(tmp_path), "--targets", "python")
+
+    assert (code, err) == (1, "")
+    assert [line for line in out.splitlines() if not line.startswith("  ")] == [
+        f"not blessed: a-locked ({paths['a-locked']}): the file is read-only; nothing written",
+        f"not blessed: b-deleted ({paths['b-deleted']}): the file was deleted while bless ran; nothing written",
+        f"not blessed: c-edited ({paths['c-edited']}): the file changed while bless ran; nothing written, "
+        "so the edit is kept: run bless again",
+        f"blessed: d-fine ({paths['d-fine']})",
+    ]
+    assert paths["a-locked"].read_text() == FRESH.format(id="a-locked")
+    assert not paths["b-deleted"].exists()
+    assert paths["c-edited"].read_text() == edit
+    assert (
+        paths["d-fine"]
+        .read_text()
+        .endswith("expect:\n  returns: 1\n  trace: |\n    0 start fetch()\n    5 end fetch -> 1\n    5 return 1\n")
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-locked.yaml", "c-edited.yaml", "d-fine.yaml"]

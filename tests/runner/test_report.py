@@ -6,7 +6,7 @@ import json
 
 from asyncparity.compare import TargetVerdict, Verdict
 from asyncparity.diagnostics import Diagnostic
-from asyncparity.report import failure_details, skip_reasons, summary_line, to_json, verdict_line
+from asyncparity.report import failure_details, interrupted_line, skip_reasons, summary_line, to_json, verdict_line
 
 
 def passing() -> Verdict:
@@ -91,3 +91,12 @@ def test_a_skipped_target_says_why_on_its_line_and_the_closing_line_counts_it() 
     assert summary_line([passing(), partly]) == "2 passed, 0 failed; 1 target run skipped"
     assert summary_line([partly, partly, failing()]) == "2 passed, 1 failed; 2 target runs skipped"
     assert skip_reasons([partly, partly]) == [f"python skipped on 2 scenario(s): {reason}"]
+
+
+def test_a_run_stopped_early_says_so_in_its_closing_line_and_its_report() -> None:
+    verdicts = [passing(), failing()]
+
+    assert interrupted_line(verdicts, 10) == "interrupted: 1 passed, 1 failed; 8 of 10 not run"
+    assert (to_json(verdicts)["interrupted"], to_json(verdicts)["not_run"]) == (False, 0)
+    report = to_json(verdicts, interrupted=True, not_run=8)
+    assert (report["interrupted"], report["not_run"], len(report["scenarios"])) == (True, 8, 2)

@@ -237,3 +237,17 @@ def test_record_starts_over_when_the_scenario_changes(tmp_path: Path) -> None:
 def test_usage_errors_exit_2(capsys) -> None:
     assert main(["verify", "--scale", "0", str(SPEC / "seed")]) == 2
     assert capsys.readouterr().err == "asyncparity: --scale must be > 0, and --jobs and --attempts at least 1\n"
+
+
+def test_a_record_that_cannot_be_read_or_written_is_refused_before_verifying(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "verified.json"
+    broken.write_text("{not json", encoding="utf-8")
+
+    assert main(["verify", str(SPEC / "seed"), "--record", str(broken)]) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"asyncparity: --record {broken}: not a JSON record: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)\n",
+    )
+    assert main(["verify", str(SPEC / "seed"), "--record", str(tmp_path / "no" / "v.json")]) == 2
+    assert capsys.readouterr().err == f"asyncparity: --record {tmp_path}/no/v.json: no such folder {tmp_path}/no\n"
