@@ -14,6 +14,7 @@ from asyncparity_python.ir_steps import STEPS
 
 from .check_values import REFERENCE, Scope, ValueChecker, what_it_holds
 from .diagnostics import did_you_mean
+from .model import MAX_BLOCK_DEPTH, MAX_STEPS
 from .names import ERROR_KIND, camel_case
 from .yaml_nodes import MISSING, describe, position, with_article
 
@@ -33,11 +34,23 @@ class StepChecker(ValueChecker):
         # and timeout blocks (innermost last), for yield and break.
         self.in_generator = False
         self.blocks: list[str] = []
+        # Steps holding steps around the step being read, in its function; steps read so far.
+        self.block_depth = 0
+        self.step_count = 0
 
     def steps(self, node: yaml.Node, scope: Scope, where: str) -> list[dict]:
         items = self.sequence(node, f"the steps of {where}")
         steps = []
         for item in items or []:
+            self.step_count += 1
+            if self.step_count > MAX_STEPS:
+                if self.step_count == MAX_STEPS + 1:
+                    self.error(
+                        item,
+                        f"more than {MAX_STEPS} steps: a scenario holds at most {MAX_STEPS} (main and its functions "
+                        "together), and the loader reads no step after this one",
+                    )
+                break
             step = self.step(item, scope, where)
             if step is not None:
                 steps.append(step)
@@ -62,7 +75,20 @@ class StepChecker(ValueChecker):
         self.known_keys({key: value for key, value in entries.items() if key != head}, STEP_MODIFIERS[head], f"a '{head}' step")
         line = position(node)[0]
         build = getattr(self, f"step_{head}")
-        step = build(entries, scope, where)
+        holds_steps = bool(STEPS[head]["blocks"])
+        if holds_steps and self.block_depth >= MAX_BLOCK_DEPTH:
+            self.error(
+                node,
+                f"this '{head}' is inside {MAX_BLOCK_DEPTH} blocks: steps that hold steps (try, if, repeat, timeout, "
+                f"for_each, using) nest at most {MAX_BLOCK_DEPTH} deep in a function, as CPython compiles at most "
+                "20 nested blocks; move the inner steps into a function of their own",
+            )
+            return None
+        self.block_depth += holds_steps
+        try:
+            step = build(entries, scope, where)
+        finally:
+            self.block_depth -= holds_steps
         if step is not None:
             step["line"] = line
         return step

@@ -105,8 +105,12 @@ class ValueChecker(NodeReader):
         if kind not in self.raised_kinds:
             self.raised_kinds.append(kind)
 
-    def expr(self, node: yaml.Node, scope: Scope) -> dict | None:
-        """An IR expression: literal, reference, format, list or object (PROTOCOL.md)."""
+    def expr(self, node: yaml.Node, scope: Scope, depth: int = 0) -> dict | None:
+        """An IR expression: literal, reference, format, list or object (PROTOCOL.md).
+
+        ``depth``: the lists and mappings of the value around ``node``."""
+        if self.too_deep(node, "a value", depth):
+            return None
         if isinstance(node, yaml.ScalarNode):
             value = self.plain(node, "a value")
             if value is MISSING:
@@ -116,7 +120,7 @@ class ValueChecker(NodeReader):
                 return self.reference(node, reference.group(1), reference.group(2), scope)
             return {"literal": value}
         if isinstance(node, yaml.SequenceNode):
-            exprs = [self.expr(item, scope) for item in node.value]
+            exprs = [self.expr(item, scope, depth + 1) for item in node.value]
             items = [item for item in exprs if item is not None]
             if len(items) != len(exprs):
                 return None
@@ -130,11 +134,11 @@ class ValueChecker(NodeReader):
             if set(entries) == {"format"}:
                 return self.format(entries["format"][1], scope)
             if set(entries) == {"calc"}:
-                return self.calc(entries["calc"][1], scope)
+                return self.calc(entries["calc"][1], scope, depth + 1)
             if set(entries) == {"literal"}:
-                value = self.plain(entries["literal"][1], "a literal")
+                value = self.plain(entries["literal"][1], "a literal", depth + 1)
                 return None if value is MISSING else {"literal": value}
-            by_key = {key: self.expr(value, scope) for key, (_, value) in entries.items()}
+            by_key = {key: self.expr(value, scope, depth + 1) for key, (_, value) in entries.items()}
             pairs = [(key, value) for key, value in by_key.items() if value is not None]
             if len(pairs) != len(by_key):
                 return None
@@ -144,13 +148,15 @@ class ValueChecker(NodeReader):
         self.error(node, "aliases and anchors are not supported")
         return None
 
-    def calc(self, node: yaml.Node, scope: Scope) -> dict | None:
-        """``{calc: [$delay, "*", 2]}``: integer arithmetic on values."""
+    def calc(self, node: yaml.Node, scope: Scope, depth: int = 0) -> dict | None:
+        """``{calc: [$delay, "*", 2]}``: integer arithmetic on values; ``depth`` as :meth:`expr`'s, of ``node``."""
+        if self.too_deep(node, "a value", depth):
+            return None
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
             self.error(node, 'calc takes [left, operator, right], for example [$delay, "*", 2]')
             return None
         left_node, op_node, right_node = node.value
-        left, right = self.expr(left_node, scope), self.expr(right_node, scope)
+        left, right = self.expr(left_node, scope, depth + 1), self.expr(right_node, scope, depth + 1)
         op = self.scalar(op_node, "operator", str)
         if op is not MISSING and op not in ARITHMETIC:
             self.error(op_node, f"unknown operator '{op}'; calc knows {' '.join(ARITHMETIC)} (integers only)")

@@ -1,15 +1,19 @@
 """Load: scenario YAML files in, scenario IR (plain JSON) and diagnostics out.
 
 The first stage of the pipeline (spec -> IR -> targets -> outcomes -> compare -> report).
-It reads a file, rejects what YAML would accept silently (duplicate keys, several
-documents, values that are not JSON), checks every key, name and value against the
-scenario language of spec/LANGUAGE.md, and builds the IR of spec/PROTOCOL.md. Every
-problem becomes a :class:`~asyncparity.diagnostics.Diagnostic` with file, line and
-column; the loader collects all of them instead of stopping at the first.
+It finds the scenario files under the paths it is given (and names every other YAML
+file it passes over, with the reason), reads each one, rejects what YAML would accept
+silently (duplicate keys, several documents, tags, values that are not JSON), checks
+every key, name and value against the scenario language of spec/LANGUAGE.md, and builds
+the IR of spec/PROTOCOL.md. Every problem becomes a
+:class:`~asyncparity.diagnostics.Diagnostic` with file, line and column; the loader
+collects all of them instead of stopping at the first.
 
-Nothing in a scenario is ever evaluated: YAML is composed with PyYAML's safe loader
-into nodes, scalars are resolved by the safe constructor, and strings stay strings until
-a target emits them as escaped literals.
+No input makes it raise or recurse without bound: a file past one of the limits of
+runner/model.py (its size, its nesting, its steps) is reported at the first place past
+it, and nothing inside that place is read. YAML is parsed into events by PyYAML's safe
+parser and composed into nodes here, with a stack of its own; nothing in a scenario is
+ever evaluated, and strings stay strings until a target emits them as escaped literals.
 
 Example::
 
@@ -23,9 +27,12 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,13 +40,14 @@ from .check_declarations import DeclarationChecker
 from .check_expect import ExpectationChecker
 from .check_values import Scope
 from .diagnostics import Diagnostic, did_you_mean
-from .model import DEFAULT_LIMITS, IR_VERSION, LoadResult, Scenario
+from .model import DEFAULT_LIMITS, IR_VERSION, MAX_FILE_BYTES, MAX_YAML_DEPTH, Discovery, LoadResult, PassedOver, Scenario
 from .names import SCENARIO_ID
 from .yaml_nodes import MISSING, position
 
 # libyaml's parser is about twenty times faster than PyYAML's own, and loading is most
 # of a suite's time (`asyncparity bench` shows the breakdown).
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_CORE_TAG = "tag:yaml.org,2002:"  # the `!!` handle
 
 TOP_LEVEL_KEYS = (
     "id",
@@ -57,85 +65,152 @@ TOP_LEVEL_KEYS = (
 )
 
 
-def is_scenario_text(text: str) -> bool:
-    """Whether a YAML text looks like a scenario (used to pick files out of a folder).
+SCHEMA_MARK = "scenario.schema.json"
+"""A file naming the scenario schema (its first line, in spec/) is a scenario."""
 
-    True when it carries the scenario schema line or a top-level ``main:`` key, so that
-    other YAML (CI workflows, compose files) is never mistaken for a scenario.
+# A key at the start of a line: a top-level key of a block mapping (optionally quoted).
+_TOP_LEVEL_KEY = re.compile(r"""^["']?([A-Za-z_][A-Za-z0-9_-]*)["']?[ \t]*:(?=\s|$)""", re.MULTILINE)
+# A file of known outcomes (runner/known.py): a list whose first entry starts with its key.
+_KNOWN_OUTCOMES = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\r?\n)*- scenario[ \t]*:")
+
+NOT_A_SCENARIO = "not a scenario: no top-level main or id, and no schema line"
+ONLY_AN_ID = "not a scenario: a top-level id, but no main and no other key of a scenario"
+
+
+def passed_over_reason(text: str) -> str | None:
+    """Why discovery would pass over a YAML text found in a folder; None when it takes it.
+
+    Taken: a text with the schema line, or a top-level ``main:`` key, or a top-level
+    ``id:`` with another top-level key of a scenario (``summary:``, ``operations:``, ...)
+    -- a scenario whose ``main`` is missing or misspelt is loaded, so that the loader
+    says so. ``""`` for a known non-scenario file, a list of known outcomes
+    (runner/known.py), which is passed over without a word. Other YAML (CI workflows,
+    compose files) gets a reason, for the run to show.
     """
-    return "scenario.schema.json" in text or re.search(r"^main\s*:", text, re.MULTILINE) is not None
+    text = text.removeprefix("\ufeff")
+    if SCHEMA_MARK in text:
+        return None
+    keys = set(_TOP_LEVEL_KEY.findall(text))
+    if "main" in keys or ("id" in keys and keys & (set(TOP_LEVEL_KEYS) - {"id"})):
+        return None
+    if _KNOWN_OUTCOMES.match(text):
+        return ""
+    return ONLY_AN_ID if "id" in keys else NOT_A_SCENARIO
+
+
+def is_scenario_text(text: str) -> bool:
+    """Whether a YAML text looks like a scenario (used to pick files out of a folder):
+    :func:`passed_over_reason` has no reason to pass it over."""
+    return passed_over_reason(text) is None
+
+
+def _reason_for_file(path: Path) -> str | None:
+    """:func:`passed_over_reason` for a file; None (take it) when it cannot be read as
+    text, so that the loader says why."""
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
+        # Past the limit the loader refuses the file anyway; its start tells what it is.
+        text = data.decode("utf-8", errors="ignore" if len(data) > MAX_FILE_BYTES else "strict")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return passed_over_reason(text)
+
+
+def find_scenarios(paths: Iterable[Path]) -> Discovery:
+    """The scenario files under the given files and folders, and the YAML files passed over.
+
+    A file named explicitly is always taken; in a folder, every ``*.yaml`` / ``*.yml``
+    file is taken (:func:`passed_over_reason` is None), passed over with its reason, or,
+    a file of known outcomes, left out.
+    """
+    found: dict[Path, None] = {}
+    passed: dict[Path, str] = {}
+    for path in paths:
+        if not path.is_dir():
+            found.setdefault(path, None)
+            continue
+        for candidate in sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml"))):
+            if candidate in found or candidate in passed:
+                continue
+            reason = _reason_for_file(candidate)
+            if reason is None:
+                found[candidate] = None
+            elif reason:
+                passed[candidate] = reason
+    return Discovery(
+        taken=list(found),
+        passed_over=[PassedOver(path, reason) for path, reason in passed.items() if path not in found],
+    )
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
-    """Scenario files under the given files and folders, sorted, without repeats.
-
-    A file named explicitly is always taken; in a folder, ``*.yaml`` / ``*.yml`` files
-    that look like scenarios (:func:`is_scenario_text`).
-    """
-    found: dict[Path, None] = {}
-    for path in paths:
-        if path.is_dir():
-            for candidate in sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml"))):
-                try:
-                    text = candidate.read_text(encoding="utf-8")
-                except (OSError, UnicodeDecodeError):
-                    text = "main:"  # unreadable: load it, so the user hears why
-                if is_scenario_text(text):
-                    found.setdefault(candidate, None)
-        else:
-            found.setdefault(path, None)
-    return list(found)
+    """Scenario files under the given files and folders, sorted, without repeats
+    (:func:`find_scenarios`, without the files it passes over)."""
+    return find_scenarios(paths).taken
 
 
 def load_file(path: Path, display: str | None = None) -> LoadResult:
     """Read and load one scenario file; never raises for bad input."""
     shown = display if display is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, "no such file")])
-    except UnicodeDecodeError as error:
-        return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, f"not UTF-8 text ({error.reason})")])
     except OSError as error:
         return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, f"cannot read: {error.strerror}")])
+    if len(data) > MAX_FILE_BYTES:
+        return LoadResult(shown, diagnostics=[_too_large(shown)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # The bytes before the bad one are UTF-8: they give its line and column.
+        line, column = text_position(data[: error.start].decode("utf-8").removeprefix("\ufeff"), None)
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} ({error.reason}); save the file as UTF-8"
+        return LoadResult(shown, diagnostics=[Diagnostic(shown, line, column, message)])
     return load_text(text, shown)
+
+
+def _too_large(path: str) -> Diagnostic:
+    return Diagnostic(path, 1, 1, f"the file is larger than {MAX_FILE_BYTES:,} bytes (1 MiB), the most a scenario file may be")
+
+
+# YAML's line breaks (PyYAML and libyaml count these, so the marks of both agree with it).
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+# The characters YAML refuses in a file (YAML 1.1 "printable", PyYAML's Reader.NON_PRINTABLE).
+_NON_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def text_position(text: str, index: int | None) -> tuple[int, int]:
+    """The 1-based line and column of ``text[index]`` (``None``: just past the end), in
+    characters, with lines broken where YAML breaks them."""
+    end = len(text) if index is None else index
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, end):
+        line, start = line + 1, match.end()
+    return line, end - start + 1
 
 
 def load_text(text: str, path: str) -> LoadResult:
     """Load one scenario from its text; ``path`` is used in diagnostics and the IR."""
     result = LoadResult(path)
-    try:
-        documents = list(yaml.compose_all(text, Loader=_FAST_LOADER))
-    except yaml.YAMLError:
-        documents = None
-    try:
-        if documents is None:
-            # Parse again with the pure-Python parser: its messages are the ones the
-            # diagnostics promise, whether or not PyYAML was built with libyaml.
-            documents = list(yaml.compose_all(text, Loader=yaml.SafeLoader))
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = error.problem or "invalid YAML"
-        context = f" {error.context}" if error.context else ""
-        result.diagnostics.append(Diagnostic(path, line, column, f"YAML syntax error: {problem}{context}"))
+    text = text.removeprefix("\ufeff")  # a byte-order mark: YAML allows one, and it is no column
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        result.diagnostics.append(_too_large(path))
         return result
-    except yaml.YAMLError as error:
-        result.diagnostics.append(Diagnostic(path, 1, 1, f"YAML error: {error}"))
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line, column = text_position(text, bad.start())
+        code = ord(bad.group())
+        escape = f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+        message = f"character U+{code:04X} is not allowed in a YAML file; in a double-quoted string write it as {escape}"
+        result.diagnostics.append(Diagnostic(path, line, column, message))
         return result
-    if "&" in text or "*" in text:  # a cheap guard: most files have neither
-        for event in yaml.parse(text, Loader=_FAST_LOADER):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                start = event.start_mark
-                assert start is not None  # the parser marks every event it emits (None is for events built by hand)
-                line, column = start.line + 1, start.column + 1
-                # An alias shares one value between places; the targets would each get a
-                # copy, and a reader would have to chase it. Scenarios spell values out.
-                result.diagnostics.append(
-                    Diagnostic(path, line, column, "anchors and aliases (&name, *name) are not supported: write the value out")
-                )
-                return result
-    documents = [document for document in documents if document is not None]
+    documents = _compose(text, path)
+    if isinstance(documents, Diagnostic):
+        result.diagnostics.append(documents)
+        return result
     if not documents:
         result.diagnostics.append(Diagnostic(path, 1, 1, "empty file: a scenario needs at least id, summary and main"))
         return result
@@ -144,11 +219,130 @@ def load_text(text: str, path: str) -> LoadResult:
         result.diagnostics.append(Diagnostic(path, line, column, "one scenario per file: a second YAML document starts here"))
         return result
     checker = _ScenarioChecker(path)
-    scenario = checker.scenario(documents[0])
+    with _without_cyclic_gc():
+        scenario = checker.scenario(documents[0])
     result.diagnostics = checker.diagnostics
     if not checker.diagnostics:
         result.scenario = scenario
     return result
+
+
+def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
+    """The YAML documents of ``text`` as nodes, or the first thing in it that the loader
+    refuses before reading it as a scenario: a syntax error, nesting deeper than
+    :data:`MAX_YAML_DEPTH`, an anchor or alias, a tag.
+
+    libyaml's parser reads the text; where it finds a syntax error, PyYAML's own parser
+    reads it again, for the messages the diagnostics promise whether or not PyYAML was
+    built with libyaml.
+    """
+    try:
+        return _compose_events(text, path, _FAST_LOADER)
+    except yaml.YAMLError:
+        pass
+    try:
+        return _compose_events(text, path, yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or "invalid YAML"
+        context = f" {error.context}" if error.context else ""
+        return Diagnostic(path, line, column, f"YAML syntax error: {problem}{context}")
+    except yaml.YAMLError as error:
+        return Diagnostic(path, 1, 1, f"YAML error: {error}")
+
+
+_RESOLVER = yaml.resolver.Resolver()  # the safe loaders' implicit types: null, bool, int, float, timestamp
+
+
+def _compose_events(text: str, path: str, loader: type) -> list[yaml.Node] | Diagnostic:
+    """Build the nodes from the parser's events, as PyYAML's composer does, but with a
+    stack of its own: that composer recurses a Python frame or two a level, and a file
+    nested a few hundred deep ended the whole run in a RecursionError."""
+    documents: list[yaml.Node] = []
+    # The open lists and mappings, innermost last, each with a mapping's key waiting for its value.
+    stack: list[list] = []
+    resolve = _RESOLVER.resolve
+    with _without_cyclic_gc():
+        for event in yaml.parse(text, Loader=loader):
+            node: yaml.Node
+            if isinstance(event, yaml.ScalarEvent):
+                if event.anchor is not None or event.tag is not None:
+                    return _refused(event, path)
+                tag = resolve(yaml.ScalarNode, event.value, event.implicit)
+                node = yaml.ScalarNode(tag, event.value, *_marks(event), style=event.style)
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_YAML_DEPTH:
+                    return _refused(event, path)
+                node_type = yaml.MappingNode if isinstance(event, yaml.MappingStartEvent) else yaml.SequenceNode
+                node = node_type(_COLLECTION_TAGS[node_type], [], _marks(event)[0], None, flow_style=event.flow_style)
+            elif isinstance(event, yaml.CollectionEndEvent):
+                stack.pop()[0].end_mark = event.end_mark
+                continue
+            elif isinstance(event, yaml.AliasEvent):
+                return _refused(event, path)
+            else:
+                continue  # the stream's and documents' starts and ends
+            if not stack:
+                documents.append(node)
+            else:
+                top = stack[-1]
+                if type(top[0]) is yaml.SequenceNode:
+                    top[0].value.append(node)
+                elif top[1] is None:
+                    top[1] = node
+                else:
+                    top[0].value.append((top[1], node))
+                    top[1] = None
+            if not isinstance(node, yaml.ScalarNode):
+                stack.append([node, None])
+    return documents
+
+
+@contextlib.contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection inside: the nodes of a file stay alive until it is
+    read, and the collector would walk them again and again for nothing (a file of
+    100,000 steps took three times as long)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _marks(event: yaml.Event) -> tuple[Any, Any]:
+    """An event's start and end, for its node (libyaml's marks are of a class of its own,
+    which PyYAML's types do not name for a node; the diagnostics read line and column of either)."""
+    return event.start_mark, event.end_mark
+
+
+_COLLECTION_TAGS = {yaml.SequenceNode: "tag:yaml.org,2002:seq", yaml.MappingNode: "tag:yaml.org,2002:map"}
+
+
+def _refused(event: yaml.NodeEvent, path: str) -> Diagnostic:
+    """Why the loader refuses the node ``event`` starts: an anchor or alias, a tag, or
+    nesting deeper than :data:`MAX_YAML_DEPTH`."""
+    start = event.start_mark
+    assert start is not None  # the parser marks every event it emits (None is for events built by hand)
+    tag = getattr(event, "tag", None)
+    if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+        # An alias shares one value between places; the targets would each get a copy,
+        # and a reader would have to chase it. Scenarios spell values out.
+        message = "anchors and aliases (&name, *name) are not supported: write the value out"
+    elif tag is not None:
+        # A tag written in the file (the parser leaves the others None): `!!set` and
+        # `!!python/...` would make a value no JSON holds, and even the core ones
+        # (`!!str 1`) say what plain YAML says otherwise. One rule: none.
+        shown = "!!" + tag.removeprefix(_CORE_TAG) if tag.startswith(_CORE_TAG) else tag
+        message = f"YAML tags are not supported ({shown}): write the value plainly; quote it to make a string"
+    else:
+        message = (
+            f"lists and mappings nested more than {MAX_YAML_DEPTH} deep; a scenario file nests them at most {MAX_YAML_DEPTH} deep"
+        )
+    return Diagnostic(path, start.line + 1, start.column + 1, message)
 
 
 def load_paths(paths: Iterable[Path]) -> list[LoadResult]:

@@ -9,6 +9,7 @@ catalogue) imports these names from here, never from the loader.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .diagnostics import Diagnostic
 
@@ -22,6 +23,24 @@ DEFAULT_TARGETS = ("python", "js-promise", "js-async")
 
 DEFAULT_LIMITS = {"virtual_time": 3_600_000, "timer_firings": 10_000, "turns_per_instant": 1_000}
 """Runaway bounds (DESIGN.md, virtual-time rule 6); a scenario may lower or raise them."""
+
+# What the loader takes in at the most (spec/LANGUAGE.md, "Limits"). Each is reported at
+# the first place past it, and nothing is read beyond that place, so that no input makes
+# the loader, a compiler or a target recurse without bound.
+MAX_FILE_BYTES = 1_048_576
+"""A scenario file's size (1 MiB); the shipped ones are a few kilobytes."""
+MAX_YAML_DEPTH = 64
+"""Lists and mappings nested in one another anywhere in the file, counted as the loader
+composes the parser's events into nodes (the checks then read the nodes recursively)."""
+MAX_BLOCK_DEPTH = 6
+"""Steps that hold steps (try, if, repeat, timeout, for_each, using) nested in one
+another in one function body. CPython compiles at most 20 statically nested blocks, and
+the catch of a try that also has a finally takes three of them: seven such trys nested
+fail to compile on CPython 3.10 to 3.13 ("too many statically nested blocks")."""
+MAX_VALUE_DEPTH = 32
+"""Lists and mappings nested in one value (a literal, an argument, an expected result)."""
+MAX_STEPS = 10_000
+"""Steps in one scenario, every function and main together."""
 PYTHON_TARGETS = ("python", "python-eager")
 """The targets the Python testee runs (in-process, or a worker under another CPython)."""
 
@@ -94,6 +113,28 @@ class Scenario:
                     divergence,
                 )
         return self.expect, None
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A YAML file under a folder that discovery did not take as a scenario, and why."""
+
+    path: Path
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class Discovery:
+    """What discovery found under the paths it was given: the files it takes as
+    scenarios (sorted, without repeats) and every other ``*.yaml`` / ``*.yml`` file under
+    a folder, with the reason it was passed over. Known non-scenario files (a file of
+    known outcomes) are in neither list."""
+
+    taken: list[Path] = field(default_factory=list)
+    passed_over: list[PassedOver] = field(default_factory=list)
 
 
 @dataclass

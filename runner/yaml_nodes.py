@@ -18,6 +18,7 @@ from typing import Any, Final
 import yaml
 
 from .diagnostics import Diagnostic, did_you_mean
+from .model import MAX_VALUE_DEPTH
 from .names import IDENTIFIER, JS_RESERVED_SPELLINGS, RESERVED_KINDS, RESERVED_NAMES, camel_case
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
@@ -58,8 +59,13 @@ class NodeReader:
             return None
         entries: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                self.error(key_node, f"keys in {what} must be strings")
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.error(key_node, f"keys in {what} must be strings, not {describe(key_node)}")
+                continue
+            if key_node.tag != "tag:yaml.org,2002:str":
+                # `on:`, `yes:`, `1:`, `~:`: plain keys that YAML 1.1 reads as something else.
+                reads_as = _READS_AS.get(key_node.tag.rsplit(":", 1)[-1], "something else")
+                self.error(key_node, f"keys in {what} must be strings, and '{key_node.value}' reads as {reads_as}; quote it")
                 continue
             key = key_node.value
             if key in entries:
@@ -81,8 +87,12 @@ class NodeReader:
             return None
         return list(node.value)
 
-    def plain(self, node: yaml.Node, what: str) -> Any:
-        """A JSON value from a node, or ``MISSING`` after reporting why it is not one."""
+    def plain(self, node: yaml.Node, what: str, depth: int = 0) -> Any:
+        """A JSON value from a node, or ``MISSING`` after reporting why it is not one.
+
+        ``depth``: the lists and mappings of the value around ``node``."""
+        if self.too_deep(node, what, depth):
+            return MISSING
         if isinstance(node, yaml.ScalarNode):
             try:
                 value = self.constructor.construct_object(node)
@@ -116,16 +126,28 @@ class NodeReader:
             )
             return MISSING
         if isinstance(node, yaml.SequenceNode):
-            items = [self.plain(item, what) for item in node.value]
+            items = [self.plain(item, what, depth + 1) for item in node.value]
             return MISSING if any(item is MISSING for item in items) else items
         if isinstance(node, yaml.MappingNode):
             entries = self.mapping(node, what)
             if entries is None:
                 return MISSING
-            values = {key: self.plain(value, what) for key, (_, value) in entries.items()}
+            values = {key: self.plain(value, what, depth + 1) for key, (_, value) in entries.items()}
             return MISSING if any(value is MISSING for value in values.values()) else values
         self.error(node, f"{what}: aliases and anchors are not supported")
         return MISSING
+
+    def too_deep(self, node: yaml.Node, what: str, depth: int) -> bool:
+        """Whether ``node`` is a list or mapping inside :data:`MAX_VALUE_DEPTH` others of
+        one value (reported here): the compilers and the targets read values recursively,
+        and CPython's parser allows 200 nested brackets."""
+        if depth < MAX_VALUE_DEPTH or not isinstance(node, (yaml.SequenceNode, yaml.MappingNode)):
+            return False
+        self.error(
+            node,
+            f"{what}: lists and mappings nested more than {MAX_VALUE_DEPTH} deep; a value nests them at most {MAX_VALUE_DEPTH} deep",
+        )
+        return True
 
     def scalar(self, node: yaml.Node, what: str, kind: type | tuple[type, ...]) -> Any:
         value = self.plain(node, what) if isinstance(node, yaml.ScalarNode) else MISSING
@@ -169,6 +191,16 @@ class NodeReader:
             self.error(node, f"{what} '{value}' is '{camel_case(value)}' in JavaScript, which is reserved there")
             return None
         return value
+
+
+_READS_AS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "null": "null",
+    "timestamp": "a date",
+    "merge": "YAML's merge key",
+}
 
 
 def with_article(noun: str) -> str:

@@ -8,9 +8,24 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity.load import discover, is_scenario_text, load_file, load_paths, load_text
-from asyncparity.model import DEFAULT_LIMITS
+from asyncparity.load import discover, find_scenarios, is_scenario_text, load_file, load_paths, load_text, passed_over_reason
+from asyncparity.model import (
+    DEFAULT_LIMITS,
+    MAX_BLOCK_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_STEPS,
+    MAX_VALUE_DEPTH,
+    MAX_YAML_DEPTH,
+    PYTHON_TARGETS,
+    TARGETS,
+    Discovery,
+)
+from asyncparity.node import find_node
+from asyncparity.pythons import find_python
+from asyncparity.suite import run_suite
+from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 from asyncparity_python.ir_steps import walk
+from helpers import find_cpython, full_only
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -585,3 +600,396 @@ def test_a_timeout_names_its_javascript_idiom_signal_or_race() -> None:
         "asyncio.timeout cancels it) or 'race' (JavaScript races the block against a deadline and does not stop it), "
         "not 'rase'; did you mean 'race'?"
     ]
+
+
+# -- limits: nesting, size, steps (issue 9, defect 1) ----------------------------------------
+
+LIMITS_HEAD = """\
+id: {id}
+summary: Blocks and values as deep as the loader takes them.
+operations:
+  fail: {{latency: 1, fails: {{kind: Boom, message: m}}}}
+  echo: {{latency: 1, returns: 1}}
+resources:
+  conn: {{open: 1, close: 1}}
+functions:
+  ticks:
+    generator: true
+    steps:
+      - yield: 1
+"""
+
+
+def block(kind: str, level: int, indent: str, inner: list[str]) -> list[str]:
+    """One step of ``kind`` holding ``inner`` (steps written for ``indent`` + 4 or 6)."""
+    if kind == "try":  # inside the catch of a try that also has a finally: CPython's costliest
+        return [
+            f"{indent}- try:",
+            f"{indent}    - await: fail",
+            f"{indent}  catch:",
+            f"{indent}    as: error_{level}",
+            f"{indent}    steps:",
+            *inner,
+            f"{indent}  finally:",
+            f"{indent}    - log: finally {level}",
+        ]
+    head = {
+        "if": ["- if: [1, '==', 1]", "  then:"],
+        "repeat": ["- repeat: 2", f"  as: round_{level}", "  steps:"],
+        "timeout": ["- timeout: 1000", "  steps:"],
+        "for_each": ["- for_each: ticks", f"  as: tick_{level}", "  steps:"],
+        "using": ["- using: conn", f"  as: conn_{level}", "  steps:"],
+    }[kind]
+    return [indent + line for line in head] + inner
+
+
+def nested_steps(kinds: list[str], indent: str, leaf: list[str]) -> list[str]:
+    """Steps that nest one block of each of ``kinds`` in the next, ``leaf`` innermost."""
+    if not kinds:
+        return [indent + line for line in leaf]
+    inner_indent = indent + ("      " if kinds[0] == "try" else "    ")
+    return block(kinds[0], len(kinds), indent, nested_steps(kinds[1:], inner_indent, leaf))
+
+
+def nested_value(depth: int) -> str:
+    """A flow value of ``depth`` lists and mappings in one another, alternating."""
+    value = '"x"'
+    for level in range(depth):
+        value = f"[{value}]" if level % 2 == 0 else f"{{k: {value}}}"
+    return value
+
+
+def deep_scenario(scenario_id: str, kinds: list[str], value_depth: int = 1) -> str:
+    """The blocks ``kinds`` nested in a function and in main, a value ``value_depth`` deep
+    passed in, returned by an operation, logged and expected."""
+    value = nested_value(value_depth)
+    leaf = ["- await: echo", f"  args: [{value}]", "  as: got", "- log: [$got, $value]"]
+    return (
+        LIMITS_HEAD.format(id=scenario_id).replace("echo: {latency: 1, returns: 1}", f"echo: {{latency: 1, returns: {value}}}")
+        + "  deep:\n    params: [value]\n    steps:\n"
+        + "\n".join(nested_steps(kinds, "      ", leaf))
+        + "\n      - return: $value\nmain:\n"
+        + "\n".join(nested_steps(kinds, "  ", ["- set: value", f"  value: {value}", *leaf]))
+        + f"\n  - await: deep\n    args: [{value}]\n    as: result\n  - return: $result\nexpect:\n  returns: {value}\n"
+    )
+
+
+EVERY_BLOCK = ["try", "if", "repeat", "timeout", "for_each", "using"]
+AT_THE_LIMITS = {
+    # CPython's costliest nesting, MAX_BLOCK_DEPTH deep.
+    "trys-at-the-limit": deep_scenario("trys-at-the-limit", ["try"] * MAX_BLOCK_DEPTH),
+    # Every step that holds steps, each inside the one before, and the deepest value.
+    "every-block-at-the-limit": deep_scenario("every-block-at-the-limit", EVERY_BLOCK[:MAX_BLOCK_DEPTH], MAX_VALUE_DEPTH),
+}
+
+
+def test_blocks_nest_at_most_max_block_depth_deep() -> None:
+    assert MAX_BLOCK_DEPTH == len(EVERY_BLOCK) == 6
+    for text in AT_THE_LIMITS.values():
+        assert messages(text) == []
+    for kind in EVERY_BLOCK:
+        text = deep_scenario("deep", [kind] * (MAX_BLOCK_DEPTH + 1))
+        # The seventh block of main: its line, and the column of its head key.
+        line = [number for number, content in enumerate(text.splitlines(), 1) if content.lstrip().startswith(f"- {kind}")][
+            MAX_BLOCK_DEPTH * 2 + 1
+        ]
+        column = text.splitlines()[line - 1].index(kind) + 1
+        assert messages(text)[1:2] == [
+            f"t.yaml:{line}:{column}: this '{kind}' is inside 6 blocks: steps that hold steps (try, if, repeat, timeout, "
+            "for_each, using) nest at most 6 deep in a function, as CPython compiles at most 20 nested blocks; move the "
+            "inner steps into a function of their own"
+        ], kind
+
+
+def test_blocks_past_the_limit_are_reported_once_a_function_and_not_read() -> None:
+    # 21 nested repeats and 200 nested ifs (issue 9): a Python target that did not compile,
+    # and a RecursionError that ended the run.
+    text = deep_scenario("deep", ["repeat"] * 21)
+    assert [message.split(": ", 1)[0] for message in messages(text)] == ["t.yaml:34:33", "t.yaml:103:29"]
+    ifs = deep_scenario("deep", ["if"] * 200).replace("  deep:\n", "  unused:\n", 1)
+    assert messages(ifs) == [
+        "t.yaml:76:129: lists and mappings nested more than 64 deep; a scenario file nests them at most 64 deep"
+    ]
+
+
+def test_values_nest_at_most_max_value_depth_deep() -> None:
+    head = "id: a\nsummary: s\noperations:\n  f: {latency: 1, returns: 1}\n"
+    deepest, past = nested_value(MAX_VALUE_DEPTH), nested_value(MAX_VALUE_DEPTH + 1)
+    column = past.index('["x"]') + 1  # the innermost list, the 33rd from outside
+    assert deepest.count("[") + deepest.count("{") == 32
+    assert messages(head + f"main:\n  - log: {deepest}\n") == []
+    message = "lists and mappings nested more than 32 deep; a value nests them at most 32 deep"
+    assert messages(head + f"main:\n  - log: {past}\n") == [f"t.yaml:6:{9 + column}: a value: {message}"]
+    assert messages(head + f"main:\n  - await: f\n    args: [{past}]\n") == [f"t.yaml:7:{11 + column}: a value: {message}"]
+    assert messages(head.replace("returns: 1", f"returns: {past}") + "main:\n  - log: x\n") == [
+        f"t.yaml:4:{27 + column}: the value 'f' returns: {message}"
+    ]
+    assert messages(head + f"main:\n  - log: x\nexpect:\n  returns: {past}\n") == [f"t.yaml:8:{11 + column}: returns: {message}"]
+    calc = "1"
+    for _ in range(MAX_VALUE_DEPTH // 2):  # a calc is a mapping and a list
+        calc = f"{{calc: [{calc}, '+', 1]}}"
+    assert messages(head + f"main:\n  - return: {calc}\n") == []
+    # Seventeen calcs: the innermost one's mapping is the 33rd list or mapping.
+    assert messages(head + f"main:\n  - return: {{calc: [{calc}, '+', 1]}}\n") == [f"t.yaml:6:{13 + 16 * 8}: a value: {message}"]
+
+
+@pytest.mark.parametrize("depth", [MAX_YAML_DEPTH + 1, 500, 100_000])
+def test_yaml_nested_past_its_limit_is_refused_before_composing(depth: int) -> None:
+    flow = "id: a\nsummary: s\nmain:\n  - log: " + "[" * depth + "1" + "]" * depth + "\n"
+    # The root mapping, main's list and the step's mapping are three levels: the 62nd `[` is the 65th.
+    assert messages(flow) == [
+        f"t.yaml:4:{10 + MAX_YAML_DEPTH - 3}: lists and mappings nested more than 64 deep; a scenario file nests them at most 64 deep"
+    ]
+    block = "id: a\nsummary: s\nmain:\n" + "".join(f"{'  ' * level}- \n" for level in range(depth if depth < 1000 else 70))
+    assert messages(block) == [
+        f"t.yaml:{3 + MAX_YAML_DEPTH}:{2 * MAX_YAML_DEPTH - 1}: lists and mappings nested more than 64 deep; a scenario file nests them at most 64 deep"
+    ]
+
+
+def test_yaml_nested_to_its_limit_is_read() -> None:
+    # Expected error groups nest without a value limit: the deepest YAML a scenario holds.
+    members = "{kind: IOError, message: m, errors: []}"
+    for _ in range((MAX_YAML_DEPTH - 4) // 2):
+        members = f"{{kind: IOError, message: m, errors: [{members}]}}"
+    text = MINIMAL + f"expect:\n  throws: {members}\n"
+    assert text.count("{") + text.count("[") + 2 == MAX_YAML_DEPTH  # and the root mapping, expect
+    assert messages(text) == []
+    deeper = text.replace("errors: []", "errors: [{kind: E, message: m}]")
+    assert messages(deeper) == [
+        f"t.yaml:6:{deeper.splitlines()[5].index('{kind: E') + 1}: lists and mappings nested more than 64 deep; a scenario "
+        "file nests them at most 64 deep"
+    ]
+
+
+def test_a_scenario_holds_at_most_max_steps_steps() -> None:
+    head = "id: a\nsummary: s\nmain:\n"
+    assert messages(head + "- log: 1\n" * MAX_STEPS) == []
+    assert messages(head + "- log: 1\n" * (MAX_STEPS + 1) + "- tyr: []\n") == [
+        f"t.yaml:{4 + MAX_STEPS}:3: more than 10000 steps: a scenario holds at most 10000 (main and its functions "
+        "together), and the loader reads no step after this one"
+    ]
+
+
+def test_a_file_larger_than_max_file_bytes_is_refused(tmp_path: Path) -> None:
+    head = "id: a\nsummary: s\nmain:\n  - log: "
+    at_the_limit = head + "x" * (MAX_FILE_BYTES - len(head) - 1) + "\n"
+    (tmp_path / "limit.yaml").write_text(at_the_limit)
+    (tmp_path / "past.yaml").write_text(at_the_limit + "\n")
+
+    assert load_file(tmp_path / "limit.yaml").diagnostics == []
+    too_large = "1:1: the file is larger than 1,048,576 bytes (1 MiB), the most a scenario file may be"
+    assert [str(d) for d in load_file(tmp_path / "past.yaml", display="past.yaml").diagnostics] == [f"past.yaml:{too_large}"]
+    assert messages("#" + "é" * (MAX_FILE_BYTES // 2)) == [f"t.yaml:{too_large}"]  # counted in UTF-8 bytes
+
+
+@pytest.fixture(scope="module")
+def node():
+    with NodeTestee(find_node()) as testee:
+        yield testee
+
+
+def test_scenarios_at_the_limits_run_and_the_others_keep_their_verdicts(tmp_path: Path, node: NodeTestee) -> None:
+    for name, text in AT_THE_LIMITS.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    (tmp_path / "blocks-past.yaml").write_text(deep_scenario("blocks-past", ["try"] * 7 + ["repeat"] * 14))
+    (tmp_path / "values-past.yaml").write_text(deep_scenario("values-past", ["if"], MAX_VALUE_DEPTH + 1))
+    (tmp_path / "yaml-past.yaml").write_text("main:\n  - log: " + "[" * 500 + "]" * 500 + "\n")
+    (tmp_path / "z-good.yaml").write_text(MINIMAL + "expect:\n  returns: null\n")
+
+    results = load_paths([tmp_path])
+    verdicts = run_suite(results, TARGETS, PythonTestee(), node)
+
+    by_file = {Path(verdict.path).stem: verdict for verdict in verdicts}
+    for name in [*AT_THE_LIMITS, "z-good"]:
+        statuses = {item.target: item.status for item in by_file[name].targets}
+        assert statuses == {
+            "python": "agree",
+            "python-eager": statuses["python-eager"],
+            "js-promise": "agree",
+            "js-async": "agree",
+        }
+    firsts = [by_file[name].diagnostics[0] for name in ("blocks-past", "values-past", "yaml-past")]
+    assert [(d.line, d.column, d.message[:50]) for d in firsts] == [
+        (46, 45, "this 'try' is inside 6 blocks: steps that hold ste"),
+        (5, 111, "the value 'echo' returns: lists and mappings neste"),
+        (2, 71, "lists and mappings nested more than 64 deep; a sce"),
+    ]
+
+
+@full_only("the scenarios at the limits on every CPython")
+@pytest.mark.parametrize("version", ["3.10", "3.11", "3.12", "3.13"])
+def test_scenarios_at_the_limits_run_on_every_cpython(version: str) -> None:
+    python = find_cpython(version)
+    if python is None:
+        pytest.skip(f"no CPython {version}")
+    irs = [load_text(text, f"{name}.yaml").scenario.ir for name, text in AT_THE_LIMITS.items()]
+    targets = [target for target in PYTHON_TARGETS if target == "python" or version >= "3.12"]
+    with PythonWorkerTestee(find_python(version)) as worker:
+        outcomes = list(worker.run_many([(ir, target) for ir in irs for target in targets]))
+    assert [outcome["status"] for outcome in outcomes] == ["settled"] * len(outcomes), [o["message"] for o in outcomes]
+
+
+# -- tags (defect 4), bad bytes (defect 5), BOM and CRLF --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("!!python/object/apply:os.system [echo owned]", "!!python/object/apply:os.system"),
+        ("!!python/name:os.system ''", "!!python/name:os.system"),
+        ("!!set {a, b}", "!!set"),
+        ("!!omap [{a: 1}]", "!!omap"),
+        ("!!pairs [{a: 1}]", "!!pairs"),
+        ("!!binary aGVsbG8=", "!!binary"),
+        ("!!timestamp 2024-01-01", "!!timestamp"),
+        ("!!str 1", "!!str"),
+        ("!!int '1'", "!!int"),
+        ("!!float 1", "!!float"),
+        ("!!bool yes", "!!bool"),
+        ("!!null ''", "!!null"),
+        ("!!seq [1]", "!!seq"),
+        ("!!map {a: 1}", "!!map"),
+        ("!foo 1", "!foo"),
+        ("! 1", "!"),
+        ("!<tag:example.com,2024:x> 1", "tag:example.com,2024:x"),
+    ],
+)
+def test_every_tag_written_in_a_file_is_refused_where_it_is(value: str, shown: str) -> None:
+    # Before: `!!python/object/apply:os.system [...]` loaded as a list, `!!set` as a map of nulls.
+    assert messages(f"id: a\nsummary: s\nmain:\n  - log: x\n  - log: {value}\n") == [
+        f"t.yaml:5:10: YAML tags are not supported ({shown}): write the value plainly; quote it to make a string"
+    ]
+
+
+def test_a_tag_on_a_key_or_through_a_tag_directive_is_refused_too() -> None:
+    assert messages("id: a\nsummary: s\n!!str main:\n  - log: x\n") == [
+        "t.yaml:3:1: YAML tags are not supported (!!str): write the value plainly; quote it to make a string"
+    ]
+    assert messages("%TAG !e! tag:example.com,2024:\n---\nid: a\nsummary: s\nmain:\n  - log: !e!x 1\n") == [
+        "t.yaml:6:10: YAML tags are not supported (tag:example.com,2024:x): write the value plainly; quote it to make a string"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "where", "message"),
+    [
+        (b"id: a\nsummary: s\nmain:\n  - log: caf\xe9\n", "4:13", "byte 0xe9 (invalid continuation byte)"),
+        (b"id: a\nsummary: s\nmain:\n  - log: \xc3\xa9t\xc3\xa9 \xff\n", "4:14", "byte 0xff (invalid start byte)"),
+        (b"id: a\nsummary: s\nmain:\n  - log: x\xc3", "4:11", "byte 0xc3 (unexpected end of data)"),
+        (b"id: a\nsummary: \xc0\x80\n", "2:10", "byte 0xc0 (invalid start byte)"),  # an overlong NUL
+        (b"id: a\nsummary: \xed\xa0\x80\n", "2:10", "byte 0xed (invalid continuation byte)"),  # a surrogate
+        (b"\xef\xbb\xbfid: a\r\nsummary: \x80\r\n", "2:10", "byte 0x80 (invalid start byte)"),
+        (b"\xff\xfei\x00d\x00", "1:1", "byte 0xff (invalid start byte)"),  # UTF-16
+    ],
+)
+def test_text_that_is_not_utf8_is_reported_at_its_first_bad_byte(tmp_path: Path, data: bytes, where: str, message: str) -> None:
+    # Before: "t.yaml:1:1: not UTF-8 text (...)" wherever the byte was.
+    (tmp_path / "t.yaml").write_bytes(data)
+    assert [str(d) for d in load_file(tmp_path / "t.yaml", display="t.yaml").diagnostics] == [
+        f"t.yaml:{where}: not UTF-8 text: {message}; save the file as UTF-8"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "character", "escape"),
+    [
+        ("id: a\nsummary: s\nmain:\n  - log: a\x00b\n", "4:11", "U+0000", "\\x00"),
+        ("id: a\nsummary: s\x07\nmain: []\n", "2:11", "U+0007", "\\x07"),
+        ("id: a\r\nsummary: s\r\nmain:\r\n  - log: '\x1b[31m'\r\n", "4:11", "U+001B", "\\x1b"),
+        ("id: a\nsummary: é\x7f\n", "2:11", "U+007F", "\\x7f"),
+        ("id: a\nsummary: s\nmain:\n  - log: \x9b\n", "4:10", "U+009B", "\\x9b"),
+        ("id: a\nsummary: \ufffe\n", "2:10", "U+FFFE", "\\ufffe"),
+        ("\ufeff\x00", "1:1", "U+0000", "\\x00"),
+    ],
+)
+def test_control_characters_are_reported_where_they_are(text: str, where: str, character: str, escape: str) -> None:
+    # Before: "t.yaml:1:1: YAML error: unacceptable character ..." wherever it was.
+    assert messages(text) == [
+        f"t.yaml:{where}: character {character} is not allowed in a YAML file; in a double-quoted string write it as {escape}"
+    ]
+
+
+def test_a_byte_order_mark_and_crlf_line_ends_load_as_plain_text(tmp_path: Path) -> None:
+    plain = load_text(MINIMAL, "t.yaml").scenario
+    for data in (
+        b"\xef\xbb\xbf" + MINIMAL.encode(),
+        MINIMAL.replace("\n", "\r\n").encode(),
+        b"\xef\xbb\xbf" + MINIMAL.replace("\n", "\r\n").encode(),
+    ):
+        (tmp_path / "t.yaml").write_bytes(data)
+        loaded = load_file(tmp_path / "t.yaml", display="t.yaml").scenario
+        assert loaded is not None and loaded.ir == plain.ir
+    # Positions count lines and columns as an editor shows them: the mark is no column.
+    (tmp_path / "t.yaml").write_bytes(b"\xef\xbb\xbfid: a\r\nsumary: s\r\nmain:\r\n  - tyr: []\r\n")
+    assert [str(d) for d in load_file(tmp_path / "t.yaml", display="t.yaml").diagnostics] == [
+        "t.yaml:2:1: unknown key 'sumary' in the scenario; did you mean 'summary'?",
+        "t.yaml:1:1: missing required key 'summary'",
+        "t.yaml:4:5: unknown step 'tyr'; did you mean 'try'?",
+    ]
+    discovered = tmp_path / "folder"
+    discovered.mkdir()
+    (discovered / "bom.yaml").write_bytes(b"\xef\xbb\xbfmain:\r\n  - log: x\r\n")
+    assert discover([discovered]) == [discovered / "bom.yaml"]
+
+
+# -- discovery: every YAML file taken or named with the reason (defect 3) -------------------
+
+
+def test_discovery_names_each_yaml_file_it_passes_over_with_the_reason(tmp_path: Path) -> None:
+    files = {
+        "a-schema.yaml": "# yaml-language-server: $schema=../scenario.schema.json\nid: a\n",
+        "b-main.yml": "main:\n  - log: x\n",
+        "c-misspelt.yaml": "id: c\nsummary: s\nmian:\n  - log: x\n",
+        "d-no-main.yaml": "id: d\noperations:\n  f: {latency: 1, returns: 1}\n",
+        "e-workflow.yml": "on: push\njobs:\n  test: {runs-on: ubuntu-latest}\n",
+        "f-only-id.yaml": "id: 42\nname: a record\n",
+        "g-empty.yaml": "",
+        "h-binary.yaml": "\x00\x01",
+        "known-outcomes.yaml": "# Known outcomes per runtime\n\n- scenario: a\n  status: skipped\n",
+        "notes.txt": "main: not YAML by its name",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "i-latin1.yaml").write_bytes(b"main: caf\xe9\n")
+
+    found = find_scenarios([tmp_path])
+
+    assert [path.name for path in found.taken] == [
+        "a-schema.yaml",
+        "b-main.yml",
+        "c-misspelt.yaml",
+        "d-no-main.yaml",
+        "i-latin1.yaml",  # not text: taken, so that the loader says why
+    ]
+    assert [(item.path.name, item.reason) for item in found.passed_over] == [
+        ("e-workflow.yml", "not a scenario: no top-level main or id, and no schema line"),
+        ("f-only-id.yaml", "not a scenario: a top-level id, but no main and no other key of a scenario"),
+        ("g-empty.yaml", "not a scenario: no top-level main or id, and no schema line"),
+        ("h-binary.yaml", "not a scenario: no top-level main or id, and no schema line"),
+    ]
+    assert (
+        str(found.passed_over[0]) == f"{tmp_path / 'e-workflow.yml'}: not a scenario: no top-level main or id, and no schema line"
+    )
+    assert discover([tmp_path]) == found.taken
+    assert find_scenarios([tmp_path / "e-workflow.yml"]) == Discovery([tmp_path / "e-workflow.yml"], [])  # named: taken
+
+
+def test_a_scenario_without_main_is_an_error_not_a_silent_skip(tmp_path: Path) -> None:
+    # Before: both files were left out of the run, which then passed.
+    (tmp_path / "misspelt.yaml").write_text("id: misspelt\nsummary: s\nmian:\n  - log: x\n")
+    (tmp_path / "no-main.yaml").write_text("id: no-main\nsummary: s\noperations:\n  f: {latency: 1, returns: 1}\n")
+
+    assert [[str(d) for d in result.diagnostics] for result in load_paths([tmp_path])] == [
+        [
+            f"{tmp_path}/misspelt.yaml:3:1: unknown key 'mian' in the scenario; did you mean 'main'?",
+            f"{tmp_path}/misspelt.yaml:1:1: missing required key 'main'",
+        ],
+        [f"{tmp_path}/no-main.yaml:1:1: missing required key 'main'"],
+    ]
+
+
+def test_the_shipped_folder_passes_over_nothing_but_its_known_outcomes() -> None:
+    found = find_scenarios([SPEC])
+    assert found.passed_over == []
+    assert SPEC / "known-outcomes.yaml" not in found.taken
+    assert passed_over_reason((SPEC / "known-outcomes.yaml").read_text()) == ""
