@@ -237,6 +237,12 @@ def _escape(text: str, quote: str = '"', braces: bool = False) -> str:
     return "".join(out)
 
 
+def _is_constant(expr: dict) -> bool:
+    """Whether an expression is a literal that Python writes as a constant other than None
+    (a string, a number, a boolean): `is` against one draws a SyntaxWarning."""
+    return "literal" in expr and expr["literal"] is not None and not isinstance(expr["literal"], (list, dict))
+
+
 def python_string(text: str) -> str:
     """A double-quoted Python literal that evaluates to exactly ``text``.
 
@@ -747,8 +753,11 @@ class _Program:
         if step["op"] not in _OPS:
             raise ValueError(f"line {step.get('line')}: unknown comparison {step['op']!r}")
         op = step["op"]
-        if op in ("==", "!=") and {"literal": None} in (step["left"], step["right"]):
-            op = "is" if op == "==" else "is not"  # PEP 8: comparisons to None use `is`
+        sides = (step["left"], step["right"])
+        if op in ("==", "!=") and {"literal": None} in sides and not any(_is_constant(side) for side in sides):
+            # PEP 8: comparisons to None use `is`; but `"" is None` is a SyntaxWarning ("is"
+            # with a literal), an error under -W error: against a constant, `==` says the same.
+            op = "is" if op == "==" else "is not"
         lines = [
             f"{indent}{keyword} {self._expr(step['left'])} {op} {self._expr(step['right'])}:",
             *self._block(step["then"], depth + 1),

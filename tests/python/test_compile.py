@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import subprocess
+import warnings
 
 import pytest
 
@@ -355,3 +356,28 @@ def test_ir_the_compiler_cannot_trust_is_a_value_error(change, message):
     change(ir)
     with pytest.raises(ValueError, match=message.replace("(", "\\(").replace(")", "\\)")):
         compile_program(ir)
+
+
+@pytest.mark.parametrize(
+    ("left", "op", "right", "expected"),
+    [
+        ({"literal": ""}, "==", {"literal": None}, 'if "" == None:'),
+        ({"literal": None}, "!=", {"literal": -5}, "if None != -5:"),
+        ({"literal": 1.5}, "==", {"literal": None}, "if 1.5 == None:"),
+        ({"ref": "x"}, "==", {"literal": None}, "if x is None:"),
+        ({"literal": None}, "!=", {"ref": "x"}, "if None is not x:"),
+        ({"literal": None}, "==", {"literal": None}, "if None is None:"),
+    ],
+)
+def test_a_comparison_with_null_uses_is_except_against_a_literal(left: dict, op: str, right: dict, expected: str) -> None:
+    # `"" is None` draws a SyntaxWarning ("is" with a literal): a standalone program printed
+    # it, and under -W error (the kit's tests) the program did not load at all: a crash
+    # outcome. Found by tests/test_fuzz.py.
+    ir = scenario(
+        [{"step": "if", "left": left, "op": op, "right": right, "then": [{"step": "log", "message": {"literal": 1}}], "else": []}]
+    )
+    source = compile_program(ir)
+    assert expected in body(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(source, "program.py", "exec")
