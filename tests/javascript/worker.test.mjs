@@ -297,6 +297,139 @@ function main() { process.exit(3); }`;
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
 
+// -- nesting at the limits (issue 9, defect 1): tests/python/test_target.py has the same
+// scenarios for the Python targets, and says why 5 (CPython's 20 static blocks).
+
+const BLOCK_DEPTH = 5;
+const VALUE_DEPTH = 32;
+
+const lit = (literal) => ({ literal });
+const op = (callee, ...args) => ({ callee, callee_kind: "operation", args });
+const fn = (callee, ...args) => ({ callee, callee_kind: "function", args });
+const logStep = (text) => ({ step: "log", message: lit(text), line: 1 });
+const tryStep = (body, catchClause = null, final = null) => ({ step: "try", body, catch: catchClause, finally: final, line: 1 });
+const FAIL = { step: "await", call: op("boom"), bind: null, line: 1 };
+
+/** Each puts `inner` at one more level; `d` keeps the names it binds apart. */
+const NESTING = {
+  "try/catch": (inner, d) => tryStep(inner, { kinds: ["IOError"], bind: `e${d}`, body: [logStep("c")] }),
+  "try/catch every error": (inner) => tryStep(inner, { kinds: [], bind: null, body: [logStep("c")] }),
+  catch: (inner, d) => tryStep([FAIL], { kinds: ["IOError", "CancelledError"], bind: `e${d}`, body: inner }),
+  "try/finally": (inner) => tryStep(inner, null, [logStep("f")]),
+  finally: (inner) => tryStep([logStep("b")], null, inner),
+  "catch of try/catch/finally": (inner, d) => tryStep([FAIL], { kinds: ["IOError"], bind: `e${d}`, body: inner }, [logStep("f")]),
+  "finally of try/catch/finally": (inner, d) => tryStep([logStep("b")], { kinds: ["IOError"], bind: `e${d}`, body: [logStep("c")] }, inner),
+  repeat: (inner, d) => ({ step: "repeat", times: 2, bind: `i${d}`, body: inner, line: 1 }),
+  timeout: (inner) => ({ step: "timeout", ms: 100000, body: inner, line: 1 }),
+  using: (inner, d) => ({ step: "using", resource: "conn", args: [], bind: `c${d}`, body: inner, line: 1 }),
+  for_each: (inner, d) => ({ step: "for_each", call: fn("ticks"), bind: `v${d}`, body: inner, line: 1 }),
+  if: (inner) => ({ step: "if", left: lit(1), op: "==", right: lit(1), then: inner, else: [], line: 1 }),
+  else: (inner) => ({ step: "if", left: lit(1), op: "!=", right: lit(1), then: [], else: inner, line: 1 }),
+};
+
+/** Every step that holds none (but return, throw and cancel). */
+const LEAVES = [
+  { step: "all", calls: [op("fetch"), fn("work", lit(1))], bind: "a", line: 1 },
+  { step: "race", calls: [op("fetch"), op("fetch")], bind: "r", line: 1 },
+  { step: "any", calls: [op("fetch"), op("boom")], bind: "y", line: 1 },
+  { step: "all_settled", calls: [op("fetch"), op("boom")], bind: "s", line: 1 },
+  { step: "group", calls: [op("fetch"), fn("work", lit(1))], bind: "g", line: 1 },
+  { step: "map", callee: "work", callee_kind: "function", over: lit([1, 2, 3]), limit: 2, bind: "m", line: 1 },
+  { step: "start", call: op("fetch"), bind: "h", line: 1 },
+  { step: "await", handle: "h", bind: null, line: 1 },
+  { step: "put", queue: "q", value: lit(1), line: 1 },
+  { step: "get", queue: "q", bind: "got", line: 1 },
+  { step: "sleep", ms: 1, line: 1 },
+  { step: "now", bind: "t", line: 1 },
+  { step: "set", bind: "n", value: { calc: [lit(1), "+", lit(1)] }, line: 1 },
+];
+
+function nestedScenario(id, kinds, leaves, result = lit("done")) {
+  let steps = leaves;
+  [...kinds].reverse().forEach((kind, depth) => { steps = [NESTING[kind](steps, depth)]; });
+  return {
+    ir: 1, id, summary: "s", source: "t.yaml",
+    limits: { virtual_time: 3600000, timer_firings: 10000, turns_per_instant: 1000 },
+    errors: ["TimeoutError", "IOError"],
+    operations: [
+      { name: "fetch", latency: 5, outcomes: [{ returns: 1 }] },
+      { name: "boom", latency: 1, outcomes: [{ fails: { kind: "IOError", message: "x" } }] },
+    ],
+    functions: [
+      { name: "work", params: ["x"], body: [{ step: "return", value: { ref: "x" }, line: 1 }] },
+      { name: "ticks", params: [], generator: true, body: [1, 2].map((n) => ({ step: "yield", value: lit(n), line: 1 })) },
+    ],
+    resources: [{ name: "conn", open: 1, close: 1 }],
+    queues: [{ name: "q", size: 1 }],
+    main: [...steps, { step: "return", value: result, line: 1 }],
+  };
+}
+
+function nestedAtTheLimits() {
+  const scenarios = Object.keys(NESTING).map((kind) => nestedScenario(`${kind} x${BLOCK_DEPTH}`, Array(BLOCK_DEPTH).fill(kind), LEAVES));
+  scenarios.push(
+    nestedScenario("try in repeat in timeout in using in for_each", ["for_each", "using", "timeout", "repeat", "try/catch"], LEAVES),
+    nestedScenario("catch of try/catch/finally in finally in if in for_each in timeout",
+      ["timeout", "for_each", "if", "finally", "catch of try/catch/finally"], LEAVES),
+  );
+  const values = { list: lit(1), map: lit(1), calc: lit(1) };
+  for (let level = 0; level < VALUE_DEPTH; level += 1) {
+    values.list = { list: [values.list, lit("x")] };
+    values.map = { object: [["k", values.map]] };
+    if (level < VALUE_DEPTH / 2) values.calc = { calc: [lit(level), "-", values.calc] }; // a calc is a map holding a list
+  }
+  for (const [kind, value] of Object.entries(values)) {
+    const leaves = [
+      { step: "set", bind: "deep", value, line: 1 },
+      { step: "log", message: { ref: "deep" }, line: 1 },
+      { step: "await", call: fn("work", value), bind: "back", line: 1 },
+    ];
+    scenarios.push(nestedScenario(`a ${kind} value`, Array(BLOCK_DEPTH).fill("catch of try/catch/finally"), leaves, value));
+  }
+  return scenarios;
+}
+
+async function runNestedAtTheLimits(node) {
+  const worker = startWorker({}, node);
+  const scenarios = nestedAtTheLimits();
+  let id = 0;
+  for (const scenario of scenarios) {
+    for (const target of ["js-promise", "js-async"]) worker.send({ id: ++id, type: "run", target, scenario });
+  }
+  for (const scenario of scenarios) {
+    for (const target of ["js-promise", "js-async"]) {
+      const reply = await worker.next();
+      assert.equal(reply.type, "outcome", `${scenario.id} ${target}: ${reply.message}`);
+      assert.equal(reply.outcome.status, "settled", `${scenario.id} ${target}: ${reply.outcome.message}`);
+      if (!scenario.id.startsWith("a ")) assert.deepEqual(reply.outcome.result, { returns: "done" }, `${scenario.id} ${target}`);
+      if (scenario.id === "a list value") {
+        let value = reply.outcome.result.returns;
+        for (let level = 0; level < VALUE_DEPTH; level += 1) {
+          assert.equal(value[1], "x");
+          value = value[0];
+        }
+        assert.equal(value, 1);
+      }
+    }
+  }
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+}
+
+test("programs nested at the limits compile and run: each kind of block 5 deep around every step, mixes, values 32 deep", {
+  ...TIMEOUT, skip: existsSync(COMPILER) ? false : "javascript/compile.mjs does not exist yet",
+}, async () => {
+  await runNestedAtTheLimits(process.execPath);
+});
+
+test("on Node 24+ the programs nested at the limits compile and run too", TIMEOUT, async (t) => {
+  if (!existsSync(COMPILER)) return t.skip("javascript/compile.mjs does not exist yet");
+  const { findNode24 } = await import("./fixtures/node24.mjs");
+  const node24 = findNode24();
+  if (node24.path === null) return t.skip(node24.reason);
+  await runNestedAtTheLimits(node24.path);
+});
+
 test("one worker serves hundreds of runs", TIMEOUT, async (t) => {
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
   const count = 500;

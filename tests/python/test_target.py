@@ -30,7 +30,7 @@ from asyncparity import verify
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
-from helpers import FULL, ROOT, find_cpython, fixture_names, full_only, lit, load, ref
+from helpers import FULL, ROOT, call, find_cpython, fixture_names, full_only, lit, load, ref
 
 RUNTIME = ROOT / "python" / "asyncparity_runtime.py"
 SCALE = 10  # real ms per virtual ms in the real-time runs
@@ -416,6 +416,226 @@ def test_a_loop_that_never_waits_stops_at_5_s_in_a_worker_and_standalone(version
     assert result.stdout.decode() == message + "\n"
     assert result.returncode == 1
     assert time.monotonic() - started < 20
+
+
+# -- nesting at the limits (issue 9, defect 1): what every target compiles ----------------
+
+BLOCK_DEPTH = 5
+"""Steps that hold steps, nested in one function body, as deep as every target compiles
+them whatever they are. CPython compiles at most 20 statically nested blocks
+(CO_MAXBLOCKS, 3.10 to 3.13). The costliest place is the catch of a try that also has a
+finally: three blocks deep (the finally, the handler, the clean-up of its name); the
+costliest step without steps is ``any``, whose ``except`` is three deep (its ``for``,
+``try`` and handler). So 5 levels take 18 blocks at most and 6 take 21: the first
+that CPython refuses (the last test of this section). Every other kind costs one block
+or none (``if``; ``timeout`` on 3.10, a nested ``async def``)."""
+
+VALUE_DEPTH = 32
+"""Lists and maps nested in one value; CPython's tokenizer allows 200 nested brackets."""
+
+
+def _function_call(name: str, *args: dict) -> dict:
+    return {"callee": name, "callee_kind": "function", "args": list(args)}
+
+
+def _log(text: str) -> dict:
+    return {"step": "log", "message": lit(text), "line": 1}
+
+
+_FAIL = {"step": "await", "call": call("boom"), "bind": None, "line": 1}
+
+
+def _catch(kinds: list[str], bind: str | None, body: list[dict]) -> dict:
+    return {"kinds": kinds, "bind": bind, "body": body}
+
+
+def _try(body, catch=None, final=None) -> dict:
+    return {"step": "try", "body": body, "catch": catch, "finally": final, "line": 1}
+
+
+NESTING = {
+    # Each puts `inner` at one more level; `depth` keeps the names it binds apart.
+    "try/catch": lambda inner, d: _try(inner, _catch(["IOError"], f"e{d}", [_log("c")])),
+    "try/catch every error": lambda inner, d: _try(inner, _catch([], None, [_log("c")])),
+    "catch": lambda inner, d: _try([_FAIL], _catch(["IOError", "CancelledError"], f"e{d}", inner)),
+    "try/finally": lambda inner, d: _try(inner, final=[_log("f")]),
+    "finally": lambda inner, d: _try([_log("b")], final=inner),
+    "try/catch/finally": lambda inner, d: _try(inner, _catch(["IOError"], f"e{d}", [_log("c")]), [_log("f")]),
+    "catch of try/catch/finally": lambda inner, d: _try([_FAIL], _catch(["IOError"], f"e{d}", inner), [_log("f")]),
+    "finally of try/catch/finally": lambda inner, d: _try([_log("b")], _catch(["IOError"], f"e{d}", [_log("c")]), inner),
+    "repeat": lambda inner, d: {"step": "repeat", "times": 2, "bind": f"i{d}", "body": inner, "line": 1},
+    "timeout": lambda inner, d: {"step": "timeout", "ms": 100_000, "body": inner, "line": 1},
+    "using": lambda inner, d: {"step": "using", "resource": "conn", "args": [], "bind": f"c{d}", "body": inner, "line": 1},
+    "for_each": lambda inner, d: {"step": "for_each", "call": _function_call("ticks"), "bind": f"v{d}", "body": inner, "line": 1},
+    "if": lambda inner, d: {"step": "if", "left": lit(1), "op": "==", "right": lit(1), "then": inner, "else": [], "line": 1},
+    "else": lambda inner, d: {"step": "if", "left": lit(1), "op": "!=", "right": lit(1), "then": [], "else": inner, "line": 1},
+}
+
+MIXES = {
+    "try in repeat in timeout in using in for_each": ["for_each", "using", "timeout", "repeat", "try/catch"],
+    "catch of try/catch/finally in finally in if in for_each in timeout": [
+        "timeout",
+        "for_each",
+        "if",
+        "finally",
+        "catch of try/catch/finally",
+    ],
+    "using in else in catch in try/finally in repeat": ["repeat", "try/finally", "catch", "else", "using"],
+}
+
+
+def _leaves(group: bool) -> list[dict]:
+    """Every step that holds no steps (but return, throw and cancel, which end the block
+    or diverge), two of them with ``any``'s and ``group``'s own blocks."""
+    two = [call("fetch"), _function_call("work", lit(1))]
+    steps = [
+        {"step": "all", "calls": two, "bind": "a", "line": 1},
+        {"step": "race", "calls": [call("fetch"), call("fetch")], "bind": "r", "line": 1},
+        {"step": "any", "calls": [call("fetch"), call("boom")], "bind": "y", "line": 1},
+        {"step": "all_settled", "calls": [call("fetch"), call("boom")], "bind": "s", "line": 1},
+        {"step": "group", "calls": two, "bind": "g", "line": 1},
+        {"step": "map", "callee": "work", "callee_kind": "function", "over": lit([1, 2, 3]), "limit": 2, "bind": "m", "line": 1},
+        {"step": "start", "call": call("fetch"), "bind": "h", "line": 1},
+        {"step": "await", "handle": "h", "bind": None, "line": 1},
+        {"step": "put", "queue": "q", "value": lit(1), "line": 1},
+        {"step": "get", "queue": "q", "bind": "got", "line": 1},
+        {"step": "sleep", "ms": 1, "line": 1},
+        {"step": "now", "bind": "t", "line": 1},
+        {"step": "set", "bind": "n", "value": {"calc": [lit(1), "+", lit(1)]}, "line": 1},
+    ]
+    return [step for step in steps if group or step["step"] != "group"]
+
+
+def _nested(name: str, kinds: list[str], leaves: list[dict], result: dict | None = None) -> dict:
+    steps = leaves
+    for depth, kind in enumerate(reversed(kinds)):
+        steps = [NESTING[kind](steps, depth)]
+    ir = helpers.scenario(
+        [*steps, {"step": "return", "value": result or lit("done"), "line": 1}],
+        id=name,
+        errors=["TimeoutError", "IOError"],
+        operations=[
+            {"name": "fetch", "latency": 5, "outcomes": [{"returns": 1}]},
+            {"name": "boom", "latency": 1, "outcomes": [{"fails": {"kind": "IOError", "message": "x"}}]},
+        ],
+        functions=[
+            {"name": "work", "params": ["x"], "body": [{"step": "return", "value": ref("x"), "line": 1}]},
+            {
+                "name": "ticks",
+                "params": [],
+                "generator": True,
+                "body": [{"step": "yield", "value": lit(n), "line": 1} for n in (1, 2)],
+            },
+        ],
+        resources=[{"name": "conn", "open": 1, "close": 1}],
+        queues=[{"name": "q", "size": 1}],
+    )
+    return ir
+
+
+def _deep_value(kind: str) -> dict:
+    value: dict = lit(1)
+    for level in range(VALUE_DEPTH if kind != "calc" else VALUE_DEPTH // 2):  # a calc is a map holding a list
+        if kind == "list":
+            value = {"list": [value, lit("x")]}
+        elif kind == "map":
+            value = {"object": [["k", value]]}
+        else:
+            value = {"calc": [lit(level), "-", value]}  # the right side: parenthesised at every level
+    return value
+
+
+def _nested_at_the_limits(depth: int = BLOCK_DEPTH) -> list[dict]:
+    scenarios = []
+    for group in (True, False):  # group needs TaskGroup (3.11): without it the rest still runs on 3.10
+        suffix = "" if group else ", no group"
+        for kind in NESTING:
+            scenarios.append(_nested(f"{kind} x{depth}{suffix}", [kind] * depth, _leaves(group)))
+        for name, kinds in MIXES.items():
+            scenarios.append(_nested(f"{name}{suffix}", kinds[-depth:], _leaves(group)))
+    nested_literal: object = 1
+    for _ in range(VALUE_DEPTH // 2):
+        nested_literal = {"k": [nested_literal, "x"]}
+    for kind in ("list", "map", "calc", "literal"):
+        value = _deep_value(kind) if kind != "literal" else lit(nested_literal)
+        leaves = [
+            {"step": "set", "bind": "deep", "value": value, "line": 1},
+            {"step": "log", "message": ref("deep"), "line": 1},
+            {"step": "await", "call": _function_call("work", value), "bind": "back", "line": 1},
+        ]
+        scenarios.append(_nested(f"a {kind} value {VALUE_DEPTH} deep", ["catch of try/catch/finally"] * depth, leaves, value))
+    return scenarios
+
+
+def _uses_task_group(ir: dict) -> bool:
+    """Whether a scenario of :func:`_nested_at_the_limits` has a ``group`` step (CPython 3.11+)."""
+    return '"step": "group"' in json.dumps(ir["main"])
+
+
+def _check_nested_outcomes(scenarios: list[dict], outcomes: list[dict], version: tuple[int, int]) -> None:
+    for ir, outcome in zip(scenarios, outcomes, strict=True):
+        if version < (3, 11) and _uses_task_group(ir):
+            assert outcome["status"] == "skipped", (ir["id"], outcome["message"])
+            assert "needs CPython 3.11 or later (asyncio.TaskGroup)" in outcome["message"]
+            continue
+        assert outcome["status"] == "settled", (ir["id"], outcome["message"])
+        if not ir["id"].startswith("a "):  # the values return the value
+            assert outcome["result"] == {"returns": "done"}, ir["id"]
+
+
+@pytest.mark.parametrize(
+    "version", [None, *(other_cpython(version, "nesting at the limits") for version in ("3.10", "3.12", "3.13"))]
+)
+def test_programs_nested_at_the_limits_compile_and_run(version):
+    # Each kind of block 5 deep around every step that holds none, mixes of kinds, and
+    # values 32 deep: valid scenarios that CPython's limits must not turn into a crash.
+    python = sys.executable if version is None else find_cpython(version)
+    if python is None:
+        pytest.skip(f"no working CPython {version} on PATH or in pyenv")
+    major_minor = sys.version_info[:2] if version is None else tuple(int(part) for part in version.split("."))
+    scenarios = _nested_at_the_limits()
+    assert len(scenarios) == 2 * (len(NESTING) + len(MIXES)) + 4
+    for target_id in targets_for(major_minor):
+        if version is None:
+            outcomes = [target.run(ir, target_id) for ir in scenarios]
+        else:
+            outcomes = in_worker(python, [(target_id, ir) for ir in scenarios])
+        _check_nested_outcomes(scenarios, outcomes, major_minor)
+    values = {ir["id"]: outcome for ir, outcome in zip(scenarios, outcomes, strict=True) if ir["id"].startswith("a ")}
+    deep_list = values[f"a list value {VALUE_DEPTH} deep"]["result"]["returns"]
+    for _ in range(VALUE_DEPTH):
+        deep_list, tail = deep_list
+        assert tail == "x"
+    assert deep_list == 1
+
+
+@full_only("the saved programs nested at the limits")
+@pytest.mark.parametrize("version", ["3.10", "3.13"])
+def test_saved_programs_nested_at_the_limits_run_standalone(version, tmp_path):
+    python = find_cpython(version)
+    if python is None:
+        pytest.skip(f"no working CPython {version} on PATH or in pyenv")
+    major_minor = tuple(int(part) for part in version.split("."))
+    for ir in _nested_at_the_limits():
+        if major_minor < (3, 11) and _uses_task_group(ir):
+            continue  # skipped on 3.10, as the test above shows
+        result = _run_saved(compile_target(ir, "python", major_minor).source, tmp_path, python)
+        assert result.stderr == b"", (ir["id"], result.stderr.decode())
+        assert result.stdout.decode("utf-8").endswith("\nsettled\n"), ir["id"]
+        assert result.returncode == 0, ir["id"]
+
+
+def test_one_level_past_the_limit_is_the_first_that_cpython_refuses():
+    # The reason for BLOCK_DEPTH: 6 catch bodies of a try with a finally around an `any`
+    # are 21 static blocks. If this now compiles, the renderings got cheaper and the
+    # loader's bound on nesting may grow.
+    ir = _nested("six", ["catch of try/catch/finally"] * (BLOCK_DEPTH + 1), _leaves(True))
+    outcome = target.run(ir)
+    assert outcome["status"] == "crash"
+    assert outcome["message"].startswith(
+        "crash: scenario 'six': the generated program did not load: SyntaxError: too many statically nested blocks"
+    )
+    assert target.run(_nested("five", ["catch of try/catch/finally"] * BLOCK_DEPTH, _leaves(True)))["status"] == "settled"
 
 
 def test_every_fixture_runs_the_same_every_time():
