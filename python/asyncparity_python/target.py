@@ -10,7 +10,9 @@ and an operation started with ``asyncio.create_task`` begins at once, as in Java
 
 :func:`run` executes the program :func:`compile` wrote, in a fresh namespace. That is
 the kit's own generated code, in which every scenario string is an escaped literal and
-every name was checked; no scenario text is ever evaluated.
+every name was checked; no scenario text is ever evaluated. Every run is bounded, in
+this process too: a program that never waits stops at 100,000 trace events or 5 s of
+wall-clock time (a ``runaway`` outcome; spec/RUNTIME.md, "Runaway bounds"), in any thread.
 
 A program that uses an API this CPython lacks (``asyncio.timeout``, ``TaskGroup`` and
 ``ExceptionGroup`` are 3.11; ``eager_task_factory`` is 3.12) is not run: the outcome is
