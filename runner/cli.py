@@ -36,12 +36,20 @@ from . import verify as verify_module
 from .bless import bless, write_blessing
 from .compare import Verdict
 from .kit import SPEC_DIR
-from .load import load_file, load_paths, load_text
+from .load import find_scenarios, load_file, load_paths, load_text
 from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
 from .node import NodeNotFound, node_for, resolve_node
 from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python
-from .report import failure_details, interrupted_line, skip_reasons, summary_line, to_json, verdict_line
+from .report import (
+    failure_details,
+    interrupted_line,
+    passed_over_line,
+    skip_reasons,
+    summary_line,
+    to_json,
+    verdict_line,
+)
 from .skeleton import skeleton
 from .suite import run_suite
 from .testees import (
@@ -522,6 +530,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.json_path:
         _check_destination("--json", args.json_path)
     results = load_paths(paths)
+    # Every YAML file of a folder that is not a scenario is named, with the reason: a
+    # scenario that lost its main: must not vanish from a run that then passes.
+    passed_over = find_scenarios(paths).passed_over
+    for item in passed_over:
+        print(passed_over_line(item), flush=True)
     if args.keyword:
         results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
     if not results:
@@ -561,9 +574,12 @@ def _run(args: argparse.Namespace) -> int:
         print(line)
     problem = None
     if args.json_path:
-        report = to_json(verdicts, interrupted, len(results) - len(verdicts))
+        report = to_json(verdicts, interrupted, len(results) - len(verdicts), passed_over)
         problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    print(interrupted_line(verdicts, len(results)) if interrupted else summary_line(verdicts), flush=True)
+    closing = (
+        interrupted_line(verdicts, len(results), len(passed_over)) if interrupted else summary_line(verdicts, len(passed_over))
+    )
+    print(closing, flush=True)
     if problem:
         print(problem, file=sys.stderr)
     if interrupted:
@@ -615,11 +631,15 @@ def _new(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     paths = _paths(args, "checking")
     results = load_paths(paths)
+    passed_over = find_scenarios(paths).passed_over
+    for item in passed_over:
+        print(passed_over_line(item))
     problems = [diagnostic for result in results for diagnostic in result.diagnostics]
     for diagnostic in problems:
         print(diagnostic)
     bad = sum(1 for result in results if result.diagnostics)
-    print(f"{len(results)} file(s) checked, {bad} with errors, {len(problems)} error(s)")
+    skipped = f"; {len(passed_over)} YAML file(s) passed over" if passed_over else ""
+    print(f"{len(results)} file(s) checked, {bad} with errors, {len(problems)} error(s){skipped}")
     return EXIT_USAGE if problems or not results else EXIT_OK
 
 

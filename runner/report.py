@@ -1,10 +1,13 @@
 """Report: verdicts in, text for people (console) and JSON for machines out.
 
-The console form, one line per scenario, then the details of each failure, then the
-closing line ``N passed, N failed`` (", N skipped" for scenarios no target ran, and
-"; N target runs skipped" when some targets of the others did not run; a run stopped by
-Ctrl-C closes with ``interrupted: N passed, N failed; N of M not run``)::
+The console form: a line for each YAML file of a folder that is not a scenario, with the
+reason (the loader's discovery passed it over); one line per scenario; the details of
+each failure; then the closing line ``N passed, N failed`` (", N skipped" for scenarios
+no target ran, "; N target runs skipped" when some targets of the others did not run,
+"; N YAML files passed over"; a run stopped by Ctrl-C closes with ``interrupted: N
+passed, N failed; N of M not run``)::
 
+    SKIP  spec/ci.yaml: not a scenario: no top-level main or id, and no schema line
     PASS  seed-download-fallback          python agree, js-promise agree, js-async agree
     FAIL  seed-broken                     python agree, js-promise mismatch, js-async agree
     PASS  timeout-fallback                python skipped (needs CPython 3.11 or later ...), js-promise agree, ...
@@ -20,9 +23,10 @@ that reruns only that scenario.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from .compare import Verdict
+from .model import PassedOver
 
 STATUS_WORD = {"agree": "PASS", "diverge": "PASS", "skipped": "SKIP", "mismatch": "FAIL", "error": "FAIL"}
 
@@ -34,6 +38,11 @@ def verdict_line(verdict: Verdict, id_width: int = 32) -> str:
         return f"{word}  {verdict.path}: {len(verdict.diagnostics)} error(s) in the file"
     cells = ", ".join(_cell(item) for item in verdict.targets)
     return f"{word}  {verdict.scenario_id:<{id_width}}  {cells}"
+
+
+def passed_over_line(item: PassedOver) -> str:
+    """The line for a YAML file that is not a scenario: ``SKIP  path: reason``."""
+    return f"{STATUS_WORD['skipped']}  {item.path}: {item.reason}"
 
 
 def _cell(item) -> str:
@@ -89,32 +98,39 @@ def counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
     return tally
 
 
-def summary_line(verdicts: Iterable[Verdict]) -> str:
-    """``N passed, N failed``, with ``, N skipped`` when whole scenarios were skipped and
-    ``; N target runs skipped`` when targets of the others were."""
+def summary_line(verdicts: Iterable[Verdict], passed_over: int = 0) -> str:
+    """``N passed, N failed``, with ``, N skipped`` when whole scenarios were skipped,
+    ``; N target runs skipped`` when targets of the others were, and ``; N YAML files
+    passed over`` for the files of a folder that are not scenarios."""
     tally = counts(verdicts)
     line = f"{tally['passed']} passed, {tally['failed']} failed"
     if tally["skipped"]:
         line += f", {tally['skipped']} skipped"
     if tally["skipped_targets"]:
         line += f"; {tally['skipped_targets']} target run{'s' if tally['skipped_targets'] != 1 else ''} skipped"
+    if passed_over:
+        line += f"; {passed_over} YAML file{'s' if passed_over != 1 else ''} passed over"
     return line
 
 
-def interrupted_line(verdicts: list[Verdict], total: int) -> str:
+def interrupted_line(verdicts: list[Verdict], total: int, passed_over: int = 0) -> str:
     """The closing line of a run stopped early: the counts so far and how many were not run,
     ``interrupted: 3 passed, 0 failed; 7 of 10 not run``."""
-    return f"interrupted: {summary_line(verdicts)}; {total - len(verdicts)} of {total} not run"
+    return f"interrupted: {summary_line(verdicts, passed_over)}; {total - len(verdicts)} of {total} not run"
 
 
-def to_json(verdicts: Iterable[Verdict], interrupted: bool = False, not_run: int = 0) -> dict:
+def to_json(
+    verdicts: Iterable[Verdict], interrupted: bool = False, not_run: int = 0, passed_over: Sequence[PassedOver] = ()
+) -> dict:
     """All verdicts as one JSON-able report (outcomes included). A run stopped early says
-    so (``interrupted``) and how many scenarios it did not reach (``not_run``)."""
+    so (``interrupted``) and how many scenarios it did not reach (``not_run``);
+    ``passed_over`` lists the YAML files of the folders that are not scenarios, and why."""
     verdicts = list(verdicts)
     return {
         "summary": counts(verdicts),
         "interrupted": interrupted,
         "not_run": not_run,
+        "passed_over": [{"path": str(item.path), "reason": item.reason} for item in passed_over],
         "scenarios": [
             {
                 "id": verdict.scenario_id,

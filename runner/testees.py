@@ -52,8 +52,9 @@ MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
 broken, and reading on would only fill memory."""
-EXIT_WAIT = 1.0
-"""Seconds to wait for a worker that closed its output to exit, before saying it did not."""
+EXIT_WAIT = 0.5
+"""Seconds to wait for a worker that closed its output to exit, before saying it did not
+(a worker that exits closes its output as it goes: it is gone within milliseconds)."""
 OUTCOME_STATUSES = ("settled", "deadlock", "runaway", "crash", "skipped")
 """The statuses a testee's outcome may have (spec/PROTOCOL.md, "The outcome")."""
 REPLY_TYPES = {"hello": "hello", "compile": "compiled", "run": "outcome", "shutdown": "bye"}

@@ -549,3 +549,28 @@ def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
         .endswith("expect:\n  returns: 1\n  trace: |\n    0 start fetch()\n    5 end fetch -> 1\n    5 return 1\n")
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["a-locked.yaml", "c-edited.yaml", "d-fine.yaml"]
+
+
+def test_yaml_files_that_are_not_scenarios_are_named_with_the_reason_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(SEED, tmp_path / "seed.yaml")
+    (tmp_path / "ci.yml").write_text("name: ci\non: push\n")
+    (tmp_path / "known-outcomes.yaml").write_text("- scenario: seed-download-fallback\n  status: mismatch\n")  # said nothing of
+    report = tmp_path / "report.json"
+
+    code, out, _ = run(capsys, "run", str(tmp_path), "--targets", "python", "--json", str(report))
+
+    assert code == 0
+    assert out.splitlines() == [
+        f"SKIP  {tmp_path}/ci.yml: not a scenario: no top-level main or id, and no schema line",
+        "PASS  seed-download-fallback  python agree",
+        "1 passed, 0 failed; 1 YAML file passed over",
+    ]
+    assert json.loads(report.read_text())["passed_over"] == [
+        {"path": f"{tmp_path}/ci.yml", "reason": "not a scenario: no top-level main or id, and no schema line"}
+    ]
+    assert run(capsys, "check", str(tmp_path))[1].splitlines() == [
+        f"SKIP  {tmp_path}/ci.yml: not a scenario: no top-level main or id, and no schema line",
+        "1 file(s) checked, 0 with errors, 0 error(s); 1 YAML file(s) passed over",
+    ]

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from asyncparity.compare import TargetVerdict, Verdict
 from asyncparity.diagnostics import Diagnostic
-from asyncparity.report import failure_details, interrupted_line, skip_reasons, summary_line, to_json, verdict_line
+from asyncparity.model import PassedOver
+from asyncparity.report import (
+    failure_details,
+    interrupted_line,
+    passed_over_line,
+    skip_reasons,
+    summary_line,
+    to_json,
+    verdict_line,
+)
 
 
 def passing() -> Verdict:
@@ -100,3 +110,15 @@ def test_a_run_stopped_early_says_so_in_its_closing_line_and_its_report() -> Non
     assert (to_json(verdicts)["interrupted"], to_json(verdicts)["not_run"]) == (False, 0)
     report = to_json(verdicts, interrupted=True, not_run=8)
     assert (report["interrupted"], report["not_run"], len(report["scenarios"])) == (True, 8, 2)
+
+
+def test_yaml_files_passed_over_are_a_skip_line_each_and_counted_at_the_end() -> None:
+    item = PassedOver(Path("spec/ci.yaml"), "not a scenario: no top-level main or id, and no schema line")
+
+    assert passed_over_line(item) == "SKIP  spec/ci.yaml: not a scenario: no top-level main or id, and no schema line"
+    assert summary_line([passing()], passed_over=1) == "1 passed, 0 failed; 1 YAML file passed over"
+    assert summary_line([passing()], passed_over=2) == "1 passed, 0 failed; 2 YAML files passed over"
+    assert interrupted_line([passing()], 3, 2) == "interrupted: 1 passed, 0 failed; 2 YAML files passed over; 2 of 3 not run"
+    assert to_json([passing()], passed_over=[item])["passed_over"] == [
+        {"path": "spec/ci.yaml", "reason": "not a scenario: no top-level main or id, and no schema line"}
+    ]
