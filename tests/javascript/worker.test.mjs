@@ -264,7 +264,7 @@ async function main() { let n = 0; for (let i = 0; i < 1e7; i++) for (let j = 0;
   worker.send({ id: 2, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
   const first = await worker.next();
   const seconds = (performance.now() - started) / 1000;
-  assert.ok(seconds >= 1.2 && seconds < 3, `${seconds} s`);
+  assert.ok(seconds >= 1.2 && seconds < 10, `${seconds} s`); // the bound and the grace; seconds, not minutes
   assert.deepEqual(first, {
     id: 1,
     type: "outcome",

@@ -566,7 +566,7 @@ def test_runaway_trace_events_a_loop_of_log_steps_that_never_waits():
 
     started = time.monotonic()
     outcome = world.run(main)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # seconds, not minutes
     assert outcome["status"] == "runaway"
     assert outcome["result"] is None
     assert outcome["message"] == "runaway: scenario 'chatty' passed 100000 trace events at 0 ms"
@@ -619,7 +619,7 @@ def test_runaway_wall_clock_a_loop_that_never_calls_the_kit_is_stopped_by_the_wa
                 outcome = pool.submit(run_bounded).result(timeout=10)
         else:
             outcome = run_bounded()
-        assert time.monotonic() - started < 2, in_thread
+        assert time.monotonic() - started < 10, in_thread  # seconds, not minutes
         assert outcome["status"] == "runaway"
         assert outcome["message"] == "runaway: scenario 'spinning' passed 0.2 s of wall-clock time at 30 ms"
         assert outcome["stats"]["virtual_time"] == 30
@@ -647,7 +647,7 @@ def test_the_watchdog_also_bounds_the_clean_up_after_a_halt():
 
     started = time.monotonic()
     outcome = world.run(main)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 10  # seconds, not minutes
     assert outcome["message"] == "runaway: scenario 'stubborn' passed 3 timer firings"  # the first verdict stands
 
 
@@ -666,7 +666,7 @@ def test_the_wall_clock_bound_is_checked_at_each_call_into_the_kit_too(monkeypat
 
     outcome = world.run(main)
     assert outcome["message"] == "runaway: scenario 'slow-chatter' passed 0.2 s of wall-clock time at 0 ms"
-    assert 10 <= len(outcome["trace"]) <= 21
+    assert 1 <= len(outcome["trace"]) <= 21  # 10 ms each, at most
 
 
 def test_a_run_that_ends_in_time_leaves_no_stop_behind():

@@ -384,7 +384,7 @@ def test_nested_repeats_of_log_steps_are_a_runaway_at_the_event_bound():
     # 10**8 log steps hung the in-process target past 60 s (10**7: 11.5 s and 2 GB).
     started = time.monotonic()
     outcome = target.run(nested_repeats({"step": "log", "message": lit("x"), "line": 1}, 2))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # seconds, not minutes
     assert outcome["status"] == "runaway"
     assert outcome["message"] == "runaway: scenario 'never-waits' passed 100000 trace events at 0 ms"
     assert len(outcome["trace"]) == 100_000
@@ -396,7 +396,7 @@ def test_nested_repeats_of_set_steps_are_a_runaway_at_the_wall_clock_bound(monke
     monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
     started = time.monotonic()
     outcome = target.run(nested_repeats(COUNT, 3))
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # seconds, not minutes
     assert outcome["status"] == "runaway"
     assert outcome["message"] == "runaway: scenario 'never-waits' passed 0.3 s of wall-clock time at 0 ms"
 
