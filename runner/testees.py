@@ -52,6 +52,8 @@ MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
 broken, and reading on would only fill memory."""
+KILL_WAIT = 5.0
+"""Seconds to wait for a killed worker to be gone (SIGKILL: it cannot refuse)."""
 EXIT_WAIT = 0.5
 """Seconds to wait for a worker that closed its output to exit, before saying it did not
 (a worker that exits closes its output as it goes: it is gone within milliseconds)."""
@@ -316,7 +318,10 @@ class WorkerTestee:
         with contextlib.suppress(OSError):
             process.kill()  # SIGKILL stops a stopped (SIGSTOP) process too
         with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL: nothing more to do
-            process.wait(timeout=self.timeout)
+            # Not the reply timeout, which may be a fraction of a second: on a busy machine
+            # a killed process takes longer to be gone, and one not waited for is left a
+            # zombie (and a ResourceWarning).
+            process.wait(timeout=KILL_WAIT)
         for stream in (process.stdin, process.stdout, process.stderr):
             try:
                 if stream is not None:

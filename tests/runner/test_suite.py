@@ -284,7 +284,7 @@ main:
     value: 0
   - repeat: 10000
     steps:
-      - repeat: 3000
+      - repeat: 6000
         steps:
           - set: n
             value: {calc: [$n, "+", 1]}
@@ -298,7 +298,7 @@ def test_a_node_worker_stopped_while_the_python_target_runs_is_found_out_when_th
     # timeout more after it. It runs from when the request was written: by the time the
     # Python target is done, the deadline has passed, and the verdict comes at once.
     results = [load_text(COUNT, "count.yaml"), load_paths([SPEC / "seed" / "download-fallback.yaml"])[0]]
-    node = NodeTestee(find_node(), timeout=0.3)
+    node = NodeTestee(find_node(), timeout=0.6)
     node.start()
     assert node.pid is not None
     os.kill(node.pid, signal.SIGSTOP)
@@ -314,9 +314,10 @@ def test_a_node_worker_stopped_while_the_python_target_runs_is_found_out_when_th
 
     assert [(item.target, item.status, item.message) for item in verdicts[0].targets] == [
         ("python", "agree", "the reference for the others"),
-        ("js-async", "error", "the Node worker gave no reply within 0.3 s on scenario 'count': killed and restarted"),
+        ("js-async", "error", "the Node worker gave no reply within 0.6 s on scenario 'count': killed and restarted"),
     ]
     assert verdicts[1].passed
-    assert timings.python > 0.3  # the deadline passed while the Python target ran...
-    # ...so its verdict did not wait for another timeout (0.3 s): a few ms of kill and restart
-    assert seen[0] - started - timings.python < 0.15
+    assert timings.python > 0.6  # the deadline passed while the Python target ran...
+    # ...so its verdict did not wait for another timeout (0.6 s): a kill and a restart,
+    # a few ms, or a tenth of a second on a busy machine
+    assert seen[0] - started - timings.python < 0.3
