@@ -297,7 +297,8 @@ function main() { process.exit(3); }`;
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
 
-// -- nesting at the limits (issue 9, defect 1): tests/python/test_target.py has the same
+// -- nesting at the limits (issue 9, defect 1): the loader's bounds (runner/model.py,
+// MAX_BLOCK_DEPTH and MAX_VALUE_DEPTH). tests/python/test_target.py has the same
 // scenarios for the Python targets, and says why 5 (CPython's 20 static blocks).
 
 const BLOCK_DEPTH = 5;

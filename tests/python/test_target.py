@@ -27,6 +27,7 @@ import yaml
 import asyncparity_runtime
 import helpers
 from asyncparity import verify
+from asyncparity.model import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
 from asyncparity_runtime import format_trace
@@ -420,18 +421,18 @@ def test_a_loop_that_never_waits_stops_at_5_s_in_a_worker_and_standalone(version
 
 # -- nesting at the limits (issue 9, defect 1): what every target compiles ----------------
 
-BLOCK_DEPTH = 5
-"""Steps that hold steps, nested in one function body, as deep as every target compiles
-them whatever they are. CPython compiles at most 20 statically nested blocks
-(CO_MAXBLOCKS, 3.10 to 3.13). The costliest place is the catch of a try that also has a
-finally: three blocks deep (the finally, the handler, the clean-up of its name); the
-costliest step without steps is ``any``, whose ``except`` is three deep (its ``for``,
-``try`` and handler). So 5 levels take 18 blocks at most and 6 take 21: the first
-that CPython refuses (the last test of this section). Every other kind costs one block
-or none (``if``; ``timeout`` on 3.10, a nested ``async def``)."""
+BLOCK_DEPTH = MAX_BLOCK_DEPTH
+"""Steps that hold steps, nested in one function body: the loader's bound (5), which every
+target must compile whatever the steps are. CPython compiles at most 20 statically
+nested blocks (CO_MAXBLOCKS, 3.10 to 3.13). The costliest place is the catch of a try
+that also has a finally: three blocks deep (the finally, the handler, the clean-up of
+its name); the costliest step without steps is ``any``, whose ``except`` is three deep
+(its ``for``, ``try`` and handler). So 5 levels take 18 blocks at most and 6 take 21:
+the first that CPython refuses (the last test of this section). Every other kind costs
+one block or none (``if``; ``timeout`` on 3.10, a nested ``async def``)."""
 
-VALUE_DEPTH = 32
-"""Lists and maps nested in one value; CPython's tokenizer allows 200 nested brackets."""
+VALUE_DEPTH = MAX_VALUE_DEPTH
+"""Lists and maps nested in one value (32); CPython's tokenizer allows 200 nested brackets."""
 
 
 def _function_call(name: str, *args: dict) -> dict:
