@@ -105,7 +105,7 @@ from helpers import FULL, find_cpython, spec_ir
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = json.loads((ROOT / "spec" / "ir-steps.json").read_text(encoding="utf-8"))["steps"]
 
-DEFAULT_EXAMPLES = 150
+DEFAULT_EXAMPLES = 100
 FULL_EXAMPLES = 1000
 MAX_DEPTH = 3
 """Blocks nest at most this deep inside a function (main's own try adds one)."""
