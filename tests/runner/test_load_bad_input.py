@@ -21,6 +21,7 @@ positioned message, no traceback, and the good scenario still passes.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,48 @@ def test_the_cli_reports_every_file_and_keeps_the_good_one(tmp_path: Path, capsy
     expected = {str(path): expectation(path) for path in FILES}
     expected.update({str(tmp_path / name): message for name, (_, message) in generated().items()})
     assert first == expected
+
+
+def _corpus_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for path in FILES:
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / GOOD.name).write_bytes(GOOD.read_bytes())
+    return folder
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check"],
+        ["bless"],
+        ["catalogue", "--check"],
+        ["verify", "-q"],
+        ["matrix", "--python", sys.executable, "--node", "node", "--known", "none.yaml"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_that_reads_scenarios_says_what_is_wrong_without_a_traceback(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _corpus_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)  # catalogue and matrix read or write beside the scenarios' folder
+
+    code = main([command[0], *command[1:], str(folder)])
+
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert code == 2, out[-2000:] + err[-2000:]
+    assert f"{folder / 'tag-python-object-apply.yaml'}:" in out + err  # one of the corpus's messages, positioned
+    unchanged = [path.name for path in FILES if (folder / path.name).read_bytes() != path.read_bytes()]
+    assert unchanged == []  # bless wrote no broken file
+
+
+def test_show_on_a_broken_file_gives_its_diagnostics_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["show", str(CORPUS / "tag-python-object-apply.yaml")])
+
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert code == 2
+    assert f"tag-python-object-apply.yaml:{expectation(CORPUS / 'tag-python-object-apply.yaml')}" in out + err
