@@ -574,3 +574,22 @@ def test_yaml_files_that_are_not_scenarios_are_named_with_the_reason_and_counted
         f"SKIP  {tmp_path}/ci.yml: not a scenario: no top-level main or id, and no schema line",
         "1 file(s) checked, 0 with errors, 0 error(s); 1 YAML file(s) passed over",
     ]
+
+
+def test_two_runs_at_once_on_one_folder_both_finish_with_the_same_verdicts(tmp_path: Path) -> None:
+    # A fault test of issue 9: two runs share nothing but the files they read (each its
+    # own Node worker, its own report), so neither waits on, nor changes, the other.
+    folder = tmp_path / "basics"
+    shutil.copytree(ROOT / "spec" / "basics", folder)
+    command = [str(Path(sys.executable).parent / "asyncparity"), "run", str(folder)]
+    runs = [
+        subprocess.Popen([*command, "--json", str(tmp_path / f"{name}.json")], stdout=subprocess.PIPE, text=True)
+        for name in ("first", "second")
+    ]
+    outputs = [run.communicate(timeout=60)[0] for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0]
+    assert outputs[0] == outputs[1]
+    assert outputs[0].rstrip().endswith("10 passed, 0 failed")
+    reports = [json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8")) for name in ("first", "second")]
+    assert reports[0]["summary"] == reports[1]["summary"] == {**reports[0]["summary"], "passed": 10, "failed": 0}
