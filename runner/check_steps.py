@@ -217,7 +217,7 @@ class StepChecker(ValueChecker):
     def step_sleep(self, entries: dict, scope: Scope, where: str) -> dict | None:
         node = entries["sleep"][1]
         if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
-            ms = self.integer(node, "sleep (virtual milliseconds)", 1)
+            ms = self.integer(node, "sleep (virtual milliseconds)", 0)  # 0: a bare yield in asyncio, 1 ms in Node
             return None if ms is MISSING else {"step": "sleep", "ms": ms}
         ms_expr = self.expr(node, scope)  # `sleep: $delay`: the value is checked when it runs
         if ms_expr is not None and "literal" in ms_expr:

@@ -304,7 +304,7 @@ def test_the_schema_line_points_at_the_schema() -> None:
 
 INVALID = [
     "id: a\nsummary: s\nmain:\n  - tyr: []\n",
-    "id: a\nsummary: s\nmain:\n  - sleep: 0\n",
+    "id: a\nsummary: s\nmain:\n  - sleep: -1\n",
     "id: a\nsummary: s\nmain:\n  - all: [{call: f}]\n",
     "id: A\nsummary: s\nmain:\n  - log: x\n",
     "id: a\nsummary: s\nmain: []\n",
