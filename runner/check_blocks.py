@@ -76,10 +76,7 @@ class BlockStepChecker(StepChecker):
             return None
         body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
         if bind is not None:
-            del scope.holds[bind]
-            scope.ended[bind] = "the error of a catch that has ended; it exists only inside that catch's steps"
-            if scope.definite is not None:
-                scope.definite.discard(bind)
+            scope.end(bind, "the error of a catch that has ended; it exists only inside that catch's steps")
         return {"kinds": kinds, "bind": bind, "body": body}
 
     def _fixed_while(self, scope: Scope, name: str | None, role: str, build):
@@ -169,10 +166,7 @@ class BlockStepChecker(StepChecker):
         if bind is not None:
             # repeat runs its body at least once, so what the body binds is bound after it;
             # the counter is not (a JavaScript `for` scopes it to the loop).
-            del scope.holds[bind]
-            scope.ended[bind] = "the counter of a repeat that has ended; it exists only inside the loop"
-            if scope.definite is not None:
-                scope.definite.discard(bind)
+            scope.end(bind, "the counter of a repeat that has ended; it exists only inside the loop")
         return None if times is MISSING else {"step": "repeat", "times": times, "bind": bind, "body": body}
 
     def step_for_each(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -191,8 +185,7 @@ class BlockStepChecker(StepChecker):
         # variable is not either (a JavaScript `for await (const x of ...)` scopes it).
         scope.definite = before
         if bind is not None:
-            del scope.holds[bind]
-            scope.ended[bind] = "the variable of a for_each that has ended; it exists only inside the loop"
+            scope.end(bind, "the variable of a for_each that has ended; it exists only inside the loop")
         return None if call is None else {"step": "for_each", "call": call, "bind": bind, "body": body}
 
     def step_using(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -211,10 +204,7 @@ class BlockStepChecker(StepChecker):
         bind = self.bind(entries, scope, "value", False)
         body = self._fixed_while(scope, bind, "the open resource", lambda: self.steps(entries["steps"][1], scope, where))
         if bind is not None:
-            del scope.holds[bind]
-            scope.ended[bind] = "the resource of a using block that has ended; it exists only inside the block"
-            if scope.definite is not None:
-                scope.definite.discard(bind)
+            scope.end(bind, "the resource of a using block that has ended; it exists only inside the block")
         if name is MISSING or None in args:
             return None
         return {"step": "using", "resource": name, "args": args, "bind": bind, "body": body}

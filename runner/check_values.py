@@ -49,6 +49,14 @@ class Scope:
     def snapshot(self) -> set[str] | None:
         return None if self.definite is None else set(self.definite)
 
+    def end(self, name: str, what: str) -> None:
+        """``name``'s block has ended (a catch's error, a loop's counter or variable, a
+        using's resource): it is unbound after it, and a read says it was ``what``."""
+        del self.holds[name]
+        self.ended[name] = what
+        if self.definite is not None:
+            self.definite.discard(name)
+
 
 def meet(*paths: set[str] | None) -> set[str] | None:
     """Names bound on every path that goes on (None: no path goes on)."""
