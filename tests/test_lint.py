@@ -12,41 +12,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_ruff_finds_nothing() -> None:
+def run_module(*args: str, timeout: float = 120) -> str:
+    """``python -m ARGS`` in the checkout; its output when it failed, else an empty string."""
     completed = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format=concise", "."],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
+    return "" if completed.returncode == 0 else completed.stdout + completed.stderr or f"exit {completed.returncode}"
 
-    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+def test_ruff_finds_nothing() -> None:
+    problems = run_module("ruff", "check", "--no-cache", "--output-format=concise", ".")
+    assert not problems, problems
 
 
 def test_ruff_format_changes_nothing() -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "ruff", "format", "--no-cache", "--check", "."],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-    assert completed.returncode == 0, "run `ruff format .`:\n" + completed.stdout + completed.stderr
+    problems = run_module("ruff", "format", "--no-cache", "--check", ".")
+    assert not problems, "run `ruff format .`:\n" + problems
 
 
 def test_mypy_finds_nothing() -> None:
-    completed = subprocess.run(
-        # Files and options from pyproject.toml; no cache written (mypy's way: the null device).
-        [sys.executable, "-m", "mypy", f"--cache-dir={os.devnull}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-    assert completed.returncode == 0, "mypy (files and options in pyproject.toml):\n" + completed.stdout + completed.stderr
+    # Files and options from pyproject.toml; no cache written (mypy's way: the null device).
+    problems = run_module("mypy", f"--cache-dir={os.devnull}", timeout=300)
+    assert not problems, "mypy (files and options in pyproject.toml):\n" + problems
