@@ -209,8 +209,11 @@ def _parser() -> argparse.ArgumentParser:
         "bless",
         help="record what the targets do as each scenario's expect",
         description="Run scenarios and write their agreed result and trace into "
-        "expect, leaving the rest of each file as it is. Refuses, saying why, when "
-        "targets disagree without a declared divergence.",
+        "expect, leaving the rest of each file as it is, and rewrite a declared divergence "
+        "that has gone stale when its targets still disagree in the same way (the same "
+        "targets, the same parts, the same kind of result). Says which lines it rewrote; "
+        "refuses, saying why, when targets disagree without a declared divergence or a "
+        "disagreement has changed in kind.",
     )
     bless_command.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or folders")
     _common_options(bless_command)
@@ -689,7 +692,7 @@ def _bless(args: argparse.Namespace) -> int:
             print(f"not blessed: {scenario.id} ({scenario.path}): {reason}")
             continue
         print(f"blessed: {scenario.id} ({scenario.path})")
-        print("\n".join(f"  {line}" for line in diff))
+        print("\n".join([*(f"  rewrote {line}" for line in blessing.rewrote), *(f"  {line}" for line in diff)]))
     if any(result.scenario is None and result.diagnostics for result in results):
         return EXIT_USAGE
     return EXIT_FAILED if refused else EXIT_OK

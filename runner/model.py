@@ -56,6 +56,19 @@ is written in behaves otherwise than the closest code in the other idioms (``idi
 ORDERS = ("exact", "instant")
 """How an expected trace is compared: event by event, or in any order within an instant."""
 
+STOPS = ("deadlock", "runaway", "crash")
+"""The ends of a run that did not settle (an outcome's ``status``) which a divergence may
+declare as its targets' result, written ``deadlock: true`` (spec/LANGUAGE.md, ``diverge``)."""
+
+
+def declared_result(outcome: dict) -> dict | None:
+    """An outcome's result in the form ``expect`` and ``diverge`` state it: what a settled
+    run ended with, or ``{"deadlock": True}`` (a runaway, a crash) for one that stopped."""
+    status = outcome.get("status")
+    if status in STOPS:
+        return {status: True}
+    return outcome.get("result")
+
 
 @dataclass(frozen=True)
 class Expectation:

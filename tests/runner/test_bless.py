@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from asyncparity.bless import bless, expect_block, replace_expect, write_blessing, yaml_value
-from asyncparity.compare import TargetVerdict, Verdict
+from asyncparity.compare import TargetVerdict, Verdict, compare
 from asyncparity.load import load_text
+from asyncparity.model import Scenario
 
 TEXT = """\
 # yaml-language-server: $schema=../scenario.schema.json
@@ -180,3 +181,160 @@ def test_write_blessing_that_fails_leaves_the_file_and_no_temporary_one(tmp_path
     assert write_blessing(path, TEXT.encode(), "new") == "cannot write it: No space left on device; nothing written"
     assert path.read_text() == TEXT
     assert [item.name for item in tmp_path.iterdir()] == ["demo.yaml"]
+
+
+# -- stale divergences: rewritten when the disagreement has not changed in kind ---------
+
+DIVERGING = """\
+id: demo
+summary: s
+operations:
+  f:
+    latency: 5
+    returns: 1
+
+main:
+  - await: f
+    as: value
+  - return: $value
+
+expect:
+  returns: 1
+  trace: |
+    0 start f()
+    5 end f -> 1
+    5 return 1
+
+diverge:
+  - targets: [js-promise, js-async]   # a comment that must survive
+    cause: language
+    reason: r
+    returns: 2
+    trace: |
+      0 start f()
+      6 end f -> 1
+      6 return 2
+    # a comment under the divergence
+  - targets: [python-eager]
+    cause: language
+    reason: r
+    trace: "0 start f()\\n7 end f -> 1\\n7 return 1\\n"
+"""
+
+
+def run_of(value: object, latency: int, returned: object | None = None) -> dict:
+    """The outcome of the demo: f ends at ``latency`` with ``value``, main returns ``returned``."""
+    returned = value if returned is None else returned
+    return outcome(
+        {"returns": returned},
+        [
+            {"t": 0, "event": "start", "op": "f", "args": []},
+            {"t": latency, "event": "end", "op": "f", "value": value},
+            {"t": latency, "event": "return", "value": returned},
+        ],
+    )
+
+
+def judged(scenario: Scenario, **outcomes: dict) -> Verdict:
+    """The verdict compare gives these outcomes (targets named with ``_`` for ``-``)."""
+    return compare(scenario, {target.replace("_", "-"): item for target, item in outcomes.items()})
+
+
+def test_a_stale_divergence_is_rewritten_and_the_next_run_passes() -> None:
+    scenario = load_text(DIVERGING, "demo.yaml").scenario
+    now = {"python": run_of(1, 8), "js_promise": run_of(1, 9, 2), "js_async": run_of(1, 9, 2)}
+    assert judged(scenario, **now).status == "mismatch"
+
+    blessing = bless(scenario, DIVERGING, judged(scenario, **now))
+
+    assert blessing.refused is None
+    assert blessing.text == (
+        DIVERGING.replace("    5 end f -> 1\n    5 return 1\n", "    8 end f -> 1\n    8 return 1\n").replace(
+            "      6 end f -> 1\n      6 return 2\n", "      9 end f -> 1\n      9 return 2\n"
+        )
+    )
+    assert blessing.rewrote == ("expect: trace, lines 15-18", "the divergence of js-promise, js-async: trace, lines 25-28")
+    blessed = load_text(blessing.text, "demo.yaml").scenario
+    assert judged(blessed, **now).status == "diverge"
+    assert bless(blessed, blessing.text, judged(blessed, **now)).rewrote == ()
+
+
+def test_a_stale_result_keeps_its_kind_and_a_quoted_trace_stays_one_entry() -> None:
+    scenario = load_text(DIVERGING, "demo.yaml").scenario
+    now = {"python": run_of(1, 5), "python_eager": run_of(1, 4), "js_promise": run_of(1, 6, 3), "js_async": run_of(1, 6, 3)}
+
+    blessing = bless(scenario, DIVERGING, judged(scenario, **now))
+
+    assert blessing.rewrote == (
+        "the divergence of js-promise, js-async: result, line 24",
+        "the divergence of js-promise, js-async: trace, lines 25-28",
+        "the divergence of python-eager: trace, lines 33-36",
+    )
+    assert blessing.text is not None
+    assert "    returns: 3\n    trace: |\n      0 start f()\n      6 end f -> 1\n      6 return 3\n" in blessing.text
+    assert blessing.text.endswith(
+        "    # a comment under the divergence\n  - targets: [python-eager]\n    cause: language\n    reason: r\n"
+        "    trace: |\n      0 start f()\n      4 end f -> 1\n      4 return 1\n"
+    )
+    assert judged(load_text(blessing.text, "demo.yaml").scenario, **now).status == "diverge"
+
+
+@pytest.mark.parametrize(
+    ("python", "python_eager", "refused"),
+    [
+        (
+            run_of(1, 5),
+            run_of(1, 7, 5),
+            "python-eager's result now differs from expect's too, and the divergence at line 30 states no result: "
+            "the disagreement has changed in kind; declare it anew by hand (asyncparity show FILE --trace TARGET "
+            "prints a target's trace), then bless again",
+        ),
+        (
+            run_of(1, 7),
+            run_of(1, 7),
+            "python-eager no longer differs from the other targets; remove the divergence at line 30, then bless again",
+        ),
+    ],
+)
+def test_bless_refuses_a_divergence_whose_disagreement_changed(python: dict, python_eager: dict, refused: str) -> None:
+    scenario = load_text(DIVERGING, "demo.yaml").scenario
+    now = {"python": python, "python_eager": python_eager, "js_promise": run_of(1, 6, 2), "js_async": run_of(1, 6, 2)}
+
+    blessing = bless(scenario, DIVERGING, judged(scenario, **now))
+
+    assert (blessing.text, blessing.refused) == (None, refused)
+
+
+def test_bless_refuses_a_result_of_another_kind_and_targets_that_part_ways() -> None:
+    scenario = load_text(DIVERGING, "demo.yaml").scenario
+    failed = outcome(
+        {"throws": {"kind": "IOError", "message": "down"}},
+        [
+            {"t": 0, "event": "start", "op": "f", "args": []},
+            {"t": 6, "event": "throw", "error": {"kind": "IOError", "message": "down"}},
+        ],
+    )
+
+    blessing = bless(scenario, DIVERGING, judged(scenario, python=run_of(1, 5), js_promise=failed, js_async=failed))
+    parted = bless(
+        scenario, DIVERGING, judged(scenario, python=run_of(1, 5), js_promise=run_of(1, 6, 2), js_async=run_of(1, 7, 2))
+    )
+
+    assert blessing.refused == (
+        'js-promise now throws IOError("down"), where the divergence at line 21 declares returns 2: the disagreement '
+        "has changed in kind; declare it anew by hand (asyncparity show FILE --trace TARGET prints a target's trace), "
+        "then bless again"
+    )
+    assert parted.refused == (
+        "js-promise and js-async, which share the divergence at line 21, now do different things: "
+        "give each its own divergence, then bless again"
+    )
+
+
+def test_a_divergence_none_of_whose_targets_ran_is_left_as_it_is() -> None:
+    scenario = load_text(DIVERGING, "demo.yaml").scenario
+
+    blessing = bless(scenario, DIVERGING, judged(scenario, python=run_of(1, 8)))
+
+    assert blessing.rewrote == ("expect: trace, lines 15-18",)
+    assert blessing.text == DIVERGING.replace("    5 end f -> 1\n    5 return 1\n", "    8 end f -> 1\n    8 return 1\n")

@@ -290,6 +290,25 @@ def test_bless_refuses_undeclared_disagreement(tmp_path: Path, capsys: pytest.Ca
     assert path.read_text() == before
 
 
+def test_bless_rewrites_a_stale_divergence_says_where_and_the_next_run_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "eager.yaml"
+    path.write_text(EAGER.read_text().replace("latency: 10", "latency: 12"))
+    assert run(capsys, "run", str(path))[0] == 1
+
+    code, out, _ = run(capsys, "bless", str(path))
+
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        f"blessed: eager-start ({path})",
+        "  rewrote expect: trace, lines 21-25",
+        "  rewrote the divergence of python: trace, lines 42-46",
+    ]
+    assert path.read_text() == EAGER.read_text().replace("latency: 10", "latency: 12").replace("    10 ", "    12 ")
+    assert run(capsys, "run", str(path))[0] == 0
+
+
 def test_catalogue_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(EAGER, tmp_path / "eager.yaml")
     output = tmp_path / "DIVERGENCES.md"
