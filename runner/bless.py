@@ -71,10 +71,10 @@ def yaml_value(value: object) -> str:
 
 def expect_block(result: dict, trace: list[str], order: str = "exact") -> str:
     """The ``expect:`` block for a result and canonical trace lines, ending in a newline."""
-    lines = ["expect:", f"  {_result_entry(result)}"]
+    lines = ["expect:", f"  {result_entry(result)}"]
     if order != "exact":
         lines.append(f"  order: {order}")
-    lines.append(f"  {_trace_entry(trace, '    ')}")
+    lines.append(f"  {trace_entry(trace, '    ')}")
     return "\n".join(lines) + "\n"
 
 
@@ -82,7 +82,7 @@ RESULT_NAMES = ("returns", "throws", "uncaught", *STOPS)
 """The keys a result is stated under, in ``expect`` and in a divergence."""
 
 
-def _result_entry(result: dict) -> str:
+def result_entry(result: dict) -> str:
     """``returns: VALUE``, ``throws: {kind: K, message: M}`` (or uncaught), or ``deadlock: true`` (a runaway, a crash)."""
     if "returns" in result:
         return f"returns: {yaml_value(result['returns'])}"
@@ -93,7 +93,7 @@ def _result_entry(result: dict) -> str:
     return f"{next(iter(result))}: true"
 
 
-def _trace_entry(trace: list[str], indent: str) -> str:
+def trace_entry(trace: list[str], indent: str) -> str:
     """``trace: |`` and its lines under ``indent`` (no final line break); a quoted string
     when a line cannot stand in a block scalar."""
     if all(_block_safe(line) for line in trace):
@@ -224,10 +224,10 @@ def _rewrite_divergences(text: str, rewrites: list[tuple[int, str, object]]) -> 
         key, node = _entry(text, "diverge", index, part)
         if part == "trace":
             assert isinstance(value, list)  # a trace is its canonical lines
-            entry = _trace_entry(value, " " * (key.start_mark.column + 2))
+            entry = trace_entry(value, " " * (key.start_mark.column + 2))
         else:
             assert isinstance(value, dict)  # a result is {key: value}
-            entry = _result_entry(value)
+            entry = result_entry(value)
         edits.append((key.start_mark.index, _entry_end(text, key.start_mark.index, node.end_mark.index), entry))
     for start, end, entry in sorted(edits, reverse=True):
         text = text[:start] + entry + text[end:]

@@ -174,12 +174,21 @@ def _parser() -> argparse.ArgumentParser:
 
     show = commands.add_parser(
         "show",
-        help="print the generated programs of a scenario",
+        help="print the generated programs of a scenario, or one target's trace",
         description="Print the program each target generates for one scenario. "
-        "Each is complete: save it beside the runtime module named in its header and run it.",
+        "Each is complete: save it beside the runtime module named in its header and run it. "
+        "With --trace TARGET, run the scenario on that target instead and print its result and trace as YAML.",
     )
     show.add_argument("path", type=Path, metavar="FILE", help="a scenario file")
-    show.add_argument("--target", choices=TARGETS, help="only this target's program")
+    which = show.add_mutually_exclusive_group()
+    which.add_argument("--target", choices=TARGETS, help="only this target's program")
+    which.add_argument(
+        "--trace",
+        choices=TARGETS,
+        metavar="TARGET",
+        help=f"instead of programs, run the scenario on TARGET ({', '.join(TARGETS)}) on the virtual clock and "
+        "print its result and full trace as YAML (returns: ..., trace: |), ready to paste into expect or a divergence",
+    )
     show.add_argument(
         "--layout",
         choices=("auto", "columns", "stacked"),
@@ -187,6 +196,18 @@ def _parser() -> argparse.ArgumentParser:
         help="columns side by side, or one after another (default: columns when the terminal is wide enough)",
     )
     _node_option(show)
+    show.add_argument(
+        "--python",
+        metavar="PATH|X.Y",
+        help="with --trace, run a Python target under this CPython, as a subprocess (default: in this process)",
+    )
+    show.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"with --trace, wall-clock bound on the testee's reply (default {DEFAULT_TIMEOUT:g})",
+    )
     show.set_defaults(handler=_show)
 
     new = commands.add_parser(
@@ -599,6 +620,8 @@ def _show(args: argparse.Namespace) -> int:
             print(diagnostic, file=sys.stderr)
         return EXIT_USAGE
     ir = result.scenario.ir
+    if args.trace:
+        return _show_trace(args, ir)
     targets = (args.target,) if args.target else DEFAULT_TARGETS
     programs: list[tuple[str, str]] = []
     for target in (target for target in targets if target in PYTHON_TARGETS):
@@ -609,6 +632,28 @@ def _show(args: argparse.Namespace) -> int:
             programs.extend((target, node.compile(ir, target)) for target in js)
     width = shutil.get_terminal_size(fallback=(80, 24)).columns if sys.stdout.isatty() else 0
     sys.stdout.write(show.layout(programs, args.layout, width))
+    return EXIT_OK
+
+
+def _show_trace(args: argparse.Namespace, ir: dict) -> int:
+    """``show --trace``: one target's result and trace; exit 1 when it has none (skipped, failed to run)."""
+    target = args.trace
+    testee = (
+        _python_testee(args, (target,)) if target in PYTHON_TARGETS else NodeTestee(node_for(args.node), timeout=args.timeout)
+    )
+    assert testee is not None  # a Python target gets a Python testee
+    try:
+        with _running(testee):
+            outcome = testee.run(ir, target)
+    except TesteeError as error:
+        print(f"asyncparity: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if outcome.get("status") in ("skipped", "error"):
+        print(f"asyncparity: {target} has no trace: {outcome.get('message')}", file=sys.stderr)
+        return EXIT_FAILED
+    if outcome.get("status") != "settled":
+        print(f"asyncparity: {target} did not settle: {outcome.get('message')}", file=sys.stderr)
+    sys.stdout.write(show.outcome_yaml(outcome))
     return EXIT_OK
 
 

@@ -1,4 +1,5 @@
-"""Show: lay out generated programs for ``asyncparity show``, side by side when they fit.
+"""Show: lay out generated programs for ``asyncparity show``, side by side when they fit,
+and write one target's outcome as YAML for ``asyncparity show FILE --trace TARGET``.
 
 Programs come from the targets (each compiles its own language); this module only
 arranges their text. Side by side needs the terminal to hold every column whole;
@@ -8,6 +9,10 @@ otherwise the programs follow one another, each under a heading that says how to
 from __future__ import annotations
 
 import itertools
+
+from .bless import result_entry, trace_entry
+from .model import declared_result
+from .trace import trace_lines
 
 SEPARATOR = " │ "
 
@@ -47,3 +52,13 @@ def layout(programs: list[tuple[str, str]], mode: str, terminal_width: int) -> s
     if mode == "columns" or (mode == "auto" and len(programs) > 1 and width_side_by_side(programs) <= terminal_width):
         return side_by_side(programs)
     return stacked(programs)
+
+
+def outcome_yaml(outcome: dict) -> str:
+    """A target's result and full trace as ``expect`` and ``diverge`` state them, at
+    column 0: ``returns: 1`` (or throws, uncaught, ``deadlock: true``), then ``trace: |``
+    and its lines indented by two, ready to paste into either."""
+    result = declared_result(outcome)
+    lines = [result_entry(result)] if result else []
+    lines.append(trace_entry(trace_lines(outcome.get("trace") or []), "  "))
+    return "\n".join(lines) + "\n"

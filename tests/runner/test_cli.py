@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from asyncparity import cli
 from asyncparity.cli import main
+from asyncparity.load import load_file
 from asyncparity.node import find_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +203,49 @@ def test_each_shown_program_runs_on_its_own_and_prints_the_same_trace(
     expected_lines = [line.strip() for line in expected.splitlines() if line.strip()]
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.splitlines()[: len(expected_lines)] == expected_lines
+
+
+@pytest.mark.parametrize(("target", "declared"), [("python", "divergence"), ("js-promise", "expect"), ("js-async", "expect")])
+def test_show_trace_prints_what_expect_or_the_divergence_states(
+    target: str, declared: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenario = load_file(EAGER).scenario
+    assert scenario is not None and scenario.expect is not None
+    where = scenario.diverge[0] if declared == "divergence" else scenario.expect
+
+    code, out, err = run(capsys, "show", str(EAGER), "--trace", target)
+
+    assert (code, err) == (0, "")
+    assert out.startswith('returns: "profile"\ntrace: |\n  ')
+    pasted = yaml.safe_load(out)
+    assert tuple(pasted["trace"].splitlines()) == where.trace
+    assert {"returns": pasted["returns"]} == scenario.expect.result
+
+
+def test_show_trace_of_a_target_that_cannot_run_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stuck = tmp_path / "stuck.yaml"
+    stuck.write_text(
+        "id: stuck\nsummary: s\nqueues:\n  jobs: {size: 1}\nmain:\n  - log: waiting\n  - get: jobs\n    as: job\n  - return: $job\n"
+    )
+
+    code, out, err = run(capsys, "show", str(stuck), "--trace", "python")
+
+    assert (code, out) == (0, 'deadlock: true\ntrace: |\n  0 log "waiting"\n')
+    # The rest of the message names the generated program's line, which is the compiler's business.
+    assert err.startswith(
+        "asyncparity: python did not settle: deadlock: scenario 'stuck' has not settled at 0 ms and no timer is pending; "
+        "pending: main (line "
+    )
+    if sys.version_info < (3, 12):
+        assert run(capsys, "show", str(EAGER), "--trace", "python-eager") == (
+            1,
+            "",
+            "asyncparity: python-eager has no trace: python-eager needs CPython 3.12 or later "
+            f"(asyncio.eager_task_factory); this is CPython {sys.version.split()[0]}\n",
+        )
+    with pytest.raises(SystemExit):
+        main(["show", str(EAGER), "--trace", "python", "--target", "python"])
+    assert capsys.readouterr().err.endswith("asyncparity show: error: argument --target: not allowed with argument --trace\n")
 
 
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:

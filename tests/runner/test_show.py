@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from asyncparity.show import layout, side_by_side, stacked, width_side_by_side
+import yaml
+
+from asyncparity.show import layout, outcome_yaml, side_by_side, stacked, width_side_by_side
 
 PROGRAMS = [("python", "a = 1\nprint(a)\n"), ("js-async", "const a = 1;\n")]
 
@@ -24,3 +26,22 @@ def test_auto_chooses_by_terminal_width() -> None:
     assert layout(PROGRAMS, "auto", 22) == stacked(PROGRAMS)
     assert layout(PROGRAMS, "columns", 0) == side_by_side(PROGRAMS)
     assert layout(PROGRAMS, "stacked", 500) == stacked(PROGRAMS)
+
+
+def test_an_outcome_is_written_as_expect_states_it() -> None:
+    settled = {
+        "status": "settled",
+        "result": {"throws": {"kind": "IOError", "message": "down"}},
+        "trace": [
+            {"t": 0, "event": "log", "message": "a\u2028b"},
+            {"t": 3, "event": "throw", "error": {"kind": "IOError", "message": "down"}},
+        ],
+    }
+    stuck = {"status": "deadlock", "result": None, "trace": [{"t": 0, "event": "log", "message": "waiting"}], "message": "x"}
+
+    assert (
+        outcome_yaml(settled)
+        == 'throws: {kind: IOError, message: "down"}\ntrace: "0 log \\"a\\u2028b\\"\\n3 throw IOError(\\"down\\")\\n"\n'
+    )
+    assert outcome_yaml(stuck) == 'deadlock: true\ntrace: |\n  0 log "waiting"\n'
+    assert yaml.safe_load(outcome_yaml(settled))["trace"] == '0 log "a\u2028b"\n3 throw IOError("down")\n'
