@@ -10,23 +10,43 @@ from __future__ import annotations
 import yaml
 
 from .diagnostics import did_you_mean
-from .model import CAUSES, ORDERS, TARGETS, Divergence, Expectation
+from .model import CAUSES, ORDERS, STOPS, TARGETS, Divergence, Expectation
 from .names import ERROR_KIND
-from .yaml_nodes import MISSING, Missing, NodeReader, position
+from .yaml_nodes import MISSING, Missing, NodeReader, describe, position
 
 EXPECT_KEYS = ("returns", "throws", "uncaught", "trace", "order")
-DIVERGE_KEYS = ("targets", "reason", "cause", "closed_by", "see", "returns", "throws", "uncaught", "trace")
+DIVERGE_KEYS = ("targets", "reason", "cause", "closed_by", "see", "returns", "throws", "uncaught", *STOPS, "trace")
 RESULT_KEYS = ("returns", "throws", "uncaught")
+
+STOP_MEANINGS = {
+    "deadlock": "main never settles, nothing can run and no timer is pending",
+    "runaway": "the run passes one of its bounds (limits)",
+    "crash": "the runtime itself fails the run",
+}
+"""What each end of a run that did not settle means, for the loader's messages."""
 
 
 class ExpectationChecker(NodeReader):
     """Reads a scenario's ``expect`` and ``diverge``."""
 
-    def result(self, entries: dict, node: yaml.Node, what: str) -> dict | Missing | None:
-        given = [key for key in RESULT_KEYS if key in entries]
+    def result(self, entries: dict, node: yaml.Node, what: str, stops: bool = False) -> dict | Missing | None:
+        """The result stated in ``entries``; with ``stops`` (a divergence), a run that did
+        not settle may be stated too: ``{"deadlock": True}`` and the like."""
+        keys = (*RESULT_KEYS, *STOPS) if stops else RESULT_KEYS
+        given = [key for key in keys if key in entries]
         if len(given) > 1:
-            self.error(node, f"{what} states one of returns, throws or uncaught, not {' and '.join(given)}")
+            self.error(node, f"{what} states one of {', '.join(keys[:-1])} or {keys[-1]}, not {' and '.join(given)}")
             return MISSING
+        for key in STOPS:
+            if key in given:
+                value_node = entries[key][1]
+                if not (isinstance(value_node, yaml.ScalarNode) and self.plain(value_node, key) is True):
+                    shown = f"'{value_node.value}'" if isinstance(value_node, yaml.ScalarNode) else describe(value_node)
+                    self.error(
+                        value_node, f"{key} is true (the targets end in a {key}: {STOP_MEANINGS[key]}) or left out, not {shown}"
+                    )
+                    return MISSING
+                return {key: True}
         if "returns" in entries:
             value = self.plain(entries["returns"][1], "returns")
             return MISSING if value is MISSING else {"returns": value}
@@ -77,6 +97,13 @@ class ExpectationChecker(NodeReader):
         entries = self.mapping(node, "expect")
         if entries is None:
             return None
+        for key in STOPS:
+            if key in entries:
+                self.error(
+                    entries.pop(key)[0],
+                    f"expect states what the targets settle with; declare a {key} in a divergence "
+                    f"({key}: true), for the targets that end in one",
+                )
         self.known_keys(entries, EXPECT_KEYS, "expect")
         result = self.result(entries, node, "expect")
         trace = self.trace(entries["trace"][1]) if "trace" in entries else None
@@ -138,7 +165,7 @@ class ExpectationChecker(NodeReader):
                 )
                 cause = MISSING
             closed_by = self.scalar(entries["closed_by"][1], "closed_by", str) if "closed_by" in entries else ""
-            result = self.result(entries, item, "a divergence")
+            result = self.result(entries, item, "a divergence", stops=True)
             trace = self.trace(entries["trace"][1]) if "trace" in entries else None
             if (
                 result is MISSING
@@ -150,7 +177,11 @@ class ExpectationChecker(NodeReader):
             ):
                 continue
             if result is None and trace is None:
-                self.error(item, "a divergence states what the targets do instead: returns, throws or uncaught, a trace, or both")
+                self.error(
+                    item,
+                    "a divergence states what the targets do instead: returns, throws, uncaught, deadlock, runaway "
+                    "or crash, a trace, or both",
+                )
                 continue
             if expect is not None and (result is None or result == expect.result) and (trace is None or trace == expect.trace):
                 self.error(item, "this divergence states the same outcome as expect; state what differs")

@@ -18,7 +18,10 @@ verdict's note says so.
 
 Verdicts per target: ``agree``, ``diverge`` (exactly as declared), ``mismatch``,
 ``error`` (the target did not settle: deadlock, runaway, crash, a worker that died),
-``skipped``. A scenario's verdict is the worst of its targets'.
+``skipped``. A scenario's verdict is the worst of its targets'. A target whose
+divergence declares that it does not settle (``deadlock: true``, a runaway, a crash) is
+compared like the others: the kind of stop is its result, and its trace is compared
+when the divergence states one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
-from .model import Scenario
+from .model import Scenario, declared_result
 from .trace import UNORDERED, format_result, normalize, trace_lines
 
 STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")
@@ -197,16 +200,19 @@ def _compare_target(
     status = outcome.get("status")
     if status in ("skipped", "error"):
         return TargetVerdict(target, status, outcome.get("message", ""), outcome=outcome)
-    if status != "settled":
+    expectation, divergence = scenario.expected_for(target)
+    # A run that did not settle is an error, unless the target's divergence declares one.
+    declares_stop = divergence is not None and divergence.stops is not None
+    if status != "settled" and not declares_stop:
         return TargetVerdict(target, "error", outcome.get("message") or f"{target} ended with status {status}", outcome=outcome)
 
-    expectation, divergence = scenario.expected_for(target)
     expected_result = expectation.result if expectation else None
     expected_trace = list(expectation.trace) if expectation and expectation.trace is not None else None
     against = "expect" if expectation is not None and divergence is None else ""
     if divergence is not None:
         against = f"the divergence declared at line {divergence.line}"
-    if expected_result is None or expected_trace is None:
+    # A declared stop without a trace compares no trace: expect's ends with a settling.
+    if not declares_stop and (expected_result is None or expected_trace is None):
         if reference is None or reference == target:
             if expectation is None:
                 return TargetVerdict(target, "agree", "the reference for the others", against="", outcome=outcome)
@@ -219,7 +225,7 @@ def _compare_target(
             against = against + (" and " if against else "") + reference
 
     actual_trace = trace_lines(outcome.get("trace", []))
-    actual_result = outcome.get("result")
+    actual_result = declared_result(outcome)
     problems = []
     diff: list[str] = []
     relaxed = scenario.expect is not None and scenario.expect.order == "instant"
@@ -231,7 +237,8 @@ def _compare_target(
     else:
         same_trace, in_any_order = same_events(expected_trace, actual_trace)
     if expected_result is not None and normalize(expected_result) != normalize(actual_result):
-        problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}")
+        stopped = f" ({outcome['message']})" if status != "settled" and outcome.get("message") else ""
+        problems.append(f"result: expected {format_result(expected_result)}, got {format_result(actual_result)}{stopped}")
     if not same_trace:
         assert expected_trace is not None  # with no expected trace, same_trace is True
         first, want, got = first_difference(expected_trace, actual_trace, "(end of trace)")

@@ -99,6 +99,12 @@ class Divergence:
     closed_by: str = ""
     """The code that makes the targets agree, where there is one (in words)."""
 
+    @property
+    def stops(self) -> str | None:
+        """The end of a run that did not settle it declares (``deadlock``, ...), or None."""
+        key = next(iter(self.result), None) if self.result else None
+        return key if key in STOPS else None
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -118,10 +124,12 @@ class Scenario:
         for divergence in self.diverge:
             if target in divergence.targets:
                 base = self.expect
+                # A run that stops never records expect's settling: its trace is the divergence's or none.
+                stops = divergence.stops is not None
                 return (
                     Expectation(
                         result=divergence.result if divergence.result is not None else (base.result if base else None),
-                        trace=divergence.trace if divergence.trace is not None else (base.trace if base else None),
+                        trace=divergence.trace if divergence.trace is not None or stops else (base.trace if base else None),
                         line=divergence.line,
                         order=base.order if base else "exact",
                     ),

@@ -24,6 +24,8 @@ from typing import Any
 
 from asyncparity_runtime import UNORDERED, canonical_json, format_error, format_event, format_trace, trace_lines
 
+from .model import STOPS
+
 __all__ = [
     "UNORDERED",
     "canonical_json",
@@ -48,9 +50,12 @@ def normalize(value: Any) -> str:
 
 def format_result(result: dict | None) -> str:
     """``returns <json>``, ``throws Kind("message")`` or ``uncaught Kind("message")`` (the
-    program ended at an unhandled error, as Node does); ``(none)`` when there is none."""
+    program ended at an unhandled error, as Node does), ``deadlock`` (``runaway``,
+    ``crash``: a run that did not settle); ``(none)`` when there is none."""
     if result is None:
         return "(none)"
+    if len(result) == 1 and next(iter(result)) in STOPS:
+        return next(iter(result))
     if "returns" in result:
         return f"returns {canonical_json(result['returns'])}"
     if "uncaught" in result:

@@ -11,6 +11,12 @@ RUNTIME.md, "Real time"). The program prints its trace in virtual milliseconds; 
 be the virtual run's, line for line (``(any order)`` groups as groups), and end the same
 way (``settled``, or ``uncaught`` where Node ended the program at an unhandled rejection).
 
+A Python program whose virtual run ends in a deadlock that its divergence declares is
+run too: a real asyncio loop with nothing to run and ``main`` pending waits in ``select``
+for ever, so the real program must still be running :data:`HANG_SECONDS` after its
+virtual time has passed (it is then stopped). Its trace, which the program prints only
+at its end, is not compared. Any other run that did not settle is not run.
+
 A real machine is late now and then: a timer that fires more than half a scaled
 millisecond late records the wrong time, and one late by more than a scaled millisecond
 can come after a later timer. So a program whose real run differs is run again, once the
@@ -55,6 +61,11 @@ is rarely late by half a scaled millisecond (the attempts cover the rare times).
 DEFAULT_ATTEMPTS = 3
 DEFAULT_MAX_SECONDS = 10.0
 """Real seconds a program may take (virtual duration x scale) before it is too long."""
+HANG_SECONDS = 2.0
+"""Real seconds past its virtual time that a program whose virtual run deadlocked must
+still be running: a real asyncio.run in a deadlock never returns."""
+STILL_RUNNING = "(still running: the real run does not end)"
+"""What a program that does not end is said to print, in place of its output."""
 RUNTIME_FILES = {"python": PYTHON_DIR / "asyncparity_runtime.py", "javascript": JAVASCRIPT_DIR / "asyncparity-runtime.mjs"}
 
 
@@ -106,6 +117,8 @@ class Program:
     source: str
     expected: list[str]
     virtual_ms: int
+    ends: bool = True
+    """False for a program whose virtual run deadlocked as declared: it must not end."""
 
 
 def expected_lines(outcome: dict) -> list[str]:
@@ -119,7 +132,8 @@ def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: flo
     status = outcome.get("status")
     if status == "skipped":
         return Check(target, "not run", f"skipped: {outcome.get('message')}")
-    if status != "settled":
+    hangs = status == "deadlock" and target in PYTHON_TARGETS and _declares_deadlock(scenario, target)
+    if status != "settled" and not hangs:
         reason = outcome.get("message") or status
         return Check(target, "not run", f"the virtual run did not settle: {reason}")
     virtual_ms = int((outcome.get("stats") or {}).get("virtual_time", 0))
@@ -130,7 +144,14 @@ def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: flo
             f"{virtual_ms} virtual ms would take {virtual_ms * scale / 1000:g} s at scale {scale:g} "
             f"(the bound is {max_seconds:g} s)",
         )
+    if hangs:
+        return Program(scenario, target, source, [STILL_RUNNING], virtual_ms, ends=False)
     return Program(scenario, target, source, expected_lines(outcome), virtual_ms)
+
+
+def _declares_deadlock(scenario: Scenario, target: str) -> bool:
+    _, divergence = scenario.expected_for(target)
+    return divergence is not None and divergence.stops == "deadlock"
 
 
 class RealRunner:
@@ -165,7 +186,7 @@ class RealRunner:
         command = [self.node if javascript else self.python, str(path)]
         env = {**os.environ, REAL_TIME_VARIABLE: f"{scale:g}", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONIOENCODING": "utf-8"}
         env.pop("PYTHONPATH", None)
-        bound = program.virtual_ms * scale / 1000 * 3 + 30
+        bound = program.virtual_ms * scale / 1000 * 3 + 30 if program.ends else program.virtual_ms * scale / 1000 + HANG_SECONDS
         with self._lock:
             if self._aborted:
                 return [], "not run: the run was interrupted"
@@ -181,6 +202,8 @@ class RealRunner:
         try:
             stdout, stderr_bytes = process.communicate(timeout=bound)
         except subprocess.TimeoutExpired:
+            if not program.ends:
+                return [STILL_RUNNING], ""
             return [], f"the real run did not end within {bound:g} s"
         finally:
             if process.poll() is None:  # timed out, or interrupted in this thread
@@ -196,6 +219,8 @@ class RealRunner:
         lines = stdout.decode("utf-8", "replace").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
+        if not program.ends:
+            return lines, f"the real run ended (exit code {process.returncode}) where the virtual run deadlocked"
         status = lines[-1] if lines else ""
         expected_code = 1 if status == "uncaught" else 0
         if process.returncode != expected_code or status not in ("settled", "uncaught"):
@@ -391,7 +416,9 @@ __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_MAX_SECONDS",
     "DEFAULT_SCALE",
+    "HANG_SECONDS",
     "PYTHON_TARGETS",
+    "STILL_RUNNING",
     "Check",
     "Program",
     "RealRunner",

@@ -512,3 +512,18 @@ def test_links_point_at_headings(link: str) -> None:
     text = DOC if not path else (DOC_PATH.parent / path).read_text(encoding="utf-8")
 
     assert anchor in anchors(text)
+
+
+STOP_ERRORS = table(["in a divergence", "the loader says"])
+
+
+def test_the_messages_of_the_stop_table_are_the_loaders() -> None:
+    """``| in a divergence | the loader says |`` ("A run that does not settle"): each message
+    is the first one of a file of tests/runner/bad-input/, whose messages
+    tests/runner/test_load_bad_input.py holds the loader to."""
+    corpus = ROOT / "tests" / "runner" / "bad-input"
+    firsts = {path.read_bytes().decode("utf-8", "replace").lstrip("\ufeff").splitlines()[0] for path in corpus.glob("*.yaml")}
+    said = {line.split(": ", 2)[2] for line in firsts if line.startswith("# expect: ")}
+
+    assert len(STOP_ERRORS) == 4
+    assert [row[1] for row in STOP_ERRORS if row[1] not in said] == []

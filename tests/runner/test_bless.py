@@ -338,3 +338,20 @@ def test_a_divergence_none_of_whose_targets_ran_is_left_as_it_is() -> None:
 
     assert blessing.rewrote == ("expect: trace, lines 15-18",)
     assert blessing.text == DIVERGING.replace("    5 end f -> 1\n    5 return 1\n", "    8 end f -> 1\n    8 return 1\n")
+
+
+def test_a_declared_deadlock_keeps_its_kind_and_its_stale_trace_is_rewritten() -> None:
+    text = DIVERGING.split("  - targets: [python-eager]")[0].replace("    returns: 2\n", "    deadlock: true\n")
+    text = text.replace("      6 end f -> 1\n      6 return 2\n", "")
+    scenario = load_text(text, "demo.yaml").scenario
+    stuck = {"status": "deadlock", "result": None, "trace": [{"t": 0, "event": "start", "op": "f", "args": [7]}]}
+
+    blessing = bless(scenario, text, judged(scenario, python=run_of(1, 5), js_promise=stuck, js_async=stuck))
+    settled = bless(scenario, text, judged(scenario, python=run_of(1, 5), js_promise=run_of(1, 5, 2), js_async=run_of(1, 5, 2)))
+
+    assert blessing.rewrote == ("the divergence of js-promise, js-async: trace, lines 25-26",)
+    assert blessing.text == text.replace("      0 start f()\n", "      0 start f(7)\n")
+    assert settled.refused == (
+        "js-promise now returns 2, where the divergence at line 21 declares deadlock: the disagreement has changed "
+        "in kind; declare it anew by hand (asyncparity show FILE --trace TARGET prints a target's trace), then bless again"
+    )

@@ -209,3 +209,61 @@ def test_same_events_takes_a_group_marked_in_either_trace() -> None:
     assert same_events(expected, ["10 cancel b", '10 log "x"', "10 cancel a", "20 cancel c"]) == (False, 0)
     assert same_events(["1 x", "1 y"], ["1 y (any order)", "1 x (any order)"]) == (True, 2)
     assert same_events(["1 x"], ["1 x", "1 y"]) == (False, 0)
+
+
+# -- a divergence that declares a run which does not settle ------------------------------
+
+STOPPING = SCENARIO.replace(
+    """    trace: |
+      0 log "started"
+      0 start f()
+      10 end f -> "v"
+      10 return "v"
+""",
+    """    deadlock: true
+    trace: |
+      0 log "started"
+""",
+)
+
+
+def stopped(status: str, trace: list[dict]) -> dict:
+    return {"status": status, "result": None, "trace": copy.deepcopy(trace), "message": f"{status}: scenario 'eager' ..."}
+
+
+def test_a_declared_deadlock_that_happens_diverges_as_declared() -> None:
+    verdict = compare(scenario(STOPPING), {"python": stopped("deadlock", [JS_TRACE[1]]), "js-async": outcome(JS_TRACE)})
+
+    assert [item.status for item in verdict.targets] == ["diverge", "agree"]
+    assert verdict.targets[0].message == "diverges as declared: Python starts the task on the next turn."
+
+
+def test_a_declared_deadlock_is_held_to_its_kind_and_its_trace() -> None:
+    other_stop = compare(scenario(STOPPING), {"python": stopped("runaway", [JS_TRACE[1]])}).targets[0]
+    other_trace = compare(scenario(STOPPING), {"python": stopped("deadlock", JS_TRACE[:2])}).targets[0]
+    settled = compare(scenario(STOPPING), {"python": outcome(PY_TRACE), "js-async": outcome(JS_TRACE)}).targets[0]
+    as_expect = compare(scenario(STOPPING), {"python": outcome(JS_TRACE), "js-async": outcome(JS_TRACE)}).targets[0]
+
+    assert (other_stop.status, other_stop.message) == (
+        "mismatch",
+        "python disagrees with the divergence declared at line 22: result: expected deadlock, got runaway "
+        "(runaway: scenario 'eager' ...)",
+    )
+    assert (other_trace.status, other_trace.diff[-2:]) == ("mismatch", ["+0 start f()", ' 0 log "started"'])
+    assert (settled.status, settled.message) == (
+        "mismatch",
+        'python disagrees with the divergence declared at line 22: result: expected deadlock, got returns "v"; '
+        "trace: first difference at event 2: expected `(end of trace)`, got `0 start f()`",
+    )
+    assert as_expect.message == "python no longer diverges: it behaves as expect says, not as declared at line 22"
+
+
+def test_a_declared_stop_without_a_trace_compares_none_and_other_targets_may_not_stop() -> None:
+    text = STOPPING.replace('    trace: |\n      0 log "started"\n', "").replace("deadlock: true", "runaway: true")
+
+    verdict = compare(
+        scenario(text), {"python": stopped("runaway", PY_TRACE[:1] * 3), "js-async": stopped("runaway", JS_TRACE[:1])}
+    )
+
+    assert [item.status for item in verdict.targets] == ["diverge", "error"]
+    assert verdict.targets[1].message == "runaway: scenario 'eager' ..."

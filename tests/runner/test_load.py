@@ -311,6 +311,9 @@ INVALID = [
     "id: a\nsummary: s\nmain:\n  - if: [1, '=', 2]\n    then: []\n",
     "id: a\nsummary: s\noperations:\n  f: {latency: 1}\nmain:\n  - await: f\n",
     "id: a\nsummary: s\nmain:\n  - log: x\nexpect: {returns: 1, throws: {kind: E, message: m}}\n",
+    "id: a\nsummary: s\nmain:\n  - log: x\nexpect: {trace: '0 log \"x\"', deadlock: true}\n",
+    "id: a\nsummary: s\nmain:\n  - log: x\ndiverge: [{targets: [python], cause: language, reason: r, deadlock: false}]\n",
+    "id: a\nsummary: s\nmain:\n  - log: x\ndiverge: [{targets: [python], cause: language, reason: r, returns: 1, crash: true}]\n",
 ]
 
 

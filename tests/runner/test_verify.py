@@ -148,6 +148,28 @@ def test_plan_leaves_out_what_cannot_run_on_real_time() -> None:
     assert verify.expected_lines({"result": {"uncaught": {"kind": "E", "message": ""}}, "trace": []}) == ["uncaught"]
 
 
+def test_a_declared_python_deadlock_is_verified_by_a_real_run_that_does_not_end(tmp_path: Path) -> None:
+    # spec/cancellation/worker-ignores-shutdown.yaml: a real asyncio.run never finishes
+    # its shutdown. The same program planned against a scenario without the declaration
+    # is not run, and a program that ends is said to differ.
+    scenario = load_file(SPEC / "cancellation" / "worker-ignores-shutdown.yaml").scenario
+    source = PythonTestee().compile(scenario.ir, "python")
+    outcome = PythonTestee().run(scenario.ir, "python")
+    assert outcome["status"] == "deadlock"
+    runner = verify.RealRunner(sys.executable, "node", SCALE, tmp_path)
+
+    program = verify.plan(scenario, "python", outcome, source, SCALE, 10)
+    undeclared = load_file(SPEC / "seed" / "download-fallback.yaml").scenario
+    ends = verify.Program(undeclared, "python", PythonTestee().compile(undeclared.ir, "python"), [verify.STILL_RUNNING], 0, False)
+
+    assert isinstance(program, verify.Program)
+    assert (program.expected, program.ends) == ([verify.STILL_RUNNING], False)
+    assert checked(runner, program).status == "verified"
+    assert verify.plan(undeclared, "python", outcome, source, SCALE, 10).status == "not run"
+    ended = verify.check_program(ends, *runner.run(ends, 9), 1)
+    assert (ended.status, ended.message) == ("differ", "the real run ended (exit code 0) where the virtual run deadlocked")
+
+
 class LateOnce:
     """A runner whose first run of ``late`` (a target) is late: it records every run."""
 
