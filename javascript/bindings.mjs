@@ -33,9 +33,14 @@ import { bindsName, childBlocks, containsReturn, forEachStep, stepReads, waitsFo
  *   before: Map<object[], Map<number, string[]>>,
  *   carried: Map<object, string>,
  *   uses: Map<string, number>,
+ *   unread: Set<string>,
+ *   cancelOnly: Set<string>,
  * }} `site`: how each binding step declares its name; `before`: `let` declarations
  *   due before a step index of a step list; `carried`: try step -> carried name;
- *   `uses`: how often each name is read.
+ *   `uses`: how often each name is read; `unread`: the names bound and never read,
+ *   which are not declared at all (an unused binding is a lint error: issue 10);
+ *   `cancelOnly`: the handles read by cancel steps only (JavaScript cancels through the
+ *   call's AbortController, so the promise itself is not kept).
  */
 export function planBindings(body, params, { carry = false } = {}) {
   const carried = carry ? findCarries(body, params) : new Map();
@@ -48,6 +53,7 @@ export function planBindings(body, params, { carry = false } = {}) {
   }
   const sites = new Map();
   const reads = new Map();
+  const valueReads = new Set(); // names read by a step other than a cancel
   const push = (map, name, entry) => {
     if (!map.has(name)) map.set(name, []);
     map.get(name).push(entry);
@@ -57,6 +63,7 @@ export function planBindings(body, params, { carry = false } = {}) {
       const path = [...frames, { steps, index }];
       for (const name of stepReads(step)) {
         if (!shadow.has(name)) push(reads, name, path);
+        if (!shadow.has(name) && step.step !== "cancel") valueReads.add(name);
       }
       if (carried.has(step)) push(sites, carried.get(step), { step, path });
       if (bindsName(step) && !skipped.has(step) && !shadow.has(step.bind)) {
@@ -75,7 +82,12 @@ export function planBindings(body, params, { carry = false } = {}) {
   const uses = new Map();
   for (const [name, list] of reads) uses.set(name, list.length);
   const paramSet = new Set(params);
+  const unread = new Set();
   for (const [name, list] of sites) {
+    if (!paramSet.has(name) && !reads.has(name)) {
+      unread.add(name);
+      continue;
+    }
     if (paramSet.has(name)) {
       for (const entry of list) site.set(entry.step, "assign");
       continue;
@@ -103,7 +115,8 @@ export function planBindings(body, params, { carry = false } = {}) {
       at.get(index).push(name);
     }
   }
-  return { site, before, carried, uses };
+  const cancelOnly = new Set([...sites.keys()].filter((name) => reads.has(name) && !valueReads.has(name)));
+  return { site, before, carried, uses, unread, cancelOnly };
 }
 
 /** The try steps whose branches all end by binding one name the code after reads. */
@@ -149,14 +162,14 @@ function findCarries(body, params) {
 /**
  * What a binding step writes before its value, as the binding plan says: `const x = `,
  * `let x = ` or `x = ` (a name bound again, or a parameter); nothing for a step that
- * binds no name.
+ * binds no name, or a name nothing reads (the value is computed, and not kept).
  *
  * @param {object} step
- * @param {{site: Map<object, string>}} plan see `planBindings`.
+ * @param {{site: Map<object, string>, unread?: Set<string>}} plan see `planBindings`.
  * @returns {string}
  */
 export function bindingPrefix(step, plan) {
-  if (!step.bind) return "";
+  if (!step.bind || plan.unread?.has(step.bind)) return "";
   const name = camelCase(step.bind);
   switch (plan.site.get(step)) {
     case "const": return `const ${name} = `;

@@ -74,7 +74,7 @@ function renderStmt(stmt, level) {
       return [p + stmt.open, ...renderStmts(stmt.body, level + 1), p + stmt.close];
     case "try": {
       const lines = [`${p}try {`, ...renderStmts(stmt.body, level + 1)];
-      if (stmt.catch) lines.push(`${p}} catch (${stmt.param}) {`, ...renderStmts(stmt.catch, level + 1));
+      if (stmt.catch) lines.push(`${p}} catch${stmt.param ? ` (${stmt.param})` : ""} {`, ...renderStmts(stmt.catch, level + 1));
       if (stmt.finally) lines.push(`${p}} finally {`, ...renderStmts(stmt.finally, level + 1));
       lines.push(`${p}}`);
       return lines;

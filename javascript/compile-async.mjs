@@ -109,7 +109,7 @@ function compileWait(step, plan, scope, signal) {
  */
 export const RENDERINGS = Object.freeze({
   await: compileWait,
-  start: (step, plan) => startLines(step, bindingPrefix(step, plan), plan.controllers).map(line),
+  start: (step, plan) => startLines(step, bindingPrefix(step, plan), plan.controllers, !plan.cancelOnly.has(step.bind)).map(line),
   return: (step) => [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)],
   throw: (step) => [line(`throw ${jsNewError(step)};`)],
   try: (step, plan, scope, signal) => [compileTry(step, plan, scope, signal)],
@@ -264,7 +264,8 @@ function compileTry(step, plan, scope, signal) {
     const inner = scope.child();
     const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
     const filter = kindFilter(step.catch.kinds, param);
-    stmt.param = param;
+    // A catch of everything that names nothing binds nothing: `catch {` (ES2019).
+    stmt.param = step.catch.bind || filter ? param : null;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),

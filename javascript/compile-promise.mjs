@@ -211,7 +211,7 @@ const wait = (steps, i, k, scope, cx, out) => endsList(out, compileWait(steps, i
 export const RENDERINGS = Object.freeze({
   await: wait,
   start: (steps, i, k, scope, cx, out) => {
-    const texts = startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers);
+    const texts = startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers, !cx.plan.cancelOnly.has(steps[i].bind));
     return goesOn(out, texts.map((text) => line(text, true)));
   },
   return: (steps, i, k, scope, cx, out) => endsList(out, returnValue(k, steps[i].value == null ? "null" : jsExpr(steps[i].value))),
@@ -649,8 +649,10 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
   const isLast = i === steps.length - 1;
   // A name the plan does not place is a catch's error or a loop counter bound again:
   // assigned, as in js-async.
-  const site = step.bind ? cx.plan.site.get(step) ?? "assign" : undefined;
-  const name = step.bind ? camelCase(step.bind) : null;
+  // A name nobody reads is not bound at all (planBindings `unread`).
+  const bound = step.bind && !cx.plan.unread.has(step.bind) ? step.bind : null;
+  const site = bound ? cx.plan.site.get(step) ?? "assign" : undefined;
+  const name = bound ? camelCase(bound) : null;
   const inner = scope.child();
   let param = null;
   const pre = [];

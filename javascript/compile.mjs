@@ -59,11 +59,7 @@ export function compile(ir, target, options = {}) {
   const lines = [];
   const limits = ir.limits ? `, ${jsObject(Object.entries(ir.limits).map(([key, value]) => [key, jsValue(value)]))}` : "";
   lines.push(`const world = new World(${jsString(ir.id)}${limits});`);
-  lines.push("const { log, setTimeout, clearTimeout } = world; // the virtual clock's timers in place of the real ones");
-  if (ir.errors.length > 0) {
-    lines.push("");
-    for (const kind of ir.errors) lines.push(`const ${kind} = world.errorKind(${jsString(kind)});`);
-  }
+  const worldNames = lines.length; // where the timers and the error kinds go, once the code says which it uses
   if (ir.operations.length > 0) {
     lines.push("");
     for (const op of ir.operations) lines.push(...operationLines(op));
@@ -94,6 +90,17 @@ export function compile(ir, target, options = {}) {
   const helperLines = helpers.lines();
   if (helperLines.length > 0) lines.push("", ...helperLines.slice(0, -1));
   lines.push(...functions);
+  // Only what the program uses is bound (an unused binding is a lint error: issue 10);
+  // an operation makes its error kinds itself (world.operation), so a kind the code
+  // never names needs no declaration.
+  const used = namesIn(lines.slice(worldNames).join("\n"));
+  const kindLines = ir.errors.filter((kind) => used.has(kind)).map((kind) => `const ${kind} = world.errorKind(${jsString(kind)});`);
+  lines.splice(worldNames, 0, ...(kindLines.length > 0 ? ["", ...kindLines] : []));
+  const timers = ["log", "setTimeout", "clearTimeout"].filter((name) => used.has(name));
+  if (timers.length > 0) {
+    const comment = timers.some((name) => name !== "log") ? " // the virtual clock's timers in place of the real ones" : "";
+    lines.splice(worldNames, 0, `const { ${timers.join(", ")} } = world;${comment}`);
+  }
   const body = `${lines.join("\n")}\n`;
   // A program holding `await using` is a SyntaxError before Node 24: the header says so.
   // AbortSignal.any (nested deadlines) is Node 20.3+.
@@ -109,6 +116,59 @@ export function compile(ir, target, options = {}) {
     "",
   ].join("\n");
   return { header, body, footer: "\nworld.runAndPrint(main);\n" };
+}
+
+/**
+ * The identifiers generated code mentions as names: not inside a string or a comment,
+ * not as a property (`.name`). Template literals' `${...}` parts are code.
+ *
+ * @param {string} code
+ * @returns {Set<string>}
+ */
+function namesIn(code) {
+  const names = new Set();
+  const depth = []; // per open template literal, the brace depth of its `${`
+  let braces = 0;
+  let index = 0;
+  const skipTemplateText = () => {
+    while (index < code.length && code[index] !== "`" && !code.startsWith("${", index)) index += code[index] === "\\" ? 2 : 1;
+    if (code[index] === "`") index += 1;
+    else if (index < code.length) {
+      index += 2;
+      depth.push(braces);
+      braces += 1;
+    }
+  };
+  while (index < code.length) {
+    const char = code[index];
+    if (char === '"' || char === "'") {
+      index += 1;
+      while (index < code.length && code[index] !== char) index += code[index] === "\\" ? 2 : 1;
+      index += 1;
+    } else if (char === "`") {
+      index += 1;
+      skipTemplateText();
+    } else if (code.startsWith("//", index)) {
+      while (index < code.length && code[index] !== "\n") index += 1;
+    } else if (/[A-Za-z_$]/.test(char)) {
+      const start = index;
+      while (index < code.length && /[A-Za-z0-9_$]/.test(code[index])) index += 1;
+      if (code[start - 1] !== ".") names.add(code.slice(start, index));
+    } else {
+      if (char === "{") braces += 1;
+      if (char === "}") {
+        braces -= 1;
+        if (depth.length > 0 && depth[depth.length - 1] === braces) {
+          depth.pop();
+          index += 1;
+          skipTemplateText();
+          continue;
+        }
+      }
+      index += 1;
+    }
+  }
+  return names;
 }
 
 /** Whether any function of the scenario, or main, has a using step. */

@@ -57,16 +57,18 @@ export function abortControllers(steps, scope) {
  * @param {object} step the start step.
  * @param {string} prefix `const x = `, `let x = ` or `x = `, as the binding plan says.
  * @param {Map<string, string>} controllers see `abortControllers`.
+ * @param {boolean} [handleRead] whether anything but a cancel reads the handle.
  * @returns {string[]} the lines.
  */
-export function startLines(step, prefix, controllers) {
+export function startLines(step, prefix, controllers, handleRead = true) {
   const controller = controllers.get(step.bind);
   if (controller === undefined) return [`${prefix}${jsCall(step.call)};`];
   const declare = prefix.startsWith("const ") ? "const " : prefix.startsWith("let ") ? "let " : "";
   return [
     ABORT_COMMENT,
     `${declare}${controller} = new AbortController();`,
-    `${prefix}${jsCall(step.call, `${controller}.signal`)};`,
+    // A handle only ever cancelled is not kept: the cancel aborts its controller.
+    `${handleRead ? prefix : ""}${jsCall(step.call, `${controller}.signal`)};`,
   ];
 }
 

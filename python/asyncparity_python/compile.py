@@ -130,8 +130,10 @@ byte-identical when the program runs.
 
 from __future__ import annotations
 
+import io
 import math
 import sys
+import tokenize
 from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
@@ -235,6 +237,51 @@ def _escape(text: str, quote: str = '"', braces: bool = False) -> str:
             code = ord(char)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
     return "".join(out)
+
+
+def _is_bool(expr: dict) -> bool:
+    return "literal" in expr and isinstance(expr["literal"], bool)
+
+
+def _refs(value: object, found: set[str]) -> set[str]:
+    """Every name a piece of IR refers to (``{"ref": name}``, at any depth), into ``found``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("ref"), str):
+            found.add(value["ref"])
+        for item in value.values():
+            _refs(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _refs(item, found)
+    return found
+
+
+def _unread(body: list[dict], params: list[str]) -> set[str]:
+    """The names a function body binds as values and never reads: by reference in an
+    expression, or as a handle (an awaited or cancelled start)."""
+    read = _refs(body, set())
+    bound = set()
+    for step in ir_steps.walk(body):
+        if step.get("step") not in ir_steps.STEPS:
+            continue
+        read.update(value for field, value in ir_steps.fields_of_type(step, "name") if field != "bind")
+        bind = ir_steps.value_binding(step)
+        if bind:
+            bound.add(bind)
+    return bound - read - set(params)
+
+
+def _without_bind(step: dict) -> dict:
+    return {key: value for key, value in step.items() if key != "bind"}
+
+
+def _uses_name(code: str, name: str) -> bool:
+    """Whether Python code mentions ``name`` as a name (not inside a string or a comment)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return True  # not our job to judge it here: keep what may be needed
+    return any(token.type == tokenize.NAME and token.string == name for token in tokens)
 
 
 def _is_constant(expr: dict) -> bool:
@@ -354,6 +401,7 @@ class _Program:
         # other than scenario errors that can reach it).
         self.catches: list[tuple[str | None, set[str]]] = []
         self.current: list = []  # the body of the function being written
+        self.unread: set[str] = set()  # the names it binds and never reads (_unread)
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
         checked.check()
@@ -446,12 +494,14 @@ class _Program:
         code: list[str] = []
         for fn in ir.get("functions", []):
             self.current, self.params = fn["body"], fn["params"]
+            self.unread = _unread(fn["body"], fn["params"])
             code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
             if fn.get("generator") and not any(step["step"] == "yield" for step in ir_steps.walk(fn["body"])):
                 # No yield step: a bare `yield` after the end still makes it an async
                 # generator (one that produces nothing), as `async function*` is in JavaScript.
                 code += ["    return", "    yield  # never reached: it makes this an async generator"]
         self.current, self.params = ir["main"], []
+        self.unread = _unread(ir["main"], [])
         code += ["", "", "async def main():", *self._block(ir["main"], 1)]
         code += ["", "", 'if __name__ == "__main__":', "    world.run_and_print(main)"]
         target = "python-eager" if self.eager_tasks else "python"
@@ -501,6 +551,9 @@ class _Program:
                 size = queue.get("size")
                 unbounded = "  # unbounded" if size is None else ""
                 lines.append(f"{queue['name']} = asyncio.Queue(maxsize={size or 0}){unbounded}")
+        if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
+            # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
+            lines[lines.index("import asyncio") : lines.index("import asyncio") + 2] = []
         return "\n".join(lines + code) + "\n"
 
     def _operation(self, op: dict) -> list[str]:
@@ -535,6 +588,14 @@ class _Program:
         render = RENDERINGS.get(step["step"])
         if render is None:
             raise ValueError(f"line {step.get('line')}: unknown step {step['step']!r}")
+        bind = ir_steps.value_binding(step) if step["step"] in ir_steps.STEPS else None
+        if bind is not None and bind in self.unread:
+            # A value nobody reads is not bound (ruff F841): a waiting step is written
+            # without its name. A start keeps its task under a `_` name (asyncio keeps
+            # only a weak reference to a task: the asyncio.create_task documentation), and
+            # so do set and now, whose value is still computed (a calc can raise).
+            keeps = ir_steps.STEPS[step["step"]]["fields"].get("bind") == "name"
+            step = {**step, "bind": self._fresh(f"_{bind}")} if keeps else _without_bind(step)
         return render(self, step, depth)
 
     # One method a step, found through RENDERINGS (after the class): (step, depth) -> lines.
@@ -757,6 +818,10 @@ class _Program:
         if op in ("==", "!=") and {"literal": None} in sides and not any(_is_constant(side) for side in sides):
             # PEP 8: comparisons to None use `is`; but `"" is None` is a SyntaxWarning ("is"
             # with a literal), an error under -W error: against a constant, `==` says the same.
+            op = "is" if op == "==" else "is not"
+        elif op in ("==", "!=") and any(_is_bool(side) for side in sides) and not all(_is_constant(side) for side in sides):
+            # Against a literal boolean, `is` (ruff E712 rejects `== True`), which is also
+            # what JavaScript's `=== true` means: `1 is True` is false, as `1 === true` is.
             op = "is" if op == "==" else "is not"
         lines = [
             f"{indent}{keyword} {self._expr(step['left'])} {op} {self._expr(step['right'])}:",

@@ -20,7 +20,7 @@ import { jsExpr } from "../../javascript/expressions.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
   GENERATORS_AND_USING, NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher,
-  fmt, forEach, get, group, ifStep, list, lit, log, mapStep, matrix, nastyScenario, nastyTrace, op, put, raise, ref,
+  fails, fmt, forEach, get, group, ifStep, list, lit, log, mapStep, matrix, nastyScenario, nastyTrace, op, put, raise, ref,
   repeat, ret, returns, scenario, seedIr, set, sleep, start, stubbornOp, timeout, tryStep, using, yieldStep,
 } from "./fixtures/scenarios.mjs";
 
@@ -114,7 +114,7 @@ const SEED_HEAD = (target) => `\
 import { World } from "./asyncparity-runtime.mjs";
 
 const world = new World("seed-download-fallback", { virtual_time: 3600000, timer_firings: 10000, turns_per_instant: 1000 });
-const { log, setTimeout, clearTimeout } = world; // the virtual clock's timers in place of the real ones
+const { log } = world;
 
 const IOError = world.errorKind("IOError");
 
@@ -648,7 +648,8 @@ test("map, cancel: temp names step aside for scenario names", () => {
   });
   for (const target of TARGETS) {
     const { body } = compile(ir, target);
-    assert.match(body, /const jobController2 = new AbortController\(\);\n *const job = item\(jobController2\.signal\);\n *jobController2\.abort\(\);/, target);
+    // A handle only cancelled is not kept: the controller is what the cancel needs.
+    assert.match(body, /const jobController2 = new AbortController\(\);\n *item\(jobController2\.signal\);\n *jobController2\.abort\(\);/, target);
     assert.match(body, /const semaphore2 = world\.semaphore\(1\);/, target);
     assert.match(body, /\.map\(\(item2\) => semaphore2\.use\(\(\) => semaphore\(item2\)\)\)/, target);
   }
@@ -1107,4 +1108,23 @@ test("malformed IR for generators, for_each, break and using is an error naming 
     ],
   }, { step: "return", line: 7, value: null }]);
   for (const target of TARGETS) assert.doesNotThrow(() => compile(ok, target));
+});
+
+test("lint-clean programs: only the timers and kinds the code names, no binding nobody reads, catch {} for a bare catch-all", () => {
+  const ir = scenario({
+    id: "lint-clean",
+    operations: [op("fetch", 5, fails("IOError", "down")), op("upload", 20, returns("ok"))],
+    main: [
+      start(call("upload"), "uploading"),
+      tryStep([awaitCall(call("fetch"), "report")], catcher([], null, [log(lit("no report"))])),
+      ret(lit("done")),
+    ],
+  });
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.match(body, /^const world = new World\("lint-clean".*\);\nconst \{ log \} = world;\n\nconst fetch = /, target);
+    assert.doesNotMatch(body, /errorKind|setTimeout|uploading|report =/, target);
+    assert.match(body, /\n  upload\(\);\n/, target);
+  }
+  assert.match(compile(ir, "js-async").body, /\n  try \{\n    await fetch\(\);\n  \} catch \{\n    log\("no report"\);\n  \}\n/);
 });

@@ -197,7 +197,7 @@ def test_timeout_program_uses_the_builtin_timeout_error():
 async def main():
     try:
         async with asyncio.timeout(0.05):
-            data = await slow()
+            await slow()
             log("not reached")
     except TimeoutError as error:
         log(f"timed out: {type(error).__name__} '{error}'")
