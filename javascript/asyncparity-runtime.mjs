@@ -1217,6 +1217,9 @@ export class World {
     return new Promise((resolve) => {
       const finish = () => {
         if (this.#frozen) return;
+        // Node's event loop is empty and main has not settled: nothing will ever settle
+        // it, the deadlock the virtual clock reports at once (the process then exits).
+        if (this.#mainPending && this.#stop === null) this.#halt("deadlock", this.#deadlockMessage());
         this.#frozen = true;
         const outcome = this.#outcome();
         World.#print(outcome);
@@ -1378,6 +1381,6 @@ export class World {
       pending.push(`${call.name}(${call.args.map(formatValue).join(",")}) started at ${call.since} ms`);
     }
     for (const queue of this.#queues) pending.push(...queue[WAITING]());
-    return `deadlock: scenario '${this.#id}' has not settled at ${this.#now} ms and no timer is pending; pending: ${pending.join(", ")}`;
+    return `deadlock: scenario '${this.#id}' has not settled at ${this.#time()} ms and no timer is pending; pending: ${pending.join(", ")}`;
   }
 }

@@ -11,11 +11,13 @@ RUNTIME.md, "Real time"). The program prints its trace in virtual milliseconds; 
 be the virtual run's, line for line (``(any order)`` groups as groups), and end the same
 way (``settled``, or ``uncaught`` where Node ended the program at an unhandled rejection).
 
-A Python program whose virtual run ends in a deadlock that its divergence declares is
-run too: a real asyncio loop with nothing to run and ``main`` pending waits in ``select``
-for ever, so the real program must still be running :data:`HANG_SECONDS` after its
-virtual time has passed (it is then stopped). Its trace, which the program prints only
-at its end, is not compared. Any other run that did not settle is not run.
+A program whose virtual run ends in a deadlock that its divergence declares is run too.
+A real asyncio loop with nothing to run and ``main`` pending waits in ``select`` for
+ever, so the real Python program must still be running :data:`HANG_SECONDS` after its
+virtual time has passed (it is then stopped; its trace, which it prints only at its end,
+is not compared). A real Node process ends when its event loop is empty, and the
+JavaScript program then prints its trace and ``deadlock: ...``: the trace is compared,
+and the status line as ``deadlock``. Any other run that did not settle is not run.
 
 A real machine is late now and then: a timer that fires more than half a scaled
 millisecond late records the wrong time, and one late by more than a scaled millisecond
@@ -122,9 +124,11 @@ class Program:
 
 
 def expected_lines(outcome: dict) -> list[str]:
-    """What a standalone program prints for this outcome: its trace, then its status line."""
+    """What a standalone program prints for this outcome: its trace, then its status line
+    (a deadlock's, whose message is the runtime's, as ``deadlock``)."""
     result = outcome.get("result") or {}
-    return [*trace_lines(outcome.get("trace", [])), "uncaught" if "uncaught" in result else "settled"]
+    status = "deadlock" if outcome.get("status") == "deadlock" else "uncaught" if "uncaught" in result else "settled"
+    return [*trace_lines(outcome.get("trace", [])), status]
 
 
 def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: float, max_seconds: float) -> Program | Check:
@@ -132,8 +136,9 @@ def plan(scenario: Scenario, target: str, outcome: dict, source: str, scale: flo
     status = outcome.get("status")
     if status == "skipped":
         return Check(target, "not run", f"skipped: {outcome.get('message')}")
-    hangs = status == "deadlock" and target in PYTHON_TARGETS and _declares_deadlock(scenario, target)
-    if status != "settled" and not hangs:
+    declared = status == "deadlock" and _declares_deadlock(scenario, target)
+    hangs = declared and target in PYTHON_TARGETS
+    if status != "settled" and not declared:
         reason = outcome.get("message") or status
         return Check(target, "not run", f"the virtual run did not settle: {reason}")
     virtual_ms = int((outcome.get("stats") or {}).get("virtual_time", 0))
@@ -221,9 +226,11 @@ class RealRunner:
             lines.pop()
         if not program.ends:
             return lines, f"the real run ended (exit code {process.returncode}) where the virtual run deadlocked"
+        if lines and lines[-1].startswith("deadlock: "):
+            lines[-1] = "deadlock"  # the message is the runtime's, never compared (spec/RUNTIME.md)
         status = lines[-1] if lines else ""
-        expected_code = 1 if status == "uncaught" else 0
-        if process.returncode != expected_code or status not in ("settled", "uncaught"):
+        expected_code = 0 if status == "settled" else 1
+        if process.returncode != expected_code or status not in ("settled", "uncaught", "deadlock"):
             stderr = stderr_bytes.decode("utf-8", "replace").strip().splitlines()
             tail = stderr[-1] if stderr else f"exit code {process.returncode}"
             return lines, f"the real run ended with exit code {process.returncode}: {tail}"

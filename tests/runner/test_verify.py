@@ -18,7 +18,7 @@ from pathlib import Path
 from asyncparity import verify
 from asyncparity.cli import main
 from asyncparity.kit import JAVASCRIPT_DIR
-from asyncparity.load import load_file
+from asyncparity.load import load_file, load_text
 from asyncparity.node import find_node
 from asyncparity.testees import NodeTestee, PythonTestee
 from asyncparity_runtime import VirtualTimeLoop, World
@@ -168,6 +168,29 @@ def test_a_declared_python_deadlock_is_verified_by_a_real_run_that_does_not_end(
     assert verify.plan(undeclared, "python", outcome, source, SCALE, 10).status == "not run"
     ended = verify.check_program(ends, *runner.run(ends, 9), 1)
     assert (ended.status, ended.message) == ("differ", "the real run ended (exit code 0) where the virtual run deadlocked")
+
+
+def test_a_declared_javascript_deadlock_is_verified_by_the_trace_a_real_node_prints_as_it_runs_dry(tmp_path: Path) -> None:
+    text = (
+        "id: js-dry\nsummary: s\nqueues:\n  jobs: {}\nmain:\n  - log: waiting\n  - sleep: 5\n  - get: jobs\n    as: job\n"
+        "  - return: $job\ndiverge:\n  - targets: [js-async]\n    cause: language\n    reason: r\n    deadlock: true\n"
+    )
+    scenario = load_text(text, str(tmp_path / "js-dry.yaml")).scenario
+    node = find_node()
+    with NodeTestee(node) as testee:
+        source = testee.compile(scenario.ir, "js-async")
+        outcome = testee.run(scenario.ir, "js-async")
+    runner = verify.RealRunner(sys.executable, node.path, SCALE, tmp_path)
+
+    program = verify.plan(scenario, "js-async", outcome, source, SCALE, 10)
+
+    assert isinstance(program, verify.Program)
+    assert program.expected == ['0 log "waiting"', "deadlock"]
+    assert checked(runner, program).status == "verified"
+    settled = verify.Program(scenario, "js-async", source, ['0 log "waiting"', "settled"], 5)
+    assert verify.check_program(settled, *runner.run(settled, 7), 1).message == (
+        "first difference at line 2: virtual `settled`, real `deadlock`"
+    )
 
 
 class LateOnce:
