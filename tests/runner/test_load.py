@@ -525,7 +525,7 @@ def test_generator_mistakes() -> None:
     )
     assert messages(text) == [
         "t.yaml:24:10: '$tick' is the variable of a for_each that has ended; it exists only inside the loop",
-        "t.yaml:25:5: break leaves a for_each; here it is inside no for_each",
+        "t.yaml:25:5: break belongs in a loop (repeat, while or for_each); here it is inside no loop",
         "t.yaml:26:12: 'ticks' is a generator; consume its values with 'for_each: ticks'",
         "t.yaml:27:15: 'f' is not a generator; for_each consumes a function with generator: true",
     ]
