@@ -79,7 +79,7 @@ class StepChecker(ValueChecker):
         if holds_steps and self.block_depth >= MAX_BLOCK_DEPTH:
             self.error(
                 node,
-                f"this '{head}' is inside {MAX_BLOCK_DEPTH} blocks: steps that hold steps (try, if, repeat, timeout, "
+                f"this '{head}' is inside {MAX_BLOCK_DEPTH} blocks: steps that hold steps (try, if, repeat, while, timeout, "
                 f"for_each, using) nest at most {MAX_BLOCK_DEPTH} deep in a function, as CPython compiles at most "
                 "20 nested blocks; move the inner steps into a function of their own",
             )

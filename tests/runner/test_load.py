@@ -699,9 +699,9 @@ def test_blocks_nest_at_most_max_block_depth_deep() -> None:
         ]
         column = text.splitlines()[line - 1].index(kind) + 1
         assert messages(text)[1:2] == [
-            f"t.yaml:{line}:{column}: this '{kind}' is inside 5 blocks: steps that hold steps (try, if, repeat, timeout, "
-            "for_each, using) nest at most 5 deep in a function, as CPython compiles at most 20 nested blocks; move the "
-            "inner steps into a function of their own"
+            f"t.yaml:{line}:{column}: this '{kind}' is inside 5 blocks: steps that hold steps (try, if, repeat, while, "
+            "timeout, for_each, using) nest at most 5 deep in a function, as CPython compiles at most 20 nested blocks; "
+            "move the inner steps into a function of their own"
         ], kind
 
 
