@@ -611,8 +611,14 @@ function passOn(k, c, { returns, breaks, continues }) {
 function afterBlock(steps, i, k, after, cx, flags, param = null, pre = []) {
   const rest = () => compileSteps(steps, i + 1, inCallback(k), after, cx);
   if (flags.returns || flags.breaks || flags.continues) {
+    const restStmts = rest();
+    const only = restStmts.length === 1 && restStmts[0].t === "return" && restStmts[0].expr?.t === "raw" ? restStmts[0].expr.text : null;
+    if (!flags.returns && !flags.breaks && k.cont?.kind === "jump" && only === k.cont.text) {
+      // A continue goes where the round goes anyway: nothing to check.
+      return [then([], restStmts)];
+    }
     const completion = after.fresh("completion");
-    return [then([completion], [completionCheck(k, completion, flags), ...rest()])];
+    return [then([completion], [completionCheck(k, completion, flags), ...restStmts])];
   }
   if (param) after.names.add(param);
   return thenChain(raw(""), param, [...pre, ...rest()]).links;

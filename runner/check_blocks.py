@@ -22,6 +22,7 @@ CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_REPEAT = 10_000
+LOOPS = {"repeat", "while", "for_each"}
 TIMEOUT_IDIOMS = ("signal", "race")
 
 
@@ -50,7 +51,11 @@ class BlockStepChecker(StepChecker):
         final = None
         if "finally" in entries:
             scope.definite = None if before is None else set(before)
-            final = self.steps(entries["finally"][1], scope, where)
+            self.blocks.append("finally")
+            try:
+                final = self.steps(entries["finally"][1], scope, where)
+            finally:
+                self.blocks.pop()
             bound_in_finally = set() if scope.definite is None or before is None else scope.definite - before
             after = None if scope.definite is None or after is None else after | bound_in_finally
         scope.definite = after
@@ -286,15 +291,27 @@ class BlockStepChecker(StepChecker):
 
     def loop_jump(self, entries: dict, scope: Scope, head: str) -> dict | None:
         """A break or a continue: written ``break: true``, inside a repeat, a while or a
-        for_each of its own function (not in a timeout block inside one)."""
+        for_each of its own function (not in a timeout block or a finally block inside one)."""
         if not (isinstance(entries[head][1], yaml.ScalarNode) and self.plain(entries[head][1], head) is True):
             self.error(entries[head][1], f"write a {head} as '{head}: true'")
             return None
-        if not self.blocks or self.blocks[-1] == "timeout":
+        # The innermost of the loops, timeout blocks and finally blocks around it (a finally
+        # counts only inside a loop: outside every loop the message is that there is none).
+        around = self.blocks if LOOPS & set(self.blocks) else [block for block in self.blocks if block != "finally"]
+        innermost = around[-1] if around else None
+        if innermost is None or innermost == "timeout":
             # A timeout block is a function of its own on CPython 3.10 (asyncio.wait_for) and
             # in JavaScript's race idiom: a break there could not reach the loop around it.
-            place = "a timeout block (a function of its own on CPython 3.10)" if self.blocks else "no loop"
+            place = "a timeout block (a function of its own on CPython 3.10)" if innermost else "no loop"
             self.error(entries[head][0], f"{head} belongs in a loop (repeat, while or for_each); here it is inside {place}")
+            return None
+        if innermost == "finally":
+            # Both languages let it drop the error in flight; CPython 3.14 warns (PEP 765), ruff says B012.
+            self.error(
+                entries[head][0],
+                f"a {head} cannot leave a finally block: it would drop the error in flight (PEP 765); "
+                f"put the {head} after the try",
+            )
             return None
         scope.definite = None
         return {"step": head}

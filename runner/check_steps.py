@@ -30,8 +30,8 @@ class StepChecker(ValueChecker):
         self.arity: dict[str, int] = {}
         self.caught: list[tuple[str, yaml.Node]] = []
         self.generators: set[str] = set()
-        # Where the step being read sits: in a generator function, and inside which loops
-        # and timeout blocks (innermost last), for yield and break.
+        # Where the step being read sits: in a generator function, and inside which loops,
+        # timeout blocks and finally blocks (innermost last), for yield, break and continue.
         self.in_generator = False
         self.blocks: list[str] = []
         # Steps holding steps around the step being read, in its function; steps read so far.

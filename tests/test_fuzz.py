@@ -649,7 +649,8 @@ class Builder:
                 # Clean-up takes no signal in JavaScript: a finally under a deadline must not wait.
                 step["finally"] = [self.step_log(ctx, scope)[0] for _ in range(self.number(1, 2))]
             else:
-                step["finally"] = self.block(ctx.inside(), scope.child())
+                # No break or continue leaves a finally (the loader's rule, PEP 765).
+                step["finally"] = self.block(ctx.inside("finally"), scope.child())
         return [step]
 
     def step_timeout(self, ctx: Context, scope: Scope) -> list[dict]:
