@@ -1,9 +1,9 @@
 """Block step checks for the loader: the rules of the steps that hold step lists.
 
 try (with its catch and finally), if, repeat, while, timeout, for_each and using, and
-break and continue, which leave a loop or go on with its next round. A block may bind a name for itself (a catch's error, a
-repeat's counter, a for_each's value, a using's resource value); the scope keeps such a
-name fixed inside its block and ended after it.
+break and continue, which leave a loop or go on with its next round. A block may bind a
+name for itself (a catch's error, a repeat's counter, a for_each's value, a using's
+resource value); the scope keeps such a name fixed inside its block and ended after it.
 """
 
 from __future__ import annotations

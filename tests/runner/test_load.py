@@ -518,6 +518,65 @@ def test_generators_for_each_break_and_using_become_ir() -> None:
     assert (using["resource"], using["args"], using["bind"]) == ("connection", [{"literal": "db"}], "conn")
 
 
+LOOPS = """\
+id: a
+summary: s
+operations:
+  f: {latency: 1, returns: 1}
+main:
+  - set: n
+    value: 2
+  - while: [$n, ">", 0]
+    steps:
+      - set: n
+        value: {calc: [$n, "-", 1]}
+      - if: [$n, "==", 1]
+        then:
+          - continue: true
+      - await: f
+        as: got
+  - repeat: {calc: [$n, "+", 2]}
+    as: i
+    steps:
+      - await: f
+        as: each
+      - break: true
+  - repeat: 2
+    steps:
+      - await: f
+        as: always
+  - return: $always
+"""
+
+
+def test_while_continue_break_and_a_computed_count_become_ir() -> None:
+    result = load_text(LOOPS, "t.yaml")
+
+    assert result.diagnostics == []
+    _, loop, counted, fixed, _ = result.scenario.ir["main"]
+    assert {key: loop[key] for key in ("step", "left", "op", "right")} == {
+        "step": "while",
+        "left": {"ref": "n"},
+        "op": ">",
+        "right": {"literal": 0},
+    }
+    assert loop["body"][1]["then"] == [{"step": "continue", "line": 14}]
+    assert counted["times"] == {"calc": [{"ref": "n"}, "+", {"literal": 2}]}
+    assert counted["body"][1] == {"step": "break", "line": 22}
+    assert fixed["times"] == 2
+
+
+def test_what_a_loop_binds_is_bound_after_it_only_when_every_round_runs_to_its_end() -> None:
+    # A literal repeat without break or continue runs its steps to their end at least
+    # once (`$always` above); a while may run no round, a computed count may be 0, a
+    # break or continue may skip the rest of a round.
+    unbound = "may not be bound here: some paths to this step do not bind it (bind it before the branch, or on every path)"
+    for name in ("got", "each"):
+        assert messages(LOOPS.replace("return: $always", f"return: ${name}")) == [f"t.yaml:27:13: '${name}' {unbound}"]
+    with_break = LOOPS.replace("        as: always\n", "        as: always\n      - break: true\n")
+    assert messages(with_break) == [f"t.yaml:28:13: '$always' {unbound}"]
+
+
 def test_generator_mistakes() -> None:
     text = GENERATORS.replace(
         "  - using: connection",
