@@ -137,17 +137,21 @@ const STEP_RULES = {
   try: (check, step, at) => {
     if (step.catch == null && step.finally == null) check.fail(`${at}: a try needs a catch or a finally`);
   },
-  break: (check, step, at, inside) => {
-    if (inside.loop !== "for_each") {
-      check.fail(`${at}: break leaves a for_each; here it is inside ${inside.loop === null ? "no for_each" : `a ${inside.loop}`}`);
-    }
-  },
+  break: (check, step, at, inside) => loopJump(check, "break", at, inside),
+  continue: (check, step, at, inside) => loopJump(check, "continue", at, inside),
 };
 
+/** A break or a continue belongs in a loop, not in a timeout block inside one (the loader guarantees it). */
+function loopJump(check, head, at, inside) {
+  if (inside.loop === null || inside.loop === "timeout") {
+    check.fail(`${at}: ${head} belongs in a loop (repeat, while or for_each); here it is inside ${inside.loop === null ? "no loop" : "a timeout block"}`);
+  }
+}
+
 /**
- * Where the steps of a step's blocks sit: `loop` is the innermost of for_each, repeat
- * (the table's loops) and timeout around them, for a break leaves a for_each and must
- * not sit in a repeat or a timeout block inside it; `inTimeout`, inside a timeout block.
+ * Where the steps of a step's blocks sit: `loop` is the innermost of the table's loops
+ * (repeat, while, for_each) and timeout around them, for a break or a continue leaves a
+ * loop and must not sit in a timeout block inside it; `inTimeout`, inside a timeout block.
  */
 function blockContext(step, inside) {
   if (!STEPS[step.step].loops && step.step !== "timeout") return inside;

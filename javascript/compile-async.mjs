@@ -17,7 +17,7 @@
  *
  * Generators and resources: a generator function is `async function*` and `yield` is
  * `yield v;`; `for_each` is `for await (const tick of ticks(3)) { ... }` and `break` is
- * `break;` (for-await calls the generator's `return()` at the break and waits for it,
+ * `break;` (`while` is `while (cond) { ... }`; `break;` and `continue;` in every loop) (for-await calls the generator's `return()` at the break and waits for it,
  * so the generator's finally runs there). `using` is
  * `const connectionHandle = await connection.open("db");` then
  * `try { const conn = connectionHandle.value; ... } finally { await connectionHandle.close(); }`
@@ -149,6 +149,13 @@ export const RENDERINGS = Object.freeze({
   }],
   break: () => [line("break;")],
   using: compileUsing,
+  while: (step, plan, scope, signal) => [{
+    t: "block",
+    open: `while (${jsCondition(step)}) {`,
+    body: block(step.body, plan, scope.child(), signal),
+    close: "}",
+  }],
+  continue: () => [line("continue;")],
 });
 
 /**

@@ -13,8 +13,12 @@
  *   branch always leaves (an early return or throw) and the other never waits, the
  *   steps after simply follow the if, as written by hand (one stack frame per level of
  *   a recursion through them, not two).
- * - `repeat` with a waiting body: a local recursive function
- *   `const loop = (attempt) => { if (attempt < n) { body; return loop(attempt + 1); } rest }`.
+ * - `repeat` and `while` with a waiting body: a local recursive function
+ *   `const loop = (attempt) => { if (attempt < n) { body; return loop(attempt + 1); } rest }`
+ *   (`const loop = () => { if (cond) { body; return loop(); } rest }`); `continue` is
+ *   `return loop(attempt + 1); // continue`, and `break` `return afterLoop(); // break`,
+ *   the steps after the loop being a local continuation. A body that never waits is a
+ *   native `for` or `while`, with `break;` and `continue;`.
  * - `try` with waiting steps: `body.catch(...).finally(...)`, then the steps after in
  *   a `.then`. A `return` inside such a try must skip those steps: it resolves to a
  *   completion object `{ value }`, which the `.then` after the try checks first. When
@@ -53,8 +57,9 @@
  *   then `nextTick().catch((error) => ticksIterator.return().finally(() => { throw error; }))`:
  *   an error closes the generator before it goes on, as for-await does. `break` is
  *   `return ticksIterator.return();` (the close at the break, waited for, as for-await
- *   does); a `return` in the body closes it too, then returns. Where the break or return
- *   sits in a try or using with waiting steps, it resolves to a completion (`{ break: true }`,
+ *   does), and `continue` `return nextTick();`; a `return` in the body closes it too,
+ *   then returns. Where a break, continue or return sits in a try or using with waiting
+ *   steps, it resolves to a completion (`{ break: true }`, `{ continue: true }`,
  *   `{ value }`) that the code after the try acts on, so the try's finally (the close of
  *   a resource) comes first, as in js-async.
  * - `using`: `connection.open("db").then((connectionHandle) => { const conn =
@@ -67,12 +72,15 @@
 
 import { Scope, camelCase, mentionedNames } from "./names.mjs";
 import { stepRow } from "./ir-steps.mjs";
-import { containsBreak, containsReturn, containsStep, forEachStep, isSyncOnly, leaves } from "./walk.mjs";
+import {
+  containsBreak, containsContinue, containsJump, containsReturn, containsStep, forEachStep, isSyncOnly, leaves,
+} from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
+  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatCount, repeatHead, startLines,
+  usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -163,11 +171,13 @@ const shortIf = (cond, text) => ({ t: "if", cond, then: [line(text)], else: null
  * it must return a promise; `k.reject`: a throw here must become a rejection (in the
  * synchronous part, except inside a plain try that catches it).
  * `k.tail`: END, FALL or a continuation call.
- * `k.brk`: what a `break` step is, inside a for_each: `{kind: "close", text}` (directly
- * in the loop's callback: `return <text>;`, the generator's return()) or
- * `{kind: "completion"}` (inside a try or using that waits: resolve to `{ break: true }`);
- * absent outside loops. `k.closeFirst`: the iterator a `return` step closes first
- * (directly in a loop's callback), or absent.
+ * `k.brk`, `k.cont`: what a `break` and a `continue` step are, inside a loop:
+ * `{kind: "jump", text}` (directly in the loop's body: `return <text>;`, the generator's
+ * return(), the steps after the loop, the next round), `{kind: "native"}` (in a native
+ * `for` or `while`: `break;`, `continue;`) or `{kind: "completion"}` (inside a try or
+ * using that waits: resolve to `{ break: true }`, `{ continue: true }`); absent outside
+ * loops. `k.closeFirst`: the iterator a `return` step closes first (in a for_each's
+ * body), or absent.
  */
 function compileSteps(steps, from, k, scope, cx) {
   const out = [];
@@ -236,7 +246,7 @@ export const RENDERINGS = Object.freeze({
     if (!isSyncOnly(steps[i].body)) return endsList(out, compileLoop(steps, i, k, scope, cx));
     const inner = scope.child();
     const { head } = repeatHead(steps[i], inner);
-    return goesOn(out, [{ t: "for", head, body: compileSteps(steps[i].body, 0, { ...k, tail: FALL }, inner, cx) }]);
+    return goesOn(out, [{ t: "for", head, body: compileSteps(steps[i].body, 0, nativeLoop(k), inner, cx) }]);
   },
   all_settled: wait,
   any: wait,
@@ -250,9 +260,25 @@ export const RENDERINGS = Object.freeze({
   get: wait,
   yield: wait,
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
-  break: (steps, i, k, scope, cx, out) => endsList(out, [breakStmt(k)]),
+  break: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "break")]),
   using: (steps, i, k, scope, cx, out) => endsList(out, compileUsing(steps, i, k, scope, cx)),
+  while: (steps, i, k, scope, cx, out) => {
+    if (!isSyncOnly(steps[i].body)) return endsList(out, compileLoop(steps, i, k, scope, cx));
+    const body = compileSteps(steps[i].body, 0, nativeLoop(k), scope.child(), cx);
+    return goesOn(out, [{ t: "block", open: `while (${jsCondition(steps[i])}) {`, body, close: "}" }]);
+  },
+  continue: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "continue")]),
 });
+
+/** The continuation of the body of a native loop (`for`, `while`: a body that never waits). */
+function nativeLoop(k) {
+  return { ...k, tail: FALL, brk: { kind: "native" }, cont: { kind: "native" } };
+}
+
+/** Whether a repeat runs a fixed number of rounds, at least one (not a computed count). */
+function fixedRounds(step) {
+  return typeof step.times === "number" && step.times > 0;
+}
 
 /**
  * Whether running a step list can reach its end without waiting, i.e. synchronously
@@ -270,7 +296,8 @@ function canEndSync(steps) {
         if (!canEndSync(step.then ?? []) && !canEndSync(step.else ?? [])) return false;
         break;
       case "repeat":
-        if (step.times > 0 && !isSyncOnly(step.body) && !canEndSync(step.body)) return false;
+        // A computed count may be 0, and a break or continue may end a round before its first wait.
+        if (fixedRounds(step) && !isSyncOnly(step.body) && !canEndSync(step.body) && !containsJump(step.body)) return false;
         break;
       case "try":
         // A try whose body never waits ends its normal path at once when it has no
@@ -343,9 +370,9 @@ function nativeTry(step, k, scope, cx) {
  * @returns {"catch" | "finally" | null}
  */
 function syncBodyTry(step, k) {
-  if (!isSyncOnly(live(step.body)) || containsBreak([step]) || isSyncOnlyTry(step)) return null;
+  if (!isSyncOnly(live(step.body)) || containsJump([step]) || isSyncOnlyTry(step)) return null;
   if (step.finally == null) return "catch";
-  if (containsReturn(step.finally) || containsBreak(step.finally)) return null;
+  if (containsReturn(step.finally) || containsJump(step.finally)) return null;
   const parts = [live(step.body), live(step.catch?.body)];
   const returns = parts.some((steps) => containsReturn(steps));
   if (returns && k?.closeFirst) return null;
@@ -368,7 +395,7 @@ function live(steps) {
  * try statement (nativeTry).
  */
 function isSyncOnlyTry(step) {
-  return !containsBreak([step]) && isSyncOnly(live(step.body)) && isSyncOnly(live(step.catch?.body))
+  return !containsJump([step]) && isSyncOnly(live(step.body)) && isSyncOnly(live(step.catch?.body))
     && isSyncOnly(live(step.finally));
 }
 
@@ -543,27 +570,35 @@ function returnValue(k, expr) {
   return [...before, ret(k.sync ? `Promise.resolve(${value})` : value)];
 }
 
-/** A break step as `k.brk` says; see compileSteps. */
-function breakStmt(k) {
-  if (!k.brk) throw new Error("internal: a break step outside a for_each");
-  if (k.brk.kind === "close") return line(`return ${k.brk.text}; // break`);
-  return ret(k.sync ? "Promise.resolve({ break: true })" : "{ break: true }");
+/** A break or a continue step (`head`) as `k.brk` or `k.cont` says; see compileSteps. */
+function jumpStmt(k, head) {
+  const target = head === "break" ? k.brk : k.cont;
+  if (!target) throw new Error(`internal: a ${head} step outside a loop`);
+  if (target.kind === "native") return line(`${head};`);
+  if (target.kind === "jump") return line(`return ${target.text}; // ${head}`);
+  return ret(k.sync ? `Promise.resolve({ ${head}: true })` : `{ ${head}: true }`);
 }
 
 /**
- * What a block that returns or breaks inside passes on, once its chain has resolved to
- * the completion `c` (truthy: a return's `{ value }` or a break's `{ break: true }`):
- * directly in a loop's callback a break closes the generator and a return closes it
- * first; elsewhere a return gives its value (in a function) or the completion itself
- * (inside an enclosing try), and a break is always the completion itself.
+ * What a block that returns, breaks or continues inside passes on, once its chain has
+ * resolved to the completion `c` (truthy: a return's `{ value }`, a break's
+ * `{ break: true }`, a continue's `{ continue: true }`): directly in a loop's body a
+ * break and a continue jump (`k.brk`, `k.cont`: the generator's close, the steps after
+ * the loop, the next round); a return closes a for_each's generator first; elsewhere a
+ * return gives its value (in a function) or the completion itself (inside an enclosing
+ * try), and a break or continue is the completion itself.
  */
-function passOn(k, c, { returns, breaks }) {
-  if (k.closeFirst) {
-    const returnText = `${k.closeFirst}.return().then(() => ${k.mode === "function" ? `${c}.value` : c})`;
-    if (breaks && returns) return `${c}.break ? ${k.brk.text} : ${returnText}`;
-    return breaks ? k.brk.text : returnText;
+function passOn(k, c, { returns, breaks, continues }) {
+  const value = k.mode === "function" ? `${c}.value` : c;
+  const options = [];
+  if (breaks) options.push(["break", k.brk?.kind === "jump" ? k.brk.text : c]);
+  if (continues) options.push(["continue", k.cont?.kind === "jump" ? k.cont.text : c]);
+  if (returns) options.push(["value", k.closeFirst ? `${k.closeFirst}.return().then(() => ${value})` : value]);
+  let text = options[options.length - 1][1];
+  for (const [key, option] of options.slice(0, -1).reverse()) {
+    if (option !== text) text = `${c}.${key} ? ${option} : ${text}`;
   }
-  return k.mode === "function" ? `${c}.value` : c;
+  return text;
 }
 
 /**
@@ -575,9 +610,15 @@ function passOn(k, c, { returns, breaks }) {
  */
 function afterBlock(steps, i, k, after, cx, flags, param = null, pre = []) {
   const rest = () => compileSteps(steps, i + 1, inCallback(k), after, cx);
-  if (flags.returns || flags.breaks) {
+  if (flags.returns || flags.breaks || flags.continues) {
+    const restStmts = rest();
+    const only = restStmts.length === 1 && restStmts[0].t === "return" && restStmts[0].expr?.t === "raw" ? restStmts[0].expr.text : null;
+    if (!flags.returns && !flags.breaks && k.cont?.kind === "jump" && only === k.cont.text) {
+      // A continue goes where the round goes anyway: nothing to check.
+      return [then([], restStmts)];
+    }
     const completion = after.fresh("completion");
-    return [then([completion], [completionCheck(k, completion, flags), ...rest()])];
+    return [then([completion], [completionCheck(k, completion, flags), ...restStmts])];
   }
   if (param) after.names.add(param);
   return thenChain(raw(""), param, [...pre, ...rest()]).links;
@@ -585,7 +626,9 @@ function afterBlock(steps, i, k, after, cx, flags, param = null, pre = []) {
 
 /** `if (completion) return ...;` at the head of the steps after a block: see passOn. */
 function completionCheck(k, c, flags) {
-  const comment = k.closeFirst && flags.breaks && !flags.returns ? " // break" : "";
+  const jumps = [["break", flags.breaks, k.brk], ["continue", flags.continues, k.cont]].filter(([, has]) => has);
+  const only = !flags.returns && jumps.length === 1 && jumps[0][2]?.kind === "jump" ? jumps[0][0] : null;
+  const comment = only ? ` // ${only}` : "";
   return shortIf(c, `return ${passOn(k, c, flags)};${comment}`);
 }
 
@@ -600,10 +643,13 @@ function leaving(k, mode, direct) {
     // Never directly in a loop's callback, whose tail is the next round: a break there
     // must not close the generator before the block's own clean-up has run.
     if (k.closeFirst) throw new Error("internal: a direct block in a for_each's callback");
-    return { brk: k.brk, closeFirst: undefined };
+    return { brk: k.brk, cont: k.cont, closeFirst: undefined };
   }
-  if (mode === "completion") return { brk: k.brk ? { kind: "completion" } : undefined, closeFirst: undefined };
-  return { brk: undefined, closeFirst: undefined };
+  if (mode === "completion") {
+    const completion = (target) => (target ? { kind: "completion" } : undefined);
+    return { brk: completion(k.brk), cont: completion(k.cont), closeFirst: undefined };
+  }
+  return { brk: undefined, cont: undefined, closeFirst: undefined };
 }
 
 /**
@@ -856,30 +902,52 @@ function compileIf(steps, i, k, scope, cx) {
   return out;
 }
 
-/** A repeat whose body waits: a local recursive function, one call per round. */
+/**
+ * A repeat or a while whose body waits: a local recursive function, one call per round,
+ * `const loop = (attempt) => { if (attempt < 3) { body; return loop(attempt + 1); } rest }`
+ * (a while: `const loop = () => { if (cond) { body; return loop(); } rest }`). A
+ * `continue` is the next round's call, `return loop(attempt + 1); // continue`; where the
+ * body breaks, the steps after the loop are a local continuation,
+ * `const afterLoop = () => rest`, which a `break` returns: `return afterLoop(); // break`.
+ */
 function compileLoop(steps, i, k, scope, cx) {
   const step = steps[i];
   const loop = scope.fresh("loop");
   const inner = scope.child();
-  const { counter } = repeatHead(step, inner);
-  inner.names.add(counter);
-  const next = { t: "call", text: `${loop}(${counter} + 1)` };
-  const body = compileSteps(step.body, 0, { ...k, tail: next }, inner.child(), cx);
+  let params = [];
+  let cond;
+  let next = `${loop}()`;
+  let first = next;
+  if (step.step === "repeat") {
+    const { counter } = repeatHead(step, inner);
+    inner.names.add(counter);
+    params = [counter];
+    cond = `${counter} < ${repeatCount(step)}`;
+    next = `${loop}(${counter} + 1)`;
+    first = `${loop}(0)`;
+  } else {
+    cond = jsCondition(step);
+  }
   const out = [];
   let after;
-  if (step.bind && mentionedNames(steps.slice(i + 1)).has(step.bind)) {
-    // The steps after the loop use the counter's name for something else: they go in a
-    // continuation outside the loop function, where the counter is not in scope.
+  let brk;
+  if (containsBreak(step.body) || (step.bind && mentionedNames(steps.slice(i + 1)).has(step.bind))) {
+    // A break goes on with the steps after the loop; or those use the counter's name for
+    // something else. They go in a continuation outside the loop function.
     const cont = scope.fresh("afterLoop");
     out.push({ t: "const", name: cont, expr: arrow([], compileSteps(steps, i + 1, k, scope.child(), cx)), hoistable: true });
     after = [ret(`${cont}()`)];
+    brk = { kind: "jump", text: `${cont}()` };
   } else {
     // When every round waits, the steps after the loop only ever run in a callback.
-    const afterK = step.times > 0 && !canEndSync(step.body) ? inCallback(k) : k;
+    const afterK = fixedRounds(step) && !canEndSync(step.body) && !containsJump(step.body) ? inCallback(k) : k;
     after = compileSteps(steps, i + 1, afterK, inner, cx);
   }
-  const fn = arrow([counter], [{ t: "if", cond: `${counter} < ${step.times}`, then: body, else: null }, ...after]);
-  out.push({ t: "const", name: loop, expr: fn, hoistable: true }, ret(`${loop}(0)`));
+  const tail = { t: "call", text: next };
+  const bodyK = { ...k, tail, brk, cont: { kind: "jump", text: next } };
+  const body = compileSteps(step.body, 0, bodyK, inner.child(), cx);
+  const fn = arrow(params, [{ t: "if", cond, then: body, else: null }, ...after]);
+  out.push({ t: "const", name: loop, expr: fn, hoistable: true }, ret(first));
   return out;
 }
 
@@ -891,13 +959,14 @@ function compileTry(steps, i, k, scope, cx) {
   const step = steps[i];
   const isLast = i === steps.length - 1;
   // A return or a break in finally replaces what the try did: see below.
-  const finallyReturns = containsReturn(step.finally) || containsBreak(step.finally);
+  const finallyReturns = containsReturn(step.finally) || containsJump(step.finally);
   const returns = containsReturn(step.body) || containsReturn(step.catch?.body) || containsReturn(step.finally);
   const breaks = containsBreak([step]);
+  const continues = containsContinue([step]);
   const carried = cx.plan.carried.get(step);
   // Direct: nothing follows, so values and returns flow straight out of the chain.
   const direct = isLast && k.tail.t === "end" && !finallyReturns;
-  const mode = direct ? k.mode : returns || breaks ? "completion" : "discard";
+  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
   const exits = leaving(k, mode, direct);
   const out = [];
   const links = [];
@@ -969,7 +1038,7 @@ function compileTry(steps, i, k, scope, cx) {
   }
 
   if (!direct) {
-    links.push(...afterBlock(steps, i, k, after, cx, { returns, breaks }, carryParam, carryPre));
+    links.push(...afterBlock(steps, i, k, after, cx, { returns, breaks, continues }, carryParam, carryPre));
   }
   out.push(ret(chain(bodyExpr, links)));
   return out;
@@ -1051,7 +1120,8 @@ function compileForEach(steps, i, k, scope, cx) {
     reject: false,
     signal: k.signal,
     tail: { t: "call", text: `${next}()` },
-    brk: { kind: "close", text: mode === "discard" ? close : `${close}.then(() => undefined)` },
+    brk: { kind: "jump", text: mode === "discard" ? close : `${close}.then(() => undefined)` },
+    cont: { kind: "jump", text: `${next}()` },
     closeFirst: iterator,
   };
   const doneKey = done === "done" ? "done" : `done: ${done}`;
@@ -1094,8 +1164,9 @@ function compileUsing(steps, i, k, scope, cx) {
   const isLast = i === steps.length - 1;
   const returns = containsReturn(step.body);
   const breaks = containsBreak(step.body);
+  const continues = containsContinue(step.body);
   const direct = isLast && k.tail.t === "end";
-  const mode = direct ? k.mode : returns || breaks ? "completion" : "discard";
+  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
   const inner = scope.child();
   const { handle, bind } = usingNames(step, inner);
   const callback = bind.map((text) => line(text));
@@ -1115,5 +1186,5 @@ function compileUsing(steps, i, k, scope, cx) {
   const head = chain(raw(open.expr), [then([handle], callback)]);
   const lead = open.comment ? [line(open.comment, true)] : [];
   if (direct) return [...lead, ret(head)];
-  return [...lead, ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks })))];
+  return [...lead, ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
 }

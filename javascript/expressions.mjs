@@ -85,7 +85,7 @@ export function jsCall(call, signal) {
 }
 
 /**
- * The condition of an `if` step: `==` is `===`, `!=` is `!==`.
+ * The condition of an `if` or a `while` step: `==` is `===`, `!=` is `!==`.
  *
  * @param {{left: object, op: string, right: object}} step
  * @returns {string}

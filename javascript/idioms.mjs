@@ -147,7 +147,19 @@ export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaSc
  */
 export function repeatHead(step, inner) {
   const counter = step.bind ? camelCase(step.bind) : inner.fresh("attempt");
-  return { counter, head: `let ${counter} = 0; ${counter} < ${step.times}; ${counter} += 1` };
+  return { counter, head: `let ${counter} = 0; ${counter} < ${repeatCount(step)}; ${counter} += 1` };
+}
+
+/**
+ * A repeat's count as JavaScript: an integer, or the expression computing it (a name, a
+ * calc), compared with `<` each round as a hand-written `for` does: 0 or less runs no
+ * round, and a fraction runs up to the next integer (spec/LANGUAGE.md, `repeat`).
+ *
+ * @param {{times: number | object}} step the repeat step.
+ * @returns {string}
+ */
+export function repeatCount(step) {
+  return typeof step.times === "object" && step.times !== null ? jsExpr(step.times) : String(step.times);
 }
 
 /**

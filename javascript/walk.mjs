@@ -133,36 +133,62 @@ export function containsReturn(steps) {
 }
 
 /**
- * Whether a step list holds a `break` that leaves the for_each around the list: nested
- * steps included, except the bodies of for_each steps inside (their breaks are theirs:
- * a break leaves the innermost for_each, a rule of the language, not a table fact).
+ * Whether a step list holds a `break` that leaves the loop around the list: nested
+ * steps included, except the bodies of loops inside (the table's `loops`: repeat, while,
+ * for_each), whose breaks are theirs (a break leaves the innermost loop, a rule of the
+ * language, not a table fact).
  *
  * @param {object[] | null | undefined} steps
  * @returns {boolean}
  */
 export function containsBreak(steps) {
-  return (steps ?? []).some((step) => step.step === "break"
-    || (step.step !== "for_each" && childBlocks(step).some((block) => containsBreak(block.steps))));
+  return containsLoopStep(steps, "break");
 }
 
 /**
- * Whether a step always leaves its list: a return, a throw or a break (the steps after
- * one never run; a rule of the language, not a table fact).
+ * Whether a step list holds a `continue` of the loop around the list (as containsBreak).
+ *
+ * @param {object[] | null | undefined} steps
+ * @returns {boolean}
+ */
+export function containsContinue(steps) {
+  return containsLoopStep(steps, "continue");
+}
+
+/**
+ * Whether a step list holds a `break` or a `continue` of the loop around the list.
+ *
+ * @param {object[] | null | undefined} steps
+ * @returns {boolean}
+ */
+export function containsJump(steps) {
+  return containsBreak(steps) || containsContinue(steps);
+}
+
+function containsLoopStep(steps, kind) {
+  return (steps ?? []).some((step) => step.step === kind
+    || (!stepRow(step)?.loops && childBlocks(step).some((block) => containsLoopStep(block.steps, kind))));
+}
+
+/**
+ * Whether a step always leaves its list: a return, a throw, a break or a continue (the
+ * steps after one never run; a rule of the language, not a table fact).
  *
  * @param {object} step
  * @returns {boolean}
  */
 export function leaves(step) {
-  return step.step === "return" || step.step === "throw" || step.step === "break";
+  return step.step === "return" || step.step === "throw" || step.step === "break" || step.step === "continue";
 }
 
 /**
  * Whether a step list runs without waiting anywhere: steps that never wait (the table's
- * `waits: false`: log, start, set, cancel, throw, return, break), and steps whose blocks
- * are made of those (`waits: "blocks"`: if, repeat, try). Such steps compile to plain
- * statements in both compilers. One rule is not the table's: a try holding a break is
- * never one, for the break must wait for the try's finally (a for-await's return()
- * comes after it), which only a chain can do.
+ * `waits: false`: log, start, set, cancel, throw, return, break, continue), and steps
+ * whose blocks are made of those (`waits: "blocks"`: if, repeat, while, try). Such steps
+ * compile to plain statements in both compilers. One rule is not the table's: a try
+ * holding a break or a continue is never one, for in a loop of callbacks the jump
+ * (`return afterLoop()`, a for-await's return()) must wait for the try's finally, which
+ * only a chain can do.
  *
  * @param {object[] | null | undefined} steps
  * @returns {boolean}
@@ -171,7 +197,7 @@ export function isSyncOnly(steps) {
   return (steps ?? []).every((step) => {
     const waits = stepRow(step)?.waits;
     if (waits !== "blocks") return waits === false;
-    if (step.step === "try" && containsBreak([step])) return false;
+    if (step.step === "try" && containsJump([step])) return false;
     return childBlocks(step).every((block) => isSyncOnly(block.steps));
   });
 }
@@ -259,7 +285,14 @@ function syncCalls(steps, visit) {
         break;
       }
       case "repeat":
-        if (!syncCalls(step.body, visit) && step.times > 0) return false;
+        // A computed count may be 0, and a break may leave before the first wait.
+        if (!syncCalls(step.body, visit) && typeof step.times === "number" && step.times > 0 && !containsJump(step.body)) {
+          return false;
+        }
+        break;
+      case "while":
+        // The condition may be false at once: the steps after may run without waiting.
+        syncCalls(step.body, visit);
         break;
       default:
         // A wait: what follows runs in a callback.

@@ -1,28 +1,39 @@
 """Block step checks for the loader: the rules of the steps that hold step lists.
 
-try (with its catch and finally), if, repeat, timeout, for_each and using, and break,
-which leaves a for_each. A block may bind a name for itself (a catch's error, a
-repeat's counter, a for_each's value, a using's resource value); the scope keeps such a
-name fixed inside its block and ended after it.
+try (with its catch and finally), if, repeat, while, timeout, for_each and using, and
+break and continue, which leave a loop or go on with its next round. A block may bind a
+name for itself (a catch's error, a repeat's counter, a for_each's value, a using's
+resource value); the scope keeps such a name fixed inside its block and ended after it.
 """
 
 from __future__ import annotations
 
 import yaml
 
-from asyncparity_python.ir_steps import walk
+from asyncparity_python.ir_steps import STEPS, blocks, walk
 
 from .check_steps import StepChecker
 from .check_values import Scope, meet
 from .diagnostics import did_you_mean
 from .names import ERROR_KIND
-from .yaml_nodes import MISSING, Missing
+from .yaml_nodes import MISSING, Missing, describe
 
 CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_REPEAT = 10_000
+LOOPS = {"repeat", "while", "for_each"}
 TIMEOUT_IDIOMS = ("signal", "race")
+
+
+def _refs(expr: dict) -> set[str]:
+    """The names an IR expression reads."""
+    if "ref" in expr:
+        return {expr["ref"]}
+    parts = [*expr.get("format", []), *expr.get("list", []), *(item for _, item in expr.get("object", []))]
+    if "calc" in expr:
+        parts += [expr["calc"][0], expr["calc"][2]]
+    return set().union(*(_refs(part) for part in parts if isinstance(part, dict)))
 
 
 class BlockStepChecker(StepChecker):
@@ -40,7 +51,11 @@ class BlockStepChecker(StepChecker):
         final = None
         if "finally" in entries:
             scope.definite = None if before is None else set(before)
-            final = self.steps(entries["finally"][1], scope, where)
+            self.blocks.append("finally")
+            try:
+                final = self.steps(entries["finally"][1], scope, where)
+            finally:
+                self.blocks.pop()
             bound_in_finally = set() if scope.definite is None or before is None else scope.definite - before
             after = None if scope.definite is None or after is None else after | bound_in_finally
         scope.definite = after
@@ -128,10 +143,12 @@ class BlockStepChecker(StepChecker):
             timeout["idiom"] = "race"
         return timeout
 
-    def step_if(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        node = entries["if"][1]
+    def condition(self, node: yaml.Node, scope: Scope, head: str) -> dict | None:
+        """The condition of an ``if`` or a ``while`` (``head``): the IR fields it adds to
+        the step, or None after a diagnostic. One rule for both, so that a while takes
+        whatever an if takes."""
         if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
-            self.error(node, 'if takes [left, comparison, right], for example [$attempt, "<", 3]')
+            self.error(node, f'{head} takes [left, comparison, right], for example [$attempt, "<", 3]')
             return None
         left_node, op_node, right_node = node.value
         left = self.expr(left_node, scope)
@@ -140,6 +157,12 @@ class BlockStepChecker(StepChecker):
             self.error(op_node, f"unknown comparison '{op}'; use one of {' '.join(COMPARISONS)}")
             op = MISSING
         right = self.expr(right_node, scope)
+        if left is None or right is None or op is MISSING:
+            return None
+        return {"left": left, "op": op, "right": right}
+
+    def step_if(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        condition = self.condition(entries["if"][1], scope, "if")
         if "then" not in entries:
             self.error(entries["if"][0], "if needs 'then: [steps]'")
             return None
@@ -148,26 +171,77 @@ class BlockStepChecker(StepChecker):
         after_then, scope.definite = scope.definite, before
         otherwise = self.steps(entries["else"][1], scope, where) if "else" in entries else []
         scope.definite = meet(after_then, scope.definite)
-        if left is None or right is None or op is MISSING:
+        if condition is None:
             return None
-        return {"step": "if", "left": left, "op": op, "right": right, "then": then, "else": otherwise}
+        return {"step": "if", **condition, "then": then, "else": otherwise}
 
     def step_repeat(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        times = self.integer(entries["repeat"][1], "repeat", 1, MAX_REPEAT)
+        times = self.repeat_count(entries["repeat"][1], scope)
         bind = self.bind(entries, scope, "value", False)
         if "steps" not in entries:
             self.error(entries["repeat"][0], "repeat needs 'steps: [steps]'")
             return None
+        before = scope.snapshot()
+        # The names a computed count reads stay as they are in the body: Python's range()
+        # reads the count once, a JavaScript `for` compares with it before every round.
+        counted = sorted(_refs(times) - set(scope.fixed)) if isinstance(times, dict) else []
+        for name in counted:
+            scope.fixed[name] = "read by the repeat's count"
         self.blocks.append("repeat")
         try:
             body = self._fixed_while(scope, bind, "the loop counter", lambda: self.steps(entries["steps"][1], scope, where))
         finally:
             self.blocks.pop()
+            for name in counted:
+                del scope.fixed[name]
+        if not isinstance(times, int) or self.leaves_early(body):
+            # A computed count may be 0 or less, and a break or continue may skip the rest
+            # of a round: what the body binds may be unbound after the loop.
+            scope.definite = before
         if bind is not None:
-            # repeat runs its body at least once, so what the body binds is bound after it;
-            # the counter is not (a JavaScript `for` scopes it to the loop).
+            # A literal count runs the body at least once, so what the body binds is bound
+            # after it; the counter is not (a JavaScript `for` scopes it to the loop).
             scope.end(bind, "the counter of a repeat that has ended; it exists only inside the loop")
         return None if times is MISSING else {"step": "repeat", "times": times, "bind": bind, "body": body}
+
+    def repeat_count(self, node: yaml.Node, scope: Scope) -> int | dict | Missing:
+        """A repeat's count: an integer literal from 1 to MAX_REPEAT, or a value computed
+        when the step runs (a name, a calc), which no one checks then: see LANGUAGE.md."""
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            return self.integer(node, "repeat", 1, MAX_REPEAT)
+        count = self.expr(node, scope)
+        if count is None:
+            return MISSING
+        if "literal" in count or "format" in count or "list" in count or "object" in count:
+            self.error(node, f"repeat takes a count: an integer or a value computing one ($n, a calc), not {describe(node)}")
+            return MISSING
+        return count
+
+    @staticmethod
+    def leaves_early(body: list[dict]) -> bool:
+        """Whether a loop body holds a break or continue of its own loop (not of a loop
+        nested in it), which may skip the rest of a round."""
+        for step in body:
+            if step["step"] in ("break", "continue"):
+                return True
+            if not STEPS[step["step"]]["loops"] and any(BlockStepChecker.leaves_early(block) for block, _ in blocks(step)):
+                return True
+        return False
+
+    def step_while(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        condition = self.condition(entries["while"][1], scope, "while")
+        if "steps" not in entries:
+            self.error(entries["while"][0], "while needs 'steps: [steps]', the block it runs while the condition holds")
+            return None
+        before = scope.snapshot()
+        self.blocks.append("while")
+        try:
+            body = self.steps(entries["steps"][1], scope, where)
+        finally:
+            self.blocks.pop()
+        # The body may run no time at all: nothing it binds is bound after it.
+        scope.definite = before
+        return None if condition is None else {"step": "while", **condition, "body": body}
 
     def step_for_each(self, entries: dict, scope: Scope, where: str) -> dict | None:
         call = self.call(entries["for_each"][1], entries["args"][1] if "args" in entries else None, scope, generator=True)
@@ -210,15 +284,34 @@ class BlockStepChecker(StepChecker):
         return {"step": "using", "resource": name, "args": args, "bind": bind, "body": body}
 
     def step_break(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        if not (isinstance(entries["break"][1], yaml.ScalarNode) and self.plain(entries["break"][1], "break") is True):
-            self.error(entries["break"][1], "write a break as 'break: true'")
+        return self.loop_jump(entries, scope, "break")
+
+    def step_continue(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        return self.loop_jump(entries, scope, "continue")
+
+    def loop_jump(self, entries: dict, scope: Scope, head: str) -> dict | None:
+        """A break or a continue: written ``break: true``, inside a repeat, a while or a
+        for_each of its own function (not in a timeout block or a finally block inside one)."""
+        if not (isinstance(entries[head][1], yaml.ScalarNode) and self.plain(entries[head][1], head) is True):
+            self.error(entries[head][1], f"write a {head} as '{head}: true'")
             return None
-        loops = [block for block in self.blocks if block != "try"]
-        if not loops or loops[-1] != "for_each":
-            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(
-                loops[-1] if loops else "", "no for_each"
+        # The innermost of the loops, timeout blocks and finally blocks around it (a finally
+        # counts only inside a loop: outside every loop the message is that there is none).
+        around = self.blocks if LOOPS & set(self.blocks) else [block for block in self.blocks if block != "finally"]
+        innermost = around[-1] if around else None
+        if innermost is None or innermost == "timeout":
+            # A timeout block is a function of its own on CPython 3.10 (asyncio.wait_for) and
+            # in JavaScript's race idiom: a break there could not reach the loop around it.
+            place = "a timeout block (a function of its own on CPython 3.10)" if innermost else "no loop"
+            self.error(entries[head][0], f"{head} belongs in a loop (repeat, while or for_each); here it is inside {place}")
+            return None
+        if innermost == "finally":
+            # Both languages let it drop the error in flight; CPython 3.14 warns (PEP 765), ruff says B012.
+            self.error(
+                entries[head][0],
+                f"a {head} cannot leave a finally block: it would drop the error in flight (PEP 765); "
+                f"put the {head} after the try",
             )
-            self.error(entries["break"][0], f"break leaves a for_each; here it is inside {place}")
             return None
         scope.definite = None
-        return {"step": "break"}
+        return {"step": head}

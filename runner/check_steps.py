@@ -30,8 +30,8 @@ class StepChecker(ValueChecker):
         self.arity: dict[str, int] = {}
         self.caught: list[tuple[str, yaml.Node]] = []
         self.generators: set[str] = set()
-        # Where the step being read sits: in a generator function, and inside which loops
-        # and timeout blocks (innermost last), for yield and break.
+        # Where the step being read sits: in a generator function, and inside which loops,
+        # timeout blocks and finally blocks (innermost last), for yield, break and continue.
         self.in_generator = False
         self.blocks: list[str] = []
         # Steps holding steps around the step being read, in its function; steps read so far.
@@ -79,7 +79,7 @@ class StepChecker(ValueChecker):
         if holds_steps and self.block_depth >= MAX_BLOCK_DEPTH:
             self.error(
                 node,
-                f"this '{head}' is inside {MAX_BLOCK_DEPTH} blocks: steps that hold steps (try, if, repeat, timeout, "
+                f"this '{head}' is inside {MAX_BLOCK_DEPTH} blocks: steps that hold steps (try, if, repeat, while, timeout, "
                 f"for_each, using) nest at most {MAX_BLOCK_DEPTH} deep in a function, as CPython compiles at most "
                 "20 nested blocks; move the inner steps into a function of their own",
             )

@@ -33,7 +33,7 @@ MAX_YAML_DEPTH = 64
 """Lists and mappings nested in one another anywhere in the file, counted as the loader
 composes the parser's events into nodes (the checks then read the nodes recursively)."""
 MAX_BLOCK_DEPTH = 5
-"""Steps that hold steps (try, if, repeat, timeout, for_each, using) nested in one
+"""Steps that hold steps (try, if, repeat, while, timeout, for_each, using) nested in one
 another in one function body. CPython compiles at most 20 statically nested blocks: the
 catch of a try that also has a finally takes three of them, and so does the costliest
 step that holds none (``any``: a for, a try, an except). Five such trys around an

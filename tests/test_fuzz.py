@@ -10,7 +10,7 @@ to the table), operations with latencies and scripted results, functions with ty
 parameters, generators, queues, resources, error kinds, low ``limits`` now and then, and
 names that the programs might use themselves (``TRICKY_NAMES``). It keeps to what the loader
 accepts (runner/check_*.py): a name is read only where it is bound on every path, a
-``break`` only in a ``for_each``, no ``return`` in a timeout block or a generator, and
+``break`` and ``continue`` only in a loop, no ``return`` in a timeout block or a generator, and
 so on; it keeps sizes small (a few functions, blocks nested at most ``MAX_DEPTH``).
 
 The properties:
@@ -109,6 +109,8 @@ DEFAULT_EXAMPLES = 100
 FULL_EXAMPLES = 1000
 MAX_DEPTH = 3
 """Blocks nest at most this deep inside a function (main's own try adds one)."""
+LOOPS = ("repeat", "while", "for_each")
+"""The steps a break or a continue belongs in (spec/ir-steps.json's ``loops``)."""
 DRAIN = 500_000
 """How long main sleeps before it returns: longer than anything a scenario leaves running."""
 
@@ -272,6 +274,23 @@ class TimerWatch:
     def together(self) -> list[int]:
         """The instants at which more than one timer fired."""
         return sorted({instant for instant in self.instants if self.instants.count(instant) > 1})
+
+
+def jumps(steps: list[dict]) -> bool:
+    """Whether generated steps hold a break or continue of the loop around them (not of a
+    loop nested in them)."""
+    for step in steps:
+        if "break" in step or "continue" in step:
+            return True
+        if any(head in step for head in LOOPS):
+            continue
+        for key in ("try", "then", "else", "finally", "steps"):
+            if isinstance(step.get(key), list) and jumps(step[key]):
+                return True
+        catch = step.get("catch")
+        if (isinstance(catch, list) and jumps(catch)) or (isinstance(catch, dict) and jumps(catch.get("steps", []))):
+            return True
+    return False
 
 
 # -- values ---------------------------------------------------------------------------
@@ -449,7 +468,7 @@ class Builder:
             kind = self.pick(kinds)
             made = STEP_BUILDERS[kind](self, ctx, scope)
             steps += made
-            if kind in ("return", "break"):
+            if kind in ("return", "break", "continue"):
                 break
         return steps
 
@@ -460,15 +479,15 @@ class Builder:
             kinds += ["call"] * 2
         nested = ctx.depth < MAX_DEPTH
         if nested:
-            kinds += ["if", "repeat", "try"]
+            kinds += ["if", "repeat", "while", "try"]
             if not ctx.safe:
                 kinds.append("timeout")
         if not ctx.safe:
             kinds.append("throw")
         if ctx.returns is not None and "timeout" not in ctx.blocks:
             kinds.append("return")
-        if ctx.blocks and ctx.blocks[-1] == "for_each":
-            kinds.append("break")
+        if ctx.blocks and ctx.blocks[-1] in LOOPS:
+            kinds += ["break", "continue"]
         if ctx.where == "gen" and "timeout" not in ctx.blocks:
             kinds += ["yield"] * 3
         if not ctx.deadline:
@@ -546,6 +565,9 @@ class Builder:
     def step_break(self, ctx: Context, scope: Scope) -> list[dict]:
         return [{"break": True}]
 
+    def step_continue(self, ctx: Context, scope: Scope) -> list[dict]:
+        return [{"continue": True}]
+
     def step_yield(self, ctx: Context, scope: Scope) -> list[dict]:
         return [{"yield": self.expr(scope, self.yields)}]
 
@@ -565,16 +587,37 @@ class Builder:
         return [step]
 
     def step_repeat(self, ctx: Context, scope: Scope) -> list[dict]:
+        before: list[dict] = []
         step: dict = {"repeat": self.number(1, 3)}
-        inner = scope.child()
+        fixed: dict[str, str] = {}
+        if self.chance(30):
+            # A computed count, 0 now and then (no round at all); the body may not bind
+            # its name again (the loader's rule: range() reads it once, a for each round).
+            count = scope.fresh("n")
+            before.append({"set": count, "value": self.number(0, 3)})
+            step["repeat"] = f"${count}"
+            scope.values[count] = NAT
+            fixed[count] = NAT
         if self.chance(60):
             counter = scope.fresh("i")
             step["as"] = counter
-            inner = scope.child({counter: NAT})
+            fixed[counter] = NAT
+        inner = scope.child(fixed)
         step["steps"] = self.block(ctx.inside("repeat"), inner)
-        # repeat runs its body at least once: what it binds is bound after it (not the counter)
-        self.adopt(scope, inner, exclude=step.get("as"))
-        return [step]
+        if isinstance(step["repeat"], int) and not jumps(step["steps"]):
+            # A literal count runs the body at least once and to its end: what it binds is
+            # bound after it (not the counter).
+            self.adopt(scope, inner, exclude=step.get("as"))
+        return [*before, step]
+
+    def step_while(self, ctx: Context, scope: Scope) -> list[dict]:
+        # A counted while, its counter moved first so that a continue cannot spin it.
+        counter = scope.fresh("w")
+        inner = scope.child({counter: NAT})
+        body = [{"set": counter, "value": {"calc": [f"${counter}", "+", 1]}}]
+        body += self.block(ctx.inside("while"), inner)
+        scope.values[counter] = NAT
+        return [{"set": counter, "value": 0}, {"while": [f"${counter}", "<", self.number(0, 3)], "steps": body}]
 
     def adopt(self, scope: Scope, inner: Scope, exclude: str | None = None) -> None:
         for name, type_ in inner.values.items():
@@ -606,7 +649,8 @@ class Builder:
                 # Clean-up takes no signal in JavaScript: a finally under a deadline must not wait.
                 step["finally"] = [self.step_log(ctx, scope)[0] for _ in range(self.number(1, 2))]
             else:
-                step["finally"] = self.block(ctx.inside(), scope.child())
+                # No break or continue leaves a finally (the loader's rule, PEP 765).
+                step["finally"] = self.block(ctx.inside("finally"), scope.child())
         return [step]
 
     def step_timeout(self, ctx: Context, scope: Scope) -> list[dict]:
@@ -883,9 +927,11 @@ STEP_BUILDERS: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "throw": Builder.step_throw,
     "return": Builder.step_return,
     "break": Builder.step_break,
+    "continue": Builder.step_continue,
     "yield": Builder.step_yield,
     "if": Builder.step_if,
     "repeat": Builder.step_repeat,
+    "while": Builder.step_while,
     "try": Builder.step_try,
     "timeout": Builder.step_timeout,
     "using": Builder.step_using,
@@ -916,6 +962,17 @@ def _feature_break(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
     else:
         body.append({"break": True})
     return [{"for_each": gen.name, **builder.args(scope, gen.params), "steps": body}]
+
+
+def _feature_continue(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # A round that continues early, in a repeat or a while, and a break too now and then.
+    count = builder.number(1, 3)
+    body = builder.block(ctx.inside("repeat"), scope.child(), 0, 2)
+    body.append({"if": builder.comparison(scope), "then": [{"continue": True}]})
+    body += builder.block(ctx.inside("repeat"), scope.child(), 0, 1)
+    if builder.chance(30):
+        body.append({"break": True})
+    return [{"repeat": count, "steps": body}]
 
 
 def _feature_return(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
@@ -960,6 +1017,8 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "break": _feature_break,
     "using": Builder.step_using,
     "now": Builder.step_now,
+    "while": Builder.step_while,
+    "continue": _feature_continue,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -136,8 +136,10 @@ class IrCheck:
                 self._local(name, where)
             for _, name in ir_steps.fields_of_type(step, "name"):
                 self._local(name, where)
-            for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1"):
-                minimum = int(ir_steps.STEPS[step_name]["fields"][field][-1])
+            for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1", "integer>=0|expr"):
+                if isinstance(value, dict):
+                    continue  # an expression, checked below with the step's others
+                minimum = int(ir_steps.STEPS[step_name]["fields"][field].split("|")[0][-1])
                 if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                     raise ValueError(
                         f"{where}: line {step.get('line')}: a {step_name} {field} is an integer >= {minimum}, not {value!r}"

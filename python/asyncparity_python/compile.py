@@ -34,7 +34,9 @@ timeout 50                  ``async with asyncio.timeout(0.05):``
 group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
-repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound)
+repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound);
+                            a computed count: ``for _ in range(attempts):``
+while                       ``while status != "done":``
 set                         ``delay = delay * 2``
 cancel                      ``task.cancel()``
 map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
@@ -48,7 +50,7 @@ generator function          ``async def ticks(interval):`` whose body has ``yiel
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
                             bound), deliberately without ``contextlib.aclosing``
-break                       ``break``
+break / continue            ``break`` / ``continue``
 using                       ``async with connection("db") as conn:`` (without
                             ``as`` when nothing is bound)
 resources                   ``connection = world.resource("connection", open=5,
@@ -637,7 +639,15 @@ class _Program:
 
     def _repeat(self, step: dict, depth: int) -> list[str]:
         counter = step.get("bind") or "_"
-        return [f"{_indent(depth)}for {counter} in range({int(step['times'])}):", *self._block(step["body"], depth + 1)]
+        # A computed count is range()'s: 0 or less runs no round, a non-integer raises TypeError.
+        times = self._expr(step["times"]) if isinstance(step["times"], dict) else str(int(step["times"]))
+        return [f"{_indent(depth)}for {counter} in range({times}):", *self._block(step["body"], depth + 1)]
+
+    def _while(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}while {self._condition(step)}:", *self._block(step["body"], depth + 1)]
+
+    def _continue(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}continue"]
 
     def _set(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{step['bind']} = {self._expr(step['value'])}"]
@@ -809,8 +819,8 @@ class _Program:
             raise ValueError(f"line {step.get('line')}: a try needs a catch, a finally, or both")
         return lines
 
-    def _if(self, step: dict, depth: int, keyword: str = "if") -> list[str]:
-        indent = "    " * depth
+    def _condition(self, step: dict) -> str:
+        """The condition of an ``if`` or a ``while`` step, as a Python expression."""
         if step["op"] not in _OPS:
             raise ValueError(f"line {step.get('line')}: unknown comparison {step['op']!r}")
         op = step["op"]
@@ -823,10 +833,11 @@ class _Program:
             # Against a literal boolean, `is` (ruff E712 rejects `== True`), which is also
             # what JavaScript's `=== true` means: `1 is True` is false, as `1 === true` is.
             op = "is" if op == "==" else "is not"
-        lines = [
-            f"{indent}{keyword} {self._expr(step['left'])} {op} {self._expr(step['right'])}:",
-            *self._block(step["then"], depth + 1),
-        ]
+        return f"{self._expr(step['left'])} {op} {self._expr(step['right'])}"
+
+    def _if(self, step: dict, depth: int, keyword: str = "if") -> list[str]:
+        indent = "    " * depth
+        lines = [f"{indent}{keyword} {self._condition(step)}:", *self._block(step["then"], depth + 1)]
         otherwise = step.get("else") or []
         if len(otherwise) == 1 and otherwise[0]["step"] == "if":
             lines += self._if(otherwise[0], depth, "elif")
@@ -932,6 +943,8 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "break": _Program._break,
     "using": _Program._using,
     "now": _Program._now,
+    "while": _Program._while,
+    "continue": _Program._continue,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

@@ -45,6 +45,8 @@ const SAMPLES = {
   break: () => ({ step: brk(), inLoop: true }),
   using: () => ({ step: using("connection", ["db"], "c", [log(ref("c"))]) }),
   now: () => ({ step: { step: "now", bind: "x" } }),
+  while: () => ({ step: { step: "while", left: ref("x"), op: "<", right: lit(3), body: [set("x", { calc: [ref("x"), "+", lit(1)] })] }, before: [set("x", 0)] }),
+  continue: () => ({ step: { step: "continue" }, inLoop: true }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

@@ -301,9 +301,9 @@ test("the matrix covers every step kind in every position", () => {
     visit(ir.functions.find((fn) => fn.name === "work").body);
   }
   assert.deepEqual([...kinds].sort(), [
-    "all", "all_settled", "any", "await-call", "await-handle", "break", "cancel", "for_each", "get", "group", "if",
-    "log", "map", "put", "race", "repeat", "return", "set", "sleep", "sleep-expr", "start", "throw", "timeout", "try",
-    "using", "yield",
+    "all", "all_settled", "any", "await-call", "await-handle", "break", "cancel", "continue", "for_each", "get", "group",
+    "if", "log", "map", "put", "race", "repeat", "return", "set", "sleep", "sleep-expr", "start", "throw", "timeout", "try",
+    "using", "while", "yield",
   ]);
 });
 
@@ -1085,11 +1085,12 @@ test("malformed IR for generators, for_each, break and using is an error naming 
   bad(base([{ step: "start", line: 4, call: fnCall("gen"), bind: "g" }]), /"gen" is a generator/);
   bad(base([{ step: "map", line: 4, callee: "gen", callee_kind: "function", over: lit([1]), limit: 1, bind: null }]), /"gen" is a generator/);
   bad(base([{ step: "yield", line: 5, value: lit(1) }]), /main, line 5 \(yield\): yield belongs in a function with generator: true/);
-  bad(base([{ step: "break", line: 6 }]), /line 6 \(break\): break leaves a for_each; here it is inside no for_each/);
-  bad(base([{ step: "for_each", line: 1, call: fnCall("gen"), bind: null, body: [{ step: "repeat", line: 2, times: 2, bind: null, body: [{ step: "break", line: 7 }] }] }]),
-    /line 7 \(break\): break leaves a for_each; here it is inside a repeat/);
+  bad(base([{ step: "break", line: 6 }]), /line 6 \(break\): break belongs in a loop \(repeat, while or for_each\); here it is inside no loop/);
+  bad(base([{ step: "continue", line: 6 }]), /line 6 \(continue\): continue belongs in a loop \(repeat, while or for_each\); here it is inside no loop/);
+  bad(base([{ step: "repeat", line: 1, times: 2, bind: null, body: [{ step: "timeout", line: 2, ms: 5, body: [{ step: "continue", line: 7 }] }] }], { errors: ["TimeoutError"] }),
+    /line 7 \(continue\): continue belongs in a loop \(repeat, while or for_each\); here it is inside a timeout block/);
   bad(base([{ step: "for_each", line: 1, call: fnCall("gen"), bind: null, body: [{ step: "timeout", line: 2, ms: 5, body: [{ step: "break", line: 7 }] }] }], { errors: ["TimeoutError"] }),
-    /break leaves a for_each; here it is inside a timeout/);
+    /break belongs in a loop \(repeat, while or for_each\); here it is inside a timeout block/);
   bad(base([{ step: "using", line: 8, resource: "pool", args: [], bind: null, body: [] }]), /line 8 \(using\): "pool" is not listed in resources/);
   bad(base([], { resources: [{ name: "connection", open: -1, close: 3 }] }), /resource connection: open must be an integer >= 0/);
   bad(base([], { resources: [{ name: "gen", open: 1, close: 3 }] }), /resource "gen" is also an operation, function or queue/);

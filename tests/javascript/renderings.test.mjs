@@ -20,8 +20,9 @@ import { forEachStep, isSyncOnly, syncRecursiveFunctions } from "../../javascrip
 import { signalFunctions } from "../../javascript/deadlines.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
-  all, allSettled, anyOf, awaitCall, awaitHandle, calc, call, cancel, catcher, fails, fmt, forEach, group, ifStep, list,
-  log, mapStep, op, race, raise, ref, repeat, ret, returns, scenario, sleep, start, timeout, tryStep, yieldStep,
+  all, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher, cont, fails, fmt, forEach, group, ifStep,
+  list, log, mapStep, op, race, raise, ref, repeat, ret, returns, scenario, set, sleep, start, timeout, tryStep, using,
+  whileStep, yieldStep,
 } from "./fixtures/scenarios.mjs";
 import { DEADLINES } from "./fixtures/deadlines.mjs";
 import { randomScenarios } from "./fixtures/random-scenarios.mjs";
@@ -716,4 +717,133 @@ test("random scenarios: js-promise and js-async give the same outcome (tries who
     }
   }
   assert.ok(compared > 2700, `${compared} compared`);
+});
+
+// ---- loops: while, break and continue in every loop, computed counts (issue 10) -------------
+
+test("while: a native while where the body never waits, a recursive loop function where it does", () => {
+  const ir = scenario({
+    id: "while-text",
+    operations: [op("status", 5, returns("queued"), returns("done"))],
+    main: [
+      set("n", 0),
+      whileStep(ref("n"), "<", 3, [set("n", calc(ref("n"), "+", 1)), ifStep(ref("n"), "==", 2, [cont()]), log(ref("n"))]),
+      awaitCall(call("status"), "state"),
+      whileStep(ref("state"), "!=", "done", [sleep(100), awaitCall(call("status"), "state")]),
+      ret(ref("state")),
+    ],
+  });
+  const promise = compile(ir, "js-promise").body;
+  assert.ok(promise.includes(`
+  let n = 0;
+  while (n < 3) {
+    n = n + 1;
+    if (n === 2) {
+      continue;
+    }
+    log(n);
+  }
+  let state;
+  return status().then((value) => {
+    state = value;
+    const loop = () => {
+      if (state !== "done") {
+        return new Promise((resolve) => setTimeout(resolve, 100))
+          .then(() => status())
+          .then((value2) => {
+            state = value2;
+            return loop();
+          });
+      }
+      return state;
+    };
+    return loop();
+  });
+`), promise);
+  const asyncBody = compile(ir, "js-async").body;
+  assert.ok(asyncBody.includes(`
+  while (state !== "done") {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    state = await status();
+  }
+`), asyncBody);
+});
+
+test("break and continue in repeat, while and for_each: through a try's finally and a resource's close, on both variants", async () => {
+  // Each loop's second round continues and its third breaks, inside a try whose finally
+  // waits, inside a using: the finally, then the close, then the jump (as js-async's
+  // native break and continue do). Traces derived by hand: open 2, close 1, sleeps 1.
+  const round = (counter) => [
+    using("pool", [ref(counter)], null, [
+      tryStep(
+        [sleep(1), ifStep(ref(counter), "==", 1, [cont()]), ifStep(ref(counter), "==", 2, [brk()]), log(fmt("round ", ref(counter)))],
+        null,
+        [sleep(1), log(fmt("finally ", ref(counter)))],
+      ),
+    ]),
+    log(fmt("after using ", ref(counter))),
+  ];
+  const ir = scenario({
+    id: "jumps-everywhere",
+    resources: [{ name: "pool", open: 2, close: 1 }],
+    functions: { gen: { params: [], generator: true, body: [repeat(5, "g", [yieldStep(ref("g"))])] } },
+    main: [
+      repeat(5, "r", round("r")),
+      log("after repeat"),
+      set("w", 0),
+      whileStep(ref("w"), "<", 5, [set("w", calc(ref("w"), "+", 1)), set("v", calc(ref("w"), "-", 1)), ...round("v")]),
+      log("after while"),
+      forEach(call("gen"), "e", round("e")),
+      log("after for_each"),
+      ret("done"),
+    ],
+  });
+  const loop = (t, what) => `
+${t + 2} open pool(0)
+${t + 3} log "round 0"
+${t + 4} log "finally 0"
+${t + 5} close pool
+${t + 5} log "after using 0"
+${t + 7} open pool(1)
+${t + 9} log "finally 1"
+${t + 10} close pool
+${t + 12} open pool(2)
+${t + 14} log "finally 2"
+${t + 15} close pool
+${t + 15} log "after ${what}"`.trim();
+  await assertTrace(ir, `${loop(0, "repeat")}
+${loop(15, "while")}
+${loop(30, "for_each")}
+45 return "done"`, { returns: "done" });
+});
+
+test("a repeat of a computed count: the value compared before every round, 0 or less runs none, a fraction up to the next integer", async () => {
+  const counted = (value) => scenario({
+    id: "computed-count",
+    main: [set("n", value), repeat(ref("n"), "i", [log(ref("i"))]), repeat(calc(ref("n"), "-", 5), null, [log("never")]), ret("done")],
+  });
+  assert.ok(compile(counted(2), "js-async").body.includes("for (let i = 0; i < n; i += 1) {"));
+  assert.ok(compile(counted(2), "js-async").body.includes("for (let attempt = 0; attempt < n - 5; attempt += 1) {"));
+  await assertTrace(counted(2), '0 log 0\n0 log 1\n0 return "done"');
+  await assertTrace(counted(-1), '0 return "done"');
+  // Python's range() raises TypeError here (spec/divergences/repeat-count-not-an-integer.yaml).
+  await assertTrace(counted(2.5), '0 log 0\n0 log 1\n0 log 2\n0 return "done"');
+});
+
+test("a while that never ends is a runaway naming the scenario on both variants: at the scenario's bounds, or at the event bound", async () => {
+  const forever = (body, limits) => {
+    const ir = scenario({ id: "forever", main: [set("n", 0), whileStep(1, "==", 1, body)] });
+    Object.assign(ir.limits, limits);
+    return ir;
+  };
+  for (const target of TARGETS) {
+    const waiting = await runBody(forever([sleep(10)], { timer_firings: 50 }), target);
+    assert.deepEqual([waiting.status, waiting.message], ["runaway", "runaway: scenario 'forever' passed 50 timer firings"], target);
+    // A call into the kit is a turn here (spec/RUNTIME.md, runaway bounds), so a loop of
+    // logs passes turns_per_instant first; Python, where it is no turn, stops at the event bound.
+    const logging = await runBody(forever([log(ref("n"))], {}), target);
+    assert.deepEqual([logging.status, logging.message], ["runaway", "runaway: scenario 'forever' passed 1000 turns at 0 ms"], target);
+    const unbounded = await runBody(forever([log(ref("n"))], { turns_per_instant: 1e9 }), target);
+    assert.deepEqual([unbounded.status, unbounded.message], ["runaway", "runaway: scenario 'forever' passed 100000 trace events at 0 ms"], target);
+  }
 });

@@ -284,6 +284,36 @@ async function main() { let n = 0; for (let i = 0; i < 1e7; i++) for (let j = 0;
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
 
+test("a compiled while that never waits is a runaway on both variants: the worker stops the loop past its bound", TIMEOUT, async () => {
+  // The programs the compilers write for `while: [1, "==", 1]` around a `set` (a native
+  // `while` in both), the run's wall-clock bound lowered from 5 s as above.
+  const { compile } = await import(COMPILER);
+  const ir = {
+    ir: 1, id: "spinning-while", summary: "s", source: "t.yaml", limits: {}, errors: [], operations: [], functions: [],
+    main: [
+      { step: "set", bind: "n", value: { literal: 0 }, line: 1 },
+      {
+        step: "while", left: { literal: 1 }, op: "==", right: { literal: 1 }, line: 2,
+        body: [{ step: "set", bind: "n", value: { calc: [{ ref: "n" }, "+", { literal: 1 }] }, line: 3 }],
+      },
+    ],
+  };
+  const replies = await Promise.all(["js-promise", "js-async"].map(async (target) => {
+    const { body } = compile(ir, target);
+    assert.match(body, /while \(1 === 1\) \{/);
+    const lowered = body.replace(/^(const world = new World\(.*\);)$/m, "$1\nworld.wallClockSeconds = 0.2;");
+    const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+    const reply = await worker.request({ id: 1, type: "run", target, scenario: stubIr("spinning-while", lowered) });
+    worker.child.stdin.end();
+    return reply.outcome;
+  }));
+  for (const outcome of replies) {
+    assert.equal(outcome.status, "runaway");
+    assert.equal(outcome.message, "runaway: scenario 'spinning-while' passed 0.2 s of wall-clock time in a loop that never calls "
+      + "the kit (the worker stopped it; the trace is lost)");
+  }
+});
+
 test("a run thread that dies is an error reply for its run, and the worker goes on", TIMEOUT, async () => {
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
   const exiting = `const world = new World("exiting", {});

@@ -521,6 +521,65 @@ def test_generators_for_each_break_and_using_become_ir() -> None:
     assert (using["resource"], using["args"], using["bind"]) == ("connection", [{"literal": "db"}], "conn")
 
 
+LOOPS = """\
+id: a
+summary: s
+operations:
+  f: {latency: 1, returns: 1}
+main:
+  - set: n
+    value: 2
+  - while: [$n, ">", 0]
+    steps:
+      - set: n
+        value: {calc: [$n, "-", 1]}
+      - if: [$n, "==", 1]
+        then:
+          - continue: true
+      - await: f
+        as: got
+  - repeat: {calc: [$n, "+", 2]}
+    as: i
+    steps:
+      - await: f
+        as: each
+      - break: true
+  - repeat: 2
+    steps:
+      - await: f
+        as: always
+  - return: $always
+"""
+
+
+def test_while_continue_break_and_a_computed_count_become_ir() -> None:
+    result = load_text(LOOPS, "t.yaml")
+
+    assert result.diagnostics == []
+    _, loop, counted, fixed, _ = result.scenario.ir["main"]
+    assert {key: loop[key] for key in ("step", "left", "op", "right")} == {
+        "step": "while",
+        "left": {"ref": "n"},
+        "op": ">",
+        "right": {"literal": 0},
+    }
+    assert loop["body"][1]["then"] == [{"step": "continue", "line": 14}]
+    assert counted["times"] == {"calc": [{"ref": "n"}, "+", {"literal": 2}]}
+    assert counted["body"][1] == {"step": "break", "line": 22}
+    assert fixed["times"] == 2
+
+
+def test_what_a_loop_binds_is_bound_after_it_only_when_every_round_runs_to_its_end() -> None:
+    # A literal repeat without break or continue runs its steps to their end at least
+    # once (`$always` above); a while may run no round, a computed count may be 0, a
+    # break or continue may skip the rest of a round.
+    unbound = "may not be bound here: some paths to this step do not bind it (bind it before the branch, or on every path)"
+    for name in ("got", "each"):
+        assert messages(LOOPS.replace("return: $always", f"return: ${name}")) == [f"t.yaml:27:13: '${name}' {unbound}"]
+    with_break = LOOPS.replace("        as: always\n", "        as: always\n      - break: true\n")
+    assert messages(with_break) == [f"t.yaml:28:13: '$always' {unbound}"]
+
+
 def test_generator_mistakes() -> None:
     text = GENERATORS.replace(
         "  - using: connection",
@@ -528,7 +587,7 @@ def test_generator_mistakes() -> None:
     )
     assert messages(text) == [
         "t.yaml:24:10: '$tick' is the variable of a for_each that has ended; it exists only inside the loop",
-        "t.yaml:25:5: break leaves a for_each; here it is inside no for_each",
+        "t.yaml:25:5: break belongs in a loop (repeat, while or for_each); here it is inside no loop",
         "t.yaml:26:12: 'ticks' is a generator; consume its values with 'for_each: ticks'",
         "t.yaml:27:15: 'f' is not a generator; for_each consumes a function with generator: true",
     ]
@@ -702,9 +761,9 @@ def test_blocks_nest_at_most_max_block_depth_deep() -> None:
         ]
         column = text.splitlines()[line - 1].index(kind) + 1
         assert messages(text)[1:2] == [
-            f"t.yaml:{line}:{column}: this '{kind}' is inside 5 blocks: steps that hold steps (try, if, repeat, timeout, "
-            "for_each, using) nest at most 5 deep in a function, as CPython compiles at most 20 nested blocks; move the "
-            "inner steps into a function of their own"
+            f"t.yaml:{line}:{column}: this '{kind}' is inside 5 blocks: steps that hold steps (try, if, repeat, while, "
+            "timeout, for_each, using) nest at most 5 deep in a function, as CPython compiles at most 20 nested blocks; "
+            "move the inner steps into a function of their own"
         ], kind
 
 
