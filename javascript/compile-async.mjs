@@ -37,10 +37,12 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
 import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
+  CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
+  repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  taskGroupParts,
 } from "./deadlines.mjs";
 
 /**
@@ -60,7 +62,8 @@ import {
  */
 export function asyncFunction(name, params, steps, root, options = {}) {
   const { generator = false, awaitUsing = false, takesSignal = false } = options;
-  const plan = planBindings(steps, params);
+  // A task_group's body is written as the function's own statements (compileTaskGroup).
+  const plan = planBindings(steps, params, { inline: ["task_group"] });
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
   plan.awaitUsing = awaitUsing;
@@ -109,7 +112,9 @@ function compileWait(step, plan, scope, signal) {
  */
 export const RENDERINGS = Object.freeze({
   await: compileWait,
-  start: (step, plan) => startLines(step, bindingPrefix(step, plan), plan.controllers).map(line),
+  start: (step, plan) => [
+    ...startLines(step, bindingPrefix(step, plan), plan.controllers), ...groupPushLines(step, plan.groups),
+  ].map(line),
   return: (step) => [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)],
   throw: (step) => [line(`throw ${jsNewError(step)};`)],
   try: (step, plan, scope, signal) => [compileTry(step, plan, scope, signal)],
@@ -149,7 +154,28 @@ export const RENDERINGS = Object.freeze({
   }],
   break: () => [line("break;")],
   using: compileUsing,
+  rethrow: (step) => [line(`throw ${camelCase(step.error)};`)],
+  task_group: compileTaskGroup,
 });
+
+/**
+ * A task_group step: an array the body's starts push their calls into (groupPushLines),
+ * the body as the function's own statements, then `await Promise.all(tasks)`.
+ */
+function compileTaskGroup(step, plan, scope, signal) {
+  const tasks = scope.fresh("tasks");
+  plan.groups = [...(plan.groups ?? []), tasks];
+  const body = block(step.body, plan, scope, signal);
+  plan.groups = plan.groups.slice(0, -1);
+  const { expr, comment } = taskGroupParts(tasks, signal, plan.helpers);
+  return [
+    line(TASK_GROUP_COMMENT),
+    line(`const ${tasks} = [];`),
+    ...body,
+    ...(comment ? [line(comment)] : []),
+    line(`await ${expr};`),
+  ];
+}
 
 /**
  * A timeout step: the deadline armed before the block (deadlines.mjs `deadlineLines`), the

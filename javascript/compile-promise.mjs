@@ -72,10 +72,12 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
+  CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
+  repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  taskGroupParts,
 } from "./deadlines.mjs";
 
 /**
@@ -211,7 +213,7 @@ const wait = (steps, i, k, scope, cx, out) => endsList(out, compileWait(steps, i
 export const RENDERINGS = Object.freeze({
   await: wait,
   start: (steps, i, k, scope, cx, out) => {
-    const texts = startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers);
+    const texts = [...startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers), ...groupPushLines(steps[i], cx.groups)];
     return goesOn(out, texts.map((text) => line(text, true)));
   },
   return: (steps, i, k, scope, cx, out) => endsList(out, returnValue(k, steps[i].value == null ? "null" : jsExpr(steps[i].value))),
@@ -252,7 +254,46 @@ export const RENDERINGS = Object.freeze({
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
   break: (steps, i, k, scope, cx, out) => endsList(out, [breakStmt(k)]),
   using: (steps, i, k, scope, cx, out) => endsList(out, compileUsing(steps, i, k, scope, cx)),
+  rethrow: (steps, i, k, scope, cx, out) => {
+    const error = camelCase(steps[i].error);
+    return endsList(out, k.reject ? rejectStmts(k, error) : [line(`throw ${error};`)]);
+  },
+  task_group: (steps, i, k, scope, cx, out) => endsList(out, compileTaskGroup(steps, i, k, scope, cx)),
 });
+
+/**
+ * A task_group step and everything after it: an array the body's starts push their
+ * calls into (groupPushLines), the body (plain statements when it never waits, else its
+ * chain, as a timeout's block), then `Promise.all(tasks)` and the steps after in a
+ * `.then`. The body has no return (the loader guarantees it), so its value is discarded;
+ * names it binds for the steps after are declared before it (planBindings).
+ */
+function compileTaskGroup(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const tasks = scope.fresh("tasks");
+  const out = [line(TASK_GROUP_COMMENT, true), line(`const ${tasks} = [];`, true)];
+  const { expr, comment } = taskGroupParts(tasks, k.signal ?? null, cx.helpers);
+  cx.groups = [...(cx.groups ?? []), tasks];
+  let head;
+  if (isSyncOnly(step.body)) {
+    out.push(...compileSteps(step.body, 0, { ...k, tail: FALL }, scope, cx));
+    head = raw(expr);
+  } else {
+    const blockK = { mode: "discard", sync: true, reject: true, tail: END, signal: k.signal ?? null };
+    const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, scope, cx), "groupBody", out, scope);
+    head = chain(blockExpr, [then([], [ret(expr)])]);
+  }
+  cx.groups = cx.groups.slice(0, -1);
+  if (comment) out.push(line(comment));
+  const links = [];
+  if (i === steps.length - 1 && k.tail.t === "end") {
+    if (k.mode !== "discard") links.push(then([], [ret("undefined")]));
+  } else {
+    links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
+  }
+  out.push(ret(links.length ? chain(head, links) : head));
+  return out;
+}
 
 /**
  * Whether running a step list can reach its end without waiting, i.e. synchronously
@@ -302,7 +343,7 @@ function nativeTry(step, k, scope, cx) {
   // dropped unhandled. Where the finally may also end normally, a throw then goes on out
   // of the try, which in the synchronous part a catch around it turns into a rejection.
   const fin = live(step.finally);
-  const mayLeave = step.finally != null && (containsReturn(fin) || containsStep(fin, "throw"));
+  const mayLeave = step.finally != null && (containsReturn(fin) || containsStep(fin, "throw") || containsStep(fin, "rethrow"));
   const fall = mayLeave ? { ...k, tail: FALL, reject: false } : { ...k, tail: FALL };
   const stmt = {
     t: "try",
@@ -472,7 +513,7 @@ function compileSyncBodyTry(steps, i, k, scope, cx) {
   // an error or a return goes on (`finallyFirst`). It returns its promise; a finally that
   // neither waits nor throws is plain statements (beside a catch that waits, the only
   // case where it is not a plain try), so that the steps after it follow at once.
-  const plain = isSyncOnly(live(step.finally)) && !containsStep(step.finally, "throw");
+  const plain = isSyncOnly(live(step.finally)) && !containsStep(step.finally, "throw") && !containsStep(step.finally, "rethrow");
   const fin = { name: scope.fresh("finallyBlock"), plain };
   const finK = fin.plain
     ? { mode: "discard", sync: false, reject: false, tail: FALL, signal: k.signal }

@@ -339,6 +339,22 @@ export function awaitedParts(step, signal, helpers) {
 }
 
 /**
+ * The promise a `task_group` step waits for once its body has run: `Promise.all` of the
+ * array `tasks`; under a deadline, a wait the deadline ends while the calls run on (as
+ * for a race: JavaScript cannot cancel them). See `awaitedParts`.
+ *
+ * @param {string} tasks the array's name.
+ * @param {string | null} signal
+ * @param {SignalHelpers} helpers
+ * @returns {{expr: string, comment: string | null}}
+ */
+export function taskGroupParts(tasks, signal, helpers) {
+  const all = `Promise.all(${tasks})`;
+  if (signal === null) return { expr: all, comment: null };
+  return { expr: helpers.abortableCall(all, signal), comment: ABORTABLE_COMMENTS.race };
+}
+
+/**
  * The promise a `using` step opens its resource with, under a deadline or not; see
  * `awaitedParts`.
  *

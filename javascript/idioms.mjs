@@ -136,6 +136,25 @@ export function mapParts(step, semaphore, item, signal = null) {
 export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
 
 /**
+ * The comment written above a `task_group` step in both compilers: the calls its body
+ * starts are collected, then settled together. No async or await in it (js-promise).
+ */
+export const TASK_GROUP_COMMENT =
+  "// A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).";
+
+/**
+ * The statements of a `start` step inside a task_group's body (`groups`: the arrays of
+ * the task groups around it, innermost last): the call is added to the innermost one.
+ *
+ * @param {object} step the start step.
+ * @param {string[] | undefined} groups
+ * @returns {string[]} the line, or none outside a task_group.
+ */
+export function groupPushLines(step, groups) {
+  return groups?.length ? [`${groups[groups.length - 1]}.push(${camelCase(step.bind)});`] : [];
+}
+
+/**
  * The counter of a repeat step and the head of its `for` loop, in both compilers: the
  * bound name, or a fresh `attempt` in the loop's scope.
  *

@@ -153,7 +153,7 @@ export function containsBreak(steps) {
  * @returns {boolean}
  */
 export function leaves(step) {
-  return step.step === "return" || step.step === "throw" || step.step === "break";
+  return step.step === "return" || step.step === "throw" || step.step === "rethrow" || step.step === "break";
 }
 
 /**

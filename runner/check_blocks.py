@@ -1,16 +1,18 @@
 """Block step checks for the loader: the rules of the steps that hold step lists.
 
-try (with its catch and finally), if, repeat, timeout, for_each and using, and break,
-which leaves a for_each. A block may bind a name for itself (a catch's error, a
+try (with its catch and finally), if, repeat, timeout, for_each, using and task_group,
+and break, which leaves a for_each. A block may bind a name for itself (a catch's error, a
 repeat's counter, a for_each's value, a using's resource value); the scope keeps such a
 name fixed inside its block and ended after it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import yaml
 
-from asyncparity_python.ir_steps import walk
+from asyncparity_python.ir_steps import blocks, walk
 
 from .check_steps import StepChecker
 from .check_values import Scope, meet
@@ -215,10 +217,46 @@ class BlockStepChecker(StepChecker):
             return None
         loops = [block for block in self.blocks if block != "try"]
         if not loops or loops[-1] != "for_each":
-            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block"}.get(
+            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block", "task_group": "a task_group"}.get(
                 loops[-1] if loops else "", "no for_each"
             )
             self.error(entries["break"][0], f"break leaves a for_each; here it is inside {place}")
             return None
         scope.definite = None
         return {"step": "break"}
+
+    def step_task_group(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- task_group: [steps]`: asyncio.TaskGroup's body. Every `start` in it (outside
+        # a task_group nested in it) starts a task of the group, which waits for them all.
+        node = entries["task_group"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, "task_group takes a list of steps, the group's body, whose start steps start its tasks")
+            return None
+        self.blocks.append("task_group")
+        try:
+            body = self.steps(node, scope, where)
+        finally:
+            self.blocks.pop()
+        for step in walk(body):
+            if step["step"] == "return":
+                # JavaScript waits for the group after its body (Promise.all); a return in
+                # the body would leave without waiting, where Python's `async with` waits.
+                self.error(
+                    entries["task_group"][0],
+                    f"a task_group body cannot return (line {step['line']}); bind a name in it and return after the group",
+                )
+                return None
+        if not any(step["step"] == "start" for step in group_tasks(body)):
+            self.error(entries["task_group"][0], "a task_group starts its tasks with start steps; this body has none")
+            return None
+        return {"step": "task_group", "body": body}
+
+
+def group_tasks(steps: list[dict]) -> Iterator[dict]:
+    """The steps of a task_group body that belong to it: those of nested blocks too, but
+    not those of a task_group nested in it (its starts are that group's)."""
+    for step in steps:
+        yield step
+        if step["step"] != "task_group":
+            for block, _ in blocks(step):
+                yield from group_tasks(block)

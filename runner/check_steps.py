@@ -375,3 +375,26 @@ class StepChecker(ValueChecker):
         calls = self.branches(entries, "group", scope)
         bind = self.bind(entries, scope, "value", False)
         return None if calls is None else {"step": "group", "calls": calls, "bind": bind}
+
+    def step_rethrow(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- rethrow: $error`: the caught error itself goes on (Python's bare `raise`,
+        # JavaScript's `throw error`), so only a name a catch around it bound will do.
+        node = entries["rethrow"][1]
+        target = self.scalar(node, "what to rethrow", str)
+        if target is MISSING:
+            return None
+        reference = REFERENCE.match(target)
+        name = reference.group(1) if reference and not reference.group(2) else None
+        if name is not None and scope.holding(name) is None and name in scope.ended:
+            self.error(node, f"'${name}' is {scope.ended[name]}")
+            return None
+        if name is None or scope.holding(name) != "error":
+            caught = [known for known, held in scope.holds.items() if held == "error"]
+            self.error(
+                node,
+                f"rethrow takes the error of a catch around it, '$name' of the catch's 'as', not '{target}'"
+                f"{did_you_mean(name or target, caught)}",
+            )
+            return None
+        scope.definite = None
+        return {"step": "rethrow", "error": name}

@@ -934,6 +934,34 @@ def _feature_put_get(builder: Builder, ctx: Context, scope: Scope) -> list[dict]
     return builder.step_queue_pair(ctx, scope) + builder.step_get(ctx, scope)
 
 
+def _feature_rethrow(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # A catch of every error that logs and throws the caught error on: main's own catch
+    # then logs the same kind and message in every target.
+    error = scope.fresh("e")
+    body = builder.block(ctx.inside(), scope.child())
+    steps = [{"log": {"format": f"rethrowing {{{error}.kind}}"}}, {"rethrow": f"${error}"}]
+    return [{"try": body, "catch": {"as": error, "steps": steps}}]
+
+
+def _feature_task_group(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Starts into the group, perhaps a sleep, then the handles awaited after it. No task
+    # fails (task-group-body-failure: Python cancels where JavaScript's rejection goes
+    # unhandled), and nothing traced follows a start inside the body (eager-start).
+    safe = replace(ctx, safe=True)
+    starts: list[dict] = []
+    handles = []
+    for _ in range(builder.number(1, 3)):
+        callee = builder.pick(builder.callable_ops(safe) + builder.callable_functions(safe, ("worker",)))
+        handle = scope.fresh("h")
+        start: dict = {"start": callee.name, **builder.args(scope, callee.params if isinstance(callee, Fn) else [])}
+        start["as"] = handle
+        starts.append(start)
+        handles.append((handle, callee.type if isinstance(callee, Op) else callee.returns))
+    if builder.chance(50):
+        starts.append({"sleep": builder.pick(SLEEPS)})
+    return [{"task_group": starts}, *(builder.bind(scope, {"await": f"${handle}"}, type_) for handle, type_ in handles)]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -960,6 +988,8 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "break": _feature_break,
     "using": Builder.step_using,
     "now": Builder.step_now,
+    "rethrow": _feature_rethrow,
+    "task_group": _feature_task_group,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

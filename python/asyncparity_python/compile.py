@@ -33,6 +33,9 @@ any                         ``for finished in asyncio.as_completed(tasks):`` the
 timeout 50                  ``async with asyncio.timeout(0.05):``
 group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``
+task_group                  ``async with asyncio.TaskGroup() as tg:`` around the body,
+                            whose starts are ``user = tg.create_task(fetch_user(7))``
+rethrow                     ``raise`` (``raise error`` outside its own except block)
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
 repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound)
 set                         ``delay = delay * 2``
@@ -368,6 +371,10 @@ class _Program:
         self.limited = self._fresh("limited")
         self.item = self._fresh("item")
         self.timed = self._fresh("timed_block")
+        self.tg = self._fresh("tg")
+        # The task_group bodies being written, innermost last: the name of each one's
+        # TaskGroup, which a start in it creates its task in.
+        self.task_groups: list[str] = []
         self.function_errors = self._function_builtin_errors()
 
     # builtin errors ------------------------------------------------------------------
@@ -412,7 +419,7 @@ class _Program:
                 found.add("TimeoutError")
             elif step_name == "throw" and step["kind"] in _UNSHADOWED_KINDS:
                 found.add(step["kind"])
-            elif step_name in ("any", "group"):
+            elif step_name in ("any", "group", "task_group"):
                 found.add("ExceptionGroup")
             elif step_name == "await" and "handle" in step:
                 calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
@@ -544,7 +551,9 @@ class _Program:
         return [f"{_indent(depth)}{_assign(step)}await {awaited}"]
 
     def _start(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}{step['bind']} = asyncio.create_task({self._call(step['call'])})"]
+        # In a task_group's body the task is the group's: tg.create_task.
+        creator = f"{self.task_groups[-1]}.create_task" if self.task_groups else "asyncio.create_task"
+        return [f"{_indent(depth)}{step['bind']} = {creator}({self._call(step['call'])})"]
 
     def _return(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}return {self._expr(step['value'])}"]
@@ -639,7 +648,11 @@ class _Program:
         lines.append(f"{indent}async def {self.timed}():")
         if shared:
             lines.append(f"{indent}    nonlocal {', '.join(shared)}")
-        lines += self._block(step["body"], depth + 1)
+        self.catches.append((None, set()))  # no exception is being handled inside it
+        try:
+            lines += self._block(step["body"], depth + 1)
+        finally:
+            self.catches.pop()
         lines.append(f"{indent}await asyncio.wait_for({self.timed}(), {_seconds(int(step['ms']))})")
         return lines
 
@@ -716,6 +729,26 @@ class _Program:
         if bind:
             lines.append(f"{indent}{bind} = [{self.task}.result() for {self.task} in {self.tasks}]")
         return lines
+
+    def _task_group(self, step: dict, depth: int) -> list[str]:
+        # asyncio.TaskGroup with a body, as the asyncio documentation's example writes it:
+        # the body's start steps are tg.create_task; the block ends once every task has,
+        # and the first failure cancels the other tasks and the body.
+        self._use("asyncio.TaskGroup")
+        name = self.tg if not self.task_groups else self._fresh("tg")
+        self.task_groups.append(name)
+        try:
+            body = self._block(step["body"], depth + 1)
+        finally:
+            self.task_groups.pop()
+        return [f"{_indent(depth)}async with asyncio.TaskGroup() as {name}:", *body]
+
+    def _rethrow(self, step: dict, depth: int) -> list[str]:
+        # The error the innermost except is handling: a bare raise, as Python code writes
+        # it. Another one (a catch further out, or inside a nested coroutine, where no
+        # exception is being handled): raise it by name, the same object either way.
+        innermost = self.catches[-1][0] if self.catches else None
+        return [f"{_indent(depth)}raise" if innermost == step["error"] else f"{_indent(depth)}raise {step['error']}"]
 
     def _try(self, step: dict, depth: int) -> list[str]:
         indent = "    " * depth
@@ -867,6 +900,8 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "break": _Program._break,
     "using": _Program._using,
     "now": _Program._now,
+    "rethrow": _Program._rethrow,
+    "task_group": _Program._task_group,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

@@ -45,6 +45,8 @@ const SAMPLES = {
   break: () => ({ step: brk(), inLoop: true }),
   using: () => ({ step: using("connection", ["db"], "c", [log(ref("c"))]) }),
   now: () => ({ step: { step: "now", bind: "x" } }),
+  rethrow: () => ({ step: { step: "rethrow", error: "x" } }),
+  task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

@@ -717,3 +717,77 @@ test("random scenarios: js-promise and js-async give the same outcome (tries who
   }
   assert.ok(compared > 2700, `${compared} compared`);
 });
+
+// ---- task_group and rethrow ---------------------------------------------------------------
+
+test("task_group: each start in the body joins the innermost group's array; the group waits with Promise.all after its body", async () => {
+  const ir = scenario({
+    id: "task-group-nested",
+    operations: [op("a", 20, returns("a")), op("b", 5, returns("b"))],
+    main: [
+      { step: "task_group", body: [
+        start(call("a", 1), "first"),
+        { step: "task_group", body: [start(call("b", 2), "second")] },
+        log("inner done"),
+        start(call("b", 3), "third"),
+      ] },
+      awaitHandle("first", "x"),
+      ret(ref("x")),
+    ],
+  });
+  await assertTrace(ir, `
+0 start a(1)
+0 start b(2)
+5 end b -> "b"
+5 log "inner done"
+5 start b(3)
+10 end b -> "b"
+20 end a -> "a"
+20 return "a"`, { returns: "a" });
+  assert.equal(functionText(compile(ir, "js-async").body, "async function main("), `\
+async function main() {
+  // A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).
+  const tasks = [];
+  const first = a(1);
+  tasks.push(first);
+  // A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).
+  const tasks2 = [];
+  const second = b(2);
+  tasks2.push(second);
+  await Promise.all(tasks2);
+  log("inner done");
+  const third = b(3);
+  tasks.push(third);
+  await Promise.all(tasks);
+  const x = await first;
+  return x;
+}`);
+});
+
+test("rethrow: the caught error itself goes on, a rejection in js-promise's synchronous part", async () => {
+  const ir = scenario({
+    id: "rethrow-sync",
+    operations: [op("a", 5, returns("a"))],
+    functions: {
+      f: { body: [tryStep([raise("IOError", "x")], catcher([], "error", [log("cleaning up"), { step: "rethrow", error: "error" }])), ret("f")] },
+    },
+    main: [
+      tryStep([awaitCall(call("f"))], catcher(["IOError"], "again", [ret(ref("again", "message"))])),
+      ret("not reached"),
+    ],
+  });
+  await assertTrace(ir, `
+0 log "cleaning up"
+0 return "x"`, { returns: "x" });
+  assert.equal(functionText(compile(ir, "js-promise").body, "function f("), `\
+function f() {
+  try {
+    throw new IOError("x");
+  } catch (error) {
+    log("cleaning up");
+    return Promise.reject(error);
+  }
+  return Promise.resolve("f");
+}`);
+  assert.match(functionText(compile(ir, "js-async").body, "async function f("), /\n {4}throw error;\n/);
+});

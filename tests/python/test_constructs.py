@@ -651,3 +651,128 @@ def test_python_eager_is_skipped_before_3_12_with_the_reason():
 def test_an_unknown_target_is_a_value_error():
     with pytest.raises(ValueError, match="unknown target 'js-async'; this compiler writes: python, python-eager"):
         target.run(load("start-log-await"), "js-async")
+
+
+# -- task_group and rethrow ---------------------------------------------------------------
+
+
+def _start(name: str, handle: str) -> dict:
+    return {"step": "start", "call": call(name), "bind": handle}
+
+
+def test_task_group_starts_its_tasks_in_the_innermost_group_and_no_other():
+    # A start in a nested task_group is that group's; after it, the outer group's again;
+    # outside every group, asyncio.create_task.
+    inner = {"step": "task_group", "body": [_start("b", "second")]}
+    main = [
+        {"step": "task_group", "body": [_start("a", "first"), inner, _start("b", "third")]},
+        _start("a", "fourth"),
+        {"step": "await", "handle": "fourth", "bind": None},
+        {"step": "return", "value": lit(None)},
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    async with asyncio.TaskGroup() as tg:
+        first = tg.create_task(a())
+        async with asyncio.TaskGroup() as tg_2:
+            second = tg_2.create_task(b())
+        third = tg.create_task(b())
+    fourth = asyncio.create_task(a())
+    await fourth
+    return None
+"""
+    )
+
+
+def test_task_group_needs_cpython_3_11_and_its_group_can_reach_a_catch():
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "task_group", "body": [_start("a", "first")]}],
+            "catch": {"kinds": [], "bind": "error", "body": [{"step": "log", "message": ref("error", "kind")}]},
+            "finally": None,
+        }
+    ]
+    compiled = compile_target(minimal(main))
+    assert compiled.features == {"asyncio.TaskGroup": (3, 11)}
+    assert "        log(type(error).__name__)\n" in compiled.source  # an ExceptionGroup may arrive
+
+
+def _catch(bind: str, steps: list) -> dict:
+    return {"kinds": [], "bind": bind, "body": steps}
+
+
+def test_rethrow_is_a_bare_raise_in_its_own_except_block_and_raise_name_elsewhere():
+    inner_try = {
+        "step": "try",
+        "body": [{"step": "await", "call": call("b"), "bind": None}],
+        "catch": _catch("second", [{"step": "rethrow", "error": "first"}]),
+        "finally": None,
+    }
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [inner_try, {"step": "rethrow", "error": "first"}]),
+            "finally": None,
+        }
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    try:
+        await a()
+    except Exception as first:
+        try:
+            await b()
+        except Exception as second:
+            raise first
+        raise
+"""
+    )
+
+
+def test_rethrow_in_a_timeout_block_on_cpython_3_10_names_the_error():
+    # On 3.10 the block is a coroutine of its own run by wait_for, where no exception is
+    # being handled: a bare raise there would be "RuntimeError: No active exception".
+    timeout = {"step": "timeout", "ms": 50, "body": [{"step": "rethrow", "error": "first"}]}
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [timeout]),
+            "finally": None,
+        }
+    ]
+    assert "            raise first\n" in compile_target(minimal(main), version=(3, 10)).source
+    assert "            raise\n" in compile_target(minimal(main), version=(3, 11)).source
+
+
+@needs_311
+def test_rethrow_throws_the_caught_error_itself_on_to_the_outer_catch():
+    ops = [
+        {"name": "fetch_a", "latency": 5, "outcomes": [{"fails": {"kind": "IOError", "message": "boom"}}]},
+    ]
+    main = [
+        {
+            "step": "try",
+            "body": [
+                {
+                    "step": "try",
+                    "body": [{"step": "await", "call": call("fetch_a"), "bind": None}],
+                    "catch": _catch(
+                        "first", [{"step": "log", "message": lit("cleaning up")}, {"step": "rethrow", "error": "first"}]
+                    ),
+                    "finally": None,
+                }
+            ],
+            "catch": {"kinds": ["IOError"], "bind": "again", "body": [{"step": "return", "value": ref("again", "message")}]},
+            "finally": None,
+        }
+    ]
+    result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
+    assert result == {"returns": "boom"}
+    assert trace == '0 start fetch_a()\n5 fail fetch_a IOError("boom")\n5 log "cleaning up"\n5 return "boom"\n'
