@@ -13,7 +13,10 @@
  * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (deadlines.mjs
  * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
  * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
- * wait in it taking `controller.signal`.
+ * wait in it taking `controller.signal`. A `task_group` is `const tasks = [];`, its body
+ * as the function's own statements with each start pushed (`tasks.push(user);`), then
+ * `await Promise.all(tasks);`; `rethrow` is `throw error;`; a catch `from_group` finds
+ * its error among an AggregateError's (expressions.mjs `catchHead`).
  *
  * Generators and resources: a generator function is `async function*` and `yield` is
  * `yield v;`; `for_each` is `for await (const tick of ticks(3)) { ... }` and `break` is
@@ -35,7 +38,7 @@ import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
   CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
   repeatHead, startLines, usingNames,
@@ -288,11 +291,11 @@ function compileTry(step, plan, scope, signal) {
   };
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     stmt.param = param;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map(line),
       ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),
       ...block(step.catch.body, plan, inner, signal),
     ];

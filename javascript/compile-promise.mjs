@@ -31,6 +31,9 @@
  * - `map` with a limit: `const semaphore = world.semaphore(2);` then
  *   `return Promise.all(items.map((item) => semaphore.use(() => f(item)))).then(...)`;
  *   `put` / `get` on a queue: `return jobs.put(v).then(...)`, `jobs.get().then((job) => ...)`.
+ * - `task_group`: `const tasks = [];`, the body (its starts pushed into the array) as a
+ *   timeout's block is, then `.then(() => Promise.all(tasks))` and the steps after;
+ *   `rethrow` is `throw error` (in the synchronous part `return Promise.reject(error)`).
  * - `set`, `cancel` and a cancellable `start` (an AbortController made just before it)
  *   are plain statements, as in js-async.
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
@@ -70,7 +73,7 @@ import { stepRow } from "./ir-steps.mjs";
 import { containsBreak, containsReturn, containsStep, forEachStep, isSyncOnly, leaves } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
   CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
   repeatHead, startLines, usingNames,
@@ -354,12 +357,11 @@ function nativeTry(step, k, scope, cx) {
   };
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    inner.names.add(param);
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     stmt.param = param;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map((text) => line(text)),
       ...(filter ? [leaveIf(filter, fall.reject ? rejectStmts(k, param) : [line(`throw ${param};`)])] : []),
       ...compileSteps(step.catch.body, 0, fall, inner, cx),
     ];
@@ -482,11 +484,11 @@ function compileSyncBodyTry(steps, i, k, scope, cx) {
     finally: null,
   };
   const inner = scope.child();
-  const param = step.catch?.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-  inner.names.add(param);
+  const { param, lead, filter } = catchHead(step.catch ?? { kinds: [] }, inner);
   stmt.param = param;
-  const filter = step.catch ? kindFilter(step.catch.kinds, param) : null;
-  const cancelled = step.catch?.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : [];
+  const cancelled = [
+    ...(step.catch?.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []), ...lead.map((text) => line(text)),
+  ];
   const rest = i < steps.length - 1;
   if (kind === "catch") {
     let after;
@@ -961,15 +963,14 @@ function compileTry(steps, i, k, scope, cx) {
 
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    inner.names.add(param);
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     // A return() at a yield in the body arrives here as emit.closed: a native catch never
     // sees it, so it goes on (a filter by kind already lets it through).
     const closed = cx.emit !== null && filter === null && containsStep(step.body, "yield");
     const body = [
       ...(closed ? [shortIf(`${param} === ${cx.emit}.closed`, `throw ${param}; // return() is closing the generator`)] : []),
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map((text) => line(text)),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
       ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, signal: k.signal, ...exits }, inner, cx),
     ];

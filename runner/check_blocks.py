@@ -57,7 +57,13 @@ class BlockStepChecker(StepChecker):
         entries = self.mapping(node, "catch (a list of steps, or kind / as / steps)")
         if entries is None:
             return None
-        self.known_keys(entries, ("kind", "as", "steps"), "catch")
+        self.known_keys(entries, ("kind", "as", "steps", "from_group"), "catch")
+        from_group = False
+        if "from_group" in entries:
+            from_group = self.scalar(entries["from_group"][1], "from_group", bool) is True
+            if from_group and "kind" not in entries:
+                self.error(entries["from_group"][0], "a catch from_group names the kinds it takes out of the group: add kind")
+                return None
         kinds: list[str] = []
         if "kind" in entries:
             kind_node = entries["kind"][1]
@@ -65,6 +71,9 @@ class BlockStepChecker(StepChecker):
             if not kind_nodes:
                 self.error(kind_node, "catch kind: [] names no kind; leave kind out to catch every error")
             for item in kind_nodes:
+                if from_group and isinstance(item, yaml.ScalarNode) and item.value == CANCELLED:
+                    self.error(item, "a catch from_group takes errors out of a group; a cancellation is never in one")
+                    continue
                 if isinstance(item, yaml.ScalarNode) and item.value == CANCELLED:
                     kinds.append(CANCELLED)  # not a scenario kind: each language's own cancellation
                     continue
@@ -76,10 +85,27 @@ class BlockStepChecker(StepChecker):
         if "steps" not in entries:
             self.error(node, "catch needs steps")
             return None
-        body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
+        if from_group and bind is not None:
+            self.group_errors.append(bind)
+        try:
+            body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            if from_group and bind is not None:
+                self.group_errors.pop()
         if bind is not None:
             scope.end(bind, "the error of a catch that has ended; it exists only inside that catch's steps")
-        return {"kinds": kinds, "bind": bind, "body": body}
+        if not from_group:
+            return {"kinds": kinds, "bind": bind, "body": body}
+        for step in _outside_loops(body):
+            if step["step"] in ("return", "break"):
+                # CPython: "'break', 'continue' and 'return' cannot appear in an except* block".
+                self.error(
+                    entries["from_group"][0],
+                    f"a catch from_group cannot {step['step']} (line {step['line']}): Python's except* block may not; "
+                    "bind a name in it and act on it after the try",
+                )
+                return None
+        return {"kinds": kinds, "bind": bind, "body": body, "from_group": True}
 
     def _fixed_while(self, scope: Scope, name: str | None, role: str, build):
         """Build a block during which ``name`` may not be bound again."""
@@ -250,6 +276,18 @@ class BlockStepChecker(StepChecker):
             self.error(entries["task_group"][0], "a task_group starts its tasks with start steps; this body has none")
             return None
         return {"step": "task_group", "body": body}
+
+
+def _outside_loops(steps: list[dict]) -> Iterator[dict]:
+    """The steps of a block, nested ones too, but not those inside a loop in it (a break
+    there leaves that loop)."""
+    for step in steps:
+        yield step
+        if step["step"] not in ("for_each", "repeat"):
+            for block, _ in blocks(step):
+                yield from _outside_loops(block)
+        else:
+            yield from (inner for inner in walk(step["body"]) if inner["step"] == "return")
 
 
 def group_tasks(steps: list[dict]) -> Iterator[dict]:

@@ -34,6 +34,8 @@ class StepChecker(ValueChecker):
         # and timeout blocks (innermost last), for yield and break.
         self.in_generator = False
         self.blocks: list[str] = []
+        # The errors bound by the catches from_group around the step being read.
+        self.group_errors: list[str] = []
         # Steps holding steps around the step being read, in its function; steps read so far.
         self.block_depth = 0
         self.step_count = 0
@@ -395,6 +397,10 @@ class StepChecker(ValueChecker):
                 f"rethrow takes the error of a catch around it, '$name' of the catch's 'as', not '{target}'"
                 f"{did_you_mean(name or target, caught)}",
             )
+            return None
+        if name in self.group_errors:
+            # In an except* block Python would wrap the member raised in a new group.
+            self.error(node, f"'{target}' was taken out of a group by a catch from_group; rethrow cannot throw it on")
             return None
         scope.definite = None
         return {"step": "rethrow", "error": name}

@@ -599,7 +599,13 @@ class Builder:
                 error = scope.fresh("e")
                 catch: dict = {} if kinds is None else {"kind": kinds[0] if len(kinds) == 1 else kinds}
                 catch["as"] = error
-                catch["steps"] = self.block(ctx.inside(), scope.child(error=error))
+                if kinds is not None and self.chance(20):
+                    # except*: no return or break may leave it; a plain error is taken as a
+                    # group of one, so it agrees with the JavaScript catch.
+                    catch["from_group"] = True
+                    catch["steps"] = [{"log": {"format": f"from a group: {{{error}.message}}"}}]
+                else:
+                    catch["steps"] = self.block(ctx.inside(), scope.child(error=error))
                 step["catch"] = catch
         if parts in ("finally", "both"):
             if ctx.deadline:

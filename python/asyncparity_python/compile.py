@@ -36,6 +36,9 @@ group                       ``async with asyncio.TaskGroup() as group:`` then
 task_group                  ``async with asyncio.TaskGroup() as tg:`` around the body,
                             whose starts are ``user = tg.create_task(fetch_user(7))``
 rethrow                     ``raise`` (``raise error`` outside its own except block)
+catch from_group            ``except* HttpError as errors:`` then ``error =
+                            errors.exceptions[0]`` (CPython 3.10: ``except HttpError
+                            as error:``, as no group ever reaches it there)
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
 repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound)
 set                         ``delay = delay * 2``
@@ -157,6 +160,7 @@ _FEATURES = {
     "asyncio.timeout": (3, 11),
     "asyncio.TaskGroup": (3, 11),
     "ExceptionGroup": (3, 11),
+    "except*": (3, 11),
 }
 
 
@@ -372,6 +376,7 @@ class _Program:
         self.item = self._fresh("item")
         self.timed = self._fresh("timed_block")
         self.tg = self._fresh("tg")
+        self.errors = self._fresh("errors")
         # The task_group bodies being written, innermost last: the name of each one's
         # TaskGroup, which a start in it creates its task in.
         self.task_groups: list[str] = []
@@ -770,9 +775,14 @@ class _Program:
                 reaching &= set(kinds)
             if CANCELLED in kinds:
                 reaching.add(CANCELLED)  # no .kind or .message: read it as any exception
+            head = [f"{indent}except {caught}{alias}:"]
+            if catch.get("from_group") and self.modern:
+                head = self._except_star(step, caught, depth, reaching)
+            # On CPython 3.10 no group is ever raised (group and any are skipped where
+            # they would need one), so a catch from_group is the plain except it equals.
             self.catches.append((catch.get("bind"), reaching))
             try:
-                lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]
+                lines += [*head, *self._block(catch["body"], depth + 1)]
             finally:
                 self.catches.pop()
         if step.get("finally") is not None:
@@ -780,6 +790,28 @@ class _Program:
         if catch is None and step.get("finally") is None:
             raise ValueError(f"line {step.get('line')}: a try needs a catch, a finally, or both")
         return lines
+
+    def _except_star(self, step: dict, caught: str, depth: int, reaching: set[str]) -> list[str]:
+        """``except* Kind as errors:`` and the first error taken, bound to the catch's name.
+
+        except* hands the block a group of the matching errors (the error itself wrapped
+        in one, if it was not a group); the scenario's name is its first. A group inside
+        a group (a failing group in a task of another) keeps its nesting: where that can
+        happen, the first is a group, read as any exception (``reaching``)."""
+        self._use("except*")
+        indent = _indent(depth)
+        bind = step["catch"].get("bind")
+        if not bind:
+            return [f"{indent}except* {caught}:"]
+        members = [
+            called["callee"]
+            for inner in ir_steps.walk(step["body"])
+            if inner["step"] in ("group", "any", "start")
+            for called in ir_steps.calls(inner)
+        ]
+        if any("ExceptionGroup" in self.function_errors.get(callee, ()) for callee in members):
+            reaching.add("ExceptionGroup")
+        return [f"{indent}except* {caught} as {self.errors}:", f"{indent}    {bind} = {self.errors}.exceptions[0]"]
 
     def _if(self, step: dict, depth: int, keyword: str = "if") -> list[str]:
         indent = "    " * depth

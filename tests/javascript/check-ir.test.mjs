@@ -141,6 +141,8 @@ test("the field checks keep what lands in a program as code out", () => {
   bad("if", (step) => { delete step.else; }, /\(if\): else must be a list of steps/);
   bad("try", (step) => { step.catch = "x"; }, /catch must be \{kinds, bind, body\}/);
   bad("try", (step) => { step.catch.bind = "class"; }, /catch bind "class" is reserved in JavaScript/);
+  bad("try", (step) => { step.catch.from_group = "yes"; }, /catch.from_group is true, with kinds, or absent/);
+  bad("try", (step) => { step.catch.kinds = []; step.catch.from_group = true; }, /catch.from_group is true, with kinds, or absent/);
   bad("get", (step) => { step.queue = "nowhere"; }, /queue "nowhere" is not listed in queues/);
   bad("sleep", (step) => { step.ms = -1; }, /ms must be an integer >= 0, got -1/);
   bad("repeat", (step) => { step.times = "3; evil()"; }, /times must be an integer >= 0/);

@@ -791,3 +791,42 @@ function f() {
 }`);
   assert.match(functionText(compile(ir, "js-async").body, "async function f("), /\n {4}throw error;\n/);
 });
+
+test("catch from_group: the first error of the kinds among an AggregateError's, or the error itself; none: the caught error goes on", async () => {
+  const fromGroup = (bind, body) => ({ ...catcher(["IOError"], bind, body), from_group: true });
+  const ir = scenario({
+    id: "catch-from-group",
+    operations: [
+      op("a", 5, fails("IOError", "first")), op("b", 10, fails("IOError", "second")), op("c", 15, fails("DbError", "locked")),
+    ],
+    functions: {
+      plain: { body: [tryStep([awaitCall(call("c"))], fromGroup(null, [log("not here")])), ret("no")] },
+    },
+    main: [
+      tryStep([anyOf([call("b"), call("a")], "x")], fromGroup("error", [log(ref("error", "message"))])),
+      tryStep([awaitCall(call("plain"))], catcher(["DbError"], "other", [log(ref("other", "message"))])),
+      ret("done"),
+    ],
+  });
+  await assertTrace(ir, `
+0 start b()
+0 start a()
+5 fail a IOError("first")
+10 fail b IOError("second")
+10 log "second"
+10 start c()
+25 fail c DbError("locked")
+25 log "locked"
+25 return "done"`, { returns: "done" });
+  assert.equal(functionText(compile(ir, "js-async").body, "async function plain("), `\
+async function plain() {
+  try {
+    await c();
+  } catch (caught) {
+    // Python's except*: an error of these kinds, out of a group (AggregateError) or alone.
+    if (!(caught instanceof AggregateError ? caught.errors : [caught]).some((member) => member instanceof IOError)) throw caught;
+    log("not here");
+  }
+  return "no";
+}`);
+});

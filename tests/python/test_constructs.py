@@ -776,3 +776,56 @@ def test_rethrow_throws_the_caught_error_itself_on_to_the_outer_catch():
     result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
     assert result == {"returns": "boom"}
     assert trace == '0 start fetch_a()\n5 fail fetch_a IOError("boom")\n5 log "cleaning up"\n5 return "boom"\n'
+
+
+# -- catch from_group (except*) -------------------------------------------------------------
+
+
+def _from_group(body_steps: list, bind: str | None, steps: list) -> dict:
+    catch = {"kinds": ["IOError"], "bind": bind, "body": steps, "from_group": True}
+    return {"step": "try", "body": body_steps, "catch": catch, "finally": None}
+
+
+def test_a_catch_from_group_is_except_star_binding_the_first_error_and_plain_except_on_3_10():
+    group = {"step": "group", "calls": [call("a"), call("b")], "bind": None}
+    main = [_from_group([group], "error", [{"step": "log", "message": ref("error", "message")}])]
+    ir = minimal(main, errors=["IOError"])
+    modern = compile_target(ir, version=(3, 11))
+    assert "    except* IOError as errors:\n        error = errors.exceptions[0]\n        log(error.message)\n" in modern.source
+    assert modern.features == {"asyncio.TaskGroup": (3, 11), "except*": (3, 11)}
+    old = compile_target(ir, version=(3, 10))
+    assert "    except IOError as error:\n        log(error.message)\n" in old.source
+    assert "except*" not in old.source
+
+
+def test_a_catch_from_group_without_a_name_binds_nothing():
+    main = [_from_group([{"step": "await", "call": call("a"), "bind": None}], None, [{"step": "log", "message": lit("x")}])]
+    assert '    except* IOError:\n        log("x")\n' in compile_program(minimal(main, errors=["IOError"]))
+
+
+def test_where_a_group_can_hold_a_group_the_first_error_is_read_as_any_exception():
+    # A function whose own group fails raises an ExceptionGroup: as a task of another
+    # group it nests, and errors.exceptions[0] is that inner group.
+    inner = {"name": "both", "params": [], "body": [{"step": "group", "calls": [call("a"), call("b")], "bind": None}]}
+    outer = {"step": "group", "calls": [{"callee": "both", "callee_kind": "function", "args": []}, call("a")], "bind": None}
+    main = [_from_group([outer], "error", [{"step": "log", "message": ref("error", "kind")}])]
+    source = compile_program(minimal(main, errors=["IOError"], functions=[inner]))
+    assert "        log(type(error).__name__)\n" in source
+
+
+@needs_311
+def test_a_catch_from_group_takes_the_error_out_of_a_task_group_and_lets_other_kinds_go_on():
+    ops = [
+        {"name": "a", "latency": 5, "outcomes": [{"fails": {"kind": "IOError", "message": "boom"}}]},
+        {"name": "b", "latency": 10, "outcomes": [{"fails": {"kind": "DbError", "message": "locked"}}]},
+    ]
+    group = {"step": "group", "calls": [call("a"), call("b")], "bind": None}
+    caught = [_from_group([group], "error", [{"step": "log", "message": ref("error", "message")}])]
+    result, trace = run(
+        scenario([*caught, {"step": "return", "value": lit("ok")}], operations=ops, errors=["IOError", "DbError"])
+    )
+    assert result == {"returns": "ok"}
+    assert trace == '0 start a()\n0 start b()\n5 fail a IOError("boom")\n5 cancel b\n5 log "boom"\n5 return "ok"\n'
+    only_b = [_from_group([{"step": "await", "call": call("b"), "bind": None}], "error", [])]
+    result, _ = run(scenario(only_b, operations=ops, errors=["IOError", "DbError"]))
+    assert result == {"throws": {"kind": "DbError", "message": "locked"}}  # no group: the error itself goes on
