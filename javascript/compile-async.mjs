@@ -159,6 +159,7 @@ export const RENDERINGS = Object.freeze({
   using: compileUsing,
   rethrow: (step) => [line(`throw ${camelCase(step.error)};`)],
   task_group: compileTaskGroup,
+  shield: compileWait,
 });
 
 /**

@@ -262,6 +262,7 @@ export const RENDERINGS = Object.freeze({
     return endsList(out, k.reject ? rejectStmts(k, error) : [line(`throw ${error};`)]);
   },
   task_group: (steps, i, k, scope, cx, out) => endsList(out, compileTaskGroup(steps, i, k, scope, cx)),
+  shield: wait,
 });
 
 /**

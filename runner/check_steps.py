@@ -404,3 +404,8 @@ class StepChecker(ValueChecker):
             return None
         scope.definite = None
         return {"step": "rethrow", "error": name}
+
+    def step_shield(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- shield: save_order` or `- shield: $task`: what await takes, read as await reads it.
+        step = self.step_await({**entries, "await": entries["shield"]}, scope, where)
+        return None if step is None else {**step, "step": "shield"}

@@ -968,6 +968,20 @@ def _feature_task_group(builder: Builder, ctx: Context, scope: Scope) -> list[di
     return [{"task_group": starts}, *(builder.bind(scope, {"await": f"${handle}"}, type_) for handle, type_ in handles)]
 
 
+def _feature_shield(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # An operation that never fails (shield-failure-unretrieved: one failing after the
+    # deadline gave up on it is unretrieved in Python only), awaited plainly or under a
+    # timeout whose expiry ends the wait while the call runs on.
+    op = builder.pick(builder.callable_ops(replace(ctx, safe=True)))
+    step: dict = {"shield": op.name}
+    if builder.chance(50):
+        step["args"] = [builder.expr(scope, JSON)]
+    if builder.chance(50):
+        return [builder.bind(scope, step, op.type)]
+    timed = {"timeout": builder.pick(DEADLINES), "steps": [step, {"log": "shielded call done"}]}
+    return [{"try": [timed], "catch": {"kind": "TimeoutError", "steps": [{"log": "gave up waiting"}]}}]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -996,6 +1010,7 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "now": Builder.step_now,
     "rethrow": _feature_rethrow,
     "task_group": _feature_task_group,
+    "shield": _feature_shield,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

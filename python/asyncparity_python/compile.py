@@ -36,6 +36,7 @@ group                       ``async with asyncio.TaskGroup() as group:`` then
 task_group                  ``async with asyncio.TaskGroup() as tg:`` around the body,
                             whose starts are ``user = tg.create_task(fetch_user(7))``
 rethrow                     ``raise`` (``raise error`` outside its own except block)
+shield                      ``receipt = await asyncio.shield(save_order(42))``
 catch from_group            ``except* HttpError as errors:`` then ``error =
                             errors.exceptions[0]`` (CPython 3.10: ``except HttpError
                             as error:``, as no group ever reaches it there)
@@ -426,9 +427,9 @@ class _Program:
                 found.add(step["kind"])
             elif step_name in ("any", "group", "task_group"):
                 found.add("ExceptionGroup")
-            elif step_name == "await" and "handle" in step:
+            elif step_name in ("await", "shield") and "handle" in step:
                 calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
-            elif step_name in ("await", "start", "for_each"):
+            elif step_name in ("await", "start", "for_each", "shield"):
                 calls([step["call"]])
             elif step_name in ("all", "race"):
                 calls(step["calls"])
@@ -748,6 +749,12 @@ class _Program:
             self.task_groups.pop()
         return [f"{_indent(depth)}async with asyncio.TaskGroup() as {name}:", *body]
 
+    def _shield(self, step: dict, depth: int) -> list[str]:
+        # asyncio.shield: a cancellation of this wait (a timeout, a failing task group)
+        # ends the wait and leaves the call running; a coroutine becomes a task of its own.
+        shielded = step["handle"] if "handle" in step else self._call(step["call"])
+        return [f"{_indent(depth)}{_assign(step)}await asyncio.shield({shielded})"]
+
     def _rethrow(self, step: dict, depth: int) -> list[str]:
         # The error the innermost except is handling: a bare raise, as Python code writes
         # it. Another one (a catch further out, or inside a nested coroutine, where no
@@ -934,6 +941,7 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "now": _Program._now,
     "rethrow": _Program._rethrow,
     "task_group": _Program._task_group,
+    "shield": _Program._shield,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

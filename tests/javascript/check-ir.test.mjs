@@ -47,6 +47,7 @@ const SAMPLES = {
   now: () => ({ step: { step: "now", bind: "x" } }),
   rethrow: () => ({ step: { step: "rethrow", error: "x" } }),
   task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
+  shield: () => ({ step: { step: "shield", call: call("f"), bind: "x" } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

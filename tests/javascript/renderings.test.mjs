@@ -830,3 +830,29 @@ async function plain() {
   return "no";
 }`);
 });
+
+test("shield: a plain wait outside a deadline; under one, abortable(call, signal), the call and a shielded function taking no signal", async () => {
+  const ir = scenario({
+    id: "shield-deadline",
+    operations: [op("save", 80, returns("saved"))],
+    functions: { store: { body: [awaitCall(call("save", 1)), ret("stored")] } },
+    main: [
+      { step: "shield", call: call("save", 0), bind: "first" },
+      tryStep([timeout(50, [{ step: "shield", call: call("store"), bind: null }])], catcher(["TimeoutError"], null, [log("gave up")])),
+      sleep(50),
+      ret(ref("first")),
+    ],
+  });
+  await assertTrace(ir, `
+0 start save(0)
+80 end save -> "saved"
+80 start save(1)
+130 log "gave up"
+160 end save -> "saved"
+180 return "saved"`, { returns: "saved" });
+  const text = compile(ir, "js-async").body;
+  assert.match(text, /\n {2}const first = await save\(0\);\n/);
+  assert.match(text, /\n {6}await abortable\(store\(\), controller\.signal\);\n/);
+  assert.match(text, /\nasync function store\(\) \{\n/); // no signal parameter
+  assert.deepEqual([...signalFunctions(ir)], []);
+});

@@ -829,3 +829,40 @@ def test_a_catch_from_group_takes_the_error_out_of_a_task_group_and_lets_other_k
     only_b = [_from_group([{"step": "await", "call": call("b"), "bind": None}], "error", [])]
     result, _ = run(scenario(only_b, operations=ops, errors=["IOError", "DbError"]))
     assert result == {"throws": {"kind": "DbError", "message": "locked"}}  # no group: the error itself goes on
+
+
+# -- shield -------------------------------------------------------------------------------
+
+
+def test_shield_wraps_a_call_or_a_started_task_in_asyncio_shield():
+    main = [
+        {"step": "start", "call": call("a"), "bind": "task"},
+        {"step": "shield", "handle": "task", "bind": "first"},
+        {"step": "shield", "call": call("b"), "bind": None},
+        {"step": "return", "value": ref("first")},
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    task = asyncio.create_task(a())
+    first = await asyncio.shield(task)
+    await asyncio.shield(b())
+    return first
+"""
+    )
+
+
+def test_a_shielded_call_under_a_timeout_runs_on_after_the_deadline():
+    ops = [{"name": "a", "latency": 80, "outcomes": [{"returns": "saved"}]}]
+    timed = {"step": "timeout", "ms": 50, "body": [{"step": "shield", "call": call("a"), "bind": None}]}
+    caught = {
+        "step": "try",
+        "body": [timed],
+        "catch": {"kinds": ["TimeoutError"], "bind": None, "body": [{"step": "log", "message": lit("gave up")}]},
+        "finally": None,
+    }
+    main = [caught, {"step": "sleep", "ms": 50}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops, errors=["TimeoutError"]))
+    assert result == {"returns": "done"}
+    assert trace == '0 start a()\n50 log "gave up"\n80 end a -> "saved"\n100 return "done"\n'
