@@ -40,8 +40,8 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
-  repeatHead, startLines, usingNames,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  groupPushLines, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -160,7 +160,36 @@ export const RENDERINGS = Object.freeze({
   rethrow: (step) => [line(`throw ${camelCase(step.error)};`)],
   task_group: compileTaskGroup,
   shield: compileWait,
+  as_completed: compileAsCompleted,
 });
+
+/**
+ * An as_completed step: the set of pending calls, then a while loop that races those
+ * still pending, takes the first to settle out of the set and runs the block with its
+ * value; a rejection leaves the loop with that error, the other calls running on. Under
+ * a deadline the race is abortable (the calls are tasks of their own in Python, which
+ * asyncio.timeout does not cancel).
+ */
+function compileAsCompleted(step, plan, scope, signal) {
+  const { pending, done, declare, race } = asCompletedParts(step, scope);
+  const inner = scope.child();
+  const wait = signal === null ? race : plan.helpers.abortableCall(race, signal);
+  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  return [
+    line(AS_COMPLETED_COMMENT),
+    line(declare),
+    {
+      t: "block",
+      open: `while (${pending}.size > 0) {`,
+      body: [
+        line(`const ${taken} = await ${wait};`),
+        line(`${pending}.delete(${done});`),
+        ...block(step.body, plan, inner, signal),
+      ],
+      close: "}",
+    },
+  ];
+}
 
 /**
  * A task_group step: an array the body's starts push their calls into (groupPushLines),

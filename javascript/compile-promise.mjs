@@ -75,8 +75,8 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, groupPushLines, letLines, mapParts,
-  repeatHead, startLines, usingNames,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  groupPushLines, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -263,7 +263,43 @@ export const RENDERINGS = Object.freeze({
   },
   task_group: (steps, i, k, scope, cx, out) => endsList(out, compileTaskGroup(steps, i, k, scope, cx)),
   shield: wait,
+  as_completed: (steps, i, k, scope, cx, out) => endsList(out, compileAsCompleted(steps, i, k, scope, cx)),
 });
+
+/**
+ * An as_completed step and everything after it, as a repeat that waits is (compileLoop):
+ * the set of pending calls, then a local recursive function that, while calls are
+ * pending, races them, takes the first to settle out of the set, runs the block with its
+ * value and calls itself again; then the steps after.
+ *
+ *     const pending = new Set([a(), b()]);
+ *     const nextSettled = () => {
+ *       if (pending.size > 0) {
+ *         return Promise.race(...).then(([done, value]) => { pending.delete(done); body; return nextSettled(); });
+ *       }
+ *       rest
+ *     };
+ *     return nextSettled();
+ */
+function compileAsCompleted(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const { pending, done, declare, race } = asCompletedParts(step, scope);
+  const loop = scope.fresh("nextSettled");
+  const inner = scope.child();
+  const wait = k.signal == null ? race : cx.helpers.abortableCall(race, k.signal);
+  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  if (step.bind) inner.names.add(camelCase(step.bind));
+  const body = compileSteps(step.body, 0, { ...inCallback(k), tail: { t: "call", text: `${loop}()` } }, inner.child(), cx);
+  const round = chain(raw(wait), [then([taken], [line(`${pending}.delete(${done});`), ...body])]);
+  const after = compileSteps(steps, i + 1, inCallback(k), scope.child(), cx);
+  const fn = arrow([], [{ t: "if", cond: `${pending}.size > 0`, then: [ret(round)], else: null }, ...after]);
+  return [
+    line(AS_COMPLETED_COMMENT, true),
+    line(declare, true),
+    { t: "const", name: loop, expr: fn, hoistable: true },
+    ret(`${loop}()`),
+  ];
+}
 
 /**
  * A task_group step and everything after it: an array the body's starts push their

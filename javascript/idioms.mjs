@@ -143,6 +143,38 @@ export const TASK_GROUP_COMMENT =
   "// A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).";
 
 /**
+ * The comment above an `as_completed` loop, in both compilers (no async or await in it).
+ */
+export const AS_COMPLETED_COMMENT =
+  "// asyncio.as_completed: race the calls still pending; each round takes the next one to settle.";
+
+/**
+ * The parts of an `as_completed` loop both compilers write: the set of pending promises
+ * (`const pending = new Set([a(), b()]);`) and the race of those still in it, which
+ * resolves to `[promise, value]` (`[promise]` when the loop binds no value); the names
+ * are fresh in `scope`.
+ *
+ * @param {object} step the as_completed step.
+ * @param {Scope} scope the scope the loop is written in.
+ * @returns {{pending: string, done: string, declare: string, race: string}}
+ */
+export function asCompletedParts(step, scope) {
+  const pending = scope.fresh("pending");
+  const done = scope.fresh("done");
+  const inner = scope.child();
+  const promise = inner.fresh("promise");
+  const value = inner.fresh("result");
+  // An array, never the promise itself: a promise a callback returns is adopted, not passed on.
+  const settled = step.bind ? `${promise}.then((${value}) => [${promise}, ${value}])` : `${promise}.then(() => [${promise}])`;
+  return {
+    pending,
+    done,
+    declare: `const ${pending} = new Set([${step.calls.map((call) => jsCall(call)).join(", ")}]);`,
+    race: `Promise.race([...${pending}].map((${promise}) => ${settled}))`,
+  };
+}
+
+/**
  * The statements of a `start` step inside a task_group's body (`groups`: the arrays of
  * the task groups around it, innermost last): the call is added to the innermost one.
  *

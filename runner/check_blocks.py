@@ -243,9 +243,12 @@ class BlockStepChecker(StepChecker):
             return None
         loops = [block for block in self.blocks if block != "try"]
         if not loops or loops[-1] != "for_each":
-            place = {"repeat": "a repeat (repeat has no break)", "timeout": "a timeout block", "task_group": "a task_group"}.get(
-                loops[-1] if loops else "", "no for_each"
-            )
+            place = {
+                "repeat": "a repeat (repeat has no break)",
+                "timeout": "a timeout block",
+                "task_group": "a task_group",
+                "as_completed": "an as_completed loop (it has no break)",
+            }.get(loops[-1] if loops else "", "no for_each")
             self.error(entries["break"][0], f"break leaves a for_each; here it is inside {place}")
             return None
         scope.definite = None
@@ -276,6 +279,25 @@ class BlockStepChecker(StepChecker):
             self.error(entries["task_group"][0], "a task_group starts its tasks with start steps; this body has none")
             return None
         return {"step": "task_group", "body": body}
+
+    def step_as_completed(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `for finished in asyncio.as_completed(calls): value = await finished`: the block
+        # runs once a call, in the order they complete, with `as` bound to that call's value.
+        calls = self.branches(entries, "as_completed", scope)
+        if "steps" not in entries:
+            self.error(entries["as_completed"][0], "as_completed needs 'steps: [steps]', run for each value as it comes")
+            return None
+        bind = self.bind(entries, scope, "value", False)
+        self.blocks.append("as_completed")
+        try:
+            body = self._fixed_while(scope, bind, "the loop variable", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            self.blocks.pop()
+        if bind is not None:
+            # The block runs at least twice (two calls or more): what it binds is bound
+            # after it, as after a repeat; its variable is not (JavaScript's const is the loop's).
+            scope.end(bind, "the variable of an as_completed loop that has ended; it exists only inside the loop")
+        return None if calls is None else {"step": "as_completed", "calls": calls, "bind": bind, "body": body}
 
 
 def _outside_loops(steps: list[dict]) -> Iterator[dict]:

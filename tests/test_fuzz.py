@@ -982,6 +982,22 @@ def _feature_shield(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
     return [{"try": [timed], "catch": {"kind": "TimeoutError", "steps": [{"log": "gave up waiting"}]}}]
 
 
+def _feature_as_completed(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Different operations that never fail, so no call fails after the loop has ended
+    # (as-completed-late-failure) and none end at one instant (timers-due-together).
+    ops = builder.draw(st.lists(st.sampled_from(builder.safe_ops()), min_size=2, max_size=3, unique_by=lambda op: op.latency))
+    if len(ops) < 2:
+        return builder.step_all(ctx, scope)
+    step: dict = {"as_completed": [{"call": op.name} for op in ops]}
+    inner = scope.child()
+    if builder.chance(70):
+        value = scope.fresh("i")
+        step["as"] = value
+        inner = scope.child({value: JSON})
+    step["steps"] = builder.block(ctx.inside(), inner)
+    return [step]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -1011,6 +1027,7 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "rethrow": _feature_rethrow,
     "task_group": _feature_task_group,
     "shield": _feature_shield,
+    "as_completed": _feature_as_completed,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -37,6 +37,8 @@ task_group                  ``async with asyncio.TaskGroup() as tg:`` around the
                             whose starts are ``user = tg.create_task(fetch_user(7))``
 rethrow                     ``raise`` (``raise error`` outside its own except block)
 shield                      ``receipt = await asyncio.shield(save_order(42))``
+as_completed                ``for finished in asyncio.as_completed([a(), b()]):`` then
+                            ``page = await finished`` and the block
 catch from_group            ``except* HttpError as errors:`` then ``error =
                             errors.exceptions[0]`` (CPython 3.10: ``except HttpError
                             as error:``, as no group ever reaches it there)
@@ -431,7 +433,7 @@ class _Program:
                 calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
             elif step_name in ("await", "start", "for_each", "shield"):
                 calls([step["call"]])
-            elif step_name in ("all", "race"):
+            elif step_name in ("all", "race", "as_completed"):
                 calls(step["calls"])
             elif step_name == "map":
                 calls([step])
@@ -749,6 +751,21 @@ class _Program:
             self.task_groups.pop()
         return [f"{_indent(depth)}async with asyncio.TaskGroup() as {name}:", *body]
 
+    def _as_completed(self, step: dict, depth: int) -> list[str]:
+        # The asyncio documentation's loop: each round awaits the next task to finish; an
+        # error leaves the loop, the others run on. The tasks are made first, in call
+        # order: as_completed makes its own from coroutines by iterating a set, whose
+        # order follows memory addresses.
+        indent = _indent(depth)
+        tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        wait = f"{_assign(step)}await {self.finished}"
+        return [
+            *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
+            f"{indent}for {self.finished} in asyncio.as_completed({self.tasks}):",
+            f"{indent}    {wait}",
+            *self._block(step["body"], depth + 1),
+        ]
+
     def _shield(self, step: dict, depth: int) -> list[str]:
         # asyncio.shield: a cancellation of this wait (a timeout, a failing task group)
         # ends the wait and leaves the call running; a coroutine becomes a task of its own.
@@ -942,6 +959,7 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "rethrow": _Program._rethrow,
     "task_group": _Program._task_group,
     "shield": _Program._shield,
+    "as_completed": _Program._as_completed,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

@@ -48,6 +48,7 @@ const SAMPLES = {
   rethrow: () => ({ step: { step: "rethrow", error: "x" } }),
   task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
   shield: () => ({ step: { step: "shield", call: call("f"), bind: "x" } }),
+  as_completed: () => ({ step: { step: "as_completed", calls: [call("f"), call("f")], bind: "v", body: [log(ref("v"))] } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

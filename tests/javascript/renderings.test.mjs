@@ -856,3 +856,30 @@ test("shield: a plain wait outside a deadline; under one, abortable(call, signal
   assert.match(text, /\nasync function store\(\) \{\n/); // no signal parameter
   assert.deepEqual([...signalFunctions(ir)], []);
 });
+
+test("as_completed: the block in finish order; without a name the race still yields the promise (an array: a returned promise is adopted)", async () => {
+  const ir = scenario({
+    id: "as-completed-no-name",
+    operations: [op("a", 30, returns("a")), op("b", 10, returns("b"))],
+    main: [
+      { step: "as_completed", calls: [call("a"), call("b")], bind: null, body: [log("one done")] },
+      { step: "as_completed", calls: [call("a"), call("b")], bind: "v", body: [log(ref("v"))] },
+      ret("end"),
+    ],
+  });
+  await assertTrace(ir, `
+0 start a()
+0 start b()
+10 end b -> "b"
+10 log "one done"
+30 end a -> "a"
+30 log "one done"
+30 start a()
+30 start b()
+40 end b -> "b"
+40 log "b"
+60 end a -> "a"
+60 log "a"
+60 return "end"`, { returns: "end" });
+  assert.match(compile(ir, "js-async").body, /\n {4}const \[done\] = await Promise\.race\(\[\.\.\.pending\]\.map\(\(promise\) => promise\.then\(\(\) => \[promise\]\)\)\);\n/);
+});

@@ -866,3 +866,53 @@ def test_a_shielded_call_under_a_timeout_runs_on_after_the_deadline():
     result, trace = run(scenario(main, operations=ops, errors=["TimeoutError"]))
     assert result == {"returns": "done"}
     assert trace == '0 start a()\n50 log "gave up"\n80 end a -> "saved"\n100 return "done"\n'
+
+
+# -- as_completed -------------------------------------------------------------------------
+
+
+def test_as_completed_makes_the_tasks_in_call_order_then_awaits_each_as_it_finishes():
+    step = {
+        "step": "as_completed",
+        "calls": [call("a"), call("b")],
+        "bind": "value",
+        "body": [{"step": "log", "message": ref("value")}],
+    }
+    assert (
+        body(compile_program(minimal([step, {"step": "return", "value": lit(None)}])))
+        == """\
+async def main():
+    tasks = [asyncio.create_task(a()), asyncio.create_task(b())]
+    for finished in asyncio.as_completed(tasks):
+        value = await finished
+        log(value)
+    return None
+"""
+    )
+
+
+def test_as_completed_runs_the_block_in_finish_order_and_a_failure_ends_the_loop():
+    ops = [
+        {"name": "a", "latency": 30, "outcomes": [{"returns": "a"}]},
+        {"name": "b", "latency": 10, "outcomes": [{"returns": "b"}]},
+        {"name": "c", "latency": 20, "outcomes": [{"fails": {"kind": "IOError", "message": "c down"}}]},
+    ]
+    loop = {
+        "step": "as_completed",
+        "calls": [call("a"), call("b"), call("c")],
+        "bind": "v",
+        "body": [{"step": "log", "message": ref("v")}],
+    }
+    caught = {
+        "step": "try",
+        "body": [loop],
+        "catch": {"kinds": ["IOError"], "bind": "e", "body": [{"step": "log", "message": ref("e", "message")}]},
+        "finally": None,
+    }
+    main = [caught, {"step": "sleep", "ms": 20}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
+    assert result == {"returns": "done"}
+    assert trace == (
+        '0 start a()\n0 start b()\n0 start c()\n10 end b -> "b"\n10 log "b"\n20 fail c IOError("c down")\n'
+        '20 log "c down"\n30 end a -> "a"\n40 return "done"\n'
+    )
