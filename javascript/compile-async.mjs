@@ -41,7 +41,7 @@ import { renderStmts } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
-  groupPushLines, letLines, mapParts, repeatHead, startLines, usingNames,
+  letLines, mapParts, repeatHead, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -115,9 +115,7 @@ function compileWait(step, plan, scope, signal) {
  */
 export const RENDERINGS = Object.freeze({
   await: compileWait,
-  start: (step, plan) => [
-    ...startLines(step, bindingPrefix(step, plan), plan.controllers), ...groupPushLines(step, plan.groups),
-  ].map(line),
+  start: (step, plan) => startStepLines(step, bindingPrefix(step, plan), plan.controllers, plan.groups, plan.uses).map(line),
   return: (step) => [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)],
   throw: (step) => [line(`throw ${jsNewError(step)};`)],
   try: (step, plan, scope, signal) => [compileTry(step, plan, scope, signal)],

@@ -76,7 +76,7 @@ import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.m
 import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
-  groupPushLines, letLines, mapParts, repeatHead, startLines, usingNames,
+  letLines, mapParts, repeatHead, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -216,7 +216,7 @@ const wait = (steps, i, k, scope, cx, out) => endsList(out, compileWait(steps, i
 export const RENDERINGS = Object.freeze({
   await: wait,
   start: (steps, i, k, scope, cx, out) => {
-    const texts = [...startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers), ...groupPushLines(steps[i], cx.groups)];
+    const texts = startStepLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers, cx.groups, cx.plan.uses);
     return goesOn(out, texts.map((text) => line(text, true)));
   },
   return: (steps, i, k, scope, cx, out) => endsList(out, returnValue(k, steps[i].value == null ? "null" : jsExpr(steps[i].value))),

@@ -175,15 +175,23 @@ export function asCompletedParts(step, scope) {
 }
 
 /**
- * The statements of a `start` step inside a task_group's body (`groups`: the arrays of
- * the task groups around it, innermost last): the call is added to the innermost one.
+ * The statements of a `start` step, in both compilers: startLines; inside a task_group's
+ * body (`groups`: the arrays of the task groups around it, innermost last) the call is
+ * added to the innermost one too, directly (`tasks.push(fetchUser(7));`) when nothing
+ * reads its handle (`uses`: the binding plan's read counts).
  *
  * @param {object} step the start step.
+ * @param {string} prefix as for startLines.
+ * @param {Map<string, string>} controllers see `abortControllers`.
  * @param {string[] | undefined} groups
- * @returns {string[]} the line, or none outside a task_group.
+ * @param {Map<string, number>} uses
+ * @returns {string[]} the lines.
  */
-export function groupPushLines(step, groups) {
-  return groups?.length ? [`${groups[groups.length - 1]}.push(${camelCase(step.bind)});`] : [];
+export function startStepLines(step, prefix, controllers, groups, uses) {
+  if (!groups?.length) return startLines(step, prefix, controllers);
+  const tasks = groups[groups.length - 1];
+  if (!uses.get(step.bind) && !controllers.has(step.bind)) return [`${tasks}.push(${jsCall(step.call)});`];
+  return [...startLines(step, prefix, controllers), `${tasks}.push(${camelCase(step.bind)});`];
 }
 
 /**

@@ -559,9 +559,13 @@ class _Program:
         return [f"{_indent(depth)}{_assign(step)}await {awaited}"]
 
     def _start(self, step: dict, depth: int) -> list[str]:
-        # In a task_group's body the task is the group's: tg.create_task.
-        creator = f"{self.task_groups[-1]}.create_task" if self.task_groups else "asyncio.create_task"
-        return [f"{_indent(depth)}{step['bind']} = {creator}({self._call(step['call'])})"]
+        if not self.task_groups:
+            return [f"{_indent(depth)}{step['bind']} = asyncio.create_task({self._call(step['call'])})"]
+        # In a task_group's body the task is the group's, which keeps it: the handle is
+        # named only where something reads it.
+        create = f"{self.task_groups[-1]}.create_task({self._call(step['call'])})"
+        read = step["bind"] in _read_names(list(ir_steps.walk(self.current)))
+        return [f"{_indent(depth)}{step['bind']} = {create}" if read else f"{_indent(depth)}{create}"]
 
     def _return(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}return {self._expr(step['value'])}"]

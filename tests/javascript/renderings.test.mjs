@@ -720,7 +720,7 @@ test("random scenarios: js-promise and js-async give the same outcome (tries who
 
 // ---- task_group and rethrow ---------------------------------------------------------------
 
-test("task_group: each start in the body joins the innermost group's array; the group waits with Promise.all after its body", async () => {
+test("task_group: each start in the body joins the innermost group's array, by name where its handle is read; Promise.all after the body", async () => {
   const ir = scenario({
     id: "task-group-nested",
     operations: [op("a", 20, returns("a")), op("b", 5, returns("b"))],
@@ -752,12 +752,10 @@ async function main() {
   tasks.push(first);
   // A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).
   const tasks2 = [];
-  const second = b(2);
-  tasks2.push(second);
+  tasks2.push(b(2));
   await Promise.all(tasks2);
   log("inner done");
-  const third = b(3);
-  tasks.push(third);
+  tasks.push(b(3));
   await Promise.all(tasks);
   const x = await first;
   return x;

@@ -660,7 +660,7 @@ def _start(name: str, handle: str) -> dict:
     return {"step": "start", "call": call(name), "bind": handle}
 
 
-def test_task_group_starts_its_tasks_in_the_innermost_group_and_no_other():
+def test_task_group_starts_its_tasks_in_the_innermost_group_named_only_where_read():
     # A start in a nested task_group is that group's; after it, the outer group's again;
     # outside every group, asyncio.create_task.
     inner = {"step": "task_group", "body": [_start("b", "second")]}
@@ -668,6 +668,7 @@ def test_task_group_starts_its_tasks_in_the_innermost_group_and_no_other():
         {"step": "task_group", "body": [_start("a", "first"), inner, _start("b", "third")]},
         _start("a", "fourth"),
         {"step": "await", "handle": "fourth", "bind": None},
+        {"step": "await", "handle": "first", "bind": None},
         {"step": "return", "value": lit(None)},
     ]
     assert (
@@ -677,10 +678,11 @@ async def main():
     async with asyncio.TaskGroup() as tg:
         first = tg.create_task(a())
         async with asyncio.TaskGroup() as tg_2:
-            second = tg_2.create_task(b())
-        third = tg.create_task(b())
+            tg_2.create_task(b())
+        tg.create_task(b())
     fourth = asyncio.create_task(a())
     await fourth
+    await first
     return None
 """
     )
