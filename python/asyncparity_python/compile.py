@@ -122,10 +122,14 @@ runner's, or a worker's under ``--python``). On CPython 3.10, which has neither
   3.11), so the block starts a loop turn later than under ``asyncio.timeout``.
 * ``any``: only a run where every call fails needs the group; there the program calls
   ``world.unsupported("ExceptionGroup", "3.11")`` and the run is skipped, saying why.
+* a catch ``from_group``: ``except*`` is a SyntaxError before 3.11, and no group is
+  ever raised there (``group`` and ``task_group`` are skipped, ``any`` where it would
+  need one), so it is the plain ``except`` that does the same on an error that is no
+  group.
 
 Other version-dependent APIs are written only when a scenario uses them, and the
 compiler records each (:attr:`Compiled.features`): ``asyncio.timeout``,
-``asyncio.TaskGroup`` and ``ExceptionGroup`` need CPython 3.11,
+``asyncio.TaskGroup``, ``ExceptionGroup`` and ``except*`` need CPython 3.11,
 ``asyncio.eager_task_factory`` 3.12. The program's docstring says so;
 :func:`asyncparity_python.target.run` skips it on an older CPython.
 
