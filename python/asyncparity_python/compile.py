@@ -782,7 +782,8 @@ class _Program:
 
     def _rethrow(self, step: dict, depth: int) -> list[str]:
         # The error the innermost except is handling: a bare raise, as Python code writes
-        # it. Another one (a catch further out, or inside a nested coroutine, where no
+        # it. Another one (a catch further out, in a finally, where an error passing
+        # through would be the one re-raised, or in 3.10's wait_for coroutine, where no
         # exception is being handled): raise it by name, the same object either way.
         innermost = self.catches[-1][0] if self.catches else None
         return [f"{_indent(depth)}raise" if innermost == step["error"] else f"{_indent(depth)}raise {step['error']}"]
@@ -818,7 +819,13 @@ class _Program:
             finally:
                 self.catches.pop()
         if step.get("finally") is not None:
-            lines += [f"{indent}finally:", *self._block(step["finally"], depth + 1)]
+            # A bare raise in a finally re-raises the error passing through it, if any,
+            # not the one an except around it handles: no catch is innermost there.
+            self.catches.append((None, set()))
+            try:
+                lines += [f"{indent}finally:", *self._block(step["finally"], depth + 1)]
+            finally:
+                self.catches.pop()
         if catch is None and step.get("finally") is None:
             raise ValueError(f"line {step.get('line')}: a try needs a catch, a finally, or both")
         return lines

@@ -918,3 +918,23 @@ def test_as_completed_runs_the_block_in_finish_order_and_a_failure_ends_the_loop
         '0 start a()\n0 start b()\n0 start c()\n10 end b -> "b"\n10 log "b"\n20 fail c IOError("c down")\n'
         '20 log "c down"\n30 end a -> "a"\n40 return "done"\n'
     )
+
+
+def test_rethrow_in_a_finally_inside_the_catch_names_the_error():
+    # CPython 3.10-3.13: a bare raise in a finally that an error B passes through raises
+    # B, not the error A the except around it handles.
+    nested = {
+        "step": "try",
+        "body": [{"step": "await", "call": call("b"), "bind": None}],
+        "catch": None,
+        "finally": [{"step": "rethrow", "error": "first"}],
+    }
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [nested]),
+            "finally": None,
+        }
+    ]
+    assert "        finally:\n            raise first\n" in compile_program(minimal(main))
