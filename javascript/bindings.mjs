@@ -25,9 +25,13 @@ import { bindsName, childBlocks, containsReturn, forEachStep, stepReads, waitsFo
  * same name, which nothing inside the try reads and nothing else binds, counts as the
  * binding: the value flows out of the chain into the next `.then((name) => ...)`.
  *
+ * With `inline` (step names), the body of such a step is written as statements of the
+ * list that holds the step (js-async's `task_group`): its bindings count as that
+ * list's, so that `const user = fetchUser(7);` there is visible after it.
+ *
  * @param {object[]} body the function's steps.
  * @param {string[]} params the function's parameters.
- * @param {{carry?: boolean}} [options]
+ * @param {{carry?: boolean, inline?: string[]}} [options]
  * @returns {{
  *   site: Map<object, "const" | "let" | "assign">,
  *   before: Map<object[], Map<number, string[]>>,
@@ -42,7 +46,7 @@ import { bindsName, childBlocks, containsReturn, forEachStep, stepReads, waitsFo
  *   `cancelOnly`: the handles read by cancel steps only (JavaScript cancels through the
  *   call's AbortController, so the promise itself is not kept).
  */
-export function planBindings(body, params, { carry = false } = {}) {
+export function planBindings(body, params, { carry = false, inline = [] } = {}) {
   const carried = carry ? findCarries(body, params) : new Map();
   const skipped = new Set();
   for (const [tryStep, name] of carried) {
@@ -58,9 +62,10 @@ export function planBindings(body, params, { carry = false } = {}) {
     if (!map.has(name)) map.set(name, []);
     map.get(name).push(entry);
   };
-  const walk = (steps, frames, shadow) => {
+  // `at`: the frame of an inline body's steps, the one of the step that holds it.
+  const walk = (steps, frames, shadow, at = null) => {
     steps.forEach((step, index) => {
-      const path = [...frames, { steps, index }];
+      const path = [...frames, at ?? { steps, index }];
       for (const name of stepReads(step)) {
         if (!shadow.has(name)) push(reads, name, path);
         if (!shadow.has(name) && step.step !== "cancel") valueReads.add(name);
@@ -71,7 +76,8 @@ export function planBindings(body, params, { carry = false } = {}) {
       }
       for (const block of childBlocks(step)) {
         const inner = block.binds ? new Set([...shadow, block.binds]) : shadow;
-        walk(block.steps, path, inner);
+        if (inline.includes(step.step)) walk(block.steps, frames, inner, path[path.length - 1]);
+        else walk(block.steps, path, inner);
       }
     });
   };

@@ -86,6 +86,10 @@ export const FIELD_TYPES = Object.freeze({
     for (const kind of value.kinds) if (kind !== CANCELLED) check.kind(kind, `${at}: catch kind`);
     if (value.bind != null) check.name(value.bind, `${at}: catch bind`);
     if (!Array.isArray(value.body)) check.fail(`${at}: catch.body must be a list of steps`);
+    // except*: kinds taken out of a group; true, with kinds, or absent.
+    if (value.from_group != null && (value.from_group !== true || value.kinds.length === 0)) {
+      check.fail(`${at}: catch.from_group is true, with kinds, or absent`);
+    }
   },
   "integer>=0": (check, value, at, field) => check.count(value, `${at}: ${field}`, 0),
   "integer>=1": (check, value, at, field) => check.count(value, `${at}: ${field}`, 1),

@@ -13,7 +13,10 @@
  * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (deadlines.mjs
  * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
  * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
- * wait in it taking `controller.signal`.
+ * wait in it taking `controller.signal`. A `task_group` is `const tasks = [];`, its body
+ * as the function's own statements with each start pushed (`tasks.push(user);`), then
+ * `await Promise.all(tasks);`; `rethrow` is `throw error;`; a catch `from_group` finds
+ * its error among an AggregateError's (expressions.mjs `catchHead`).
  *
  * Generators and resources: a generator function is `async function*` and `yield` is
  * `yield v;`; `for_each` is `for await (const tick of ticks(3)) { ... }` and `break` is
@@ -35,12 +38,14 @@ import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  letLines, mapParts, repeatHead, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  taskGroupParts,
 } from "./deadlines.mjs";
 
 /**
@@ -60,7 +65,8 @@ import {
  */
 export function asyncFunction(name, params, steps, root, options = {}) {
   const { generator = false, awaitUsing = false, takesSignal = false } = options;
-  const plan = planBindings(steps, params);
+  // A task_group's body is written as the function's own statements (compileTaskGroup).
+  const plan = planBindings(steps, params, { inline: ["task_group"] });
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
   plan.awaitUsing = awaitUsing;
@@ -109,7 +115,8 @@ function compileWait(step, plan, scope, signal) {
  */
 export const RENDERINGS = Object.freeze({
   await: compileWait,
-  start: (step, plan) => startLines(step, bindingPrefix(step, plan), plan.controllers, !plan.cancelOnly.has(step.bind)).map(line),
+  start: (step, plan) =>
+    startStepLines(step, bindingPrefix(step, plan), plan.controllers, plan.groups, plan.uses, !plan.cancelOnly.has(step.bind)).map(line),
   return: (step) => [line(`return ${step.value == null ? "null" : jsExpr(step.value)};`)],
   throw: (step) => [line(`throw ${jsNewError(step)};`)],
   try: (step, plan, scope, signal) => [compileTry(step, plan, scope, signal)],
@@ -156,7 +163,58 @@ export const RENDERINGS = Object.freeze({
     close: "}",
   }],
   continue: () => [line("continue;")],
+  rethrow: (step) => [line(`throw ${camelCase(step.error)};`)],
+  task_group: compileTaskGroup,
+  shield: compileWait,
+  as_completed: compileAsCompleted,
 });
+
+/**
+ * An as_completed step: the set of pending calls, then a while loop that races those
+ * still pending, takes the first to settle out of the set and runs the block with its
+ * value; a rejection leaves the loop with that error, the other calls running on. Under
+ * a deadline the race is abortable (the calls are tasks of their own in Python, which
+ * asyncio.timeout does not cancel).
+ */
+function compileAsCompleted(step, plan, scope, signal) {
+  const { pending, done, declare, race } = asCompletedParts(step, scope);
+  const inner = scope.child();
+  const wait = signal === null ? race : plan.helpers.abortableCall(race, signal);
+  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  return [
+    line(AS_COMPLETED_COMMENT),
+    line(declare),
+    {
+      t: "block",
+      open: `while (${pending}.size > 0) {`,
+      body: [
+        line(`const ${taken} = await ${wait};`),
+        line(`${pending}.delete(${done});`),
+        ...block(step.body, plan, inner, signal),
+      ],
+      close: "}",
+    },
+  ];
+}
+
+/**
+ * A task_group step: an array the body's starts push their calls into (groupPushLines),
+ * the body as the function's own statements, then `await Promise.all(tasks)`.
+ */
+function compileTaskGroup(step, plan, scope, signal) {
+  const tasks = scope.fresh("tasks");
+  plan.groups = [...(plan.groups ?? []), tasks];
+  const body = block(step.body, plan, scope, signal);
+  plan.groups = plan.groups.slice(0, -1);
+  const { expr, comment } = taskGroupParts(tasks, signal, plan.helpers);
+  return [
+    line(TASK_GROUP_COMMENT),
+    line(`const ${tasks} = [];`),
+    ...body,
+    ...(comment ? [line(comment)] : []),
+    line(`await ${expr};`),
+  ];
+}
 
 /**
  * A timeout step: the deadline armed before the block (deadlines.mjs `deadlineLines`), the
@@ -269,12 +327,12 @@ function compileTry(step, plan, scope, signal) {
   };
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     // A catch of everything that names nothing binds nothing: `catch {` (ES2019).
     stmt.param = step.catch.bind || filter ? param : null;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map(line),
       ...(filter ? [line(`if (${filter}) throw ${param};`)] : []),
       ...block(step.catch.body, plan, inner, signal),
     ];

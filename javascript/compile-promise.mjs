@@ -35,6 +35,9 @@
  * - `map` with a limit: `const semaphore = world.semaphore(2);` then
  *   `return Promise.all(items.map((item) => semaphore.use(() => f(item)))).then(...)`;
  *   `put` / `get` on a queue: `return jobs.put(v).then(...)`, `jobs.get().then((job) => ...)`.
+ * - `task_group`: `const tasks = [];`, the body (its starts pushed into the array) as a
+ *   timeout's block is, then `.then(() => Promise.all(tasks))` and the steps after;
+ *   `rethrow` is `throw error` (in the synchronous part `return Promise.reject(error)`).
  * - `set`, `cancel` and a cancellable `start` (an AbortController made just before it)
  *   are plain statements, as in js-async.
  * - `x = await f(); return x` is `return f()`; `.then((x) => g(x).then(h))` is
@@ -77,13 +80,14 @@ import {
 } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
 import {
-  CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatCount, repeatHead, startLines,
-  usingNames,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  letLines, mapParts, repeatCount, repeatHead, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  taskGroupParts,
 } from "./deadlines.mjs";
 
 /**
@@ -221,7 +225,9 @@ const wait = (steps, i, k, scope, cx, out) => endsList(out, compileWait(steps, i
 export const RENDERINGS = Object.freeze({
   await: wait,
   start: (steps, i, k, scope, cx, out) => {
-    const texts = startLines(steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers, !cx.plan.cancelOnly.has(steps[i].bind));
+    const texts = startStepLines(
+      steps[i], bindingPrefix(steps[i], cx.plan), cx.controllers, cx.groups, cx.plan.uses, !cx.plan.cancelOnly.has(steps[i].bind),
+    );
     return goesOn(out, texts.map((text) => line(text, true)));
   },
   return: (steps, i, k, scope, cx, out) => endsList(out, returnValue(k, steps[i].value == null ? "null" : jsExpr(steps[i].value))),
@@ -268,6 +274,13 @@ export const RENDERINGS = Object.freeze({
     return goesOn(out, [{ t: "block", open: `while (${jsCondition(steps[i])}) {`, body, close: "}" }]);
   },
   continue: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "continue")]),
+  rethrow: (steps, i, k, scope, cx, out) => {
+    const error = camelCase(steps[i].error);
+    return endsList(out, k.reject ? rejectStmts(k, error) : [line(`throw ${error};`)]);
+  },
+  task_group: (steps, i, k, scope, cx, out) => endsList(out, compileTaskGroup(steps, i, k, scope, cx)),
+  shield: wait,
+  as_completed: (steps, i, k, scope, cx, out) => endsList(out, compileAsCompleted(steps, i, k, scope, cx)),
 });
 
 /** The continuation of the body of a native loop (`for`, `while`: a body that never waits). */
@@ -278,6 +291,75 @@ function nativeLoop(k) {
 /** Whether a repeat runs a fixed number of rounds, at least one (not a computed count). */
 function fixedRounds(step) {
   return typeof step.times === "number" && step.times > 0;
+}
+
+/**
+ * An as_completed step and everything after it, as a repeat that waits is (compileLoop):
+ * the set of pending calls, then a local recursive function that, while calls are
+ * pending, races them, takes the first to settle out of the set, runs the block with its
+ * value and calls itself again; then the steps after.
+ *
+ *     const pending = new Set([a(), b()]);
+ *     const nextSettled = () => {
+ *       if (pending.size > 0) {
+ *         return Promise.race(...).then(([done, value]) => { pending.delete(done); body; return nextSettled(); });
+ *       }
+ *       rest
+ *     };
+ *     return nextSettled();
+ */
+function compileAsCompleted(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const { pending, done, declare, race } = asCompletedParts(step, scope);
+  const loop = scope.fresh("nextSettled");
+  const inner = scope.child();
+  const wait = k.signal == null ? race : cx.helpers.abortableCall(race, k.signal);
+  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  if (step.bind) inner.names.add(camelCase(step.bind));
+  const body = compileSteps(step.body, 0, { ...inCallback(k), tail: { t: "call", text: `${loop}()` } }, inner.child(), cx);
+  const round = chain(raw(wait), [then([taken], [line(`${pending}.delete(${done});`), ...body])]);
+  const after = compileSteps(steps, i + 1, inCallback(k), scope.child(), cx);
+  const fn = arrow([], [{ t: "if", cond: `${pending}.size > 0`, then: [ret(round)], else: null }, ...after]);
+  return [
+    line(AS_COMPLETED_COMMENT, true),
+    line(declare, true),
+    { t: "const", name: loop, expr: fn, hoistable: true },
+    ret(`${loop}()`),
+  ];
+}
+
+/**
+ * A task_group step and everything after it: an array the body's starts push their
+ * calls into (groupPushLines), the body (plain statements when it never waits, else its
+ * chain, as a timeout's block), then `Promise.all(tasks)` and the steps after in a
+ * `.then`. The body has no return (the loader guarantees it), so its value is discarded;
+ * names it binds for the steps after are declared before it (planBindings).
+ */
+function compileTaskGroup(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const tasks = scope.fresh("tasks");
+  const out = [line(TASK_GROUP_COMMENT, true), line(`const ${tasks} = [];`, true)];
+  const { expr, comment } = taskGroupParts(tasks, k.signal ?? null, cx.helpers);
+  cx.groups = [...(cx.groups ?? []), tasks];
+  let head;
+  if (isSyncOnly(step.body)) {
+    out.push(...compileSteps(step.body, 0, { ...k, tail: FALL }, scope, cx));
+    head = raw(expr);
+  } else {
+    const blockK = { mode: "discard", sync: true, reject: true, tail: END, signal: k.signal ?? null };
+    const blockExpr = liftBlock(compileSteps(step.body, 0, blockK, scope, cx), "groupBody", out, scope);
+    head = chain(blockExpr, [then([], [ret(expr)])]);
+  }
+  cx.groups = cx.groups.slice(0, -1);
+  if (comment) out.push(line(comment));
+  const links = [];
+  if (i === steps.length - 1 && k.tail.t === "end") {
+    if (k.mode !== "discard") links.push(then([], [ret("undefined")]));
+  } else {
+    links.push(...thenChain(raw(""), null, compileSteps(steps, i + 1, inCallback(k), scope.child(), cx)).links);
+  }
+  out.push(ret(links.length ? chain(head, links) : head));
+  return out;
 }
 
 /**
@@ -329,7 +411,7 @@ function nativeTry(step, k, scope, cx) {
   // dropped unhandled. Where the finally may also end normally, a throw then goes on out
   // of the try, which in the synchronous part a catch around it turns into a rejection.
   const fin = live(step.finally);
-  const mayLeave = step.finally != null && (containsReturn(fin) || containsStep(fin, "throw"));
+  const mayLeave = step.finally != null && (containsReturn(fin) || containsStep(fin, "throw") || containsStep(fin, "rethrow"));
   const fall = mayLeave ? { ...k, tail: FALL, reject: false } : { ...k, tail: FALL };
   const stmt = {
     t: "try",
@@ -340,12 +422,11 @@ function nativeTry(step, k, scope, cx) {
   };
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    inner.names.add(param);
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     stmt.param = param;
     stmt.catch = [
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map((text) => line(text)),
       ...(filter ? [leaveIf(filter, fall.reject ? rejectStmts(k, param) : [line(`throw ${param};`)])] : []),
       ...compileSteps(step.catch.body, 0, fall, inner, cx),
     ];
@@ -468,11 +549,11 @@ function compileSyncBodyTry(steps, i, k, scope, cx) {
     finally: null,
   };
   const inner = scope.child();
-  const param = step.catch?.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-  inner.names.add(param);
+  const { param, lead, filter } = catchHead(step.catch ?? { kinds: [] }, inner);
   stmt.param = param;
-  const filter = step.catch ? kindFilter(step.catch.kinds, param) : null;
-  const cancelled = step.catch?.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : [];
+  const cancelled = [
+    ...(step.catch?.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []), ...lead.map((text) => line(text)),
+  ];
   const rest = i < steps.length - 1;
   if (kind === "catch") {
     let after;
@@ -499,7 +580,7 @@ function compileSyncBodyTry(steps, i, k, scope, cx) {
   // an error or a return goes on (`finallyFirst`). It returns its promise; a finally that
   // neither waits nor throws is plain statements (beside a catch that waits, the only
   // case where it is not a plain try), so that the steps after it follow at once.
-  const plain = isSyncOnly(live(step.finally)) && !containsStep(step.finally, "throw");
+  const plain = isSyncOnly(live(step.finally)) && !containsStep(step.finally, "throw") && !containsStep(step.finally, "rethrow");
   const fin = { name: scope.fresh("finallyBlock"), plain };
   const finK = fin.plain
     ? { mode: "discard", sync: false, reject: false, tail: FALL, signal: k.signal }
@@ -991,15 +1072,14 @@ function compileTry(steps, i, k, scope, cx) {
 
   if (step.catch) {
     const inner = scope.child();
-    const param = step.catch.bind ? camelCase(step.catch.bind) : inner.fresh("error");
-    inner.names.add(param);
-    const filter = kindFilter(step.catch.kinds, param);
+    const { param, lead, filter } = catchHead(step.catch, inner);
     // A return() at a yield in the body arrives here as emit.closed: a native catch never
     // sees it, so it goes on (a filter by kind already lets it through).
     const closed = cx.emit !== null && filter === null && containsStep(step.body, "yield");
     const body = [
       ...(closed ? [shortIf(`${param} === ${cx.emit}.closed`, `throw ${param}; // return() is closing the generator`)] : []),
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
+      ...lead.map((text) => line(text)),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
       ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, signal: k.signal, ...exits }, inner, cx),
     ];

@@ -263,6 +263,7 @@ const ABORTABLE_COMMENTS = {
   put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
   get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
   open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
+  shield: "// The deadline ends this wait; the shielded call runs on, as asyncio.shield keeps it running.",
 };
 
 /**
@@ -327,6 +328,12 @@ export function awaitedParts(step, signal, helpers) {
     case "any":
       if (signal === null) return { ...plain, expr: jsFanOut(step) };
       return { ...plain, expr: helpers.abortableCall(jsFanOut(step), signal), comment: ABORTABLE_COMMENTS.race };
+    case "shield": {
+      // The call never takes the signal: only the wait ends at the deadline.
+      const promise = step.call ? jsCall(step.call) : camelCase(step.handle);
+      if (signal === null) return { ...plain, expr: promise };
+      return { ...plain, expr: helpers.abortableCall(promise, signal), comment: ABORTABLE_COMMENTS.shield };
+    }
     case "sleep":
       return { ...plain, expr: signal === null ? jsSleep(step.ms) : helpers.sleepCall(step.ms, signal) };
     case "put":
@@ -336,6 +343,22 @@ export function awaitedParts(step, signal, helpers) {
     default:
       throw new Error(`internal: ${step.step} is not a wait of awaitedParts`);
   }
+}
+
+/**
+ * The promise a `task_group` step waits for once its body has run: `Promise.all` of the
+ * array `tasks`; under a deadline, a wait the deadline ends while the calls run on (as
+ * for a race: JavaScript cannot cancel them). See `awaitedParts`.
+ *
+ * @param {string} tasks the array's name.
+ * @param {string | null} signal
+ * @param {SignalHelpers} helpers
+ * @returns {{expr: string, comment: string | null}}
+ */
+export function taskGroupParts(tasks, signal, helpers) {
+  const all = `Promise.all(${tasks})`;
+  if (signal === null) return { expr: all, comment: null };
+  return { expr: helpers.abortableCall(all, signal), comment: ABORTABLE_COMMENTS.race };
 }
 
 /**

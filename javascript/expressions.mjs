@@ -133,6 +133,39 @@ export function kindFilter(kinds, param) {
 }
 
 /**
+ * The comment above a catch from_group, in both compilers (no async or await in it).
+ */
+export const GROUP_CATCH_COMMENT = "// Python's except*: an error of these kinds, out of a group (AggregateError) or alone.";
+
+/**
+ * The head of a catch: its parameter; the lines that come first in it (for a catch
+ * from_group, Python's `except*`: a comment, and the declaration of the name it binds,
+ * the first error of its kinds among a group's, `AggregateError.errors`, or the error
+ * itself); and the filter under which the caught error goes on (`if (filter) throw
+ * param;`), kindFilter's for a plain catch.
+ *
+ * @param {{kinds: string[], bind?: string | null, from_group?: boolean}} catchIr
+ * @param {Scope} scope the catch block's scope: its names are taken there.
+ * @returns {{param: string, lead: string[], filter: string | null}}
+ */
+export function catchHead(catchIr, scope) {
+  if (!catchIr.from_group) {
+    const param = catchIr.bind ? camelCase(catchIr.bind) : scope.fresh("error");
+    scope.names.add(param);
+    return { param, lead: [], filter: kindFilter(catchIr.kinds, param) };
+  }
+  if (catchIr.bind) scope.names.add(camelCase(catchIr.bind));
+  const param = scope.fresh("caught");
+  scope.names.add(param);
+  const members = `(${param} instanceof AggregateError ? ${param}.errors : [${param}])`;
+  const test = catchIr.kinds.map((kind) => `member instanceof ${kind}`).join(" || ");
+  if (!catchIr.bind) return { param, lead: [GROUP_CATCH_COMMENT], filter: `!${members}.some((member) => ${test})` };
+  const name = camelCase(catchIr.bind);
+  const declare = `const ${name} = ${members}.find((member) => ${test});`;
+  return { param, lead: [GROUP_CATCH_COMMENT, declare], filter: `${name} === undefined` };
+}
+
+/**
  * `new IOError(message)` for a throw step.
  *
  * @param {{kind: string, message: object}} step

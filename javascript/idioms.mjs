@@ -138,6 +138,66 @@ export function mapParts(step, semaphore, item, signal = null) {
 export const GROUP_COMMENT = "// A task group: Promise.all is the nearest JavaScript equivalent (siblings are not cancelled).";
 
 /**
+ * The comment written above a `task_group` step in both compilers: the calls its body
+ * starts are collected, then settled together. No async or await in it (js-promise).
+ */
+export const TASK_GROUP_COMMENT =
+  "// A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).";
+
+/**
+ * The comment above an `as_completed` loop, in both compilers (no async or await in it).
+ */
+export const AS_COMPLETED_COMMENT =
+  "// asyncio.as_completed: race the calls still pending; each round takes the next one to settle.";
+
+/**
+ * The parts of an `as_completed` loop both compilers write: the set of pending promises
+ * (`const pending = new Set([a(), b()]);`) and the race of those still in it, which
+ * resolves to `[promise, value]` (`[promise]` when the loop binds no value); the names
+ * are fresh in `scope`.
+ *
+ * @param {object} step the as_completed step.
+ * @param {Scope} scope the scope the loop is written in.
+ * @returns {{pending: string, done: string, declare: string, race: string}}
+ */
+export function asCompletedParts(step, scope) {
+  const pending = scope.fresh("pending");
+  const done = scope.fresh("done");
+  const inner = scope.child();
+  const promise = inner.fresh("promise");
+  const value = inner.fresh("result");
+  // An array, never the promise itself: a promise a callback returns is adopted, not passed on.
+  const settled = step.bind ? `${promise}.then((${value}) => [${promise}, ${value}])` : `${promise}.then(() => [${promise}])`;
+  return {
+    pending,
+    done,
+    declare: `const ${pending} = new Set([${step.calls.map((call) => jsCall(call)).join(", ")}]);`,
+    race: `Promise.race([...${pending}].map((${promise}) => ${settled}))`,
+  };
+}
+
+/**
+ * The statements of a `start` step, in both compilers: startLines; inside a task_group's
+ * body (`groups`: the arrays of the task groups around it, innermost last) the call is
+ * added to the innermost one too, directly (`tasks.push(fetchUser(7));`) when nothing
+ * reads its handle (`uses`: the binding plan's read counts).
+ *
+ * @param {object} step the start step.
+ * @param {string} prefix as for startLines.
+ * @param {Map<string, string>} controllers see `abortControllers`.
+ * @param {string[] | undefined} groups
+ * @param {Map<string, number>} uses
+ * @param {boolean} handleRead as for startLines; a task of a group keeps its handle.
+ * @returns {string[]} the lines.
+ */
+export function startStepLines(step, prefix, controllers, groups, uses, handleRead = true) {
+  if (!groups?.length) return startLines(step, prefix, controllers, handleRead);
+  const tasks = groups[groups.length - 1];
+  if (!uses.get(step.bind) && !controllers.has(step.bind)) return [`${tasks}.push(${jsCall(step.call)});`];
+  return [...startLines(step, prefix, controllers), `${tasks}.push(${camelCase(step.bind)});`];
+}
+
+/**
  * The counter of a repeat step and the head of its `for` loop, in both compilers: the
  * bound name, or a fresh `attempt` in the loop's scope.
  *

@@ -178,7 +178,7 @@ function containsLoopStep(steps, kind) {
  * @returns {boolean}
  */
 export function leaves(step) {
-  return step.step === "return" || step.step === "throw" || step.step === "break" || step.step === "continue";
+  return step.step === "return" || step.step === "throw" || step.step === "rethrow" || step.step === "break" || step.step === "continue";
 }
 
 /**

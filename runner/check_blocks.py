@@ -1,12 +1,15 @@
 """Block step checks for the loader: the rules of the steps that hold step lists.
 
-try (with its catch and finally), if, repeat, while, timeout, for_each and using, and
-break and continue, which leave a loop or go on with its next round. A block may bind a
-name for itself (a catch's error, a repeat's counter, a for_each's value, a using's
-resource value); the scope keeps such a name fixed inside its block and ended after it.
+try (with its catch and finally), if, repeat, while, timeout, for_each, using and
+task_group, and break and continue, which leave a loop or go on with its next round. A
+block may bind a name for itself (a catch's error, a repeat's counter, a for_each's value,
+a using's resource value); the scope keeps such a name fixed inside its block and ended
+after it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import yaml
 
@@ -70,7 +73,13 @@ class BlockStepChecker(StepChecker):
         entries = self.mapping(node, "catch (a list of steps, or kind / as / steps)")
         if entries is None:
             return None
-        self.known_keys(entries, ("kind", "as", "steps"), "catch")
+        self.known_keys(entries, ("kind", "as", "steps", "from_group"), "catch")
+        from_group = False
+        if "from_group" in entries:
+            from_group = self.scalar(entries["from_group"][1], "from_group", bool) is True
+            if from_group and "kind" not in entries:
+                self.error(entries["from_group"][0], "a catch from_group names the kinds it takes out of the group: add kind")
+                return None
         kinds: list[str] = []
         if "kind" in entries:
             kind_node = entries["kind"][1]
@@ -78,6 +87,9 @@ class BlockStepChecker(StepChecker):
             if not kind_nodes:
                 self.error(kind_node, "catch kind: [] names no kind; leave kind out to catch every error")
             for item in kind_nodes:
+                if from_group and isinstance(item, yaml.ScalarNode) and item.value == CANCELLED:
+                    self.error(item, "a catch from_group takes errors out of a group; a cancellation is never in one")
+                    continue
                 if isinstance(item, yaml.ScalarNode) and item.value == CANCELLED:
                     kinds.append(CANCELLED)  # not a scenario kind: each language's own cancellation
                     continue
@@ -89,10 +101,27 @@ class BlockStepChecker(StepChecker):
         if "steps" not in entries:
             self.error(node, "catch needs steps")
             return None
-        body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
+        if from_group and bind is not None:
+            self.group_errors.append(bind)
+        try:
+            body = self._fixed_while(scope, bind, "the caught error", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            if from_group and bind is not None:
+                self.group_errors.pop()
         if bind is not None:
             scope.end(bind, "the error of a catch that has ended; it exists only inside that catch's steps")
-        return {"kinds": kinds, "bind": bind, "body": body}
+        if not from_group:
+            return {"kinds": kinds, "bind": bind, "body": body}
+        for step in _outside_loops(body):
+            if step["step"] in ("return", "break", "continue"):
+                # CPython: "'break', 'continue' and 'return' cannot appear in an except* block".
+                self.error(
+                    entries["from_group"][0],
+                    f"a catch from_group cannot {step['step']} (line {step['line']}): Python's except* block may not; "
+                    "bind a name in it and act on it after the try",
+                )
+                return None
+        return {"kinds": kinds, "bind": bind, "body": body, "from_group": True}
 
     def _fixed_while(self, scope: Scope, name: str | None, role: str, build):
         """Build a block during which ``name`` may not be bound again."""
@@ -299,10 +328,17 @@ class BlockStepChecker(StepChecker):
         # counts only inside a loop: outside every loop the message is that there is none).
         around = self.blocks if LOOPS & set(self.blocks) else [block for block in self.blocks if block != "finally"]
         innermost = around[-1] if around else None
-        if innermost is None or innermost == "timeout":
+        if innermost in (None, "timeout", "task_group", "as_completed"):
             # A timeout block is a function of its own on CPython 3.10 (asyncio.wait_for) and
-            # in JavaScript's race idiom: a break there could not reach the loop around it.
-            place = "a timeout block (a function of its own on CPython 3.10)" if innermost else "no loop"
+            # in JavaScript's race idiom: a break there could not reach the loop around it. A
+            # task_group waits for its tasks after its body in JavaScript (Promise.all), which
+            # a jump would skip; as_completed is Python's own for loop, not the one around it.
+            place = {
+                None: "no loop",
+                "timeout": "a timeout block (a function of its own on CPython 3.10)",
+                "task_group": "a task_group (it waits for its tasks at its end)",
+                "as_completed": f"an as_completed loop (it has no {head})",
+            }[innermost]
             self.error(entries[head][0], f"{head} belongs in a loop (repeat, while or for_each); here it is inside {place}")
             return None
         if innermost == "finally":
@@ -315,3 +351,70 @@ class BlockStepChecker(StepChecker):
             return None
         scope.definite = None
         return {"step": head}
+
+    def step_task_group(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- task_group: [steps]`: asyncio.TaskGroup's body. Every `start` in it (outside
+        # a task_group nested in it) starts a task of the group, which waits for them all.
+        node = entries["task_group"][1]
+        if not isinstance(node, yaml.SequenceNode):
+            self.error(node, "task_group takes a list of steps, the group's body, whose start steps start its tasks")
+            return None
+        self.blocks.append("task_group")
+        try:
+            body = self.steps(node, scope, where)
+        finally:
+            self.blocks.pop()
+        for step in walk(body):
+            if step["step"] == "return":
+                # JavaScript waits for the group after its body (Promise.all); a return in
+                # the body would leave without waiting, where Python's `async with` waits.
+                self.error(
+                    entries["task_group"][0],
+                    f"a task_group body cannot return (line {step['line']}); bind a name in it and return after the group",
+                )
+                return None
+        if not any(step["step"] == "start" for step in group_tasks(body)):
+            self.error(entries["task_group"][0], "a task_group starts its tasks with start steps; this body has none")
+            return None
+        return {"step": "task_group", "body": body}
+
+    def step_as_completed(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `for finished in asyncio.as_completed(calls): value = await finished`: the block
+        # runs once a call, in the order they complete, with `as` bound to that call's value.
+        calls = self.branches(entries, "as_completed", scope)
+        if "steps" not in entries:
+            self.error(entries["as_completed"][0], "as_completed needs 'steps: [steps]', run for each value as it comes")
+            return None
+        bind = self.bind(entries, scope, "value", False)
+        self.blocks.append("as_completed")
+        try:
+            body = self._fixed_while(scope, bind, "the loop variable", lambda: self.steps(entries["steps"][1], scope, where))
+        finally:
+            self.blocks.pop()
+        if bind is not None:
+            # The block runs at least twice (two calls or more): what it binds is bound
+            # after it, as after a repeat; its variable is not (JavaScript's const is the loop's).
+            scope.end(bind, "the variable of an as_completed loop that has ended; it exists only inside the loop")
+        return None if calls is None else {"step": "as_completed", "calls": calls, "bind": bind, "body": body}
+
+
+def _outside_loops(steps: list[dict]) -> Iterator[dict]:
+    """The steps of a block, nested ones too, but not those inside a loop in it (a break
+    there leaves that loop)."""
+    for step in steps:
+        yield step
+        if step["step"] not in LOOPS:
+            for block, _ in blocks(step):
+                yield from _outside_loops(block)
+        else:
+            yield from (inner for inner in walk(step["body"]) if inner["step"] == "return")
+
+
+def group_tasks(steps: list[dict]) -> Iterator[dict]:
+    """The steps of a task_group body that belong to it: those of nested blocks too, but
+    not those of a task_group nested in it (its starts are that group's)."""
+    for step in steps:
+        yield step
+        if step["step"] != "task_group":
+            for block, _ in blocks(step):
+                yield from group_tasks(block)

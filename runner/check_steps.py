@@ -34,6 +34,8 @@ class StepChecker(ValueChecker):
         # timeout blocks and finally blocks (innermost last), for yield, break and continue.
         self.in_generator = False
         self.blocks: list[str] = []
+        # The errors bound by the catches from_group around the step being read.
+        self.group_errors: list[str] = []
         # Steps holding steps around the step being read, in its function; steps read so far.
         self.block_depth = 0
         self.step_count = 0
@@ -375,3 +377,35 @@ class StepChecker(ValueChecker):
         calls = self.branches(entries, "group", scope)
         bind = self.bind(entries, scope, "value", False)
         return None if calls is None else {"step": "group", "calls": calls, "bind": bind}
+
+    def step_rethrow(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- rethrow: $error`: the caught error itself goes on (Python's bare `raise`,
+        # JavaScript's `throw error`), so only a name a catch around it bound will do.
+        node = entries["rethrow"][1]
+        target = self.scalar(node, "what to rethrow", str)
+        if target is MISSING:
+            return None
+        reference = REFERENCE.match(target)
+        name = reference.group(1) if reference and not reference.group(2) else None
+        if name is not None and scope.holding(name) is None and name in scope.ended:
+            self.error(node, f"'${name}' is {scope.ended[name]}")
+            return None
+        if name is None or scope.holding(name) != "error":
+            caught = [known for known, held in scope.holds.items() if held == "error"]
+            self.error(
+                node,
+                f"rethrow takes the error of a catch around it, '$name' of the catch's 'as', not '{target}'"
+                f"{did_you_mean(name or target, caught)}",
+            )
+            return None
+        if name in self.group_errors:
+            # In an except* block Python would wrap the member raised in a new group.
+            self.error(node, f"'{target}' was taken out of a group by a catch from_group; rethrow cannot throw it on")
+            return None
+        scope.definite = None
+        return {"step": "rethrow", "error": name}
+
+    def step_shield(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- shield: save_order` or `- shield: $task`: what await takes, read as await reads it.
+        step = self.step_await({**entries, "await": entries["shield"]}, scope, where)
+        return None if step is None else {**step, "step": "shield"}

@@ -642,7 +642,13 @@ class Builder:
                 error = scope.fresh("e")
                 catch: dict = {} if kinds is None else {"kind": kinds[0] if len(kinds) == 1 else kinds}
                 catch["as"] = error
-                catch["steps"] = self.block(ctx.inside(), scope.child(error=error))
+                if kinds is not None and self.chance(20):
+                    # except*: no return or break may leave it; a plain error is taken as a
+                    # group of one, so it agrees with the JavaScript catch.
+                    catch["from_group"] = True
+                    catch["steps"] = [{"log": {"format": f"from a group: {{{error}.message}}"}}]
+                else:
+                    catch["steps"] = self.block(ctx.inside(), scope.child(error=error))
                 step["catch"] = catch
         if parts in ("finally", "both"):
             if ctx.deadline:
@@ -991,6 +997,64 @@ def _feature_put_get(builder: Builder, ctx: Context, scope: Scope) -> list[dict]
     return builder.step_queue_pair(ctx, scope) + builder.step_get(ctx, scope)
 
 
+def _feature_rethrow(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # A catch of every error that logs and throws the caught error on: main's own catch
+    # then logs the same kind and message in every target.
+    error = scope.fresh("e")
+    body = builder.block(ctx.inside(), scope.child())
+    steps = [{"log": {"format": f"rethrowing {{{error}.kind}}"}}, {"rethrow": f"${error}"}]
+    return [{"try": body, "catch": {"as": error, "steps": steps}}]
+
+
+def _feature_task_group(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Starts into the group, perhaps a sleep, then the handles awaited after it. No task
+    # fails (task-group-body-failure: Python cancels where JavaScript's rejection goes
+    # unhandled), and nothing traced follows a start inside the body (eager-start).
+    safe = replace(ctx, safe=True)
+    starts: list[dict] = []
+    handles = []
+    for _ in range(builder.number(1, 3)):
+        callee = builder.pick(builder.callable_ops(safe) + builder.callable_functions(safe, ("worker",)))
+        handle = scope.fresh("h")
+        start: dict = {"start": callee.name, **builder.args(scope, callee.params if isinstance(callee, Fn) else [])}
+        start["as"] = handle
+        starts.append(start)
+        handles.append((handle, callee.type if isinstance(callee, Op) else callee.returns))
+    if builder.chance(50):
+        starts.append({"sleep": builder.pick(SLEEPS)})
+    return [{"task_group": starts}, *(builder.bind(scope, {"await": f"${handle}"}, type_) for handle, type_ in handles)]
+
+
+def _feature_shield(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # An operation that never fails (shield-failure-unretrieved: one failing after the
+    # deadline gave up on it is unretrieved in Python only), awaited plainly or under a
+    # timeout whose expiry ends the wait while the call runs on.
+    op = builder.pick(builder.callable_ops(replace(ctx, safe=True)))
+    step: dict = {"shield": op.name}
+    if builder.chance(50):
+        step["args"] = [builder.expr(scope, JSON)]
+    if builder.chance(50):
+        return [builder.bind(scope, step, op.type)]
+    timed = {"timeout": builder.pick(DEADLINES), "steps": [step, {"log": "shielded call done"}]}
+    return [{"try": [timed], "catch": {"kind": "TimeoutError", "steps": [{"log": "gave up waiting"}]}}]
+
+
+def _feature_as_completed(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Different operations that never fail, so no call fails after the loop has ended
+    # (as-completed-late-failure) and none end at one instant (timers-due-together).
+    ops = builder.draw(st.lists(st.sampled_from(builder.safe_ops()), min_size=2, max_size=3, unique_by=lambda op: op.latency))
+    if len(ops) < 2:
+        return builder.step_all(ctx, scope)
+    step: dict = {"as_completed": [{"call": op.name} for op in ops]}
+    inner = scope.child()
+    if builder.chance(70):
+        value = scope.fresh("i")
+        step["as"] = value
+        inner = scope.child({value: JSON})
+    step["steps"] = builder.block(ctx.inside(), inner)
+    return [step]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -1019,6 +1083,10 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "now": Builder.step_now,
     "while": Builder.step_while,
     "continue": _feature_continue,
+    "rethrow": _feature_rethrow,
+    "task_group": _feature_task_group,
+    "shield": _feature_shield,
+    "as_completed": _feature_as_completed,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -168,6 +168,9 @@ class IrCheck:
                 for catch_kind in catch["kinds"]:
                     if catch_kind not in self.kinds and catch_kind != CANCELLED:
                         raise ValueError(f"{where}: error kind {catch_kind!r} is not in the scenario's errors")
+                if catch.get("from_group") is not None and (catch["from_group"] is not True or not catch["kinds"]):
+                    # except* takes kinds out of a group: true and some kinds, or absent.
+                    raise ValueError(f"{where}: catch.from_group is true, with kinds, or absent")
             for expr in ir_steps.expressions(step):
                 self._expr(expr, where)
             for block, _ in ir_steps.blocks(step):

@@ -33,6 +33,15 @@ any                         ``for finished in asyncio.as_completed(tasks):`` the
 timeout 50                  ``async with asyncio.timeout(0.05):``
 group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``
+task_group                  ``async with asyncio.TaskGroup() as tg:`` around the body,
+                            whose starts are ``user = tg.create_task(fetch_user(7))``
+rethrow                     ``raise`` (``raise error`` outside its own except block)
+shield                      ``receipt = await asyncio.shield(save_order(42))``
+as_completed                ``for finished in asyncio.as_completed([a(), b()]):`` then
+                            ``page = await finished`` and the block
+catch from_group            ``except* HttpError as errors:`` then ``error =
+                            errors.exceptions[0]`` (CPython 3.10: ``except HttpError
+                            as error:``, as no group ever reaches it there)
 if / else                   ``if left < right:`` / ``elif`` / ``else:``
 repeat 3                    ``for attempt in range(3):`` (``_`` when nothing is bound);
                             a computed count: ``for _ in range(attempts):``
@@ -115,10 +124,14 @@ runner's, or a worker's under ``--python``). On CPython 3.10, which has neither
   3.11), so the block starts a loop turn later than under ``asyncio.timeout``.
 * ``any``: only a run where every call fails needs the group; there the program calls
   ``world.unsupported("ExceptionGroup", "3.11")`` and the run is skipped, saying why.
+* a catch ``from_group``: ``except*`` is a SyntaxError before 3.11, and no group is
+  ever raised there (``group`` and ``task_group`` are skipped, ``any`` where it would
+  need one), so it is the plain ``except`` that does the same on an error that is no
+  group.
 
 Other version-dependent APIs are written only when a scenario uses them, and the
 compiler records each (:attr:`Compiled.features`): ``asyncio.timeout``,
-``asyncio.TaskGroup`` and ``ExceptionGroup`` need CPython 3.11,
+``asyncio.TaskGroup``, ``ExceptionGroup`` and ``except*`` need CPython 3.11,
 ``asyncio.eager_task_factory`` 3.12. The program's docstring says so;
 :func:`asyncparity_python.target.run` skips it on an older CPython.
 
@@ -158,6 +171,7 @@ _FEATURES = {
     "asyncio.timeout": (3, 11),
     "asyncio.TaskGroup": (3, 11),
     "ExceptionGroup": (3, 11),
+    "except*": (3, 11),
 }
 
 
@@ -418,6 +432,11 @@ class _Program:
         self.limited = self._fresh("limited")
         self.item = self._fresh("item")
         self.timed = self._fresh("timed_block")
+        self.tg = self._fresh("tg")
+        self.errors = self._fresh("errors")
+        # The task_group bodies being written, innermost last: the name of each one's
+        # TaskGroup, which a start in it creates its task in.
+        self.task_groups: list[str] = []
         self.function_errors = self._function_builtin_errors()
 
     # builtin errors ------------------------------------------------------------------
@@ -462,13 +481,13 @@ class _Program:
                 found.add("TimeoutError")
             elif step_name == "throw" and step["kind"] in _UNSHADOWED_KINDS:
                 found.add(step["kind"])
-            elif step_name in ("any", "group"):
+            elif step_name in ("any", "group", "task_group"):
                 found.add("ExceptionGroup")
-            elif step_name == "await" and "handle" in step:
+            elif step_name in ("await", "shield") and "handle" in step:
                 calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
-            elif step_name in ("await", "start", "for_each"):
+            elif step_name in ("await", "start", "for_each", "shield"):
                 calls([step["call"]])
-            elif step_name in ("all", "race"):
+            elif step_name in ("all", "race", "as_completed"):
                 calls(step["calls"])
             elif step_name == "map":
                 calls([step])
@@ -607,7 +626,13 @@ class _Program:
         return [f"{_indent(depth)}{_assign(step)}await {awaited}"]
 
     def _start(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}{step['bind']} = asyncio.create_task({self._call(step['call'])})"]
+        if not self.task_groups:
+            return [f"{_indent(depth)}{step['bind']} = asyncio.create_task({self._call(step['call'])})"]
+        # In a task_group's body the task is the group's, which keeps it: the handle is
+        # named only where something reads it.
+        create = f"{self.task_groups[-1]}.create_task({self._call(step['call'])})"
+        read = step["bind"] in _read_names(list(ir_steps.walk(self.current)))
+        return [f"{_indent(depth)}{step['bind']} = {create}" if read else f"{_indent(depth)}{create}"]
 
     def _return(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}return {self._expr(step['value'])}"]
@@ -710,7 +735,11 @@ class _Program:
         lines.append(f"{indent}async def {self.timed}():")
         if shared:
             lines.append(f"{indent}    nonlocal {', '.join(shared)}")
-        lines += self._block(step["body"], depth + 1)
+        self.catches.append((None, set()))  # no exception is being handled inside it
+        try:
+            lines += self._block(step["body"], depth + 1)
+        finally:
+            self.catches.pop()
         lines.append(f"{indent}await asyncio.wait_for({self.timed}(), {_seconds(int(step['ms']))})")
         return lines
 
@@ -788,6 +817,48 @@ class _Program:
             lines.append(f"{indent}{bind} = [{self.task}.result() for {self.task} in {self.tasks}]")
         return lines
 
+    def _task_group(self, step: dict, depth: int) -> list[str]:
+        # asyncio.TaskGroup with a body, as the asyncio documentation's example writes it:
+        # the body's start steps are tg.create_task; the block ends once every task has,
+        # and the first failure cancels the other tasks and the body.
+        self._use("asyncio.TaskGroup")
+        name = self.tg if not self.task_groups else self._fresh("tg")
+        self.task_groups.append(name)
+        try:
+            body = self._block(step["body"], depth + 1)
+        finally:
+            self.task_groups.pop()
+        return [f"{_indent(depth)}async with asyncio.TaskGroup() as {name}:", *body]
+
+    def _as_completed(self, step: dict, depth: int) -> list[str]:
+        # The asyncio documentation's loop: each round awaits the next task to finish; an
+        # error leaves the loop, the others run on. The tasks are made first, in call
+        # order: as_completed makes its own from coroutines by iterating a set, whose
+        # order follows memory addresses.
+        indent = _indent(depth)
+        tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        wait = f"{_assign(step)}await {self.finished}"
+        return [
+            *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
+            f"{indent}for {self.finished} in asyncio.as_completed({self.tasks}):",
+            f"{indent}    {wait}",
+            *self._block(step["body"], depth + 1),
+        ]
+
+    def _shield(self, step: dict, depth: int) -> list[str]:
+        # asyncio.shield: a cancellation of this wait (a timeout, a failing task group)
+        # ends the wait and leaves the call running; a coroutine becomes a task of its own.
+        shielded = step["handle"] if "handle" in step else self._call(step["call"])
+        return [f"{_indent(depth)}{_assign(step)}await asyncio.shield({shielded})"]
+
+    def _rethrow(self, step: dict, depth: int) -> list[str]:
+        # The error the innermost except is handling: a bare raise, as Python code writes
+        # it. Another one (a catch further out, in a finally, where an error passing
+        # through would be the one re-raised, or in 3.10's wait_for coroutine, where no
+        # exception is being handled): raise it by name, the same object either way.
+        innermost = self.catches[-1][0] if self.catches else None
+        return [f"{_indent(depth)}raise" if innermost == step["error"] else f"{_indent(depth)}raise {step['error']}"]
+
     def _try(self, step: dict, depth: int) -> list[str]:
         indent = "    " * depth
         lines = [f"{indent}try:", *self._block(step["body"], depth + 1)]
@@ -808,16 +879,49 @@ class _Program:
                 reaching &= set(kinds)
             if CANCELLED in kinds:
                 reaching.add(CANCELLED)  # no .kind or .message: read it as any exception
+            head = [f"{indent}except {caught}{alias}:"]
+            if catch.get("from_group") and self.modern:
+                head = self._except_star(step, caught, depth, reaching)
+            # On CPython 3.10 no group is ever raised (group and any are skipped where
+            # they would need one), so a catch from_group is the plain except it equals.
             self.catches.append((catch.get("bind"), reaching))
             try:
-                lines += [f"{indent}except {caught}{alias}:", *self._block(catch["body"], depth + 1)]
+                lines += [*head, *self._block(catch["body"], depth + 1)]
             finally:
                 self.catches.pop()
         if step.get("finally") is not None:
-            lines += [f"{indent}finally:", *self._block(step["finally"], depth + 1)]
+            # A bare raise in a finally re-raises the error passing through it, if any,
+            # not the one an except around it handles: no catch is innermost there.
+            self.catches.append((None, set()))
+            try:
+                lines += [f"{indent}finally:", *self._block(step["finally"], depth + 1)]
+            finally:
+                self.catches.pop()
         if catch is None and step.get("finally") is None:
             raise ValueError(f"line {step.get('line')}: a try needs a catch, a finally, or both")
         return lines
+
+    def _except_star(self, step: dict, caught: str, depth: int, reaching: set[str]) -> list[str]:
+        """``except* Kind as errors:`` and the first error taken, bound to the catch's name.
+
+        except* hands the block a group of the matching errors (the error itself wrapped
+        in one, if it was not a group); the scenario's name is its first. A group inside
+        a group (a failing group in a task of another) keeps its nesting: where that can
+        happen, the first is a group, read as any exception (``reaching``)."""
+        self._use("except*")
+        indent = _indent(depth)
+        bind = step["catch"].get("bind")
+        if not bind:
+            return [f"{indent}except* {caught}:"]
+        members = [
+            called["callee"]
+            for inner in ir_steps.walk(step["body"])
+            if inner["step"] in ("group", "any", "start")
+            for called in ir_steps.calls(inner)
+        ]
+        if any("ExceptionGroup" in self.function_errors.get(callee, ()) for callee in members):
+            reaching.add("ExceptionGroup")
+        return [f"{indent}except* {caught} as {self.errors}:", f"{indent}    {bind} = {self.errors}.exceptions[0]"]
 
     def _condition(self, step: dict) -> str:
         """The condition of an ``if`` or a ``while`` step, as a Python expression."""
@@ -945,6 +1049,10 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "now": _Program._now,
     "while": _Program._while,
     "continue": _Program._continue,
+    "rethrow": _Program._rethrow,
+    "task_group": _Program._task_group,
+    "shield": _Program._shield,
+    "as_completed": _Program._as_completed,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

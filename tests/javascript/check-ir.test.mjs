@@ -47,6 +47,10 @@ const SAMPLES = {
   now: () => ({ step: { step: "now", bind: "x" } }),
   while: () => ({ step: { step: "while", left: ref("x"), op: "<", right: lit(3), body: [set("x", { calc: [ref("x"), "+", lit(1)] })] }, before: [set("x", 0)] }),
   continue: () => ({ step: { step: "continue" }, inLoop: true }),
+  rethrow: () => ({ step: { step: "rethrow", error: "x" } }),
+  task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
+  shield: () => ({ step: { step: "shield", call: call("f"), bind: "x" } }),
+  as_completed: () => ({ step: { step: "as_completed", calls: [call("f"), call("f")], bind: "v", body: [log(ref("v"))] } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */
@@ -141,6 +145,8 @@ test("the field checks keep what lands in a program as code out", () => {
   bad("if", (step) => { delete step.else; }, /\(if\): else must be a list of steps/);
   bad("try", (step) => { step.catch = "x"; }, /catch must be \{kinds, bind, body\}/);
   bad("try", (step) => { step.catch.bind = "class"; }, /catch bind "class" is reserved in JavaScript/);
+  bad("try", (step) => { step.catch.from_group = "yes"; }, /catch.from_group is true, with kinds, or absent/);
+  bad("try", (step) => { step.catch.kinds = []; step.catch.from_group = true; }, /catch.from_group is true, with kinds, or absent/);
   bad("get", (step) => { step.queue = "nowhere"; }, /queue "nowhere" is not listed in queues/);
   bad("sleep", (step) => { step.ms = -1; }, /ms must be an integer >= 0, got -1/);
   bad("repeat", (step) => { step.times = "3; evil()"; }, /times must be an integer >= 0/);

@@ -847,3 +847,167 @@ test("a while that never ends is a runaway naming the scenario on both variants:
     assert.deepEqual([unbounded.status, unbounded.message], ["runaway", "runaway: scenario 'forever' passed 100000 trace events at 0 ms"], target);
   }
 });
+
+// ---- task_group and rethrow ---------------------------------------------------------------
+
+test("task_group: each start in the body joins the innermost group's array, by name where its handle is read; Promise.all after the body", async () => {
+  const ir = scenario({
+    id: "task-group-nested",
+    operations: [op("a", 20, returns("a")), op("b", 5, returns("b"))],
+    main: [
+      { step: "task_group", body: [
+        start(call("a", 1), "first"),
+        { step: "task_group", body: [start(call("b", 2), "second")] },
+        log("inner done"),
+        start(call("b", 3), "third"),
+      ] },
+      awaitHandle("first", "x"),
+      ret(ref("x")),
+    ],
+  });
+  await assertTrace(ir, `
+0 start a(1)
+0 start b(2)
+5 end b -> "b"
+5 log "inner done"
+5 start b(3)
+10 end b -> "b"
+20 end a -> "a"
+20 return "a"`, { returns: "a" });
+  assert.equal(functionText(compile(ir, "js-async").body, "async function main("), `\
+async function main() {
+  // A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).
+  const tasks = [];
+  const first = a(1);
+  tasks.push(first);
+  // A task group: the calls started in its body, settled together by Promise.all (siblings are not cancelled).
+  const tasks2 = [];
+  tasks2.push(b(2));
+  await Promise.all(tasks2);
+  log("inner done");
+  tasks.push(b(3));
+  await Promise.all(tasks);
+  const x = await first;
+  return x;
+}`);
+});
+
+test("rethrow: the caught error itself goes on, a rejection in js-promise's synchronous part", async () => {
+  const ir = scenario({
+    id: "rethrow-sync",
+    operations: [op("a", 5, returns("a"))],
+    functions: {
+      f: { body: [tryStep([raise("IOError", "x")], catcher([], "error", [log("cleaning up"), { step: "rethrow", error: "error" }])), ret("f")] },
+    },
+    main: [
+      tryStep([awaitCall(call("f"))], catcher(["IOError"], "again", [ret(ref("again", "message"))])),
+      ret("not reached"),
+    ],
+  });
+  await assertTrace(ir, `
+0 log "cleaning up"
+0 return "x"`, { returns: "x" });
+  assert.equal(functionText(compile(ir, "js-promise").body, "function f("), `\
+function f() {
+  try {
+    throw new IOError("x");
+  } catch (error) {
+    log("cleaning up");
+    return Promise.reject(error);
+  }
+  return Promise.resolve("f");
+}`);
+  assert.match(functionText(compile(ir, "js-async").body, "async function f("), /\n {4}throw error;\n/);
+});
+
+test("catch from_group: the first error of the kinds among an AggregateError's, or the error itself; none: the caught error goes on", async () => {
+  const fromGroup = (bind, body) => ({ ...catcher(["IOError"], bind, body), from_group: true });
+  const ir = scenario({
+    id: "catch-from-group",
+    operations: [
+      op("a", 5, fails("IOError", "first")), op("b", 10, fails("IOError", "second")), op("c", 15, fails("DbError", "locked")),
+    ],
+    functions: {
+      plain: { body: [tryStep([awaitCall(call("c"))], fromGroup(null, [log("not here")])), ret("no")] },
+    },
+    main: [
+      tryStep([anyOf([call("b"), call("a")], "x")], fromGroup("error", [log(ref("error", "message"))])),
+      tryStep([awaitCall(call("plain"))], catcher(["DbError"], "other", [log(ref("other", "message"))])),
+      ret("done"),
+    ],
+  });
+  await assertTrace(ir, `
+0 start b()
+0 start a()
+5 fail a IOError("first")
+10 fail b IOError("second")
+10 log "second"
+10 start c()
+25 fail c DbError("locked")
+25 log "locked"
+25 return "done"`, { returns: "done" });
+  assert.equal(functionText(compile(ir, "js-async").body, "async function plain("), `\
+async function plain() {
+  try {
+    await c();
+  } catch (caught) {
+    // Python's except*: an error of these kinds, out of a group (AggregateError) or alone.
+    if (!(caught instanceof AggregateError ? caught.errors : [caught]).some((member) => member instanceof IOError)) throw caught;
+    log("not here");
+  }
+  return "no";
+}`);
+});
+
+test("shield: a plain wait outside a deadline; under one, abortable(call, signal), the call and a shielded function taking no signal", async () => {
+  const ir = scenario({
+    id: "shield-deadline",
+    operations: [op("save", 80, returns("saved"))],
+    functions: { store: { body: [awaitCall(call("save", 1)), ret("stored")] } },
+    main: [
+      { step: "shield", call: call("save", 0), bind: "first" },
+      tryStep([timeout(50, [{ step: "shield", call: call("store"), bind: null }])], catcher(["TimeoutError"], null, [log("gave up")])),
+      sleep(50),
+      ret(ref("first")),
+    ],
+  });
+  await assertTrace(ir, `
+0 start save(0)
+80 end save -> "saved"
+80 start save(1)
+130 log "gave up"
+160 end save -> "saved"
+180 return "saved"`, { returns: "saved" });
+  const text = compile(ir, "js-async").body;
+  assert.match(text, /\n {2}const first = await save\(0\);\n/);
+  assert.match(text, /\n {6}await abortable\(store\(\), controller\.signal\);\n/);
+  assert.match(text, /\nasync function store\(\) \{\n/); // no signal parameter
+  assert.deepEqual([...signalFunctions(ir)], []);
+});
+
+test("as_completed: the block in finish order; without a name the race still yields the promise (an array: a returned promise is adopted)", async () => {
+  const ir = scenario({
+    id: "as-completed-no-name",
+    operations: [op("a", 30, returns("a")), op("b", 10, returns("b"))],
+    main: [
+      { step: "as_completed", calls: [call("a"), call("b")], bind: null, body: [log("one done")] },
+      { step: "as_completed", calls: [call("a"), call("b")], bind: "v", body: [log(ref("v"))] },
+      ret("end"),
+    ],
+  });
+  await assertTrace(ir, `
+0 start a()
+0 start b()
+10 end b -> "b"
+10 log "one done"
+30 end a -> "a"
+30 log "one done"
+30 start a()
+30 start b()
+40 end b -> "b"
+40 log "b"
+60 end a -> "a"
+60 log "a"
+60 return "end"`, { returns: "end" });
+  assert.match(compile(ir, "js-async").body, /\n {4}const \[done\] = await Promise\.race\(\[\.\.\.pending\]\.map\(\(promise\) => promise\.then\(\(\) => \[promise\]\)\)\);\n/);
+});

@@ -51,3 +51,18 @@ def test_a_typed_integer_below_its_minimum_is_refused() -> None:
     ir["main"].insert(0, {"step": "repeat", "times": -1, "bind": None, "body": [], "line": 9})
     with pytest.raises(ValueError, match=r"^main: line 9: a repeat times is an integer >= 0, not -1$"):
         IrCheck(ir).check()
+
+
+def test_a_catch_from_group_is_true_with_kinds_or_absent() -> None:
+    # seed_ir's fetch function holds a try whose catch names IOError.
+    def check(catch_change) -> None:
+        ir = seed_ir()
+        function = ir["functions"][0]
+        step = next(step for step in function["body"] if step["step"] == "try")
+        catch_change(step["catch"])
+        IrCheck(ir).check()
+
+    check(lambda catch: catch.update(from_group=True))
+    for change in (lambda catch: catch.update(from_group="yes"), lambda catch: catch.update(kinds=[], from_group=True)):
+        with pytest.raises(ValueError, match=r"catch.from_group is true, with kinds, or absent$"):
+            check(change)

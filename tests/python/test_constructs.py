@@ -651,3 +651,290 @@ def test_python_eager_is_skipped_before_3_12_with_the_reason():
 def test_an_unknown_target_is_a_value_error():
     with pytest.raises(ValueError, match="unknown target 'js-async'; this compiler writes: python, python-eager"):
         target.run(load("start-log-await"), "js-async")
+
+
+# -- task_group and rethrow ---------------------------------------------------------------
+
+
+def _start(name: str, handle: str) -> dict:
+    return {"step": "start", "call": call(name), "bind": handle}
+
+
+def test_task_group_starts_its_tasks_in_the_innermost_group_named_only_where_read():
+    # A start in a nested task_group is that group's; after it, the outer group's again;
+    # outside every group, asyncio.create_task.
+    inner = {"step": "task_group", "body": [_start("b", "second")]}
+    main = [
+        {"step": "task_group", "body": [_start("a", "first"), inner, _start("b", "third")]},
+        _start("a", "fourth"),
+        {"step": "await", "handle": "fourth", "bind": None},
+        {"step": "await", "handle": "first", "bind": None},
+        {"step": "return", "value": lit(None)},
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    async with asyncio.TaskGroup() as tg:
+        first = tg.create_task(a())
+        async with asyncio.TaskGroup() as tg_2:
+            tg_2.create_task(b())
+        tg.create_task(b())
+    fourth = asyncio.create_task(a())
+    await fourth
+    await first
+    return None
+"""
+    )
+
+
+def test_task_group_needs_cpython_3_11_and_its_group_can_reach_a_catch():
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "task_group", "body": [_start("a", "first")]}],
+            "catch": {"kinds": [], "bind": "error", "body": [{"step": "log", "message": ref("error", "kind")}]},
+            "finally": None,
+        }
+    ]
+    compiled = compile_target(minimal(main))
+    assert compiled.features == {"asyncio.TaskGroup": (3, 11)}
+    assert "        log(type(error).__name__)\n" in compiled.source  # an ExceptionGroup may arrive
+
+
+def _catch(bind: str, steps: list) -> dict:
+    return {"kinds": [], "bind": bind, "body": steps}
+
+
+def test_rethrow_is_a_bare_raise_in_its_own_except_block_and_raise_name_elsewhere():
+    inner_try = {
+        "step": "try",
+        "body": [{"step": "await", "call": call("b"), "bind": None}],
+        "catch": _catch("second", [{"step": "rethrow", "error": "first"}]),
+        "finally": None,
+    }
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [inner_try, {"step": "rethrow", "error": "first"}]),
+            "finally": None,
+        }
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    try:
+        await a()
+    except Exception as first:
+        try:
+            await b()
+        except Exception as second:
+            raise first
+        raise
+"""
+    )
+
+
+def test_rethrow_in_a_timeout_block_on_cpython_3_10_names_the_error():
+    # On 3.10 the block is a coroutine of its own run by wait_for, where no exception is
+    # being handled: a bare raise there would be "RuntimeError: No active exception".
+    timeout = {"step": "timeout", "ms": 50, "body": [{"step": "rethrow", "error": "first"}]}
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [timeout]),
+            "finally": None,
+        }
+    ]
+    assert "            raise first\n" in compile_target(minimal(main), version=(3, 10)).source
+    assert "            raise\n" in compile_target(minimal(main), version=(3, 11)).source
+
+
+@needs_311
+def test_rethrow_throws_the_caught_error_itself_on_to_the_outer_catch():
+    ops = [
+        {"name": "fetch_a", "latency": 5, "outcomes": [{"fails": {"kind": "IOError", "message": "boom"}}]},
+    ]
+    main = [
+        {
+            "step": "try",
+            "body": [
+                {
+                    "step": "try",
+                    "body": [{"step": "await", "call": call("fetch_a"), "bind": None}],
+                    "catch": _catch(
+                        "first", [{"step": "log", "message": lit("cleaning up")}, {"step": "rethrow", "error": "first"}]
+                    ),
+                    "finally": None,
+                }
+            ],
+            "catch": {"kinds": ["IOError"], "bind": "again", "body": [{"step": "return", "value": ref("again", "message")}]},
+            "finally": None,
+        }
+    ]
+    result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
+    assert result == {"returns": "boom"}
+    assert trace == '0 start fetch_a()\n5 fail fetch_a IOError("boom")\n5 log "cleaning up"\n5 return "boom"\n'
+
+
+# -- catch from_group (except*) -------------------------------------------------------------
+
+
+def _from_group(body_steps: list, bind: str | None, steps: list) -> dict:
+    catch = {"kinds": ["IOError"], "bind": bind, "body": steps, "from_group": True}
+    return {"step": "try", "body": body_steps, "catch": catch, "finally": None}
+
+
+def test_a_catch_from_group_is_except_star_binding_the_first_error_and_plain_except_on_3_10():
+    group = {"step": "group", "calls": [call("a"), call("b")], "bind": None}
+    main = [_from_group([group], "error", [{"step": "log", "message": ref("error", "message")}])]
+    ir = minimal(main, errors=["IOError"])
+    modern = compile_target(ir, version=(3, 11))
+    assert "    except* IOError as errors:\n        error = errors.exceptions[0]\n        log(error.message)\n" in modern.source
+    assert modern.features == {"asyncio.TaskGroup": (3, 11), "except*": (3, 11)}
+    old = compile_target(ir, version=(3, 10))
+    assert "    except IOError as error:\n        log(error.message)\n" in old.source
+    assert "except*" not in old.source
+
+
+def test_a_catch_from_group_without_a_name_binds_nothing():
+    main = [_from_group([{"step": "await", "call": call("a"), "bind": None}], None, [{"step": "log", "message": lit("x")}])]
+    assert '    except* IOError:\n        log("x")\n' in compile_program(minimal(main, errors=["IOError"]))
+
+
+def test_where_a_group_can_hold_a_group_the_first_error_is_read_as_any_exception():
+    # A function whose own group fails raises an ExceptionGroup: as a task of another
+    # group it nests, and errors.exceptions[0] is that inner group.
+    inner = {"name": "both", "params": [], "body": [{"step": "group", "calls": [call("a"), call("b")], "bind": None}]}
+    outer = {"step": "group", "calls": [{"callee": "both", "callee_kind": "function", "args": []}, call("a")], "bind": None}
+    main = [_from_group([outer], "error", [{"step": "log", "message": ref("error", "kind")}])]
+    source = compile_program(minimal(main, errors=["IOError"], functions=[inner]))
+    assert "        log(type(error).__name__)\n" in source
+
+
+@needs_311
+def test_a_catch_from_group_takes_the_error_out_of_a_task_group_and_lets_other_kinds_go_on():
+    ops = [
+        {"name": "a", "latency": 5, "outcomes": [{"fails": {"kind": "IOError", "message": "boom"}}]},
+        {"name": "b", "latency": 10, "outcomes": [{"fails": {"kind": "DbError", "message": "locked"}}]},
+    ]
+    group = {"step": "group", "calls": [call("a"), call("b")], "bind": None}
+    caught = [_from_group([group], "error", [{"step": "log", "message": ref("error", "message")}])]
+    result, trace = run(
+        scenario([*caught, {"step": "return", "value": lit("ok")}], operations=ops, errors=["IOError", "DbError"])
+    )
+    assert result == {"returns": "ok"}
+    assert trace == '0 start a()\n0 start b()\n5 fail a IOError("boom")\n5 cancel b\n5 log "boom"\n5 return "ok"\n'
+    only_b = [_from_group([{"step": "await", "call": call("b"), "bind": None}], "error", [])]
+    result, _ = run(scenario(only_b, operations=ops, errors=["IOError", "DbError"]))
+    assert result == {"throws": {"kind": "DbError", "message": "locked"}}  # no group: the error itself goes on
+
+
+# -- shield -------------------------------------------------------------------------------
+
+
+def test_shield_wraps_a_call_or_a_started_task_in_asyncio_shield():
+    main = [
+        {"step": "start", "call": call("a"), "bind": "task"},
+        {"step": "shield", "handle": "task", "bind": "first"},
+        {"step": "shield", "call": call("b"), "bind": None},
+        {"step": "return", "value": ref("first")},
+    ]
+    assert (
+        body(compile_program(minimal(main)))
+        == """\
+async def main():
+    task = asyncio.create_task(a())
+    first = await asyncio.shield(task)
+    await asyncio.shield(b())
+    return first
+"""
+    )
+
+
+def test_a_shielded_call_under_a_timeout_runs_on_after_the_deadline():
+    ops = [{"name": "a", "latency": 80, "outcomes": [{"returns": "saved"}]}]
+    timed = {"step": "timeout", "ms": 50, "body": [{"step": "shield", "call": call("a"), "bind": None}]}
+    caught = {
+        "step": "try",
+        "body": [timed],
+        "catch": {"kinds": ["TimeoutError"], "bind": None, "body": [{"step": "log", "message": lit("gave up")}]},
+        "finally": None,
+    }
+    main = [caught, {"step": "sleep", "ms": 50}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops, errors=["TimeoutError"]))
+    assert result == {"returns": "done"}
+    assert trace == '0 start a()\n50 log "gave up"\n80 end a -> "saved"\n100 return "done"\n'
+
+
+# -- as_completed -------------------------------------------------------------------------
+
+
+def test_as_completed_makes_the_tasks_in_call_order_then_awaits_each_as_it_finishes():
+    step = {
+        "step": "as_completed",
+        "calls": [call("a"), call("b")],
+        "bind": "value",
+        "body": [{"step": "log", "message": ref("value")}],
+    }
+    assert (
+        body(compile_program(minimal([step, {"step": "return", "value": lit(None)}])))
+        == """\
+async def main():
+    tasks = [asyncio.create_task(a()), asyncio.create_task(b())]
+    for finished in asyncio.as_completed(tasks):
+        value = await finished
+        log(value)
+    return None
+"""
+    )
+
+
+def test_as_completed_runs_the_block_in_finish_order_and_a_failure_ends_the_loop():
+    ops = [
+        {"name": "a", "latency": 30, "outcomes": [{"returns": "a"}]},
+        {"name": "b", "latency": 10, "outcomes": [{"returns": "b"}]},
+        {"name": "c", "latency": 20, "outcomes": [{"fails": {"kind": "IOError", "message": "c down"}}]},
+    ]
+    loop = {
+        "step": "as_completed",
+        "calls": [call("a"), call("b"), call("c")],
+        "bind": "v",
+        "body": [{"step": "log", "message": ref("v")}],
+    }
+    caught = {
+        "step": "try",
+        "body": [loop],
+        "catch": {"kinds": ["IOError"], "bind": "e", "body": [{"step": "log", "message": ref("e", "message")}]},
+        "finally": None,
+    }
+    main = [caught, {"step": "sleep", "ms": 20}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
+    assert result == {"returns": "done"}
+    assert trace == (
+        '0 start a()\n0 start b()\n0 start c()\n10 end b -> "b"\n10 log "b"\n20 fail c IOError("c down")\n'
+        '20 log "c down"\n30 end a -> "a"\n40 return "done"\n'
+    )
+
+
+def test_rethrow_in_a_finally_inside_the_catch_names_the_error():
+    # CPython 3.10-3.13: a bare raise in a finally that an error B passes through raises
+    # B, not the error A the except around it handles.
+    nested = {
+        "step": "try",
+        "body": [{"step": "await", "call": call("b"), "bind": None}],
+        "catch": None,
+        "finally": [{"step": "rethrow", "error": "first"}],
+    }
+    main = [
+        {
+            "step": "try",
+            "body": [{"step": "await", "call": call("a"), "bind": None}],
+            "catch": _catch("first", [nested]),
+            "finally": None,
+        }
+    ]
+    assert "        finally:\n            raise first\n" in compile_program(minimal(main))
