@@ -234,7 +234,13 @@ class Checker {
 
   operation(op) {
     this.name(op?.name, "operation name");
-    this.count(op.latency, `operation ${op.name}: latency`, 0);
+    if (Array.isArray(op.latency)) {
+      // One a call, as the outcomes (issue 10): a non-empty list.
+      if (op.latency.length === 0) this.fail(`operation ${op.name}: latency must be an integer >= 0 or a non-empty list of them`);
+      op.latency.forEach((ms, index) => this.count(ms, `operation ${op.name}: latency ${index}`, 0));
+    } else {
+      this.count(op.latency, `operation ${op.name}: latency`, 0);
+    }
     if (op.on_cancel != null && !ON_CANCEL.has(op.on_cancel)) this.fail(`operation ${op.name}: on_cancel is "stop" or "ignore", not ${JSON.stringify(op.on_cancel)}`);
     if (!Array.isArray(op.outcomes) || op.outcomes.length === 0) this.fail(`operation ${op.name}: outcomes must be a non-empty list`);
     for (const outcome of op.outcomes) {

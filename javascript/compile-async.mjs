@@ -10,7 +10,8 @@
  * CancelledError tests `error instanceof DOMException && error.name === "AbortError"`;
  * `map` with a limit is `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
- * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (deadlines.mjs
+ * on a module-level `world.queue(size)`, and asyncio.Queue's other methods are the kit queue's
+ * (`jobs.putNowait(v)`, `jobs.getNowait()`, `jobs.taskDone()`, `await jobs.join()`, `jobs.shutdown()`). A `timeout` is a deadline AbortSignal (deadlines.mjs
  * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
  * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
  * wait in it taking `controller.signal`.
@@ -35,7 +36,7 @@ import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, kindFilter } from "./expressions.mjs";
+import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, jsQueueNowait, kindFilter } from "./expressions.mjs";
 import {
   CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
@@ -140,6 +141,11 @@ export const RENDERINGS = Object.freeze({
   },
   put: compileWait,
   get: compileWait,
+  put_nowait: (step) => [line(`${jsQueueNowait(step)};`)],
+  get_nowait: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsQueueNowait(step)};`)],
+  task_done: (step) => [line(`${jsQueueNowait(step)};`)],
+  join: compileWait,
+  shutdown: (step) => [line(`${jsQueueNowait(step)};`)],
   yield: (step) => [line(`yield ${jsExpr(step.value)};`)],
   for_each: (step, plan, scope, signal) => [{
     t: "block",

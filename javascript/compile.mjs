@@ -22,7 +22,7 @@ import { checkIr } from "./check-ir.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
 import { camelCase, programScope } from "./names.mjs";
-import { containsStep, syncRecursiveFunctions } from "./walk.mjs";
+import { containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
 import { SignalHelpers, signalFunctions } from "./deadlines.mjs";
 
 /** The targets this compiler serves. */
@@ -83,14 +83,21 @@ export function compile(ir, target, options = {}) {
   const signals = signalFunctions(ir);
   const recursive = syncRecursiveFunctions(ir);
   const helpers = new SignalHelpers(root);
+  // A put_nowait cannot fail on an unbounded queue that no step shuts down.
+  const shut = new Set();
+  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
+    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
+  }
+  const queueCannotFail = (name) => !shut.has(name) && (ir.queues ?? []).some((queue) => queue.name === name && queue.size == null);
   const functions = [];
   for (const fn of ir.functions) {
     const options = {
       generator: fn.generator === true, awaitUsing, takesSignal: signals.has(fn.name), recursive: recursive.has(fn.name), helpers,
+      queueCannotFail,
     };
     functions.push("", ...render(camelCase(fn.name), fn.params, fn.body, root, options));
   }
-  functions.push("", ...render("main", [], ir.main, root, { awaitUsing, helpers }));
+  functions.push("", ...render("main", [], ir.main, root, { awaitUsing, helpers, queueCannotFail }));
   const helperLines = helpers.lines();
   if (helperLines.length > 0) lines.push("", ...helperLines.slice(0, -1));
   lines.push(...functions);
@@ -150,11 +157,12 @@ function operationLines(op) {
   ));
   const start = `const ${camelCase(op.name)} = world.operation(${jsString(op.name)}, `;
   const onCancel = op.on_cancel != null && op.on_cancel !== "stop" ? `onCancel: ${jsString(op.on_cancel)}` : null;
-  const oneLine = `${start}{ latency: ${op.latency}, outcomes: [${outcomes.join(", ")}]${onCancel ? `, ${onCancel}` : ""} });`;
+  const latency = jsValue(op.latency); // a number, or a list taken one per call
+  const oneLine = `${start}{ latency: ${latency}, outcomes: [${outcomes.join(", ")}]${onCancel ? `, ${onCancel}` : ""} });`;
   if (oneLine.length <= MAX_LINE) return [oneLine];
   const list = `outcomes: [${outcomes.join(", ")}],`;
   const listLines = list.length + 2 <= MAX_LINE
     ? [`  ${list}`]
     : ["  outcomes: [", ...outcomes.map((outcome) => `    ${outcome},`), "  ],"];
-  return [`${start}{`, `  latency: ${op.latency},`, ...listLines, ...(onCancel ? [`  ${onCancel},`] : []), "});"];
+  return [`${start}{`, `  latency: ${latency},`, ...listLines, ...(onCancel ? [`  ${onCancel},`] : []), "});"];
 }

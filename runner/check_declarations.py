@@ -36,7 +36,7 @@ class DeclarationChecker(BlockStepChecker):
             if spec is None:
                 continue
             self.known_keys(spec, OPERATION_KEYS, f"operation '{name}'")
-            latency = self.integer(spec["latency"][1], f"latency of '{name}'", 0) if "latency" in spec else MISSING
+            latency = self.latency(spec["latency"][1], name) if "latency" in spec else MISSING
             if "latency" not in spec:
                 self.error(value_node, f"operation '{name}' needs a latency (virtual milliseconds)")
             given = [key for key in ("returns", "fails", "outcomes") if key in spec]
@@ -67,6 +67,16 @@ class DeclarationChecker(BlockStepChecker):
                     operation["on_cancel"] = on_cancel
                 operations.append(operation)
         return operations
+
+    def latency(self, node: yaml.Node, name: str) -> Any:
+        """``latency: 30``, or ``latency: [10, 50, 20]``: one per call, the last repeating (as outcomes)."""
+        if not isinstance(node, yaml.SequenceNode):
+            return self.integer(node, f"latency of '{name}'", 0)
+        if not node.value:
+            self.error(node, f"latency of '{name}' needs at least one value; give one number for every call")
+            return MISSING
+        latencies = [self.integer(item, f"latency {index} of '{name}'", 0) for index, item in enumerate(node.value)]
+        return MISSING if any(value is MISSING for value in latencies) else latencies
 
     def resource_declarations(self, node: yaml.Node) -> list[dict]:
         """``resources: {connection: {open: 5, close: 3}}``: things opened and closed around a block."""

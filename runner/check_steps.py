@@ -312,6 +312,34 @@ class StepChecker(ValueChecker):
         bind = self.bind(entries, scope, "value", False)
         return None if queue is None else {"step": "get", "queue": queue, "bind": bind}
 
+    # The rest of asyncio.Queue (issue 10). Their errors are asyncio's classes, QueueEmpty,
+    # QueueFull and QueueShutDown: not noted as raised, so a program declares a kind only
+    # where a catch names it (the runtime modules raise their own class of the kind).
+    def step_put_nowait(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["put_nowait"][1])
+        if "value" not in entries:
+            self.error(entries["put_nowait"][0], "put_nowait needs 'value: VALUE'")
+            return None
+        value = self.expr(entries["value"][1], scope)
+        return None if queue is None or value is None else {"step": "put_nowait", "queue": queue, "value": value}
+
+    def step_get_nowait(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["get_nowait"][1])
+        bind = self.bind(entries, scope, "value", False)
+        return None if queue is None else {"step": "get_nowait", "queue": queue, "bind": bind}
+
+    def step_task_done(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["task_done"][1])
+        return None if queue is None else {"step": "task_done", "queue": queue}
+
+    def step_join(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["join"][1])
+        return None if queue is None else {"step": "join", "queue": queue}
+
+    def step_shutdown(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        queue = self.queue(entries["shutdown"][1])
+        return None if queue is None else {"step": "shutdown", "queue": queue}
+
     def step_yield(self, entries: dict, scope: Scope, where: str) -> dict | None:
         if not self.in_generator:
             self.error(entries["yield"][0], "yield belongs in a function with generator: true")

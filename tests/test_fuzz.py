@@ -355,6 +355,10 @@ class Builder:
             self.resources[f"res_{'ab'[index]}"] = {"open": self.pick(SLEEPS[:5]), "close": self.pick(SLEEPS[:5])}
         self.queues["q_local"] = {} if self.chance(50) else {"size": self.number(1, 3)}
         self.queues["q_shared"] = {} if self.chance(50) else {"size": self.number(1, 2)}
+        if self.focus in ("task_done", "join"):
+            self.queues["q_done"] = {}  # balanced: every put is taken and marked done (_feature_task_done)
+        if self.focus == "shutdown":
+            self.queues["q_shut"] = {}
 
     def operations_yaml(self) -> dict:
         operations = {}
@@ -934,6 +938,39 @@ def _feature_put_get(builder: Builder, ctx: Context, scope: Scope) -> list[dict]
     return builder.step_queue_pair(ctx, scope) + builder.step_get(ctx, scope)
 
 
+def _feature_put_nowait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # q_local may be bounded and full: QueueFull is caught (the runtime modules raise it alike).
+    put = {"put_nowait": "q_local", "value": builder.expr(scope, JSON)}
+    return [{"try": [put], "catch": {"kind": "QueueFull", "steps": [{"log": "full"}]}}]
+
+
+def _feature_get_nowait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    inner = scope.child()
+    got = builder.bind(inner, {"get_nowait": "q_local"}, JSON, 70)
+    body = [got, *([{"log": f"${got['as']}"}] if "as" in got else [])]
+    puts = [] if builder.chance(40) else _feature_put_nowait(builder, ctx, scope)
+    return [*puts, {"try": body, "catch": {"kind": "QueueEmpty", "steps": [{"log": "empty"}]}}]
+
+
+def _feature_task_done(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Put, take, mark done: q_done's count of values not marked done is back to 0 after.
+    return [
+        {"put": "q_done", "value": builder.expr(scope, JSON)},
+        {"get": "q_done"},
+        {"task_done": "q_done"},
+    ]
+
+
+def _feature_join(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    return [*(_feature_task_done(builder, ctx, scope) if builder.chance(70) else []), {"join": "q_done"}]
+
+
+def _feature_shutdown(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # asyncio.Queue.shutdown is CPython 3.13's: the python targets skip the scenario before.
+    put = {"put_nowait": "q_shut", "value": builder.expr(scope, JSON)}
+    return [{"shutdown": "q_shut"}, {"try": [put], "catch": {"kind": "QueueShutDown", "steps": [{"log": "shut"}]}}]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -960,6 +997,11 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "break": _feature_break,
     "using": Builder.step_using,
     "now": Builder.step_now,
+    "put_nowait": _feature_put_nowait,
+    "get_nowait": _feature_get_nowait,
+    "task_done": _feature_task_done,
+    "join": _feature_join,
+    "shutdown": _feature_shutdown,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -69,6 +69,12 @@ class IrCheck:
                 if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
                     raise ValueError(f"resource {resource['name']!r}: {key} is an integer of ms >= 0, not {ms!r}")
         for op in self.ir.get("operations", []):
+            latency = op["latency"]
+            latencies = latency if isinstance(latency, list) else [latency]
+            if not latencies or any(isinstance(ms, bool) or not isinstance(ms, int) or ms < 0 for ms in latencies):
+                raise ValueError(
+                    f"operation {op['name']!r}: latency is an integer of ms >= 0 or a non-empty list of them, not {latency!r}"
+                )
             if op.get("on_cancel", "stop") not in ON_CANCEL:
                 raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
         for queue in self.ir.get("queues", []):

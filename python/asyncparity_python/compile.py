@@ -147,13 +147,32 @@ TARGETS = ("python", "python-eager")
 _LINE_LENGTH = 88  # black's default: wrap declarations and call lists longer than this
 _OPS = {"==", "!=", "<", "<=", ">", ">="}
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
+# The queue's errors are asyncio's own classes, written asyncio.QueueEmpty in `except` and
+# `raise` (the runtime's class for such a kind derives from asyncio's, as for TimeoutError).
+_QUEUE_KINDS = {"QueueEmpty", "QueueFull", "QueueShutDown"}
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
 _FEATURES = {
+    "asyncio.Queue.shutdown": (3, 13),
     "asyncio.eager_task_factory": (3, 12),
     "asyncio.timeout": (3, 11),
     "asyncio.TaskGroup": (3, 11),
     "ExceptionGroup": (3, 11),
+}
+
+
+def _latency(latency: int | list[int]) -> str:
+    """``30``, or ``[10, 50]`` for a latency taken one per call."""
+    if isinstance(latency, list):
+        return f"[{', '.join(str(int(ms)) for ms in latency)}]"
+    return str(int(latency))
+
+
+# What the queue steps raise that has no .kind or .message (asyncio's own classes); put
+# and get raise QueueShutDown as well, in a scenario that shuts a queue down.
+_QUEUE_RAISES = {
+    "get_nowait": {"QueueEmpty", "QueueShutDown"},
+    "put_nowait": {"QueueFull", "QueueShutDown"},
 }
 
 
@@ -357,6 +376,8 @@ class _Program:
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
         checked.check()
+        every = [*ir.get("main", []), *(step for fn in ir.get("functions", []) for step in fn["body"])]
+        self.shuts_down = any(step["step"] == "shutdown" for step in ir_steps.walk(every))
         self.names = checked.names
         self.tasks = self._fresh("tasks")
         self.done = self._fresh("done")
@@ -391,7 +412,7 @@ class _Program:
         return errors
 
     def _builtin_errors(self, steps: list, function_body: list, errors: dict | None = None) -> set[str]:
-        """Which of ``TimeoutError`` and ``ExceptionGroup`` running ``steps`` may raise.
+        """Which of ``TimeoutError``, ``ExceptionGroup`` and asyncio's queue errors running ``steps`` may raise.
 
         Sound, not exact: a ``try`` counts everything in its body, catch and finally.
         ``any`` and ``group`` raise a group whatever their calls raise (their errors end
@@ -410,8 +431,12 @@ class _Program:
             step_name = step["step"]
             if step_name == "timeout":
                 found.add("TimeoutError")
-            elif step_name == "throw" and step["kind"] in _UNSHADOWED_KINDS:
+            elif step_name == "throw" and (step["kind"] in _UNSHADOWED_KINDS or step["kind"] in _QUEUE_KINDS):
                 found.add(step["kind"])
+            elif step_name in _QUEUE_RAISES:
+                found |= _QUEUE_RAISES[step_name]
+            elif step_name in ("put", "get") and self.shuts_down:
+                found.add("QueueShutDown")
             elif step_name in ("any", "group"):
                 found.add("ExceptionGroup")
             elif step_name == "await" and "handle" in step:
@@ -476,7 +501,7 @@ class _Program:
         ]
         # TimeoutError stays the builtin (asyncio.timeout raises it); the runtime's class
         # for the kind derives from it, so `except TimeoutError` catches both.
-        declared = [kind for kind in self.kinds if kind not in _UNSHADOWED_KINDS]
+        declared = [kind for kind in self.kinds if kind not in _UNSHADOWED_KINDS and kind not in _QUEUE_KINDS]
         if declared:
             lines.append("")
             lines.extend(f"{kind} = world.error_kind({python_string(kind)})" for kind in declared)
@@ -507,7 +532,7 @@ class _Program:
         name = op["name"]
         outcomes = [_literal(outcome) for outcome in op["outcomes"]]
         head = f"{name} = world.operation("
-        args = [python_string(name), f"latency={int(op['latency'])}", f"outcomes=[{', '.join(outcomes)}]"]
+        args = [python_string(name), f"latency={_latency(op['latency'])}", f"outcomes=[{', '.join(outcomes)}]"]
         # "stop" is the default and goes unsaid.
         on_cancel = [f"on_cancel={python_string(op['on_cancel'])}"] if op.get("on_cancel", "stop") != "stop" else []
         lines = _wrapped("", head, args + on_cancel, ")")
@@ -550,7 +575,11 @@ class _Program:
         return [f"{_indent(depth)}return {self._expr(step['value'])}"]
 
     def _throw(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}raise {step['kind']}({self._expr(step['message'])})"]
+        kind = step["kind"]
+        if kind == "QueueShutDown":
+            self._use("asyncio.Queue.shutdown")
+        kind = f"asyncio.{kind}" if kind in _QUEUE_KINDS else kind
+        return [f"{_indent(depth)}raise {kind}({self._expr(step['message'])})"]
 
     def _sleep(self, step: dict, depth: int) -> list[str]:
         if isinstance(step["ms"], dict):
@@ -592,6 +621,22 @@ class _Program:
 
     def _get(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{_assign(step)}await {step['queue']}.get()"]
+
+    def _put_nowait(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['queue']}.put_nowait({self._expr(step['value'])})"]
+
+    def _get_nowait(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{_assign(step)}{step['queue']}.get_nowait()"]
+
+    def _task_done(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['queue']}.task_done()"]
+
+    def _join(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}await {step['queue']}.join()"]
+
+    def _shutdown(self, step: dict, depth: int) -> list[str]:
+        self._use("asyncio.Queue.shutdown")
+        return [f"{_indent(depth)}{step['queue']}.shutdown()"]
 
     def _yield(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}yield {self._expr(step['value'])}"]
@@ -725,7 +770,9 @@ class _Program:
             kinds = catch["kinds"]
             # CancelledError is asyncio's own class (a BaseException, so `except Exception`
             # lets it pass); the program never defines a class of that name.
-            names = [f"asyncio.{kind}" if kind == CANCELLED else kind for kind in kinds]
+            names = [f"asyncio.{kind}" if kind == CANCELLED or kind in _QUEUE_KINDS else kind for kind in kinds]
+            if "QueueShutDown" in kinds:
+                self._use("asyncio.Queue.shutdown")  # asyncio.QueueShutDown is new in 3.13
             if "TimeoutError" in kinds and not self.modern:
                 # wait_for raises asyncio.TimeoutError, a class of its own before 3.11.
                 names.insert(names.index("TimeoutError") + 1, "asyncio.TimeoutError")
@@ -862,6 +909,11 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "map": _Program._map,
     "put": _Program._put,
     "get": _Program._get,
+    "put_nowait": _Program._put_nowait,
+    "get_nowait": _Program._get_nowait,
+    "task_done": _Program._task_done,
+    "join": _Program._join,
+    "shutdown": _Program._shutdown,
     "yield": _Program._yield,
     "for_each": _Program._for_each,
     "break": _Program._break,

@@ -45,6 +45,11 @@ const SAMPLES = {
   break: () => ({ step: brk(), inLoop: true }),
   using: () => ({ step: using("connection", ["db"], "c", [log(ref("c"))]) }),
   now: () => ({ step: { step: "now", bind: "x" } }),
+  put_nowait: () => ({ step: { step: "put_nowait", queue: "jobs", value: lit(1) } }),
+  get_nowait: () => ({ step: { step: "get_nowait", queue: "jobs", bind: "x" } }),
+  task_done: () => ({ step: { step: "task_done", queue: "jobs" } }),
+  join: () => ({ step: { step: "join", queue: "jobs" } }),
+  shutdown: () => ({ step: { step: "shutdown", queue: "jobs" } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */

@@ -527,6 +527,112 @@ def test_a_get_from_an_empty_queue_with_nothing_else_to_run_is_a_deadlock():
     )
 
 
+# -- the rest of asyncio.Queue (issue 10) --------------------------------------------------
+
+
+def _nowait_ir() -> dict:
+    catch_empty = {
+        "kinds": ["QueueEmpty"],
+        "bind": "error",
+        "body": [{"step": "log", "line": 5, "message": ref("error", "kind")}],
+    }
+    return minimal(
+        [
+            {"step": "put_nowait", "line": 1, "queue": "jobs", "value": lit("a")},
+            {
+                "step": "try",
+                "line": 2,
+                "body": [{"step": "put_nowait", "line": 3, "queue": "jobs", "value": lit("b")}],
+                "catch": {"kinds": ["QueueFull"], "bind": None, "body": [{"step": "log", "line": 3, "message": lit("full")}]},
+                "finally": None,
+            },
+            {"step": "get_nowait", "line": 4, "queue": "jobs", "bind": "job"},
+            {"step": "task_done", "line": 4, "queue": "jobs"},
+            {"step": "join", "line": 4, "queue": "jobs"},
+            {
+                "step": "try",
+                "line": 5,
+                "body": [{"step": "get_nowait", "line": 5, "queue": "jobs", "bind": None}],
+                "catch": catch_empty,
+                "finally": None,
+            },
+            {"step": "return", "line": 6, "value": ref("job")},
+        ],
+        queues=[{"name": "jobs", "size": 1}],
+        errors=["QueueFull", "QueueEmpty"],
+    )
+
+
+def test_nowait_steps_are_asyncio_queue_methods_and_its_errors_are_asyncios_classes():
+    program = compile_program(_nowait_ir())
+    assert "world.error_kind" not in program  # asyncio.QueueFull and QueueEmpty, not scenario classes
+    assert body(program).splitlines()[1:] == [
+        '    jobs.put_nowait("a")',
+        "    try:",
+        '        jobs.put_nowait("b")',
+        "    except asyncio.QueueFull:",
+        '        log("full")',
+        "    job = jobs.get_nowait()",
+        "    jobs.task_done()",
+        "    await jobs.join()",
+        "    try:",
+        "        jobs.get_nowait()",
+        "    except asyncio.QueueEmpty as error:",
+        "        log(type(error).__name__)",  # asyncio's class has no .kind
+        "    return job",
+    ]
+    assert run(_nowait_ir()) == ({"returns": "a"}, '0 log "full"\n0 log "QueueEmpty"\n0 return "a"\n')
+
+
+def test_task_done_too_often_ends_the_run_with_asyncios_value_error():
+    ir = minimal([{"step": "task_done", "line": 1, "queue": "jobs"}], queues=[{"name": "jobs", "size": None}])
+    outcome = target.run(ir)
+    assert outcome["result"] == {"throws": {"kind": "ValueError", "message": "task_done() called too many times"}}
+
+
+def test_shutdown_and_a_catch_of_queue_shut_down_need_cpython_3_13():
+    shut = minimal([{"step": "shutdown", "line": 1, "queue": "jobs"}], queues=[{"name": "jobs", "size": None}])
+    program = compile_program(shut)
+    assert body(program).splitlines()[1:] == ["    jobs.shutdown()"]
+    assert target.compile_target(shut, "python").features == {"asyncio.Queue.shutdown": (3, 13)}
+    caught = minimal(
+        [
+            {
+                "step": "try",
+                "line": 1,
+                "body": [{"step": "get", "line": 1, "queue": "jobs", "bind": None}],
+                "catch": {"kinds": ["QueueShutDown"], "bind": None, "body": [{"step": "log", "line": 1, "message": lit("x")}]},
+                "finally": None,
+            }
+        ],
+        queues=[{"name": "jobs", "size": None}],
+        errors=["QueueShutDown"],
+    )
+    assert "    except asyncio.QueueShutDown:" in compile_program(caught)
+    assert target.compile_target(caught, "python").features == {"asyncio.Queue.shutdown": (3, 13)}
+    outcome = target.run(shut)
+    if sys.version_info >= (3, 13):
+        assert outcome["status"] == "settled"
+    else:
+        assert outcome["status"] == "skipped"
+        assert outcome["message"].startswith("python needs CPython 3.13 or later (asyncio.Queue.shutdown)")
+
+
+def test_an_operation_failing_with_a_queue_kind_is_caught_as_asyncios_class():
+    world = World("queue-kind")
+    kind = world.error_kind("QueueEmpty")
+    assert issubclass(kind, asyncio.QueueEmpty)
+    empty = world.operation("empty", latency=5, outcomes=[{"fails": {"kind": "QueueEmpty", "message": "none"}}])
+
+    async def main():
+        try:
+            await empty()
+        except asyncio.QueueEmpty as caught:
+            return str(caught)
+
+    assert format_trace(world.run(main)["trace"]) == '0 start empty()\n5 fail empty QueueEmpty("none")\n5 return "none"\n'
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
