@@ -823,6 +823,61 @@ class Queue {
 }
 
 /**
+ * See `World.event`: asyncio.Event, line for line (Lib/asyncio/locks.py, the same in
+ * CPython 3.10 to 3.13).
+ */
+class Event {
+  #value = false;
+  #waiters = [];
+  #kitCall;
+
+  constructor(kitCall) {
+    this.#kitCall = kitCall;
+  }
+
+  /** Whether the event is set. */
+  isSet() {
+    this.#kitCall();
+    return this.#value;
+  }
+
+  /** Sets the event: every waiter goes on, in the order it began to wait. */
+  set() {
+    this.#kitCall();
+    if (this.#value) return;
+    this.#value = true;
+    for (const resume of this.#waiters.splice(0)) resume();
+  }
+
+  /** Clears the event: a later `wait()` waits until the next `set()`. */
+  clear() {
+    this.#kitCall();
+    this.#value = false;
+  }
+
+  /**
+   * Waits until the event is set (at once when it is); fulfils with true, as asyncio's
+   * `wait()` returns True.
+   *
+   * @returns {Promise<true>}
+   */
+  wait() {
+    this.#kitCall();
+    return this.#wait();
+  }
+
+  async #wait() {
+    if (this.#value) return true;
+    await new Promise((resolve) => this.#waiters.push(resolve));
+    return true;
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on an event that is not set`] : [];
+  }
+}
+
+/**
  * One scenario's world: its virtual clock, timers, error kinds, operations, resources
  * and trace, the kit's own semaphore and queue (JavaScript has neither), and
  * `generator`, an async generator for code written without `async function*`.
@@ -1115,6 +1170,21 @@ export class World {
       throw new TypeError(`a semaphore needs a limit that is an integer >= 1, got ${JSON.stringify(limit)}`);
     }
     return new Semaphore(limit, () => this.#kitCall());
+  }
+
+  /**
+   * An event shared by the tasks of a scenario (asyncio.Event; JavaScript has none):
+   * `set()`, `clear()`, `isSet()` and `wait()`, a promise that fulfils once the event is
+   * set. `set()` wakes every waiter, first come first served; each goes on in a
+   * microtask, as a resolved promise's reaction does (an asyncio waiter at the loop's
+   * next turn).
+   *
+   * @returns {Event}
+   */
+  event() {
+    const event = new Event(() => this.#kitCall());
+    this.#queues.push(event); // for the deadlock message, as a queue's waits
+    return event;
   }
 
   /**

@@ -101,6 +101,10 @@ export const FIELD_TYPES = Object.freeze({
     check.name(value, `${at}: ${field}`);
     if (!check.queueNames.has(value)) check.fail(`${at}: queue ${JSON.stringify(value)} is not listed in queues`);
   },
+  event: (check, value, at, field) => {
+    check.name(value, `${at}: ${field}`);
+    if (!check.eventNames.has(value)) check.fail(`${at}: event ${JSON.stringify(value)} is not listed in events`);
+  },
   resource: (check, value, at, field) => {
     check.name(value, `${at}: ${field}`);
     if (!check.resourceNames.has(value)) check.fail(`${at}: ${JSON.stringify(value)} is not listed in resources`);
@@ -188,7 +192,7 @@ class Checker {
     }
   }
 
-  /** The IR's declarations: version, limits, errors, operations, queues, resources. */
+  /** The IR's declarations: version, limits, errors, operations, queues, events, resources. */
   declarations() {
     const ir = this.ir;
     if (ir.ir !== 1) this.fail(`unsupported IR version ${JSON.stringify(ir.ir)} (expected 1)`);
@@ -217,6 +221,15 @@ class Checker {
       this.name(queue?.name, "queue name");
       if (queue.size != null) this.count(queue.size, `queue ${queue.name}: size`, 1);
       this.queueNames.add(queue.name);
+    }
+    if (ir.events != null && !Array.isArray(ir.events)) this.fail("events must be a list");
+    this.eventNames = new Set();
+    for (const event of ir.events ?? []) {
+      this.name(event?.name, "event name");
+      if ([...ir.operations, ...ir.functions, ...(ir.queues ?? []), ...(ir.resources ?? [])].some((other) => other?.name === event.name)) {
+        this.fail(`event ${JSON.stringify(event.name)} is also an operation, function, queue or resource`);
+      }
+      this.eventNames.add(event.name);
     }
     this.resourceNames = new Set();
     for (const resource of ir.resources ?? []) {

@@ -36,7 +36,7 @@ import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, jsQueueNowait, kindFilter } from "./expressions.mjs";
+import { CANCELLED, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait, kindFilter } from "./expressions.mjs";
 import {
   CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
@@ -146,6 +146,10 @@ export const RENDERINGS = Object.freeze({
   task_done: (step) => [line(`${jsQueueNowait(step)};`)],
   join: compileWait,
   shutdown: (step) => [line(`${jsQueueNowait(step)};`)],
+  set_event: (step) => [line(`${jsEventCall(step)};`)],
+  clear_event: (step) => [line(`${jsEventCall(step)};`)],
+  wait_event: compileWait,
+  is_set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsEventCall(step)};`)],
   yield: (step) => [line(`yield ${jsExpr(step.value)};`)],
   for_each: (step, plan, scope, signal) => [{
     t: "block",

@@ -70,7 +70,7 @@ import { stepRow } from "./ir-steps.mjs";
 import { containsBreak, containsReturn, containsStep, forEachStep, isSyncOnly, leaves } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
-import { CANCELLED, jsCall, jsCondition, jsExpr, jsNewError, jsQueueNowait, kindFilter } from "./expressions.mjs";
+import { CANCELLED, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait, kindFilter } from "./expressions.mjs";
 import {
   CANCELLED_COMMENT, GROUP_COMMENT, abortControllers, cancelLine, letLines, mapParts, repeatHead, startLines, usingNames,
 } from "./idioms.mjs";
@@ -255,6 +255,10 @@ export const RENDERINGS = Object.freeze({
   task_done: (steps, i, k, scope, cx, out) => goesOn(out, queueNowait(steps[i], k, cx)),
   join: wait,
   shutdown: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsQueueNowait(steps[i])};`, true)]),
+  set_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
+  clear_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
+  wait_event: wait,
+  is_set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsEventCall(steps[i])};`, true)]),
   yield: wait,
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
   break: (steps, i, k, scope, cx, out) => endsList(out, [breakStmt(k)]),

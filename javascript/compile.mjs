@@ -78,6 +78,10 @@ export function compile(ir, target, options = {}) {
     lines.push("", QUEUE_COMMENT);
     for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
   }
+  if ((ir.events ?? []).length > 0) {
+    lines.push("", EVENT_COMMENT);
+    for (const event of ir.events) lines.push(`const ${camelCase(event.name)} = world.event();`);
+  }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
   const signals = signalFunctions(ir);
@@ -141,6 +145,9 @@ export function compileSource(ir, target, options = {}) {
  * await: js-promise programs carry neither word anywhere.
  */
 const RESOURCE_COMMENT = "// open() resolves to a handle: handle.value (\"name#1\", \"name#2\"...) is what a block binds; handle.close() closes it.";
+
+/** The comment above the events: JavaScript has no asyncio.Event. */
+const EVENT_COMMENT = "// world.event is the kit's own (JavaScript has none): asyncio.Event's set, clear, wait and is_set.";
 
 /** The comment above the queues: JavaScript has no queue that waits. */
 const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";

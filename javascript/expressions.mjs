@@ -192,6 +192,22 @@ export function jsQueueCall(step) {
   return step.step === "put" ? `${queue}.put(${jsExpr(step.value)})` : `${queue}.get()`;
 }
 
+/** The JavaScript names of asyncio.Event's methods, as the kit's event has them. */
+const EVENT_METHODS = { set_event: "set", clear_event: "clear", wait_event: "wait", is_set: "isSet" };
+
+/**
+ * The call of an event step: `ready.set()`, `ready.clear()`, `ready.wait()` (a promise),
+ * `ready.isSet()`.
+ *
+ * @param {object} step
+ * @returns {string}
+ */
+export function jsEventCall(step) {
+  const method = EVENT_METHODS[step.step];
+  if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no event step`);
+  return `${camelCase(step.event)}.${method}()`;
+}
+
 /** The JavaScript names of asyncio.Queue's methods that do not wait, as the kit's queue has them. */
 const QUEUE_NOWAIT = { put_nowait: "putNowait", get_nowait: "getNowait", task_done: "taskDone", shutdown: "shutdown" };
 

@@ -1,7 +1,7 @@
-"""Declaration checks for the loader: operations, resources, queues and functions.
+"""Declaration checks for the loader: operations, resources, queues, events and functions.
 
 The names a scenario declares before its steps use them: simulated operations with
-their latency and scripted results, resources, queues, and function headers (their
+their latency and scripted results, resources, queues, events, and function headers (their
 parameters, whether they are generators). Every declared name is entered in
 ``callables`` first, so that a step may call a function declared after it.
 """
@@ -124,6 +124,25 @@ class DeclarationChecker(BlockStepChecker):
             self.callables[name] = "queue"
             queues.append({"name": name, "size": size})
         return queues
+
+    def event_declarations(self, node: yaml.Node) -> list[dict]:
+        """``events: {ready: {}}``: module-level asyncio.Event objects, shared by every
+        function, declared as queues are (an object of the program, not a value)."""
+        entries = self.mapping(node, "events")
+        events = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "event name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
+                continue
+            spec = self.mapping(value_node, f"event '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, (), f"event '{name}'")
+            self.callables[name] = "event"
+            events.append({"name": name})
+        return events
 
     def function_headers(self, node: yaml.Node) -> list[tuple[str, list[str], yaml.Node | None]]:
         entries = self.mapping(node, "functions")

@@ -134,6 +134,7 @@ class StepChecker(ValueChecker):
             not_callable: dict[str | None, str] = {
                 "queue": f"'{callee}' is a queue; use put and get with it",
                 "resource": f"'{callee}' is a resource; open it with a 'using' step",
+                "event": f"'{callee}' is an event; use set_event, wait_event, clear_event and is_set with it",
             }
             what = not_callable.get(declared, f"unknown operation or function '{callee}'{hint}")
             if declared in ("function", "operation") and generator:
@@ -339,6 +340,37 @@ class StepChecker(ValueChecker):
     def step_shutdown(self, entries: dict, scope: Scope, where: str) -> dict | None:
         queue = self.queue(entries["shutdown"][1])
         return None if queue is None else {"step": "shutdown", "queue": queue}
+
+    # asyncio.Event (issue 10): set, clear, wait and is_set on an event declared under events:.
+    def event(self, node: yaml.Node) -> str | None:
+        name = self.scalar(node, "an event", str)
+        if name is MISSING:
+            return None
+        if self.callables.get(name) != "event":
+            events = [known for known, what in self.callables.items() if what == "event"]
+            self.error(node, f"unknown event '{name}' (events are declared under events:){did_you_mean(name, events)}")
+            return None
+        return name
+
+    def step_set_event(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        event = self.event(entries["set_event"][1])
+        return None if event is None else {"step": "set_event", "event": event}
+
+    def step_clear_event(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        event = self.event(entries["clear_event"][1])
+        return None if event is None else {"step": "clear_event", "event": event}
+
+    def step_wait_event(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        event = self.event(entries["wait_event"][1])
+        return None if event is None else {"step": "wait_event", "event": event}
+
+    def step_is_set(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        event = self.event(entries["is_set"][1])
+        if "as" not in entries:
+            self.error(entries["is_set"][0], "is_set needs 'as: NAME', the name of the answer (true or false)")
+            return None
+        bind = self.bind(entries, scope, "value", True)
+        return None if event is None or bind is None else {"step": "is_set", "event": event, "bind": bind}
 
     def step_yield(self, entries: dict, scope: Scope, where: str) -> dict | None:
         if not self.in_generator:

@@ -860,6 +860,8 @@ class Builder:
             "resources": self.resources,
             "queues": self.queues,
         }
+        if self.focus in EVENT_STEPS:
+            document["events"] = {"ready": {}}
         if self.bodies:
             document["functions"] = self.bodies
         if self.chance(10):
@@ -971,6 +973,21 @@ def _feature_shutdown(builder: Builder, ctx: Context, scope: Scope) -> list[dict
     return [{"shutdown": "q_shut"}, {"try": [put], "catch": {"kind": "QueueShutDown", "steps": [{"log": "shut"}]}}]
 
 
+EVENT_STEPS = ("set_event", "clear_event", "wait_event", "is_set")
+
+
+def _feature_event(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Sequential, in main: is_set, set, wait (at once, the event being set), clear, is_set
+    # again; a wait on a cleared event would wait for ever.
+    inner = scope.child()
+    first, then = inner.fresh("v"), inner.fresh("v")
+    steps: list[dict] = [{"is_set": "ready", "as": first}, {"if": [f"${first}", "==", False], "then": [{"log": "not set"}]}]
+    steps += [{"set_event": "ready"}, {"wait_event": "ready"}, {"log": "set"}]
+    # The answer is logged as a value: a format would write True in Python, true in JavaScript.
+    steps += [{"clear_event": "ready"}, {"is_set": "ready", "as": then}, {"log": f"${then}"}]
+    return [{"try": steps, "catch": [{"log": "unexpected"}]}]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -1002,6 +1019,10 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "task_done": _feature_task_done,
     "join": _feature_join,
     "shutdown": _feature_shutdown,
+    "set_event": _feature_event,
+    "clear_event": _feature_event,
+    "wait_event": _feature_event,
+    "is_set": _feature_event,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

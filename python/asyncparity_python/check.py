@@ -42,8 +42,10 @@ class IrCheck:
         self.functions = {fn["name"] for fn in ir.get("functions", [])}
         self.queues = {queue["name"] for queue in ir.get("queues", [])}
         self.resources = {resource["name"] for resource in ir.get("resources", [])}
+        self.events = {event["name"] for event in ir.get("events", [])}
         self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
         self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
+        self.names |= self.events
 
     def check(self) -> None:
         """Raise ValueError at the first thing a program could not be written from."""
@@ -61,8 +63,13 @@ class IrCheck:
                 f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
                 "resource and an operation, function or queue"
             )
+        if self.events & (self.operations | self.functions | self.queues | self.resources):
+            raise ValueError(
+                f"{sorted(self.events & (self.operations | self.functions | self.queues | self.resources))[0]!r} is an "
+                "event and an operation, function, queue or resource"
+            )
         for name in self.names:
-            self._name(name, "operation, function, queue or resource")
+            self._name(name, "operation, function, queue, resource or event")
         for resource in self.ir.get("resources", []):
             for key in ("open", "close"):
                 ms = resource[key]
@@ -110,6 +117,8 @@ class IrCheck:
             raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
         if name in self.resources:
             raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
+        if name in self.events:
+            raise ValueError(f"{where}: {name!r} would shadow the event of that name")
         self.names.add(name)
 
     def _fields(self, step: dict, where: str) -> None:
@@ -162,6 +171,9 @@ class IrCheck:
             for _, queue in ir_steps.fields_of_type(step, "queue"):
                 if queue not in self.queues:
                     raise ValueError(f"{where}: {queue!r} is not a queue of the scenario")
+            for _, event in ir_steps.fields_of_type(step, "event"):
+                if event not in self.events:
+                    raise ValueError(f"{where}: {event!r} is not an event of the scenario")
             for _, resource in ir_steps.fields_of_type(step, "resource"):
                 if resource not in self.resources:
                     raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")

@@ -44,6 +44,7 @@ map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
                             in items))``
 put / get                   ``await jobs.put(job)`` / ``job = await jobs.get()``
 queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
+events                      ``ready = asyncio.Event()`` at module level
 generator function          ``async def ticks(interval):`` whose body has ``yield n``
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
@@ -526,6 +527,9 @@ class _Program:
                 size = queue.get("size")
                 unbounded = "  # unbounded" if size is None else ""
                 lines.append(f"{queue['name']} = asyncio.Queue(maxsize={size or 0}){unbounded}")
+        if ir.get("events"):
+            lines.append("")
+            lines.extend(f"{event['name']} = asyncio.Event()" for event in ir["events"])
         return "\n".join(lines + code) + "\n"
 
     def _operation(self, op: dict) -> list[str]:
@@ -633,6 +637,18 @@ class _Program:
 
     def _join(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}await {step['queue']}.join()"]
+
+    def _set_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['event']}.set()"]
+
+    def _clear_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['event']}.clear()"]
+
+    def _wait_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}await {step['event']}.wait()"]
+
+    def _is_set(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{_assign(step)}{step['event']}.is_set()"]
 
     def _shutdown(self, step: dict, depth: int) -> list[str]:
         self._use("asyncio.Queue.shutdown")
@@ -914,6 +930,10 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "task_done": _Program._task_done,
     "join": _Program._join,
     "shutdown": _Program._shutdown,
+    "set_event": _Program._set_event,
+    "clear_event": _Program._clear_event,
+    "wait_event": _Program._wait_event,
+    "is_set": _Program._is_set,
     "yield": _Program._yield,
     "for_each": _Program._for_each,
     "break": _Program._break,

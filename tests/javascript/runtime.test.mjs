@@ -997,6 +997,43 @@ test("world.queue: a join that can never end is a deadlock naming the queue", as
     "deadlock: scenario 'join' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 join(s) on an unbounded queue with 1 value(s) not marked done");
 });
 
+// What CPython 3.10-3.13 print for the same calls on an asyncio.Event: waiters woken in
+// the order they began to wait, a set-then-clear still wakes the one waiting.
+test("world.event: set wakes every waiter in order, wait on a set event goes on, clear makes it wait again", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const event = world.event();
+    const waiter = async (n) => {
+      world.log(`wait ${n}`);
+      assert.equal(await event.wait(), true);
+      world.log(`woke ${n}`);
+    };
+    const waiting = [waiter(0), waiter(1)];
+    await sleep(10);
+    event.set();
+    world.log("set");
+    await Promise.all(waiting);
+    world.log(`isSet ${event.isSet()}`);
+    await waiter(2); // set: at once
+    event.clear();
+    world.log(`cleared ${event.isSet()}`);
+    const late = waiter(3);
+    await sleep(10);
+    event.set();
+    event.clear(); // the waiter was woken by the set all the same
+    await late;
+    return "done";
+  }, { id: "event" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "wait 0"', '0 log "wait 1"', '10 log "set"', '10 log "woke 0"', '10 log "woke 1"', '10 log "isSet true"',
+    '10 log "wait 2"', '10 log "woke 2"', '10 log "cleared false"', '10 log "wait 3"', '20 log "woke 3"', '20 return "done"',
+  ].join("\n"));
+  const { outcome: stuck } = await run((world) => () => world.event().wait(), { id: "never-set" });
+  assert.equal(stuck.message,
+    "deadlock: scenario 'never-set' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on an event that is not set");
+});
+
 test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {
   const { outcome } = await run((world) => async () => {
     const queue = world.queue(null);

@@ -633,6 +633,45 @@ def test_an_operation_failing_with_a_queue_kind_is_caught_as_asyncios_class():
     assert format_trace(world.run(main)["trace"]) == '0 start empty()\n5 fail empty QueueEmpty("none")\n5 return "none"\n'
 
 
+# -- events (issue 10) --------------------------------------------------------------------
+
+
+def test_events_are_module_level_asyncio_events_and_wake_their_waiters_in_order():
+    waiter = [
+        {"step": "log", "line": 1, "message": lit("waits")},
+        {"step": "wait_event", "line": 2, "event": "ready"},
+        {"step": "log", "line": 3, "message": ref("name")},
+    ]
+    ir = minimal(
+        [
+            {"step": "start", "line": 4, "call": call("waiter", lit("a")), "bind": "first"},
+            {"step": "start", "line": 5, "call": call("waiter", lit("b")), "bind": "second"},
+            {"step": "sleep", "line": 6, "ms": 5},
+            {"step": "is_set", "line": 7, "event": "ready", "bind": "before"},
+            {"step": "set_event", "line": 8, "event": "ready"},
+            {"step": "await", "line": 9, "handle": "first", "bind": None},
+            {"step": "await", "line": 10, "handle": "second", "bind": None},
+            {"step": "clear_event", "line": 11, "event": "ready"},
+            {"step": "return", "line": 12, "value": ref("before")},
+        ],
+        events=[{"name": "ready"}],
+        functions=[{"name": "waiter", "params": ["name"], "body": waiter}],
+    )
+    program = compile_program(ir)
+    assert "\nready = asyncio.Event()\n" in program
+    assert body(program).splitlines()[-7:] == [
+        "    await asyncio.sleep(0.005)",
+        "    before = ready.is_set()",
+        "    ready.set()",
+        "    await first",
+        "    await second",
+        "    ready.clear()",
+        "    return before",
+    ]
+    assert '    log("waits")\n    await ready.wait()\n    log(name)\n' in program
+    assert run(ir) == ({"returns": False}, '0 log "waits"\n0 log "waits"\n5 log "a"\n5 log "b"\n5 return false\n')
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
