@@ -641,6 +641,8 @@ class Builder:
             step["as"] = value
             inner = scope.child({value: gen.returns})
         step["steps"] = self.block(ctx.inside("for_each"), inner)
+        if self.chance(30):
+            step["idiom"] = "aclosing"  # Python's async for inside contextlib.aclosing
         return [step]
 
     def step_start(self, ctx: Context, scope: Scope) -> list[dict]:

@@ -23,7 +23,7 @@ ARITHMETIC = {"+": 1, "-": 1, "*": 2}
 """calc operators and their binding strength (Python's: * binds tighter than + and -)."""
 # Names the generated program itself defines or relies on: a scenario name equal to
 # one of them would shadow it (runner/names.py rejects them at load time).
-PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
+PROGRAM_NAMES = {"asyncio", "contextlib", "world", "log", "main", "range", "next", "str", "type", "getattr"}
 # Classes the program uses by these names: an error kind must not shadow them.
 # TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
 PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}

@@ -48,7 +48,9 @@ events                      ``ready = asyncio.Event()`` at module level
 generator function          ``async def ticks(interval):`` whose body has ``yield n``
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
-                            bound), deliberately without ``contextlib.aclosing``
+                            bound), deliberately without ``contextlib.aclosing``;
+                            with ``idiom: aclosing``, inside ``async with
+                            contextlib.aclosing(ticks(10)) as values:``
 break                       ``break``
 using                       ``async with connection("db") as conn:`` (without
                             ``as`` when nothing is bound)
@@ -86,7 +88,8 @@ reference count reaches zero, and the loop's async-generator finalizer hook sche
 that follows the loop has run up to its next suspension. JavaScript's ``for await``
 calls ``return()`` at the ``break`` and waits for it, so there the ``finally`` runs
 first. That difference is what scenarios with ``break`` show (and declare); wrapping
-the generator in ``contextlib.aclosing`` would hide it.
+the generator in ``contextlib.aclosing`` would hide it, which a scenario asks for with
+``idiom: aclosing`` on its ``for_each``.
 
 ``TimeoutError`` is never shadowed: ``asyncio.timeout`` raises the builtin, so
 ``raise TimeoutError(...)`` and ``except TimeoutError`` use the builtin too, and
@@ -374,6 +377,7 @@ class _Program:
         # other than scenario errors that can reach it).
         self.catches: list[tuple[str | None, set[str]]] = []
         self.current: list = []  # the body of the function being written
+        self.contextlib = False  # a for_each in the aclosing idiom imports contextlib
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
         checked.check()
@@ -494,6 +498,7 @@ class _Program:
             '"""',
             "",
             "import asyncio",
+            *(["import contextlib"] if self.contextlib else []),
             "",
             "from asyncparity_runtime import World",
             "",
@@ -658,8 +663,19 @@ class _Program:
         return [f"{_indent(depth)}yield {self._expr(step['value'])}"]
 
     def _for_each(self, step: dict, depth: int) -> list[str]:
+        indent, bind = _indent(depth), step.get("bind") or "_"
+        if step.get("idiom") == "aclosing":
+            # contextlib.aclosing (3.10+) calls aclose() when the block is left, at a break
+            # too, as JavaScript's for await calls return().
+            self.contextlib = True
+            values = self._fresh("values")
+            return [
+                f"{indent}async with contextlib.aclosing({self._call(step['call'])}) as {values}:",
+                f"{indent}    async for {bind} in {values}:",
+                *self._block(step["body"], depth + 2),
+            ]
         # The plain `async for`, without contextlib.aclosing: see the module docstring.
-        head = f"{_indent(depth)}async for {step.get('bind') or '_'} in {self._call(step['call'])}:"
+        head = f"{indent}async for {bind} in {self._call(step['call'])}:"
         return [head, *self._block(step["body"], depth + 1)]
 
     def _break(self, step: dict, depth: int) -> list[str]:

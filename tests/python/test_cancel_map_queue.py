@@ -672,6 +672,48 @@ def test_events_are_module_level_asyncio_events_and_wake_their_waiters_in_order(
     assert run(ir) == ({"returns": False}, '0 log "waits"\n0 log "waits"\n5 log "a"\n5 log "b"\n5 return false\n')
 
 
+# -- for_each in the aclosing idiom (issue 10) ----------------------------------------------
+
+
+def test_a_for_each_in_the_aclosing_idiom_closes_its_generator_at_the_break():
+    gen_body = [
+        {
+            "step": "try",
+            "line": 1,
+            "body": [{"step": "yield", "line": 2, "value": lit(1)}, {"step": "yield", "line": 3, "value": lit(2)}],
+            "catch": None,
+            "finally": [{"step": "log", "line": 4, "message": lit("closed")}],
+        }
+    ]
+    loop = {
+        "step": "for_each",
+        "line": 5,
+        "call": call("numbers"),
+        "bind": "n",
+        "body": [{"step": "break", "line": 6}],
+    }
+
+    def scenario_with(idiom: str | None) -> dict:
+        step = dict(loop, idiom=idiom) if idiom else dict(loop)
+        return minimal(
+            [step, {"step": "log", "line": 7, "message": lit("after")}, {"step": "return", "line": 8, "value": lit(0)}],
+            functions=[{"name": "numbers", "params": [], "body": gen_body, "generator": True}],
+        )
+
+    program = compile_program(scenario_with("aclosing"))
+    assert "\nimport asyncio\nimport contextlib\n" in program
+    main = body(program)[body(program).index("async def main():") :]
+    assert main.splitlines()[1:4] == [
+        "    async with contextlib.aclosing(numbers()) as values:",
+        "        async for n in values:",
+        "            break",
+    ]
+    assert run(scenario_with("aclosing"))[1] == '0 log "closed"\n0 log "after"\n0 return 0\n'
+    plain = compile_program(scenario_with(None))
+    assert "contextlib" not in plain
+    assert run(scenario_with(None))[1] == '0 log "after"\n0 return 0\n0 log "closed"\n'  # closed by the finalizer, later
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
