@@ -641,6 +641,9 @@ class Queue {
   #items = [];
   #getters = [];
   #putters = [];
+  #joiners = [];
+  #unfinished = 0;
+  #shutDown = false;
   #size;
   #hooks;
 
@@ -661,6 +664,7 @@ class Queue {
 
   /**
    * Puts a value in, waiting while the queue is full; wakes one waiting getter.
+   * Rejects with QueueShutDown once the queue is shut down.
    *
    * @param {*} value
    * @returns {Promise<void>}
@@ -672,6 +676,7 @@ class Queue {
 
   /**
    * Takes the oldest value out, waiting while the queue is empty; wakes one waiting putter.
+   * Rejects with QueueShutDown when the queue is shut down and empty.
    *
    * @returns {Promise<*>}
    */
@@ -680,21 +685,122 @@ class Queue {
     return this.#get();
   }
 
-  // asyncio.Queue.put and .get, line for line: wait while full (empty), then do it and
-  // wake the next waiter of the other side. A woken waiter's promise is resolved, so it
-  // goes on in a microtask, as JavaScript code waiting on a promise does; it checks
-  // again, since a value may have been taken meanwhile.
+  /**
+   * Puts a value in at once (asyncio's `put_nowait`); throws QueueFull when the queue is
+   * full, QueueShutDown once it is shut down.
+   *
+   * @param {*} value
+   */
+  putNowait(value) {
+    this.#hooks.kitCall();
+    this.#putNowait(value);
+  }
+
+  /**
+   * Takes the oldest value out at once (asyncio's `get_nowait`); throws QueueEmpty when
+   * there is none, QueueShutDown when the queue is shut down and empty.
+   *
+   * @returns {*}
+   */
+  getNowait() {
+    this.#hooks.kitCall();
+    return this.#getNowait();
+  }
+
+  /**
+   * Marks one value taken out as handled (asyncio's `task_done`); when every value put
+   * in has been, the waiting `join()`s go on. More calls than values put throw an Error
+   * named ValueError, with asyncio's message.
+   */
+  taskDone() {
+    this.#hooks.kitCall();
+    if (this.#unfinished <= 0) {
+      const error = new Error("task_done() called too many times");
+      error.name = "ValueError";
+      throw error;
+    }
+    this.#unfinished -= 1;
+    // asyncio's Event.set: every waiter is woken, in the order it began to wait.
+    if (this.#unfinished === 0) for (const resume of this.#joiners.splice(0)) resume();
+  }
+
+  /**
+   * Waits until every value put in has been marked handled by `taskDone()`; at once
+   * when none is pending.
+   *
+   * @returns {Promise<void>}
+   */
+  join() {
+    this.#hooks.kitCall();
+    return this.#join();
+  }
+
+  /**
+   * Shuts the queue down (asyncio's `shutdown`, CPython 3.13): puts throw QueueShutDown
+   * from now on, gets once the queue is empty (at once with `immediate`, which also
+   * drops the values held and marks them handled). Every waiting put and get is woken,
+   * to find the queue shut.
+   *
+   * @param {boolean} [immediate]
+   */
+  shutdown(immediate = false) {
+    this.#hooks.kitCall();
+    this.#shutDown = true;
+    if (immediate) {
+      while (this.#items.length > 0) {
+        this.#items.shift();
+        if (this.#unfinished > 0) this.#unfinished -= 1;
+      }
+      if (this.#unfinished === 0) for (const resume of this.#joiners.splice(0)) resume();
+    }
+    for (const resume of this.#getters.splice(0)) resume();
+    for (const resume of this.#putters.splice(0)) resume();
+  }
+
+  // asyncio.Queue's methods, line for line (CPython 3.13's Lib/asyncio/queues.py): wait
+  // while full (empty), then do it and wake the next waiter of the other side. A woken
+  // waiter's promise is resolved, so it goes on in a microtask, as JavaScript code
+  // waiting on a promise does; it checks again, since a value may have been taken
+  // meanwhile.
   async #put(value) {
-    while (this.#size !== null && this.#items.length >= this.#size) await this.#wait(this.#putters);
-    this.#items.push(value);
-    this.#wakeNext(this.#getters);
+    while (this.#size !== null && this.#items.length >= this.#size) {
+      if (this.#shutDown) throw this.#error("QueueShutDown");
+      await this.#wait(this.#putters);
+    }
+    this.#putNowait(value);
   }
 
   async #get() {
-    while (this.#items.length === 0) await this.#wait(this.#getters);
+    while (this.#items.length === 0) {
+      if (this.#shutDown) throw this.#error("QueueShutDown");
+      await this.#wait(this.#getters);
+    }
+    return this.#getNowait();
+  }
+
+  async #join() {
+    if (this.#unfinished > 0) await this.#wait(this.#joiners);
+  }
+
+  #putNowait(value) {
+    if (this.#shutDown) throw this.#error("QueueShutDown");
+    if (this.#size !== null && this.#items.length >= this.#size) throw this.#error("QueueFull");
+    this.#items.push(value);
+    this.#unfinished += 1;
+    this.#wakeNext(this.#getters);
+  }
+
+  #getNowait() {
+    if (this.#items.length === 0) throw this.#error(this.#shutDown ? "QueueShutDown" : "QueueEmpty");
     const value = this.#items.shift();
     this.#wakeNext(this.#putters);
     return value;
+  }
+
+  /** The world's class of that kind, with asyncio's empty message. */
+  #error(kind) {
+    const Kind = this.#hooks.errorKind(kind);
+    return new Kind("");
   }
 
   #wait(waiters) {
@@ -711,7 +817,63 @@ class Queue {
     const waits = [];
     if (this.#getters.length > 0) waits.push(`${this.#getters.length} get(s) on ${bound}`);
     if (this.#putters.length > 0) waits.push(`${this.#putters.length} put(s) on ${bound} holding ${this.#items.length}`);
+    if (this.#joiners.length > 0) waits.push(`${this.#joiners.length} join(s) on ${bound} with ${this.#unfinished} value(s) not marked done`);
     return waits;
+  }
+}
+
+/**
+ * See `World.event`: asyncio.Event, line for line (Lib/asyncio/locks.py, the same in
+ * CPython 3.10 to 3.13).
+ */
+class Event {
+  #value = false;
+  #waiters = [];
+  #kitCall;
+
+  constructor(kitCall) {
+    this.#kitCall = kitCall;
+  }
+
+  /** Whether the event is set. */
+  isSet() {
+    this.#kitCall();
+    return this.#value;
+  }
+
+  /** Sets the event: every waiter goes on, in the order it began to wait. */
+  set() {
+    this.#kitCall();
+    if (this.#value) return;
+    this.#value = true;
+    for (const resume of this.#waiters.splice(0)) resume();
+  }
+
+  /** Clears the event: a later `wait()` waits until the next `set()`. */
+  clear() {
+    this.#kitCall();
+    this.#value = false;
+  }
+
+  /**
+   * Waits until the event is set (at once when it is); fulfils with true, as asyncio's
+   * `wait()` returns True.
+   *
+   * @returns {Promise<true>}
+   */
+  wait() {
+    this.#kitCall();
+    return this.#wait();
+  }
+
+  async #wait() {
+    if (this.#value) return true;
+    await new Promise((resolve) => this.#waiters.push(resolve));
+    return true;
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on an event that is not set`] : [];
   }
 }
 
@@ -814,7 +976,8 @@ export class World {
 
   /**
    * A simulated operation. Each call records `start` with its arguments synchronously,
-   * takes the next outcome (the last one repeats), waits `latency` virtual ms, then
+   * takes the next outcome (the last one repeats), waits `latency` virtual ms (a list: the
+   * next one, counted and repeating as the outcomes are), then
    * records `end` (value) or `fail` (error) and fulfils or rejects its promise with the
    * value or an instance of the kind's class.
    *
@@ -830,15 +993,16 @@ export class World {
    * - "ignore": the signal is never looked at; the operation ends as usual.
    *
    * @param {string} name the operation's name, as in the trace.
-   * @param {{latency: number, outcomes: Array<{returns: *} | {fails: {kind: string, message: string}}>, onCancel?: "stop" | "ignore"}} spec
+   * @param {{latency: number | number[], outcomes: Array<{returns: *} | {fails: {kind: string, message: string}}>, onCancel?: "stop" | "ignore"}} spec
    * @returns {(...args: *[]) => Promise<*>} the operation.
    */
   operation(name, { latency, outcomes, onCancel = "stop" }) {
     if (!Array.isArray(outcomes) || outcomes.length === 0) {
       throw new TypeError(`operation '${name}' needs at least one outcome`);
     }
-    if (typeof latency !== "number" || !(latency >= 0)) {
-      throw new TypeError(`operation '${name}' needs a latency >= 0, got ${JSON.stringify(latency)}`);
+    const latencies = Array.isArray(latency) ? latency : [latency];
+    if (latencies.length === 0 || !latencies.every((ms) => typeof ms === "number" && ms >= 0)) {
+      throw new TypeError(`operation '${name}' needs a latency >= 0, or a non-empty list of them, got ${JSON.stringify(latency)}`);
     }
     if (onCancel !== "stop" && onCancel !== "ignore") {
       throw new TypeError(`operation '${name}': onCancel is "stop" or "ignore", got ${JSON.stringify(onCancel)}`);
@@ -849,6 +1013,7 @@ export class World {
       const signal = args.length > 0 && args[args.length - 1] instanceof AbortSignal ? args.pop() : null;
       const watch = signal !== null && onCancel === "stop";
       const outcome = outcomes[Math.min(calls, outcomes.length - 1)];
+      const delay = latencies[Math.min(calls, latencies.length - 1)]; // as the outcomes: the last one repeats
       calls += 1;
       const pending = { name, args: args.map(toJson), since: this.#time() };
       this.#record({ t: this.#time(), event: "start", op: name, args: pending.args });
@@ -867,7 +1032,7 @@ export class World {
           cancel();
           return;
         }
-        timer = this.#schedule(latency, () => {
+        timer = this.#schedule(delay, () => {
           if (watch) signal.removeEventListener("abort", cancel);
           this.#pendingCalls.delete(pending);
           if (outcome.fails !== undefined) {
@@ -1008,22 +1173,40 @@ export class World {
   }
 
   /**
+   * An event shared by the tasks of a scenario (asyncio.Event; JavaScript has none):
+   * `set()`, `clear()`, `isSet()` and `wait()`, a promise that fulfils once the event is
+   * set. `set()` wakes every waiter, first come first served; each goes on in a
+   * microtask, as a resolved promise's reaction does (an asyncio waiter at the loop's
+   * next turn).
+   *
+   * @returns {Event}
+   */
+  event() {
+    const event = new Event(() => this.#kitCall());
+    this.#queues.push(event); // for the deadlock message, as a queue's waits
+    return event;
+  }
+
+  /**
    * A queue shared by the tasks of a scenario: JavaScript has none that waits, so this is
    * the kit's own, with asyncio.Queue's semantics. `put(value)` waits while the queue is
    * full, `get()` while it is empty; waiters are served first come, first served, and
    * each put wakes one waiting getter, each get one waiting putter. A woken waiter's
    * promise is resolved, so it goes on in a microtask (where an asyncio task goes on at
    * the loop's next turn), and checks again: a value taken meanwhile sends it back to
-   * the end of the line, as in asyncio.
+   * the end of the line, as in asyncio. The rest of asyncio.Queue is there under its
+   * JavaScript names: `putNowait`, `getNowait` (throwing the world's QueueFull and
+   * QueueEmpty kinds), `taskDone`, `join` and `shutdown` (CPython 3.13's, with its
+   * QueueShutDown).
    *
    * @param {number | null} [size] the bound; null (or 0, asyncio's maxsize=0) is unbounded.
-   * @returns {{put: (value: *) => Promise<void>, get: () => Promise<*>, size: number | null, length: number}}
+   * @returns {Queue}
    */
   queue(size = null) {
     if (size !== null && (!Number.isInteger(size) || size < 0)) {
       throw new TypeError(`a queue's size is null (unbounded) or an integer >= 1, got ${JSON.stringify(size)}`);
     }
-    const queue = new Queue(size || null, { kitCall: () => this.#kitCall() });
+    const queue = new Queue(size || null, { kitCall: () => this.#kitCall(), errorKind: (kind) => this.errorKind(kind) });
     this.#queues.push(queue);
     return queue;
   }

@@ -105,6 +105,10 @@ export const FIELD_TYPES = Object.freeze({
     check.name(value, `${at}: ${field}`);
     if (!check.queueNames.has(value)) check.fail(`${at}: queue ${JSON.stringify(value)} is not listed in queues`);
   },
+  event: (check, value, at, field) => {
+    check.name(value, `${at}: ${field}`);
+    if (!check.eventNames.has(value)) check.fail(`${at}: event ${JSON.stringify(value)} is not listed in events`);
+  },
   resource: (check, value, at, field) => {
     check.name(value, `${at}: ${field}`);
     if (!check.resourceNames.has(value)) check.fail(`${at}: ${JSON.stringify(value)} is not listed in resources`);
@@ -116,6 +120,10 @@ export const FIELD_TYPES = Object.freeze({
   },
   timeout_idiom: (check, value, at) => {
     if (value !== "signal" && value !== "race") check.fail(`${at}: a timeout's idiom is "signal" or "race", not ${JSON.stringify(value)}`);
+  },
+  // Python's rendering only: for await closes the generator at a break either way.
+  for_each_idiom: (check, value, at) => {
+    if (value !== "async_for" && value !== "aclosing") check.fail(`${at}: a for_each's idiom is "async_for" or "aclosing", not ${JSON.stringify(value)}`);
   },
 });
 
@@ -196,7 +204,7 @@ class Checker {
     }
   }
 
-  /** The IR's declarations: version, limits, errors, operations, queues, resources. */
+  /** The IR's declarations: version, limits, errors, operations, queues, events, resources. */
   declarations() {
     const ir = this.ir;
     if (ir.ir !== 1) this.fail(`unsupported IR version ${JSON.stringify(ir.ir)} (expected 1)`);
@@ -226,6 +234,15 @@ class Checker {
       if (queue.size != null) this.count(queue.size, `queue ${queue.name}: size`, 1);
       this.queueNames.add(queue.name);
     }
+    if (ir.events != null && !Array.isArray(ir.events)) this.fail("events must be a list");
+    this.eventNames = new Set();
+    for (const event of ir.events ?? []) {
+      this.name(event?.name, "event name");
+      if ([...ir.operations, ...ir.functions, ...(ir.queues ?? []), ...(ir.resources ?? [])].some((other) => other?.name === event.name)) {
+        this.fail(`event ${JSON.stringify(event.name)} is also an operation, function, queue or resource`);
+      }
+      this.eventNames.add(event.name);
+    }
     this.resourceNames = new Set();
     for (const resource of ir.resources ?? []) {
       this.name(resource?.name, "resource name");
@@ -242,7 +259,13 @@ class Checker {
 
   operation(op) {
     this.name(op?.name, "operation name");
-    this.count(op.latency, `operation ${op.name}: latency`, 0);
+    if (Array.isArray(op.latency)) {
+      // One a call, as the outcomes (issue 10): a non-empty list.
+      if (op.latency.length === 0) this.fail(`operation ${op.name}: latency must be an integer >= 0 or a non-empty list of them`);
+      op.latency.forEach((ms, index) => this.count(ms, `operation ${op.name}: latency ${index}`, 0));
+    } else {
+      this.count(op.latency, `operation ${op.name}: latency`, 0);
+    }
     if (op.on_cancel != null && !ON_CANCEL.has(op.on_cancel)) this.fail(`operation ${op.name}: on_cancel is "stop" or "ignore", not ${JSON.stringify(op.on_cancel)}`);
     if (!Array.isArray(op.outcomes) || op.outcomes.length === 0) this.fail(`operation ${op.name}: outcomes must be a non-empty list`);
     for (const outcome of op.outcomes) {

@@ -10,7 +10,8 @@
  * CancelledError tests `error instanceof DOMException && error.name === "AbortError"`;
  * `map` with a limit is `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`
- * on a module-level `world.queue(size)`. A `timeout` is a deadline AbortSignal (deadlines.mjs
+ * on a module-level `world.queue(size)`, and asyncio.Queue's other methods are the kit queue's
+ * (`jobs.putNowait(v)`, `jobs.getNowait()`, `jobs.taskDone()`, `await jobs.join()`, `jobs.shutdown()`). A `timeout` is a deadline AbortSignal (deadlines.mjs
  * "Timeouts"): `const controller = new AbortController();`, a timer that aborts it with
  * `TimeoutError("")`, and the block in a `try` whose `finally` clears the timer, every
  * wait in it taking `controller.signal`. A `task_group` is `const tasks = [];`, its body
@@ -38,7 +39,7 @@ import { Scope, camelCase } from "./names.mjs";
 import { isSyncOnly } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
-import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
   letLines, mapParts, repeatHead, startStepLines, usingNames,
@@ -147,6 +148,15 @@ export const RENDERINGS = Object.freeze({
   },
   put: compileWait,
   get: compileWait,
+  put_nowait: (step) => [line(`${jsQueueNowait(step)};`)],
+  get_nowait: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsQueueNowait(step)};`)],
+  task_done: (step) => [line(`${jsQueueNowait(step)};`)],
+  join: compileWait,
+  shutdown: (step) => [line(`${jsQueueNowait(step)};`)],
+  set_event: (step) => [line(`${jsEventCall(step)};`)],
+  clear_event: (step) => [line(`${jsEventCall(step)};`)],
+  wait_event: compileWait,
+  is_set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsEventCall(step)};`)],
   yield: (step) => [line(`yield ${jsExpr(step.value)};`)],
   for_each: (step, plan, scope, signal) => [{
     t: "block",

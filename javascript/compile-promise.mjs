@@ -80,7 +80,7 @@ import {
 } from "./walk.mjs";
 import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
-import { CANCELLED, catchHead, jsCall, jsCondition, jsExpr, jsNewError } from "./expressions.mjs";
+import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
   letLines, mapParts, repeatCount, repeatHead, startStepLines, usingNames,
@@ -115,6 +115,7 @@ export function promiseFunction(name, params, steps, root, options = {}) {
   const cx = {
     plan, carriedFinal, controllers: abortControllers(steps, scope), emit: null,
     helpers: options.helpers ?? new SignalHelpers(root.child()),
+    queueCannotFail: options.queueCannotFail ?? (() => false),
   };
   const signal = takesSignal ? scope.fresh("signal") : null;
   const paramList = [...params.map(camelCase), ...(signal === null ? [] : [signalParam(signal)])].join(", ");
@@ -136,6 +137,7 @@ export function promiseFunction(name, params, steps, root, options = {}) {
   const risks = [
     ...(options.recursive ? ["a stack overflow in deep recursion"] : []),
     ...(cx.syncMap ? ["a map over a value that is no list"] : []),
+    ...(cx.syncQueue ? ["a queue's error"] : []),
   ];
   if (risks.length === 0) return [head, ...renderStmts(body, 1), "}"];
   const error = scope.child().fresh("error");
@@ -264,6 +266,15 @@ export const RENDERINGS = Object.freeze({
   map: wait,
   put: wait,
   get: wait,
+  put_nowait: (steps, i, k, scope, cx, out) => goesOn(out, queueNowait(steps[i], k, cx)),
+  get_nowait: (steps, i, k, scope, cx, out) => goesOn(out, queueNowait(steps[i], k, cx)),
+  task_done: (steps, i, k, scope, cx, out) => goesOn(out, queueNowait(steps[i], k, cx)),
+  join: wait,
+  shutdown: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsQueueNowait(steps[i])};`, true)]),
+  set_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
+  clear_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
+  wait_event: wait,
+  is_set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsEventCall(steps[i])};`, true)]),
   yield: wait,
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
   break: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "break")]),
@@ -360,6 +371,19 @@ function compileTaskGroup(steps, i, k, scope, cx) {
   }
   out.push(ret(links.length ? chain(head, links) : head));
   return out;
+}
+
+/**
+ * A queue step that does not wait (put_nowait, get_nowait, task_done): one statement.
+ * Its error (QueueFull, QueueEmpty, QueueShutDown, task_done's ValueError) is thrown
+ * synchronously; in the synchronous part of a function, outside a try that catches,
+ * it is one of the risks the function's guard turns into a rejection (see
+ * promiseFunction), as an async function's error is. A put_nowait into an unbounded queue that no step shuts down cannot fail.
+ */
+function queueNowait(step, k, cx) {
+  // As a throw step's: a throw where `k.reject` is false is caught by the try around it.
+  if (k.sync && k.reject && !(step.step === "put_nowait" && cx.queueCannotFail(step.queue))) cx.syncQueue = true;
+  return [line(`${bindingPrefix(step, cx.plan)}${jsQueueNowait(step)};`, true)];
 }
 
 /**
@@ -797,7 +821,7 @@ function waitStmts(steps, i, k, scope, cx, out, headText, check) {
     if (check !== null) return [ret(chain(head, [then([], checkLines)]))];
     // The list's value must be undefined unless nobody reads it (a sleep gives undefined).
     // (A yield gives what next() was called with: nothing, in a for_each.)
-    if (k.mode === "discard" || step.step === "sleep" || step.step === "put" || step.step === "yield") return [ret(head)];
+    if (k.mode === "discard" || step.step === "sleep" || step.step === "put" || step.step === "join" || step.step === "yield") return [ret(head)];
     return [ret(chain(head, [then([], [ret("undefined")])]))];
   }
   const next = steps[i + 1];

@@ -22,7 +22,7 @@ import { checkIr } from "./check-ir.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
 import { camelCase, programScope } from "./names.mjs";
-import { containsStep, syncRecursiveFunctions } from "./walk.mjs";
+import { containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
 import { SignalHelpers, signalFunctions } from "./deadlines.mjs";
 
 /** The targets this compiler serves. */
@@ -74,19 +74,30 @@ export function compile(ir, target, options = {}) {
     lines.push("", QUEUE_COMMENT);
     for (const queue of ir.queues) lines.push(`const ${camelCase(queue.name)} = world.queue(${jsValue(queue.size ?? null)});`);
   }
+  if ((ir.events ?? []).length > 0) {
+    lines.push("", EVENT_COMMENT);
+    for (const event of ir.events) lines.push(`const ${camelCase(event.name)} = world.event();`);
+  }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
   const signals = signalFunctions(ir);
   const recursive = syncRecursiveFunctions(ir);
   const helpers = new SignalHelpers(root);
+  // A put_nowait cannot fail on an unbounded queue that no step shuts down.
+  const shut = new Set();
+  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
+    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
+  }
+  const queueCannotFail = (name) => !shut.has(name) && (ir.queues ?? []).some((queue) => queue.name === name && queue.size == null);
   const functions = [];
   for (const fn of ir.functions) {
     const options = {
       generator: fn.generator === true, awaitUsing, takesSignal: signals.has(fn.name), recursive: recursive.has(fn.name), helpers,
+      queueCannotFail,
     };
     functions.push("", ...render(camelCase(fn.name), fn.params, fn.body, root, options));
   }
-  functions.push("", ...render("main", [], ir.main, root, { awaitUsing, helpers }));
+  functions.push("", ...render("main", [], ir.main, root, { awaitUsing, helpers, queueCannotFail }));
   const helperLines = helpers.lines();
   if (helperLines.length > 0) lines.push("", ...helperLines.slice(0, -1));
   lines.push(...functions);
@@ -195,6 +206,9 @@ export function compileSource(ir, target, options = {}) {
  */
 const RESOURCE_COMMENT = "// open() resolves to a handle: handle.value (\"name#1\", \"name#2\"...) is what a block binds; handle.close() closes it.";
 
+/** The comment above the events: JavaScript has no asyncio.Event. */
+const EVENT_COMMENT = "// world.event is the kit's own (JavaScript has none): asyncio.Event's set, clear, wait and is_set.";
+
 /** The comment above the queues: JavaScript has no queue that waits. */
 const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";
 
@@ -210,11 +224,12 @@ function operationLines(op) {
   ));
   const start = `const ${camelCase(op.name)} = world.operation(${jsString(op.name)}, `;
   const onCancel = op.on_cancel != null && op.on_cancel !== "stop" ? `onCancel: ${jsString(op.on_cancel)}` : null;
-  const oneLine = `${start}{ latency: ${op.latency}, outcomes: [${outcomes.join(", ")}]${onCancel ? `, ${onCancel}` : ""} });`;
+  const latency = jsValue(op.latency); // a number, or a list taken one per call
+  const oneLine = `${start}{ latency: ${latency}, outcomes: [${outcomes.join(", ")}]${onCancel ? `, ${onCancel}` : ""} });`;
   if (oneLine.length <= MAX_LINE) return [oneLine];
   const list = `outcomes: [${outcomes.join(", ")}],`;
   const listLines = list.length + 2 <= MAX_LINE
     ? [`  ${list}`]
     : ["  outcomes: [", ...outcomes.map((outcome) => `    ${outcome},`), "  ],"];
-  return [`${start}{`, `  latency: ${op.latency},`, ...listLines, ...(onCancel ? [`  ${onCancel},`] : []), "});"];
+  return [`${start}{`, `  latency: ${latency},`, ...listLines, ...(onCancel ? [`  ${onCancel},`] : []), "});"];
 }

@@ -41,7 +41,7 @@
 
 import { jsValue } from "./literals.mjs";
 import { camelCase } from "./names.mjs";
-import { jsCall, jsFanOut, jsMs, jsQueueCall, jsResourceOpen, jsSleep } from "./expressions.mjs";
+import { jsCall, jsEventCall, jsFanOut, jsMs, jsQueueCall, jsResourceOpen, jsSleep } from "./expressions.mjs";
 import { childBlocks, stepCallees } from "./walk.mjs";
 
 /**
@@ -262,6 +262,8 @@ const ABORTABLE_COMMENTS = {
   race: "// The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
   put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
   get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
+  wait_event: "// The deadline ends this wait; the event is left as it is (asyncio's wait is withdrawn).",
+  join: "// The deadline ends this wait; the queue is left as it is (asyncio's join is withdrawn).",
   open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
   shield: "// The deadline ends this wait; the shielded call runs on, as asyncio.shield keeps it running.",
 };
@@ -301,7 +303,7 @@ export const SETTLED_CHECK_COMMENT = "// allSettled never rejects: at the deadli
  * is `signal` (null outside every timeout). Outside one, the plain promise; under one,
  * the signal handed to what can take it, and `abortable` around what cannot.
  *
- * @param {object} step an await, all, race, all_settled, any, group, sleep, put or get step.
+ * @param {object} step an await, all, race, all_settled, any, group, sleep, put, get, join or wait_event step.
  * @param {string | null} signal the deadline's AbortSignal expression.
  * @param {SignalHelpers} helpers the program's helpers.
  * @returns {{expr: string, comment: string | null, check: string | null}} the promise;
@@ -336,8 +338,12 @@ export function awaitedParts(step, signal, helpers) {
     }
     case "sleep":
       return { ...plain, expr: signal === null ? jsSleep(step.ms) : helpers.sleepCall(step.ms, signal) };
+    case "wait_event":
+      if (signal === null) return { ...plain, expr: jsEventCall(step) };
+      return { ...plain, expr: helpers.abortableCall(jsEventCall(step), signal), comment: ABORTABLE_COMMENTS.wait_event };
     case "put":
     case "get":
+    case "join":
       if (signal === null) return { ...plain, expr: jsQueueCall(step) };
       return { ...plain, expr: helpers.abortableCall(jsQueueCall(step), signal), comment: ABORTABLE_COMMENTS[step.step] };
     default:

@@ -213,14 +213,48 @@ export function jsFanOut(step, signal = null) {
 const FAN_OUT = { all: "all", race: "race", all_settled: "allSettled", any: "any", group: "all" };
 
 /**
- * The promise a `put` or `get` step waits for: `jobs.put(job)`, `jobs.get()`.
+ * The promise a `put`, `get` or `join` step waits for: `jobs.put(job)`, `jobs.get()`,
+ * `jobs.join()`.
  *
  * @param {object} step
  * @returns {string}
  */
 export function jsQueueCall(step) {
   const queue = camelCase(step.queue);
+  if (step.step === "join") return `${queue}.join()`;
   return step.step === "put" ? `${queue}.put(${jsExpr(step.value)})` : `${queue}.get()`;
+}
+
+/** The JavaScript names of asyncio.Event's methods, as the kit's event has them. */
+const EVENT_METHODS = { set_event: "set", clear_event: "clear", wait_event: "wait", is_set: "isSet" };
+
+/**
+ * The call of an event step: `ready.set()`, `ready.clear()`, `ready.wait()` (a promise),
+ * `ready.isSet()`.
+ *
+ * @param {object} step
+ * @returns {string}
+ */
+export function jsEventCall(step) {
+  const method = EVENT_METHODS[step.step];
+  if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no event step`);
+  return `${camelCase(step.event)}.${method}()`;
+}
+
+/** The JavaScript names of asyncio.Queue's methods that do not wait, as the kit's queue has them. */
+const QUEUE_NOWAIT = { put_nowait: "putNowait", get_nowait: "getNowait", task_done: "taskDone", shutdown: "shutdown" };
+
+/**
+ * The call of a queue step that does not wait: `jobs.putNowait(job)`, `jobs.getNowait()`,
+ * `jobs.taskDone()`, `jobs.shutdown()`.
+ *
+ * @param {object} step
+ * @returns {string}
+ */
+export function jsQueueNowait(step) {
+  const method = QUEUE_NOWAIT[step.step];
+  if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no queue step that does not wait`);
+  return `${camelCase(step.queue)}.${method}(${step.step === "put_nowait" ? jsExpr(step.value) : ""})`;
 }
 
 /**

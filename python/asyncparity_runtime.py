@@ -929,8 +929,11 @@ class World:
             )
         return self._error_kinds[kind]
 
-    def operation(self, name: str, latency: int = 0, outcomes: list | None = None, on_cancel: str = "stop"):
+    def operation(self, name: str, latency: int | list[int] = 0, outcomes: list | None = None, on_cancel: str = "stop"):
         """A simulated operation: an async function that takes ``latency`` virtual ms.
+
+        ``latency`` is one number for every call, or a list taken one per call like the
+        outcomes (the count they share; the last one repeats once the list runs out).
 
         On each call, when its body first runs (a coroutine does nothing until awaited
         or wrapped in a task), it records ``start`` with its arguments and takes its
@@ -953,8 +956,9 @@ class World:
           its AbortSignal. (A swallowed cancel also means an ``asyncio.timeout`` around
           it expires without raising: asyncio code that ignores cancellation gets that.)
         """
-        if isinstance(latency, bool) or not isinstance(latency, int) or latency < 0:
-            raise ValueError(f"operation {name!r}: latency must be a non-negative integer of ms")
+        latencies = latency if isinstance(latency, list) else [latency]
+        if not latencies or any(isinstance(ms, bool) or not isinstance(ms, int) or ms < 0 for ms in latencies):
+            raise ValueError(f"operation {name!r}: latency must be a non-negative integer of ms, or a non-empty list of them")
         if on_cancel not in ("stop", "ignore"):
             raise ValueError(f"operation {name!r}: on_cancel is 'stop' or 'ignore', not {on_cancel!r}")
         outcomes = list(outcomes) if outcomes is not None else [{"returns": None}]
@@ -967,13 +971,14 @@ class World:
             call = world._calls.get(name, 0)
             world._calls[name] = call + 1
             outcome = outcomes[min(call, len(outcomes) - 1)]
+            delay = latencies[min(call, len(latencies) - 1)]  # as the outcomes: the last one repeats
             world._record("start", op=name, args=[_to_json(arg) for arg in args])
             done = loop.create_future()
 
             def wake() -> None:  # reads `done` when it fires: an ignored cancel replaces it
                 _resolve(done)
 
-            timer = loop.call_later(latency / 1000, wake)
+            timer = loop.call_later(delay / 1000, wake)
             while True:
                 try:
                     await done
@@ -1375,6 +1380,12 @@ _EAGER_TASK_FACTORY = getattr(asyncio, "eager_task_factory", None)  # 3.12+
 # itself (asyncio.timeout raises builtins.TimeoutError, with message ""): the kind's class
 # derives from the builtin as well, so `except TimeoutError` catches both.
 _UNSHADOWED_BUILTINS = {"TimeoutError": builtins.TimeoutError}
+# The queue's own errors are asyncio's classes (get_nowait raises asyncio.QueueEmpty, with
+# message ""; QueueShutDown is new in 3.13): the program writes `except asyncio.QueueEmpty`,
+# which must also catch an operation failing with the kind QueueEmpty.
+_UNSHADOWED_BUILTINS.update(
+    {kind: getattr(asyncio, kind) for kind in ("QueueEmpty", "QueueFull", "QueueShutDown") if hasattr(asyncio, kind)}
+)
 
 
 def _resolve(future: asyncio.Future) -> None:

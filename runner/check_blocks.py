@@ -27,6 +27,7 @@ COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_REPEAT = 10_000
 LOOPS = {"repeat", "while", "for_each"}
 TIMEOUT_IDIOMS = ("signal", "race")
+FOR_EACH_IDIOMS = ("async_for", "aclosing")
 
 
 def _refs(expr: dict) -> set[str]:
@@ -277,6 +278,19 @@ class BlockStepChecker(StepChecker):
         if "steps" not in entries:
             self.error(entries["for_each"][0], "for_each needs 'steps: [steps]', run for each value")
             return None
+        idiom: str | Missing = "async_for"
+        if "idiom" in entries:
+            # The Python rendering (issue 10): a plain async for, whose generator a break
+            # leaves to asyncio's finalizer, or one inside contextlib.aclosing, which closes
+            # it at the break, as JavaScript's for await does.
+            idiom = self.scalar(entries["idiom"][1], "idiom", str)
+            if idiom is not MISSING and idiom not in FOR_EACH_IDIOMS:
+                self.error(
+                    entries["idiom"][1],
+                    "a for_each's idiom is 'async_for' (the default: Python's plain async for) or 'aclosing' "
+                    f"(async for inside contextlib.aclosing), not '{idiom}'{did_you_mean(idiom, FOR_EACH_IDIOMS)}",
+                )
+                idiom = MISSING
         bind = self.bind(entries, scope, "value", False)
         before = scope.snapshot()
         self.blocks.append("for_each")
@@ -289,7 +303,12 @@ class BlockStepChecker(StepChecker):
         scope.definite = before
         if bind is not None:
             scope.end(bind, "the variable of a for_each that has ended; it exists only inside the loop")
-        return None if call is None else {"step": "for_each", "call": call, "bind": bind, "body": body}
+        if call is None or idiom is MISSING:
+            return None
+        loop = {"step": "for_each", "call": call, "bind": bind, "body": body}
+        if idiom == "aclosing":
+            loop["idiom"] = "aclosing"
+        return loop
 
     def step_using(self, entries: dict, scope: Scope, where: str) -> dict | None:
         node = entries["using"][1]

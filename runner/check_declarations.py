@@ -1,7 +1,7 @@
-"""Declaration checks for the loader: operations, resources, queues and functions.
+"""Declaration checks for the loader: operations, resources, queues, events and functions.
 
 The names a scenario declares before its steps use them: simulated operations with
-their latency and scripted results, resources, queues, and function headers (their
+their latency and scripted results, resources, queues, events, and function headers (their
 parameters, whether they are generators). Every declared name is entered in
 ``callables`` first, so that a step may call a function declared after it.
 """
@@ -36,7 +36,7 @@ class DeclarationChecker(BlockStepChecker):
             if spec is None:
                 continue
             self.known_keys(spec, OPERATION_KEYS, f"operation '{name}'")
-            latency = self.integer(spec["latency"][1], f"latency of '{name}'", 0) if "latency" in spec else MISSING
+            latency = self.latency(spec["latency"][1], name) if "latency" in spec else MISSING
             if "latency" not in spec:
                 self.error(value_node, f"operation '{name}' needs a latency (virtual milliseconds)")
             given = [key for key in ("returns", "fails", "outcomes") if key in spec]
@@ -67,6 +67,16 @@ class DeclarationChecker(BlockStepChecker):
                     operation["on_cancel"] = on_cancel
                 operations.append(operation)
         return operations
+
+    def latency(self, node: yaml.Node, name: str) -> Any:
+        """``latency: 30``, or ``latency: [10, 50, 20]``: one per call, the last repeating (as outcomes)."""
+        if not isinstance(node, yaml.SequenceNode):
+            return self.integer(node, f"latency of '{name}'", 0)
+        if not node.value:
+            self.error(node, f"latency of '{name}' needs at least one value; give one number for every call")
+            return MISSING
+        latencies = [self.integer(item, f"latency {index} of '{name}'", 0) for index, item in enumerate(node.value)]
+        return MISSING if any(value is MISSING for value in latencies) else latencies
 
     def resource_declarations(self, node: yaml.Node) -> list[dict]:
         """``resources: {connection: {open: 5, close: 3}}``: things opened and closed around a block."""
@@ -114,6 +124,25 @@ class DeclarationChecker(BlockStepChecker):
             self.callables[name] = "queue"
             queues.append({"name": name, "size": size})
         return queues
+
+    def event_declarations(self, node: yaml.Node) -> list[dict]:
+        """``events: {ready: {}}``: module-level asyncio.Event objects, shared by every
+        function, declared as queues are (an object of the program, not a value)."""
+        entries = self.mapping(node, "events")
+        events = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "event name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
+                continue
+            spec = self.mapping(value_node, f"event '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, (), f"event '{name}'")
+            self.callables[name] = "event"
+            events.append({"name": name})
+        return events
 
     def function_headers(self, node: yaml.Node) -> list[tuple[str, list[str], yaml.Node | None]]:
         entries = self.mapping(node, "functions")

@@ -57,6 +57,7 @@ TOP_LEVEL_KEYS = (
     "operations",
     "resources",
     "queues",
+    "events",
     "functions",
     "main",
     "expect",
@@ -396,6 +397,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
         operations = self.operations(entries["operations"][1]) if "operations" in entries else []
         resources = self.resource_declarations(entries["resources"][1]) if "resources" in entries else []
         queues = self.queue_declarations(entries["queues"][1]) if "queues" in entries else []
+        events = self.event_declarations(entries["events"][1]) if "events" in entries else []
         function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
         self.check_javascript_names(entries)
 
@@ -432,6 +434,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
             "errors": errors,
             "resources": resources,
             "queues": queues,
+            **({"events": events} if events else {}),
             "operations": operations,
             "functions": functions,
             "main": main,

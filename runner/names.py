@@ -82,6 +82,7 @@ _PROGRAM_NAMES = {
     "log",
     "main",
     "asyncio",
+    "contextlib",  # a for_each in the aclosing idiom imports it
     "set_timeout",
     "clear_timeout",
     "range",

@@ -374,6 +374,10 @@ class Builder:
             self.resources[f"res_{'ab'[index]}"] = {"open": self.pick(SLEEPS[:5]), "close": self.pick(SLEEPS[:5])}
         self.queues["q_local"] = {} if self.chance(50) else {"size": self.number(1, 3)}
         self.queues["q_shared"] = {} if self.chance(50) else {"size": self.number(1, 2)}
+        if self.focus in ("task_done", "join"):
+            self.queues["q_done"] = {}  # balanced: every put is taken and marked done (_feature_task_done)
+        if self.focus == "shutdown":
+            self.queues["q_shut"] = {}
 
     def operations_yaml(self) -> dict:
         operations = {}
@@ -687,6 +691,8 @@ class Builder:
             step["as"] = value
             inner = scope.child({value: gen.returns})
         step["steps"] = self.block(ctx.inside("for_each"), inner)
+        if self.chance(30):
+            step["idiom"] = "aclosing"  # Python's async for inside contextlib.aclosing
         return [step]
 
     def step_start(self, ctx: Context, scope: Scope) -> list[dict]:
@@ -906,6 +912,8 @@ class Builder:
             "resources": self.resources,
             "queues": self.queues,
         }
+        if self.focus in EVENT_STEPS:
+            document["events"] = {"ready": {}}
         if self.bodies:
             document["functions"] = self.bodies
         if self.chance(10):
@@ -1055,6 +1063,54 @@ def _feature_as_completed(builder: Builder, ctx: Context, scope: Scope) -> list[
     return [step]
 
 
+def _feature_put_nowait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # q_local may be bounded and full: QueueFull is caught (the runtime modules raise it alike).
+    put = {"put_nowait": "q_local", "value": builder.expr(scope, JSON)}
+    return [{"try": [put], "catch": {"kind": "QueueFull", "steps": [{"log": "full"}]}}]
+
+
+def _feature_get_nowait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    inner = scope.child()
+    got = builder.bind(inner, {"get_nowait": "q_local"}, JSON, 70)
+    body = [got, *([{"log": f"${got['as']}"}] if "as" in got else [])]
+    puts = [] if builder.chance(40) else _feature_put_nowait(builder, ctx, scope)
+    return [*puts, {"try": body, "catch": {"kind": "QueueEmpty", "steps": [{"log": "empty"}]}}]
+
+
+def _feature_task_done(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Put, take, mark done: q_done's count of values not marked done is back to 0 after.
+    return [
+        {"put": "q_done", "value": builder.expr(scope, JSON)},
+        {"get": "q_done"},
+        {"task_done": "q_done"},
+    ]
+
+
+def _feature_join(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    return [*(_feature_task_done(builder, ctx, scope) if builder.chance(70) else []), {"join": "q_done"}]
+
+
+def _feature_shutdown(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # asyncio.Queue.shutdown is CPython 3.13's: the python targets skip the scenario before.
+    put = {"put_nowait": "q_shut", "value": builder.expr(scope, JSON)}
+    return [{"shutdown": "q_shut"}, {"try": [put], "catch": {"kind": "QueueShutDown", "steps": [{"log": "shut"}]}}]
+
+
+EVENT_STEPS = ("set_event", "clear_event", "wait_event", "is_set")
+
+
+def _feature_event(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # Sequential, in main: is_set, set, wait (at once, the event being set), clear, is_set
+    # again; a wait on a cleared event would wait for ever.
+    inner = scope.child()
+    first, then = inner.fresh("v"), inner.fresh("v")
+    steps: list[dict] = [{"is_set": "ready", "as": first}, {"if": [f"${first}", "==", False], "then": [{"log": "not set"}]}]
+    steps += [{"set_event": "ready"}, {"wait_event": "ready"}, {"log": "set"}]
+    # The answer is logged as a value: a format would write True in Python, true in JavaScript.
+    steps += [{"clear_event": "ready"}, {"is_set": "ready", "as": then}, {"log": f"${then}"}]
+    return [{"try": steps, "catch": [{"log": "unexpected"}]}]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -1087,6 +1143,15 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "task_group": _feature_task_group,
     "shield": _feature_shield,
     "as_completed": _feature_as_completed,
+    "put_nowait": _feature_put_nowait,
+    "get_nowait": _feature_get_nowait,
+    "task_done": _feature_task_done,
+    "join": _feature_join,
+    "shutdown": _feature_shutdown,
+    "set_event": _feature_event,
+    "clear_event": _feature_event,
+    "wait_event": _feature_event,
+    "is_set": _feature_event,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

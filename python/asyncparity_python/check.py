@@ -23,7 +23,7 @@ ARITHMETIC = {"+": 1, "-": 1, "*": 2}
 """calc operators and their binding strength (Python's: * binds tighter than + and -)."""
 # Names the generated program itself defines or relies on: a scenario name equal to
 # one of them would shadow it (runner/names.py rejects them at load time).
-PROGRAM_NAMES = {"asyncio", "world", "log", "main", "range", "next", "str", "type", "getattr"}
+PROGRAM_NAMES = {"asyncio", "contextlib", "world", "log", "main", "range", "next", "str", "type", "getattr"}
 # Classes the program uses by these names: an error kind must not shadow them.
 # TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
 PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
@@ -42,8 +42,10 @@ class IrCheck:
         self.functions = {fn["name"] for fn in ir.get("functions", [])}
         self.queues = {queue["name"] for queue in ir.get("queues", [])}
         self.resources = {resource["name"] for resource in ir.get("resources", [])}
+        self.events = {event["name"] for event in ir.get("events", [])}
         self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
         self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
+        self.names |= self.events
 
     def check(self) -> None:
         """Raise ValueError at the first thing a program could not be written from."""
@@ -61,14 +63,25 @@ class IrCheck:
                 f"{sorted(self.resources & (self.operations | self.functions | self.queues))[0]!r} is a "
                 "resource and an operation, function or queue"
             )
+        if self.events & (self.operations | self.functions | self.queues | self.resources):
+            raise ValueError(
+                f"{sorted(self.events & (self.operations | self.functions | self.queues | self.resources))[0]!r} is an "
+                "event and an operation, function, queue or resource"
+            )
         for name in self.names:
-            self._name(name, "operation, function, queue or resource")
+            self._name(name, "operation, function, queue, resource or event")
         for resource in self.ir.get("resources", []):
             for key in ("open", "close"):
                 ms = resource[key]
                 if isinstance(ms, bool) or not isinstance(ms, int) or ms < 0:
                     raise ValueError(f"resource {resource['name']!r}: {key} is an integer of ms >= 0, not {ms!r}")
         for op in self.ir.get("operations", []):
+            latency = op["latency"]
+            latencies = latency if isinstance(latency, list) else [latency]
+            if not latencies or any(isinstance(ms, bool) or not isinstance(ms, int) or ms < 0 for ms in latencies):
+                raise ValueError(
+                    f"operation {op['name']!r}: latency is an integer of ms >= 0 or a non-empty list of them, not {latency!r}"
+                )
             if op.get("on_cancel", "stop") not in ON_CANCEL:
                 raise ValueError(f"operation {op['name']!r}: on_cancel is 'stop' or 'ignore', not {op['on_cancel']!r}")
         for queue in self.ir.get("queues", []):
@@ -104,6 +117,8 @@ class IrCheck:
             raise ValueError(f"{where}: {name!r} would shadow the queue of that name")
         if name in self.resources:
             raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
+        if name in self.events:
+            raise ValueError(f"{where}: {name!r} would shadow the event of that name")
         self.names.add(name)
 
     def _fields(self, step: dict, where: str) -> None:
@@ -158,6 +173,9 @@ class IrCheck:
             for _, queue in ir_steps.fields_of_type(step, "queue"):
                 if queue not in self.queues:
                     raise ValueError(f"{where}: {queue!r} is not a queue of the scenario")
+            for _, event in ir_steps.fields_of_type(step, "event"):
+                if event not in self.events:
+                    raise ValueError(f"{where}: {event!r} is not an event of the scenario")
             for _, resource in ir_steps.fields_of_type(step, "resource"):
                 if resource not in self.resources:
                     raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")

@@ -55,10 +55,13 @@ map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
                             in items))``
 put / get                   ``await jobs.put(job)`` / ``job = await jobs.get()``
 queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
+events                      ``ready = asyncio.Event()`` at module level
 generator function          ``async def ticks(interval):`` whose body has ``yield n``
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
-                            bound), deliberately without ``contextlib.aclosing``
+                            bound), deliberately without ``contextlib.aclosing``;
+                            with ``idiom: aclosing``, inside ``async with
+                            contextlib.aclosing(ticks(10)) as values:``
 break / continue            ``break`` / ``continue``
 using                       ``async with connection("db") as conn:`` (without
                             ``as`` when nothing is bound)
@@ -96,7 +99,8 @@ reference count reaches zero, and the loop's async-generator finalizer hook sche
 that follows the loop has run up to its next suspension. JavaScript's ``for await``
 calls ``return()`` at the ``break`` and waits for it, so there the ``finally`` runs
 first. That difference is what scenarios with ``break`` show (and declare); wrapping
-the generator in ``contextlib.aclosing`` would hide it.
+the generator in ``contextlib.aclosing`` would hide it, which a scenario asks for with
+``idiom: aclosing`` on its ``for_each``.
 
 ``TimeoutError`` is never shadowed: ``asyncio.timeout`` raises the builtin, so
 ``raise TimeoutError(...)`` and ``except TimeoutError`` use the builtin too, and
@@ -164,14 +168,33 @@ TARGETS = ("python", "python-eager")
 _LINE_LENGTH = 88  # black's default: wrap declarations and call lists longer than this
 _OPS = {"==", "!=", "<", "<=", ">", ">="}
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
+# The queue's errors are asyncio's own classes, written asyncio.QueueEmpty in `except` and
+# `raise` (the runtime's class for such a kind derives from asyncio's, as for TimeoutError).
+_QUEUE_KINDS = {"QueueEmpty", "QueueFull", "QueueShutDown"}
 
 # What each version-dependent API needs (python/cpython Doc/whatsnew/3.11.rst, 3.12.rst).
 _FEATURES = {
+    "asyncio.Queue.shutdown": (3, 13),
     "asyncio.eager_task_factory": (3, 12),
     "asyncio.timeout": (3, 11),
     "asyncio.TaskGroup": (3, 11),
     "ExceptionGroup": (3, 11),
     "except*": (3, 11),
+}
+
+
+def _latency(latency: int | list[int]) -> str:
+    """``30``, or ``[10, 50]`` for a latency taken one per call."""
+    if isinstance(latency, list):
+        return f"[{', '.join(str(int(ms)) for ms in latency)}]"
+    return str(int(latency))
+
+
+# What the queue steps raise that has no .kind or .message (asyncio's own classes); put
+# and get raise QueueShutDown as well, in a scenario that shuts a queue down.
+_QUEUE_RAISES = {
+    "get_nowait": {"QueueEmpty", "QueueShutDown"},
+    "put_nowait": {"QueueFull", "QueueShutDown"},
 }
 
 
@@ -418,9 +441,12 @@ class _Program:
         self.catches: list[tuple[str | None, set[str]]] = []
         self.current: list = []  # the body of the function being written
         self.unread: set[str] = set()  # the names it binds and never reads (_unread)
+        self.contextlib = False  # a for_each in the aclosing idiom imports contextlib
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
         checked.check()
+        every = [*ir.get("main", []), *(step for fn in ir.get("functions", []) for step in fn["body"])]
+        self.shuts_down = any(step["step"] == "shutdown" for step in ir_steps.walk(every))
         self.names = checked.names
         self.tasks = self._fresh("tasks")
         self.done = self._fresh("done")
@@ -460,7 +486,7 @@ class _Program:
         return errors
 
     def _builtin_errors(self, steps: list, function_body: list, errors: dict | None = None) -> set[str]:
-        """Which of ``TimeoutError`` and ``ExceptionGroup`` running ``steps`` may raise.
+        """Which of ``TimeoutError``, ``ExceptionGroup`` and asyncio's queue errors running ``steps`` may raise.
 
         Sound, not exact: a ``try`` counts everything in its body, catch and finally.
         ``any`` and ``group`` raise a group whatever their calls raise (their errors end
@@ -479,8 +505,12 @@ class _Program:
             step_name = step["step"]
             if step_name == "timeout":
                 found.add("TimeoutError")
-            elif step_name == "throw" and step["kind"] in _UNSHADOWED_KINDS:
+            elif step_name == "throw" and (step["kind"] in _UNSHADOWED_KINDS or step["kind"] in _QUEUE_KINDS):
                 found.add(step["kind"])
+            elif step_name in _QUEUE_RAISES:
+                found |= _QUEUE_RAISES[step_name]
+            elif step_name in ("put", "get") and self.shuts_down:
+                found.add("QueueShutDown")
             elif step_name in ("any", "group", "task_group"):
                 found.add("ExceptionGroup")
             elif step_name in ("await", "shield") and "handle" in step:
@@ -539,6 +569,7 @@ class _Program:
             '"""',
             "",
             "import asyncio",
+            *(["import contextlib"] if self.contextlib else []),
             "",
             "from asyncparity_runtime import World",
             "",
@@ -547,7 +578,7 @@ class _Program:
         ]
         # TimeoutError stays the builtin (asyncio.timeout raises it); the runtime's class
         # for the kind derives from it, so `except TimeoutError` catches both.
-        declared = [kind for kind in self.kinds if kind not in _UNSHADOWED_KINDS]
+        declared = [kind for kind in self.kinds if kind not in _UNSHADOWED_KINDS and kind not in _QUEUE_KINDS]
         if declared:
             lines.append("")
             lines.extend(f"{kind} = world.error_kind({python_string(kind)})" for kind in declared)
@@ -572,6 +603,9 @@ class _Program:
                 size = queue.get("size")
                 unbounded = "  # unbounded" if size is None else ""
                 lines.append(f"{queue['name']} = asyncio.Queue(maxsize={size or 0}){unbounded}")
+        if ir.get("events"):
+            lines.append("")
+            lines.extend(f"{event['name']} = asyncio.Event()" for event in ir["events"])
         if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
             # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
             lines[lines.index("import asyncio") : lines.index("import asyncio") + 2] = []
@@ -581,7 +615,7 @@ class _Program:
         name = op["name"]
         outcomes = [_literal(outcome) for outcome in op["outcomes"]]
         head = f"{name} = world.operation("
-        args = [python_string(name), f"latency={int(op['latency'])}", f"outcomes=[{', '.join(outcomes)}]"]
+        args = [python_string(name), f"latency={_latency(op['latency'])}", f"outcomes=[{', '.join(outcomes)}]"]
         # "stop" is the default and goes unsaid.
         on_cancel = [f"on_cancel={python_string(op['on_cancel'])}"] if op.get("on_cancel", "stop") != "stop" else []
         lines = _wrapped("", head, args + on_cancel, ")")
@@ -638,7 +672,11 @@ class _Program:
         return [f"{_indent(depth)}return {self._expr(step['value'])}"]
 
     def _throw(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}raise {step['kind']}({self._expr(step['message'])})"]
+        kind = step["kind"]
+        if kind == "QueueShutDown":
+            self._use("asyncio.Queue.shutdown")
+        kind = f"asyncio.{kind}" if kind in _QUEUE_KINDS else kind
+        return [f"{_indent(depth)}raise {kind}({self._expr(step['message'])})"]
 
     def _sleep(self, step: dict, depth: int) -> list[str]:
         if isinstance(step["ms"], dict):
@@ -689,12 +727,51 @@ class _Program:
     def _get(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{_assign(step)}await {step['queue']}.get()"]
 
+    def _put_nowait(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['queue']}.put_nowait({self._expr(step['value'])})"]
+
+    def _get_nowait(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{_assign(step)}{step['queue']}.get_nowait()"]
+
+    def _task_done(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['queue']}.task_done()"]
+
+    def _join(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}await {step['queue']}.join()"]
+
+    def _set_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['event']}.set()"]
+
+    def _clear_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{step['event']}.clear()"]
+
+    def _wait_event(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}await {step['event']}.wait()"]
+
+    def _is_set(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}{_assign(step)}{step['event']}.is_set()"]
+
+    def _shutdown(self, step: dict, depth: int) -> list[str]:
+        self._use("asyncio.Queue.shutdown")
+        return [f"{_indent(depth)}{step['queue']}.shutdown()"]
+
     def _yield(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}yield {self._expr(step['value'])}"]
 
     def _for_each(self, step: dict, depth: int) -> list[str]:
+        indent, bind = _indent(depth), step.get("bind") or "_"
+        if step.get("idiom") == "aclosing":
+            # contextlib.aclosing (3.10+) calls aclose() when the block is left, at a break
+            # too, as JavaScript's for await calls return().
+            self.contextlib = True
+            values = self._fresh("values")
+            return [
+                f"{indent}async with contextlib.aclosing({self._call(step['call'])}) as {values}:",
+                f"{indent}    async for {bind} in {values}:",
+                *self._block(step["body"], depth + 2),
+            ]
         # The plain `async for`, without contextlib.aclosing: see the module docstring.
-        head = f"{_indent(depth)}async for {step.get('bind') or '_'} in {self._call(step['call'])}:"
+        head = f"{indent}async for {bind} in {self._call(step['call'])}:"
         return [head, *self._block(step["body"], depth + 1)]
 
     def _break(self, step: dict, depth: int) -> list[str]:
@@ -867,7 +944,9 @@ class _Program:
             kinds = catch["kinds"]
             # CancelledError is asyncio's own class (a BaseException, so `except Exception`
             # lets it pass); the program never defines a class of that name.
-            names = [f"asyncio.{kind}" if kind == CANCELLED else kind for kind in kinds]
+            names = [f"asyncio.{kind}" if kind == CANCELLED or kind in _QUEUE_KINDS else kind for kind in kinds]
+            if "QueueShutDown" in kinds:
+                self._use("asyncio.Queue.shutdown")  # asyncio.QueueShutDown is new in 3.13
             if "TimeoutError" in kinds and not self.modern:
                 # wait_for raises asyncio.TimeoutError, a class of its own before 3.11.
                 names.insert(names.index("TimeoutError") + 1, "asyncio.TimeoutError")
@@ -1042,6 +1121,15 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "map": _Program._map,
     "put": _Program._put,
     "get": _Program._get,
+    "put_nowait": _Program._put_nowait,
+    "get_nowait": _Program._get_nowait,
+    "task_done": _Program._task_done,
+    "join": _Program._join,
+    "shutdown": _Program._shutdown,
+    "set_event": _Program._set_event,
+    "clear_event": _Program._clear_event,
+    "wait_event": _Program._wait_event,
+    "is_set": _Program._is_set,
     "yield": _Program._yield,
     "for_each": _Program._for_each,
     "break": _Program._break,

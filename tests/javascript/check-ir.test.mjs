@@ -51,6 +51,15 @@ const SAMPLES = {
   task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
   shield: () => ({ step: { step: "shield", call: call("f"), bind: "x" } }),
   as_completed: () => ({ step: { step: "as_completed", calls: [call("f"), call("f")], bind: "v", body: [log(ref("v"))] } }),
+  put_nowait: () => ({ step: { step: "put_nowait", queue: "jobs", value: lit(1) } }),
+  get_nowait: () => ({ step: { step: "get_nowait", queue: "jobs", bind: "x" } }),
+  task_done: () => ({ step: { step: "task_done", queue: "jobs" } }),
+  join: () => ({ step: { step: "join", queue: "jobs" } }),
+  shutdown: () => ({ step: { step: "shutdown", queue: "jobs" } }),
+  set_event: () => ({ step: { step: "set_event", event: "ready" } }),
+  clear_event: () => ({ step: { step: "clear_event", event: "ready" } }),
+  wait_event: () => ({ step: { step: "wait_event", event: "ready" }, before: [{ step: "set_event", event: "ready" }] }),
+  is_set: () => ({ step: { step: "is_set", event: "ready", bind: "x" } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */
@@ -62,6 +71,7 @@ function sampleIr(name) {
     operations: [op("f", 1, returns(1))],
     functions: { gen: { params: [], generator: true, body: inGenerator ? [step] : [yieldStep(1)] } },
     queues: [{ name: "jobs", size: 1 }],
+    events: [{ name: "ready" }],
     resources: [{ name: "connection", open: 1, close: 1 }],
     main: [...main, ...(inGenerator ? [forEach(call("gen"), null, [])] : [])],
   });

@@ -552,6 +552,43 @@ function dive(n) {
   assert.doesNotMatch(functionText(body, "function main("), /catch \(error/);
 });
 
+test("js-promise: a queue's error in a function's synchronous part is a rejection, unless a try there catches it or it cannot happen", async () => {
+  const nowait = (stepName, extra = {}) => ({ step: stepName, queue: "jobs", ...extra });
+  const ir = scenario({
+    id: "sync-queue-errors",
+    queues: [{ name: "jobs", size: 1 }, { name: "inbox", size: null }],
+    functions: {
+      take: { body: [{ ...nowait("get_nowait"), bind: "job" }, ret(ref("job"))] },
+      caught: { body: [tryStep([nowait("get_nowait", { bind: null })], catcher(["QueueEmpty"], null, [log("empty")])), ret(1)] },
+      feed: { body: [{ step: "put_nowait", queue: "inbox", value: { literal: 1 } }, ret(2)] },
+      other: { body: [log("other runs")] },
+    },
+    main: [
+      tryStep([all([call("take"), call("other")], "x")], catcher(["QueueEmpty"], "error", [log(fmt("failed ", ref("error", "kind")))])),
+      awaitCall(call("caught")),
+      awaitCall(call("feed")),
+      ret("done"),
+    ],
+  });
+  const { body } = compile(ir, "js-promise");
+  assert.equal(functionText(body, "function take("), `\
+function take() {
+  try {
+    const job = jobs.getNowait();
+    return Promise.resolve(job);
+  } catch (error2) {
+    // An error of the synchronous part (a queue's error) is a rejection: the call never throws.
+    return Promise.reject(error2);
+  }
+}`);
+  assert.doesNotMatch(functionText(body, "function caught("), /synchronous part/);
+  assert.doesNotMatch(functionText(body, "function feed("), /synchronous part/); // an unbounded queue nothing shuts
+  for (const target of TARGETS) {
+    const outcome = await runBody(ir, target);
+    assert.equal(formatTrace(outcome.trace), '0 log "other runs"\n0 log "failed QueueEmpty"\n0 log "empty"\n0 return "done"', target);
+  }
+});
+
 test("js-promise: only functions that can recurse before their first wait are guarded", () => {
   const ir = scenario({
     id: "sync-recursion",

@@ -250,6 +250,25 @@ test("an operation records start synchronously, takes outcomes in order and repe
   assert.deepEqual(outcome.result, { returns: [1, "a"] });
 });
 
+test("a latency list is taken one per call with the outcomes' count, and its last one repeats", async () => {
+  const { text } = await run((world) => async () => {
+    const fetch = world.operation("fetch", { latency: [30, 10], outcomes: [{ returns: "a" }, { returns: "b" }, { returns: "c" }] });
+    return Promise.all([fetch(1), fetch(2), fetch(3)]);
+  });
+  assert.equal(text, [
+    "0 start fetch(1)",
+    "0 start fetch(2)",
+    "0 start fetch(3)",
+    '10 end fetch -> "b"',
+    '10 end fetch -> "c"',
+    '30 end fetch -> "a"',
+    '30 return ["a","b","c"]',
+  ].join("\n"));
+  const world = new World("bad-latency");
+  assert.throws(() => world.operation("fetch", { latency: [], outcomes: [{ returns: 1 }] }), /a non-empty list/);
+  assert.throws(() => world.operation("fetch", { latency: [5, -1], outcomes: [{ returns: 1 }] }), /a non-empty list/);
+});
+
 test("error kinds are cached classes extending ScenarioError", async () => {
   const world = new World("kinds");
   const IOError = world.errorKind("IOError");
@@ -880,6 +899,139 @@ test("world.queue: a wait that can never end is a deadlock naming the queue; siz
   assert.equal(r.text, '0 return "unbounded"');
   const world = new World("bad");
   for (const size of [-1, 1.5, "2"]) assert.throws(() => world.queue(size), /a queue's size is null \(unbounded\) or an integer >= 1/);
+});
+
+// What CPython 3.10-3.13 print for the same calls on an asyncio.Queue (the issue-10 check
+// program): QueueEmpty and QueueFull with message "", task_done's ValueError, the joiners
+// woken in the order they began to wait, and 3.13's shutdown.
+test("world.queue: putNowait, getNowait, taskDone and join behave as asyncio.Queue's", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const said = (error) => `${error.name} ${JSON.stringify(error.message)} ${error instanceof world.errorKind(error.name)}`;
+    const queue = world.queue(1);
+    try { queue.getNowait(); } catch (error) { world.log(said(error)); }
+    queue.putNowait(1);
+    try { queue.putNowait(2); } catch (error) { world.log(said(error)); }
+    world.log(queue.getNowait());
+    queue.taskDone();
+    try { queue.taskDone(); } catch (error) { world.log(`${error.name}: ${error.message}`); }
+    await queue.join(); // nothing pending: at once
+
+    const jobs = world.queue(null);
+    jobs.putNowait("x");
+    const joiner = async (n) => {
+      world.log(`join ${n}`);
+      await jobs.join();
+      world.log(`joined ${n}`);
+    };
+    const joiners = [joiner(1), joiner(2)];
+    await sleep(10);
+    jobs.getNowait();
+    jobs.taskDone();
+    world.log("task_done");
+    await Promise.all(joiners);
+    return "done";
+  }, { id: "nowait" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "QueueEmpty \\"\\" true"',
+    '0 log "QueueFull \\"\\" true"',
+    "0 log 1",
+    '0 log "ValueError: task_done() called too many times"',
+    '0 log "join 1"',
+    '0 log "join 2"',
+    '10 log "task_done"',
+    '10 log "joined 1"',
+    '10 log "joined 2"',
+    '10 return "done"',
+  ].join("\n"));
+});
+
+test("world.queue: shutdown wakes every waiter to QueueShutDown; gets drain what is left first", async () => {
+  const { text } = await run((world) => async () => {
+    const queue = world.queue(1);
+    queue.putNowait("a");
+    const putter = queue.put("b").then(() => world.log("put b"), (error) => world.log(`putter sees ${error.name}`));
+    await null;
+    queue.shutdown();
+    world.log("shut");
+    const getter = async (n) => {
+      try {
+        for (;;) world.log(`got ${n} ${await queue.get()}`);
+      } catch (error) {
+        world.log(`${n} sees ${error.kind} ${JSON.stringify(error.message)}`);
+      }
+    };
+    await Promise.all([putter, getter(1), getter(2)]);
+    try { queue.putNowait(1); } catch (error) { world.log(`putNowait: ${error.kind}`); }
+    const drop = world.queue(null);
+    drop.putNowait("x");
+    drop.putNowait("y");
+    const joined = drop.join().then(() => world.log("joined after immediate shutdown"));
+    drop.shutdown(true);
+    try { drop.getNowait(); } catch (error) { world.log(`getNowait: ${error.kind}`); }
+    await joined;
+  }, { id: "shutdown" });
+  assert.equal(text, [
+    '0 log "shut"',
+    // Microtask order: getter 1 takes "a" at once; getter 2 finds the queue shut and
+    // empty; the woken putter and getter 1's second get follow.
+    '0 log "got 1 a"',
+    '0 log "2 sees QueueShutDown \\"\\""',
+    '0 log "putter sees QueueShutDown"',
+    '0 log "1 sees QueueShutDown \\"\\""',
+    '0 log "putNowait: QueueShutDown"',
+    '0 log "getNowait: QueueShutDown"',
+    '0 log "joined after immediate shutdown"',
+    "0 return null",
+  ].join("\n"));
+});
+
+test("world.queue: a join that can never end is a deadlock naming the queue", async () => {
+  const { outcome } = await run((world) => async () => {
+    const queue = world.queue(null);
+    queue.putNowait(1);
+    await queue.join();
+  }, { id: "join" });
+  assert.equal(outcome.message,
+    "deadlock: scenario 'join' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 join(s) on an unbounded queue with 1 value(s) not marked done");
+});
+
+// What CPython 3.10-3.13 print for the same calls on an asyncio.Event: waiters woken in
+// the order they began to wait, a set-then-clear still wakes the one waiting.
+test("world.event: set wakes every waiter in order, wait on a set event goes on, clear makes it wait again", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const event = world.event();
+    const waiter = async (n) => {
+      world.log(`wait ${n}`);
+      assert.equal(await event.wait(), true);
+      world.log(`woke ${n}`);
+    };
+    const waiting = [waiter(0), waiter(1)];
+    await sleep(10);
+    event.set();
+    world.log("set");
+    await Promise.all(waiting);
+    world.log(`isSet ${event.isSet()}`);
+    await waiter(2); // set: at once
+    event.clear();
+    world.log(`cleared ${event.isSet()}`);
+    const late = waiter(3);
+    await sleep(10);
+    event.set();
+    event.clear(); // the waiter was woken by the set all the same
+    await late;
+    return "done";
+  }, { id: "event" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "wait 0"', '0 log "wait 1"', '10 log "set"', '10 log "woke 0"', '10 log "woke 1"', '10 log "isSet true"',
+    '10 log "wait 2"', '10 log "woke 2"', '10 log "cleared false"', '10 log "wait 3"', '20 log "woke 3"', '20 return "done"',
+  ].join("\n"));
+  const { outcome: stuck } = await run((world) => () => world.event().wait(), { id: "never-set" });
+  assert.equal(stuck.message,
+    "deadlock: scenario 'never-set' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on an event that is not set");
 });
 
 test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {

@@ -174,6 +174,22 @@ def test_a_timer_due_at_once_runs_with_the_next_batch_of_ready_callbacks():
     assert outcome["stats"] == {"virtual_time": 30, "timer_firings": 2, "max_turns_per_instant": 7}
 
 
+def test_a_latency_list_is_taken_one_per_call_with_the_outcomes_count_and_its_last_repeats():
+    world = World("latency-list")
+    fetch = world.operation("fetch", latency=[30, 10], outcomes=[{"returns": "a"}, {"returns": "b"}, {"returns": "c"}])
+
+    async def main():
+        return await asyncio.gather(fetch(1), fetch(2), fetch(3))
+
+    assert trace(virtual_and_real(world, main)) == (
+        '0 start fetch(1)\n0 start fetch(2)\n0 start fetch(3)\n10 end fetch -> "b"\n10 end fetch -> "c"\n'
+        '30 end fetch -> "a"\n30 return ["a","b","c"]\n'
+    )
+    for latency in ([], [5, -1], [5, True]):
+        with pytest.raises(ValueError, match="or a non-empty list of them"):
+            World("bad").operation("fetch", latency=latency)
+
+
 def test_an_operation_of_latency_zero_is_a_timer_due_at_once():
     world = World("latency-zero")
     log = world.log

@@ -527,6 +527,193 @@ def test_a_get_from_an_empty_queue_with_nothing_else_to_run_is_a_deadlock():
     )
 
 
+# -- the rest of asyncio.Queue (issue 10) --------------------------------------------------
+
+
+def _nowait_ir() -> dict:
+    catch_empty = {
+        "kinds": ["QueueEmpty"],
+        "bind": "error",
+        "body": [{"step": "log", "line": 5, "message": ref("error", "kind")}],
+    }
+    return minimal(
+        [
+            {"step": "put_nowait", "line": 1, "queue": "jobs", "value": lit("a")},
+            {
+                "step": "try",
+                "line": 2,
+                "body": [{"step": "put_nowait", "line": 3, "queue": "jobs", "value": lit("b")}],
+                "catch": {"kinds": ["QueueFull"], "bind": None, "body": [{"step": "log", "line": 3, "message": lit("full")}]},
+                "finally": None,
+            },
+            {"step": "get_nowait", "line": 4, "queue": "jobs", "bind": "job"},
+            {"step": "task_done", "line": 4, "queue": "jobs"},
+            {"step": "join", "line": 4, "queue": "jobs"},
+            {
+                "step": "try",
+                "line": 5,
+                "body": [{"step": "get_nowait", "line": 5, "queue": "jobs", "bind": None}],
+                "catch": catch_empty,
+                "finally": None,
+            },
+            {"step": "return", "line": 6, "value": ref("job")},
+        ],
+        queues=[{"name": "jobs", "size": 1}],
+        errors=["QueueFull", "QueueEmpty"],
+    )
+
+
+def test_nowait_steps_are_asyncio_queue_methods_and_its_errors_are_asyncios_classes():
+    program = compile_program(_nowait_ir())
+    assert "world.error_kind" not in program  # asyncio.QueueFull and QueueEmpty, not scenario classes
+    assert body(program).splitlines()[1:] == [
+        '    jobs.put_nowait("a")',
+        "    try:",
+        '        jobs.put_nowait("b")',
+        "    except asyncio.QueueFull:",
+        '        log("full")',
+        "    job = jobs.get_nowait()",
+        "    jobs.task_done()",
+        "    await jobs.join()",
+        "    try:",
+        "        jobs.get_nowait()",
+        "    except asyncio.QueueEmpty as error:",
+        "        log(type(error).__name__)",  # asyncio's class has no .kind
+        "    return job",
+    ]
+    assert run(_nowait_ir()) == ({"returns": "a"}, '0 log "full"\n0 log "QueueEmpty"\n0 return "a"\n')
+
+
+def test_task_done_too_often_ends_the_run_with_asyncios_value_error():
+    ir = minimal([{"step": "task_done", "line": 1, "queue": "jobs"}], queues=[{"name": "jobs", "size": None}])
+    outcome = target.run(ir)
+    assert outcome["result"] == {"throws": {"kind": "ValueError", "message": "task_done() called too many times"}}
+
+
+def test_shutdown_and_a_catch_of_queue_shut_down_need_cpython_3_13():
+    shut = minimal([{"step": "shutdown", "line": 1, "queue": "jobs"}], queues=[{"name": "jobs", "size": None}])
+    program = compile_program(shut)
+    assert body(program).splitlines()[1:] == ["    jobs.shutdown()"]
+    assert target.compile_target(shut, "python").features == {"asyncio.Queue.shutdown": (3, 13)}
+    caught = minimal(
+        [
+            {
+                "step": "try",
+                "line": 1,
+                "body": [{"step": "get", "line": 1, "queue": "jobs", "bind": None}],
+                "catch": {"kinds": ["QueueShutDown"], "bind": None, "body": [{"step": "log", "line": 1, "message": lit("x")}]},
+                "finally": None,
+            }
+        ],
+        queues=[{"name": "jobs", "size": None}],
+        errors=["QueueShutDown"],
+    )
+    assert "    except asyncio.QueueShutDown:" in compile_program(caught)
+    assert target.compile_target(caught, "python").features == {"asyncio.Queue.shutdown": (3, 13)}
+    outcome = target.run(shut)
+    if sys.version_info >= (3, 13):
+        assert outcome["status"] == "settled"
+    else:
+        assert outcome["status"] == "skipped"
+        assert outcome["message"].startswith("python needs CPython 3.13 or later (asyncio.Queue.shutdown)")
+
+
+def test_an_operation_failing_with_a_queue_kind_is_caught_as_asyncios_class():
+    world = World("queue-kind")
+    kind = world.error_kind("QueueEmpty")
+    assert issubclass(kind, asyncio.QueueEmpty)
+    empty = world.operation("empty", latency=5, outcomes=[{"fails": {"kind": "QueueEmpty", "message": "none"}}])
+
+    async def main():
+        try:
+            await empty()
+        except asyncio.QueueEmpty as caught:
+            return str(caught)
+
+    assert format_trace(world.run(main)["trace"]) == '0 start empty()\n5 fail empty QueueEmpty("none")\n5 return "none"\n'
+
+
+# -- events (issue 10) --------------------------------------------------------------------
+
+
+def test_events_are_module_level_asyncio_events_and_wake_their_waiters_in_order():
+    waiter = [
+        {"step": "log", "line": 1, "message": lit("waits")},
+        {"step": "wait_event", "line": 2, "event": "ready"},
+        {"step": "log", "line": 3, "message": ref("name")},
+    ]
+    ir = minimal(
+        [
+            {"step": "start", "line": 4, "call": call("waiter", lit("a")), "bind": "first"},
+            {"step": "start", "line": 5, "call": call("waiter", lit("b")), "bind": "second"},
+            {"step": "sleep", "line": 6, "ms": 5},
+            {"step": "is_set", "line": 7, "event": "ready", "bind": "before"},
+            {"step": "set_event", "line": 8, "event": "ready"},
+            {"step": "await", "line": 9, "handle": "first", "bind": None},
+            {"step": "await", "line": 10, "handle": "second", "bind": None},
+            {"step": "clear_event", "line": 11, "event": "ready"},
+            {"step": "return", "line": 12, "value": ref("before")},
+        ],
+        events=[{"name": "ready"}],
+        functions=[{"name": "waiter", "params": ["name"], "body": waiter}],
+    )
+    program = compile_program(ir)
+    assert "\nready = asyncio.Event()\n" in program
+    assert body(program).splitlines()[-7:] == [
+        "    await asyncio.sleep(0.005)",
+        "    before = ready.is_set()",
+        "    ready.set()",
+        "    await first",
+        "    await second",
+        "    ready.clear()",
+        "    return before",
+    ]
+    assert '    log("waits")\n    await ready.wait()\n    log(name)\n' in program
+    assert run(ir) == ({"returns": False}, '0 log "waits"\n0 log "waits"\n5 log "a"\n5 log "b"\n5 return false\n')
+
+
+# -- for_each in the aclosing idiom (issue 10) ----------------------------------------------
+
+
+def test_a_for_each_in_the_aclosing_idiom_closes_its_generator_at_the_break():
+    gen_body = [
+        {
+            "step": "try",
+            "line": 1,
+            "body": [{"step": "yield", "line": 2, "value": lit(1)}, {"step": "yield", "line": 3, "value": lit(2)}],
+            "catch": None,
+            "finally": [{"step": "log", "line": 4, "message": lit("closed")}],
+        }
+    ]
+    loop = {
+        "step": "for_each",
+        "line": 5,
+        "call": call("numbers"),
+        "bind": "n",
+        "body": [{"step": "break", "line": 6}],
+    }
+
+    def scenario_with(idiom: str | None) -> dict:
+        step = dict(loop, idiom=idiom) if idiom else dict(loop)
+        return minimal(
+            [step, {"step": "log", "line": 7, "message": lit("after")}, {"step": "return", "line": 8, "value": lit(0)}],
+            functions=[{"name": "numbers", "params": [], "body": gen_body, "generator": True}],
+        )
+
+    program = compile_program(scenario_with("aclosing"))
+    assert "\nimport asyncio\nimport contextlib\n" in program
+    main = body(program)[body(program).index("async def main():") :]
+    assert main.splitlines()[1:4] == [
+        "    async with contextlib.aclosing(numbers()) as values:",
+        "        async for n in values:",
+        "            break",
+    ]
+    assert run(scenario_with("aclosing"))[1] == '0 log "closed"\n0 log "after"\n0 return 0\n'
+    plain = compile_program(scenario_with(None))
+    assert "contextlib" not in plain
+    assert run(scenario_with(None))[1] == '0 log "after"\n0 return 0\n0 log "closed"\n'  # closed by the finalizer, later
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -40,7 +40,8 @@ def test_run_the_whole_suite_passes(capsys: pytest.CaptureFixture[str]) -> None:
 
     lines = out.splitlines()
     assert code == 0, out
-    passed = int(re.fullmatch(r"(\d+) passed, 0 failed", lines[-1]).group(1))
+    # A scenario that needs a newer CPython than this one is skipped on python, with the reason.
+    passed = int(re.fullmatch(r"(\d+) passed, 0 failed(?:; \d+ target runs? skipped)?", lines[-1]).group(1))
     assert passed >= 12
     assert len([line for line in lines if line.startswith("PASS  ")]) == passed
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from asyncparity.model import TARGETS
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
+from asyncparity_python.compile import compile_target, needs
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -103,6 +105,10 @@ def test_same_scenario_twice_gives_the_same_trace_on_every_target(target: str, r
     else:
         testee = request.getfixturevalue("python_312" if target == "python-eager" else "node")
     irs = [result.scenario.ir for result in load_paths([SPEC])]
+    if target == "python":
+        # This CPython may lack an API a scenario uses (asyncio.Queue.shutdown is 3.13's): the
+        # target skips such a scenario, saying why; python-eager's newer worker runs it here.
+        irs = [ir for ir in irs if needs(compile_target(ir, "python").features, sys.version_info) is None]
 
     runs = run_rounds(testee, target, irs)
 
