@@ -42,12 +42,13 @@
 import { jsValue } from "./literals.mjs";
 import { camelCase } from "./names.mjs";
 import { jsCall, jsFanOut, jsMs, jsQueueCall, jsResourceOpen, jsSleep } from "./expressions.mjs";
-import { childBlocks, stepCallees } from "./walk.mjs";
+import { childBlocks, forEachStep, stepCallees } from "./walk.mjs";
 
 /**
  * The scenario functions that take a deadline signal: every function called from inside
  * a timeout block by a wait that hands the signal on (an awaited call, a call of `all`,
- * `all_settled` or `group`, a `map`'s callee, a `for_each`'s generator), and, since a
+ * `all_settled` or `group`, a `map`'s callee, a `for_each`'s generator), every function
+ * started by a `start` whose handle is cancelled (its AbortController's signal), and, since a
  * function's every wait then runs under the deadline, every function such a function
  * calls in those ways, transitively. A call made by `start`, `race` or `any` is another
  * task (asyncio.timeout does not cancel it), so it does not count.
@@ -74,8 +75,33 @@ export function signalFunctions(ir) {
   };
   for (const fn of ir.functions ?? []) visit(fn.body, false);
   visit(ir.main ?? [], false);
+  // A function started and then cancelled takes its caller's AbortController's signal,
+  // the way a cancellable fetch does: Task.cancel() throws into whatever the task awaits.
+  for (const steps of [...(ir.functions ?? []).map((fn) => fn.body), ir.main ?? []]) {
+    for (const callee of cancelledCallees(steps)) add(callee);
+  }
   while (pending.length > 0) visit(byName.get(pending.pop()).body, true);
   return taking;
+}
+
+/**
+ * The callees of the `start` steps of one function whose handle a `cancel` of the same
+ * function cancels: the start hands them an AbortController's signal (idioms.mjs
+ * `startLines`).
+ *
+ * @param {object[]} steps a function's body.
+ * @returns {string[]} IR names (operations included).
+ */
+function cancelledCallees(steps) {
+  const cancelled = new Set();
+  forEachStep(steps, (step) => {
+    if (step.step === "cancel") cancelled.add(step.handle);
+  });
+  const callees = [];
+  forEachStep(steps, (step) => {
+    if (step.step === "start" && cancelled.has(step.bind)) callees.push(step.call.callee);
+  });
+  return callees;
 }
 
 /**
@@ -219,7 +245,7 @@ export class SignalHelpers {
     const out = [];
     if (this.used.has("sleep")) {
       out.push(
-        "// A sleep a timeout's AbortSignal cuts short: it rejects with signal.reason, as an aborted fetch does.",
+        "// A sleep an AbortSignal cuts short (a deadline, a cancel): it rejects with signal.reason, as an aborted fetch does.",
         `function ${this.sleep}(${ms}, ${signal}) {`,
         "  return new Promise((resolve, reject) => {",
         `    ${signal}.throwIfAborted();`,

@@ -185,8 +185,6 @@ class StepChecker(ValueChecker):
     def step_start(self, entries: dict, scope: Scope, where: str) -> dict | None:
         call = self.call(entries["start"][1], entries["args"][1] if "args" in entries else None, scope)
         bind = self.bind(entries, scope, "handle", True, entries["start"][0])
-        if call is not None and bind is not None:
-            scope.started[bind] = call["callee_kind"]
         return None if call is None or bind is None else {"step": "start", "call": call, "bind": bind}
 
     def step_return(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -249,11 +247,8 @@ class StepChecker(ValueChecker):
                 node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}"
             )
             return None
-        if scope.started.get(handle) != "operation":
-            # JavaScript cancels through an AbortSignal handed to the operation; a scenario
-            # function would have to pass it on, which language version 1 does not express.
-            self.error(node, f"'{target}' started a function; cancel works on calls started from an operation")
-            return None
+        # A call started from a function is cancelled too: in JavaScript the function takes
+        # the AbortSignal last and hands it to its own waits (javascript/deadlines.mjs).
         return {"step": "cancel", "handle": handle}
 
     def step_map(self, entries: dict, scope: Scope, where: str) -> dict | None:

@@ -41,7 +41,6 @@ class Scope:
         # return or throw). A name bound on some paths only would be unbound in Python
         # (UnboundLocalError) and undefined in JavaScript: the loader rejects reading it.
         self.definite: set[str] | None = set(self.holds)
-        self.started: dict[str, str] = {}  # handle -> what it started ("operation" | "function")
 
     def holding(self, name: str) -> str | None:
         return self.holds.get(name)

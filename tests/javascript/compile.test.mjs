@@ -674,7 +674,10 @@ test("malformed IR for the new steps is an error naming the step", () => {
     id: "bad-new", operations: [op("f", 1, returns(1))], functions: { h: { params: ["p"], body: [ret(1)] } }, main, ...extra,
   });
   bad(base([cancel("nobody")]), /main, line 2 \(cancel\): no start in this function binds "nobody"/);
-  bad(base([start(call("h", 1), "t"), cancel("t")]), /"t" is started from a function; cancel works on calls started from an operation/);
+  // A started function may be cancelled: it takes the AbortController's signal last.
+  const cancelled = compile(base([start(call("h", 1), "t"), cancel("t"), ret(1)]), "js-async").body;
+  assert.ok(cancelled.includes("const t = h(1, tController.signal);"), cancelled);
+  assert.ok(cancelled.includes("async function h(p, signal = new AbortController().signal) {"), cancelled);
   bad(base([put("nowhere", 1)]), /queue "nowhere" is not listed in queues/);
   bad(base([get("jobs")], { queues: [{ name: "jobs", size: 0 }] }), /queue jobs: size must be an integer >= 1/);
   bad(base([mapStep("f", lit([1]), 0)]), /limit must be an integer >= 1/);
