@@ -286,6 +286,7 @@ export class SignalHelpers {
 const ABORTABLE_COMMENTS = {
   handle: "// The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).",
   race: "// The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
+  over: "// The deadline ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
   put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
   get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
   open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
@@ -341,14 +342,18 @@ export function awaitedParts(step, signal, helpers) {
       if (signal === null) return { ...plain, expr: camelCase(step.handle) };
       return { ...plain, expr: helpers.abortableCall(camelCase(step.handle), signal), comment: ABORTABLE_COMMENTS.handle };
     case "all":
-    case "group":
-      return { ...plain, expr: jsFanOut(step, signal) };
     case "all_settled":
+      if (step.over != null && signal !== null) {
+        return { ...plain, expr: helpers.abortableCall(jsFanOut(step), signal), comment: ABORTABLE_COMMENTS.over };
+      }
+      if (step.step === "all") return { ...plain, expr: jsFanOut(step, signal) };
       return {
         ...plain,
         expr: jsFanOut(step, signal),
         check: signal === null ? null : `${signal}.throwIfAborted(); ${SETTLED_CHECK_COMMENT}`,
       };
+    case "group":
+      return { ...plain, expr: jsFanOut(step, signal) };
     case "race":
     case "any":
       if (signal === null) return { ...plain, expr: jsFanOut(step) };

@@ -659,6 +659,10 @@ class Builder:
             handles.append((handle, callee.type if isinstance(callee, Op) else callee.returns))
         if sleep:
             steps.append({"sleep": self.pick(SLEEPS)})
+        if self.chance(30):
+            # Started calls as values: gathered as a list (LANGUAGE.md, "Started calls as values").
+            over = [f"${handle}" for handle, _ in handles]
+            return [*steps, self.bind(scope, {self.pick(["all", "all_settled"]): over}, JSON)]
         for handle, type_ in handles:
             steps.append(self.bind(scope, {"await": f"${handle}"}, type_))
         if self.chance(20):

@@ -1111,3 +1111,30 @@ test("malformed IR for generators, for_each, break and using is an error naming 
   }, { step: "return", line: 7, value: null }]);
   for (const target of TARGETS) assert.doesNotThrow(() => compile(ok, target));
 });
+
+test("a fan-out over started calls hands the array to the combinator; under a deadline the wait is abortable", () => {
+  const over = (name, expr, bind) => ({ step: name, over: expr, bind });
+  const ir = scenario({
+    id: "started-values",
+    operations: [op("f", 1, returns(1))],
+    main: [
+      start(call("f"), "first_call"),
+      set("jobs", list(ref("first_call"))),
+      over("all", ref("jobs"), "values"),
+      over("race", list(ref("first_call")), "winner"),
+      over("any", lit([]), null),
+      timeout(50, [over("all_settled", ref("jobs"), "records")]),
+      ret(ref("values")),
+    ],
+  });
+  const text = compile(ir, "js-async").body;
+  for (const line of [
+    "  const jobs = [firstCall];",
+    "  const values = await Promise.all(jobs);",
+    "  const winner = await Promise.race([firstCall]);",
+    "  await Promise.any([]);",
+    "    // The deadline ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
+    "    const records = await abortable(Promise.allSettled(jobs), controller.signal);",
+  ]) assert.ok(text.includes(`${line}\n`), `${line}\n---\n${text}`);
+  assert.doesNotThrow(() => compile(ir, "js-promise"));
+});
