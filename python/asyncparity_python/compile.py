@@ -30,6 +30,9 @@ race                        ``asyncio.wait(tasks, return_when=FIRST_COMPLETED)``
                             winner the first task in call order that is done
 any                         ``for finished in asyncio.as_completed(tasks):`` the first
                             success breaks; ``else: raise ExceptionGroup(...)``
+... over started calls     ``asyncio.gather(a, b)``, ``asyncio.gather(*jobs)``; race and
+                            any take the list of tasks itself (``tasks = [a, b]``,
+                            or the name holding it)
 timeout 50                  ``async with asyncio.timeout(0.05):``
 group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``

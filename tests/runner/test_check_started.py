@@ -131,3 +131,12 @@ def test_what_is_no_started_call_is_refused_where_one_is_taken() -> None:
         "t.yaml:42:12: '$jobs' is a list of started calls; await them with 'all: $jobs'",
         "t.yaml:43:10: '$jobs' is a list of started calls; get their values with 'all: $jobs'",
     ]
+
+
+def test_a_started_call_may_go_to_a_parameter_the_function_never_reads() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  fetch: {latency: 10, returns: 1}\nfunctions:\n  keep:\n    params: [job]\n"
+        "    steps:\n      - return: 1\nmain:\n  - start: fetch\n    as: a\n  - await: keep\n    args: [$a]\n"
+        "  - await: $a\n    as: value\n  - return: $value\n"
+    )
+    assert load_text(text, "t.yaml").diagnostics == []
