@@ -284,12 +284,12 @@ export class SignalHelpers {
 
 /** Comments above a wait under a deadline whose work goes on. None says async or await. */
 const ABORTABLE_COMMENTS = {
-  handle: "// The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).",
-  race: "// The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
-  over: "// The deadline ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
-  put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
-  get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
-  open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
+  handle: "// The AbortSignal ends this wait; the started call itself runs on (Python cancels a task it awaits).",
+  race: "// The AbortSignal ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
+  over: "// The AbortSignal ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
+  put: "// The AbortSignal ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
+  get: "// The AbortSignal ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
+  open: "// The AbortSignal ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
 };
 
 /**

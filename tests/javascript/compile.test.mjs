@@ -1133,7 +1133,7 @@ test("a fan-out over started calls hands the array to the combinator; under a de
     "  const values = await Promise.all(jobs);",
     "  const winner = await Promise.race([firstCall]);",
     "  await Promise.any([]);",
-    "    // The deadline ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
+    "    // The AbortSignal ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
     "    const records = await abortable(Promise.allSettled(jobs), controller.signal);",
   ]) assert.ok(text.includes(`${line}\n`), `${line}\n---\n${text}`);
   assert.doesNotThrow(() => compile(ir, "js-promise"));
