@@ -253,7 +253,6 @@ class Checker {
       }
       this.resourceNames.add(resource.name);
     }
-    this.operationNames = new Set(ir.operations.map((op) => op.name));
     this.generators = new Set(ir.functions.filter((fn) => fn?.generator === true).map((fn) => fn.name));
   }
 
@@ -352,22 +351,17 @@ class Checker {
   }
 
   /**
-   * A cancel needs the handle started from an operation in the same function: that start
-   * makes the AbortController whose signal the operation watches.
+   * A cancel needs the handle started in the same function: that start makes the
+   * AbortController whose signal the operation, or the function, watches.
    */
   cancels(body, where) {
-    const started = new Map();
+    const started = new Set();
     forEachStep(body, (step) => {
-      if (step.step === "start") {
-        if (!started.has(step.bind)) started.set(step.bind, new Set());
-        started.get(step.bind).add(this.operationNames.has(step.call.callee) ? "operation" : "function");
-      }
+      if (step.step === "start") started.add(step.bind);
     });
     forEachStep(body, (step) => {
       if (step.step !== "cancel") return;
-      const kinds = started.get(step.handle);
-      if (kinds === undefined) this.fail(`${where}, line ${step.line ?? "?"} (cancel): no start in this function binds ${JSON.stringify(step.handle)}`);
-      if (kinds.has("function")) this.fail(`${where}, line ${step.line ?? "?"} (cancel): ${JSON.stringify(step.handle)} is started from a function; cancel works on calls started from an operation`);
+      if (!started.has(step.handle)) this.fail(`${where}, line ${step.line ?? "?"} (cancel): no start in this function binds ${JSON.stringify(step.handle)}`);
     });
   }
 }

@@ -6,7 +6,7 @@
  * Renderings of the steps that have no keyword of their own (both compilers share them,
  * idioms.mjs): `set` is `delay = delay * 2;` (`let` where the name is bound again);
  * `cancel` is `pendingController.abort();`, the AbortController made just before the
- * `start` of that handle, its signal passed to the operation last; a catch of
+ * `start` of that handle, its signal passed to the operation (or function) last; a catch of
  * CancelledError tests `error instanceof DOMException && error.name === "AbortError"`;
  * `map` with a limit is `await Promise.all(items.map((item) => semaphore.use(() => f(item))))` over
  * `world.semaphore(limit)`; `put` / `get` are `await jobs.put(v)` / `await jobs.get()`

@@ -42,12 +42,13 @@
 import { jsValue } from "./literals.mjs";
 import { camelCase } from "./names.mjs";
 import { jsCall, jsEventCall, jsFanOut, jsMs, jsQueueCall, jsResourceOpen, jsSleep } from "./expressions.mjs";
-import { childBlocks, stepCallees } from "./walk.mjs";
+import { childBlocks, forEachStep, stepCallees } from "./walk.mjs";
 
 /**
  * The scenario functions that take a deadline signal: every function called from inside
  * a timeout block by a wait that hands the signal on (an awaited call, a call of `all`,
- * `all_settled` or `group`, a `map`'s callee, a `for_each`'s generator), and, since a
+ * `all_settled` or `group`, a `map`'s callee, a `for_each`'s generator), every function
+ * started by a `start` whose handle is cancelled (its AbortController's signal), and, since a
  * function's every wait then runs under the deadline, every function such a function
  * calls in those ways, transitively. A call made by `start`, `race` or `any` is another
  * task (asyncio.timeout does not cancel it), so it does not count.
@@ -74,8 +75,33 @@ export function signalFunctions(ir) {
   };
   for (const fn of ir.functions ?? []) visit(fn.body, false);
   visit(ir.main ?? [], false);
+  // A function started and then cancelled takes its caller's AbortController's signal,
+  // the way a cancellable fetch does: Task.cancel() throws into whatever the task awaits.
+  for (const steps of [...(ir.functions ?? []).map((fn) => fn.body), ir.main ?? []]) {
+    for (const callee of cancelledCallees(steps)) add(callee);
+  }
   while (pending.length > 0) visit(byName.get(pending.pop()).body, true);
   return taking;
+}
+
+/**
+ * The callees of the `start` steps of one function whose handle a `cancel` of the same
+ * function cancels: the start hands them an AbortController's signal (idioms.mjs
+ * `startLines`).
+ *
+ * @param {object[]} steps a function's body.
+ * @returns {string[]} IR names (operations included).
+ */
+function cancelledCallees(steps) {
+  const cancelled = new Set();
+  forEachStep(steps, (step) => {
+    if (step.step === "cancel") cancelled.add(step.handle);
+  });
+  const callees = [];
+  forEachStep(steps, (step) => {
+    if (step.step === "start" && cancelled.has(step.bind)) callees.push(step.call.callee);
+  });
+  return callees;
 }
 
 /**
@@ -219,7 +245,7 @@ export class SignalHelpers {
     const out = [];
     if (this.used.has("sleep")) {
       out.push(
-        "// A sleep a timeout's AbortSignal cuts short: it rejects with signal.reason, as an aborted fetch does.",
+        "// A sleep an AbortSignal cuts short (a deadline, a cancel): it rejects with signal.reason, as an aborted fetch does.",
         `function ${this.sleep}(${ms}, ${signal}) {`,
         "  return new Promise((resolve, reject) => {",
         `    ${signal}.throwIfAborted();`,
@@ -258,14 +284,15 @@ export class SignalHelpers {
 
 /** Comments above a wait under a deadline whose work goes on. None says async or await. */
 const ABORTABLE_COMMENTS = {
-  handle: "// The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).",
-  race: "// The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
-  put: "// The deadline ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
-  get: "// The deadline ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
-  wait_event: "// The deadline ends this wait; the event is left as it is (asyncio's wait is withdrawn).",
-  join: "// The deadline ends this wait; the queue is left as it is (asyncio's join is withdrawn).",
-  open: "// The deadline ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
-  shield: "// The deadline ends this wait; the shielded call runs on, as asyncio.shield keeps it running.",
+  handle: "// The AbortSignal ends this wait; the started call itself runs on (Python cancels a task it awaits).",
+  race: "// The AbortSignal ends this wait; the calls run on, as asyncio.wait leaves its tasks running.",
+  over: "// The AbortSignal ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
+  put: "// The AbortSignal ends this wait; the put stays in the queue's line (asyncio's is withdrawn).",
+  get: "// The AbortSignal ends this wait; the get stays in the queue's line and takes a later value (asyncio's is withdrawn).",
+  open: "// The AbortSignal ends this wait; the open goes on (asyncio's is cancelled) and its handle is never closed.",
+  wait_event: "// The AbortSignal ends this wait; the event is left as it is (asyncio's wait is withdrawn).",
+  join: "// The AbortSignal ends this wait; the queue is left as it is (asyncio's join is withdrawn).",
+  shield: "// The AbortSignal ends this wait; the shielded call runs on, as asyncio.shield keeps it running.",
 };
 
 /**
@@ -318,14 +345,18 @@ export function awaitedParts(step, signal, helpers) {
       if (signal === null) return { ...plain, expr: camelCase(step.handle) };
       return { ...plain, expr: helpers.abortableCall(camelCase(step.handle), signal), comment: ABORTABLE_COMMENTS.handle };
     case "all":
-    case "group":
-      return { ...plain, expr: jsFanOut(step, signal) };
     case "all_settled":
+      if (step.over != null && signal !== null) {
+        return { ...plain, expr: helpers.abortableCall(jsFanOut(step), signal), comment: ABORTABLE_COMMENTS.over };
+      }
+      if (step.step === "all") return { ...plain, expr: jsFanOut(step, signal) };
       return {
         ...plain,
         expr: jsFanOut(step, signal),
         check: signal === null ? null : `${signal}.throwIfAborted(); ${SETTLED_CHECK_COMMENT}`,
       };
+    case "group":
+      return { ...plain, expr: jsFanOut(step, signal) };
     case "race":
     case "any":
       if (signal === null) return { ...plain, expr: jsFanOut(step) };

@@ -198,7 +198,9 @@ export function jsMs(ms) {
  * failure rejects with the plain error and the siblings keep running, where Python
  * cancels them and raises an ExceptionGroup (a declared divergence).
  *
- * @param {{step: string, calls: object[]}} step an all, race, all_settled, any or group step.
+ * @param {{step: string, calls?: object[], over?: object}} step an all, race, all_settled, any or
+ *   group step: its calls, or `over`, an expression of a list of started calls (promises,
+ *   which take no signal: `Promise.all([a, b])`, `Promise.all(jobs)`).
  * @param {string | null} [signal] an AbortSignal expression each call takes last (the
  *   deadline of a timeout: asyncio cancels the children of a gather or a task group
  *   with the task that awaits them).
@@ -207,6 +209,7 @@ export function jsMs(ms) {
 export function jsFanOut(step, signal = null) {
   const method = FAN_OUT[step.step];
   if (method === undefined) throw new TypeError(`${JSON.stringify(step.step)} is no fan-out step`);
+  if (step.over != null) return `Promise.${method}(${jsExpr(step.over)})`;
   return `Promise.${method}([${step.calls.map((call) => jsCall(call, signal ?? undefined)).join(", ")}])`;
 }
 

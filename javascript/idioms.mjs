@@ -26,6 +26,12 @@ export const CANCELLED_COMMENT = "// A cancelled (aborted) operation rejects wit
 export const ABORT_COMMENT = "// The AbortSignal is how JavaScript asks an operation to stop.";
 
 /**
+ * The comment above the start of a scenario function that is cancelled later, in both
+ * compilers: the function takes the signal last and hands it to its waits.
+ */
+export const ABORT_FUNCTION_COMMENT = "// The AbortSignal is how JavaScript asks a call to stop: the function hands it to each of its waits.";
+
+/**
  * The comment above a `map` with a limit, in both compilers. It must not say async or
  * await: js-promise programs carry neither word anywhere.
  */
@@ -65,7 +71,7 @@ export function startLines(step, prefix, controllers, handleRead = true) {
   if (controller === undefined) return [`${prefix}${jsCall(step.call)};`];
   const declare = prefix.startsWith("const ") ? "const " : prefix.startsWith("let ") ? "let " : "";
   return [
-    ABORT_COMMENT,
+    step.call.callee_kind === "function" ? ABORT_FUNCTION_COMMENT : ABORT_COMMENT,
     `${declare}${controller} = new AbortController();`,
     // A handle only ever cancelled is not kept: the cancel aborts its controller.
     `${handleRead ? prefix : ""}${jsCall(step.call, `${controller}.signal`)};`,

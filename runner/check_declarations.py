@@ -207,7 +207,8 @@ class DeclarationChecker(BlockStepChecker):
 
     def function(self, name: str, params: list[str], body_node: yaml.Node | None) -> dict:
         self.in_generator, self.blocks = name in self.generators, []
-        body = self.steps(body_node, Scope(params), f"function '{name}'") if body_node is not None else []
+        self.params_of[name] = params
+        body = self.steps(body_node, Scope(params, name), f"function '{name}'") if body_node is not None else []
         self.in_generator = False
         function: dict[str, Any] = {"name": name, "params": params, "body": body}
         if name in self.generators:

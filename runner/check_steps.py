@@ -12,7 +12,8 @@ import yaml
 
 from asyncparity_python.ir_steps import STEPS
 
-from .check_values import REFERENCE, Scope, ValueChecker, what_it_holds
+from .check_started import StartedChecker
+from .check_values import REFERENCE, Scope, what_it_holds
 from .diagnostics import did_you_mean
 from .model import MAX_BLOCK_DEPTH, MAX_STEPS
 from .names import ERROR_KIND, camel_case
@@ -22,7 +23,7 @@ STEP_MODIFIERS: dict[str, tuple[str, ...]] = {name: tuple(row["yaml"]) for name,
 """Each step is a mapping with exactly one head key (the step's name); the other keys it may carry."""
 
 
-class StepChecker(ValueChecker):
+class StepChecker(StartedChecker):
     """Reads step lists into IR steps."""
 
     def __init__(self, path: str) -> None:
@@ -121,6 +122,7 @@ class StepChecker(ValueChecker):
             self.error(node, f"'{name}' already holds {what_it_holds(previous)}; choose another name")
             return None
         scope.holds[name] = holds
+        scope.params.discard(name)  # bound again: no longer what the caller passed
         scope.ended.pop(name, None)
         if scope.definite is not None:
             scope.definite.add(name)
@@ -146,9 +148,15 @@ class StepChecker(ValueChecker):
             self.error(name_node, what)
             return None
         args = []
+        given = []
         if args_node is not None:
             for item in self.sequence(args_node, "args") or []:
-                args.append(self.expr(item, scope))
+                arg, kind = self.argument(item, scope)
+                if kind in ("handle", "handles") and declared == "operation":
+                    self.error(item, f"an operation takes values, not {what_it_holds(str(kind))}")
+                    arg = None
+                args.append(arg)
+                given.append((kind, item))
         if None in args:
             return None
         if self.callables[callee] == "function" and len(args) != self.arity[callee]:
@@ -157,6 +165,8 @@ class StepChecker(ValueChecker):
                 f"'{callee}' takes {self.arity[callee]} argument(s), given {len(args)}",
             )
             return None
+        if declared == "function":
+            self.function_args.extend((callee, index, kind, item) for index, (kind, item) in enumerate(given))
         return {"callee": callee, "callee_kind": self.callables[callee], "args": args}
 
     def step_await(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -167,6 +177,16 @@ class StepChecker(ValueChecker):
         reference = REFERENCE.match(target)
         if reference:
             handle = reference.group(1)
+            if not reference.group(2) and handle in scope.params and scope.holding(handle) is not None:
+                # A parameter awaited: every call must pass a started call (check_started.py).
+                self.param_uses.append((scope.function, handle, "handle", target_node))
+                if "args" in entries:
+                    self.error(entries["args"][0], "a started call already has its arguments")
+                    return None
+                return {"step": "await", "handle": handle, "bind": self.bind(entries, scope, "value", False)}
+            if not reference.group(2) and scope.holding(handle) == "handles":
+                self.error(target_node, f"'{target}' is a list of started calls; await them with 'all: {target}'")
+                return None
             if reference.group(2) or scope.holding(handle) != "handle":
                 started = [name for name, held in scope.holds.items() if held == "handle"]
                 self.error(
@@ -188,8 +208,6 @@ class StepChecker(ValueChecker):
     def step_start(self, entries: dict, scope: Scope, where: str) -> dict | None:
         call = self.call(entries["start"][1], entries["args"][1] if "args" in entries else None, scope)
         bind = self.bind(entries, scope, "handle", True, entries["start"][0])
-        if call is not None and bind is not None:
-            scope.started[bind] = call["callee_kind"]
         return None if call is None or bind is None else {"step": "start", "call": call, "bind": bind}
 
     def step_return(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -232,7 +250,14 @@ class StepChecker(ValueChecker):
         if "value" not in entries:
             self.error(entries["set"][0], "set needs 'value: VALUE', for example {calc: [$delay, \"*\", 2]}")
             return None
-        value = self.expr(entries["value"][1], scope)  # read before the name is (re)bound
+        value_node = entries["value"][1]
+        first = value_node.value[0] if isinstance(value_node, yaml.SequenceNode) and value_node.value else None
+        if first is not None and (self.started_reference(first, scope) or ("", ""))[1] == "handle":
+            # `value: [$a, $b]` of started calls: a list of them, for all/race/any/all_settled.
+            value = self.started_list(value_node, "set", scope, calls_too=False)
+            name = self.bind({"as": entries["set"]}, scope, "handles", True)
+            return None if value is None or name is None else {"step": "set", "bind": name, "value": value}
+        value = self.expr(value_node, scope)  # read before the name is (re)bound
         name = self.bind({"as": entries["set"]}, scope, "value", True)
         return None if value is None or name is None else {"step": "set", "bind": name, "value": value}
 
@@ -252,11 +277,8 @@ class StepChecker(ValueChecker):
                 node, f"cancel takes a started call, '$name' of a 'start' step{did_you_mean(handle or str(target), started)}"
             )
             return None
-        if scope.started.get(handle) != "operation":
-            # JavaScript cancels through an AbortSignal handed to the operation; a scenario
-            # function would have to pass it on, which language version 1 does not express.
-            self.error(node, f"'{target}' started a function; cancel works on calls started from an operation")
-            return None
+        # A call started from a function is cancelled too: in JavaScript the function takes
+        # the AbortSignal last and hands it to its own waits (javascript/deadlines.mjs).
         return {"step": "cancel", "handle": handle}
 
     def step_map(self, entries: dict, scope: Scope, where: str) -> dict | None:
@@ -279,6 +301,8 @@ class StepChecker(ValueChecker):
         if over is not None and "literal" in over and not isinstance(over["literal"], list):
             self.error(entries["over"][1], f"map goes over a list of items, not {describe(entries['over'][1])}")
             return None
+        if function is not None:  # each item is the function's argument: a value
+            self.function_args.append((function, 0, "value", entries["over"][1]))
         limit = self.integer(entries["limit"][1], "limit", 1)
         bind = self.bind(entries, scope, "value", False)
         if call is None or over is None or limit is MISSING:
@@ -413,25 +437,37 @@ class StepChecker(ValueChecker):
                 calls.append(call)
         return calls if len(calls) == len(items) else None
 
+    def fan_out(self, entries: dict, head: str, scope: Scope) -> dict | None:
+        """The fields of an all, race, all_settled or any: ``calls`` (a list of
+        ``{call: NAME}``), or ``over``, a list of started calls (runner/check_started.py)."""
+        node = entries[head][1]
+        if isinstance(node, yaml.ScalarNode) or (
+            isinstance(node, yaml.SequenceNode) and (not node.value or isinstance(node.value[0], yaml.ScalarNode))
+        ):
+            over = self.started_list(node, head, scope)
+            return None if over is None else {"over": over}
+        calls = self.branches(entries, head, scope)
+        return None if calls is None else {"calls": calls}
+
     def step_all(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        calls = self.branches(entries, "all", scope)
+        fields = self.fan_out(entries, "all", scope)
         bind = self.bind(entries, scope, "value", False)
-        return None if calls is None else {"step": "all", "calls": calls, "bind": bind}
+        return None if fields is None else {"step": "all", **fields, "bind": bind}
 
     def step_race(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        calls = self.branches(entries, "race", scope)
+        fields = self.fan_out(entries, "race", scope)
         bind = self.bind(entries, scope, "value", False)
-        return None if calls is None else {"step": "race", "calls": calls, "bind": bind}
+        return None if fields is None else {"step": "race", **fields, "bind": bind}
 
     def step_all_settled(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        calls = self.branches(entries, "all_settled", scope)
+        fields = self.fan_out(entries, "all_settled", scope)
         bind = self.bind(entries, scope, "value", False)
-        return None if calls is None else {"step": "all_settled", "calls": calls, "bind": bind}
+        return None if fields is None else {"step": "all_settled", **fields, "bind": bind}
 
     def step_any(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        calls = self.branches(entries, "any", scope)
+        fields = self.fan_out(entries, "any", scope)
         bind = self.bind(entries, scope, "value", False)
-        return None if calls is None else {"step": "any", "calls": calls, "bind": bind}
+        return None if fields is None else {"step": "any", **fields, "bind": bind}
 
     def step_group(self, entries: dict, scope: Scope, where: str) -> dict | None:
         calls = self.branches(entries, "group", scope)

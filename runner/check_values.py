@@ -27,8 +27,12 @@ ERROR_MEMBERS = ("kind", "message")
 class Scope:
     """The names visible in one function body, in document order, with what they hold."""
 
-    def __init__(self, params: Iterable[str] = ()) -> None:
+    def __init__(self, params: Iterable[str] = (), function: str | None = None) -> None:
         self.holds: dict[str, str] = {name: "value" for name in params}  # name -> what it holds
+        # The function read (None: main), and its parameters not bound again since: one
+        # may take a started call (runner/check_started.py).
+        self.function = function
+        self.params: set[str] = set(self.holds)
         # Names that may not be bound again inside the block that owns them: a repeat's
         # counter (a JS `for` would continue from the new value, Python's range would not)
         # and a catch's error.
@@ -41,7 +45,6 @@ class Scope:
         # return or throw). A name bound on some paths only would be unbound in Python
         # (UnboundLocalError) and undefined in JavaScript: the loader rejects reading it.
         self.definite: set[str] | None = set(self.holds)
-        self.started: dict[str, str] = {}  # handle -> what it started ("operation" | "function")
 
     def holding(self, name: str) -> str | None:
         return self.holds.get(name)
@@ -72,6 +75,8 @@ class ValueChecker(NodeReader):
         super().__init__(path)
         self.callables: dict[str, str] = {}  # name -> "operation" | "function" | "queue" | "resource"
         self.raised_kinds: list[str] = []  # kinds thrown or failed with, first use first
+        # How each parameter is used: (function, param, "value" | "handle" | "handles", node).
+        self.param_uses: list[tuple[str | None, str, str, yaml.Node]] = []
 
     def scripted_result(self, node: yaml.Node, name: str) -> dict | None:
         entries = self.mapping(node, f"an outcome of '{name}'")
@@ -214,6 +219,11 @@ class ValueChecker(NodeReader):
         if held == "handle":
             self.error(node, f"'${name}' is a started call; get its value with 'await: ${name}'")
             return None
+        if held == "handles":
+            self.error(node, f"'${name}' is a list of started calls; get their values with 'all: ${name}'")
+            return None
+        if name in scope.params:
+            self.param_uses.append((scope.function, name, "value", node))
         if held == "error":
             if member not in ERROR_MEMBERS:
                 shown = f"'${name}.{member}'" if member else f"'${name}'"
@@ -278,4 +288,10 @@ class ValueChecker(NodeReader):
 
 
 def what_it_holds(held: str) -> str:
-    return {"handle": "a started call", "error": "a caught error", "value": "a value", "param": "a parameter"}[held]
+    return {
+        "handle": "a started call",
+        "handles": "a list of started calls",
+        "error": "a caught error",
+        "value": "a value",
+        "param": "a parameter",
+    }[held]

@@ -406,6 +406,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
         main = self.steps(entries["main"][1], Scope(), "main") if "main" in entries else []
         if "main" in entries and isinstance(entries["main"][1], yaml.SequenceNode) and not entries["main"][1].value:
             self.error(entries["main"][1], "main needs at least one step")
+        self.check_started_params()
 
         errors = list(self.raised_kinds)
         for kind, node in self.caught:

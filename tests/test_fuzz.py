@@ -44,7 +44,9 @@ divergence scenario that shows it:
   may fail (unhandled-failure, failure-awaited-too-late).
 - A ``cancel`` is the pattern start, sleep, cancel, then an await in a try whose catch
   names ``CancelledError`` and binds nothing (cancel-then-log, cancel-before-start,
-  cancel-catch-all, cancel-uncaught, cancel-never-awaited).
+  cancel-catch-all, cancel-uncaught, cancel-never-awaited); what it starts is an
+  operation, or a worker that never fails and may run under a deadline
+  (cancel-function-that-cleans-up).
 - Nothing is left running when main settles: main's steps run in a try that catches
   every error, then main sleeps ``DRAIN`` ms and returns (left-running-at-return).
 - No failure goes unretrieved in Python only: a race's losers and an any's calls after
@@ -715,6 +717,10 @@ class Builder:
             handles.append((handle, callee.type if isinstance(callee, Op) else callee.returns))
         if sleep:
             steps.append({"sleep": self.pick(SLEEPS)})
+        if self.chance(30):
+            # Started calls as values: gathered as a list (LANGUAGE.md, "Started calls as values").
+            over = [f"${handle}" for handle, _ in handles]
+            return [*steps, self.bind(scope, {self.pick(["all", "all_settled"]): over}, JSON)]
         for handle, type_ in handles:
             steps.append(self.bind(scope, {"await": f"${handle}"}, type_))
         if self.chance(20):
@@ -723,12 +729,22 @@ class Builder:
         return steps
 
     def step_cancel(self, ctx: Context, scope: Scope) -> list[dict]:
-        op = self.pick([op for op in self.ops.values() if op.safe])
+        # A started function is cancelled as a timeout cancels it in JavaScript (its signal
+        # handed to every wait), so it is one a timeout block may call: no catch of every
+        # error, no finally that waits, no operation that ignores cancellation.
+        workers = self.callable_functions(replace(ctx, safe=True, deadline=True), ("worker",))
+        callee: Op | Fn = (
+            self.pick(workers) if workers and self.chance(40) else self.pick([op for op in self.ops.values() if op.safe])
+        )
+        type_ = callee.type if isinstance(callee, Op) else callee.returns
         handle = scope.fresh("h")
         inner = scope.child()
-        waited = self.bind(inner, {"await": f"${handle}"}, op.type, 50)
+        waited = self.bind(inner, {"await": f"${handle}"}, type_, 50)
+        start: dict = {"start": callee.name}
+        if isinstance(callee, Fn):
+            start.update(self.args(scope, callee.params))
         return [
-            {"start": op.name, "as": handle},
+            {**start, "as": handle},
             {"sleep": self.pick(SLEEPS)},
             {"cancel": f"${handle}"},
             {

@@ -30,6 +30,9 @@ race                        ``asyncio.wait(tasks, return_when=FIRST_COMPLETED)``
                             winner the first task in call order that is done
 any                         ``for finished in asyncio.as_completed(tasks):`` the first
                             success breaks; ``else: raise ExceptionGroup(...)``
+... over started calls     ``asyncio.gather(a, b)``, ``asyncio.gather(*jobs)``; race and
+                            any take the list of tasks itself (``tasks = [a, b]``,
+                            or the name holding it)
 timeout 50                  ``async with asyncio.timeout(0.05):``
 group                       ``async with asyncio.TaskGroup() as group:`` then
                             ``results = [task.result() for task in tasks]``
@@ -514,9 +517,13 @@ class _Program:
             elif step_name in ("any", "group", "task_group"):
                 found.add("ExceptionGroup")
             elif step_name in ("await", "shield") and "handle" in step:
-                calls([s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]])
+                starts = [s["call"] for s in ir_steps.walk(function_body) if s["step"] == "start" and s["bind"] == step["handle"]]
+                # No start here: a started call passed in (a parameter), which may be any function's.
+                calls(starts) if starts else found.update(*errors.values())
             elif step_name in ("await", "start", "for_each", "shield"):
                 calls([step["call"]])
+            elif step_name in ("all", "race") and "over" in step:
+                found.update(*errors.values())  # started calls, of any function
             elif step_name in ("all", "race", "as_completed"):
                 calls(step["calls"])
             elif step_name == "map":
@@ -687,9 +694,29 @@ class _Program:
     def _log(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}log({self._expr(step['message'])})"]
 
+    def _gathered(self, step: dict) -> list[str]:
+        """What a gather of an all or all_settled takes: its calls (coroutines), or its
+        started calls (tasks): ``a, b``, or ``*jobs`` for a name holding a list of them."""
+        if "over" not in step:
+            return [self._call(call) for call in step["calls"]]
+        over = step["over"]
+        if "ref" in over:
+            return [f"*{self._expr(over)}"]
+        return [self._expr(item) for item in over.get("list", [])]
+
+    def _tasks(self, step: dict, indent: str) -> tuple[list[str], str]:
+        """The tasks of a race or any, in call order: a list of a task per call, or of the
+        started calls; a name holding a list of started calls is used as it is."""
+        if "over" not in step:
+            tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        elif "ref" in step["over"]:
+            return [], self._expr(step["over"])
+        else:
+            tasks = [self._expr(item) for item in step["over"].get("list", [])]
+        return _wrapped(indent, f"{self.tasks} = [", tasks, "]"), self.tasks
+
     def _all(self, step: dict, depth: int) -> list[str]:
-        calls = [self._call(call) for call in step["calls"]]
-        return _wrapped(_indent(depth), f"{_assign(step)}await asyncio.gather(", calls, ")")
+        return _wrapped(_indent(depth), f"{_assign(step)}await asyncio.gather(", self._gathered(step), ")")
 
     def _timeout(self, step: dict, depth: int) -> list[str]:
         if not self.modern:
@@ -826,12 +853,12 @@ class _Program:
         # losers run on. `done` is a set, so the winner is picked in call order (several
         # may finish in one turn), and .result() re-raises the winner's error, like
         # Promise.race rejecting with the first settlement.
-        tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        task_lines, tasks = self._tasks(step, indent)
         bind = step.get("bind")
-        winner = f"next({self.task} for {self.task} in {self.tasks} if {self.task} in {self.done}).result()"
+        winner = f"next({self.task} for {self.task} in {tasks} if {self.task} in {self.done}).result()"
         return [
-            *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
-            f"{indent}{self.done}, {self.pending} = await asyncio.wait({self.tasks}, return_when=asyncio.FIRST_COMPLETED)",
+            *task_lines,
+            f"{indent}{self.done}, {self.pending} = await asyncio.wait({tasks}, return_when=asyncio.FIRST_COMPLETED)",
             f"{indent}{bind} = {winner}" if bind else f"{indent}{winner}",
         ]
 
@@ -839,7 +866,7 @@ class _Program:
         indent = _indent(depth)
         # gather(return_exceptions=True) gives values and exceptions in call order;
         # world.settled turns them into allSettled records. Nothing bound: nothing to turn.
-        items = [*(self._call(call) for call in step["calls"]), "return_exceptions=True"]
+        items = [*self._gathered(step), "return_exceptions=True"]
         bind = step.get("bind")
         if not bind:
             return _wrapped(indent, "await asyncio.gather(", items, ")")
@@ -857,18 +884,18 @@ class _Program:
         # does); a failure is passed over. When every one failed, the for's `else` raises
         # a group of their errors in call order, with Promise.any's message (CPython
         # 3.10 has no ExceptionGroup: there the run is skipped at that point).
-        tasks = [f"asyncio.create_task({self._call(call)})" for call in step["calls"]]
+        task_lines, tasks = self._tasks(step, indent)
         bind = step.get("bind")
         inner = indent + "        "
-        errors = f"[{self.task}.exception() for {self.task} in {self.tasks}]"
+        errors = f"[{self.task}.exception() for {self.task} in {tasks}]"
         if self.modern:
             self._use("ExceptionGroup")
             group = _wrapped(indent + "    ", "raise ExceptionGroup(", ['"All promises were rejected"', errors], ")")
         else:
             group = [f'{indent}    world.unsupported("ExceptionGroup", "3.11")  # every call failed: a group, new in 3.11']
         return [
-            *_wrapped(indent, f"{self.tasks} = [", tasks, "]"),
-            f"{indent}for {self.finished} in asyncio.as_completed({self.tasks}):",
+            *task_lines,
+            f"{indent}for {self.finished} in asyncio.as_completed({tasks}):",
             f"{indent}    try:",
             f"{inner}{bind} = await {self.finished}" if bind else f"{inner}await {self.finished}",
             f"{inner}break",

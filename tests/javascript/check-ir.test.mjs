@@ -143,6 +143,19 @@ test("each step: fields of type ? may be absent or null; one_of holds exactly on
   assert.throws(() => checkIr(neither.ir), /needs exactly one of call and handle/);
 });
 
+test("a fan-out takes calls or started calls (over), not both", () => {
+  for (const name of ["all", "race", "all_settled", "any"]) {
+    const { ir, step } = sampleIr(name);
+    ir.main.unshift(start(call("f"), "t"));
+    step.over = { list: [ref("t")] };
+    assert.throws(() => checkIr(ir), new RegExp(`\\(${name}\\): needs exactly one of calls and over`));
+    delete step.calls;
+    assert.doesNotThrow(() => checkIr(ir), name);
+    step.over = { ref: "t); evil(" };
+    assert.throws(() => checkIr(ir), /is not a name/);
+  }
+});
+
 test("the field checks keep what lands in a program as code out", () => {
   const bad = (name, mutate, pattern) => {
     const { ir, step } = sampleIr(name);

@@ -675,7 +675,10 @@ test("malformed IR for the new steps is an error naming the step", () => {
     id: "bad-new", operations: [op("f", 1, returns(1))], functions: { h: { params: ["p"], body: [ret(1)] } }, main, ...extra,
   });
   bad(base([cancel("nobody")]), /main, line 2 \(cancel\): no start in this function binds "nobody"/);
-  bad(base([start(call("h", 1), "t"), cancel("t")]), /"t" is started from a function; cancel works on calls started from an operation/);
+  // A started function may be cancelled: it takes the AbortController's signal last.
+  const cancelled = compile(base([start(call("h", 1), "t"), cancel("t"), ret(1)]), "js-async").body;
+  assert.ok(cancelled.includes("const t = h(1, tController.signal);"), cancelled);
+  assert.ok(cancelled.includes("async function h(p, signal = new AbortController().signal) {"), cancelled);
   bad(base([put("nowhere", 1)]), /queue "nowhere" is not listed in queues/);
   bad(base([get("jobs")], { queues: [{ name: "jobs", size: 0 }] }), /queue jobs: size must be an integer >= 1/);
   bad(base([mapStep("f", lit([1]), 0)]), /limit must be an integer >= 1/);
@@ -1128,4 +1131,31 @@ test("lint-clean programs: only the timers and kinds the code names, no binding 
     assert.match(body, /\n  upload\(\);\n/, target);
   }
   assert.match(compile(ir, "js-async").body, /\n  try \{\n    await fetch\(\);\n  \} catch \{\n    log\("no report"\);\n  \}\n/);
+});
+
+test("a fan-out over started calls hands the array to the combinator; under a deadline the wait is abortable", () => {
+  const over = (name, expr, bind) => ({ step: name, over: expr, bind });
+  const ir = scenario({
+    id: "started-values",
+    operations: [op("f", 1, returns(1))],
+    main: [
+      start(call("f"), "first_call"),
+      set("jobs", list(ref("first_call"))),
+      over("all", ref("jobs"), "values"),
+      over("race", list(ref("first_call")), "winner"),
+      over("any", lit([]), null),
+      timeout(50, [over("all_settled", ref("jobs"), "records")]),
+      ret(ref("values")),
+    ],
+  });
+  const text = compile(ir, "js-async").body;
+  for (const line of [
+    "  const jobs = [firstCall];",
+    "  const values = await Promise.all(jobs);",
+    "  const winner = await Promise.race([firstCall]);",
+    "  await Promise.any([]);",
+    "    // The AbortSignal ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
+    "    const records = await abortable(Promise.allSettled(jobs), controller.signal);",
+  ]) assert.ok(text.includes(`${line}\n`), `${line}\n---\n${text}`);
+  assert.doesNotThrow(() => compile(ir, "js-promise"));
 });

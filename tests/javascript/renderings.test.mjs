@@ -101,10 +101,10 @@ async function main() {
   try {
     r = await work("a", controller.signal);
     const bg = slow("bg");
-    // The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
+    // The AbortSignal ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
     await abortable(Promise.race([fetch(1), helper()]), controller.signal);
     await Promise.all([fetch(2, controller.signal), work("b", controller.signal)]);
-    // The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).
+    // The AbortSignal ends this wait; the started call itself runs on (Python cancels a task it awaits).
     await abortable(bg, controller.signal);
   } finally {
     clearTimeout(timer);
@@ -132,11 +132,11 @@ function main() {
     .then((value) => {
       r = value;
       const bg = slow("bg");
-      // The deadline ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
+      // The AbortSignal ends this wait; the calls run on, as asyncio.wait leaves its tasks running.
       return abortable(Promise.race([fetch(1), helper()]), controller.signal)
         .then(() => Promise.all([fetch(2, controller.signal), work("b", controller.signal)]))
         .then(() => {
-          // The deadline ends this wait; the started call itself runs on (Python cancels a task it awaits).
+          // The AbortSignal ends this wait; the started call itself runs on (Python cancels a task it awaits).
           return abortable(bg, controller.signal);
         });
     })

@@ -459,6 +459,17 @@ def test_set_cancel_map_and_queues_become_ir() -> None:
     ]
 
 
+def test_cancel_takes_a_call_started_from_a_function() -> None:
+    text = (
+        "id: a\nsummary: s\noperations:\n  f: {latency: 5, returns: 1}\n"
+        "functions:\n  beat:\n    steps:\n      - await: f\n"
+        "main:\n  - start: beat\n    as: h\n  - cancel: $h\n  - return: 1\n"
+    )
+    result = load_text(text, "t.yaml")
+    assert result.diagnostics == []
+    assert [step["step"] for step in result.scenario.ir["main"]] == ["start", "cancel", "return"]
+
+
 def test_cancel_map_and_queue_mistakes() -> None:
     text = (
         "id: a\nsummary: s\nqueues:\n  jobs: {}\noperations:\n  f: {latency: 5, returns: 1}\n"
@@ -467,7 +478,6 @@ def test_cancel_map_and_queue_mistakes() -> None:
         "  - map: two\n    over: [1]\n    limit: 1\n  - get: jbos\n  - await: jobs\n"
     )
     assert messages(text) == [
-        "t.yaml:16:13: '$h' started a function; cancel works on calls started from an operation",
         "t.yaml:17:13: cancel takes a started call, '$name' of a 'start' step",
         "t.yaml:18:10: map calls 'two' with one item, but it takes 2 argument(s)",
         "t.yaml:21:10: unknown queue 'jbos' (queues are declared under queues:); did you mean 'jobs'?",
