@@ -60,10 +60,7 @@ export function compile(ir, target, options = {}) {
   const limits = ir.limits ? `, ${jsObject(Object.entries(ir.limits).map(([key, value]) => [key, jsValue(value)]))}` : "";
   lines.push(`const world = new World(${jsString(ir.id)}${limits});`);
   const worldNames = lines.length; // where the timers and the error kinds go, once the code says which it uses
-  if (ir.operations.length > 0) {
-    lines.push("");
-    for (const op of ir.operations) lines.push(...operationLines(op));
-  }
+  const operationsAt = lines.length; // where the operations go, once the code says which it calls
   if ((ir.resources ?? []).length > 0) {
     lines.push("", RESOURCE_COMMENT);
     for (const resource of ir.resources) {
@@ -101,6 +98,11 @@ export function compile(ir, target, options = {}) {
   const helperLines = helpers.lines();
   if (helperLines.length > 0) lines.push("", ...helperLines.slice(0, -1));
   lines.push(...functions);
+  // An operation no step can call (a fan-out over an empty list, say) is not declared:
+  // its const would be an unused binding.
+  const called = namesIn(functions.join("\n"));
+  const operations = ir.operations.filter((op) => called.has(camelCase(op.name)));
+  if (operations.length > 0) lines.splice(operationsAt, 0, "", ...operations.flatMap(operationLines));
   // Only what the program uses is bound (an unused binding is a lint error: issue 10);
   // an operation makes its error kinds itself (world.operation), so a kind the code
   // never names needs no declaration.

@@ -615,7 +615,8 @@ class _Program:
             lines.extend(f"{event['name']} = asyncio.Event()" for event in ir["events"])
         if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
             # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
-            lines[lines.index("import asyncio") : lines.index("import asyncio") + 2] = []
+            at = lines.index("import asyncio")
+            lines[at : at + (2 if lines[at + 1] == "" else 1)] = []
         return "\n".join(lines + code) + "\n"
 
     def _operation(self, op: dict) -> list[str]:

@@ -701,7 +701,7 @@ def test_a_for_each_in_the_aclosing_idiom_closes_its_generator_at_the_break():
         )
 
     program = compile_program(scenario_with("aclosing"))
-    assert "\nimport asyncio\nimport contextlib\n" in program
+    assert "\nimport contextlib\n" in program
     main = body(program)[body(program).index("async def main():") :]
     assert main.splitlines()[1:4] == [
         "    async with contextlib.aclosing(numbers()) as values:",
