@@ -119,7 +119,7 @@ export const RENDERINGS = Object.freeze({
   race: compileWait,
   if: (step, plan, scope, signal) => [{
     t: "if",
-    cond: jsCondition(step),
+    cond: jsCondition(step.condition),
     then: block(step.then ?? [], plan, scope.child(), signal),
     else: block(step.else ?? [], plan, scope.child(), signal),
   }],

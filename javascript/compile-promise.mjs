@@ -796,7 +796,7 @@ function mentions(text, name) {
 function ifStmt(step, k, scope, cx) {
   return {
     t: "if",
-    cond: jsCondition(step),
+    cond: jsCondition(step.condition),
     then: compileSteps(step.then ?? [], 0, k, scope.child(), cx),
     else: compileSteps(step.else ?? [], 0, k, scope.child(), cx),
   };
@@ -831,7 +831,7 @@ function compileIf(steps, i, k, scope, cx) {
   if ((thenExits && isSyncOnly(step.else)) || (elseExits && isSyncOnly(step.then))) {
     const stmt = {
       t: "if",
-      cond: jsCondition(step),
+      cond: jsCondition(step.condition),
       then: compileSteps(step.then ?? [], 0, thenExits ? k : { ...k, tail: FALL }, scope.child(), cx),
       else: compileSteps(step.else ?? [], 0, elseExits ? k : { ...k, tail: FALL }, scope.child(), cx),
     };

@@ -20,7 +20,6 @@ from .yaml_nodes import MISSING, Missing
 
 CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
-COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_REPEAT = 10_000
 TIMEOUT_IDIOMS = ("signal", "race")
 
@@ -129,17 +128,7 @@ class BlockStepChecker(StepChecker):
         return timeout
 
     def step_if(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        node = entries["if"][1]
-        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
-            self.error(node, 'if takes [left, comparison, right], for example [$attempt, "<", 3]')
-            return None
-        left_node, op_node, right_node = node.value
-        left = self.expr(left_node, scope)
-        op = self.scalar(op_node, "comparison", str)
-        if op is not MISSING and op not in COMPARISONS:
-            self.error(op_node, f"unknown comparison '{op}'; use one of {' '.join(COMPARISONS)}")
-            op = MISSING
-        right = self.expr(right_node, scope)
+        condition = self.condition(entries["if"][1], scope)
         if "then" not in entries:
             self.error(entries["if"][0], "if needs 'then: [steps]'")
             return None
@@ -148,9 +137,9 @@ class BlockStepChecker(StepChecker):
         after_then, scope.definite = scope.definite, before
         otherwise = self.steps(entries["else"][1], scope, where) if "else" in entries else []
         scope.definite = meet(after_then, scope.definite)
-        if left is None or right is None or op is MISSING:
+        if condition is None:
             return None
-        return {"step": "if", "left": left, "op": op, "right": right, "then": then, "else": otherwise}
+        return {"step": "if", "condition": condition, "then": then, "else": otherwise}
 
     def step_repeat(self, entries: dict, scope: Scope, where: str) -> dict | None:
         times = self.integer(entries["repeat"][1], "repeat", 1, MAX_REPEAT)

@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
 import { commentText, jsString, jsValue, templateLiteral, templateText } from "../../javascript/literals.mjs";
 import { Scope, camelCase } from "../../javascript/names.mjs";
-import { jsExpr } from "../../javascript/expressions.mjs";
+import { jsCondition, jsExpr } from "../../javascript/expressions.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
   GENERATORS_AND_USING, NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher,
@@ -228,9 +228,14 @@ test("malformed IR is an error naming the scenario and the step line, never code
   bad((ir) => { ir.errors[0] = "IOError = 1; evil"; }, /not a kind/);
   bad((ir) => { ir.operations[0].latency = "30); evil("; }, /latency must be an integer/);
   bad((ir) => { ir.functions[0].body[0].catch.kinds = ["Missing"]; }, /not listed in errors/);
-  bad((ir) => { ir.main.push({ step: "if", op: "=", left: { literal: 1 }, right: { literal: 1 }, then: [], else: [] }); }, /unknown comparison "="/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { compare: [{ literal: 1 }, "=", { literal: 1 }] }, then: [], else: [] }); }, /unknown comparison "="/);
   bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "/", { literal: 2 }] } }); }, /unknown calc operator "\/"/);
   bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "+"] } }); }, /calc must be \[expression, operator, expression\]/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ literal: [1] }, { literal: 0 }] } }); }, /an item is taken from a name or another item/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ ref: "data" }, { literal: "a\"); evil(" }] } }); }, /an item's key is a field name or an integer >= 0/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ ref: "data" }, { literal: -1 }] } }); }, /an item's key is a field name or an integer >= 0, not -1/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { and: [{ compare: [{ literal: 1 }, "==", { literal: 1 }] }] }, then: [], else: [] }); }, /and takes two or more conditions/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { not: { ref: "data" } }, then: [], else: [] }); }, /malformed condition/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: { ref: "x); evil(" } }); }, /is not a name/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: "30); evil(" }); }, /ms must be an integer/);
   bad((ir) => { ir.main.push({ step: "timeout", ms: 50, body: [] }); }, /a timeout needs "TimeoutError" listed in errors/);
@@ -435,6 +440,41 @@ test("timeouts nested and in sequence get fresh temp names; a nested deadline co
   // The second timeout's block is one short chain: no local function.
   assert.match(promiseText, /return sleep\(1, controller3\.signal\)\n *\.finally\(\(\) => clearTimeout\(timer4\)\)\n/);
   assert.doesNotMatch(promiseText, /timedBlock/);
+});
+
+test("items: a field after a dot, an index or a computed key in brackets, never camelCased", () => {
+  const page = ref("next_page");
+  const item = (base, key) => ({ item: [base, typeof key === "object" ? key : lit(key)] });
+  assert.equal(jsExpr(item(item(item(page, "items"), 0), "user_id")), "nextPage.items[0].user_id");
+  assert.equal(jsExpr(item(page, ref("page_key"))), "nextPage[pageKey]");
+  assert.equal(jsExpr({ length: item(page, "items") }), "nextPage.items.length");
+  assert.equal(jsExpr({ length: calc(ref("a"), "+", ref("b")) }), "(a + b).length");
+  assert.equal(jsExpr(fmt("first ", item(item(page, "items"), 0), "!")), "`first ${nextPage.items[0]}!`");
+  const value = { items: [{ user_id: 7 }], next: null };
+  assert.equal(new Function("nextPage", `return ${jsExpr(item(item(item(page, "items"), 0), "user_id"))};`)(value), 7);
+});
+
+test("conditions: &&, || and !, parenthesised as the tree is, a negated == written !==", () => {
+  const x = ref("x");
+  const cmp = (op, right = 1) => ({ compare: [x, op, lit(right)] });
+  assert.equal(jsCondition({ and: [cmp("<"), cmp("!=", null)] }), "x < 1 && x !== null");
+  assert.equal(jsCondition({ or: [{ and: [cmp("<"), cmp(">")] }, cmp("==")] }), "(x < 1 && x > 1) || x === 1");
+  assert.equal(jsCondition({ and: [{ or: [cmp("<"), cmp(">")] }, cmp("==")] }), "(x < 1 || x > 1) && x === 1");
+  assert.equal(jsCondition({ and: [{ and: [cmp("<"), cmp(">")] }, cmp("==")] }), "x < 1 && x > 1 && x === 1");
+  assert.equal(jsCondition({ not: cmp("==", null) }), "x !== null");
+  assert.equal(jsCondition({ not: cmp("!=") }), "x === 1");
+  assert.equal(jsCondition({ not: cmp("<") }), "!(x < 1)");
+  assert.equal(jsCondition({ not: { not: cmp("<") } }), "!!(x < 1)");
+  assert.equal(jsCondition({ not: { not: cmp("==") } }), "!(x !== 1)");
+  assert.equal(jsCondition({ not: { or: [cmp("<"), cmp(">")] } }), "!(x < 1 || x > 1)");
+  for (const [condition, expected] of [
+    [{ or: [{ and: [cmp("<", 5), cmp(">", 0)] }, cmp("==", 9)] }, true],
+    [{ not: { or: [cmp("<", 5), cmp(">", 0)] } }, false],
+    [{ not: { not: cmp("==", 2) } }, true],
+    [{ not: { not: cmp("==", 3) } }, false],
+  ]) {
+    assert.equal(new Function("x", `return ${jsCondition(condition)};`)(2), expected, jsCondition(condition));
+  }
 });
 
 test("calc: parentheses only where precedence needs them", () => {
@@ -1102,7 +1142,7 @@ test("malformed IR for generators, for_each, break and using is an error naming 
   const ok = base([{
     step: "for_each", line: 1, call: fnCall("gen"), bind: "v", body: [
       { step: "using", line: 2, resource: "connection", args: [ref("v")], bind: "c", body: [
-        { step: "try", line: 3, body: [{ step: "if", line: 4, left: ref("v"), op: "==", right: lit(1), then: [{ step: "break", line: 5 }], else: [] }], catch: null, finally: [{ step: "log", line: 6, message: ref("c") }] },
+        { step: "try", line: 3, body: [{ step: "if", line: 4, condition: { compare: [ref("v"), "==", lit(1)] }, then: [{ step: "break", line: 5 }], else: [] }], catch: null, finally: [{ step: "log", line: 6, message: ref("c") }] },
       ] },
     ],
   }, { step: "return", line: 7, value: null }]);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -50,4 +51,40 @@ def test_a_typed_integer_below_its_minimum_is_refused() -> None:
     ir = seed_ir()
     ir["main"].insert(0, {"step": "repeat", "times": -1, "bind": None, "body": [], "line": 9})
     with pytest.raises(ValueError, match=r"^main: line 9: a repeat times is an integer >= 0, not -1$"):
+        IrCheck(ir).check()
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"item": [{"literal": [1]}, {"literal": 0}]}, "an item is taken from a name or another item"),
+        ({"item": [{"ref": "data"}, {"literal": -1}]}, "an item's key is a field name or an integer >= 0, not -1"),
+        ({"item": [{"ref": "data"}, {"literal": 'a"b'}]}, "an item's key is a field name or an integer >= 0, not 'a\"b'"),
+        ({"item": [{"ref": "data"}, {"literal": True}]}, "an item's key is a field name or an integer >= 0, not True"),
+        ({"item": [{"ref": "data"}, {"calc": [{"literal": 1}, "+", {"literal": 1}]}]}, "an item's key is a field, an index"),
+        ({"item": [{"ref": "data"}]}, "an item is [expression, key]"),
+        ({"length": {"ref": "nope-nope"}}, "local name 'nope-nope' cannot be used"),
+    ],
+)
+def test_an_item_or_length_the_compilers_cannot_write_is_refused(message: dict, error: str) -> None:
+    ir = seed_ir()
+    ir["main"].insert(1, {"step": "log", "message": message, "line": 9})
+    with pytest.raises(ValueError, match="^main: " + re.escape(error)):
+        IrCheck(ir).check()
+
+
+@pytest.mark.parametrize(
+    ("condition", "error"),
+    [
+        ({"compare": [{"ref": "data"}, "=", {"literal": 1}]}, "unknown comparison '='"),
+        ({"and": [{"compare": [{"ref": "data"}, "==", {"literal": 1}]}]}, "and takes two or more conditions"),
+        ({"nor": []}, "malformed condition"),
+        ({"not": {"ref": "data"}}, "malformed condition"),
+        ({"or": [{"not": {"compare": [{"ref": "data"}]}}, {"not": {"compare": [{"ref": "data"}]}}]}, "compare is [expression"),
+    ],
+)
+def test_a_condition_the_compilers_cannot_write_is_refused(condition: dict, error: str) -> None:
+    ir = seed_ir()
+    ir["main"].insert(1, {"step": "if", "condition": condition, "then": [], "else": [], "line": 9})
+    with pytest.raises(ValueError, match="^main: " + re.escape(error)):
         IrCheck(ir).check()
