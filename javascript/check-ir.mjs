@@ -275,6 +275,11 @@ class Checker {
       this.item(value.item, where);
     } else if ("length" in value) {
       this.expr(value.length, where);
+    } else if ("slice" in value || "append" in value) {
+      const form = "slice" in value ? "slice" : "append";
+      const sizes = form === "slice" ? [2, 3] : [2];
+      if (!Array.isArray(value[form]) || !sizes.includes(value[form].length)) this.fail(`${where}: ${form} is a list of ${sizes.join(" or ")} expressions`);
+      for (const part of value[form]) this.expr(part, where);
     } else this.fail(`${where}: malformed expression ${JSON.stringify(value)}`);
   }
 

@@ -43,6 +43,8 @@ export function jsExpr(expr) {
   if ("calc" in expr) return jsCalc(expr);
   if ("item" in expr) return jsItem(expr);
   if ("length" in expr) return `${jsOperand(expr.length)}.length`;
+  if ("slice" in expr) return `${jsOperand(expr.slice[0])}.slice(${expr.slice.slice(1).map(jsExpr).join(", ")})`;
+  if ("append" in expr) return `[...${jsOperand(expr.append[0])}, ${jsExpr(expr.append[1])}]`;
   throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
 }
 

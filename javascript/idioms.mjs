@@ -116,7 +116,7 @@ export function cancelLine(step, controllers) {
  */
 export function mapParts(step, semaphore, item, signal = null) {
   const over = step.over;
-  const listy = isExpr(over) && ("ref" in over || "item" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
+  const listy = isExpr(over) && ("ref" in over || "item" in over || "slice" in over || "append" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
   const items = listy ? jsExpr(over) : `(${jsExpr(over)})`;
   const callee = camelCase(step.callee);
   const use = signal === null

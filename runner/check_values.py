@@ -8,6 +8,7 @@ one) becomes an EXPR of spec/PROTOCOL.md, every reference resolved in the
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -32,9 +33,31 @@ ERROR_MEMBERS = ("kind", "message")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 CONNECTIVES = ("and", "or", "not")
 """The keys of a condition that is not a comparison: ``{and: [...]}``, ``{or: [...]}``, ``{not: ...}``."""
-VALUE_FORMS = ("format", "literal", "calc", "length")
-"""The keys of the value forms, each a mapping with that single key. A single-key mapping
-whose key is close to one of these is read as a misspelling, not as data (issue 10)."""
+VALUE_FORMS = {
+    "format": ("fmt",),
+    "literal": ("lit",),
+    "calc": (),
+    "length": ("len",),
+    "slice": (),
+    "append": (),
+}
+"""The keys of the value forms, each a mapping with that single key, and the abbreviations
+taken for them. A single-key mapping whose key is one of these abbreviations, or close to
+a form's key, is read as a misspelling, not as data (issue 10)."""
+FORM_CLOSENESS = 0.75
+"""difflib's ratio from which a key is a misspelt form's: 0.6, the loader's other hints'
+cutoff, would refuse common data ({size: 3} is 0.67 from slice, {port: 80} from format);
+at 0.75 a transposed, dropped or added letter still counts (cacl, fromat, lenght, cal)."""
+
+
+def misspelt_form(key: str) -> str | None:
+    """The value form ``key`` is a misspelling of, or None."""
+    folded = key.lower()
+    for form, abbreviations in VALUE_FORMS.items():
+        if folded in abbreviations:
+            return form
+    close = difflib.get_close_matches(folded, list(VALUE_FORMS), n=1, cutoff=FORM_CLOSENESS)
+    return close[0] if close else None
 
 
 NO_TRUTHINESS = (
@@ -167,13 +190,17 @@ class ValueChecker(NodeReader):
                 return None if value is MISSING else {"literal": value}
             if set(entries) == {"length"}:
                 return self.length(entries["length"][1], scope, depth + 1)
+            if set(entries) == {"slice"}:
+                return self.slice(entries["slice"][1], scope, depth + 1)
+            if set(entries) == {"append"}:
+                return self.append(entries["append"][1], scope, depth + 1)
             if len(entries) == 1:
                 ((key, (key_node, _)),) = entries.items()
-                hint = did_you_mean(key.lower(), VALUE_FORMS)
-                if hint:
+                form = misspelt_form(key)
+                if form is not None:
                     self.error(
                         key_node,
-                        f"unknown value form '{key}'{hint} (a map with this one key is written {{literal: {{{key}: ...}}}})",
+                        f"unknown value form '{key}'; did you mean '{form}'? (a map with this one key is written {{literal: {{{key}: ...}}}})",
                     )
                     return None
             by_key = {key: self.expr(value, scope, depth + 1) for key, (_, value) in entries.items()}
@@ -333,14 +360,61 @@ class ValueChecker(NodeReader):
 
     def length(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
         """``{length: $items}``: how many items a list holds (``len`` / ``.length``)."""
+        value = self.list_operand(node, scope, depth, "length takes a list or a string")
+        return None if value is None else {"length": value}
+
+    def list_operand(self, node: yaml.Node, scope: Scope, depth: int, rule: str) -> dict | None:
+        """A value that should be a list (or a string): one the loader can see is not
+        (a number, a map, a calc, a length) is rejected with ``rule``."""
         value = self.expr(node, scope, depth)
         if value is None:
             return None
         literal = value.get("literal", [])
-        if "calc" in value or "object" in value or isinstance(literal, (dict, bool, int, float)) or literal is None:
-            self.error(node, f"length takes a list or a string, not {describe(node)}")
+        if any(form in value for form in ("calc", "object", "length")) or not isinstance(literal, (list, str)):
+            self.error(node, f"{rule}, not {describe(node)}")
             return None
-        return {"length": value}
+        return value
+
+    def slice(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
+        """``{slice: [$items, 1, 3]}``: the items from start up to end (``items[1:3]`` /
+        ``items.slice(1, 3)``); without an end, to the end."""
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) not in (2, 3):
+            self.error(node, "slice takes [list, start] or [list, start, end], for example [$items, 0, 10]")
+            return None
+        base = self.list_operand(node.value[0], scope, depth + 1, "slice takes a list or a string")
+        bounds = [self.expr(bound, scope, depth + 1) for bound in node.value[1:]]
+        for bound, bound_node in zip(bounds, node.value[1:], strict=True):
+            if bound is None or "literal" not in bound:
+                continue
+            if bound["literal"] is None:
+                # Python's x[1:None] slices to the end; JavaScript's x.slice(1, null) is x.slice(1, 0).
+                self.error(
+                    bound_node,
+                    "slice bounds are integers, not null; leave the end out to take the rest "
+                    "(null is the end in Python and 0 in JavaScript)",
+                )
+                return None
+            if not isinstance(bound["literal"], int) or isinstance(bound["literal"], bool):
+                self.error(bound_node, f"slice bounds are integers, not {describe(bound_node)}")
+                return None
+        if base is None or any(bound is None for bound in bounds):
+            return None
+        return {"slice": [base, *bounds]}
+
+    def append(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
+        """``{append: [$items, $item]}``: a new list, the items and one more (``[*items,
+        item]`` / ``[...items, item]``)."""
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
+            self.error(node, "append takes [list, value], for example [$items, $item]")
+            return None
+        base = self.list_operand(node.value[0], scope, depth + 1, "append takes a list first")
+        value = self.expr(node.value[1], scope, depth + 1)
+        if base is None or value is None:
+            return None
+        if "literal" in base and not isinstance(base["literal"], list):
+            self.error(node.value[0], f"append takes a list first, not {describe(node.value[0])}")
+            return None
+        return {"append": [base, value]}
 
     def format(self, node: yaml.Node, scope: Scope) -> dict | None:
         """``{format: "got {data}"}``: literal text with ``{name}`` holes; ``{{``/``}}`` are braces."""

@@ -90,9 +90,8 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 import asyncparity_runtime
-from asyncparity.check_values import REFERENCE, VALUE_FORMS
+from asyncparity.check_values import REFERENCE, VALUE_FORMS, misspelt_form
 from asyncparity.compare import same_events
-from asyncparity.diagnostics import did_you_mean
 from asyncparity.load import load_text
 from asyncparity.model import TARGETS
 from asyncparity.names import JS_RESERVED_SPELLINGS, RESERVED_NAMES, camel_case
@@ -124,7 +123,8 @@ DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter, whe
 # Types of values, as far as the portable comparisons and calc need them:
 # nat: a small integer >= 0 (may feed a sleep or a calc); int: any integer, kept out of
 # multiplication; str: text; json: any JSON value; rec: a record of known shape,
-# {n: nat, s: str, l: [nat, nat]}, read by field and index ($r.n, $r.l[1], {length: $r.l}).
+# {n: nat, s: str, l: [nat, nat]}, read by field and index ($r.n, $r.l[1], {length: $r.l},
+# {slice: [$r.l, -1]}, {append: [$r.l, ...]}).
 NAT, INT, STR, JSON, REC = "nat", "int", "str", "json", "rec"
 
 
@@ -286,7 +286,7 @@ def literal(value: object) -> object:
     if isinstance(value, list):
         return [literal(item) for item in value]
     if isinstance(value, dict):
-        if len(value) == 1 and (set(value) <= set(VALUE_FORMS) or did_you_mean(next(iter(value)).lower(), VALUE_FORMS)):
+        if len(value) == 1 and (set(value) <= set(VALUE_FORMS) or misspelt_form(next(iter(value)))):
             return {"literal": value}
         return {key: literal(item) for key, item in value.items()}
     return value
@@ -404,7 +404,12 @@ class Builder:
         if how == "field":
             record = self.pick(records)
             numbers: list = [f"${record}.n", f"${record}.l[0]", f"${record}.l[1]", {"length": f"${record}.l"}]
-            return self.pick({STR: [f"${record}.s"], JSON: [*numbers, f"${record}.s", f"${record}.l"]}.get(type_, numbers))
+            lists: list = [
+                f"${record}.l",
+                {"slice": [f"${record}.l", self.number(-3, 3), *[self.number(-3, 3)] * self.chance(50)]},
+                {"append": [f"${record}.l", self.expr(scope, JSON, depth + 1)]},
+            ]
+            return self.pick({STR: [f"${record}.s"], JSON: [*numbers, f"${record}.s", *lists]}.get(type_, numbers))
         if how == "calc":
             if type_ == NAT:
                 return {"calc": [self.expr(scope, NAT, depth + 1), self.pick(["+", "*"]), self.number(0, 5)]}

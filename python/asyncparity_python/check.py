@@ -200,6 +200,13 @@ class IrCheck:
             self._item(expr["item"], where)
         if "length" in expr:
             self._expr(expr["length"], where)
+        for form, sizes in (("slice", (2, 3)), ("append", (2,))):
+            if form in expr:
+                parts = expr[form]
+                if not isinstance(parts, list) or len(parts) not in sizes or not all(isinstance(part, dict) for part in parts):
+                    raise ValueError(f"{where}: {form} is a list of {' or '.join(map(str, sizes))} expressions, not {parts!r}")
+                for part in parts:
+                    self._expr(part, where)
 
     def _condition(self, condition: object, where: str) -> None:
         """A comparison of two expressions, ``and`` / ``or`` of two or more conditions, or

@@ -820,7 +820,24 @@ class _Program:
             return self._item(expr)
         if "length" in expr:
             return f"len({self._expr(expr['length'])})"
+        if "slice" in expr:
+            return self._slice(expr["slice"])
+        if "append" in expr:
+            base, value = expr["append"]
+            return f"[*{self._expr(base)}, {self._expr(value)}]"
         raise ValueError(f"unknown expression {sorted(expr)!r}")
+
+    def _slice(self, parts: list) -> str:
+        """``items[1:3]``, ``items[start + 1 :]``: spaces around the colon when a bound is
+        more than a name or a number, as ruff format (and black) write a slice."""
+        base, *bounds = parts
+        # A start of 0 is left out, as a developer writes it: items[:2].
+        texts = ["" if bound == {"literal": 0} and index == 0 else self._expr(bound) for index, bound in enumerate(bounds)]
+        simple = all("ref" in bound and not bound.get("member") or "literal" in bound for bound in bounds)
+        colon = ":" if simple else " : "
+        if len(texts) == 1:
+            return f"{self._expr(base)}[{texts[0]}{colon.rstrip() if texts[0] else ':'}]"
+        return f"{self._expr(base)}[{texts[0]}{colon if texts[0] else colon.lstrip()}{texts[1]}]"
 
     def _item(self, expr: dict, in_f_string: bool = False) -> str:
         """``page["next"]``, ``results[0]``, ``counts[key]``: a subscription, for a list's

@@ -236,6 +236,8 @@ test("malformed IR is an error naming the scenario and the step line, never code
   bad((ir) => { ir.main.push({ step: "log", message: { item: [{ ref: "data" }, { literal: -1 }] } }); }, /an item's key is a field name or an integer >= 0, not -1/);
   bad((ir) => { ir.main.push({ step: "if", condition: { and: [{ compare: [{ literal: 1 }, "==", { literal: 1 }] }] }, then: [], else: [] }); }, /and takes two or more conditions/);
   bad((ir) => { ir.main.push({ step: "if", condition: { not: { ref: "data" } }, then: [], else: [] }); }, /malformed condition/);
+  bad((ir) => { ir.main.push({ step: "log", message: { slice: [{ ref: "data" }] } }); }, /slice is a list of 2 or 3 expressions/);
+  bad((ir) => { ir.main.push({ step: "log", message: { append: [{ ref: "data" }, { ref: "x); evil(" }] } }); }, /is not a name/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: { ref: "x); evil(" } }); }, /is not a name/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: "30); evil(" }); }, /ms must be an integer/);
   bad((ir) => { ir.main.push({ step: "timeout", ms: 50, body: [] }); }, /a timeout needs "TimeoutError" listed in errors/);
@@ -450,6 +452,11 @@ test("items: a field after a dot, an index or a computed key in brackets, never 
   assert.equal(jsExpr({ length: item(page, "items") }), "nextPage.items.length");
   assert.equal(jsExpr({ length: calc(ref("a"), "+", ref("b")) }), "(a + b).length");
   assert.equal(jsExpr(fmt("first ", item(item(page, "items"), 0), "!")), "`first ${nextPage.items[0]}!`");
+  const items = ref("items");
+  assert.equal(jsExpr({ slice: [items, lit(1), lit(3)] }), "items.slice(1, 3)");
+  assert.equal(jsExpr({ slice: [items, lit(-2)] }), "items.slice(-2)");
+  assert.equal(jsExpr({ slice: [{ append: [items, ref("reading")] }, lit(-3)] }), "[...items, reading].slice(-3)");
+  assert.equal(jsExpr({ slice: [items, calc(ref("a"), "+", 1), { length: items }] }), "items.slice(a + 1, items.length)");
   const value = { items: [{ user_id: 7 }], next: null };
   assert.equal(new Function("nextPage", `return ${jsExpr(item(item(item(page, "items"), 0), "user_id"))};`)(value), 7);
 });

@@ -64,6 +64,9 @@ def test_a_typed_integer_below_its_minimum_is_refused() -> None:
         ({"item": [{"ref": "data"}, {"calc": [{"literal": 1}, "+", {"literal": 1}]}]}, "an item's key is a field, an index"),
         ({"item": [{"ref": "data"}]}, "an item is [expression, key]"),
         ({"length": {"ref": "nope-nope"}}, "local name 'nope-nope' cannot be used"),
+        ({"slice": [{"ref": "data"}]}, "slice is a list of 2 or 3 expressions"),
+        ({"append": [{"ref": "data"}, 1]}, "append is a list of 2 expressions"),
+        ({"append": [{"ref": "data"}, {"ref": "Bad-Name"}]}, "local name 'Bad-Name' cannot be used"),
     ],
 )
 def test_an_item_or_length_the_compilers_cannot_write_is_refused(message: dict, error: str) -> None:

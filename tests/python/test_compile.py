@@ -459,3 +459,27 @@ def test_conditions_are_and_or_not_with_parentheses_where_the_tree_has_them(cond
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compile(source, "program.py", "exec")
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ({"slice": [{"ref": "items"}, {"literal": 1}, {"literal": 3}]}, "items[1:3]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}, {"literal": 3}]}, "items[:3]"),
+        ({"slice": [{"ref": "items"}, {"literal": -2}]}, "items[-2:]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}]}, "items[:]"),
+        ({"slice": [{"ref": "items"}, {"calc": [{"ref": "n"}, "+", ONE]}]}, "items[n + 1 :]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}, {"length": {"ref": "items"}}]}, "items[: len(items)]"),
+        ({"slice": [{"ref": "items"}, {"ref": "n"}, {"length": {"ref": "items"}}]}, "items[n : len(items)]"),
+        ({"append": [{"ref": "items"}, {"ref": "n"}]}, "[*items, n]"),
+    ],
+)
+def test_slices_and_appends_are_written_as_ruff_format_writes_them(expr: dict, expected: str) -> None:
+    ir = scenario(
+        [
+            {"step": "set", "bind": "items", "value": {"literal": [1, 2, 3]}},
+            {"step": "set", "bind": "n", "value": ONE},
+            {"step": "log", "message": expr},
+        ]
+    )
+    assert body(compile_program(ir)).splitlines()[-1] == f"    log({expected})"

@@ -1014,8 +1014,13 @@ def _main_of(steps: str) -> list[dict]:
         ("Calc", "calc"),
         ("fromat", "format"),
         ("form", "format"),
+        ("fmt", "format"),
         ("literl", "literal"),
+        ("lit", "literal"),
         ("lenght", "length"),
+        ("len", "length"),
+        ("slcie", "slice"),
+        ("apend", "append"),
     ],
 )
 def test_a_single_key_close_to_a_value_form_is_a_misspelling(key: str, form: str) -> None:
@@ -1025,9 +1030,14 @@ def test_a_single_key_close_to_a_value_form_is_a_misspelling(key: str, form: str
 
 
 def test_a_single_key_close_to_no_form_and_a_wrapped_misspelling_are_data() -> None:
-    main = _main_of("  - log: {cost: 5}\n  - log: {literal: {cacl: 1}}\n  - log: {cacl: 1, to: 2}\n")
+    # Everyday keys the loader's usual 0.6 closeness would take for forms: size (slice),
+    # port and sort (format), price (slice), filter (literal), client (length).
+    data = ["cost", "size", "port", "sort", "price", "filter", "client"]
+    main = _main_of(
+        "".join(f"  - log: {{{key}: 5}}\n" for key in data) + "  - log: {literal: {cacl: 1}}\n  - log: {cacl: 1, to: 2}\n"
+    )
     assert [step["message"] for step in main] == [
-        {"literal": {"cost": 5}},
+        *({"literal": {key: 5}} for key in data),
         {"literal": {"cacl": 1}},
         {"literal": {"cacl": 1, "to": 2}},
     ]
