@@ -833,7 +833,7 @@ class _Program:
         base, *bounds = parts
         # A start of 0 is left out, as a developer writes it: items[:2].
         texts = ["" if bound == {"literal": 0} and index == 0 else self._expr(bound) for index, bound in enumerate(bounds)]
-        simple = all("ref" in bound and not bound.get("member") or "literal" in bound for bound in bounds)
+        simple = all(("ref" in bound and not bound.get("member")) or "literal" in bound for bound in bounds)
         colon = ":" if simple else " : "
         if len(texts) == 1:
             return f"{self._expr(base)}[{texts[0]}{colon.rstrip() if texts[0] else ':'}]"
