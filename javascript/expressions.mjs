@@ -1,7 +1,8 @@
 /**
  * The IR's expressions, calls and conditions in JavaScript, the same in both renderings:
- * `jsExpr`, `jsCall`, `jsCondition` (a condition of an `if`), the catch's kind filter, and the promises the
- * waiting steps wait for (a sleep, a fan-out, a queue's put or get, a resource's open).
+ * `jsExpr`, `jsCall`, `jsCondition` (an `if`'s condition), the catch's kind filter, and
+ * the promises the waiting steps wait for (a sleep, a fan-out, a queue's put or get, a
+ * resource's open).
  *
  * Standard library only (Node 20+).
  *
