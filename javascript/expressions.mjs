@@ -124,7 +124,8 @@ const NEGATED = { "==": "!=", "!=": "==" };
  * (`==` is `===`, `!=` is `!==`), `&&`, `||` and `!`. An `and` inside an `or` (or the
  * reverse) goes in parentheses, although `&&` binds tighter than `||`, as ESLint's
  * no-mixed-operators asks; an `and` or `or` under `!`, and a comparison under `!`, need
- * them. The negation of `==` or `!=` is the other operator, as a developer writes it.
+ * them. The negation of `==` or `!=` is the other operator, as a developer writes it,
+ * and a double negation is what it negates.
  * Every operand is a comparison or another condition, so JavaScript's truthiness (an
  * empty array is true, where Python's empty list is false) never decides.
  *
@@ -141,14 +142,13 @@ export function jsCondition(condition, around = "") {
   }
   if ("not" in condition) {
     const inner = condition.not;
+    // Every condition is a boolean in both languages: !!C is C.
+    if (isExpr(inner) && "not" in inner) return jsCondition(inner.not, around);
     if (isExpr(inner) && "compare" in inner && NEGATED[inner.compare[1]]) {
       const [left, op, right] = inner.compare;
       return jsCondition({ compare: [left, NEGATED[op], right] }, around);
     }
-    const text = jsCondition(inner);
-    // `!!(a < b)`; any other operand, a negated == or != included, in parentheses.
-    const unary = isExpr(inner) && "not" in inner && !(isExpr(inner.not) && "compare" in inner.not && NEGATED[inner.not.compare[1]]);
-    return unary ? `!${text}` : `!(${text})`;
+    return `!(${jsCondition(inner)})`;
   }
   const connective = "and" in condition ? "and" : "or" in condition ? "or" : null;
   if (connective === null) throw new TypeError(`malformed condition: ${JSON.stringify(condition)}`);

@@ -767,20 +767,21 @@ class _Program:
         An ``and`` inside an ``or`` (or the reverse) goes in parentheses, although
         ``and`` binds tighter, so that the program reads as the tree; under ``not`` an
         ``and``, an ``or`` and a comparison do too. The negation of ``==`` or ``!=`` is
-        the other operator (``x is not None``, not ``not x is None``: pycodestyle E714).
+        the other operator (``x is not None``, not ``not x is None``: pycodestyle E714),
+        and a double negation is what it negates.
         Every operand is a comparison or another condition, so Python's truthiness (an
         empty list is false, where JavaScript's empty array is true) never decides."""
         if "compare" in condition:
             return self._comparison(*condition["compare"])
         if "not" in condition:
             inner = condition["not"]
+            if "not" in inner:
+                # Every condition is a boolean in both languages: not not C is C (ruff's SIM208).
+                return self._condition(inner["not"], around)
             if "compare" in inner and inner["compare"][1] in _NEGATED:
                 left, op, right = inner["compare"]
                 return self._comparison(left, _NEGATED[op], right)
-            text = self._condition(inner)
-            # `not not (a < b)`; any other operand, a negated == or != included, in parentheses.
-            unary = "not" in inner and not ("compare" in inner["not"] and inner["not"]["compare"][1] in _NEGATED)
-            return f"not {text}" if unary else f"not ({text})"
+            return f"not ({self._condition(inner)})"
         connective = "and" if "and" in condition else "or" if "or" in condition else None
         if connective is None:
             raise ValueError(f"malformed condition {sorted(condition)!r}")

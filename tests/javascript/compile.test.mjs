@@ -471,8 +471,9 @@ test("conditions: &&, || and !, parenthesised as the tree is, a negated == writt
   assert.equal(jsCondition({ not: cmp("==", null) }), "x !== null");
   assert.equal(jsCondition({ not: cmp("!=") }), "x === 1");
   assert.equal(jsCondition({ not: cmp("<") }), "!(x < 1)");
-  assert.equal(jsCondition({ not: { not: cmp("<") } }), "!!(x < 1)");
-  assert.equal(jsCondition({ not: { not: cmp("==") } }), "!(x !== 1)");
+  assert.equal(jsCondition({ not: { not: cmp("<") } }), "x < 1");
+  assert.equal(jsCondition({ not: { not: cmp("==") } }), "x === 1");
+  assert.equal(jsCondition({ or: [{ not: { not: { and: [cmp("<"), cmp(">")] } } }, cmp("==")] }), "(x < 1 && x > 1) || x === 1");
   assert.equal(jsCondition({ not: { or: [cmp("<"), cmp(">")] } }), "!(x < 1 || x > 1)");
   for (const [condition, expected] of [
     [{ or: [{ and: [cmp("<", 5), cmp(">", 0)] }, cmp("==", 9)] }, true],

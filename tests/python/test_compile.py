@@ -442,8 +442,17 @@ def test_fields_and_indexes_are_subscriptions_with_single_quotes_inside_an_f_str
         ({"not": {"compare": [X, "==", NONE]}}, "x is not None"),
         ({"not": {"compare": [X, "!=", ONE]}}, "x == 1"),
         ({"not": {"compare": [X, "<", ONE]}}, "not (x < 1)"),
-        ({"not": {"not": {"compare": [X, "<", ONE]}}}, "not not (x < 1)"),
-        ({"not": {"not": {"compare": [X, "==", ONE]}}}, "not (x != 1)"),
+        ({"not": {"not": {"compare": [X, "<", ONE]}}}, "x < 1"),
+        ({"not": {"not": {"compare": [X, "==", ONE]}}}, "x == 1"),
+        (
+            {
+                "or": [
+                    {"not": {"not": {"and": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}}},
+                    {"compare": [X, "==", ONE]},
+                ]
+            },
+            "(x < 1 and x > 1) or x == 1",
+        ),
         ({"not": {"or": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}}, "not (x < 1 or x > 1)"),
     ],
 )
