@@ -28,6 +28,7 @@ const NAME = /^[a-z][a-z0-9_]*$/;
 const KIND = /^[A-Z][A-Za-z0-9]*$/;
 const OPS = new Set(["==", "!=", "<", "<=", ">", ">="]);
 const CALC_OPS = new Set(["+", "-", "*"]);
+const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/; // an item's field: written bare after a dot, quoted in a Python f-string
 const LIMIT_KEYS = new Set(["virtual_time", "timer_firings", "turns_per_instant"]);
 const ON_CANCEL = new Set(["stop", "ignore"]);
 
@@ -98,9 +99,7 @@ export const FIELD_TYPES = Object.freeze({
     if (value !== null && typeof value === "object") check.expr(value, at);
     else check.count(value, `${at}: ${field}`, 0);
   },
-  comparison: (check, value, at) => {
-    if (!OPS.has(value)) check.fail(`${at}: unknown comparison ${JSON.stringify(value)}`);
-  },
+  condition: (check, value, at) => check.condition(value, at),
   queue: (check, value, at, field) => {
     check.name(value, `${at}: ${field}`);
     if (!check.queueNames.has(value)) check.fail(`${at}: queue ${JSON.stringify(value)} is not listed in queues`);
@@ -302,7 +301,59 @@ class Checker {
       if (!CALC_OPS.has(value.calc[1])) this.fail(`${where}: unknown calc operator ${JSON.stringify(value.calc[1])}`);
       this.expr(value.calc[0], where);
       this.expr(value.calc[2], where);
+    } else if ("item" in value) {
+      this.item(value.item, where);
+    } else if ("length" in value) {
+      this.expr(value.length, where);
+    } else if ("slice" in value || "append" in value) {
+      const form = "slice" in value ? "slice" : "append";
+      const sizes = form === "slice" ? [2, 3] : [2];
+      if (!Array.isArray(value[form]) || !sizes.includes(value[form].length)) this.fail(`${where}: ${form} is a list of ${sizes.join(" or ")} expressions`);
+      for (const part of value[form]) this.expr(part, where);
     } else this.fail(`${where}: malformed expression ${JSON.stringify(value)}`);
+  }
+
+  /**
+   * A condition (spec/PROTOCOL.md "Conditions"): a comparison of two expressions, or
+   * `and` / `or` of two or more conditions, or `not` of one.
+   */
+  condition(value, where) {
+    if (value === null || typeof value !== "object" || Array.isArray(value) || Object.keys(value).length !== 1) {
+      this.fail(`${where}: malformed condition ${JSON.stringify(value)}`);
+    }
+    if ("compare" in value) {
+      if (!Array.isArray(value.compare) || value.compare.length !== 3) this.fail(`${where}: compare must be [expression, comparison, expression]`);
+      if (!OPS.has(value.compare[1])) this.fail(`${where}: unknown comparison ${JSON.stringify(value.compare[1])}`);
+      this.expr(value.compare[0], where);
+      this.expr(value.compare[2], where);
+    } else if ("and" in value || "or" in value) {
+      const parts = value.and ?? value.or;
+      if (!Array.isArray(parts) || parts.length < 2) this.fail(`${where}: ${"and" in value ? "and" : "or"} takes two or more conditions`);
+      for (const part of parts) this.condition(part, where);
+    } else if ("not" in value) {
+      this.condition(value.not, where);
+    } else this.fail(`${where}: malformed condition ${JSON.stringify(value)}`);
+  }
+
+  /**
+   * `[base, key]` of an item: the base a name or another item; the key a field name, an
+   * index >= 0, a name or an item (spec/PROTOCOL.md "Expressions").
+   */
+  item(value, where) {
+    if (!Array.isArray(value) || value.length !== 2 || !value.every((part) => part && typeof part === "object" && !Array.isArray(part))) {
+      this.fail(`${where}: an item is [expression, key]`);
+    }
+    const [base, key] = value;
+    const isName = (expr) => "ref" in expr && expr.member == null;
+    if (!("item" in base) && !isName(base)) this.fail(`${where}: an item is taken from a name or another item`);
+    this.expr(base, where);
+    if ("literal" in key) {
+      const field = typeof key.literal === "string" && FIELD.test(key.literal);
+      const index = Number.isSafeInteger(key.literal) && key.literal >= 0;
+      if (!field && !index) this.fail(`${where}: an item's key is a field name or an integer >= 0, not ${JSON.stringify(key.literal)}`);
+    } else if ("item" in key || isName(key)) {
+      this.expr(key, where);
+    } else this.fail(`${where}: an item's key is a field, an index, a name or an item`);
   }
 
   call(value, where) {

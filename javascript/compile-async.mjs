@@ -42,7 +42,7 @@ import { renderStmts } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
-  letLines, mapParts, repeatHead, startStepLines, usingNames,
+  letLines, mapParts, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -127,7 +127,7 @@ export const RENDERINGS = Object.freeze({
   race: compileWait,
   if: (step, plan, scope, signal) => [{
     t: "if",
-    cond: jsCondition(step),
+    cond: jsCondition(step.condition),
     then: block(step.then ?? [], plan, scope.child(), signal),
     else: block(step.else ?? [], plan, scope.child(), signal),
   }],
@@ -139,7 +139,7 @@ export const RENDERINGS = Object.freeze({
   any: compileWait,
   timeout: compileTimeout,
   group: compileWait,
-  set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsExpr(step.value)};`)],
+  set: (step, plan) => [line(setLine(step, bindingPrefix(step, plan)))],
   cancel: (step, plan) => [line(cancelLine(step, plan.controllers))],
   now: (step, plan) => [line(`${bindingPrefix(step, plan)}world.now();`)],
   map: (step, plan, scope, signal) => {
@@ -168,7 +168,7 @@ export const RENDERINGS = Object.freeze({
   using: compileUsing,
   while: (step, plan, scope, signal) => [{
     t: "block",
-    open: `while (${jsCondition(step)}) {`,
+    open: `while (${jsCondition(step.condition)}) {`,
     body: block(step.body, plan, scope.child(), signal),
     close: "}",
   }],

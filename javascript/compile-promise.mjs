@@ -83,7 +83,7 @@ import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.m
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
   AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
-  letLines, mapParts, repeatCount, repeatHead, startStepLines, usingNames,
+  letLines, mapParts, repeatCount, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
   SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
@@ -260,7 +260,7 @@ export const RENDERINGS = Object.freeze({
   any: wait,
   timeout: (steps, i, k, scope, cx, out) => endsList(out, compileTimeout(steps, i, k, scope, cx)),
   group: wait,
-  set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsExpr(steps[i].value)};`, true)]),
+  set: (steps, i, k, scope, cx, out) => goesOn(out, [line(setLine(steps[i], bindingPrefix(steps[i], cx.plan)), true)]),
   cancel: (steps, i, k, scope, cx, out) => goesOn(out, [line(cancelLine(steps[i], cx.controllers), true)]),
   now: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}world.now();`, true)]),
   map: wait,
@@ -282,7 +282,7 @@ export const RENDERINGS = Object.freeze({
   while: (steps, i, k, scope, cx, out) => {
     if (!isSyncOnly(steps[i].body)) return endsList(out, compileLoop(steps, i, k, scope, cx));
     const body = compileSteps(steps[i].body, 0, nativeLoop(k), scope.child(), cx);
-    return goesOn(out, [{ t: "block", open: `while (${jsCondition(steps[i])}) {`, body, close: "}" }]);
+    return goesOn(out, [{ t: "block", open: `while (${jsCondition(steps[i].condition)}) {`, body, close: "}" }]);
   },
   continue: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "continue")]),
   rethrow: (steps, i, k, scope, cx, out) => {
@@ -949,7 +949,7 @@ function mentions(text, name) {
 function ifStmt(step, k, scope, cx) {
   return {
     t: "if",
-    cond: jsCondition(step),
+    cond: jsCondition(step.condition),
     then: compileSteps(step.then ?? [], 0, k, scope.child(), cx),
     else: compileSteps(step.else ?? [], 0, k, scope.child(), cx),
   };
@@ -984,7 +984,7 @@ function compileIf(steps, i, k, scope, cx) {
   if ((thenExits && isSyncOnly(step.else)) || (elseExits && isSyncOnly(step.then))) {
     const stmt = {
       t: "if",
-      cond: jsCondition(step),
+      cond: jsCondition(step.condition),
       then: compileSteps(step.then ?? [], 0, thenExits ? k : { ...k, tail: FALL }, scope.child(), cx),
       else: compileSteps(step.else ?? [], 0, elseExits ? k : { ...k, tail: FALL }, scope.child(), cx),
     };
@@ -1031,7 +1031,7 @@ function compileLoop(steps, i, k, scope, cx) {
     next = `${loop}(${counter} + 1)`;
     first = `${loop}(0)`;
   } else {
-    cond = jsCondition(step);
+    cond = jsCondition(step.condition);
   }
   const out = [];
   let after;

@@ -1,7 +1,8 @@
 /**
  * The IR's expressions, calls and conditions in JavaScript, the same in both renderings:
- * `jsExpr`, `jsCall`, `jsCondition`, the catch's kind filter, and the promises the
- * waiting steps wait for (a sleep, a fan-out, a queue's put or get, a resource's open).
+ * `jsExpr`, `jsCall`, `jsCondition` (an `if`'s condition), the catch's kind filter, and
+ * the promises the waiting steps wait for (a sleep, a fan-out, a queue's put or get, a
+ * resource's open).
  *
  * Standard library only (Node 20+).
  *
@@ -41,7 +42,38 @@ export function jsExpr(expr) {
   if ("list" in expr) return `[${expr.list.map(jsExpr).join(", ")}]`;
   if ("object" in expr) return jsObject(expr.object.map(([key, item]) => [key, jsExpr(item)]));
   if ("calc" in expr) return jsCalc(expr);
+  if ("item" in expr) return jsItem(expr);
+  if ("length" in expr) return `${jsOperand(expr.length)}.length`;
+  if ("slice" in expr) return `${jsOperand(expr.slice[0])}.slice(${expr.slice.slice(1).map(jsExpr).join(", ")})`;
+  if ("append" in expr) return `[...${jsOperand(expr.append[0])}, ${jsExpr(expr.append[1])}]`;
   throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
+}
+
+/** An expression as the object of a member access: a calc goes in parentheses. */
+function jsOperand(expr) {
+  const text = jsExpr(expr);
+  return isExpr(expr) && "calc" in expr ? `(${text})` : text;
+}
+
+/** A field name JavaScript writes after a dot (the loader's fields all are). */
+const DOT_FIELD = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * `{"item": [base, key]}`: `page.next`, `results[0]`, `counts[key]`. A missing field or
+ * an index past the end reads `undefined`, where Python raises KeyError or IndexError
+ * (spec/LANGUAGE.md "Fields and indexes"). A field keeps its spelling: it is data, not a
+ * scenario name, so it is not camelCased.
+ *
+ * @param {{item: [object, object]}} expr
+ * @returns {string}
+ */
+function jsItem(expr) {
+  const [base, key] = expr.item;
+  const object = jsExpr(base);
+  if (isExpr(key) && "literal" in key && typeof key.literal === "string" && DOT_FIELD.test(key.literal)) {
+    return `${object}.${key.literal}`;
+  }
+  return `${object}[${jsExpr(key)}]`;
 }
 
 /**
@@ -84,16 +116,44 @@ export function jsCall(call, signal) {
   return `${camelCase(call.callee)}(${args.join(", ")})`;
 }
 
+/** `==` / `!=` negated: `!(a === b)` is written `a !== b`. */
+const NEGATED = { "==": "!=", "!=": "==" };
+
 /**
- * The condition of an `if` or a `while` step: `==` is `===`, `!=` is `!==`.
+ * The condition of an `if` or a `while` (spec/PROTOCOL.md "Conditions") as JavaScript: a comparison
+ * (`==` is `===`, `!=` is `!==`), `&&`, `||` and `!`. An `and` inside an `or` (or the
+ * reverse) goes in parentheses, although `&&` binds tighter than `||`, as ESLint's
+ * no-mixed-operators asks; an `and` or `or` under `!`, and a comparison under `!`, need
+ * them. The negation of `==` or `!=` is the other operator, as a developer writes it,
+ * and a double negation is what it negates.
+ * Every operand is a comparison or another condition, so JavaScript's truthiness (an
+ * empty array is true, where Python's empty list is false) never decides.
  *
- * @param {{left: object, op: string, right: object}} step
+ * @param {object} condition
+ * @param {string} [around] the connective this condition is an operand of, if any.
  * @returns {string}
  */
-export function jsCondition(step) {
-  const op = COMPARISONS[step.op];
-  if (!op) throw new TypeError(`unknown comparison ${JSON.stringify(step.op)}`);
-  return `${jsExpr(step.left)} ${op} ${jsExpr(step.right)}`;
+export function jsCondition(condition, around = "") {
+  if (condition === null || typeof condition !== "object") throw new TypeError(`malformed condition: ${JSON.stringify(condition)}`);
+  if ("compare" in condition) {
+    const [left, op, right] = condition.compare;
+    if (!COMPARISONS[op]) throw new TypeError(`unknown comparison ${JSON.stringify(op)}`);
+    return `${jsExpr(left)} ${COMPARISONS[op]} ${jsExpr(right)}`;
+  }
+  if ("not" in condition) {
+    const inner = condition.not;
+    // Every condition is a boolean in both languages: !!C is C.
+    if (isExpr(inner) && "not" in inner) return jsCondition(inner.not, around);
+    if (isExpr(inner) && "compare" in inner && NEGATED[inner.compare[1]]) {
+      const [left, op, right] = inner.compare;
+      return jsCondition({ compare: [left, NEGATED[op], right] }, around);
+    }
+    return `!(${jsCondition(inner)})`;
+  }
+  const connective = "and" in condition ? "and" : "or" in condition ? "or" : null;
+  if (connective === null) throw new TypeError(`malformed condition: ${JSON.stringify(condition)}`);
+  const text = condition[connective].map((part) => jsCondition(part, connective)).join(connective === "and" ? " && " : " || ");
+  return around !== "" && around !== connective ? `(${text})` : text;
 }
 
 /**

@@ -124,7 +124,7 @@ export function cancelLine(step, controllers) {
  */
 export function mapParts(step, semaphore, item, signal = null) {
   const over = step.over;
-  const listy = isExpr(over) && ("ref" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
+  const listy = isExpr(over) && ("ref" in over || "item" in over || "slice" in over || "append" in over || "list" in over || ("literal" in over && Array.isArray(over.literal)));
   const items = listy ? jsExpr(over) : `(${jsExpr(over)})`;
   const callee = camelCase(step.callee);
   const use = signal === null
@@ -239,4 +239,19 @@ export function repeatCount(step) {
 export function usingNames(step, scope) {
   const handle = scope.fresh(`${camelCase(step.resource)}Handle`);
   return { handle, bind: step.bind ? [`const ${camelCase(step.bind)} = ${handle}.value;`] : [] };
+}
+
+/**
+ * A set step's statement, in both compilers: `const total = a + b;`. When nothing reads
+ * the name (`prefix` is empty), the value alone, still computed as Python computes it
+ * (reading a field of null throws in both languages); an object literal then goes in
+ * parentheses, since at the start of a statement `{` opens a block.
+ *
+ * @param {object} step the set step.
+ * @param {string} prefix bindingPrefix's text for it.
+ * @returns {string}
+ */
+export function setLine(step, prefix) {
+  const value = jsExpr(step.value);
+  return `${prefix}${prefix === "" && value.startsWith("{") ? `(${value})` : value};`;
 }

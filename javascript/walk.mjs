@@ -61,7 +61,16 @@ function stepExprs(step) {
     if (Array.isArray(value)) exprs.push(...value);
     else if (isExpr(value)) exprs.push(value);
   }
+  for (const [, condition] of fieldsOfType(step, "condition")) exprs.push(...conditionExprs(condition));
   return exprs;
+}
+
+/** The expressions a condition compares, left to right. */
+export function conditionExprs(condition) {
+  if (!isExpr(condition)) return [];
+  if ("compare" in condition) return [condition.compare[0], condition.compare[2]];
+  if ("not" in condition) return conditionExprs(condition.not);
+  return (condition.and ?? condition.or ?? []).flatMap(conditionExprs);
 }
 
 /** Calls `visit(name)` for every name an expression refers to. */
@@ -74,7 +83,10 @@ function forEachRef(expr, visit) {
   else if ("calc" in expr) {
     forEachRef(expr.calc[0], visit);
     forEachRef(expr.calc[2], visit);
-  }
+  } else if ("item" in expr) for (const part of expr.item) forEachRef(part, visit);
+  else if ("length" in expr) forEachRef(expr.length, visit);
+  else if ("slice" in expr) for (const part of expr.slice) forEachRef(part, visit);
+  else if ("append" in expr) for (const part of expr.append) forEachRef(part, visit);
 }
 
 /**

@@ -23,21 +23,23 @@ from .yaml_nodes import MISSING, Missing, describe
 
 CANCELLED = "CancelledError"
 """The kit's name for cancellation in a catch: asyncio.CancelledError, or an AbortError in JavaScript."""
-COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MAX_REPEAT = 10_000
 LOOPS = {"repeat", "while", "for_each"}
 TIMEOUT_IDIOMS = ("signal", "race")
 FOR_EACH_IDIOMS = ("async_for", "aclosing")
 
 
-def _refs(expr: dict) -> set[str]:
-    """The names an IR expression reads."""
-    if "ref" in expr:
-        return {expr["ref"]}
-    parts = [*expr.get("format", []), *expr.get("list", []), *(item for _, item in expr.get("object", []))]
-    if "calc" in expr:
-        parts += [expr["calc"][0], expr["calc"][2]]
-    return set().union(*(_refs(part) for part in parts if isinstance(part, dict)))
+def _refs(value: object) -> set[str]:
+    """The names a piece of IR reads (``{"ref": name}`` at any depth, every value form
+    included); a literal holds data, not names."""
+    if isinstance(value, dict):
+        if "literal" in value:
+            return set()
+        found = {value["ref"]} if isinstance(value.get("ref"), str) else set()
+        return found.union(*(_refs(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_refs(item) for item in value))
+    return set()
 
 
 class BlockStepChecker(StepChecker):
@@ -173,26 +175,8 @@ class BlockStepChecker(StepChecker):
             timeout["idiom"] = "race"
         return timeout
 
-    def condition(self, node: yaml.Node, scope: Scope, head: str) -> dict | None:
-        """The condition of an ``if`` or a ``while`` (``head``): the IR fields it adds to
-        the step, or None after a diagnostic. One rule for both, so that a while takes
-        whatever an if takes."""
-        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 3:
-            self.error(node, f'{head} takes [left, comparison, right], for example [$attempt, "<", 3]')
-            return None
-        left_node, op_node, right_node = node.value
-        left = self.expr(left_node, scope)
-        op = self.scalar(op_node, "comparison", str)
-        if op is not MISSING and op not in COMPARISONS:
-            self.error(op_node, f"unknown comparison '{op}'; use one of {' '.join(COMPARISONS)}")
-            op = MISSING
-        right = self.expr(right_node, scope)
-        if left is None or right is None or op is MISSING:
-            return None
-        return {"left": left, "op": op, "right": right}
-
     def step_if(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        condition = self.condition(entries["if"][1], scope, "if")
+        condition = self.condition(entries["if"][1], scope)
         if "then" not in entries:
             self.error(entries["if"][0], "if needs 'then: [steps]'")
             return None
@@ -203,7 +187,7 @@ class BlockStepChecker(StepChecker):
         scope.definite = meet(after_then, scope.definite)
         if condition is None:
             return None
-        return {"step": "if", **condition, "then": then, "else": otherwise}
+        return {"step": "if", "condition": condition, "then": then, "else": otherwise}
 
     def step_repeat(self, entries: dict, scope: Scope, where: str) -> dict | None:
         times = self.repeat_count(entries["repeat"][1], scope)
@@ -271,7 +255,7 @@ class BlockStepChecker(StepChecker):
             self.blocks.pop()
         # The body may run no time at all: nothing it binds is bound after it.
         scope.definite = before
-        return None if condition is None else {"step": "while", **condition, "body": body}
+        return None if condition is None else {"step": "while", "condition": condition, "body": body}
 
     def step_for_each(self, entries: dict, scope: Scope, where: str) -> dict | None:
         call = self.call(entries["for_each"][1], entries["args"][1] if "args" in entries else None, scope, generator=True)

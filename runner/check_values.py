@@ -8,6 +8,7 @@ one) becomes an EXPR of spec/PROTOCOL.md, every reference resolved in the
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -19,9 +20,50 @@ from .names import ERROR_KIND
 from .yaml_nodes import MISSING, NodeReader, describe, with_article
 
 ARITHMETIC = ("+", "-", "*")  # integers only: `/` and `%` differ between the languages
-# `$name` or `$error.message`; any other string, "$HOME" or "${x}" included, is literal text.
-REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?$")
+# `$name`, then any fields and indexes: `$page.next`, `$results[0]`, `$counts[$key]`,
+# `$error.message`. Group 1 is the name, group 2 the access after it ("" for none). Any
+# other string, "$HOME", "${x}" and "$total.00" included, is literal text.
+REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]]*\])*)$")
+ACCESS = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\[\]]*)\]")
+"""One field (``.next``) or index (``[0]``, ``[$key]``) of a reference's access."""
+INDEX = re.compile(r"^(?:0|[1-9][0-9]*)$")
+INDEX_NAME = re.compile(r"^\$([a-z_][a-z0-9_]*)$")
+MAX_INDEX = 2**53 - 1  # JavaScript's exact integers
 ERROR_MEMBERS = ("kind", "message")
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+CONNECTIVES = ("and", "or", "not")
+"""The keys of a condition that is not a comparison: ``{and: [...]}``, ``{or: [...]}``, ``{not: ...}``."""
+VALUE_FORMS = {
+    "format": ("fmt",),
+    "literal": ("lit",),
+    "calc": (),
+    "length": ("len",),
+    "slice": (),
+    "append": (),
+}
+"""The keys of the value forms, each a mapping with that single key, and the abbreviations
+taken for them. A single-key mapping whose key is one of these abbreviations, or close to
+a form's key, is read as a misspelling, not as data (issue 10)."""
+FORM_CLOSENESS = 0.75
+"""difflib's ratio from which a key is a misspelt form's: 0.6, the loader's other hints'
+cutoff, would refuse common data ({size: 3} is 0.67 from slice, {port: 80} from format);
+at 0.75 a transposed, dropped or added letter still counts (cacl, fromat, lenght, cal)."""
+
+
+def misspelt_form(key: str) -> str | None:
+    """The value form ``key`` is a misspelling of, or None."""
+    folded = key.lower()
+    for form, abbreviations in VALUE_FORMS.items():
+        if folded in abbreviations:
+            return form
+    close = difflib.get_close_matches(folded, list(VALUE_FORMS), n=1, cutoff=FORM_CLOSENESS)
+    return close[0] if close else None
+
+
+NO_TRUTHINESS = (
+    " (a value alone is no condition: [] and {} are false in Python and true in JavaScript;"
+    ' compare it, for example [$done, "==", true])'
+)
 
 
 class Scope:
@@ -151,6 +193,21 @@ class ValueChecker(NodeReader):
             if set(entries) == {"literal"}:
                 value = self.plain(entries["literal"][1], "a literal", depth + 1)
                 return None if value is MISSING else {"literal": value}
+            if set(entries) == {"length"}:
+                return self.length(entries["length"][1], scope, depth + 1)
+            if set(entries) == {"slice"}:
+                return self.slice(entries["slice"][1], scope, depth + 1)
+            if set(entries) == {"append"}:
+                return self.append(entries["append"][1], scope, depth + 1)
+            if len(entries) == 1:
+                ((key, (key_node, _)),) = entries.items()
+                form = misspelt_form(key)
+                if form is not None:
+                    self.error(
+                        key_node,
+                        f"unknown value form '{key}'; did you mean '{form}'? (a map with this one key is written {{literal: {{{key}: ...}}}})",
+                    )
+                    return None
             by_key = {key: self.expr(value, scope, depth + 1) for key, (_, value) in entries.items()}
             pairs = [(key, value) for key, value in by_key.items() if value is not None]
             if len(pairs) != len(by_key):
@@ -160,6 +217,52 @@ class ValueChecker(NodeReader):
             return {"object": [[key, value] for key, value in pairs]}
         self.error(node, "aliases and anchors are not supported")
         return None
+
+    def condition(self, node: yaml.Node, scope: Scope, what: str = "if", depth: int = 0) -> dict | None:
+        """A condition (PROTOCOL.md "Conditions"), as an ``if`` takes it: ``[left, op,
+        right]``, ``{and: [C, C, ...]}``, ``{or: [C, C, ...]}`` or ``{not: C}``.
+
+        ``what`` names the step or connective it belongs to, in messages. A bare value is
+        no condition: what counts as true differs (``[]`` and ``{}`` are false in Python,
+        true in JavaScript), so a value is always compared."""
+        if self.too_deep(node, "a condition", depth):
+            return None
+        if isinstance(node, yaml.SequenceNode):
+            if len(node.value) != 3:
+                self.error(node, f'{what} takes [left, comparison, right], for example [$attempt, "<", 3]')
+                return None
+            left_node, op_node, right_node = node.value
+            left = self.expr(left_node, scope)
+            op = self.scalar(op_node, "comparison", str)
+            if op is not MISSING and op not in COMPARISONS:
+                self.error(op_node, f"unknown comparison '{op}'; use one of {' '.join(COMPARISONS)}")
+                op = MISSING
+            right = self.expr(right_node, scope)
+            if left is None or right is None or op is MISSING:
+                return None
+            return {"compare": [left, op, right]}
+        shapes = f"{what} takes a condition: [left, comparison, right], {{and: [...]}}, {{or: [...]}} or {{not: ...}}"
+        if not isinstance(node, yaml.MappingNode):
+            self.error(node, f"{shapes}, not {describe(node)}{NO_TRUTHINESS}")
+            return None
+        entries = self.mapping(node, "a condition")
+        if entries is None:
+            return None
+        if len(entries) != 1 or next(iter(entries)) not in CONNECTIVES:
+            hint = did_you_mean(next(iter(entries)).lower(), CONNECTIVES) if len(entries) == 1 else ""
+            self.error(node, f"{shapes}{hint}")
+            return None
+        ((connective, (_, inner)),) = entries.items()
+        if connective == "not":
+            negated = self.condition(inner, scope, "not", depth + 1)
+            return None if negated is None else {"not": negated}
+        if not isinstance(inner, yaml.SequenceNode) or len(inner.value) < 2:
+            self.error(inner, f"{connective} takes a list of two or more conditions")
+            return None
+        parts = [self.condition(item, scope, connective, depth + 2) for item in inner.value]
+        if any(part is None for part in parts):
+            return None
+        return {connective: parts}
 
     def calc(self, node: yaml.Node, scope: Scope, depth: int = 0) -> dict | None:
         """``{calc: [$delay, "*", 2]}``: integer arithmetic on values; ``depth`` as :meth:`expr`'s, of ``node``."""
@@ -186,7 +289,10 @@ class ValueChecker(NodeReader):
             return None
         return {"calc": [left, op, right]}
 
-    def reference(self, node: yaml.Node, name: str, member: str | None, scope: Scope) -> dict | None:
+    def reference(self, node: yaml.Node, name: str, access: str, scope: Scope) -> dict | None:
+        """``$name`` and its ``access`` (``""``, ``.next``, ``[0].id``, ``.message``), as
+        REFERENCE splits it."""
+        shown = f"'${name}{access}'"
         held = scope.holding(name)
         if held is None and name in scope.ended:
             self.error(node, f"'${name}' is {scope.ended[name]}")
@@ -225,15 +331,100 @@ class ValueChecker(NodeReader):
         if name in scope.params:
             self.param_uses.append((scope.function, name, "value", node))
         if held == "error":
-            if member not in ERROR_MEMBERS:
-                shown = f"'${name}.{member}'" if member else f"'${name}'"
+            member = access[1:]
+            if not access.startswith(".") or member not in ERROR_MEMBERS:
                 self.error(node, f"{shown}: a caught error is used through '${name}.kind' or '${name}.message'")
                 return None
             return {"ref": name, "member": member}
-        if member is not None:
-            self.error(node, f"'${name}.{member}': only a caught error has members (.kind, .message)")
+        expr: dict = {"ref": name}
+        for step in ACCESS.finditer(access):
+            field, index = step.groups()
+            if field == "length":
+                # JavaScript reads a list's or a string's length there; Python has no such field.
+                self.error(node, f"{shown}: a list's length is {{length: ${name}{access[: step.start()]}}}")
+                return None
+            key = {"literal": field} if field is not None else self.index(node, shown, index, scope)
+            if key is None:
+                return None
+            expr = {"item": [expr, key]}
+        return expr
+
+    def index(self, node: yaml.Node, shown: str, index: str, scope: Scope) -> dict | None:
+        """The key between brackets: an integer >= 0, or a bound ``$name`` (a computed key)."""
+        if INDEX.match(index) and int(index) <= MAX_INDEX:
+            return {"literal": int(index)}
+        by_name = INDEX_NAME.match(index)
+        if by_name:
+            return self.reference(node, by_name.group(1), "", scope)
+        if index.startswith("-") and INDEX.match(index[1:]):
+            # Python counts a negative index from the end; JavaScript reads the property
+            # "-1", which an array does not have (undefined).
+            self.error(
+                node,
+                f"{shown}: an index is an integer >= 0 or a bound $name; [{index}] counts from the end "
+                "in Python and is undefined in JavaScript",
+            )
             return None
-        return {"ref": name}
+        self.error(node, f"{shown}: an index is an integer from 0 to 2**53-1 or a bound $name, not '{index}'")
+        return None
+
+    def length(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
+        """``{length: $items}``: how many items a list holds (``len`` / ``.length``)."""
+        value = self.list_operand(node, scope, depth, "length takes a list or a string")
+        return None if value is None else {"length": value}
+
+    def list_operand(self, node: yaml.Node, scope: Scope, depth: int, rule: str) -> dict | None:
+        """A value that should be a list (or a string): one the loader can see is not
+        (a number, a map, a calc, a length) is rejected with ``rule``."""
+        value = self.expr(node, scope, depth)
+        if value is None:
+            return None
+        literal = value.get("literal", [])
+        if any(form in value for form in ("calc", "object", "length")) or not isinstance(literal, (list, str)):
+            self.error(node, f"{rule}, not {describe(node)}")
+            return None
+        return value
+
+    def slice(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
+        """``{slice: [$items, 1, 3]}``: the items from start up to end (``items[1:3]`` /
+        ``items.slice(1, 3)``); without an end, to the end."""
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) not in (2, 3):
+            self.error(node, "slice takes [list, start] or [list, start, end], for example [$items, 0, 10]")
+            return None
+        base = self.list_operand(node.value[0], scope, depth + 1, "slice takes a list or a string")
+        bounds = [self.expr(bound, scope, depth + 1) for bound in node.value[1:]]
+        for bound, bound_node in zip(bounds, node.value[1:], strict=True):
+            if bound is None or "literal" not in bound:
+                continue
+            if bound["literal"] is None:
+                # Python's x[1:None] slices to the end; JavaScript's x.slice(1, null) is x.slice(1, 0).
+                self.error(
+                    bound_node,
+                    "slice bounds are integers, not null; leave the end out to take the rest "
+                    "(null is the end in Python and 0 in JavaScript)",
+                )
+                return None
+            if not isinstance(bound["literal"], int) or isinstance(bound["literal"], bool):
+                self.error(bound_node, f"slice bounds are integers, not {describe(bound_node)}")
+                return None
+        if base is None or any(bound is None for bound in bounds):
+            return None
+        return {"slice": [base, *bounds]}
+
+    def append(self, node: yaml.Node, scope: Scope, depth: int) -> dict | None:
+        """``{append: [$items, $item]}``: a new list, the items and one more (``[*items,
+        item]`` / ``[...items, item]``)."""
+        if not isinstance(node, yaml.SequenceNode) or len(node.value) != 2:
+            self.error(node, "append takes [list, value], for example [$items, $item]")
+            return None
+        base = self.list_operand(node.value[0], scope, depth + 1, "append takes a list first")
+        value = self.expr(node.value[1], scope, depth + 1)
+        if base is None or value is None:
+            return None
+        if "literal" in base and not isinstance(base["literal"], list):
+            self.error(node.value[0], f"append takes a list first, not {describe(node.value[0])}")
+            return None
+        return {"append": [base, value]}
 
     def format(self, node: yaml.Node, scope: Scope) -> dict | None:
         """``{format: "got {data}"}``: literal text with ``{name}`` holes; ``{{``/``}}`` are braces."""

@@ -228,6 +228,11 @@ def load_text(text: str, path: str) -> LoadResult:
     return result
 
 
+_INDEXED_REFERENCE = re.compile(r"\$[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+"""The start of a reference whose index a flow collection cut off (``[$results[0]]``)."""
+_ACCESS_AFTER = re.compile(r"(?:\[[^\[\]]*\]|\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
 def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
     """The YAML documents of ``text`` as nodes, or the first thing in it that the loader
     refuses before reading it as a scenario: a syntax error, nesting deeper than
@@ -248,7 +253,16 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = error.problem or "invalid YAML"
         context = f" {error.context}" if error.context else ""
-        return Diagnostic(path, line, column, f"YAML syntax error: {problem}{context}")
+        hint = ""
+        if mark and "flow" in context and "'['" in problem:
+            # `[$results[0], 1]`: in a flow collection a plain scalar ends at `[`.
+            lines = text.splitlines()
+            line_text = lines[mark.line] if mark.line < len(lines) else ""
+            reference = _INDEXED_REFERENCE.search(line_text[: mark.column])
+            access = _ACCESS_AFTER.match(line_text[mark.column :])
+            if reference and access:
+                hint = f'; inside [...] or {{...}} quote a reference with an index: "{reference.group(0)}{access.group(0)}"'
+        return Diagnostic(path, line, column, f"YAML syntax error: {problem}{context}{hint}")
     except yaml.YAMLError as error:
         return Diagnostic(path, 1, 1, f"YAML error: {error}")
 

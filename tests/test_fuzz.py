@@ -81,7 +81,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -93,6 +92,7 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings
 from hypothesis import strategies as st
 
 import asyncparity_runtime
+from asyncparity.check_values import REFERENCE, VALUE_FORMS, misspelt_form
 from asyncparity.compare import same_events
 from asyncparity.load import load_text
 from asyncparity.model import TARGETS
@@ -116,7 +116,6 @@ LOOPS = ("repeat", "while", "for_each")
 DRAIN = 500_000
 """How long main sleeps before it returns: longer than anything a scenario leaves running."""
 
-REFERENCE = re.compile(r"^\$([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?$")  # runner/check_values.py's
 KINDS = ("IOError", "Busy", "HttpError", "TimeoutError")
 """The error kinds a scenario throws or fails with (TimeoutError: the builtin in Python)."""
 LATENCIES = (7, 17, 31, 47, 67, 89, 113, 139, 163, 191)
@@ -127,8 +126,10 @@ DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml's emitter, whe
 
 # Types of values, as far as the portable comparisons and calc need them:
 # nat: a small integer >= 0 (may feed a sleep or a calc); int: any integer, kept out of
-# multiplication; str: text; json: any JSON value.
-NAT, INT, STR, JSON = "nat", "int", "str", "json"
+# multiplication; str: text; json: any JSON value; rec: a record of known shape,
+# {n: nat, s: str, l: [nat, nat]}, read by field and index ($r.n, $r.l[1], {length: $r.l},
+# {slice: [$r.l, -1]}, {append: [$r.l, ...]}).
+NAT, INT, STR, JSON, REC = "nat", "int", "str", "json", "rec"
 
 
 # -- the world a scenario declares ----------------------------------------------------
@@ -300,13 +301,13 @@ def jumps(steps: list[dict]) -> bool:
 
 def literal(value: object) -> object:
     """A JSON value written so that the loader reads it as that value: text that looks like a
-    reference, and a map that looks like a value form, go inside ``{literal: ...}``."""
+    reference, and a map that looks like a value form or a misspelt one, go inside ``{literal: ...}``."""
     if isinstance(value, str) and REFERENCE.match(value):
         return {"literal": value}
     if isinstance(value, list):
         return [literal(item) for item in value]
     if isinstance(value, dict):
-        if set(value) in ({"format"}, {"calc"}, {"literal"}):
+        if len(value) == 1 and (set(value) <= set(VALUE_FORMS) or misspelt_form(next(iter(value)))):
             return {"literal": value}
         return {key: literal(item) for key, item in value.items()}
     return value
@@ -408,9 +409,10 @@ class Builder:
 
     def expr(self, scope: Scope, type_: str, depth: int = 0) -> object:
         """A value of ``type_`` (see NAT ... JSON) from literals and the names in scope."""
-        names = scope.of(*{NAT: (NAT,), INT: (NAT, INT), STR: (STR,), JSON: (NAT, INT, STR, JSON)}[type_])
+        names = scope.of(*{NAT: (NAT,), INT: (NAT, INT), STR: (STR,), JSON: (NAT, INT, STR, JSON, REC)}[type_])
         errors = [f"${error}.{member}" for error in scope.errors for member in ("kind", "message")]
-        choices = ["literal"] + ["name"] * 2 * bool(names)
+        records = scope.of(REC)
+        choices = ["literal"] + ["name"] * 2 * bool(names) + ["field"] * 3 * bool(records)
         if type_ == NAT and depth < 2:
             choices.append("calc")
         if type_ == INT and depth < 2 and scope.of(NAT, INT):
@@ -424,6 +426,15 @@ class Builder:
             return f"${self.pick(names)}"
         if how == "error":
             return self.pick(errors)
+        if how == "field":
+            record = self.pick(records)
+            numbers: list = [f"${record}.n", f"${record}.l[0]", f"${record}.l[1]", {"length": f"${record}.l"}]
+            lists: list = [
+                f"${record}.l",
+                {"slice": [f"${record}.l", self.number(-3, 3), *[self.number(-3, 3)] * self.chance(50)]},
+                {"append": [f"${record}.l", self.expr(scope, JSON, depth + 1)]},
+            ]
+            return self.pick({STR: [f"${record}.s"], JSON: [*numbers, f"${record}.s", *lists]}.get(type_, numbers))
         if how == "calc":
             if type_ == NAT:
                 return {"calc": [self.expr(scope, NAT, depth + 1), self.pick(["+", "*"]), self.number(0, 5)]}
@@ -446,6 +457,7 @@ class Builder:
 
     def format_text(self, scope: Scope) -> str:
         holes = scope.of(NAT, INT, STR) + [f"{error}.{member}" for error in scope.errors for member in ("kind", "message")]
+        holes += [f"{record}.{field}" for record in scope.of(REC) for field in ("n", "s", "l[1]")]
         parts = []
         for _ in range(self.number(1, 3)):
             if holes and self.chance(60):
@@ -530,8 +542,15 @@ class Builder:
             # Bound again, keeping its type (in a loop the next round reads it): a `let` in JavaScript.
             name = self.pick(again)
             return [{"set": name, "value": {"calc": [f"${name}", "+", self.number(1, 9)]}}]
-        type_ = self.pick([NAT, INT, STR, JSON])
-        value = self.expr(scope, type_)
+        type_ = self.pick([NAT, INT, STR, JSON, REC, REC])
+        if type_ == REC:
+            value: object = {
+                "n": self.expr(scope, NAT, 1),
+                "s": self.expr(scope, STR, 1),
+                "l": [self.expr(scope, NAT, 1) for _ in "ab"],
+            }
+        else:
+            value = self.expr(scope, type_)
         name = scope.fresh("v")
         scope.values[name] = type_
         return [{"set": name, "value": value}]
@@ -586,8 +605,17 @@ class Builder:
             return [self.expr(scope, STR), self.pick(["==", "!="]), self.expr(scope, STR)]
         return [self.expr(scope, JSON), self.pick(["==", "!="]), None]
 
+    def condition(self, scope: Scope, depth: int = 0) -> object:
+        """A comparison, or and / or / not of conditions (two levels at most)."""
+        how = self.pick(["compare"] * 3 + ["and", "or", "not"] * (depth < 2))
+        if how == "compare":
+            return self.comparison(scope)
+        if how == "not":
+            return {"not": self.condition(scope, depth + 1)}
+        return {how: [self.condition(scope, depth + 1) for _ in range(self.number(2, 3))]}
+
     def step_if(self, ctx: Context, scope: Scope) -> list[dict]:
-        step: dict = {"if": self.comparison(scope), "then": self.block(ctx.inside(), scope.child())}
+        step: dict = {"if": self.condition(scope), "then": self.block(ctx.inside(), scope.child())}
         if self.chance(50):
             step["else"] = self.block(ctx.inside(), scope.child())
         return [step]

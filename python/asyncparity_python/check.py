@@ -19,11 +19,16 @@ from . import ir_steps
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
 ERROR_KIND = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 MEMBERS = {"kind", "message"}
+FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""A field of an item (``page.next``): the compilers write it bare in JavaScript and quoted
+in a Python f-string, so it holds nothing to escape."""
+MAX_INDEX = 2**53 - 1
+COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 ARITHMETIC = {"+": 1, "-": 1, "*": 2}
 """calc operators and their binding strength (Python's: * binds tighter than + and -)."""
 # Names the generated program itself defines or relies on: a scenario name equal to
 # one of them would shadow it (runner/names.py rejects them at load time).
-PROGRAM_NAMES = {"asyncio", "contextlib", "world", "log", "main", "range", "next", "str", "type", "getattr"}
+PROGRAM_NAMES = {"asyncio", "contextlib", "world", "log", "main", "range", "next", "str", "type", "getattr", "len"}
 # Classes the program uses by these names: an error kind must not shadow them.
 # TimeoutError is not here: it is a scenario kind the program leaves unshadowed.
 PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
@@ -189,6 +194,8 @@ class IrCheck:
                 if catch.get("from_group") is not None and (catch["from_group"] is not True or not catch["kinds"]):
                     # except* takes kinds out of a group: true and some kinds, or absent.
                     raise ValueError(f"{where}: catch.from_group is true, with kinds, or absent")
+            for _, condition in ir_steps.fields_of_type(step, "condition"):
+                self._condition(condition, where)
             for expr in ir_steps.expressions(step):
                 self._expr(expr, where)
             for block, _ in ir_steps.blocks(step):
@@ -212,3 +219,55 @@ class IrCheck:
                 raise ValueError(f"{where}: unknown calc operator {op!r}; the operators are + - *")
             self._expr(left, where)
             self._expr(right, where)
+        if "item" in expr:
+            self._item(expr["item"], where)
+        if "length" in expr:
+            self._expr(expr["length"], where)
+        for form, sizes in (("slice", (2, 3)), ("append", (2,))):
+            if form in expr:
+                parts = expr[form]
+                if not isinstance(parts, list) or len(parts) not in sizes or not all(isinstance(part, dict) for part in parts):
+                    raise ValueError(f"{where}: {form} is a list of {' or '.join(map(str, sizes))} expressions, not {parts!r}")
+                for part in parts:
+                    self._expr(part, where)
+
+    def _condition(self, condition: object, where: str) -> None:
+        """A comparison of two expressions, ``and`` / ``or`` of two or more conditions, or
+        ``not`` of one (PROTOCOL.md, "Conditions"); the expressions are checked with the
+        step's others."""
+        if not isinstance(condition, dict) or len(condition) != 1:
+            raise ValueError(f"{where}: malformed condition {condition!r}")
+        ((connective, value),) = condition.items()
+        if connective == "compare":
+            if not isinstance(value, list) or len(value) != 3 or not all(isinstance(value[i], dict) for i in (0, 2)):
+                raise ValueError(f"{where}: compare is [expression, comparison, expression], not {value!r}")
+            if value[1] not in COMPARISONS:
+                raise ValueError(f"{where}: unknown comparison {value[1]!r}")
+        elif connective in ("and", "or"):
+            if not isinstance(value, list) or len(value) < 2:
+                raise ValueError(f"{where}: {connective} takes two or more conditions, not {value!r}")
+            for part in value:
+                self._condition(part, where)
+        elif connective == "not":
+            self._condition(value, where)
+        else:
+            raise ValueError(f"{where}: malformed condition {condition!r}")
+
+    def _item(self, item: object, where: str) -> None:
+        """``[BASE, KEY]``: BASE a name or another item; KEY a field, an index >= 0, a
+        name or an item (PROTOCOL.md, "Expressions")."""
+        if not isinstance(item, list) or len(item) != 2 or not all(isinstance(part, dict) for part in item):
+            raise ValueError(f"{where}: an item is [expression, key], not {item!r}")
+        base, key = item
+        if not ("item" in base or ("ref" in base and not base.get("member"))):
+            raise ValueError(f"{where}: an item is taken from a name or another item, not {base!r}")
+        self._expr(base, where)
+        if "literal" in key:
+            value = key["literal"]
+            is_index = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INDEX
+            if not is_index and not (isinstance(value, str) and FIELD.match(value)):
+                raise ValueError(f"{where}: an item's key is a field name or an integer >= 0, not {value!r}")
+        elif "item" in key or ("ref" in key and not key.get("member")):
+            self._expr(key, where)
+        else:
+            raise ValueError(f"{where}: an item's key is a field, an index, a name or an item, not {key!r}")

@@ -170,6 +170,8 @@ TARGETS = ("python", "python-eager")
 
 _LINE_LENGTH = 88  # black's default: wrap declarations and call lists longer than this
 _OPS = {"==", "!=", "<", "<=", ">", ">="}
+_NEGATED = {"==": "!=", "!=": "=="}
+"""``not (a == b)`` written as a developer writes it: ``a != b``."""
 _UNSHADOWED_KINDS = {"TimeoutError"}  # asyncio raises the builtin: see the module docstring
 # The queue's errors are asyncio's own classes, written asyncio.QueueEmpty in `except` and
 # `raise` (the runtime's class for such a kind derives from asyncio's, as for TimeoutError).
@@ -735,7 +737,7 @@ class _Program:
         return [f"{_indent(depth)}for {counter} in range({times}):", *self._block(step["body"], depth + 1)]
 
     def _while(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}while {self._condition(step)}:", *self._block(step["body"], depth + 1)]
+        return [f"{_indent(depth)}while {self._condition(step['condition'])}:", *self._block(step["body"], depth + 1)]
 
     def _continue(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}continue"]
@@ -1030,31 +1032,60 @@ class _Program:
             reaching.add("ExceptionGroup")
         return [f"{indent}except* {caught} as {self.errors}:", f"{indent}    {bind} = {self.errors}.exceptions[0]"]
 
-    def _condition(self, step: dict) -> str:
-        """The condition of an ``if`` or a ``while`` step, as a Python expression."""
-        if step["op"] not in _OPS:
-            raise ValueError(f"line {step.get('line')}: unknown comparison {step['op']!r}")
-        op = step["op"]
-        sides = (step["left"], step["right"])
-        if op in ("==", "!=") and {"literal": None} in sides and not any(_is_constant(side) for side in sides):
-            # PEP 8: comparisons to None use `is`; but `"" is None` is a SyntaxWarning ("is"
-            # with a literal), an error under -W error: against a constant, `==` says the same.
-            op = "is" if op == "==" else "is not"
-        elif op in ("==", "!=") and any(_is_bool(side) for side in sides) and not all(_is_constant(side) for side in sides):
-            # Against a literal boolean, `is` (ruff E712 rejects `== True`), which is also
-            # what JavaScript's `=== true` means: `1 is True` is false, as `1 === true` is.
-            op = "is" if op == "==" else "is not"
-        return f"{self._expr(step['left'])} {op} {self._expr(step['right'])}"
-
     def _if(self, step: dict, depth: int, keyword: str = "if") -> list[str]:
         indent = "    " * depth
-        lines = [f"{indent}{keyword} {self._condition(step)}:", *self._block(step["then"], depth + 1)]
+        lines = [f"{indent}{keyword} {self._condition(step['condition'])}:", *self._block(step["then"], depth + 1)]
         otherwise = step.get("else") or []
         if len(otherwise) == 1 and otherwise[0]["step"] == "if":
             lines += self._if(otherwise[0], depth, "elif")
         elif otherwise:
             lines += [f"{indent}else:", *self._block(otherwise, depth + 1)]
         return lines
+
+    def _condition(self, condition: dict, around: str = "") -> str:
+        """A condition (PROTOCOL.md "Conditions") as a Python expression: a comparison,
+        ``and``, ``or``, ``not``. ``around``: the connective it is an operand of, if any.
+
+        An ``and`` inside an ``or`` (or the reverse) goes in parentheses, although
+        ``and`` binds tighter, so that the program reads as the tree; under ``not`` an
+        ``and``, an ``or`` and a comparison do too. The negation of ``==`` or ``!=`` is
+        the other operator (``x is not None``, not ``not x is None``: pycodestyle E714),
+        and a double negation is what it negates.
+        Every operand is a comparison or another condition, so Python's truthiness (an
+        empty list is false, where JavaScript's empty array is true) never decides."""
+        if "compare" in condition:
+            return self._comparison(*condition["compare"])
+        if "not" in condition:
+            inner = condition["not"]
+            if "not" in inner:
+                # Every condition is a boolean in both languages: not not C is C (ruff's SIM208).
+                return self._condition(inner["not"], around)
+            if "compare" in inner and inner["compare"][1] in _NEGATED:
+                left, op, right = inner["compare"]
+                return self._comparison(left, _NEGATED[op], right)
+            return f"not ({self._condition(inner)})"
+        connective = "and" if "and" in condition else "or" if "or" in condition else None
+        if connective is None:
+            raise ValueError(f"malformed condition {sorted(condition)!r}")
+        text = f" {connective} ".join(self._condition(part, connective) for part in condition[connective])
+        return f"({text})" if around not in ("", connective) else text
+
+    def _comparison(self, left: dict, op: str, right: dict) -> str:
+        if op not in _OPS:
+            raise ValueError(f"unknown comparison {op!r}")
+        if op in ("==", "!=") and {"literal": None} in (left, right) and not any(_is_constant(side) for side in (left, right)):
+            # PEP 8: comparisons to None use `is`; but `"" is None` is a SyntaxWarning ("is"
+            # with a literal), an error under -W error: against a constant, `==` says the same.
+            op = "is" if op == "==" else "is not"
+        elif (
+            op in ("==", "!=")
+            and any(_is_bool(side) for side in (left, right))
+            and not all(_is_constant(side) for side in (left, right))
+        ):
+            # Against a literal boolean, `is` (ruff E712 rejects `== True`), which is also
+            # what JavaScript's `=== true` means: `1 is True` is false, as `1 === true` is.
+            op = "is" if op == "==" else "is not"
+        return f"{self._expr(left)} {op} {self._expr(right)}"
 
     # calls and expressions --------------------------------------------------------------
 
@@ -1076,7 +1107,49 @@ class _Program:
             return "[" + ", ".join(self._expr(item) for item in expr["list"]) + "]"
         if "object" in expr:
             return "{" + ", ".join(f"{python_string(key)}: {self._expr(item)}" for key, item in expr["object"]) + "}"
+        if "item" in expr:
+            return self._item(expr)
+        if "length" in expr:
+            return f"len({self._expr(expr['length'])})"
+        if "slice" in expr:
+            return self._slice(expr["slice"])
+        if "append" in expr:
+            base, value = expr["append"]
+            return f"[*{self._expr(base)}, {self._expr(value)}]"
         raise ValueError(f"unknown expression {sorted(expr)!r}")
+
+    def _slice(self, parts: list) -> str:
+        """``items[1:3]``, ``items[start + 1 :]``: spaces around the colon when a bound is
+        more than a name or a number, as ruff format (and black) write a slice."""
+        base, *bounds = parts
+        # A start of 0 is left out, as a developer writes it: items[:2].
+        texts = ["" if bound == {"literal": 0} and index == 0 else self._expr(bound) for index, bound in enumerate(bounds)]
+        simple = all(("ref" in bound and not bound.get("member")) or "literal" in bound for bound in bounds)
+        colon = ":" if simple else " : "
+        if len(texts) == 1:
+            return f"{self._expr(base)}[{texts[0]}{colon.rstrip() if texts[0] else ':'}]"
+        return f"{self._expr(base)}[{texts[0]}{colon if texts[0] else colon.lstrip()}{texts[1]}]"
+
+    def _item(self, expr: dict, in_f_string: bool = False) -> str:
+        """``page["next"]``, ``results[0]``, ``counts[key]``: a subscription, for a list's
+        index and a dict's key alike (a missing one raises IndexError or KeyError, where
+        JavaScript reads undefined: spec/LANGUAGE.md "Fields and indexes").
+
+        Inside an f-string (``in_f_string``) a string key takes single quotes, as in
+        :meth:`_ref`; a key is a field name (the IR check holds it to FIELD), with no
+        quote or backslash to escape."""
+        base, key = expr["item"]
+        if "item" in base:
+            text = self._item(base, in_f_string)
+        elif "ref" in base and not base.get("member"):
+            text = base["ref"]
+        else:
+            raise ValueError(f"an item is taken from a name or another item, not {sorted(base)!r}")
+        if "literal" in key and isinstance(key["literal"], str):
+            key_text = f"'{key['literal']}'" if in_f_string else python_string(key["literal"])
+        else:
+            key_text = self._item(key, in_f_string) if "item" in key else self._expr(key)
+        return f"{text}[{key_text}]"
 
     def _calc(self, calc: list, context: int) -> str:
         left, op, right = calc
@@ -1115,14 +1188,16 @@ class _Program:
     def _format(self, parts: list) -> str:
         """An f-string: literal text escaped (braces doubled), refs in braces.
 
-        Only names and a caught error's kind or message (:meth:`_ref`) ever go inside
-        the braces, with no backslash and no double quote, so the result is valid before
-        Python 3.12 too.
+        Only names, a caught error's kind or message (:meth:`_ref`) and items of names
+        (:meth:`_item`) ever go inside the braces, with no backslash and no double quote,
+        so the result is valid before Python 3.12 too.
         """
         if all(isinstance(part, str) for part in parts):
             return python_string("".join(parts))
         body = "".join(
-            _escape(part, braces=True) if isinstance(part, str) else "{" + self._ref(part, in_f_string=True) + "}"
+            _escape(part, braces=True)
+            if isinstance(part, str)
+            else "{" + (self._item(part, True) if "item" in part else self._ref(part, in_f_string=True)) + "}"
             for part in parts
         )
         return f'f"{body}"'

@@ -97,7 +97,21 @@ def expressions(step: dict) -> list[dict]:
             found.extend(value)
         elif isinstance(value, dict):
             found.append(value)
+    for _, condition in fields_of_type(step, "condition"):
+        found.extend(condition_expressions(condition))
     return found
+
+
+def condition_expressions(condition: Any) -> list[dict]:
+    """The expressions a condition (COND of spec/PROTOCOL.md) compares, left to right."""
+    if not isinstance(condition, dict):
+        return []
+    if "compare" in condition:
+        return [condition["compare"][0], condition["compare"][2]]
+    if "not" in condition:
+        return condition_expressions(condition["not"])
+    parts = condition.get("and", condition.get("or"))
+    return [expr for part in parts or [] for expr in condition_expressions(part)]
 
 
 def can_wait(step: dict) -> bool:

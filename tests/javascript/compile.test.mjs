@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { TARGETS, compile, compileSource } from "../../javascript/compile.mjs";
 import { commentText, jsString, jsValue, templateLiteral, templateText } from "../../javascript/literals.mjs";
 import { Scope, camelCase } from "../../javascript/names.mjs";
-import { jsExpr } from "../../javascript/expressions.mjs";
+import { jsCondition, jsExpr } from "../../javascript/expressions.mjs";
 import { World, ScenarioError, formatTrace } from "../../javascript/asyncparity-runtime.mjs";
 import {
   GENERATORS_AND_USING, NASTY, TRACED, allSettled, anyOf, awaitCall, awaitHandle, brk, calc, call, cancel, catcher,
@@ -228,9 +228,16 @@ test("malformed IR is an error naming the scenario and the step line, never code
   bad((ir) => { ir.errors[0] = "IOError = 1; evil"; }, /not a kind/);
   bad((ir) => { ir.operations[0].latency = "30); evil("; }, /latency must be an integer/);
   bad((ir) => { ir.functions[0].body[0].catch.kinds = ["Missing"]; }, /not listed in errors/);
-  bad((ir) => { ir.main.push({ step: "if", op: "=", left: { literal: 1 }, right: { literal: 1 }, then: [], else: [] }); }, /unknown comparison "="/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { compare: [{ literal: 1 }, "=", { literal: 1 }] }, then: [], else: [] }); }, /unknown comparison "="/);
   bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "/", { literal: 2 }] } }); }, /unknown calc operator "\/"/);
   bad((ir) => { ir.main.push({ step: "log", message: { calc: [{ literal: 1 }, "+"] } }); }, /calc must be \[expression, operator, expression\]/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ literal: [1] }, { literal: 0 }] } }); }, /an item is taken from a name or another item/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ ref: "data" }, { literal: "a\"); evil(" }] } }); }, /an item's key is a field name or an integer >= 0/);
+  bad((ir) => { ir.main.push({ step: "log", message: { item: [{ ref: "data" }, { literal: -1 }] } }); }, /an item's key is a field name or an integer >= 0, not -1/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { and: [{ compare: [{ literal: 1 }, "==", { literal: 1 }] }] }, then: [], else: [] }); }, /and takes two or more conditions/);
+  bad((ir) => { ir.main.push({ step: "if", condition: { not: { ref: "data" } }, then: [], else: [] }); }, /malformed condition/);
+  bad((ir) => { ir.main.push({ step: "log", message: { slice: [{ ref: "data" }] } }); }, /slice is a list of 2 or 3 expressions/);
+  bad((ir) => { ir.main.push({ step: "log", message: { append: [{ ref: "data" }, { ref: "x); evil(" }] } }); }, /is not a name/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: { ref: "x); evil(" } }); }, /is not a name/);
   bad((ir) => { ir.main.push({ step: "sleep", ms: "30); evil(" }); }, /ms must be an integer/);
   bad((ir) => { ir.main.push({ step: "timeout", ms: 50, body: [] }); }, /a timeout needs "TimeoutError" listed in errors/);
@@ -437,6 +444,47 @@ test("timeouts nested and in sequence get fresh temp names; a nested deadline co
   assert.doesNotMatch(promiseText, /timedBlock/);
 });
 
+test("items: a field after a dot, an index or a computed key in brackets, never camelCased", () => {
+  const page = ref("next_page");
+  const item = (base, key) => ({ item: [base, typeof key === "object" ? key : lit(key)] });
+  assert.equal(jsExpr(item(item(item(page, "items"), 0), "user_id")), "nextPage.items[0].user_id");
+  assert.equal(jsExpr(item(page, ref("page_key"))), "nextPage[pageKey]");
+  assert.equal(jsExpr({ length: item(page, "items") }), "nextPage.items.length");
+  assert.equal(jsExpr({ length: calc(ref("a"), "+", ref("b")) }), "(a + b).length");
+  assert.equal(jsExpr(fmt("first ", item(item(page, "items"), 0), "!")), "`first ${nextPage.items[0]}!`");
+  const items = ref("items");
+  assert.equal(jsExpr({ slice: [items, lit(1), lit(3)] }), "items.slice(1, 3)");
+  assert.equal(jsExpr({ slice: [items, lit(-2)] }), "items.slice(-2)");
+  assert.equal(jsExpr({ slice: [{ append: [items, ref("reading")] }, lit(-3)] }), "[...items, reading].slice(-3)");
+  assert.equal(jsExpr({ slice: [items, calc(ref("a"), "+", 1), { length: items }] }), "items.slice(a + 1, items.length)");
+  const value = { items: [{ user_id: 7 }], next: null };
+  assert.equal(new Function("nextPage", `return ${jsExpr(item(item(item(page, "items"), 0), "user_id"))};`)(value), 7);
+});
+
+test("conditions: &&, || and !, parenthesised as the tree is, a negated == written !==", () => {
+  const x = ref("x");
+  const cmp = (op, right = 1) => ({ compare: [x, op, lit(right)] });
+  assert.equal(jsCondition({ and: [cmp("<"), cmp("!=", null)] }), "x < 1 && x !== null");
+  assert.equal(jsCondition({ or: [{ and: [cmp("<"), cmp(">")] }, cmp("==")] }), "(x < 1 && x > 1) || x === 1");
+  assert.equal(jsCondition({ and: [{ or: [cmp("<"), cmp(">")] }, cmp("==")] }), "(x < 1 || x > 1) && x === 1");
+  assert.equal(jsCondition({ and: [{ and: [cmp("<"), cmp(">")] }, cmp("==")] }), "x < 1 && x > 1 && x === 1");
+  assert.equal(jsCondition({ not: cmp("==", null) }), "x !== null");
+  assert.equal(jsCondition({ not: cmp("!=") }), "x === 1");
+  assert.equal(jsCondition({ not: cmp("<") }), "!(x < 1)");
+  assert.equal(jsCondition({ not: { not: cmp("<") } }), "x < 1");
+  assert.equal(jsCondition({ not: { not: cmp("==") } }), "x === 1");
+  assert.equal(jsCondition({ or: [{ not: { not: { and: [cmp("<"), cmp(">")] } } }, cmp("==")] }), "(x < 1 && x > 1) || x === 1");
+  assert.equal(jsCondition({ not: { or: [cmp("<"), cmp(">")] } }), "!(x < 1 || x > 1)");
+  for (const [condition, expected] of [
+    [{ or: [{ and: [cmp("<", 5), cmp(">", 0)] }, cmp("==", 9)] }, true],
+    [{ not: { or: [cmp("<", 5), cmp(">", 0)] } }, false],
+    [{ not: { not: cmp("==", 2) } }, true],
+    [{ not: { not: cmp("==", 3) } }, false],
+  ]) {
+    assert.equal(new Function("x", `return ${jsCondition(condition)};`)(2), expected, jsCondition(condition));
+  }
+});
+
 test("calc: parentheses only where precedence needs them", () => {
   const a = ref("a");
   const b = ref("b");
@@ -523,7 +571,8 @@ const jobs = world.queue(2);
 const logLines = world.queue(null);
 `), target);
   }
-  const short = scenario({ id: "s", operations: [stubbornOp("s", 4, returns("s"))], main: [ret(1)] });
+  // An operation is declared only where the code calls it (an unused const is a lint error).
+  const short = scenario({ id: "s", operations: [stubbornOp("s", 4, returns("s"))], main: [awaitCall(call("s"), "v"), ret(ref("v"))] });
   assert.match(compile(short, "js-async").body,
     /^const s = world\.operation\("s", \{ latency: 4, outcomes: \[\{ returns: "s" \}\], onCancel: "ignore" \}\);$/m);
 });
@@ -677,7 +726,8 @@ test("malformed IR for the new steps is an error naming the step", () => {
   bad(base([cancel("nobody")]), /main, line 2 \(cancel\): no start in this function binds "nobody"/);
   // A started function may be cancelled: it takes the AbortController's signal last.
   const cancelled = compile(base([start(call("h", 1), "t"), cancel("t"), ret(1)]), "js-async").body;
-  assert.ok(cancelled.includes("const t = h(1, tController.signal);"), cancelled);
+  // A handle only ever cancelled is not kept: the cancel aborts its controller.
+  assert.ok(cancelled.includes("\n  h(1, tController.signal);\n"), cancelled);
   assert.ok(cancelled.includes("async function h(p, signal = new AbortController().signal) {"), cancelled);
   bad(base([put("nowhere", 1)]), /queue "nowhere" is not listed in queues/);
   bad(base([get("jobs")], { queues: [{ name: "jobs", size: 0 }] }), /queue jobs: size must be an integer >= 1/);
@@ -1107,7 +1157,7 @@ test("malformed IR for generators, for_each, break and using is an error naming 
   const ok = base([{
     step: "for_each", line: 1, call: fnCall("gen"), bind: "v", body: [
       { step: "using", line: 2, resource: "connection", args: [ref("v")], bind: "c", body: [
-        { step: "try", line: 3, body: [{ step: "if", line: 4, left: ref("v"), op: "==", right: lit(1), then: [{ step: "break", line: 5 }], else: [] }], catch: null, finally: [{ step: "log", line: 6, message: ref("c") }] },
+        { step: "try", line: 3, body: [{ step: "if", line: 4, condition: { compare: [ref("v"), "==", lit(1)] }, then: [{ step: "break", line: 5 }], else: [] }], catch: null, finally: [{ step: "log", line: 6, message: ref("c") }] },
       ] },
     ],
   }, { step: "return", line: 7, value: null }]);
@@ -1152,10 +1202,18 @@ test("a fan-out over started calls hands the array to the combinator; under a de
   for (const line of [
     "  const jobs = [firstCall];",
     "  const values = await Promise.all(jobs);",
-    "  const winner = await Promise.race([firstCall]);",
+    "  await Promise.race([firstCall]);", // its value unread: not bound
     "  await Promise.any([]);",
     "    // The AbortSignal ends this wait; the started calls run on (Python's gather cancels the tasks it awaits).",
-    "    const records = await abortable(Promise.allSettled(jobs), controller.signal);",
+    "    await abortable(Promise.allSettled(jobs), controller.signal);",
   ]) assert.ok(text.includes(`${line}\n`), `${line}\n---\n${text}`);
   assert.doesNotThrow(() => compile(ir, "js-promise"));
+});
+
+test("a set nobody reads of a map is the map in parentheses, since `{` at a statement's start opens a block", () => {
+  const ir = scenario({ id: "unread-map", main: [set("unused", lit({ a: 1 })), ret(1)] });
+  for (const target of TARGETS) {
+    const { body } = compile(ir, target);
+    assert.ok(body.includes("\n  ({ a: 1 });\n"), body);
+  }
 });

@@ -293,7 +293,7 @@ test("a compiled while that never waits is a runaway on both variants: the worke
     main: [
       { step: "set", bind: "n", value: { literal: 0 }, line: 1 },
       {
-        step: "while", left: { literal: 1 }, op: "==", right: { literal: 1 }, line: 2,
+        step: "while", condition: { compare: [{ literal: 1 }, "==", { literal: 1 }] }, line: 2,
         body: [{ step: "set", bind: "n", value: { calc: [{ ref: "n" }, "+", { literal: 1 }] }, line: 3 }],
       },
     ],
@@ -354,8 +354,8 @@ const NESTING = {
   timeout: (inner) => ({ step: "timeout", ms: 100000, body: inner, line: 1 }),
   using: (inner, d) => ({ step: "using", resource: "conn", args: [], bind: `c${d}`, body: inner, line: 1 }),
   for_each: (inner, d) => ({ step: "for_each", call: fn("ticks"), bind: `v${d}`, body: inner, line: 1 }),
-  if: (inner) => ({ step: "if", left: lit(1), op: "==", right: lit(1), then: inner, else: [], line: 1 }),
-  else: (inner) => ({ step: "if", left: lit(1), op: "!=", right: lit(1), then: [], else: inner, line: 1 }),
+  if: (inner) => ({ step: "if", condition: { compare: [lit(1), "==", lit(1)] }, then: inner, else: [], line: 1 }),
+  else: (inner) => ({ step: "if", condition: { compare: [lit(1), "!=", lit(1)] }, then: [], else: inner, line: 1 }),
 };
 
 /** Every step that holds none (but return, throw and cancel). */

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,42 @@ def test_a_catch_from_group_is_true_with_kinds_or_absent() -> None:
     for change in (lambda catch: catch.update(from_group="yes"), lambda catch: catch.update(kinds=[], from_group=True)):
         with pytest.raises(ValueError, match=r"catch.from_group is true, with kinds, or absent$"):
             check(change)
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"item": [{"literal": [1]}, {"literal": 0}]}, "an item is taken from a name or another item"),
+        ({"item": [{"ref": "data"}, {"literal": -1}]}, "an item's key is a field name or an integer >= 0, not -1"),
+        ({"item": [{"ref": "data"}, {"literal": 'a"b'}]}, "an item's key is a field name or an integer >= 0, not 'a\"b'"),
+        ({"item": [{"ref": "data"}, {"literal": True}]}, "an item's key is a field name or an integer >= 0, not True"),
+        ({"item": [{"ref": "data"}, {"calc": [{"literal": 1}, "+", {"literal": 1}]}]}, "an item's key is a field, an index"),
+        ({"item": [{"ref": "data"}]}, "an item is [expression, key]"),
+        ({"length": {"ref": "nope-nope"}}, "local name 'nope-nope' cannot be used"),
+        ({"slice": [{"ref": "data"}]}, "slice is a list of 2 or 3 expressions"),
+        ({"append": [{"ref": "data"}, 1]}, "append is a list of 2 expressions"),
+        ({"append": [{"ref": "data"}, {"ref": "Bad-Name"}]}, "local name 'Bad-Name' cannot be used"),
+    ],
+)
+def test_an_item_or_length_the_compilers_cannot_write_is_refused(message: dict, error: str) -> None:
+    ir = seed_ir()
+    ir["main"].insert(1, {"step": "log", "message": message, "line": 9})
+    with pytest.raises(ValueError, match="^main: " + re.escape(error)):
+        IrCheck(ir).check()
+
+
+@pytest.mark.parametrize(
+    ("condition", "error"),
+    [
+        ({"compare": [{"ref": "data"}, "=", {"literal": 1}]}, "unknown comparison '='"),
+        ({"and": [{"compare": [{"ref": "data"}, "==", {"literal": 1}]}]}, "and takes two or more conditions"),
+        ({"nor": []}, "malformed condition"),
+        ({"not": {"ref": "data"}}, "malformed condition"),
+        ({"or": [{"not": {"compare": [{"ref": "data"}]}}, {"not": {"compare": [{"ref": "data"}]}}]}, "compare is [expression"),
+    ],
+)
+def test_a_condition_the_compilers_cannot_write_is_refused(condition: dict, error: str) -> None:
+    ir = seed_ir()
+    ir["main"].insert(1, {"step": "if", "condition": condition, "then": [], "else": [], "line": 9})
+    with pytest.raises(ValueError, match="^main: " + re.escape(error)):
+        IrCheck(ir).check()

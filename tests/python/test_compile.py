@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 from asyncparity_python.compile import compile_program, python_string
-from helpers import body, call, find_cpythons, fixture_names, load, scenario
+from helpers import body, call, find_cpythons, fixture_names, load, run, scenario
 
 OPS = [{"name": name, "latency": 1, "outcomes": [{"returns": name}]} for name in ("a", "b", "fetch")]
 
@@ -143,21 +143,23 @@ def test_step_renderings():
                 "bind": None,
                 "body": [{"step": "log", "line": 12, "message": {"ref": "x"}}],
             },
-            {"step": "if", "line": 13, "left": {"ref": "x"}, "op": "==", "right": {"literal": None}, "then": [], "else": []},
+            {
+                "step": "if",
+                "line": 13,
+                "condition": {"compare": [{"ref": "x"}, "==", {"literal": None}]},
+                "then": [],
+                "else": [],
+            },
             {
                 "step": "if",
                 "line": 14,
-                "left": {"ref": "x"},
-                "op": "<",
-                "right": {"literal": 2.5},
+                "condition": {"compare": [{"ref": "x"}, "<", {"literal": 2.5}]},
                 "then": [{"step": "log", "line": 15, "message": {"literal": [1, True, None, {"k": "v"}]}}],
                 "else": [
                     {
                         "step": "if",
                         "line": 16,
-                        "left": {"ref": "x"},
-                        "op": "!=",
-                        "right": {"literal": "s"},
+                        "condition": {"compare": [{"ref": "x"}, "!=", {"literal": "s"}]},
                         "then": [],
                         "else": [{"step": "return", "line": 17, "value": {"literal": None}}],
                     }
@@ -378,7 +380,14 @@ def test_a_comparison_with_null_uses_is_except_against_a_literal(left: dict, op:
     # it, and under -W error (the kit's tests) the program did not load at all: a crash
     # outcome. Found by tests/test_fuzz.py.
     ir = scenario(
-        [{"step": "if", "left": left, "op": op, "right": right, "then": [{"step": "log", "message": {"literal": 1}}], "else": []}]
+        [
+            {
+                "step": "if",
+                "condition": {"compare": [left, op, right]},
+                "then": [{"step": "log", "message": {"literal": 1}}],
+                "else": [],
+            }
+        ]
     )
     source = compile_program(ir)
     assert expected in body(source)
@@ -421,10 +430,112 @@ def test_asyncio_is_imported_only_where_the_program_uses_it():
 
 def test_a_literal_boolean_is_compared_with_is_as_javascript_compares_it():
     def compared(op: str, right: object) -> str:
-        step = {"step": "if", "line": 1, "left": {"ref": "x"}, "op": op, "right": {"literal": right}, "then": [], "else": []}
+        step = {"step": "if", "line": 1, "condition": {"compare": [{"ref": "x"}, op, {"literal": right}]}, "then": [], "else": []}
         ir = scenario([{"step": "set", "line": 1, "bind": "x", "value": {"literal": 1}}, step])
         return body(compile_program(ir)).splitlines()[2].strip()
 
     assert compared("==", True) == "if x is True:"
     assert compared("!=", False) == "if x is not False:"
     assert compared("==", 1) == "if x == 1:"
+
+
+X, ONE, NONE = {"ref": "x"}, {"literal": 1}, {"literal": None}
+
+
+def _item(base: dict, *keys: object) -> dict:
+    """``base`` then each key: a field name (str), an index (int) or an expression (dict)."""
+    for key in keys:
+        base = {"item": [base, key if isinstance(key, dict) else {"literal": key}]}
+    return base
+
+
+def test_fields_and_indexes_are_subscriptions_with_single_quotes_inside_an_f_string() -> None:
+    page = {"ref": "page"}
+    ir = scenario(
+        [
+            {"step": "set", "bind": "page", "value": {"literal": {"items": [{"id": "a"}], "next": None}}},
+            {"step": "set", "bind": "key", "value": {"literal": "next"}},
+            {"step": "log", "message": _item(page, "items", 0, "id")},
+            {"step": "log", "message": _item(page, {"ref": "key"})},
+            {"step": "log", "message": {"format": ["first ", _item(page, "items", 0, "id"), "!"]}},
+            {"step": "return", "value": {"length": _item(page, "items")}},
+        ]
+    )
+    assert body(compile_program(ir)).splitlines()[3:] == [
+        '    log(page["items"][0]["id"])',
+        "    log(page[key])",
+        "    log(f\"first {page['items'][0]['id']}!\")",
+        '    return len(page["items"])',
+    ]
+    assert run(ir)[0] == {"returns": 1}
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({"and": [{"compare": [X, "<", ONE]}, {"compare": [X, "!=", NONE]}]}, "x < 1 and x is not None"),
+        (
+            {"or": [{"and": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}, {"compare": [X, "==", ONE]}]},
+            "(x < 1 and x > 1) or x == 1",
+        ),
+        (
+            {"and": [{"or": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}, {"compare": [X, "==", ONE]}]},
+            "(x < 1 or x > 1) and x == 1",
+        ),
+        (
+            {"and": [{"and": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}, {"compare": [X, "==", ONE]}]},
+            "x < 1 and x > 1 and x == 1",
+        ),
+        ({"not": {"compare": [X, "==", NONE]}}, "x is not None"),
+        ({"not": {"compare": [X, "!=", ONE]}}, "x == 1"),
+        ({"not": {"compare": [X, "<", ONE]}}, "not (x < 1)"),
+        ({"not": {"not": {"compare": [X, "<", ONE]}}}, "x < 1"),
+        ({"not": {"not": {"compare": [X, "==", ONE]}}}, "x == 1"),
+        (
+            {
+                "or": [
+                    {"not": {"not": {"and": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}}},
+                    {"compare": [X, "==", ONE]},
+                ]
+            },
+            "(x < 1 and x > 1) or x == 1",
+        ),
+        ({"not": {"or": [{"compare": [X, "<", ONE]}, {"compare": [X, ">", ONE]}]}}, "not (x < 1 or x > 1)"),
+    ],
+)
+def test_conditions_are_and_or_not_with_parentheses_where_the_tree_has_them(condition: dict, expected: str) -> None:
+    ir = scenario(
+        [
+            {"step": "set", "bind": "x", "value": ONE},
+            {"step": "if", "condition": condition, "then": [{"step": "log", "message": ONE}], "else": []},
+        ]
+    )
+    source = compile_program(ir)
+    assert f"    if {expected}:" in body(source).splitlines()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compile(source, "program.py", "exec")
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ({"slice": [{"ref": "items"}, {"literal": 1}, {"literal": 3}]}, "items[1:3]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}, {"literal": 3}]}, "items[:3]"),
+        ({"slice": [{"ref": "items"}, {"literal": -2}]}, "items[-2:]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}]}, "items[:]"),
+        ({"slice": [{"ref": "items"}, {"calc": [{"ref": "n"}, "+", ONE]}]}, "items[n + 1 :]"),
+        ({"slice": [{"ref": "items"}, {"literal": 0}, {"length": {"ref": "items"}}]}, "items[: len(items)]"),
+        ({"slice": [{"ref": "items"}, {"ref": "n"}, {"length": {"ref": "items"}}]}, "items[n : len(items)]"),
+        ({"append": [{"ref": "items"}, {"ref": "n"}]}, "[*items, n]"),
+    ],
+)
+def test_slices_and_appends_are_written_as_ruff_format_writes_them(expr: dict, expected: str) -> None:
+    ir = scenario(
+        [
+            {"step": "set", "bind": "items", "value": {"literal": [1, 2, 3]}},
+            {"step": "set", "bind": "n", "value": ONE},
+            {"step": "log", "message": expr},
+        ]
+    )
+    assert body(compile_program(ir)).splitlines()[-1] == f"    log({expected})"

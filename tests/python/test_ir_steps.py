@@ -60,6 +60,6 @@ def test_can_wait_follows_the_table_and_looks_into_blocks() -> None:
     assert not ir_steps.can_wait(log)
     assert ir_steps.can_wait(TRY)  # its body awaits
     assert not ir_steps.can_wait(
-        {"step": "if", "left": {"literal": 1}, "op": "==", "right": {"literal": 1}, "then": [log], "else": []}
+        {"step": "if", "condition": {"compare": [{"literal": 1}, "==", {"literal": 1}]}, "then": [log], "else": []}
     )
     assert ir_steps.can_wait({"step": "timeout", "ms": 5, "body": []})

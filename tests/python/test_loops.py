@@ -31,9 +31,7 @@ POLL = scenario(
         step("await", call=call("status"), bind="state"),
         step(
             "while",
-            left=ref("state"),
-            op="!=",
-            right=lit("done"),
+            condition={"compare": [ref("state"), "!=", lit("done")]},
             body=[step("sleep", ms=100), step("await", call=call("status"), bind="state")],
         ),
         step("return", value=ref("state")),
@@ -58,7 +56,9 @@ def test_while_program_and_run():
 
 
 def test_while_against_none_is_is_not_none_as_in_if():
-    ir = scenario([step("set", bind="x", value=lit(None)), step("while", left=ref("x"), op="!=", right=lit(None), body=[])])
+    ir = scenario(
+        [step("set", bind="x", value=lit(None)), step("while", condition={"compare": [ref("x"), "!=", lit(None)]}, body=[])]
+    )
     assert "    while x is not None:\n        pass" in compile_program(ir)
 
 
@@ -71,8 +71,8 @@ def test_break_and_continue_in_a_repeat():
     ir = counted(
         4,
         [
-            step("if", left=ref("i"), op="==", right=lit(1), then=[step("continue")], **{"else": []}),
-            step("if", left=ref("i"), op="==", right=lit(3), then=[step("break")], **{"else": []}),
+            step("if", condition={"compare": [ref("i"), "==", lit(1)]}, then=[step("continue")], **{"else": []}),
+            step("if", condition={"compare": [ref("i"), "==", lit(3)]}, then=[step("break")], **{"else": []}),
             step("log", message=ref("i")),
         ],
     )
@@ -123,7 +123,12 @@ def test_break_and_continue_pass_the_finally_and_close_the_resource():
                                 "try",
                                 body=[
                                     step("sleep", ms=1),
-                                    step("if", left=ref("i"), op="==", right=lit(0), then=[step("continue")], **{"else": []}),
+                                    step(
+                                        "if",
+                                        condition={"compare": [ref("i"), "==", lit(0)]},
+                                        then=[step("continue")],
+                                        **{"else": []},
+                                    ),
                                     step("break"),
                                 ],
                                 catch=None,
@@ -146,7 +151,7 @@ def test_break_and_continue_pass_the_finally_and_close_the_resource():
 
 # -- runaways: a while that never ends -------------------------------------------------------
 
-FOREVER = {"left": lit(1), "op": "==", "right": lit(1)}
+FOREVER = {"condition": {"compare": [lit(1), "==", lit(1)]}}
 
 
 def forever(body_steps: list[dict], **fields) -> dict:

@@ -468,8 +468,14 @@ NESTING = {
     "timeout": lambda inner, d: {"step": "timeout", "ms": 100_000, "body": inner, "line": 1},
     "using": lambda inner, d: {"step": "using", "resource": "conn", "args": [], "bind": f"c{d}", "body": inner, "line": 1},
     "for_each": lambda inner, d: {"step": "for_each", "call": _function_call("ticks"), "bind": f"v{d}", "body": inner, "line": 1},
-    "if": lambda inner, d: {"step": "if", "left": lit(1), "op": "==", "right": lit(1), "then": inner, "else": [], "line": 1},
-    "else": lambda inner, d: {"step": "if", "left": lit(1), "op": "!=", "right": lit(1), "then": [], "else": inner, "line": 1},
+    "if": lambda inner, d: {"step": "if", "condition": {"compare": [lit(1), "==", lit(1)]}, "then": inner, "else": [], "line": 1},
+    "else": lambda inner, d: {
+        "step": "if",
+        "condition": {"compare": [lit(1), "!=", lit(1)]},
+        "then": [],
+        "else": inner,
+        "line": 1,
+    },
 }
 
 MIXES = {

@@ -567,11 +567,9 @@ def test_while_continue_break_and_a_computed_count_become_ir() -> None:
 
     assert result.diagnostics == []
     _, loop, counted, fixed, _ = result.scenario.ir["main"]
-    assert {key: loop[key] for key in ("step", "left", "op", "right")} == {
+    assert {key: loop[key] for key in ("step", "condition")} == {
         "step": "while",
-        "left": {"ref": "n"},
-        "op": ">",
-        "right": {"literal": 0},
+        "condition": {"compare": [{"ref": "n"}, ">", {"literal": 0}]},
     }
     assert loop["body"][1]["then"] == [{"step": "continue", "line": 14}]
     assert counted["times"] == {"calc": [{"ref": "n"}, "+", {"literal": 2}]}
@@ -1069,3 +1067,76 @@ def test_the_shipped_folder_passes_over_nothing_but_its_known_outcomes() -> None
     assert found.passed_over == []
     assert SPEC / "known-outcomes.yaml" not in found.taken
     assert passed_over_reason((SPEC / "known-outcomes.yaml").read_text()) == ""
+
+
+def _main_of(steps: str) -> list[dict]:
+    result = load_text(f"id: a\nsummary: s\nmain:\n  - set: page\n    value: {{next: 2, items: [1]}}\n{steps}", "t.yaml")
+    assert result.diagnostics == [], [str(d) for d in result.diagnostics]
+    assert result.scenario is not None
+    return result.scenario.ir["main"][1:]
+
+
+@pytest.mark.parametrize(
+    ("key", "form"),
+    [
+        ("cacl", "calc"),
+        ("cal", "calc"),
+        ("Calc", "calc"),
+        ("fromat", "format"),
+        ("form", "format"),
+        ("fmt", "format"),
+        ("literl", "literal"),
+        ("lit", "literal"),
+        ("lenght", "length"),
+        ("len", "length"),
+        ("slcie", "slice"),
+        ("apend", "append"),
+    ],
+)
+def test_a_single_key_close_to_a_value_form_is_a_misspelling(key: str, form: str) -> None:
+    assert messages(f"id: a\nsummary: s\nmain:\n  - log: {{{key}: 1}}\n") == [
+        f"t.yaml:4:11: unknown value form '{key}'; did you mean '{form}'? (a map with this one key is written {{literal: {{{key}: ...}}}})"
+    ]
+
+
+def test_a_single_key_close_to_no_form_and_a_wrapped_misspelling_are_data() -> None:
+    # Everyday keys the loader's usual 0.6 closeness would take for forms: size (slice),
+    # port and sort (format), price (slice), filter (literal), client (length).
+    data = ["cost", "size", "port", "sort", "price", "filter", "client"]
+    main = _main_of(
+        "".join(f"  - log: {{{key}: 5}}\n" for key in data) + "  - log: {literal: {cacl: 1}}\n  - log: {cacl: 1, to: 2}\n"
+    )
+    assert [step["message"] for step in main] == [
+        *({"literal": {key: 5}} for key in data),
+        {"literal": {"cacl": 1}},
+        {"literal": {"cacl": 1, "to": 2}},
+    ]
+
+
+def test_fields_and_indexes_chain_and_a_caught_error_keeps_its_two_members() -> None:
+    main = _main_of(
+        "  - set: key\n    value: next\n  - log: $page.items[0]\n  - log: $page[$key]\n"
+        "  - try:\n      - throw: {kind: Boom, message: m}\n    catch:\n      as: error\n      steps:\n        - log: $error.message\n"
+    )
+    page = {"ref": "page"}
+    assert main[1]["message"] == {"item": [{"item": [page, {"literal": "items"}]}, {"literal": 0}]}
+    assert main[2]["message"] == {"item": [page, {"ref": "key"}]}
+    assert main[3]["catch"]["body"][0]["message"] == {"ref": "error", "member": "message"}
+
+
+def test_a_text_that_only_starts_like_a_reference_stays_text() -> None:
+    main = _main_of('  - log: ["$total.00", "$HOME[0]", "cost: $page.next"]\n')
+    assert main[0]["message"] == {"literal": ["$total.00", "$HOME[0]", "cost: $page.next"]}
+
+
+def test_conditions_nest_as_written() -> None:
+    main = _main_of(
+        '  - if: {or: [{not: [$page.next, "==", null]}, {and: [[1, "<", 2], [2, "<", 3]]}]}\n    then:\n      - log: 1\n'
+    )
+    next_ = {"item": [{"ref": "page"}, {"literal": "next"}]}
+    assert main[0]["condition"] == {
+        "or": [
+            {"not": {"compare": [next_, "==", {"literal": None}]}},
+            {"and": [{"compare": [{"literal": 1}, "<", {"literal": 2}]}, {"compare": [{"literal": 2}, "<", {"literal": 3}]}]},
+        ]
+    }
