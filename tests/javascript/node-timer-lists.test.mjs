@@ -29,29 +29,33 @@ clearTimeout(setTimeout(() => {}, 1)); // the first setTimeout initialises lazil
 until(now() + 1);
 const s = now();
 const fired = [];
-if (withX0) setTimeout(() => fired.push("x0"), 10);
+let x0At = null;
+if (withX0) setTimeout(() => { fired.push("x0"); x0At = now(); }, 10);
 until(s + 3);
 const p = setTimeout(() => fired.push("p"), 10);
 until(s + 5);
 const q = setTimeout(() => fired.push("q"), 8);
 const sameMs = p._idleStart + 10 === q._idleStart + 8;
-process.on("exit", () => console.log(JSON.stringify({ fired, sameMs })));
+// x0 must fire before p and q are due: a loaded machine that reaches the timers late
+// fires the whole 10 ms list (x0 and p) at once, and the reschedule never happens.
+process.on("exit", () => console.log(JSON.stringify({ fired, valid: sameMs && (!withX0 || x0At < s + 13) })));
 `;
 
 /** The order real Node fires the probe's timers in; a run where p and q did not fall
- * due in one millisecond (the machine was slow) is tried again. */
+ * due in one millisecond, or x0 fired late (the machine was slow), is tried again; null
+ * when no run of a few seconds' worth could set the timers up. */
 function realOrder(mode) {
   const dir = mkdtempSync(join(tmpdir(), "asyncparity-lists-"));
   try {
     const probe = join(dir, "probe.cjs");
     writeFileSync(probe, PROBE);
-    for (let attempt = 0; attempt < 5; attempt += 1) {
+    for (let attempt = 0; attempt < 40; attempt += 1) {
       const run = spawnSync(process.execPath, ["--expose-internals", probe, mode], { encoding: "utf8", timeout: 30000 });
       assert.equal(run.status, 0, run.stderr);
-      const { fired, sameMs } = JSON.parse(run.stdout);
-      if (sameMs) return fired;
+      const { fired, valid } = JSON.parse(run.stdout);
+      if (valid) return fired;
     }
-    throw new Error("p and q never fell due in one millisecond");
+    return null;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -71,12 +75,18 @@ async function virtualOrder(withX0) {
   return fired;
 }
 
-test("real Node fires a rescheduled list after a list made later, as the virtual clock does", async () => {
-  assert.deepEqual(realOrder("with-x0"), ["x0", "q", "p"]);
+const UNSET = "this machine was too loaded to set the timers up in 40 runs (p and q due in one millisecond, x0 on time)";
+
+test("real Node fires a rescheduled list after a list made later, as the virtual clock does", async (t) => {
+  const real = realOrder("with-x0");
+  if (real === null) return t.skip(UNSET);
+  assert.deepEqual(real, ["x0", "q", "p"]);
   assert.deepEqual(await virtualOrder(true), ["x0", "q", "p"]);
 });
 
-test("without the reschedule, the list made first fires first, on real Node and on the virtual clock", async () => {
-  assert.deepEqual(realOrder("control"), ["p", "q"]);
+test("without the reschedule, the list made first fires first, on real Node and on the virtual clock", async (t) => {
+  const real = realOrder("control");
+  if (real === null) return t.skip(UNSET);
+  assert.deepEqual(real, ["p", "q"]);
   assert.deepEqual(await virtualOrder(false), ["p", "q"]);
 });
