@@ -327,33 +327,34 @@ class StepChecker(StartedChecker):
         return name
 
     def step_put(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        queue = self.queue(entries["put"][1])
-        if "value" not in entries:
-            self.error(entries["put"][0], "put needs 'value: VALUE'")
-            return None
-        value = self.expr(entries["value"][1], scope)
-        return None if queue is None or value is None else {"step": "put", "queue": queue, "value": value}
+        return self.queue_put(entries, scope, "put")
 
     def step_get(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        queue = self.queue(entries["get"][1])
+        return self.queue_get(entries, scope, "get")
+
+    def queue_put(self, entries: dict, scope: Scope, head: str) -> dict | None:
+        """A put or a put_nowait: ``- put: jobs`` with ``value: VALUE``."""
+        queue = self.queue(entries[head][1])
+        if "value" not in entries:
+            self.error(entries[head][0], f"{head} needs 'value: VALUE'")
+            return None
+        value = self.expr(entries["value"][1], scope)
+        return None if queue is None or value is None else {"step": head, "queue": queue, "value": value}
+
+    def queue_get(self, entries: dict, scope: Scope, head: str) -> dict | None:
+        """A get or a get_nowait: ``- get: jobs``, the value bound by ``as``."""
+        queue = self.queue(entries[head][1])
         bind = self.bind(entries, scope, "value", False)
-        return None if queue is None else {"step": "get", "queue": queue, "bind": bind}
+        return None if queue is None else {"step": head, "queue": queue, "bind": bind}
 
     # The rest of asyncio.Queue (issue 10). Their errors are asyncio's classes, QueueEmpty,
     # QueueFull and QueueShutDown: not noted as raised, so a program declares a kind only
     # where a catch names it (the runtime modules raise their own class of the kind).
     def step_put_nowait(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        queue = self.queue(entries["put_nowait"][1])
-        if "value" not in entries:
-            self.error(entries["put_nowait"][0], "put_nowait needs 'value: VALUE'")
-            return None
-        value = self.expr(entries["value"][1], scope)
-        return None if queue is None or value is None else {"step": "put_nowait", "queue": queue, "value": value}
+        return self.queue_put(entries, scope, "put_nowait")
 
     def step_get_nowait(self, entries: dict, scope: Scope, where: str) -> dict | None:
-        queue = self.queue(entries["get_nowait"][1])
-        bind = self.bind(entries, scope, "value", False)
-        return None if queue is None else {"step": "get_nowait", "queue": queue, "bind": bind}
+        return self.queue_get(entries, scope, "get_nowait")
 
     def step_task_done(self, entries: dict, scope: Scope, where: str) -> dict | None:
         queue = self.queue(entries["task_done"][1])
