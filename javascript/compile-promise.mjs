@@ -726,7 +726,12 @@ function afterBlock(steps, i, k, after, cx, flags, param = null, pre = []) {
     return [then([completion], [completionCheck(k, completion, flags), ...restStmts])];
   }
   if (param) after.names.add(param);
-  return thenChain(raw(""), param, [...pre, ...rest()]).links;
+  const body = [...pre, ...rest()];
+  if (param && body.length === 1 && body[0].t === "return" && body[0].expr.t === "raw" && body[0].expr.text === param) {
+    // `.then((price) => price)` does nothing: the chain already resolves to the value.
+    return [];
+  }
+  return thenChain(raw(""), param, body).links;
 }
 
 /** `if (completion) return ...;` at the head of the steps after a block: see passOn. */

@@ -5,6 +5,7 @@ python/, with the files and the strictness in pyproject.toml's [tool.mypy]."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +70,9 @@ def test_every_generated_python_program_passes_ruff_check(tmp_path: Path) -> Non
     assert not problems, problems
 
 
+IDENTITY_THEN = re.compile(r"\.then\(\((\w+)\) => \1\)")
+
+
 def test_every_generated_javascript_program_has_no_unused_binding(tmp_path: Path) -> None:
     from asyncparity.node import find_node
     from asyncparity.testees import NodeTestee
@@ -77,6 +81,11 @@ def test_every_generated_javascript_program_has_no_unused_binding(tmp_path: Path
     jobs = [(scenario.ir, target) for scenario in scenarios for target in ("js-promise", "js-async")]
     with NodeTestee(find_node()) as node:
         sources = node.compile_many(jobs)
+    # An identity link, `.then((price) => price)`, is a step a developer would not write.
+    identity = [
+        f"{ir['id']} ({target})" for (ir, target), source in zip(jobs, sources, strict=True) if IDENTITY_THEN.search(source)
+    ]
+    assert identity == []
     files = []
     for (ir, target), source in zip(jobs, sources, strict=True):
         files.append(tmp_path / f"{ir['id']}.{target}.mjs")
