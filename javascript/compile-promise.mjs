@@ -103,6 +103,7 @@ import {
  */
 export function promiseFunction(name, params, steps, root, options = {}) {
   const { generator = false, takesSignal = false } = options;
+  if (!generator) steps = restIntoCatch(steps);
   const plan = planBindings(steps, params, { carry: true });
   const carriedFinal = new Set();
   for (const [tryStep, carried] of plan.carried) {
@@ -1059,6 +1060,46 @@ function compileLoop(steps, i, k, scope, cx) {
   const fn = arrow(params, [{ t: "if", cond, then: body, else: null }, ...after]);
   out.push({ t: "const", name: loop, expr: fn, hoistable: true }, ret(first));
   return out;
+}
+
+/**
+ * The steps after a try whose body always returns or throws run only when its catch
+ * ends normally: they move into the catch, as a developer of promise chains writes it
+ * (`fetch().catch((error) => { log(error); return fallback(); })`), and no completion
+ * record has to say whether the body returned. The same program in every other respect;
+ * not where a finally runs between, a break or continue leaves the steps after, or they
+ * bind the catch's own name. Applied to a function's steps and to the branches of an if.
+ *
+ * @param {object[]} steps
+ * @returns {object[]}
+ */
+function restIntoCatch(steps) {
+  const out = [];
+  for (let i = 0; i < steps.length; i += 1) {
+    const step = steps[i];
+    if (step.step === "if") {
+      out.push({ ...step, then: restIntoCatch(step.then ?? []), else: step.else && restIntoCatch(step.else) });
+      continue;
+    }
+    const rest = steps.slice(i + 1);
+    const movable = step.step === "try" && step.catch && !step.finally && rest.length > 0 && returnsOrThrows(step.body)
+      && !containsJump(rest) && !(step.catch.bind && mentionedNames(rest).has(step.catch.bind));
+    if (!movable) {
+      out.push(step);
+      continue;
+    }
+    out.push({ ...step, catch: { ...step.catch, body: restIntoCatch([...step.catch.body, ...rest]) } });
+    break;
+  }
+  return out;
+}
+
+/** Whether every path through a step list ends in a return or a throw (not a break). */
+function returnsOrThrows(steps) {
+  const last = steps?.[steps.length - 1];
+  if (!last) return false;
+  if (last.step === "return" || last.step === "throw" || last.step === "rethrow") return true;
+  return last.step === "if" && returnsOrThrows(last.then) && returnsOrThrows(last.else);
 }
 
 /**
