@@ -620,7 +620,10 @@ CANNOT_EXPRESS = {
     "break belongs in a loop (repeat, while or for_each); here it is inside an as_completed loop (it has no break)": (
         "main:\n  - as_completed: [{call: fetch}, {call: fetch}]\n    as: v\n    steps:\n      - break: true\n  - return: 1\n"
     ),
-    "unknown operator '/'; calc knows + - * (integers only)": ('main:\n  - return: {calc: [7, "/", 2]}\n'),
+    "'pages' is a generator; consume its values with 'for_each: pages'": (
+        "functions:\n  pages:\n    generator: true\n    steps:\n      - yield: 1\nmain:\n  - await: pages\n  - return: 1\n"
+    ),
+    "unknown operator '/'; calc knows + - * (integers only)": 'main:\n  - return: {calc: [7, "/", 2]}\n',
     "a task_group body cannot return (line 11); bind a name in it and return after the group": (
         "main:\n  - task_group:\n      - start: fetch\n        as: t\n      - return: 1\n"
     ),
