@@ -47,6 +47,12 @@ How this test reads LANGUAGE.md (the conventions the document follows):
 - **Lists.** The three reserved-identifier lists and the reserved error kinds in
   ``## Names`` are runner/names.py's, and the camelCase collision message quoted there
   is the loader's.
+- **The quick reference** (``## Quick reference``): a table row whose first cell starts
+  with a code span, the construct's YAML, for every step of spec/ir-steps.json
+  (``await: ...``) and every value form of runner/check_values.py (``{calc: ...}``);
+  the contents and the table of step heads under ``## Steps`` list every step; and each
+  message quoted after "the loader says" under ``### What the language cannot express
+  yet`` is the loader's for the probe scenario of ``CANNOT_EXPRESS`` that tries it.
 - **Links** to files point at files that exist, and links to headings (``#anchor``,
   here or in another Markdown file) at headings that exist, by GitHub's anchor rule.
 """
@@ -63,7 +69,7 @@ import jsonschema
 import pytest
 import yaml
 
-from asyncparity import check_steps, model, names
+from asyncparity import check_steps, check_values, model, names
 from asyncparity.load import load_text
 from asyncparity.node import find_node
 from asyncparity.suite import run_suite
@@ -527,3 +533,110 @@ def test_the_messages_of_the_stop_table_are_the_loaders() -> None:
 
     assert len(STOP_ERRORS) == 4
     assert [row[1] for row in STOP_ERRORS if row[1] not in said] == []
+
+
+# -- the quick reference ----------------------------------------------------------------------
+
+STEP_HEADS = list(json.loads((ROOT / "spec" / "ir-steps.json").read_text(encoding="utf-8"))["steps"])
+QUICK_REFERENCE, _, CANNOT_EXPRESS_TEXT = section("Quick reference").partition("### What the language cannot express yet\n")
+QUICK_FORMS = re.findall(r"^\| `([^`]+)`", QUICK_REFERENCE, re.MULTILINE)
+
+
+@pytest.mark.parametrize("head", STEP_HEADS)
+def test_every_step_has_a_row_in_the_quick_reference(head: str) -> None:
+    assert any(form.startswith(f"{head}:") for form in QUICK_FORMS), (
+        f"the quick reference of LANGUAGE.md has no row for the step '{head}': add one whose first cell is `{head}: ...`"
+    )
+
+
+@pytest.mark.parametrize("form", list(check_values.VALUE_FORMS))
+def test_every_value_form_has_a_row_in_the_quick_reference(form: str) -> None:
+    assert any(row.startswith(f"{{{form}:") for row in QUICK_FORMS), (
+        f"the quick reference of LANGUAGE.md has no row for the value form '{form}': add one whose first cell is `{{{form}: ...}}`"
+    )
+
+
+def test_the_contents_and_the_table_of_step_heads_list_every_step() -> None:
+    contents = re.search(r"^\d+\. \[Steps\]\(#steps\):(.*?)^\d+\. ", DOC, re.MULTILINE | re.DOTALL)
+    assert contents, "LANGUAGE.md: the contents have no item for the Steps"
+    heads = [row[0] for row in table(["head", "modifiers", "does"])]
+
+    listed = set(re.findall(r"`([^`]+)`", contents.group(1)))
+
+    assert (sorted(set(STEP_HEADS) - listed), sorted(listed - set(STEP_HEADS))) == ([], []), (
+        "the contents' Steps item: (missing, unknown)"
+    )
+    assert (sorted(set(STEP_HEADS) - set(heads)), sorted(set(heads) - set(STEP_HEADS))) == ([], []), (
+        "the table of step heads under ## Steps: (missing, unknown)"
+    )
+    assert len(heads) == len(set(heads)), "the table of step heads lists a step twice"
+
+
+PROBE = """\
+id: language-doc-limit
+summary: Something the language cannot express yet.
+operations:
+  fetch:
+    latency: 10
+    returns: "x"
+"""
+
+CANNOT_EXPRESS = {
+    "a step does one thing: this one has both 'race' and 'timeout'": (
+        "main:\n  - race: [{call: fetch}, {call: fetch}]\n    timeout: 5\n  - return: 1\n"
+    ),
+    "unknown step 'wait'; did you mean 'await'?": "main:\n  - wait: [{call: fetch}, {call: fetch}]\n  - return: 1\n",
+    "unknown key 'locks' in the scenario": "locks:\n  db: {}\nmain:\n  - return: 1\n",
+    "unknown step 'acquire'": "main:\n  - acquire: db\n  - return: 1\n",
+    "unknown key 'semaphores' in the scenario": "semaphores:\n  pool: {size: 2}\nmain:\n  - return: 1\n",
+    "unknown key 'immediate' in a 'shutdown' step": (
+        "queues:\n  jobs: {size: 1}\nmain:\n  - shutdown: jobs\n    immediate: true\n  - return: 1\n"
+    ),
+    "cancel takes a started call, '$name' of a 'start' step": (
+        "functions:\n  stop:\n    params: [job]\n    steps:\n      - cancel: $job\n"
+        "main:\n  - start: fetch\n    as: job\n  - await: stop\n    args: [$job]\n  - return: 1\n"
+    ),
+    "all takes started calls ('$name' of a start step) or calls ({call: NAME}), not 5: "
+    "asyncio.gather and asyncio.wait refuse a plain value": (
+        "main:\n  - start: fetch\n    as: job\n  - all: [$job, 5]\n  - return: 1\n"
+    ),
+    "all takes started calls ('$name' of a start step) or calls ({call: NAME}), not a call: "
+    "start it first ('start: NAME' with 'as: NAME'), or list calls only": (
+        "main:\n  - start: fetch\n    as: job\n  - all: [$job, {call: fetch}]\n  - return: 1\n"
+    ),
+    "'$items[-1]': an index is an integer >= 0 or a bound $name; [-1] counts from the end "
+    "in Python and is undefined in JavaScript": "main:\n  - set: items\n    value: [1, 2, 3]\n  - return: $items[-1]\n",
+    "'$jobs' names a queue, not a value; take a value from it with 'get: jobs'": (
+        "queues:\n  jobs: {size: 1}\nfunctions:\n  feed:\n    params: [q]\n    steps:\n      - log: $q\n"
+        "main:\n  - await: feed\n    args: [$jobs]\n  - return: 1\n"
+    ),
+    "'$ready' names an event, not a value; call it with 'await: ready'": (
+        "events:\n  ready: {}\nfunctions:\n  waiter:\n    params: [ev]\n    steps:\n      - log: $ev\n"
+        "main:\n  - await: waiter\n    args: [$ready]\n  - return: 1\n"
+    ),
+    "'$f' is not a started call; await a name bound by a 'start' step": (
+        "main:\n  - set: f\n    value: fetch\n  - await: $f\n  - return: 1\n"
+    ),
+    "break belongs in a loop (repeat, while or for_each); here it is inside an as_completed loop (it has no break)": (
+        "main:\n  - as_completed: [{call: fetch}, {call: fetch}]\n    as: v\n    steps:\n      - break: true\n  - return: 1\n"
+    ),
+    "'pages' is a generator; consume its values with 'for_each: pages'": (
+        "functions:\n  pages:\n    generator: true\n    steps:\n      - yield: 1\nmain:\n  - await: pages\n  - return: 1\n"
+    ),
+    "unknown operator '/'; calc knows + - * (integers only)": 'main:\n  - return: {calc: [7, "/", 2]}\n',
+    "a task_group body cannot return (line 11); bind a name in it and return after the group": (
+        "main:\n  - task_group:\n      - start: fetch\n        as: t\n      - return: 1\n"
+    ),
+    "unknown key 'bindings' in the scenario": "bindings:\n  python: mylib\nmain:\n  - return: 1\n",
+}
+"""What the quick reference says the language cannot express, each message with a
+scenario that tries it. A message the loader no longer gives (the construct has
+arrived) fails the test below: take its line out of LANGUAGE.md, and its probe here."""
+
+
+def test_what_the_language_cannot_express_is_what_the_loader_refuses() -> None:
+    quoted = re.findall(r"the loader says `([^`]+)`", " ".join(CANNOT_EXPRESS_TEXT.split()))
+
+    assert sorted(quoted) == sorted(CANNOT_EXPRESS)
+    for message, main in CANNOT_EXPRESS.items():
+        assert message in messages(PROBE + main), (message, messages(PROBE + main))
