@@ -491,7 +491,8 @@ class _Program:
         return errors
 
     def _builtin_errors(self, steps: list, function_body: list, errors: dict | None = None) -> set[str]:
-        """Which of ``TimeoutError``, ``ExceptionGroup`` and asyncio's queue errors running ``steps`` may raise.
+        """Which of ``TimeoutError``, ``ExceptionGroup``, asyncio's queue errors and the
+        ``ValueError`` of a race of no started calls running ``steps`` may raise.
 
         Sound, not exact: a ``try`` counts everything in its body, catch and finally.
         ``any`` and ``group`` raise a group whatever their calls raise (their errors end
@@ -526,6 +527,8 @@ class _Program:
                 calls([step["call"]])
             elif step_name in ("all", "race") and "over" in step:
                 found.update(*errors.values())  # started calls, of any function
+                if step_name == "race":
+                    found.add("ValueError")  # asyncio.wait of no tasks: "Set of Tasks/Futures is empty."
             elif step_name in ("all", "race", "as_completed"):
                 calls(step["calls"])
             elif step_name == "map":

@@ -133,3 +133,19 @@ def test_a_started_function_is_cancelled_at_its_current_wait_and_its_finally_run
     )
     assert "    job.cancel()\n" in body(compile_program(ir))
     assert run(ir) == ({"returns": 1}, '5 log "stopped"\n5 log "cancelled"\n5 return 1\n')
+
+
+def test_the_kind_of_a_race_of_no_started_calls_is_read_as_every_exception_has_it():
+    # asyncio.wait of no tasks raises ValueError ("Set of Tasks/Futures is empty."), no
+    # ScenarioError: the catch reads its kind as type(error).__name__, not error.kind.
+    race = {"step": "race", "line": 2, "over": lit([]), "bind": "winner"}
+    log_kind = {"step": "log", "line": 4, "message": {"format": [ref("error", "kind")]}}
+    catch = {"kinds": [], "bind": "error", "body": [log_kind]}
+    ir = scenario(
+        [
+            {"step": "try", "line": 1, "body": [race], "catch": catch, "finally": None},
+            {"step": "return", "line": 5, "value": lit("none")},
+        ]
+    )
+    assert 'log(f"{type(error).__name__}")' in body(compile_program(ir))
+    assert run(ir) == ({"returns": "none"}, '0 log "ValueError"\n0 return "none"\n')
