@@ -75,7 +75,11 @@ class StepChecker(StartedChecker):
             self.error(entries[heads[1]][0], f"a step does one thing: this one has both '{heads[0]}' and '{heads[1]}'")
             return None
         head = heads[0]
-        self.known_keys({key: value for key, value in entries.items() if key != head}, STEP_MODIFIERS[head], f"a '{head}' step")
+        self.known_keys(
+            {key: value for key, value in entries.items() if key != head},
+            STEP_MODIFIERS[head],
+            f"{'an' if head[0] in 'aeiou' else 'a'} '{head}' step",
+        )
         line = position(node)[0]
         build = getattr(self, f"step_{head}")
         holds_steps = bool(STEPS[head]["blocks"])

@@ -311,6 +311,7 @@ class ValueChecker(NodeReader):
                 advice = {
                     "queue": f"take a value from it with 'get: {name}'",
                     "resource": f"open it with 'using: {name}'",
+                    "event": f"wait for it with 'wait_event: {name}', or read it with 'is_set: {name}'",
                     "function": f"call it with 'await: {name}'",
                 }.get(self.callables[name], f"call it with 'await: {name}'")
                 self.error(node, f"'${name}' names {with_article(self.callables[name])}, not a value; {advice}")

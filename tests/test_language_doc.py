@@ -610,7 +610,7 @@ CANNOT_EXPRESS = {
         "queues:\n  jobs: {size: 1}\nfunctions:\n  feed:\n    params: [q]\n    steps:\n      - log: $q\n"
         "main:\n  - await: feed\n    args: [$jobs]\n  - return: 1\n"
     ),
-    "'$ready' names an event, not a value; call it with 'await: ready'": (
+    "'$ready' names an event, not a value; wait for it with 'wait_event: ready', or read it with 'is_set: ready'": (
         "events:\n  ready: {}\nfunctions:\n  waiter:\n    params: [ev]\n    steps:\n      - log: $ev\n"
         "main:\n  - await: waiter\n    args: [$ready]\n  - return: 1\n"
     ),

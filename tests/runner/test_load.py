@@ -104,7 +104,7 @@ def test_unknown_keys_get_did_you_mean() -> None:
         "t.yaml:2:1: unknown key 'sumary' in the scenario; did you mean 'summary'?",
         "t.yaml:1:1: missing required key 'summary'",
     ]
-    assert "t.yaml:5:5: unknown key 'ass' in a 'await' step; did you mean 'as'?" in messages(text)
+    assert "t.yaml:5:5: unknown key 'ass' in an 'await' step; did you mean 'as'?" in messages(text)
 
 
 def test_misspelt_bound_name_gets_did_you_mean() -> None:
