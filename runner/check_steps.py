@@ -496,7 +496,7 @@ class StepChecker(StartedChecker):
             self.error(
                 node,
                 f"rethrow takes the error of a catch around it, '$name' of the catch's 'as', not '{target}'"
-                f"{did_you_mean(name or target, caught)}",
+                f"{did_you_mean(f'${name}' if name else target, [f'${known}' for known in caught])}",
             )
             return None
         if name in self.group_errors:
