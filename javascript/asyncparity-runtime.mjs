@@ -878,6 +878,82 @@ class Event {
 }
 
 /**
+ * See `World.lock`: asyncio.Lock (Lib/asyncio/locks.py, the same in CPython 3.10 to
+ * 3.13). asyncio's `release()` wakes the first waiter, which takes the lock when it
+ * runs; a task that asks in between waits behind it, since a waiter not cancelled is
+ * still in line. Handing the lock straight to the first waiter is the same order.
+ */
+class Lock {
+  #locked = false;
+  #waiters = [];
+  #kitCall;
+
+  constructor(kitCall) {
+    this.#kitCall = kitCall;
+  }
+
+  /** Whether the lock is held. */
+  locked() {
+    this.#kitCall();
+    return this.#locked;
+  }
+
+  /**
+   * Takes the lock: at once when it is free and nobody waits, else after the waiters
+   * before this one, first come first served. Fulfils with true, as asyncio's
+   * `acquire()` returns True.
+   *
+   * With an AbortSignal (a timeout's deadline), a wait that is aborted leaves the line
+   * and rejects with `signal.reason`, as a task cancelled at `acquire()` leaves
+   * asyncio's; a signal already aborted rejects at once. Either way the lock is not taken.
+   *
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<true>}
+   */
+  acquire(signal) {
+    this.#kitCall();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (!this.#locked && this.#waiters.length === 0) {
+        this.#locked = true;
+        resolve(true);
+        return;
+      }
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(take);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
+      const take = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      this.#waiters.push(take);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Releases the lock: the first waiter, if any, holds it next. Releasing a lock that is
+   * not held throws (asyncio raises RuntimeError); the generated code never does it.
+   */
+  release() {
+    this.#kitCall();
+    if (!this.#locked) throw new Error("Lock is not acquired.");
+    const next = this.#waiters.shift();
+    if (next === undefined) this.#locked = false;
+    else next(); // the lock stays held: it passes to the first waiter
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on a lock that is held`] : [];
+  }
+}
+
+/**
  * One scenario's world: its virtual clock, timers, error kinds, operations, resources
  * and trace, the kit's own semaphore and queue (JavaScript has neither), and
  * `generator`, an async generator for code written without `async function*`.
@@ -1185,6 +1261,20 @@ export class World {
     const event = new Event(() => this.#kitCall());
     this.#queues.push(event); // for the deadlock message, as a queue's waits
     return event;
+  }
+
+  /**
+   * A lock shared by the tasks of a scenario (asyncio.Lock; JavaScript has none):
+   * `acquire(signal?)`, a promise that fulfils once the lock is this caller's, first
+   * come first served; `release()`; `locked()`. The generated code holds it for a
+   * block: `await guard.acquire(); try { ... } finally { guard.release(); }`.
+   *
+   * @returns {Lock}
+   */
+  lock() {
+    const lock = new Lock(() => this.#kitCall());
+    this.#queues.push(lock); // for the deadlock message, as a queue's waits
+    return lock;
   }
 
   /**

@@ -108,6 +108,10 @@ export const FIELD_TYPES = Object.freeze({
     check.name(value, `${at}: ${field}`);
     if (!check.eventNames.has(value)) check.fail(`${at}: event ${JSON.stringify(value)} is not listed in events`);
   },
+  lock: (check, value, at, field) => {
+    check.name(value, `${at}: ${field}`);
+    if (!check.lockNames.has(value)) check.fail(`${at}: lock ${JSON.stringify(value)} is not listed in locks`);
+  },
   resource: (check, value, at, field) => {
     check.name(value, `${at}: ${field}`);
     if (!check.resourceNames.has(value)) check.fail(`${at}: ${JSON.stringify(value)} is not listed in resources`);
@@ -203,7 +207,7 @@ class Checker {
     }
   }
 
-  /** The IR's declarations: version, limits, errors, operations, queues, events, resources. */
+  /** The IR's declarations: version, limits, errors, operations, queues, events, locks, resources. */
   declarations() {
     const ir = this.ir;
     if (ir.ir !== 1) this.fail(`unsupported IR version ${JSON.stringify(ir.ir)} (expected 1)`);
@@ -241,6 +245,15 @@ class Checker {
         this.fail(`event ${JSON.stringify(event.name)} is also an operation, function, queue or resource`);
       }
       this.eventNames.add(event.name);
+    }
+    if (ir.locks != null && !Array.isArray(ir.locks)) this.fail("locks must be a list");
+    this.lockNames = new Set();
+    for (const lock of ir.locks ?? []) {
+      this.name(lock?.name, "lock name");
+      if ([...ir.operations, ...ir.functions, ...(ir.queues ?? []), ...(ir.resources ?? []), ...(ir.events ?? [])].some((other) => other?.name === lock.name)) {
+        this.fail(`lock ${JSON.stringify(lock.name)} is also an operation, function, queue, resource or event`);
+      }
+      this.lockNames.add(lock.name);
     }
     this.resourceNames = new Set();
     for (const resource of ir.resources ?? []) {

@@ -275,6 +275,7 @@ export const RENDERINGS = Object.freeze({
   clear_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
   wait_event: wait,
   is_set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsEventCall(steps[i])};`, true)]),
+  hold: (steps, i, k, scope, cx, out) => endsList(out, compileHold(steps, i, k, scope, cx)),
   yield: wait,
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
   break: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "break")]),
@@ -1255,6 +1256,43 @@ function compileForEach(steps, i, k, scope, cx) {
   }
   out.push(ret(chain(raw(`${next}()`), links)));
   return out;
+}
+
+/**
+ * A hold step and everything after it: the lock's acquire, then the block with the
+ * release in a `.finally` (which passes the block's value or error on), then the steps
+ * after in a `.then`, as a using step's open and close. Under a deadline the acquire
+ * takes the signal: an aborted wait leaves the lock's line.
+ */
+function compileHold(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const isLast = i === steps.length - 1;
+  const returns = containsReturn(step.body);
+  const breaks = containsBreak(step.body);
+  const continues = containsContinue(step.body);
+  const direct = isLast && k.tail.t === "end";
+  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
+  const inner = scope.child();
+  const lock = camelCase(step.lock);
+  const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
+  const body = compileSteps(step.body, 0, blockK, inner, cx);
+  const release = { method: "finally", args: [arrow([], [line(`${lock}.release();`)])] };
+  let head;
+  if (k.signal == null) {
+    // The acquire never rejects: the release goes after the block's callback, so that it
+    // runs whatever the block does, a queue call that throws included.
+    head = chain(raw(`${lock}.acquire()`), [then([], body), release]);
+  } else {
+    // An acquire aborted by the deadline holds nothing to release: the release goes on
+    // the block's own chain, inside the callback.
+    const callback = [];
+    const blockExpr = liftBlock(body, "holdBlock", callback, inner);
+    if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") callback.push(line(`${lock}.release();`));
+    else callback.push(ret(chain(blockExpr, [release])));
+    head = chain(raw(`${lock}.acquire(${k.signal})`), [then([], callback)]);
+  }
+  if (direct) return [ret(head)];
+  return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
 }
 
 /**

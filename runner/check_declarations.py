@@ -1,7 +1,7 @@
-"""Declaration checks for the loader: operations, resources, queues, events and functions.
+"""Declaration checks for the loader: operations, resources, queues, events, locks and functions.
 
 The names a scenario declares before its steps use them: simulated operations with
-their latency and scripted results, resources, queues, events, and function headers (their
+their latency and scripted results, resources, queues, events, locks, and function headers (their
 parameters, whether they are generators). Every declared name is entered in
 ``callables`` first, so that a step may call a function declared after it.
 """
@@ -143,6 +143,25 @@ class DeclarationChecker(BlockStepChecker):
             self.callables[name] = "event"
             events.append({"name": name})
         return events
+
+    def lock_declarations(self, node: yaml.Node) -> list[dict]:
+        """``locks: {guard: {}}``: module-level asyncio.Lock objects, declared as events are
+        (an object the functions share, not a value); a ``hold`` step holds one."""
+        entries = self.mapping(node, "locks")
+        locks = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "lock name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
+                continue
+            spec = self.mapping(value_node, f"lock '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, (), f"lock '{name}'")
+            self.callables[name] = "lock"
+            locks.append({"name": name})
+        return locks
 
     def function_headers(self, node: yaml.Node) -> list[tuple[str, list[str], yaml.Node | None]]:
         entries = self.mapping(node, "functions")

@@ -58,6 +58,7 @@ TOP_LEVEL_KEYS = (
     "resources",
     "queues",
     "events",
+    "locks",
     "functions",
     "main",
     "expect",
@@ -412,6 +413,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
         resources = self.resource_declarations(entries["resources"][1]) if "resources" in entries else []
         queues = self.queue_declarations(entries["queues"][1]) if "queues" in entries else []
         events = self.event_declarations(entries["events"][1]) if "events" in entries else []
+        locks = self.lock_declarations(entries["locks"][1]) if "locks" in entries else []
         function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
         self.check_javascript_names(entries)
 
@@ -450,6 +452,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
             "resources": resources,
             "queues": queues,
             **({"events": events} if events else {}),
+            **({"locks": locks} if locks else {}),
             "operations": operations,
             "functions": functions,
             "main": main,

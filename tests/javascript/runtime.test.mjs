@@ -1034,6 +1034,55 @@ test("world.event: set wakes every waiter in order, wait on a set event goes on,
     "deadlock: scenario 'never-set' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on an event that is not set");
 });
 
+// What CPython 3.10-3.13 do with an asyncio.Lock (Lib/asyncio/locks.py, checked with
+// real timers): waiters take it first come, first served; one cancelled while waiting
+// leaves the line; a task that releases and asks again at once waits behind the waiter
+// it woke.
+test("world.lock: first come first served, an aborted wait leaves the line, a releaser asking again waits its turn", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const lock = world.lock();
+    const hold = async (name, ms, signal) => {
+      assert.equal(await lock.acquire(signal), true);
+      try {
+        world.log(`${name} holds`);
+        await sleep(ms);
+      } finally {
+        lock.release();
+      }
+    };
+    const first = hold("a", 10);
+    const controller = new AbortController();
+    const aborted = hold("b", 10, controller.signal).catch((error) => world.log(`b: ${error}`));
+    const third = hold("c", 10);
+    const again = first.then(() => hold("a again", 10)); // asks right after its release
+    await sleep(5);
+    world.log(`locked ${lock.locked()}`);
+    controller.abort("gave up");
+    await Promise.all([first, aborted, third, again]);
+    world.log(`locked ${lock.locked()}`);
+    return "done";
+  }, { id: "lock" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "a holds"', '5 log "locked true"', '5 log "b: gave up"', '10 log "c holds"', '20 log "a again holds"',
+    '30 log "locked false"', '30 return "done"',
+  ].join("\n"));
+  const { outcome: stuck } = await run((world) => async () => {
+    const lock = world.lock();
+    await lock.acquire();
+    await lock.acquire();
+  }, { id: "held" });
+  assert.equal(stuck.message,
+    "deadlock: scenario 'held' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on a lock that is held");
+  const { outcome: early } = await run((world) => () => {
+    const controller = new AbortController();
+    controller.abort("too late");
+    return world.lock().acquire(controller.signal);
+  }, { id: "aborted-before" });
+  assert.deepEqual(early.result, { throws: { kind: "NonError", message: "too late" } }); // rejected at once, never held
+});
+
 test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {
   const { outcome } = await run((world) => async () => {
     const queue = world.queue(null);
