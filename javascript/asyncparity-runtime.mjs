@@ -629,10 +629,56 @@ class Semaphore {
     });
   }
 
+  /**
+   * Takes a slot, for a hold step (`async with semaphore:`): at once when one is free and
+   * nobody waits, else after the waiters before this one, first come first served, as
+   * asyncio.Semaphore's `acquire()` (Lib/asyncio/locks.py). Fulfils with true. With an
+   * AbortSignal, an aborted wait leaves the line and rejects with `signal.reason`, as a
+   * task cancelled in `acquire()` leaves asyncio's; the slot is not taken.
+   *
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<true>}
+   */
+  acquire(signal) {
+    this.#kitCall();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (this.#free > 0 && this.#waiters.length === 0) {
+        this.#free -= 1;
+        resolve(true);
+        return;
+      }
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(take);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
+      const take = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      this.#waiters.push(take);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Gives a slot back: the first waiter, if any, takes it. */
+  release() {
+    this.#kitCall();
+    this.#release();
+  }
+
   #release() {
     const next = this.#waiters.shift();
     if (next === undefined) this.#free += 1;
     else next(); // the slot passes straight to the first waiter
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on a semaphore with no slot free`] : [];
   }
 }
 
@@ -1237,15 +1283,19 @@ export class World {
    * straight to the first waiter, whose `fn` starts at once: exactly one waiter is woken
    * per release, and a newcomer cannot take a slot while anyone waits. `use(fn, signal)`
    * (a `map` under a timeout) leaves the line when the signal aborts, and `fn` never runs.
+   * A declared semaphore (`semaphores:`) is one too, held by a hold step with
+   * `acquire(signal?)` and `release()`, in the same line as `use`.
    *
    * @param {number} limit how many `fn` may run at once, an integer >= 1.
-   * @returns {{use: <T>(fn: () => (Promise<T> | T), signal?: AbortSignal) => Promise<T>}}
+   * @returns {Semaphore}
    */
   semaphore(limit) {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new TypeError(`a semaphore needs a limit that is an integer >= 1, got ${JSON.stringify(limit)}`);
     }
-    return new Semaphore(limit, () => this.#kitCall());
+    const semaphore = new Semaphore(limit, () => this.#kitCall());
+    this.#queues.push(semaphore); // for the deadlock message, as a queue's waits
+    return semaphore;
   }
 
   /**

@@ -334,14 +334,14 @@ function compileUsing(step, plan, scope, signal) {
 
 /**
  * A hold step: `await guard.acquire();` then the block in a try whose finally releases
- * the lock, as `async with guard:` releases it however the block ends. Under a deadline
+ * the lock or semaphore, as `async with guard:` releases it however the block ends. Under a deadline
  * the acquire takes the signal: an aborted wait leaves the lock's line.
  */
 function compileHold(step, plan, scope, signal) {
-  const lock = camelCase(step.lock);
+  const sync = camelCase(step.sync);
   return [
-    line(`await ${lock}.acquire(${signal ?? ""});`),
-    { t: "try", body: block(step.body, plan, scope.child(), signal), param: null, catch: null, finally: [line(`${lock}.release();`)] },
+    line(`await ${sync}.acquire(${signal ?? ""});`),
+    { t: "try", body: block(step.body, plan, scope.child(), signal), param: null, catch: null, finally: [line(`${sync}.release();`)] },
   ];
 }
 

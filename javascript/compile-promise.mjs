@@ -1259,7 +1259,7 @@ function compileForEach(steps, i, k, scope, cx) {
 }
 
 /**
- * A hold step and everything after it: the lock's acquire, then the block with the
+ * A hold step and everything after it: the lock's or semaphore's acquire, then the block with the
  * release in a `.finally` (which passes the block's value or error on), then the steps
  * after in a `.then`, as a using step's open and close. Under a deadline the acquire
  * takes the signal: an aborted wait leaves the lock's line.
@@ -1273,23 +1273,23 @@ function compileHold(steps, i, k, scope, cx) {
   const direct = isLast && k.tail.t === "end";
   const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
   const inner = scope.child();
-  const lock = camelCase(step.lock);
+  const sync = camelCase(step.sync);
   const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
   const body = compileSteps(step.body, 0, blockK, inner, cx);
-  const release = { method: "finally", args: [arrow([], [line(`${lock}.release();`)])] };
+  const release = { method: "finally", args: [arrow([], [line(`${sync}.release();`)])] };
   let head;
   if (k.signal == null) {
     // The acquire never rejects: the release goes after the block's callback, so that it
     // runs whatever the block does, a queue call that throws included.
-    head = chain(raw(`${lock}.acquire()`), [then([], body), release]);
+    head = chain(raw(`${sync}.acquire()`), [then([], body), release]);
   } else {
     // An acquire aborted by the deadline holds nothing to release: the release goes on
     // the block's own chain, inside the callback.
     const callback = [];
     const blockExpr = liftBlock(body, "holdBlock", callback, inner);
-    if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") callback.push(line(`${lock}.release();`));
+    if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") callback.push(line(`${sync}.release();`));
     else callback.push(ret(chain(blockExpr, [release])));
-    head = chain(raw(`${lock}.acquire(${k.signal})`), [then([], callback)]);
+    head = chain(raw(`${sync}.acquire(${k.signal})`), [then([], callback)]);
   }
   if (direct) return [ret(head)];
   return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];

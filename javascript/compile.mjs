@@ -79,6 +79,10 @@ export function compile(ir, target, options = {}) {
     lines.push("", LOCK_COMMENT);
     for (const lock of ir.locks) lines.push(`const ${camelCase(lock.name)} = world.lock();`);
   }
+  if ((ir.semaphores ?? []).length > 0) {
+    lines.push("", SEMAPHORE_COMMENT);
+    for (const semaphore of ir.semaphores) lines.push(`const ${camelCase(semaphore.name)} = world.semaphore(${jsValue(semaphore.value)});`);
+  }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
   const signals = signalFunctions(ir);
@@ -217,6 +221,9 @@ const EVENT_COMMENT = "// world.event is the kit's own (JavaScript has none): as
 
 /** The comment above the locks: JavaScript has no asyncio.Lock. */
 const LOCK_COMMENT = "// world.lock is the kit's own (JavaScript has none): asyncio.Lock's acquire and release, first come, first served.";
+
+/** The comment above the semaphores: JavaScript has no asyncio.Semaphore. */
+const SEMAPHORE_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): asyncio.Semaphore's acquire and release, first come, first served.";
 
 /** The comment above the queues: JavaScript has no queue that waits. */
 const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";

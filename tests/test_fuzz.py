@@ -960,6 +960,7 @@ class Builder:
             document["events"] = {"ready": {}}
         if self.focus == "hold":
             document["locks"] = {"guard": {}}
+            document["semaphores"] = {"slots": {"value": 2}}
         if self.bodies:
             document["functions"] = self.bodies
         if self.chance(10):
@@ -1158,15 +1159,16 @@ def _feature_event(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
 
 
 def _feature_hold(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
-    # A block drawn freely, holding the lock: it may leave by its end, an error, a return
-    # or a jump, and the hold after it finds the lock released each way (else a deadlock).
+    # A block drawn freely, holding the lock or the semaphore: it may leave by its end, an
+    # error, a return or a jump, and the hold after it finds it released each way.
     # Waiters contending for the lock are the scenarios' business (spec/sync/lock-*.yaml).
     inner = scope.child()
-    held = {"hold": "guard", "steps": builder.block(ctx.inside(), inner)}
+    sync = builder.pick(["guard", "slots"])  # the lock, or the semaphore of 2
+    held = {"hold": sync, "steps": builder.block(ctx.inside(), inner)}
     builder.adopt(scope, inner)
     # A catch of every error would catch a deadline's cancellation: none inside one.
     first = held if ctx.deadline else {"try": [held], "catch": [{"log": "caught"}]}
-    return [first, {"hold": "guard", "steps": [{"log": "held again"}]}]
+    return [first, {"hold": sync, "steps": [{"log": "held again"}]}]
 
 
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {

@@ -61,6 +61,8 @@ queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
 events                      ``ready = asyncio.Event()`` at module level
 locks / hold                ``guard = asyncio.Lock()`` at module level; ``async with
                             guard:`` around the block
+semaphores                  ``slots = asyncio.Semaphore(2)`` at module level, held by
+                            hold as a lock is
 generator function          ``async def ticks(interval):`` whose body has ``yield n``
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
@@ -620,6 +622,9 @@ class _Program:
         if ir.get("locks"):
             lines.append("")
             lines.extend(f"{lock['name']} = asyncio.Lock()" for lock in ir["locks"])
+        if ir.get("semaphores"):
+            lines.append("")
+            lines.extend(f"{semaphore['name']} = asyncio.Semaphore({int(semaphore['value'])})" for semaphore in ir["semaphores"])
         if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
             # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
             at = lines.index("import asyncio")
@@ -787,7 +792,7 @@ class _Program:
         return [f"{_indent(depth)}{_assign(step)}{step['event']}.is_set()"]
 
     def _hold(self, step: dict, depth: int) -> list[str]:
-        return [f"{_indent(depth)}async with {step['lock']}:", *self._block(step["body"], depth + 1)]
+        return [f"{_indent(depth)}async with {step['sync']}:", *self._block(step["body"], depth + 1)]
 
     def _shutdown(self, step: dict, depth: int) -> list[str]:
         self._use("asyncio.Queue.shutdown")

@@ -60,7 +60,7 @@ const SAMPLES = {
   clear_event: () => ({ step: { step: "clear_event", event: "ready" } }),
   wait_event: () => ({ step: { step: "wait_event", event: "ready" }, before: [{ step: "set_event", event: "ready" }] }),
   is_set: () => ({ step: { step: "is_set", event: "ready", bind: "x" } }),
-  hold: () => ({ step: { step: "hold", lock: "guard", body: [] } }),
+  hold: () => ({ step: { step: "hold", sync: "guard", body: [] } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */
@@ -74,6 +74,7 @@ function sampleIr(name) {
     queues: [{ name: "jobs", size: 1 }],
     events: [{ name: "ready" }],
     locks: [{ name: "guard" }],
+    semaphores: [{ name: "slots", value: 2 }],
     resources: [{ name: "connection", open: 1, close: 1 }],
     main: [...main, ...(inGenerator ? [forEach(call("gen"), null, [])] : [])],
   });

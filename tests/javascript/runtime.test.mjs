@@ -1083,6 +1083,40 @@ test("world.lock: first come first served, an aborted wait leaves the line, a re
   assert.deepEqual(early.result, { throws: { kind: "NonError", message: "too late" } }); // rejected at once, never held
 });
 
+// asyncio.Semaphore(2) held with async with by five tasks, on CPython 3.10-3.13 with real
+// timers: two at once, the others in the order they asked; a cancelled waiter leaves the
+// line. A hold and map's use share one line.
+test("world.semaphore: acquire and release hold slots first come first served, beside use", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const slots = world.semaphore(2);
+    const hold = async (name, ms, signal) => {
+      assert.equal(await slots.acquire(signal), true);
+      try {
+        world.log(`${name} in`);
+        await sleep(ms);
+      } finally {
+        slots.release();
+      }
+    };
+    const controller = new AbortController();
+    const all = [
+      hold("a", 10), hold("b", 20),
+      hold("c", 5, controller.signal).catch((error) => world.log(`c: ${error}`)),
+      slots.use(() => { world.log("used"); return sleep(5); }),
+      hold("d", 5),
+    ];
+    await sleep(1);
+    controller.abort("gave up");
+    await Promise.all(all);
+    return "done";
+  }, { id: "semaphore" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "a in"', '0 log "b in"', '1 log "c: gave up"', '10 log "used"', '15 log "d in"', '20 return "done"',
+  ].join("\n"));
+});
+
 test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {
   const { outcome } = await run((world) => async () => {
     const queue = world.queue(null);

@@ -722,7 +722,7 @@ def test_locks_are_module_level_asyncio_locks_held_with_async_with_first_come_fi
         {
             "step": "hold",
             "line": 1,
-            "lock": "guard",
+            "sync": "guard",
             "body": [
                 {"step": "log", "line": 2, "message": ref("name")},
                 {"step": "await", "line": 3, "call": call("a"), "bind": None},
@@ -747,6 +747,41 @@ def test_locks_are_module_level_asyncio_locks_held_with_async_with_first_come_fi
     assert run(ir) == (
         {"returns": "done"},
         '0 log "x"\n0 start a()\n1 end a -> 1\n1 log "y"\n1 start a()\n2 end a -> 1\n2 return "done"\n',
+    )
+
+
+def test_semaphores_are_module_level_asyncio_semaphores_held_with_async_with():
+    call_one = [
+        {
+            "step": "hold",
+            "line": 1,
+            "sync": "slots",
+            "body": [
+                {"step": "log", "line": 2, "message": ref("name")},
+                {"step": "await", "line": 3, "call": call("a"), "bind": None},
+            ],
+        },
+    ]
+    ir = minimal(
+        [
+            {"step": "start", "line": 4, "call": call("one", lit("x")), "bind": "first"},
+            {"step": "start", "line": 5, "call": call("one", lit("y")), "bind": "second"},
+            {"step": "start", "line": 6, "call": call("one", lit("z")), "bind": "third"},
+            {"step": "await", "line": 7, "handle": "first", "bind": None},
+            {"step": "await", "line": 8, "handle": "second", "bind": None},
+            {"step": "await", "line": 9, "handle": "third", "bind": None},
+            {"step": "return", "line": 10, "value": lit("done")},
+        ],
+        semaphores=[{"name": "slots", "value": 2}],
+        functions=[{"name": "one", "params": ["name"], "body": call_one}],
+    )
+    program = compile_program(ir)
+    assert "\nslots = asyncio.Semaphore(2)\n" in program
+    assert "async def one(name):\n    async with slots:\n" in program
+    # Two at once; the third when a slot is free.
+    assert (
+        run(ir)[1]
+        == '0 log "x"\n0 start a()\n0 log "y"\n0 start a()\n1 end a -> 1\n1 end a -> 1\n1 log "z"\n1 start a()\n2 end a -> 1\n2 return "done"\n'
     )
 
 
@@ -788,10 +823,15 @@ def test_locks_are_module_level_asyncio_locks_held_with_async_with_first_come_fi
             "main: 'a' would shadow the operation or function of that name",
         ),
         (
-            lambda ir: ir["main"].append({"step": "hold", "line": 1, "lock": "nope", "body": []}),
-            "main: 'nope' is not a lock of the scenario",
+            lambda ir: ir["main"].append({"step": "hold", "line": 1, "sync": "nope", "body": []}),
+            "main: 'nope' is not a lock or semaphore of the scenario",
         ),
         (lambda ir: ir.update(locks=[{"name": "jobs"}]), "'jobs' is a lock and an operation, function, queue, resource or event"),
+        (
+            lambda ir: ir.update(locks=[{"name": "guard"}], semaphores=[{"name": "guard", "value": 2}]),
+            "'guard' is a semaphore and an operation, function, queue, resource, event or lock",
+        ),
+        (lambda ir: ir.update(semaphores=[{"name": "slots", "value": 0}]), "semaphore 'slots': value is an integer >= 1, not 0"),
         (
             lambda ir: (
                 ir.update(locks=[{"name": "guard"}]),
