@@ -983,6 +983,28 @@ class Lock {
   }
 
   /**
+   * Runs `fn` holding the lock, as the semaphore's `use` does: acquires (with the
+   * signal, if any), calls `fn`, and releases once its promise settles, whichever way,
+   * a synchronous throw included. A hold under a deadline in the promise chains is
+   * rendered with it, since an aborted acquire holds nothing to release.
+   *
+   * @param {() => *} fn
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<*>} what fn's promise settles with.
+   */
+  use(fn, signal) {
+    return this.acquire(signal).then(() => {
+      let result;
+      try {
+        result = Promise.resolve(fn());
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      return result.finally(() => this.release());
+    });
+  }
+
+  /**
    * Releases the lock: the first waiter, if any, holds it next. Releasing a lock that is
    * not held throws (asyncio raises RuntimeError); the generated code never does it.
    */

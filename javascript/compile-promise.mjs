@@ -1261,8 +1261,8 @@ function compileForEach(steps, i, k, scope, cx) {
 /**
  * A hold step and everything after it: the lock's or semaphore's acquire, then the block with the
  * release in a `.finally` (which passes the block's value or error on), then the steps
- * after in a `.then`, as a using step's open and close. Under a deadline the acquire
- * takes the signal: an aborted wait leaves the lock's line.
+ * after in a `.then`, as a using step's open and close. Under a deadline,
+ * `lock.use(() => block, signal)`: an aborted wait leaves the lock's line.
  */
 function compileHold(steps, i, k, scope, cx) {
   const step = steps[i];
@@ -1274,7 +1274,8 @@ function compileHold(steps, i, k, scope, cx) {
   const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
   const inner = scope.child();
   const sync = camelCase(step.sync);
-  const blockK = { mode, sync: true, reject: true, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
+  // The block runs in a callback (acquire's, or use's), where a throw is a rejection.
+  const blockK = { mode, sync: false, reject: false, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
   const body = compileSteps(step.body, 0, blockK, inner, cx);
   const release = { method: "finally", args: [arrow([], [line(`${sync}.release();`)])] };
   let head;
@@ -1283,13 +1284,10 @@ function compileHold(steps, i, k, scope, cx) {
     // runs whatever the block does, a queue call that throws included.
     head = chain(raw(`${sync}.acquire()`), [then([], body), release]);
   } else {
-    // An acquire aborted by the deadline holds nothing to release: the release goes on
-    // the block's own chain, inside the callback.
-    const callback = [];
-    const blockExpr = liftBlock(body, "holdBlock", callback, inner);
-    if (blockExpr.t === "raw" && blockExpr.text === "Promise.resolve()") callback.push(line(`${sync}.release();`));
-    else callback.push(ret(chain(blockExpr, [release])));
-    head = chain(raw(`${sync}.acquire(${k.signal})`), [then([], callback)]);
+    // An acquire aborted by the deadline holds nothing to release, so no .finally after
+    // it: `use(fn, signal)` acquires, runs the block and releases once the block's promise
+    // settles, a synchronous throw included (as async-mutex's runExclusive does).
+    head = chain(raw(sync), [{ method: "use", args: [arrow([], body), raw(k.signal)] }]);
   }
   if (direct) return [ret(head)];
   return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
