@@ -629,10 +629,56 @@ class Semaphore {
     });
   }
 
+  /**
+   * Takes a slot, for a hold step (`async with semaphore:`): at once when one is free and
+   * nobody waits, else after the waiters before this one, first come first served, as
+   * asyncio.Semaphore's `acquire()` (Lib/asyncio/locks.py). Fulfils with true. With an
+   * AbortSignal, an aborted wait leaves the line and rejects with `signal.reason`, as a
+   * task cancelled in `acquire()` leaves asyncio's; the slot is not taken.
+   *
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<true>}
+   */
+  acquire(signal) {
+    this.#kitCall();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (this.#free > 0 && this.#waiters.length === 0) {
+        this.#free -= 1;
+        resolve(true);
+        return;
+      }
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(take);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
+      const take = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      this.#waiters.push(take);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Gives a slot back: the first waiter, if any, takes it. */
+  release() {
+    this.#kitCall();
+    this.#release();
+  }
+
   #release() {
     const next = this.#waiters.shift();
     if (next === undefined) this.#free += 1;
     else next(); // the slot passes straight to the first waiter
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on a semaphore with no slot free`] : [];
   }
 }
 
@@ -874,6 +920,104 @@ class Event {
 
   [WAITING]() {
     return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on an event that is not set`] : [];
+  }
+}
+
+/**
+ * See `World.lock`: asyncio.Lock (Lib/asyncio/locks.py, the same in CPython 3.10 to
+ * 3.13). asyncio's `release()` wakes the first waiter, which takes the lock when it
+ * runs; a task that asks in between waits behind it, since a waiter not cancelled is
+ * still in line. Handing the lock straight to the first waiter is the same order.
+ */
+class Lock {
+  #locked = false;
+  #waiters = [];
+  #kitCall;
+
+  constructor(kitCall) {
+    this.#kitCall = kitCall;
+  }
+
+  /** Whether the lock is held. */
+  locked() {
+    this.#kitCall();
+    return this.#locked;
+  }
+
+  /**
+   * Takes the lock: at once when it is free and nobody waits, else after the waiters
+   * before this one, first come first served. Fulfils with true, as asyncio's
+   * `acquire()` returns True.
+   *
+   * With an AbortSignal (a timeout's deadline), a wait that is aborted leaves the line
+   * and rejects with `signal.reason`, as a task cancelled at `acquire()` leaves
+   * asyncio's; a signal already aborted rejects at once. Either way the lock is not taken.
+   *
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<true>}
+   */
+  acquire(signal) {
+    this.#kitCall();
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      if (!this.#locked && this.#waiters.length === 0) {
+        this.#locked = true;
+        resolve(true);
+        return;
+      }
+      const onAbort = () => {
+        const index = this.#waiters.indexOf(take);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(signal.reason);
+      };
+      const take = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(true);
+      };
+      this.#waiters.push(take);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Runs `fn` holding the lock, as the semaphore's `use` does: acquires (with the
+   * signal, if any), calls `fn`, and releases once its promise settles, whichever way,
+   * a synchronous throw included. A hold under a deadline in the promise chains is
+   * rendered with it, since an aborted acquire holds nothing to release.
+   *
+   * @param {() => *} fn
+   * @param {AbortSignal} [signal]
+   * @returns {Promise<*>} what fn's promise settles with.
+   */
+  use(fn, signal) {
+    return this.acquire(signal).then(() => {
+      let result;
+      try {
+        result = Promise.resolve(fn());
+      } catch (error) {
+        result = Promise.reject(error);
+      }
+      return result.finally(() => this.release());
+    });
+  }
+
+  /**
+   * Releases the lock: the first waiter, if any, holds it next. Releasing a lock that is
+   * not held throws (asyncio raises RuntimeError); the generated code never does it.
+   */
+  release() {
+    this.#kitCall();
+    if (!this.#locked) throw new Error("Lock is not acquired.");
+    const next = this.#waiters.shift();
+    if (next === undefined) this.#locked = false;
+    else next(); // the lock stays held: it passes to the first waiter
+  }
+
+  [WAITING]() {
+    return this.#waiters.length > 0 ? [`${this.#waiters.length} wait(s) on a lock that is held`] : [];
   }
 }
 
@@ -1161,15 +1305,19 @@ export class World {
    * straight to the first waiter, whose `fn` starts at once: exactly one waiter is woken
    * per release, and a newcomer cannot take a slot while anyone waits. `use(fn, signal)`
    * (a `map` under a timeout) leaves the line when the signal aborts, and `fn` never runs.
+   * A declared semaphore (`semaphores:`) is one too, held by a hold step with
+   * `acquire(signal?)` and `release()`, in the same line as `use`.
    *
    * @param {number} limit how many `fn` may run at once, an integer >= 1.
-   * @returns {{use: <T>(fn: () => (Promise<T> | T), signal?: AbortSignal) => Promise<T>}}
+   * @returns {Semaphore}
    */
   semaphore(limit) {
     if (!Number.isInteger(limit) || limit < 1) {
       throw new TypeError(`a semaphore needs a limit that is an integer >= 1, got ${JSON.stringify(limit)}`);
     }
-    return new Semaphore(limit, () => this.#kitCall());
+    const semaphore = new Semaphore(limit, () => this.#kitCall());
+    this.#queues.push(semaphore); // for the deadlock message, as a queue's waits
+    return semaphore;
   }
 
   /**
@@ -1185,6 +1333,20 @@ export class World {
     const event = new Event(() => this.#kitCall());
     this.#queues.push(event); // for the deadlock message, as a queue's waits
     return event;
+  }
+
+  /**
+   * A lock shared by the tasks of a scenario (asyncio.Lock; JavaScript has none):
+   * `acquire(signal?)`, a promise that fulfils once the lock is this caller's, first
+   * come first served; `release()`; `locked()`. The generated code holds it for a
+   * block: `await guard.acquire(); try { ... } finally { guard.release(); }`.
+   *
+   * @returns {Lock}
+   */
+  lock() {
+    const lock = new Lock(() => this.#kitCall());
+    this.#queues.push(lock); // for the deadlock message, as a queue's waits
+    return lock;
   }
 
   /**

@@ -108,6 +108,12 @@ export const FIELD_TYPES = Object.freeze({
     check.name(value, `${at}: ${field}`);
     if (!check.eventNames.has(value)) check.fail(`${at}: event ${JSON.stringify(value)} is not listed in events`);
   },
+  sync: (check, value, at, field) => {
+    check.name(value, `${at}: ${field}`);
+    if (!check.lockNames.has(value) && !check.semaphoreNames.has(value)) {
+      check.fail(`${at}: ${JSON.stringify(value)} is not listed in locks or semaphores`);
+    }
+  },
   resource: (check, value, at, field) => {
     check.name(value, `${at}: ${field}`);
     if (!check.resourceNames.has(value)) check.fail(`${at}: ${JSON.stringify(value)} is not listed in resources`);
@@ -203,7 +209,7 @@ class Checker {
     }
   }
 
-  /** The IR's declarations: version, limits, errors, operations, queues, events, resources. */
+  /** The IR's declarations: version, limits, errors, operations, queues, events, locks, semaphores, resources. */
   declarations() {
     const ir = this.ir;
     if (ir.ir !== 1) this.fail(`unsupported IR version ${JSON.stringify(ir.ir)} (expected 1)`);
@@ -241,6 +247,26 @@ class Checker {
         this.fail(`event ${JSON.stringify(event.name)} is also an operation, function, queue or resource`);
       }
       this.eventNames.add(event.name);
+    }
+    if (ir.locks != null && !Array.isArray(ir.locks)) this.fail("locks must be a list");
+    this.lockNames = new Set();
+    for (const lock of ir.locks ?? []) {
+      this.name(lock?.name, "lock name");
+      if ([...ir.operations, ...ir.functions, ...(ir.queues ?? []), ...(ir.resources ?? []), ...(ir.events ?? [])].some((other) => other?.name === lock.name)) {
+        this.fail(`lock ${JSON.stringify(lock.name)} is also an operation, function, queue, resource or event`);
+      }
+      this.lockNames.add(lock.name);
+    }
+    if (ir.semaphores != null && !Array.isArray(ir.semaphores)) this.fail("semaphores must be a list");
+    this.semaphoreNames = new Set();
+    for (const semaphore of ir.semaphores ?? []) {
+      this.name(semaphore?.name, "semaphore name");
+      const others = [...ir.operations, ...ir.functions, ...(ir.queues ?? []), ...(ir.resources ?? []), ...(ir.events ?? []), ...(ir.locks ?? [])];
+      if (others.some((other) => other?.name === semaphore.name)) {
+        this.fail(`semaphore ${JSON.stringify(semaphore.name)} is also an operation, function, queue, resource, event or lock`);
+      }
+      this.count(semaphore.value, `semaphore ${semaphore.name}: value`, 1);
+      this.semaphoreNames.add(semaphore.name);
     }
     this.resourceNames = new Set();
     for (const resource of ir.resources ?? []) {

@@ -157,6 +157,7 @@ export const RENDERINGS = Object.freeze({
   clear_event: (step) => [line(`${jsEventCall(step)};`)],
   wait_event: compileWait,
   is_set: (step, plan) => [line(`${bindingPrefix(step, plan)}${jsEventCall(step)};`)],
+  hold: compileHold,
   yield: (step) => [line(`yield ${jsExpr(step.value)};`)],
   for_each: (step, plan, scope, signal) => [{
     t: "block",
@@ -328,6 +329,19 @@ function compileUsing(step, plan, scope, signal) {
       catch: null,
       finally: [line(`await ${handle}.close();`), ...(signal === null ? [] : [line(closeCheck(signal))])],
     },
+  ];
+}
+
+/**
+ * A hold step: `await guard.acquire();` then the block in a try whose finally releases
+ * the lock or semaphore, as `async with guard:` releases it however the block ends. Under a deadline
+ * the acquire takes the signal: an aborted wait leaves the lock's line.
+ */
+function compileHold(step, plan, scope, signal) {
+  const sync = camelCase(step.sync);
+  return [
+    line(`await ${sync}.acquire(${signal ?? ""});`),
+    { t: "try", body: block(step.body, plan, scope.child(), signal), param: null, catch: null, finally: [line(`${sync}.release();`)] },
   ];
 }
 

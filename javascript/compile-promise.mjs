@@ -276,6 +276,7 @@ export const RENDERINGS = Object.freeze({
   clear_event: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${jsEventCall(steps[i])};`, true)]),
   wait_event: wait,
   is_set: (steps, i, k, scope, cx, out) => goesOn(out, [line(`${bindingPrefix(steps[i], cx.plan)}${jsEventCall(steps[i])};`, true)]),
+  hold: (steps, i, k, scope, cx, out) => endsList(out, compileHold(steps, i, k, scope, cx)),
   yield: wait,
   for_each: (steps, i, k, scope, cx, out) => endsList(out, compileForEach(steps, i, k, scope, cx)),
   break: (steps, i, k, scope, cx, out) => endsList(out, [jumpStmt(k, "break")]),
@@ -1301,6 +1302,41 @@ function compileForEach(steps, i, k, scope, cx) {
   }
   out.push(ret(chain(raw(`${next}()`), links)));
   return out;
+}
+
+/**
+ * A hold step and everything after it: the lock's or semaphore's acquire, then the block with the
+ * release in a `.finally` (which passes the block's value or error on), then the steps
+ * after in a `.then`, as a using step's open and close. Under a deadline,
+ * `lock.use(() => block, signal)`: an aborted wait leaves the lock's line.
+ */
+function compileHold(steps, i, k, scope, cx) {
+  const step = steps[i];
+  const isLast = i === steps.length - 1;
+  const returns = containsReturn(step.body);
+  const breaks = containsBreak(step.body);
+  const continues = containsContinue(step.body);
+  const direct = isLast && k.tail.t === "end";
+  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
+  const inner = scope.child();
+  const sync = camelCase(step.sync);
+  // The block runs in a callback (acquire's, or use's), where a throw is a rejection.
+  const blockK = { mode, sync: false, reject: false, tail: END, signal: k.signal, ...leaving(k, mode, direct) };
+  const body = compileSteps(step.body, 0, blockK, inner, cx);
+  const release = { method: "finally", args: [arrow([], [line(`${sync}.release();`)])] };
+  let head;
+  if (k.signal == null) {
+    // The acquire never rejects: the release goes after the block's callback, so that it
+    // runs whatever the block does, a queue call that throws included.
+    head = chain(raw(`${sync}.acquire()`), [then([], body), release]);
+  } else {
+    // An acquire aborted by the deadline holds nothing to release, so no .finally after
+    // it: `use(fn, signal)` acquires, runs the block and releases once the block's promise
+    // settles, a synchronous throw included (as async-mutex's runExclusive does).
+    head = chain(raw(sync), [{ method: "use", args: [arrow([], body), raw(k.signal)] }]);
+  }
+  if (direct) return [ret(head)];
+  return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
 }
 
 /**

@@ -75,6 +75,14 @@ export function compile(ir, target, options = {}) {
     lines.push("", EVENT_COMMENT);
     for (const event of ir.events) lines.push(`const ${camelCase(event.name)} = world.event();`);
   }
+  if ((ir.locks ?? []).length > 0) {
+    lines.push("", LOCK_COMMENT);
+    for (const lock of ir.locks) lines.push(`const ${camelCase(lock.name)} = world.lock();`);
+  }
+  if ((ir.semaphores ?? []).length > 0) {
+    lines.push("", SEMAPHORE_COMMENT);
+    for (const semaphore of ir.semaphores) lines.push(`const ${camelCase(semaphore.name)} = world.semaphore(${jsValue(semaphore.value)});`);
+  }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
   const signals = signalFunctions(ir);
@@ -210,6 +218,12 @@ const RESOURCE_COMMENT = "// open() resolves to a handle: handle.value (\"name#1
 
 /** The comment above the events: JavaScript has no asyncio.Event. */
 const EVENT_COMMENT = "// world.event is the kit's own (JavaScript has none): asyncio.Event's set, clear, wait and is_set.";
+
+/** The comment above the locks: JavaScript has no asyncio.Lock. */
+const LOCK_COMMENT = "// world.lock is the kit's own (JavaScript has none): asyncio.Lock's acquire and release, first come, first served.";
+
+/** The comment above the semaphores: JavaScript has no asyncio.Semaphore. */
+const SEMAPHORE_COMMENT = "// world.semaphore is the kit's own (JavaScript has none): asyncio.Semaphore's acquire and release, first come, first served.";
 
 /** The comment above the queues: JavaScript has no queue that waits. */
 const QUEUE_COMMENT = "// world.queue is the kit's own (JavaScript has none that waits): first come, first served, as in asyncio.";

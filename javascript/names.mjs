@@ -116,6 +116,8 @@ export function programScope(ir) {
   for (const op of ir.operations ?? []) names.add(camelCase(op.name));
   for (const queue of ir.queues ?? []) names.add(camelCase(queue.name));
   for (const event of ir.events ?? []) names.add(camelCase(event.name));
+  for (const lock of ir.locks ?? []) names.add(camelCase(lock.name));
+  for (const semaphore of ir.semaphores ?? []) names.add(camelCase(semaphore.name));
   for (const resource of ir.resources ?? []) names.add(camelCase(resource.name));
   const addSteps = (steps) => forEachStep(steps, (step) => {
     for (const name of stepNames(step)) names.add(camelCase(name));

@@ -97,7 +97,7 @@ function forEachRef(expr, visit) {
  * @returns {string[]}
  */
 export function stepNames(step) {
-  const names = fieldsOfType(step, "name", "queue", "event", "resource").map(([, name]) => name);
+  const names = fieldsOfType(step, "name", "queue", "event", "sync", "resource").map(([, name]) => name);
   for (const block of childBlocks(step)) if (block.binds) names.push(block.binds);
   names.push(...stepCallees(step));
   for (const expr of stepExprs(step)) forEachRef(expr, (name) => names.push(name));

@@ -315,6 +315,27 @@ class BlockStepChecker(StepChecker):
             return None
         return {"step": "using", "resource": name, "args": args, "bind": bind, "body": body}
 
+    def step_hold(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # `- hold: guard` with `steps:`: `async with guard:` on a lock or a semaphore (issue
+        # 10). asyncio documents `async with` as the preferred way to use both, so there is
+        # no acquire or release step.
+        node = entries["hold"][1]
+        name = self.scalar(node, "a lock or semaphore", str)
+        if name is not MISSING and self.callables.get(name) not in ("lock", "semaphore"):
+            held = [known for known, what in self.callables.items() if what in ("lock", "semaphore")]
+            self.error(
+                node,
+                f"unknown lock or semaphore '{name}' (they are declared under locks: and semaphores:){did_you_mean(name, held)}",
+            )
+            name = MISSING
+        if "steps" not in entries:
+            self.error(entries["hold"][0], "hold needs 'steps: [steps]', the block that runs holding it")
+            return None
+        body = self.steps(entries["steps"][1], scope, where)
+        if name is MISSING:
+            return None
+        return {"step": "hold", "sync": name, "body": body}
+
     def step_break(self, entries: dict, scope: Scope, where: str) -> dict | None:
         return self.loop_jump(entries, scope, "break")
 

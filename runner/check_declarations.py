@@ -1,7 +1,7 @@
-"""Declaration checks for the loader: operations, resources, queues, events and functions.
+"""Declaration checks for the loader: operations, resources, queues, events, locks, semaphores and functions.
 
 The names a scenario declares before its steps use them: simulated operations with
-their latency and scripted results, resources, queues, events, and function headers (their
+their latency and scripted results, resources, queues, events, locks, semaphores, and function headers (their
 parameters, whether they are generators). Every declared name is entered in
 ``callables`` first, so that a step may call a function declared after it.
 """
@@ -143,6 +143,52 @@ class DeclarationChecker(BlockStepChecker):
             self.callables[name] = "event"
             events.append({"name": name})
         return events
+
+    def lock_declarations(self, node: yaml.Node) -> list[dict]:
+        """``locks: {guard: {}}``: module-level asyncio.Lock objects, declared as events are
+        (an object the functions share, not a value); a ``hold`` step holds one."""
+        entries = self.mapping(node, "locks")
+        locks = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "lock name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
+                continue
+            spec = self.mapping(value_node, f"lock '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, (), f"lock '{name}'")
+            self.callables[name] = "lock"
+            locks.append({"name": name})
+        return locks
+
+    def semaphore_declarations(self, node: yaml.Node) -> list[dict]:
+        """``semaphores: {slots: {value: 2}}``: module-level asyncio.Semaphore objects, held
+        by a ``hold`` step as a lock is; ``value`` (asyncio's name) is how many hold it at
+        once, required, as a semaphore that starts at 0 could only deadlock here (no step
+        releases without having acquired)."""
+        entries = self.mapping(node, "semaphores")
+        semaphores = []
+        for name, (key_node, value_node) in (entries or {}).items():
+            if self.name(key_node, "semaphore name") is None:
+                continue
+            if name in self.callables:
+                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
+                continue
+            spec = self.mapping(value_node, f"semaphore '{name}'")
+            if spec is None:
+                continue
+            self.known_keys(spec, ("value",), f"semaphore '{name}'")
+            if "value" not in spec:
+                self.error(key_node, f"semaphore '{name}' needs 'value: N', how many may hold it at once")
+                continue
+            value = self.integer(spec["value"][1], f"value of semaphore '{name}'", 1)
+            if value is MISSING:
+                continue
+            self.callables[name] = "semaphore"
+            semaphores.append({"name": name, "value": value})
+        return semaphores
 
     def function_headers(self, node: yaml.Node) -> list[tuple[str, list[str], yaml.Node | None]]:
         entries = self.mapping(node, "functions")

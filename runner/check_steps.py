@@ -143,6 +143,8 @@ class StepChecker(StartedChecker):
                 "queue": f"'{callee}' is a queue; use put and get with it",
                 "resource": f"'{callee}' is a resource; open it with a 'using' step",
                 "event": f"'{callee}' is an event; use set_event, wait_event, clear_event and is_set with it",
+                "lock": f"'{callee}' is a lock; hold it with a 'hold' step",
+                "semaphore": f"'{callee}' is a semaphore; hold it with a 'hold' step",
             }
             what = not_callable.get(declared, f"unknown operation or function '{callee}'{hint}")
             if declared in ("function", "operation") and generator:

@@ -58,6 +58,8 @@ TOP_LEVEL_KEYS = (
     "resources",
     "queues",
     "events",
+    "locks",
+    "semaphores",
     "functions",
     "main",
     "expect",
@@ -412,6 +414,8 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
         resources = self.resource_declarations(entries["resources"][1]) if "resources" in entries else []
         queues = self.queue_declarations(entries["queues"][1]) if "queues" in entries else []
         events = self.event_declarations(entries["events"][1]) if "events" in entries else []
+        locks = self.lock_declarations(entries["locks"][1]) if "locks" in entries else []
+        semaphores = self.semaphore_declarations(entries["semaphores"][1]) if "semaphores" in entries else []
         function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
         self.check_javascript_names(entries)
 
@@ -450,6 +454,8 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
             "resources": resources,
             "queues": queues,
             **({"events": events} if events else {}),
+            **({"locks": locks} if locks else {}),
+            **({"semaphores": semaphores} if semaphores else {}),
             "operations": operations,
             "functions": functions,
             "main": main,

@@ -958,6 +958,9 @@ class Builder:
         }
         if self.focus in EVENT_STEPS:
             document["events"] = {"ready": {}}
+        if self.focus == "hold":
+            document["locks"] = {"guard": {}}
+            document["semaphores"] = {"slots": {"value": 2}}
         if self.bodies:
             document["functions"] = self.bodies
         if self.chance(10):
@@ -1155,6 +1158,19 @@ def _feature_event(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
     return [{"try": steps, "catch": [{"log": "unexpected"}]}]
 
 
+def _feature_hold(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # A block drawn freely, holding the lock or the semaphore: it may leave by its end, an
+    # error, a return or a jump, and the hold after it finds it released each way.
+    # Waiters contending for the lock are the scenarios' business (spec/sync/lock-*.yaml).
+    inner = scope.child()
+    sync = builder.pick(["guard", "slots"])  # the lock, or the semaphore of 2
+    held = {"hold": sync, "steps": builder.block(ctx.inside(), inner)}
+    builder.adopt(scope, inner)
+    # A catch of every error would catch a deadline's cancellation: none inside one.
+    first = held if ctx.deadline else {"try": [held], "catch": [{"log": "caught"}]}
+    return [first, {"hold": sync, "steps": [{"log": "held again"}]}]
+
+
 FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "await": Builder.step_await,
     "start": Builder.step_start,
@@ -1196,6 +1212,7 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "clear_event": _feature_event,
     "wait_event": _feature_event,
     "is_set": _feature_event,
+    "hold": _feature_hold,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -51,6 +51,9 @@ class IrCheck:
         self.generators = {fn["name"] for fn in ir.get("functions", []) if fn.get("generator")}
         self.names: set[str] = set(self.operations) | set(self.functions) | set(self.queues) | set(self.resources)
         self.names |= self.events
+        self.locks = {lock["name"] for lock in ir.get("locks", [])}
+        self.semaphores = {semaphore["name"] for semaphore in ir.get("semaphores", [])}
+        self.names |= self.locks | self.semaphores
 
     def check(self) -> None:
         """Raise ValueError at the first thing a program could not be written from."""
@@ -72,6 +75,19 @@ class IrCheck:
             raise ValueError(
                 f"{sorted(self.events & (self.operations | self.functions | self.queues | self.resources))[0]!r} is an "
                 "event and an operation, function, queue or resource"
+            )
+        taken = self.operations | self.functions | self.queues | self.resources | self.events | self.locks
+        if self.semaphores & taken:
+            raise ValueError(
+                f"{sorted(self.semaphores & taken)[0]!r} is a semaphore and an operation, function, queue, resource, event or lock"
+            )
+        for semaphore in self.ir.get("semaphores", []):
+            if not (type(semaphore.get("value")) is int and semaphore["value"] >= 1):
+                raise ValueError(f"semaphore {semaphore['name']!r}: value is an integer >= 1, not {semaphore.get('value')!r}")
+        if self.locks & (self.operations | self.functions | self.queues | self.resources | self.events):
+            raise ValueError(
+                f"{sorted(self.locks & (self.operations | self.functions | self.queues | self.resources | self.events))[0]!r}"
+                " is a lock and an operation, function, queue, resource or event"
             )
         for name in self.names:
             self._name(name, "operation, function, queue, resource or event")
@@ -124,6 +140,10 @@ class IrCheck:
             raise ValueError(f"{where}: {name!r} would shadow the resource of that name")
         if name in self.events:
             raise ValueError(f"{where}: {name!r} would shadow the event of that name")
+        if name in self.locks:
+            raise ValueError(f"{where}: {name!r} would shadow the lock of that name")
+        if name in self.semaphores:
+            raise ValueError(f"{where}: {name!r} would shadow the semaphore of that name")
         self.names.add(name)
 
     def _fields(self, step: dict, where: str) -> None:
@@ -181,6 +201,9 @@ class IrCheck:
             for _, event in ir_steps.fields_of_type(step, "event"):
                 if event not in self.events:
                     raise ValueError(f"{where}: {event!r} is not an event of the scenario")
+            for _, sync in ir_steps.fields_of_type(step, "sync"):
+                if sync not in self.locks | self.semaphores:
+                    raise ValueError(f"{where}: {sync!r} is not a lock or semaphore of the scenario")
             for _, resource in ir_steps.fields_of_type(step, "resource"):
                 if resource not in self.resources:
                     raise ValueError(f"{where}: {resource!r} is not a resource of the scenario")

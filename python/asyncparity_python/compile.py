@@ -59,6 +59,10 @@ map, limit 2                ``semaphore = asyncio.Semaphore(2)``, a nested
 put / get                   ``await jobs.put(job)`` / ``job = await jobs.get()``
 queues                      ``jobs = asyncio.Queue(maxsize=2)`` at module level
 events                      ``ready = asyncio.Event()`` at module level
+locks / hold                ``guard = asyncio.Lock()`` at module level; ``async with
+                            guard:`` around the block
+semaphores                  ``slots = asyncio.Semaphore(2)`` at module level, held by
+                            hold as a lock is
 generator function          ``async def ticks(interval):`` whose body has ``yield n``
                             (an async generator; it never returns a value)
 for_each                    ``async for tick in ticks(10):`` (``_`` when nothing is
@@ -618,6 +622,12 @@ class _Program:
         if ir.get("events"):
             lines.append("")
             lines.extend(f"{event['name']} = asyncio.Event()" for event in ir["events"])
+        if ir.get("locks"):
+            lines.append("")
+            lines.extend(f"{lock['name']} = asyncio.Lock()" for lock in ir["locks"])
+        if ir.get("semaphores"):
+            lines.append("")
+            lines.extend(f"{semaphore['name']} = asyncio.Semaphore({int(semaphore['value'])})" for semaphore in ir["semaphores"])
         if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
             # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
             at = lines.index("import asyncio")
@@ -783,6 +793,9 @@ class _Program:
 
     def _is_set(self, step: dict, depth: int) -> list[str]:
         return [f"{_indent(depth)}{_assign(step)}{step['event']}.is_set()"]
+
+    def _hold(self, step: dict, depth: int) -> list[str]:
+        return [f"{_indent(depth)}async with {step['sync']}:", *self._block(step["body"], depth + 1)]
 
     def _shutdown(self, step: dict, depth: int) -> list[str]:
         self._use("asyncio.Queue.shutdown")
@@ -1236,6 +1249,7 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "clear_event": _Program._clear_event,
     "wait_event": _Program._wait_event,
     "is_set": _Program._is_set,
+    "hold": _Program._hold,
     "yield": _Program._yield,
     "for_each": _Program._for_each,
     "break": _Program._break,

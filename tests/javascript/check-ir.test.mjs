@@ -60,6 +60,7 @@ const SAMPLES = {
   clear_event: () => ({ step: { step: "clear_event", event: "ready" } }),
   wait_event: () => ({ step: { step: "wait_event", event: "ready" }, before: [{ step: "set_event", event: "ready" }] }),
   is_set: () => ({ step: { step: "is_set", event: "ready", bind: "x" } }),
+  hold: () => ({ step: { step: "hold", sync: "guard", body: [] } }),
 };
 
 /** A scenario holding the sample of `name`; returns it with the sample step itself. */
@@ -72,6 +73,8 @@ function sampleIr(name) {
     functions: { gen: { params: [], generator: true, body: inGenerator ? [step] : [yieldStep(1)] } },
     queues: [{ name: "jobs", size: 1 }],
     events: [{ name: "ready" }],
+    locks: [{ name: "guard" }],
+    semaphores: [{ name: "slots", value: 2 }],
     resources: [{ name: "connection", open: 1, close: 1 }],
     main: [...main, ...(inGenerator ? [forEach(call("gen"), null, [])] : [])],
   });

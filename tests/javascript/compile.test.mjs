@@ -1217,3 +1217,30 @@ test("a set nobody reads of a map is the map in parentheses, since `{` at a stat
     assert.ok(body.includes("\n  ({ a: 1 });\n"), body);
   }
 });
+
+// A hold whose block throws before its first wait (get_nowait on an empty queue)
+// releases the lock, as `async with` does, with and without a deadline. The promise
+// chain once released it on the block's own chain under a deadline, after the throw:
+// the second hold then waited for ever.
+test("hold: a block that throws at once releases the lock in both targets, under a deadline too", async () => {
+  const getNowait = { step: "get_nowait", queue: "jobs", bind: null };
+  for (const deadline of [false, true]) {
+    const held = { step: "hold", sync: "guard", body: [getNowait, awaitCall(call("work"))] };
+    const ir = scenario({
+      id: "hold-throws",
+      operations: [op("work", 5, returns(1))],
+      queues: [{ name: "jobs", size: null }],
+      locks: [{ name: "guard" }],
+      main: [
+        tryStep([deadline ? timeout(50, [held]) : held], catcher(["QueueEmpty"], null, [log(lit("empty"))])),
+        { step: "hold", sync: "guard", body: [log(lit("held again"))] },
+        ret(lit("done")),
+      ],
+    });
+    for (const target of TARGETS) {
+      const outcome = await runBody(ir, target);
+      assert.equal(outcome.status, "settled", `${target}, deadline ${deadline}: ${outcome.message}`);
+      assert.equal(formatTrace(outcome.trace), '0 log "empty"\n0 log "held again"\n0 return "done"', `${target}, deadline ${deadline}`);
+    }
+  }
+});

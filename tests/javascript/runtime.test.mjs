@@ -1034,6 +1034,89 @@ test("world.event: set wakes every waiter in order, wait on a set event goes on,
     "deadlock: scenario 'never-set' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on an event that is not set");
 });
 
+// What CPython 3.10-3.13 do with an asyncio.Lock (Lib/asyncio/locks.py, checked with
+// real timers): waiters take it first come, first served; one cancelled while waiting
+// leaves the line; a task that releases and asks again at once waits behind the waiter
+// it woke.
+test("world.lock: first come first served, an aborted wait leaves the line, a releaser asking again waits its turn", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const lock = world.lock();
+    const hold = async (name, ms, signal) => {
+      assert.equal(await lock.acquire(signal), true);
+      try {
+        world.log(`${name} holds`);
+        await sleep(ms);
+      } finally {
+        lock.release();
+      }
+    };
+    const first = hold("a", 10);
+    const controller = new AbortController();
+    const aborted = hold("b", 10, controller.signal).catch((error) => world.log(`b: ${error}`));
+    const third = hold("c", 10);
+    const again = first.then(() => hold("a again", 10)); // asks right after its release
+    await sleep(5);
+    world.log(`locked ${lock.locked()}`);
+    controller.abort("gave up");
+    await Promise.all([first, aborted, third, again]);
+    world.log(`locked ${lock.locked()}`);
+    return "done";
+  }, { id: "lock" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "a holds"', '5 log "locked true"', '5 log "b: gave up"', '10 log "c holds"', '20 log "a again holds"',
+    '30 log "locked false"', '30 return "done"',
+  ].join("\n"));
+  const { outcome: stuck } = await run((world) => async () => {
+    const lock = world.lock();
+    await lock.acquire();
+    await lock.acquire();
+  }, { id: "held" });
+  assert.equal(stuck.message,
+    "deadlock: scenario 'held' has not settled at 0 ms and no timer is pending; pending: the main workflow, 1 wait(s) on a lock that is held");
+  const { outcome: early } = await run((world) => () => {
+    const controller = new AbortController();
+    controller.abort("too late");
+    return world.lock().acquire(controller.signal);
+  }, { id: "aborted-before" });
+  assert.deepEqual(early.result, { throws: { kind: "NonError", message: "too late" } }); // rejected at once, never held
+});
+
+// asyncio.Semaphore(2) held with async with by five tasks, on CPython 3.10-3.13 with real
+// timers: two at once, the others in the order they asked; a cancelled waiter leaves the
+// line. A hold and map's use share one line.
+test("world.semaphore: acquire and release hold slots first come first served, beside use", async () => {
+  const { outcome, text } = await run((world) => async () => {
+    const sleep = (ms) => new Promise((resolve) => world.setTimeout(resolve, ms));
+    const slots = world.semaphore(2);
+    const hold = async (name, ms, signal) => {
+      assert.equal(await slots.acquire(signal), true);
+      try {
+        world.log(`${name} in`);
+        await sleep(ms);
+      } finally {
+        slots.release();
+      }
+    };
+    const controller = new AbortController();
+    const all = [
+      hold("a", 10), hold("b", 20),
+      hold("c", 5, controller.signal).catch((error) => world.log(`c: ${error}`)),
+      slots.use(() => { world.log("used"); return sleep(5); }),
+      hold("d", 5),
+    ];
+    await sleep(1);
+    controller.abort("gave up");
+    await Promise.all(all);
+    return "done";
+  }, { id: "semaphore" });
+  assert.equal(outcome.status, "settled");
+  assert.equal(text, [
+    '0 log "a in"', '0 log "b in"', '1 log "c: gave up"', '10 log "used"', '15 log "d in"', '20 return "done"',
+  ].join("\n"));
+});
+
 test("world.queue: put and get are kit calls, so a loop that never waits on the clock is a runaway", async () => {
   const { outcome } = await run((world) => async () => {
     const queue = world.queue(null);

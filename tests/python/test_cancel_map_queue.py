@@ -714,6 +714,77 @@ def test_a_for_each_in_the_aclosing_idiom_closes_its_generator_at_the_break():
     assert run(scenario_with(None))[1] == '0 log "after"\n0 return 0\n0 log "closed"\n'  # closed by the finalizer, later
 
 
+# -- locks (issue 10) ---------------------------------------------------------------------
+
+
+def test_locks_are_module_level_asyncio_locks_held_with_async_with_first_come_first_served():
+    writer = [
+        {
+            "step": "hold",
+            "line": 1,
+            "sync": "guard",
+            "body": [
+                {"step": "log", "line": 2, "message": ref("name")},
+                {"step": "await", "line": 3, "call": call("a"), "bind": None},
+            ],
+        },
+    ]
+    ir = minimal(
+        [
+            {"step": "start", "line": 4, "call": call("writer", lit("x")), "bind": "first"},
+            {"step": "start", "line": 5, "call": call("writer", lit("y")), "bind": "second"},
+            {"step": "await", "line": 6, "handle": "first", "bind": None},
+            {"step": "await", "line": 7, "handle": "second", "bind": None},
+            {"step": "return", "line": 8, "value": lit("done")},
+        ],
+        locks=[{"name": "guard"}],
+        functions=[{"name": "writer", "params": ["name"], "body": writer}],
+    )
+    program = compile_program(ir)
+    assert "\nguard = asyncio.Lock()\n" in program
+    assert "async def writer(name):\n    async with guard:\n        log(name)\n        await a()\n" in program
+    # One at a time, in the order they asked: y writes once x's call has ended.
+    assert run(ir) == (
+        {"returns": "done"},
+        '0 log "x"\n0 start a()\n1 end a -> 1\n1 log "y"\n1 start a()\n2 end a -> 1\n2 return "done"\n',
+    )
+
+
+def test_semaphores_are_module_level_asyncio_semaphores_held_with_async_with():
+    call_one = [
+        {
+            "step": "hold",
+            "line": 1,
+            "sync": "slots",
+            "body": [
+                {"step": "log", "line": 2, "message": ref("name")},
+                {"step": "await", "line": 3, "call": call("a"), "bind": None},
+            ],
+        },
+    ]
+    ir = minimal(
+        [
+            {"step": "start", "line": 4, "call": call("one", lit("x")), "bind": "first"},
+            {"step": "start", "line": 5, "call": call("one", lit("y")), "bind": "second"},
+            {"step": "start", "line": 6, "call": call("one", lit("z")), "bind": "third"},
+            {"step": "await", "line": 7, "handle": "first", "bind": None},
+            {"step": "await", "line": 8, "handle": "second", "bind": None},
+            {"step": "await", "line": 9, "handle": "third", "bind": None},
+            {"step": "return", "line": 10, "value": lit("done")},
+        ],
+        semaphores=[{"name": "slots", "value": 2}],
+        functions=[{"name": "one", "params": ["name"], "body": call_one}],
+    )
+    program = compile_program(ir)
+    assert "\nslots = asyncio.Semaphore(2)\n" in program
+    assert "async def one(name):\n    async with slots:\n" in program
+    # Two at once; the third when a slot is free.
+    assert (
+        run(ir)[1]
+        == '0 log "x"\n0 start a()\n0 log "y"\n0 start a()\n1 end a -> 1\n1 end a -> 1\n1 log "z"\n1 start a()\n2 end a -> 1\n2 return "done"\n'
+    )
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -750,6 +821,23 @@ def test_a_for_each_in_the_aclosing_idiom_closes_its_generator_at_the_break():
         (
             lambda ir: ir["main"].append({"step": "set", "line": 1, "bind": "a", "value": lit(1)}),
             "main: 'a' would shadow the operation or function of that name",
+        ),
+        (
+            lambda ir: ir["main"].append({"step": "hold", "line": 1, "sync": "nope", "body": []}),
+            "main: 'nope' is not a lock or semaphore of the scenario",
+        ),
+        (lambda ir: ir.update(locks=[{"name": "jobs"}]), "'jobs' is a lock and an operation, function, queue, resource or event"),
+        (
+            lambda ir: ir.update(locks=[{"name": "guard"}], semaphores=[{"name": "guard", "value": 2}]),
+            "'guard' is a semaphore and an operation, function, queue, resource, event or lock",
+        ),
+        (lambda ir: ir.update(semaphores=[{"name": "slots", "value": 0}]), "semaphore 'slots': value is an integer >= 1, not 0"),
+        (
+            lambda ir: (
+                ir.update(locks=[{"name": "guard"}]),
+                ir["main"].append({"step": "set", "line": 1, "bind": "guard", "value": lit(1)}),
+            ),
+            "main: 'guard' would shadow the lock of that name",
         ),
     ],
 )
