@@ -586,9 +586,7 @@ CANNOT_EXPRESS = {
         "main:\n  - race: [{call: fetch}, {call: fetch}]\n    timeout: 5\n  - return: 1\n"
     ),
     "unknown step 'wait'; did you mean 'await'?": "main:\n  - wait: [{call: fetch}, {call: fetch}]\n  - return: 1\n",
-    "unknown key 'locks' in the scenario": "locks:\n  db: {}\nmain:\n  - return: 1\n",
     "unknown step 'acquire'": "main:\n  - acquire: db\n  - return: 1\n",
-    "unknown key 'semaphores' in the scenario": "semaphores:\n  pool: {size: 2}\nmain:\n  - return: 1\n",
     "unknown key 'immediate' in a 'shutdown' step": (
         "queues:\n  jobs: {size: 1}\nmain:\n  - shutdown: jobs\n    immediate: true\n  - return: 1\n"
     ),
