@@ -560,6 +560,45 @@ if (typeof Symbol.asyncDispose === "symbol") {
   });
 }
 
+/**
+ * A wait in asyncio's first-come-first-served line, for a Semaphore's slot or a Lock:
+ * taken at once (`take()`) when `isFree()` and nobody waits; else the wait joins
+ * `waiters`, and a release calls the first of them. With an AbortSignal (a timeout's
+ * deadline), a wait that is aborted leaves the line and rejects with `signal.reason`,
+ * as a task cancelled at `acquire()` leaves asyncio's; a signal already aborted rejects
+ * at once. Fulfils with true, as asyncio's `acquire()` returns True.
+ *
+ * @param {Array<() => void>} waiters the line, first come first.
+ * @param {AbortSignal | undefined} signal
+ * @param {() => boolean} isFree
+ * @param {() => void} take
+ * @returns {Promise<true>}
+ */
+function waitInLine(waiters, signal, isFree, take) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    if (isFree() && waiters.length === 0) {
+      take();
+      resolve(true);
+      return;
+    }
+    const onAbort = () => {
+      const index = waiters.indexOf(wake);
+      if (index >= 0) waiters.splice(index, 1);
+      reject(signal.reason);
+    };
+    const wake = () => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    };
+    waiters.push(wake);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /** See `World.semaphore`. */
 class Semaphore {
   #free;
@@ -641,27 +680,8 @@ class Semaphore {
    */
   acquire(signal) {
     this.#kitCall();
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      if (this.#free > 0 && this.#waiters.length === 0) {
-        this.#free -= 1;
-        resolve(true);
-        return;
-      }
-      const onAbort = () => {
-        const index = this.#waiters.indexOf(take);
-        if (index >= 0) this.#waiters.splice(index, 1);
-        reject(signal.reason);
-      };
-      const take = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(true);
-      };
-      this.#waiters.push(take);
-      signal?.addEventListener("abort", onAbort, { once: true });
+    return waitInLine(this.#waiters, signal, () => this.#free > 0, () => {
+      this.#free -= 1;
     });
   }
 
@@ -958,27 +978,8 @@ class Lock {
    */
   acquire(signal) {
     this.#kitCall();
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      if (!this.#locked && this.#waiters.length === 0) {
-        this.#locked = true;
-        resolve(true);
-        return;
-      }
-      const onAbort = () => {
-        const index = this.#waiters.indexOf(take);
-        if (index >= 0) this.#waiters.splice(index, 1);
-        reject(signal.reason);
-      };
-      const take = () => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve(true);
-      };
-      this.#waiters.push(take);
-      signal?.addEventListener("abort", onAbort, { once: true });
+    return waitInLine(this.#waiters, signal, () => !this.#locked, () => {
+      this.#locked = true;
     });
   }
 
