@@ -126,6 +126,11 @@ export const FIELD_TYPES = Object.freeze({
   timeout_idiom: (check, value, at) => {
     if (value !== "signal" && value !== "race") check.fail(`${at}: a timeout's idiom is "signal" or "race", not ${JSON.stringify(value)}`);
   },
+  wait_until: (check, value, at) => {
+    if (!["first_completed", "first_exception", "all_completed"].includes(value)) {
+      check.fail(`${at}: a wait's until is "first_completed", "first_exception" or "all_completed", not ${JSON.stringify(value)}`);
+    }
+  },
   // Python's rendering only: for await closes the generator at a break either way.
   for_each_idiom: (check, value, at) => {
     if (value !== "async_for" && value !== "aclosing") check.fail(`${at}: a for_each's idiom is "async_for" or "aclosing", not ${JSON.stringify(value)}`);

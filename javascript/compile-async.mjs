@@ -41,7 +41,7 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
-  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine, waitParts,
   letLines, mapParts, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
@@ -178,7 +178,18 @@ export const RENDERINGS = Object.freeze({
   task_group: compileTaskGroup,
   shield: compileWait,
   as_completed: compileAsCompleted,
+  wait: compileWaitFor,
 });
+
+/**
+ * A wait step (asyncio.wait): the calls recorded as they settle, `await` of what `until`
+ * names (raced against a timer when there is a timeout), then the bound value.
+ */
+function compileWaitFor(step, plan, scope, signal) {
+  const { comment, declare, wait, value } = waitParts(step, scope, signal, plan.helpers);
+  const prefix = bindingPrefix(step, plan);
+  return [line(comment), ...declare.map(line), line(`await ${wait};`), ...(prefix ? [line(`${prefix}${value};`)] : [])];
+}
 
 /**
  * An as_completed step: the set of pending calls, then a while loop that races those

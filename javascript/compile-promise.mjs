@@ -82,7 +82,7 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
-  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine, waitParts,
   letLines, mapParts, repeatCount, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
@@ -294,7 +294,20 @@ export const RENDERINGS = Object.freeze({
   task_group: (steps, i, k, scope, cx, out) => endsList(out, compileTaskGroup(steps, i, k, scope, cx)),
   shield: wait,
   as_completed: (steps, i, k, scope, cx, out) => endsList(out, compileAsCompleted(steps, i, k, scope, cx)),
+  wait: (steps, i, k, scope, cx, out) => endsList(out, compileWaitFor(steps, i, k, scope, cx, out)),
 });
+
+/**
+ * A wait step (asyncio.wait) and everything after it: the calls recorded as they settle,
+ * then the wait for what `until` names, whose `.then` gives the bound value to the rest
+ * (waitStmts). The statements before the chain are hoistable, as a map's are.
+ */
+function compileWaitFor(steps, i, k, scope, cx, out) {
+  const step = steps[i];
+  const { comment, declare, wait, value } = waitParts(step, scope, k.signal ?? null, cx.helpers);
+  const head = step.bind && !cx.plan.unread.has(step.bind) ? `${wait}.then(() => (${value}))` : wait;
+  return [line(comment, true), ...declare.map((text) => line(text, true)), ...waitStmts(steps, i, k, scope, cx, out, head, null)];
+}
 
 /** The continuation of the body of a native loop (`for`, `while`: a body that never waits). */
 function nativeLoop(k) {

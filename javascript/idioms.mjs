@@ -255,3 +255,61 @@ export function setLine(step, prefix) {
   const value = jsExpr(step.value);
   return `${prefix}${prefix === "" && value.startsWith("{") ? `(${value})` : value};`;
 }
+
+/** What a wait's `until` waits for, as asyncio.wait's return_when says it. */
+const WAIT_COMMENTS = {
+  all_completed: "every call has settled",
+  first_completed: "the first call settles",
+  first_exception: "the first call fails (or every one has settled)",
+};
+
+/**
+ * The parts of a `wait` step (asyncio.wait) both compilers write: each call's
+ * settlement recorded in an array at its index as it comes; a wait for what `until`
+ * names (`Promise.allSettled`, `Promise.race`, `Promise.all` of the recordings, which
+ * rethrow a rejection so that the first failure ends a race or an all), raced against a
+ * timer of the world when there is a timeout; then the bound value
+ * `{ done: Object.values(records), pending: N }` (an array's values come in index
+ * order: the records in call order, as Python makes them). The calls take no signal
+ * and run on, as asyncio.wait's tasks do; under a deadline only the wait ends.
+ *
+ * @param {object} step the wait step.
+ * @param {Scope} scope the scope the wait is written in.
+ * @param {string | null} signal the deadline's AbortSignal expression.
+ * @param {{abortableCall: (promise: string, signal: string) => string}} helpers
+ * @returns {{comment: string, declare: string[], wait: string, value: string}} the
+ *   comment, the statements before the wait, the promise waited for (it rejects only
+ *   at a deadline's abort) and the expression of the bound value.
+ */
+export function waitParts(step, scope, signal, helpers) {
+  const records = scope.fresh("records");
+  const settlements = scope.fresh("settlements");
+  const inner = scope.child();
+  const [promise, index] = [inner.fresh("promise"), inner.fresh("index")];
+  const calls = step.over != null ? jsExpr(step.over) : `[${step.calls.map((call) => jsCall(call)).join(", ")}]`;
+  const until = step.until ?? "all_completed";
+  const declare = [
+    `const ${records} = [];`,
+    `const ${settlements} = ${calls}.map((${promise}, ${index}) => ${promise}.then(`
+      + `(value) => { ${records}[${index}] = { status: "fulfilled", value }; }, `
+      + `(reason) => { ${records}[${index}] = { status: "rejected", reason }; throw reason; }));`,
+  ];
+  const goal = { all_completed: "allSettled", first_completed: "race", first_exception: "all" }[until];
+  let wait = `Promise.${goal}(${settlements})`;
+  // The first failure ends a race or an all; asyncio.wait raises nothing, the error is in its record.
+  if (until !== "all_completed") wait = `${wait}.catch(() => {})`;
+  const timed = step.timeout != null;
+  let timer = null;
+  if (timed) {
+    timer = scope.fresh("timer");
+    const deadline = scope.fresh("deadline");
+    declare.push(`let ${timer};`, `const ${deadline} = new Promise((resolve) => { ${timer} = setTimeout(resolve, ${step.timeout}); });`);
+    wait = `Promise.race([${wait}, ${deadline}])`;
+  }
+  // Under a deadline only the wait ends, rejecting with the deadline's TimeoutError.
+  if (signal !== null) wait = helpers.abortableCall(wait, signal);
+  if (timed) wait = `${wait}.finally(() => clearTimeout(${timer}))`;
+  const comment = `// asyncio.wait: record each call as it settles and wait until ${WAIT_COMMENTS[until]}`
+    + `${timed ? `, at most ${step.timeout} ms` : ""}; the calls still pending run on.`;
+  return { comment, declare, wait, value: `{ done: Object.values(${records}), pending: ${settlements}.length - Object.keys(${records}).length }` };
+}

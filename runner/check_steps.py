@@ -19,6 +19,9 @@ from .model import MAX_BLOCK_DEPTH, MAX_STEPS
 from .names import ERROR_KIND, camel_case
 from .yaml_nodes import MISSING, describe, position, with_article
 
+WAIT_UNTIL = ("first_completed", "first_exception", "all_completed")
+"""A wait's ``until``: asyncio.wait's return_when (FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED)."""
+
 STEP_MODIFIERS: dict[str, tuple[str, ...]] = {name: tuple(row["yaml"]) for name, row in STEPS.items()}
 """Each step is a mapping with exactly one head key (the step's name); the other keys it may carry."""
 
@@ -64,6 +67,9 @@ class StepChecker(StartedChecker):
         if entries is None:
             return None
         heads = [key for key in entries if key in STEP_MODIFIERS]
+        # A key that is also a step's name is that step's modifier when the step is here
+        # too: a wait's `timeout: 50` is asyncio.wait's timeout, not a timeout step.
+        heads = [key for key in heads if not any(key in STEP_MODIFIERS[other] for other in heads if other != key)] or heads
         if not heads:
             first_key, first_key_node = next(iter((key, key_node) for key, (key_node, _) in entries.items()), (None, node))
             if first_key is None:
@@ -475,6 +481,36 @@ class StepChecker(StartedChecker):
         fields = self.fan_out(entries, "any", scope)
         bind = self.bind(entries, scope, "value", False)
         return None if fields is None else {"step": "any", **fields, "bind": bind}
+
+    def step_wait(self, entries: dict, scope: Scope, where: str) -> dict | None:
+        # asyncio.wait(tasks, timeout=..., return_when=...): its calls or started calls,
+        # when to stop (until) and an optional timeout in ms; nothing of it raises.
+        fields = self.fan_out(entries, "wait", scope)
+        if fields is not None and fields.get("over") == {"literal": []}:
+            self.error(entries["wait"][1], "wait needs at least one started call: asyncio.wait of none raises ValueError")
+            fields = None
+        step: dict | None = None if fields is None else {"step": "wait", **fields}
+        if "until" in entries:
+            until = self.scalar(entries["until"][1], "until", str)
+            if until is not MISSING and until not in WAIT_UNTIL:
+                self.error(
+                    entries["until"][1],
+                    f"until is one of {', '.join(WAIT_UNTIL)} (asyncio.wait's return_when), not '{until}'"
+                    f"{did_you_mean(until, WAIT_UNTIL)}",
+                )
+                step = None
+            elif until is MISSING:
+                step = None
+            elif step is not None and until != "all_completed":
+                step["until"] = until
+        if "timeout" in entries:
+            timeout = self.integer(entries["timeout"][1], "a wait's timeout (virtual milliseconds)", 0)
+            if timeout is MISSING:
+                step = None
+            elif step is not None:
+                step["timeout"] = timeout
+        bind = self.bind(entries, scope, "value", False)
+        return None if step is None else {**step, "bind": bind}
 
     def step_group(self, entries: dict, scope: Scope, where: str) -> dict | None:
         calls = self.branches(entries, "group", scope)

@@ -1110,6 +1110,23 @@ def _feature_as_completed(builder: Builder, ctx: Context, scope: Scope) -> list[
     return [step]
 
 
+def _feature_wait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
+    # As for as_completed: operations that never fail (a call still pending after the wait
+    # may end after main has moved on: race-loser-fails-unhandled) and no two ending at one
+    # instant, nor at the timeout (timers-due-together).
+    ops = builder.draw(st.lists(st.sampled_from(builder.safe_ops()), min_size=2, max_size=3, unique_by=lambda op: op.latency))
+    if len(ops) < 2:
+        return builder.step_all(ctx, scope)
+    step: dict = {"wait": [{"call": op.name} for op in ops]}
+    until = builder.pick(["all_completed", "first_completed", "first_exception", None])
+    if until is not None:
+        step["until"] = until
+    if builder.chance(60):
+        latencies = {op.latency for op in ops}
+        step["timeout"] = builder.pick([ms for ms in range(1, max(latencies) + 20) if ms not in latencies])
+    return [builder.bind(scope, step, JSON)]
+
+
 def _feature_put_nowait(builder: Builder, ctx: Context, scope: Scope) -> list[dict]:
     # q_local may be bounded and full: QueueFull is caught (the runtime modules raise it alike).
     put = {"put_nowait": "q_local", "value": builder.expr(scope, JSON)}
@@ -1213,6 +1230,7 @@ FEATURES: dict[str, Callable[[Builder, Context, Scope], list[dict]]] = {
     "wait_event": _feature_event,
     "is_set": _feature_event,
     "hold": _feature_hold,
+    "wait": _feature_wait,
 }
 """For each step of spec/ir-steps.json, what main adds so that a scenario drawn around that
 step surely holds it (each scenario has one such focus; the rest is drawn freely)."""

@@ -582,10 +582,6 @@ operations:
 """
 
 CANNOT_EXPRESS = {
-    "a step does one thing: this one has both 'race' and 'timeout'": (
-        "main:\n  - race: [{call: fetch}, {call: fetch}]\n    timeout: 5\n  - return: 1\n"
-    ),
-    "unknown step 'wait'; did you mean 'await'?": "main:\n  - wait: [{call: fetch}, {call: fetch}]\n  - return: 1\n",
     "unknown step 'acquire'": "main:\n  - acquire: db\n  - return: 1\n",
     "unknown key 'immediate' in a 'shutdown' step": (
         "queues:\n  jobs: {size: 1}\nmain:\n  - shutdown: jobs\n    immediate: true\n  - return: 1\n"

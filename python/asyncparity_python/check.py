@@ -179,7 +179,7 @@ class IrCheck:
             for field, value in ir_steps.fields_of_type(step, "integer>=0", "integer>=1", "integer>=0|expr"):
                 if isinstance(value, dict):
                     continue  # an expression, checked below with the step's others
-                minimum = int(ir_steps.STEPS[step_name]["fields"][field].split("|")[0][-1])
+                minimum = int(ir_steps.STEPS[step_name]["fields"][field].rstrip("?").split("|")[0][-1])
                 if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                     raise ValueError(
                         f"{where}: line {step.get('line')}: a {step_name} {field} is an integer >= {minimum}, not {value!r}"
@@ -219,6 +219,9 @@ class IrCheck:
                     raise ValueError(f"{where}: catch.from_group is true, with kinds, or absent")
             for _, condition in ir_steps.fields_of_type(step, "condition"):
                 self._condition(condition, where)
+            for _, until in ir_steps.fields_of_type(step, "wait_until"):
+                if until not in ("first_completed", "first_exception", "all_completed"):
+                    raise ValueError(f"{where}: line {step.get('line')}: a wait's until is not {until!r}")
             for expr in ir_steps.expressions(step):
                 self._expr(expr, where)
             for block, _ in ir_steps.blocks(step):

@@ -42,6 +42,9 @@ rethrow                     ``raise`` (``raise error`` outside its own except bl
 shield                      ``receipt = await asyncio.shield(save_order(42))``
 as_completed                ``for finished in asyncio.as_completed([a(), b()]):`` then
                             ``page = await finished`` and the block
+wait                        ``done, pending = await asyncio.wait(tasks, timeout=0.05,
+                            return_when=asyncio.FIRST_EXCEPTION)`` then ``batch =
+                            {"done": world.settled([...]), "pending": len(pending)}``
 catch from_group            ``except* HttpError as errors:`` then ``error =
                             errors.exceptions[0]`` (CPython 3.10: ``except HttpError
                             as error:``, as no group ever reaches it there)
@@ -423,6 +426,10 @@ def _assign(step: dict) -> str:
     return f"{step['bind']} = " if step.get("bind") else ""
 
 
+_RETURN_WHEN = {"first_completed": "FIRST_COMPLETED", "first_exception": "FIRST_EXCEPTION", "all_completed": "ALL_COMPLETED"}
+"""A wait's ``until`` as asyncio.wait's return_when."""
+
+
 def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
     """``head item, item tail`` on one line if it fits, else one item a line (black's way)."""
     line = f"{indent}{head}{', '.join(items)}{tail}"
@@ -462,6 +469,7 @@ class _Program:
         self.pending = self._fresh("_pending")
         self.task = self._fresh("task")
         self.finished = self._fresh("finished")
+        self.wait_pending: str | None = None  # a wait's pending set, named at the first wait
         self.group = self._fresh("group")
         self.semaphore = self._fresh("semaphore")
         self.limited = self._fresh("limited")
@@ -529,6 +537,8 @@ class _Program:
                 calls(starts) if starts else found.update(*errors.values())
             elif step_name in ("await", "start", "for_each", "shield"):
                 calls([step["call"]])
+            elif step_name == "wait" and "over" in step:
+                found.add("ValueError")  # asyncio.wait of no tasks; the calls' errors become records
             elif step_name in ("all", "race") and "over" in step:
                 found.update(*errors.values())  # started calls, of any function
                 if step_name == "race":
@@ -968,6 +978,26 @@ class _Program:
             *self._block(step["body"], depth + 1),
         ]
 
+    def _wait(self, step: dict, depth: int) -> list[str]:
+        # asyncio.wait(tasks, timeout=..., return_when=...) neither raises nor cancels: at
+        # the timeout or the first completion or failure it returns (done, pending), the
+        # pending tasks running on. `done` is a set, so the records are made in call
+        # order; a task's exception is its record's reason (world.settled).
+        indent = _indent(depth)
+        task_lines, tasks = self._tasks(step, indent)
+        options = [] if step.get("timeout") is None else [f"timeout={_seconds(int(step['timeout']))}"]
+        if step.get("until"):
+            options.append(f"return_when=asyncio.{_RETURN_WHEN[step['until']]}")
+        bind = step.get("bind")
+        if not bind:
+            return [*task_lines, *_wrapped(indent, "await asyncio.wait(", [tasks, *options], ")")]
+        pending = self._fresh("pending") if self.wait_pending is None else self.wait_pending
+        self.wait_pending = pending
+        waited = _wrapped(indent, f"{self.done}, {pending} = await asyncio.wait(", [tasks, *options], ")")
+        records = f"[{self.task}.exception() or {self.task}.result() for {self.task} in {tasks} if {self.task} in {self.done}]"
+        fields = [f'"done": world.settled({records})', f'"pending": len({pending})']
+        return [*task_lines, *waited, *_wrapped(indent, f"{bind} = {{", fields, "}")]
+
     def _shield(self, step: dict, depth: int) -> list[str]:
         # asyncio.shield: a cancellation of this wait (a timeout, a failing task group)
         # ends the wait and leaves the call running; a coroutine becomes a task of its own.
@@ -1261,6 +1291,7 @@ RENDERINGS: dict[str, Callable[[_Program, dict, int], list[str]]] = {
     "task_group": _Program._task_group,
     "shield": _Program._shield,
     "as_completed": _Program._as_completed,
+    "wait": _Program._wait,
 }
 """The Python rendering of each IR step (spec/ir-steps.json): a method of the program
 being written, taking the step and its indentation depth, giving its lines."""

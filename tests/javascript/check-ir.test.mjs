@@ -51,6 +51,7 @@ const SAMPLES = {
   task_group: () => ({ step: { step: "task_group", body: [start(call("f"), "t")] } }),
   shield: () => ({ step: { step: "shield", call: call("f"), bind: "x" } }),
   as_completed: () => ({ step: { step: "as_completed", calls: [call("f"), call("f")], bind: "v", body: [log(ref("v"))] } }),
+  wait: () => ({ step: { step: "wait", calls: [call("f"), call("f")], until: "first_exception", timeout: 50, bind: "x" } }),
   put_nowait: () => ({ step: { step: "put_nowait", queue: "jobs", value: lit(1) } }),
   get_nowait: () => ({ step: { step: "get_nowait", queue: "jobs", bind: "x" } }),
   task_done: () => ({ step: { step: "task_done", queue: "jobs" } }),

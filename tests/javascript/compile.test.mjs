@@ -222,7 +222,7 @@ test("malformed IR is an error naming the scenario and the step line, never code
     assert.throws(() => compile(ir, "js-async"), pattern);
   };
   bad((ir) => { ir.ir = 2; }, /unsupported IR version 2/);
-  bad((ir) => { ir.main[0].step = "wait"; }, /scenario "seed-download-fallback".*main, line 37.*unknown step kind "wait"/);
+  bad((ir) => { ir.main[0].step = "wait_all"; }, /scenario "seed-download-fallback".*main, line 37.*unknown step kind "wait_all"/);
   bad((ir) => { ir.main[0].bind = "x); evil("; }, /is not a name/);
   bad((ir) => { ir.main[0].bind = "class"; }, /reserved in JavaScript/);
   bad((ir) => { ir.errors[0] = "IOError = 1; evil"; }, /not a kind/);

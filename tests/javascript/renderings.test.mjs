@@ -245,6 +245,32 @@ test("deadline: what is left running is still running after the throw (a started
 100 end slow -> "s"`);
 });
 
+test("wait under a deadline: the deadline ends the wait with TimeoutError, the first failure does not, the calls run on", async () => {
+  const ir = scenario({
+    id: "wait-under-deadline",
+    operations: [op("slow", 100, returns("s")), op("fast", 10, returns("f"))],
+    main: [
+      tryStep([timeout(40, [{ step: "wait", calls: [call("fast"), call("slow")], until: "first_exception", bind: "batch" }, log(ref("batch"))])],
+        catcher(["TimeoutError"], null, [log("timed out")])),
+      { step: "wait", calls: [call("slow", 2), call("fast", 2)], until: "first_completed", timeout: 80, bind: "first" },
+      log(ref("first")), sleep(100), ret("done"),
+    ],
+  });
+  assert.match(compile(ir, "js-async").body, /await abortable\(Promise\.all\(settlements\)\.catch\(\(\) => \{\}\), controller\.signal\);/);
+  await assertTrace(ir, `
+0 start fast()
+0 start slow()
+10 end fast -> "f"
+40 log "timed out"
+40 start slow(2)
+40 start fast(2)
+50 end fast -> "f"
+50 log {"done":[{"status":"fulfilled","value":"f"}],"pending":1}
+100 end slow -> "s"
+140 end slow -> "s"
+150 return "done"`);
+});
+
 test("timeout in the race idiom: Promise.race against a deadline, no signal anywhere, and the block runs on", async () => {
   const ir = scenario({
     id: "race-idiom",

@@ -938,3 +938,72 @@ def test_rethrow_in_a_finally_inside_the_catch_names_the_error():
         }
     ]
     assert "        finally:\n            raise first\n" in compile_program(minimal(main))
+
+
+# -- wait -----------------------------------------------------------------------------------
+
+
+def test_wait_makes_the_tasks_then_asyncio_wait_with_its_options_and_the_records_in_call_order():
+    step = {"step": "wait", "calls": [call("a"), call("b")], "until": "first_exception", "timeout": 50, "bind": "batch"}
+    assert (
+        body(compile_program(minimal([step, {"step": "return", "value": ref("batch")}])))
+        == """\
+async def main():
+    tasks = [asyncio.create_task(a()), asyncio.create_task(b())]
+    done, pending = await asyncio.wait(
+        tasks,
+        timeout=0.05,
+        return_when=asyncio.FIRST_EXCEPTION,
+    )
+    batch = {
+        "done": world.settled([task.exception() or task.result() for task in tasks if task in done]),
+        "pending": len(pending),
+    }
+    return batch
+"""
+    )
+
+
+def test_wait_without_a_name_or_options_is_a_plain_asyncio_wait():
+    step = {"step": "wait", "calls": [call("a"), call("b")], "bind": None}
+    assert (
+        body(compile_program(minimal([step, {"step": "return", "value": lit(None)}])))
+        == """\
+async def main():
+    tasks = [asyncio.create_task(a()), asyncio.create_task(b())]
+    await asyncio.wait(tasks)
+    return None
+"""
+    )
+
+
+def test_wait_until_the_first_exception_keeps_the_failure_as_a_record_and_the_rest_running():
+    ops = [
+        {"name": "a", "latency": 5, "outcomes": [{"returns": "a"}]},
+        {"name": "b", "latency": 10, "outcomes": [{"fails": {"kind": "IOError", "message": "b down"}}]},
+        {"name": "c", "latency": 30, "outcomes": [{"returns": "c"}]},
+    ]
+    step = {"step": "wait", "calls": [call("c"), call("b"), call("a")], "until": "first_exception", "bind": "batch"}
+    main = [step, {"step": "log", "message": ref("batch")}, {"step": "sleep", "ms": 30}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops, errors=["IOError"]))
+    assert result == {"returns": "done"}
+    assert trace == (
+        '0 start c()\n0 start b()\n0 start a()\n5 end a -> "a"\n10 fail b IOError("b down")\n'
+        '10 log {"done":[{"status":"rejected","reason":{"kind":"IOError","message":"b down"}},'
+        '{"status":"fulfilled","value":"a"}],"pending":1}\n30 end c -> "c"\n40 return "done"\n'
+    )
+
+
+def test_wait_with_a_timeout_returns_what_finished_and_cancels_nothing():
+    ops = [
+        {"name": "a", "latency": 20, "outcomes": [{"returns": "a"}]},
+        {"name": "b", "latency": 80, "outcomes": [{"returns": "b"}]},
+    ]
+    step = {"step": "wait", "calls": [call("b"), call("a")], "timeout": 50, "bind": "batch"}
+    main = [step, {"step": "log", "message": ref("batch")}, {"step": "sleep", "ms": 40}, {"step": "return", "value": lit("done")}]
+    result, trace = run(scenario(main, operations=ops))
+    assert result == {"returns": "done"}
+    assert trace == (
+        '0 start b()\n0 start a()\n20 end a -> "a"\n50 log {"done":[{"status":"fulfilled","value":"a"}],"pending":1}\n'
+        '80 end b -> "b"\n90 return "done"\n'
+    )
