@@ -1318,6 +1318,21 @@ function compileForEach(steps, i, k, scope, cx) {
 }
 
 /**
+ * How a block step that holds something for its block (hold, using) ends: whether its
+ * block returns, breaks or continues (`flags`, for afterBlock); whether nothing follows
+ * it, so that its value flows straight out (`direct`); and the block's mode: the
+ * function's own when direct, a completion record when the block can leave early, else
+ * discarded.
+ */
+function blockExits(steps, i, k) {
+  const { body } = steps[i];
+  const flags = { returns: containsReturn(body), breaks: containsBreak(body), continues: containsContinue(body) };
+  const direct = i === steps.length - 1 && k.tail.t === "end";
+  const mode = direct ? k.mode : flags.returns || flags.breaks || flags.continues ? "completion" : "discard";
+  return { flags, direct, mode };
+}
+
+/**
  * A hold step and everything after it: the lock's or semaphore's acquire, then the block with the
  * release in a `.finally` (which passes the block's value or error on), then the steps
  * after in a `.then`, as a using step's open and close. Under a deadline,
@@ -1325,12 +1340,7 @@ function compileForEach(steps, i, k, scope, cx) {
  */
 function compileHold(steps, i, k, scope, cx) {
   const step = steps[i];
-  const isLast = i === steps.length - 1;
-  const returns = containsReturn(step.body);
-  const breaks = containsBreak(step.body);
-  const continues = containsContinue(step.body);
-  const direct = isLast && k.tail.t === "end";
-  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
+  const { flags, direct, mode } = blockExits(steps, i, k);
   const inner = scope.child();
   const sync = camelCase(step.sync);
   // The block runs in a callback (acquire's, or use's), where a throw is a rejection.
@@ -1349,7 +1359,7 @@ function compileHold(steps, i, k, scope, cx) {
     head = chain(raw(sync), [{ method: "use", args: [arrow([], body), raw(k.signal)] }]);
   }
   if (direct) return [ret(head)];
-  return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
+  return [ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, flags)))];
 }
 
 /**
@@ -1360,12 +1370,7 @@ function compileHold(steps, i, k, scope, cx) {
  */
 function compileUsing(steps, i, k, scope, cx) {
   const step = steps[i];
-  const isLast = i === steps.length - 1;
-  const returns = containsReturn(step.body);
-  const breaks = containsBreak(step.body);
-  const continues = containsContinue(step.body);
-  const direct = isLast && k.tail.t === "end";
-  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
+  const { flags, direct, mode } = blockExits(steps, i, k);
   const inner = scope.child();
   const { handle, bind } = usingNames(step, inner);
   const callback = bind.map((text) => line(text));
@@ -1385,5 +1390,5 @@ function compileUsing(steps, i, k, scope, cx) {
   const head = chain(raw(open.expr), [then([handle], callback)]);
   const lead = open.comment ? [line(open.comment, true)] : [];
   if (direct) return [...lead, ret(head)];
-  return [...lead, ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, { returns, breaks, continues })))];
+  return [...lead, ret(chain(head, afterBlock(steps, i, k, scope.child(), cx, flags)))];
 }
