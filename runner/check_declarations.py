@@ -8,6 +8,7 @@ parameters, whether they are generators). Every declared name is entered in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -78,20 +79,28 @@ class DeclarationChecker(BlockStepChecker):
         latencies = [self.integer(item, f"latency {index} of '{name}'", 0) for index, item in enumerate(node.value)]
         return MISSING if any(value is MISSING for value in latencies) else latencies
 
-    def resource_declarations(self, node: yaml.Node) -> list[dict]:
-        """``resources: {connection: {open: 5, close: 3}}``: things opened and closed around a block."""
-        entries = self.mapping(node, "resources")
-        resources = []
-        for name, (key_node, value_node) in (entries or {}).items():
-            if self.name(key_node, "resource name") is None:
+    def declarations(
+        self, node: yaml.Node, plural: str, kind: str, keys: tuple[str, ...]
+    ) -> Iterator[tuple[str, yaml.Node, yaml.Node, dict]]:
+        """The entries of a top-level map of named things (``queues:``, ``events:``, ...):
+        each with a valid name not already taken and a mapping holding only ``keys``; the
+        caller reads its keys and registers the name in ``callables`` before the next."""
+        for name, (key_node, value_node) in (self.mapping(node, plural) or {}).items():
+            if self.name(key_node, f"{kind} name") is None:
                 continue
             if name in self.callables:
                 self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
                 continue
-            spec = self.mapping(value_node, f"resource '{name}'")
+            spec = self.mapping(value_node, f"{kind} '{name}'")
             if spec is None:
                 continue
-            self.known_keys(spec, ("open", "close"), f"resource '{name}'")
+            self.known_keys(spec, keys, f"{kind} '{name}'")
+            yield name, key_node, value_node, spec
+
+    def resource_declarations(self, node: yaml.Node) -> list[dict]:
+        """``resources: {connection: {open: 5, close: 3}}``: things opened and closed around a block."""
+        resources = []
+        for name, _, value_node, spec in self.declarations(node, "resources", "resource", ("open", "close")):
             missing = [key for key in ("open", "close") if key not in spec]
             if missing:
                 self.error(value_node, f"resource '{name}' needs {' and '.join(missing)} (virtual milliseconds each takes)")
@@ -106,18 +115,8 @@ class DeclarationChecker(BlockStepChecker):
 
     def queue_declarations(self, node: yaml.Node) -> list[dict]:
         """``queues: {jobs: {size: 2}}``: module-level queues, shared by every function."""
-        entries = self.mapping(node, "queues")
         queues = []
-        for name, (key_node, value_node) in (entries or {}).items():
-            if self.name(key_node, "queue name") is None:
-                continue
-            if name in self.callables:
-                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
-                continue
-            spec = self.mapping(value_node, f"queue '{name}'")
-            if spec is None:
-                continue
-            self.known_keys(spec, ("size",), f"queue '{name}'")
+        for name, _, _, spec in self.declarations(node, "queues", "queue", ("size",)):
             size = self.integer(spec["size"][1], f"size of queue '{name}'", 1) if "size" in spec else None
             if size is MISSING:
                 continue
@@ -128,18 +127,8 @@ class DeclarationChecker(BlockStepChecker):
     def event_declarations(self, node: yaml.Node) -> list[dict]:
         """``events: {ready: {}}``: module-level asyncio.Event objects, shared by every
         function, declared as queues are (an object of the program, not a value)."""
-        entries = self.mapping(node, "events")
         events = []
-        for name, (key_node, value_node) in (entries or {}).items():
-            if self.name(key_node, "event name") is None:
-                continue
-            if name in self.callables:
-                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
-                continue
-            spec = self.mapping(value_node, f"event '{name}'")
-            if spec is None:
-                continue
-            self.known_keys(spec, (), f"event '{name}'")
+        for name, *_ in self.declarations(node, "events", "event", ()):
             self.callables[name] = "event"
             events.append({"name": name})
         return events
@@ -147,18 +136,8 @@ class DeclarationChecker(BlockStepChecker):
     def lock_declarations(self, node: yaml.Node) -> list[dict]:
         """``locks: {guard: {}}``: module-level asyncio.Lock objects, declared as events are
         (an object the functions share, not a value); a ``hold`` step holds one."""
-        entries = self.mapping(node, "locks")
         locks = []
-        for name, (key_node, value_node) in (entries or {}).items():
-            if self.name(key_node, "lock name") is None:
-                continue
-            if name in self.callables:
-                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
-                continue
-            spec = self.mapping(value_node, f"lock '{name}'")
-            if spec is None:
-                continue
-            self.known_keys(spec, (), f"lock '{name}'")
+        for name, *_ in self.declarations(node, "locks", "lock", ()):
             self.callables[name] = "lock"
             locks.append({"name": name})
         return locks
@@ -168,18 +147,8 @@ class DeclarationChecker(BlockStepChecker):
         by a ``hold`` step as a lock is; ``value`` (asyncio's name) is how many hold it at
         once, required, as a semaphore that starts at 0 could only deadlock here (no step
         releases without having acquired)."""
-        entries = self.mapping(node, "semaphores")
         semaphores = []
-        for name, (key_node, value_node) in (entries or {}).items():
-            if self.name(key_node, "semaphore name") is None:
-                continue
-            if name in self.callables:
-                self.error(key_node, f"'{name}' is already {with_article(self.callables[name])}")
-                continue
-            spec = self.mapping(value_node, f"semaphore '{name}'")
-            if spec is None:
-                continue
-            self.known_keys(spec, ("value",), f"semaphore '{name}'")
+        for name, key_node, _, spec in self.declarations(node, "semaphores", "semaphore", ("value",)):
             if "value" not in spec:
                 self.error(key_node, f"semaphore '{name}' needs 'value: N', how many may hold it at once")
                 continue
