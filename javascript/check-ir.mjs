@@ -336,6 +336,8 @@ class Checker {
       this.item(value.item, where);
     } else if ("length" in value) {
       this.expr(value.length, where);
+    } else if ("resolved" in value) {
+      this.expr(value.resolved, where);
     } else if ("slice" in value || "append" in value) {
       const form = "slice" in value ? "slice" : "append";
       const sizes = form === "slice" ? [2, 3] : [2];

@@ -20,10 +20,14 @@
  *   the steps after the loop being a local continuation. A body that never waits is a
  *   native `for` or `while`, with `break;` and `continue;`.
  * - `try` with waiting steps: `body.catch(...).finally(...)`, then the steps after in
- *   a `.then`. A `return` inside such a try must skip those steps: it resolves to a
- *   completion object `{ value }`, which the `.then` after the try checks first. When
- *   every branch of the try ends by binding the one name the steps after read, the
- *   value flows down the chain instead: `f().catch(...).then((data) => ...)`.
+ *   a `.then`. When every branch of the try ends by binding the one name the steps
+ *   after read, the value flows down the chain: `f().catch(...).then((data) => ...)`.
+ *   Where the body always leaves, the steps after go into the catch (restIntoCatch; in
+ *   a loop, the next round ends the catch); where the catch always leaves, they are the
+ *   first callback of `.then(rest, onError)`; a `return x` after a try with a finally
+ *   moves into it (returnIntoTry). Otherwise a `return` inside such a try must skip the
+ *   steps after: it resolves to a completion object `{ value }`, which the `.then`
+ *   after the try checks first.
  * - A `try` whose body never waits (but whose catch or finally does) is a plain `try`
  *   statement, so that its catch starts at once, as js-async's does; the
  *   catch's waits chain inside the catch block, and a finally that waits is a local
@@ -1082,7 +1086,8 @@ function compileLoop(steps, i, k, scope, cx) {
  * (`fetch().catch((error) => { log(error); return fallback(); })`), and no completion
  * record has to say whether the body returned. The same program in every other respect;
  * not where a finally runs between, a break or continue leaves the steps after, or they
- * bind the catch's own name. Applied to a function's steps and to the branches of an if.
+ * bind the catch's own name. Applied to a function's steps, the branches of an if and
+ * the bodies of repeat and while.
  *
  * @param {object[]} steps
  * @returns {object[]}
@@ -1095,7 +1100,20 @@ function restIntoCatch(steps) {
       out.push({ ...step, then: restIntoCatch(step.then ?? []), else: step.else && restIntoCatch(step.else) });
       continue;
     }
+    if (step.step === "repeat" || step.step === "while") {
+      out.push({ ...step, body: restIntoCatch(step.body) });
+      continue;
+    }
     const rest = steps.slice(i + 1);
+    if (returnIntoTry(step, rest)) {
+      // `try: x = await f() ... finally: ...` then `return x`: the return moves into the
+      // body (and the end of a catch that can end normally), so that the chain's value
+      // is the function's, `f().catch(...).finally(...)`, with no record of which ran.
+      const back = rest[0];
+      const catchBody = alwaysExits(step.catch.body) ? step.catch.body : [...step.catch.body, back];
+      out.push({ ...step, body: [...step.body, back], catch: { ...step.catch, body: catchBody } });
+      break;
+    }
     const movable = step.step === "try" && step.catch && !step.finally && rest.length > 0 && returnsOrThrows(step.body)
       && !containsJump(rest) && !(step.catch.bind && mentionedNames(rest).has(step.catch.bind));
     if (!movable) {
@@ -1106,6 +1124,22 @@ function restIntoCatch(steps) {
     break;
   }
   return out;
+}
+
+/**
+ * Whether the steps after a try with a finally are one return that may move into it
+ * (restIntoCatch): a return of a literal or a name, which cannot throw, where the finally
+ * neither leaves nor mentions that name (it would change the value before the return
+ * reads it), and no break or continue leaves the try. Not the catch's own name, which
+ * Python unbinds at the end of the except clause.
+ */
+function returnIntoTry(step, rest) {
+  if (step.step !== "try" || !step.catch || !step.finally || rest.length !== 1 || rest[0].step !== "return") return false;
+  const value = rest[0].value;
+  const name = value != null && "ref" in value && value.member == null ? value.ref : null;
+  if (!(value == null || "literal" in value || name !== null) || name === step.catch.bind) return false;
+  if (containsJump([step]) || containsReturn(step.finally)) return false;
+  return name === null || !mentionedNames(step.finally).has(name);
 }
 
 /** Whether every path through a step list ends in a return or a throw (not a break). */
@@ -1129,9 +1163,26 @@ function compileTry(steps, i, k, scope, cx) {
   const breaks = containsBreak([step]);
   const continues = containsContinue([step]);
   const carried = cx.plan.carried.get(step);
+  const plainCatch = step.catch && !step.finally && !k.closeFirst;
+  // The try ends a list that goes on to a call (the next round of a loop, the steps
+  // after an if) and its body always leaves: that call follows the catch alone, as in
+  // `fetch().catch((error) => { log(error); return loop(attempt + 1); })`.
+  // A break or continue that ends the body jumps from the body's own `.then`, beside
+  // the catch (`.then(() => afterLoop(), onError)`): a catch before it would cover the
+  // jump's continuation.
+  const lastStep = step.body[step.body.length - 1];
+  const jumpAfterBody = plainCatch && isLast && k.tail.t === "call" && (lastStep.step === "break" || lastStep.step === "continue")
+    && !containsReturn(step.body) && !containsJump(step.body.slice(0, -1)) && !carried;
+  const callAfterCatch = plainCatch && isLast && k.tail.t === "call"
+    && (jumpAfterBody || (alwaysExits(step.body) && !containsJump(step.body)));
+  // The catch always leaves and the body never does: the steps after follow the body
+  // alone, the two callbacks of one `.then(rest, onError)` (MDN, Promise.prototype.then),
+  // where a `.catch` before the rest would have to say that the catch returned.
+  const restAfterBody = plainCatch && !callAfterCatch && !(isLast && k.tail.t === "end") && !carried
+    && alwaysExits(step.catch.body) && !containsReturn(step.body) && !containsJump(step.body);
   // Direct: nothing follows, so values and returns flow straight out of the chain.
-  const direct = isLast && k.tail.t === "end" && !finallyReturns;
-  const mode = direct ? k.mode : returns || breaks || continues ? "completion" : "discard";
+  const direct = (isLast && k.tail.t === "end" && !finallyReturns) || callAfterCatch;
+  const mode = direct && !jumpAfterBody ? k.mode : restAfterBody || jumpAfterBody ? "discard" : returns || breaks || continues ? "completion" : "discard";
   const exits = leaving(k, mode, direct);
   const out = [];
   const links = [];
@@ -1151,12 +1202,16 @@ function compileTry(steps, i, k, scope, cx) {
 
   // The body runs synchronously here; it is compiled in the enclosing scope because its
   // leading declarations are lifted out in front of the chain.
-  const bodyStmts = compileSteps(step.body, 0, { mode, sync: true, reject: true, tail: END, signal: k.signal, ...exits }, scope, cx);
+  const bodySteps = jumpAfterBody ? step.body.slice(0, -1) : step.body;
+  const bodyStmts = compileSteps(bodySteps, 0, { mode, sync: true, reject: true, tail: END, signal: k.signal, ...exits }, scope, cx);
   const bodyExpr = liftBlock(bodyStmts, "tryBlock", out, scope);
 
   if (step.catch) {
     const inner = scope.child();
     const { param, lead, filter } = catchHead(step.catch, inner);
+    const catchK = restAfterBody
+      ? { mode: k.mode, sync: false, reject: false, tail: END, signal: k.signal, ...leaving(k, k.mode, true) }
+      : { mode, sync: false, reject: false, tail: callAfterCatch ? k.tail : END, signal: k.signal, ...exits };
     // A return() at a yield in the body arrives here as emit.closed: a native catch never
     // sees it, so it goes on (a filter by kind already lets it through).
     const closed = cx.emit !== null && filter === null && containsStep(step.body, "yield");
@@ -1165,9 +1220,16 @@ function compileTry(steps, i, k, scope, cx) {
       ...(step.catch.kinds.includes(CANCELLED) ? [line(CANCELLED_COMMENT)] : []),
       ...lead.map((text) => line(text)),
       ...(filter ? [shortIf(filter, `throw ${param};`)] : []),
-      ...compileSteps(step.catch.body, 0, { mode, sync: false, reject: false, tail: END, signal: k.signal, ...exits }, inner, cx),
+      ...compileSteps(step.catch.body, 0, catchK, inner, cx),
     ];
-    links.push({ method: "catch", args: [arrow(step.catch.bind || filter || closed ? [param] : [], body)] });
+    const onError = arrow(step.catch.bind || filter || closed ? [param] : [], body);
+    if (restAfterBody || jumpAfterBody) {
+      const rest = jumpAfterBody ? [jumpStmt(k, lastStep.step)] : compileSteps(steps, i + 1, inCallback(k), after, cx);
+      links.push({ method: "then", args: [arrow([], rest), onError] });
+      out.push(ret(chain(bodyExpr, links)));
+      return out;
+    }
+    links.push({ method: "catch", args: [onError] });
   }
 
   if (step.finally && !finallyReturns) {
@@ -1268,8 +1330,17 @@ const FOR_EACH_COMMENT = "// The generator's values one by one: next() until don
 function compileForEach(steps, i, k, scope, cx) {
   const step = steps[i];
   const isLast = i === steps.length - 1;
-  const direct = isLast && k.tail.t === "end";
   const returns = containsReturn(step.body);
+  // A loop that returns from inside, followed only by a return of a plain value: that
+  // return is what the loop gives when the generator is done (`if (done) return null;`),
+  // as a hand-written loop says it, with no completion record to tell the two apart.
+  // Not the loop's own name: after a for-await it holds the last value, in the done
+  // callback nothing.
+  const after = steps.slice(i + 1);
+  const plain = (value) => value == null || "literal" in value || ("ref" in value && value.member == null && value.ref !== step.bind);
+  const returnWhenDone = returns && k.mode === "function" && k.tail.t === "end" && !containsBreak(step.body)
+    && after.length === 1 && after[0].step === "return" && plain(after[0].value);
+  const direct = (isLast && k.tail.t === "end") || returnWhenDone;
   const mode = direct ? k.mode : returns ? "completion" : "discard";
   const iterator = scope.fresh(`${camelCase(step.call.callee)}Iterator`);
   const next = scope.fresh(`next${pascalCase(step.bind ?? "value")}`);
@@ -1291,7 +1362,8 @@ function compileForEach(steps, i, k, scope, cx) {
   const doneKey = done === "done" ? "done" : `done: ${done}`;
   const valueKey = value === "value" ? "value" : `value: ${value}`;
   const pattern = value !== null ? `{ ${valueKey}, ${doneKey} }` : `{ ${doneKey} }`;
-  const callback = [shortIf(done, "return undefined;"), ...compileSteps(step.body, 0, bodyK, inner.child(), cx)];
+  const whenDone = returnWhenDone ? (after[0].value == null ? "null" : jsExpr(after[0].value)) : "undefined";
+  const callback = [shortIf(done, `return ${whenDone};`), ...compileSteps(step.body, 0, bodyK, inner.child(), cx)];
   const out = [
     line(FOR_EACH_COMMENT, true),
     { t: "const", name: iterator, expr: raw(`${jsCall(step.call, k.signal ?? undefined)}[Symbol.asyncIterator]()`), hoistable: true },

@@ -45,6 +45,9 @@ export function jsExpr(expr) {
   if ("item" in expr) return jsItem(expr);
   if ("length" in expr) return `${jsOperand(expr.length)}.length`;
   if ("slice" in expr) return `${jsOperand(expr.slice[0])}.slice(${expr.slice.slice(1).map(jsExpr).join(", ")})`;
+  // A plain value in a fan-out's list: Promise.all and its kin take it as it is, a
+  // promise fulfilled with it (MDN, Promise.all: "non-promise values ... are fulfilled").
+  if ("resolved" in expr) return jsExpr(expr.resolved);
   if ("append" in expr) return `[...${jsOperand(expr.append[0])}, ${jsExpr(expr.append[1])}]`;
   throw new TypeError(`malformed expression: ${JSON.stringify(expr)}`);
 }

@@ -85,6 +85,7 @@ function forEachRef(expr, visit) {
     forEachRef(expr.calc[2], visit);
   } else if ("item" in expr) for (const part of expr.item) forEachRef(part, visit);
   else if ("length" in expr) forEachRef(expr.length, visit);
+  else if ("resolved" in expr) forEachRef(expr.resolved, visit);
   else if ("slice" in expr) for (const part of expr.slice) forEachRef(part, visit);
   else if ("append" in expr) for (const part of expr.append) forEachRef(part, visit);
 }

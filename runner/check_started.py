@@ -13,17 +13,27 @@ apart from plain values, so that every program it writes is valid in both:
   (:meth:`StartedChecker.check_started_params`), since a function may be read before
   its callers.
 
-A plain value never takes a started call's place: ``asyncio.gather`` and ``asyncio.wait``
+A plain value never takes a started call's place, but in the list an ``all``, ``race``,
+``any`` or ``all_settled`` step writes out: ``all: [$job, 5]``. ``Promise.all`` takes
+the value as it is (a promise fulfilled with it); ``asyncio.gather`` and ``asyncio.wait``
 refuse one (``TypeError: An asyncio.Future, a coroutine or an awaitable is required``),
-and ``await 5`` is a TypeError in Python, where JavaScript passes the value through.
+so the IR marks it ``{"resolved": value}`` and the Python program hands them a future
+already done with it. Anywhere else (a list kept in a name, an awaited parameter, a
+``wait``) a plain value is refused: ``await 5`` is a TypeError in Python, where
+JavaScript passes the value through.
 """
 
 from __future__ import annotations
+
+import re
 
 import yaml
 
 from .check_values import REFERENCE, Scope, ValueChecker
 from .yaml_nodes import describe, position
+
+PLAIN_VALUES_TAKEN = ("all", "race", "any", "all_settled")
+"""The fan-outs whose written list may hold plain values among its started calls."""
 
 HANDLE_KINDS = ("handle", "handles")
 """What a name may hold that is no plain value: one started call, or a list of them."""
@@ -83,11 +93,19 @@ class StartedChecker(ValueChecker):
             if held == "param":
                 self.param_uses.append((scope.function, name, "handles", node))
             return {"ref": name} if self.definitely_started(node, name, scope) else None
-        items = []
+        items: list[dict] = []
         for item in self.sequence(node, head) or []:
             found = self.started_reference(item, scope)
+            if found is None and head in PLAIN_VALUES_TAKEN and self.plain_item(item, scope):
+                value = self.expr(item, scope)
+                if value is None:
+                    return None
+                items.append({"resolved": value})
+                continue
             if found is None or found[1] == "handles":
                 takes = f"{head} takes started calls ('$name' of a start step) or calls ({{call: NAME}})"
+                if head in PLAIN_VALUES_TAKEN:
+                    takes = f"{head} takes started calls ('$name' of a start step), values, or calls ({{call: NAME}}) alone"
                 if not calls_too:
                     takes = "a list of started calls holds started calls only ('$name' of a start step)"
                 self.error(item, f"{takes}, not {self.shown(item, scope)}")
@@ -100,12 +118,30 @@ class StartedChecker(ValueChecker):
             items.append({"ref": name})
         return {"list": items} if items else {"literal": []}
 
+    def plain_item(self, node: yaml.Node, scope: Scope) -> bool:
+        """Whether a node of a fan-out's list is a plain value: not a call, and no name in
+        it holds a started call (``$jobs[0]`` is one, which gather would take as a value)."""
+        if isinstance(node, yaml.MappingNode) and any(getattr(key, "value", None) == "call" for key, _ in node.value):
+            return False
+        for child in _scalars(node):
+            for reference in REFERENCE_ANYWHERE.finditer(child):
+                if scope.holding(reference.group(1)) in HANDLE_KINDS or reference.group(1) in scope.params:
+                    return False
+        return True
+
     def shown(self, node: yaml.Node, scope: Scope) -> str:
         """What a node that is no started call is, for a message."""
         if isinstance(node, yaml.MappingNode) and any(getattr(key, "value", None) == "call" for key, _ in node.value):
             return "a call: start it first ('start: NAME' with 'as: NAME'), or list calls only"
+        if isinstance(node, yaml.SequenceNode) and not self.plain_item(node, scope):
+            return "a list holding started calls: write them in the fan-out's own list"
         if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str):
             reference = REFERENCE.match(node.value)
+            if reference and reference.group(2) and scope.holding(reference.group(1)) == "handles":
+                return (
+                    f"'{node.value}', one of a list of started calls: give the list ('${reference.group(1)}') "
+                    "or a started call by its own name"
+                )
             if reference and not reference.group(2):
                 held = scope.holding(reference.group(1))
                 if held == "handles":
@@ -185,3 +221,18 @@ class StartedChecker(ValueChecker):
 
 def _what(kind: str) -> str:
     return {"handle": "a started call", "handles": "a list of started calls", "value": "a value"}[kind]
+
+
+REFERENCE_ANYWHERE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+"""A ``$name`` anywhere in a string: a reference, or one inside a format or an index."""
+
+
+def _scalars(node: yaml.Node) -> list[str]:
+    """The text of every scalar in a node, at any depth."""
+    if isinstance(node, yaml.ScalarNode):
+        return [str(node.value)]
+    if isinstance(node, yaml.SequenceNode):
+        return [text for item in node.value for text in _scalars(item)]
+    if isinstance(node, yaml.MappingNode):
+        return [text for key, value in node.value for text in (*_scalars(key), *_scalars(value))]
+    return []

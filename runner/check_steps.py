@@ -455,7 +455,8 @@ class StepChecker(StartedChecker):
         ``{call: NAME}``), or ``over``, a list of started calls (runner/check_started.py)."""
         node = entries[head][1]
         if isinstance(node, yaml.ScalarNode) or (
-            isinstance(node, yaml.SequenceNode) and (not node.value or isinstance(node.value[0], yaml.ScalarNode))
+            isinstance(node, yaml.SequenceNode)
+            and (not node.value or isinstance(node.value[0], yaml.ScalarNode) or not _is_call(node.value[0]))
         ):
             over = self.started_list(node, head, scope)
             return None if over is None else {"over": over}
@@ -548,3 +549,8 @@ class StepChecker(StartedChecker):
         # `- shield: save_order` or `- shield: $task`: what await takes, read as await reads it.
         step = self.step_await({**entries, "await": entries["shield"]}, scope, where)
         return None if step is None else {**step, "step": "shield"}
+
+
+def _is_call(node: yaml.Node) -> bool:
+    """Whether a node of a fan-out's list is written as a call, ``{call: NAME, ...}``."""
+    return isinstance(node, yaml.MappingNode) and any(getattr(key, "value", None) == "call" for key, _ in node.value)

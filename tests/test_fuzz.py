@@ -747,7 +747,11 @@ class Builder:
             steps.append({"sleep": self.pick(SLEEPS)})
         if self.chance(30):
             # Started calls as values: gathered as a list (LANGUAGE.md, "Started calls as values").
-            over = [f"${handle}" for handle, _ in handles]
+            over: list = [f"${handle}" for handle, _ in handles]
+            if self.chance(40):
+                # A plain value among them: Promise.all takes it as it is, the Python
+                # program a future already done with it (LANGUAGE.md, "Plain values").
+                over.insert(self.number(0, len(over)), self.expr(scope, JSON))
             return [*steps, self.bind(scope, {self.pick(["all", "all_settled"]): over}, JSON)]
         for handle, type_ in handles:
             steps.append(self.bind(scope, {"await": f"${handle}"}, type_))

@@ -590,11 +590,11 @@ CANNOT_EXPRESS = {
         "functions:\n  stop:\n    params: [job]\n    steps:\n      - cancel: $job\n"
         "main:\n  - start: fetch\n    as: job\n  - await: stop\n    args: [$job]\n  - return: 1\n"
     ),
-    "all takes started calls ('$name' of a start step) or calls ({call: NAME}), not 5: "
+    "a list of started calls holds started calls only ('$name' of a start step), not 5: "
     "asyncio.gather and asyncio.wait refuse a plain value": (
-        "main:\n  - start: fetch\n    as: job\n  - all: [$job, 5]\n  - return: 1\n"
+        "main:\n  - start: fetch\n    as: job\n  - set: jobs\n    value: [$job, 5]\n  - all: $jobs\n  - return: 1\n"
     ),
-    "all takes started calls ('$name' of a start step) or calls ({call: NAME}), not a call: "
+    "all takes started calls ('$name' of a start step), values, or calls ({call: NAME}) alone, not a call: "
     "start it first ('start: NAME' with 'as: NAME'), or list calls only": (
         "main:\n  - start: fetch\n    as: job\n  - all: [$job, {call: fetch}]\n  - return: 1\n"
     ),

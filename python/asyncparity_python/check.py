@@ -249,6 +249,8 @@ class IrCheck:
             self._item(expr["item"], where)
         if "length" in expr:
             self._expr(expr["length"], where)
+        if "resolved" in expr:
+            self._expr(expr["resolved"], where)
         for form, sizes in (("slice", (2, 3)), ("append", (2,))):
             if form in expr:
                 parts = expr[form]

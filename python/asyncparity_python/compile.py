@@ -307,6 +307,20 @@ def _refs(value: object, found: set[str]) -> set[str]:
     return found
 
 
+def _resolved_helper(name: str) -> list[str]:
+    """The program's function for a plain value in a fan-out's list: a future already
+    done with it, which asyncio.gather, asyncio.wait and asyncio.as_completed take, where
+    they refuse the value itself (TypeError: "An asyncio.Future, a coroutine or an
+    awaitable is required"). Promise.all takes the value as it is."""
+    return [
+        f"def {name}(value):",
+        '    """A future already done with value: gather and wait take futures, not plain values."""',
+        "    future = asyncio.get_running_loop().create_future()",
+        "    future.set_result(value)",
+        "    return future",
+    ]
+
+
 def _unread(body: list[dict], params: list[str]) -> set[str]:
     """The names a function body binds as values and never reads: by reference in an
     expression, or as a handle (an awaited or cancelled start)."""
@@ -458,6 +472,7 @@ class _Program:
         self.current: list = []  # the body of the function being written
         self.unread: set[str] = set()  # the names it binds and never reads (_unread)
         self.contextlib = False  # a for_each in the aclosing idiom imports contextlib
+        self.resolved: str | None = None  # the helper for plain values in a fan-out, once one is used
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
         checked.check()
@@ -638,6 +653,8 @@ class _Program:
         if ir.get("semaphores"):
             lines.append("")
             lines.extend(f"{semaphore['name']} = asyncio.Semaphore({int(semaphore['value'])})" for semaphore in ir["semaphores"])
+        if self.resolved is not None:
+            lines += ["", "", *_resolved_helper(self.resolved)]
         if not _uses_name("\n".join(lines[lines.index("from asyncparity_runtime import World") :] + code), "asyncio"):
             # An unused import is a lint error (ruff F401): a program with no asyncio call has none.
             at = lines.index("import asyncio")
@@ -1159,6 +1176,11 @@ class _Program:
             return f"len({self._expr(expr['length'])})"
         if "slice" in expr:
             return self._slice(expr["slice"])
+        if "resolved" in expr:
+            # A plain value in a fan-out's list: gather and wait take futures, not values.
+            if self.resolved is None:
+                self.resolved = self._fresh("resolved")
+            return f"{self.resolved}({self._expr(expr['resolved'])})"
         if "append" in expr:
             base, value = expr["append"]
             return f"[*{self._expr(base)}, {self._expr(value)}]"

@@ -114,22 +114,50 @@ def test_a_parameter_is_one_thing() -> None:
 def test_what_is_no_started_call_is_refused_where_one_is_taken() -> None:
     diagnostics, _ = load(
         "  - set: data\n    value: 5\n  - set: jobs\n    value: [$a]\n"
-        "  - all: [$a, $data]\n  - race: $a\n  - any: [$jobs]\n  - all_settled: [$a, {call: fetch}]\n"
+        "  - wait: [$a, $data]\n  - race: $a\n  - any: [$jobs]\n  - all_settled: [$a, {call: fetch}]\n"
         "  - set: mixed\n    value: [$a, 2]\n  - await: $jobs\n  - log: $jobs\n"
     )
     assert diagnostics == [
-        "t.yaml:36:15: all takes started calls ('$name' of a start step) or calls ({call: NAME}), not '$data', "
+        "t.yaml:36:16: wait takes started calls ('$name' of a start step) or calls ({call: NAME}), not '$data', "
         "a plain value: asyncio.gather and asyncio.wait refuse one",
         "t.yaml:37:11: race takes a list: calls ({call: NAME}), started calls ([$a, $b]) or a name holding a list of "
         "started calls, not '$a', one started call",
-        "t.yaml:38:11: any takes started calls ('$name' of a start step) or calls ({call: NAME}), not '$jobs', a list "
-        "of started calls (write '$jobs' alone, not in a list)",
-        "t.yaml:39:23: all_settled takes started calls ('$name' of a start step) or calls ({call: NAME}), not a call: "
+        "t.yaml:38:11: any takes started calls ('$name' of a start step), values, or calls ({call: NAME}) alone, not "
+        "'$jobs', a list of started calls (write '$jobs' alone, not in a list)",
+        "t.yaml:39:23: all_settled takes started calls ('$name' of a start step), values, or calls ({call: NAME}) "
+        "alone, not a call: "
         "start it first ('start: NAME' with 'as: NAME'), or list calls only",
         "t.yaml:41:17: a list of started calls holds started calls only ('$name' of a start step), not 2: "
         "asyncio.gather and asyncio.wait refuse a plain value",
         "t.yaml:42:12: '$jobs' is a list of started calls; await them with 'all: $jobs'",
         "t.yaml:43:10: '$jobs' is a list of started calls; get their values with 'all: $jobs'",
+    ]
+
+
+def test_plain_values_in_a_written_fan_out_list_are_resolved_items() -> None:
+    # Promise.all([p, 5]) takes the value as it is; asyncio.gather refuses it, so the IR
+    # says which items are values (issue 10, "plain values" in a fan-out).
+    diagnostics, ir = load(
+        "  - set: theme\n    value: dark\n  - all: [$a, $theme, 5]\n    as: parts\n"
+        "  - race: [$b, {calc: [1, '+', 1]}]\n  - any: [7]\n  - all_settled: [$theme]\n  - return: $parts\n"
+    )
+    assert diagnostics == []
+    assert [step.get("over") for step in main_steps(ir)[3:7]] == [
+        {"list": [{"ref": "a"}, {"resolved": {"ref": "theme"}}, {"resolved": {"literal": 5}}]},
+        {"list": [{"ref": "b"}, {"resolved": {"calc": [{"literal": 1}, "+", {"literal": 1}]}}]},
+        {"list": [{"resolved": {"literal": 7}}]},
+        {"list": [{"resolved": {"ref": "theme"}}]},
+    ]
+
+
+def test_an_item_that_holds_a_started_call_is_no_plain_value() -> None:
+    # $jobs[0] is a started call: gather would take the task itself as the value.
+    diagnostics, _ = load("  - set: jobs\n    value: [$a]\n  - all: [$b, '$jobs[0]']\n  - race: [$b, [$a]]\n")
+    assert diagnostics == [
+        "t.yaml:34:15: all takes started calls ('$name' of a start step), values, or calls ({call: NAME}) alone, "
+        "not '$jobs[0]', one of a list of started calls: give the list ('$jobs') or a started call by its own name",
+        "t.yaml:35:16: race takes started calls ('$name' of a start step), values, or calls ({call: NAME}) alone, "
+        "not a list holding started calls: write them in the fan-out's own list",
     ]
 
 
