@@ -29,6 +29,9 @@ from collections.abc import Iterable, Sequence
 from .compare import Verdict
 from .model import PassedOver
 
+RUN_REPORT_VERSION = 1
+"""The ``run`` key of the JSON report: its format's version (spec/run-report.schema.json)."""
+
 STATUS_WORD = {"agree": "PASS", "diverge": "PASS", "skipped": "SKIP", "mismatch": "FAIL", "error": "FAIL"}
 
 
@@ -145,9 +148,11 @@ def to_json(
 ) -> dict:
     """All verdicts as one JSON-able report (outcomes included). A run stopped early says
     so (``interrupted``) and how many scenarios it did not reach (``not_run``);
-    ``passed_over`` lists the YAML files of the folders that are not scenarios, and why."""
+    ``passed_over`` lists the YAML files of the folders that are not scenarios, and why.
+    The format is spec/run-report.schema.json (spec/PROTOCOL.md, "Reports")."""
     verdicts = list(verdicts)
     return {
+        "run": RUN_REPORT_VERSION,
         "summary": counts(verdicts),
         "interrupted": interrupted,
         "not_run": not_run,
