@@ -634,9 +634,18 @@ def _run(args: argparse.Namespace) -> int:
     remembered = _last_failed(cache_path)
     files = discovery.taken
     if args.last_failed:
-        chosen = [path for path in files if str(path) in remembered.values()]
+        # The paths were written as the run that failed named them, relative to the folder
+        # the cache is in (this one): compared resolved, `spec/x.yaml` is `./spec/x.yaml`.
+        failed_files = {Path(path).resolve() for path in remembered.values()}
+        chosen = [path for path in files if path.resolve() in failed_files]
         if chosen:
             files = chosen
+        elif remembered:
+            print(
+                f"asyncparity: --lf: the {len(remembered)} failure(s) remembered in {cache_path} are not under "
+                f"{', '.join(map(str, paths))}; running every scenario",
+                flush=True,
+            )
         else:
             print(f"asyncparity: --lf: no failure remembered in {cache_path}; running every scenario", flush=True)
     results: Iterable[LoadResult]

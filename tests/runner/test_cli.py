@@ -796,6 +796,28 @@ def test_last_failed_reruns_the_failures_remembered_in_the_project(
     assert run(capsys, "run", "--targets", "python", "--lf")[1].splitlines()[0].startswith("asyncparity: --lf: no failure")
 
 
+def test_last_failed_finds_a_file_named_another_way_and_says_when_none_is_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "other").mkdir()
+    two_scenarios(tmp_path / "spec")
+    shutil.copy(SEED, tmp_path / "other" / "seed.yaml")
+    run(capsys, "run", "spec", "--targets", "python")
+
+    by_absolute_path = run(capsys, "run", str(tmp_path / "spec"), "--targets", "python", "--lf")[1].splitlines()
+    elsewhere = run(capsys, "run", "other", "--targets", "python", "--lf")[1].splitlines()
+
+    assert by_absolute_path[0] == "FAIL  seed-broken  python mismatch"
+    assert by_absolute_path[-1] == "0 passed, 1 failed"
+    assert elsewhere[0] == (
+        f"asyncparity: --lf: the 1 failure(s) remembered in {tmp_path}/.asyncparity_cache/lastfailed.json "
+        "are not under other; running every scenario"
+    )
+    assert elsewhere[-1] == "1 passed, 0 failed"
+
+
 def test_a_corrupt_cache_is_named_and_rewritten(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -912,3 +934,14 @@ def test_new_writes_the_schema_line_relative_to_the_new_file(
     assert not Path(reference).is_absolute() and str(tmp_path) not in reference
     schema = json.loads((written.parent / reference).read_text())  # resolved from the file's folder, as the server does
     jsonschema.validate(yaml.safe_load(written.read_text()), schema)
+
+
+def test_bless_takes_the_same_k_expressions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = "summary: s\ntags: [{tag}]\noperations:\n  fetch:\n    latency: 5\n    returns: 1\nmain:\n  - await: fetch\n"
+    for name, tag in (("fresh-a", "alpha"), ("fresh-b", "beta"), ("other-c", "alpha")):
+        (tmp_path / f"{name}.yaml").write_text(f"id: {name}\n" + body.format(tag=tag))
+
+    code, out, _ = run(capsys, "bless", str(tmp_path), "-k", "fresh and not beta", "--targets", "python")
+
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("blessed")] == [f"blessed: fresh-a ({tmp_path}/fresh-a.yaml)"]
