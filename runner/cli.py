@@ -628,8 +628,9 @@ def _run(args: argparse.Namespace) -> int:
     # Every YAML file of a folder that is not a scenario is named, with the reason: a
     # scenario that lost its main: must not vanish from a run that then passes.
     passed_over = discovery.passed_over
+    colour = console.wants_colour(sys.stdout, os.environ)
     for item in passed_over:
-        print(passed_over_line(item), flush=True)
+        print(console.verdict_line(passed_over_line(item), colour), flush=True)
     cache_path = cache.cache_file(Path.cwd())
     remembered = _last_failed(cache_path)
     files = discovery.taken
@@ -669,7 +670,6 @@ def _run(args: argparse.Namespace) -> int:
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
-    colour = console.wants_colour(sys.stdout, os.environ)
     progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
     verdicts: list[Verdict] = []
 

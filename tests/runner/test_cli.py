@@ -714,6 +714,7 @@ def two_scenarios(folder: Path) -> tuple[Path, Path]:
 
 def test_on_a_terminal_verdicts_are_coloured_and_counted(tmp_path: Path) -> None:
     two_scenarios(tmp_path)
+    (tmp_path / "ci.yaml").write_text("jobs: {}\n")
 
     code, screen = in_a_pty(["run", ".", "--targets", "python"], tmp_path, quiet_environ())
 
@@ -721,8 +722,9 @@ def test_on_a_terminal_verdicts_are_coloured_and_counted(tmp_path: Path) -> None
     assert "\x1b[31mFAIL\x1b[0m  seed-broken" in screen
     assert "\x1b[32mPASS\x1b[0m  seed-download-fallback" in screen
     assert "[1/2]" in screen and "[2/2]" in screen  # the count under the verdicts
+    assert "\x1b[33mSKIP\x1b[0m  ci.yaml: not a scenario" in screen
     assert "\x1b[31m    -61 log" in screen  # the diff in colour
-    assert screen.endswith("\x1b[31m1 passed, 1 failed\x1b[0m\n")
+    assert screen.endswith("\x1b[31m1 passed, 1 failed; 1 YAML file passed over\x1b[0m\n")
 
 
 def test_with_no_color_a_terminal_gets_the_count_but_no_colour(tmp_path: Path) -> None:
