@@ -909,20 +909,6 @@ def test_a_long_failure_is_cut_to_about_forty_lines_and_full_prints_it_all(
     assert int(details[-2].split()[1]) == len(full_details) - len(details) + 1
 
 
-def test_targets_with_different_diffs_each_get_theirs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # eager-start without its divergence: python differs from the expect in one way, the
-    # JavaScript targets agree with it; edit one JavaScript line so that they differ too.
-    text = EAGER.read_text()
-    scenario = text[: text.index("\ndiverge:")] + "\n"
-    (tmp_path / "eager.yaml").write_text(scenario)
-
-    code, out, _ = run(capsys, "run", str(tmp_path / "eager.yaml"))
-
-    assert code == 1
-    assert "    +++ python" in out.splitlines()
-    assert out.count("    --- expected") == 1
-
-
 def test_new_writes_the_schema_line_relative_to_the_new_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
