@@ -14,6 +14,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,18 +33,25 @@ def measure(n: int) -> tuple[float, float, int]:
         write_scenarios(folder, n)
         command = [sys.executable, "-m", "asyncparity.cli", "run", str(folder)]
         started = time.perf_counter()
-        first = None
+        first: list[float] = []
         with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if first is None and line.startswith(VERDICT_WORDS):
-                    first = time.perf_counter() - started
-                if time.perf_counter() - started > RUN_BOUND:
-                    process.kill()
-                    break
-            code = process.wait(timeout=60)
+
+            def read() -> None:
+                assert process.stdout is not None
+                for line in process.stdout:
+                    if not first and line.startswith(VERDICT_WORDS):
+                        first.append(time.perf_counter() - started)
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            try:
+                code = process.wait(timeout=RUN_BOUND)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                code = process.wait(timeout=60)
+            reader.join(timeout=60)
         total = time.perf_counter() - started
-    return (first if first is not None else total), total, code
+    return (first[0] if first else total), total, code
 
 
 def main() -> int:
