@@ -27,21 +27,22 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from . import __doc__ as package_doc
-from . import catalogue, show
+from . import cache, catalogue, console, show
 from . import verify as verify_module
 from .bless import bless, write_blessing
 from .compare import Verdict
 from .kit import SPEC_DIR
-from .load import find_scenarios, load_file, load_paths, load_text
+from .load import declared_id_of_file, find_scenarios, load_file, load_files, load_paths, load_text
 from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
 from .node import NodeNotFound, node_for, resolve_node
 from .provision import ProvisionError
 from .pythons import PythonNotFound, find_python
 from .report import (
+    DETAIL_LIMIT,
     failure_details,
     interrupted_line,
     passed_over_line,
@@ -50,6 +51,7 @@ from .report import (
     to_json,
     verdict_line,
 )
+from .selection import Expression, SelectionError, keyword_matches, tag_matches
 from .skeleton import skeleton
 from .suite import run_suite
 from .testees import (
@@ -167,9 +169,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     _paths_argument(run)
     _common_options(run)
-    run.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
+    _keyword_option(run)
     run.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write a JSON report to FILE")
     run.add_argument("-q", "--quiet", action="store_true", help="print failures and the closing line only")
+    _run_selection_options(run)
     run.set_defaults(handler=_run)
 
     show = commands.add_parser(
@@ -238,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     bless_command.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="scenario files or folders")
     _common_options(bless_command)
-    bless_command.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
+    _keyword_option(bless_command)
     bless_command.set_defaults(handler=_bless)
 
     verify = commands.add_parser(
@@ -250,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _paths_argument(verify)
     _common_options(verify)
-    verify.add_argument("-k", dest="keyword", metavar="TEXT", help="only scenarios whose id contains TEXT")
+    _keyword_option(verify)
     verify.add_argument(
         "--scale",
         type=float,
@@ -409,6 +412,36 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _keyword_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        metavar="EXPRESSION",
+        help="only scenarios whose id or a tag contains the names of EXPRESSION, as pytest's -k: "
+        "'fallback', 'timeout and not race', '(errors or timers) and not eager'",
+    )
+
+
+def _run_selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-m",
+        dest="tags",
+        metavar="EXPRESSION",
+        help="only scenarios whose tags satisfy EXPRESSION, as pytest's -m: 'errors', 'errors and not timers'",
+    )
+    parser.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
+    parser.add_argument(
+        "--lf",
+        "--last-failed",
+        dest="last_failed",
+        action="store_true",
+        help=f"run only the scenarios that failed last time (remembered in ./{cache.FOLDER}); all when none did",
+    )
+    parser.add_argument(
+        "--full", action="store_true", help=f"print every line of each failure (default: at most {DETAIL_LIMIT} per scenario)"
+    )
+
+
 def _paths_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
@@ -548,21 +581,88 @@ def _write(option: str, path: Path, text: str) -> str | None:
     return None
 
 
+def _expression(option: str, text: str | None) -> Expression | None:
+    """``-k`` / ``-m``'s expression, parsed; a bad one is a one-line usage error."""
+    if text is None:
+        return None
+    try:
+        return Expression(text)
+    except SelectionError as error:
+        raise UsageError(f"{option} {text!r}: {error}") from None
+
+
+def _select(results: Iterable[LoadResult], args: argparse.Namespace) -> list[LoadResult]:
+    """The results that ``-k`` (and ``-m``, where the command has it) select; a file that
+    did not load stays, to be reported."""
+    keyword = _expression("-k", args.keyword)
+    tags = _expression("-m", getattr(args, "tags", None))
+    return [
+        result
+        for result in results
+        if result.scenario is None
+        or (
+            (keyword is None or keyword.evaluate(keyword_matches(result.scenario.id, result.scenario.tags)))
+            and (tags is None or tags.evaluate(tag_matches(result.scenario.tags)))
+        )
+    ]
+
+
+def _last_failed(path: Path) -> dict[str, str]:
+    """The failures remembered in ``path``; a broken cache is said on stderr and read as none."""
+    try:
+        return cache.read_failed(path)
+    except cache.CacheProblem as error:
+        print(f"asyncparity: ignoring {path}: {error}; this run rewrites it", file=sys.stderr)
+        return {}
+
+
 def _run(args: argparse.Namespace) -> int:
     targets = _targets(args)
     paths = _paths(args, "running")
     if args.json_path:
         _check_destination("--json", args.json_path)
-    results = load_paths(paths)
+    selecting = args.keyword is not None or args.tags is not None
+    for option, text in (("-k", args.keyword), ("-m", args.tags)):
+        _expression(option, text)  # a bad expression is refused before any work
+    discovery = find_scenarios(paths)
     # Every YAML file of a folder that is not a scenario is named, with the reason: a
     # scenario that lost its main: must not vanish from a run that then passes.
-    passed_over = find_scenarios(paths).passed_over
+    passed_over = discovery.passed_over
+    colour = console.wants_colour(sys.stdout, os.environ)
     for item in passed_over:
-        print(passed_over_line(item), flush=True)
-    if args.keyword:
-        results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
-    if not results:
-        what = f"no scenario id contains {args.keyword!r}" if args.keyword else "no scenario files found"
+        print(console.verdict_line(passed_over_line(item), colour), flush=True)
+    cache_path = cache.cache_file(Path.cwd())
+    remembered = _last_failed(cache_path)
+    files = discovery.taken
+    if args.last_failed:
+        # The paths were written as the run that failed named them, relative to the folder
+        # the cache is in (this one): compared resolved, `spec/x.yaml` is `./spec/x.yaml`.
+        failed_files = {Path(path).resolve() for path in remembered.values()}
+        chosen = [path for path in files if path.resolve() in failed_files]
+        if chosen:
+            files = chosen
+        elif remembered:
+            print(
+                f"asyncparity: --lf: the {len(remembered)} failure(s) remembered in {cache_path} are not under "
+                f"{', '.join(map(str, paths))}; running every scenario",
+                flush=True,
+            )
+        else:
+            print(f"asyncparity: --lf: no failure remembered in {cache_path}; running every scenario", flush=True)
+    results: Iterable[LoadResult]
+    if selecting:
+        # Ids and tags are known once a file is loaded: a selection loads every file first.
+        selected = _select(load_files(files), args)
+        results, total = selected, len(selected)
+        id_width = max([len(r.scenario.id) for r in selected if r.scenario] + [10])
+    else:
+        # The rest streams: files are loaded as the run reaches them, and the id column is
+        # as wide as the longest id the files declare, read without loading them.
+        results = load_files(files)
+        total = len(files)
+        id_width = max([len(found) for found in map(declared_id_of_file, files) if found] + [10])
+    if not total:
+        what = f"no scenario matches {' '.join(_selection_words(args))}" if selecting else "no scenario files found"
         print(f"asyncparity: {what} under {', '.join(map(str, paths))}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -570,47 +670,85 @@ def _run(args: argparse.Namespace) -> int:
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
-    id_width = max([len(r.scenario.id) for r in results if r.scenario] + [10])
+    progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
     verdicts: list[Verdict] = []
 
     def on_verdict(verdict: Verdict) -> None:
         with _interrupt.held():
             verdicts.append(verdict)
-            if not args.quiet:
-                print(verdict_line(verdict, id_width), flush=True)
+            shown = not args.quiet or not (verdict.passed or verdict.status == "skipped")
+            progress.print(console.verdict_line(verdict_line(verdict, id_width), colour) if shown else None)
 
-    interrupted = False
+    def failed(verdict: Verdict) -> bool:
+        return not (verdict.passed or verdict.status == "skipped")
+
+    interrupted = stopped = False
+    loaded: list[LoadResult] = []
     try:
         with _running(python, node):
-            run_suite(results, targets, python, node, on_verdict)
+            run_suite(_kept(results, loaded), targets, python, node, on_verdict, stop=lambda v: args.exitfirst and failed(v))
+            stopped = len(verdicts) < total
+            if stopped:
+                _abort(python, node)  # a worker may be busy with the rest of its round
     except TesteeError as error:
+        progress.clear()
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as stop:
         interrupted = True
         _forget(stop)
+    progress.clear()
 
-    details = [line for verdict in verdicts for line in failure_details(verdict)]
+    limit = None if args.full else DETAIL_LIMIT
+    details = [line for verdict in verdicts for line in failure_details(verdict, limit)]
     if details:
         print()
-        print("\n".join(details))
+        print("\n".join(console.detail_line(line, colour) for line in details))
     for line in skip_reasons(verdicts):
         print(line)
     problem = None
     if args.json_path:
-        report = to_json(verdicts, interrupted, len(results) - len(verdicts), passed_over)
+        report = to_json(verdicts, interrupted or stopped, total - len(verdicts), passed_over)
         problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    closing = (
-        interrupted_line(verdicts, len(results), len(passed_over)) if interrupted else summary_line(verdicts, len(passed_over))
-    )
-    print(closing, flush=True)
+    ran = [(verdict.scenario_id or verdict.path, verdict.path, failed(verdict)) for verdict in verdicts]
+    try:
+        cache.write_failed(cache_path, cache.updated(remembered, ran))
+    except OSError as error:
+        print(f"asyncparity: {cache_path}: not written ({error.strerror or error}); --lf will not know this run", file=sys.stderr)
+    if interrupted:
+        closing = interrupted_line(verdicts, total, len(passed_over))
+    elif stopped:
+        closing = f"stopped at the first failure (-x): {summary_line(verdicts, len(passed_over))}; {total - len(verdicts)} of {total} not run"
+    else:
+        closing = summary_line(verdicts, len(passed_over))
+    any_failed = any(failed(verdict) for verdict in verdicts)
+    print(console.closing_line(closing, any_failed, colour), flush=True)
     if problem:
         print(problem, file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
-    if problem or any(result.scenario is None for result in results):
+    if problem or any(result.scenario is None for result in loaded):
         return EXIT_USAGE
-    return EXIT_OK if all(v.passed or v.status == "skipped" for v in verdicts) else EXIT_FAILED
+    return EXIT_FAILED if any_failed else EXIT_OK
+
+
+def _selection_words(args: argparse.Namespace) -> list[str]:
+    """The selection options given, as typed: ``-k 'fallback'``, ``-m 'errors'``."""
+    return [f"{option} {text!r}" for option, text in (("-k", args.keyword), ("-m", args.tags)) if text is not None]
+
+
+def _kept(results: Iterable[LoadResult], kept: list[LoadResult]) -> Iterator[LoadResult]:
+    """``results``, each also appended to ``kept`` as it is taken (a lazy load, remembered)."""
+    for result in results:
+        kept.append(result)
+        yield result
+
+
+def _abort(*testees: object) -> None:
+    """Kill the worker testees now (``-x`` stopped the run while they had work queued)."""
+    for testee in testees:
+        if isinstance(testee, WorkerTestee):
+            testee.abort()
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -693,9 +831,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _bless(args: argparse.Namespace) -> int:
     targets = _targets(args)
-    results = load_paths(args.paths)
-    if args.keyword:
-        results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
+    results = _select(load_paths(args.paths), args)
     for result in results:
         for diagnostic in result.diagnostics:
             print(diagnostic)
@@ -775,9 +911,7 @@ def _verify(args: argparse.Namespace) -> int:
             verify_module.read_record(args.record)
         except ValueError as error:
             raise UsageError(f"--record {args.record}: {error}") from None
-    results = load_paths(paths)
-    if args.keyword:
-        results = [r for r in results if r.scenario is None or args.keyword in r.scenario.id]
+    results = _select(load_paths(paths), args)
     for result in results:
         for diagnostic in result.diagnostics:
             print(diagnostic)

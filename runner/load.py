@@ -80,6 +80,27 @@ NOT_A_SCENARIO = "not a scenario: no top-level main or id, and no schema line"
 ONLY_AN_ID = "not a scenario: a top-level id, but no main and no other key of a scenario"
 
 
+# The id a file declares at its top level, plainly written (`id: seed-download-fallback`).
+_DECLARED_ID = re.compile(r"""^id[ \t]*:[ \t]*["']?([A-Za-z0-9][A-Za-z0-9_.-]*)["']?[ \t]*(?:#.*)?$""", re.MULTILINE)
+
+
+def declared_id(text: str) -> str | None:
+    """The id a scenario text declares, read by a pattern without loading the file (a
+    run sizes its id column before it has loaded every file); None when the pattern
+    does not find a plainly written one. The loader's id is the one that counts."""
+    match = _DECLARED_ID.search(text)
+    return match.group(1) if match else None
+
+
+def declared_id_of_file(path: Path) -> str | None:
+    """:func:`declared_id` of a file's text; None when it cannot be read as text."""
+    try:
+        with path.open("rb") as stream:
+            return declared_id(stream.read(MAX_FILE_BYTES).decode("utf-8", errors="ignore"))
+    except OSError:
+        return None
+
+
 def passed_over_reason(text: str) -> str | None:
     """Why discovery would pass over a YAML text found in a folder; None when it takes it.
 
@@ -364,13 +385,18 @@ def _refused(event: yaml.NodeEvent, path: str) -> Diagnostic:
 
 def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
     """Load every scenario file under ``paths``; a repeated id is a diagnostic on the later file."""
-    results = [load_file(path) for path in discover(paths)]
+    return list(load_files(discover(paths)))
+
+
+def load_files(files: Iterable[Path]) -> Iterator[LoadResult]:
+    """Load the given scenario files one by one, as they are asked for (a run prints its
+    first verdict before the last file of a large folder is read); a repeated id is a
+    diagnostic on the later file, as in :func:`load_paths`."""
     seen: dict[str, Scenario] = {}
-    for result in results:
+    for path in files:
+        result = load_file(path)
         scenario = result.scenario
-        if scenario is None:
-            continue
-        if scenario.id in seen:
+        if scenario is not None and scenario.id in seen:
             first = seen[scenario.id]
             result.diagnostics.append(
                 Diagnostic(
@@ -378,9 +404,9 @@ def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
                 )
             )
             result.scenario = None
-        else:
+        elif scenario is not None:
             seen[scenario.id] = scenario
-    return results
+        yield result
 
 
 class _ScenarioChecker(DeclarationChecker, ExpectationChecker):

@@ -17,8 +17,9 @@ did not, and why, so that a difference the skipped target would have shown is no
 mistaken for agreement.
 
 A failure shows which target disagrees with what, the result difference, a unified
-diff of the canonical traces whose first differing event is named, and the command
-that reruns only that scenario.
+diff of the canonical traces whose first differing event is named (once for all the
+targets that differ in the same way), and the command that reruns only that scenario;
+at most :data:`DETAIL_LIMIT` lines of it on the console unless asked for all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from collections.abc import Iterable, Sequence
 
 from .compare import Verdict
 from .model import PassedOver
+
+RUN_REPORT_VERSION = 1
+"""The ``run`` key of the JSON report: its format's version (spec/run-report.schema.json)."""
 
 STATUS_WORD = {"agree": "PASS", "diverge": "PASS", "skipped": "SKIP", "mismatch": "FAIL", "error": "FAIL"}
 
@@ -54,21 +58,41 @@ def _cell(item) -> str:
     return f"{item.target} skipped ({reason})" if reason else f"{item.target} skipped"
 
 
-def failure_details(verdict: Verdict) -> list[str]:
-    """The lines that explain a failed verdict; empty for a passing one."""
+DETAIL_LIMIT = 40
+"""Lines a failure's details take at most on the console by default (``--full``: all).
+One runaway's diff printed 4,015 lines (issue 11); the first difference is at the top."""
+
+
+def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
+    """The lines that explain a failed verdict; empty for a passing one.
+
+    Targets whose traces differ in the same way share one diff, printed once under
+    their messages, its ``+++`` line naming them all. With a ``limit``, the lines past
+    it are cut and counted (the rerun line always closes the details).
+    """
     if verdict.passed or verdict.status == "skipped":
         return []
     lines = [f"--- {verdict.scenario_id or verdict.path} ({verdict.path}:{verdict.line})"]
     for diagnostic in verdict.diagnostics:
         lines.append(f"  {diagnostic}")
-    for item in verdict.targets:
-        if item.status not in ("mismatch", "error"):
-            continue
-        lines.append(f"  {item.target}: {item.message}")
-        for diff_line in item.diff:
-            lines.append(f"    {diff_line}")
-    lines.append(f"  rerun: {verdict.rerun_command()}")
-    return lines
+    failing = [item for item in verdict.targets if item.status in ("mismatch", "error")]
+    # The same diff: the same lines but for the +++ line, which names the target.
+    groups: dict[tuple[str, ...], list] = {}
+    for item in failing:
+        key = tuple(item.diff[:1] + item.diff[2:]) if item.diff else (item.target,)
+        groups.setdefault(key, []).append(item)
+    for group in groups.values():
+        for item in group:
+            lines.append(f"  {item.target}: {item.message}")
+        diff = group[0].diff
+        if diff:
+            shared = [diff[0], "+++ " + ", ".join(item.target for item in group), *diff[2:]] if len(group) > 1 else diff
+            lines.extend(f"    {diff_line}" for diff_line in shared)
+    rerun = f"  rerun: {verdict.rerun_command()}"
+    if limit is not None and len(lines) + 1 > limit:
+        kept = max(limit - 2, 1)
+        lines = [*lines[:kept], f"  ... {len(lines) - kept} more lines; --full prints them all"]
+    return [*lines, rerun]
 
 
 def skip_reasons(verdicts: Iterable[Verdict]) -> list[str]:
@@ -124,9 +148,11 @@ def to_json(
 ) -> dict:
     """All verdicts as one JSON-able report (outcomes included). A run stopped early says
     so (``interrupted``) and how many scenarios it did not reach (``not_run``);
-    ``passed_over`` lists the YAML files of the folders that are not scenarios, and why."""
+    ``passed_over`` lists the YAML files of the folders that are not scenarios, and why.
+    The format is spec/run-report.schema.json (spec/PROTOCOL.md, "Reports")."""
     verdicts = list(verdicts)
     return {
+        "run": RUN_REPORT_VERSION,
         "summary": counts(verdicts),
         "interrupted": interrupted,
         "not_run": not_run,

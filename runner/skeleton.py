@@ -45,13 +45,18 @@ def skeleton(path: Path, schema: Path = SCHEMA) -> str:
 
     The schema line points, relatively, at the nearest ``scenario.schema.json`` in the
     file's folder or above it (a suite's own ``spec/``, so the suite can move); with none
-    there, at the kit's own schema by its absolute path.
+    there, at the kit's own schema, still by a path relative to the file (the YAML
+    language server resolves a relative ``$schema`` from the file's folder): an
+    absolute path would name this machine's folders in a file meant to be shared
+    (issue 11). Only where no relative path exists (another drive) is it absolute.
     """
     folder = path.resolve().parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / schema.name).is_file():
-            reference = Path(os.path.relpath(candidate / schema.name, folder)).as_posix()
-            break
-    else:
-        reference = schema.resolve().as_posix()
+    target = next(
+        (candidate / schema.name for candidate in (folder, *folder.parents) if (candidate / schema.name).is_file()),
+        schema.resolve(),
+    )
+    try:
+        reference = Path(os.path.relpath(target, folder)).as_posix()
+    except ValueError:  # Windows: another drive than the file's
+        reference = target.as_posix()
     return TEMPLATE.format(schema=reference, id=scenario_id_for(path))

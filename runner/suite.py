@@ -9,13 +9,16 @@ under ``--python``) is written first, and the worker starts on them at once, in 
 process; then, scenario by scenario, the Python target runs in-process and the worker's
 outcomes for that scenario are collected. So the first verdict comes after the first
 scenario, not after the whole in-process run, and a run stopped early (Ctrl-C) has
-given every verdict it finished.
+given every verdict it finished. The scenarios are taken in rounds, the first small,
+so that a lazily loaded folder of thousands of files gives its first verdict after
+reading a few.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from .compare import Verdict, compare, load_error_verdict
@@ -32,37 +35,75 @@ class Timings:
     compare: float = 0.0
 
 
+FIRST_CHUNK = 8
+"""Scenarios loaded and sent to the workers in the first round; each round after it takes
+twice as many, up to :data:`LARGEST_CHUNK`. Small first, so that the first verdict of a
+large folder comes after a few files are read, not all of them (issue 11); growing, so
+that the workers still get long runs of requests to work through while the in-process
+Python target runs."""
+LARGEST_CHUNK = 1024
+
+
 def run_suite(
-    results: list[LoadResult],
+    results: Iterable[LoadResult],
     targets: tuple[str, ...],
     python: PythonTestee | PythonWorkerTestee | None,
     node: NodeTestee | None,
     on_verdict: Callable[[Verdict], None] = lambda verdict: None,
     timings: Timings | None = None,
+    stop: Callable[[Verdict], bool] = lambda verdict: False,
 ) -> list[Verdict]:
     """Run every loaded scenario on ``targets`` and return the verdicts in input order.
 
-    ``python`` / ``node`` may be ``None`` only when no target of theirs is selected.
-    Files that did not load get an ``error`` verdict carrying their diagnostics.
+    ``results`` may be a lazy iterable (:func:`~asyncparity.load.load_files`): it is
+    read a round at a time, the workers sent each round's requests before the in-process
+    target runs it. ``python`` / ``node`` may be ``None`` only when no target of theirs
+    is selected. Files that did not load get an ``error`` verdict carrying their
+    diagnostics. When ``stop`` says so of a verdict (``-x``), no later scenario is run;
+    a worker may then still be busy with the rest of its round, and is to be aborted,
+    not closed.
     """
     timings = timings if timings is not None else Timings()
     targets = tuple(target for target in TARGETS if target in targets)
-    scenarios = [result.scenario for result in results if result.scenario is not None]
     js_targets = [target for target in targets if target in JS_TARGETS]
     py_targets = [target for target in targets if target in PYTHON_TARGETS]
-
-    # Worker processes first: they start working at once, in their own processes.
-    pipelined: dict[str, Iterator[dict]] = {}
     if js_targets:
         assert node is not None, "a JavaScript target needs the Node testee"
-        pipelined["js"] = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
     if py_targets:
         assert python is not None, "a Python target needs a Python testee"
+
+    verdicts: list[Verdict] = []
+    pending = iter(results)
+    size = FIRST_CHUNK
+    while chunk := list(itertools.islice(pending, size)):
+        size = min(2 * size, LARGEST_CHUNK)
+        if _run_chunk(chunk, targets, py_targets, js_targets, python, node, on_verdict, timings, stop, verdicts):
+            break
+    return verdicts
+
+
+def _run_chunk(
+    chunk: list[LoadResult],
+    targets: tuple[str, ...],
+    py_targets: list[str],
+    js_targets: list[str],
+    python: PythonTestee | PythonWorkerTestee | None,
+    node: NodeTestee | None,
+    on_verdict: Callable[[Verdict], None],
+    timings: Timings,
+    stop: Callable[[Verdict], bool],
+    verdicts: list[Verdict],
+) -> bool:
+    """One round of :func:`run_suite`; True when ``stop`` ended the run."""
+    scenarios = [result.scenario for result in chunk if result.scenario is not None]
+    # Worker processes first: they start working at once, in their own processes.
+    pipelined: dict[str, Iterator[dict]] = {}
+    if js_targets and node is not None:
+        pipelined["js"] = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
     if py_targets and isinstance(python, PythonWorkerTestee):
         pipelined["python"] = python.run_many([(scenario.ir, target) for scenario in scenarios for target in py_targets])
 
-    verdicts = []
-    for result in results:
+    for result in chunk:
         if result.scenario is None:
             verdict = load_error_verdict(result.path, result.diagnostics)
         else:
@@ -83,4 +124,6 @@ def run_suite(
             timings.compare += time.perf_counter() - started
         verdicts.append(verdict)
         on_verdict(verdict)
-    return verdicts
+        if stop(verdict):
+            return True
+    return False

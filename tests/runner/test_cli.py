@@ -20,7 +20,7 @@ import yaml
 
 from asyncparity import cli
 from asyncparity.cli import main
-from asyncparity.load import load_file
+from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -
         "asyncparity: --targets: unknown target 'ruby'; choose from python, python-eager, js-promise, js-async, or all\n",
     )
     assert run(capsys, "run", str(SPEC), "-k", "no-such-scenario")[2] == (
-        f"asyncparity: no scenario id contains 'no-such-scenario' under {SPEC}\n"
+        f"asyncparity: no scenario matches -k 'no-such-scenario' under {SPEC}\n"
     )
     code, out, err = run(capsys, "run", str(SEED), "--node", "/nonexistent/node")
     assert (code, out) == (2, "")
@@ -658,3 +658,278 @@ def test_two_runs_at_once_on_one_folder_both_finish_with_the_same_verdicts(tmp_p
     assert outputs[0].rstrip().endswith("10 passed, 0 failed")
     reports = [json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8")) for name in ("first", "second")]
     assert reports[0]["summary"] == reports[1]["summary"] == {**reports[0]["summary"], "passed": 10, "failed": 0}
+
+
+# -- issue 11: the CLI as users of pytest expect it ------------------------------------------
+
+
+def in_a_pty(argv: list[str], cwd: Path, env: dict[str, str], bound: float = 120.0) -> tuple[int, str]:
+    """Run the installed command with its stdout and stderr a terminal; its exit code and what it wrote."""
+    import select
+    import time
+
+    primary, secondary = os.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "asyncparity"), *argv], cwd=cwd, env=env, stdout=secondary, stderr=secondary
+    )
+    os.close(secondary)
+    chunks = []
+    deadline = time.monotonic() + bound
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 1.0)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(primary, 65536)
+            except OSError:  # EIO: the other end is closed
+                break
+            if not data:
+                break
+            chunks.append(data)
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        os.close(primary)
+    return code, b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+def quiet_environ(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("NO_COLOR", "FORCE_COLOR")}
+    return {**env, "TERM": "xterm", **extra}
+
+
+def two_scenarios(folder: Path) -> tuple[Path, Path]:
+    """A passing copy of the seed scenario and a failing one (its expect edited), in ``folder``."""
+    seed = SEED.read_text()
+    good, bad = folder / "good.yaml", folder / "bad.yaml"
+    good.write_text(seed)
+    bad.write_text(seed.replace("id: seed-download-fallback", "id: seed-broken").replace("    60 log", "    61 log"))
+    return good, bad
+
+
+def test_on_a_terminal_verdicts_are_coloured_and_counted(tmp_path: Path) -> None:
+    two_scenarios(tmp_path)
+    (tmp_path / "ci.yaml").write_text("jobs: {}\n")
+
+    code, screen = in_a_pty(["run", ".", "--targets", "python"], tmp_path, quiet_environ())
+
+    assert code == 1
+    assert "\x1b[31mFAIL\x1b[0m  seed-broken" in screen
+    assert "\x1b[32mPASS\x1b[0m  seed-download-fallback" in screen
+    assert "[1/2]" in screen and "[2/2]" in screen  # the count under the verdicts
+    assert "\x1b[33mSKIP\x1b[0m  ci.yaml: not a scenario" in screen
+    assert "\x1b[31m    -61 log" in screen  # the diff in colour
+    assert screen.endswith("\x1b[31m1 passed, 1 failed; 1 YAML file passed over\x1b[0m\n")
+
+
+def test_with_no_color_a_terminal_gets_the_count_but_no_colour(tmp_path: Path) -> None:
+    two_scenarios(tmp_path)
+
+    code, screen = in_a_pty(["run", ".", "--targets", "python"], tmp_path, quiet_environ(NO_COLOR="1"))
+
+    assert code == 1
+    assert "[2/2]" in screen
+    assert "\x1b[3" not in screen and "\x1b[1m" not in screen
+
+
+def test_in_a_pipe_no_colour_and_no_count_unless_forced(tmp_path: Path) -> None:
+    two_scenarios(tmp_path)
+    command = [str(Path(sys.executable).parent / "asyncparity"), "run", ".", "--targets", "python"]
+
+    piped = subprocess.run(command, cwd=tmp_path, env=quiet_environ(), capture_output=True, text=True, timeout=120)
+    forced = subprocess.run(
+        command, cwd=tmp_path, env=quiet_environ(FORCE_COLOR="1"), capture_output=True, text=True, timeout=120
+    )
+
+    assert "\x1b" not in piped.stdout and "[1/2]" not in piped.stdout
+    assert piped.stdout.splitlines()[:2] == [
+        "FAIL  seed-broken             python mismatch",
+        "PASS  seed-download-fallback  python agree",
+    ]
+    assert "\x1b[31mFAIL\x1b[0m  seed-broken" in forced.stdout
+    assert "[1/2]" not in forced.stdout  # colour may be forced into a log; the count is for a terminal
+
+
+def test_exitfirst_stops_at_the_first_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, _bad = two_scenarios(tmp_path)
+    (tmp_path / "zzz.yaml").write_text(good.read_text().replace("id: seed-download-fallback", "id: zzz-after"))
+    report = tmp_path / "report.json"
+
+    code, out, _ = run(capsys, "run", str(tmp_path), "--targets", "python,js-async", "-x", "--json", str(report))
+
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == "FAIL  seed-broken             python mismatch, js-async mismatch"
+    assert not any(line.startswith("PASS") for line in lines)
+    assert lines[-1] == "stopped at the first failure (-x): 0 passed, 1 failed; 2 of 3 not run"
+    data = json.loads(report.read_text())
+    assert (data["interrupted"], data["not_run"], len(data["scenarios"])) == (True, 2, 1)
+
+
+def test_last_failed_reruns_the_failures_remembered_in_the_project(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec").mkdir()
+    good, bad = two_scenarios(tmp_path / "spec")
+
+    assert run(capsys, "run", "--targets", "python", "--lf")[1].splitlines()[0] == (
+        f"asyncparity: --lf: no failure remembered in {tmp_path}/.asyncparity_cache/lastfailed.json; running every scenario"
+    )
+    code, out, _ = run(capsys, "run", "--targets", "python", "--lf")
+
+    assert code == 1
+    assert out.splitlines()[0] == "FAIL  seed-broken  python mismatch"
+    assert out.splitlines()[-1] == "0 passed, 1 failed"
+    assert json.loads((tmp_path / ".asyncparity_cache" / "lastfailed.json").read_text()) == {
+        "version": 1,
+        "failed": {"seed-broken": "spec/bad.yaml"},
+    }
+    bad.write_text(good.read_text().replace("id: seed-download-fallback", "id: seed-broken"))  # fixed
+    assert run(capsys, "run", "--targets", "python", "--lf")[1].splitlines() == [
+        "PASS  seed-broken  python agree",
+        "1 passed, 0 failed",
+    ]
+    assert run(capsys, "run", "--targets", "python", "--lf")[1].splitlines()[0].startswith("asyncparity: --lf: no failure")
+
+
+def test_last_failed_finds_a_file_named_another_way_and_says_when_none_is_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "other").mkdir()
+    two_scenarios(tmp_path / "spec")
+    shutil.copy(SEED, tmp_path / "other" / "seed.yaml")
+    run(capsys, "run", "spec", "--targets", "python")
+
+    by_absolute_path = run(capsys, "run", str(tmp_path / "spec"), "--targets", "python", "--lf")[1].splitlines()
+    elsewhere = run(capsys, "run", "other", "--targets", "python", "--lf")[1].splitlines()
+
+    assert by_absolute_path[0] == "FAIL  seed-broken  python mismatch"
+    assert by_absolute_path[-1] == "0 passed, 1 failed"
+    assert elsewhere[0] == (
+        f"asyncparity: --lf: the 1 failure(s) remembered in {tmp_path}/.asyncparity_cache/lastfailed.json "
+        "are not under other; running every scenario"
+    )
+    assert elsewhere[-1] == "1 passed, 0 failed"
+
+
+def test_a_corrupt_cache_is_named_and_rewritten(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    two_scenarios(tmp_path)
+    (tmp_path / ".asyncparity_cache").mkdir()
+    (tmp_path / ".asyncparity_cache" / "lastfailed.json").write_text('{"version": 1, "failed": {')
+
+    code, out, err = run(capsys, "run", ".", "--targets", "python", "--lf")
+
+    assert code == 1
+    assert err == (
+        f"asyncparity: ignoring {tmp_path}/.asyncparity_cache/lastfailed.json: not JSON (Expecting property name "
+        "enclosed in double quotes: line 1 column 27 (char 26)); this run rewrites it\n"
+    )
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+    assert json.loads((tmp_path / ".asyncparity_cache" / "lastfailed.json").read_text())["failed"] == {"seed-broken": "bad.yaml"}
+
+
+def test_m_selects_by_tag_and_k_takes_and_or_not(capsys: pytest.CaptureFixture[str]) -> None:
+    ids = lambda out: [line.split()[1] for line in out.splitlines() if line.startswith("PASS")]  # noqa: E731
+
+    by_tag = ids(run(capsys, "run", str(SPEC), "--targets", "python", "-m", "seed")[1])
+    both = ids(run(capsys, "run", str(SPEC), "--targets", "python", "-k", "fallback and not seed")[1])
+    either = ids(run(capsys, "run", str(SPEC), "--targets", "python", "-k", "seed-download-fallback or eager-start")[1])
+
+    tagged = [result.scenario for result in load_paths([SPEC]) if result.scenario and "seed" in result.scenario.tags]
+    assert by_tag == [scenario.id for scenario in tagged]
+    assert "seed-download-fallback" in by_tag
+    assert both and "seed-download-fallback" not in both and all("fallback" in name for name in both)
+    assert sorted(either) == ["eager-start", "seed-download-fallback"]
+
+
+def test_a_bad_expression_is_one_line_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "run", str(SPEC), "-k", "seed and") == (
+        2,
+        "",
+        "asyncparity: -k 'seed and': at column 9: expected a name, not or (; got the end\n",
+    )
+    assert run(capsys, "run", str(SPEC), "-m", "(errors") == (
+        2,
+        "",
+        "asyncparity: -m '(errors': at column 8: expected ); got the end\n",
+    )
+
+
+def long_loop(folder: Path) -> Path:
+    """A real failure that printed thousands of lines: a thousand-tick loop whose sleep was
+    edited from 1 to 2 ms after its expect was written, so every line of its trace differs."""
+    expect = "".join(f'    {tick} log "tick"\n' for tick in range(1, 1001)) + '    1000 return "done"\n'
+    path = folder / "long.yaml"
+    path.write_text(
+        "id: long-loop\nsummary: A loop of a thousand ticks.\nmain:\n  - repeat: 1000\n    steps:\n"
+        '      - sleep: 2\n      - log: "tick"\n  - return: "done"\n'
+        f'expect:\n  returns: "done"\n  trace: |\n{expect}'
+    )
+    return path
+
+
+def test_a_long_failure_is_cut_to_about_forty_lines_and_full_prints_it_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = long_loop(tmp_path)
+
+    code, out, _ = run(capsys, "run", str(path))
+    _, full, _ = run(capsys, "run", str(path), "--full")
+
+    assert code == 1
+    details = out.split("\n\n", 1)[1].splitlines()[:-1]  # after the verdict line, before the closing line
+    assert len(details) <= 40
+    assert details[:7] == [
+        f"--- long-loop ({path}:1)",
+        '  python: python disagrees with expect: trace: first difference at event 1: expected `1 log "tick"`, got `2 log "tick"`',
+        "  js-promise: js-promise disagrees with expect: trace: first difference at event 1: "
+        'expected `1 log "tick"`, got `2 log "tick"`',
+        "  js-async: js-async disagrees with expect: trace: first difference at event 1: "
+        'expected `1 log "tick"`, got `2 log "tick"`',
+        "    --- expected (expect)",
+        "    +++ python, js-promise, js-async",  # one diff for the three targets that share it
+        "    @@ -1,1001 +1,1001 @@",
+    ]
+    assert re.fullmatch(r"  \.\.\. \d+ more lines; --full prints them all", details[-2])
+    assert details[-1] == f"  rerun: asyncparity run {path} -k long-loop"
+    full_details = full.split("\n\n", 1)[1].splitlines()[:-1]
+    assert len(full_details) > 1000
+    assert full_details[-1] == details[-1]
+    assert int(details[-2].split()[1]) == len(full_details) - len(details) + 1
+
+
+def test_new_writes_the_schema_line_relative_to_the_new_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema
+
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "new", "suite/topic/first.yaml")[0] == 0
+
+    written = tmp_path / "suite" / "topic" / "first.yaml"
+    reference = written.read_text().splitlines()[0].removeprefix("# yaml-language-server: $schema=")
+    assert not Path(reference).is_absolute() and str(tmp_path) not in reference
+    schema = json.loads((written.parent / reference).read_text())  # resolved from the file's folder, as the server does
+    jsonschema.validate(yaml.safe_load(written.read_text()), schema)
+
+
+def test_bless_takes_the_same_k_expressions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    body = "summary: s\ntags: [{tag}]\noperations:\n  fetch:\n    latency: 5\n    returns: 1\nmain:\n  - await: fetch\n"
+    for name, tag in (("fresh-a", "alpha"), ("fresh-b", "beta"), ("other-c", "alpha")):
+        (tmp_path / f"{name}.yaml").write_text(f"id: {name}\n" + body.format(tag=tag))
+
+    code, out, _ = run(capsys, "bless", str(tmp_path), "-k", "fresh and not beta", "--targets", "python")
+
+    assert code == 0
+    assert [line for line in out.splitlines() if line.startswith("blessed")] == [f"blessed: fresh-a ({tmp_path}/fresh-a.yaml)"]

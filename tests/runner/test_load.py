@@ -1140,3 +1140,30 @@ def test_conditions_nest_as_written() -> None:
             {"and": [{"compare": [{"literal": 1}, "<", {"literal": 2}]}, {"compare": [{"literal": 2}, "<", {"literal": 3}]}]},
         ]
     }
+
+
+def test_load_files_loads_lazily_and_marks_a_repeated_id_on_the_later_file(tmp_path: Path) -> None:
+    from asyncparity.load import load_files
+
+    text = (ROOT / "spec" / "seed" / "download-fallback.yaml").read_text()
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(text)
+    second.write_text(text)
+
+    results = load_files([first, second, tmp_path / "later.yaml"])
+    one = next(results)
+
+    assert one.scenario is not None and one.diagnostics == []
+    two = next(results)
+    assert two.scenario is None
+    assert [d.message for d in two.diagnostics] == [f"scenario id 'seed-download-fallback' is already used by {first}:2"]
+    (tmp_path / "later.yaml").write_text(text.replace("id: seed-download-fallback", "id: made-meanwhile"))
+    assert next(results).scenario.id == "made-meanwhile"  # read when reached, not before
+
+
+def test_declared_id_reads_a_plainly_written_id_without_loading() -> None:
+    from asyncparity.load import declared_id
+
+    assert declared_id("# c\nid: seed-download-fallback\nmain: []\n") == "seed-download-fallback"
+    assert declared_id("id: 'quoted-id'  # a comment\n") == "quoted-id"
+    assert declared_id("summary: no id\n  id: nested\n") is None

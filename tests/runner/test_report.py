@@ -122,3 +122,49 @@ def test_yaml_files_passed_over_are_a_skip_line_each_and_counted_at_the_end() ->
     assert to_json([passing()], passed_over=[item])["passed_over"] == [
         {"path": "spec/ci.yaml", "reason": "not a scenario: no top-level main or id, and no schema line"}
     ]
+
+
+def mismatch(target: str, diff_body: list[str]) -> TargetVerdict:
+    return TargetVerdict(
+        target, "mismatch", f"{target} disagrees with expect", "expect", ["--- expected (expect)", f"+++ {target}", *diff_body]
+    )
+
+
+def test_targets_sharing_a_diff_get_it_once_naming_them_all() -> None:
+    same = ["@@ -1 +1 @@", '-0 log "a"', '+1 log "a"']
+    other = ["@@ -1 +1 @@", '-0 log "a"', '+2 log "a"']
+    verdict = Verdict(
+        "s.yaml", "s", 1, "mismatch", [mismatch("python", same), mismatch("js-promise", other), mismatch("js-async", same)]
+    )
+
+    assert failure_details(verdict) == [
+        "--- s (s.yaml:1)",
+        "  python: python disagrees with expect",
+        "  js-async: js-async disagrees with expect",
+        "    --- expected (expect)",
+        "    +++ python, js-async",
+        "    @@ -1 +1 @@",
+        '    -0 log "a"',
+        '    +1 log "a"',
+        "  js-promise: js-promise disagrees with expect",
+        "    --- expected (expect)",
+        "    +++ js-promise",
+        "    @@ -1 +1 @@",
+        '    -0 log "a"',
+        '    +2 log "a"',
+        "  rerun: asyncparity run s.yaml -k s",
+    ]
+
+
+def test_a_limit_cuts_the_details_counts_what_it_cut_and_keeps_the_rerun_line() -> None:
+    body = ["@@ -1,100 +1,100 @@", *(f"-{n} log" for n in range(100)), *(f"+{n + 1} log" for n in range(100))]
+    verdict = Verdict("s.yaml", "s", 1, "mismatch", [mismatch("python", body)])
+
+    everything = failure_details(verdict)
+    cut = failure_details(verdict, limit=40)
+
+    assert len(everything) == 206
+    assert len(cut) == 40
+    assert cut[:38] == everything[:38]
+    assert cut[38:] == ["  ... 167 more lines; --full prints them all", "  rerun: asyncparity run s.yaml -k s"]
+    assert failure_details(verdict, limit=206) == everything  # within the limit: nothing cut

@@ -19,10 +19,17 @@ def test_skeleton_inside_the_repository_points_at_the_schema_relatively() -> Non
     assert result.scenario.id == "first"
 
 
-def test_skeleton_elsewhere_points_at_the_schema_absolutely(tmp_path: Path) -> None:
-    text = skeleton(tmp_path / "x.yaml")
+def test_skeleton_elsewhere_points_at_the_kits_schema_by_a_path_relative_to_the_file(tmp_path: Path) -> None:
+    # Issue 11: never this machine's absolute path; the language server resolves it from the file's folder.
+    path = tmp_path / "suite" / "x.yaml"
+    path.parent.mkdir()
 
-    assert text.splitlines()[0] == f"# yaml-language-server: $schema={SCHEMA.as_posix()}"
+    line = skeleton(path).splitlines()[0]
+
+    reference = line.removeprefix("# yaml-language-server: $schema=")
+    assert not reference.startswith("/")
+    assert reference.startswith("../")
+    assert (path.parent / reference).resolve() == SCHEMA.resolve()
 
 
 def test_skeleton_in_a_suite_with_its_own_schema_points_at_that(tmp_path: Path) -> None:

@@ -12,12 +12,14 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from asyncparity.compare import Verdict
 from asyncparity.load import load_paths, load_text
-from asyncparity.model import TARGETS
+from asyncparity.model import TARGETS, LoadResult
 from asyncparity.node import find_node
 from asyncparity.suite import Timings, run_suite
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
@@ -327,3 +329,46 @@ def test_a_node_worker_stopped_while_the_python_target_runs_is_found_out_when_th
     # ...so its verdict did not wait for another timeout (0.6 s): a kill and a restart,
     # a few ms, or a tenth of a second on a busy machine
     assert seen[0] - started - timings.python < 0.3
+
+
+def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(node: NodeTestee, tmp_path: Path) -> None:
+    # Issue 11: the first verdict of a large folder comes before the last file is read.
+    from asyncparity.bench import write_scenarios
+    from asyncparity.load import load_files
+    from asyncparity.suite import FIRST_CHUNK
+
+    files = write_scenarios(tmp_path, 40)
+    taken: list[str] = []
+    taken_at_first_verdict: list[int] = []
+
+    def lazily() -> Iterator[LoadResult]:
+        for result in load_files(files):
+            taken.append(result.path)
+            yield result
+
+    def on_verdict(verdict: Verdict) -> None:
+        if not taken_at_first_verdict:
+            taken_at_first_verdict.append(len(taken))
+
+    verdicts = run_suite(lazily(), ("python", "js-async"), PythonTestee(), node, on_verdict)
+
+    assert taken_at_first_verdict == [FIRST_CHUNK]
+    assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(40)]
+    assert all(verdict.passed for verdict in verdicts)
+
+
+def test_stop_ends_the_run_at_the_verdict_it_names(tmp_path: Path) -> None:
+    from asyncparity.bench import write_scenarios
+    from asyncparity.load import load_files
+
+    files = write_scenarios(tmp_path, 12)
+    own = NodeTestee(find_node())  # left busy with the rest of its round: aborted, not shared
+    own.start()
+    try:
+        verdicts = run_suite(
+            load_files(files), ("python", "js-async"), PythonTestee(), own, stop=lambda v: v.scenario_id == "bench-2"
+        )
+    finally:
+        own.abort()
+
+    assert [verdict.scenario_id for verdict in verdicts] == ["bench-0", "bench-1", "bench-2"]
