@@ -996,9 +996,12 @@ def _matrix(args: argparse.Namespace) -> int:
     nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
 
     def rerun(scenario: Scenario, cell) -> str:
-        return (
-            f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
-        )
+        # The cell's runtimes by their exact versions, which --python and --node take
+        # (X.Y.Z), quoted for a POSIX shell: the command runs as the reports print it.
+        import shlex
+
+        words = ["run", scenario.path, "-k", scenario.id, "--targets", args.targets, "--python", cell.python, "--node", cell.node]
+        return shlex.join(["asyncparity", *words])
 
     try:
         result = run_matrix(

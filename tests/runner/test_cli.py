@@ -429,6 +429,37 @@ def test_matrix_checks_known_outcomes_both_ways(tmp_path: Path, capsys: pytest.C
     assert "stale: seed-download-fallback on py" in out
 
 
+def test_the_rerun_command_the_matrix_reports_print_runs_as_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 11: the reports printed `--python 3.12.1`, which answered "no CPython found".
+    # Here the CPython is found as an activated virtual environment gives it: on PATH.
+    import shlex
+    import xml.etree.ElementTree as ET
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "wrong one.yaml").write_text(SEED.read_text().replace("    60 log", "    61 log"))
+    (tmp_path / "spec" / "known-outcomes.yaml").write_text("")
+    run(capsys, "matrix", "spec", "--python", sys.executable, "--node", find_node().path, "--targets", "python,js-async",
+        "--markdown", "m.md", "--junit", "m.xml")  # fmt: skip
+    markdown = re.search(r"rerun: `(.*)`", (tmp_path / "m.md").read_text()).group(1)
+    failure = ET.parse(tmp_path / "m.xml").getroot().find("testsuite/testcase/failure").text
+    junit = re.search(r"^rerun: (.*)$", failure, re.MULTILINE).group(1)
+    version = ".".join(map(str, sys.version_info[:3]))
+
+    code, out, err = run(capsys, *shlex.split(markdown)[1:])
+
+    assert markdown == junit
+    assert markdown == (
+        "asyncparity run 'spec/wrong one.yaml' -k seed-download-fallback --targets python,js-async "
+        f"--python {version} --node {find_node().version}"
+    )
+    assert (code, err) == (1, "")
+    assert out.startswith("FAIL  seed-download-fallback  python mismatch, js-async mismatch\n")
+
+
 def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
