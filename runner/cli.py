@@ -345,7 +345,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Join the JSON reports of matrix shards and write the combined reports.",
     )
     merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
-    merge.add_argument("--known", type=Path, metavar="FILE", help="check the merged report against these known outcomes")
+    merge.add_argument(
+        "--known",
+        type=Path,
+        metavar="FILE",
+        help="check the merged report against these known outcomes (without it, every mismatch or error fails)",
+    )
+    merge.add_argument("--update-known", action="store_true", help="rewrite the --known file to match the merged report")
     _report_options(merge)
     merge.set_defaults(handler=_merge)
 
@@ -1033,10 +1039,14 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    import shlex
+
     from .matrix import merge_reports
     from .matrix_report import table
 
-    for option, path in _report_destinations(args):
+    if args.update_known and not args.known:
+        raise UsageError("--update-known needs --known FILE: the known-outcomes file to rewrite")
+    for option, path in _report_destinations(args) + ([("--update-known", args.known)] if args.update_known else []):
         _check_destination(option, path)
     try:
         report = merge_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.reports])
@@ -1045,11 +1055,35 @@ def _merge(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(table(report), end="")
     if args.known:
-        return _known_problems(args, report, args.known, "asyncparity matrix ...")
+        command = shlex.join(["asyncparity", "merge", *(str(path) for path in args.reports), "--known", str(args.known)])
+        code = _known_problems(args, report, args.known, command)
+    else:
+        code = _merged_failures(args, report)
+    # As matrix does: a file that did not load is a usage error, whatever the cells say.
+    for broken in report["broken"]:
+        for diagnostic in broken["diagnostics"]:
+            print(diagnostic)
+    return EXIT_USAGE if report["broken"] else code
+
+
+def _merged_failures(args: argparse.Namespace, report: dict) -> int:
+    """Without known outcomes, a merged report fails on every cell that mismatched or erred."""
+    failing = [
+        f"{scenario['id']} on {name} is {cell['status']}"
+        for scenario in report["scenarios"]
+        for name, cell in scenario["cells"].items()
+        if cell["status"] in ("mismatch", "error")
+    ]
     errors = _write_reports(args, report, [])
+    for line in failing:
+        print(line)
+    if failing:
+        print(f"{len(failing)} cell(s) mismatch or error; with --known FILE, the known outcomes decide which may")
     for line in errors:
         print(line, file=sys.stderr)
-    return EXIT_USAGE if errors else EXIT_OK
+    if errors:
+        return EXIT_USAGE
+    return EXIT_FAILED if failing else EXIT_OK
 
 
 def _node_install(args: argparse.Namespace) -> int:
