@@ -323,7 +323,7 @@ def _parser() -> argparse.ArgumentParser:
         help="Node versions or paths, comma-separated (e.g. 20,22,24); versions not installed are provisioned",
     )
     matrix.add_argument("--targets", default="all", metavar="T,T", help="targets (default: all)")
-    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (a stable split by scenario id)")
+    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (by scenario id; the sizes differ by one at most)")
     matrix.add_argument(
         "--known", type=Path, metavar="FILE", help="known outcomes (default: known-outcomes.yaml beside the first folder)"
     )

@@ -13,7 +13,6 @@ JUnit XML. Known outcomes (runner/known.py) then say which cells may fail, and w
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,16 +55,21 @@ class MatrixResult:
 
 
 def shard(results: list[LoadResult], index: int, count: int) -> list[LoadResult]:
-    """The results of shard ``index`` of ``count`` (1-based): a stable split by scenario id.
+    """The results of shard ``index`` of ``count`` (1-based), in their given order.
 
-    Each scenario goes to the shard its id hashes to, so adding a scenario moves no
-    other scenario between shards, and every machine splits the same way.
+    Balanced by count: the scenarios, ordered by id (a file that did not load, by its
+    path), are dealt to the shards in turn, so that shard sizes differ by one at most
+    (a split by hash put 13 scenarios into shards of 1, 3 and 9: issue 11). The split
+    depends on the ids alone, so every machine makes the same one whatever order it
+    finds the files in; a scenario added moves those after it by one shard.
     """
 
     def key(result: LoadResult) -> str:
         return result.scenario.id if result.scenario is not None else result.path
 
-    return [result for result in results if int(hashlib.sha256(key(result).encode()).hexdigest(), 16) % count == index - 1]
+    ordered = sorted(range(len(results)), key=lambda position: key(results[position]))
+    mine = {position for turn, position in enumerate(ordered) if turn % count == index - 1}
+    return [result for position, result in enumerate(results) if position in mine]
 
 
 def run_matrix(

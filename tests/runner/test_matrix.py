@@ -55,6 +55,23 @@ def test_shards_split_stably_and_merge_into_the_unsharded_report(report: dict) -
     assert merged == {**report, "scenarios": ordered}
 
 
+def test_shards_are_balanced_by_count_and_split_by_id_whatever_the_file_order() -> None:
+    results = load_paths(PATHS)[:13]  # issue 11: 13 scenarios were split 1/3/9
+
+    def ids(part: list) -> list[str]:
+        return sorted(result.scenario.id for result in part)
+
+    parts = [shard(results, index, 3) for index in (1, 2, 3)]
+
+    assert [len(part) for part in parts] == [5, 4, 4]
+    assert sorted(i for part in parts for i in ids(part)) == ids(results)
+    assert [ids(shard(results[::-1], index, 3)) for index in (1, 2, 3)] == [ids(part) for part in parts]
+    assert [part == [result for result in results if result in part] for part in parts] == [True] * 3  # input order kept
+    for count in (2, 4, 13, 14):
+        sizes = [len(shard(results, index, count)) for index in range(1, count + 1)]
+        assert (sum(sizes), max(sizes) - min(sizes)) == (13, 1 if 13 % count else 0)
+
+
 def test_merge_refuses_reports_of_different_runtimes(report: dict) -> None:
     other = {**report, "cells": [{"name": "py3.99/node99", "python": "3.99.0", "node": "99.0.0"}]}
 
