@@ -60,7 +60,9 @@ def markdown(report: dict, problems: Sequence[str] = ()) -> str:
     if failing:
         lines += ["", "### Cells that did not pass", ""]
         for scenario, name, cell in failing:
-            first_target: dict[str, Any] = next(iter(cell.get("targets", {}).values()), {})
+            # The target that failed, not one skipped beside it.
+            failed = [item for item in cell.get("targets", {}).values() if item["status"] in ("mismatch", "error")]
+            first_target: dict[str, Any] = failed[0] if failed else {}
             first = first_target.get("message", "")
             lines.append(f"- `{scenario['id']}` on {name}: {first}  \n  rerun: `{cell.get('rerun', '')}`")
     if problems:

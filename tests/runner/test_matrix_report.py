@@ -285,3 +285,19 @@ def test_github_action_counts_the_cases_and_annotates_each_failure_with_its_firs
         "expected `10 end f -> 1`, got `11 end f -> 1` (0.500s)"
     )
     assert bad["raw_details"].endswith("rerun: asyncparity run spec/b.yaml -k bad --targets all --python 3.13.0 --node 24.1.0")
+
+
+def test_markdown_names_the_target_that_failed_not_one_skipped_beside_it() -> None:
+    cell = {
+        "status": "mismatch",
+        "rerun": "asyncparity run spec/q.yaml -k q --targets all --python 3.11.7 --node 20.20.2",
+        "targets": {
+            "python-eager": {"status": "skipped", "message": "python-eager needs CPython 3.12 or later"},
+            "js-async": {"status": "mismatch", "message": "js-async disagrees with expect: result: expected 1, got 2"},
+        },
+    }
+    report = {**REPORT, "scenarios": [{"id": "q", "path": "spec/q.yaml", "line": 2, "cells": {"py3.11/node20": cell}}]}
+
+    text = markdown(report)
+
+    assert "- `q` on py3.11/node20: js-async disagrees with expect: result: expected 1, got 2  \n" in text
