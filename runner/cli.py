@@ -326,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
         help="Node versions or paths, comma-separated (e.g. 20,22,24); versions not installed are provisioned",
     )
     matrix.add_argument("--targets", default="all", metavar="T,T", help="targets (default: all)")
-    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (a stable split by scenario id)")
+    matrix.add_argument("--shard", metavar="I/N", help="run only shard I of N (by scenario id; the sizes differ by one at most)")
     matrix.add_argument(
         "--known", type=Path, metavar="FILE", help="known outcomes (default: known-outcomes.yaml beside the first folder)"
     )
@@ -348,7 +348,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Join the JSON reports of matrix shards and write the combined reports.",
     )
     merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
-    merge.add_argument("--known", type=Path, metavar="FILE", help="check the merged report against these known outcomes")
+    merge.add_argument(
+        "--known",
+        type=Path,
+        metavar="FILE",
+        help="check the merged report against these known outcomes (without it, every mismatch or error fails)",
+    )
+    merge.add_argument("--update-known", action="store_true", help="rewrite the --known file to match the merged report")
     _report_options(merge)
     merge.set_defaults(handler=_merge)
 
@@ -1130,9 +1136,12 @@ def _matrix(args: argparse.Namespace) -> int:
     nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
 
     def rerun(scenario: Scenario, cell) -> str:
-        return (
-            f"asyncparity run {scenario.path} -k {scenario.id} --targets {args.targets} --python {cell.python} --node {cell.node}"
-        )
+        # The cell's runtimes by their exact versions, which --python and --node take
+        # (X.Y.Z), quoted for a POSIX shell: the command runs as the reports print it.
+        import shlex
+
+        words = ["run", scenario.path, "-k", scenario.id, "--targets", args.targets, "--python", cell.python, "--node", cell.node]
+        return shlex.join(["asyncparity", *words])
 
     try:
         result = run_matrix(
@@ -1164,10 +1173,14 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
+    import shlex
+
     from .matrix import merge_reports
     from .matrix_report import table
 
-    for option, path in _report_destinations(args):
+    if args.update_known and not args.known:
+        raise UsageError("--update-known needs --known FILE: the known-outcomes file to rewrite")
+    for option, path in _report_destinations(args) + ([("--update-known", args.known)] if args.update_known else []):
         _check_destination(option, path)
     try:
         report = merge_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.reports])
@@ -1176,11 +1189,35 @@ def _merge(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     print(table(report), end="")
     if args.known:
-        return _known_problems(args, report, args.known, "asyncparity matrix ...")
+        command = shlex.join(["asyncparity", "merge", *(str(path) for path in args.reports), "--known", str(args.known)])
+        code = _known_problems(args, report, args.known, command)
+    else:
+        code = _merged_failures(args, report)
+    # As matrix does: a file that did not load is a usage error, whatever the cells say.
+    for broken in report["broken"]:
+        for diagnostic in broken["diagnostics"]:
+            print(diagnostic)
+    return EXIT_USAGE if report["broken"] else code
+
+
+def _merged_failures(args: argparse.Namespace, report: dict) -> int:
+    """Without known outcomes, a merged report fails on every cell that mismatched or erred."""
+    failing = [
+        f"{scenario['id']} on {name} is {cell['status']}"
+        for scenario in report["scenarios"]
+        for name, cell in scenario["cells"].items()
+        if cell["status"] in ("mismatch", "error")
+    ]
     errors = _write_reports(args, report, [])
+    for line in failing:
+        print(line)
+    if failing:
+        print(f"{len(failing)} cell(s) mismatch or error; with --known FILE, the known outcomes decide which may")
     for line in errors:
         print(line, file=sys.stderr)
-    return EXIT_USAGE if errors else EXIT_OK
+    if errors:
+        return EXIT_USAGE
+    return EXIT_FAILED if failing else EXIT_OK
 
 
 def _node_install(args: argparse.Namespace) -> int:

@@ -13,11 +13,11 @@ JUnit XML. Known outcomes (runner/known.py) then say which cells may fail, and w
 from __future__ import annotations
 
 import concurrent.futures
-import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .compare import Verdict, compare
+from .compare import TargetVerdict, Verdict, compare
 from .model import JS_TARGETS, PYTHON_TARGETS, LoadResult, Scenario
 from .node import NodeBinary
 from .pythons import PythonBinary
@@ -50,22 +50,30 @@ class MatrixResult:
     scenarios: list[Scenario]
     verdicts: dict[tuple[str, str], Verdict] = field(default_factory=dict)  # (scenario id, cell name)
     broken: list[LoadResult] = field(default_factory=list)
+    seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(scenario id, cell name) -> wall-clock seconds the cell's two runtimes spent on
+    the scenario's runs (each runtime's share measured as the time between its replies)."""
 
     def verdict(self, scenario_id: str, cell: Cell) -> Verdict:
         return self.verdicts[scenario_id, cell.name]
 
 
 def shard(results: list[LoadResult], index: int, count: int) -> list[LoadResult]:
-    """The results of shard ``index`` of ``count`` (1-based): a stable split by scenario id.
+    """The results of shard ``index`` of ``count`` (1-based), in their given order.
 
-    Each scenario goes to the shard its id hashes to, so adding a scenario moves no
-    other scenario between shards, and every machine splits the same way.
+    Balanced by count: the scenarios, ordered by id (a file that did not load, by its
+    path), are dealt to the shards in turn, so that shard sizes differ by one at most
+    (a split by hash put 13 scenarios into shards of 1, 3 and 9: issue 11). The split
+    depends on the ids alone, so every machine makes the same one whatever order it
+    finds the files in; a scenario added moves those after it by one shard.
     """
 
     def key(result: LoadResult) -> str:
         return result.scenario.id if result.scenario is not None else result.path
 
-    return [result for result in results if int(hashlib.sha256(key(result).encode()).hexdigest(), 16) % count == index - 1]
+    ordered = sorted(range(len(results)), key=lambda position: key(results[position]))
+    mine = {position for turn, position in enumerate(ordered) if turn % count == index - 1}
+    return [result for position, result in enumerate(results) if position in mine]
 
 
 def run_matrix(
@@ -82,12 +90,20 @@ def run_matrix(
     py_targets = [target for target in targets if target in PYTHON_TARGETS]
     js_targets = [target for target in targets if target in JS_TARGETS]
 
-    def run_runtime(testee: WorkerTestee, runtime_targets: list[str]) -> list[dict]:
+    def run_runtime(testee: WorkerTestee, runtime_targets: list[str]) -> list[tuple[dict, float]]:
+        # A worker runs its requests one after another, all sent at once: the time from
+        # one reply to the next is what the worker spent on the next run.
+        timed = []
         with testee:
-            outcomes = list(testee.run_many([(scenario.ir, target) for scenario in scenarios for target in runtime_targets]))
+            replies = testee.run_many([(scenario.ir, target) for scenario in scenarios for target in runtime_targets])
+            last = time.perf_counter()
+            for outcome in replies:
+                now = time.perf_counter()
+                timed.append((outcome, now - last))
+                last = now
         runtime = testee.hello.get("runtime", {}) if testee.hello else {}
         progress(f"ran {len(scenarios)} scenario(s) on {runtime.get('name', testee.name)} {runtime.get('version', '')}".rstrip())
-        return outcomes
+        return timed
 
     def python_targets(python: PythonBinary) -> list[str]:
         # python-eager exists from CPython 3.12 (asyncio.eager_task_factory): on an older
@@ -95,7 +111,7 @@ def run_matrix(
         minor = tuple(int(part) for part in python.version.split(".")[:2])
         return [target for target in py_targets if target != "python-eager" or minor >= EAGER_SINCE]
 
-    runs: dict[str, concurrent.futures.Future[list[dict]]] = {}
+    runs: dict[str, concurrent.futures.Future[list[tuple[dict, float]]]] = {}
     testees: list[WorkerTestee] = []
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
     try:
@@ -117,12 +133,12 @@ def run_matrix(
         raise
     pool.shutdown(wait=True)
 
-    def outcomes_of(runtime: str, runtime_targets: list[str], position: int) -> dict[str, dict]:
+    def outcomes_of(runtime: str, runtime_targets: list[str], position: int) -> tuple[dict[str, dict], float]:
         if runtime not in finished:
-            return {}
+            return {}, 0.0
         per_scenario = len(runtime_targets)
         chunk = finished[runtime][position * per_scenario : (position + 1) * per_scenario]
-        return dict(zip(runtime_targets, chunk, strict=True))
+        return dict(zip(runtime_targets, (outcome for outcome, _ in chunk), strict=True)), sum(spent for _, spent in chunk)
 
     cells = [Cell(python.version, node.version) for python in pythons for node in nodes]
     result = MatrixResult(cells, scenarios, broken=[r for r in results if r.scenario is None])
@@ -130,21 +146,22 @@ def run_matrix(
     for position, scenario in enumerate(scenarios):
         for cell in cells:
             cell_py = targets_of[cell.python] if py_targets else []
-            outcomes = {
-                **outcomes_of(f"py{cell.python}", cell_py, position),
-                **outcomes_of(f"node{cell.node}", js_targets, position),
-            }
+            python_outcomes, python_seconds = outcomes_of(f"py{cell.python}", cell_py, position)
+            node_outcomes, node_seconds = outcomes_of(f"node{cell.node}", js_targets, position)
+            outcomes = {**python_outcomes, **node_outcomes}
             result.verdicts[scenario.id, cell.name] = compare(
                 scenario, {target: outcomes[target] for target in targets if target in outcomes}
             )
+            result.seconds[scenario.id, cell.name] = python_seconds + node_seconds
     return result
 
 
 def to_report(result: MatrixResult, rerun: Callable[[Scenario, Cell], str]) -> dict:
     """The matrix as plain JSON: what ``--json`` writes and ``asyncparity merge`` reads.
 
-    Each cell of each scenario carries its status and, when it did not pass, the first
-    difference and the command that reruns just that cell.
+    Each cell of each scenario carries its status, the seconds its runs took and, when
+    it did not pass, each target's first difference and diff, and the command that
+    reruns just that cell.
     """
     scenarios = []
     for scenario in result.scenarios:
@@ -155,9 +172,10 @@ def to_report(result: MatrixResult, rerun: Callable[[Scenario, Cell], str]) -> d
             # holds where is what the matrix is for.
             skipped = any(item.status == "skipped" for item in verdict.targets)
             entry: dict = {"status": "skipped" if skipped and verdict.passed else verdict.status}
+            entry["time"] = round(result.seconds.get((scenario.id, cell.name), 0.0), 3)
             bad = [item for item in verdict.targets if item.status in ("mismatch", "error", "skipped")]
             if bad:
-                entry["targets"] = {item.target: {"status": item.status, "message": item.message} for item in bad}
+                entry["targets"] = {item.target: _target_entry(item) for item in bad}
                 entry["rerun"] = rerun(scenario, cell)
             cells[cell.name] = entry
         scenarios.append({"id": scenario.id, "path": scenario.path, "line": scenario.line, "cells": cells})
@@ -167,6 +185,15 @@ def to_report(result: MatrixResult, rerun: Callable[[Scenario, Cell], str]) -> d
         "scenarios": scenarios,
         "broken": [{"path": broken.path, "diagnostics": [str(d) for d in broken.diagnostics]} for broken in result.broken],
     }
+
+
+def _target_entry(item: TargetVerdict) -> dict:
+    """A target that did not pass, in the JSON report: its status and message, and the
+    diff of canonical lines when there is one (the JUnit failure body carries it)."""
+    entry = {"status": item.status, "message": item.message}
+    if item.diff:
+        entry["diff"] = "\n".join(item.diff)
+    return entry
 
 
 def merge_reports(reports: list[dict]) -> dict:

@@ -60,7 +60,9 @@ def markdown(report: dict, problems: Sequence[str] = ()) -> str:
     if failing:
         lines += ["", "### Cells that did not pass", ""]
         for scenario, name, cell in failing:
-            first_target: dict[str, Any] = next(iter(cell.get("targets", {}).values()), {})
+            # The target that failed, not one skipped beside it.
+            failed = [item for item in cell.get("targets", {}).values() if item["status"] in ("mismatch", "error")]
+            first_target: dict[str, Any] = failed[0] if failed else {}
             first = first_target.get("message", "")
             lines.append(f"- `{scenario['id']}` on {name}: {first}  \n  rerun: `{cell.get('rerun', '')}`")
     if problems:
@@ -71,27 +73,81 @@ def markdown(report: dict, problems: Sequence[str] = ()) -> str:
 
 
 def junit(report: dict) -> str:
-    """JUnit XML: a test suite per cell, a test case per scenario (classname = the cell)."""
+    """JUnit XML as Jenkins, GitLab and GitHub's reporters read it: a test suite per cell,
+    a test case per scenario (and one per file that did not load, as an error).
+
+    Valid against the JUnit XSD Jenkins reads (tests/jenkins-junit.xsd names its
+    source): every test case and suite has a ``time`` (seconds, from the JSON report);
+    a failure's body has the scenario's file and line (the XSD has no ``file`` on a test
+    case: pytest's xunit2 family dropped it for the same reason), each target's first
+    difference and diff, and the rerun command; ``skipped`` holds its reason as text
+    (the XSD gives it no attributes); the class name is the cell's name without dots,
+    which Jenkins reads as packages (``py3.11/node20`` would be a package ``py3``).
+    """
     root = ET.Element("testsuites", name="asyncparity matrix")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "time": 0.0}
     for cell in report["cells"]:
         name = cell["name"]
+        classname = name.replace(".", "_")
         cases = [(scenario, scenario["cells"][name]) for scenario in report["scenarios"]]
-        failures = sum(1 for _, c in cases if c["status"] == "mismatch")
-        errors = sum(1 for _, c in cases if c["status"] == "error")
+        counts = {
+            "tests": len(cases) + len(report["broken"]),
+            "failures": sum(1 for _, c in cases if c["status"] == "mismatch"),
+            "errors": sum(1 for _, c in cases if c["status"] == "error") + len(report["broken"]),
+            "time": sum(c.get("time", 0.0) for _, c in cases),
+        }
         skipped = sum(1 for _, c in cases if c["status"] == "skipped")
         suite = ET.SubElement(
-            root, "testsuite", name=name, tests=str(len(cases)), failures=str(failures), errors=str(errors), skipped=str(skipped)
+            root,
+            "testsuite",
+            name=name,
+            tests=str(counts["tests"]),
+            failures=str(counts["failures"]),
+            errors=str(counts["errors"]),
+            skipped=str(skipped),
+            time=_seconds(counts["time"]),
         )
+        for key in totals:
+            totals[key] += counts[key]
         for scenario, result in cases:
             case = ET.SubElement(
-                suite, "testcase", classname=name, name=scenario["id"], file=scenario["path"], line=str(scenario["line"])
+                suite, "testcase", name=scenario["id"], classname=classname, time=_seconds(result.get("time", 0.0))
             )
-            messages = "\n".join(f"{target}: {item['message']}" for target, item in result.get("targets", {}).items())
+            targets = result.get("targets", {})
             if result["status"] in ("mismatch", "error"):
-                tag = "failure" if result["status"] == "mismatch" else "error"
-                element = ET.SubElement(case, tag, message=messages.splitlines()[0] if messages else result["status"])
-                element.text = f"{messages}\nrerun: {result.get('rerun', '')}"
+                failing = {target: item for target, item in targets.items() if item["status"] in ("mismatch", "error")}
+                first = next(iter(failing.items()), None)
+                element = ET.SubElement(
+                    case,
+                    "failure" if result["status"] == "mismatch" else "error",
+                    message=f"{first[0]}: {first[1]['message']}" if first else result["status"],
+                )
+                element.text = _failure_body(scenario, name, failing, result.get("rerun", ""))
             elif result["status"] == "skipped":
-                ET.SubElement(case, "skipped", message=messages.splitlines()[0] if messages else "skipped")
+                reasons = [f"{target}: {item['message']}" for target, item in targets.items() if item["status"] == "skipped"]
+                ET.SubElement(case, "skipped").text = "\n".join(reasons) or "skipped"
+        for broken in report["broken"]:
+            case = ET.SubElement(suite, "testcase", name=broken["path"], classname=classname, time=_seconds(0.0))
+            first_diagnostic = broken["diagnostics"][0] if broken["diagnostics"] else f"{broken['path']} did not load"
+            ET.SubElement(case, "error", message=first_diagnostic).text = "\n".join(broken["diagnostics"]) + "\n"
+    for key in ("tests", "failures", "errors"):
+        root.set(key, str(totals[key]))
+    root.set("time", _seconds(totals["time"]))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _seconds(value: float) -> str:
+    # Three decimals at most: the pattern of Surefire's schema (junit-10.xsd) for a time.
+    return f"{value:.3f}"
+
+
+def _failure_body(scenario: dict, cell: str, failing: dict, rerun: str) -> str:
+    """Where the scenario is, each failing target's first difference and its diff, and
+    the command that reruns the cell."""
+    lines = [f"{scenario['path']}:{scenario['line']}: {scenario['id']} on {cell}"]
+    for target, item in failing.items():
+        lines.append(f"{target}: {item['message']}")
+        lines += [f"    {line}" for line in item.get("diff", "").splitlines()]
+    lines.append(f"rerun: {rerun}")
+    return "\n".join(lines) + "\n"

@@ -5,8 +5,11 @@ Registered through the ``pytest11`` entry point, so ``pytest spec/`` and
 when it looks like a scenario (:func:`asyncparity.load.is_scenario_text`), so other YAML
 in a project is left alone. Each scenario gives one item per target; a failing item
 points into the YAML (its location is the scenario's ``id`` line) and its report is the
-same diff ``asyncparity run`` prints. A file that does not load gives one failing item
-whose report lists every diagnostic with file:line:col.
+same diff ``asyncparity run`` prints, with the first difference as the line pytest's
+one-line views show (``-ra``'s short summary, ``--tb=line``). A file that does not load
+gives one failing item whose report lists every diagnostic with file:line:col. An
+item's node id, ``file::id[target]``, is the one pytest records for it, so ``--lf``,
+``--ff`` and ``--sw`` find it again, as ``-k`` and ``-x`` do.
 
 The virtual loop is driven from these plain synchronous items, never from
 pytest-asyncio's event loop (each run makes and closes its own loop). Model: pytest's
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocation, ReprTraceback, TerminalRepr
 
 from .compare import PASSING, Verdict, compare
 from .diagnostics import Diagnostic
@@ -129,15 +133,37 @@ class ScenarioFile(pytest.File):
             return
         runner = self.config.stash[_RUNNER_KEY]
         for target in runner.targets:
-            yield ScenarioItem.from_parent(self, name=f"{result.scenario.id}[{target}]", scenario=result.scenario, target=target)
+            name = f"{result.scenario.id}[{target}]"
+            # The node id is given as text, as pytest writes it in its cache: pytest 9.2
+            # parses ids into path, names and `[params]` (_pytest/nodeid.py), and --lf,
+            # --ff and --sw find an item by that parsed id, which an item named
+            # `id[target]` only has when its id is parsed from text like a parametrized
+            # test's. Earlier pytest compares the text itself, which is the same.
+            yield ScenarioItem.from_parent(
+                self, name=name, nodeid=f"{self.nodeid}::{name}", scenario=result.scenario, target=target
+            )
 
 
 class ScenarioFailure(Exception):
-    """Raised by an item whose target did not do what the scenario says."""
+    """Raised by an item whose target did not do what the scenario says: the whole
+    report, and its first line of difference for the one-line summaries."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, first: str) -> None:
         super().__init__(text)
         self.text = text
+        self.first = first
+
+
+def _failure_repr(failure: ScenarioFailure, path: Path, line: int) -> ReprExceptionInfo:
+    """The failure as pytest's own exception report, so that each of pytest's views finds
+    its part: the full text under FAILURES, and the first difference where pytest reads
+    the crash line (the short summary of ``-ra``, ``--tb=line``, ``--junitxml``'s
+    message). Built from pytest's report classes, which pytest-xdist carries between
+    processes; a report of another shape would reach the main process as its text alone.
+    """
+    lines = [f"{text}\n" for text in failure.text.splitlines()]
+    traceback = ReprTraceback(reprentries=[ReprEntryNative(lines)], extraline=None, style="native")
+    return ReprExceptionInfo(reprtraceback=traceback, reprcrash=ReprFileLocation(str(path), line, failure.first))
 
 
 class ScenarioItem(pytest.Item):
@@ -156,12 +182,15 @@ class ScenarioItem(pytest.Item):
         if mine.status not in PASSING:
             details = failure_details(Verdict(verdict.path, verdict.scenario_id, verdict.line, mine.status, [mine]))
             header = f"{self.scenario.path}:{self.scenario.line}: {self.scenario.id}: {self.scenario.summary}"
-            raise ScenarioFailure("\n".join([header, *details[1:]]))
+            # The one-line views show the item's id beside this line, which names the
+            # target: the line starts at what differs (the full report says against what).
+            first = mine.message.removeprefix(f"{self.target} disagrees with {mine.against}: ").removeprefix(f"{self.target} ")
+            raise ScenarioFailure("\n".join([header, *details[1:]]), first)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ScenarioFailure):
-            return excinfo.value.text
-        return str(super().repr_failure(excinfo))
+            return _failure_repr(excinfo.value, self.path, self.scenario.line)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.scenario.line - 1, f"scenario {self.name}"
@@ -175,12 +204,13 @@ class LoadErrorItem(pytest.Item):
         self.diagnostics = diagnostics
 
     def runtest(self) -> None:
-        raise ScenarioFailure("\n".join(str(diagnostic) for diagnostic in self.diagnostics))
+        first = self.diagnostics[0]
+        raise ScenarioFailure("\n".join(str(diagnostic) for diagnostic in self.diagnostics), first.message)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str | TerminalRepr:
         if isinstance(excinfo.value, ScenarioFailure):
-            return excinfo.value.text
-        return str(super().repr_failure(excinfo))
+            return _failure_repr(excinfo.value, self.path, self.diagnostics[0].line)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         first = self.diagnostics[0]

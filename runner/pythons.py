@@ -1,8 +1,10 @@
 """Pythons: find the CPython a subprocess Python testee runs on (``--python``).
 
 ``--python PATH`` names an interpreter; ``--python 3.12`` looks for ``python3.12`` on
-PATH, then in pyenv's versions folder (``$PYENV_ROOT``, default ``~/.pyenv``). The
-Python target needs CPython 3.10 or later; anything else is a usage error in one line.
+PATH, then in pyenv's versions folder (``$PYENV_ROOT``, default ``~/.pyenv``).
+``--python 3.12.1`` looks in the same places and takes only that exact version, as the
+matrix reports name a cell's CPython in the rerun commands they print. The Python
+target needs CPython 3.10 or later; anything else is a usage error in one line.
 """
 
 from __future__ import annotations
@@ -33,16 +35,19 @@ class PythonBinary:
 def _candidates(requested: str, environ: dict[str, str]) -> list[str]:
     if os.sep in requested or requested.startswith("."):
         return [requested]
-    if not re.fullmatch(r"\d+\.\d+", requested):
+    version = re.fullmatch(r"(\d+\.\d+)(\.\d+)?", requested)
+    if not version:
         named = shutil.which(requested, path=environ.get("PATH"))
         return [named] if named else []
+    minor = version.group(1)
     found: list[str] = []
-    on_path = shutil.which(f"python{requested}", path=environ.get("PATH"))
+    on_path = shutil.which(f"python{minor}", path=environ.get("PATH"))
     if on_path:
         found.append(on_path)
     root = Path(environ.get("PYENV_ROOT") or Path(environ.get("HOME", "~")).expanduser() / ".pyenv")
-    for folder in sorted((root / "versions").glob(f"{requested}.*"), reverse=True):
-        binary = folder / "bin" / f"python{requested}"
+    folders = [root / "versions" / requested] if version.group(2) else (root / "versions").glob(f"{minor}.*")
+    for folder in sorted(folders, reverse=True):
+        binary = folder / "bin" / f"python{minor}"
         if binary.exists():
             found.append(str(binary))
     return found
@@ -56,6 +61,7 @@ def find_python(requested: str, environ: dict[str, str] | None = None) -> Python
     if not candidates:
         raise PythonNotFound(f"asyncparity: no CPython found for --python {requested} (looked on PATH and in pyenv): {fix}")
     problems = []
+    other_versions = []
     for path in candidates:  # a pyenv shim for a version not selected answers nothing: try the next
         try:
             completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
@@ -67,9 +73,19 @@ def find_python(requested: str, environ: dict[str, str] | None = None) -> Python
             problems.append(f"{path} is not a working CPython")
             continue
         version = ".".join(match.groups())
+        if re.fullmatch(r"\d+\.\d+\.\d+", requested) and version != requested:
+            other_versions.append(f"{path} is CPython {version}")
+            continue
         if (int(match.group(1)), int(match.group(2))) < MINIMUM:
             raise PythonNotFound(
                 f"asyncparity: {path} (--python {requested}) is Python {version}; the Python target needs 3.10 or later"
             )
         return PythonBinary(path, version)
-    raise PythonNotFound(f"asyncparity: no working CPython for --python {requested}: {'; '.join(problems)}: {fix}")
+    if other_versions and not problems:
+        raise PythonNotFound(
+            f"asyncparity: no CPython found for --python {requested} (looked on PATH and in pyenv: "
+            f"{'; '.join(other_versions)}): {fix}"
+        )
+    raise PythonNotFound(
+        f"asyncparity: no working CPython for --python {requested}: {'; '.join(problems + other_versions)}: {fix}"
+    )

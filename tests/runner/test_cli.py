@@ -429,6 +429,108 @@ def test_matrix_checks_known_outcomes_both_ways(tmp_path: Path, capsys: pytest.C
     assert "stale: seed-download-fallback on py" in out
 
 
+def test_the_rerun_command_the_matrix_reports_print_runs_as_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 11: the reports printed `--python 3.12.1`, which answered "no CPython found".
+    # Here the CPython is found as an activated virtual environment gives it: on PATH.
+    import shlex
+    import xml.etree.ElementTree as ET
+
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spec").mkdir()
+    (tmp_path / "spec" / "wrong one.yaml").write_text(SEED.read_text().replace("    60 log", "    61 log"))
+    (tmp_path / "spec" / "known-outcomes.yaml").write_text("")
+    run(capsys, "matrix", "spec", "--python", sys.executable, "--node", find_node().path, "--targets", "python,js-async",
+        "--markdown", "m.md", "--junit", "m.xml")  # fmt: skip
+    markdown = re.search(r"rerun: `(.*)`", (tmp_path / "m.md").read_text()).group(1)
+    failure = ET.parse(tmp_path / "m.xml").getroot().find("testsuite/testcase/failure").text
+    junit = re.search(r"^rerun: (.*)$", failure, re.MULTILINE).group(1)
+    version = ".".join(map(str, sys.version_info[:3]))
+
+    code, out, err = run(capsys, *shlex.split(markdown)[1:])
+
+    assert markdown == junit
+    assert markdown == (
+        "asyncparity run 'spec/wrong one.yaml' -k seed-download-fallback --targets python,js-async "
+        f"--python {version} --node {find_node().version}"
+    )
+    assert (code, err) == (1, "")
+    assert out.startswith("FAIL  seed-download-fallback  python mismatch, js-async mismatch\n")
+
+
+def shard_report(cells: dict[str, str], broken: tuple[str, ...] = ()) -> dict:
+    """A matrix shard's JSON report: scenario id -> its status on one cell."""
+    cell = "py3.11/node20"
+    return {
+        "matrix": 1,
+        "cells": [{"name": cell, "python": "3.11.7", "node": "20.20.2"}],
+        "scenarios": [
+            {"id": scenario, "path": f"{scenario}.yaml", "line": 2, "cells": {cell: {"status": status}}}
+            for scenario, status in cells.items()
+        ],
+        "broken": [{"path": "x.yaml", "diagnostics": list(broken)}] if broken else [],
+    }
+
+
+def test_merge_fails_on_a_mismatch_or_an_error_without_known_outcomes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second, passing = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "3.json"
+    first.write_text(json.dumps(shard_report({"good": "agree", "bad": "mismatch"})))
+    second.write_text(json.dumps(shard_report({"odd": "error", "old": "skipped"})))
+    passing.write_text(json.dumps(shard_report({"kept": "diverge", "later": "skipped"})))
+
+    code, out, err = run(capsys, "merge", str(first), str(second))
+
+    assert (code, err) == (1, "")
+    assert out.splitlines()[-3:] == [
+        "bad on py3.11/node20 is mismatch",
+        "odd on py3.11/node20 is error",
+        "2 cell(s) mismatch or error; with --known FILE, the known outcomes decide which may",
+    ]
+    assert run(capsys, "merge", str(passing))[0] == 0
+
+
+def test_merge_with_known_outcomes_fails_on_what_they_do_not_list_and_updates_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    monkeypatch.chdir(tmp_path)
+    Path("1.json").write_text(json.dumps(shard_report({"good": "agree", "bad": "mismatch"})))
+    Path("2.json").write_text(json.dumps(shard_report({"odd": "error"})))
+    Path("known.yaml").write_text("- scenario: bad\n  status: mismatch\n")
+
+    code, out, _ = run(capsys, "merge", "1.json", "2.json", "--known", "known.yaml")
+
+    assert code == 1
+    assert out.splitlines()[-3:] == [
+        "new: odd on py3.11/node20 is error, and no known outcome lists it",
+        "1 cell(s) differ from known.yaml; if the new outcomes are right, update it with:",
+        "  asyncparity merge 1.json 2.json --known known.yaml --update-known",
+    ]
+    assert run(capsys, *shlex.split(out.splitlines()[-1])[1:])[0] == 0  # the command as printed
+    assert "- scenario: odd\n  status: error\n" in Path("known.yaml").read_text()
+    assert run(capsys, "merge", "1.json", "2.json", "--known", "known.yaml")[0] == 0
+    assert run(capsys, "merge", "1.json", "--update-known") == (
+        2,
+        "",
+        "asyncparity: --update-known needs --known FILE: the known-outcomes file to rewrite\n",
+    )
+
+
+def test_merge_of_a_shard_with_a_file_that_did_not_load_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shard = tmp_path / "1.json"
+    shard.write_text(json.dumps(shard_report({"good": "agree"}, broken=("x.yaml:3:1: unknown key 'mian'",))))
+
+    code, out, _ = run(capsys, "merge", str(shard))
+
+    assert code == 2
+    assert out.splitlines()[-1] == "x.yaml:3:1: unknown key 'mian'"
+
+
 def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])

@@ -52,7 +52,49 @@ def test_shards_split_stably_and_merge_into_the_unsharded_report(report: dict) -
     merged = merge_reports(reports)
 
     ordered = sorted(report["scenarios"], key=lambda s: (s["path"], s["id"]))
-    assert merged == {**report, "scenarios": ordered}
+    assert untimed(merged) == untimed({**report, "scenarios": ordered})  # each run takes its own time
+
+
+def untimed(report: dict) -> dict:
+    """The report without the seconds each cell took."""
+    scenarios = [
+        {**s, "cells": {name: {k: v for k, v in cell.items() if k != "time"} for name, cell in s["cells"].items()}}
+        for s in report["scenarios"]
+    ]
+    return {**report, "scenarios": scenarios}
+
+
+def test_each_cell_has_the_seconds_its_runs_took_and_a_mismatch_its_diff(tmp_path: Path) -> None:
+    changed = tmp_path / "seed.yaml"
+    changed.write_text((ROOT / "spec" / "seed" / "download-fallback.yaml").read_text().replace("    60 log", "    61 log"))
+    result = run_matrix(load_paths([changed]), [find_python(sys.executable)], [find_node()], ("python", "js-async"), timeout=30)
+
+    cell = to_report(result, rerun)["scenarios"][0]["cells"][result.cells[0].name]
+
+    assert cell["status"] == "mismatch"
+    assert isinstance(cell["time"], float) and cell["time"] > 0
+    assert cell["targets"]["js-async"]["diff"].splitlines()[-3:] == [
+        '-61 log "got processed"',
+        '+60 log "got processed"',
+        ' 60 return "processed"',
+    ]
+
+
+def test_shards_are_balanced_by_count_and_split_by_id_whatever_the_file_order() -> None:
+    results = load_paths(PATHS)[:13]  # issue 11: 13 scenarios were split 1/3/9
+
+    def ids(part: list) -> list[str]:
+        return sorted(result.scenario.id for result in part)
+
+    parts = [shard(results, index, 3) for index in (1, 2, 3)]
+
+    assert [len(part) for part in parts] == [5, 4, 4]
+    assert sorted(i for part in parts for i in ids(part)) == ids(results)
+    assert [ids(shard(results[::-1], index, 3)) for index in (1, 2, 3)] == [ids(part) for part in parts]
+    assert [part == [result for result in results if result in part] for part in parts] == [True] * 3  # input order kept
+    for count in (2, 4, 13, 14):
+        sizes = [len(shard(results, index, count)) for index in range(1, count + 1)]
+        assert (sum(sizes), max(sizes) - min(sizes)) == (13, 1 if 13 % count else 0)
 
 
 def test_merge_refuses_reports_of_different_runtimes(report: dict) -> None:

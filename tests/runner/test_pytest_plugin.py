@@ -6,6 +6,7 @@ with the plugin loaded through its pytest11 entry point as a user would have it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,129 @@ def test_failure_points_into_the_yaml_and_shows_the_diff(pytester: pytest.Pytest
 def test_a_file_that_does_not_load_fails_with_its_diagnostics(pytester: pytest.Pytester) -> None:
     project(pytester, **{"spec/bad.yaml": "id: bad\nsummary: s\nmain:\n  - tyr: []\n"})
 
-    result = pytester.runpytest_subprocess("spec", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("spec", "-ra", "-p", "no:cacheprovider")
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["spec/bad.yaml:4:5: unknown step 'tyr'; did you mean 'try'?"])
+    assert "FAILED spec/bad.yaml::bad.yaml - unknown step 'tyr'; did you mean 'try'?" in result.stdout.lines
     assert "Traceback" not in result.stdout.str()
+
+
+BROKEN = SEED.replace("id: seed-download-fallback", "id: seed-broken").replace("    60 log", "    61 log")
+TWO_TARGETS = ("--asyncparity-targets", "python,js-async")
+
+
+def lastfailed(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / ".pytest_cache" / "v" / "cache" / "lastfailed").read_text())
+
+
+def test_lf_reruns_only_the_failed_scenario_items(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/broken.yaml": BROKEN, "spec/seed.yaml": SEED})
+    first = pytester.runpytest_subprocess("spec", *TWO_TARGETS)
+    first.assert_outcomes(failed=2, passed=2)
+
+    rerun = pytester.runpytest_subprocess("spec", "--lf", *TWO_TARGETS)
+
+    # The keys pytest writes are the items' node ids, and --lf finds the items by them.
+    assert set(lastfailed(pytester)) == {"spec/broken.yaml::seed-broken[python]", "spec/broken.yaml::seed-broken[js-async]"}
+    rerun.assert_outcomes(failed=2)
+    rerun.stdout.fnmatch_lines(["run-last-failure: rerun previous 2 failures (skipped 1 file)"])
+
+
+def test_lf_narrows_to_the_failed_target_within_a_file(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/seed.yaml": SEED})
+    pytester.runpytest_subprocess("spec", *TWO_TARGETS).assert_outcomes(passed=2)
+    cache = pytester.path / ".pytest_cache" / "v" / "cache" / "lastfailed"
+    cache.write_text(json.dumps({"spec/seed.yaml::seed-download-fallback[js-async]": True}))
+
+    rerun = pytester.runpytest_subprocess("spec", "--lf", "-v", *TWO_TARGETS)
+
+    rerun.assert_outcomes(passed=1)
+    rerun.stdout.fnmatch_lines(
+        [
+            "collecting ... collected 1 item",  # the file's other item is left out as it is collected
+            "run-last-failure: rerun previous 1 failure",
+            "spec/seed.yaml::seed-download-fallback[[]js-async[]] PASSED*",
+        ]
+    )
+
+
+def test_ff_runs_the_failed_scenario_items_first(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/a-seed.yaml": SEED, "spec/b-broken.yaml": BROKEN})
+    pytester.runpytest_subprocess("spec", *TWO_TARGETS).assert_outcomes(failed=2, passed=2)
+
+    again = pytester.runpytest_subprocess("spec", "--ff", "-v", *TWO_TARGETS)
+
+    again.assert_outcomes(failed=2, passed=2)
+    again.stdout.fnmatch_lines(
+        [
+            "run-last-failure: rerun previous 2 failures first",
+            "spec/b-broken.yaml::seed-broken[[]python[]] FAILED*",
+            "spec/b-broken.yaml::seed-broken[[]js-async[]] FAILED*",
+            "spec/a-seed.yaml::seed-download-fallback[[]python[]] PASSED*",
+        ]
+    )
+
+
+def test_exitfirst_stops_at_the_first_failed_scenario_item(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/a-seed.yaml": SEED, "spec/b-broken.yaml": BROKEN})
+
+    result = pytester.runpytest_subprocess("spec", "-x", "-p", "no:cacheprovider", *TWO_TARGETS)
+
+    result.assert_outcomes(failed=1, passed=2)
+    result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+
+
+def test_stepwise_resumes_at_the_failed_scenario_item(pytester: pytest.Pytester) -> None:
+    project(
+        pytester,
+        **{"spec/a-seed.yaml": SEED, "spec/b-broken.yaml": BROKEN, "spec/c-seed.yaml": SEED.replace("id: seed-", "id: c-")},
+    )
+    pytester.runpytest_subprocess("spec", "--sw", *TWO_TARGETS).assert_outcomes(failed=1, passed=2)
+    project(pytester, **{"spec/b-broken.yaml": BROKEN.replace("    61 log", "    60 log")})  # the fix
+
+    again = pytester.runpytest_subprocess("spec", "--sw", "-v", *TWO_TARGETS)
+
+    again.stdout.fnmatch_lines(["stepwise: skipping 2 already passed items*"])
+    again.assert_outcomes(passed=4, deselected=2)
+
+
+def test_keyword_expressions_select_by_scenario_and_target(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/seed.yaml": SEED, "spec/eager.yaml": EAGER})
+
+    result = pytester.runpytest_subprocess("spec", "-v", "-p", "no:cacheprovider", "-k", "fallback and not js")
+
+    result.assert_outcomes(passed=1, deselected=5)
+    result.stdout.fnmatch_lines(["spec/seed.yaml::seed-download-fallback[[]python[]] PASSED*"])
+
+
+@pytest.mark.parametrize("processes", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_the_short_summary_shows_the_first_difference(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, processes: list[str]
+) -> None:
+    # On CI (pytest reads $CI) the short summary line is not cut to the terminal's width.
+    # Under pytest-xdist the report crosses from a worker process and must keep its line.
+    monkeypatch.setenv("CI", "true")
+    project(pytester, **{"spec/broken.yaml": BROKEN})
+
+    result = pytester.runpytest_subprocess(
+        "spec", "-ra", "-p", "no:cacheprovider", "--asyncparity-targets", "js-async", *processes
+    )
+
+    result.assert_outcomes(failed=1)
+    assert (
+        "FAILED spec/broken.yaml::seed-broken[js-async] - trace: first difference at event 7: "
+        'expected `61 log "got processed"`, got `60 log "got processed"`'
+    ) in result.stdout.lines
+
+
+def test_line_tracebacks_point_at_the_scenario_with_its_first_difference(pytester: pytest.Pytester) -> None:
+    project(pytester, **{"spec/broken.yaml": BROKEN})
+
+    result = pytester.runpytest_subprocess("spec", "--tb=line", "-p", "no:cacheprovider", "--asyncparity-targets", "js-async")
+
+    result.assert_outcomes(failed=1)
+    assert (
+        f"{pytester.path / 'spec' / 'broken.yaml'}:2: trace: first difference at event 7: "
+        'expected `61 log "got processed"`, got `60 log "got processed"`'
+    ) in result.stdout.lines

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.pythons import PythonNotFound, find_python
+from asyncparity.pythons import PythonBinary, PythonNotFound, find_python
 
 
 def test_a_path_is_taken_as_it_is() -> None:
@@ -58,3 +58,28 @@ def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:
         "install it (pyenv install, or your package manager) or give its path"
     )
     assert str(too_old.value) == f"asyncparity: {old} (--python {old}) is Python 3.9.18; the Python target needs 3.10 or later"
+
+
+def fake_python(path: Path, version: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\necho 'Python {version}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_an_exact_version_takes_that_version_only(tmp_path: Path) -> None:
+    # The matrix reports' rerun commands name a cell's CPython as X.Y.Z (issue 11: they
+    # answered "no CPython found" although pyenv had the version).
+    on_path = fake_python(tmp_path / "bin" / "python3.99", "3.99.4")
+    fake_python(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "3.99.2")
+    wanted = fake_python(tmp_path / "versions" / "3.99.1" / "bin" / "python3.99", "3.99.1")
+    environ = {"PATH": str(on_path.parent), "PYENV_ROOT": str(tmp_path)}
+
+    assert find_python("3.99.1", environ=environ) == PythonBinary(str(wanted), "3.99.1")
+    assert find_python("3.99.4", environ=environ) == PythonBinary(str(on_path), "3.99.4")
+    with pytest.raises(PythonNotFound) as missing:
+        find_python("3.99.3", environ=environ)
+    assert str(missing.value) == (
+        f"asyncparity: no CPython found for --python 3.99.3 (looked on PATH and in pyenv: {on_path} is CPython 3.99.4): "
+        "install it (pyenv install, or your package manager) or give its path"
+    )
