@@ -1,0 +1,178 @@
+"""The HTML report of runner/html_report.py in a real browser: Debian's ``chromium``,
+headless, driven by the Python ``playwright`` package through its executable path (the
+browser ``playwright install`` downloads cannot be fetched everywhere; .ci/run installs
+chromium). One browser launch for all the checks, which run in one test for that reason.
+
+The report is made by ``asyncparity run --html`` over a passing, a declared-divergent and
+a failing scenario (tests/html_demo.py). The test saves a screenshot as an artefact,
+build/html-report/report.png; with ``ASYNCPARITY_REPORT_PNG=docs/report.png`` it also
+writes the README's picture there:
+
+    ASYNCPARITY_REPORT_PNG=docs/report.png .venv/bin/pytest -n 0 tests/runner/test_html_report_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from asyncparity.cli import main
+from helpers import ROOT
+from html_demo import demo_scenarios
+
+ARTEFACT = ROOT / "build" / "html-report" / "report.png"
+FAILING = "#s-2-eager-start-undeclared"
+DECLARED = "#s-1-eager-start"
+
+
+def _browser_parts():  # -> the playwright module, and chromium's path; or a skip with the reason
+    try:
+        from playwright import sync_api
+    except ImportError:
+        pytest.skip("the browser test needs the Python playwright package (pip install -e '.[test]')")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("the browser test needs chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+    return sync_api, chromium
+
+
+def test_the_report_in_a_browser(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    sync_api, chromium = _browser_parts()
+    picture = os.environ.get("ASYNCPARITY_REPORT_PNG")
+    picture_path = Path(picture).resolve() if picture else None  # before the chdir below
+    (tmp_path / "spec").mkdir()
+    demo_scenarios(tmp_path / "spec")
+    monkeypatch.chdir(tmp_path)  # the page names the files as a run from a project would: spec/...
+    report = tmp_path / "report.html"
+    assert (
+        main(
+            [
+                "run",
+                "spec/download-fallback.yaml",
+                "spec/eager-start.yaml",
+                "spec/eager-start-undeclared.yaml",
+                "--html",
+                str(report),
+            ]
+        )
+        == 1
+    )
+    capsys.readouterr()
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.goto(report.as_uri())
+            _timelines(page)
+            _filters(page)
+            _keyboard(page)
+            _program_lines(page)
+            _screenshots(page, picture_path)
+        finally:
+            browser.close()
+    assert set(requests) == {report.as_uri()}, "the page loads nothing but itself"
+    assert errors == []
+
+
+def _timelines(page) -> None:
+    # A swimlane per target in each scenario, each with its events.
+    for section, python in (
+        ("#s-0-seed-download-fallback", "✓ agree"),
+        (DECLARED, "◇ diverge\nfirst difference (declared): event 1"),
+        (FAILING, "✗ mismatch\nfirst difference: event 1"),
+    ):
+        assert page.locator(f"{section} .lane-name").all_inner_texts() == [
+            f"python\n{python}",
+            "js-promise\n✓ agree",
+            "js-async\n✓ agree",
+        ]
+        assert page.locator(f"{section} .lane-events").count() == 3
+    # The failing scenario: python's first event is the first difference, drawn apart
+    # from the others and said in words; the other lanes have no marked event.
+    first = page.locator(f"{FAILING} .ev.first")
+    assert first.count() == 1
+    assert first.inner_text() == "≠ ✎ log"
+    assert first.evaluate("mark => mark.closest('.lane-events').dataset.target") == "python"
+    assert first.evaluate("mark => getComputedStyle(mark).borderTopWidth") == "3px"
+    assert page.locator(f"{FAILING} .ev.differs").count() == 1
+    # The declared one: python's divergence is marked as declared, not as a failure.
+    assert page.locator(f"{DECLARED} .ev.declared-diff.first").inner_text() == "≠ ✎ log"
+    assert page.locator(f"{DECLARED} aside.declared").inner_text().startswith("◇ declared divergence of python (cause: language")
+    # Events at one instant stack in their order: python's log above its start at 0 ms.
+    boxes = [page.locator(f"{FAILING} .lane-events[data-target=python] .ev").nth(i).bounding_box() for i in (0, 1)]
+    assert boxes[0] is not None and boxes[1] is not None
+    assert boxes[0]["x"] == boxes[1]["x"] and boxes[0]["y"] < boxes[1]["y"]
+
+
+def _filters(page) -> None:
+    rows = page.locator("table.summary tbody tr")
+    assert rows.count() == 3
+    page.get_by_role("button", name="only failures").click()
+    assert [rows.nth(i).is_visible() for i in range(3)] == [False, False, True]
+    assert page.locator("#s-0-seed-download-fallback").is_hidden()
+    assert page.locator("#shown").inner_text() == "1 of 3 shown"
+    page.get_by_role("button", name="show all").click()
+    assert [rows.nth(i).is_visible() for i in range(3)] == [True, True, True]
+    page.get_by_role("button", name="✓ agree (1)").click()
+    assert [rows.nth(i).is_visible() for i in range(3)] == [False, True, True]
+    assert page.get_by_role("button", name="✓ agree (1)").get_attribute("aria-pressed") == "false"
+    page.get_by_role("button", name="show all").click()
+    page.locator("#tag-filter").select_option("seed")
+    assert [rows.nth(i).is_visible() for i in range(3)] == [True, False, False]
+    page.get_by_role("button", name="show all").click()
+
+
+def _keyboard(page) -> None:
+    # Tab reaches the events; the focused one shows its text; the arrows move along the lane.
+    page.locator("body").focus()
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('ev')"):
+            break
+    else:
+        pytest.fail("80 presses of Tab did not reach an event")
+    tip = page.locator(".ev:focus .tip")
+    assert tip.is_visible()
+    assert tip.inner_text().startswith('event 1: 0 start download_data("https://example.com/data")')
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.index") == "1"
+    assert page.locator(".ev:focus .tip").inner_text().startswith('event 2: 30 fail download_data IOError("connection reset")')
+
+
+def _program_lines(page) -> None:
+    # From the first difference to the python line that names log.
+    mark = page.locator(f"{FAILING} .ev.first")
+    mark.focus()
+    link = mark.locator(".tip a").first
+    assert (
+        mark.locator(".tip")
+        .inner_text()
+        .endswith("program lines that name log: python line 26; js-promise line 16; js-async line 16")
+    )
+    link.click()
+    line = page.locator(f"{FAILING} .ln.lit")
+    assert line.count() == 1 and line.is_visible()
+    assert line.inner_text().endswith('log("started")')
+    assert page.evaluate("location.hash") == "#s-2-eager-start-undeclared-python-L26"
+
+
+def _screenshots(page, picture: Path | None) -> None:
+    ARTEFACT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACT), full_page=True)
+    if picture is not None:
+        # The README's picture: the summary and the failing scenario's timelines.
+        page.goto(page.url.split("#")[0])
+        page.get_by_role("button", name="only failures").click()
+        bottom = page.locator(f"{FAILING} .lanes").bounding_box()
+        assert bottom is not None
+        page.screenshot(
+            path=str(picture), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": bottom["y"] + bottom["height"] - 40}
+        )
