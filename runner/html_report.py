@@ -179,7 +179,8 @@ a{color:var(--focus)}
 table.summary{border-collapse:collapse;width:100%}
 table.summary th,table.summary td{border-bottom:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 .st-agree{color:var(--ok)}.st-diverge{color:var(--div)}.st-mismatch,.st-error{color:var(--bad)}.st-skipped{color:var(--muted)}
-.scenario{border:1px solid var(--line);border-radius:6px;padding:.7rem 1rem;margin:1rem 0}
+/* Sections off screen are laid out only when scrolled to: a page of 150 opens at once. */
+.scenario{border:1px solid var(--line);border-radius:6px;padding:.7rem 1rem;margin:1rem 0;content-visibility:auto;contain-intrinsic-size:auto 40rem}
 .scenario>header p{margin:.2rem 0}
 .declared{background:var(--divbg);border-left:4px solid var(--div);padding:.4rem .7rem;margin:.5rem 0}
 .message{margin:.3rem 0}
@@ -194,15 +195,17 @@ table.summary th,table.summary td{border-bottom:1px solid var(--line);padding:.2
 .ev.first{border:3px solid var(--bad);font-weight:700}
 .ev.declared-diff{border:2px dashed var(--div);background:var(--divbg)}
 .ev.declared-diff.first{border:3px solid var(--div)}
-.ev .tip{display:none;position:absolute;z-index:5;left:0;top:100%;background:#fff;color:var(--fg);border:1px solid var(--fg);border-radius:4px;padding:.3rem .5rem;white-space:pre-wrap;min-width:18rem;max-width:34rem;box-shadow:0 2px 6px rgba(0,0,0,.25);font-weight:400}
-.ev:hover .tip,.ev:focus .tip,.ev:focus-within .tip{display:block}
+.ev .tip{position:absolute;z-index:5;left:0;top:100%;background:#fff;color:var(--fg);border:1px solid var(--fg);border-radius:4px;padding:.3rem .5rem;white-space:pre-wrap;min-width:18rem;max-width:34rem;box-shadow:0 2px 6px rgba(0,0,0,.25);font-weight:400}
+/* Hidden from sight, not from screen readers, until hovered or focused. */
+.ev:not(:hover):not(:focus-within) .tip{clip-path:inset(50%);width:1px;height:1px;min-width:0;overflow:hidden;padding:0;border:0;white-space:nowrap}
 .lane-note{font-size:12px;color:var(--muted)}
 .programs{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:.6rem}
 .program h3{margin:.2rem 0}
 .program pre{margin:0;overflow-x:auto;border:1px solid var(--line);padding:.3rem 0;background:#fafafa;max-height:32rem}
+.program pre{counter-reset:ln}
 .program .ln{display:block;padding-right:.5rem}
+.program .ln::before{counter-increment:ln;content:counter(ln);display:inline-block;width:3.2em;text-align:right;padding-right:.6em;color:var(--muted)}
 .program .ln:target,.program .ln.lit{background:#fff3b0;outline:1px solid #b08d00}
-.program .no{display:inline-block;width:3.2em;text-align:right;padding-right:.6em;color:var(--muted);user-select:none}
 table.grid-matrix{border-collapse:collapse}
 table.grid-matrix th,table.grid-matrix td{border:1px solid var(--line);padding:.15rem .45rem;text-align:center}
 table.grid-matrix th[scope=row]{text-align:left;font-weight:400}
@@ -246,9 +249,9 @@ SCRIPT = """
     else if(event.key==='End'){lane[lane.length-1].focus();event.preventDefault();}
   });
   document.addEventListener('click',function(event){
-    var link=event.target.closest&&event.target.closest('a[data-lines]');if(!link){return;}
+    var link=event.target.closest&&event.target.closest('.tip[data-lines] a');if(!link){return;}
     [].slice.call(document.querySelectorAll('.ln.lit')).forEach(function(l){l.classList.remove('lit');});
-    link.dataset.lines.split(' ').forEach(function(id){var l=document.getElementById(id);
+    link.closest('.tip').dataset.lines.split(' ').forEach(function(id){var l=document.getElementById(id);
       if(l){l.classList.add('lit');var d=l.closest('details');if(d){d.open=true;}}});
   });
   apply();
@@ -300,6 +303,12 @@ def _filters(statuses: dict[str, int], tags: Sequence[str]) -> list[str]:
     parts.append('<span id="shown" aria-live="polite"></span>')
     parts.append("</div>")
     return parts
+
+
+def _line_id(section: str, target: str, number: int) -> str:
+    """``p3-python-26``: line 26 of the python program of the fourth scenario (short: a
+    page holds thousands)."""
+    return f"p{section.split('-')[1]}-{target}-{number}"
 
 
 def _anchor(*parts: str) -> str:
@@ -476,26 +485,24 @@ def _event_mark(
     if first:
         classes.append("first")
         what = "first difference" + (" (declared)" if kind == "declared-diff" else "")
-    text = f"event {index + 1}: {line}" + (f"\n≠ {what}" if what else "")
+    text = f"{target}, event {index + 1}: {line}" + (f"\n≠ {what}" if what else "")
     key = _site_key(event)
     links = []
+    ids = []
     if key is not None:
         for program_target, program_sites in sites.items():
             numbers = program_sites.get(key, [])
             if numbers:
-                ids = " ".join(_anchor(section, program_target, f"L{n}") for n in numbers)
-                anchors = ", ".join(
-                    f'<a href="#{_anchor(section, program_target, f"L{n}")}" data-lines="{ids}">{n}</a>' for n in numbers
-                )
+                ids += [_line_id(section, program_target, n) for n in numbers]
+                anchors = ", ".join(f'<a href="#{_line_id(section, program_target, n)}">{n}</a>' for n in numbers)
                 links.append(f"{_e(program_target)} line{'s' if len(numbers) > 1 else ''} {anchors}")
     sites_text = ""
     if links:
         what_names = "log" if key == "log" else _e(subject)
         sites_text = f"\nprogram lines that name {what_names}: " + "; ".join(links)
-    aria = f"{target}, {text}".replace("\n", ", ")
     return (
-        f'<div class="{" ".join(classes)}" tabindex="0" role="group" aria-label="{_e(aria)}" data-index="{index}">'
-        f'<span class="label">{_e(label)}</span><span class="tip" role="tooltip">{_e(text)}{sites_text}</span></div>'
+        f'<div class="{" ".join(classes)}" tabindex="0" data-index="{index}">'
+        f'<span class="label">{_e(label)}</span><span class="tip" role="tooltip" data-lines="{" ".join(ids)}">{_e(text)}{sites_text}</span></div>'
     )
 
 
@@ -507,7 +514,7 @@ def _programs(programs: dict[str, str], section: str, open_: bool) -> list[str]:
     for target, text in programs.items():
         # One string: a newline between the block-level lines would show as an empty line.
         numbered = "".join(
-            f'<span class="ln" id="{_anchor(section, target, f"L{number}")}"><span class="no">{number}</span>{_e(line)}</span>'
+            f'<span class="ln" id="{_line_id(section, target, number)}">{_e(line)}</span>'
             for number, line in enumerate(text.splitlines(), 1)
         )
         parts.append(f'<div class="program"><h3>{_e(target)}</h3><pre>{numbered}</pre></div>')

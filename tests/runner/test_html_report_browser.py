@@ -99,12 +99,12 @@ def _timelines(page) -> None:
     # from the others and said in words; the other lanes have no marked event.
     first = page.locator(f"{FAILING} .ev.first")
     assert first.count() == 1
-    assert first.inner_text() == "≠ ✎ log"
+    assert first.locator(".label").inner_text() == "≠ ✎ log"
     assert first.evaluate("mark => mark.closest('.lane-events').dataset.target") == "python"
     assert first.evaluate("mark => getComputedStyle(mark).borderTopWidth") == "3px"
     assert page.locator(f"{FAILING} .ev.differs").count() == 1
     # The declared one: python's divergence is marked as declared, not as a failure.
-    assert page.locator(f"{DECLARED} .ev.declared-diff.first").inner_text() == "≠ ✎ log"
+    assert page.locator(f"{DECLARED} .ev.declared-diff.first .label").inner_text() == "≠ ✎ log"
     assert page.locator(f"{DECLARED} aside.declared").inner_text().startswith("◇ declared divergence of python (cause: language")
     # Events at one instant stack in their order: python's log above its start at 0 ms.
     boxes = [page.locator(f"{FAILING} .lane-events[data-target=python] .ev").nth(i).bounding_box() for i in (0, 1)]
@@ -140,11 +140,21 @@ def _keyboard(page) -> None:
     else:
         pytest.fail("80 presses of Tab did not reach an event")
     tip = page.locator(".ev:focus .tip")
-    assert tip.is_visible()
-    assert tip.inner_text().startswith('event 1: 0 start download_data("https://example.com/data")')
+    assert _width(tip) > 100, "the focused event shows its text"
+    assert tip.inner_text().startswith('python, event 1: 0 start download_data("https://example.com/data")')
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.dataset.index") == "1"
-    assert page.locator(".ev:focus .tip").inner_text().startswith('event 2: 30 fail download_data IOError("connection reset")')
+    assert (
+        page.locator(".ev:focus .tip")
+        .inner_text()
+        .startswith('python, event 2: 30 fail download_data IOError("connection reset")')
+    )
+    assert _width(page.locator(".ev[data-index='0'] .tip").first) <= 1, "an event neither focused nor hovered hides its text"
+
+
+def _width(locator) -> float:
+    box = locator.bounding_box()
+    return 0 if box is None else box["width"]
 
 
 def _program_lines(page) -> None:
@@ -158,10 +168,16 @@ def _program_lines(page) -> None:
         .endswith("program lines that name log: python line 26; js-promise line 16; js-async line 16")
     )
     link.click()
-    line = page.locator(f"{FAILING} .ln.lit")
-    assert line.count() == 1 and line.is_visible()
-    assert line.inner_text().endswith('log("started")')
-    assert page.evaluate("location.hash") == "#s-2-eager-start-undeclared-python-L26"
+    # The line in each of the three programs is marked; the python one is scrolled to.
+    lines = page.locator(f"{FAILING} .ln.lit")
+    assert [lines.nth(i).get_attribute("id") for i in range(lines.count())] == [
+        "p2-python-26",
+        "p2-js-promise-16",
+        "p2-js-async-16",
+    ]
+    assert [text.strip() for text in lines.all_inner_texts()] == ['log("started")', 'log("started");', 'log("started");']
+    assert page.locator("#p2-python-26").is_visible()
+    assert page.evaluate("location.hash") == "#p2-python-26"
 
 
 def _screenshots(page, picture: Path | None) -> None:
