@@ -13,6 +13,7 @@ writes the README's picture there:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -33,7 +34,9 @@ def _browser_parts():  # -> the playwright module, and chromium's path; or a ski
         from playwright import sync_api
     except ImportError:
         pytest.skip("the browser test needs the Python playwright package (pip install -e '.[test]')")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    # Debian's package is `chromium`; other systems name it `chromium-browser`, and a
+    # Google Chrome (as on GitHub's runners) is driven the same way.
+    chromium = next((path for name in ("chromium", "chromium-browser", "google-chrome") if (path := shutil.which(name))), None)
     if chromium is None:
         pytest.skip("the browser test needs chromium on PATH (Debian: apt-get install chromium; .ci/run installs it)")
     return sync_api, chromium
@@ -76,9 +79,10 @@ def test_the_report_in_a_browser(tmp_path: Path, capsys: pytest.CaptureFixture[s
             _keyboard(page)
             _program_lines(page)
             _screenshots(page, picture_path)
+            _matrix(page, tmp_path)
         finally:
             browser.close()
-    assert set(requests) == {report.as_uri()}, "the page loads nothing but itself"
+    assert set(requests) == {report.as_uri(), (tmp_path / "matrix.html").as_uri()}, "the pages load nothing but themselves"
     assert errors == []
 
 
@@ -192,3 +196,37 @@ def _screenshots(page, picture: Path | None) -> None:
         page.screenshot(
             path=str(picture), full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": bottom["y"] + bottom["height"] - 40}
         )
+
+
+def _matrix(page, folder: Path) -> None:
+    # merge --html (matrix --html writes the same page): the grid, and a cell's details.
+    shard = {
+        "matrix": 1,
+        "cells": [{"name": "py3.11/node20", "python": "3.11.7", "node": "20.20.2"}],
+        "scenarios": [
+            {"id": "good", "path": "g.yaml", "line": 2, "cells": {"py3.11/node20": {"status": "agree"}}},
+            {
+                "id": "bad",
+                "path": "b.yaml",
+                "line": 3,
+                "cells": {
+                    "py3.11/node20": {
+                        "status": "mismatch",
+                        "rerun": "asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2",
+                        "targets": {"js-async": {"status": "mismatch", "message": "js-async disagrees with expect"}},
+                    }
+                },
+            },
+        ],
+        "broken": [],
+    }
+    (folder / "shard.json").write_text(json.dumps(shard), encoding="utf-8")
+    main(["merge", str(folder / "shard.json"), "--html", str(folder / "matrix.html")])
+    page.goto((folder / "matrix.html").as_uri())
+    assert page.locator("table.grid-matrix tbody td").all_inner_texts() == ["✗", "✓"]  # merge orders by path
+    page.get_by_role("link", name="bad on py3.11/node20: mismatch").click()
+    details = page.locator("#m-0-bad-c0")
+    assert page.evaluate("location.hash") == "#m-0-bad-c0" and details.is_visible()
+    assert "rerun: asyncparity run b.yaml -k bad --python 3.11.7 --node 20.20.2" in details.inner_text()
+    page.get_by_role("button", name="only failures").click()
+    assert page.get_by_role("row", name="good").is_hidden()
