@@ -241,12 +241,21 @@ SCRIPT = """
   if(tag){tag.addEventListener('change',apply);}
   document.addEventListener('keydown',function(event){
     var mark=event.target;if(!mark.classList||!mark.classList.contains('ev')){return;}
-    var lane=[].slice.call(mark.closest('.lane-events').querySelectorAll('.ev'));
-    var at=lane.indexOf(mark);
-    if(event.key==='ArrowRight'&&at<lane.length-1){lane[at+1].focus();event.preventDefault();}
-    else if(event.key==='ArrowLeft'&&at>0){lane[at-1].focus();event.preventDefault();}
-    else if(event.key==='Home'){lane[0].focus();event.preventDefault();}
-    else if(event.key==='End'){lane[lane.length-1].focus();event.preventDefault();}
+    var laneOf=mark.closest('.lane-events');
+    var lane=[].slice.call(laneOf.querySelectorAll('.ev'));
+    var lanes=[].slice.call(laneOf.parentNode.querySelectorAll('.lane-events'));
+    var at=lane.indexOf(mark),row=lanes.indexOf(laneOf),next=null;
+    if(event.key==='ArrowRight'){next=lane[at+1];}
+    else if(event.key==='ArrowLeft'){next=lane[at-1];}
+    else if(event.key==='Home'){next=lane[0];}
+    else if(event.key==='End'){next=lane[lane.length-1];}
+    else if(event.key==='ArrowDown'||event.key==='ArrowUp'){
+      var other=lanes[row+(event.key==='ArrowDown'?1:-1)];
+      if(other){var marks=other.querySelectorAll('.ev');next=marks[Math.min(at,marks.length-1)];}}
+    else{return;}
+    event.preventDefault();
+    // One tab stop a lane (a roving tabindex): Tab goes past a timeline, the arrows go along it.
+    if(next){mark.tabIndex=-1;next.tabIndex=0;next.focus();}
   });
   document.addEventListener('click',function(event){
     var link=event.target.closest&&event.target.closest('.tip[data-lines] a');if(!link){return;}
@@ -501,7 +510,7 @@ def _event_mark(
         what_names = "log" if key == "log" else _e(subject)
         sites_text = f"\nprogram lines that name {what_names}: " + "; ".join(links)
     return (
-        f'<div class="{" ".join(classes)}" tabindex="0" data-index="{index}">'
+        f'<div class="{" ".join(classes)}" tabindex="{0 if index == 0 else -1}" data-index="{index}">'
         f'<span class="label">{_e(label)}</span><span class="tip" role="tooltip" data-lines="{" ".join(ids)}">{_e(text)}{sites_text}</span></div>'
     )
 

@@ -7,6 +7,7 @@ import copy
 import importlib.util
 import json
 import re
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from asyncparity.cli import main
 from asyncparity.html_report import aligned_differences, call_sites, diff_positions, matrix_page, run_page
+from asyncparity.node import find_node
 from asyncparity.testees import PythonTestee
 from helpers import ROOT, spec_ir
 from html_demo import demo_scenarios
@@ -133,7 +135,7 @@ def test_the_page_loads_nothing_from_anywhere() -> None:
 
 def test_the_first_difference_and_every_differing_event_are_marked_in_words() -> None:
     page = run_page(run_report())
-    marks = re.findall(r'<div class="(ev[^"]*)" tabindex="0"[^>]*>.*?<span class="tip" role="tooltip"[^>]*>([^<]*)', page)
+    marks = re.findall(r'<div class="(ev[^"]*)" tabindex="-?\d"[^>]*>.*?<span class="tip" role="tooltip"[^>]*>([^<]*)', page)
     python = [(classes, label) for classes, label in marks if label.startswith("python,")]
     assert python[0] == ("ev differs first", "python, event 1: 0 log &quot;started&quot;\n≠ first difference")
     assert [classes for classes, _ in python[1:]] == ["ev", "ev", "ev"]
@@ -293,3 +295,31 @@ def test_the_open_benchmark_compares_with_a_plain_page_of_the_same_size() -> Non
         page = bench.baseline_page(size)
         assert len(page.encode()) == size
         assert "<script" not in page and page.count("<pre>") == 1
+
+
+def test_matrix_html_writes_the_grid_of_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = demo_scenarios(tmp_path)[0]
+    (tmp_path / "known-outcomes.yaml").write_text("[]\n", encoding="utf-8")
+    page_path = tmp_path / "m.html"
+    node = find_node().path
+    code = main(
+        [
+            "matrix",
+            str(scenario),
+            "--python",
+            sys.executable,
+            "--node",
+            node,
+            "--targets",
+            "python,js-async",
+            "--html",
+            str(page_path),
+        ]
+    )
+    capsys.readouterr()
+    assert code == 0
+    page = page_path.read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="st-(\w+)"><a href="(#[^"]+)" aria-label="([^"]+)"', page)
+    assert len(cells) == 1
+    assert cells[0][0] == "agree" and cells[0][1] == "#m-0-seed-download-fallback-c0"
+    assert re.fullmatch(r"seed-download-fallback on py3\.\d+/node\d+: agree", cells[0][2])

@@ -154,6 +154,20 @@ def _keyboard(page) -> None:
         .startswith('python, event 2: 30 fail download_data IOError("connection reset")')
     )
     assert _width(page.locator(".ev[data-index='0'] .tip").first) <= 1, "an event neither focused nor hovered hides its text"
+    # Down to the next lane's event at the same place; Tab then goes to its program lines.
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(
+        "[document.activeElement.closest('.lane-events').dataset.target, document.activeElement.dataset.index]"
+    ) == [
+        "js-promise",
+        "1",
+    ]
+    page.keyboard.press("Tab")
+    assert page.evaluate("[document.activeElement.tagName, document.activeElement.getAttribute('href')]") == [
+        "A",
+        "#p0-python-36",
+    ]
+    assert page.evaluate("document.activeElement.closest('.ev').dataset.index") == "1"
 
 
 def _width(locator) -> float:
