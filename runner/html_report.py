@@ -369,7 +369,9 @@ def run_page(report: dict, extras: dict[str, dict] | None = None, title: str = "
         )
     body.append("</tbody></table>")
     for index, scenario in enumerate(scenarios):
-        body += _scenario_section(scenario, extras.get(scenario["id"] or "", {}), _anchor("s", str(index), scenario["id"] or ""))
+        body += _scenario_section(
+            scenario, extras.get(scenario["id"] or "", {}), _anchor("s", str(index), scenario["id"] or scenario["path"])
+        )
     return _page(title, body)
 
 

@@ -323,3 +323,16 @@ def test_matrix_html_writes_the_grid_of_the_run(tmp_path: Path, capsys: pytest.C
     assert len(cells) == 1
     assert cells[0][0] == "agree" and cells[0][1] == "#m-0-seed-download-fallback-c0"
     assert re.fullmatch(r"seed-download-fallback on py3\.\d+/node\d+: agree", cells[0][2])
+
+
+def test_a_file_that_did_not_load_has_its_row_and_section(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: broken\nsummary: x\nmain:\n  - tyr: 1\n", encoding="utf-8")
+    output = tmp_path / "r.html"
+    assert main(["run", str(broken), "--html", str(output)]) == 2
+    capsys.readouterr()
+    page = output.read_text(encoding="utf-8")
+    row = re.search(r'<tr data-status="error" data-tags="" data-section="([^"]+)">.*?<a href="#([^"]+)">', page)
+    assert row is not None and row.group(1) == row.group(2)
+    assert f'<section class="scenario" id="{row.group(1)}"' in page
+    assert f"✗ <code>{broken}:4:5</code>: unknown step &#x27;tyr&#x27;; did you mean &#x27;try&#x27;?" in page
