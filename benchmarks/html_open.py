@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from asyncparity.cli import _run_programs
+from asyncparity.cli import generated_programs
 from asyncparity.html_report import run_page, scenario_extras
 from asyncparity.kit import SPEC_DIR
 from asyncparity.load import load_paths
@@ -48,7 +48,7 @@ def report_page(count: int) -> tuple[str, int]:
     with NodeTestee(node_for(None)) as node:
         python = PythonTestee()
         verdicts = run_suite(results, DEFAULT_TARGETS, python, node)
-        programs = _run_programs(results, DEFAULT_TARGETS, python, node)
+        programs = generated_programs(results, DEFAULT_TARGETS, python, node)
     extras = {r.scenario.id: scenario_extras(r.scenario, programs[r.scenario.id]) for r in results if r.scenario is not None}
     return run_page(to_json(verdicts), extras), len(results)
 

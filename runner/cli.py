@@ -593,7 +593,7 @@ def _run(args: argparse.Namespace) -> int:
         with _running(python, node):
             run_suite(results, targets, python, node, on_verdict)
             if args.html:
-                programs = _run_programs(results, targets, python, node)
+                programs = generated_programs(results, targets, python, node)
     except TesteeError as error:
         print(f"asyncparity: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -985,7 +985,7 @@ def _matrix_html(report: dict) -> str:
     return matrix_page(report)
 
 
-def _run_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
+def generated_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
     """``run --html``: each scenario's generated programs, by id and target, from the
     testees that ran them (still running: called inside ``_running``)."""
     scenarios = [result.scenario for result in results if result.scenario is not None]

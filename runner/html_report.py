@@ -41,6 +41,7 @@ from .trace import format_event
 
 STATUSES = ("agree", "diverge", "mismatch", "error", "skipped")
 FAILING = ("mismatch", "error")
+WORST_LAST = ("agree", "diverge", "skipped", "mismatch", "error")
 GLYPH = {
     "start": "▶",
     "end": "■",
@@ -540,9 +541,10 @@ def matrix_page(report: dict, title: str = "asyncparity matrix") -> str:
     scenarios = report.get("scenarios", [])
 
     def row_status(scenario: dict) -> str:
-        statuses = [scenario["cells"][name]["status"] for name in cells if name in scenario["cells"]]
+        statuses = [str(scenario["cells"][name].get("status")) for name in cells if name in scenario["cells"]]
+        # A status this kit does not write (a report edited by hand) ranks worst.
         return max(
-            statuses, key=lambda status: ("agree", "diverge", "skipped", "mismatch", "error").index(status), default="agree"
+            statuses, key=lambda status: WORST_LAST.index(status) if status in WORST_LAST else len(WORST_LAST), default="agree"
         )
 
     counts: dict[str, int] = {}
@@ -569,7 +571,7 @@ def matrix_page(report: dict, title: str = "asyncparity matrix") -> str:
                 f'title="{_e(name)}: {_e(status)}">{_e(SYMBOL.get(status, "?"))}</a></td>'
             )
         body.append(
-            f'<tr data-status="{row_status(scenario)}" data-tags="" data-section="{section}">'
+            f'<tr data-status="{_e(row_status(scenario))}" data-tags="" data-section="{section}">'
             f'<th scope="row"><a href="#{section}">{_e(scenario["id"])}</a></th>{"".join(cells_html)}</tr>'
         )
     body.append("</tbody></table>")

@@ -336,3 +336,11 @@ def test_a_file_that_did_not_load_has_its_row_and_section(tmp_path: Path, capsys
     assert row is not None and row.group(1) == row.group(2)
     assert f'<section class="scenario" id="{row.group(1)}"' in page
     assert f"✗ <code>{broken}:4:5</code>: unknown step &#x27;tyr&#x27;; did you mean &#x27;try&#x27;?" in page
+
+
+def test_a_hand_edited_matrix_report_is_escaped_not_trusted() -> None:
+    report = copy.deepcopy(MATRIX)
+    report["scenarios"][0]["cells"]["py3.11/node20"]["status"] = '"><script>x()</script>'
+    page = matrix_page(report)
+    assert [tag for tag, _ in parse(page).tags].count("script") == 1
+    assert '<tr data-status="&quot;&gt;&lt;script&gt;x()&lt;/script&gt;" data-tags="" data-section="m-0-good">' in page
