@@ -358,15 +358,19 @@ def run_page(report: dict, extras: dict[str, dict] | None = None, title: str = "
         section = _anchor("s", str(index), sid)
         extra = extras.get(scenario["id"] or "", {})
         by_target = {item["target"]: item for item in scenario["targets"]}
-        first = next((item["message"] for item in scenario["targets"] if item["status"] in FAILING), "")
+        failing = next((item for item in scenario["targets"] if item["status"] in FAILING), None)
+        first = _e(failing["message"]) if failing else ""
+        if failing and failing["diff"] and failing.get("outcome"):
+            # To the event itself, on its timeline.
+            first = f'<a href="#{_anchor(section, "first", failing["target"])}">{first}</a>'
         if not first and scenario["diagnostics"]:
-            first = scenario["diagnostics"][0].get("message", "")
+            first = _e(scenario["diagnostics"][0].get("message", ""))
         body.append(
             f'<tr data-status="{_e(scenario["status"])}" data-tags="{_e(" ".join(extra.get("tags", [])))}" '
             f'data-section="{section}"><td>{_status(scenario["status"])}</td>'
             f'<td><a href="#{section}">{_e(sid)}</a></td>'
             + "".join(f"<td>{_status(by_target[t]['status']) if t in by_target else ''}</td>" for t in targets)
-            + f"<td>{_e(first)}</td></tr>"
+            + f"<td>{first}</td></tr>"
         )
     body.append("</tbody></table>")
     for index, scenario in enumerate(scenarios):
@@ -403,7 +407,8 @@ def _scenario_section(scenario: dict, extra: dict, section: str) -> list[str]:
             parts.append(f"<p>sources: {', '.join(x for x in (links, plain) if x)}</p>")
         parts.append("</aside>")
     for item in scenario["targets"]:
-        if item["message"] or item.get("note"):
+        # A divergence's message repeats its declared reason, which the aside above shows.
+        if item["message"] and not (item["status"] == "diverge" and extra.get("diverge")):
             parts.append(
                 f'<p class="message">{_status(item["status"])} <strong>{_e(item["target"])}</strong>: {_e(item["message"])}</p>'
             )
@@ -487,6 +492,7 @@ def _event_mark(
 ) -> str:
     name = event.get("event", "?")
     subject = event.get("op") or event.get("resource") or ""
+    mark_id = f' id="{_anchor(section, "first", target)}"' if first else ""
     label = f"{GLYPH.get(name, '•')} {name} {subject}".rstrip()
     what = ""
     classes = ["ev"]
@@ -513,7 +519,7 @@ def _event_mark(
         what_names = "log" if key == "log" else _e(subject)
         sites_text = f"\nprogram lines that name {what_names}: " + "; ".join(links)
     return (
-        f'<div class="{" ".join(classes)}" tabindex="{0 if index == 0 else -1}" data-index="{index}">'
+        f'<div class="{" ".join(classes)}"{mark_id} tabindex="{0 if index == 0 else -1}" data-index="{index}">'
         f'<span class="label">{_e(label)}</span><span class="tip" role="tooltip" data-lines="{" ".join(ids)}">{_e(text)}{sites_text}</span></div>'
     )
 

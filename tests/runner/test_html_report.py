@@ -135,12 +135,19 @@ def test_the_page_loads_nothing_from_anywhere() -> None:
 
 def test_the_first_difference_and_every_differing_event_are_marked_in_words() -> None:
     page = run_page(run_report())
-    marks = re.findall(r'<div class="(ev[^"]*)" tabindex="-?\d"[^>]*>.*?<span class="tip" role="tooltip"[^>]*>([^<]*)', page)
+    marks = re.findall(
+        r'<div class="(ev[^"]*)"(?: id="[^"]*")? tabindex="-?\d"[^>]*>.*?<span class="tip" role="tooltip"[^>]*>([^<]*)', page
+    )
     python = [(classes, label) for classes, label in marks if label.startswith("python,")]
     assert python[0] == ("ev differs first", "python, event 1: 0 log &quot;started&quot;\n≠ first difference")
     assert [classes for classes, _ in python[1:]] == ["ev", "ev", "ev"]
     assert all(classes == "ev" for classes, label in marks if label.startswith("js-async,"))
     assert '<span class="label">≠ ✎ log</span>' in page
+    # The summary's first difference links to the marked event.
+    assert (
+        '<td><a href="#s-0-eager-first-python">python disagrees with expect: trace: first difference at event 1</a></td>' in page
+    )
+    assert '<div class="ev differs first" id="s-0-eager-first-python" tabindex="0" data-index="0">' in page
 
 
 def test_events_of_one_instant_are_stacked_in_their_order_under_their_time() -> None:

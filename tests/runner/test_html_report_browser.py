@@ -176,8 +176,10 @@ def _width(locator) -> float:
 
 
 def _program_lines(page) -> None:
-    # From the first difference to the python line that names log.
+    # From the summary's first difference to the event, then to the python line that names log.
+    page.locator("table.summary a[href='#s-2-eager-start-undeclared-first-python']").click()
     mark = page.locator(f"{FAILING} .ev.first")
+    assert mark.evaluate("mark => mark.getBoundingClientRect().top >= 0 && mark.getBoundingClientRect().bottom <= innerHeight")
     mark.focus()
     link = mark.locator(".tip a").first
     assert (
