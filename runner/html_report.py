@@ -9,7 +9,8 @@ know (:func:`scenario_extras`: summary, tags, declared divergences, generated pr
 The page opens from disk with nothing else: inline CSS and one inline script, no
 network, no fonts, no images. Every status is written as a symbol and a word, never as
 colour alone; every event mark takes the keyboard focus and shows its text on focus as
-on hover; the arrow keys move along a timeline. The page is rendered here, in full, so
+on hover; a timeline is one tab stop, the arrow keys move along it and between its
+lanes. The page is rendered here, in full, so
 that its script only filters rows: a page of 150 scenarios opens at once
 (benchmarks/html_open.py measures it against a plain page of the same size).
 
@@ -461,8 +462,11 @@ def _lanes(scenario: dict, extra: dict, section: str) -> list[str]:
             note = f"first difference{declared}: event {first + 1}"
             if first >= len(events):
                 note = f"ended early: the first difference{declared} is a missing event {first + 1}"
+        # A first difference past the last event (the trace ended early) has no mark: the
+        # summary's link lands on the lane's name instead.
+        ended = f' id="{_anchor(section, "first", target)}"' if first is not None and first >= len(events) else ""
         parts.append(
-            f'<div class="lane-name" style="grid-row:{row}">{_e(target)}<br>{_status(item["status"])}'
+            f'<div class="lane-name"{ended} style="grid-row:{row}">{_e(target)}<br>{_status(item["status"])}'
             + (f'<br><span class="lane-note">{_e(note)}</span>' if note else "")
             + "</div>"
         )

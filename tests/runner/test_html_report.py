@@ -351,3 +351,14 @@ def test_a_hand_edited_matrix_report_is_escaped_not_trusted() -> None:
     page = matrix_page(report)
     assert [tag for tag, _ in parse(page).tags].count("script") == 1
     assert '<tr data-status="&quot;&gt;&lt;script&gt;x()&lt;/script&gt;" data-tags="" data-section="m-0-good">' in page
+
+
+def test_a_trace_that_ended_early_links_its_first_difference_to_the_lane() -> None:
+    report = run_report()
+    python = report["scenarios"][0]["targets"][0]
+    python["outcome"]["trace"] = python["outcome"]["trace"][:3]
+    python["diff"] = ["--- expected (expect)", "+++ python", "@@ -2,3 +2,2 @@", " a", " b", '-10 return "profile"']
+    page = run_page(report)
+    assert '<a href="#s-0-eager-first-python">' in page
+    assert '<div class="lane-name" id="s-0-eager-first-python" style="grid-row:2">python<br>' in page
+    assert "ended early: the first difference is a missing event 4" in page
