@@ -13,8 +13,10 @@ date.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
+import re
 from pathlib import Path
 
 from .model import TARGETS, Scenario
@@ -100,11 +102,38 @@ def render(scenarios: list[Scenario], folder: Path, record: dict | None = None) 
 
 
 def _side_by_side(left: list[str], right: list[str], left_targets: list[str], right_targets: list[str]) -> list[str]:
+    """The two traces as table rows aligned by a diff (difflib), not by position: an event
+    one side has and the other lacks gets a row of its own, so that the events after it
+    still face their counterparts (issue 11)."""
     rows = [f"| | {', '.join(left_targets)} | {', '.join(right_targets)} |", "|---|---|---|"]
-    for want, got in itertools.zip_longest(left, right, fillvalue=""):
-        mark = "" if want == got else "≠"
-        rows.append(f"| {mark} | {_cell(want)} | {_cell(got)} |")
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=left, b=right, autojunk=False).get_opcodes():
+        mark = "" if tag == "equal" else "≠"
+        for want, got in (
+            _paired(left[i1:i2], right[j1:j2])
+            if tag == "replace"
+            else itertools.zip_longest(left[i1:i2], right[j1:j2], fillvalue="")
+        ):
+            rows.append(f"| {mark} | {_cell(want)} | {_cell(got)} |")
     return rows
+
+
+def _paired(left: list[str], right: list[str]) -> list[tuple[str, str]]:
+    """Lines that differ, paired where they are the same kind of event (``return``, ``start
+    fetch``), each other line on a row of its own."""
+    pairs: list[tuple[str, str]] = []
+    kinds = difflib.SequenceMatcher(a=[_kind(line) for line in left], b=[_kind(line) for line in right], autojunk=False)
+    for tag, i1, i2, j1, j2 in kinds.get_opcodes():
+        if tag in ("equal", "replace"):
+            pairs += itertools.zip_longest(left[i1:i2], right[j1:j2], fillvalue="")
+        else:
+            pairs += [(line, "") for line in left[i1:i2]] + [("", line) for line in right[j1:j2]]
+    return pairs
+
+
+def _kind(line: str) -> str:
+    """``start fetch`` of ``0 start fetch("a")``, ``return`` of ``10 return 1``."""
+    match = re.match(r"\S+ (start|end|fail|cancel|open|close) (\w+)|\S+ (\w+)", line)
+    return " ".join(part for part in match.groups() if part) if match else line
 
 
 def _cell(line: str) -> str:

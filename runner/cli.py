@@ -173,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="also write a JSON report to FILE")
     run.add_argument("-q", "--quiet", action="store_true", help="print failures and the closing line only")
     _run_selection_options(run)
+    _html_option(run, "also write an HTML report to FILE: timelines, diffs and the generated programs, in one file")
     run.set_defaults(handler=_run)
 
     show = commands.add_parser(
@@ -470,6 +471,11 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the matrix as JSON")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="write the matrix as Markdown (a CI job summary)")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML, a test suite per cell")
+    _html_option(parser, "write the matrix as one HTML page: the grid of scenario by runtime, each cell linked to its details")
+
+
+def _html_option(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--html", type=Path, metavar="FILE", help=help)
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
@@ -630,6 +636,8 @@ def _run(args: argparse.Namespace) -> int:
     selecting = args.keyword is not None or args.tags is not None
     for option, text in (("-k", args.keyword), ("-m", args.tags)):
         _expression(option, text)  # a bad expression is refused before any work
+    if args.html:
+        _check_destination("--html", args.html)
     discovery = find_scenarios(paths)
     # Every YAML file of a folder that is not a scenario is named, with the reason: a
     # scenario that lost its main: must not vanish from a run that then passes.
@@ -689,6 +697,7 @@ def _run(args: argparse.Namespace) -> int:
         return not (verdict.passed or verdict.status == "skipped")
 
     interrupted = stopped = False
+    programs: dict[str, dict[str, str]] = {}
     loaded: list[LoadResult] = []
     try:
         with _running(python, node):
@@ -696,6 +705,8 @@ def _run(args: argparse.Namespace) -> int:
             stopped = len(verdicts) < total
             if stopped:
                 _abort(python, node)  # a worker may be busy with the rest of its round
+            elif args.html:
+                programs = generated_programs(loaded, targets, python, node)
     except TesteeError as error:
         progress.clear()
         print(f"asyncparity: {error}", file=sys.stderr)
@@ -716,6 +727,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.json_path:
         report = to_json(verdicts, interrupted or stopped, total - len(verdicts), passed_over)
         problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    if args.html:
+        not_run = total - len(verdicts)
+        html_problem = _write_run_html(args.html, verdicts, interrupted or stopped, not_run, passed_over, loaded, programs)
+        problem = html_problem or problem
     ran = [(verdict.scenario_id or verdict.path, verdict.path, failed(verdict)) for verdict in verdicts]
     try:
         cache.write_failed(cache_path, cache.updated(remembered, ran))
@@ -755,6 +770,25 @@ def _abort(*testees: object) -> None:
     for testee in testees:
         if isinstance(testee, WorkerTestee):
             testee.abort()
+
+
+def _write_run_html(
+    path: Path,
+    verdicts: list[Verdict],
+    interrupted: bool,
+    not_run: int,
+    passed_over: list,
+    results: list[LoadResult],
+    programs: dict[str, dict[str, str]],
+) -> str | None:
+    from .html_report import run_page, scenario_extras
+
+    extras = {
+        result.scenario.id: scenario_extras(result.scenario, programs.get(result.scenario.id, {}))
+        for result in results
+        if result.scenario is not None
+    }
+    return _write("--html", path, run_page(to_json(verdicts, interrupted, not_run, passed_over), extras))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -1066,7 +1100,7 @@ def _catalogue(args: argparse.Namespace) -> int:
 
 def _report_destinations(args: argparse.Namespace) -> list[tuple[str, Path]]:
     """The report files of matrix and merge (``--json``, ``--markdown``, ``--junit``) that were asked for."""
-    given = (("--json", args.json_path), ("--markdown", args.markdown), ("--junit", args.junit))
+    given = (("--json", args.json_path), ("--markdown", args.markdown), ("--junit", args.junit), ("--html", args.html))
     return [(option, path) for option, path in given if path is not None]
 
 
@@ -1078,9 +1112,32 @@ def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) 
         "--json": lambda: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
         "--markdown": lambda: matrix_report.markdown(report, problems),
         "--junit": lambda: matrix_report.junit(report),
+        "--html": lambda: _matrix_html(report),
     }
     errors = [_write(option, path, texts[option]()) for option, path in _report_destinations(args)]
     return [error for error in errors if error]
+
+
+def _matrix_html(report: dict) -> str:
+    from .html_report import matrix_page
+
+    return matrix_page(report)
+
+
+def generated_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
+    """``run --html``: each scenario's generated programs, by id and target, from the
+    testees that ran them (still running: called inside ``_running``)."""
+    scenarios = [result.scenario for result in results if result.scenario is not None]
+    programs: dict[str, dict[str, str]] = {scenario.id: {} for scenario in scenarios}
+    for target in targets:
+        if target in PYTHON_TARGETS and isinstance(python, (PythonTestee, PythonWorkerTestee)):
+            for scenario in scenarios:
+                programs[scenario.id][target] = python.compile(scenario.ir, target)
+        elif target in JS_TARGETS and node is not None:
+            jobs = [(scenario.ir, target) for scenario in scenarios]
+            for scenario, source in zip(scenarios, node.compile_many(jobs), strict=True):
+                programs[scenario.id][target] = source
+    return programs
 
 
 def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, command: str) -> int:

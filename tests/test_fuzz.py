@@ -751,7 +751,8 @@ class Builder:
             if self.chance(40):
                 # A plain value among them: Promise.all takes it as it is, the Python
                 # program a future already done with it (LANGUAGE.md, "Plain values").
-                over.insert(self.number(0, len(over)), self.expr(scope, JSON))
+                # (A literal: a parameter in that list is taken as a started call.)
+                over.insert(self.number(0, len(over)), self.number(0, 99))
             return [*steps, self.bind(scope, {self.pick(["all", "all_settled"]): over}, JSON)]
         for handle, type_ in handles:
             steps.append(self.bind(scope, {"await": f"${handle}"}, type_))

@@ -72,6 +72,27 @@ def test_render_lists_each_divergence_with_both_traces_side_by_side(tmp_path: Pa
     assert "| ≠ | `0 return 1` | `0 return 2` |" in text
 
 
+def test_the_side_by_side_table_aligns_the_traces_by_a_diff_not_by_position(tmp_path: Path) -> None:
+    # python logs once more before the return: by position every later row would differ.
+    text = TEXT.replace(
+        '    trace: |\n      0 log "a"\n      0 return 2', '    trace: |\n      0 log "a"\n      0 log "b"\n      0 return 2'
+    )
+    text = text.replace("  - return: 1\n", '  - log: "b"\n  - return: 1\n').replace(
+        '    0 log "a"\n    0 return 1', '    0 log "a"\n    0 log "b"\n    0 log "c"\n    0 return 1'
+    )
+    text = text.replace('  - log: "b"\n', '  - log: "b"\n  - log: "c"\n', 1)
+    scenario = load_text(text, str(tmp_path / "demo.yaml")).scenario
+    assert scenario is not None
+    rendered = render([scenario], tmp_path, {})
+    table = rendered[rendered.index("| | python-eager") :].splitlines()[2:]
+    assert table == [
+        '|  | `0 log "a"` | `0 log "a"` |',
+        '|  | `0 log "b"` | `0 log "b"` |',
+        '| ≠ | `0 log "c"` |  |',
+        "| ≠ | `0 return 1` | `0 return 2` |",
+    ]
+
+
 def test_an_entry_says_when_its_scenario_was_not_verified_as_it_is(tmp_path: Path) -> None:
     path = tmp_path / "demo.yaml"
     path.write_text(TEXT, encoding="utf-8")
