@@ -145,6 +145,21 @@ const catchAll = async (promise, onError) => {
   }
 };
 
+/** A scenario's main that starts the call, cancels it `ms` later, and catches the cancellation. */
+async function cancelAfter(getJson, api, ms) {
+  const controller = new AbortController();
+  const call = getJson(api, "/orders", controller.signal);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  controller.abort();
+  try {
+    return await call;
+  } catch (error) {
+    if (!(error instanceof DOMException && error.name === "AbortError")) throw error;
+    api.log("cancelled");
+  }
+  return "cancelled";
+}
+
 /** Each scenario's main, as the kit's js-async program writes it, by file name. */
 const mains = (getJson) => ({
   "success": (api) => getJson(api, "/orders"),
@@ -164,19 +179,8 @@ const mains = (getJson) => ({
     await new Promise((resolve) => setTimeout(resolve, 1000));
     return getJson(api, "/orders");
   },
-  "cancellation": async (api) => {
-    const controller = new AbortController();
-    const call = getJson(api, "/orders", controller.signal);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    controller.abort();
-    try {
-      return await call;
-    } catch (error) {
-      if (!(error instanceof DOMException && error.name === "AbortError")) throw error;
-      api.log("cancelled");
-    }
-    return "cancelled";
-  },
+  "cancellation": (api) => cancelAfter(getJson, api, 100),
+  "cancellation-in-backoff": (api) => cancelAfter(getJson, api, 50),
 });
 
 const scenarios = JSON.parse(readFileSync(process.env.SDK_PARITY_SCENARIOS, "utf8"));

@@ -188,9 +188,9 @@ async def breaker_recovers(api: Any) -> Any:
     return await client.get_json(api, "/orders")
 
 
-async def cancellation(api: Any) -> Any:
+async def cancel_after(api: Any, seconds: float) -> Any:
     call = asyncio.create_task(client.get_json(api, "/orders"))
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(seconds)
     call.cancel()
     try:
         return await call
@@ -207,7 +207,8 @@ MAINS = {
     "per-request-timeout": await_once,
     "breaker-opens": breaker_opens,
     "breaker-recovers": breaker_recovers,
-    "cancellation": cancellation,
+    "cancellation": lambda api: cancel_after(api, 0.1),
+    "cancellation-in-backoff": lambda api: cancel_after(api, 0.05),
 }
 """Each scenario's main, as the kit's Python program writes it, by file name."""
 
