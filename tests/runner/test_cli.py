@@ -1035,3 +1035,19 @@ def test_bless_takes_the_same_k_expressions(tmp_path: Path, capsys: pytest.Captu
 
     assert code == 0
     assert [line for line in out.splitlines() if line.startswith("blessed")] == [f"blessed: fresh-a ({tmp_path}/fresh-a.yaml)"]
+
+
+def test_the_matrix_probes_its_pythons_at_once_and_keeps_their_order(tmp_path: Path) -> None:
+    from asyncparity.pythons import PythonNotFound
+
+    found = cli._find_pythons([sys.executable, sys.executable])
+    assert [binary.path for binary in found] == [sys.executable, sys.executable]
+
+    missing = str(tmp_path / "no-python")
+    with pytest.raises(PythonNotFound) as raised:
+        cli._find_pythons([sys.executable, missing])
+    assert str(raised.value) == (
+        f"asyncparity: no working CPython for --python {missing}: {missing} did not answer --version "
+        f"([Errno 2] No such file or directory: '{missing}'): install it (pyenv install, or your package manager) "
+        "or give its path"
+    )

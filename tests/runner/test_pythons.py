@@ -43,6 +43,25 @@ def test_a_shim_that_answers_nothing_is_skipped_for_the_next_candidate(tmp_path:
     assert found.version == "3.99.2"
 
 
+def test_pyenvs_own_binary_is_tried_before_its_shim(tmp_path: Path) -> None:
+    # The shim answers only for pyenv's selected versions and is slow to fail for the
+    # others (issue 13): with the version's binary at hand the shim is never run.
+    ran = tmp_path / "shim-ran"
+    shim = tmp_path / "shims" / "python3.99"
+    shim.parent.mkdir()
+    shim.write_text(f"#!/bin/sh\ntouch {ran}\necho 'Python 3.99.2'\n")
+    shim.chmod(0o755)
+    real = tmp_path / "versions" / "3.99.2" / "bin" / "python3.99"
+    real.parent.mkdir(parents=True)
+    real.write_text("#!/bin/sh\necho 'Python 3.99.2'\n")
+    real.chmod(0o755)
+
+    found = find_python("3.99", environ={"PATH": str(tmp_path / "shims"), "PYENV_ROOT": str(tmp_path)})
+
+    assert found.path == str(real)
+    assert not ran.exists()
+
+
 def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:
     old = tmp_path / "python"
     old.write_text("#!/bin/sh\necho 'Python 3.9.18'\n")
