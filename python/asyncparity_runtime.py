@@ -472,6 +472,8 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         self.limits = _check_limits(limits)
         self.now_ms = 0
         """The virtual clock: integer milliseconds since the run began."""
+        self.user_files: set[str] = set()
+        """The user's modules (``World.user_module``): a runaway stopped in one says where."""
         self.timer_firings = 0
         self.turns_this_instant = 0
         self.max_turns_per_instant = 0
@@ -702,7 +704,15 @@ class _Watchdog:
 
     def _fire(self, watch: _Watch) -> None:
         loop = watch.loop
-        loop.set_halt("runaway", f"passed {watch.seconds:g} s of wall-clock time at {loop.now_ms} ms")
+        where = ""
+        if loop.user_files:
+            # Stopped in the user's own code (issue 12): the innermost frame there says where it spins.
+            frame = sys._current_frames().get(watch.thread_id)
+            while frame is not None and os.path.abspath(frame.f_code.co_filename) not in loop.user_files:
+                frame = frame.f_back
+            if frame is not None:
+                where = f", in {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} ({frame.f_code.co_name})"
+        loop.set_halt("runaway", f"passed {watch.seconds:g} s of wall-clock time at {loop.now_ms} ms{where}")
         assert self._set_async_exception is not None  # nothing is armed without it
         self._set_async_exception(watch.thread_id, _Stop)
         watch.fired = True
@@ -1240,6 +1250,7 @@ class World:
         if real_time is not None:
             return self._run_real_time(main, real_time)
         loop = self.loop_class(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
+        loop.user_files = self._user_files
         if self.eager_tasks:
             # Tasks start eagerly only while the loop runs (Task.__init__ checks
             # loop.is_running()), so main itself is still scheduled; every task it creates
