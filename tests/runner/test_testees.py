@@ -386,7 +386,7 @@ def test_reading_the_real_clock_is_reported_where_the_user_code_reads_it(tmp_pat
     source = (
         "import logging\nimport time\n\n\n"
         "async def get_json(api, url):\n"
-        "    logging.getLogger('client').info('fetching')  # the stdlib reads the clock: not reported\n"
+        "    logging.getLogger('client').warning('fetching')  # logging reads the clock: not reported\n"
         "    started = time.monotonic()\n"
         "    body = await api.fetch_page(url)\n"
         "    api.log(f'took {time.monotonic() - started:.0f} s')\n"
