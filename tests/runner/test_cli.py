@@ -1058,6 +1058,6 @@ def test_a_scenario_with_your_own_code_passes_on_python_and_a_broken_one_fails_b
         "crash: scenario 'broken-client': client.py failed to load: ValueError: invalid literal for int() with base 10: 'three'"
         in out
     )
-    assert f"  File \"{broken / 'client.py'}\", line 1, in <module>\n    RETRIES = int('three')\n" in out
+    assert f"\n    File \"{broken / 'client.py'}\", line 1, in <module>\n      RETRIES = int('three')\n" in out
     assert out.splitlines()[-1] == "1 passed, 1 failed"
     assert "Traceback" not in out + err
