@@ -12,6 +12,7 @@ runs in the worker processes alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,9 @@ def read_bind(reader: NodeReader, node: yaml.Node) -> Bind:
     return Bind({key: (reader, key_node, value) for key, (key_node, value) in entries.items() if key in BIND_KEYS})
 
 
-def folder_bind(scenario_file: Path, shown: str, compose) -> tuple[Bind, list[Diagnostic]]:
+def folder_bind(
+    scenario_file: Path, shown: str, compose: Callable[[str, str], list[yaml.Node] | Diagnostic]
+) -> tuple[Bind, list[Diagnostic]]:
     """The ``bind:`` of the folder file beside ``scenario_file`` (none: an empty one).
 
     ``shown`` is how the scenario's path is displayed; the folder file's diagnostics use
