@@ -495,7 +495,7 @@ def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> Python
         return None
     if args.python:
         return PythonWorkerTestee(find_python(args.python), timeout=args.timeout)
-    return PythonTestee()
+    return PythonTestee(timeout=args.timeout)
 
 
 class UsageError(Exception):
@@ -516,9 +516,20 @@ def _running(*testees: object) -> Iterator[None]:
     except BaseException:
         for worker in workers:
             worker.abort()
+        _abort_in_process(*testees)
         raise
     for worker in workers:
         worker.close()
+    for testee in testees:
+        if isinstance(testee, PythonTestee):
+            testee.close()  # its worker for user code (issue 12), if it started one
+
+
+def _abort_in_process(*testees: object) -> None:
+    """Kill the worker an in-process Python testee started for user code, if any."""
+    for testee in testees:
+        if isinstance(testee, PythonTestee):
+            testee.abort()
 
 
 def _targets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -770,6 +781,7 @@ def _abort(*testees: object) -> None:
     for testee in testees:
         if isinstance(testee, WorkerTestee):
             testee.abort()
+    _abort_in_process(*testees)
 
 
 def _write_run_html(

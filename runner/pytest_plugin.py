@@ -94,7 +94,7 @@ class _Runner:
         if scenario.id not in self._verdicts:
             outcomes = {}
             for target in (target for target in self.targets if target in PYTHON_TARGETS):
-                self._python = self._python or PythonTestee()
+                self._python = self._python or PythonTestee(timeout=self.timeout)
                 outcomes[target] = self._python.run(scenario.ir, target)
             js = [target for target in self.targets if target in JS_TARGETS]
             node = self._start_node() if js else None
@@ -120,6 +120,8 @@ class _Runner:
     def close(self) -> None:
         if self._node is not None:
             self._node.close()
+        if self._python is not None:
+            self._python.close()  # its worker for user code, if it started one
 
 
 class ScenarioFile(pytest.File):

@@ -83,7 +83,10 @@ def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
         groups.setdefault(key, []).append(item)
     for group in groups.values():
         for item in group:
-            lines.append(f"  {item.target}: {item.message}")
+            # A message of several lines (the user's frames, issue 12) is indented under its target.
+            first, *more = item.message.split("\n")
+            lines.append(f"  {item.target}: {first}")
+            lines.extend(f"  {line}" for line in more)
         diff = group[0].diff
         if diff:
             shared = [diff[0], "+++ " + ", ".join(item.target for item in group), *diff[2:]] if len(group) > 1 else diff

@@ -29,10 +29,12 @@ import collections
 import contextlib
 import json
 import os
+import platform
 import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -184,15 +186,43 @@ class _Line(NamedTuple):
 
 
 class PythonTestee:
-    """The ``python`` and ``python-eager`` targets, in this process."""
+    """The ``python`` and ``python-eager`` targets, in this process.
+
+    Except for a scenario that runs the user's own code (``bindings`` in its IR, issue
+    12): that one runs in a worker process under this same CPython, started on first
+    need, so that user code never runs in the runner, and a module that spins or
+    crashes the interpreter costs that scenario only (the worker is killed at the
+    reply bound, ``timeout``, and restarted). :meth:`close` ends that worker."""
 
     targets = PYTHON_TARGETS
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
         # Imported here so that `asyncparity check`-style uses of the runner never load it.
         from asyncparity_python import target
 
         self._target = target
+        self.timeout = timeout
+        self._bound_worker: PythonWorkerTestee | None = None
+
+    def bound_worker(self) -> PythonWorkerTestee:
+        """The worker that runs scenarios with user code, started on first call."""
+        if self._bound_worker is None:
+            worker = PythonWorkerTestee(PythonBinary(sys.executable, platform.python_version()), timeout=self.timeout)
+            worker.start()
+            self._bound_worker = worker
+        return self._bound_worker
+
+    def close(self) -> None:
+        """Shut down the worker for user code, if one was started."""
+        if self._bound_worker is not None:
+            self._bound_worker.close()
+            self._bound_worker = None
+
+    def abort(self) -> None:
+        """Kill the worker for user code now, if one was started (Ctrl-C, ``-x``)."""
+        if self._bound_worker is not None:
+            self._bound_worker.abort()
+            self._bound_worker = None
 
     def hello(self) -> dict:
         """What this testee's hello would say (the worker's own answer, in-process)."""
@@ -209,6 +239,11 @@ class PythonTestee:
         reason = unmet_requirement(ir, self.hello())
         if reason:
             return skipped(ir, target, reason)
+        if ir.get("bindings"):
+            try:
+                return self.bound_worker().run(ir, target)
+            except TesteeError as error:  # the worker would not start: this scenario's error, the run goes on
+                return {"target": target, "status": "error", "result": None, "trace": [], "message": str(error)}
         try:
             return self._target.run(ir, target)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
@@ -431,14 +466,18 @@ class WorkerTestee:
                     reply, since = received
                     yield reply
                     continue
-                yield {"type": "error", "message": received}
+                # Killed before the error is handed on: a caller that takes this one
+                # reply and sends no more (run) must not leave a spinning worker behind
+                # for its next request.
                 self._kill()
-                if not restart or not waiting:
+                if restart and waiting:
+                    self.restarts += 1
+                    self._spawn()
+                    self._send(waiting)
+                    since = self._sent_at
+                yield {"type": "error", "message": received}
+                if not restart:
                     return
-                self.restarts += 1
-                self._spawn()
-                self._send(waiting)
-                since = self._sent_at
 
         return replies()
 

@@ -28,6 +28,8 @@ import platform
 import sys
 from typing import Any
 
+from asyncparity_runtime import UserCodeError
+
 from .compile import TARGETS, compile_target, needs
 
 __all__ = ["TARGET", "TARGETS", "compile", "run"]
@@ -72,6 +74,15 @@ def run(ir: dict, target: str = TARGET) -> dict:
         code = builtins.compile(source, f"<asyncparity {scenario_id} ({target})>", "exec")
         exec(code, namespace)
         world, main = namespace["world"], namespace["main"]
+    except UserCodeError as error:  # the user's module did not load: that is this scenario's verdict
+        return {
+            "target": target,
+            "status": "crash",
+            "result": None,
+            "trace": [],
+            "message": f"crash: scenario '{scenario_id}': {error}",
+            "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
+        }
     except Exception as error:  # noqa: BLE001 - a compiler bug must become a verdict, not a traceback
         return {
             "target": target,

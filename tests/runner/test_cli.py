@@ -1051,3 +1051,29 @@ def test_the_matrix_probes_its_pythons_at_once_and_keeps_their_order(tmp_path: P
         f"([Errno 2] No such file or directory: '{missing}'): install it (pyenv install, or your package manager) "
         "or give its path"
     )
+
+
+def test_a_scenario_with_your_own_code_passes_on_python_and_a_broken_one_fails_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # examples/your-own-code (spec/LANGUAGE.md, "Your own code"), and a copy whose
+    # client throws at load time: that scenario errs with the user's frame, the run goes on.
+    example = ROOT / "examples" / "your-own-code"
+    broken = tmp_path / "broken"
+    shutil.copytree(example, broken)
+    scenario = broken / "get-json.yaml"
+    scenario.write_text(scenario.read_text().replace("id: your-own-code-get-json", "id: broken-client"))
+    (broken / "client.py").write_text("RETRIES = int('three')\n")
+
+    code, out, err = run(capsys, "run", str(example), str(broken), "--targets", "python")
+
+    assert code == 1
+    assert "PASS  your-own-code-get-json  python agree" in out
+    assert re.search(r"^FAIL  broken-client +python error$", out, re.MULTILINE)
+    assert (
+        "crash: scenario 'broken-client': client.py failed to load: ValueError: invalid literal for int() with base 10: 'three'"
+        in out
+    )
+    assert f"\n    File \"{broken / 'client.py'}\", line 1, in <module>\n      RETRIES = int('three')\n" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+    assert "Traceback" not in out + err

@@ -10,6 +10,7 @@ touch, the message of the one it did, and a bound on the time taken.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sys
 import time
@@ -281,3 +282,135 @@ def test_a_worker_that_answers_hello_with_garbage_is_refused_in_one_line() -> No
         "a line that is not JSON: 'Welcome!\\n': killed and restarted"
     )
     assert time.monotonic() - started < 5
+
+
+# -- the user's own code (issue 12): Python targets of a scenario with bindings run in a worker
+
+BOUND = """\
+id: {id}
+summary: A function bound to the user's code.
+bind:
+  python: {stem}.py
+  javascript: {stem}.mjs
+  functions: [get_json]
+operations:
+  fetch_page: {{latency: 30, returns: "page"}}
+functions:
+  get_json:
+    params: [url]
+main:
+  - await: get_json
+    args: ["/orders"]
+    as: body
+  - return: $body
+"""
+
+
+def bound_ir(folder: Path, stem: str, source: str) -> dict:
+    """The IR of a scenario whose get_json is ``source``'s, written to ``folder``."""
+    (folder / f"{stem}.py").write_text(source)
+    (folder / f"{stem}.mjs").write_text("export async function getJson(api, url) { return api.fetchPage(url); }\n")
+    path = folder / f"{stem}.yaml"
+    path.write_text(BOUND.format(id=stem.replace("_", "-"), stem=stem))
+    result = load_file(path)
+    assert result.scenario is not None, result.diagnostics
+    return result.scenario.ir
+
+
+@pytest.fixture(scope="module")
+def bound_python():
+    testee = PythonTestee()
+    yield testee
+    testee.close()
+
+
+def test_user_code_runs_in_a_worker_and_gets_the_world_api(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = (
+        "import os\n\n\n"
+        "async def get_json(api, url):\n"
+        "    body = await api.fetch_page(url)\n"
+        "    api.log(f'at {api.now()} in pid {os.getpid()}')\n"
+        "    return body\n"
+    )
+    outcome = bound_python.run(bound_ir(tmp_path, "worker_api", source), "python")
+    assert outcome["status"] == "settled", outcome
+    assert outcome["result"] == {"returns": "page"}
+    logged = outcome["trace"][2]["message"]
+    assert logged.startswith("at 30 in pid ") and logged != f"at 30 in pid {os.getpid()}"
+    assert "worker_api" not in sys.modules  # never imported in the runner
+
+
+def test_a_module_that_fails_to_import_is_that_scenario_crash_with_its_frames(tmp_path: Path, bound_python: PythonTestee) -> None:
+    outcome = bound_python.run(bound_ir(tmp_path, "imports_missing", "import no_such_module_12\n"), "python")
+    assert outcome["status"] == "crash"
+    assert outcome["message"] == (
+        "crash: scenario 'imports-missing': imports_missing.py failed to load: "
+        "ModuleNotFoundError: No module named 'no_such_module_12'\n"
+        f'  File "{tmp_path / "imports_missing.py"}", line 1, in <module>\n'
+        "    import no_such_module_12"
+    )
+
+
+def test_a_throw_at_load_time_shows_the_user_frames_only(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = "def settings():\n    return {}['timeout']\n\n\nTIMEOUT = settings()\n"
+    outcome = bound_python.run(bound_ir(tmp_path, "throws_at_load", source), "python")
+    path = tmp_path / "throws_at_load.py"
+    assert outcome["status"] == "crash"
+    assert outcome["message"] == (
+        "crash: scenario 'throws-at-load': throws_at_load.py failed to load: KeyError: 'timeout'\n"
+        f'  File "{path}", line 5, in <module>\n'
+        "    TIMEOUT = settings()\n"
+        f'  File "{path}", line 2, in settings\n'
+        "    return {}['timeout']"
+    )
+
+
+def test_a_syntax_error_shows_where_the_parser_stopped(tmp_path: Path, bound_python: PythonTestee) -> None:
+    outcome = bound_python.run(bound_ir(tmp_path, "bad_syntax", "async def get_json(api, url)\n    pass\n"), "python")
+    assert outcome["status"] == "crash"
+    first, *frames = outcome["message"].split("\n")
+    assert (
+        first == "crash: scenario 'bad-syntax': bad_syntax.py failed to load: SyntaxError: expected ':' (bad_syntax.py, line 1)"
+    )
+    assert frames[:2] == [f'  File "{tmp_path / "bad_syntax.py"}", line 1', "    async def get_json(api, url)"]
+
+
+def test_a_function_that_never_settles_is_a_deadlock(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = "import asyncio\n\n\nasync def get_json(api, url):\n    await asyncio.get_running_loop().create_future()\n"
+    outcome = bound_python.run(bound_ir(tmp_path, "never_settles", source), "python")
+    assert outcome["status"] == "deadlock"
+    assert outcome["message"].startswith("deadlock: scenario 'never-settles' ")
+
+
+def test_reading_the_real_clock_is_reported_where_the_user_code_reads_it(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = (
+        "import logging\nimport time\n\n\n"
+        "async def get_json(api, url):\n"
+        "    logging.getLogger('client').warning('fetching')  # logging reads the clock: not reported\n"
+        "    started = time.monotonic()\n"
+        "    body = await api.fetch_page(url)\n"
+        "    api.log(f'took {time.monotonic() - started:.0f} s')\n"
+        "    return body\n"
+    )
+    outcome = bound_python.run(bound_ir(tmp_path, "real_clock", source), "python")
+    assert outcome["status"] == "crash"
+    assert (
+        outcome["message"] == "crash: scenario 'real-clock': user code read the real clock: time.monotonic() at real_clock.py:7"
+    )
+    assert outcome["result"] is None
+
+
+def test_a_spinning_function_is_killed_at_the_reply_bound_and_the_worker_goes_on(tmp_path: Path) -> None:
+    spinning = bound_ir(tmp_path, "spins", "async def get_json(api, url):\n    while True:\n        pass\n")
+    fine = bound_ir(tmp_path, "fine", "async def get_json(api, url):\n    return await api.fetch_page(url)\n")
+    testee = PythonTestee(timeout=1.0)
+    try:
+        spun = testee.run(spinning, "python")
+        after = testee.run(fine, "python")
+    finally:
+        testee.close()
+    assert spun["status"] == "error"
+    assert spun["message"] == (
+        f"the Python {platform.python_version()} worker gave no reply within 1 s on scenario 'spins': killed and restarted"
+    )
+    assert after["status"] == "settled" and after["result"] == {"returns": "page"}
