@@ -45,6 +45,7 @@ class IrError extends Error {}
 export function checkIr(ir) {
   const check = new Checker(ir);
   check.declarations();
+  check.bindings();
   for (const fn of ir.functions) {
     check.name(fn?.name, "function name");
     if (!Array.isArray(fn.params)) check.fail(`function ${fn.name}: params must be a list`);
@@ -284,6 +285,44 @@ class Checker {
       this.resourceNames.add(resource.name);
     }
     this.generators = new Set(ir.functions.filter((fn) => fn?.generator === true).map((fn) => fn.name));
+  }
+
+  /**
+   * The functions bound to the user's code (spec/PROTOCOL.md "bindings"): `bindings` is
+   * absent or `{python?, javascript?, functions}`, the paths absolute; a function is
+   * `bound: true` exactly when `bindings.functions` lists it, and then has no body.
+   */
+  bindings() {
+    const ir = this.ir;
+    const bindings = ir.bindings;
+    const listed = new Set();
+    if (bindings != null) {
+      if (typeof bindings !== "object" || Array.isArray(bindings)) this.fail("bindings must be an object");
+      for (const key of Object.keys(bindings)) {
+        if (!["python", "javascript", "functions"].includes(key)) this.fail(`bindings: unknown key ${JSON.stringify(key)}`);
+      }
+      for (const key of ["python", "javascript"]) {
+        const path = bindings[key];
+        if (path != null && (typeof path !== "string" || !(path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path)))) {
+          this.fail(`bindings.${key} must be an absolute path, got ${JSON.stringify(path)}`);
+        }
+      }
+      if (!Array.isArray(bindings.functions) || bindings.functions.length === 0) this.fail("bindings.functions must be a non-empty list");
+      for (const name of bindings.functions) {
+        this.name(name, "bindings.functions:");
+        if (!ir.functions.some((fn) => fn?.name === name)) this.fail(`bindings.functions names ${JSON.stringify(name)}, which is not a function of the scenario`);
+        listed.add(name);
+      }
+    }
+    for (const fn of ir.functions) {
+      if (fn?.bound != null && typeof fn.bound !== "boolean") this.fail(`function ${fn.name}: bound must be true or false`);
+      const bound = fn?.bound === true;
+      if (bound !== listed.has(fn?.name)) {
+        this.fail(bound ? `function ${fn.name} is bound but bindings.functions does not list it` : `function ${fn.name} is listed in bindings.functions but not bound`);
+      }
+      if (bound && (!Array.isArray(fn.body) || fn.body.length > 0)) this.fail(`function ${fn.name}: a bound function's body is []`);
+      if (bound && fn.generator === true) this.fail(`function ${fn.name}: a bound function is not a generator`);
+    }
   }
 
   operation(op) {

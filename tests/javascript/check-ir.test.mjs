@@ -188,3 +188,40 @@ test("a return in a timeout block is an error at the return", () => {
   step.body.push({ step: "return", line: 99, value: null });
   assert.throws(() => checkIr(ir), /line \d+ \(timeout\), line 99 \(return\): a timeout block cannot return/);
 });
+
+/** A scenario whose `get_json` is bound to the user's code (issue 12), as the loader writes it. */
+function boundIr(change = (ir) => ir) {
+  const ir = scenario({
+    id: "bound",
+    operations: [op("http_get", 10, returns("ok"))],
+    functions: { get_json: { params: ["url"], body: [] } },
+    main: [awaitCall(call("get_json", lit("/orders")), "body"), ret(ref("body"))],
+  });
+  ir.functions[0].bound = true;
+  ir.bindings = { python: "/project/client.py", javascript: "/project/client.mjs", functions: ["get_json"] };
+  change(ir);
+  return ir;
+}
+
+test("bindings: a bound function with no body, listed in bindings.functions, passes", () => {
+  checkIr(boundIr());
+  checkIr(boundIr((ir) => delete ir.bindings.python));
+});
+
+test("bindings: each malformed binding is named", () => {
+  const cases = [
+    [(ir) => { ir.bindings = ["x"]; }, "bindings must be an object"],
+    [(ir) => { ir.bindings.ruby = "/x.rb"; }, 'bindings: unknown key "ruby"'],
+    [(ir) => { ir.bindings.javascript = "client.mjs"; }, 'bindings.javascript must be an absolute path, got "client.mjs"'],
+    [(ir) => { ir.bindings.functions = []; }, "bindings.functions must be a non-empty list"],
+    [(ir) => { ir.bindings.functions.push("nope"); }, 'bindings.functions names "nope", which is not a function of the scenario'],
+    [(ir) => { ir.functions[0].bound = "yes"; }, "function get_json: bound must be true or false"],
+    [(ir) => { delete ir.bindings; }, "function get_json is bound but bindings.functions does not list it"],
+    [(ir) => { delete ir.functions[0].bound; }, "function get_json is listed in bindings.functions but not bound"],
+    [(ir) => { ir.functions[0].body = [log("x")]; }, "function get_json: a bound function's body is []"],
+    [(ir) => { ir.functions[0].generator = true; }, "function get_json: a bound function is not a generator"],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(() => checkIr(boundIr(change)), { message: `malformed IR for scenario "bound": ${message}` });
+  }
+});
