@@ -1248,7 +1248,7 @@ export class World {
   #realClockRead(what, stack) {
     const runtime = fileURLToPath(import.meta.url);
     for (const frame of String(stack).split("\n").slice(2)) {
-      const match = /\(?((?:file:\/\/)?\/[^()]*?):(\d+):\d+\)?$/.exec(frame.trim());
+      const match = /(?:^at |\()((?:file:\/\/)?\/[^()]*?):(\d+):\d+\)?$/.exec(frame.trim());
       if (match === null) continue;
       const file = match[1].startsWith("file:") ? fileURLToPath(match[1].replace(/\?.*$/, "")) : match[1];
       if (file === runtime) continue;

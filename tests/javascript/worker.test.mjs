@@ -759,3 +759,20 @@ test("a bound function that never settles is a deadlock naming the main workflow
   assert.equal(outcome.status, "deadlock");
   assert.equal(outcome.message, "deadlock: scenario 'bound' has not settled at 0 ms and no timer is pending; pending: the main workflow");
 });
+
+test("user code that reads process.hrtime fails its run, naming its file and line", TIMEOUT, async () => {
+  const ir = boundIr(userFile("clock.mjs", [
+    "export async function getJson(api, url) {",
+    "  const virtual = [Date.now(), performance.now()];",
+    "  const start = process.hrtime.bigint();",
+    "  return [virtual, String(start)];",
+    "}",
+    "",
+  ].join("\n")));
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.equal(outcome.status, "crash");
+    assert.equal(outcome.message, "user code read the real clock: process.hrtime.bigint() at clock.mjs:3");
+  }
+});
