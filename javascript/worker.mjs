@@ -24,6 +24,7 @@
  * @module worker
  */
 
+import { spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -325,7 +326,7 @@ function serveRuns() {
         loads += 1;
         userModule = await import(`${bound.url}?asyncparity-run=${loads}`);
       } catch (error) {
-        parentPort.postMessage({ error: `scenario ${JSON.stringify(id)}: your JavaScript module ${bound.path} failed to load: ${userStack(error)}` });
+        parentPort.postMessage({ error: `scenario ${JSON.stringify(id)}: your JavaScript module ${bound.path} failed to load: ${userStack(error, bound.path)}` });
         return;
       }
       const missing = bound.exports.filter((name) => typeof userModule[name] !== "function");
@@ -355,8 +356,15 @@ function serveRuns() {
  * A thrown value as the user should see it: `Kind: message`, then the stack's frames
  * that are the user's (file paths without the run's query), not Node's or the kit's.
  */
-function userStack(error) {
+function userStack(error, path) {
   if (!(error instanceof Error)) return describe(error);
+  // An import's SyntaxError has only Node's frames (the line is in a hidden arrow message
+  // printed for uncaught errors): `node --check` names the line, for the module's own file.
+  if (error instanceof SyntaxError) {
+    const checked = spawnSync(process.execPath, [...process.execArgv, "--check", path], { encoding: "utf8", timeout: 10000 });
+    const where = String(checked.stderr ?? "").split("\n")[0];
+    if (/^\/.*:\d+$/.test(where)) return `${describe(error)}\n    at ${where}`;
+  }
   const kit = fileURLToPath(new URL(".", import.meta.url));
   const frames = String(error.stack ?? "").split("\n").slice(1)
     .map((line) => line.trim())

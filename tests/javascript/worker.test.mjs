@@ -734,7 +734,7 @@ test("a user module that fails to load, throws at load or lacks the export is th
   const thrower = userFile("throws.mjs", 'function connect() {\n  throw new RangeError("no config");\n}\nconnect();\nexport const getJson = () => 1;\n');
   const cases = [
     [join(userDir, "missing.mjs"), /^scenario "bound": your JavaScript module .*missing\.mjs failed to load: Error: Cannot find module/],
-    [userFile("syntax.mjs", "export function getJson( {\n"), /^scenario "bound": your JavaScript module .*syntax\.mjs failed to load: SyntaxError: /],
+    [userFile("syntax.mjs", "export function getJson() {\n  const x = ;\n}\n"), /^scenario "bound": your JavaScript module (.*)syntax\.mjs failed to load: SyntaxError: Unexpected token ';'\n {4}at \1syntax\.mjs:2$/],
     [userFile("noexport.mjs", "export const other = 1;\n"), /^scenario "bound": your JavaScript module .*noexport\.mjs exports no function getJson$/],
   ];
   for (const [path, message] of cases) {
