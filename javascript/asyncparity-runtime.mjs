@@ -20,6 +20,7 @@ import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const realSetImmediate = globalThis.setImmediate;
+const realClearImmediate = globalThis.clearImmediate;
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
 // The world reads the wall clock through this even while a run has put the virtual
@@ -1178,6 +1179,7 @@ export class World {
       throw new TypeError(`setImmediate needs a function, got ${typeof callback}`);
     }
     this.#kitCall();
+    if (this.#real !== null) return realSetImmediate(callback, ...args);
     const immediate = { callback, args };
     this.#immediates.push(immediate);
     return immediate;
@@ -1185,6 +1187,10 @@ export class World {
 
   /** Cancels an immediate made by `setImmediate`; anything else is ignored. */
   clearImmediate(immediate) {
+    if (this.#real !== null) {
+      realClearImmediate(immediate);
+      return;
+    }
     const index = this.#immediates.indexOf(immediate);
     if (index >= 0) this.#immediates.splice(index, 1);
   }
@@ -1737,9 +1743,12 @@ export class World {
     }
     this.#started = true;
     this.#real = { scale, origin: realPerformanceNow() };
+    // The user's code (globals) gets the slowed clock too, so that `asyncparity verify` times it as the kit's own timers.
+    const restoreGlobals = this.globals ? this.#installGlobals() : null;
     return new Promise((resolve) => {
       const finish = () => {
         if (this.#frozen) return;
+        restoreGlobals?.();
         // Node's event loop is empty and main has not settled: nothing will ever settle
         // it, the deadlock the virtual clock reports at once (the process then exits).
         if (this.#mainPending && this.#stop === null) this.#halt("deadlock", this.#deadlockMessage());

@@ -1543,3 +1543,17 @@ test("a read of process.hrtime during a run with globals fails the run, naming t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("globals on real time (asyncparity verify): the globals are the slowed clock's, and the prints agree", () => {
+  // The body shadows the destructured setTimeout: what it calls is the global, as user code does.
+  const printed = virtualAndReal([
+    "world.globals = true;",
+    "const main = () => new Promise((resolve) => {",
+    "  const ticks = [];",
+    "  const interval = globalThis.setInterval(() => { ticks.push(Date.now()); if (ticks.length === 2) globalThis.clearInterval(interval); }, 3);",
+    "  globalThis.setImmediate(() => log(`immediate at ${performance.now()}`));",
+    "  globalThis.setTimeout(() => { log(`ticks ${ticks.join(\",\")}`); resolve(Date.now()); }, 10);",
+    "});",
+  ].join("\n"));
+  assert.equal(printed, '0 log "immediate at 0"\n10 log "ticks 3,6"\n10 return 10\nsettled\n');
+});
