@@ -1221,11 +1221,16 @@ export class World {
       return what === "process.hrtime.bigint()" ? hrtime.bigint() : hrtime(...args);
     };
     const reportingHrtime = Object.assign(readReal("process.hrtime()"), { bigint: readReal("process.hrtime.bigint()") });
+    // Node's timers return a Timeout object that libraries call .unref() on: the handle has
+    // ref/unref/hasRef (no effect: a virtual run goes on while a timer is pending) and
+    // converts to the id, which the clear functions take too.
+    const handle = (id) => ({ ref() { return this; }, unref() { return this; }, hasRef: () => true, [Symbol.toPrimitive]: () => id });
+    const clear = (timer) => this.clearTimeout(timer !== null && typeof timer === "object" ? Number(timer) : timer);
     const replacements = [
-      [globalThis, "setTimeout", this.setTimeout],
-      [globalThis, "clearTimeout", this.clearTimeout],
-      [globalThis, "setInterval", (callback, ms, ...args) => this.setInterval(callback, ms, ...args)],
-      [globalThis, "clearInterval", this.clearTimeout],
+      [globalThis, "setTimeout", (callback, ms, ...args) => handle(this.setTimeout(callback, ms, ...args))],
+      [globalThis, "clearTimeout", clear],
+      [globalThis, "setInterval", (callback, ms, ...args) => handle(this.setInterval(callback, ms, ...args))],
+      [globalThis, "clearInterval", clear],
       [globalThis, "setImmediate", (callback, ...args) => this.setImmediate(callback, ...args)],
       [globalThis, "clearImmediate", (immediate) => this.clearImmediate(immediate)],
       [Date, "now", this.now],

@@ -1460,7 +1460,8 @@ test("globals: the virtual clock is on globalThis during a run, the originals ar
     const interval = setInterval(() => {
       ticks.push(Date.now());
       if (ticks.length === 3) clearInterval(interval);
-    }, 10);
+    }, 10).unref(); // a Timeout-like handle, as Node's
+    clearTimeout(setTimeout(() => world.log("cleared, never fires"), 5).unref());
     setImmediate(() => world.log(`immediate at ${performance.now()}`));
     const signal = AbortSignal.timeout(50);
     signal.addEventListener("abort", () => resolve({ ticks, at: Date.now(), reason: `${signal.reason.name}: ${signal.reason.message}` }));
@@ -1470,6 +1471,7 @@ test("globals: the virtual clock is on globalThis during a run, the originals ar
   assert.deepEqual(outcome.result, {
     returns: { ticks: [10, 20, 30], at: 50, reason: "TimeoutError: The operation was aborted due to timeout" },
   });
+  assert.deepEqual(outcome.trace.map((event) => `${event.t} ${event.event}`), ["0 log", "50 return"]); // the cleared timer never fired
   assert.deepEqual(outcome.trace[0], { t: 0, event: "log", message: "immediate at 0" });
   assert.deepEqual(GLOBALS(), before);
   assert.equal(Object.hasOwn(Date, "now"), true); // Date.now is Date's own: put back as it was
