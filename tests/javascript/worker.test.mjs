@@ -776,3 +776,25 @@ test("user code that reads process.hrtime fails its run, naming its file and lin
     assert.equal(outcome.message, "user code read the real clock: process.hrtime.bigint() at clock.mjs:3");
   }
 });
+
+test("a bound function under a timeout gets the deadline's signal last, and its operation is cancelled at the deadline", TIMEOUT, async () => {
+  const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/orders" }] };
+  const ir = {
+    ...boundIr(userFile("deadline.mjs", CLIENT), { id: "bound-deadline" }),
+    errors: ["TimeoutError"],
+    main: [
+      {
+        step: "try", line: 2, finally: null,
+        body: [{ step: "timeout", line: 3, ms: 7, body: [{ step: "await", line: 4, call, bind: "b" }] }],
+        catch: { kinds: ["TimeoutError"], bind: "e", body: [{ step: "return", line: 6, value: { literal: "timed out" } }] },
+      },
+      { step: "return", line: 7, value: { literal: "in time" } },
+    ],
+  };
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.deepEqual(outcome.result, { returns: "timed out" }, target);
+    assert.deepEqual(outcome.trace.map((event) => `${event.t} ${event.event}`), ["0 log", "5 start", "7 cancel", "7 return"], target);
+  }
+});
