@@ -414,3 +414,107 @@ def test_a_spinning_function_is_killed_at_the_reply_bound_and_the_worker_goes_on
         f"the Python {platform.python_version()} worker gave no reply within 1 s on scenario 'spins': killed and restarted"
     )
     assert after["status"] == "settled" and after["result"] == {"returns": "page"}
+
+
+# Issue 12: scenarios bound to the user's own JavaScript, through the real Node worker.
+# The IR is built by hand, as the loader writes it (contract: "bindings", "bound").
+
+
+def bound_js_ir(path: Path, scenario_id: str = "bound") -> dict:
+    """A scenario whose ``get_json`` is the user's function in ``path``, awaited by main."""
+    call = {"callee": "get_json", "callee_kind": "function", "args": [{"literal": "/orders"}]}
+    return {
+        "ir": 1,
+        "id": scenario_id,
+        "summary": "user code",
+        "source": "bound.yaml",
+        "errors": [],
+        "queues": [],
+        "resources": [],
+        "operations": [{"name": "http_get", "latency": 10, "outcomes": [{"returns": "ok"}]}],
+        "functions": [{"name": "get_json", "params": ["url"], "body": [], "bound": True}],
+        "bindings": {"python": str(path.with_suffix(".py")), "javascript": str(path), "functions": ["get_json"]},
+        "main": [
+            {"step": "await", "line": 3, "call": call, "bind": "body"},
+            {"step": "return", "line": 4, "value": {"ref": "body"}},
+        ],
+    }
+
+
+CLIENT_JS = "export async function getJson(api, url) {\n  return api.httpGet(url);\n}\n"
+
+
+def test_user_code_that_spins_is_killed_at_the_reply_bound_and_the_run_goes_on(tmp_path: Path) -> None:
+    spin = tmp_path / "spin.mjs"
+    spin.write_text("export function getJson(api, url) {\n  for (;;) {}\n}\n", encoding="utf-8")
+    at_load = tmp_path / "spin-at-load.mjs"
+    at_load.write_text("while (true) {}\nexport const getJson = () => 1;\n", encoding="utf-8")
+    good = tmp_path / "client.mjs"
+    good.write_text(CLIENT_JS, encoding="utf-8")
+    node = NodeTestee(find_node(), timeout=1.0)
+    node.start()
+    try:
+        jobs = [
+            (bound_js_ir(spin, "spins"), "js-async"),
+            (bound_js_ir(at_load, "spins-at-load"), "js-promise"),
+            (bound_js_ir(good), "js-async"),
+        ]
+        outcomes = list(node.run_many(jobs))
+    finally:
+        node.close()
+
+    assert [outcome["message"] for outcome in outcomes[:2]] == [
+        "the Node worker gave no reply within 1 s on scenario 'spins': killed and restarted",
+        "the Node worker gave no reply within 1 s on scenario 'spins-at-load': killed and restarted",
+    ]
+    assert [outcome["status"] for outcome in outcomes] == ["error", "error", "settled"]
+    assert outcomes[2]["result"] == {"returns": "ok"}
+    assert node.restarts == 2
+
+
+def node_for(major: str) -> str:
+    """The kit's Node of that major version (fetched into its cache if need be), or the test skips."""
+    from asyncparity.provision import ProvisionError, install
+
+    try:
+        node, _source = install(major, dict(os.environ), lambda line: None)
+    except ProvisionError as error:
+        pytest.skip(f"no Node {major}: {error}")
+    return node.path
+
+
+TYPED_CLIENT = "export async function getJson(api: { httpGet(url: string): Promise<string> }, url: string): Promise<string> {\n  return api.httpGet(url);\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("major", "flags"),
+    [
+        ("22", []),  # 22.18+ strips types by default
+        ("22", ["--no-experimental-strip-types"]),  # as a 22.6 to 22.17: the run thread gets --experimental-strip-types
+        ("24", []),
+    ],
+)
+def test_a_typescript_file_runs_where_node_strips_types(tmp_path: Path, major: str, flags: list[str]) -> None:
+    client = tmp_path / "client.ts"
+    client.write_text(TYPED_CLIENT, encoding="utf-8")
+    worker = WorkerTestee([node_for(major), *flags, str(testees.WORKER)], "Node", timeout=20.0)
+    worker.start()
+    try:
+        outcomes = list(worker.run_many([(bound_js_ir(client), "js-async"), (bound_js_ir(client), "js-promise")]))
+    finally:
+        worker.close()
+
+    assert [(outcome["status"], outcome["result"]) for outcome in outcomes] == [("settled", {"returns": "ok"})] * 2
+
+
+def test_a_typescript_file_on_a_node_before_22_6_is_skipped_saying_so(tmp_path: Path) -> None:
+    node = find_node()
+    if node.major >= 22:
+        pytest.skip(f"the Node on PATH is {node.version}; this needs one before 22.6")
+    client = tmp_path / "client.ts"
+    client.write_text(TYPED_CLIENT, encoding="utf-8")
+    with NodeTestee(node) as worker:
+        (outcome,) = worker.run_many([(bound_js_ir(client), "js-async")])
+
+    assert outcome["status"] == "skipped"
+    assert outcome["message"] == f"needs Node 22.6 or later to run TypeScript (client.ts); this is Node {node.version}"
