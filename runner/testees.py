@@ -203,6 +203,7 @@ class PythonTestee:
         self._target = target
         self.timeout = timeout
         self._bound_worker: PythonWorkerTestee | None = None
+        self._hello: dict | None = None
 
     def bound_worker(self) -> PythonWorkerTestee:
         """The worker that runs scenarios with user code, started on first call."""
@@ -225,10 +226,15 @@ class PythonTestee:
             self._bound_worker = None
 
     def hello(self) -> dict:
-        """What this testee's hello would say (the worker's own answer, in-process)."""
-        from asyncparity_python import worker
+        """What this testee's hello would say (the worker's own answer, in-process).
 
-        return worker.hello()
+        Asked once per testee: its feature probes compile() code, and the interpreter
+        does not change between scenarios (issue 13)."""
+        if self._hello is None:
+            from asyncparity_python import worker
+
+            self._hello = worker.hello()
+        return self._hello
 
     def compile(self, ir: dict, target: str = "python") -> str:
         """The program text for one scenario."""

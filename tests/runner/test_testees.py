@@ -77,6 +77,20 @@ def test_python_testee_runs_in_process() -> None:
     assert python.compile(SEED.ir).startswith('"""seed-download-fallback: ')
 
 
+def test_python_testee_probes_its_features_once_not_for_every_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncparity_python import worker
+
+    probes: list[int] = []
+    probe = worker.features
+    monkeypatch.setattr(worker, "features", lambda: probes.append(1) or probe())
+    python = PythonTestee()
+
+    outcomes = [python.run(SEED.ir) for _ in range(3)]
+
+    assert [outcome["result"] for outcome in outcomes] == [{"returns": "processed"}] * 3
+    assert len(probes) == 1
+
+
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:
     outcome = PythonTestee().run({"ir": 1, "id": "broken"})
 
