@@ -26,6 +26,12 @@ class NodeNotFound(Exception):
     """No usable Node; the message is the one line the user sees."""
 
 
+class ProvisionError(Exception):
+    """Node could not be provisioned (runner/provision.py); the message is the one line
+    the user sees. Defined here, where the command line can catch it without loading
+    the provisioning code (issue 13)."""
+
+
 @dataclass(frozen=True)
 class NodeBinary:
     """A Node binary that answered ``--version`` with a supported version."""

@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from .defaults import DEFAULT_TIMEOUT
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
 from .node import NodeBinary
@@ -48,8 +49,6 @@ from .pythons import PythonBinary
 from .trace import format_result, trace_lines
 
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
-DEFAULT_TIMEOUT = 10.0
-"""Seconds a testee may take for one reply before it is killed and restarted."""
 MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
