@@ -118,6 +118,8 @@ def measure(
     """
     baseline_sample = max(1, min(baseline_sample, n))
     pairs = max(1, pairs)
+    with NodeTestee(node) as worker:  # a Node only located gets its version from the hello
+        node = worker.node
     with tempfile.TemporaryDirectory(prefix="asyncparity-bench-") as tmp:
         folder = Path(tmp) / "spec"
         folder.mkdir()

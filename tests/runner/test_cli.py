@@ -22,6 +22,7 @@ from asyncparity import cli, suite
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
+from asyncparity.testees import WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -1093,3 +1094,17 @@ def test_help_loads_none_of_the_pipeline() -> None:
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
 
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, "[]\n", "")
+
+
+def test_run_reads_nodes_version_from_the_workers_hello_not_from_node_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = tmp_path / "node"  # the real Node, writing down each command line it is given
+    node.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexec {shutil.which("node")} "$@"\n')
+    node.chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # the run's --lf cache goes here
+
+    code, out, err = run(capsys, "run", str(SEED), "--targets", "python,js-async", "--node", str(node))
+
+    assert (code, err) == (0, ""), out
+    assert (tmp_path / "calls").read_text().splitlines() == [str(WORKER)]  # the worker, and no `node --version`
