@@ -45,9 +45,11 @@ def main() -> int:
             runs.append(cpu_seconds(command))
     kit_cpu, baseline_cpu = statistics.median(kit_runs), statistics.median(baseline_runs)
     print(f"  start-up CPU, median of {len(kit_runs)} runs each, alternating")
-    print(f"  asyncparity --help:   {kit_cpu * 1000:6.1f} ms  (spread {min(kit_runs) * 1000:.1f} to {max(kit_runs) * 1000:.1f})")
     print(
-        f"  baseline python -c pass: {baseline_cpu * 1000:6.1f} ms  "
+        f"  {'asyncparity --help:':26}{kit_cpu * 1000:6.1f} ms  (spread {min(kit_runs) * 1000:.1f} to {max(kit_runs) * 1000:.1f})"
+    )
+    print(
+        f"  {'baseline python -c pass:':26}{baseline_cpu * 1000:6.1f} ms  "
         f"(spread {min(baseline_runs) * 1000:.1f} to {max(baseline_runs) * 1000:.1f})"
     )
     print(f"  ratio: --help takes {kit_cpu / baseline_cpu:.1f}x the CPU of python -c pass")

@@ -44,6 +44,9 @@ PAIRS = 5
 """Alternating pairs by default: the issue's goal is a median of at least five."""
 PROGRAM_BOUND = 60.0
 """Seconds one baseline program may run before it is killed (one takes about 0.1 s here)."""
+GOAL = {"ratio": 50.0, "scenarios": 500, "pairs": 5}
+"""Issue 13's goal: the kit at least 50x the baseline at N = 500, as the median of at
+least 5 alternating pairs; judged only on a run of that size."""
 BREAKDOWN_REPEATS = 3
 """Passes of the breakdown; each stage reports its least time over them."""
 EXTENSIONS = {"python": ".py", "js-promise": ".mjs", "js-async": ".mjs"}
@@ -167,8 +170,17 @@ def measure(
         "baseline_rate": _spread([run["baseline_rate"] for run in runs]),
         "ratio": _spread([run["ratio"] for run in runs]),
         "breakdown": breakdown,
+        "goal": {**GOAL, "met": goal_met(n, pairs, statistics.median(run["ratio"] for run in runs))},
         "problems": problems,
     }
+
+
+def goal_met(n: int, pairs: int, ratio: float) -> bool | None:
+    """Whether a run met :data:`GOAL`; None for a run too small to say (fewer scenarios
+    or pairs than the goal is stated for)."""
+    if n < GOAL["scenarios"] or pairs < GOAL["pairs"]:
+        return None
+    return ratio >= GOAL["ratio"]
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -306,6 +318,11 @@ class _Stopwatch:
             self.seconds[stage] = min(took, self.seconds.get(stage, took))
 
 
+def _goal_line(goal: dict) -> str:
+    met = {True: "met", False: "not met", None: "not judged on a run this small"}[goal["met"]]
+    return f"  goal: {goal['ratio']:g}x or more at N = {goal['scenarios']}, median of {goal['pairs']} pairs or more: {met}"
+
+
 def render(figures: dict) -> str:
     """The command's report of :func:`measure`'s figures, as text."""
     pairs, sample = figures["pairs"], figures["baseline_sample"]
@@ -320,6 +337,7 @@ def render(figures: dict) -> str:
         f"(median; spread {baseline['min']:.1f} to {baseline['max']:.1f}; a sample of {sample})",
         f"  ratio: the kit is {ratio['median']:.1f}x the baseline "
         f"(median of {pairs} pairs; spread {ratio['min']:.1f}x to {ratio['max']:.1f}x)",
+        _goal_line(figures["goal"]),
         "  pairs, in the order run:",
     ]
     for number, run in enumerate(figures["runs"], start=1):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.bench import measure, render, save_programs, time_baseline, write_scenarios
+from asyncparity.bench import goal_met, measure, render, save_programs, time_baseline, write_scenarios
 from asyncparity.cli import main
 from asyncparity.load import load_paths
 from asyncparity.node import find_node
@@ -68,6 +68,7 @@ def test_pairs_alternate_and_the_summary_is_their_median_and_spread() -> None:
         "compare",
     }
     assert all(seconds >= 0 for seconds in figures["breakdown"].values())
+    assert figures["goal"] == {"ratio": 50.0, "scenarios": 500, "pairs": 5, "met": None}
     assert figures["problems"] == []
 
 
@@ -123,6 +124,7 @@ FIGURES = {
         "javascript_run": 0.75,
         "compare": 0.0625,
     },
+    "goal": {"ratio": 50.0, "scenarios": 500, "pairs": 5, "met": None},
     "problems": [],
 }
 
@@ -133,6 +135,7 @@ def test_the_report_gives_medians_spreads_each_pair_and_the_breakdown() -> None:
         "  kit end to end (one Node worker):     225.0 scenarios/s  (median; spread 200.0 to 250.0)\n"
         "  baseline (a process per program):       4.5 scenarios/s  (median; spread 4.0 to 5.0; a sample of 50)\n"
         "  ratio: the kit is 51.2x the baseline (median of 2 pairs; spread 40.0x to 62.5x)\n"
+        "  goal: 50x or more at N = 500, median of 5 pairs or more: not judged on a run this small\n"
         "  pairs, in the order run:\n"
         "    1. kit 2.50 s, then baseline 10.00 s: 40.0x\n"
         "    2. baseline 12.50 s, then kit 2.00 s: 62.5x\n"
@@ -143,6 +146,21 @@ def test_the_report_gives_medians_spreads_each_pair_and_the_breakdown() -> None:
         "    running:                      1.25 s (python 0.50 s, javascript 0.75 s; in a run the two overlap)\n"
         "    comparing:                    0.06 s"
     )
+
+
+@pytest.mark.parametrize(
+    ("n", "pairs", "ratio", "met", "said"),
+    [
+        (500, 5, 50.0, True, "met"),
+        (1000, 7, 49.9, False, "not met"),
+        (499, 5, 80.0, None, "not judged on a run this small"),
+        (500, 4, 80.0, None, "not judged on a run this small"),
+    ],
+)
+def test_the_goal_is_judged_only_on_a_run_of_its_size(n: int, pairs: int, ratio: float, met: bool | None, said: str) -> None:
+    assert goal_met(n, pairs, ratio) is met
+    figures = {**FIGURES, "goal": {**FIGURES["goal"], "met": met}}
+    assert f"  goal: 50x or more at N = 500, median of 5 pairs or more: {said}\n" in render(figures)
 
 
 def test_a_problem_is_reported_under_the_figures() -> None:
