@@ -117,6 +117,14 @@ def measure(
 ) -> dict:
     """Run the benchmark; its figures as plain data (the ``--json`` document).
 
+    Keys: ``scenarios``, ``targets``, ``pairs``, ``baseline_sample``, ``python`` and
+    ``node`` (versions); ``runs``, one a pair in the order run (``first``: which side
+    ran first, ``kit_seconds``, ``kit_rate``, ``baseline_seconds``, ``baseline_rate``
+    in scenarios a second, ``ratio``); ``kit_rate``, ``baseline_rate`` and ``ratio``
+    over the pairs as ``median``, ``min``, ``max``; ``breakdown``, seconds by stage;
+    ``goal`` (:data:`GOAL` and whether it was ``met``); ``problems``, lines that say
+    what did not pass (empty when all did).
+
     ``progress`` is told what is being timed (one line each), for a terminal to show.
     """
     baseline_sample = max(1, min(baseline_sample, n))
