@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.metadata
 import json
 import os
 import shutil
@@ -29,41 +28,23 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# Only what building the parser and its help needs is imported here; each command
+# imports the pipeline's modules it uses, so that `asyncparity --help` does not load
+# them (issue 13: most of its start-up; benchmarks/startup.py measures it).
 from . import __doc__ as package_doc
-from . import cache, catalogue, console, show
-from . import verify as verify_module
-from .bless import bless, write_blessing
-from .compare import Verdict
+from . import cache
+from .defaults import DEFAULT_ATTEMPTS, DEFAULT_MAX_SECONDS, DEFAULT_SCALE, DEFAULT_TIMEOUT, DETAIL_LIMIT
 from .kit import SPEC_DIR
-from .load import declared_id_of_file, find_scenarios, load_file, load_files, load_paths, load_text
-from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
-from .node import NodeNotFound, node_for, resolve_node
-from .provision import ProvisionError
+from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult, Scenario
+from .node import NodeNotFound, ProvisionError, node_for, resolve_node
 from .pythons import PythonBinary, PythonNotFound, find_python
-from .report import (
-    DETAIL_LIMIT,
-    failure_details,
-    interrupted_line,
-    passed_over_line,
-    skip_reasons,
-    summary_line,
-    to_json,
-    verdict_line,
-)
 from .selection import Expression, SelectionError, keyword_matches, tag_matches
-from .skeleton import skeleton
-from .suite import run_suite
-from .testees import (
-    DEFAULT_TIMEOUT,
-    JS_TARGETS,
-    PYTHON_TARGETS,
-    NodeTestee,
-    PythonTestee,
-    PythonWorkerTestee,
-    TesteeError,
-    WorkerTestee,
-)
+
+if TYPE_CHECKING:
+    from .compare import Verdict
+    from .testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -159,7 +140,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="asyncparity",
         description=(package_doc or "").strip() + " Run the conformance suite, show generated programs, measure speed.",
     )
-    parser.add_argument("--version", action="version", version=f"asyncparity {version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = commands.add_parser(
@@ -258,9 +239,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--scale",
         type=float,
-        default=verify_module.DEFAULT_SCALE,
+        default=DEFAULT_SCALE,
         metavar="S",
-        help=f"real ms per virtual ms (default {verify_module.DEFAULT_SCALE:g})",
+        help=f"real ms per virtual ms (default {DEFAULT_SCALE:g})",
     )
     verify.add_argument(
         "--jobs",
@@ -272,17 +253,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--attempts",
         type=int,
-        default=verify_module.DEFAULT_ATTEMPTS,
+        default=DEFAULT_ATTEMPTS,
         metavar="N",
-        help=f"real runs of a program before it is said to differ (default {verify_module.DEFAULT_ATTEMPTS})",
+        help=f"real runs of a program before it is said to differ (default {DEFAULT_ATTEMPTS})",
     )
     verify.add_argument(
         "--max-seconds",
         type=float,
-        default=verify_module.DEFAULT_MAX_SECONDS,
+        default=DEFAULT_MAX_SECONDS,
         metavar="SECONDS",
-        help="programs that would take longer on real time are listed as too long, not run "
-        f"(default {verify_module.DEFAULT_MAX_SECONDS:g})",
+        help=f"programs that would take longer on real time are listed as too long, not run (default {DEFAULT_MAX_SECONDS:g})",
     )
     verify.add_argument(
         "--record",
@@ -372,9 +352,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="measure scenarios per second against a process-per-scenario baseline",
+        help="measure scenarios per second against running each generated program as a process",
         description="Generate N synthetic scenarios and measure the kit end to end against "
-        "a baseline that starts a fresh Node process for each scenario.",
+        "a baseline that runs each scenario's saved programs as a process each (python3, node), "
+        "in alternating pairs; print the median ratio, its spread, and where the kit's time goes.",
     )
     bench.add_argument("-n", type=int, default=500, help="number of synthetic scenarios (default 500)")
     bench.add_argument(
@@ -383,14 +364,32 @@ def _parser() -> argparse.ArgumentParser:
         default=50,
         help="scenarios timed for the baseline, whose rate is per scenario (default 50)",
     )
+    bench.add_argument("--pairs", type=int, default=5, help="alternating pairs of kit and baseline runs (default 5)")
+    bench.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the figures as JSON")
     _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, as argparse's own action, but asking the installed metadata only
+    when given: reading it took a tenth of ``asyncparity --help``'s start-up (issue 13)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
+    ) -> None:
+        print(f"asyncparity {version()}")  # on stdout, as argparse's version action prints it
+        parser.exit()
+
+
 def version() -> str:
     """The installed distribution's version (``0.1.0``); ``unknown`` when the package runs
     from a checkout that was never installed (it has no metadata then)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("asyncparity")
     except importlib.metadata.PackageNotFoundError:
@@ -491,6 +490,8 @@ def parse_targets(text: str) -> tuple[str, ...]:
 
 def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> PythonTestee | PythonWorkerTestee | None:
     """In-process by default; a subprocess under ``--python``; none without a Python target."""
+    from .testees import PythonTestee, PythonWorkerTestee
+
     if not any(target in PYTHON_TARGETS for target in targets):
         return None
     if args.python:
@@ -508,6 +509,8 @@ def _running(*testees: object) -> Iterator[None]:
     after it (an in-process Python testee needs neither). When the block ends in an
     exception (Ctrl-C above all) they are killed, not asked to shut down: a worker
     answers a shutdown only after the work it was sent."""
+    from .testees import PythonTestee, WorkerTestee
+
     workers = [testee for testee in testees if isinstance(testee, WorkerTestee)]
     try:
         for worker in workers:
@@ -527,6 +530,8 @@ def _running(*testees: object) -> Iterator[None]:
 
 def _abort_in_process(*testees: object) -> None:
     """Kill the worker an in-process Python testee started for user code, if any."""
+    from .testees import PythonTestee
+
     for testee in testees:
         if isinstance(testee, PythonTestee):
             testee.abort()
@@ -640,6 +645,12 @@ def _last_failed(path: Path) -> dict[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from . import console
+    from .load import declared_id_of_file, find_scenarios, load_files
+    from .report import failure_details, interrupted_line, passed_over_line, skip_reasons, summary_line, to_json, verdict_line
+    from .suite import run_suite
+    from .testees import NodeTestee, TesteeError
+
     targets = _targets(args)
     paths = _paths(args, "running")
     if args.json_path:
@@ -778,6 +789,8 @@ def _kept(results: Iterable[LoadResult], kept: list[LoadResult]) -> Iterator[Loa
 
 def _abort(*testees: object) -> None:
     """Kill the worker testees now (``-x`` stopped the run while they had work queued)."""
+    from .testees import WorkerTestee
+
     for testee in testees:
         if isinstance(testee, WorkerTestee):
             testee.abort()
@@ -794,6 +807,7 @@ def _write_run_html(
     programs: dict[str, dict[str, str]],
 ) -> str | None:
     from .html_report import run_page, scenario_extras
+    from .report import to_json
 
     extras = {
         result.scenario.id: scenario_extras(result.scenario, programs.get(result.scenario.id, {}))
@@ -804,6 +818,10 @@ def _write_run_html(
 
 
 def _show(args: argparse.Namespace) -> int:
+    from . import show
+    from .load import load_file
+    from .testees import NodeTestee, PythonTestee
+
     result: LoadResult = load_file(args.path)
     if result.scenario is None:
         for diagnostic in result.diagnostics:
@@ -827,6 +845,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _show_trace(args: argparse.Namespace, ir: dict) -> int:
     """``show --trace``: one target's result and trace; exit 1 when it has none (skipped, failed to run)."""
+    from . import show
+    from .testees import NodeTestee, TesteeError
+
     target = args.trace
     testee = (
         _python_testee(args, (target,)) if target in PYTHON_TARGETS else NodeTestee(node_for(args.node), timeout=args.timeout)
@@ -848,6 +869,8 @@ def _show_trace(args: argparse.Namespace, ir: dict) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
+    from .skeleton import skeleton
+
     path: Path = args.path
     if path.exists():
         print(f"asyncparity: {path} exists; new never overwrites a file", file=sys.stderr)
@@ -867,6 +890,9 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .load import find_scenarios, load_paths
+    from .report import passed_over_line
+
     paths = _paths(args, "checking")
     results = load_paths(paths)
     passed_over = find_scenarios(paths).passed_over
@@ -882,6 +908,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bless(args: argparse.Namespace) -> int:
+    from .bless import bless, write_blessing
+    from .load import load_paths
+    from .suite import run_suite
+    from .testees import NodeTestee
+
     targets = _targets(args)
     results = _select(load_paths(args.paths), args)
     for result in results:
@@ -938,6 +969,8 @@ def _hold(scenario: Scenario, held: dict[str, bytes]) -> str | None:
     and must make the same scenario, so that the expect computed from this run belongs
     to exactly these bytes.
     """
+    from .load import load_text
+
     try:
         data = Path(scenario.path).read_bytes()
     except OSError as error:
@@ -953,6 +986,11 @@ def _hold(scenario: Scenario, held: dict[str, bytes]) -> str | None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from . import verify as verify_module
+    from .load import load_paths
+    from .suite import run_suite
+    from .testees import NodeTestee, TesteeError, WorkerTestee
+
     targets = _targets(args)
     paths = _paths(args, "verifying")
     if args.scale <= 0 or args.jobs < 1 or args.attempts < 1:
@@ -1073,6 +1111,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
+    from . import catalogue
+    from . import verify as verify_module
+    from .load import load_paths
+
     paths = _paths(args, "cataloguing")
     results = load_paths(paths)
     broken = [diagnostic for result in results for diagnostic in result.diagnostics]
@@ -1149,6 +1191,8 @@ def _find_pythons(specs: list[str]) -> list[PythonBinary]:
 def generated_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
     """``run --html``: each scenario's generated programs, by id and target, from the
     testees that ran them (still running: called inside ``_running``)."""
+    from .testees import PythonTestee, PythonWorkerTestee
+
     scenarios = [result.scenario for result in results if result.scenario is not None]
     programs: dict[str, dict[str, str]] = {scenario.id: {} for scenario in scenarios}
     for target in targets:
@@ -1192,6 +1236,7 @@ def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, co
 
 
 def _matrix(args: argparse.Namespace) -> int:
+    from .load import load_paths
     from .matrix import run_matrix, shard, to_report
     from .matrix_report import table
 
@@ -1308,9 +1353,27 @@ def _node_install(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    from .bench import measure, render
 
-    return run_benchmark(n=args.n, baseline_sample=args.baseline_sample, node=node_for(args.node))
+    for option, value in (("-n", args.n), ("--pairs", args.pairs), ("--baseline-sample", args.baseline_sample)):
+        if value < 1:
+            raise UsageError(f"{option} must be 1 or more, not {value}")
+    if args.json_path is not None:
+        _check_destination("--json", args.json_path)
+    node = node_for(args.node)
+
+    def progress(line: str) -> None:
+        if sys.stderr.isatty():  # a terminal sees what is being timed; a log gets the report only
+            print(f"asyncparity bench: {line}", file=sys.stderr)
+
+    figures = measure(args.n, node, pairs=args.pairs, baseline_sample=args.baseline_sample, progress=progress)
+    print(render(figures))
+    if args.json_path is not None:
+        problem = _write("--json", args.json_path, json.dumps(figures, indent=2) + "\n")
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_FAILED if figures["problems"] else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m asyncparity.cli`

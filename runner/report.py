@@ -19,7 +19,7 @@ mistaken for agreement.
 A failure shows which target disagrees with what, the result difference, a unified
 diff of the canonical traces whose first differing event is named (once for all the
 targets that differ in the same way), and the command that reruns only that scenario;
-at most :data:`DETAIL_LIMIT` lines of it on the console unless asked for all.
+at most :data:`~asyncparity.defaults.DETAIL_LIMIT` lines of it on the console unless asked for all.
 """
 
 from __future__ import annotations
@@ -56,11 +56,6 @@ def _cell(item) -> str:
     # target's name is already said, and the version is in the closing lines.
     reason = item.message.removeprefix(f"{item.target} ").split("; this is ")[0]
     return f"{item.target} skipped ({reason})" if reason else f"{item.target} skipped"
-
-
-DETAIL_LIMIT = 40
-"""Lines a failure's details take at most on the console by default (``--full``: all).
-One runaway's diff printed 4,015 lines (issue 11); the first difference is at the top."""
 
 
 def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:

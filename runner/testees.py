@@ -41,15 +41,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+from .defaults import DEFAULT_TIMEOUT
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
-from .node import NodeBinary
+from .node import NodeBinary, NodeNotFound, asked_version, checked_version
 from .pythons import PythonBinary
 from .trace import format_result, trace_lines
 
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
-DEFAULT_TIMEOUT = 10.0
-"""Seconds a testee may take for one reply before it is killed and restarted."""
 MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
@@ -203,6 +202,7 @@ class PythonTestee:
         self._target = target
         self.timeout = timeout
         self._bound_worker: PythonWorkerTestee | None = None
+        self._hello: dict | None = None
 
     def bound_worker(self) -> PythonWorkerTestee:
         """The worker that runs scenarios with user code, started on first call."""
@@ -225,10 +225,15 @@ class PythonTestee:
             self._bound_worker = None
 
     def hello(self) -> dict:
-        """What this testee's hello would say (the worker's own answer, in-process)."""
-        from asyncparity_python import worker
+        """What this testee's hello would say (the worker's own answer, in-process).
 
-        return worker.hello()
+        Asked once per testee: its feature probes compile() code, and the interpreter
+        does not change between scenarios (issue 13)."""
+        if self._hello is None:
+            from asyncparity_python import worker
+
+            self._hello = worker.hello()
+        return self._hello
 
     def compile(self, ir: dict, target: str = "python") -> str:
         """The program text for one scenario."""
@@ -446,6 +451,7 @@ class WorkerTestee:
         restarted and sent the rest.
         """
         if self._process is None or self._process.poll() is not None:
+            self._kill()  # one that exited on its own: its pipes are closed, not left to the collector
             self._spawn()
         for request in requests:
             self._next_id += 1
@@ -567,6 +573,27 @@ class NodeTestee(WorkerTestee):
     def __init__(self, node: NodeBinary, timeout: float = DEFAULT_TIMEOUT, worker: Path = WORKER) -> None:
         super().__init__([node.path, str(worker)], "Node", timeout)
         self.node = node
+
+    def start(self) -> dict:
+        """Start the worker and exchange hello. A Node only located (its version not
+        asked, :func:`~asyncparity.node.locate_node`) takes its version from the hello,
+        and is refused there if too old; if it gives no hello at all, ``node --version``
+        is asked after all, so that a binary that is no Node is told apart from a broken
+        worker, in the same words as before (:class:`~asyncparity.node.NodeNotFound`)."""
+        try:
+            hello = super().start()
+        except TesteeError:
+            self._kill()  # a `with` block whose start failed has no exit to do it
+            if not self.node.version:
+                asked_version(self.node)  # NodeNotFound with the reason, if it is one
+            raise
+        if not self.node.version:
+            try:
+                self.node = checked_version(self.node, hello["runtime"]["version"])
+            except NodeNotFound:
+                self._kill()
+                raise
+        return hello
 
 
 class PythonWorkerTestee(WorkerTestee):

@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity import cli
+from asyncparity import cli, suite
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
+from asyncparity.testees import WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -687,7 +688,7 @@ def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
         path.write_text(FRESH.format(id=name))
     read_only(paths["a-locked"])
     edit = FRESH.format(id="c-edited").replace("latency: 5", "latency: 7")
-    real_run_suite = cli.run_suite
+    real_run_suite = suite.run_suite
 
     def run_suite_while_someone_edits(*args: object, **kwargs: object) -> object:
         # What a person (or a second bless) might do while the targets run.
@@ -695,7 +696,7 @@ def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
         paths["c-edited"].write_text(edit)
         return real_run_suite(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "run_suite", run_suite_while_someone_edits)
+    monkeypatch.setattr(suite, "run_suite", run_suite_while_someone_edits)  # cli imports it when bless runs
 
     code, out, err = run(capsys, "bless", str(tmp_path), "--targets", "python")
 
@@ -1077,3 +1078,33 @@ def test_a_scenario_with_your_own_code_passes_on_python_and_a_broken_one_fails_b
     assert f"\n    File \"{broken / 'client.py'}\", line 1, in <module>\n      RETRIES = int('three')\n" in out
     assert out.splitlines()[-1] == "1 passed, 1 failed"
     assert "Traceback" not in out + err
+
+
+def test_help_loads_none_of_the_pipeline() -> None:
+    # What made `asyncparity --help` take 0.2 s of CPU (issue 13); benchmarks/startup.py times it.
+    heavy = ["asyncio", "yaml", "importlib.metadata", "asyncparity.load", "asyncparity.testees", "asyncparity.provision"]
+    probe = (
+        "import contextlib, io, sys\n"
+        "from asyncparity.entry import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])\n"
+    )
+
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, "[]\n", "")
+
+
+def test_run_reads_nodes_version_from_the_workers_hello_not_from_node_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = tmp_path / "node"  # the real Node, writing down each command line it is given
+    node.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexec {shutil.which("node")} "$@"\n')
+    node.chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # the run's --lf cache goes here
+
+    code, out, err = run(capsys, "run", str(SEED), "--targets", "python,js-async", "--node", str(node))
+
+    assert (code, err) == (0, ""), out
+    assert (tmp_path / "calls").read_text().splitlines() == [str(WORKER)]  # the worker, and no `node --version`

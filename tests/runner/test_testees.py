@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -20,7 +21,7 @@ import pytest
 
 from asyncparity import testees
 from asyncparity.load import load_file, load_text
-from asyncparity.node import find_node
+from asyncparity.node import NodeNotFound, find_node, locate_node
 from asyncparity.testees import NodeTestee, PythonTestee, WorkerTestee
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +76,20 @@ def test_python_testee_runs_in_process() -> None:
     assert outcome["target"] == "python"
     assert outcome["result"] == {"returns": "processed"}
     assert python.compile(SEED.ir).startswith('"""seed-download-fallback: ')
+
+
+def test_python_testee_probes_its_features_once_not_for_every_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncparity_python import worker
+
+    probes: list[int] = []
+    probe = worker.features
+    monkeypatch.setattr(worker, "features", lambda: probes.append(1) or probe())
+    python = PythonTestee()
+
+    outcomes = [python.run(SEED.ir) for _ in range(3)]
+
+    assert [outcome["result"] for outcome in outcomes] == [{"returns": "processed"}] * 3
+    assert len(probes) == 1
 
 
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:
@@ -518,3 +533,53 @@ def test_a_typescript_file_on_a_node_before_22_6_is_skipped_saying_so(tmp_path: 
 
     assert outcome["status"] == "skipped"
     assert outcome["message"] == f"needs Node 22.6 or later to run TypeScript (client.ts); this is Node {node.version}"
+
+
+def logging_node(tmp_path: Path) -> Path:
+    """The real Node behind a script that writes down each command line it is given."""
+    path = tmp_path / "node"
+    path.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexec {shutil.which("node")} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_a_located_node_gets_its_version_from_the_hello_not_from_another_process(tmp_path: Path) -> None:
+    with NodeTestee(locate_node(str(logging_node(tmp_path)))) as node:
+        outcome = node.run(SEED.ir, "js-async")
+
+    assert outcome["result"] == {"returns": "processed"}
+    assert node.node.version == node.hello["runtime"]["version"] == find_node().version
+    assert (tmp_path / "calls").read_text().splitlines() == [str(testees.WORKER)]
+
+
+def test_a_located_node_too_old_is_refused_at_its_hello_in_the_words_of_find_node(tmp_path: Path) -> None:
+    worker = tmp_path / "old.mjs"
+    worker.write_text(
+        'process.stdin.once("data", (line) => process.stdout.write(JSON.stringify({id: JSON.parse(line).id, '
+        'type: "hello", protocol: 1, runtime: {name: "node", version: "18.19.0"}, targets: [], features: {}}) + "\\n"));\n'
+    )
+    located = locate_node(shutil.which("node"), environ={})
+    testee = NodeTestee(located, worker=worker)
+
+    with pytest.raises(NodeNotFound) as caught:
+        testee.start()
+
+    assert str(caught.value) == (
+        f"asyncparity: {located.path} (--node {located.path}) is Node 18.19.0; the JavaScript targets need Node 20 or later: "
+        "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )
+    assert testee.pid is None  # the worker it started is killed, not left running
+
+
+def test_a_located_program_that_is_no_node_is_told_as_find_node_tells_it(tmp_path: Path) -> None:
+    path = tmp_path / "node"
+    path.write_text("#!/bin/sh\necho hello\n")
+    path.chmod(0o755)
+
+    with pytest.raises(NodeNotFound) as caught, NodeTestee(locate_node(str(path), environ={}), timeout=5.0):
+        pass
+
+    assert str(caught.value) == (
+        f"asyncparity: {path} (--node {path}) is not Node: --version printed 'hello': "
+        "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )
