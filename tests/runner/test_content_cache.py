@@ -1,0 +1,327 @@
+"""Tests for runner/content_cache.py: what a re-run of unchanged files skips.
+
+Hits, misses (a changed file, another kit, an edited kit file), entries that are not
+whole (a miss, never an error), writers side by side, the files it must not cache (the
+user's bound code), and the cached programs of both in-process Python and the Node
+worker giving the outcomes a fresh compile gives. No test here times anything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from asyncparity import content_cache, load
+from asyncparity.content_cache import ContentCache, kit_key
+from asyncparity.load import discover, load_file
+from asyncparity.node import find_node
+from asyncparity.testees import NodeTestee, PythonTestee
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "spec" / "seed" / "download-fallback.yaml"
+COMMAND = Path(sys.executable).parent / "asyncparity"
+
+
+def entries(folder: Path) -> list[Path]:
+    return sorted(path for path in (folder / content_cache.CONTENT).rglob("*") if path.is_file())
+
+
+def fresh_cache(tmp_path: Path, version: str = "0.1.0") -> ContentCache:
+    return ContentCache(tmp_path / ".asyncparity_cache", kit_key(version))
+
+
+def refuse_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make loading a file's text fail the test: a hit must not load it."""
+
+    def loaded(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was loaded again")
+
+    monkeypatch.setattr(load, "load_text", loaded)
+
+
+def test_every_kit_scenario_read_back_from_the_cache_equals_the_loaded_one(tmp_path: Path) -> None:
+    cache = fresh_cache(tmp_path)
+    files = discover([ROOT / "spec"])
+    loaded = [load_file(path) for path in files]
+
+    stored = [load_file(path, cache=cache) for path in files]
+    read_back = [load_file(path, cache=cache) for path in files]
+
+    cached = [path for path in files if cache.may_cache_file(path, path.read_bytes())]
+    assert cache.misses == cache.hits == len(cached) > len(files) - 5 > 100
+    assert [result.scenario for result in read_back] == [result.scenario for result in loaded]
+    assert [result.scenario for result in stored] == [result.scenario for result in loaded]
+    assert all(result.scenario is not None for result in loaded)
+
+
+def test_a_hit_does_not_load_the_file_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = fresh_cache(tmp_path)
+    first = load_file(SEED, cache=cache)
+    refuse_loading(monkeypatch)
+
+    again = load_file(SEED, cache=cache)
+
+    assert again.scenario == first.scenario and again.path == str(SEED) and again.diagnostics == []
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert [path.parent.parent.name for path in entries(tmp_path / ".asyncparity_cache")] == ["content"]
+    assert (tmp_path / ".asyncparity_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_changed_file_is_loaded_again(tmp_path: Path) -> None:
+    scenario = tmp_path / "seed.yaml"
+    scenario.write_bytes(SEED.read_bytes())
+    cache = fresh_cache(tmp_path)
+    load_file(scenario, cache=cache)
+
+    scenario.write_text(SEED.read_text().replace("summary: ", "summary: Changed. ", 1))
+    changed = load_file(scenario, cache=cache)
+
+    assert changed.scenario is not None and changed.scenario.summary.startswith("Changed. ")
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_the_same_bytes_shown_under_another_path_are_another_entry(tmp_path: Path) -> None:
+    cache = fresh_cache(tmp_path)
+    load_file(SEED, cache=cache)
+
+    other = load_file(SEED, "seed.yaml", cache=cache)
+
+    assert other.scenario is not None and other.scenario.path == "seed.yaml"
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_another_kit_version_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    load_file(SEED, cache=fresh_cache(tmp_path, "0.1.0"))
+    newer = fresh_cache(tmp_path, "0.2.0")
+
+    load_file(SEED, cache=newer)
+
+    assert (newer.hits, newer.misses) == (0, 1)
+    assert len(entries(tmp_path / ".asyncparity_cache")) == 2
+
+
+def test_an_edited_kit_source_file_changes_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tmp_path / "compile.py"
+    source.write_text("x = 1\n")
+    monkeypatch.setattr(content_cache, "kit_files", lambda: [source])
+    before = kit_key("0.1.0")
+
+    source.write_text("x = 2\n")
+
+    assert kit_key("0.1.0") != before
+    assert kit_key("0.1.0") == kit_key("0.1.0")
+
+
+def test_the_kit_files_are_its_own_sources() -> None:
+    names = {path.name for path in content_cache.kit_files()}
+
+    assert {"load.py", "check_steps.py", "compile.py", "asyncparity_runtime.py", "compile-async.mjs"} <= names
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: b"",
+        lambda data: data[: len(data) // 2],
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),
+        lambda data: b"\xff" * 32 + b"not the payload",
+    ],
+    ids=["empty", "truncated", "one-byte-changed", "wrong-digest"],
+)
+def test_a_damaged_entry_is_a_miss_and_the_next_write_replaces_it(tmp_path: Path, damage) -> None:
+    cache = fresh_cache(tmp_path)
+    expected = load_file(SEED, cache=cache).scenario
+    (entry,) = entries(tmp_path / ".asyncparity_cache")
+    entry.write_bytes(damage(entry.read_bytes()))
+
+    again = load_file(SEED, cache=cache)
+    third = load_file(SEED, cache=cache)
+
+    assert again.scenario == expected and third.scenario == expected
+    assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_a_whole_entry_of_the_wrong_content_is_a_miss(tmp_path: Path) -> None:
+    cache = fresh_cache(tmp_path)
+    key = cache.scenario_key("x.yaml", b"id: x")
+    cache.put(key, b'{"id": "x"}')
+    program = cache.program_key({"ir": 1, "id": "x"}, "python")
+    cache.put(program, b"\x00not marshal")
+
+    assert cache.load_scenario(key) is None
+    assert cache.load_program(program) is None
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_writers_side_by_side_never_leave_a_reader_half_an_entry(tmp_path: Path) -> None:
+    cache = fresh_cache(tmp_path)
+    key = cache.scenario_key("x.yaml", b"x")
+    payloads = [bytes([65 + n]) * (50_000 * (n + 1)) for n in range(4)]
+    seen: list[bytes | None] = []
+
+    def write(payload: bytes) -> None:
+        for _ in range(25):
+            cache.put(key, payload)
+
+    writers = [threading.Thread(target=write, args=(payload,)) for payload in payloads]
+    for writer in writers:
+        writer.start()
+    while any(writer.is_alive() for writer in writers) and len(seen) < 10_000:
+        seen.append(cache.get(key))
+    for writer in writers:
+        writer.join(timeout=30)
+
+    assert all(value is None or value in payloads for value in seen)
+    assert cache.get(key) in payloads
+    assert cache.problem is None
+    assert [path.name.endswith(".tmp") for path in entries(tmp_path / ".asyncparity_cache")] == [False]
+
+
+def test_runs_in_two_processes_at_once_share_the_folder(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    shutil.copytree(ROOT / "spec" / "seed", suite)
+    command = [str(COMMAND), "run", "-q", "--targets", "python", "suite"]
+    runs = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+    assert [run.returncode for run in runs] == [0, 0] and again.returncode == 0
+    assert [stderr for _, stderr in outputs] == ["", ""] and again.stderr == ""
+    assert [stdout.splitlines()[-1] for stdout, _ in outputs] == [again.stdout.splitlines()[-1]] * 2
+    # 3 scenarios and 3 python programs, each once however many wrote it.
+    assert len(entries(tmp_path / ".asyncparity_cache")) == 6
+
+
+def test_a_folder_that_cannot_be_written_is_a_problem_said_once_not_an_error(tmp_path: Path) -> None:
+    (tmp_path / ".asyncparity_cache").write_text("a file where the folder would be")
+    cache = fresh_cache(tmp_path)
+
+    first = load_file(SEED, cache=cache)
+    load_file(SEED, cache=cache)
+
+    assert first.scenario is not None
+    assert cache.problem == "File exists"
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+def test_a_scenario_that_binds_the_users_code_is_not_cached(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "examples" / "your-own-code", tmp_path / "own")
+    cache = fresh_cache(tmp_path)
+
+    result = load_file(tmp_path / "own" / "get-json.yaml", cache=cache)
+
+    assert result.scenario is not None and result.scenario.ir["bindings"]
+    assert entries(tmp_path / ".asyncparity_cache") == []
+    assert (cache.hits, cache.misses) == (0, 0)
+
+
+def test_a_scenario_beside_a_folder_file_is_not_cached(tmp_path: Path) -> None:
+    (tmp_path / "asyncparity.yaml").write_text("# the folder's bind: would go here\n")
+    (tmp_path / "seed.yaml").write_bytes(SEED.read_bytes())
+    cache = fresh_cache(tmp_path)
+
+    result = load_file(tmp_path / "seed.yaml", cache=cache)
+
+    assert result.scenario is not None
+    assert entries(tmp_path / ".asyncparity_cache") == []
+
+
+def test_a_file_with_diagnostics_is_not_cached(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text("id: bad\nsummary: x\nmain:\n  - sleep: -1\n")
+    cache = fresh_cache(tmp_path)
+
+    first = load_file(tmp_path / "bad.yaml", cache=cache)
+    second = load_file(tmp_path / "bad.yaml", cache=cache)
+
+    assert first.diagnostics and second.diagnostics == first.diagnostics
+    assert entries(tmp_path / ".asyncparity_cache") == []
+
+
+def test_the_python_testee_runs_the_cached_code_with_the_same_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ir = load_file(SEED).scenario.ir
+    cache = fresh_cache(tmp_path)
+    fresh = PythonTestee().run(ir, "python")
+    first = PythonTestee(cache=cache).run(ir, "python")
+    testee = PythonTestee(cache=cache)
+
+    def compiled_again(*args: object) -> None:
+        raise AssertionError("the program was compiled again")
+
+    monkeypatch.setattr(testee._target, "program", compiled_again)
+    monkeypatch.setattr(testee._target, "compile_target", compiled_again)
+    again = testee.run(ir, "python")
+
+    assert first == fresh and again == fresh and fresh["status"] == "settled"
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: Path) -> None:
+    ir = load_file(SEED).scenario.ir
+    other = load_file(ROOT / "spec" / "seed" / "download-succeeds.yaml").scenario.ir
+    cache = fresh_cache(tmp_path)
+    with NodeTestee(find_node()) as node:
+        fresh = [node.run(ir, "js-async"), node.run(other, "js-async")]
+        node.cache = cache
+        stored = [node.run(ir, "js-async"), node.run(other, "js-async")]
+        again = [node.run(ir, "js-async"), node.run(other, "js-async")]
+        # Swap the two entries: the worker then runs the other scenario's body.
+        first_key = cache.program_key(ir, "js-async", node_runtime(node))
+        other_key = cache.program_key(other, "js-async", node_runtime(node))
+        first_body, other_body = cache.load_text(first_key), cache.load_text(other_key)
+        cache.store_text(first_key, other_body or "")
+        swapped = node.run(ir, "js-async")
+
+    assert stored == fresh and again == fresh
+    assert (cache.hits, cache.misses) == (5, 2)  # again, the two read here, swapped
+    assert first_body != other_body
+    assert swapped["trace"] == fresh[1]["trace"] != fresh[0]["trace"]
+
+
+def node_runtime(node: NodeTestee) -> str:
+    import json
+
+    assert node.hello is not None
+    return json.dumps([node.hello.get("runtime"), node.hello.get("features")], sort_keys=True)
+
+
+def test_run_caches_and_no_cache_neither_reads_nor_writes(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "spec" / "seed", tmp_path / "suite")
+
+    def asyncparity(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(COMMAND), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+    uncached = asyncparity("run", "-q", "--no-cache", "suite")
+    no_entries = not (tmp_path / ".asyncparity_cache" / "content").exists()
+    first = asyncparity("run", "-q", "suite")
+    written = entries(tmp_path / ".asyncparity_cache")
+    again = asyncparity("run", "-q", "suite")
+
+    assert uncached.returncode == first.returncode == again.returncode == 0
+    assert uncached.stdout == first.stdout == again.stdout == "3 passed, 0 failed\n"
+    assert no_entries
+    # Each scenario, its python program and its two JavaScript bodies.
+    assert len(written) == 12 and entries(tmp_path / ".asyncparity_cache") == written
+
+
+def test_cache_clear_removes_the_folder(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "spec" / "seed", tmp_path / "suite")
+
+    def asyncparity(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(COMMAND), *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+    asyncparity("run", "-q", "--targets", "python", "suite")
+    cleared = asyncparity("cache", "clear")
+    nothing = asyncparity("cache", "clear")
+
+    folder = tmp_path / ".asyncparity_cache"
+    # 3 scenarios, 3 programs and lastfailed.json
+    assert (cleared.returncode, cleared.stdout, cleared.stderr) == (0, f"removed {folder} (7 file(s))\n", "")
+    assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, f"no cache at {folder}\n", "")
+    assert not folder.exists()
+    assert os.listdir(tmp_path) == ["suite"]
