@@ -746,6 +746,8 @@ def _run(args: argparse.Namespace) -> int:
         interrupted = True
         _forget(stop)
     progress.clear()
+    if content is not None:
+        content.close()  # writes what this run stored, Ctrl-C or not
 
     limit = None if args.full else DETAIL_LIMIT
     details = [line for verdict in verdicts for line in failure_details(verdict, limit)]

@@ -22,11 +22,10 @@ instead of answering with stale data. Files that load with a diagnostic are not 
 one whose text mentions ``bind`` (issue 12: the user's modules, whose content is not in
 the key) or whose folder holds an ``asyncparity.yaml`` (its folder-wide ``bind:``).
 
-An entry is one file, named by the key's SHA-256, holding the SHA-256 of its payload
-then the payload. It is written whole to a temporary file beside it and renamed over it,
-so that runs side by side (two writers of one entry write the same bytes) never read
-half an entry; an entry that is short, corrupt or undecodable is a miss, never an error,
-and the next write replaces it. The folder is trusted as ``__pycache__`` is: it is the
+Entries are written in packs, many to a file (:class:`ContentCache` says why and how),
+each whole or not at all, so that runs side by side never read half an entry; an entry
+that is short, corrupt or undecodable is a miss, never an error, and the run that
+misses it stores it again. The folder is trusted as ``__pycache__`` is: it is the
 project's own, written by this kit (marshal is not meant for data from elsewhere).
 """
 
@@ -38,6 +37,7 @@ import json
 import marshal
 import os
 import shutil
+import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -75,17 +75,41 @@ def kit_key(version: str) -> str:
     return digest.hexdigest()
 
 
+PACK_MAGIC = b"asyncparity content pack 1\n"
+_COUNT = struct.Struct(">I")
+_RECORD = struct.Struct(">32sQI")  # key, offset of the entry in the pack, its length
+FLUSH_ENTRIES = 2048
+"""Entries a run holds before it writes them out as one pack (and at its end)."""
+FLUSH_BYTES = 16 * 1024 * 1024
+"""Bytes of entries a run holds before it writes them out as one pack."""
+
+
 class ContentCache:
-    """The entries under ``folder`` (a project's ``.asyncparity_cache``) for one kit."""
+    """The entries under ``folder`` (a project's ``.asyncparity_cache``) for one kit.
+
+    Entries are stored in packs, not a file each: creating a file costs about a
+    millisecond of system time on this machine (ext4), several per scenario, more than
+    the loading it saves. A run holds the entries it makes and writes them as one pack,
+    ``content/<kit>/<random>.pack``, when it has :data:`FLUSH_ENTRIES` of them and at
+    :meth:`close`: a table of keys, offsets and lengths, then each entry as the SHA-256
+    of its payload and the payload. A pack is written to a temporary file and renamed,
+    so no reader sees part of one; runs side by side write packs of their own. Reading
+    takes the tables of every pack of this kit (not their entries) once, then each
+    entry it is asked for; an entry whose digest does not match is a miss."""
 
     def __init__(self, folder: Path, kit: str) -> None:
         self.folder = folder
-        self.entries = folder / CONTENT
+        self.entries = folder / CONTENT / kit[:32]
+        """This kit's packs: a kit's entries are never read by another."""
         self.kit = kit
         self.problem: str | None = None
-        """Why an entry could not be written (the first such reason), for the run to say once."""
+        """Why entries could not be written (the first such reason), for the run to say once."""
         self.hits = 0
         self.misses = 0
+        self._index: dict[bytes, list[tuple[Path, int, int]]] | None = None
+        self._pending: dict[bytes, bytes] = {}
+        self._pending_bytes = 0
+        self._open: dict[Path, int] = {}
 
     def _key(self, kind: str, *parts: bytes) -> str:
         digest = hashlib.sha256(f"{kind}\0{self.kit}\0".encode())
@@ -93,39 +117,79 @@ class ContentCache:
             digest.update(len(part).to_bytes(8, "big") + part)
         return digest.hexdigest()
 
-    def _path(self, key: str) -> Path:
-        return self.entries / key[:2] / key[2:]
+    def _read_index(self) -> dict[bytes, list[tuple[Path, int, int]]]:
+        index: dict[bytes, list[tuple[Path, int, int]]] = {}
+        try:
+            packs = sorted(self.entries.glob("*.pack"))
+        except OSError:
+            packs = []
+        for pack in packs:
+            for key, location in pack_table(pack):
+                index.setdefault(key, []).append(location)
+        return index
 
     def get(self, key: str) -> bytes | None:
         """The payload stored under ``key``; None when there is none or it is not whole."""
-        try:
-            data = self._path(key).read_bytes()
-        except OSError:
-            return None
-        payload = data[_DIGEST:]
-        if len(data) < _DIGEST or hashlib.sha256(payload).digest() != data[:_DIGEST]:
-            return None
-        return payload
+        raw = bytes.fromhex(key)
+        if raw in self._pending:
+            return self._pending[raw]
+        if self._index is None:
+            self._index = self._read_index()
+        for path, offset, length in self._index.get(raw, ()):
+            try:
+                if path not in self._open:
+                    self._open[path] = os.open(path, os.O_RDONLY)
+                data = os.pread(self._open[path], length, offset)
+            except OSError:
+                continue
+            payload = data[_DIGEST:]
+            if len(data) == length and hashlib.sha256(payload).digest() == data[:_DIGEST]:
+                return payload
+        return None
 
     def put(self, key: str, payload: bytes) -> None:
-        """Store ``payload`` under ``key`` atomically; a failure is kept in :attr:`problem`."""
-        path = self._path(key)
+        """Keep ``payload`` under ``key``, to be written with the next pack."""
+        self._pending[bytes.fromhex(key)] = payload
+        self._pending_bytes += len(payload)
+        if len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the entries held as one pack; a failure is kept in :attr:`problem`."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_bytes = self._pending, {}, 0
+        table, blobs = [], []
+        offset = len(PACK_MAGIC) + _COUNT.size + _RECORD.size * len(pending)
+        for raw, payload in pending.items():
+            blob = hashlib.sha256(payload).digest() + payload
+            table.append(_RECORD.pack(raw, offset, len(blob)))
+            blobs.append(blob)
+            offset += len(blob)
         try:
             if not self.folder.is_dir():
                 self.folder.mkdir(parents=True, exist_ok=True)
                 (self.folder / ".gitignore").write_text("# Created by asyncparity: its cache.\n*\n")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(prefix=path.name[:8] + ".", suffix=".tmp", dir=path.parent)
+            self.entries.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(suffix=".tmp", dir=self.entries)
             try:
                 with os.fdopen(descriptor, "wb") as stream:
-                    stream.write(hashlib.sha256(payload).digest() + payload)
-                os.replace(temporary, path)
+                    stream.write(b"".join([PACK_MAGIC, _COUNT.pack(len(pending)), *table, *blobs]))
+                os.replace(temporary, temporary.removesuffix(".tmp") + ".pack")
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
                 raise
         except OSError as error:
             self.problem = self.problem or f"{error.strerror or error}"
+
+    def close(self) -> None:
+        """Write the entries held, and close the packs read."""
+        self.flush()
+        for descriptor in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+        self._open.clear()
 
     def may_cache_file(self, path: Path, data: bytes) -> bool:
         """Whether the scenario file at ``path``, of bytes ``data``, may be cached: not when
@@ -197,6 +261,29 @@ class ContentCache:
             self.hits += 1
         else:
             self.misses += 1
+
+
+def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:
+    """The keys of a pack and where each entry is (the pack, offset, length); empty for
+    a file that is not a pack, and without the entries a short file cannot hold."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(len(PACK_MAGIC) + _COUNT.size)
+            if len(head) != len(PACK_MAGIC) + _COUNT.size or not head.startswith(PACK_MAGIC):
+                return []
+            (count,) = _COUNT.unpack(head[len(PACK_MAGIC) :])
+            table = stream.read(count * _RECORD.size)
+            size = os.fstat(stream.fileno()).st_size
+    except OSError:
+        return []
+    if len(table) != count * _RECORD.size:
+        return []
+    return [(key, (path, offset, length)) for key, offset, length in _RECORD.iter_unpack(table) if offset + length <= size]
+
+
+def count_entries(folder: Path) -> int:
+    """How many entries the packs under a cache folder hold, for every kit."""
+    return sum(len(pack_table(pack)) for pack in sorted((folder / CONTENT).glob("*/*.pack")))
 
 
 def clear(folder: Path) -> int:

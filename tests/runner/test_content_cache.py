@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,12 @@ SEED = ROOT / "spec" / "seed" / "download-fallback.yaml"
 COMMAND = Path(sys.executable).parent / "asyncparity"
 
 
-def entries(folder: Path) -> list[Path]:
-    return sorted(path for path in (folder / content_cache.CONTENT).rglob("*") if path.is_file())
+def packs(folder: Path) -> list[Path]:
+    return sorted((folder / content_cache.CONTENT).glob("*/*.pack"))
+
+
+def entries(folder: Path) -> int:
+    return content_cache.count_entries(folder)
 
 
 def fresh_cache(tmp_path: Path, version: str = "0.1.0") -> ContentCache:
@@ -61,15 +64,18 @@ def test_every_kit_scenario_read_back_from_the_cache_equals_the_loaded_one(tmp_p
 
 
 def test_a_hit_does_not_load_the_file_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = fresh_cache(tmp_path)
-    first = load_file(SEED, cache=cache)
+    writer = fresh_cache(tmp_path)
+    first = load_file(SEED, cache=writer)
+    writer.close()
     refuse_loading(monkeypatch)
+    reader = fresh_cache(tmp_path)
 
-    again = load_file(SEED, cache=cache)
+    again = load_file(SEED, cache=reader)
 
     assert again.scenario == first.scenario and again.path == str(SEED) and again.diagnostics == []
-    assert (cache.hits, cache.misses) == (1, 1)
-    assert [path.parent.parent.name for path in entries(tmp_path / ".asyncparity_cache")] == ["content"]
+    assert (writer.hits, writer.misses, reader.hits, reader.misses) == (0, 1, 1, 0)
+    assert entries(tmp_path / ".asyncparity_cache") == 1
+    assert [pack.parent.parent.name for pack in packs(tmp_path / ".asyncparity_cache")] == ["content"]
     assert (tmp_path / ".asyncparity_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
 
 
@@ -97,13 +103,17 @@ def test_the_same_bytes_shown_under_another_path_are_another_entry(tmp_path: Pat
 
 
 def test_another_kit_version_misses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    load_file(SEED, cache=fresh_cache(tmp_path, "0.1.0"))
+    older = fresh_cache(tmp_path, "0.1.0")
+    load_file(SEED, cache=older)
+    older.close()
     newer = fresh_cache(tmp_path, "0.2.0")
 
     load_file(SEED, cache=newer)
+    newer.close()
 
     assert (newer.hits, newer.misses) == (0, 1)
-    assert len(entries(tmp_path / ".asyncparity_cache")) == 2
+    assert entries(tmp_path / ".asyncparity_cache") == 2
+    assert len({pack.parent for pack in packs(tmp_path / ".asyncparity_cache")}) == 2
 
 
 def test_an_edited_kit_source_file_changes_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,21 +140,25 @@ def test_the_kit_files_are_its_own_sources() -> None:
         lambda data: b"",
         lambda data: data[: len(data) // 2],
         lambda data: data[:-1] + bytes([data[-1] ^ 1]),
-        lambda data: b"\xff" * 32 + b"not the payload",
+        lambda data: data[:60] + bytes([data[60] ^ 1]) + data[61:],
+        lambda data: b"not a pack" + data,
     ],
-    ids=["empty", "truncated", "one-byte-changed", "wrong-digest"],
+    ids=["empty", "truncated", "one-byte-of-the-entry-changed", "table-changed", "not-a-pack"],
 )
-def test_a_damaged_entry_is_a_miss_and_the_next_write_replaces_it(tmp_path: Path, damage) -> None:
-    cache = fresh_cache(tmp_path)
-    expected = load_file(SEED, cache=cache).scenario
-    (entry,) = entries(tmp_path / ".asyncparity_cache")
-    entry.write_bytes(damage(entry.read_bytes()))
+def test_a_damaged_entry_is_a_miss_and_the_next_run_stores_it_again(tmp_path: Path, damage) -> None:
+    writer = fresh_cache(tmp_path)
+    expected = load_file(SEED, cache=writer).scenario
+    writer.close()
+    (pack,) = packs(tmp_path / ".asyncparity_cache")
+    pack.write_bytes(damage(pack.read_bytes()))
+    runs = [fresh_cache(tmp_path), fresh_cache(tmp_path)]
 
-    again = load_file(SEED, cache=cache)
-    third = load_file(SEED, cache=cache)
+    again = load_file(SEED, cache=runs[0])
+    runs[0].close()
+    third = load_file(SEED, cache=runs[1])
 
     assert again.scenario == expected and third.scenario == expected
-    assert (cache.hits, cache.misses) == (1, 2)
+    assert [(run.hits, run.misses) for run in runs] == [(0, 1), (1, 0)]
 
 
 def test_a_whole_entry_of_the_wrong_content_is_a_miss(tmp_path: Path) -> None:
@@ -159,28 +173,35 @@ def test_a_whole_entry_of_the_wrong_content_is_a_miss(tmp_path: Path) -> None:
     assert (cache.hits, cache.misses) == (0, 2)
 
 
-def test_writers_side_by_side_never_leave_a_reader_half_an_entry(tmp_path: Path) -> None:
+def test_runs_side_by_side_write_packs_of_their_own_and_read_each_others(tmp_path: Path) -> None:
+    runs = [fresh_cache(tmp_path) for _ in range(3)]
+    key = runs[0].scenario_key("x.yaml", b"x")
+    runs[0].put(key, b"first")
+    runs[1].put(key, b"second")
+    runs[1].put(runs[1].scenario_key("y.yaml", b"y"), b"other")
+
+    runs[1].close()
+    between = runs[2].get(key)  # its first look: after the second run's pack, before the first's
+    runs[0].close()
+    later = fresh_cache(tmp_path)
+
+    assert between == b"second" and runs[2].get(key) == b"second"
+    assert later.get(key) in (b"first", b"second")
+    assert entries(tmp_path / ".asyncparity_cache") == 3 and len(packs(tmp_path / ".asyncparity_cache")) == 2
+    assert [path.suffix for path in (tmp_path / ".asyncparity_cache" / "content").rglob("*") if path.is_file()] == [".pack"] * 2
+
+
+def test_a_run_writes_a_pack_each_time_it_holds_enough(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content_cache, "FLUSH_ENTRIES", 2)
     cache = fresh_cache(tmp_path)
-    key = cache.scenario_key("x.yaml", b"x")
-    payloads = [bytes([65 + n]) * (50_000 * (n + 1)) for n in range(4)]
-    seen: list[bytes | None] = []
+    for name in "abcde":
+        cache.put(cache.scenario_key(name, b""), name.encode())
 
-    def write(payload: bytes) -> None:
-        for _ in range(25):
-            cache.put(key, payload)
+    held = len(packs(tmp_path / ".asyncparity_cache"))
+    cache.close()
 
-    writers = [threading.Thread(target=write, args=(payload,)) for payload in payloads]
-    for writer in writers:
-        writer.start()
-    while any(writer.is_alive() for writer in writers) and len(seen) < 10_000:
-        seen.append(cache.get(key))
-    for writer in writers:
-        writer.join(timeout=30)
-
-    assert all(value is None or value in payloads for value in seen)
-    assert cache.get(key) in payloads
-    assert cache.problem is None
-    assert [path.name.endswith(".tmp") for path in entries(tmp_path / ".asyncparity_cache")] == [False]
+    assert held == 2 and len(packs(tmp_path / ".asyncparity_cache")) == 3
+    assert [fresh_cache(tmp_path).get(cache.scenario_key(name, b"")) for name in "abcde"] == [b"a", b"b", b"c", b"d", b"e"]
 
 
 def test_runs_in_two_processes_at_once_share_the_folder(tmp_path: Path) -> None:
@@ -194,8 +215,10 @@ def test_runs_in_two_processes_at_once_share_the_folder(tmp_path: Path) -> None:
     assert [run.returncode for run in runs] == [0, 0] and again.returncode == 0
     assert [stderr for _, stderr in outputs] == ["", ""] and again.stderr == ""
     assert [stdout.splitlines()[-1] for stdout, _ in outputs] == [again.stdout.splitlines()[-1]] * 2
-    # 3 scenarios and 3 python programs, each once however many wrote it.
-    assert len(entries(tmp_path / ".asyncparity_cache")) == 6
+    # 3 scenarios and 3 python programs from each run that missed them (the second may
+    # have started after the first had written its pack); the third run missed none.
+    written = packs(tmp_path / ".asyncparity_cache")
+    assert 1 <= len(written) <= 2 and entries(tmp_path / ".asyncparity_cache") == 6 * len(written)
 
 
 def test_a_folder_that_cannot_be_written_is_a_problem_said_once_not_an_error(tmp_path: Path) -> None:
@@ -203,11 +226,11 @@ def test_a_folder_that_cannot_be_written_is_a_problem_said_once_not_an_error(tmp
     cache = fresh_cache(tmp_path)
 
     first = load_file(SEED, cache=cache)
-    load_file(SEED, cache=cache)
+    cache.close()
 
     assert first.scenario is not None
     assert cache.problem == "File exists"
-    assert (cache.hits, cache.misses) == (0, 2)
+    assert (cache.hits, cache.misses) == (0, 1)
 
 
 def test_a_scenario_that_binds_the_users_code_is_not_cached(tmp_path: Path) -> None:
@@ -216,8 +239,10 @@ def test_a_scenario_that_binds_the_users_code_is_not_cached(tmp_path: Path) -> N
 
     result = load_file(tmp_path / "own" / "get-json.yaml", cache=cache)
 
+    cache.close()
+
     assert result.scenario is not None and result.scenario.ir["bindings"]
-    assert entries(tmp_path / ".asyncparity_cache") == []
+    assert entries(tmp_path / ".asyncparity_cache") == 0
     assert (cache.hits, cache.misses) == (0, 0)
 
 
@@ -227,9 +252,10 @@ def test_a_scenario_beside_a_folder_file_is_not_cached(tmp_path: Path) -> None:
     cache = fresh_cache(tmp_path)
 
     result = load_file(tmp_path / "seed.yaml", cache=cache)
+    cache.close()
 
     assert result.scenario is not None
-    assert entries(tmp_path / ".asyncparity_cache") == []
+    assert entries(tmp_path / ".asyncparity_cache") == 0
 
 
 def test_a_file_with_diagnostics_is_not_cached(tmp_path: Path) -> None:
@@ -238,16 +264,19 @@ def test_a_file_with_diagnostics_is_not_cached(tmp_path: Path) -> None:
 
     first = load_file(tmp_path / "bad.yaml", cache=cache)
     second = load_file(tmp_path / "bad.yaml", cache=cache)
+    cache.close()
 
     assert first.diagnostics and second.diagnostics == first.diagnostics
-    assert entries(tmp_path / ".asyncparity_cache") == []
+    assert entries(tmp_path / ".asyncparity_cache") == 0
 
 
 def test_the_python_testee_runs_the_cached_code_with_the_same_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ir = load_file(SEED).scenario.ir
-    cache = fresh_cache(tmp_path)
+    writer = fresh_cache(tmp_path)
     fresh = PythonTestee().run(ir, "python")
-    first = PythonTestee(cache=cache).run(ir, "python")
+    first = PythonTestee(cache=writer).run(ir, "python")
+    writer.close()
+    cache = fresh_cache(tmp_path)
     testee = PythonTestee(cache=cache)
 
     def compiled_again(*args: object) -> None:
@@ -258,7 +287,7 @@ def test_the_python_testee_runs_the_cached_code_with_the_same_outcome(tmp_path: 
     again = testee.run(ir, "python")
 
     assert first == fresh and again == fresh and fresh["status"] == "settled"
-    assert (cache.hits, cache.misses) == (1, 1)
+    assert (writer.hits, writer.misses, cache.hits, cache.misses) == (0, 1, 1, 0)
 
 
 def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: Path) -> None:
@@ -305,8 +334,8 @@ def test_run_caches_and_no_cache_neither_reads_nor_writes(tmp_path: Path) -> Non
     assert uncached.returncode == first.returncode == again.returncode == 0
     assert uncached.stdout == first.stdout == again.stdout == "3 passed, 0 failed\n"
     assert no_entries
-    # Each scenario, its python program and its two JavaScript bodies.
-    assert len(written) == 12 and entries(tmp_path / ".asyncparity_cache") == written
+    # Each scenario, its python program and its two JavaScript bodies; the re-run missed none.
+    assert written == 12 and entries(tmp_path / ".asyncparity_cache") == written
 
 
 def test_cache_clear_removes_the_folder(tmp_path: Path) -> None:
@@ -320,8 +349,8 @@ def test_cache_clear_removes_the_folder(tmp_path: Path) -> None:
     nothing = asyncparity("cache", "clear")
 
     folder = tmp_path / ".asyncparity_cache"
-    # 3 scenarios, 3 programs and lastfailed.json
-    assert (cleared.returncode, cleared.stdout, cleared.stderr) == (0, f"removed {folder} (7 file(s))\n", "")
+    # one pack and lastfailed.json
+    assert (cleared.returncode, cleared.stdout, cleared.stderr) == (0, f"removed {folder} (2 file(s))\n", "")
     assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, f"no cache at {folder}\n", "")
     assert not folder.exists()
     assert os.listdir(tmp_path) == ["suite"]
