@@ -2,17 +2,19 @@
 
 A re-run of a suite whose files did not change need not load their YAML again nor
 generate their programs again (issue 13: loading and validating is about a fifth of a
-run, generating programs about a third). This module keeps two kinds of entry, each the
-plain data at a boundary of the pipeline, in ``.asyncparity_cache/content/`` beside the
-``lastfailed.json`` of runner/cache.py:
+run, generating programs about a third). This module keeps three kinds of entry, each
+the plain data at a boundary of the pipeline, in ``.asyncparity_cache/content/`` beside
+the ``lastfailed.json`` of runner/cache.py:
 
-- ``scenario``: a file that loaded without a diagnostic, as the JSON of its
+- a scenario file that loaded without a diagnostic, as the JSON of its
   :class:`~asyncparity.model.Scenario` (the validated IR and the expectations), keyed by
   the file's bytes and the path it is shown as (the path is in the IR);
-- ``python``: the in-process Python target's program for one IR and target, as the code
-  object ``compile()`` made of it (:mod:`marshal`, as CPython's own ``__pycache__``) and
-  the features it uses (as the compiler reports them), keyed by the IR's JSON and the
-  target.
+- the in-process Python target's program for one IR and target, as the code object
+  ``compile()`` made of it (:mod:`marshal`, as CPython's own ``__pycache__``) and the
+  features it uses (as the compiler reports them), keyed by the IR's JSON and target;
+- the program body the Node worker's compiler made for one IR and target, as text,
+  keyed by the IR's JSON, the target and the worker's hello (its runtime and features,
+  which the compiler reads), sent back with later run requests (spec/PROTOCOL.md).
 
 Every key also holds :func:`kit_key`: the kit's version, this CPython's version (a
 marshalled code object is only good for the CPython that wrote it) and a digest of the
@@ -56,9 +58,7 @@ _RUNNER_DIR = Path(__file__).resolve().parent
 
 def kit_files() -> list[Path]:
     """The kit's own source files whose content is in every key: the runner (loader,
-    checks), the Python target and runtime, the JavaScript target (the worker compiles
-    its programs from the IR, so a changed compiler there changes no entry here, but a
-    changed IR check there may)."""
+    checks), the Python target and runtime, the JavaScript target (compilers, worker)."""
     found = [*_RUNNER_DIR.glob("*.py"), *(PYTHON_DIR / "asyncparity_python").glob("*.py"), PYTHON_DIR / "asyncparity_runtime.py"]
     found += [*JAVASCRIPT_DIR.glob("*.mjs"), *JAVASCRIPT_DIR.glob("*.json")]
     return sorted(path for path in found if path.is_file())
@@ -69,7 +69,7 @@ def kit_key(version: str) -> str:
     SHA-256 of its source files (:func:`kit_files`)."""
     digest = hashlib.sha256(f"{version}\0{sys.implementation.cache_tag}\0{sys.version}\0".encode())
     for path in kit_files():
-        digest.update(path.name.encode() + b"\0")
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0")
         with contextlib.suppress(OSError):
             digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()

@@ -8,6 +8,7 @@ worker giving the outcomes a fresh compile gives. No test here times anything.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from asyncparity import content_cache, load
+from asyncparity.cli import version
 from asyncparity.content_cache import ContentCache, kit_key
 from asyncparity.load import discover, load_file
 from asyncparity.node import find_node
@@ -313,8 +315,6 @@ def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: 
 
 
 def node_runtime(node: NodeTestee) -> str:
-    import json
-
     assert node.hello is not None
     return json.dumps([node.hello.get("runtime"), node.hello.get("features")], sort_keys=True)
 
@@ -354,3 +354,26 @@ def test_cache_clear_removes_the_folder(tmp_path: Path) -> None:
     assert (nothing.returncode, nothing.stdout, nothing.stderr) == (0, f"no cache at {folder}\n", "")
     assert not folder.exists()
     assert os.listdir(tmp_path) == ["suite"]
+
+
+def test_a_run_whose_cache_cannot_be_written_says_so_once_and_passes(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "spec" / "seed", tmp_path / "suite")
+    (tmp_path / ".asyncparity_cache").mkdir()
+    (tmp_path / ".asyncparity_cache" / "content").write_text("a file where the folder would be")
+
+    completed = subprocess.run(
+        [str(COMMAND), "run", "-q", "--targets", "python", "suite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    entries_folder = tmp_path / ".asyncparity_cache" / "content" / kit_key_of_the_installed_kit()[:32]
+    assert (completed.returncode, completed.stdout) == (0, "3 passed, 0 failed\n")
+    assert completed.stderr == f"asyncparity: {entries_folder}: not written (Not a directory); the next run loads afresh\n"
+
+
+def kit_key_of_the_installed_kit() -> str:
+    return kit_key(version())
