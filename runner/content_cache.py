@@ -82,6 +82,11 @@ FLUSH_ENTRIES = 2048
 """Entries a run holds before it writes them out as one pack (and at its end)."""
 FLUSH_BYTES = 16 * 1024 * 1024
 """Bytes of entries a run holds before it writes them out as one pack."""
+MAX_PACKS = 16
+"""Packs a kit's folder may hold at the end of a run before the run compacts it: writes
+the entries it used into new packs and removes the packs it read or wrote before. Each
+run that missed something adds a pack, and an edited file leaves its old entries
+behind: this bounds both (a run that selected a few scenarios keeps only theirs)."""
 
 
 class ContentCache:
@@ -110,6 +115,8 @@ class ContentCache:
         self._pending: dict[bytes, bytes] = {}
         self._pending_bytes = 0
         self._open: dict[Path, int] = {}
+        self._packs: list[Path] = []  # the packs read or written by this run
+        self._used: set[bytes] = set()  # the keys this run read or stored
 
     def _key(self, kind: str, *parts: bytes) -> str:
         digest = hashlib.sha256(f"{kind}\0{self.kit}\0".encode())
@@ -123,6 +130,7 @@ class ContentCache:
             packs = sorted(self.entries.glob("*.pack"))
         except OSError:
             packs = []
+        self._packs += [pack for pack in packs if pack not in self._packs]
         for pack in packs:
             for key, location in pack_table(pack):
                 index.setdefault(key, []).append(location)
@@ -144,12 +152,14 @@ class ContentCache:
                 continue
             payload = data[_DIGEST:]
             if len(data) == length and hashlib.sha256(payload).digest() == data[:_DIGEST]:
+                self._used.add(raw)
                 return payload
         return None
 
     def put(self, key: str, payload: bytes) -> None:
         """Keep ``payload`` under ``key``, to be written with the next pack."""
         self._pending[bytes.fromhex(key)] = payload
+        self._used.add(bytes.fromhex(key))
         self._pending_bytes += len(payload)
         if len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES:
             self.flush()
@@ -175,17 +185,28 @@ class ContentCache:
             try:
                 with os.fdopen(descriptor, "wb") as stream:
                     stream.write(b"".join([PACK_MAGIC, _COUNT.pack(len(pending)), *table, *blobs]))
-                os.replace(temporary, temporary.removesuffix(".tmp") + ".pack")
+                pack = Path(temporary.removesuffix(".tmp") + ".pack")
+                os.replace(temporary, pack)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
                 raise
         except OSError as error:
             self.problem = self.problem or f"{error.strerror or error}"
+            return
+        self._packs.append(pack)
+        if self._index is not None:
+            for raw, location in pack_table(pack):
+                self._index.setdefault(raw, []).insert(0, location)
 
     def close(self) -> None:
-        """Write the entries held, and close the packs read."""
+        """Write the entries held (compacting the folder past :data:`MAX_PACKS`), and close
+        the packs read."""
         self.flush()
+        if self._index is None:
+            self._index = self._read_index()
+        if len(self._packs) > MAX_PACKS and self.problem is None:
+            self._compact()
         for descriptor in self._open.values():
             with contextlib.suppress(OSError):
                 os.close(descriptor)
@@ -261,6 +282,21 @@ class ContentCache:
             self.hits += 1
         else:
             self.misses += 1
+
+    def _compact(self) -> None:
+        """Write the entries this run used into new packs and remove the packs it read or
+        wrote before; a run reading one of those now misses, or reads on from the file
+        it opened (an unlinked file stays readable while open)."""
+        old, self._packs = self._packs, []
+        for raw in sorted(self._used):
+            payload = self.get(raw.hex())
+            if payload is not None:
+                self.put(raw.hex(), payload)
+        self.flush()
+        if self.problem is None:
+            for pack in old:
+                with contextlib.suppress(OSError):
+                    os.unlink(pack)
 
 
 def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:

@@ -377,3 +377,33 @@ def test_a_run_whose_cache_cannot_be_written_says_so_once_and_passes(tmp_path: P
 
 def kit_key_of_the_installed_kit() -> str:
     return kit_key(version())
+
+
+def test_past_the_most_packs_a_run_keeps_only_what_it_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(content_cache, "MAX_PACKS", 4)
+    folder = tmp_path / ".asyncparity_cache"
+    keys = [fresh_cache(tmp_path).scenario_key(name, b"") for name in "abcd"]
+    for key in keys:  # four runs, a pack each
+        run = fresh_cache(tmp_path)
+        run.put(key, key.encode())
+        run.close()
+    packs_before = len(packs(folder))
+    (holding_a,) = [pack for pack in packs(folder) if content_cache.pack_table(pack)[0][0] == bytes.fromhex(keys[0])]
+    holding_a.write_bytes(b"damaged")  # unreadable: its entry is a miss
+    run = fresh_cache(tmp_path)
+    used = [run.get(key) for key in keys[:3]]
+    run.put(run.scenario_key("e", b""), b"e")
+
+    run.close()
+
+    later = fresh_cache(tmp_path)
+    kept = {key: later.get(key) for key in [*keys, run.scenario_key("e", b"")]}
+    assert packs_before == 4 and len(packs(folder)) == 1
+    assert used == [None, keys[1].encode(), keys[2].encode()]
+    assert kept == {
+        keys[0]: None,
+        keys[1]: keys[1].encode(),
+        keys[2]: keys[2].encode(),
+        keys[3]: None,
+        run.scenario_key("e", b""): b"e",
+    }
