@@ -149,23 +149,29 @@ async function compileScenario(scenario, target) {
   }
 }
 
-/** Compiles a scenario here and runs its body in the run thread; the outcome. */
-async function runScenario(scenario, target) {
-  const { body, bound = null } = await compileScenario(scenario, target);
+/**
+ * Compiles a scenario here and runs its body in the run thread; the outcome, and the
+ * body it ran. `given`: a body this worker compiled for the same scenario and target
+ * before (the runner's content cache, issue 13), run without compiling again; never
+ * one with a user's module (the runner does not cache those).
+ */
+async function runScenario(scenario, target, given = null) {
+  const { body, bound = null } = given !== null ? { body: given } : await compileScenario(scenario, target);
   let stripTypes = false;
   if (bound !== null && /\.[cm]?ts$/.test(bound.path)) {
     const typescript = typeScriptSupport();
     if (typescript === null) {
       const file = bound.path.slice(bound.path.lastIndexOf("/") + 1);
-      return {
+      const outcome = {
         target, status: "skipped", result: null, trace: [],
         message: `needs Node 22.6 or later to run TypeScript (${file}); this is Node ${process.versions.node}`,
       };
+      return { outcome, body: null };
     }
     stripTypes = typescript === "flag";
   }
   const outcome = await RunThread.run(body, target, scenario.id, bound, stripTypes);
-  return { target, ...outcome };
+  return { outcome: { target, ...outcome }, body: bound === null ? body : null };
 }
 
 /**
@@ -406,7 +412,10 @@ async function handle(line) {
       }
       case "run": {
         const { target, scenario } = checkScenarioRequest(request);
-        reply({ id, type: "outcome", outcome: await runScenario(scenario, target) });
+        if (request.body !== undefined && typeof request.body !== "string") throw new RequestError("request's body is not text");
+        const { outcome, body } = await runScenario(scenario, target, request.body ?? null);
+        // The body goes back only when asked for, and only one the runner may keep.
+        reply(request.return_body === true && body !== null ? { id, type: "outcome", outcome, body } : { id, type: "outcome", outcome });
         return;
       }
       case "shutdown":

@@ -44,6 +44,7 @@ from .selection import Expression, SelectionError, keyword_matches, tag_matches
 
 if TYPE_CHECKING:
     from .compare import Verdict
+    from .content_cache import ContentCache
     from .testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -155,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print failures and the closing line only")
     _run_selection_options(run)
     _html_option(run, "also write an HTML report to FILE: timelines, diffs and the generated programs, in one file")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"load every file and generate every program afresh, reading and writing no entry of ./{cache.FOLDER}/content",
+    )
     run.set_defaults(handler=_run)
 
     show = commands.add_parser(
@@ -338,6 +344,16 @@ def _parser() -> argparse.ArgumentParser:
     merge.add_argument("--update-known", action="store_true", help="rewrite the --known file to match the merged report")
     _report_options(merge)
     merge.set_defaults(handler=_merge)
+
+    cache_command = commands.add_parser(
+        "cache",
+        help=f"manage ./{cache.FOLDER}, what runs remember",
+        description=f"Manage ./{cache.FOLDER}: the loaded scenarios and generated programs a run "
+        "keeps for the next (keyed by content), and the failures --lf reruns.",
+    )
+    cache_commands = cache_command.add_subparsers(title="cache commands", metavar="COMMAND")
+    cache_clear = cache_commands.add_parser("clear", help=f"remove ./{cache.FOLDER} and everything in it")
+    cache_clear.set_defaults(handler=_cache_clear)
 
     node_command = commands.add_parser(
         "node",
@@ -649,7 +665,7 @@ def _run(args: argparse.Namespace) -> int:
     from .load import declared_id_of_file, find_scenarios, load_files
     from .report import failure_details, interrupted_line, passed_over_line, skip_reasons, summary_line, to_json, verdict_line
     from .suite import run_suite
-    from .testees import NodeTestee, TesteeError
+    from .testees import NodeTestee, PythonTestee, TesteeError
 
     targets = _targets(args)
     paths = _paths(args, "running")
@@ -685,16 +701,17 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             print(f"asyncparity: --lf: no failure remembered in {cache_path}; running every scenario", flush=True)
+    content = _content_cache(args)
     results: Iterable[LoadResult]
     if selecting:
         # Ids and tags are known once a file is loaded: a selection loads every file first.
-        selected = _select(load_files(files), args)
+        selected = _select(load_files(files, content), args)
         results, total = selected, len(selected)
         id_width = max([len(r.scenario.id) for r in selected if r.scenario] + [10])
     else:
         # The rest streams: files are loaded as the run reaches them, and the id column is
         # as wide as the longest id the files declare, read without loading them.
-        results = load_files(files)
+        results = load_files(files, content)
         total = len(files)
         id_width = max([len(found) for found in map(declared_id_of_file, files) if found] + [10])
     if not total:
@@ -706,6 +723,10 @@ def _run(args: argparse.Namespace) -> int:
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
+    if isinstance(python, PythonTestee):
+        python.cache = content
+    if node is not None:
+        node.cache = content
     progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
     verdicts: list[Verdict] = []
 
@@ -737,6 +758,8 @@ def _run(args: argparse.Namespace) -> int:
         interrupted = True
         _forget(stop)
     progress.clear()
+    if content is not None:
+        content.close()  # writes what this run stored, Ctrl-C or not
 
     limit = None if args.full else DETAIL_LIMIT
     details = [line for verdict in verdicts for line in failure_details(verdict, limit)]
@@ -758,6 +781,8 @@ def _run(args: argparse.Namespace) -> int:
         cache.write_failed(cache_path, cache.updated(remembered, ran))
     except OSError as error:
         print(f"asyncparity: {cache_path}: not written ({error.strerror or error}); --lf will not know this run", file=sys.stderr)
+    if content is not None and content.problem:
+        print(f"asyncparity: {content.entries}: not written ({content.problem}); the next run loads afresh", file=sys.stderr)
     if interrupted:
         closing = interrupted_line(verdicts, total, len(passed_over))
     elif stopped:
@@ -1342,6 +1367,28 @@ def _merged_failures(args: argparse.Namespace, report: dict) -> int:
     if errors:
         return EXIT_USAGE
     return EXIT_FAILED if failing else EXIT_OK
+
+
+def _content_cache(args: argparse.Namespace) -> ContentCache | None:
+    """The content cache of a run started here; None under ``--no-cache``."""
+    from . import content_cache
+
+    if args.no_cache:
+        return None
+    return content_cache.ContentCache(content_cache.project_folder(Path.cwd()), content_cache.kit_key(version()))
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from . import content_cache
+
+    folder = content_cache.project_folder(Path.cwd())
+    try:
+        count = content_cache.clear(folder)
+    except OSError as error:
+        print(f"asyncparity: {folder}: not removed ({error.strerror or error})", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"removed {folder} ({count} file(s))" if count else f"no cache at {folder}")
+    return EXIT_OK
 
 
 def _node_install(args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ import gc
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -44,6 +44,9 @@ from .diagnostics import Diagnostic, did_you_mean
 from .model import DEFAULT_LIMITS, IR_VERSION, MAX_FILE_BYTES, MAX_YAML_DEPTH, Discovery, LoadResult, PassedOver, Scenario
 from .names import SCENARIO_ID
 from .yaml_nodes import MISSING, position
+
+if TYPE_CHECKING:  # a run without the cache (`asyncparity check`) never imports it
+    from .content_cache import ContentCache
 
 # libyaml's parser is about twenty times faster than PyYAML's own, and loading is most
 # of a suite's time (`asyncparity bench` shows the breakdown).
@@ -176,8 +179,11 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return find_scenarios(paths).taken
 
 
-def load_file(path: Path, display: str | None = None) -> LoadResult:
-    """Read and load one scenario file; never raises for bad input."""
+def load_file(path: Path, display: str | None = None, cache: ContentCache | None = None) -> LoadResult:
+    """Read and load one scenario file; never raises for bad input.
+
+    With a ``cache`` (runner/content_cache.py), a file it holds is not loaded again, and
+    one it may hold that loads without a diagnostic is stored in it."""
     shown = display if display is not None else str(path)
     try:
         with path.open("rb") as stream:
@@ -195,7 +201,16 @@ def load_file(path: Path, display: str | None = None) -> LoadResult:
         line, column = text_position(data[: error.start].decode("utf-8").removeprefix("\ufeff"), None)
         message = f"not UTF-8 text: byte 0x{data[error.start]:02x} ({error.reason}); save the file as UTF-8"
         return LoadResult(shown, diagnostics=[Diagnostic(shown, line, column, message)])
-    return load_text(text, shown, path)
+    if cache is None or not cache.may_cache_file(path, data):
+        return load_text(text, shown, path)
+    key = cache.scenario_key(shown, data)
+    cached = cache.load_scenario(key)
+    if cached is not None:
+        return LoadResult(shown, scenario=cached)
+    result = load_text(text, shown, path)
+    if result.scenario is not None:
+        cache.store_scenario(key, result.scenario)
+    return result
 
 
 def _too_large(path: str) -> Diagnostic:
@@ -401,13 +416,13 @@ def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
     return list(load_files(discover(paths)))
 
 
-def load_files(files: Iterable[Path]) -> Iterator[LoadResult]:
+def load_files(files: Iterable[Path], cache: ContentCache | None = None) -> Iterator[LoadResult]:
     """Load the given scenario files one by one, as they are asked for (a run prints its
     first verdict before the last file of a large folder is read); a repeated id is a
-    diagnostic on the later file, as in :func:`load_paths`."""
+    diagnostic on the later file, as in :func:`load_paths`. ``cache``: as :func:`load_file`'s."""
     seen: dict[str, Scenario] = {}
     for path in files:
-        result = load_file(path)
+        result = load_file(path, cache=cache)
         scenario = result.scenario
         if scenario is not None and scenario.id in seen:
             first = seen[scenario.id]

@@ -39,7 +39,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from types import CodeType
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from .defaults import DEFAULT_TIMEOUT
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
@@ -47,6 +48,9 @@ from .model import JS_TARGETS, PYTHON_TARGETS
 from .node import NodeBinary, NodeNotFound, asked_version, checked_version
 from .pythons import PythonBinary
 from .trace import format_result, trace_lines
+
+if TYPE_CHECKING:
+    from .content_cache import ContentCache
 
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
 MAX_LINE = 64 * 1024 * 1024
@@ -195,12 +199,14 @@ class PythonTestee:
 
     targets = PYTHON_TARGETS
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, cache: ContentCache | None = None) -> None:
         # Imported here so that `asyncparity check`-style uses of the runner never load it.
         from asyncparity_python import target
 
         self._target = target
         self.timeout = timeout
+        self.cache = cache
+        """Where compiled programs are kept between runs (runner/content_cache.py), or None."""
         self._bound_worker: PythonWorkerTestee | None = None
         self._hello: dict | None = None
 
@@ -250,7 +256,7 @@ class PythonTestee:
             except TesteeError as error:  # the worker would not start: this scenario's error, the run goes on
                 return {"target": target, "status": "error", "result": None, "trace": [], "message": str(error)}
         try:
-            return self._target.run(ir, target)
+            return self._target.run(ir, target, self._program(ir, target))
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
             return {
                 "target": target,
@@ -259,6 +265,21 @@ class PythonTestee:
                 "trace": [],
                 "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
             }
+
+    def _program(self, ir: dict, target: str) -> tuple[CodeType, dict] | None:
+        """The cached program for ``ir`` (made and stored on a miss); None without a cache,
+        or when it cannot be made, for :func:`run` to make it again and say why."""
+        if self.cache is None:
+            return None
+        key = self.cache.program_key(ir, target)
+        program = self.cache.load_program(key)
+        if program is None:
+            try:
+                program = self._target.program(ir, target)
+            except Exception:  # noqa: BLE001 - run() meets the same failure and turns it into an outcome
+                return None
+            self.cache.store_program(key, *program)
+        return program
 
 
 _Worker = TypeVar("_Worker", bound="WorkerTestee")  # `with NodeTestee(...) as worker` gives a NodeTestee
@@ -291,6 +312,8 @@ class WorkerTestee:
         # runs workers in a pool): spawning and killing hold this lock.
         self._lock = threading.Lock()
         self.hello: dict | None = None
+        self.cache: ContentCache | None = None
+        """Where program bodies are kept between runs (:meth:`_run_request`), or None."""
 
     @property
     def pid(self) -> int | None:
@@ -419,15 +442,20 @@ class WorkerTestee:
         """
         reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in jobs]
         runnable = [job for job, reason in zip(jobs, reasons, strict=True) if reason is None]
-        replies = self._exchange([{"type": "run", "target": target, "scenario": ir} for ir, target in runnable])
+        requests = [self._run_request(ir, target) for ir, target in runnable]
+        keys = [request.pop("_key", None) for request in requests]  # the runner's own, not sent
+        replies = self._exchange(requests)
 
         def outcomes() -> Iterator[dict]:
+            sent = iter(keys)
             for (ir, target), reason in zip(jobs, reasons, strict=True):
                 if reason is not None:
                     yield skipped(ir, target, reason)
                     continue
-                reply = next(replies)
+                reply, key = next(replies), next(sent)
                 if reply.get("type") == "outcome":
+                    if key is not None and self.cache is not None and isinstance(reply.get("body"), str):
+                        self.cache.store_text(key, reply["body"])
                     yield reply["outcome"]
                 else:
                     yield {
@@ -439,6 +467,27 @@ class WorkerTestee:
                     }
 
         return outcomes()
+
+    def _run_request(self, ir: dict, target: str) -> dict:
+        """The run request for one job. With a :attr:`cache` (runner/content_cache.py),
+        the body this worker's compiler made for the same IR and target in an earlier run
+        goes with it, not to be compiled again (spec/PROTOCOL.md, "run"); on a miss, the
+        reply is asked to carry the body, which :meth:`run_many` stores under ``_key``.
+        Not for a scenario with the user's code, nor under another compiler
+        (``ASYNCPARITY_JS_COMPILER``, whose source is in no key)."""
+        request: dict = {"type": "run", "target": target, "scenario": ir}
+        environment = self.env if self.env is not None else os.environ
+        if self.cache is None or self.hello is None or ir.get("bindings") or environment.get("ASYNCPARITY_JS_COMPILER"):
+            return request
+        runtime = json.dumps([self.hello.get("runtime"), self.hello.get("features")], sort_keys=True)
+        key = self.cache.program_key(ir, target, runtime)
+        body = self.cache.load_text(key)
+        if body is not None:
+            request["body"] = body
+        else:
+            request["return_body"] = True
+            request["_key"] = key
+        return request
 
     def _exchange(self, requests: list[dict], restart: bool = True) -> Iterator[dict]:
         """Write all requests at once (a writer thread), then yield replies in order.

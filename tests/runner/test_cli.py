@@ -114,7 +114,9 @@ def test_installed_command_prints_no_traceback_for_bad_input(tmp_path: Path) -> 
     (tmp_path / "bad.yaml").write_text("id: bad\nsummary: s\nmain:\n  - tyr: []\n")
     command = Path(sys.executable).parent / "asyncparity"
 
-    completed = subprocess.run([str(command), "run", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    completed = subprocess.run(
+        [str(command), "run", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
 
     assert completed.returncode == 2
     assert f"{tmp_path}/bad.yaml:4:5: unknown step 'tyr'; did you mean 'try'?" in completed.stdout
@@ -751,7 +753,7 @@ def test_two_runs_at_once_on_one_folder_both_finish_with_the_same_verdicts(tmp_p
     shutil.copytree(ROOT / "spec" / "basics", folder)
     command = [str(Path(sys.executable).parent / "asyncparity"), "run", str(folder)]
     runs = [
-        subprocess.Popen([*command, "--json", str(tmp_path / f"{name}.json")], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([*command, "--json", str(tmp_path / f"{name}.json")], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
         for name in ("first", "second")
     ]
     outputs = [run.communicate(timeout=60)[0] for run in runs]
