@@ -34,7 +34,8 @@ def measure(n: int) -> tuple[float, float, int]:
         command = [sys.executable, "-m", "asyncparity.cli", "run", str(folder)]
         started = time.perf_counter()
         first: list[float] = []
-        with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        # Started in the temporary folder: the run's cache (.asyncparity_cache) goes with it.
+        with subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, text=True) as process:
 
             def read() -> None:
                 assert process.stdout is not None

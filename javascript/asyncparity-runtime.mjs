@@ -16,9 +16,16 @@
 
 // Captured at module load: quiescence is detected by a real macrotask, and a scenario
 // (or a test) that replaces the global must not be able to redirect it.
+import { basename } from "node:path";
+import { fileURLToPath } from "node:url";
+
 const realSetImmediate = globalThis.setImmediate;
+const realClearImmediate = globalThis.clearImmediate;
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
+// The world reads the wall clock through this even while a run has put the virtual
+// clock in performance.now's place (World.globals).
+const realPerformanceNow = performance.now.bind(performance);
 
 /** The runaway bounds used when a scenario gives none (spec/LANGUAGE.md "limits"). */
 const DEFAULT_LIMITS = Object.freeze({
@@ -1066,13 +1073,23 @@ export class World {
   #firings = 0;
   #turns = 0;
   #maxTurns = 0;
-  #deadline = Infinity; // performance.now() past which the run is a runaway
+  #deadline = Infinity; // realPerformanceNow() past which the run is a runaway
 
   /** The most events a run records (`MAX_EVENTS`); a test may lower it before `run`. */
   maxEvents = MAX_EVENTS;
 
   /** The most wall-clock seconds a run takes (`WALL_CLOCK_SECONDS`; null: no bound); a test may lower it before `run`. */
   wallClockSeconds = WALL_CLOCK_SECONDS;
+
+  /**
+   * Whether `run` puts the virtual clock on globalThis for its length (setTimeout,
+   * clearTimeout, setInterval, clearInterval, setImmediate, clearImmediate, Date.now,
+   * performance.now, AbortSignal.timeout) and reports reads of process.hrtime: a scenario that calls the user's own code sets it (issue 12), for that code's
+   * timers and clock reads are the ones it finds there.
+   */
+  globals = false;
+
+  #immediates = [];
 
   /**
    * @param {string} scenarioId the scenario's id, used in every message.
@@ -1096,6 +1113,159 @@ export class World {
     this.setTimeout = this.setTimeout.bind(this);
     this.clearTimeout = this.clearTimeout.bind(this);
     this.now = this.now.bind(this);
+  }
+
+  /**
+   * The world handed to the user's code (issue 12): one method per operation, as
+   * `operations` names them (camelCase), returning its promise. An AbortSignal as the
+   * last argument cancels the call, as the operations take it; so does a last argument
+   * `{ signal }` (an object with only that key), the way `fetch(url, { signal })` takes
+   * it; `{ signal: undefined }` or a last `undefined` (a signal passed on that the caller
+   * never had) is no argument. Plus `log(text)` and `now()` (virtual ms).
+   *
+   * @param {Record<string, (...args: *[]) => Promise<*>>} operations by JavaScript name.
+   * @returns {object}
+   */
+  api(operations) {
+    const api = { log: this.log, now: this.now };
+    for (const [name, op] of Object.entries(operations)) {
+      api[name] = (...args) => {
+        const last = args[args.length - 1];
+        const options = last !== null && typeof last === "object" && Object.getPrototypeOf(last) === Object.prototype
+          && Object.keys(last).length === 1 && "signal" in last && (last.signal === undefined || last.signal instanceof AbortSignal);
+        // No signal (`{ signal: undefined }`, or `signal` passed on while undefined) is no argument.
+        if (options || (args.length > 0 && last === undefined)) args.pop();
+        if (options && last.signal !== undefined) args.push(last.signal);
+        return op(...args);
+      };
+    }
+    return Object.freeze(api);
+  }
+
+  /**
+   * A repeating timer, as Node's `setInterval`: every `ms` (as `setTimeout` makes it),
+   * rescheduled before the callback runs, so a `clearInterval` in the callback stops it.
+   *
+   * @param {Function} callback
+   * @param {number} [ms]
+   * @param {...*} args
+   * @returns {number} an id for `clearInterval` (or `clearTimeout`: Node shares them).
+   */
+  setInterval(callback, ms, ...args) {
+    if (typeof callback !== "function") {
+      throw new TypeError(`setInterval needs a function, got ${typeof callback}`);
+    }
+    this.#kitCall();
+    const id = this.#nextTimerId++;
+    const tick = () => {
+      this.#publicTimers.set(id, this.#schedule(ms, tick, []));
+      callback(...args);
+    };
+    this.#publicTimers.set(id, this.#schedule(ms, tick, []));
+    return id;
+  }
+
+  /**
+   * A callback at this instant, after the microtasks, as Node's `setImmediate`; the
+   * virtual clock does not move for it, and immediates run first come, first served,
+   * before the timers due at the same instant.
+   *
+   * @param {Function} callback
+   * @param {...*} args
+   * @returns {object} a handle for `clearImmediate`.
+   */
+  setImmediate(callback, ...args) {
+    if (typeof callback !== "function") {
+      throw new TypeError(`setImmediate needs a function, got ${typeof callback}`);
+    }
+    this.#kitCall();
+    if (this.#real !== null) return realSetImmediate(callback, ...args);
+    const immediate = { callback, args };
+    this.#immediates.push(immediate);
+    return immediate;
+  }
+
+  /** Cancels an immediate made by `setImmediate`; anything else is ignored. */
+  clearImmediate(immediate) {
+    if (this.#real !== null) {
+      realClearImmediate(immediate);
+      return;
+    }
+    const index = this.#immediates.indexOf(immediate);
+    if (index >= 0) this.#immediates.splice(index, 1);
+  }
+
+  /**
+   * An AbortSignal that aborts `ms` virtual ms from now with a DOMException named
+   * "TimeoutError", as Node's `AbortSignal.timeout` does on the real clock.
+   *
+   * @param {number} ms
+   * @returns {AbortSignal}
+   */
+  abortSignalTimeout(ms) {
+    const controller = new AbortController();
+    this.setTimeout(() => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms);
+    return controller.signal;
+  }
+
+  /**
+   * Puts the virtual clock on globalThis (see `globals`) and `process.hrtime` in report
+   * mode; returns what puts the originals back. The way @sinonjs/fake-timers installs
+   * its clock: own properties replaced, then restored (or deleted where there was none).
+   */
+  #installGlobals() {
+    const world = this;
+    const hrtime = process.hrtime;
+    const readReal = (what) => function readRealClock(...args) {
+      world.#realClockRead(what, new Error().stack);
+      return what === "process.hrtime.bigint()" ? hrtime.bigint() : hrtime(...args);
+    };
+    const reportingHrtime = Object.assign(readReal("process.hrtime()"), { bigint: readReal("process.hrtime.bigint()") });
+    // Node's timers return a Timeout object that libraries call .unref() on: the handle has
+    // ref/unref/hasRef (no effect: a virtual run goes on while a timer is pending) and
+    // converts to the id, which the clear functions take too.
+    const handle = (id) => ({ ref() { return this; }, unref() { return this; }, hasRef: () => true, [Symbol.toPrimitive]: () => id });
+    const clear = (timer) => this.clearTimeout(timer !== null && typeof timer === "object" ? Number(timer) : timer);
+    const replacements = [
+      [globalThis, "setTimeout", (callback, ms, ...args) => handle(this.setTimeout(callback, ms, ...args))],
+      [globalThis, "clearTimeout", clear],
+      [globalThis, "setInterval", (callback, ms, ...args) => handle(this.setInterval(callback, ms, ...args))],
+      [globalThis, "clearInterval", clear],
+      [globalThis, "setImmediate", (callback, ...args) => this.setImmediate(callback, ...args)],
+      [globalThis, "clearImmediate", (immediate) => this.clearImmediate(immediate)],
+      [Date, "now", this.now],
+      [performance, "now", this.now],
+      [AbortSignal, "timeout", (ms) => this.abortSignalTimeout(ms)],
+      [process, "hrtime", reportingHrtime],
+    ];
+    const saved = replacements.map(([owner, key, value]) => {
+      const own = Object.getOwnPropertyDescriptor(owner, key);
+      Object.defineProperty(owner, key, { value, writable: true, configurable: true, enumerable: own?.enumerable ?? false });
+      return [owner, key, own];
+    });
+    return () => {
+      for (const [owner, key, own] of saved.reverse()) {
+        if (own === undefined) delete owner[key];
+        else Object.defineProperty(owner, key, own);
+      }
+    };
+  }
+
+  /**
+   * Code read the real clock (`process.hrtime`) during a run with `globals`: the run
+   * fails, naming the first frame in a file of the caller's (neither Node's own nor this
+   * runtime's; the generated code never reads it): `client.mjs:12` (issue 12).
+   */
+  #realClockRead(what, stack) {
+    const runtime = fileURLToPath(import.meta.url);
+    for (const frame of String(stack).split("\n").slice(2)) {
+      const match = /(?:^at |\()((?:file:\/\/)?\/[^()]*?):(\d+):\d+\)?$/.exec(frame.trim());
+      if (match === null) continue;
+      const file = match[1].startsWith("file:") ? fileURLToPath(match[1].replace(/\?.*$/, "")) : match[1];
+      if (file === runtime) continue;
+      this.#halt("crash", `user code read the real clock: ${what} at ${basename(file)}:${match[2]}`);
+      return;
+    }
   }
 
   /**
@@ -1444,6 +1614,7 @@ export class World {
    */
   async run(main) {
     let others = null;
+    let restoreGlobals = null;
     const onUnhandled = (reason) => this.#uncaught(reason);
     try {
       if (this.#started) throw new Error("World.run was called twice on one world");
@@ -1461,7 +1632,8 @@ export class World {
       process.removeAllListeners("unhandledRejection");
       process.on("unhandledRejection", onUnhandled);
 
-      if (this.wallClockSeconds !== null) this.#deadline = performance.now() + this.wallClockSeconds * 1000;
+      if (this.wallClockSeconds !== null) this.#deadline = realPerformanceNow() + this.wallClockSeconds * 1000;
+      if (this.globals) restoreGlobals = this.#installGlobals();
       this.#start(main);
 
       for (;;) {
@@ -1471,6 +1643,21 @@ export class World {
         await new Promise((resolve) => realSetImmediate(resolve));
         this.#checkWallClock();
         if (this.#stop !== null) break;
+        if (this.#immediates.length > 0) {
+          // One immediate a turn: the microtasks it queues drain before the next, as in Node 11+.
+          if (!this.#countTurn()) break;
+          const { callback, args } = this.#immediates.shift();
+          try {
+            callback(...args);
+          } catch (error) {
+            if (!(error instanceof RunawayError)) {
+              const { kind, message } = errorRecord(error);
+              this.#halt("crash", `crash: scenario '${this.#id}': an immediate threw ${kind}(${JSON.stringify(message)}) at ${this.#now} ms`);
+            }
+            break;
+          }
+          continue;
+        }
         let timer = this.#timers.take(this.#now);
         if (timer === undefined) {
           const expiry = this.#timers.nextExpiry();
@@ -1510,6 +1697,7 @@ export class World {
       const { kind, message } = errorRecord(error);
       this.#halt("crash", `crash: scenario '${this.#id}': ${kind}: ${message}`);
     } finally {
+      restoreGlobals?.();
       if (others !== null) {
         process.off("unhandledRejection", onUnhandled);
         for (const listener of others) process.on("unhandledRejection", listener);
@@ -1559,10 +1747,13 @@ export class World {
       throw new TypeError(`ASYNCPARITY_REAL_TIME must be a number > 0 (real ms per virtual ms), got ${JSON.stringify(process.env.ASYNCPARITY_REAL_TIME)}`);
     }
     this.#started = true;
-    this.#real = { scale, origin: performance.now() };
+    this.#real = { scale, origin: realPerformanceNow() };
+    // The user's code (globals) gets the slowed clock too, so that `asyncparity verify` times it as the kit's own timers.
+    const restoreGlobals = this.globals ? this.#installGlobals() : null;
     return new Promise((resolve) => {
       const finish = () => {
         if (this.#frozen) return;
+        restoreGlobals?.();
         // Node's event loop is empty and main has not settled: nothing will ever settle
         // it, the deadlock the virtual clock reports at once (the process then exits).
         if (this.#mainPending && this.#stop === null) this.#halt("deadlock", this.#deadlockMessage());
@@ -1644,7 +1835,7 @@ export class World {
   /** The clock: virtual ms, or on real time the slowed clock's ms, rounded. */
   #time() {
     const real = this.#real;
-    return real === null ? this.#now : Math.round((performance.now() - real.origin) / real.scale);
+    return real === null ? this.#now : Math.round((realPerformanceNow() - real.origin) / real.scale);
   }
 
   /**
@@ -1664,7 +1855,7 @@ export class World {
 
   /** Past the wall-clock bound, the run is a runaway. */
   #checkWallClock() {
-    if (this.#stop === null && performance.now() > this.#deadline) {
+    if (this.#stop === null && realPerformanceNow() > this.#deadline) {
       this.#halt("runaway", `runaway: scenario '${this.#id}' passed ${this.wallClockSeconds} s of wall-clock time at ${this.#now} ms`);
     }
   }
@@ -1677,7 +1868,7 @@ export class World {
       // On the virtual millisecond grid: a real timer fires a little late, and a chain of
       // sleeps would add those delays up until a trace time is a millisecond off; a
       // deadline computed from the grid lets no lateness carry over to the next timer.
-      const elapsed = performance.now() - real.origin;
+      const elapsed = realPerformanceNow() - real.origin;
       const due = (Math.round(elapsed / real.scale) + delay) * real.scale;
       return { real: realSetTimeout(callback, Math.max(1, due - elapsed), ...args) };
     }

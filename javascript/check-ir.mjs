@@ -18,6 +18,7 @@
  * @module check-ir
  */
 
+import { isAbsolute } from "node:path";
 import { STEPS, baseType, fieldAt } from "./ir-steps.mjs";
 import { jsValue } from "./literals.mjs";
 import { isReservedName } from "./names.mjs";
@@ -31,6 +32,8 @@ const CALC_OPS = new Set(["+", "-", "*"]);
 const FIELD = /^[A-Za-z_][A-Za-z0-9_]*$/; // an item's field: written bare after a dot, quoted in a Python f-string
 const LIMIT_KEYS = new Set(["virtual_time", "timer_firings", "turns_per_instant"]);
 const ON_CANCEL = new Set(["stop", "ignore"]);
+// The files of `bindings` (spec/PROTOCOL.md) and the suffixes each may have.
+const BINDING_KEYS = { python: [".py"], javascript: [".mjs", ".js", ".ts"] };
 
 /** An IR the compilers cannot read. */
 class IrError extends Error {}
@@ -45,6 +48,7 @@ class IrError extends Error {}
 export function checkIr(ir) {
   const check = new Checker(ir);
   check.declarations();
+  check.bindings();
   for (const fn of ir.functions) {
     check.name(fn?.name, "function name");
     if (!Array.isArray(fn.params)) check.fail(`function ${fn.name}: params must be a list`);
@@ -211,6 +215,39 @@ class Checker {
       jsValue(value);
     } catch (error) {
       this.fail(`${what} is not a JSON value: ${error.message}`);
+    }
+  }
+
+  /** `bindings` and the `bound` functions agree (asyncparity_python/check.py says the same). */
+  bindings() {
+    const ir = this.ir;
+    const bindings = ir.bindings;
+    let boundNames = [];
+    const keys = [...Object.keys(BINDING_KEYS), "functions"];
+    if (bindings != null) {
+      const plain = typeof bindings === "object" && !Array.isArray(bindings);
+      const unknown = plain ? Object.keys(bindings).filter((key) => !keys.includes(key)).sort() : [];
+      if (unknown.length) this.fail(`unknown key ${JSON.stringify(unknown[0])} in bindings`);
+      if (!plain || !keys.every((key) => Object.hasOwn(bindings, key))) this.fail("bindings must be an object with python, javascript and functions");
+      for (const [key, suffixes] of Object.entries(BINDING_KEYS)) {
+        const file = bindings[key];
+        if (typeof file !== "string" || !isAbsolute(file) || !suffixes.some((suffix) => file.endsWith(suffix))) {
+          this.fail(`bindings.${key} must be an absolute path to a ${suffixes.join(" or ")} file`);
+        }
+      }
+      boundNames = bindings.functions;
+      if (!Array.isArray(boundNames) || boundNames.length === 0) this.fail("bindings.functions must be a non-empty list of function names");
+      for (const name of boundNames) {
+        if (!ir.functions.some((fn) => fn?.name === name)) this.fail(`bindings.functions names ${JSON.stringify(name)}, which is not a function`);
+      }
+    }
+    for (const fn of ir.functions) {
+      const bound = fn?.bound ?? false;
+      if (typeof bound !== "boolean") this.fail(`function ${JSON.stringify(fn.name)}: bound must be true or false`);
+      if (bound !== boundNames.includes(fn.name)) this.fail(`function ${JSON.stringify(fn.name)}: bound is true exactly when bindings.functions names it`);
+      if (bound && ((Array.isArray(fn.body) && fn.body.length > 0) || fn.generator === true)) {
+        this.fail(`function ${JSON.stringify(fn.name)}: a bound function has no steps and is no generator`);
+      }
     }
   }
 

@@ -24,11 +24,12 @@
  * @module worker
  */
 
+import { spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
+import { basename, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker, isMainThread, parentPort } from "node:worker_threads";
-import { World, ScenarioError } from "./asyncparity-runtime.mjs";
+import { World, ScenarioError, WALL_CLOCK_SECONDS } from "./asyncparity-runtime.mjs";
 
 const PROTOCOL_VERSION = 1;
 // The targets this testee serves (its hello says so); a compiler named by
@@ -148,11 +149,44 @@ async function compileScenario(scenario, target) {
   }
 }
 
-/** Compiles a scenario here and runs its body in the run thread; the outcome. */
-async function runScenario(scenario, target) {
-  const { body } = await compileScenario(scenario, target);
-  const outcome = await RunThread.run(body, target, scenario.id);
-  return { target, ...outcome };
+/**
+ * Compiles a scenario here and runs its body in the run thread; the outcome, and the
+ * body it ran. `given`: a body this worker compiled for the same scenario and target
+ * before (the runner's content cache, issue 13), run without compiling again; never
+ * one with a user's module (the runner does not cache those).
+ */
+async function runScenario(scenario, target, given = null) {
+  const { body, bound = null } = given !== null ? { body: given } : await compileScenario(scenario, target);
+  let stripTypes = false;
+  if (bound !== null && /\.[cm]?ts$/.test(bound.path)) {
+    const typescript = typeScriptSupport();
+    if (typescript === null) {
+      const file = bound.path.slice(bound.path.lastIndexOf("/") + 1);
+      const outcome = {
+        target, status: "skipped", result: null, trace: [],
+        message: `needs Node 22.6 or later to run TypeScript (${file}); this is Node ${process.versions.node}`,
+      };
+      return { outcome, body: null };
+    }
+    stripTypes = typescript === "flag";
+  }
+  const outcome = await RunThread.run(body, target, scenario.id, bound, stripTypes);
+  return { outcome: { target, ...outcome }, body: bound === null ? body : null };
+}
+
+/**
+ * How this Node runs a .ts file (issue 12): "default" where it strips types unflagged
+ * (process.features.typescript, Node 22.18+ and 23.6+), "flag" where it needs
+ * --experimental-strip-types (22.6 and later; also a Node started with
+ * --no-experimental-strip-types), null before 22.6.
+ * https://nodejs.org/api/typescript.html#type-stripping
+ *
+ * @returns {"default" | "flag" | null}
+ */
+export function typeScriptSupport() {
+  if (process.features.typescript) return "default";
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  return major > 22 || (major === 22 && minor >= 6) ? "flag" : null;
 }
 
 /**
@@ -173,18 +207,25 @@ class RunThread {
 
   /**
    * Runs one body: resolves with its outcome, or rejects with a RequestError (the body
-   * does not load) or another error (the thread died).
+   * or the user's module does not load) or another error (the thread died). `bound`:
+   * the user's module the body expects (compile's `bound`), or null; `stripTypes`: the
+   * thread needs --experimental-strip-types for it (a thread without it is replaced).
    */
-  static run(body, target, id) {
-    RunThread.warm();
-    return RunThread.#current.#run(body, target, id);
+  static run(body, target, id, bound = null, stripTypes = false) {
+    if (RunThread.#current !== null && RunThread.#current.#stripTypes !== stripTypes) RunThread.#current.#retire();
+    RunThread.#current ??= new RunThread(stripTypes);
+    return RunThread.#current.#run(body, target, id, bound);
   }
 
   #thread;
+  #stripTypes;
   #pending = null; // {resolve, reject, target, id, timer}
 
-  constructor() {
-    this.#thread = new Worker(new URL(import.meta.url), { stdout: true, stderr: true });
+  constructor(stripTypes = false) {
+    this.#stripTypes = stripTypes;
+    // The flag is one a worker thread accepts in its execArgv (Node 22.6+).
+    const execArgv = stripTypes ? [...process.execArgv, "--experimental-strip-types"] : undefined;
+    this.#thread = new Worker(new URL(import.meta.url), { stdout: true, stderr: true, execArgv });
     // The thread sends what it prints as messages (serveRuns); anything on its streams
     // still (Node's own warnings) is diagnostics too.
     this.#thread.stdout.on("data", (chunk) => process.stderr.write(chunk));
@@ -195,10 +236,10 @@ class RunThread {
     this.#thread.on("exit", (code) => this.#end(new Error(`the run thread exited (code ${code})`)));
   }
 
-  #run(body, target, id) {
+  #run(body, target, id, bound) {
     return new Promise((resolve, reject) => {
       this.#pending = { resolve, reject, target, id, timer: null };
-      this.#thread.postMessage({ body, target, id });
+      this.#thread.postMessage({ body, target, id, bound });
     });
   }
 
@@ -211,6 +252,9 @@ class RunThread {
     if (pending === null) return;
     if ("started" in message) {
       // The run's own bound, as the body set it (world.wallClockSeconds); null: none.
+      // (A bound scenario says it twice: before the user's module loads, then the world's.)
+      if (pending.timer !== null) clearTimeout(pending.timer);
+      pending.timer = null;
       if (message.started !== null) {
         pending.timer = setTimeout(() => this.#stop(message.started), message.started * 1000 + RunThread.GRACE_MS);
       }
@@ -274,11 +318,33 @@ function serveRuns() {
   };
   process.stdout.write = forward;
   process.stderr.write = forward;
-  parentPort.on("message", async ({ body, target, id }) => {
+  let loads = 0;
+  parentPort.on("message", async ({ body, target, id, bound }) => {
     let world;
     let main;
+    let userModule = null;
+    if (bound != null) {
+      // The user's module loads under the run's wall-clock bound: a loop at its top level is stopped too.
+      parentPort.postMessage({ started: WALL_CLOCK_SECONDS });
+      try {
+        // A fresh instance each run (the query makes it another module): state the
+        // module keeps (a circuit breaker's) does not carry over from one scenario to the next.
+        loads += 1;
+        userModule = await import(`${bound.url}?asyncparity-run=${loads}`);
+      } catch (error) {
+        // The same shape as the Python target's (asyncparity_runtime.World.user_module).
+        parentPort.postMessage({ error: `scenario '${id}': ${basename(bound.path)} failed to load: ${userStack(error, bound.path)}` });
+        return;
+      }
+      const missing = bound.exports.filter((name) => typeof userModule[name] !== "function");
+      if (missing.length > 0) {
+        parentPort.postMessage({ error: `scenario '${id}': ${basename(bound.path)} exports no function ${missing.join(", ")}` });
+        return;
+      }
+    }
     try {
-      ({ world, main } = new Function("World", "ScenarioError", `${body}\nreturn { world, main };`)(World, ScenarioError));
+      const params = ["World", "ScenarioError", ...(bound != null ? [bound.name] : [])];
+      ({ world, main } = new Function(...params, `${body}\nreturn { world, main };`)(World, ScenarioError, userModule));
     } catch (error) {
       parentPort.postMessage({ error: `generated ${target} code for scenario ${JSON.stringify(id)} failed to load: ${describe(error)}` });
       return;
@@ -291,6 +357,27 @@ function serveRuns() {
       parentPort.postMessage({ error: `the outcome of scenario ${JSON.stringify(id)} cannot be sent: ${describe(error)}` });
     }
   });
+}
+
+/**
+ * A thrown value as the user should see it: `Kind: message`, then the stack's frames
+ * that are the user's (file paths without the run's query), not Node's or the kit's.
+ */
+function userStack(error, path) {
+  if (!(error instanceof Error)) return describe(error);
+  // An import's SyntaxError has only Node's frames (the line is in a hidden arrow message
+  // printed for uncaught errors): `node --check` names the line, for the module's own file.
+  if (error instanceof SyntaxError) {
+    const checked = spawnSync(process.execPath, [...process.execArgv, "--check", path], { encoding: "utf8", timeout: 10000 });
+    const where = String(checked.stderr ?? "").split("\n")[0];
+    if (/^\/.*:\d+$/.test(where)) return `${describe(error)}\n    at ${where}`;
+  }
+  const kit = fileURLToPath(new URL(".", import.meta.url));
+  const frames = String(error.stack ?? "").split("\n").slice(1)
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith("at ") && !line.includes("node:") && !line.includes(kit) && !line.includes(pathToFileURL(kit).href))
+    .map((line) => line.replace(/file:\/\/(\/[^:?)]*)(\?asyncparity-run=\d+)?/g, (_, path) => decodeURIComponent(path)));
+  return [describe(error), ...frames.map((frame) => `    ${frame}`)].join("\n");
 }
 
 /** Serves one request line; every path writes exactly one reply, or exits on shutdown. */
@@ -325,7 +412,10 @@ async function handle(line) {
       }
       case "run": {
         const { target, scenario } = checkScenarioRequest(request);
-        reply({ id, type: "outcome", outcome: await runScenario(scenario, target) });
+        if (request.body !== undefined && typeof request.body !== "string") throw new RequestError("request's body is not text");
+        const { outcome, body } = await runScenario(scenario, target, request.body ?? null);
+        // The body goes back only when asked for, and only one the runner may keep.
+        reply(request.return_body === true && body !== null ? { id, type: "outcome", outcome, body } : { id, type: "outcome", outcome });
         return;
       }
       case "shutdown":

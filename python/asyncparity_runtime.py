@@ -84,6 +84,7 @@ import decimal
 import functools
 import gc
 import heapq
+import importlib.util
 import inspect
 import itertools
 import json
@@ -96,6 +97,8 @@ import sys
 import sysconfig
 import threading
 import time
+import traceback
+import types
 import weakref
 from asyncio import events
 from collections.abc import Callable, Iterator
@@ -107,6 +110,7 @@ __all__ = [
     "UNORDERED",
     "WALL_CLOCK_SECONDS",
     "ScenarioError",
+    "UserCodeError",
     "VirtualTimeLoop",
     "World",
     "canonical_json",
@@ -172,6 +176,30 @@ class ScenarioError(Exception):
         message = message if isinstance(message, str) else str(message)
         super().__init__(message)
         self.message = message
+
+
+class UserCodeError(Exception):
+    """The user's module (issue 12, ``bind:``) failed to import or threw while loading.
+
+    Its message is what the outcome says: the file, the error, and the traceback's
+    frames in the user's own code (never the kit's or importlib's)."""
+
+
+# The real-clock reads reported in user code (spec/PROTOCOL.md, "bindings"): asyncio's
+# own clock is the loop's, virtual already; these read the machine's.
+_REAL_CLOCKS = ("monotonic", "time", "perf_counter", "monotonic_ns", "time_ns", "perf_counter_ns")
+
+
+def _user_frames(error: BaseException, user_files: set[str]) -> list[str]:
+    """The lines of ``error``'s traceback in the user's files, as ``traceback`` prints
+    them; for a ``SyntaxError``, where the parser stopped (it has no frame of its own)."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if os.path.abspath(frame.filename) in user_files]
+    # Each frame as traceback prints it, without the carets of 3.11+ (the same lines on every CPython).
+    lines = [f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}' for frame in frames]
+    lines = [part for frame, head in zip(frames, lines, strict=True) for part in (head, f"    {(frame.line or '').strip()}")]
+    if isinstance(error, SyntaxError) and error.filename is not None:
+        lines += [f'  File "{error.filename}", line {error.lineno}', f"    {(error.text or '').strip()}"]
+    return lines
 
 
 class _Halt(Exception):
@@ -444,6 +472,8 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         self.limits = _check_limits(limits)
         self.now_ms = 0
         """The virtual clock: integer milliseconds since the run began."""
+        self.user_files: set[str] = set()
+        """The user's modules (``World.user_module``): a runaway stopped in one says where."""
         self.timer_firings = 0
         self.turns_this_instant = 0
         self.max_turns_per_instant = 0
@@ -674,7 +704,15 @@ class _Watchdog:
 
     def _fire(self, watch: _Watch) -> None:
         loop = watch.loop
-        loop.set_halt("runaway", f"passed {watch.seconds:g} s of wall-clock time at {loop.now_ms} ms")
+        where = ""
+        if loop.user_files:
+            # Stopped in the user's own code (issue 12): the innermost frame there says where it spins.
+            frame = sys._current_frames().get(watch.thread_id)
+            while frame is not None and os.path.abspath(frame.f_code.co_filename) not in loop.user_files:
+                frame = frame.f_back
+            if frame is not None:
+                where = f", in {os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno} ({frame.f_code.co_name})"
+        loop.set_halt("runaway", f"passed {watch.seconds:g} s of wall-clock time at {loop.now_ms} ms{where}")
         assert self._set_async_exception is not None  # nothing is armed without it
         self._set_async_exception(watch.thread_id, _Stop)
         watch.fired = True
@@ -896,6 +934,8 @@ class World:
         self._loop: VirtualTimeLoop | _RealTimeLoop | None = None
         self._unsupported: str | None = None
         self._recording = False
+        self._user_files: set[str] = set()  # the user's modules (user_module): their clock reads are reported
+        self._clock_read: str | None = None  # the first such read, "user code read the real clock: ..."
 
     # -- what a program declares ----------------------------------------------------------
 
@@ -1084,6 +1124,77 @@ class World:
             self._unsupported = message
         raise _Unsupported(message)
 
+    # -- the user's own code (issue 12) ------------------------------------------------
+
+    def user_module(self, path: str) -> types.ModuleType:
+        """Import the user's Python file at ``path`` afresh (its module state is this
+        run's alone); a failure to import, or an exception while it loads, is a
+        :class:`UserCodeError` whose message holds the frames in the user's file.
+
+        The module is registered under its file's name in ``sys.modules`` (as ``import``
+        would: ``dataclasses`` and ``pickle`` look it up there) and the file's folder is
+        put on ``sys.path``, so that it imports its neighbours. Its real-clock reads are
+        reported from here on (:meth:`run`)."""
+        path = os.path.abspath(path)
+        name = os.path.splitext(os.path.basename(path))[0]
+        self._user_files.add(path)
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UserCodeError(f"{os.path.basename(path)} failed to load: not a Python file it can import")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            with self._reporting_real_clock():
+                spec.loader.exec_module(module)
+        except Exception as error:  # noqa: BLE001 - whatever the user's module raises is the scenario's verdict
+            sys.modules.pop(name, None)
+            lines = [f"{os.path.basename(path)} failed to load: {type(error).__name__}: {error}"]
+            raise UserCodeError("\n".join(lines + _user_frames(error, self._user_files))) from None
+        return module
+
+    def api(self, *operations) -> types.SimpleNamespace:
+        """The world API object the user's functions get first: one async method per
+        operation, under its name in the scenario (``await api.fetch_page(url)``), and
+        ``log(text)`` and ``now()`` (virtual ms). A library that takes a client object can
+        be handed this one."""
+        methods = {"log": self.log, "now": self.now}
+        methods.update((operation.__name__, operation) for operation in operations)
+        return types.SimpleNamespace(**methods)
+
+    @contextlib.contextmanager
+    def _reporting_real_clock(self) -> Iterator[None]:
+        """While inside, a read of the real clock (``time.monotonic()`` and the rest of
+        :data:`_REAL_CLOCKS`) from a frame in the user's files is remembered (the first
+        one); the call still answers the real clock. Readers in the standard library
+        (``logging``) or the kit are not the user's and are left alone."""
+        if not self._user_files:
+            yield
+            return
+        originals = {name: getattr(time, name) for name in _REAL_CLOCKS}
+        user_files, world = self._user_files, self
+
+        def watched(name: str, original):
+            def read(*args):
+                caller = sys._getframe(1)
+                if world._clock_read is None and os.path.abspath(caller.f_code.co_filename) in user_files:
+                    where = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno}"
+                    world._clock_read = f"user code read the real clock: time.{name}() at {where}"
+                return original(*args)
+
+            read.__name__ = read.__qualname__ = name
+            return read
+
+        for name, original in originals.items():
+            setattr(time, name, watched(name, original))
+        try:
+            yield
+        finally:
+            for name, original in originals.items():
+                setattr(time, name, original)
+
     def log(self, message: object) -> None:
         """Record a ``log`` event with ``message`` at the current virtual time.
 
@@ -1120,6 +1231,16 @@ class World:
         """
         if self._loop is not None:
             raise RuntimeError(f"scenario '{self.scenario_id}' is already running")
+        with self._reporting_real_clock():
+            outcome = self._run(main, real_time)
+        if self._clock_read is not None:
+            # The user's code timed itself on the machine's clock, not the scenario's:
+            # what it did cannot be compared (spec/PROTOCOL.md, "bindings").
+            outcome.update(status="crash", result=None, message=f"crash: scenario '{self.scenario_id}': {self._clock_read}")
+        return outcome
+
+    def _run(self, main, real_time: float | None) -> dict:
+        """:meth:`run`, without the watch on the user's real-clock reads."""
         self._events = []
         self._calls = {}
         self._opened = {}
@@ -1129,6 +1250,7 @@ class World:
         if real_time is not None:
             return self._run_real_time(main, real_time)
         loop = self.loop_class(self.limits, on_unhandled=self._record_unhandled, scenario_id=self.scenario_id)
+        loop.user_files = self._user_files
         if self.eager_tasks:
             # Tasks start eagerly only while the loop runs (Task.__init__ checks
             # loop.is_running()), so main itself is still scheduled; every task it creates

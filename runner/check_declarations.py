@@ -196,9 +196,15 @@ class DeclarationChecker(BlockStepChecker):
                         )
                     else:
                         params.append(param)
-            if "steps" not in spec:
-                self.error(value_node, f"function '{name}' needs steps")
+            if name in self.bound and "steps" in spec:
+                self.error(spec["steps"][0], f"'{name}' is bound to your code (bind.functions); it has no steps")
+            elif name not in self.bound and "steps" not in spec:
+                self.error(
+                    value_node, f"function '{name}' needs steps, or bind: naming it in bind.functions to run your own code"
+                )
             if "generator" in spec and self.scalar(spec["generator"][1], "generator", bool) is True:
+                if name in self.bound:
+                    self.error(spec["generator"][0], f"'{name}' is bound to your code (bind.functions); it cannot be a generator")
                 self.generators.add(name)
             self.callables[name] = "function"
             self.arity[name] = len(params)
@@ -226,6 +232,8 @@ class DeclarationChecker(BlockStepChecker):
         body = self.steps(body_node, Scope(params, name), f"function '{name}'") if body_node is not None else []
         self.in_generator = False
         function: dict[str, Any] = {"name": name, "params": params, "body": body}
+        if name in self.bound:
+            function["bound"] = True  # the user's code runs in its place (spec/PROTOCOL.md, "bindings")
         if name in self.generators:
             function["generator"] = True
         return function

@@ -34,6 +34,7 @@ class StepChecker(StartedChecker):
         self.arity: dict[str, int] = {}
         self.caught: list[tuple[str, yaml.Node]] = []
         self.generators: set[str] = set()
+        self.bound: set[str] = set()  # the functions bound to the user's code (bind.functions)
         # Where the step being read sits: in a generator function, and inside which loops,
         # timeout blocks and finally blocks (innermost last), for yield, break and continue.
         self.in_generator = False

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import importlib.metadata
 import json
 import os
 import shutil
@@ -29,41 +28,24 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# Only what building the parser and its help needs is imported here; each command
+# imports the pipeline's modules it uses, so that `asyncparity --help` does not load
+# them (issue 13: most of its start-up; benchmarks/startup.py measures it).
 from . import __doc__ as package_doc
-from . import cache, catalogue, console, show
-from . import verify as verify_module
-from .bless import bless, write_blessing
-from .compare import Verdict
+from . import cache
+from .defaults import DEFAULT_ATTEMPTS, DEFAULT_MAX_SECONDS, DEFAULT_SCALE, DEFAULT_TIMEOUT, DETAIL_LIMIT
 from .kit import SPEC_DIR
-from .load import declared_id_of_file, find_scenarios, load_file, load_files, load_paths, load_text
-from .model import DEFAULT_TARGETS, TARGETS, LoadResult, Scenario
-from .node import NodeNotFound, node_for, resolve_node
-from .provision import ProvisionError
-from .pythons import PythonNotFound, find_python
-from .report import (
-    DETAIL_LIMIT,
-    failure_details,
-    interrupted_line,
-    passed_over_line,
-    skip_reasons,
-    summary_line,
-    to_json,
-    verdict_line,
-)
+from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult, Scenario
+from .node import NodeNotFound, ProvisionError, node_for, resolve_node
+from .pythons import PythonBinary, PythonNotFound, find_python
 from .selection import Expression, SelectionError, keyword_matches, tag_matches
-from .skeleton import skeleton
-from .suite import run_suite
-from .testees import (
-    DEFAULT_TIMEOUT,
-    JS_TARGETS,
-    PYTHON_TARGETS,
-    NodeTestee,
-    PythonTestee,
-    PythonWorkerTestee,
-    TesteeError,
-    WorkerTestee,
-)
+
+if TYPE_CHECKING:
+    from .compare import Verdict
+    from .content_cache import ContentCache
+    from .testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
@@ -159,7 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="asyncparity",
         description=(package_doc or "").strip() + " Run the conformance suite, show generated programs, measure speed.",
     )
-    parser.add_argument("--version", action="version", version=f"asyncparity {version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show program's version number and exit")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = commands.add_parser(
@@ -174,6 +156,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print failures and the closing line only")
     _run_selection_options(run)
     _html_option(run, "also write an HTML report to FILE: timelines, diffs and the generated programs, in one file")
+    run.add_argument(
+        "--no-cache",
+        action="store_true",
+        help=f"load every file and generate every program afresh, reading and writing no entry of ./{cache.FOLDER}/content",
+    )
     run.set_defaults(handler=_run)
 
     show = commands.add_parser(
@@ -258,9 +245,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--scale",
         type=float,
-        default=verify_module.DEFAULT_SCALE,
+        default=DEFAULT_SCALE,
         metavar="S",
-        help=f"real ms per virtual ms (default {verify_module.DEFAULT_SCALE:g})",
+        help=f"real ms per virtual ms (default {DEFAULT_SCALE:g})",
     )
     verify.add_argument(
         "--jobs",
@@ -272,17 +259,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--attempts",
         type=int,
-        default=verify_module.DEFAULT_ATTEMPTS,
+        default=DEFAULT_ATTEMPTS,
         metavar="N",
-        help=f"real runs of a program before it is said to differ (default {verify_module.DEFAULT_ATTEMPTS})",
+        help=f"real runs of a program before it is said to differ (default {DEFAULT_ATTEMPTS})",
     )
     verify.add_argument(
         "--max-seconds",
         type=float,
-        default=verify_module.DEFAULT_MAX_SECONDS,
+        default=DEFAULT_MAX_SECONDS,
         metavar="SECONDS",
-        help="programs that would take longer on real time are listed as too long, not run "
-        f"(default {verify_module.DEFAULT_MAX_SECONDS:g})",
+        help=f"programs that would take longer on real time are listed as too long, not run (default {DEFAULT_MAX_SECONDS:g})",
     )
     verify.add_argument(
         "--record",
@@ -359,6 +345,16 @@ def _parser() -> argparse.ArgumentParser:
     _report_options(merge)
     merge.set_defaults(handler=_merge)
 
+    cache_command = commands.add_parser(
+        "cache",
+        help=f"manage ./{cache.FOLDER}, what runs remember",
+        description=f"Manage ./{cache.FOLDER}: the loaded scenarios and generated programs a run "
+        "keeps for the next (keyed by content), and the failures --lf reruns.",
+    )
+    cache_commands = cache_command.add_subparsers(title="cache commands", metavar="COMMAND")
+    cache_clear = cache_commands.add_parser("clear", help=f"remove ./{cache.FOLDER} and everything in it")
+    cache_clear.set_defaults(handler=_cache_clear)
+
     node_command = commands.add_parser(
         "node",
         help="provision Node versions into a per-user cache",
@@ -372,9 +368,10 @@ def _parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser(
         "bench",
-        help="measure scenarios per second against a process-per-scenario baseline",
+        help="measure scenarios per second against running each generated program as a process",
         description="Generate N synthetic scenarios and measure the kit end to end against "
-        "a baseline that starts a fresh Node process for each scenario.",
+        "a baseline that runs each scenario's saved programs as a process each (python3, node), "
+        "in alternating pairs; print the median ratio, its spread, and where the kit's time goes.",
     )
     bench.add_argument("-n", type=int, default=500, help="number of synthetic scenarios (default 500)")
     bench.add_argument(
@@ -383,14 +380,32 @@ def _parser() -> argparse.ArgumentParser:
         default=50,
         help="scenarios timed for the baseline, whose rate is per scenario (default 50)",
     )
+    bench.add_argument("--pairs", type=int, default=5, help="alternating pairs of kit and baseline runs (default 5)")
+    bench.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the figures as JSON")
     _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, as argparse's own action, but asking the installed metadata only
+    when given: reading it took a tenth of ``asyncparity --help``'s start-up (issue 13)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: object, values: object, option_string: str | None = None
+    ) -> None:
+        print(f"asyncparity {version()}")  # on stdout, as argparse's version action prints it
+        parser.exit()
+
+
 def version() -> str:
     """The installed distribution's version (``0.1.0``); ``unknown`` when the package runs
     from a checkout that was never installed (it has no metadata then)."""
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("asyncparity")
     except importlib.metadata.PackageNotFoundError:
@@ -491,11 +506,13 @@ def parse_targets(text: str) -> tuple[str, ...]:
 
 def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> PythonTestee | PythonWorkerTestee | None:
     """In-process by default; a subprocess under ``--python``; none without a Python target."""
+    from .testees import PythonTestee, PythonWorkerTestee
+
     if not any(target in PYTHON_TARGETS for target in targets):
         return None
     if args.python:
         return PythonWorkerTestee(find_python(args.python), timeout=args.timeout)
-    return PythonTestee()
+    return PythonTestee(timeout=args.timeout)
 
 
 class UsageError(Exception):
@@ -508,6 +525,8 @@ def _running(*testees: object) -> Iterator[None]:
     after it (an in-process Python testee needs neither). When the block ends in an
     exception (Ctrl-C above all) they are killed, not asked to shut down: a worker
     answers a shutdown only after the work it was sent."""
+    from .testees import PythonTestee, WorkerTestee
+
     workers = [testee for testee in testees if isinstance(testee, WorkerTestee)]
     try:
         for worker in workers:
@@ -516,9 +535,22 @@ def _running(*testees: object) -> Iterator[None]:
     except BaseException:
         for worker in workers:
             worker.abort()
+        _abort_in_process(*testees)
         raise
     for worker in workers:
         worker.close()
+    for testee in testees:
+        if isinstance(testee, PythonTestee):
+            testee.close()  # its worker for user code (issue 12), if it started one
+
+
+def _abort_in_process(*testees: object) -> None:
+    """Kill the worker an in-process Python testee started for user code, if any."""
+    from .testees import PythonTestee
+
+    for testee in testees:
+        if isinstance(testee, PythonTestee):
+            testee.abort()
 
 
 def _targets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -629,6 +661,12 @@ def _last_failed(path: Path) -> dict[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from . import console
+    from .load import declared_id_of_file, find_scenarios, load_files
+    from .report import failure_details, interrupted_line, passed_over_line, skip_reasons, summary_line, to_json, verdict_line
+    from .suite import run_suite
+    from .testees import NodeTestee, PythonTestee, TesteeError
+
     targets = _targets(args)
     paths = _paths(args, "running")
     if args.json_path:
@@ -663,16 +701,17 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             print(f"asyncparity: --lf: no failure remembered in {cache_path}; running every scenario", flush=True)
+    content = _content_cache(args)
     results: Iterable[LoadResult]
     if selecting:
         # Ids and tags are known once a file is loaded: a selection loads every file first.
-        selected = _select(load_files(files), args)
+        selected = _select(load_files(files, content), args)
         results, total = selected, len(selected)
         id_width = max([len(r.scenario.id) for r in selected if r.scenario] + [10])
     else:
         # The rest streams: files are loaded as the run reaches them, and the id column is
         # as wide as the longest id the files declare, read without loading them.
-        results = load_files(files)
+        results = load_files(files, content)
         total = len(files)
         id_width = max([len(found) for found in map(declared_id_of_file, files) if found] + [10])
     if not total:
@@ -684,6 +723,10 @@ def _run(args: argparse.Namespace) -> int:
     if any(target in JS_TARGETS for target in targets):
         node = NodeTestee(node_for(args.node), timeout=args.timeout)
     python = _python_testee(args, targets)
+    if isinstance(python, PythonTestee):
+        python.cache = content
+    if node is not None:
+        node.cache = content
     progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
     verdicts: list[Verdict] = []
 
@@ -715,6 +758,8 @@ def _run(args: argparse.Namespace) -> int:
         interrupted = True
         _forget(stop)
     progress.clear()
+    if content is not None:
+        content.close()  # writes what this run stored, Ctrl-C or not
 
     limit = None if args.full else DETAIL_LIMIT
     details = [line for verdict in verdicts for line in failure_details(verdict, limit)]
@@ -736,6 +781,8 @@ def _run(args: argparse.Namespace) -> int:
         cache.write_failed(cache_path, cache.updated(remembered, ran))
     except OSError as error:
         print(f"asyncparity: {cache_path}: not written ({error.strerror or error}); --lf will not know this run", file=sys.stderr)
+    if content is not None and content.problem:
+        print(f"asyncparity: {content.entries}: not written ({content.problem}); the next run loads afresh", file=sys.stderr)
     if interrupted:
         closing = interrupted_line(verdicts, total, len(passed_over))
     elif stopped:
@@ -767,9 +814,12 @@ def _kept(results: Iterable[LoadResult], kept: list[LoadResult]) -> Iterator[Loa
 
 def _abort(*testees: object) -> None:
     """Kill the worker testees now (``-x`` stopped the run while they had work queued)."""
+    from .testees import WorkerTestee
+
     for testee in testees:
         if isinstance(testee, WorkerTestee):
             testee.abort()
+    _abort_in_process(*testees)
 
 
 def _write_run_html(
@@ -782,6 +832,7 @@ def _write_run_html(
     programs: dict[str, dict[str, str]],
 ) -> str | None:
     from .html_report import run_page, scenario_extras
+    from .report import to_json
 
     extras = {
         result.scenario.id: scenario_extras(result.scenario, programs.get(result.scenario.id, {}))
@@ -792,6 +843,10 @@ def _write_run_html(
 
 
 def _show(args: argparse.Namespace) -> int:
+    from . import show
+    from .load import load_file
+    from .testees import NodeTestee, PythonTestee
+
     result: LoadResult = load_file(args.path)
     if result.scenario is None:
         for diagnostic in result.diagnostics:
@@ -815,6 +870,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _show_trace(args: argparse.Namespace, ir: dict) -> int:
     """``show --trace``: one target's result and trace; exit 1 when it has none (skipped, failed to run)."""
+    from . import show
+    from .testees import NodeTestee, TesteeError
+
     target = args.trace
     testee = (
         _python_testee(args, (target,)) if target in PYTHON_TARGETS else NodeTestee(node_for(args.node), timeout=args.timeout)
@@ -836,6 +894,8 @@ def _show_trace(args: argparse.Namespace, ir: dict) -> int:
 
 
 def _new(args: argparse.Namespace) -> int:
+    from .skeleton import skeleton
+
     path: Path = args.path
     if path.exists():
         print(f"asyncparity: {path} exists; new never overwrites a file", file=sys.stderr)
@@ -855,6 +915,9 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .load import find_scenarios, load_paths
+    from .report import passed_over_line
+
     paths = _paths(args, "checking")
     results = load_paths(paths)
     passed_over = find_scenarios(paths).passed_over
@@ -870,6 +933,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bless(args: argparse.Namespace) -> int:
+    from .bless import bless, write_blessing
+    from .load import load_paths
+    from .suite import run_suite
+    from .testees import NodeTestee
+
     targets = _targets(args)
     results = _select(load_paths(args.paths), args)
     for result in results:
@@ -926,6 +994,8 @@ def _hold(scenario: Scenario, held: dict[str, bytes]) -> str | None:
     and must make the same scenario, so that the expect computed from this run belongs
     to exactly these bytes.
     """
+    from .load import load_text
+
     try:
         data = Path(scenario.path).read_bytes()
     except OSError as error:
@@ -941,6 +1011,11 @@ def _hold(scenario: Scenario, held: dict[str, bytes]) -> str | None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from . import verify as verify_module
+    from .load import load_paths
+    from .suite import run_suite
+    from .testees import NodeTestee, TesteeError, WorkerTestee
+
     targets = _targets(args)
     paths = _paths(args, "verifying")
     if args.scale <= 0 or args.jobs < 1 or args.attempts < 1:
@@ -1061,6 +1136,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _catalogue(args: argparse.Namespace) -> int:
+    from . import catalogue
+    from . import verify as verify_module
+    from .load import load_paths
+
     paths = _paths(args, "cataloguing")
     results = load_paths(paths)
     broken = [diagnostic for result in results for diagnostic in result.diagnostics]
@@ -1124,9 +1203,21 @@ def _matrix_html(report: dict) -> str:
     return matrix_page(report)
 
 
+def _find_pythons(specs: list[str]) -> list[PythonBinary]:
+    """``matrix --python 3.10,3.11,...``: each CPython probed (``--version``) at once, in
+    threads, where one after another took the sum of their start-up times (issue 13).
+    The first that is not found raises, in the order given."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+        return list(pool.map(find_python, specs))
+
+
 def generated_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
     """``run --html``: each scenario's generated programs, by id and target, from the
     testees that ran them (still running: called inside ``_running``)."""
+    from .testees import PythonTestee, PythonWorkerTestee
+
     scenarios = [result.scenario for result in results if result.scenario is not None]
     programs: dict[str, dict[str, str]] = {scenario.id: {} for scenario in scenarios}
     for target in targets:
@@ -1170,6 +1261,7 @@ def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, co
 
 
 def _matrix(args: argparse.Namespace) -> int:
+    from .load import load_paths
     from .matrix import run_matrix, shard, to_report
     from .matrix_report import table
 
@@ -1189,7 +1281,7 @@ def _matrix(args: argparse.Namespace) -> int:
             print(f"asyncparity: --shard takes I/N with 1 <= I <= N, not {args.shard!r}", file=sys.stderr)
             return EXIT_USAGE
         results = shard(results, index, count)
-    pythons = [find_python(spec.strip()) for spec in args.pythons.split(",") if spec.strip()]
+    pythons = _find_pythons([spec.strip() for spec in args.pythons.split(",") if spec.strip()])
     nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
 
     def rerun(scenario: Scenario, cell) -> str:
@@ -1277,6 +1369,28 @@ def _merged_failures(args: argparse.Namespace, report: dict) -> int:
     return EXIT_FAILED if failing else EXIT_OK
 
 
+def _content_cache(args: argparse.Namespace) -> ContentCache | None:
+    """The content cache of a run started here; None under ``--no-cache``."""
+    from . import content_cache
+
+    if args.no_cache:
+        return None
+    return content_cache.ContentCache(content_cache.project_folder(Path.cwd()), content_cache.kit_key(version()))
+
+
+def _cache_clear(args: argparse.Namespace) -> int:
+    from . import content_cache
+
+    folder = content_cache.project_folder(Path.cwd())
+    try:
+        count = content_cache.clear(folder)
+    except OSError as error:
+        print(f"asyncparity: {folder}: not removed ({error.strerror or error})", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"removed {folder} ({count} file(s))" if count else f"no cache at {folder}")
+    return EXIT_OK
+
+
 def _node_install(args: argparse.Namespace) -> int:
     from . import provision
 
@@ -1286,9 +1400,27 @@ def _node_install(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    from .bench import measure, render
 
-    return run_benchmark(n=args.n, baseline_sample=args.baseline_sample, node=node_for(args.node))
+    for option, value in (("-n", args.n), ("--pairs", args.pairs), ("--baseline-sample", args.baseline_sample)):
+        if value < 1:
+            raise UsageError(f"{option} must be 1 or more, not {value}")
+    if args.json_path is not None:
+        _check_destination("--json", args.json_path)
+    node = node_for(args.node)
+
+    def progress(line: str) -> None:
+        if sys.stderr.isatty():  # a terminal sees what is being timed; a log gets the report only
+            print(f"asyncparity bench: {line}", file=sys.stderr)
+
+    figures = measure(args.n, node, pairs=args.pairs, baseline_sample=args.baseline_sample, progress=progress)
+    print(render(figures))
+    if args.json_path is not None:
+        problem = _write("--json", args.json_path, json.dumps(figures, indent=2) + "\n")
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_FAILED if figures["problems"] else EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m asyncparity.cli`

@@ -32,10 +32,11 @@ import gc
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .check_bind import FOLDER_FILE, Bind, folder_bind, read_bind, resolve, unknown_functions
 from .check_declarations import DeclarationChecker
 from .check_expect import ExpectationChecker
 from .check_values import Scope
@@ -43,6 +44,9 @@ from .diagnostics import Diagnostic, did_you_mean
 from .model import DEFAULT_LIMITS, IR_VERSION, MAX_FILE_BYTES, MAX_YAML_DEPTH, Discovery, LoadResult, PassedOver, Scenario
 from .names import SCENARIO_ID
 from .yaml_nodes import MISSING, position
+
+if TYPE_CHECKING:  # a run without the cache (`asyncparity check`) never imports it
+    from .content_cache import ContentCache
 
 # libyaml's parser is about twenty times faster than PyYAML's own, and loading is most
 # of a suite's time (`asyncparity bench` shows the breakdown).
@@ -65,6 +69,7 @@ TOP_LEVEL_KEYS = (
     "expect",
     "diverge",
     "limits",
+    "bind",
 )
 
 
@@ -155,8 +160,8 @@ def find_scenarios(paths: Iterable[Path]) -> Discovery:
             found.setdefault(path, None)
             continue
         for candidate in sorted(list(path.rglob("*.yaml")) + list(path.rglob("*.yml"))):
-            if candidate in found or candidate in passed:
-                continue
+            if candidate in found or candidate in passed or candidate.name == FOLDER_FILE:
+                continue  # a folder's asyncparity.yaml is read with each scenario beside it
             reason = _reason_for_file(candidate)
             if reason is None:
                 found[candidate] = None
@@ -174,8 +179,11 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return find_scenarios(paths).taken
 
 
-def load_file(path: Path, display: str | None = None) -> LoadResult:
-    """Read and load one scenario file; never raises for bad input."""
+def load_file(path: Path, display: str | None = None, cache: ContentCache | None = None) -> LoadResult:
+    """Read and load one scenario file; never raises for bad input.
+
+    With a ``cache`` (runner/content_cache.py), a file it holds is not loaded again, and
+    one it may hold that loads without a diagnostic is stored in it."""
     shown = display if display is not None else str(path)
     try:
         with path.open("rb") as stream:
@@ -193,7 +201,16 @@ def load_file(path: Path, display: str | None = None) -> LoadResult:
         line, column = text_position(data[: error.start].decode("utf-8").removeprefix("\ufeff"), None)
         message = f"not UTF-8 text: byte 0x{data[error.start]:02x} ({error.reason}); save the file as UTF-8"
         return LoadResult(shown, diagnostics=[Diagnostic(shown, line, column, message)])
-    return load_text(text, shown)
+    if cache is None or not cache.may_cache_file(path, data):
+        return load_text(text, shown, path)
+    key = cache.scenario_key(shown, data)
+    cached = cache.load_scenario(key)
+    if cached is not None:
+        return LoadResult(shown, scenario=cached)
+    result = load_text(text, shown, path)
+    if result.scenario is not None:
+        cache.store_scenario(key, result.scenario)
+    return result
 
 
 def _too_large(path: str) -> Diagnostic:
@@ -216,8 +233,11 @@ def text_position(text: str, index: int | None) -> tuple[int, int]:
     return line, end - start + 1
 
 
-def load_text(text: str, path: str) -> LoadResult:
-    """Load one scenario from its text; ``path`` is used in diagnostics and the IR."""
+def load_text(text: str, path: str, location: Path | None = None) -> LoadResult:
+    """Load one scenario from its text; ``path`` is used in diagnostics and the IR.
+
+    ``location`` is the file on disk (default: ``path``): the files a ``bind:`` names,
+    and the folder's asyncparity.yaml, are looked for beside it."""
     result = LoadResult(path)
     text = text.removeprefix("\ufeff")  # a byte-order mark: YAML allows one, and it is no column
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
@@ -243,12 +263,20 @@ def load_text(text: str, path: str) -> LoadResult:
         result.diagnostics.append(Diagnostic(path, line, column, "one scenario per file: a second YAML document starts here"))
         return result
     checker = _ScenarioChecker(path)
+    checker.location = location if location is not None else Path(path)
     with _without_cyclic_gc():
         scenario = checker.scenario(documents[0])
     result.diagnostics = checker.diagnostics
     if not checker.diagnostics:
         result.scenario = scenario
     return result
+
+
+def _declared_functions(entries: dict) -> list[str]:
+    """The function names a scenario's ``functions:`` mapping declares, as written."""
+    if "functions" not in entries or not isinstance(entries["functions"][1], yaml.MappingNode):
+        return []
+    return [key.value for key, _ in entries["functions"][1].value if isinstance(key.value, str)]
 
 
 _INDEXED_REFERENCE = re.compile(r"\$[a-z_][a-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -388,13 +416,13 @@ def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
     return list(load_files(discover(paths)))
 
 
-def load_files(files: Iterable[Path]) -> Iterator[LoadResult]:
+def load_files(files: Iterable[Path], cache: ContentCache | None = None) -> Iterator[LoadResult]:
     """Load the given scenario files one by one, as they are asked for (a run prints its
     first verdict before the last file of a large folder is read); a repeated id is a
-    diagnostic on the later file, as in :func:`load_paths`."""
+    diagnostic on the later file, as in :func:`load_paths`. ``cache``: as :func:`load_file`'s."""
     seen: dict[str, Scenario] = {}
     for path in files:
-        result = load_file(path)
+        result = load_file(path, cache=cache)
         scenario = result.scenario
         if scenario is not None and scenario.id in seen:
             first = seen[scenario.id]
@@ -412,6 +440,8 @@ def load_files(files: Iterable[Path]) -> Iterator[LoadResult]:
 class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
     """Walks the composed YAML of one file, collecting diagnostics and building the IR:
     the checks of runner/check_*.py, each in its module, and the scenario's own keys."""
+
+    location: Path  # the file on disk, set by load_text: bind's files are found beside it
 
     def scenario(self, root: yaml.Node) -> Scenario | None:
         entries = self.mapping(root, "a scenario")
@@ -442,6 +472,7 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
         events = self.event_declarations(entries["events"][1]) if "events" in entries else []
         locks = self.lock_declarations(entries["locks"][1]) if "locks" in entries else []
         semaphores = self.semaphore_declarations(entries["semaphores"][1]) if "semaphores" in entries else []
+        bindings = self.bindings(entries["bind"][1] if "bind" in entries else None, entries)
         function_nodes = self.function_headers(entries["functions"][1]) if "functions" in entries else []
         self.check_javascript_names(entries)
 
@@ -486,7 +517,39 @@ class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
             "functions": functions,
             "main": main,
         }
+        if bindings is not None and self.bound:
+            ir["bindings"] = {"python": bindings["python"], "javascript": bindings["javascript"], "functions": sorted(self.bound)}
         return Scenario(scenario_id, self.path, id_line, summary, tags, ir, expect, tuple(diverge))
+
+    def bindings(self, node: yaml.Node | None, entries: dict) -> dict | None:
+        """``bind:`` (runner/check_bind.py): the scenario's own, key by key over its folder's
+        asyncparity.yaml. Sets ``self.bound``, the functions bound to the user's code; a
+        function the folder file names that this scenario does not declare is not bound
+        here (the folder's scenarios need not all declare every function)."""
+        shared, problems = folder_bind(self.location, self.path, _compose)
+        try:
+            return self._merged_bindings(shared, node, entries)
+        finally:
+            self.diagnostics.extend(problems)  # the folder file's, including those resolving its keys found
+
+    def _merged_bindings(self, shared: Bind, node: yaml.Node | None, entries: dict) -> dict | None:
+        own = read_bind(self, node) if node is not None else Bind()
+        if not shared.entries and not own.entries:
+            return None
+        if "functions" in shared.entries and "functions" not in own.entries:
+            declared = set(_declared_functions(entries))
+            reader, key_node, value_node = shared.entries["functions"]
+            if isinstance(value_node, yaml.SequenceNode):
+                kept = [item for item in value_node.value if getattr(item, "value", None) in declared]
+                if not kept:
+                    return None  # this scenario declares none of the folder's bound functions
+                value_node = yaml.SequenceNode(value_node.tag, kept, value_node.start_mark, value_node.end_mark)
+                shared.entries["functions"] = (reader, key_node, value_node)
+        merged = Bind({**shared.entries, **own.entries})
+        bindings = resolve(merged, self.location, self, node)
+        unknown_functions(bindings, _declared_functions(entries))
+        self.bound = {name for name, _, _ in bindings["functions"]}
+        return bindings if "python" in bindings and "javascript" in bindings else None
 
     def summary(self, node: yaml.Node) -> str | None:
         value = self.scalar(node, "summary", str)

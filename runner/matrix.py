@@ -176,7 +176,9 @@ def to_report(result: MatrixResult, rerun: Callable[[Scenario, Cell], str]) -> d
             bad = [item for item in verdict.targets if item.status in ("mismatch", "error", "skipped")]
             if bad:
                 entry["targets"] = {item.target: _target_entry(item) for item in bad}
-                entry["rerun"] = rerun(scenario, cell)
+            # Every cell, passing ones too: the HTML grid links each cell to the command
+            # that reruns it there (issue 11).
+            entry["rerun"] = rerun(scenario, cell)
             cells[cell.name] = entry
         scenarios.append({"id": scenario.id, "path": scenario.path, "line": scenario.line, "cells": cells})
     return {

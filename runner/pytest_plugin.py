@@ -28,7 +28,7 @@ from .compare import PASSING, Verdict, compare
 from .diagnostics import Diagnostic
 from .load import is_scenario_text, load_file
 from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, Scenario
-from .node import NodeNotFound, find_node
+from .node import NodeNotFound, locate_node
 from .report import failure_details
 from .testees import DEFAULT_TIMEOUT, NodeTestee, PythonTestee
 
@@ -94,7 +94,7 @@ class _Runner:
         if scenario.id not in self._verdicts:
             outcomes = {}
             for target in (target for target in self.targets if target in PYTHON_TARGETS):
-                self._python = self._python or PythonTestee()
+                self._python = self._python or PythonTestee(timeout=self.timeout)
                 outcomes[target] = self._python.run(scenario.ir, target)
             js = [target for target in self.targets if target in JS_TARGETS]
             node = self._start_node() if js else None
@@ -110,7 +110,7 @@ class _Runner:
     def _start_node(self) -> NodeTestee | None:
         if self._node is None and self._node_error is None:
             try:
-                node = NodeTestee(find_node(self.node_path), timeout=self.timeout)
+                node = NodeTestee(locate_node(self.node_path), timeout=self.timeout)  # its version from its hello
                 node.start()
                 self._node = node
             except (NodeNotFound, OSError) as error:
@@ -120,6 +120,8 @@ class _Runner:
     def close(self) -> None:
         if self._node is not None:
             self._node.close()
+        if self._python is not None:
+            self._python.close()  # its worker for user code, if it started one
 
 
 class ScenarioFile(pytest.File):

@@ -41,15 +41,21 @@ def _candidates(requested: str, environ: dict[str, str]) -> list[str]:
         return [named] if named else []
     minor = version.group(1)
     found: list[str] = []
-    on_path = shutil.which(f"python{minor}", path=environ.get("PATH"))
-    if on_path:
-        found.append(on_path)
     root = Path(environ.get("PYENV_ROOT") or Path(environ.get("HOME", "~")).expanduser() / ".pyenv")
+    on_path = shutil.which(f"python{minor}", path=environ.get("PATH"))
+    # pyenv's shim on PATH answers only for the versions pyenv has selected, and fails
+    # slowly for the others (about 0.3 s, issue 13): the binaries of its versions folder,
+    # which the shim would run, come first, and the shim last.
+    shim = on_path is not None and Path(on_path).parent == root / "shims"
+    if on_path and not shim:
+        found.append(on_path)
     folders = [root / "versions" / requested] if version.group(2) else (root / "versions").glob(f"{minor}.*")
     for folder in sorted(folders, reverse=True):
         binary = folder / "bin" / f"python{minor}"
         if binary.exists():
             found.append(str(binary))
+    if on_path and shim:
+        found.append(on_path)
     return found
 
 

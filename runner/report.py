@@ -19,7 +19,7 @@ mistaken for agreement.
 A failure shows which target disagrees with what, the result difference, a unified
 diff of the canonical traces whose first differing event is named (once for all the
 targets that differ in the same way), and the command that reruns only that scenario;
-at most :data:`DETAIL_LIMIT` lines of it on the console unless asked for all.
+at most :data:`~asyncparity.defaults.DETAIL_LIMIT` lines of it on the console unless asked for all.
 """
 
 from __future__ import annotations
@@ -58,11 +58,6 @@ def _cell(item) -> str:
     return f"{item.target} skipped ({reason})" if reason else f"{item.target} skipped"
 
 
-DETAIL_LIMIT = 40
-"""Lines a failure's details take at most on the console by default (``--full``: all).
-One runaway's diff printed 4,015 lines (issue 11); the first difference is at the top."""
-
-
 def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
     """The lines that explain a failed verdict; empty for a passing one.
 
@@ -83,7 +78,10 @@ def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
         groups.setdefault(key, []).append(item)
     for group in groups.values():
         for item in group:
-            lines.append(f"  {item.target}: {item.message}")
+            # A message of several lines (the user's frames, issue 12) is indented under its target.
+            first, *more = item.message.split("\n")
+            lines.append(f"  {item.target}: {first}")
+            lines.extend(f"  {line}" for line in more)
         diff = group[0].diff
         if diff:
             shared = [diff[0], "+++ " + ", ".join(item.target for item in group), *diff[2:]] if len(group) > 1 else diff

@@ -29,25 +29,30 @@ import collections
 import contextlib
 import json
 import os
+import platform
 import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from types import CodeType
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
+from .defaults import DEFAULT_TIMEOUT
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
-from .node import NodeBinary
+from .node import NodeBinary, NodeNotFound, asked_version, checked_version
 from .pythons import PythonBinary
 from .trace import format_result, trace_lines
 
+if TYPE_CHECKING:
+    from .content_cache import ContentCache
+
 WORKER = JAVASCRIPT_DIR / "worker.mjs"
-DEFAULT_TIMEOUT = 10.0
-"""Seconds a testee may take for one reply before it is killed and restarted."""
 MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
@@ -184,21 +189,57 @@ class _Line(NamedTuple):
 
 
 class PythonTestee:
-    """The ``python`` and ``python-eager`` targets, in this process."""
+    """The ``python`` and ``python-eager`` targets, in this process.
+
+    Except for a scenario that runs the user's own code (``bindings`` in its IR, issue
+    12): that one runs in a worker process under this same CPython, started on first
+    need, so that user code never runs in the runner, and a module that spins or
+    crashes the interpreter costs that scenario only (the worker is killed at the
+    reply bound, ``timeout``, and restarted). :meth:`close` ends that worker."""
 
     targets = PYTHON_TARGETS
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, cache: ContentCache | None = None) -> None:
         # Imported here so that `asyncparity check`-style uses of the runner never load it.
         from asyncparity_python import target
 
         self._target = target
+        self.timeout = timeout
+        self.cache = cache
+        """Where compiled programs are kept between runs (runner/content_cache.py), or None."""
+        self._bound_worker: PythonWorkerTestee | None = None
+        self._hello: dict | None = None
+
+    def bound_worker(self) -> PythonWorkerTestee:
+        """The worker that runs scenarios with user code, started on first call."""
+        if self._bound_worker is None:
+            worker = PythonWorkerTestee(PythonBinary(sys.executable, platform.python_version()), timeout=self.timeout)
+            worker.start()
+            self._bound_worker = worker
+        return self._bound_worker
+
+    def close(self) -> None:
+        """Shut down the worker for user code, if one was started."""
+        if self._bound_worker is not None:
+            self._bound_worker.close()
+            self._bound_worker = None
+
+    def abort(self) -> None:
+        """Kill the worker for user code now, if one was started (Ctrl-C, ``-x``)."""
+        if self._bound_worker is not None:
+            self._bound_worker.abort()
+            self._bound_worker = None
 
     def hello(self) -> dict:
-        """What this testee's hello would say (the worker's own answer, in-process)."""
-        from asyncparity_python import worker
+        """What this testee's hello would say (the worker's own answer, in-process).
 
-        return worker.hello()
+        Asked once per testee: its feature probes compile() code, and the interpreter
+        does not change between scenarios (issue 13)."""
+        if self._hello is None:
+            from asyncparity_python import worker
+
+            self._hello = worker.hello()
+        return self._hello
 
     def compile(self, ir: dict, target: str = "python") -> str:
         """The program text for one scenario."""
@@ -209,8 +250,13 @@ class PythonTestee:
         reason = unmet_requirement(ir, self.hello())
         if reason:
             return skipped(ir, target, reason)
+        if ir.get("bindings"):
+            try:
+                return self.bound_worker().run(ir, target)
+            except TesteeError as error:  # the worker would not start: this scenario's error, the run goes on
+                return {"target": target, "status": "error", "result": None, "trace": [], "message": str(error)}
         try:
-            return self._target.run(ir, target)
+            return self._target.run(ir, target, self._program(ir, target))
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
             return {
                 "target": target,
@@ -219,6 +265,21 @@ class PythonTestee:
                 "trace": [],
                 "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
             }
+
+    def _program(self, ir: dict, target: str) -> tuple[CodeType, dict] | None:
+        """The cached program for ``ir`` (made and stored on a miss); None without a cache,
+        or when it cannot be made, for :func:`run` to make it again and say why."""
+        if self.cache is None:
+            return None
+        key = self.cache.program_key(ir, target)
+        program = self.cache.load_program(key)
+        if program is None:
+            try:
+                program = self._target.program(ir, target)
+            except Exception:  # noqa: BLE001 - run() meets the same failure and turns it into an outcome
+                return None
+            self.cache.store_program(key, *program)
+        return program
 
 
 _Worker = TypeVar("_Worker", bound="WorkerTestee")  # `with NodeTestee(...) as worker` gives a NodeTestee
@@ -251,6 +312,8 @@ class WorkerTestee:
         # runs workers in a pool): spawning and killing hold this lock.
         self._lock = threading.Lock()
         self.hello: dict | None = None
+        self.cache: ContentCache | None = None
+        """Where program bodies are kept between runs (:meth:`_run_request`), or None."""
 
     @property
     def pid(self) -> int | None:
@@ -379,15 +442,20 @@ class WorkerTestee:
         """
         reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in jobs]
         runnable = [job for job, reason in zip(jobs, reasons, strict=True) if reason is None]
-        replies = self._exchange([{"type": "run", "target": target, "scenario": ir} for ir, target in runnable])
+        requests = [self._run_request(ir, target) for ir, target in runnable]
+        keys = [request.pop("_key", None) for request in requests]  # the runner's own, not sent
+        replies = self._exchange(requests)
 
         def outcomes() -> Iterator[dict]:
+            sent = iter(keys)
             for (ir, target), reason in zip(jobs, reasons, strict=True):
                 if reason is not None:
                     yield skipped(ir, target, reason)
                     continue
-                reply = next(replies)
+                reply, key = next(replies), next(sent)
                 if reply.get("type") == "outcome":
+                    if key is not None and self.cache is not None and isinstance(reply.get("body"), str):
+                        self.cache.store_text(key, reply["body"])
                     yield reply["outcome"]
                 else:
                     yield {
@@ -400,6 +468,27 @@ class WorkerTestee:
 
         return outcomes()
 
+    def _run_request(self, ir: dict, target: str) -> dict:
+        """The run request for one job. With a :attr:`cache` (runner/content_cache.py),
+        the body this worker's compiler made for the same IR and target in an earlier run
+        goes with it, not to be compiled again (spec/PROTOCOL.md, "run"); on a miss, the
+        reply is asked to carry the body, which :meth:`run_many` stores under ``_key``.
+        Not for a scenario with the user's code, nor under another compiler
+        (``ASYNCPARITY_JS_COMPILER``, whose source is in no key)."""
+        request: dict = {"type": "run", "target": target, "scenario": ir}
+        environment = self.env if self.env is not None else os.environ
+        if self.cache is None or self.hello is None or ir.get("bindings") or environment.get("ASYNCPARITY_JS_COMPILER"):
+            return request
+        runtime = json.dumps([self.hello.get("runtime"), self.hello.get("features")], sort_keys=True)
+        key = self.cache.program_key(ir, target, runtime)
+        body = self.cache.load_text(key)
+        if body is not None:
+            request["body"] = body
+        else:
+            request["return_body"] = True
+            request["_key"] = key
+        return request
+
     def _exchange(self, requests: list[dict], restart: bool = True) -> Iterator[dict]:
         """Write all requests at once (a writer thread), then yield replies in order.
 
@@ -411,6 +500,7 @@ class WorkerTestee:
         restarted and sent the rest.
         """
         if self._process is None or self._process.poll() is not None:
+            self._kill()  # one that exited on its own: its pipes are closed, not left to the collector
             self._spawn()
         for request in requests:
             self._next_id += 1
@@ -431,14 +521,18 @@ class WorkerTestee:
                     reply, since = received
                     yield reply
                     continue
-                yield {"type": "error", "message": received}
+                # Killed before the error is handed on: a caller that takes this one
+                # reply and sends no more (run) must not leave a spinning worker behind
+                # for its next request.
                 self._kill()
-                if not restart or not waiting:
+                if restart and waiting:
+                    self.restarts += 1
+                    self._spawn()
+                    self._send(waiting)
+                    since = self._sent_at
+                yield {"type": "error", "message": received}
+                if not restart:
                     return
-                self.restarts += 1
-                self._spawn()
-                self._send(waiting)
-                since = self._sent_at
 
         return replies()
 
@@ -528,6 +622,27 @@ class NodeTestee(WorkerTestee):
     def __init__(self, node: NodeBinary, timeout: float = DEFAULT_TIMEOUT, worker: Path = WORKER) -> None:
         super().__init__([node.path, str(worker)], "Node", timeout)
         self.node = node
+
+    def start(self) -> dict:
+        """Start the worker and exchange hello. A Node only located (its version not
+        asked, :func:`~asyncparity.node.locate_node`) takes its version from the hello,
+        and is refused there if too old; if it gives no hello at all, ``node --version``
+        is asked after all, so that a binary that is no Node is told apart from a broken
+        worker, in the same words as before (:class:`~asyncparity.node.NodeNotFound`)."""
+        try:
+            hello = super().start()
+        except TesteeError:
+            self._kill()  # a `with` block whose start failed has no exit to do it
+            if not self.node.version:
+                asked_version(self.node)  # NodeNotFound with the reason, if it is one
+            raise
+        if not self.node.version:
+            try:
+                self.node = checked_version(self.node, hello["runtime"]["version"])
+            except NodeNotFound:
+                self._kill()
+                raise
+        return hello
 
 
 class PythonWorkerTestee(WorkerTestee):

@@ -52,17 +52,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .compare import first_difference, same_events
+from .defaults import DEFAULT_ATTEMPTS, DEFAULT_MAX_SECONDS, DEFAULT_SCALE
 from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS, Scenario
 from .trace import trace_lines
 
 REAL_TIME_VARIABLE = "ASYNCPARITY_REAL_TIME"
-DEFAULT_SCALE = 10.0
-"""Real ms per virtual ms: large enough that a machine running a few programs per core
-is rarely late by half a scaled millisecond (the attempts cover the rare times)."""
-DEFAULT_ATTEMPTS = 3
-DEFAULT_MAX_SECONDS = 10.0
-"""Real seconds a program may take (virtual duration x scale) before it is too long."""
 HANG_SECONDS = 2.0
 """Real seconds past its virtual time that a program whose virtual run deadlocked must
 still be running: a real asyncio.run in a deadlock never returns."""

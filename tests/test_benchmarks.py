@@ -27,3 +27,26 @@ def test_first_verdict_prints_the_two_times_and_their_ratio() -> None:
     assert re.fullmatch(r"  first verdict line after: +\d+\.\d\d s", lines[1])
     assert re.fullmatch(r"  whole run: +\d+\.\d\d s", lines[2])
     assert re.fullmatch(r"  ratio: the first verdict comes at \d+\.\d% of the run", lines[3])
+
+
+def test_content_cache_prints_the_three_runs_and_the_ratios(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "content_cache.py"), "-n", "10", "--rounds", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "asyncparity run -q on 10 synthetic scenarios, 2 round(s), seconds (median, range)"
+    assert re.fullmatch(r"  without the cache \(--no-cache\): +\d+\.\d\d s  \(\d+\.\d\d-\d+\.\d\d\)", lines[1])
+    assert re.fullmatch(r"  first run \(fills the cache\): +\d+\.\d\d s  \(\d+\.\d\d-\d+\.\d\d\)", lines[2])
+    assert re.fullmatch(r"  re-run \(unchanged files\): +\d+\.\d\d s  \(\d+\.\d\d-\d+\.\d\d\)", lines[3])
+    assert re.fullmatch(r"  ratio: the re-run is \d+\.\dx faster than the first run \(per round: \d+\.\dx, \d+\.\dx\)", lines[4])
+    assert re.fullmatch(
+        r"  ratio: the re-run is \d+\.\dx faster than a run without the cache \(per round: \d+\.\dx, \d+\.\dx\)", lines[5]
+    )
+    assert list(tmp_path.iterdir()) == []  # the runs were in a folder of their own

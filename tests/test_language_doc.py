@@ -621,7 +621,10 @@ CANNOT_EXPRESS = {
     "a task_group body cannot return (line 11); bind a name in it and return after the group": (
         "main:\n  - task_group:\n      - start: fetch\n        as: t\n      - return: 1\n"
     ),
-    "unknown key 'bindings' in the scenario": "bindings:\n  python: mylib\nmain:\n  - return: 1\n",
+    "'pages' is bound to your code (bind.functions); it cannot be a generator": (
+        "bind:\n  python: lib.py\n  javascript: lib.mjs\n  functions: [pages]\n"
+        "functions:\n  pages:\n    generator: true\nmain:\n  - return: 1\n"
+    ),
 }
 """What the quick reference says the language cannot express, each message with a
 scenario that tries it. A message the loader no longer gives (the construct has

@@ -12,6 +12,7 @@ Standard library only, CPython 3.10+.
 from __future__ import annotations
 
 import keyword
+import os
 import re
 
 from . import ir_steps
@@ -34,6 +35,8 @@ PROGRAM_NAMES = {"asyncio", "contextlib", "world", "log", "main", "range", "next
 PROGRAM_KINDS = {"World", "Exception", "BaseException", "ExceptionGroup", "BaseExceptionGroup", "CancelledError"}
 CANCELLED = "CancelledError"  # in a catch only: asyncio's own cancellation, never a scenario kind
 ON_CANCEL = ("stop", "ignore")
+BINDING_KEYS = {"python": (".py",), "javascript": (".mjs", ".js", ".ts")}
+"""The files of ``bindings`` (spec/PROTOCOL.md) and the suffixes each may have."""
 
 
 class IrCheck:
@@ -57,6 +60,7 @@ class IrCheck:
 
     def check(self) -> None:
         """Raise ValueError at the first thing a program could not be written from."""
+        self._bindings()
         for kind in self.kinds:
             if not ERROR_KIND.match(kind) or kind in PROGRAM_KINDS or keyword.iskeyword(kind):
                 raise ValueError(f"error kind {kind!r} cannot be a class name in the program")
@@ -121,6 +125,35 @@ class IrCheck:
         if "yield" in (step["step"] for step in ir_steps.walk(self.ir["main"])):
             raise ValueError("main: yield belongs in a function with generator: true")
         self._steps(self.ir["main"], "main")
+
+    def _bindings(self) -> None:
+        """``bindings`` and the ``bound`` functions agree (javascript/check-ir.mjs says the same)."""
+        bindings = self.ir.get("bindings")
+        bound_names: list = []
+        if bindings is not None:
+            if not isinstance(bindings, dict) or set(bindings) != {*BINDING_KEYS, "functions"}:
+                unknown = sorted(set(bindings) - {*BINDING_KEYS, "functions"}) if isinstance(bindings, dict) else []
+                if unknown:
+                    raise ValueError(f"unknown key {unknown[0]!r} in bindings")
+                raise ValueError("bindings must be an object with python, javascript and functions")
+            for key, suffixes in BINDING_KEYS.items():
+                path = bindings[key]
+                if not isinstance(path, str) or not os.path.isabs(path) or not path.endswith(suffixes):
+                    raise ValueError(f"bindings.{key} must be an absolute path to a {' or '.join(suffixes)} file")
+            bound_names = bindings["functions"]
+            if not isinstance(bound_names, list) or not bound_names:
+                raise ValueError("bindings.functions must be a non-empty list of function names")
+            for name in bound_names:
+                if name not in self.functions:
+                    raise ValueError(f"bindings.functions names {name!r}, which is not a function")
+        for fn in self.ir.get("functions", []):
+            bound = fn.get("bound", False)
+            if not isinstance(bound, bool):
+                raise ValueError(f"function {fn['name']!r}: bound must be true or false")
+            if bound != (fn["name"] in bound_names):
+                raise ValueError(f"function {fn['name']!r}: bound is true exactly when bindings.functions names it")
+            if bound and (fn["body"] or fn.get("generator")):
+                raise ValueError(f"function {fn['name']!r}: a bound function has no steps and is no generator")
 
     def _name(self, name: str, what: str) -> None:
         if not isinstance(name, str) or not IDENTIFIER.match(name) or name in PROGRAM_NAMES or keyword.iskeyword(name):

@@ -496,6 +496,9 @@ class _Program:
         # TaskGroup, which a start in it creates its task in.
         self.task_groups: list[str] = []
         self.function_errors = self._function_builtin_errors()
+        # The user's module and the world API object it is handed (spec/PROTOCOL.md, "bindings").
+        self.user_module = self._fresh("user_code") if ir.get("bindings") else ""
+        self.api = self._fresh("api") if ir.get("bindings") else ""
 
     # builtin errors ------------------------------------------------------------------
 
@@ -506,7 +509,12 @@ class _Program:
         order (and themselves).
         """
         bodies = {fn["name"]: fn["body"] for fn in self.ir.get("functions", [])}
-        errors: dict[str, set[str]] = {name: set() for name in bodies}
+        # The user's code behind a bound function may raise the builtin TimeoutError
+        # (asyncio.timeout) as any asyncio code may: a catch around it reads the forms
+        # every exception has.
+        errors: dict[str, set[str]] = {
+            fn["name"]: {"TimeoutError"} if fn.get("bound") else set() for fn in self.ir.get("functions", [])
+        }
         changed = True
         while changed:
             changed = False
@@ -585,6 +593,13 @@ class _Program:
         # The functions first: what they use decides the docstring's "Needs" line.
         code: list[str] = []
         for fn in ir.get("functions", []):
+            if fn.get("bound"):
+                # The user's function, called where the scenario calls its own: the
+                # world API object first, then the scenario's arguments.
+                args = ", ".join([self.api, *fn["params"]])
+                call = f"return await {self.user_module}.{fn['name']}({args})"
+                code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", f"    {call}"]
+                continue
             self.current, self.params = fn["body"], fn["params"]
             self.unread = _unread(fn["body"], fn["params"])
             code += ["", "", f"async def {fn['name']}({', '.join(fn['params'])}):", *self._block(fn["body"], 1)]
@@ -627,6 +642,13 @@ class _Program:
             lines.append("")
             for op in ir["operations"]:
                 lines.extend(self._operation(op))
+        if ir.get("bindings"):
+            # Imported afresh for each run, in the worker process (asyncparity_runtime's
+            # World.user_module); the API object holds the operations declared above.
+            operations = [op["name"] for op in ir.get("operations", [])]
+            lines.append("")
+            lines.extend(_wrapped("", f"{self.user_module} = world.user_module(", [python_string(ir["bindings"]["python"])], ")"))
+            lines.extend(_wrapped("", f"{self.api} = world.api(", operations, ")"))
         if ir.get("resources"):
             lines.append("")
             for resource in ir["resources"]:

@@ -26,11 +26,14 @@ from __future__ import annotations
 import builtins
 import platform
 import sys
+from types import CodeType
 from typing import Any
+
+from asyncparity_runtime import UserCodeError
 
 from .compile import TARGETS, compile_target, needs
 
-__all__ = ["TARGET", "TARGETS", "compile", "run"]
+__all__ = ["TARGET", "TARGETS", "compile", "program", "run"]
 
 TARGET = "python"
 """The default target."""
@@ -43,7 +46,19 @@ def compile(ir: dict, target: str = TARGET) -> str:
     return compile_target(ir, target).source
 
 
-def run(ir: dict, target: str = TARGET) -> dict:
+def program(ir: dict, target: str = TARGET) -> tuple[CodeType, dict]:
+    """The code object of one scenario's program and the features it uses, what
+    :func:`run` executes: the runner caches it (runner/content_cache.py). ``ValueError``
+    as :func:`compile`; ``SyntaxError`` if the kit wrote a program Python cannot read."""
+    source, features = compile_target(ir, target)
+    return builtins.compile(source, _filename(ir, target), "exec"), features
+
+
+def _filename(ir: dict, target: str) -> str:
+    return f"<asyncparity {ir['id']} ({target})>"
+
+
+def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None = None) -> dict:
     """Compile and run one scenario on a fresh virtual loop; the outcome of spec/PROTOCOL.md.
 
     ``ValueError`` for IR that cannot be compiled or an unknown target. On a CPython
@@ -55,8 +70,13 @@ def run(ir: dict, target: str = TARGET) -> dict:
 
     Anything that goes wrong once the program exists (it fails to load, or the run
     itself breaks) is a ``crash`` outcome whose message names the scenario.
+    ``compiled``: what :func:`program` gave for this IR and target, not made again.
     """
-    source, features = compile_target(ir, target)
+    code: CodeType | None = None
+    if compiled is not None:
+        code, features = compiled
+    else:
+        source, features = compile_target(ir, target)
     missing = needs(features, sys.version_info)
     if missing is not None:
         return {
@@ -69,9 +89,19 @@ def run(ir: dict, target: str = TARGET) -> dict:
     scenario_id = ir["id"]
     namespace: dict[str, Any] = {"__name__": _MODULE_NAME}  # the program's globals, once it runs
     try:
-        code = builtins.compile(source, f"<asyncparity {scenario_id} ({target})>", "exec")
+        if code is None:
+            code = builtins.compile(source, _filename(ir, target), "exec")
         exec(code, namespace)
         world, main = namespace["world"], namespace["main"]
+    except UserCodeError as error:  # the user's module did not load: that is this scenario's verdict
+        return {
+            "target": target,
+            "status": "crash",
+            "result": None,
+            "trace": [],
+            "message": f"crash: scenario '{scenario_id}': {error}",
+            "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
+        }
     except Exception as error:  # noqa: BLE001 - a compiler bug must become a verdict, not a traceback
         return {
             "target": target,

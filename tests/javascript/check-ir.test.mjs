@@ -188,3 +188,16 @@ test("a return in a timeout block is an error at the return", () => {
   step.body.push({ step: "return", line: 99, value: null });
   assert.throws(() => checkIr(ir), /line \d+ \(timeout\), line 99 \(return\): a timeout block cannot return/);
 });
+
+test("bindings and bound functions: the same cases and messages as the Python check", async () => {
+  // tests/python/test_check.py runs these cases on asyncparity_python/check.py.
+  const { readFileSync } = await import("node:fs");
+  const vectors = JSON.parse(readFileSync(new URL("./fixtures/bindings-ir-cases.json", import.meta.url), "utf8"));
+  checkIr(structuredClone(vectors.ir));
+  for (const change of vectors.cases) {
+    const ir = structuredClone(vectors.ir);
+    for (const [path, value] of change.set ?? []) path.slice(0, -1).reduce((at, key) => at[key], ir)[path.at(-1)] = value;
+    for (const path of change.delete ?? []) delete path.slice(0, -1).reduce((at, key) => at[key], ir)[path.at(-1)];
+    assert.throws(() => checkIr(ir), { message: `malformed IR for scenario "bound-get": ${change.message}` }, JSON.stringify(change));
+  }
+});

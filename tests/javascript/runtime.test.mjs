@@ -1441,3 +1441,121 @@ test("world.generator: emit.closed is the signal a catch of every error must thr
   assert.equal(text, '0 log "closed: GeneratorClosed"\n0 return "{\\"done\\":true}"');
   assert.throws(() => new World("t").generator("not a function"), /world.generator needs a function/);
 });
+
+// Issue 12: the world handed to the user's code, and the virtual clock on globalThis.
+
+const GLOBALS = () => [
+  globalThis.setTimeout, globalThis.clearTimeout, globalThis.setInterval, globalThis.clearInterval,
+  globalThis.setImmediate, globalThis.clearImmediate, Date.now, performance.now, AbortSignal.timeout, process.hrtime,
+];
+
+test("globals: the virtual clock is on globalThis during a run, the originals are back after", async () => {
+  const before = GLOBALS();
+  const world = new World("globals");
+  world.globals = true;
+  const seen = [];
+  const outcome = await world.run(() => new Promise((resolve) => {
+    seen.push(globalThis.setTimeout === before[0], Date.now(), performance.now());
+    const ticks = [];
+    const interval = setInterval(() => {
+      ticks.push(Date.now());
+      if (ticks.length === 3) clearInterval(interval);
+    }, 10).unref(); // a Timeout-like handle, as Node's
+    clearTimeout(setTimeout(() => world.log("cleared, never fires"), 5).unref());
+    setImmediate(() => world.log(`immediate at ${performance.now()}`));
+    const signal = AbortSignal.timeout(50);
+    signal.addEventListener("abort", () => resolve({ ticks, at: Date.now(), reason: `${signal.reason.name}: ${signal.reason.message}` }));
+  }));
+  assert.deepEqual(seen, [false, 0, 0]);
+  assert.equal(outcome.status, "settled");
+  assert.deepEqual(outcome.result, {
+    returns: { ticks: [10, 20, 30], at: 50, reason: "TimeoutError: The operation was aborted due to timeout" },
+  });
+  assert.deepEqual(outcome.trace.map((event) => `${event.t} ${event.event}`), ["0 log", "50 return"]); // the cleared timer never fired
+  assert.deepEqual(outcome.trace[0], { t: 0, event: "log", message: "immediate at 0" });
+  assert.deepEqual(GLOBALS(), before);
+  assert.equal(Object.hasOwn(Date, "now"), true); // Date.now is Date's own: put back as it was
+  assert.equal(Object.hasOwn(performance, "now"), false); // performance.now is its prototype's: the own one is removed
+});
+
+test("globals: the originals are back after a run that throws, and a run that crashes", async () => {
+  const before = GLOBALS();
+  for (const main of [() => { throw new RangeError("no"); }, () => { setTimeout(() => { throw new Error("in a timer"); }, 1); return new Promise(() => {}); }]) {
+    const world = new World("globals-error");
+    world.globals = true;
+    const outcome = await world.run(main);
+    assert.ok(outcome.status === "crash" || outcome.result?.throws?.kind === "RangeError", JSON.stringify(outcome));
+    assert.deepEqual(GLOBALS(), before);
+  }
+  // Without `globals` nothing is replaced.
+  const world = new World("no-globals");
+  const outcome = await world.run(() => globalThis.setTimeout === before[0]);
+  assert.deepEqual(outcome.result, { returns: true });
+});
+
+test("api: one method per operation, a signal last or in { signal }, plus log and now", async () => {
+  const world = new World("api");
+  const fetchPage = world.operation("fetch_page", { latency: 20, outcomes: [{ returns: "page" }] });
+  const api = world.api({ fetchPage });
+  assert.deepEqual(Object.keys(api).sort(), ["fetchPage", "log", "now"]);
+  const outcome = await world.run(async () => {
+    const first = await api.fetchPage("/a", { signal: undefined });
+    const controller = new AbortController();
+    const second = api.fetchPage("/b", { signal: controller.signal });
+    const third = api.fetchPage("/c", controller.signal);
+    api.log(`at ${api.now()}`);
+    controller.abort();
+    const settled = await Promise.allSettled([second, third]);
+    await api.fetchPage("/d", undefined);
+    return [first, ...settled.map((result) => result.reason.name)];
+  });
+  assert.deepEqual(outcome.result, { returns: ["page", "AbortError", "AbortError"] });
+  assert.deepEqual(formatTrace(outcome.trace).split("\n"), [
+    '0 start fetch_page("/a")',
+    '20 end fetch_page -> "page"',
+    '20 start fetch_page("/b")',
+    '20 start fetch_page("/c")',
+    '20 log "at 20"',
+    "20 cancel fetch_page",
+    "20 cancel fetch_page",
+    '20 start fetch_page("/d")',
+    '40 end fetch_page -> "page"',
+    '40 return ["page","AbortError","AbortError"]',
+  ]);
+});
+
+test("a read of process.hrtime during a run with globals fails the run, naming the caller's file and line", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "asyncparity-hrtime-"));
+  try {
+    const file = join(dir, "client.mjs");
+    writeFileSync(file, "export function elapsed() {\n  return process.hrtime.bigint();\n}\nexport const tuple = () => process.hrtime();\n");
+    const client = await import(new URL(`file://${file}`).href);
+    for (const [read, message] of [
+      [client.elapsed, "user code read the real clock: process.hrtime.bigint() at client.mjs:2"],
+      [client.tuple, "user code read the real clock: process.hrtime() at client.mjs:4"],
+    ]) {
+      const world = new World("hrtime");
+      world.globals = true;
+      const outcome = await world.run(() => { read(); return 1; });
+      assert.equal(outcome.status, "crash");
+      assert.equal(outcome.message, message);
+    }
+    assert.equal(typeof process.hrtime.bigint(), "bigint"); // the real one is back
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("globals on real time (asyncparity verify): the globals are the slowed clock's, and the prints agree", () => {
+  // The body shadows the destructured setTimeout: what it calls is the global, as user code does.
+  const printed = virtualAndReal([
+    "world.globals = true;",
+    "const main = () => new Promise((resolve) => {",
+    "  const ticks = [];",
+    "  const interval = globalThis.setInterval(() => { ticks.push(Date.now()); if (ticks.length === 2) globalThis.clearInterval(interval); }, 3);",
+    "  globalThis.setImmediate(() => log(`immediate at ${performance.now()}`));",
+    "  globalThis.setTimeout(() => { log(`ticks ${ticks.join(\",\")}`); resolve(Date.now()); }, 10);",
+    "});",
+  ].join("\n"));
+  assert.equal(printed, '0 log "immediate at 0"\n10 log "ticks 3,6"\n10 return 10\nsettled\n');
+});

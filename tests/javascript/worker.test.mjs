@@ -652,3 +652,149 @@ test("on Node 24+ the worker renders using with `await using`, with the same tra
   const hello = await usingThroughWorker(node24.path);
   assert.equal(hello.features.await_using, true, node24.reason);
 });
+
+// Issue 12: scenarios bound to the user's own code, through the real compiler and worker.
+
+const userDir = mkdtempSync(join(tmpdir(), "asyncparity-user-"));
+after(() => rmSync(userDir, { recursive: true, force: true }));
+
+/** Writes the user's module `name` and returns its absolute path. */
+function userFile(name, source) {
+  const path = join(userDir, name);
+  writeFileSync(path, source);
+  return path;
+}
+
+/** The IR of a scenario whose `get_json` is the user's (as the loader writes it), awaited by main. */
+function boundIr(path, { id = "bound", main } = {}) {
+  const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/orders" }] };
+  return {
+    ir: 1, id, summary: "user code", source: "bound.yaml", errors: [], queues: [], resources: [],
+    operations: [{ name: "http_get", latency: 10, outcomes: [{ returns: "ok" }] }],
+    functions: [{ name: "get_json", params: ["url"], body: [], bound: true }],
+    bindings: { python: path.replace(/\.\w+$/, ".py"), javascript: path, functions: ["get_json"] },
+    main: main ?? [{ step: "await", line: 3, call, bind: "body" }, { step: "return", line: 4, value: { ref: "body" } }],
+  };
+}
+
+const CLIENT = `
+export async function getJson(api, url, signal) {
+  api.log(\`get \${url}\`);
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const body = await api.httpGet(url, { signal });
+  return { body, at: Date.now() };
+}
+`;
+
+test("a bound function runs the user's export with the world first, on the virtual clock, in both targets", TIMEOUT, async () => {
+  const ir = boundIr(userFile("client.mjs", CLIENT));
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.equal(outcome.status, "settled", outcome.message);
+    assert.deepEqual(outcome.result, { returns: { body: "ok", at: 15 } });
+    assert.deepEqual(outcome.trace, [
+      { t: 0, event: "log", message: "get /orders" },
+      { t: 5, event: "start", op: "http_get", args: ["/orders"] },
+      { t: 15, event: "end", op: "http_get", value: "ok" },
+      { t: 15, event: "return", value: { body: "ok", at: 15 } },
+    ]);
+  }
+  const { source } = await worker.request({ id: 2, type: "compile", target: "js-promise", scenario: ir });
+  assert.match(source, /^import \* as userCode from "file:\/\/\/.*\/client\.mjs";$/m);
+  assert.ok(source.includes("const api = world.api({ httpGet });\nworld.globals = true;\n"), source);
+  assert.ok(source.includes("function getJson(url) {\n  return new Promise((resolve) => resolve(userCode.getJson(api, url)));\n}"), source);
+  const async = await worker.request({ id: 3, type: "compile", target: "js-async", scenario: ir });
+  assert.ok(async.source.includes("async function getJson(url) {\n  return userCode.getJson(api, url);\n}"), async.source);
+});
+
+test("a started and cancelled bound function gets the AbortSignal last, as scenario functions do", TIMEOUT, async () => {
+  const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/slow" }] };
+  const ir = boundIr(userFile("cancel.mjs", CLIENT), {
+    id: "bound-cancel",
+    main: [
+      { step: "start", line: 3, call, bind: "task" },
+      { step: "sleep", line: 4, ms: 8 },
+      { step: "cancel", line: 5, handle: "task" },
+      { step: "return", line: 6, value: { literal: "cancelled" } },
+    ],
+  });
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.equal(outcome.status, "settled", outcome.message);
+    // As for a scenario function started and cancelled: nobody awaits the task, so its AbortError is unhandled.
+    assert.deepEqual(outcome.trace.map((event) => `${event.t} ${event.event}`), ["0 log", "5 start", "8 cancel", "8 return", "8 unhandled"], target);
+    assert.deepEqual(outcome.result, { uncaught: { kind: "AbortError", message: "This operation was aborted" } });
+  }
+});
+
+test("a user module that fails to load, throws at load or lacks the export is that scenario's error, with the user's frames; the worker goes on", TIMEOUT, async () => {
+  const worker = startWorker();
+  const thrower = userFile("throws.mjs", 'function connect() {\n  throw new RangeError("no config");\n}\nconnect();\nexport const getJson = () => 1;\n');
+  const cases = [
+    [join(userDir, "missing.mjs"), /^scenario 'bound': missing\.mjs failed to load: Error: Cannot find module/],
+    [userFile("syntax.mjs", "export function getJson() {\n  const x = ;\n}\n"), /^scenario 'bound': syntax\.mjs failed to load: SyntaxError: Unexpected token ';'\n {4}at .*\/syntax\.mjs:2$/],
+    [userFile("noexport.mjs", "export const other = 1;\n"), /^scenario 'bound': noexport\.mjs exports no function getJson$/],
+  ];
+  for (const [path, message] of cases) {
+    const reply = await worker.request({ id: 1, type: "run", target: "js-async", scenario: boundIr(path) });
+    assert.equal(reply.type, "error");
+    assert.match(reply.message, message);
+  }
+  const reply = await worker.request({ id: 2, type: "run", target: "js-promise", scenario: boundIr(thrower) });
+  assert.equal(reply.message, [
+    `scenario 'bound': throws.mjs failed to load: RangeError: no config`,
+    `    at connect (${thrower}:2:9)`,
+    `    at ${thrower}:4:1`,
+  ].join("\n"));
+  const { outcome } = await worker.request({ id: 3, type: "run", target: "js-async", scenario: boundIr(userFile("ok.mjs", CLIENT)) });
+  assert.equal(outcome.status, "settled");
+});
+
+test("a bound function that never settles is a deadlock naming the main workflow", TIMEOUT, async () => {
+  const ir = boundIr(userFile("never.mjs", "export function getJson(api, url) {\n  return new Promise(() => {});\n}\n"));
+  const worker = startWorker();
+  const { outcome } = await worker.request({ id: 1, type: "run", target: "js-async", scenario: ir });
+  assert.equal(outcome.status, "deadlock");
+  assert.equal(outcome.message, "deadlock: scenario 'bound' has not settled at 0 ms and no timer is pending; pending: the main workflow");
+});
+
+test("user code that reads process.hrtime fails its run, naming its file and line", TIMEOUT, async () => {
+  const ir = boundIr(userFile("clock.mjs", [
+    "export async function getJson(api, url) {",
+    "  const virtual = [Date.now(), performance.now()];",
+    "  const start = process.hrtime.bigint();",
+    "  return [virtual, String(start)];",
+    "}",
+    "",
+  ].join("\n")));
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.equal(outcome.status, "crash");
+    assert.equal(outcome.message, "user code read the real clock: process.hrtime.bigint() at clock.mjs:3");
+  }
+});
+
+test("a bound function under a timeout gets the deadline's signal last, and its operation is cancelled at the deadline", TIMEOUT, async () => {
+  const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/orders" }] };
+  const ir = {
+    ...boundIr(userFile("deadline.mjs", CLIENT), { id: "bound-deadline" }),
+    errors: ["TimeoutError"],
+    main: [
+      {
+        step: "try", line: 2, finally: null,
+        body: [{ step: "timeout", line: 3, ms: 7, body: [{ step: "await", line: 4, call, bind: "b" }] }],
+        catch: { kinds: ["TimeoutError"], bind: "e", body: [{ step: "return", line: 6, value: { literal: "timed out" } }] },
+      },
+      { step: "return", line: 7, value: { literal: "in time" } },
+    ],
+  };
+  const worker = startWorker();
+  for (const target of ["js-promise", "js-async"]) {
+    const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
+    assert.deepEqual(outcome.result, { returns: "timed out" }, target);
+    assert.deepEqual(outcome.trace.map((event) => `${event.t} ${event.event}`), ["0 log", "5 start", "7 cancel", "7 return"], target);
+  }
+});

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -106,3 +107,34 @@ def test_a_condition_the_compilers_cannot_write_is_refused(condition: dict, erro
     ir["main"].insert(1, {"step": "if", "condition": condition, "then": [], "else": [], "line": 9})
     with pytest.raises(ValueError, match="^main: " + re.escape(error)):
         IrCheck(ir).check()
+
+
+BINDINGS_CASES = Path(__file__).resolve().parents[1] / "javascript" / "fixtures" / "bindings-ir-cases.json"
+
+
+def _changed(ir: dict, case: dict) -> dict:
+    """``ir`` with one case of bindings-ir-cases.json applied (its ``set`` and ``delete`` paths)."""
+    ir = json.loads(json.dumps(ir))
+    for path, value in case.get("set", []):
+        *parents, last = path
+        target = ir
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    for path in case.get("delete", []):
+        *parents, last = path
+        target = ir
+        for key in parents:
+            target = target[key]
+        del target[last]
+    return ir
+
+
+def test_bindings_and_bound_functions_are_checked_as_in_javascript() -> None:
+    # The same cases as tests/javascript/check-ir.test.mjs: both IR checks accept
+    # exactly the fields of spec/PROTOCOL.md's `bindings`, with the same messages.
+    vectors = json.loads(BINDINGS_CASES.read_text())
+    IrCheck(vectors["ir"]).check()
+    for case in vectors["cases"]:
+        with pytest.raises(ValueError, match=f"^{re.escape(case['message'].replace(chr(34), chr(39)))}$"):
+            IrCheck(_changed(vectors["ir"], case)).check()

@@ -27,6 +27,7 @@ import yaml
 import asyncparity_runtime
 import helpers
 from asyncparity import verify
+from asyncparity.load import load_file
 from asyncparity.model import MAX_BLOCK_DEPTH, MAX_VALUE_DEPTH
 from asyncparity_python import target
 from asyncparity_python.compile import compile_program, compile_target, needs
@@ -679,3 +680,28 @@ async def test_run_from_async_code_leaves_the_running_loop_alone():
     assert outcome["result"] == {"returns": "ok"}
     assert asyncio.get_running_loop() is outer
     await asyncio.sleep(0)
+
+
+def test_user_code_that_spins_is_a_runaway_that_says_where(monkeypatch, tmp_path):
+    # Issue 12: the watchdog stops a bound function that never comes back, and names the
+    # line of the user's file it was in (in-process here; the runner runs it in a worker).
+    monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
+    (tmp_path / "spinning_client.py").write_text(
+        "async def get_json(api, url):\n    while True: url += ''\n"
+    )  # one line: the frame is on it
+    (tmp_path / "spinning_client.mjs").write_text("")
+    (tmp_path / "spins.yaml").write_text(
+        "id: spins\nsummary: s.\nbind:\n  python: spinning_client.py\n  javascript: spinning_client.mjs\n"
+        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
+        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
+    )
+    ir = load_file(tmp_path / "spins.yaml").scenario.ir
+    try:
+        outcome = target.run(ir)
+    finally:
+        sys.modules.pop("spinning_client", None)
+    assert outcome["status"] == "runaway"
+    assert outcome["message"] == (
+        "runaway: scenario 'spins' passed 0.3 s of wall-clock time at 0 ms, in spinning_client.py:2 (get_json)"
+    )

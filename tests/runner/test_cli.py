@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity import cli
+from asyncparity import cli, suite
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
+from asyncparity.testees import WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -113,7 +114,9 @@ def test_installed_command_prints_no_traceback_for_bad_input(tmp_path: Path) -> 
     (tmp_path / "bad.yaml").write_text("id: bad\nsummary: s\nmain:\n  - tyr: []\n")
     command = Path(sys.executable).parent / "asyncparity"
 
-    completed = subprocess.run([str(command), "run", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    completed = subprocess.run(
+        [str(command), "run", str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
 
     assert completed.returncode == 2
     assert f"{tmp_path}/bad.yaml:4:5: unknown step 'tyr'; did you mean 'try'?" in completed.stdout
@@ -687,7 +690,7 @@ def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
         path.write_text(FRESH.format(id=name))
     read_only(paths["a-locked"])
     edit = FRESH.format(id="c-edited").replace("latency: 5", "latency: 7")
-    real_run_suite = cli.run_suite
+    real_run_suite = suite.run_suite
 
     def run_suite_while_someone_edits(*args: object, **kwargs: object) -> object:
         # What a person (or a second bless) might do while the targets run.
@@ -695,7 +698,7 @@ def test_bless_refuses_files_it_cannot_or_must_not_write_and_blesses_the_others(
         paths["c-edited"].write_text(edit)
         return real_run_suite(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "run_suite", run_suite_while_someone_edits)
+    monkeypatch.setattr(suite, "run_suite", run_suite_while_someone_edits)  # cli imports it when bless runs
 
     code, out, err = run(capsys, "bless", str(tmp_path), "--targets", "python")
 
@@ -750,7 +753,7 @@ def test_two_runs_at_once_on_one_folder_both_finish_with_the_same_verdicts(tmp_p
     shutil.copytree(ROOT / "spec" / "basics", folder)
     command = [str(Path(sys.executable).parent / "asyncparity"), "run", str(folder)]
     runs = [
-        subprocess.Popen([*command, "--json", str(tmp_path / f"{name}.json")], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen([*command, "--json", str(tmp_path / f"{name}.json")], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
         for name in ("first", "second")
     ]
     outputs = [run.communicate(timeout=60)[0] for run in runs]
@@ -1035,3 +1038,75 @@ def test_bless_takes_the_same_k_expressions(tmp_path: Path, capsys: pytest.Captu
 
     assert code == 0
     assert [line for line in out.splitlines() if line.startswith("blessed")] == [f"blessed: fresh-a ({tmp_path}/fresh-a.yaml)"]
+
+
+def test_the_matrix_probes_its_pythons_at_once_and_keeps_their_order(tmp_path: Path) -> None:
+    from asyncparity.pythons import PythonNotFound
+
+    found = cli._find_pythons([sys.executable, sys.executable])
+    assert [binary.path for binary in found] == [sys.executable, sys.executable]
+
+    missing = str(tmp_path / "no-python")
+    with pytest.raises(PythonNotFound) as raised:
+        cli._find_pythons([sys.executable, missing])
+    assert str(raised.value) == (
+        f"asyncparity: no working CPython for --python {missing}: {missing} did not answer --version "
+        f"([Errno 2] No such file or directory: '{missing}'): install it (pyenv install, or your package manager) "
+        "or give its path"
+    )
+
+
+def test_a_scenario_with_your_own_code_passes_on_python_and_a_broken_one_fails_beside_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # examples/your-own-code (spec/LANGUAGE.md, "Your own code"), and a copy whose
+    # client throws at load time: that scenario errs with the user's frame, the run goes on.
+    example = ROOT / "examples" / "your-own-code"
+    broken = tmp_path / "broken"
+    shutil.copytree(example, broken)
+    scenario = broken / "get-json.yaml"
+    scenario.write_text(scenario.read_text().replace("id: your-own-code-get-json", "id: broken-client"))
+    (broken / "client.py").write_text("RETRIES = int('three')\n")
+
+    code, out, err = run(capsys, "run", str(example), str(broken), "--targets", "python")
+
+    assert code == 1
+    assert "PASS  your-own-code-get-json  python agree" in out
+    assert re.search(r"^FAIL  broken-client +python error$", out, re.MULTILINE)
+    assert (
+        "crash: scenario 'broken-client': client.py failed to load: ValueError: invalid literal for int() with base 10: 'three'"
+        in out
+    )
+    assert f"\n    File \"{broken / 'client.py'}\", line 1, in <module>\n      RETRIES = int('three')\n" in out
+    assert out.splitlines()[-1] == "1 passed, 1 failed"
+    assert "Traceback" not in out + err
+
+
+def test_help_loads_none_of_the_pipeline() -> None:
+    # What made `asyncparity --help` take 0.2 s of CPU (issue 13); benchmarks/startup.py times it.
+    heavy = ["asyncio", "yaml", "importlib.metadata", "asyncparity.load", "asyncparity.testees", "asyncparity.provision"]
+    probe = (
+        "import contextlib, io, sys\n"
+        "from asyncparity.entry import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        f"print([name for name in {heavy!r} if name in sys.modules])\n"
+    )
+
+    completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, "[]\n", "")
+
+
+def test_run_reads_nodes_version_from_the_workers_hello_not_from_node_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = tmp_path / "node"  # the real Node, writing down each command line it is given
+    node.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexec {shutil.which("node")} "$@"\n')
+    node.chmod(0o755)
+    monkeypatch.chdir(tmp_path)  # the run's --lf cache goes here
+
+    code, out, err = run(capsys, "run", str(SEED), "--targets", "python,js-async", "--node", str(node))
+
+    assert (code, err) == (0, ""), out
+    assert (tmp_path / "calls").read_text().splitlines() == [str(WORKER)]  # the worker, and no `node --version`

@@ -53,14 +53,20 @@ main:
 
 
 @pytest.fixture
-def start() -> Iterator[Callable[..., subprocess.Popen[str]]]:
+def start(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """Start ``asyncparity ARGV...`` in a process group of its own (killpg reaches it and
-    its children only); whatever of the group is left when the test ends is killed."""
+    its children only); whatever of the group is left when the test ends is killed. It
+    starts in the test's folder, so that a run's cache is not written into the checkout."""
     started: list[subprocess.Popen[str]] = []
 
     def start(*argv: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [str(ASYNCPARITY), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+            [str(ASYNCPARITY), *argv],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         started.append(process)
         return process

@@ -1167,3 +1167,59 @@ def test_declared_id_reads_a_plainly_written_id_without_loading() -> None:
     assert declared_id("# c\nid: seed-download-fallback\nmain: []\n") == "seed-download-fallback"
     assert declared_id("id: 'quoted-id'  # a comment\n") == "quoted-id"
     assert declared_id("summary: no id\n  id: nested\n") is None
+
+
+BOUND_SCENARIO = """\
+id: bound-get
+summary: A bound function.
+operations:
+  fetch: {latency: 10, returns: "hello"}
+functions:
+  get_json:
+    params: [url]
+main:
+  - await: get_json
+    args: ["/orders"]
+    as: body
+  - return: $body
+"""
+
+
+def test_a_folder_file_binds_every_scenario_beside_it_and_a_scenario_own_bind_wins(tmp_path: Path) -> None:
+    for name in ("client.py", "client.mjs", "other.py"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "asyncparity.yaml").write_text("bind:\n  python: client.py\n  javascript: client.mjs\n  functions: [get_json]\n")
+    (tmp_path / "shared.yaml").write_text(BOUND_SCENARIO)
+    (tmp_path / "own.yaml").write_text(BOUND_SCENARIO.replace("bound-get", "bound-own") + "bind:\n  python: other.py\n")
+    # The folder file is read with each scenario, never taken as one.
+    assert find_scenarios([tmp_path]).taken == [tmp_path / "own.yaml", tmp_path / "shared.yaml"]
+    shared = load_file(tmp_path / "shared.yaml").scenario
+    assert shared is not None
+    assert shared.ir["bindings"] == {
+        "python": str(tmp_path / "client.py"),
+        "javascript": str(tmp_path / "client.mjs"),
+        "functions": ["get_json"],
+    }
+    assert shared.ir["functions"] == [{"name": "get_json", "params": ["url"], "body": [], "bound": True}]
+    own = load_file(tmp_path / "own.yaml").scenario
+    assert own is not None
+    assert own.ir["bindings"]["python"] == str(tmp_path / "other.py")
+    assert own.ir["bindings"]["javascript"] == str(tmp_path / "client.mjs")
+
+
+def test_a_mistake_in_the_folder_file_is_reported_at_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "client.py").write_text("")
+    (tmp_path / "asyncparity.yaml").write_text("bind:\n  python: client.py\n  javascript: client.cjs\n  functions: [get_json]\n")
+    (tmp_path / "s.yaml").write_text(BOUND_SCENARIO)
+    diagnostics = load_file(tmp_path / "s.yaml", display="suite/s.yaml").diagnostics
+    assert [str(d) for d in diagnostics] == [
+        "suite/asyncparity.yaml:3:15: bind.javascript is an ES module file (.mjs, .js or .ts), not 'client.cjs'"
+    ]
+
+
+def test_a_scenario_without_the_folder_file_functions_is_not_bound(tmp_path: Path) -> None:
+    (tmp_path / "asyncparity.yaml").write_text("bind:\n  python: client.py\n  javascript: client.mjs\n  functions: [get_json]\n")
+    (tmp_path / "plain.yaml").write_text("id: plain\nsummary: s.\nmain:\n  - return: 1\n")
+    scenario = load_file(tmp_path / "plain.yaml").scenario
+    assert scenario is not None
+    assert "bindings" not in scenario.ir

@@ -37,6 +37,12 @@ def test_each_cell_has_every_scenario(report: dict) -> None:
     assert statuses["eager-start"] == "diverge"
     assert statuses["timeout-by-race"] == "diverge"  # on 3.10 too: the timeout is asyncio.wait_for there
     assert statuses["timeout-fallback"] == "agree"
+    # Every cell, a passing one too, carries the command that reruns it (the HTML grid links it).
+    seed = next(s for s in report["scenarios"] if s["id"] == "seed-download-fallback")
+    cell = report["cells"][0]
+    assert seed["cells"][cell["name"]]["rerun"] == (
+        f"asyncparity run {seed['path']} -k seed-download-fallback --python {cell['python']} --node {cell['node']}"
+    )
 
 
 def test_shards_split_stably_and_merge_into_the_unsharded_report(report: dict) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.node import NodeNotFound, find_node, node_for, resolve_node
+from asyncparity.node import NodeBinary, NodeNotFound, find_node, locate_node, node_for, resolve_node
 
 REAL_NODE = shutil.which("node")
 
@@ -77,8 +77,9 @@ def test_a_version_that_the_node_on_path_is_resolves_to_it(tmp_path: Path, monke
 
     assert resolve_node("22").path == path
     assert resolve_node("v22.3.1").path == path
-    assert node_for("22") == node_for(None) == find_node()
-    assert node_for(path).version == "22.3.1"  # a path is a path, not a version
+    assert node_for("22") == find_node()
+    # A path (or none) is only located: the run reads its version from the worker's hello.
+    assert node_for(None) == node_for(path) == NodeBinary(path, "")  # a path is a path, not a version
 
 
 def test_a_program_that_answers_version_with_a_page_is_told_in_one_line(tmp_path: Path) -> None:
@@ -96,3 +97,22 @@ def test_a_program_that_answers_version_with_a_page_is_told_in_one_line(tmp_path
         f"asyncparity: {path} (--node {path}) is not Node: --version printed 'false (GNU coreutils) 9.1' (line 1 of 4) "
         "and exited 1: install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
     )
+
+
+def test_a_located_node_is_not_run_and_says_how_it_was_chosen(tmp_path: Path) -> None:
+    path = tmp_path / "node"
+    path.write_text(f"#!/bin/sh\ntouch {tmp_path / 'ran'}\n")
+    path.chmod(0o755)
+
+    located = [
+        locate_node(str(path), environ={}),
+        locate_node(environ={"ASYNCPARITY_NODE": str(path)}),
+        locate_node(environ={"PATH": str(tmp_path)}),
+    ]
+
+    assert [(node.path, node.version, node.source) for node in located] == [
+        (str(path), "", f"--node {path}"),
+        (str(path), "", f"ASYNCPARITY_NODE={path}"),
+        (str(path), "", "node on PATH"),
+    ]
+    assert not (tmp_path / "ran").exists()

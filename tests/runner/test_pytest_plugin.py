@@ -192,3 +192,33 @@ def test_line_tracebacks_point_at_the_scenario_with_its_first_difference(pyteste
         f"{pytester.path / 'spec' / 'broken.yaml'}:2: trace: first difference at event 7: "
         'expected `61 log "got processed"`, got `60 log "got processed"`'
     ) in result.stdout.lines
+
+
+def test_a_scenario_with_your_own_code_runs_in_a_worker_under_pytest(pytester: pytest.Pytester) -> None:
+    # examples/your-own-code: the plugin's Python testee sends it to a worker process
+    # (the client writes down the program it runs in: the worker's, not pytest's).
+    example = ROOT / "examples" / "your-own-code"
+    client = (
+        (example / "client.py")
+        .read_text()
+        .replace(
+            '            api.log(f"attempt {attempt + 1} failed: {error.message}")',
+            '            api.log(f"attempt {attempt + 1} failed: {error.message}")\n'
+            '            open("argv.txt", "w").write(__import__("sys").argv[0])',
+        )
+    )
+    assert "argv.txt" in client
+    project(
+        pytester,
+        **{
+            "own/get-json.yaml": (example / "get-json.yaml").read_text(),
+            "own/client.py": client,
+            "own/client.mjs": (example / "client.mjs").read_text(),
+        },
+    )
+
+    result = pytester.runpytest_subprocess("own", "-v", "-p", "no:cacheprovider", "--asyncparity-targets", "python")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["own/get-json.yaml::your-own-code-get-json[[]python[]] PASSED*"])
+    assert Path((pytester.path / "argv.txt").read_text()).parts[-2:] == ("asyncparity_python", "worker.py")

@@ -28,19 +28,34 @@ def test_a_version_is_looked_up_in_pyenv(tmp_path: Path) -> None:
     assert (found.path, found.version) == (str(binary), "3.99.1")
 
 
-def test_a_shim_that_answers_nothing_is_skipped_for_the_next_candidate(tmp_path: Path) -> None:
-    shim = tmp_path / "shims" / "python3.99"
-    shim.parent.mkdir()
-    shim.write_text("#!/bin/sh\nexit 127\n")
-    shim.chmod(0o755)
-    real = tmp_path / "versions" / "3.99.2" / "bin" / "python3.99"
-    real.parent.mkdir(parents=True)
-    real.write_text("#!/bin/sh\necho 'Python 3.99.2'\n")
-    real.chmod(0o755)
+def script(path: Path, body: str) -> Path:
+    """An executable shell script at ``path`` (its folders made), standing in for a python."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_a_candidate_that_answers_nothing_is_skipped_for_the_next(tmp_path: Path) -> None:
+    script(tmp_path / "bin" / "python3.99", "exit 127")  # first on PATH, and broken
+    script(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "echo 'Python 3.99.2'")
+
+    found = find_python("3.99", environ={"PATH": str(tmp_path / "bin"), "PYENV_ROOT": str(tmp_path)})
+
+    assert found.version == "3.99.2"
+
+
+def test_pyenvs_own_binary_is_tried_before_its_shim(tmp_path: Path) -> None:
+    # The shim answers only for pyenv's selected versions and is slow to fail for the
+    # others (issue 13): with the version's binary at hand the shim is never run.
+    ran = tmp_path / "shim-ran"
+    script(tmp_path / "shims" / "python3.99", f"touch {ran}\necho 'Python 3.99.2'")
+    real = script(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "echo 'Python 3.99.2'")
 
     found = find_python("3.99", environ={"PATH": str(tmp_path / "shims"), "PYENV_ROOT": str(tmp_path)})
 
-    assert found.version == "3.99.2"
+    assert found.path == str(real)
+    assert not ran.exists()
 
 
 def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ touch, the message of the one it did, and a bound on the time taken.
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 import signal
 import sys
 import time
@@ -19,7 +21,7 @@ import pytest
 
 from asyncparity import testees
 from asyncparity.load import load_file, load_text
-from asyncparity.node import find_node
+from asyncparity.node import NodeNotFound, find_node, locate_node
 from asyncparity.testees import NodeTestee, PythonTestee, WorkerTestee
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,20 @@ def test_python_testee_runs_in_process() -> None:
     assert outcome["target"] == "python"
     assert outcome["result"] == {"returns": "processed"}
     assert python.compile(SEED.ir).startswith('"""seed-download-fallback: ')
+
+
+def test_python_testee_probes_its_features_once_not_for_every_scenario(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncparity_python import worker
+
+    probes: list[int] = []
+    probe = worker.features
+    monkeypatch.setattr(worker, "features", lambda: probes.append(1) or probe())
+    python = PythonTestee()
+
+    outcomes = [python.run(SEED.ir) for _ in range(3)]
+
+    assert [outcome["result"] for outcome in outcomes] == [{"returns": "processed"}] * 3
+    assert len(probes) == 1
 
 
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:
@@ -281,3 +297,289 @@ def test_a_worker_that_answers_hello_with_garbage_is_refused_in_one_line() -> No
         "a line that is not JSON: 'Welcome!\\n': killed and restarted"
     )
     assert time.monotonic() - started < 5
+
+
+# -- the user's own code (issue 12): Python targets of a scenario with bindings run in a worker
+
+BOUND = """\
+id: {id}
+summary: A function bound to the user's code.
+bind:
+  python: {stem}.py
+  javascript: {stem}.mjs
+  functions: [get_json]
+operations:
+  fetch_page: {{latency: 30, returns: "page"}}
+functions:
+  get_json:
+    params: [url]
+main:
+  - await: get_json
+    args: ["/orders"]
+    as: body
+  - return: $body
+"""
+
+
+def bound_ir(folder: Path, stem: str, source: str) -> dict:
+    """The IR of a scenario whose get_json is ``source``'s, written to ``folder``."""
+    (folder / f"{stem}.py").write_text(source)
+    (folder / f"{stem}.mjs").write_text("export async function getJson(api, url) { return api.fetchPage(url); }\n")
+    path = folder / f"{stem}.yaml"
+    path.write_text(BOUND.format(id=stem.replace("_", "-"), stem=stem))
+    result = load_file(path)
+    assert result.scenario is not None, result.diagnostics
+    return result.scenario.ir
+
+
+@pytest.fixture(scope="module")
+def bound_python():
+    testee = PythonTestee()
+    yield testee
+    testee.close()
+
+
+def test_user_code_runs_in_a_worker_and_gets_the_world_api(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = (
+        "import os\n\n\n"
+        "async def get_json(api, url):\n"
+        "    body = await api.fetch_page(url)\n"
+        "    api.log(f'at {api.now()} in pid {os.getpid()}')\n"
+        "    return body\n"
+    )
+    outcome = bound_python.run(bound_ir(tmp_path, "worker_api", source), "python")
+    assert outcome["status"] == "settled", outcome
+    assert outcome["result"] == {"returns": "page"}
+    logged = outcome["trace"][2]["message"]
+    assert logged.startswith("at 30 in pid ") and logged != f"at 30 in pid {os.getpid()}"
+    assert "worker_api" not in sys.modules  # never imported in the runner
+
+
+def test_a_module_that_fails_to_import_is_that_scenario_crash_with_its_frames(tmp_path: Path, bound_python: PythonTestee) -> None:
+    outcome = bound_python.run(bound_ir(tmp_path, "imports_missing", "import no_such_module_12\n"), "python")
+    assert outcome["status"] == "crash"
+    assert outcome["message"] == (
+        "crash: scenario 'imports-missing': imports_missing.py failed to load: "
+        "ModuleNotFoundError: No module named 'no_such_module_12'\n"
+        f'  File "{tmp_path / "imports_missing.py"}", line 1, in <module>\n'
+        "    import no_such_module_12"
+    )
+
+
+def test_a_throw_at_load_time_shows_the_user_frames_only(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = "def settings():\n    return {}['timeout']\n\n\nTIMEOUT = settings()\n"
+    outcome = bound_python.run(bound_ir(tmp_path, "throws_at_load", source), "python")
+    path = tmp_path / "throws_at_load.py"
+    assert outcome["status"] == "crash"
+    assert outcome["message"] == (
+        "crash: scenario 'throws-at-load': throws_at_load.py failed to load: KeyError: 'timeout'\n"
+        f'  File "{path}", line 5, in <module>\n'
+        "    TIMEOUT = settings()\n"
+        f'  File "{path}", line 2, in settings\n'
+        "    return {}['timeout']"
+    )
+
+
+def test_a_syntax_error_shows_where_the_parser_stopped(tmp_path: Path, bound_python: PythonTestee) -> None:
+    outcome = bound_python.run(bound_ir(tmp_path, "bad_syntax", "async def get_json(api, url)\n    pass\n"), "python")
+    assert outcome["status"] == "crash"
+    first, *frames = outcome["message"].split("\n")
+    assert (
+        first == "crash: scenario 'bad-syntax': bad_syntax.py failed to load: SyntaxError: expected ':' (bad_syntax.py, line 1)"
+    )
+    assert frames[:2] == [f'  File "{tmp_path / "bad_syntax.py"}", line 1', "    async def get_json(api, url)"]
+
+
+def test_a_function_that_never_settles_is_a_deadlock(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = "import asyncio\n\n\nasync def get_json(api, url):\n    await asyncio.get_running_loop().create_future()\n"
+    outcome = bound_python.run(bound_ir(tmp_path, "never_settles", source), "python")
+    assert outcome["status"] == "deadlock"
+    assert outcome["message"].startswith("deadlock: scenario 'never-settles' ")
+
+
+def test_reading_the_real_clock_is_reported_where_the_user_code_reads_it(tmp_path: Path, bound_python: PythonTestee) -> None:
+    source = (
+        "import logging\nimport time\n\n\n"
+        "async def get_json(api, url):\n"
+        "    logging.getLogger('client').warning('fetching')  # logging reads the clock: not reported\n"
+        "    started = time.monotonic()\n"
+        "    body = await api.fetch_page(url)\n"
+        "    api.log(f'took {time.monotonic() - started:.0f} s')\n"
+        "    return body\n"
+    )
+    outcome = bound_python.run(bound_ir(tmp_path, "real_clock", source), "python")
+    assert outcome["status"] == "crash"
+    assert (
+        outcome["message"] == "crash: scenario 'real-clock': user code read the real clock: time.monotonic() at real_clock.py:7"
+    )
+    assert outcome["result"] is None
+
+
+def test_a_spinning_function_is_killed_at_the_reply_bound_and_the_worker_goes_on(tmp_path: Path) -> None:
+    spinning = bound_ir(tmp_path, "spins", "async def get_json(api, url):\n    while True:\n        pass\n")
+    fine = bound_ir(tmp_path, "fine", "async def get_json(api, url):\n    return await api.fetch_page(url)\n")
+    testee = PythonTestee(timeout=1.0)
+    try:
+        spun = testee.run(spinning, "python")
+        after = testee.run(fine, "python")
+    finally:
+        testee.close()
+    assert spun["status"] == "error"
+    assert spun["message"] == (
+        f"the Python {platform.python_version()} worker gave no reply within 1 s on scenario 'spins': killed and restarted"
+    )
+    assert after["status"] == "settled" and after["result"] == {"returns": "page"}
+
+
+# Issue 12: scenarios bound to the user's own JavaScript, through the real Node worker.
+# The IR is built by hand, as the loader writes it (contract: "bindings", "bound").
+
+
+def bound_js_ir(path: Path, scenario_id: str = "bound") -> dict:
+    """A scenario whose ``get_json`` is the user's function in ``path``, awaited by main."""
+    call = {"callee": "get_json", "callee_kind": "function", "args": [{"literal": "/orders"}]}
+    return {
+        "ir": 1,
+        "id": scenario_id,
+        "summary": "user code",
+        "source": "bound.yaml",
+        "errors": [],
+        "queues": [],
+        "resources": [],
+        "operations": [{"name": "http_get", "latency": 10, "outcomes": [{"returns": "ok"}]}],
+        "functions": [{"name": "get_json", "params": ["url"], "body": [], "bound": True}],
+        "bindings": {"python": str(path.with_suffix(".py")), "javascript": str(path), "functions": ["get_json"]},
+        "main": [
+            {"step": "await", "line": 3, "call": call, "bind": "body"},
+            {"step": "return", "line": 4, "value": {"ref": "body"}},
+        ],
+    }
+
+
+CLIENT_JS = "export async function getJson(api, url) {\n  return api.httpGet(url);\n}\n"
+
+
+def test_user_code_that_spins_is_killed_at_the_reply_bound_and_the_run_goes_on(tmp_path: Path) -> None:
+    spin = tmp_path / "spin.mjs"
+    spin.write_text("export function getJson(api, url) {\n  for (;;) {}\n}\n", encoding="utf-8")
+    at_load = tmp_path / "spin-at-load.mjs"
+    at_load.write_text("while (true) {}\nexport const getJson = () => 1;\n", encoding="utf-8")
+    good = tmp_path / "client.mjs"
+    good.write_text(CLIENT_JS, encoding="utf-8")
+    node = NodeTestee(find_node(), timeout=1.0)
+    node.start()
+    try:
+        jobs = [
+            (bound_js_ir(spin, "spins"), "js-async"),
+            (bound_js_ir(at_load, "spins-at-load"), "js-promise"),
+            (bound_js_ir(good), "js-async"),
+        ]
+        outcomes = list(node.run_many(jobs))
+    finally:
+        node.close()
+
+    assert [outcome["message"] for outcome in outcomes[:2]] == [
+        "the Node worker gave no reply within 1 s on scenario 'spins': killed and restarted",
+        "the Node worker gave no reply within 1 s on scenario 'spins-at-load': killed and restarted",
+    ]
+    assert [outcome["status"] for outcome in outcomes] == ["error", "error", "settled"]
+    assert outcomes[2]["result"] == {"returns": "ok"}
+    assert node.restarts == 2
+
+
+def node_for(major: str) -> str:
+    """The kit's Node of that major version (fetched into its cache if need be), or the test skips."""
+    from asyncparity.provision import ProvisionError, install
+
+    try:
+        node, _source = install(major, dict(os.environ), lambda line: None)
+    except ProvisionError as error:
+        pytest.skip(f"no Node {major}: {error}")
+    return node.path
+
+
+TYPED_CLIENT = "export async function getJson(api: { httpGet(url: string): Promise<string> }, url: string): Promise<string> {\n  return api.httpGet(url);\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("major", "flags"),
+    [
+        ("22", []),  # 22.18+ strips types by default
+        ("22", ["--no-experimental-strip-types"]),  # as a 22.6 to 22.17: the run thread gets --experimental-strip-types
+        ("24", []),
+    ],
+)
+def test_a_typescript_file_runs_where_node_strips_types(tmp_path: Path, major: str, flags: list[str]) -> None:
+    client = tmp_path / "client.ts"
+    client.write_text(TYPED_CLIENT, encoding="utf-8")
+    worker = WorkerTestee([node_for(major), *flags, str(testees.WORKER)], "Node", timeout=20.0)
+    worker.start()
+    try:
+        outcomes = list(worker.run_many([(bound_js_ir(client), "js-async"), (bound_js_ir(client), "js-promise")]))
+    finally:
+        worker.close()
+
+    assert [(outcome["status"], outcome["result"]) for outcome in outcomes] == [("settled", {"returns": "ok"})] * 2
+
+
+def test_a_typescript_file_on_a_node_before_22_6_is_skipped_saying_so(tmp_path: Path) -> None:
+    node = find_node()
+    if node.major >= 22:
+        pytest.skip(f"the Node on PATH is {node.version}; this needs one before 22.6")
+    client = tmp_path / "client.ts"
+    client.write_text(TYPED_CLIENT, encoding="utf-8")
+    with NodeTestee(node) as worker:
+        (outcome,) = worker.run_many([(bound_js_ir(client), "js-async")])
+
+    assert outcome["status"] == "skipped"
+    assert outcome["message"] == f"needs Node 22.6 or later to run TypeScript (client.ts); this is Node {node.version}"
+
+
+def logging_node(tmp_path: Path) -> Path:
+    """The real Node behind a script that writes down each command line it is given."""
+    path = tmp_path / "node"
+    path.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "calls"}\nexec {shutil.which("node")} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_a_located_node_gets_its_version_from_the_hello_not_from_another_process(tmp_path: Path) -> None:
+    with NodeTestee(locate_node(str(logging_node(tmp_path)))) as node:
+        outcome = node.run(SEED.ir, "js-async")
+
+    assert outcome["result"] == {"returns": "processed"}
+    assert node.node.version == node.hello["runtime"]["version"] == find_node().version
+    assert (tmp_path / "calls").read_text().splitlines() == [str(testees.WORKER)]
+
+
+def test_a_located_node_too_old_is_refused_at_its_hello_in_the_words_of_find_node(tmp_path: Path) -> None:
+    worker = tmp_path / "old.mjs"
+    worker.write_text(
+        'process.stdin.once("data", (line) => process.stdout.write(JSON.stringify({id: JSON.parse(line).id, '
+        'type: "hello", protocol: 1, runtime: {name: "node", version: "18.19.0"}, targets: [], features: {}}) + "\\n"));\n'
+    )
+    located = locate_node(shutil.which("node"), environ={})
+    testee = NodeTestee(located, worker=worker)
+
+    with pytest.raises(NodeNotFound) as caught:
+        testee.start()
+
+    assert str(caught.value) == (
+        f"asyncparity: {located.path} (--node {located.path}) is Node 18.19.0; the JavaScript targets need Node 20 or later: "
+        "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )
+    assert testee.pid is None  # the worker it started is killed, not left running
+
+
+def test_a_located_program_that_is_no_node_is_told_as_find_node_tells_it(tmp_path: Path) -> None:
+    path = tmp_path / "node"
+    path.write_text("#!/bin/sh\necho hello\n")
+    path.chmod(0o755)
+
+    with pytest.raises(NodeNotFound) as caught, NodeTestee(locate_node(str(path), environ={}), timeout=5.0):
+        pass
+
+    assert str(caught.value) == (
+        f"asyncparity: {path} (--node {path}) is not Node: --version printed 'hello': "
+        "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
+    )

@@ -1,0 +1,403 @@
+"""Content cache: what a run of unchanged scenario files may skip, keyed by content.
+
+A re-run of a suite whose files did not change need not load their YAML again nor
+generate their programs again (issue 13: loading and validating is about a fifth of a
+run, generating programs about a third). This module keeps three kinds of entry, each
+the plain data at a boundary of the pipeline, in ``.asyncparity_cache/content/`` beside
+the ``lastfailed.json`` of runner/cache.py:
+
+- a scenario file that loaded without a diagnostic, as the JSON of its
+  :class:`~asyncparity.model.Scenario` (the validated IR and the expectations), keyed by
+  the file's bytes and the path it is shown as (the path is in the IR);
+- the in-process Python target's program for one IR and target, as the code object
+  ``compile()`` made of it (:mod:`marshal`, as CPython's own ``__pycache__``) and the
+  features it uses (as the compiler reports them), keyed by the IR's JSON and target;
+- the program body the Node worker's compiler made for one IR and target, as text,
+  keyed by the IR's JSON, the target and the worker's hello (its runtime and features,
+  which the compiler reads), sent back with later run requests (spec/PROTOCOL.md).
+
+Every key also holds :func:`kit_key`: the kit's version, this CPython's version (a
+marshalled code object is only good for the CPython that wrote it) and a digest of the
+kit's own source files, so that an edited loader or compiler in a checkout misses
+instead of answering with stale data. Files that load with a diagnostic are not cached
+(their messages are cheap to make again), nor are scenarios that may read other files:
+one whose text mentions ``bind`` (issue 12: the user's modules, whose content is not in
+the key) or whose folder holds an ``asyncparity.yaml`` (its folder-wide ``bind:``).
+
+Entries are written in packs, many to a file (:class:`ContentCache` says why and how),
+each whole or not at all, so that runs side by side never read half an entry; an entry
+that is short, corrupt or undecodable is a miss, never an error, and the run that
+misses it stores it again. The folder is trusted as ``__pycache__`` is: it is the
+project's own, written by this kit (marshal is not meant for data from elsewhere).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import marshal
+import os
+import shutil
+import struct
+import sys
+import tempfile
+from pathlib import Path
+from types import CodeType
+
+from .cache import FOLDER
+from .check_bind import FOLDER_FILE
+from .kit import JAVASCRIPT_DIR, PYTHON_DIR
+from .model import Divergence, Expectation, Scenario
+
+CONTENT = "content"
+"""The subfolder of ``.asyncparity_cache`` that holds the entries."""
+_DIGEST = hashlib.sha256().digest_size
+_RUNNER_DIR = Path(__file__).resolve().parent
+
+
+def kit_files() -> list[Path]:
+    """The kit's own source files whose content is in every key: the runner (loader,
+    checks), the Python target and runtime, the JavaScript target (compilers, worker)."""
+    found = [*_RUNNER_DIR.glob("*.py"), *(PYTHON_DIR / "asyncparity_python").glob("*.py"), PYTHON_DIR / "asyncparity_runtime.py"]
+    found += [*JAVASCRIPT_DIR.glob("*.mjs"), *JAVASCRIPT_DIR.glob("*.json")]
+    return sorted(path for path in found if path.is_file())
+
+
+def kit_key(version: str) -> str:
+    """The part of every key that names this kit: its ``version``, this CPython, and the
+    SHA-256 of its source files (:func:`kit_files`)."""
+    digest = hashlib.sha256(f"{version}\0{sys.implementation.cache_tag}\0{sys.version}\0".encode())
+    for path in kit_files():
+        digest.update(f"{path.parent.name}/{path.name}".encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+PACK_MAGIC = b"asyncparity content pack 1\n"
+_COUNT = struct.Struct(">I")
+_RECORD = struct.Struct(">32sQI")  # key, offset of the entry in the pack, its length
+FLUSH_ENTRIES = 2048
+"""Entries a run holds before it writes them out as one pack (and at its end)."""
+FLUSH_BYTES = 16 * 1024 * 1024
+"""Bytes of entries a run holds before it writes them out as one pack."""
+MAX_PACKS = 16
+"""Packs a kit's folder may hold at the end of a run before the run compacts it: writes
+the entries it used into new packs and removes the packs it read or wrote before. Each
+run that missed something adds a pack, and an edited file leaves its old entries
+behind: this bounds both (a run that selected a few scenarios keeps only theirs)."""
+
+
+class ContentCache:
+    """The entries under ``folder`` (a project's ``.asyncparity_cache``) for one kit.
+
+    Entries are stored in packs, not a file each: creating a file costs about a
+    millisecond of system time on this machine (ext4), several per scenario, more than
+    the loading it saves. A run holds the entries it makes and writes them as one pack,
+    ``content/<kit>/<random>.pack``, when it has :data:`FLUSH_ENTRIES` of them and at
+    :meth:`close`: a table of keys, offsets and lengths, then each entry as the SHA-256
+    of its payload and the payload. A pack is written to a temporary file and renamed,
+    so no reader sees part of one; runs side by side write packs of their own. Reading
+    takes the tables of every pack of this kit (not their entries) once, then each
+    entry it is asked for; an entry whose digest does not match is a miss."""
+
+    def __init__(self, folder: Path, kit: str) -> None:
+        self.folder = folder
+        self.entries = folder / CONTENT / kit[:32]
+        """This kit's packs: a kit's entries are never read by another."""
+        self.kit = kit
+        self.problem: str | None = None
+        """Why entries could not be written (the first such reason), for the run to say once."""
+        self.hits = 0
+        self.misses = 0
+        self._index: dict[bytes, list[tuple[Path, int, int]]] | None = None
+        self._pending: dict[bytes, bytes] = {}
+        self._pending_bytes = 0
+        self._open: dict[Path, int] = {}
+        self._packs: list[Path] = []  # the packs read or written by this run
+        self._used: set[bytes] = set()  # the keys this run read or stored
+
+    def _key(self, kind: str, *parts: bytes) -> str:
+        digest = hashlib.sha256(f"{kind}\0{self.kit}\0".encode())
+        for part in parts:
+            digest.update(len(part).to_bytes(8, "big") + part)
+        return digest.hexdigest()
+
+    def _read_index(self) -> dict[bytes, list[tuple[Path, int, int]]]:
+        index: dict[bytes, list[tuple[Path, int, int]]] = {}
+        try:
+            packs = sorted(self.entries.glob("*.pack"))
+        except OSError:
+            packs = []
+        self._packs += [pack for pack in packs if pack not in self._packs]
+        for pack in packs:
+            for key, location in pack_table(pack):
+                index.setdefault(key, []).append(location)
+        return index
+
+    def get(self, key: str) -> bytes | None:
+        """The payload stored under ``key``; None when there is none or it is not whole."""
+        raw = bytes.fromhex(key)
+        if raw in self._pending:
+            return self._pending[raw]
+        if self._index is None:
+            self._index = self._read_index()
+        for path, offset, length in self._index.get(raw, ()):
+            try:
+                if path not in self._open:
+                    self._open[path] = os.open(path, os.O_RDONLY)
+                data = os.pread(self._open[path], length, offset)
+            except OSError:
+                continue
+            payload = data[_DIGEST:]
+            if len(data) == length and hashlib.sha256(payload).digest() == data[:_DIGEST]:
+                self._used.add(raw)
+                return payload
+        return None
+
+    def put(self, key: str, payload: bytes) -> None:
+        """Keep ``payload`` under ``key``, to be written with the next pack."""
+        self._pending[bytes.fromhex(key)] = payload
+        self._used.add(bytes.fromhex(key))
+        self._pending_bytes += len(payload)
+        if len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the entries held as one pack; a failure is kept in :attr:`problem`."""
+        if not self._pending:
+            return
+        pending, self._pending, self._pending_bytes = self._pending, {}, 0
+        table, blobs = [], []
+        offset = len(PACK_MAGIC) + _COUNT.size + _RECORD.size * len(pending)
+        for raw, payload in pending.items():
+            blob = hashlib.sha256(payload).digest() + payload
+            table.append(_RECORD.pack(raw, offset, len(blob)))
+            blobs.append(blob)
+            offset += len(blob)
+        try:
+            if not self.folder.is_dir():
+                self.folder.mkdir(parents=True, exist_ok=True)
+                (self.folder / ".gitignore").write_text("# Created by asyncparity: its cache.\n*\n")
+            self.entries.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(suffix=".tmp", dir=self.entries)
+            try:
+                with os.fdopen(descriptor, "wb") as stream:
+                    stream.write(b"".join([PACK_MAGIC, _COUNT.pack(len(pending)), *table, *blobs]))
+                pack = Path(temporary.removesuffix(".tmp") + ".pack")
+                os.replace(temporary, pack)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        except OSError as error:
+            self.problem = self.problem or f"{error.strerror or error}"
+            return
+        self._packs.append(pack)
+        if self._index is not None:
+            for raw, location in pack_table(pack):
+                self._index.setdefault(raw, []).insert(0, location)
+
+    def close(self) -> None:
+        """Write the entries held (compacting the folder past :data:`MAX_PACKS`), and close
+        the packs read."""
+        self.flush()
+        if self._index is None:
+            self._index = self._read_index()
+        if len(self._packs) > MAX_PACKS and self.problem is None:
+            self._compact()
+        for descriptor in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+        self._open.clear()
+
+    def may_cache_file(self, path: Path, data: bytes) -> bool:
+        """Whether the scenario file at ``path``, of bytes ``data``, may be cached: not when
+        it may bind the user's files (its text says ``bind``, or its folder has the folder
+        file whose ``bind:`` it inherits, runner/check_bind.py)."""
+        return b"bind" not in data and not (path.parent / FOLDER_FILE).exists()
+
+    def scenario_key(self, shown: str, data: bytes) -> str:
+        """The key of a scenario file's entry: the path it is shown as and its bytes."""
+        return self._key("scenario", shown.encode("utf-8", "surrogatepass"), data)
+
+    def load_scenario(self, key: str) -> Scenario | None:
+        """The scenario stored under ``key``, or None (a miss)."""
+        payload = self.get(key)
+        scenario = None
+        if payload is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+                scenario = scenario_from_json(json.loads(payload))
+        self._count(scenario is not None)
+        return scenario
+
+    def store_scenario(self, key: str, scenario: Scenario) -> None:
+        """Store a loaded scenario under ``key``."""
+        self.put(key, json.dumps(scenario_to_json(scenario), ensure_ascii=False, separators=(",", ":")).encode())
+
+    def program_key(self, ir: dict, target: str, runtime: str = "") -> str:
+        """The key of a program's entry: the IR's JSON, the target and, for a program a
+        worker compiles, what its compiler reads of the runtime (``runtime``)."""
+        ir_json = json.dumps(ir, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        return self._key("program", target.encode(), runtime.encode(), ir_json)
+
+    def load_text(self, key: str) -> str | None:
+        """The text stored under ``key`` (a worker's program body), or None (a miss)."""
+        payload = self.get(key)
+        text = None
+        if payload is not None:
+            with contextlib.suppress(UnicodeDecodeError):
+                text = payload.decode("utf-8")
+        self._count(text is not None)
+        return text
+
+    def store_text(self, key: str, text: str) -> None:
+        """Store a text under ``key``."""
+        self.put(key, text.encode("utf-8", "surrogatepass"))
+
+    def load_program(self, key: str) -> tuple[CodeType, dict] | None:
+        """The code object and features stored under ``key``, or None (a miss)."""
+        payload = self.get(key)
+        program = None
+        if payload is not None:
+            with contextlib.suppress(ValueError, EOFError, TypeError):
+                stored = marshal.loads(payload)
+                if (
+                    isinstance(stored, tuple)
+                    and len(stored) == 2
+                    and isinstance(stored[0], CodeType)
+                    and isinstance(stored[1], dict)
+                ):
+                    program = stored[0], stored[1]
+        self._count(program is not None)
+        return program
+
+    def store_program(self, key: str, code: CodeType, features: dict) -> None:
+        """Store a compiled program (its code object and features) under ``key``."""
+        self.put(key, marshal.dumps((code, features)))
+
+    def _count(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    def _compact(self) -> None:
+        """Write the entries this run used into new packs and remove the packs it read or
+        wrote before; a run reading one of those now misses, or reads on from the file
+        it opened (an unlinked file stays readable while open)."""
+        old, self._packs = self._packs, []
+        for raw in sorted(self._used):
+            payload = self.get(raw.hex())
+            if payload is not None:
+                self.put(raw.hex(), payload)
+        self.flush()
+        if self.problem is None:
+            for pack in old:
+                with contextlib.suppress(OSError):
+                    os.unlink(pack)
+
+
+def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:
+    """The keys of a pack and where each entry is (the pack, offset, length); empty for
+    a file that is not a pack, and without the entries a short file cannot hold."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(len(PACK_MAGIC) + _COUNT.size)
+            if len(head) != len(PACK_MAGIC) + _COUNT.size or not head.startswith(PACK_MAGIC):
+                return []
+            (count,) = _COUNT.unpack(head[len(PACK_MAGIC) :])
+            table = stream.read(count * _RECORD.size)
+            size = os.fstat(stream.fileno()).st_size
+    except OSError:
+        return []
+    if len(table) != count * _RECORD.size:
+        return []
+    return [(key, (path, offset, length)) for key, offset, length in _RECORD.iter_unpack(table) if offset + length <= size]
+
+
+def count_entries(folder: Path) -> int:
+    """How many entries the packs under a cache folder hold, for every kit."""
+    return sum(len(pack_table(pack)) for pack in sorted((folder / CONTENT).glob("*/*.pack")))
+
+
+def clear(folder: Path) -> int:
+    """Remove the cache folder ``folder`` (``.asyncparity_cache``), entries and remembered
+    failures alike, as ``pytest --cache-clear`` does; the number of files it held.
+    OSError when it cannot."""
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for path in folder.rglob("*") if path.is_file() and path.name != ".gitignore")
+    shutil.rmtree(folder)
+    return count
+
+
+def project_folder(project: Path) -> Path:
+    """The cache folder of a run started in ``project``."""
+    return project / FOLDER
+
+
+def scenario_to_json(scenario: Scenario) -> dict:
+    """A scenario as JSON data (:func:`scenario_from_json` reads it back equal)."""
+
+    def expectation(value: Expectation | None) -> dict | None:
+        if value is None:
+            return None
+        return {"result": value.result, "trace": value.trace, "line": value.line, "order": value.order}
+
+    return {
+        "id": scenario.id,
+        "path": scenario.path,
+        "line": scenario.line,
+        "summary": scenario.summary,
+        "tags": scenario.tags,
+        "ir": scenario.ir,
+        "expect": expectation(scenario.expect),
+        "diverge": [
+            {
+                "targets": d.targets,
+                "reason": d.reason,
+                "result": d.result,
+                "trace": d.trace,
+                "line": d.line,
+                "see": d.see,
+                "cause": d.cause,
+                "closed_by": d.closed_by,
+            }
+            for d in scenario.diverge
+        ],
+    }
+
+
+def scenario_from_json(data: dict) -> Scenario:
+    """The scenario :func:`scenario_to_json` wrote; KeyError or TypeError for other data."""
+
+    def lines(value: list | None) -> tuple[str, ...] | None:
+        return None if value is None else tuple(value)
+
+    expect = data["expect"]
+    return Scenario(
+        id=data["id"],
+        path=data["path"],
+        line=data["line"],
+        summary=data["summary"],
+        tags=tuple(data["tags"]),
+        ir=data["ir"],
+        expect=None
+        if expect is None
+        else Expectation(result=expect["result"], trace=lines(expect["trace"]), line=expect["line"], order=expect["order"]),
+        diverge=tuple(
+            Divergence(
+                targets=tuple(d["targets"]),
+                reason=d["reason"],
+                result=d["result"],
+                trace=lines(d["trace"]),
+                line=d["line"],
+                see=tuple(d["see"]),
+                cause=d["cause"],
+                closed_by=d["closed_by"],
+            )
+            for d in data["diverge"]
+        ),
+    )
