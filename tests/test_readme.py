@@ -163,3 +163,16 @@ def test_the_diagnostic_shown_is_the_loaders_wording(tmp_path: Path) -> None:
 @pytest.mark.parametrize("link", sorted(set(re.findall(r"\]\(([^)#]+)\)", README))))
 def test_links_point_at_files(link: str) -> None:
     assert (ROOT / link).is_file()
+
+
+def own_library_section() -> str:
+    """The README's section "Check your own library", up to the next section."""
+    return README.split("\n## Check your own library\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_binding_and_the_scenario_shown_are_the_example_s_own() -> None:
+    binding, scenario = re.findall(r"```yaml\n(.*?)```", own_library_section(), re.DOTALL)[:2]
+    folder = ROOT / "examples" / "sdk-parity" / "scenarios"
+
+    assert binding in (folder / "asyncparity.yaml").read_text()
+    assert scenario in (folder / "per-request-timeout.yaml").read_text()

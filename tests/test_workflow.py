@@ -69,3 +69,22 @@ def test_the_readme_workflow_for_your_repository_is_valid(tmp_path: Path) -> Non
     completed = check_jsonschema(path)
 
     assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_the_readme_workflow_with_the_steps_for_your_own_library_is_valid(tmp_path: Path) -> None:
+    # README, "Check your own library": the steps a user adds go at the end of the steps
+    # of the workflow in "Run it in CI"; the workflow stays valid, with them as written.
+    copyable = re.search(r"```yaml\n(name: async conformance\n.*?)```", README, re.DOTALL).group(1)
+    section = README.split("## Check your own library", 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"```yaml\n(      - run: .*?)```", section, re.DOTALL)
+    assert len(steps) == 1, steps
+    path = tmp_path / "conformance.yml"
+    path.write_text(copyable + steps[0])
+
+    completed = check_jsonschema(path)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    workflow = yaml.safe_load(path.read_text())
+    assert [step.get("run") for step in workflow["jobs"]["conformance"]["steps"][-3:]] == [
+        line.removeprefix("      - run: ") for line in steps[0].splitlines()
+    ]
