@@ -176,7 +176,7 @@ const mains = (getJson) => ({
     for (let call = 0; call < 3; call += 1) {
       await catchAll(getJson(api, "/orders"), () => api.log(`call ${call} failed`));
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await new Promise((resolve) => setTimeout(resolve, 300));
     return getJson(api, "/orders");
   },
   "cancellation": (api) => cancelAfter(getJson, api, 100),

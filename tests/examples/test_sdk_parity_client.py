@@ -184,7 +184,7 @@ async def breaker_recovers(api: Any) -> Any:
             await client.get_json(api, "/orders")
         except Exception:  # noqa: BLE001 - the scenario's catch without a kind
             api.log(f"call {call} failed")
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.3)
     return await client.get_json(api, "/orders")
 
 

@@ -200,7 +200,7 @@ export function scenarioFunctions(Client) {
         backoffMs: 50,
         maxBackoffMs: 1000,
         failureThreshold: 4,
-        resetAfterMs: 500,
+        resetAfterMs: 250,
         onRetry: (attempt, delayMs, error) => api.log(`retry ${attempt} in ${delayMs} ms: ${error.message}`),
       });
       clients.set(api, client);

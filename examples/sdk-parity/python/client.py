@@ -193,7 +193,7 @@ def client_for(api: Any) -> RetryingClient:
             backoff=0.05,
             max_backoff=1.0,
             failure_threshold=4,
-            reset_after=0.5,
+            reset_after=0.25,
             on_retry=lambda attempt, delay, error: api.log(f"retry {attempt} in {round(delay * 1000)} ms: {error}"),
         )
         _current[:] = [(api, client)]
