@@ -11,15 +11,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_first_verdict_prints_the_two_times_and_their_ratio() -> None:
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "first_verdict.py"), "-n", "20"],
-        cwd=ROOT,
+def run_script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """One script of benchmarks/ under this Python, its output captured (bounded: 300 s)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
+
+
+def test_first_verdict_prints_the_two_times_and_their_ratio() -> None:
+    completed = run_script("first_verdict.py", "-n", "20", cwd=ROOT)
 
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
@@ -30,14 +35,7 @@ def test_first_verdict_prints_the_two_times_and_their_ratio() -> None:
 
 
 def test_content_cache_prints_the_three_runs_and_the_ratios(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "content_cache.py"), "-n", "10", "--rounds", "2"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    completed = run_script("content_cache.py", "-n", "10", "--rounds", "2", cwd=tmp_path)
 
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
