@@ -734,14 +734,24 @@ if hasattr(os, "register_at_fork"):  # a forked child has no watchdog thread, an
     os.register_at_fork(after_in_child=_WATCHDOG.reset)
 
 
+_LONGEST_WAIT = 0.1
+"""Real seconds: the longest wait of a real-time run's selector (see :class:`_ScaledSelector`)."""
+
+
 class _ScaledSelector:
-    """A real selector whose timeouts are in the slowed clock's seconds."""
+    """A real selector whose timeouts are in the slowed clock's seconds.
+
+    A wait is at most :data:`_LONGEST_WAIT` real seconds: Linux lets a wait wake up late
+    by about 0.1% of its length (the timer slack epoll_wait adds; ``select(5.0)`` woke
+    5.1 ms late here), which no scale hides, since it is 0.1% of a virtual time too. A
+    wait cut short returns no events, and the loop computes the next one: asyncio's
+    order of callbacks is unchanged."""
 
     def __init__(self, selector: selectors.BaseSelector, scale: float) -> None:
         self._selector, self._scale = selector, scale
 
     def select(self, timeout=None):
-        return self._selector.select(None if timeout is None else timeout * self._scale)
+        return self._selector.select(None if timeout is None else min(timeout * self._scale, _LONGEST_WAIT))
 
     def __getattr__(self, name):
         return getattr(self._selector, name)
