@@ -10,24 +10,6 @@ import pytest
 from asyncparity.pythons import PythonBinary, PythonNotFound, find_python
 
 
-def test_a_path_is_taken_as_it_is() -> None:
-    found = find_python(sys.executable)
-
-    assert found.path == sys.executable
-    assert found.version == ".".join(map(str, sys.version_info[:3]))
-
-
-def test_a_version_is_looked_up_in_pyenv(tmp_path: Path) -> None:
-    binary = tmp_path / "versions" / "3.99.1" / "bin" / "python3.99"
-    binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\necho 'Python 3.99.1'\n")
-    binary.chmod(0o755)
-
-    found = find_python("3.99", environ={"PATH": "", "PYENV_ROOT": str(tmp_path)})
-
-    assert (found.path, found.version) == (str(binary), "3.99.1")
-
-
 def script(path: Path, body: str) -> Path:
     """An executable shell script at ``path`` (its folders made), standing in for a python."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +18,29 @@ def script(path: Path, body: str) -> Path:
     return path
 
 
+def fake_python(path: Path, version: str) -> Path:
+    """A stand-in python at ``path`` that answers ``--version`` with ``version``."""
+    return script(path, f"echo 'Python {version}'")
+
+
+def test_a_path_is_taken_as_it_is() -> None:
+    found = find_python(sys.executable)
+
+    assert found.path == sys.executable
+    assert found.version == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_a_version_is_looked_up_in_pyenv(tmp_path: Path) -> None:
+    binary = fake_python(tmp_path / "versions" / "3.99.1" / "bin" / "python3.99", "3.99.1")
+
+    found = find_python("3.99", environ={"PATH": "", "PYENV_ROOT": str(tmp_path)})
+
+    assert (found.path, found.version) == (str(binary), "3.99.1")
+
+
 def test_a_candidate_that_answers_nothing_is_skipped_for_the_next(tmp_path: Path) -> None:
     script(tmp_path / "bin" / "python3.99", "exit 127")  # first on PATH, and broken
-    script(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "echo 'Python 3.99.2'")
+    fake_python(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "3.99.2")
 
     found = find_python("3.99", environ={"PATH": str(tmp_path / "bin"), "PYENV_ROOT": str(tmp_path)})
 
@@ -50,7 +52,7 @@ def test_pyenvs_own_binary_is_tried_before_its_shim(tmp_path: Path) -> None:
     # others (issue 13): with the version's binary at hand the shim is never run.
     ran = tmp_path / "shim-ran"
     script(tmp_path / "shims" / "python3.99", f"touch {ran}\necho 'Python 3.99.2'")
-    real = script(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "echo 'Python 3.99.2'")
+    real = fake_python(tmp_path / "versions" / "3.99.2" / "bin" / "python3.99", "3.99.2")
 
     found = find_python("3.99", environ={"PATH": str(tmp_path / "shims"), "PYENV_ROOT": str(tmp_path)})
 
@@ -59,9 +61,7 @@ def test_pyenvs_own_binary_is_tried_before_its_shim(tmp_path: Path) -> None:
 
 
 def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:
-    old = tmp_path / "python"
-    old.write_text("#!/bin/sh\necho 'Python 3.9.18'\n")
-    old.chmod(0o755)
+    old = fake_python(tmp_path / "python", "3.9.18")
 
     with pytest.raises(PythonNotFound) as missing:
         find_python("3.98", environ={"PATH": "", "PYENV_ROOT": str(tmp_path)})
@@ -73,13 +73,6 @@ def test_missing_and_too_old_pythons_are_one_line(tmp_path: Path) -> None:
         "install it (pyenv install, or your package manager) or give its path"
     )
     assert str(too_old.value) == f"asyncparity: {old} (--python {old}) is Python 3.9.18; the Python target needs 3.10 or later"
-
-
-def fake_python(path: Path, version: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"#!/bin/sh\necho 'Python {version}'\n")
-    path.chmod(0o755)
-    return path
 
 
 def test_an_exact_version_takes_that_version_only(tmp_path: Path) -> None:
