@@ -67,11 +67,16 @@ def updated(failed: dict[str, str], ran: Iterable[tuple[str, str, bool]]) -> dic
     """``failed`` after a run: ``ran`` holds (key, path, whether it failed) for each verdict."""
     result = dict(failed)
     for key, path, did_fail in ran:
-        if did_fail:
-            result[key] = path
-        else:
-            result.pop(key, None)
+        record(result, key, path, did_fail)
     return result
+
+
+def record(failed: dict[str, str], key: str, path: str, did_fail: bool) -> None:
+    """Update ``failed`` in place with one verdict: remembered if it failed, forgotten if not."""
+    if did_fail:
+        failed[key] = path
+    else:
+        failed.pop(key, None)
 
 
 def write_failed(path: Path, failed: dict[str, str]) -> None:

@@ -382,6 +382,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--pairs", type=int, default=5, help="alternating pairs of kit and baseline runs (default 5)")
     bench.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the figures as JSON")
+    bench.add_argument(
+        "--no-goals",
+        dest="goals",
+        action="store_false",
+        help="measure the ratio only, not issue 13's other goals (asyncparity run on 1,000, 5,000 and 10,000 "
+        "scenarios: wall and CPU time, the re-run through the cache, memory, the first verdict; the matrix's probes)",
+    )
     _node_option(bench)
     bench.set_defaults(handler=_bench)
     return parser
@@ -663,8 +670,17 @@ def _last_failed(path: Path) -> dict[str, str]:
 def _run(args: argparse.Namespace) -> int:
     from . import console
     from .load import declared_id_of_file, find_scenarios, load_files
-    from .report import failure_details, interrupted_line, passed_over_line, skip_reasons, summary_line, to_json, verdict_line
-    from .suite import run_suite
+    from .report import (
+        Tally,
+        failure_details,
+        interrupted_line,
+        passed_over_line,
+        skip_reasons,
+        summary_line,
+        to_json,
+        verdict_line,
+    )
+    from .suite import stream_suite
     from .testees import NodeTestee, PythonTestee, TesteeError
 
     targets = _targets(args)
@@ -685,12 +701,15 @@ def _run(args: argparse.Namespace) -> int:
         print(console.verdict_line(passed_over_line(item), colour), flush=True)
     cache_path = cache.cache_file(Path.cwd())
     remembered = _last_failed(cache_path)
-    files = discovery.taken
+    # Kept as text, not Path objects (a few times the size): a run's memory is not to grow
+    # with the suite (issue 13).
+    files = [str(path) for path in discovery.taken]
+    del discovery
     if args.last_failed:
         # The paths were written as the run that failed named them, relative to the folder
         # the cache is in (this one): compared resolved, `spec/x.yaml` is `./spec/x.yaml`.
         failed_files = {Path(path).resolve() for path in remembered.values()}
-        chosen = [path for path in files if path.resolve() in failed_files]
+        chosen = [path for path in files if Path(path).resolve() in failed_files]
         if chosen:
             files = chosen
         elif remembered:
@@ -705,15 +724,15 @@ def _run(args: argparse.Namespace) -> int:
     results: Iterable[LoadResult]
     if selecting:
         # Ids and tags are known once a file is loaded: a selection loads every file first.
-        selected = _select(load_files(files, content), args)
+        selected = _select(load_files(map(Path, files), content), args)
         results, total = selected, len(selected)
         id_width = max([len(r.scenario.id) for r in selected if r.scenario] + [10])
     else:
         # The rest streams: files are loaded as the run reaches them, and the id column is
         # as wide as the longest id the files declare, read without loading them.
-        results = load_files(files, content)
+        results = load_files(map(Path, files), content)
         total = len(files)
-        id_width = max([len(found) for found in map(declared_id_of_file, files) if found] + [10])
+        id_width = max([len(found) for found in (declared_id_of_file(Path(path)) for path in files) if found] + [10])
     if not total:
         what = f"no scenario matches {' '.join(_selection_words(args))}" if selecting else "no scenario files found"
         print(f"asyncparity: {what} under {', '.join(map(str, paths))}", file=sys.stderr)
@@ -728,24 +747,38 @@ def _run(args: argparse.Namespace) -> int:
     if node is not None:
         node.cache = content
     progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
-    verdicts: list[Verdict] = []
-
-    def on_verdict(verdict: Verdict) -> None:
-        with _interrupt.held():
-            verdicts.append(verdict)
-            shown = not args.quiet or not (verdict.passed or verdict.status == "skipped")
-            progress.print(console.verdict_line(verdict_line(verdict, id_width), colour) if shown else None)
+    # What the run keeps of each verdict (issue 13: memory flat whatever the suite's
+    # size): the counts, (id, path, failed) for --lf, and the failures whose details
+    # close the run; every verdict only for a report (--json, --html) that shows them all.
+    tally = Tally()
+    failures = dict(remembered)  # what --lf will remember: updated as each verdict comes
+    kept: list[Verdict] = []
+    keep_all = bool(args.json_path or args.html)
 
     def failed(verdict: Verdict) -> bool:
         return not (verdict.passed or verdict.status == "skipped")
 
+    def on_verdict(verdict: Verdict) -> None:
+        with _interrupt.held():
+            tally.add(verdict)
+            cache.record(failures, verdict.scenario_id or verdict.path, verdict.path, failed(verdict))
+            if keep_all or failed(verdict):
+                kept.append(verdict)
+            shown = not args.quiet or not (verdict.passed or verdict.status == "skipped")
+            progress.print(console.verdict_line(verdict_line(verdict, id_width), colour) if shown else None)
+
     interrupted = stopped = False
     programs: dict[str, dict[str, str]] = {}
-    loaded: list[LoadResult] = []
+    loaded: list[LoadResult] = []  # every load result, for --html's programs only
+    unloadable: list[str] = []  # the files that did not load
     try:
         with _running(python, node):
-            run_suite(_kept(results, loaded), targets, python, node, on_verdict, stop=lambda v: args.exitfirst and failed(v))
-            stopped = len(verdicts) < total
+            taken = _kept(results, loaded if args.html else None, unloadable)
+            for verdict in stream_suite(taken, targets, python, node):
+                on_verdict(verdict)
+                if args.exitfirst and failed(verdict):
+                    break
+            stopped = tally.seen < total
             if stopped:
                 _abort(python, node)  # a worker may be busy with the rest of its round
             elif args.html:
@@ -762,40 +795,41 @@ def _run(args: argparse.Namespace) -> int:
         content.close()  # writes what this run stored, Ctrl-C or not
 
     limit = None if args.full else DETAIL_LIMIT
-    details = [line for verdict in verdicts for line in failure_details(verdict, limit)]
+    details = [line for verdict in kept for line in failure_details(verdict, limit)]
     if details:
         print()
         print("\n".join(console.detail_line(line, colour) for line in details))
-    for line in skip_reasons(verdicts):
+    for line in skip_reasons(tally):
         print(line)
     problem = None
     if args.json_path:
-        report = to_json(verdicts, interrupted or stopped, total - len(verdicts), passed_over)
+        report = to_json(kept, interrupted or stopped, total - tally.seen, passed_over)
         problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if args.html:
-        not_run = total - len(verdicts)
-        html_problem = _write_run_html(args.html, verdicts, interrupted or stopped, not_run, passed_over, loaded, programs)
+        not_run = total - tally.seen
+        html_problem = _write_run_html(args.html, kept, interrupted or stopped, not_run, passed_over, loaded, programs)
         problem = html_problem or problem
-    ran = [(verdict.scenario_id or verdict.path, verdict.path, failed(verdict)) for verdict in verdicts]
     try:
-        cache.write_failed(cache_path, cache.updated(remembered, ran))
+        cache.write_failed(cache_path, failures)
     except OSError as error:
         print(f"asyncparity: {cache_path}: not written ({error.strerror or error}); --lf will not know this run", file=sys.stderr)
     if content is not None and content.problem:
         print(f"asyncparity: {content.entries}: not written ({content.problem}); the next run loads afresh", file=sys.stderr)
     if interrupted:
-        closing = interrupted_line(verdicts, total, len(passed_over))
+        closing = interrupted_line(tally, total, len(passed_over))
     elif stopped:
-        closing = f"stopped at the first failure (-x): {summary_line(verdicts, len(passed_over))}; {total - len(verdicts)} of {total} not run"
+        closing = (
+            f"stopped at the first failure (-x): {summary_line(tally, len(passed_over))}; {total - tally.seen} of {total} not run"
+        )
     else:
-        closing = summary_line(verdicts, len(passed_over))
-    any_failed = any(failed(verdict) for verdict in verdicts)
+        closing = summary_line(tally, len(passed_over))
+    any_failed = tally.counts["failed"] > 0
     print(console.closing_line(closing, any_failed, colour), flush=True)
     if problem:
         print(problem, file=sys.stderr)
     if interrupted:
         return EXIT_INTERRUPTED
-    if problem or any(result.scenario is None for result in loaded):
+    if problem or unloadable:
         return EXIT_USAGE
     return EXIT_FAILED if any_failed else EXIT_OK
 
@@ -805,10 +839,14 @@ def _selection_words(args: argparse.Namespace) -> list[str]:
     return [f"{option} {text!r}" for option, text in (("-k", args.keyword), ("-m", args.tags)) if text is not None]
 
 
-def _kept(results: Iterable[LoadResult], kept: list[LoadResult]) -> Iterator[LoadResult]:
-    """``results``, each also appended to ``kept`` as it is taken (a lazy load, remembered)."""
+def _kept(results: Iterable[LoadResult], kept: list[LoadResult] | None, unloadable: list[str]) -> Iterator[LoadResult]:
+    """``results``, each also appended to ``kept`` (unless None) as it is taken (a lazy
+    load, remembered), and the path of each that did not load to ``unloadable``."""
     for result in results:
-        kept.append(result)
+        if kept is not None:
+            kept.append(result)
+        if result.scenario is None:
+            unloadable.append(result.path)
         yield result
 
 
@@ -1414,7 +1452,15 @@ def _bench(args: argparse.Namespace) -> int:
             print(f"asyncparity bench: {line}", file=sys.stderr)
 
     figures = measure(args.n, node, pairs=args.pairs, baseline_sample=args.baseline_sample, progress=progress)
-    print(render(figures))
+    print(render(figures), flush=True)
+    if args.goals:
+        from .bench_goals import measure_goals, render_goals
+
+        # The runs it times are `asyncparity run` as a user starts it: the same Node.
+        environment = {**os.environ, "ASYNCPARITY_NODE": node.path}
+        figures["goals"] = measure_goals(progress=progress, environ=environment)
+        figures["problems"] += figures["goals"]["problems"]
+        print(render_goals(figures["goals"]))
     if args.json_path is not None:
         problem = _write("--json", args.json_path, json.dumps(figures, indent=2) + "\n")
         if problem:

@@ -420,20 +420,19 @@ def load_files(files: Iterable[Path], cache: ContentCache | None = None) -> Iter
     """Load the given scenario files one by one, as they are asked for (a run prints its
     first verdict before the last file of a large folder is read); a repeated id is a
     diagnostic on the later file, as in :func:`load_paths`. ``cache``: as :func:`load_file`'s."""
-    seen: dict[str, Scenario] = {}
+    # Where each id was declared, not the scenario: a run of any size holds no scenario it
+    # has finished with (issue 13, memory flat).
+    seen: dict[str, str] = {}
     for path in files:
         result = load_file(path, cache=cache)
         scenario = result.scenario
         if scenario is not None and scenario.id in seen:
-            first = seen[scenario.id]
             result.diagnostics.append(
-                Diagnostic(
-                    result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {first.path}:{first.line}"
-                )
+                Diagnostic(result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {seen[scenario.id]}")
             )
             result.scenario = None
         elif scenario is not None:
-            seen[scenario.id] = scenario
+            seen[scenario.id] = f"{scenario.path}:{scenario.line}"
         yield result
 
 

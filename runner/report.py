@@ -93,34 +93,57 @@ def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
     return [*lines, rerun]
 
 
-def skip_reasons(verdicts: Iterable[Verdict]) -> list[str]:
-    """One line per distinct reason a target was skipped, with how many scenarios it hit."""
-    reasons: dict[tuple[str, str], int] = {}
-    for verdict in verdicts:
+class Tally:
+    """What a run's closing lines need of its verdicts, taken as they come, so that a
+    run of any size need not keep them (issue 13: memory flat): the counts of
+    :func:`counts` and the reasons of :func:`skip_reasons`."""
+
+    def __init__(self) -> None:
+        self.counts = {"passed": 0, "failed": 0, "skipped": 0, "skipped_targets": 0}
+        self.skips: dict[tuple[str, str], int] = {}
+        self.seen = 0
+        """Verdicts added."""
+
+    def add(self, verdict: Verdict) -> None:
+        """Count one verdict."""
+        self.seen += 1
         for item in verdict.targets:
             if item.status == "skipped":
                 key = (item.target, item.message)
-                reasons[key] = reasons.get(key, 0) + 1
+                self.skips[key] = self.skips.get(key, 0) + 1
+        if verdict.passed:
+            self.counts["passed"] += 1
+        elif verdict.status == "skipped":
+            self.counts["skipped"] += 1
+            return
+        else:
+            self.counts["failed"] += 1
+        self.counts["skipped_targets"] += sum(1 for item in verdict.targets if item.status == "skipped")
+
+    @classmethod
+    def of(cls, verdicts: Iterable[Verdict] | Tally) -> Tally:
+        """``verdicts`` counted (a tally is itself)."""
+        if isinstance(verdicts, Tally):
+            return verdicts
+        tally = cls()
+        for verdict in verdicts:
+            tally.add(verdict)
+        return tally
+
+
+def skip_reasons(verdicts: Iterable[Verdict] | Tally) -> list[str]:
+    """One line per distinct reason a target was skipped, with how many scenarios it hit."""
+    reasons = Tally.of(verdicts).skips
     return [f"{target} skipped on {count} scenario(s): {message}" for (target, message), count in reasons.items()]
 
 
-def counts(verdicts: Iterable[Verdict]) -> dict[str, int]:
+def counts(verdicts: Iterable[Verdict] | Tally) -> dict[str, int]:
     """How many scenarios (or unloadable files) passed, failed and were skipped, and how
     many target runs of scenarios that ran were skipped."""
-    tally = {"passed": 0, "failed": 0, "skipped": 0, "skipped_targets": 0}
-    for verdict in verdicts:
-        if verdict.passed:
-            tally["passed"] += 1
-        elif verdict.status == "skipped":
-            tally["skipped"] += 1
-            continue
-        else:
-            tally["failed"] += 1
-        tally["skipped_targets"] += sum(1 for item in verdict.targets if item.status == "skipped")
-    return tally
+    return dict(Tally.of(verdicts).counts)
 
 
-def summary_line(verdicts: Iterable[Verdict], passed_over: int = 0) -> str:
+def summary_line(verdicts: Iterable[Verdict] | Tally, passed_over: int = 0) -> str:
     """``N passed, N failed``, with ``, N skipped`` when whole scenarios were skipped,
     ``; N target runs skipped`` when targets of the others were, and ``; N YAML files
     passed over`` for the files of a folder that are not scenarios."""
@@ -135,10 +158,11 @@ def summary_line(verdicts: Iterable[Verdict], passed_over: int = 0) -> str:
     return line
 
 
-def interrupted_line(verdicts: list[Verdict], total: int, passed_over: int = 0) -> str:
+def interrupted_line(verdicts: list[Verdict] | Tally, total: int, passed_over: int = 0) -> str:
     """The closing line of a run stopped early: the counts so far and how many were not run,
     ``interrupted: 3 passed, 0 failed; 7 of 10 not run``."""
-    return f"interrupted: {summary_line(verdicts, passed_over)}; {total - len(verdicts)} of {total} not run"
+    seen = verdicts.seen if isinstance(verdicts, Tally) else len(verdicts)
+    return f"interrupted: {summary_line(verdicts, passed_over)}; {total - seen} of {total} not run"
 
 
 def to_json(

@@ -1,25 +1,29 @@
 """Suite: run loaded scenarios on the chosen targets and compare, in one pass.
 
 The orchestration of the pipeline (spec -> IR -> targets -> outcomes -> compare), kept
-free of printing: callers get verdicts through ``on_verdict`` as soon as each scenario's
-outcomes are all in, in file order, and the timings of each stage.
+free of printing: :func:`stream_suite` yields each scenario's verdict as soon as its
+outcomes are all in, in file order, and :func:`run_suite` collects them.
 
-The targets run concurrently: every request to a worker process (Node, or a CPython
-under ``--python``) is written first, and the worker starts on them at once, in its own
-process; then, scenario by scenario, the Python target runs in-process and the worker's
-outcomes for that scenario are collected. So the first verdict comes after the first
-scenario, not after the whole in-process run, and a run stopped early (Ctrl-C) has
-given every verdict it finished. The scenarios are taken in rounds, the first small,
-so that a lazily loaded folder of thousands of files gives its first verdict after
-reading a few.
+The targets run concurrently, in a bounded stream (issue 13). Scenarios are loaded a
+batch at a time as the run reaches them, and each batch's run requests are written to
+the worker processes (Node, or a CPython under ``--python``) at once: a request per
+scenario, for all of the worker's targets. The workers start on them in their own
+processes while, scenario by scenario, the Python target runs in-process and the
+workers' outcomes for that scenario are taken. At most :data:`WINDOW` scenarios are at
+the workers unanswered, so the memory a run holds does not grow with the suite: a
+verdict is handed on, and the scenario, its requests and its outcomes are let go (a
+caller that keeps verdicts keeps only those). The first batch is small, so that the
+first verdict of a folder of thousands comes after reading a few files; a run stopped
+early (Ctrl-C, ``-x``) has given every verdict it finished.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .compare import Verdict, compare, load_error_verdict
 from .model import JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult
@@ -35,13 +39,93 @@ class Timings:
     compare: float = 0.0
 
 
-FIRST_CHUNK = 8
-"""Scenarios loaded and sent to the workers in the first round; each round after it takes
-twice as many, up to :data:`LARGEST_CHUNK`. Small first, so that the first verdict of a
-large folder comes after a few files are read, not all of them (issue 11); growing, so
-that the workers still get long runs of requests to work through while the in-process
-Python target runs."""
-LARGEST_CHUNK = 1024
+WINDOW = 64
+"""Scenarios whose run requests may be at the workers unanswered at once: enough that a
+worker always has work queued while the in-process target catches up (each scenario
+takes a millisecond or so), few enough that what a run holds stays small."""
+FIRST_BATCH = 8
+"""Scenarios loaded and sent in the first batch; each batch after it takes twice as
+many, up to :data:`LARGEST_BATCH`. Small first, so that the first verdict of a large
+folder comes after a few files are read (issue 11); larger after, so that a worker gets
+its requests in a few writes."""
+LARGEST_BATCH = 16
+
+
+@dataclass
+class _Batch:
+    """Scenarios loaded and sent together, and the workers' outcomes still to take for them."""
+
+    results: collections.deque[LoadResult]
+    outcomes: dict[str, Iterator[dict[str, dict]]] = field(default_factory=dict)
+
+
+def stream_suite(
+    results: Iterable[LoadResult],
+    targets: tuple[str, ...],
+    python: PythonTestee | PythonWorkerTestee | None,
+    node: NodeTestee | None,
+    timings: Timings | None = None,
+) -> Iterator[Verdict]:
+    """Run every loaded scenario on ``targets``, yielding the verdicts in input order.
+
+    ``results`` may be a lazy iterable (:func:`~asyncparity.load.load_files`): it is read
+    a batch at a time, as the run reaches it. ``python`` / ``node`` may be ``None`` only
+    when no target of theirs is selected. Files that did not load get an ``error``
+    verdict carrying their diagnostics. A caller that stops taking verdicts leaves the
+    workers busy with requests already sent: they are to be aborted, not closed.
+    """
+    timings = timings if timings is not None else Timings()
+    targets = tuple(target for target in TARGETS if target in targets)
+    js_targets = tuple(target for target in targets if target in JS_TARGETS)
+    py_targets = tuple(target for target in targets if target in PYTHON_TARGETS)
+    if js_targets:
+        assert node is not None, "a JavaScript target needs the Node testee"
+    if py_targets:
+        assert python is not None, "a Python target needs a Python testee"
+    workers: list[tuple[NodeTestee | PythonWorkerTestee, tuple[str, ...]]] = []
+    if js_targets and node is not None:
+        workers.append((node, js_targets))
+    if py_targets and isinstance(python, PythonWorkerTestee):
+        workers.append((python, py_targets))
+
+    pending = iter(results)
+    batches: collections.deque[_Batch] = collections.deque()
+    in_flight, size = 0, FIRST_BATCH
+    while True:
+        # One batch at most per verdict, so that the first verdict comes after the first batch.
+        if in_flight + size <= WINDOW and (chunk := list(itertools.islice(pending, size))):
+            irs = [result.scenario.ir for result in chunk if result.scenario is not None]
+            batch = _Batch(collections.deque(chunk))
+            for worker, worker_targets in workers:
+                # The loader validated the IR: the worker's compiler need not check it again.
+                batch.outcomes[worker.name] = worker.run_scenarios(irs, worker_targets, validated=True)
+            batches.append(batch)
+            in_flight += len(chunk)
+            size = min(2 * size, LARGEST_BATCH)
+        if not batches:
+            return
+        batch = batches[0]
+        result = batch.results.popleft()
+        if not batch.results:
+            batches.popleft()
+        in_flight -= 1
+        if result.scenario is None:
+            yield load_error_verdict(result.path, result.diagnostics)
+            continue
+        outcomes: dict[str, dict] = {}
+        started = time.perf_counter()
+        if py_targets and isinstance(python, PythonTestee):
+            for target in py_targets:
+                outcomes[target] = python.run(result.scenario.ir, target)
+        timings.python += time.perf_counter() - started
+        started = time.perf_counter()
+        for worker, _ in workers:
+            outcomes.update(next(batch.outcomes[worker.name]))
+        timings.javascript_wait += time.perf_counter() - started
+        started = time.perf_counter()
+        verdict = compare(result.scenario, {target: outcomes[target] for target in targets})
+        timings.compare += time.perf_counter() - started
+        yield verdict
 
 
 def run_suite(
@@ -53,77 +137,15 @@ def run_suite(
     timings: Timings | None = None,
     stop: Callable[[Verdict], bool] = lambda verdict: False,
 ) -> list[Verdict]:
-    """Run every loaded scenario on ``targets`` and return the verdicts in input order.
-
-    ``results`` may be a lazy iterable (:func:`~asyncparity.load.load_files`): it is
-    read a round at a time, the workers sent each round's requests before the in-process
-    target runs it. ``python`` / ``node`` may be ``None`` only when no target of theirs
-    is selected. Files that did not load get an ``error`` verdict carrying their
-    diagnostics. When ``stop`` says so of a verdict (``-x``), no later scenario is run;
-    a worker may then still be busy with the rest of its round, and is to be aborted,
-    not closed.
+    """:func:`stream_suite`, its verdicts collected and returned in input order, each
+    also handed to ``on_verdict`` as it comes. When ``stop`` says so of a verdict
+    (``-x``), no later scenario is run; a worker may then still be busy with requests
+    already sent, and is to be aborted, not closed.
     """
-    timings = timings if timings is not None else Timings()
-    targets = tuple(target for target in TARGETS if target in targets)
-    js_targets = [target for target in targets if target in JS_TARGETS]
-    py_targets = [target for target in targets if target in PYTHON_TARGETS]
-    if js_targets:
-        assert node is not None, "a JavaScript target needs the Node testee"
-    if py_targets:
-        assert python is not None, "a Python target needs a Python testee"
-
-    verdicts: list[Verdict] = []
-    pending = iter(results)
-    size = FIRST_CHUNK
-    while chunk := list(itertools.islice(pending, size)):
-        size = min(2 * size, LARGEST_CHUNK)
-        if _run_chunk(chunk, targets, py_targets, js_targets, python, node, on_verdict, timings, stop, verdicts):
-            break
-    return verdicts
-
-
-def _run_chunk(
-    chunk: list[LoadResult],
-    targets: tuple[str, ...],
-    py_targets: list[str],
-    js_targets: list[str],
-    python: PythonTestee | PythonWorkerTestee | None,
-    node: NodeTestee | None,
-    on_verdict: Callable[[Verdict], None],
-    timings: Timings,
-    stop: Callable[[Verdict], bool],
-    verdicts: list[Verdict],
-) -> bool:
-    """One round of :func:`run_suite`; True when ``stop`` ended the run."""
-    scenarios = [result.scenario for result in chunk if result.scenario is not None]
-    # Worker processes first: they start working at once, in their own processes.
-    pipelined: dict[str, Iterator[dict]] = {}
-    if js_targets and node is not None:
-        pipelined["js"] = node.run_many([(scenario.ir, target) for scenario in scenarios for target in js_targets])
-    if py_targets and isinstance(python, PythonWorkerTestee):
-        pipelined["python"] = python.run_many([(scenario.ir, target) for scenario in scenarios for target in py_targets])
-
-    for result in chunk:
-        if result.scenario is None:
-            verdict = load_error_verdict(result.path, result.diagnostics)
-        else:
-            outcomes = {}
-            started = time.perf_counter()
-            if py_targets and isinstance(python, PythonTestee):
-                for target in py_targets:
-                    outcomes[target] = python.run(result.scenario.ir, target)
-            timings.python += time.perf_counter() - started
-            started = time.perf_counter()
-            for group, group_targets in (("python", py_targets), ("js", js_targets)):
-                if group in pipelined:
-                    for target in group_targets:
-                        outcomes[target] = next(pipelined[group])
-            timings.javascript_wait += time.perf_counter() - started
-            started = time.perf_counter()
-            verdict = compare(result.scenario, {target: outcomes[target] for target in targets})
-            timings.compare += time.perf_counter() - started
+    verdicts = []
+    for verdict in stream_suite(results, targets, python, node, timings):
         verdicts.append(verdict)
         on_verdict(verdict)
         if stop(verdict):
-            return True
-    return False
+            break
+    return verdicts

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import json
 import os
 import platform
@@ -57,6 +58,8 @@ MAX_LINE = 64 * 1024 * 1024
 """Bytes a reply line may hold. An outcome of the largest scenarios the limits allow
 (10,000 timer firings, long traces of long strings) is a few MB; past this a worker is
 broken, and reading on would only fill memory."""
+READ_SIZE = 256 * 1024
+"""Bytes the runner asks of a worker's output at a time (a pipe holds 64 KiB on Linux)."""
 KILL_WAIT = 5.0
 """Seconds to wait for a killed worker to be gone (SIGKILL: it cannot refuse)."""
 EXIT_WAIT = 0.5
@@ -112,7 +115,7 @@ def reply_problem(request: dict, reply: object) -> str | None:
         return f"a reply with id {_short(reply.get('id'))} to request {request['id']}"
     if kind == "error":
         return None if isinstance(reply.get("message"), str) else "an error reply without a message"
-    expected = REPLY_TYPES[request["type"]]
+    expected = "outcomes" if "targets" in request else REPLY_TYPES[request["type"]]
     if kind != expected:
         return f"a reply of type {_short(kind)} to a {request['type']} request (expected {expected})"
     if kind == "hello":
@@ -121,6 +124,12 @@ def reply_problem(request: dict, reply: object) -> str | None:
         return "a compiled reply whose source is not text"
     if kind == "outcome":
         return outcome_problem(reply.get("outcome"), request["target"])
+    if kind == "outcomes":
+        outcomes = reply.get("outcomes")
+        if not isinstance(outcomes, list) or len(outcomes) != len(request["targets"]):
+            return f"an outcomes reply without one outcome for each of the {len(request['targets'])} targets"
+        problems = (outcome_problem(outcome, target) for outcome, target in zip(outcomes, request["targets"], strict=True))
+        return next((problem for problem in problems if problem), None)
     return None
 
 
@@ -282,6 +291,16 @@ class PythonTestee:
         return program
 
 
+class _Sent:
+    """A request written to the worker and not yet answered, and when it was written."""
+
+    __slots__ = ("request", "sent_at")
+
+    def __init__(self, request: dict, sent_at: float) -> None:
+        self.request = request
+        self.sent_at = sent_at
+
+
 _Worker = TypeVar("_Worker", bound="WorkerTestee")  # `with NodeTestee(...) as worker` gives a NodeTestee
 
 
@@ -289,6 +308,10 @@ class WorkerTestee:
     """A long-lived testee process speaking the JSON-lines protocol (spec/PROTOCOL.md).
 
     ``command`` starts it; ``name`` says which in messages ("the Node worker ...").
+
+    Requests are written as they are submitted (:meth:`_submit`), by one writer thread per
+    process so that they arrive in order, and answered in that order: any number may be
+    outstanding, and replies are taken one at a time, oldest first (:meth:`_reply`).
     """
 
     targets: tuple[str, ...] = ()
@@ -303,10 +326,13 @@ class WorkerTestee:
         self.timeout = timeout
         self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
-        self._replies: queue.Queue[_Line] = queue.Queue()
+        self._replies: queue.Queue[list[_Line]] = queue.Queue()
+        self._lines: collections.deque[_Line] = collections.deque()  # taken from _replies, not yet read
+        self._writes: queue.Queue[bytes | None] = queue.Queue()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+        self._outstanding: collections.deque[_Sent] = collections.deque()
+        self._previous_reply = 0.0  # when the last reply came (time.monotonic)
         self._next_id = 0
-        self._sent_at = 0.0
         self._aborted = False
         # abort() may come from another thread than the one reading replies (the matrix
         # runs workers in a pool): spawning and killing hold this lock.
@@ -335,7 +361,8 @@ class WorkerTestee:
         with self._lock:
             if self._aborted:
                 raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
-            self._replies = queue.Queue()
+            self._replies, self._lines, self._writes = queue.Queue(), collections.deque(), queue.Queue()
+            self._previous_reply = 0.0
             # A session of its own: a Ctrl-C at the terminal goes to the runner, which
             # stops the worker itself (abort) and reports what it has.
             self._process = subprocess.Popen(
@@ -346,20 +373,37 @@ class WorkerTestee:
                 stderr=subprocess.PIPE,
                 start_new_session=True,
             )
-        process, replies, limit = self._process, self._replies, self.max_line
+        process, replies, writes, limit = self._process, self._replies, self._writes, self.max_line
 
         def read_stdout() -> None:
-            assert process.stdout is not None
+            stdout = process.stdout
+            assert isinstance(stdout, io.BufferedReader)  # Popen's default buffering
+            pieces: list[bytes] = []  # the line being read, not yet ended
+            held = 0
+            # Large reads, split into lines here: a call per batch of replies, not a call
+            # and a hand-over per line (issue 13).
             with contextlib.suppress(OSError, ValueError):  # the stream closed under us: the end of output
-                while True:
-                    data = process.stdout.readline(limit + 1)
-                    if not data:
-                        break
-                    if len(data) > limit and not data.endswith(b"\n"):
-                        replies.put(_Line(time.monotonic(), None, too_long=True))
+                # read1 through the file object, not os.read on its descriptor: closing the
+                # file (_kill) waits for a read in progress, so a descriptor closed and given
+                # to the next worker's pipe is never read here.
+                while data := stdout.read1(READ_SIZE):
+                    now, start, batch = time.monotonic(), 0, []
+                    while (end := data.find(b"\n", start)) != -1:
+                        pieces.append(data[start : end + 1])
+                        held += end - start
+                        batch.append(_Line(now, None, too_long=True) if held > limit else _Line(now, b"".join(pieces)))
+                        pieces, held, start = [], 0, end + 1
+                    if start < len(data):
+                        pieces.append(data[start:])
+                        held += len(data) - start
+                    if held > limit:
+                        batch.append(_Line(now, None, too_long=True))
+                    if batch:
+                        replies.put(batch)
+                    if any(line.too_long for line in batch):
                         return  # the worker is killed for it; what follows is the same line
-                    replies.put(_Line(time.monotonic(), data))
-            replies.put(_Line(time.monotonic(), None))
+            now = time.monotonic()
+            replies.put(([_Line(now, b"".join(pieces))] if pieces else []) + [_Line(now, None)])
 
         def read_stderr() -> None:
             assert process.stderr is not None
@@ -370,14 +414,25 @@ class WorkerTestee:
                         break
                     self._stderr.append(data.decode("utf-8", "replace").rstrip("\n"))
 
+        def write_stdin() -> None:
+            assert process.stdin is not None
+            while (payload := writes.get()) is not None:
+                try:
+                    process.stdin.write(payload)
+                    process.stdin.flush()
+                except (OSError, ValueError):
+                    return  # the worker died; the reader sees its exit and reports it
+
         threading.Thread(target=read_stdout, daemon=True, name="asyncparity-worker-stdout").start()
         threading.Thread(target=read_stderr, daemon=True, name="asyncparity-worker-stderr").start()
+        threading.Thread(target=write_stdin, daemon=True, name="asyncparity-worker-stdin").start()
 
     def _kill(self) -> None:
         with self._lock:
             process, self._process = self._process, None
         if process is None:
             return
+        self._writes.put(None)  # the writer thread ends with its process
         with contextlib.suppress(OSError):
             process.kill()  # SIGKILL stops a stopped (SIGSTOP) process too
         with contextlib.suppress(subprocess.TimeoutExpired):  # a process that survives SIGKILL: nothing more to do
@@ -393,14 +448,16 @@ class WorkerTestee:
                 pass
 
     def close(self) -> None:
-        """Ask the worker to shut down (bounded), then make sure it is gone."""
+        """Ask the worker to shut down (bounded), then make sure it is gone. A worker with
+        requests still unanswered (a run stopped early) is not asked: it is killed."""
         process = self._process
-        if process is not None and process.poll() is None:
+        if process is not None and process.poll() is None and not self._outstanding:
             try:
                 list(self._exchange([{"type": "shutdown"}], restart=False))
                 process.wait(timeout=self.timeout)
             except (TesteeError, OSError, subprocess.TimeoutExpired):
                 pass
+        self._outstanding.clear()
         self._kill()
 
     def abort(self) -> None:
@@ -435,106 +492,190 @@ class WorkerTestee:
         return next(self.run_many([(ir, target)]))
 
     def run_many(self, jobs: list[tuple[dict, str]]) -> Iterator[dict]:
-        """Send every run request now; the returned iterator yields outcomes in job order.
+        """Send every run request now, one per job; the returned iterator yields outcomes
+        in job order (take them before those of a later call).
 
         A scenario whose ``requires`` this runtime does not meet is not sent: its outcome
         is ``skipped`` with the reason.
         """
         reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in jobs]
-        runnable = [job for job, reason in zip(jobs, reasons, strict=True) if reason is None]
-        requests = [self._run_request(ir, target) for ir, target in runnable]
-        keys = [request.pop("_key", None) for request in requests]  # the runner's own, not sent
-        replies = self._exchange(requests)
+        requests = [
+            self._run_request(ir, (target,)) for (ir, target), reason in zip(jobs, reasons, strict=True) if reason is None
+        ]
+        keys = [request.pop("_keys") for request in requests]  # the runner's own, not sent
+        sent = iter(zip(self._submit(requests), keys, strict=True))
 
         def outcomes() -> Iterator[dict]:
-            sent = iter(keys)
             for (ir, target), reason in zip(jobs, reasons, strict=True):
                 if reason is not None:
                     yield skipped(ir, target, reason)
-                    continue
-                reply, key = next(replies), next(sent)
-                if reply.get("type") == "outcome":
-                    if key is not None and self.cache is not None and isinstance(reply.get("body"), str):
-                        self.cache.store_text(key, reply["body"])
-                    yield reply["outcome"]
                 else:
-                    yield {
-                        "target": target,
-                        "status": "error",
-                        "result": None,
-                        "trace": [],
-                        "message": reply.get("message") or f"the {self.name} worker sent {reply!r}",
-                    }
+                    item, key = next(sent)
+                    yield self._outcomes(item, key)[target]
 
         return outcomes()
 
-    def _run_request(self, ir: dict, target: str) -> dict:
-        """The run request for one job. With a :attr:`cache` (runner/content_cache.py),
-        the body this worker's compiler made for the same IR and target in an earlier run
-        goes with it, not to be compiled again (spec/PROTOCOL.md, "run"); on a miss, the
-        reply is asked to carry the body, which :meth:`run_many` stores under ``_key``.
-        Not for a scenario with the user's code, nor under another compiler
-        (``ASYNCPARITY_JS_COMPILER``, whose source is in no key)."""
-        request: dict = {"type": "run", "target": target, "scenario": ir}
+    def run_scenarios(self, irs: list[dict], targets: tuple[str, ...], validated: bool = False) -> Iterator[dict[str, dict]]:
+        """Send the run requests for ``irs`` now, one per scenario for all of ``targets``
+        (spec/PROTOCOL.md, "targets"); the returned iterator yields each scenario's
+        outcomes by target, in order (take them before those of a later call).
+        ``validated``: the IR comes from the kit's loader, and the testee need not check it.
+
+        A scenario whose ``requires`` this runtime does not meet is not sent: its outcomes
+        are ``skipped`` with the reason.
+        """
+        reasons = [unmet_requirement(ir, self.hello or {}) for ir in irs]
+        # A testee of protocol 1 takes one target a request (spec/PROTOCOL.md, "hello").
+        groups = [targets] if (self.hello or {}).get("protocol", 1) >= 2 else [(target,) for target in targets]
+        runnable = [ir for ir, reason in zip(irs, reasons, strict=True) if reason is None]
+        requests = [self._run_request(ir, group, validated) for ir in runnable for group in groups]
+        keys = [request.pop("_keys") for request in requests]
+        sent = iter(zip(self._submit(requests), keys, strict=True))
+
+        def outcomes() -> Iterator[dict[str, dict]]:
+            for ir, reason in zip(irs, reasons, strict=True):
+                if reason is not None:
+                    yield {target: skipped(ir, target, reason) for target in targets}
+                else:
+                    yield {target: outcome for _ in groups for target, outcome in self._outcomes(*next(sent)).items()}
+
+        return outcomes()
+
+    def _outcomes(self, item: _Sent, keys: dict[str, str]) -> dict[str, dict]:
+        """The outcomes of a run request by target, from its reply (an ``error`` reply is
+        an ``error`` outcome for each); program bodies sent back go to the cache."""
+        request = item.request
+        targets = request["targets"] if "targets" in request else [request["target"]]
+        reply, _ = self._reply(item)
+        if reply.get("type") == "error":
+            message = reply.get("message") or f"the {self.name} worker sent {reply!r}"
+            return {
+                target: {"target": target, "status": "error", "result": None, "trace": [], "message": message}
+                for target in targets
+            }
+        if "targets" in request:
+            outcomes, bodies = reply["outcomes"], reply.get("bodies") or {}
+        else:
+            outcomes, bodies = [reply["outcome"]], {request["target"]: reply.get("body")}
+        if self.cache is not None:
+            for target, key in keys.items():
+                if isinstance(bodies.get(target), str):
+                    self.cache.store_text(key, bodies[target])
+        return dict(zip(targets, outcomes, strict=True))
+
+    def _run_request(self, ir: dict, targets: tuple[str, ...], validated: bool = False) -> dict:
+        """The run request for one scenario: a single-target one for one target, else one
+        for all of ``targets``. With a :attr:`cache` (runner/content_cache.py), the body
+        this worker's compiler made for the same IR and target in an earlier run goes
+        with it, not to be compiled again (spec/PROTOCOL.md, "run"); on a miss, the reply
+        is asked to carry the body, to be stored under the key the request keeps in
+        ``_keys`` (the runner's own: popped before sending). Not for a scenario with the
+        user's code, nor under another compiler (``ASYNCPARITY_JS_COMPILER``, whose
+        source is in no key)."""
+        request: dict = {"type": "run"}
+        if len(targets) == 1:
+            request["target"] = targets[0]
+        else:
+            request["targets"] = list(targets)
+        request["scenario"] = ir
+        if validated:
+            request["validated"] = True
+        keys: dict[str, str] = {}
+        request["_keys"] = keys
         environment = self.env if self.env is not None else os.environ
         if self.cache is None or self.hello is None or ir.get("bindings") or environment.get("ASYNCPARITY_JS_COMPILER"):
             return request
         runtime = json.dumps([self.hello.get("runtime"), self.hello.get("features")], sort_keys=True)
-        key = self.cache.program_key(ir, target, runtime)
-        body = self.cache.load_text(key)
-        if body is not None:
-            request["body"] = body
+        bodies = {}
+        for target in targets:
+            key = self.cache.program_key(ir, target, runtime)
+            body = self.cache.load_text(key)
+            if body is not None:
+                bodies[target] = body
+            else:
+                keys[target] = key
+        if len(targets) == 1:
+            if bodies:
+                request["body"] = bodies[targets[0]]
+            else:
+                request["return_body"] = True
         else:
-            request["return_body"] = True
-            request["_key"] = key
+            if bodies:
+                request["bodies"] = bodies
+            if keys:
+                request["return_bodies"] = True
         return request
 
     def _exchange(self, requests: list[dict], restart: bool = True) -> Iterator[dict]:
-        """Write all requests at once (a writer thread), then yield replies in order.
-
-        The writing starts before this returns, so the worker is busy while the caller
-        does other work. Each reply is due ``timeout`` seconds after the worker could
-        begin it: after the requests were written, or after the reply before it came.
-        A missing or broken reply (timeout, exit, a protocol violation) becomes an
-        ``error`` reply for that request; with ``restart``, the worker is killed,
-        restarted and sent the rest.
-        """
-        if self._process is None or self._process.poll() is not None:
-            self._kill()  # one that exited on its own: its pipes are closed, not left to the collector
-            self._spawn()
-        for request in requests:
-            self._next_id += 1
-            request["id"] = self._next_id
-        self._send(requests)
-        sent_at = self._sent_at
+        """Send ``requests`` now (:meth:`_submit`); the returned iterator yields their
+        replies in order (:meth:`_reply`). Without ``restart``, it ends at the first
+        failure, the worker killed and not started again."""
+        sent = self._submit(requests)
 
         def replies() -> Iterator[dict]:
-            waiting = list(requests)
-            since = sent_at
-            while waiting:
-                request = waiting[0]
-                received = self._receive(request, since + self.timeout)
-                if self._aborted:  # killed by abort(): what came of it is no outcome
-                    raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
-                waiting.pop(0)
-                if isinstance(received, tuple):
-                    reply, since = received
-                    yield reply
-                    continue
-                # Killed before the error is handed on: a caller that takes this one
-                # reply and sends no more (run) must not leave a spinning worker behind
-                # for its next request.
-                self._kill()
-                if restart and waiting:
-                    self.restarts += 1
-                    self._spawn()
-                    self._send(waiting)
-                    since = self._sent_at
-                yield {"type": "error", "message": received}
-                if not restart:
+            for item in sent:
+                reply, failed = self._reply(item, restart)
+                yield reply
+                if failed and not restart:
                     return
 
         return replies()
+
+    def _submit(self, requests: list[dict]) -> list[_Sent]:
+        """Number ``requests`` and write them (the writer thread); they are outstanding
+        until :meth:`_reply` takes their replies. Starts the worker if none runs; one
+        that died with requests outstanding is restarted when its reply is missed."""
+        if self._process is None or (self._process.poll() is not None and not self._outstanding):
+            self._kill()  # one that exited on its own: its pipes are closed, not left to the collector
+            self._spawn()
+        now = time.monotonic()
+        sent = []
+        for request in requests:
+            self._next_id += 1
+            request["id"] = self._next_id
+            sent.append(_Sent(request, now))
+        self._outstanding.extend(sent)
+        self._write([item.request for item in sent])
+        return sent
+
+    def _write(self, requests: list[dict]) -> None:
+        if requests:
+            # json.dumps escapes to ASCII: the bytes are the text
+            self._writes.put("".join(json.dumps(request) + "\n" for request in requests).encode("ascii"))
+
+    def _reply(self, item: _Sent, restart: bool = True) -> tuple[dict, bool]:
+        """The reply to the outstanding request ``item``, and whether the worker failed on it.
+
+        Its reply is due ``timeout`` seconds after the worker could begin it: after the
+        request was written, or after the reply before it came. A missing or broken
+        reply (timeout, exit, a protocol violation) becomes an ``error`` reply; the
+        worker is killed and, with ``restart``, started again and sent the requests still
+        outstanding.
+        """
+        if item not in self._outstanding:  # dropped: the worker failed earlier and was not restarted
+            return {"type": "error", "message": f"the {self.name} worker was stopped before it answered"}, True
+        if self._outstanding[0] is not item:
+            raise RuntimeError("replies are taken in the order their requests were sent")
+        received = self._receive(item.request, max(item.sent_at, self._previous_reply) + self.timeout)
+        if self._aborted:  # killed by abort(): what came of it is no outcome
+            raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
+        self._outstanding.popleft()
+        if isinstance(received, tuple):
+            reply, self._previous_reply = received
+            return reply, False
+        # Killed before the error is handed on: a caller that takes this one reply and
+        # sends no more (run) must not leave a spinning worker behind for its next request.
+        self._kill()
+        if not restart:
+            self._outstanding.clear()
+        elif self._outstanding:
+            self.restarts += 1
+            self._spawn()
+            now = time.monotonic()
+            for waiting in self._outstanding:
+                waiting.sent_at = now
+            self._write([waiting.request for waiting in self._outstanding])
+        return {"type": "error", "message": received}, True
 
     def _receive(self, request: dict, deadline: float) -> tuple[dict, float] | str:
         """The reply to ``request`` and when it came, or what went wrong instead.
@@ -543,10 +684,13 @@ class WorkerTestee:
         as none: the worker overran, even though the caller was busy elsewhere then.
         """
         while True:
-            try:
-                line = self._replies.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                return self._failure_message(request, "timeout")
+            if not self._lines:
+                try:
+                    self._lines.extend(self._replies.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    return self._failure_message(request, "timeout")
+                continue
+            line = self._lines.popleft()
             if line.arrived > deadline:
                 return self._failure_message(request, "timeout")
             if line.too_long:
@@ -565,23 +709,6 @@ class WorkerTestee:
             if problem:
                 return self._failure_message(request, problem)
             return reply, line.arrived
-
-    def _send(self, requests: list[dict]) -> None:
-        process = self._process
-        assert process is not None
-        stdin = process.stdin
-        assert stdin is not None  # started with stdin=PIPE
-        payload = "".join(json.dumps(request) + "\n" for request in requests).encode("ascii")  # json.dumps escapes to ASCII
-        self._sent_at = time.monotonic()
-
-        def write() -> None:
-            try:
-                stdin.write(payload)
-                stdin.flush()
-            except (OSError, ValueError):
-                pass  # the worker died; the reader sees its exit and reports it
-
-        threading.Thread(target=write, daemon=True, name="asyncparity-worker-stdin").start()
 
     def _failure_message(self, request: dict, what_happened: str) -> str:
         """The error message for a request that got no reply: ``what_happened`` is

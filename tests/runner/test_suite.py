@@ -335,7 +335,7 @@ def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(node: N
     # Issue 11: the first verdict of a large folder comes before the last file is read.
     from asyncparity.bench import write_scenarios
     from asyncparity.load import load_files
-    from asyncparity.suite import FIRST_CHUNK
+    from asyncparity.suite import FIRST_BATCH
 
     files = write_scenarios(tmp_path, 40)
     taken: list[str] = []
@@ -352,7 +352,7 @@ def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(node: N
 
     verdicts = run_suite(lazily(), ("python", "js-async"), PythonTestee(), node, on_verdict)
 
-    assert taken_at_first_verdict == [FIRST_CHUNK]
+    assert taken_at_first_verdict == [FIRST_BATCH]
     assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(40)]
     assert all(verdict.passed for verdict in verdicts)
 

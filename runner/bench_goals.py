@@ -1,0 +1,354 @@
+"""Bench goals: issue 13's goals for speed and memory, each measured as the figure it names.
+
+``asyncparity bench`` prints these after its ratio against a process per program
+(runner/bench.py). Every figure comes from ``asyncparity run`` run as a user runs it: a
+subprocess of this Python, in a temporary project folder of synthetic scenarios
+(:func:`~asyncparity.bench.write_scenarios`), its standard output a pipe. For each run
+it takes:
+
+- the wall time, and the CPU time of the run and every process it waited for (the Node
+  worker), from :func:`resource.getrusage` of the children;
+- when the first verdict line came;
+- the peak resident memory (``VmHWM`` in ``/proc/PID/status``, Linux) of the kit's
+  process and of its Node worker, read every few milliseconds while they run (the peak
+  is a high-water mark: a late reading still holds it).
+
+The goals, and how each is judged (:data:`GOALS`):
+
+- ``end_to_end``: a first run of 1,000 scenarios x 3 targets, YAML included (an empty
+  cache): at most 1.0 s wall and 1.5 s of CPU, the least of the rounds (the goal is
+  stated for a quiet machine; the least is the round the machine's load disturbed least);
+- ``rerun``: a re-run of the same unchanged files, through the content cache, at least
+  2x faster than the first run, the median of the rounds' ratios;
+- ``memory``: the peak of each process at 10,000 scenarios at most 10% over its peak at
+  1,000 (requests in flight bounded, outcomes let go once reported);
+- ``first_verdict``: the first verdict line of a 5,000-scenario folder within 1 s;
+- ``probes``: the matrix's CPythons probed at once, so that probing all of them takes
+  less than twice as long as the slowest one alone.
+
+Absolute figures depend on the machine; they are printed with the goal they are held to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .bench import write_scenarios
+
+GOALS: dict[str, dict[str, Any]] = {
+    "end_to_end": {"scenarios": 1000, "wall": 1.0, "cpu": 1.5},
+    "rerun": {"scenarios": 1000, "ratio": 2.0},
+    "memory": {"small": 1000, "large": 10000, "growth": 0.10},
+    "first_verdict": {"scenarios": 5000, "seconds": 1.0},
+    "probes": {"pythons": ("3.10", "3.11", "3.12", "3.13"), "ratio": 2.0},
+}
+"""Issue 13's goals, as numbers."""
+ROUNDS = 3
+"""Rounds of the first run and the re-run."""
+RUN_BOUND = 900.0
+"""Seconds one measured run may take before it is killed (10,000 scenarios take tens of seconds here)."""
+POLL = 0.005
+"""Seconds between readings of the processes' peak memory."""
+VERDICT = re.compile(r"(?:\x1b\[[0-9;]*m)?(PASS|FAIL|SKIP) ")
+
+
+def timed_run(project: Path, argv: list[str], env: dict[str, str] | None = None) -> dict:
+    """Run ``asyncparity ARGV`` in ``project`` as a user would; what it took.
+
+    Keys: ``exit`` (its exit code), ``seconds`` (wall), ``cpu`` (user and system
+    seconds of it and the processes it waited for), ``first_verdict`` (seconds to the
+    first verdict line; None if none came), ``kit_mib`` and ``worker_mib`` (the peak
+    resident memory of the kit's process and of the largest process it started; None
+    where ``/proc`` cannot say), ``last_line`` (its closing line)."""
+    command = [sys.executable, "-m", "asyncparity.cli", *argv]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    first: list[float] = []
+    lines: list[str] = []
+    peaks: dict[str, float | None] = {"kit": None, "worker": None}
+    started = time.perf_counter()
+    with subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, text=True, env=env) as process:
+
+        def read() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if not first and VERDICT.match(line):
+                    first.append(time.perf_counter() - started)
+                if line.strip():
+                    lines[:] = [line.rstrip("\n")]
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = started + RUN_BOUND
+        while process.poll() is None and time.perf_counter() < deadline:
+            _read_peaks(process.pid, peaks)
+            time.sleep(POLL)
+        if process.poll() is None:
+            process.kill()
+        code = process.wait(timeout=60)
+        reader.join(timeout=60)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {
+        "exit": code,
+        "seconds": seconds,
+        "cpu": cpu,
+        "first_verdict": first[0] if first else None,
+        "kit_mib": peaks["kit"],
+        "worker_mib": peaks["worker"],
+        "last_line": lines[0] if lines else "",
+    }
+
+
+def _peak_mib(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far, in MiB; None where ``/proc`` cannot say."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as children:
+                found += [int(child) for child in children.read().split()]
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def _read_peaks(pid: int, peaks: dict[str, float | None]) -> None:
+    kit = _peak_mib(pid)
+    if kit is not None:
+        peaks["kit"] = max(kit, peaks["kit"] or 0.0)
+    for child in _children(pid):
+        worker = _peak_mib(child)
+        if worker is not None:
+            peaks["worker"] = max(worker, peaks["worker"] or 0.0)
+
+
+def _project(tmp: Path, n: int) -> Path:
+    project = tmp / f"project-{n}"
+    (project / "spec").mkdir(parents=True)
+    write_scenarios(project / "spec", n)
+    return project
+
+
+def _problem(run: dict, what: str) -> str | None:
+    if run["exit"] != 0:
+        return f"{what} exited {run['exit']}: {run['last_line']}"
+    return None
+
+
+def measure_goals(
+    sizes: dict[str, int] | None = None,
+    rounds: int = ROUNDS,
+    progress: Callable[[str], None] = lambda line: None,
+    find_python: Callable[[str], object] | None = None,
+    environ: dict[str, str] | None = None,
+) -> dict:
+    """Measure every goal of :data:`GOALS`; their figures as plain data.
+
+    ``sizes`` overrides the goals' sizes (``end_to_end``, ``small``, ``large``,
+    ``first_verdict``), for a test on a few scenarios: a goal is judged (``met``) only on
+    a run of the size it is stated for, and is None otherwise. ``find_python`` is how a
+    CPython is probed (runner/pythons.py's ``find_python``); the probes goal is None when
+    one of its CPythons is not found. ``environ``: the runs' environment (this
+    process's by default).
+    """
+    sizes = {
+        "end_to_end": GOALS["end_to_end"]["scenarios"],
+        "small": GOALS["memory"]["small"],
+        "large": GOALS["memory"]["large"],
+        "first_verdict": GOALS["first_verdict"]["scenarios"],
+        **(sizes or {}),
+    }
+    problems: list[str] = []
+    figures: dict = {"sizes": sizes, "rounds": rounds, "problems": problems}
+    with tempfile.TemporaryDirectory(prefix="asyncparity-goals-") as tmp:
+        project = _project(Path(tmp), sizes["end_to_end"])
+        first_runs, reruns = [], []
+        for index in range(rounds):
+            progress(f"round {index + 1} of {rounds}: a first run and a re-run of {sizes['end_to_end']} scenarios")
+            subprocess.run(
+                [sys.executable, "-m", "asyncparity.cli", "cache", "clear"],
+                cwd=project,
+                capture_output=True,
+                check=False,
+                timeout=60,
+                env=environ,
+            )
+            first_runs.append(timed_run(project, ["run", "-q", "spec"], environ))
+            reruns.append(timed_run(project, ["run", "-q", "spec"], environ))
+        for run in first_runs + reruns:
+            problem = _problem(run, f"a run of {sizes['end_to_end']} scenarios")
+            if problem and problem not in problems:
+                problems.append(problem)
+        full = sizes["end_to_end"] >= GOALS["end_to_end"]["scenarios"]
+        wall, cpu = min(run["seconds"] for run in first_runs), min(run["cpu"] for run in first_runs)
+        figures["end_to_end"] = {
+            "scenarios": sizes["end_to_end"],
+            "wall": wall,
+            "cpu": cpu,
+            "wall_median": statistics.median(run["seconds"] for run in first_runs),
+            "cpu_median": statistics.median(run["cpu"] for run in first_runs),
+            "met": (wall <= GOALS["end_to_end"]["wall"] and cpu <= GOALS["end_to_end"]["cpu"]) if full else None,
+        }
+        ratios = [first["seconds"] / rerun["seconds"] for first, rerun in zip(first_runs, reruns, strict=True)]
+        figures["rerun"] = {
+            "scenarios": sizes["end_to_end"],
+            "first": statistics.median(run["seconds"] for run in first_runs),
+            "rerun": statistics.median(run["seconds"] for run in reruns),
+            "ratio": statistics.median(ratios),
+            "ratios": ratios,
+            "met": statistics.median(ratios) >= GOALS["rerun"]["ratio"] if full else None,
+        }
+
+        memory = {}
+        for which in ("small", "large"):
+            progress(f"memory: a run of {sizes[which]} scenarios")
+            folder = _project(Path(tmp), sizes[which]) if sizes[which] != sizes["end_to_end"] else project
+            subprocess.run(
+                [sys.executable, "-m", "asyncparity.cli", "cache", "clear"],
+                cwd=folder,
+                capture_output=True,
+                check=False,
+                timeout=60,
+                env=environ,
+            )
+            run = timed_run(folder, ["run", "-q", "spec"], environ)
+            problem = _problem(run, f"a run of {sizes[which]} scenarios")
+            if problem:
+                problems.append(problem)
+            memory[which] = {
+                "scenarios": sizes[which],
+                "kit_mib": run["kit_mib"],
+                "worker_mib": run["worker_mib"],
+                "seconds": run["seconds"],
+            }
+        growth = {}
+        for process in ("kit_mib", "worker_mib"):
+            small, large = memory["small"][process], memory["large"][process]
+            growth[process] = None if not small or large is None else large / small - 1
+        memory_full = sizes["small"] >= GOALS["memory"]["small"] and sizes["large"] >= GOALS["memory"]["large"]
+        known = [value for value in growth.values() if value is not None]
+        figures["memory"] = {
+            **memory,
+            "growth": growth,
+            "met": (len(known) == 2 and max(known) <= GOALS["memory"]["growth"]) if memory_full else None,
+        }
+
+        progress(f"the first verdict of {sizes['first_verdict']} scenarios")
+        folder = _project(Path(tmp), sizes["first_verdict"])
+        run = timed_run(folder, ["run", "spec"], environ)
+        problem = _problem(run, f"a run of {sizes['first_verdict']} scenarios")
+        if problem:
+            problems.append(problem)
+        first_full = sizes["first_verdict"] >= GOALS["first_verdict"]["scenarios"]
+        figures["first_verdict"] = {
+            "scenarios": sizes["first_verdict"],
+            "seconds": run["first_verdict"],
+            "whole_run": run["seconds"],
+            "met": (run["first_verdict"] is not None and run["first_verdict"] <= GOALS["first_verdict"]["seconds"])
+            if first_full
+            else None,
+        }
+    figures["probes"] = _probes(find_python, progress)
+    return figures
+
+
+def _probes(find_python: Callable[[str], object] | None, progress: Callable[[str], None]) -> dict:
+    """The matrix's CPythons probed together (as ``matrix`` does) and each alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if find_python is None:
+        from .pythons import find_python as found
+
+        find_python = found
+    specs = GOALS["probes"]["pythons"]
+    progress(f"probing CPython {', '.join(specs)}, together and one at a time")
+    alone: dict[str, float] = {}
+    try:
+        for spec in specs:
+            started = time.perf_counter()
+            find_python(spec)
+            alone[spec] = time.perf_counter() - started
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=len(specs)) as pool:
+            list(pool.map(find_python, specs))
+        together = time.perf_counter() - started
+    except Exception as error:  # noqa: BLE001 - a CPython not found: the goal cannot be judged here
+        return {"pythons": list(specs), "together": None, "slowest": None, "sum": None, "met": None, "why": str(error)}
+    slowest = max(alone.values())
+    return {
+        "pythons": list(specs),
+        "together": together,
+        "slowest": slowest,
+        "sum": sum(alone.values()),
+        "met": together < GOALS["probes"]["ratio"] * slowest,
+        "why": "",
+    }
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met", False: "NOT MET", None: "not judged (a run smaller than the goal's)"}[met]
+
+
+def _mib(value: float | None) -> str:
+    return "?" if value is None else f"{value:.1f} MiB"
+
+
+def render_goals(figures: dict) -> str:
+    """The command's report of :func:`measure_goals`'s figures, as text."""
+    end, rerun, memory, first, probes = (figures[key] for key in ("end_to_end", "rerun", "memory", "first_verdict", "probes"))
+    goal = GOALS
+    lines = [
+        f"issue 13's goals (asyncparity run as a user runs it, {figures['rounds']} round(s) where it says):",
+        f"  {end['scenarios']} scenarios x 3 targets, a first run: {end['wall']:.2f} s wall, {end['cpu']:.2f} s CPU "
+        f"(the least of {figures['rounds']}; median {end['wall_median']:.2f} s, {end['cpu_median']:.2f} s CPU); "
+        f"goal <= {goal['end_to_end']['wall']:g} s, <= {goal['end_to_end']['cpu']:g} s CPU: {_verdict(end['met'])}",
+        f"  re-run through the cache: {rerun['rerun']:.2f} s against {rerun['first']:.2f} s, {rerun['ratio']:.1f}x "
+        f"(median of {', '.join(f'{ratio:.1f}x' for ratio in rerun['ratios'])}); "
+        f"goal >= {goal['rerun']['ratio']:g}x: {_verdict(rerun['met'])}",
+    ]
+    for process, name in (("kit_mib", "the kit's process"), ("worker_mib", "the Node worker")):
+        growth = memory["growth"][process]
+        shown = "?" if growth is None else f"{100 * growth:+.1f}%"
+        lines.append(
+            f"  memory of {name}: {_mib(memory['small'][process])} at {memory['small']['scenarios']} scenarios, "
+            f"{_mib(memory['large'][process])} at {memory['large']['scenarios']}: {shown}"
+        )
+    lines.append(f"    goal: at most +{100 * goal['memory']['growth']:g}% each: {_verdict(memory['met'])}")
+    seconds = "none came" if first["seconds"] is None else f"{first['seconds']:.2f} s"
+    lines.append(
+        f"  first verdict of {first['scenarios']} scenarios: {seconds} (the whole run {first['whole_run']:.1f} s); "
+        f"goal <= {goal['first_verdict']['seconds']:g} s: {_verdict(first['met'])}"
+    )
+    if probes["together"] is None:
+        lines.append(f"  matrix probes: not measured ({probes['why']})")
+    else:
+        lines.append(
+            f"  matrix probes of CPython {', '.join(probes['pythons'])}: {probes['together']:.2f} s together, "
+            f"{probes['sum']:.2f} s one after another (the slowest alone {probes['slowest']:.2f} s); "
+            f"goal: together < {goal['probes']['ratio']:g}x the slowest: {_verdict(probes['met'])}"
+        )
+    for problem in figures["problems"]:
+        lines.append(f"  problem: {problem}")
+    return "\n".join(lines)
