@@ -159,10 +159,9 @@ byte-identical when the program runs.
 
 from __future__ import annotations
 
-import io
 import math
+import re
 import sys
-import tokenize
 from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
@@ -340,13 +339,32 @@ def _without_bind(step: dict) -> dict:
     return {key: value for key, value in step.items() if key != "bind"}
 
 
+# A string literal (any prefix, any quotes, escapes skipped) or a comment, in the
+# grammar's terms (docs.python.org/3/reference/lexical_analysis.html, "String and Bytes
+# literals"); what is left outside them is code. Each alternative starts at its opening
+# quote or `#`, and the scan takes the leftmost, so a `#` or quote inside a string is that
+# string's; a prefix letter left outside is a name of its own, never the one looked for.
+_STRING_OR_COMMENT = re.compile(
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\[\s\S]|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\[\s\S])*"'
+    r"|'(?:[^'\\\n]|\\[\s\S])*'"
+    r"|#[^\n]*"
+)
+
+
 def _uses_name(code: str, name: str) -> bool:
-    """Whether Python code mentions ``name`` as a name (not inside a string or a comment)."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return True  # not our job to judge it here: keep what may be needed
-    return any(token.type == tokenize.NAME and token.string == name for token in tokens)
+    """Whether Python code mentions ``name`` as a name (not inside a string or a comment).
+
+    The same answer as looking for a NAME token of ``tokenize`` (tests/python/test_compile.py
+    holds it to that on every program of spec/), without tokenizing the whole program,
+    which was the compiler's largest single cost (issue 13). Only the kit's own programs
+    come here: valid Python whose f-strings hold nothing but names and items in their
+    braces (:meth:`_Program._format`), so a whole f-string is one string to either reader.
+    """
+    if name not in code:
+        return False
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", _STRING_OR_COMMENT.sub(" ", code)) is not None
 
 
 def _is_constant(expr: dict) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import io
 import subprocess
+import tokenize
 import warnings
 
 import pytest
 
-from asyncparity_python.compile import compile_program, python_string
+from asyncparity_python.compile import _uses_name, compile_program, compile_target, python_string
 from helpers import body, call, find_cpythons, fixture_names, load, run, scenario
 
 OPS = [{"name": name, "latency": 1, "outcomes": [{"returns": name}]} for name in ("a", "b", "fetch")]
@@ -426,6 +428,48 @@ def test_asyncio_is_imported_only_where_the_program_uses_it():
 
     assert "import asyncio" not in quiet  # a string that names it is no use of it
     assert "\nimport asyncio\n\nfrom asyncparity_runtime import World\n" in sleeps
+
+
+def _tokenized_use(code: str, name: str) -> bool:
+    """The reference answer _uses_name stands for: a NAME token of tokenize."""
+    tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+    return any(token.type == tokenize.NAME and token.string == name for token in tokens)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = 1\n",
+        "asyncio.sleep(1)\n",
+        "x = 'asyncio'\n",
+        'x = "asyncio"  # asyncio\n',
+        "# asyncio\nx = 1\n",
+        'x = """a " b \'\' asyncio"""\ny = 2\n',
+        "x = '''asyncio \\''' asyncio'''\n",
+        'x = "a \\" asyncio"\n',
+        'x = "#"; asyncio.run(f())\n',
+        'x = f"{y} asyncio {z!r}"\n',
+        "x = f\"{getattr(e, 'message', str(e))}\"; asyncio.Event()\n",
+        "my_asyncio = asyncio_x\n",
+        "x = world.asyncio\n",
+        'x = rb"asyncio"\n',
+    ],
+)
+def test_uses_name_answers_as_tokenize_does(code: str) -> None:
+    assert _uses_name(code, "asyncio") is _tokenized_use(code, "asyncio")
+
+
+def test_uses_name_answers_as_tokenize_does_on_every_program_of_spec() -> None:
+    from test_lint import PYTHON_VERSIONS, spec_scenarios
+
+    answers = set()
+    for found in spec_scenarios():
+        for version in PYTHON_VERSIONS:
+            source = compile_target(found.ir, "python", version).source
+            code = source[source.index("from asyncparity_runtime import World") :]
+            answers.add(_uses_name(code, "asyncio"))
+            assert _uses_name(code, "asyncio") is _tokenized_use(code, "asyncio"), found.id
+    assert answers == {True, False}  # both answers are met
 
 
 def test_a_literal_boolean_is_compared_with_is_as_javascript_compares_it():
