@@ -583,3 +583,18 @@ def test_slices_and_appends_are_written_as_ruff_format_writes_them(expr: dict, e
         ]
     )
     assert body(compile_program(ir)).splitlines()[-1] == f"    log({expected})"
+
+
+def test_validated_ir_skips_the_check_and_gives_the_same_program() -> None:
+    from test_lint import PYTHON_VERSIONS, spec_scenarios
+
+    for found in spec_scenarios():
+        for target in ("python", "python-eager"):
+            for version in PYTHON_VERSIONS:
+                checked = compile_target(found.ir, target, version)
+                assert compile_target(found.ir, target, version, validated=True) == checked, found.id
+    unchecked = load("seed-download-fallback")
+    unchecked["main"][0]["times"] = 3  # a field the check refuses and the program never reads
+    with pytest.raises(ValueError, match="has no field 'times'"):
+        compile_program(unchecked)
+    assert compile_target(unchecked, validated=True).source == SEED_PROGRAM
