@@ -28,11 +28,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -321,47 +322,77 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
 _RESOLVER = yaml.resolver.Resolver()  # the safe loaders' implicit types: null, bool, int, float, timestamp
 
 
+_SHORT_SCALAR = 64
+"""Characters of the longest scalar whose tag is remembered (:func:`_scalar_tag`)."""
+
+
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    """The tag a scalar without one resolves to. The resolver tries its patterns on every
+    scalar, and a scenario repeats its keys and words, so a short one's tag is remembered
+    (at most 4,096 of them: a long text is resolved each time, never kept)."""
+    if len(value) <= _SHORT_SCALAR:
+        return _short_scalar_tag(value, implicit)
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
+
 def _compose_events(text: str, path: str, loader: type) -> list[yaml.Node] | Diagnostic:
     """Build the nodes from the parser's events, as PyYAML's composer does, but with a
     stack of its own: that composer recurses a Python frame or two a level, and a file
-    nested a few hundred deep ended the whole run in a RecursionError."""
+    nested a few hundred deep ended the whole run in a RecursionError.
+
+    The events are taken from the parser itself, not through ``yaml.parse``'s generator,
+    and told apart by their exact class: this loop runs once per event, and was a third
+    of loading (issue 13)."""
     documents: list[yaml.Node] = []
     # The open lists and mappings, innermost last, each with a mapping's key waiting for its value.
     stack: list[list] = []
-    resolve = _RESOLVER.resolve
-    with _without_cyclic_gc():
-        for event in yaml.parse(text, Loader=loader):
-            node: yaml.Node
-            if isinstance(event, yaml.ScalarEvent):
-                if event.anchor is not None or event.tag is not None:
+    parser = loader(text)
+    get_event = parser.get_event
+    scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+    try:
+        with _without_cyclic_gc():
+            while (event := get_event()) is not None:
+                kind = type(event)
+                node: yaml.Node
+                if kind is yaml.ScalarEvent:
+                    if event.anchor is not None or event.tag is not None:
+                        return _refused(event, path)
+                    tag = _scalar_tag(event.value, event.implicit)
+                    node = scalar_node(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    if event.anchor is not None or event.tag is not None or len(stack) >= MAX_YAML_DEPTH:
+                        return _refused(event, path)
+                    if kind is yaml.MappingStartEvent:
+                        node = mapping_node(_MAPPING_TAG, [], event.start_mark, None, flow_style=event.flow_style)
+                    else:
+                        node = sequence_node(_SEQUENCE_TAG, [], event.start_mark, None, flow_style=event.flow_style)
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    stack.pop()[0].end_mark = event.end_mark
+                    continue
+                elif kind is yaml.AliasEvent:
                     return _refused(event, path)
-                tag = resolve(yaml.ScalarNode, event.value, event.implicit)
-                node = yaml.ScalarNode(tag, event.value, *_marks(event), style=event.style)
-            elif isinstance(event, yaml.CollectionStartEvent):
-                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_YAML_DEPTH:
-                    return _refused(event, path)
-                node_type = yaml.MappingNode if isinstance(event, yaml.MappingStartEvent) else yaml.SequenceNode
-                node = node_type(_COLLECTION_TAGS[node_type], [], _marks(event)[0], None, flow_style=event.flow_style)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                stack.pop()[0].end_mark = event.end_mark
-                continue
-            elif isinstance(event, yaml.AliasEvent):
-                return _refused(event, path)
-            else:
-                continue  # the stream's and documents' starts and ends
-            if not stack:
-                documents.append(node)
-            else:
-                top = stack[-1]
-                if type(top[0]) is yaml.SequenceNode:
-                    top[0].value.append(node)
-                elif top[1] is None:
-                    top[1] = node
                 else:
-                    top[0].value.append((top[1], node))
-                    top[1] = None
-            if not isinstance(node, yaml.ScalarNode):
-                stack.append([node, None])
+                    continue  # the stream's and documents' starts and ends
+                if not stack:
+                    documents.append(node)
+                else:
+                    top = stack[-1]
+                    if type(top[0]) is sequence_node:
+                        top[0].value.append(node)
+                    elif top[1] is None:
+                        top[1] = node
+                    else:
+                        top[0].value.append((top[1], node))
+                        top[1] = None
+                if kind is not yaml.ScalarEvent:
+                    stack.append([node, None])
+    finally:
+        parser.dispose()
     return documents
 
 
@@ -379,13 +410,8 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _marks(event: yaml.Event) -> tuple[Any, Any]:
-    """An event's start and end, for its node (libyaml's marks are of a class of its own,
-    which PyYAML's types do not name for a node; the diagnostics read line and column of either)."""
-    return event.start_mark, event.end_mark
-
-
-_COLLECTION_TAGS = {yaml.SequenceNode: "tag:yaml.org,2002:seq", yaml.MappingNode: "tag:yaml.org,2002:map"}
+_MAPPING_TAG = "tag:yaml.org,2002:map"
+_SEQUENCE_TAG = "tag:yaml.org,2002:seq"
 
 
 def _refused(event: yaml.NodeEvent, path: str) -> Diagnostic:

@@ -1223,3 +1223,17 @@ def test_a_scenario_without_the_folder_file_functions_is_not_bound(tmp_path: Pat
     scenario = load_file(tmp_path / "plain.yaml").scenario
     assert scenario is not None
     assert "bindings" not in scenario.ir
+
+
+def test_scalar_tags_are_the_resolvers_and_only_short_scalars_are_remembered() -> None:
+    from asyncparity import load
+
+    resolver = yaml.resolver.Resolver()
+    long_text = "x" * (load._SHORT_SCALAR + 1)
+    for value in ["on", "yes", "1_000", "0x1F", "1.5e3", "~", "", "2024-01-01", "plain", "12", long_text, "1" * 100]:
+        for implicit in ((True, False), (False, True), (False, False)):
+            assert load._scalar_tag(value, implicit) == resolver.resolve(yaml.ScalarNode, value, implicit), (value, implicit)
+    load._short_scalar_tag.cache_clear()
+    load.load_text(f"id: a\nsummary: {long_text}\nmain:\n  - log: {long_text}\n", "t.yaml")
+    remembered = load._short_scalar_tag.cache_info().currsize
+    assert 0 < remembered < 10  # the keys and short words, not the long text
