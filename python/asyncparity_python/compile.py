@@ -266,6 +266,13 @@ def needs(features: dict, version: tuple = (0,)) -> str | None:
 
 
 def _escape(text: str, quote: str = '"', braces: bool = False) -> str:
+    if (
+        text.isprintable()
+        and "\\" not in text
+        and (not quote or quote not in text)
+        and not (braces and ("{" in text or "}" in text))
+    ):
+        return text  # nothing to escape, as most text is: the loop below would copy it char by char
     out = []
     for char in text:
         if char == "\\":

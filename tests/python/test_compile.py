@@ -108,6 +108,21 @@ def test_string_literals_evaluate_to_exactly_the_text():
     assert python_string('say "hi"\n{x} ${y}') == '"say \\"hi\\"\\n{x} ${y}"'
 
 
+@pytest.mark.parametrize("special", ["\\", '"', "\n", "\t", "\x00", "\u2028", "\ud800", "{", "}", ""])
+def test_plain_text_with_one_character_to_escape_or_none_evaluates_to_itself(special: str) -> None:
+    text = f"plain text {special} then more"
+    assert ast.literal_eval(python_string(text)) == text
+    ir = scenario(
+        [
+            {"step": "await", "line": 1, "bind": "data", "call": call("fetch")},
+            {"step": "log", "line": 2, "message": {"format": [text, {"ref": "data"}]}},
+        ],
+        operations=OPS,
+    )
+    logs = [line.strip() for line in compile_program(ir).splitlines() if line.startswith("    log(")]
+    assert eval(logs[0][len("log(") : -1], {"data": "<DATA>"}) == text + "<DATA>"
+
+
 def test_format_is_an_f_string_with_escaped_literal_parts():
     ir = scenario(
         [
