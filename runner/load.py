@@ -33,7 +33,7 @@ import gc
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -292,8 +292,12 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
 
     libyaml's parser reads the text; where it finds a syntax error, PyYAML's own parser
     reads it again, for the messages the diagnostics promise whether or not PyYAML was
-    built with libyaml.
+    built with libyaml. A file that plainly has none of those (most) is composed by
+    libyaml's composer at once (:func:`_compose_plain`).
     """
+    plain = _compose_plain(text)
+    if plain is not None:
+        return plain
     try:
         return _compose_events(text, path, _FAST_LOADER)
     except yaml.YAMLError:
@@ -320,6 +324,63 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
 
 
 _RESOLVER = yaml.resolver.Resolver()  # the safe loaders' implicit types: null, bool, int, float, timestamp
+
+_MOST_INDICATORS = 1000
+"""The most collection indicators (``-``, ``:``, ``?``, ``[``, ``{``) a file may hold to be
+composed by libyaml's composer (:func:`_compose_plain`): each list or mapping needs one,
+so it nests no deeper, and that composer recurses in C once a level."""
+
+
+def _compose_plain(text: str) -> list[yaml.Node] | None:
+    """The nodes of ``text`` as libyaml's composer makes them, for a file that plainly
+    holds nothing the loader refuses before reading it; None for any other, which
+    :func:`_compose_events` reads, saying what is refused and where.
+
+    Plainly: no ``&``, ``*`` or ``!`` anywhere (an anchor, an alias and a tag cannot be
+    written without them), at most :data:`_MOST_INDICATORS` indicators of a list or
+    mapping, one document, no syntax error, and nesting no deeper than
+    :data:`MAX_YAML_DEPTH`. The nodes are those :func:`_compose_events` builds from the
+    same parser's events (tests/runner/test_load.py compares the two on every YAML file
+    of the checkout), made without a Python event object for each (benchmarks/inprocess.py).
+    """
+    if _FAST_LOADER is yaml.SafeLoader or "&" in text or "*" in text or "!" in text:
+        return None
+    if sum(text.count(indicator) for indicator in "-:?[{") > _MOST_INDICATORS:
+        return None
+    composer = _PlainComposer(text)
+    try:
+        with _without_cyclic_gc():
+            root = composer.get_single_node()
+    except yaml.YAMLError:
+        return None
+    finally:
+        composer.dispose()
+    if root is None or _depth(root) > MAX_YAML_DEPTH:
+        return None
+    return [root]
+
+
+class _PlainComposer(_FAST_LOADER):  # type: ignore[misc,valid-type]  # libyaml's loader class or PyYAML's
+    """libyaml's loader with the scalars' tags remembered (:func:`_scalar_tag`)."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return _scalar_tag(value, implicit)
+        return _RESOLVER.resolve(kind, value, implicit)
+
+
+def _depth(root: yaml.Node) -> int:
+    """How deep lists and mappings nest in ``root`` (a list is 1), a level at a time."""
+    depth = 0
+    level = [] if type(root) is yaml.ScalarNode else [root]
+    while level:
+        depth += 1
+        inner: list[yaml.Node] = []
+        for node in level:
+            children = (child for pair in node.value for child in pair) if type(node) is yaml.MappingNode else node.value
+            inner.extend(child for child in children if type(child) is not yaml.ScalarNode)
+        level = inner
+    return depth
 
 
 _SHORT_SCALAR = 64
