@@ -366,19 +366,26 @@ class _PlainComposer(_FAST_LOADER):  # type: ignore[misc,valid-type]  # libyaml'
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if kind is yaml.ScalarNode:
             return _scalar_tag(value, implicit)
-        return _RESOLVER.resolve(kind, value, implicit)
+        return _MAPPING_TAG if kind is yaml.MappingNode else _SEQUENCE_TAG  # what the resolver says of any
 
 
 def _depth(root: yaml.Node) -> int:
     """How deep lists and mappings nest in ``root`` (a list is 1), a level at a time."""
+    scalar, mapping = yaml.ScalarNode, yaml.MappingNode
     depth = 0
-    level = [] if type(root) is yaml.ScalarNode else [root]
+    level = [] if type(root) is scalar else [root]
     while level:
         depth += 1
         inner: list[yaml.Node] = []
         for node in level:
-            children = (child for pair in node.value for child in pair) if type(node) is yaml.MappingNode else node.value
-            inner.extend(child for child in children if type(child) is not yaml.ScalarNode)
+            if type(node) is mapping:
+                for key, value in node.value:
+                    if type(key) is not scalar:
+                        inner.append(key)
+                    if type(value) is not scalar:
+                        inner.append(value)
+            else:
+                inner.extend(child for child in node.value if type(child) is not scalar)
         level = inner
     return depth
 
