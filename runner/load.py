@@ -11,9 +11,11 @@ collects all of them instead of stopping at the first.
 
 No input makes it raise or recurse without bound: a file past one of the limits of
 runner/model.py (its size, its nesting, its steps) is reported at the first place past
-it, and nothing inside that place is read. YAML is parsed into events by PyYAML's safe
-parser and composed into nodes here, with a stack of its own; nothing in a scenario is
-ever evaluated, and strings stay strings until a target emits them as escaped literals.
+it, and nothing inside that place is read. YAML is parsed by PyYAML's safe parser
+(libyaml's where PyYAML has it): a file that plainly holds no anchor, alias, tag or
+deep nesting is composed into nodes by libyaml's composer, any other from the parser's
+events here, with a stack of its own; nothing in a scenario is ever evaluated, and
+strings stay strings until a target emits them as escaped literals.
 
 Example::
 
