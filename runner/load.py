@@ -416,8 +416,7 @@ def _compose_events(text: str, path: str, loader: type) -> list[yaml.Node] | Dia
     nested a few hundred deep ended the whole run in a RecursionError.
 
     The events are taken from the parser itself, not through ``yaml.parse``'s generator,
-    and told apart by their exact class: this loop runs once per event, and was a third
-    of loading (issue 13)."""
+    and told apart by their exact class: this loop runs once per event."""
     documents: list[yaml.Node] = []
     # The open lists and mappings, innermost last, each with a mapping's key waiting for its value.
     stack: list[list] = []

@@ -2,9 +2,9 @@
 
 Run as ``python -m asyncparity_python.worker`` with python/ on ``sys.path``; it serves
 ``hello``, ``compile``, ``run`` (of one target, or of several with ``targets``) and
-``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or end of input. This is how the runner drives the Python targets under a CPython other
-than its own (the CI matrix); by default it calls :mod:`asyncparity_python.target`
-in-process instead.
+``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or end of input. This is how the
+runner drives the Python targets under a CPython other than its own (the CI matrix); by
+default it calls :mod:`asyncparity_python.target` in-process instead.
 
 ``hello`` lists both targets whatever the CPython: on one older than a program needs
 (``python-eager`` needs 3.12), ``run`` answers a ``skipped`` outcome that says why.
