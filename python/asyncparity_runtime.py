@@ -1454,12 +1454,15 @@ def _mark_unordered_groups(events_: list[dict]) -> list[dict]:
     while index < len(events_):
         event = events_[index]
         tag = event.get("_unordered")
+        if tag is None:
+            marked.append(event)  # as recorded: no task mark to take out (most events)
+            index += 1
+            continue
         end = index + 1
-        if tag is not None:
-            while end < len(events_) and events_[end].get("_unordered", (None,))[0] == tag[0] and events_[end]["t"] == event["t"]:
-                end += 1
+        while end < len(events_) and events_[end].get("_unordered", (None,))[0] == tag[0] and events_[end]["t"] == event["t"]:
+            end += 1
         run = [{key: value for key, value in item.items() if key != "_unordered"} for item in events_[index:end]]
-        if tag is not None and len({item["_unordered"][1] for item in events_[index:end]}) >= 2:
+        if len({item["_unordered"][1] for item in events_[index:end]}) >= 2:
             run = sorted(({**item, "unordered": True} for item in run), key=format_event)
         marked.extend(run)
         index = end
