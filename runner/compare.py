@@ -183,7 +183,8 @@ def compare(scenario: Scenario, outcomes: dict[str, dict]) -> Verdict:
         (target for target, outcome in outcomes.items() if target not in divergent and outcome.get("status") == "settled"),
         None,
     )
-    verdicts = [_compare_target(scenario, target, outcome, reference, outcomes) for target, outcome in outcomes.items()]
+    lines: dict[str, list[str]] = {}  # each outcome's trace formatted once: the reference's is read by every other target
+    verdicts = [_compare_target(scenario, target, outcome, reference, outcomes, lines) for target, outcome in outcomes.items()]
     return Verdict(
         scenario.path,
         scenario.id,
@@ -194,8 +195,20 @@ def compare(scenario: Scenario, outcomes: dict[str, dict]) -> Verdict:
     )
 
 
+def _trace_of(target: str, outcomes: dict[str, dict], lines: dict[str, list[str]]) -> list[str]:
+    """The canonical lines of ``target``'s trace, formatted on first need and kept in ``lines``."""
+    if target not in lines:
+        lines[target] = trace_lines(outcomes[target].get("trace", []))
+    return lines[target]
+
+
 def _compare_target(
-    scenario: Scenario, target: str, outcome: dict, reference: str | None, outcomes: dict[str, dict]
+    scenario: Scenario,
+    target: str,
+    outcome: dict,
+    reference: str | None,
+    outcomes: dict[str, dict],
+    lines: dict[str, list[str]],
 ) -> TargetVerdict:
     status = outcome.get("status")
     if status in ("skipped", "error"):
@@ -221,10 +234,10 @@ def _compare_target(
             if expected_result is None:
                 expected_result = reference_outcome.get("result")
             if expected_trace is None:
-                expected_trace = trace_lines(reference_outcome.get("trace", []))
+                expected_trace = _trace_of(reference, outcomes, lines)
             against = against + (" and " if against else "") + reference
 
-    actual_trace = trace_lines(outcome.get("trace", []))
+    actual_trace = _trace_of(target, outcomes, lines)
     actual_result = declared_result(outcome)
     problems = []
     diff: list[str] = []

@@ -11,9 +11,11 @@ collects all of them instead of stopping at the first.
 
 No input makes it raise or recurse without bound: a file past one of the limits of
 runner/model.py (its size, its nesting, its steps) is reported at the first place past
-it, and nothing inside that place is read. YAML is parsed into events by PyYAML's safe
-parser and composed into nodes here, with a stack of its own; nothing in a scenario is
-ever evaluated, and strings stay strings until a target emits them as escaped literals.
+it, and nothing inside that place is read. YAML is parsed by PyYAML's safe parser
+(libyaml's where PyYAML has it): a file that plainly holds no anchor, alias, tag or
+deep nesting is composed into nodes by libyaml's composer, any other from the parser's
+events here, with a stack of its own; nothing in a scenario is ever evaluated, and
+strings stay strings until a target emits them as escaped literals.
 
 Example::
 
@@ -28,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import re
 from collections.abc import Iterable, Iterator
@@ -291,8 +294,12 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
 
     libyaml's parser reads the text; where it finds a syntax error, PyYAML's own parser
     reads it again, for the messages the diagnostics promise whether or not PyYAML was
-    built with libyaml.
+    built with libyaml. A file that plainly has none of those (most) is composed by
+    libyaml's composer at once (:func:`_compose_plain`).
     """
+    plain = _compose_plain(text)
+    if plain is not None:
+        return plain
     try:
         return _compose_events(text, path, _FAST_LOADER)
     except yaml.YAMLError:
@@ -320,48 +327,141 @@ def _compose(text: str, path: str) -> list[yaml.Node] | Diagnostic:
 
 _RESOLVER = yaml.resolver.Resolver()  # the safe loaders' implicit types: null, bool, int, float, timestamp
 
+_MOST_INDICATORS = 1000
+"""The most collection indicators (``-``, ``:``, ``?``, ``[``, ``{``) a file may hold to be
+composed by libyaml's composer (:func:`_compose_plain`): each list or mapping needs one,
+so it nests no deeper, and that composer recurses in C once a level."""
+
+
+def _compose_plain(text: str) -> list[yaml.Node] | None:
+    """The nodes of ``text`` as libyaml's composer makes them, for a file that plainly
+    holds nothing the loader refuses before reading it; None for any other, which
+    :func:`_compose_events` reads, saying what is refused and where.
+
+    Plainly: no ``&``, ``*`` or ``!`` anywhere (an anchor, an alias and a tag cannot be
+    written without them), at most :data:`_MOST_INDICATORS` indicators of a list or
+    mapping, one document, no syntax error, and nesting no deeper than
+    :data:`MAX_YAML_DEPTH`. The nodes are those :func:`_compose_events` builds from the
+    same parser's events (tests/runner/test_load.py compares the two on every YAML file
+    of the checkout), made without a Python event object for each (benchmarks/inprocess.py).
+    """
+    if _FAST_LOADER is yaml.SafeLoader or "&" in text or "*" in text or "!" in text:
+        return None
+    if sum(text.count(indicator) for indicator in "-:?[{") > _MOST_INDICATORS:
+        return None
+    composer = _PlainComposer(text)
+    try:
+        with _without_cyclic_gc():
+            root = composer.get_single_node()
+    except yaml.YAMLError:
+        return None
+    finally:
+        composer.dispose()
+    if root is None or _depth(root) > MAX_YAML_DEPTH:
+        return None
+    return [root]
+
+
+class _PlainComposer(_FAST_LOADER):  # type: ignore[misc,valid-type]  # libyaml's loader class or PyYAML's
+    """libyaml's loader with the scalars' tags remembered (:func:`_scalar_tag`)."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode:
+            return _scalar_tag(value, implicit)
+        return _MAPPING_TAG if kind is yaml.MappingNode else _SEQUENCE_TAG  # what the resolver says of any
+
+
+def _depth(root: yaml.Node) -> int:
+    """How deep lists and mappings nest in ``root`` (a list is 1), a level at a time."""
+    scalar, mapping = yaml.ScalarNode, yaml.MappingNode
+    depth = 0
+    level = [] if type(root) is scalar else [root]
+    while level:
+        depth += 1
+        inner: list[yaml.Node] = []
+        for node in level:
+            if type(node) is mapping:
+                for key, value in node.value:
+                    if type(key) is not scalar:
+                        inner.append(key)
+                    if type(value) is not scalar:
+                        inner.append(value)
+            else:
+                inner.extend(child for child in node.value if type(child) is not scalar)
+        level = inner
+    return depth
+
+
+_SHORT_SCALAR = 64
+"""Characters of the longest scalar whose tag is remembered (:func:`_scalar_tag`)."""
+
+
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    """The tag a scalar without one resolves to. The resolver tries its patterns on every
+    scalar, and a scenario repeats its keys and words, so a short one's tag is remembered
+    (at most 4,096 of them: a long text is resolved each time, never kept)."""
+    if len(value) <= _SHORT_SCALAR:
+        return _short_scalar_tag(value, implicit)
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
+    return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+
 
 def _compose_events(text: str, path: str, loader: type) -> list[yaml.Node] | Diagnostic:
     """Build the nodes from the parser's events, as PyYAML's composer does, but with a
     stack of its own: that composer recurses a Python frame or two a level, and a file
-    nested a few hundred deep ended the whole run in a RecursionError."""
+    nested a few hundred deep ended the whole run in a RecursionError.
+
+    The events are taken from the parser itself, not through ``yaml.parse``'s generator,
+    and told apart by their exact class: this loop runs once per event."""
     documents: list[yaml.Node] = []
     # The open lists and mappings, innermost last, each with a mapping's key waiting for its value.
     stack: list[list] = []
-    resolve = _RESOLVER.resolve
-    with _without_cyclic_gc():
-        for event in yaml.parse(text, Loader=loader):
-            node: yaml.Node
-            if isinstance(event, yaml.ScalarEvent):
-                if event.anchor is not None or event.tag is not None:
+    parser = loader(text)
+    get_event = parser.get_event
+    scalar_node, sequence_node, mapping_node = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
+    try:
+        with _without_cyclic_gc():
+            while (event := get_event()) is not None:
+                kind = type(event)
+                node: yaml.Node
+                if kind is yaml.ScalarEvent:
+                    if event.anchor is not None or event.tag is not None:
+                        return _refused(event, path)
+                    tag = _scalar_tag(event.value, event.implicit)
+                    node = scalar_node(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+                elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                    if event.anchor is not None or event.tag is not None or len(stack) >= MAX_YAML_DEPTH:
+                        return _refused(event, path)
+                    if kind is yaml.MappingStartEvent:
+                        node = mapping_node(_MAPPING_TAG, [], event.start_mark, None, flow_style=event.flow_style)
+                    else:
+                        node = sequence_node(_SEQUENCE_TAG, [], event.start_mark, None, flow_style=event.flow_style)
+                elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                    stack.pop()[0].end_mark = event.end_mark
+                    continue
+                elif kind is yaml.AliasEvent:
                     return _refused(event, path)
-                tag = resolve(yaml.ScalarNode, event.value, event.implicit)
-                node = yaml.ScalarNode(tag, event.value, *_marks(event), style=event.style)
-            elif isinstance(event, yaml.CollectionStartEvent):
-                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_YAML_DEPTH:
-                    return _refused(event, path)
-                node_type = yaml.MappingNode if isinstance(event, yaml.MappingStartEvent) else yaml.SequenceNode
-                node = node_type(_COLLECTION_TAGS[node_type], [], _marks(event)[0], None, flow_style=event.flow_style)
-            elif isinstance(event, yaml.CollectionEndEvent):
-                stack.pop()[0].end_mark = event.end_mark
-                continue
-            elif isinstance(event, yaml.AliasEvent):
-                return _refused(event, path)
-            else:
-                continue  # the stream's and documents' starts and ends
-            if not stack:
-                documents.append(node)
-            else:
-                top = stack[-1]
-                if type(top[0]) is yaml.SequenceNode:
-                    top[0].value.append(node)
-                elif top[1] is None:
-                    top[1] = node
                 else:
-                    top[0].value.append((top[1], node))
-                    top[1] = None
-            if not isinstance(node, yaml.ScalarNode):
-                stack.append([node, None])
+                    continue  # the stream's and documents' starts and ends
+                if not stack:
+                    documents.append(node)
+                else:
+                    top = stack[-1]
+                    if type(top[0]) is sequence_node:
+                        top[0].value.append(node)
+                    elif top[1] is None:
+                        top[1] = node
+                    else:
+                        top[0].value.append((top[1], node))
+                        top[1] = None
+                if kind is not yaml.ScalarEvent:
+                    stack.append([node, None])
+    finally:
+        parser.dispose()
     return documents
 
 
@@ -379,13 +479,8 @@ def _without_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _marks(event: yaml.Event) -> tuple[Any, Any]:
-    """An event's start and end, for its node (libyaml's marks are of a class of its own,
-    which PyYAML's types do not name for a node; the diagnostics read line and column of either)."""
-    return event.start_mark, event.end_mark
-
-
-_COLLECTION_TAGS = {yaml.SequenceNode: "tag:yaml.org,2002:seq", yaml.MappingNode: "tag:yaml.org,2002:map"}
+_MAPPING_TAG = "tag:yaml.org,2002:map"
+_SEQUENCE_TAG = "tag:yaml.org,2002:seq"
 
 
 def _refused(event: yaml.NodeEvent, path: str) -> Diagnostic:

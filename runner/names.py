@@ -8,6 +8,7 @@ these lists; the compilers (python/, javascript/) can then trust the IR.
 
 from __future__ import annotations
 
+import functools
 import re
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -232,5 +233,19 @@ def camel_case(name: str) -> str:
     javascript/names.mjs (camelCase) applies the same rule; the loader uses this copy to reject two
     names that would collide in JavaScript.
     """
+    # The loader asks it of every name it reads, again and again: a short name's answer
+    # is remembered (a long one is worked out each time, never kept).
+    return _short_camel_case(name) if len(name) <= _SHORT_NAME else _camel_case(name)
+
+
+_SHORT_NAME = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_camel_case(name: str) -> str:
+    return _camel_case(name)
+
+
+def _camel_case(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)

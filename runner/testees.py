@@ -254,8 +254,11 @@ class PythonTestee:
         """The program text for one scenario."""
         return self._target.compile(ir, target)
 
-    def run(self, ir: dict, target: str = "python") -> dict:
-        """Run one scenario; a target crash becomes an ``error`` outcome, never an exception."""
+    def run(self, ir: dict, target: str = "python", validated: bool = False) -> dict:
+        """Run one scenario; a target crash becomes an ``error`` outcome, never an exception.
+
+        ``validated``: ``ir`` comes from the kit's loader (runner/load.py), so the
+        compiler skips its own check of it (spec/PROTOCOL.md, ``validated``)."""
         reason = unmet_requirement(ir, self.hello())
         if reason:
             return skipped(ir, target, reason)
@@ -265,7 +268,7 @@ class PythonTestee:
             except TesteeError as error:  # the worker would not start: this scenario's error, the run goes on
                 return {"target": target, "status": "error", "result": None, "trace": [], "message": str(error)}
         try:
-            return self._target.run(ir, target, self._program(ir, target))
+            return self._target.run(ir, target, self._program(ir, target, validated), validated=validated)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
             return {
                 "target": target,
@@ -275,7 +278,7 @@ class PythonTestee:
                 "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
             }
 
-    def _program(self, ir: dict, target: str) -> tuple[CodeType, dict] | None:
+    def _program(self, ir: dict, target: str, validated: bool = False) -> tuple[CodeType, dict] | None:
         """The cached program for ``ir`` (made and stored on a miss); None without a cache,
         or when it cannot be made, for :func:`run` to make it again and say why."""
         if self.cache is None:
@@ -284,7 +287,7 @@ class PythonTestee:
         program = self.cache.load_program(key)
         if program is None:
             try:
-                program = self._target.program(ir, target)
+                program = self._target.program(ir, target, validated=validated)
             except Exception:  # noqa: BLE001 - run() meets the same failure and turns it into an outcome
                 return None
             self.cache.store_program(key, *program)

@@ -22,6 +22,8 @@ from .model import MAX_VALUE_DEPTH
 from .names import IDENTIFIER, JS_RESERVED_SPELLINGS, RESERVED_KINDS, RESERVED_NAMES, camel_case
 
 MAX_SAFE_INTEGER = 2**53 - 1  # JavaScript numbers are doubles: larger integers lose digits.
+_STR_TAG = "tag:yaml.org,2002:str"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Missing(enum.Enum):
@@ -62,7 +64,7 @@ class NodeReader:
             if not isinstance(key_node, yaml.ScalarNode):
                 self.error(key_node, f"keys in {what} must be strings, not {describe(key_node)}")
                 continue
-            if key_node.tag != "tag:yaml.org,2002:str":
+            if key_node.tag != _STR_TAG:
                 # `on:`, `yes:`, `1:`, `~:`: plain keys that YAML 1.1 reads as something else.
                 reads_as = _READS_AS.get(key_node.tag.rsplit(":", 1)[-1], "something else")
                 self.error(key_node, f"keys in {what} must be strings, and '{key_node.value}' reads as {reads_as}; quote it")
@@ -94,14 +96,18 @@ class NodeReader:
         if self.too_deep(node, what, depth):
             return MISSING
         if isinstance(node, yaml.ScalarNode):
-            try:
-                value = self.constructor.construct_object(node)
-            except yaml.YAMLError as error:
-                self.error(node, f"{what}: {error}")
-                return MISSING
+            if node.tag == _STR_TAG:
+                value = node.value  # what SafeConstructor makes of a string, without its dispatch
+            else:
+                try:
+                    value = self.constructor.construct_object(node)
+                except yaml.YAMLError as error:
+                    self.error(node, f"{what}: {error}")
+                    return MISSING
             if isinstance(value, str):
-                surrogate = next((char for char in value if "\ud800" <= char <= "\udfff"), None)
-                if surrogate is not None:
+                found = _SURROGATE.search(value)
+                if found is not None:
+                    surrogate = found.group()
                     # YAML's \uXXXX escapes do not pair surrogates; such text is not Unicode.
                     self.error(
                         node,

@@ -48,3 +48,26 @@ def test_content_cache_prints_the_three_runs_and_the_ratios(tmp_path: Path) -> N
         r"  ratio: the re-run is \d+\.\dx faster than a run without the cache \(per round: \d+\.\dx, \d+\.\dx\)", lines[5]
     )
     assert list(tmp_path.iterdir()) == []  # the runs were in a folder of their own
+
+
+def test_inprocess_prints_each_stage_for_each_checkout_and_the_ratio(tmp_path: Path) -> None:
+    # This checkout as its own baseline: the script's every path, on a few scenarios.
+    completed = run_script("inprocess.py", "-n", "5", "--rounds", "2", "--baseline", str(ROOT), cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    stages = r"    load \d+\.\d{3} \(\d+\.\d{3}\)  python \d+\.\d{3} \(\d+\.\d{3}\)  compare \d+\.\d{3} \(\d+\.\d{3}\)  total \d+\.\d{3} \(\d+\.\d{3}\)"
+    assert lines[0] == "in-process work on 5 synthetic scenarios, 2 run(s) each, CPU seconds: least (median)"
+    assert lines[1] == f"  this checkout ({ROOT}):"
+    assert re.fullmatch(stages, lines[2])
+    assert lines[3] == f"  baseline ({ROOT}):"
+    assert re.fullmatch(stages, lines[4])
+    assert re.fullmatch(r"  ratio: the baseline's least total is \d+\.\d\dx this checkout's", lines[5])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_inprocess_refuses_a_baseline_that_is_no_checkout_of_the_kit(tmp_path: Path) -> None:
+    completed = run_script("inprocess.py", "-n", "2", "--rounds", "1", "--baseline", str(tmp_path), cwd=tmp_path)
+
+    assert completed.returncode == 1
+    assert completed.stderr == f"{tmp_path} is not a checkout of the kit: it has no runner\n"

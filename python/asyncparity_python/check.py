@@ -126,6 +126,20 @@ class IrCheck:
             raise ValueError("main: yield belongs in a function with generator: true")
         self._steps(self.ir["main"], "main")
 
+    def collect(self) -> None:
+        """Gather ``names`` as :meth:`check` does, checking nothing: for IR the kit's own
+        loader validated (``validated`` in spec/PROTOCOL.md), where the check would only
+        say again what the loader said.
+
+        The parameters and the names steps bind are all it takes: in validated IR every
+        reference resolves (spec/PROTOCOL.md, "The scenario IR"), so what the check
+        gathers from the names steps read is among them already.
+        tests/python/test_check.py holds the two to the same names on every scenario of spec/."""
+        for fn in self.ir.get("functions", []):
+            self.names.update(fn["params"])
+            self.names.update(name for step in ir_steps.walk(fn["body"]) for name in ir_steps.bound_names(step))
+        self.names.update(name for step in ir_steps.walk(self.ir["main"]) for name in ir_steps.bound_names(step))
+
     def _bindings(self) -> None:
         """``bindings`` and the ``bound`` functions agree (javascript/check-ir.mjs says the same)."""
         bindings = self.ir.get("bindings")

@@ -159,10 +159,9 @@ byte-identical when the program runs.
 
 from __future__ import annotations
 
-import io
 import math
+import re
 import sys
-import tokenize
 from collections.abc import Callable
 from decimal import Decimal
 from typing import NamedTuple
@@ -220,18 +219,20 @@ class Compiled(NamedTuple):
     uses, in order of first use, with the first CPython that has it."""
 
 
-def compile_target(ir: dict, target: str = "python", version: tuple[int, int] | None = None) -> Compiled:
+def compile_target(ir: dict, target: str = "python", version: tuple[int, int] | None = None, validated: bool = False) -> Compiled:
     """The program for one scenario IR (version 1) and ``target``, with what it needs.
 
     ``target`` is ``"python"`` or ``"python-eager"``; ``version`` the CPython it is for
     (default: this one). Raises ``ValueError`` for an unknown target or IR this compiler
     cannot trust (a wrong version, a bad name, a step it does not know); the message
-    says what and where.
+    says what and where. ``validated``: the IR comes from the kit's own loader, which
+    validated it, so the compiler's own check (check.py) is skipped (spec/PROTOCOL.md,
+    "validated"); the program is the same.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; this compiler writes: {', '.join(TARGETS)}")
     try:
-        program = _Program(ir, eager_tasks=target == "python-eager", version=version or sys.version_info[:2])
+        program = _Program(ir, eager_tasks=target == "python-eager", version=version or sys.version_info[:2], validated=validated)
         return Compiled(program.text(), dict(program.features))
     except (KeyError, TypeError, AttributeError, IndexError) as error:
         raise ValueError(f"malformed scenario IR: {type(error).__name__}: {error}") from error
@@ -265,6 +266,13 @@ def needs(features: dict, version: tuple = (0,)) -> str | None:
 
 
 def _escape(text: str, quote: str = '"', braces: bool = False) -> str:
+    if (
+        text.isprintable()
+        and "\\" not in text
+        and (not quote or quote not in text)
+        and not (braces and ("{" in text or "}" in text))
+    ):
+        return text  # nothing to escape, as most text is: the loop below would copy it char by char
     out = []
     for char in text:
         if char == "\\":
@@ -340,13 +348,32 @@ def _without_bind(step: dict) -> dict:
     return {key: value for key, value in step.items() if key != "bind"}
 
 
+# A string literal (any prefix, any quotes, escapes skipped) or a comment, in the
+# grammar's terms (docs.python.org/3/reference/lexical_analysis.html, "String and Bytes
+# literals"); what is left outside them is code. Each alternative starts at its opening
+# quote or `#`, and the scan takes the leftmost, so a `#` or quote inside a string is that
+# string's; a prefix letter left outside is a name of its own, never the one looked for.
+_STRING_OR_COMMENT = re.compile(
+    r'"""(?:[^"\\]|\\[\s\S]|"(?!""))*"""'
+    r"|'''(?:[^'\\]|\\[\s\S]|'(?!''))*'''"
+    r'|"(?:[^"\\\n]|\\[\s\S])*"'
+    r"|'(?:[^'\\\n]|\\[\s\S])*'"
+    r"|#[^\n]*"
+)
+
+
 def _uses_name(code: str, name: str) -> bool:
-    """Whether Python code mentions ``name`` as a name (not inside a string or a comment)."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
-    except (tokenize.TokenError, SyntaxError):
-        return True  # not our job to judge it here: keep what may be needed
-    return any(token.type == tokenize.NAME and token.string == name for token in tokens)
+    """Whether Python code mentions ``name`` as a name (not inside a string or a comment).
+
+    The same answer as looking for a NAME token of ``tokenize`` (tests/python/test_compile.py
+    holds it to that on every program of spec/), without tokenizing the whole program,
+    which was the compiler's largest single cost (issue 13). Only the kit's own programs
+    come here: valid Python whose f-strings hold nothing but names and items in their
+    braces (:meth:`_Program._format`), so a whole f-string is one string to either reader.
+    """
+    if name not in code:
+        return False
+    return re.search(rf"(?<!\w){re.escape(name)}(?!\w)", _STRING_OR_COMMENT.sub(" ", code)) is not None
 
 
 def _is_constant(expr: dict) -> bool:
@@ -456,7 +483,7 @@ def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
 
 
 class _Program:
-    def __init__(self, ir: dict, eager_tasks: bool = False, version: tuple[int, int] = (3, 11)) -> None:
+    def __init__(self, ir: dict, eager_tasks: bool = False, version: tuple[int, int] = (3, 11), validated: bool = False) -> None:
         if ir.get("ir") != 1:
             raise ValueError(f"this compiler reads scenario IR version 1, not {ir.get('ir')!r}")
         self.ir = ir
@@ -475,7 +502,10 @@ class _Program:
         self.resolved: str | None = None  # the helper for plain values in a fan-out, once one is used
         self.kinds = list(ir.get("errors", []))
         checked = IrCheck(ir)
-        checked.check()
+        if validated:
+            checked.collect()
+        else:
+            checked.check()
         every = [*ir.get("main", []), *(step for fn in ir.get("functions", []) for step in fn["body"])]
         self.shuts_down = any(step["step"] == "shutdown" for step in ir_steps.walk(every))
         self.names = checked.names

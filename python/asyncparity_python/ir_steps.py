@@ -42,13 +42,18 @@ def blocks(step: dict) -> list[tuple[list[dict], str | None]]:
     error, a repeat's counter, a for_each's value, a using's resource value) or None."""
     held = []
     # An unknown step holds nothing: walking must not fail before a check can name it.
-    row = STEPS.get(step["step"]) if "step" in step else None
-    for block in row["blocks"] if row is not None else []:
-        steps = field_value(step, block["field"])
+    for field, binds in _BLOCK_FIELDS.get(step.get("step", ""), ()):
+        steps = field_value(step, field)
         if steps is not None:
-            bound = field_value(step, block["binds"]) if block["binds"] else None
-            held.append((steps, bound))
+            held.append((steps, field_value(step, binds) if binds else None))
     return held
+
+
+_BLOCK_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    name: tuple((block["field"], block["binds"]) for block in row["blocks"]) for name, row in STEPS.items()
+}
+"""Each step's blocks as (field, binds) paths, read from the table once: blocks() is
+asked of every step by every walk."""
 
 
 def walk(steps: list[dict], skipped: dict | None = None) -> Iterator[dict]:
@@ -76,9 +81,19 @@ def bound_names(step: dict) -> list[str]:
 def fields_of_type(step: dict, *types: str) -> Iterator[tuple[str, Any]]:
     """``(field, value)`` for each field of ``step`` declared with one of ``types`` (the
     optional mark ``?`` ignored) and set; the value is typed as the IR is (JSON, ``Any``)."""
-    for name, declared in STEPS[step["step"]]["fields"].items():
-        if declared.rstrip("?") in types and step.get(name) is not None:
+    key = (step["step"], types)
+    fields = _FIELDS_OF_TYPES.get(key)
+    if fields is None:
+        declared = STEPS[step["step"]]["fields"].items()
+        fields = _FIELDS_OF_TYPES[key] = tuple(name for name, kind in declared if kind.rstrip("?") in types)
+    for name in fields:
+        if step.get(name) is not None:
             yield name, step[name]
+
+
+_FIELDS_OF_TYPES: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+"""fields_of_type's answers by (step name, types): a few dozen, one per step of the table
+and each set of types a caller asks for (a constant of the code, never of the input)."""
 
 
 def calls(step: dict) -> list[dict]:

@@ -40,17 +40,20 @@ TARGET = "python"
 _MODULE_NAME = "asyncparity_scenario"  # anything but "__main__": the program must not run itself
 
 
-def compile(ir: dict, target: str = TARGET) -> str:
+def compile(ir: dict, target: str = TARGET, validated: bool = False) -> str:
     """The program text for one scenario (``ValueError`` for IR that cannot be compiled
-    or a target other than ``python`` and ``python-eager``)."""
-    return compile_target(ir, target).source
+    or a target other than ``python`` and ``python-eager``). ``validated``: the IR comes
+    from the kit's own loader, and the compiler skips its own check of it
+    (:func:`~asyncparity_python.compile.compile_target`)."""
+    return compile_target(ir, target, validated=validated).source
 
 
-def program(ir: dict, target: str = TARGET) -> tuple[CodeType, dict]:
+def program(ir: dict, target: str = TARGET, validated: bool = False) -> tuple[CodeType, dict]:
     """The code object of one scenario's program and the features it uses, what
     :func:`run` executes: the runner caches it (runner/content_cache.py). ``ValueError``
-    as :func:`compile`; ``SyntaxError`` if the kit wrote a program Python cannot read."""
-    source, features = compile_target(ir, target)
+    and ``validated`` as :func:`compile`; ``SyntaxError`` if the kit wrote a program
+    Python cannot read."""
+    source, features = compile_target(ir, target, validated=validated)
     return builtins.compile(source, _filename(ir, target), "exec"), features
 
 
@@ -58,7 +61,7 @@ def _filename(ir: dict, target: str) -> str:
     return f"<asyncparity {ir['id']} ({target})>"
 
 
-def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None = None) -> dict:
+def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None = None, validated: bool = False) -> dict:
     """Compile and run one scenario on a fresh virtual loop; the outcome of spec/PROTOCOL.md.
 
     ``ValueError`` for IR that cannot be compiled or an unknown target. On a CPython
@@ -70,13 +73,14 @@ def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None =
 
     Anything that goes wrong once the program exists (it fails to load, or the run
     itself breaks) is a ``crash`` outcome whose message names the scenario.
-    ``compiled``: what :func:`program` gave for this IR and target, not made again.
+    ``compiled``: what :func:`program` gave for this IR and target, not made again;
+    ``validated`` as :func:`compile`.
     """
     code: CodeType | None = None
     if compiled is not None:
         code, features = compiled
     else:
-        source, features = compile_target(ir, target)
+        source, features = compile_target(ir, target, validated=validated)
     missing = needs(features, sys.version_info)
     if missing is not None:
         return {

@@ -1,10 +1,10 @@
 """The ``python`` and ``python-eager`` targets behind the testee protocol: JSON lines on stdin and stdout.
 
 Run as ``python -m asyncparity_python.worker`` with python/ on ``sys.path``; it serves
-``hello``, ``compile``, ``run`` and ``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or
-end of input. This is how the runner drives the Python targets under a CPython other
-than its own (the CI matrix); by default it calls :mod:`asyncparity_python.target`
-in-process instead.
+``hello``, ``compile``, ``run`` (of one target, or of several with ``targets``) and
+``shutdown`` (spec/PROTOCOL.md) until ``shutdown`` or end of input. This is how the
+runner drives the Python targets under a CPython other than its own (the CI matrix); by
+default it calls :mod:`asyncparity_python.target` in-process instead.
 
 ``hello`` lists both targets whatever the CPython: on one older than a program needs
 (``python-eager`` needs 3.12), ``run`` answers a ``skipped`` outcome that says why.
@@ -21,6 +21,7 @@ import contextlib
 import json
 import platform
 import sys
+from typing import Any
 
 from . import target
 
@@ -75,20 +76,41 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
         return {"id": request_id, "type": "bye"}, True
     if kind not in ("compile", "run"):
         return {"id": request_id, "type": "error", "message": f"unknown request type {kind!r}"}, False
-    target_id = request.get("target")
-    if target_id not in target.TARGETS:
+    multiple = kind == "run" and "targets" in request
+    if multiple and "target" in request:
+        return {"id": request_id, "type": "error", "message": "a run request has target or targets, not both"}, False
+    target_ids: Any = request.get("targets") if multiple else [request.get("target")]  # JSON, checked next
+    if multiple and not (
+        isinstance(target_ids, list)
+        and target_ids
+        and all(isinstance(target_id, str) for target_id in target_ids)
+        and len(set(target_ids)) == len(target_ids)
+    ):
         return {
             "id": request_id,
             "type": "error",
-            "message": f"unknown target {target_id!r}; this testee serves: {', '.join(target.TARGETS)}",
+            "message": f"targets must be a non-empty list of distinct targets, not {_short(target_ids)}",
         }, False
+    for target_id in target_ids:
+        if target_id not in target.TARGETS:
+            return {
+                "id": request_id,
+                "type": "error",
+                "message": f"unknown target {target_id!r}; this testee serves: {', '.join(target.TARGETS)}",
+            }, False
     scenario = request.get("scenario")
     if not isinstance(scenario, dict):
         return {"id": request_id, "type": "error", "message": "the request has no scenario IR object"}, False
+    # The runner's own loader validated this IR (spec/PROTOCOL.md, "validated").
+    validated = request.get("validated") is True
     try:
         if kind == "compile":
-            return {"id": request_id, "type": "compiled", "source": target.compile(scenario, target_id)}, False
-        return {"id": request_id, "type": "outcome", "outcome": target.run(scenario, target_id)}, False
+            source = target.compile(scenario, target_ids[0], validated=validated)
+            return {"id": request_id, "type": "compiled", "source": source}, False
+        outcomes = [target.run(scenario, target_id, validated=validated) for target_id in target_ids]
+        if multiple:
+            return {"id": request_id, "type": "outcomes", "outcomes": outcomes}, False
+        return {"id": request_id, "type": "outcome", "outcome": outcomes[0]}, False
     except ValueError as error:
         return {"id": request_id, "type": "error", "message": f"scenario '{scenario.get('id')}': {error}"}, False
     except Exception as error:  # noqa: BLE001 - the testee keeps serving
@@ -97,6 +119,12 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
             "type": "error",
             "message": f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}",
         }, False
+
+
+def _short(value: object) -> str:
+    """A JSON value as a message shows it: compact, and cut at 80 characters."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def main() -> int:

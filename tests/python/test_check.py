@@ -138,3 +138,24 @@ def test_bindings_and_bound_functions_are_checked_as_in_javascript() -> None:
     for case in vectors["cases"]:
         with pytest.raises(ValueError, match=f"^{re.escape(case['message'].replace(chr(34), chr(39)))}$"):
             IrCheck(_changed(vectors["ir"], case)).check()
+
+
+def test_collect_gathers_the_names_check_does_on_every_scenario_of_spec() -> None:
+    from helpers import fixture_names, load
+    from test_lint import spec_scenarios
+
+    irs = [found.ir for found in spec_scenarios()] + [load(name) for name in fixture_names()]
+    for ir in irs:
+        checked, collected = IrCheck(ir), IrCheck(ir)
+        checked.check()
+        collected.collect()
+        assert collected.names == checked.names, ir["id"]
+
+
+def test_collect_checks_nothing() -> None:
+    # What `validated` IR skips (spec/PROTOCOL.md): the loader said it already.
+    ir = seed_ir()
+    ir["main"][0]["times"] = 3
+    IrCheck(ir).collect()
+    with pytest.raises(ValueError, match="has no field 'times'"):
+        IrCheck(ir).check()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import io
 import subprocess
+import tokenize
 import warnings
 
 import pytest
 
-from asyncparity_python.compile import compile_program, python_string
+from asyncparity_python.compile import _uses_name, compile_program, compile_target, python_string
 from helpers import body, call, find_cpythons, fixture_names, load, run, scenario
 
 OPS = [{"name": name, "latency": 1, "outcomes": [{"returns": name}]} for name in ("a", "b", "fetch")]
@@ -104,6 +106,21 @@ def test_string_literals_evaluate_to_exactly_the_text():
     assert literal.encode("utf-8")  # no lone surrogate reaches the source
     assert ast.literal_eval(python_string("\ud800")) == "\ud800"
     assert python_string('say "hi"\n{x} ${y}') == '"say \\"hi\\"\\n{x} ${y}"'
+
+
+@pytest.mark.parametrize("special", ["\\", '"', "\n", "\t", "\x00", "\u2028", "\ud800", "{", "}", ""])
+def test_plain_text_with_one_character_to_escape_or_none_evaluates_to_itself(special: str) -> None:
+    text = f"plain text {special} then more"
+    assert ast.literal_eval(python_string(text)) == text
+    ir = scenario(
+        [
+            {"step": "await", "line": 1, "bind": "data", "call": call("fetch")},
+            {"step": "log", "line": 2, "message": {"format": [text, {"ref": "data"}]}},
+        ],
+        operations=OPS,
+    )
+    logs = [line.strip() for line in compile_program(ir).splitlines() if line.startswith("    log(")]
+    assert eval(logs[0][len("log(") : -1], {"data": "<DATA>"}) == text + "<DATA>"
 
 
 def test_format_is_an_f_string_with_escaped_literal_parts():
@@ -428,6 +445,48 @@ def test_asyncio_is_imported_only_where_the_program_uses_it():
     assert "\nimport asyncio\n\nfrom asyncparity_runtime import World\n" in sleeps
 
 
+def _tokenized_use(code: str, name: str) -> bool:
+    """The reference answer _uses_name stands for: a NAME token of tokenize."""
+    tokens = tokenize.generate_tokens(io.StringIO(code).readline)
+    return any(token.type == tokenize.NAME and token.string == name for token in tokens)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "x = 1\n",
+        "asyncio.sleep(1)\n",
+        "x = 'asyncio'\n",
+        'x = "asyncio"  # asyncio\n',
+        "# asyncio\nx = 1\n",
+        'x = """a " b \'\' asyncio"""\ny = 2\n',
+        "x = '''asyncio \\''' asyncio'''\n",
+        'x = "a \\" asyncio"\n',
+        'x = "#"; asyncio.run(f())\n',
+        'x = f"{y} asyncio {z!r}"\n',
+        "x = f\"{getattr(e, 'message', str(e))}\"; asyncio.Event()\n",
+        "my_asyncio = asyncio_x\n",
+        "x = world.asyncio\n",
+        'x = rb"asyncio"\n',
+    ],
+)
+def test_uses_name_answers_as_tokenize_does(code: str) -> None:
+    assert _uses_name(code, "asyncio") is _tokenized_use(code, "asyncio")
+
+
+def test_uses_name_answers_as_tokenize_does_on_every_program_of_spec() -> None:
+    from test_lint import PYTHON_VERSIONS, spec_scenarios
+
+    answers = set()
+    for found in spec_scenarios():
+        for version in PYTHON_VERSIONS:
+            source = compile_target(found.ir, "python", version).source
+            code = source[source.index("from asyncparity_runtime import World") :]
+            answers.add(_uses_name(code, "asyncio"))
+            assert _uses_name(code, "asyncio") is _tokenized_use(code, "asyncio"), found.id
+    assert answers == {True, False}  # both answers are met
+
+
 def test_a_literal_boolean_is_compared_with_is_as_javascript_compares_it():
     def compared(op: str, right: object) -> str:
         step = {"step": "if", "line": 1, "condition": {"compare": [{"ref": "x"}, op, {"literal": right}]}, "then": [], "else": []}
@@ -539,3 +598,18 @@ def test_slices_and_appends_are_written_as_ruff_format_writes_them(expr: dict, e
         ]
     )
     assert body(compile_program(ir)).splitlines()[-1] == f"    log({expected})"
+
+
+def test_validated_ir_skips_the_check_and_gives_the_same_program() -> None:
+    from test_lint import PYTHON_VERSIONS, spec_scenarios
+
+    for found in spec_scenarios():
+        for target in ("python", "python-eager"):
+            for version in PYTHON_VERSIONS:
+                checked = compile_target(found.ir, target, version)
+                assert compile_target(found.ir, target, version, validated=True) == checked, found.id
+    unchecked = load("seed-download-fallback")
+    unchecked["main"][0]["times"] = 3  # a field the check refuses and the program never reads
+    with pytest.raises(ValueError, match="has no field 'times'"):
+        compile_program(unchecked)
+    assert compile_target(unchecked, validated=True).source == SEED_PROGRAM

@@ -132,6 +132,52 @@ def test_handle_in_process():
     )
 
 
+def test_one_run_request_for_several_targets_answers_each_outcome_in_their_order():
+    single, _ = converse([request(id=n, type="run", target=t, scenario=SEED) for n, t in ((1, "python-eager"), (2, "python"))])
+    replies, result = converse(
+        [
+            request(id=1, type="run", targets=["python-eager", "python"], scenario=SEED, validated=True),
+            request(id=2, type="run", targets=["python"], scenario=SEED, bodies={"python": "x"}, return_bodies=True),
+        ]
+    )
+    assert result.returncode == 0 and result.stderr == b""
+    # Each outcome is what a run request of that target alone gives; bodies are the Node
+    # worker's, and this testee ignores the fields (spec/PROTOCOL.md).
+    assert replies == [
+        {"id": 1, "type": "outcomes", "outcomes": [single[0]["outcome"], single[1]["outcome"]]},
+        {"id": 2, "type": "outcomes", "outcomes": [single[1]["outcome"]]},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"targets": []}, "targets must be a non-empty list of distinct targets, not []"),
+        ({"targets": "python"}, 'targets must be a non-empty list of distinct targets, not "python"'),
+        ({"targets": ["python", "python"]}, 'targets must be a non-empty list of distinct targets, not ["python","python"]'),
+        ({"targets": ["python", "js-async"]}, "unknown target 'js-async'; this testee serves: python, python-eager"),
+        ({"targets": ["python"], "target": "python"}, "a run request has target or targets, not both"),
+        (
+            {"targets": ["python"], "scenario": {"ir": 2, "id": "future"}},
+            "scenario 'future': this compiler reads scenario IR version 1, not 2",
+        ),
+    ],
+)
+def test_a_run_request_for_several_targets_that_cannot_be_served_is_one_error(fields: dict, message: str) -> None:
+    line = json.dumps({"id": 4, "type": "run", "scenario": SEED, **fields})
+    assert worker.handle(line) == ({"id": 4, "type": "error", "message": message}, False)
+
+
+def test_validated_ir_is_not_checked_again():
+    ir = json.loads(json.dumps(SEED))
+    ir["main"][0]["times"] = 3  # what the check refuses, and the program never reads
+    refused, _ = worker.handle(json.dumps({"id": 1, "type": "run", "target": "python", "scenario": ir}))
+    assert refused["message"] == "scenario 'seed-download-fallback': main: line 37: an await step has no field 'times'"
+    for kind in ("run", "compile"):
+        reply, _ = worker.handle(json.dumps({"id": 2, "type": kind, "target": "python", "scenario": ir, "validated": True}))
+        assert reply["type"] == {"run": "outcome", "compile": "compiled"}[kind]
+
+
 # -- python-eager and version-dependent programs, under each CPython ------------------------
 
 

@@ -7,6 +7,7 @@ import copy
 from asyncparity.compare import by_instant, compare, load_error_verdict, worst
 from asyncparity.diagnostics import Diagnostic
 from asyncparity.load import load_text
+from asyncparity.trace import trace_lines
 
 SCENARIO = """\
 id: eager
@@ -133,6 +134,21 @@ def test_without_expect_targets_are_compared_with_the_reference_target() -> None
 
     assert [item.status for item in verdict.targets] == ["agree", "agree", "mismatch"]
     assert verdict.targets[2].message.startswith("js-async disagrees with python: trace: first difference at event 1")
+
+
+def test_each_trace_is_formatted_once_though_the_reference_is_read_by_every_target(monkeypatch) -> None:
+    from asyncparity import compare as compare_module
+
+    text = "id: a\nsummary: s\nmain:\n  - return: 1\n"
+    one = {"status": "settled", "result": {"returns": 1}, "trace": [{"t": 0, "event": "return", "value": 1}]}
+    formatted: list[int] = []
+    monkeypatch.setattr(compare_module, "trace_lines", lambda events: formatted.append(id(events)) or trace_lines(events))
+    outcomes = {target: copy.deepcopy(one) for target in ("python", "js-promise", "js-async")}
+
+    verdict = compare(scenario(text), outcomes)
+
+    assert [item.status for item in verdict.targets] == ["agree", "agree", "agree"]
+    assert sorted(formatted) == sorted(id(outcome["trace"]) for outcome in outcomes.values())
 
 
 def test_unsettled_outcomes_are_errors_with_their_message() -> None:

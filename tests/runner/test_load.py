@@ -1223,3 +1223,70 @@ def test_a_scenario_without_the_folder_file_functions_is_not_bound(tmp_path: Pat
     scenario = load_file(tmp_path / "plain.yaml").scenario
     assert scenario is not None
     assert "bindings" not in scenario.ir
+
+
+def test_scalar_tags_are_the_resolvers_and_only_short_scalars_are_remembered() -> None:
+    from asyncparity import load
+
+    resolver = yaml.resolver.Resolver()
+    long_text = "x" * (load._SHORT_SCALAR + 1)
+    for value in ["on", "yes", "1_000", "0x1F", "1.5e3", "~", "", "2024-01-01", "plain", "12", long_text, "1" * 100]:
+        for implicit in ((True, False), (False, True), (False, False)):
+            assert load._scalar_tag(value, implicit) == resolver.resolve(yaml.ScalarNode, value, implicit), (value, implicit)
+    load._short_scalar_tag.cache_clear()
+    load.load_text(f"id: a\nsummary: {long_text}\nmain:\n  - log: {long_text}\n", "t.yaml")
+    remembered = load._short_scalar_tag.cache_info().currsize
+    assert 0 < remembered < 10  # the keys and short words, not the long text
+
+
+def _node_shape(node: yaml.Node) -> object:
+    """Everything of a node the loader reads: kind, tag, value, style, where it starts and ends."""
+    marks = tuple((mark.line, mark.column, mark.index) for mark in (node.start_mark, node.end_mark))
+    if isinstance(node, yaml.ScalarNode):
+        return ("scalar", node.tag, node.value, node.style, marks)
+    if isinstance(node, yaml.MappingNode):
+        children: list = [(_node_shape(key), _node_shape(value)) for key, value in node.value]
+    else:
+        children = [_node_shape(item) for item in node.value]
+    return (type(node).__name__, node.tag, node.flow_style, marks, children)
+
+
+def test_libyamls_composer_makes_the_nodes_the_event_loop_makes_from_every_yaml_file_of_the_checkout() -> None:
+    from asyncparity import load
+
+    root = Path(__file__).resolve().parents[2]
+    files = [path for folder in ("spec", "tests", "examples", "docs") for path in sorted((root / folder).rglob("*.y*ml"))]
+    composed = 0
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+        except UnicodeDecodeError:
+            continue  # refused before it is composed, as is a character YAML refuses
+        if load._NON_PRINTABLE.search(text):
+            continue
+        plain = load._compose_plain(text)
+        if plain is None:
+            continue
+        events = load._compose_events(text, str(path), load._FAST_LOADER)
+        assert isinstance(events, list), path
+        assert [_node_shape(node) for node in plain] == [_node_shape(node) for node in events], path
+        composed += 1
+    assert composed > len(files) / 2  # most files take the quick way
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id: a\nsummary: &s s\n",  # an anchor
+        "id: a\nsummary: !!str s\n",  # a tag
+        "id: a\n---\nid: b\n",  # two documents
+        "id: [a\n",  # a syntax error
+        "",  # nothing
+        "a:\n" + "".join(" " * depth + "- \n" for depth in range(1, MAX_YAML_DEPTH + 1)),  # too deep
+        "a: [" + "x, " * 1001 + "]\n" + "b:\n" + "".join(f"  - {index}\n" for index in range(1001)),  # many indicators
+    ],
+)
+def test_what_the_loader_refuses_or_may_refuse_is_left_to_the_event_loop(text: str) -> None:
+    from asyncparity import load
+
+    assert load._compose_plain(text) is None

@@ -374,3 +374,14 @@ main:
         '11 log "expired TimeoutError"',
         '11 log "thrown"',
     ]
+
+
+def test_camel_case_is_the_same_for_short_names_and_long_ones() -> None:
+    from asyncparity import names
+
+    long_name = "a_b" * 40
+    assert camel_case(long_name) == "aB" * 40
+    assert camel_case("download_data") == camel_case("download_data") == "downloadData"
+    names._short_camel_case.cache_clear()
+    camel_case(long_name)
+    assert names._short_camel_case.cache_info().currsize == 0  # a long name is never kept

@@ -9,6 +9,7 @@ touch, the message of the one it did, and a bound on the time taken.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from asyncparity import testees
+from asyncparity.content_cache import ContentCache, kit_key
 from asyncparity.load import load_file, load_text
 from asyncparity.node import NodeNotFound, find_node, locate_node
 from asyncparity.testees import NodeTestee, PythonTestee, WorkerTestee
@@ -90,6 +92,20 @@ def test_python_testee_probes_its_features_once_not_for_every_scenario(monkeypat
 
     assert [outcome["result"] for outcome in outcomes] == [{"returns": "processed"}] * 3
     assert len(probes) == 1
+
+
+def test_python_testee_skips_the_compilers_check_of_ir_the_loader_validated(tmp_path: Path) -> None:
+    assert SEED is not None
+    ir = json.loads(json.dumps(SEED.ir))
+    ir["main"][0]["times"] = 3  # what the compiler's check refuses, and the program never reads
+    for cache in (None, ContentCache(tmp_path / ".asyncparity_cache", kit_key("0.1.0"))):
+        python = PythonTestee(cache=cache)
+
+        checked, validated = python.run(ir), python.run(ir, validated=True)
+
+        assert checked["status"] == "error"
+        assert checked["message"].endswith("main: line 37: an await step has no field 'times'")
+        assert validated == python.run(SEED.ir)
 
 
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:

@@ -100,6 +100,22 @@ def test_integral_floats_equal_integers_as_json() -> None:
     assert canonical_json(2.0**60) == "1152921504606847000"
 
 
+class _Text(str):
+    pass
+
+
+def test_floats_and_keys_deep_in_lists_and_objects_are_written_as_javascript_does() -> None:
+    # The plain case (no float, string keys) goes to the json module's encoder; any float
+    # or other key at any depth, or a subclass of a JSON type, must not.
+    assert canonical_json([{"a": [1, "x", None, True]}, ("t", 2)]) == '[{"a":[1,"x",null,true]},["t",2]]'
+    assert canonical_json([{"a": [1, 2.0]}, 3]) == '[{"a":[1,2]},3]'
+    assert canonical_json({"a": {"b": [[[1.5e21]]]}}) == '{"a":{"b":[[[1.5e+21]]]}}'
+    assert canonical_json({"a": (1.0,)}) == '{"a":[1]}'
+    assert canonical_json({1: "one", "b": [False]}) == '{"1":"one","b":[false]}'
+    assert canonical_json([_Text("é"), {"k": _Text("v")}]) == '["é",{"k":"v"}]'
+    assert canonical_json([float("nan"), {"x": float("inf")}]) == '[null,{"x":null}]'
+
+
 def test_numbers_are_laid_out_as_json_stringify_does() -> None:
     # Each pair checked against Node: JSON.stringify(x) for the same double.
     cases = {
