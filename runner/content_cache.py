@@ -33,6 +33,7 @@ project's own, written by this kit (marshal is not meant for data from elsewhere
 
 from __future__ import annotations
 
+import array
 import contextlib
 import hashlib
 import json
@@ -116,7 +117,10 @@ class ContentCache:
         self._pending_bytes = 0
         self._open: dict[Path, int] = {}
         self._packs: list[Path] = []  # the packs read or written by this run
-        self._used: set[bytes] = set()  # the keys this run read or stored
+        # The keys this run read or stored, for compaction: their first 8 bytes, 8 bytes
+        # each (a set of keys took about 100 a key, and a run's memory is not to grow with
+        # the suite, issue 13). Two keys that share them keep one more entry, no more.
+        self._used = array.array("Q")
 
     def _key(self, kind: str, *parts: bytes) -> str:
         digest = hashlib.sha256(f"{kind}\0{self.kit}\0".encode())
@@ -152,14 +156,14 @@ class ContentCache:
                 continue
             payload = data[_DIGEST:]
             if len(data) == length and hashlib.sha256(payload).digest() == data[:_DIGEST]:
-                self._used.add(raw)
+                self._used.append(_prefix(raw))
                 return payload
         return None
 
     def put(self, key: str, payload: bytes) -> None:
         """Keep ``payload`` under ``key``, to be written with the next pack."""
         self._pending[bytes.fromhex(key)] = payload
-        self._used.add(bytes.fromhex(key))
+        self._used.append(_prefix(bytes.fromhex(key)))
         self._pending_bytes += len(payload)
         if len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES:
             self.flush()
@@ -194,10 +198,9 @@ class ContentCache:
         except OSError as error:
             self.problem = self.problem or f"{error.strerror or error}"
             return
+        # Not added to the index: a run seldom reads back what it wrote, and the index
+        # would grow with the suite (_compact reads every pack's table again).
         self._packs.append(pack)
-        if self._index is not None:
-            for raw, location in pack_table(pack):
-                self._index.setdefault(raw, []).insert(0, location)
 
     def close(self) -> None:
         """Write the entries held (compacting the folder past :data:`MAX_PACKS`), and close
@@ -287,8 +290,10 @@ class ContentCache:
         """Write the entries this run used into new packs and remove the packs it read or
         wrote before; a run reading one of those now misses, or reads on from the file
         it opened (an unlinked file stays readable while open)."""
+        self._index = self._read_index()  # every pack, those this run wrote too
         old, self._packs = self._packs, []
-        for raw in sorted(self._used):
+        used = set(self._used)
+        for raw in sorted(raw for raw in self._index if _prefix(raw) in used):
             payload = self.get(raw.hex())
             if payload is not None:
                 self.put(raw.hex(), payload)
@@ -297,6 +302,10 @@ class ContentCache:
             for pack in old:
                 with contextlib.suppress(OSError):
                     os.unlink(pack)
+
+
+def _prefix(raw: bytes) -> int:
+    return int.from_bytes(raw[:8], "big")
 
 
 def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:

@@ -116,7 +116,7 @@ def stream_suite(
         started = time.perf_counter()
         if py_targets and isinstance(python, PythonTestee):
             for target in py_targets:
-                outcomes[target] = python.run(result.scenario.ir, target)
+                outcomes[target] = python.run(result.scenario.ir, target, validated=True)
         timings.python += time.perf_counter() - started
         started = time.perf_counter()
         for worker, _ in workers:

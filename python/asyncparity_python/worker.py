@@ -27,7 +27,8 @@ from . import target
 
 __all__ = ["PROTOCOL", "handle", "main"]
 
-PROTOCOL = 1
+PROTOCOL = 2
+"""The protocol this worker speaks; 2 takes a run request for several targets (spec/PROTOCOL.md)."""
 
 
 def features() -> dict[str, bool]:

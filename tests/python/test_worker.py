@@ -59,7 +59,7 @@ def test_hello_compile_run_errors_and_shutdown_in_order():
     assert replies[0] == {
         "id": 1,
         "type": "hello",
-        "protocol": 1,
+        "protocol": 2,
         "runtime": {"name": "cpython", "version": platform.python_version()},
         "targets": ["python", "python-eager"],
         "features": {
