@@ -12,7 +12,8 @@
  * The IR comes from the loader, which checks names; the compiler checks again every
  * piece that lands in the program as code (identifiers, kinds, numbers, comparison
  * operators), so that no IR can make it emit code that was not generated here
- * (check-ir.mjs).
+ * (check-ir.mjs); the option `validated` skips that check for an IR the kit's own
+ * loader made (spec/PROTOCOL.md, "validated").
  *
  * @module compile
  */
@@ -38,11 +39,13 @@ const MAX_LINE = 100;
  *
  * @param {object} ir the scenario IR, version 1.
  * @param {string} target "js-promise" or "js-async".
- * @param {{awaitUsing?: boolean}} [options] `awaitUsing`: render a `using` step of the
- *   js-async target as a block holding `await using` (Node 24+) instead of try/finally;
- *   the same trace either way. Default false, so the text does not depend on the Node
- *   running the compiler; the worker passes its own `await_using` feature. js-promise
- *   has no `await` keyword and ignores it.
+ * @param {{awaitUsing?: boolean, validated?: boolean}} [options] `awaitUsing`: render a
+ *   `using` step of the js-async target as a block holding `await using` (Node 24+)
+ *   instead of try/finally; the same trace either way. Default false, so the text does
+ *   not depend on the Node running the compiler; the worker passes its own `await_using`
+ *   feature. js-promise has no `await` keyword and ignores it. `validated`: the IR comes
+ *   from the kit's loader, which checked it, so the IR check (check-ir.mjs) is skipped;
+ *   default false. The program is the same text either way.
  * @returns {{header: string, body: string, footer: string, bound?: object}} the program's parts;
  *   `header + body + footer` is the standalone program. A scenario bound to the user's
  *   code (issue 12) also has `bound: {name, url, path, exports}`: the body expects the
@@ -54,9 +57,11 @@ export function compile(ir, target, options = {}) {
   if (!Object.hasOwn(RENDERERS, target)) {
     throw new Error(`unknown target ${JSON.stringify(target)}: the JavaScript compiler serves ${TARGETS.join(" and ")}`);
   }
-  const { awaitUsing = false } = options ?? {};
+  const { awaitUsing = false, validated = false } = options ?? {};
   if (typeof awaitUsing !== "boolean") throw new TypeError(`option awaitUsing must be true or false, got ${JSON.stringify(awaitUsing)}`);
-  checkIr(ir);
+  // The kit's loader (runner/load.py) validated the IR it sends with `validated: true`
+  // (spec/PROTOCOL.md); its own check was 7.7% of the worker's time (issue 13).
+  if (validated !== true) checkIr(ir);
   const root = programScope(ir);
 
   const lines = [];
@@ -231,9 +236,10 @@ function namesIn(code) {
       skipTemplateText();
     } else if (code.startsWith("//", index)) {
       while (index < code.length && code[index] !== "\n") index += 1;
-    } else if (/[A-Za-z_$]/.test(char)) {
+    } else if (identifierStart(code.charCodeAt(index))) {
       const start = index;
-      while (index < code.length && /[A-Za-z0-9_$]/.test(code[index])) index += 1;
+      index += 1;
+      while (identifierStart(code.charCodeAt(index)) || digit(code.charCodeAt(index))) index += 1;
       if (code[start - 1] !== ".") names.add(code.slice(start, index));
     } else {
       if (char === "{") braces += 1;
@@ -250,6 +256,16 @@ function namesIn(code) {
     }
   }
   return names;
+}
+
+/** Whether a UTF-16 code is one of `[A-Za-z_$]` (NaN, past the end, is not). */
+function identifierStart(code) {
+  return (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || code === 95 || code === 36;
+}
+
+/** Whether a UTF-16 code is one of `[0-9]`. */
+function digit(code) {
+  return code >= 48 && code <= 57;
 }
 
 /** Whether any function of the scenario, or main, has a using step. */
