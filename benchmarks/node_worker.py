@@ -10,7 +10,8 @@ and prints each one's least CPU seconds (user + system, the worker's threads tog
 wall seconds and peak resident memory, and the ratios. `--memory` also feeds the new
 form for 10 x N scenarios and prints the growth of the peak resident memory from N to
 10 x N. `--baseline-worker` runs the old form on another worker.mjs (a copy of an
-older javascript/ folder) instead of this one. Only ratios measured in the same run are
+older javascript/ folder) instead of this one; `--node-option` passes an option to
+node for every run (`--node-option=--max-semi-space-size=4`). Only ratios measured in the same run are
 claims; the absolute figures depend on the machine.
 
     .venv/bin/python benchmarks/node_worker.py -n 1000 --rounds 3 --memory
@@ -59,11 +60,12 @@ def write_requests(folder: Path, n: int) -> tuple[Path, Path]:
     return old, new
 
 
-def measure(node: str, worker: Path, requests: Path) -> tuple[float, float, int]:
+def measure(node: list[str], worker: Path, requests: Path) -> tuple[float, float, int]:
     """CPU seconds, wall seconds and peak resident KiB of one worker run on ``requests``."""
-    with requests.open("rb") as feed:
+    # stderr to a file: a pipe nobody reads could fill and stop the worker.
+    with requests.open("rb") as feed, tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen([node, str(worker)], stdin=feed, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        process = subprocess.Popen([*node, str(worker)], stdin=feed, stdout=subprocess.DEVNULL, stderr=errors)
         deadline = started + RUN_BOUND
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -71,11 +73,13 @@ def measure(node: str, worker: Path, requests: Path) -> tuple[float, float, int]
                 break
             if time.perf_counter() > deadline:
                 process.kill()
+                process.wait(RUN_BOUND)
                 raise SystemExit(f"the worker took more than {RUN_BOUND:.0f} s on {requests}")
             time.sleep(0.005)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
-    stderr = process.stderr.read().decode() if process.stderr else ""
+        errors.seek(0)
+        stderr = errors.read().decode(errors="replace")
     if process.returncode != 0:
         raise SystemExit(f"the worker exited {process.returncode} on {requests}: {stderr.strip()}")
     # ru_maxrss is KiB on Linux.
@@ -89,8 +93,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the two forms (default 3)")
     parser.add_argument("--memory", action="store_true", help="also run 10 x N scenarios and print the memory growth")
     parser.add_argument("--baseline-worker", type=Path, default=WORKER, help="the worker.mjs that serves the old form")
+    parser.add_argument("--node-option", action="append", default=[], help="an option for node, for every run (repeatable)")
     args = parser.parse_args()
-    node = find_node(None).path
+    node = [find_node(None).path, *args.node_option]
     with tempfile.TemporaryDirectory(prefix="asyncparity-node-worker-") as tmp:
         old, new = write_requests(Path(tmp), args.n)
         runs: dict[str, list[tuple[float, float, int]]] = {"old": [], "new": []}

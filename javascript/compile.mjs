@@ -22,7 +22,7 @@ import { asyncFunction } from "./compile-async.mjs";
 import { checkIr } from "./check-ir.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
-import { camelCase, programScope } from "./names.mjs";
+import { Scope, camelCase, programNames } from "./names.mjs";
 import { containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
 import { SignalHelpers, signalFunctions, signalParam } from "./deadlines.mjs";
 import { pathToFileURL } from "node:url";
@@ -39,13 +39,16 @@ const MAX_LINE = 100;
  *
  * @param {object} ir the scenario IR, version 1.
  * @param {string} target "js-promise" or "js-async".
- * @param {{awaitUsing?: boolean, validated?: boolean}} [options] `awaitUsing`: render a
+ * @param {{awaitUsing?: boolean, validated?: boolean, shared?: object}} [options] `awaitUsing`: render a
  *   `using` step of the js-async target as a block holding `await using` (Node 24+)
  *   instead of try/finally; the same trace either way. Default false, so the text does
  *   not depend on the Node running the compiler; the worker passes its own `await_using`
  *   feature. js-promise has no `await` keyword and ignores it. `validated`: the IR comes
  *   from the kit's loader, which checked it, so the IR check (check-ir.mjs) is skipped;
- *   default false. The program is the same text either way.
+ *   default false. The program is the same text either way. `shared`: an object the
+ *   caller passes to each compile of one IR (the worker: both targets of one request),
+ *   in which the analyses that do not depend on the target are kept, so that they are
+ *   made once (issue 13); the IR must not change between those compiles.
  * @returns {{header: string, body: string, footer: string, bound?: object}} the program's parts;
  *   `header + body + footer` is the standalone program. A scenario bound to the user's
  *   code (issue 12) also has `bound: {name, url, path, exports}`: the body expects the
@@ -57,12 +60,17 @@ export function compile(ir, target, options = {}) {
   if (!Object.hasOwn(RENDERERS, target)) {
     throw new Error(`unknown target ${JSON.stringify(target)}: the JavaScript compiler serves ${TARGETS.join(" and ")}`);
   }
-  const { awaitUsing = false, validated = false } = options ?? {};
+  const { awaitUsing = false, validated = false, shared = {} } = options ?? {};
   if (typeof awaitUsing !== "boolean") throw new TypeError(`option awaitUsing must be true or false, got ${JSON.stringify(awaitUsing)}`);
   // The kit's loader (runner/load.py) validated the IR it sends with `validated: true`
   // (spec/PROTOCOL.md); its own check was 7.7% of the worker's time (issue 13).
-  if (validated !== true) checkIr(ir);
-  const root = programScope(ir);
+  if (validated !== true && shared.checked !== true) {
+    checkIr(ir);
+    shared.checked = true;
+  }
+  // What does not depend on the target is worked out once for both (`shared`).
+  shared.names ??= programNames(ir);
+  const root = new Scope(null, shared.names);
 
   const lines = [];
   const limits = ir.limits ? `, ${jsObject(Object.entries(ir.limits).map(([key, value]) => [key, jsValue(value)]))}` : "";
@@ -93,14 +101,11 @@ export function compile(ir, target, options = {}) {
   }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
-  const signals = signalFunctions(ir);
-  const recursive = syncRecursiveFunctions(ir);
+  const signals = (shared.signals ??= signalFunctions(ir));
+  const recursive = (shared.recursive ??= syncRecursiveFunctions(ir));
   const helpers = new SignalHelpers(root);
   // A put_nowait cannot fail on an unbounded queue that no step shuts down.
-  const shut = new Set();
-  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
-    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
-  }
+  const shut = (shared.shut ??= shutQueues(ir));
   const queueCannotFail = (name) => !shut.has(name) && (ir.queues ?? []).some((queue) => queue.name === name && queue.size == null);
   const functions = [];
   const bound = boundCode(ir, root);
@@ -266,6 +271,15 @@ function identifierStart(code) {
 /** Whether a UTF-16 code is one of `[0-9]`. */
 function digit(code) {
   return code >= 48 && code <= 57;
+}
+
+/** The queues some step shuts down. */
+function shutQueues(ir) {
+  const shut = new Set();
+  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
+    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
+  }
+  return shut;
 }
 
 /** Whether any function of the scenario, or main, has a using step. */

@@ -123,6 +123,18 @@ export class Scope {
  * @returns {Scope}
  */
 export function programScope(ir) {
+  return new Scope(null, programNames(ir));
+}
+
+/**
+ * The names of programScope: every identifier the scenario uses (JavaScript spelling),
+ * every error kind, and the program's own names. A Scope copies them, so that one set
+ * can seed the root scopes of both targets' programs.
+ *
+ * @param {object} ir the scenario IR.
+ * @returns {Set<string>}
+ */
+export function programNames(ir) {
   const names = new Set(PROGRAM_NAMES);
   for (const kind of ir.errors ?? []) names.add(kind);
   for (const op of ir.operations ?? []) names.add(camelCase(op.name));
@@ -140,7 +152,7 @@ export function programScope(ir) {
     addSteps(fn.body);
   }
   addSteps(ir.main ?? []);
-  return new Scope(null, names);
+  return names;
 }
 
 /**

@@ -157,8 +157,12 @@ function checkTargets(targets) {
 const COMPILE_OPTIONS = Object.freeze({ awaitUsing: FEATURES.await_using });
 const VALIDATED_OPTIONS = Object.freeze({ awaitUsing: FEATURES.await_using, validated: true });
 
-/** Compiles a scenario, naming the failure if the compiler cannot serve it. */
-async function compileScenario(scenario, target, validated = false) {
+/**
+ * Compiles a scenario, naming the failure if the compiler cannot serve it. `shared`:
+ * the same object for each target of one request (the compiler keeps there what the
+ * targets share; a compiler that does not know the option ignores it).
+ */
+async function compileScenario(scenario, target, validated = false, shared = {}) {
   let compile;
   try {
     compile = await loadCompile();
@@ -167,7 +171,7 @@ async function compileScenario(scenario, target, validated = false) {
     throw new RequestError(`the compiler ${COMPILER} could not be loaded: ${describe(error)}`);
   }
   try {
-    return compile(scenario, target, validated ? VALIDATED_OPTIONS : COMPILE_OPTIONS);
+    return compile(scenario, target, { ...(validated ? VALIDATED_OPTIONS : COMPILE_OPTIONS), shared });
   } catch (error) {
     throw new RequestError(`cannot compile scenario ${JSON.stringify(scenario.id)} for ${target}: ${describe(error)}`);
   }
@@ -179,8 +183,8 @@ async function compileScenario(scenario, target, validated = false) {
  * with a user's module, which the runner does not cache): either an outcome already
  * (a TypeScript module this Node cannot run), or what the run thread needs.
  */
-async function prepareRun(scenario, target, given, validated) {
-  const { body, bound = null } = given != null ? { body: given } : await compileScenario(scenario, target, validated);
+async function prepareRun(scenario, target, given, validated, shared) {
+  const { body, bound = null } = given != null ? { body: given } : await compileScenario(scenario, target, validated, shared);
   let stripTypes = false;
   if (bound !== null && /\.[cm]?ts$/.test(bound.path)) {
     const typescript = typeScriptSupport();
@@ -198,17 +202,23 @@ async function prepareRun(scenario, target, given, validated) {
 }
 
 /**
- * Runs a scenario on each of `targets`, in that order: the outcomes, and the bodies
- * the runner may keep (null for a scenario with a user's module). Every target is
+ * Runs a scenario on each of `targets`, in that order: the outcomes as JSON texts (the
+ * run thread sends its outcome as text, which goes into the reply as it is: no
+ * structured clone of the trace, no second stringify), and the bodies the runner may
+ * keep (null for a scenario with a user's module). Every target is
  * compiled before any runs, so that a scenario that does not compile for one target is
  * one error and no runs. `given`: bodies by target, as in prepareRun.
  */
 async function runScenario(scenario, targets, given, validated) {
   const prepared = [];
-  for (const target of targets) prepared.push(await prepareRun(scenario, target, given?.[target], validated));
+  const shared = {};
+  for (const target of targets) prepared.push(await prepareRun(scenario, target, given?.[target], validated, shared));
   const outcomes = await Promise.all(prepared.map(async (run, index) => {
-    if (run.outcome !== null) return run.outcome;
-    return { target: targets[index], ...await RunThread.run(run.body, targets[index], scenario.id, run.bound, run.stripTypes) };
+    if (run.outcome !== null) return JSON.stringify(run.outcome);
+    const outcome = await RunThread.run(run.body, targets[index], scenario.id, run.bound, run.stripTypes);
+    // The target comes first, as in `{ target, ...outcome }`; an outcome always has a status.
+    if (typeof outcome === "string") return `{"target":${JSON.stringify(targets[index])},${outcome.slice(1)}`;
+    return JSON.stringify({ target: targets[index], ...outcome });
   }));
   return { outcomes, bodies: prepared.map((run) => (run.outcome === null && run.bound === null ? run.body : null)) };
 }
@@ -244,6 +254,9 @@ class RunThread {
   /** Milliseconds a run may overrun its own bound, whose check needs a call into the kit or a turn. */
   static GRACE_MS = 1000;
 
+  /** The run thread's young generation, in MiB (V8's resourceLimits.maxYoungGenerationSizeMb). */
+  static YOUNG_GENERATION_MB = 6;
+
   static #current = null;
   /** Runs asked for and not yet posted to a thread, in order: {body, target, id, bound, stripTypes, resolve, reject}. */
   static #waiting = [];
@@ -255,7 +268,8 @@ class RunThread {
   }
 
   /**
-   * Runs one body: resolves with its outcome, or rejects with a RequestError (the body
+   * Runs one body: resolves with its outcome (as JSON text from the thread, or an
+   * object: a runaway), or rejects with a RequestError (the body
    * or the user's module does not load) or another error (the thread died). `bound`:
    * the user's module the body expects (compile's `bound`), or null; `stripTypes`: the
    * thread needs --experimental-strip-types for it (a thread without it is replaced).
@@ -311,8 +325,14 @@ class RunThread {
     this.#stripTypes = stripTypes;
     // The flag is one a worker thread accepts in its execArgv (Node 22.6+).
     const execArgv = stripTypes ? [...process.execArgv, "--experimental-strip-types"] : undefined;
+    // A small young generation: V8 grows it with the allocation rate, up to 48 MiB (what
+    // a thread without limits reports in worker_threads.resourceLimits on Node 20), and
+    // that growth was most of the run thread's from 1,000 to 10,000 scenarios
+    // (benchmarks/node_worker.py --memory); a run's garbage is short-lived.
+    // https://nodejs.org/api/worker_threads.html#new-workerfilename-options
     this.#thread = new Worker(new URL(import.meta.url), {
       stdout: true, stderr: true, execArgv, workerData: { state: this.#state.buffer },
+      resourceLimits: { maxYoungGenerationSizeMb: RunThread.YOUNG_GENERATION_MB },
     });
     // The thread sends what it prints as messages (serveRuns); anything on its streams
     // still (Node's own warnings) is diagnostics too.
@@ -503,7 +523,12 @@ function serveRuns() {
       return { seq, error: `generated ${target} code for scenario ${JSON.stringify(id)} failed to load: ${describe(error)}` };
     }
     state.publish(seq, world.wallClockSeconds ?? null);
-    return { seq, outcome: await world.run(main) };
+    const outcome = await world.run(main);
+    try {
+      return { seq, outcome: JSON.stringify(outcome) };
+    } catch (error) {
+      return { seq, error: `the outcome of scenario ${JSON.stringify(id)} cannot be sent: ${describe(error)}` };
+    }
   };
 
   /** Runs what is queued, in order (a world's run awaits real turns, and runs must not overlap). */
@@ -597,7 +622,8 @@ async function handleRun(request, id) {
     const given = request.body === undefined ? null : { [target]: request.body };
     const { outcomes: [outcome], bodies: [body] } = await runScenario(scenario, [target], given, validated);
     // The body goes back only when asked for, and only one the runner may keep.
-    return request.return_body === true && body !== null ? { id, type: "outcome", outcome, body } : { id, type: "outcome", outcome };
+    const withBody = request.return_body === true && body !== null ? `,"body":${JSON.stringify(body)}` : "";
+    return new ReplyText(`{"id":${JSON.stringify(id)},"type":"outcome","outcome":${outcome}${withBody}}`);
   }
   if (request.target !== undefined) throw new RequestError("request has both target and targets");
   const targets = checkTargets(request.targets);
@@ -609,11 +635,19 @@ async function handleRun(request, id) {
     if (!texts) throw new RequestError("request's bodies is not an object of texts by target, for targets of the request");
   }
   const { outcomes, bodies } = await runScenario(scenario, targets, given ?? null, validated);
-  if (request.return_bodies !== true) return { id, type: "outcomes", outcomes };
+  const head = `{"id":${JSON.stringify(id)},"type":"outcomes","outcomes":[${outcomes.join(",")}]`;
+  if (request.return_bodies !== true) return new ReplyText(`${head}}`);
   // Every body the runner may keep (none for a scenario with a user's module).
   const kept = {};
   targets.forEach((target, index) => { if (bodies[index] !== null) kept[target] = bodies[index]; });
-  return { id, type: "outcomes", outcomes, bodies: kept };
+  return new ReplyText(`${head},"bodies":${JSON.stringify(kept)}}`);
+}
+
+/** A reply already written as JSON (what JSON.stringify would write for it), without the newline. */
+class ReplyText {
+  constructor(text) {
+    this.text = text;
+  }
 }
 
 /** Requests read and not answered yet past which the worker stops reading (until half are). */
@@ -644,6 +678,10 @@ class Replies {
     this.#slots.push(slot);
     this.onInFlight(this.inFlight);
     pending.then((message) => {
+      if (message instanceof ReplyText) {
+        slot.text = `${message.text}\n`;
+        return;
+      }
       slot.exit = message.shutdown === true;
       if (slot.exit) delete message.shutdown;
       slot.text = `${JSON.stringify(message)}\n`;
