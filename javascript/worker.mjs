@@ -536,7 +536,13 @@ function serveRuns() {
     running = true;
     while (batches.length > 0) {
       for (const run of batches.shift()) {
-        const message = await runOne(run);
+        let message;
+        try {
+          message = await runOne(run);
+        } catch (error) {
+          // World.run never rejects; this keeps the queue going if something else does.
+          message = { seq: run.seq, error: `internal error: ${describe(error)}` };
+        }
         try {
           parentPort.postMessage(message);
         } catch (error) {
