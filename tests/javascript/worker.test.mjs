@@ -396,9 +396,11 @@ test("a runaway in the middle of pipelined runs: the runs before it keep their o
   // The runs are posted to the run thread together (one batch); the watchdog reads which
   // run started when from shared memory, and stops the thread on the one that spins.
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  // It blocks its thread as a loop would, without taking a core from the tests that run
+  // beside it on real timers (Atomics.wait; Worker.terminate interrupts it).
   const spinning = `const world = new World("spinning", {});
 world.wallClockSeconds = 0.2;
-function main() { globalThis.spun = true; let n = 0; for (let i = 0; i < 1e7; i++) for (let j = 0; j < 1e7; j++) n = n + 1; return n; }`;
+function main() { globalThis.spun = true; Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); return 1; }`;
   // A fresh thread has no globalThis.spun: the run after the runaway returns false.
   const fresh = `const world = new World("fresh", {});
 function main() { return Promise.resolve(globalThis.spun === true); }`;
@@ -429,14 +431,14 @@ function main() { process.exit(3); }`;
 });
 
 test("a run without a wall-clock bound is not stopped, however long it takes", TIMEOUT, async () => {
-  // world.wallClockSeconds = null: no bound, so the watchdog leaves the run alone (here a
-  // loop of about two seconds, past the grace).
+  // world.wallClockSeconds = null: no bound, so the watchdog leaves the run alone (here
+  // the thread blocked for 1.5 s, past the grace, by Atomics.wait, which takes no core).
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
   const slow = `const world = new World("slow", {});
 world.wallClockSeconds = null;
-function main() { const until = performance.now() + 2000; let n = 0; while (performance.now() < until) n += 1; return n > 0; }`;
+function main() { return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); }`;
   const reply = await worker.request({ id: 1, type: "run", target: "js-promise", scenario: stubIr("slow", slow) });
-  assert.deepEqual(reply.outcome.result, { returns: true });
+  assert.deepEqual(reply.outcome.result, { returns: "timed-out" });
   worker.child.stdin.end();
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
