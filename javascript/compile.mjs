@@ -12,7 +12,8 @@
  * The IR comes from the loader, which checks names; the compiler checks again every
  * piece that lands in the program as code (identifiers, kinds, numbers, comparison
  * operators), so that no IR can make it emit code that was not generated here
- * (check-ir.mjs).
+ * (check-ir.mjs); the option `validated` skips that check for an IR the kit's own
+ * loader made (spec/PROTOCOL.md, "validated").
  *
  * @module compile
  */
@@ -21,7 +22,7 @@ import { asyncFunction } from "./compile-async.mjs";
 import { checkIr } from "./check-ir.mjs";
 import { promiseFunction } from "./compile-promise.mjs";
 import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
-import { camelCase, programScope } from "./names.mjs";
+import { Scope, camelCase, programNames } from "./names.mjs";
 import { containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
 import { SignalHelpers, signalFunctions, signalParam } from "./deadlines.mjs";
 import { pathToFileURL } from "node:url";
@@ -38,11 +39,16 @@ const MAX_LINE = 100;
  *
  * @param {object} ir the scenario IR, version 1.
  * @param {string} target "js-promise" or "js-async".
- * @param {{awaitUsing?: boolean}} [options] `awaitUsing`: render a `using` step of the
- *   js-async target as a block holding `await using` (Node 24+) instead of try/finally;
- *   the same trace either way. Default false, so the text does not depend on the Node
- *   running the compiler; the worker passes its own `await_using` feature. js-promise
- *   has no `await` keyword and ignores it.
+ * @param {{awaitUsing?: boolean, validated?: boolean, shared?: object}} [options] `awaitUsing`: render a
+ *   `using` step of the js-async target as a block holding `await using` (Node 24+)
+ *   instead of try/finally; the same trace either way. Default false, so the text does
+ *   not depend on the Node running the compiler; the worker passes its own `await_using`
+ *   feature. js-promise has no `await` keyword and ignores it. `validated`: the IR comes
+ *   from the kit's loader, which checked it, so the IR check (check-ir.mjs) is skipped;
+ *   default false. The program is the same text either way. `shared`: an object the
+ *   caller passes to each compile of one IR (the worker: both targets of one request),
+ *   in which the analyses that do not depend on the target are kept, so that they are
+ *   made once (issue 13); the IR must not change between those compiles.
  * @returns {{header: string, body: string, footer: string, bound?: object}} the program's parts;
  *   `header + body + footer` is the standalone program. A scenario bound to the user's
  *   code (issue 12) also has `bound: {name, url, path, exports}`: the body expects the
@@ -54,10 +60,17 @@ export function compile(ir, target, options = {}) {
   if (!Object.hasOwn(RENDERERS, target)) {
     throw new Error(`unknown target ${JSON.stringify(target)}: the JavaScript compiler serves ${TARGETS.join(" and ")}`);
   }
-  const { awaitUsing = false } = options ?? {};
+  const { awaitUsing = false, validated = false, shared = {} } = options ?? {};
   if (typeof awaitUsing !== "boolean") throw new TypeError(`option awaitUsing must be true or false, got ${JSON.stringify(awaitUsing)}`);
-  checkIr(ir);
-  const root = programScope(ir);
+  // The kit's loader (runner/load.py) validated the IR it sends with `validated: true`
+  // (spec/PROTOCOL.md); its own check was 7.7% of the worker's time (issue 13).
+  if (validated !== true && shared.checked !== true) {
+    checkIr(ir);
+    shared.checked = true;
+  }
+  // What does not depend on the target is worked out once for both (`shared`).
+  shared.names ??= programNames(ir);
+  const root = new Scope(null, shared.names);
 
   const lines = [];
   const limits = ir.limits ? `, ${jsObject(Object.entries(ir.limits).map(([key, value]) => [key, jsValue(value)]))}` : "";
@@ -88,14 +101,11 @@ export function compile(ir, target, options = {}) {
   }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
   // "Timeouts"); the helpers for waits under a deadline come before the functions.
-  const signals = signalFunctions(ir);
-  const recursive = syncRecursiveFunctions(ir);
+  const signals = (shared.signals ??= signalFunctions(ir));
+  const recursive = (shared.recursive ??= syncRecursiveFunctions(ir));
   const helpers = new SignalHelpers(root);
   // A put_nowait cannot fail on an unbounded queue that no step shuts down.
-  const shut = new Set();
-  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
-    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
-  }
+  const shut = (shared.shut ??= shutQueues(ir));
   const queueCannotFail = (name) => !shut.has(name) && (ir.queues ?? []).some((queue) => queue.name === name && queue.size == null);
   const functions = [];
   const bound = boundCode(ir, root);
@@ -231,9 +241,10 @@ function namesIn(code) {
       skipTemplateText();
     } else if (code.startsWith("//", index)) {
       while (index < code.length && code[index] !== "\n") index += 1;
-    } else if (/[A-Za-z_$]/.test(char)) {
+    } else if (identifierStart(code.charCodeAt(index))) {
       const start = index;
-      while (index < code.length && /[A-Za-z0-9_$]/.test(code[index])) index += 1;
+      index += 1;
+      while (identifierStart(code.charCodeAt(index)) || digit(code.charCodeAt(index))) index += 1;
       if (code[start - 1] !== ".") names.add(code.slice(start, index));
     } else {
       if (char === "{") braces += 1;
@@ -250,6 +261,25 @@ function namesIn(code) {
     }
   }
   return names;
+}
+
+/** Whether a UTF-16 code is one of `[A-Za-z_$]` (NaN, past the end, is not). */
+function identifierStart(code) {
+  return (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || code === 95 || code === 36;
+}
+
+/** Whether a UTF-16 code is one of `[0-9]`. */
+function digit(code) {
+  return code >= 48 && code <= 57;
+}
+
+/** The queues some step shuts down. */
+function shutQueues(ir) {
+  const shut = new Set();
+  for (const steps of [ir.main, ...ir.functions.map((fn) => fn.body)]) {
+    forEachStep(steps, (step) => { if (step.step === "shutdown") shut.add(step.queue); });
+  }
+  return shut;
 }
 
 /** Whether any function of the scenario, or main, has a using step. */

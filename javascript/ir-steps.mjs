@@ -32,6 +32,15 @@ export const TYPES = deepFreeze(TABLE.types);
 /** The step names, in the table's order. */
 export const STEP_NAMES = Object.freeze(Object.keys(STEPS));
 
+/** Step name -> `[field, base type]` of its row's fields, in the table's order (for fieldsOfType). */
+const ROW_FIELDS = new Map(Object.entries(STEPS).map(([name, row]) => [name, Object.entries(row.fields).map(([field, type]) => [field, baseType(type)])]));
+
+/** fieldAt's paths, split once each. */
+const PATH_PARTS = new Map();
+
+/** The rows by step name, for stepRow. */
+const ROWS = new Map(Object.entries(STEPS));
+
 /**
  * The row of a step, or undefined for a step the table does not declare (so that a walk
  * never fails before the IR check can name it).
@@ -40,7 +49,7 @@ export const STEP_NAMES = Object.freeze(Object.keys(STEPS));
  * @returns {object | undefined}
  */
 export function stepRow(step) {
-  return Object.hasOwn(STEPS, step.step) ? STEPS[step.step] : undefined;
+  return ROWS.get(step.step);
 }
 
 /**
@@ -53,7 +62,9 @@ export function stepRow(step) {
  */
 export function fieldAt(step, path) {
   let value = step;
-  for (const part of path.split(".")) {
+  let parts = PATH_PARTS.get(path);
+  if (parts === undefined) PATH_PARTS.set(path, (parts = path.split(".")));
+  for (const part of parts) {
     if (value === null || typeof value !== "object") return undefined;
     value = value[part];
   }
@@ -81,9 +92,11 @@ export function baseType(type) {
 export function fieldsOfType(step, ...types) {
   const row = stepRow(step);
   if (row === undefined) return [];
-  return Object.entries(row.fields)
-    .filter(([field, type]) => types.includes(baseType(type)) && step[field] != null)
-    .map(([field]) => [field, step[field]]);
+  // The walkers ask this of every step, several times each (issue 13): each row's
+  // fields and their base types are listed once.
+  const found = [];
+  for (const [field, type] of ROW_FIELDS.get(step.step)) if (types.includes(type) && step[field] != null) found.push([field, step[field]]);
+  return found;
 }
 
 /**

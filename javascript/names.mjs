@@ -42,6 +42,10 @@ export function isReservedName(name) {
   return JS_RESERVED.has(js) || PROGRAM_NAMES.includes(js);
 }
 
+/** camelCase's spellings, by name (the compilers spell each name many times: issue 13). */
+const CAMEL_CASE = new Map();
+const CAMEL_CASE_CAP = 10000;
+
 /**
  * The JavaScript spelling of a snake_case scenario name: `download_data` ->
  * `downloadData`. The same rule as runner/names.py `camel_case`, which the loader uses
@@ -51,8 +55,16 @@ export function isReservedName(name) {
  * @returns {string}
  */
 export function camelCase(name) {
-  const [head, ...rest] = name.split("_");
-  return head + rest.map((part) => part.slice(0, 1).toUpperCase() + part.slice(1)).join("");
+  let spelt = CAMEL_CASE.get(name);
+  if (spelt === undefined) {
+    const [head, ...rest] = name.split("_");
+    spelt = head + rest.map((part) => part.slice(0, 1).toUpperCase() + part.slice(1)).join("");
+    // A worker lives for a whole suite, whose scenarios' names are many but bounded;
+    // past the cap the cache starts again rather than grow without end.
+    if (CAMEL_CASE.size >= CAMEL_CASE_CAP) CAMEL_CASE.clear();
+    CAMEL_CASE.set(name, spelt);
+  }
+  return spelt;
 }
 
 /**
@@ -111,6 +123,18 @@ export class Scope {
  * @returns {Scope}
  */
 export function programScope(ir) {
+  return new Scope(null, programNames(ir));
+}
+
+/**
+ * The names of programScope: every identifier the scenario uses (JavaScript spelling),
+ * every error kind, and the program's own names. A Scope copies them, so that one set
+ * can seed the root scopes of both targets' programs.
+ *
+ * @param {object} ir the scenario IR.
+ * @returns {Set<string>}
+ */
+export function programNames(ir) {
   const names = new Set(PROGRAM_NAMES);
   for (const kind of ir.errors ?? []) names.add(kind);
   for (const op of ir.operations ?? []) names.add(camelCase(op.name));
@@ -128,7 +152,7 @@ export function programScope(ir) {
     addSteps(fn.body);
   }
   addSteps(ir.main ?? []);
-  return new Scope(null, names);
+  return names;
 }
 
 /**

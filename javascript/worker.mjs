@@ -4,7 +4,12 @@
  * run, shutdown). The runner starts it as `node javascript/worker.mjs` and keeps it for
  * a whole suite, so a scenario costs a compile and a run, not a process start.
  *
- * Requests are answered strictly in the order received (the runner may pipeline).
+ * Requests are answered strictly in the order received (the runner may pipeline), but
+ * served as they arrive: a request is compiled while earlier ones still run, and the
+ * replies that are ready are written together, one write for many (issue 13). Input is
+ * read in the stream's chunks and split into lines here; past MAX_IN_FLIGHT requests
+ * not yet answered, the worker stops reading until half of them are, so that its memory
+ * does not grow with a fast writer (a file of requests).
  * stdout carries protocol lines only; anything else (a stray console.log from scenario
  * code included) goes to stderr, which is diagnostics.
  *
@@ -12,8 +17,10 @@
  * loop that never calls the kit, which blocks its thread for good, can be stopped: past
  * the run's wall-clock bound (`world.wallClockSeconds`, 5 s) and a second's grace the
  * thread is terminated, the reply is a `runaway` outcome (its trace is lost with the
- * thread), and the next run gets a new thread. The protocol itself is served here, on
- * the main thread, which stays free to do so.
+ * thread), and the runs after it go to a new thread. Runs go to the thread in batches,
+ * it answers each with one message, and it publishes which run started when (and its
+ * bound) in shared memory, which the main thread's watchdog reads (RunThread). The
+ * protocol itself is served here, on the main thread, which stays free to do so.
  *
  * The compiler is `compile.mjs` beside this file, unless the environment variable
  * ASYNCPARITY_JS_COMPILER names another module exporting the same
@@ -25,13 +32,13 @@
  */
 
 import { spawnSync } from "node:child_process";
-import { createInterface } from "node:readline";
 import { basename, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { Worker, isMainThread, parentPort } from "node:worker_threads";
+import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { World, ScenarioError, WALL_CLOCK_SECONDS } from "./asyncparity-runtime.mjs";
 
-const PROTOCOL_VERSION = 1;
+/** The protocol this worker speaks; 2 takes a run request for several targets (spec/PROTOCOL.md). */
+const PROTOCOL_VERSION = 2;
 // The targets this testee serves (its hello says so); a compiler named by
 // ASYNCPARITY_JS_COMPILER must write both.
 const TARGETS = ["js-promise", "js-async"];
@@ -106,35 +113,57 @@ function describe(error) {
 /** An error the requester caused (bad target, bad IR), answered as a protocol error. */
 class RequestError extends Error {}
 
-/** Writes one reply as one JSON line. */
-function reply(message) {
-  writeProtocol(`${JSON.stringify(message)}\n`);
-}
-
-/** Checks target and scenario of a compile or run request; returns both. */
-function checkScenarioRequest(request) {
-  const { target, scenario } = request;
+/** Checks one target name of a compile or run request. */
+function checkTarget(target) {
   if (!TARGETS.includes(target)) {
     throw new RequestError(`unknown target ${JSON.stringify(target)}; this testee serves ${TARGETS.join(", ")}`);
   }
+  return target;
+}
+
+/** Checks target and scenario of a compile or single-target run request; returns both. */
+function checkScenarioRequest(request) {
+  const target = checkTarget(request.target);
+  return { target, scenario: checkScenario(request.scenario) };
+}
+
+/** Checks the scenario IR object of a request (its content is the compiler's to check). */
+function checkScenario(scenario) {
   if (scenario === null || typeof scenario !== "object" || Array.isArray(scenario)) {
     throw new RequestError("request has no scenario IR object");
   }
   if (scenario.ir !== 1) {
     throw new RequestError(`unsupported scenario IR version ${JSON.stringify(scenario.ir)}; this testee reads version 1`);
   }
-  return { target, scenario };
+  return scenario;
+}
+
+/**
+ * The targets of a run request that names several (`targets`, spec/PROTOCOL.md): a
+ * non-empty list of distinct targets this testee serves.
+ */
+function checkTargets(targets) {
+  if (!Array.isArray(targets) || targets.length === 0) throw new RequestError("request's targets is not a non-empty list");
+  for (const target of targets) checkTarget(target);
+  if (new Set(targets).size !== targets.length) throw new RequestError(`request's targets repeat a target: ${JSON.stringify(targets)}`);
+  return targets;
 }
 
 /**
  * What the worker asks of the compiler: `await using` (js-async's rendering of a using
  * step) only where this Node parses it. The program is compiled here and run here, so
- * the choice always fits the Node that runs it.
+ * the choice always fits the Node that runs it. `validated`: the IR comes from the
+ * kit's loader, which checked it, so the compiler may skip its own check.
  */
 const COMPILE_OPTIONS = Object.freeze({ awaitUsing: FEATURES.await_using });
+const VALIDATED_OPTIONS = Object.freeze({ awaitUsing: FEATURES.await_using, validated: true });
 
-/** Compiles a scenario, naming the failure if the compiler cannot serve it. */
-async function compileScenario(scenario, target) {
+/**
+ * Compiles a scenario, naming the failure if the compiler cannot serve it. `shared`:
+ * the same object for each target of one request (the compiler keeps there what the
+ * targets share; a compiler that does not know the option ignores it).
+ */
+async function compileScenario(scenario, target, validated = false, shared = {}) {
   let compile;
   try {
     compile = await loadCompile();
@@ -143,20 +172,20 @@ async function compileScenario(scenario, target) {
     throw new RequestError(`the compiler ${COMPILER} could not be loaded: ${describe(error)}`);
   }
   try {
-    return compile(scenario, target, COMPILE_OPTIONS);
+    return compile(scenario, target, { ...(validated ? VALIDATED_OPTIONS : COMPILE_OPTIONS), shared });
   } catch (error) {
     throw new RequestError(`cannot compile scenario ${JSON.stringify(scenario.id)} for ${target}: ${describe(error)}`);
   }
 }
 
 /**
- * Compiles a scenario here and runs its body in the run thread; the outcome, and the
- * body it ran. `given`: a body this worker compiled for the same scenario and target
- * before (the runner's content cache, issue 13), run without compiling again; never
- * one with a user's module (the runner does not cache those).
+ * Compiles a scenario for one target (unless `given` is a body this worker compiled for
+ * the same scenario and target before: the runner's content cache, issue 13; never one
+ * with a user's module, which the runner does not cache): either an outcome already
+ * (a TypeScript module this Node cannot run), or what the run thread needs.
  */
-async function runScenario(scenario, target, given = null) {
-  const { body, bound = null } = given !== null ? { body: given } : await compileScenario(scenario, target);
+async function prepareRun(scenario, target, given, validated, shared) {
+  const { body, bound = null } = given != null ? { body: given } : await compileScenario(scenario, target, validated, shared);
   let stripTypes = false;
   if (bound !== null && /\.[cm]?ts$/.test(bound.path)) {
     const typescript = typeScriptSupport();
@@ -166,12 +195,33 @@ async function runScenario(scenario, target, given = null) {
         target, status: "skipped", result: null, trace: [],
         message: `needs Node 22.6 or later to run TypeScript (${file}); this is Node ${process.versions.node}`,
       };
-      return { outcome, body: null };
+      return { outcome };
     }
     stripTypes = typescript === "flag";
   }
-  const outcome = await RunThread.run(body, target, scenario.id, bound, stripTypes);
-  return { outcome: { target, ...outcome }, body: bound === null ? body : null };
+  return { outcome: null, body, bound, stripTypes };
+}
+
+/**
+ * Runs a scenario on each of `targets`, in that order: the outcomes as JSON texts (the
+ * run thread sends its outcome as text, which goes into the reply as it is: no
+ * structured clone of the trace, no second stringify), and the bodies the runner may
+ * keep (null for a scenario with a user's module). Every target is
+ * compiled before any runs, so that a scenario that does not compile for one target is
+ * one error and no runs. `given`: bodies by target, as in prepareRun.
+ */
+async function runScenario(scenario, targets, given, validated) {
+  const prepared = [];
+  const shared = {};
+  for (const target of targets) prepared.push(await prepareRun(scenario, target, given?.[target], validated, shared));
+  const outcomes = await Promise.all(prepared.map(async (run, index) => {
+    if (run.outcome !== null) return JSON.stringify(run.outcome);
+    const outcome = await RunThread.run(run.body, targets[index], scenario.id, run.bound, run.stripTypes);
+    // The target comes first, as in `{ target, ...outcome }`; an outcome always has a status.
+    if (typeof outcome === "string") return `{"target":${JSON.stringify(targets[index])},${outcome.slice(1)}`;
+    return JSON.stringify({ target: targets[index], ...outcome });
+  }));
+  return { outcomes, bodies: prepared.map((run) => (run.outcome === null && run.bound === null ? run.body : null)) };
 }
 
 /**
@@ -193,12 +243,25 @@ export function typeScriptSupport() {
  * The run thread, seen from the main thread: one at a time, made when needed, and
  * terminated (then made again) when a run passes its wall-clock bound and a grace
  * without coming back to the kit, or when it dies.
+ *
+ * Runs are posted in batches (the ones asked for in one turn of the main thread), and
+ * the thread runs them one after another, in order, answering each with one message;
+ * so the oldest run not answered yet is always the one running. The thread publishes
+ * the start of the run in hand, and its bound, in a small SharedArrayBuffer (RunState),
+ * which the watchdog reads: no message per start, and a watchdog timer that fires about
+ * once per bound instead of being set and cleared for every run.
  */
 class RunThread {
-  /** Seconds a run may overrun its own bound, whose check needs a call into the kit or a turn. */
+  /** Milliseconds a run may overrun its own bound, whose check needs a call into the kit or a turn. */
   static GRACE_MS = 1000;
 
+  /** The run thread's young generation, in MiB (V8's resourceLimits.maxYoungGenerationSizeMb). */
+  static YOUNG_GENERATION_MB = 6;
+
   static #current = null;
+  /** Runs asked for and not yet posted to a thread, in order: {body, target, id, bound, stripTypes, resolve, reject}. */
+  static #waiting = [];
+  static #dispatchQueued = false;
 
   /** Starts the thread early, while the runner is still loading scenarios. */
   static warm() {
@@ -206,26 +269,72 @@ class RunThread {
   }
 
   /**
-   * Runs one body: resolves with its outcome, or rejects with a RequestError (the body
+   * Runs one body: resolves with its outcome (as JSON text from the thread, or an
+   * object: a runaway), or rejects with a RequestError (the body
    * or the user's module does not load) or another error (the thread died). `bound`:
    * the user's module the body expects (compile's `bound`), or null; `stripTypes`: the
    * thread needs --experimental-strip-types for it (a thread without it is replaced).
    */
   static run(body, target, id, bound = null, stripTypes = false) {
-    if (RunThread.#current !== null && RunThread.#current.#stripTypes !== stripTypes) RunThread.#current.#retire();
-    RunThread.#current ??= new RunThread(stripTypes);
-    return RunThread.#current.#run(body, target, id, bound);
+    return new Promise((resolve, reject) => {
+      RunThread.#waiting.push({ body, target, id, bound, stripTypes, resolve, reject });
+      RunThread.#queueDispatch();
+    });
+  }
+
+  /** Posts the waiting runs once this turn's requests have all asked (one batch). */
+  static #queueDispatch() {
+    if (RunThread.#dispatchQueued) return;
+    RunThread.#dispatchQueued = true;
+    setImmediate(() => {
+      RunThread.#dispatchQueued = false;
+      RunThread.#dispatch();
+    });
+  }
+
+  /**
+   * Posts waiting runs to the current thread. A run that needs another kind of thread
+   * (strip types or not) waits until the thread has answered all it was given, and
+   * then gets a new one.
+   */
+  static #dispatch() {
+    const waiting = RunThread.#waiting;
+    if (waiting.length === 0) return;
+    let thread = RunThread.#current;
+    const kind = waiting[0].stripTypes;
+    if (thread !== null && thread.#stripTypes !== kind) {
+      if (thread.#runs.length > 0) return; // #message dispatches again once the thread is idle
+      thread.#retire();
+      thread = null;
+    }
+    thread ??= RunThread.#current = new RunThread(kind);
+    let count = 0;
+    while (count < waiting.length && waiting[count].stripTypes === kind) count += 1;
+    thread.#post(waiting.splice(0, count));
+    if (waiting.length > 0) RunThread.#queueDispatch();
   }
 
   #thread;
   #stripTypes;
-  #pending = null; // {resolve, reject, target, id, timer}
+  #state = new RunState();
+  /** Runs posted and not answered, oldest (the one running) first. */
+  #runs = [];
+  #posted = 0;
+  #watchdog = null;
 
   constructor(stripTypes = false) {
     this.#stripTypes = stripTypes;
     // The flag is one a worker thread accepts in its execArgv (Node 22.6+).
     const execArgv = stripTypes ? [...process.execArgv, "--experimental-strip-types"] : undefined;
-    this.#thread = new Worker(new URL(import.meta.url), { stdout: true, stderr: true, execArgv });
+    // A small young generation: V8 grows it with the allocation rate, up to 48 MiB (what
+    // a thread without limits reports in worker_threads.resourceLimits on Node 20), and
+    // that growth was most of the run thread's from 1,000 to 10,000 scenarios
+    // (benchmarks/node_worker.py --memory); a run's garbage is short-lived.
+    // https://nodejs.org/api/worker_threads.html#new-workerfilename-options
+    this.#thread = new Worker(new URL(import.meta.url), {
+      stdout: true, stderr: true, execArgv, workerData: { state: this.#state.buffer },
+      resourceLimits: { maxYoungGenerationSizeMb: RunThread.YOUNG_GENERATION_MB },
+    });
     // The thread sends what it prints as messages (serveRuns); anything on its streams
     // still (Node's own warnings) is diagnostics too.
     this.#thread.stdout.on("data", (chunk) => process.stderr.write(chunk));
@@ -236,11 +345,14 @@ class RunThread {
     this.#thread.on("exit", (code) => this.#end(new Error(`the run thread exited (code ${code})`)));
   }
 
-  #run(body, target, id, bound) {
-    return new Promise((resolve, reject) => {
-      this.#pending = { resolve, reject, target, id, timer: null };
-      this.#thread.postMessage({ body, target, id, bound });
-    });
+  #post(runs) {
+    for (const run of runs) {
+      this.#posted += 1;
+      run.seq = this.#posted;
+      this.#runs.push(run);
+    }
+    this.#thread.postMessage(runs.map(({ seq, body, target, id, bound }) => ({ seq, body, target, id, bound })));
+    this.#watchdog ??= setTimeout(() => this.#watch(), RunThread.GRACE_MS);
   }
 
   #message(message) {
@@ -248,65 +360,125 @@ class RunThread {
       process.stderr.write(message.stderr);
       return;
     }
-    const pending = this.#pending;
-    if (pending === null) return;
-    if ("started" in message) {
-      // The run's own bound, as the body set it (world.wallClockSeconds); null: none.
-      // (A bound scenario says it twice: before the user's module loads, then the world's.)
-      if (pending.timer !== null) clearTimeout(pending.timer);
-      pending.timer = null;
-      if (message.started !== null) {
-        pending.timer = setTimeout(() => this.#stop(message.started), message.started * 1000 + RunThread.GRACE_MS);
-      }
-      return;
-    }
-    this.#settle();
-    if ("outcome" in message) pending.resolve(message.outcome);
-    else pending.reject(new RequestError(message.error));
+    const run = this.#runs[0];
+    if (run === undefined || run.seq !== message.seq) return; // a run already settled by the watchdog
+    this.#runs.shift();
+    if (this.#runs.length === 0) this.#disarm();
+    if ("outcome" in message) run.resolve(message.outcome);
+    else run.reject(new RequestError(message.error));
+    if (this.#runs.length === 0 && RunThread.#waiting.length > 0) RunThread.#queueDispatch();
   }
 
-  /** The run is stuck past its bound: the thread goes, and the run is a runaway. */
+  /**
+   * The watchdog: stops the run in hand once it is GRACE_MS past its bound. Until the
+   * run has published its start (it is still loading) or when it has no bound, it looks
+   * again a grace later, which is soon enough: a start is at least a grace before its
+   * deadline.
+   */
+  #watch() {
+    this.#watchdog = null;
+    const run = this.#runs[0];
+    if (run === undefined) return;
+    const started = this.#state.read();
+    let wait = RunThread.GRACE_MS;
+    if (started !== null && started.seq === run.seq && started.seconds !== null) {
+      wait = started.at + started.seconds * 1000 + RunThread.GRACE_MS - RunState.now();
+      if (wait <= 0) {
+        this.#stop(started.seconds);
+        return;
+      }
+    }
+    this.#watchdog = setTimeout(() => this.#watch(), wait);
+  }
+
+  #disarm() {
+    if (this.#watchdog !== null) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  /** The run is stuck past its bound: the thread goes, the run is a runaway, the runs after it go to a new thread. */
   #stop(seconds) {
-    const pending = this.#pending;
-    this.#settle();
+    const [run] = this.#runs;
     this.#retire();
-    pending.resolve({
+    run.resolve({
       status: "runaway",
       result: null,
       trace: [],
-      message: `runaway: scenario '${pending.id}' passed ${seconds} s of wall-clock time in a loop that never calls the kit `
+      message: `runaway: scenario '${run.id}' passed ${seconds} s of wall-clock time in a loop that never calls the kit `
         + "(the worker stopped it; the trace is lost)",
     });
   }
 
-  /** The thread died: the run in flight (if any) fails, and the next run gets a new thread. */
+  /** The thread died: the run in hand (if any) fails, and the runs after it go to a new thread. */
   #end(error) {
-    const pending = this.#pending;
+    const run = this.#runs[0];
     this.#retire();
-    if (pending === null) return;
-    this.#settle();
-    pending.reject(error);
+    run?.reject(error);
   }
 
-  #settle() {
-    if (this.#pending?.timer) clearTimeout(this.#pending.timer);
-    this.#pending = null;
-  }
-
+  /** Terminates the thread; the runs it was given after the one in hand wait for the next. */
   #retire() {
     if (RunThread.#current === this) RunThread.#current = null;
+    this.#disarm();
+    const again = this.#runs.splice(0).slice(1);
+    if (again.length > 0) {
+      RunThread.#waiting.unshift(...again);
+      RunThread.#queueDispatch();
+    }
     this.#thread.removeAllListeners("exit");
     this.#thread.removeAllListeners("error");
+    this.#thread.removeAllListeners("message");
     this.#thread.on("error", () => {}); // a late error of a thread being terminated is moot
     this.#thread.terminate();
   }
 }
 
 /**
- * The run thread's side: loads each body and runs it. The body is the kit's own
- * generated code, in which every string from the scenario is an escaped literal;
- * `World` and `ScenarioError` are passed in because the body is evaluated without the
- * header's import line.
+ * Which run a run thread is in and since when, in shared memory: the thread writes,
+ * the main thread's watchdog reads. A sequence lock keeps the three values together:
+ * the writer makes the count odd while it writes, and a reader that sees it odd or
+ * changed reads again (a few times at most; failing that, the watchdog looks later).
+ */
+class RunState {
+  constructor(buffer = new SharedArrayBuffer(24)) {
+    this.buffer = buffer;
+    this.counts = new Int32Array(buffer, 0, 2); // [write count, run's seq]
+    this.values = new Float64Array(buffer, 8, 2); // [start (RunState.now), bound in seconds or NaN]
+  }
+
+  /** Milliseconds on a clock both threads share (each thread's performance.now counts from its own origin). */
+  static now() {
+    return performance.timeOrigin + performance.now();
+  }
+
+  /** The thread's side: run `seq` starts now, under a bound of `seconds` (null: none). */
+  publish(seq, seconds) {
+    Atomics.add(this.counts, 0, 1);
+    Atomics.store(this.counts, 1, seq);
+    this.values[0] = RunState.now();
+    this.values[1] = seconds ?? Number.NaN;
+    Atomics.add(this.counts, 0, 1);
+  }
+
+  /** The watchdog's side: `{seq, at, seconds}` of the last start published, or null. */
+  read() {
+    for (let attempt = 0; attempt < 8; attempt += 1) {
+      const before = Atomics.load(this.counts, 0);
+      if (before === 0) return null;
+      if (before % 2 === 1) continue;
+      const seq = Atomics.load(this.counts, 1);
+      const [at, seconds] = this.values;
+      if (Atomics.load(this.counts, 0) === before) return { seq, at, seconds: Number.isNaN(seconds) ? null : seconds };
+    }
+    return null;
+  }
+}
+
+/**
+ * The run thread's side: loads each body and runs it, one at a time, in the order
+ * posted. The body is the kit's own generated code, in which every string from the
+ * scenario is an escaped literal; `World` and `ScenarioError` are passed in because
+ * the body is evaluated without the header's import line.
  */
 function serveRuns() {
   // What the program prints goes to the main thread as messages, in order with the
@@ -318,14 +490,19 @@ function serveRuns() {
   };
   process.stdout.write = forward;
   process.stderr.write = forward;
+  const state = new RunState(workerData.state);
+  const batches = []; // posted and not yet run, in order
+  let running = false;
   let loads = 0;
-  parentPort.on("message", async ({ body, target, id, bound }) => {
+
+  /** Runs one posted run; the message that answers it. */
+  const runOne = async ({ seq, body, target, id, bound }) => {
     let world;
     let main;
     let userModule = null;
     if (bound != null) {
       // The user's module loads under the run's wall-clock bound: a loop at its top level is stopped too.
-      parentPort.postMessage({ started: WALL_CLOCK_SECONDS });
+      state.publish(seq, WALL_CLOCK_SECONDS);
       try {
         // A fresh instance each run (the query makes it another module): state the
         // module keeps (a circuit breaker's) does not carry over from one scenario to the next.
@@ -333,29 +510,53 @@ function serveRuns() {
         userModule = await import(`${bound.url}?asyncparity-run=${loads}`);
       } catch (error) {
         // The same shape as the Python target's (asyncparity_runtime.World.user_module).
-        parentPort.postMessage({ error: `scenario '${id}': ${basename(bound.path)} failed to load: ${userStack(error, bound.path)}` });
-        return;
+        return { seq, error: `scenario '${id}': ${basename(bound.path)} failed to load: ${userStack(error, bound.path)}` };
       }
       const missing = bound.exports.filter((name) => typeof userModule[name] !== "function");
       if (missing.length > 0) {
-        parentPort.postMessage({ error: `scenario '${id}': ${basename(bound.path)} exports no function ${missing.join(", ")}` });
-        return;
+        return { seq, error: `scenario '${id}': ${basename(bound.path)} exports no function ${missing.join(", ")}` };
       }
     }
     try {
       const params = ["World", "ScenarioError", ...(bound != null ? [bound.name] : [])];
       ({ world, main } = new Function(...params, `${body}\nreturn { world, main };`)(World, ScenarioError, userModule));
     } catch (error) {
-      parentPort.postMessage({ error: `generated ${target} code for scenario ${JSON.stringify(id)} failed to load: ${describe(error)}` });
-      return;
+      return { seq, error: `generated ${target} code for scenario ${JSON.stringify(id)} failed to load: ${describe(error)}` };
     }
-    parentPort.postMessage({ started: world.wallClockSeconds ?? null });
+    state.publish(seq, world.wallClockSeconds ?? null);
     const outcome = await world.run(main);
     try {
-      parentPort.postMessage({ outcome });
+      return { seq, outcome: JSON.stringify(outcome) };
     } catch (error) {
-      parentPort.postMessage({ error: `the outcome of scenario ${JSON.stringify(id)} cannot be sent: ${describe(error)}` });
+      return { seq, error: `the outcome of scenario ${JSON.stringify(id)} cannot be sent: ${describe(error)}` };
     }
+  };
+
+  /** Runs what is queued, in order (a world's run awaits real turns, and runs must not overlap). */
+  const drain = async () => {
+    running = true;
+    while (batches.length > 0) {
+      for (const run of batches.shift()) {
+        let message;
+        try {
+          message = await runOne(run);
+        } catch (error) {
+          // World.run never rejects; this keeps the queue going if something else does.
+          message = { seq: run.seq, error: `internal error: ${describe(error)}` };
+        }
+        try {
+          parentPort.postMessage(message);
+        } catch (error) {
+          parentPort.postMessage({ seq: run.seq, error: `the outcome of scenario ${JSON.stringify(run.id)} cannot be sent: ${describe(error)}` });
+        }
+      }
+    }
+    running = false;
+  };
+
+  parentPort.on("message", (runs) => {
+    batches.push(runs);
+    if (!running) drain();
   });
 }
 
@@ -380,77 +581,209 @@ function userStack(error, path) {
   return [describe(error), ...frames.map((frame) => `    ${frame}`)].join("\n");
 }
 
-/** Serves one request line; every path writes exactly one reply, or exits on shutdown. */
+/** Serves one request line: resolves with its reply (null after shutdown, which exits). */
 async function handle(line) {
   let request;
   try {
     request = JSON.parse(line);
   } catch (error) {
-    reply({ id: null, type: "error", message: `request is not JSON: ${error.message}` });
-    return;
+    return { id: null, type: "error", message: `request is not JSON: ${error.message}` };
   }
   if (request === null || typeof request !== "object" || Array.isArray(request)) {
-    reply({ id: null, type: "error", message: "request is not a JSON object" });
-    return;
+    return { id: null, type: "error", message: "request is not a JSON object" };
   }
   const id = request.id ?? null;
   try {
     switch (request.type) {
       case "hello":
-        reply({
+        return {
           id, type: "hello", protocol: PROTOCOL_VERSION,
           runtime: { name: "node", version: process.versions.node },
           targets: TARGETS,
           features: FEATURES,
-        });
-        return;
+        };
       case "compile": {
         const { target, scenario } = checkScenarioRequest(request);
-        const { header, body, footer } = await compileScenario(scenario, target);
-        reply({ id, type: "compiled", source: header + body + footer });
-        return;
+        const { header, body, footer } = await compileScenario(scenario, target, request.validated === true);
+        return { id, type: "compiled", source: header + body + footer };
       }
-      case "run": {
-        const { target, scenario } = checkScenarioRequest(request);
-        if (request.body !== undefined && typeof request.body !== "string") throw new RequestError("request's body is not text");
-        const { outcome, body } = await runScenario(scenario, target, request.body ?? null);
-        // The body goes back only when asked for, and only one the runner may keep.
-        reply(request.return_body === true && body !== null ? { id, type: "outcome", outcome, body } : { id, type: "outcome", outcome });
-        return;
-      }
+      case "run":
+        return await handleRun(request, id);
       case "shutdown":
-        writeProtocol(`${JSON.stringify({ id, type: "bye" })}\n`, () => process.exit(0));
-        // Serve nothing after shutdown while the reply drains.
-        await new Promise(() => {});
-        return;
+        return { id, type: "bye", shutdown: true };
       default:
         throw new RequestError(`unknown request type ${JSON.stringify(request.type)}; expected hello, compile, run or shutdown`);
     }
   } catch (error) {
     const message = error instanceof RequestError ? error.message : `internal error: ${describe(error)}`;
-    reply({ id, type: "error", message });
+    return { id, type: "error", message };
+  }
+}
+
+/** A run request: one target (`target`, reply `outcome`) or several (`targets`, reply `outcomes`). */
+async function handleRun(request, id) {
+  const validated = request.validated === true;
+  if (request.targets === undefined) {
+    const { target, scenario } = checkScenarioRequest(request);
+    if (request.body !== undefined && typeof request.body !== "string") throw new RequestError("request's body is not text");
+    const given = request.body === undefined ? null : { [target]: request.body };
+    const { outcomes: [outcome], bodies: [body] } = await runScenario(scenario, [target], given, validated);
+    // The body goes back only when asked for, and only one the runner may keep.
+    const withBody = request.return_body === true && body !== null ? `,"body":${JSON.stringify(body)}` : "";
+    return new ReplyText(`{"id":${JSON.stringify(id)},"type":"outcome","outcome":${outcome}${withBody}}`);
+  }
+  if (request.target !== undefined) throw new RequestError("request has both target and targets");
+  const targets = checkTargets(request.targets);
+  const scenario = checkScenario(request.scenario);
+  const given = request.bodies;
+  if (given !== undefined) {
+    const texts = given !== null && typeof given === "object" && !Array.isArray(given)
+      && Object.entries(given).every(([target, body]) => targets.includes(target) && typeof body === "string");
+    if (!texts) throw new RequestError("request's bodies is not an object of texts by target, for targets of the request");
+  }
+  const { outcomes, bodies } = await runScenario(scenario, targets, given ?? null, validated);
+  const head = `{"id":${JSON.stringify(id)},"type":"outcomes","outcomes":[${outcomes.join(",")}]`;
+  if (request.return_bodies !== true) return new ReplyText(`${head}}`);
+  // Every body the runner may keep (none for a scenario with a user's module).
+  const kept = {};
+  targets.forEach((target, index) => { if (bodies[index] !== null) kept[target] = bodies[index]; });
+  return new ReplyText(`${head},"bodies":${JSON.stringify(kept)}}`);
+}
+
+/** A reply already written as JSON (what JSON.stringify would write for it), without the newline. */
+class ReplyText {
+  constructor(text) {
+    this.text = text;
+  }
+}
+
+/** Requests read and not answered yet past which the worker stops reading (until half are). */
+const MAX_IN_FLIGHT = 32;
+
+/**
+ * The replies, in the order of the requests: each request takes a slot when it is
+ * read, the slot is filled when its reply is ready, and the filled slots at the head
+ * go out together in one write, once the turn's work is done.
+ */
+class Replies {
+  /** @type {Array<{text: string | null, exit: boolean}>} */
+  #slots = [];
+  #head = 0;
+  #out = [];
+  #flushQueued = false;
+  #closed = false;
+  /** Called with the number of requests not answered yet, after each change. */
+  onInFlight = () => {};
+
+  get inFlight() {
+    return this.#slots.length - this.#head;
+  }
+
+  /** Takes the next slot for a reply that `pending` resolves with. */
+  add(pending) {
+    const slot = { text: null, exit: false };
+    this.#slots.push(slot);
+    this.onInFlight(this.inFlight);
+    pending.then((message) => {
+      if (message instanceof ReplyText) {
+        slot.text = `${message.text}\n`;
+        return;
+      }
+      slot.exit = message.shutdown === true;
+      if (slot.exit) delete message.shutdown;
+      slot.text = `${JSON.stringify(message)}\n`;
+    }, (error) => {
+      // handle() answers every failure itself; this is a reply that cannot be written
+      // (a value JSON cannot hold), and the requests after it must still be answered.
+      process.stderr.write(`asyncparity worker: ${describe(error)}\n`);
+      slot.text = `${JSON.stringify({ id: null, type: "error", message: `internal error: ${describe(error)}` })}\n`;
+    }).then(() => this.#advance());
+  }
+
+  /** Whether every request read has been answered and written. */
+  get done() {
+    return this.inFlight === 0 && this.#out.length === 0;
+  }
+
+  #advance() {
+    if (this.#closed) return;
+    while (this.#head < this.#slots.length && this.#slots[this.#head].text !== null) {
+      const slot = this.#slots[this.#head];
+      this.#slots[this.#head] = null;
+      this.#head += 1;
+      this.#out.push(slot.text);
+      if (slot.exit) {
+        // Serve nothing after shutdown: bye is the last line, then the worker exits.
+        this.#closed = true;
+        writeProtocol(this.#out.join(""), () => process.exit(0));
+        return;
+      }
+    }
+    if (this.#head === this.#slots.length) {
+      this.#slots = [];
+      this.#head = 0;
+    }
+    this.onInFlight(this.inFlight);
+    if (!this.#flushQueued && this.#out.length > 0) {
+      this.#flushQueued = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush() {
+    this.#flushQueued = false;
+    if (this.#closed || this.#out.length === 0) return;
+    writeProtocol(this.#out.join(""));
+    this.#out = [];
+    if (this.#whenDone !== null && this.done) this.#whenDone();
+  }
+
+  #whenDone = null;
+
+  /** Calls `callback` once every reply has been written (at once if they have). */
+  whenDone(callback) {
+    this.#whenDone = callback;
+    if (this.done) callback();
   }
 }
 
 /** The main thread's side: the protocol on stdin and stdout. */
 function serveProtocol() {
-  let queue = Promise.resolve();
-  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  lines.on("line", (line) => {
+  const replies = new Replies();
+  const input = process.stdin;
+  let paused = false;
+  replies.onInFlight = (count) => {
+    if (!paused && count >= MAX_IN_FLIGHT) {
+      paused = true;
+      input.pause();
+    } else if (paused && count <= MAX_IN_FLIGHT / 2) {
+      paused = false;
+      input.resume();
+    }
+  };
+  const serve = (line) => {
     // A blank line is no request: answering it would shift every later reply.
     if (line.trim() === "") return;
-    queue = queue.then(() => handle(line)).catch((error) => {
-      // handle() answers every failure itself; reaching this means a reply could not be
-      // written, and the queue must still go on to the next request.
-      process.stderr.write(`asyncparity worker: ${describe(error)}\n`);
-    });
+    replies.add(handle(line));
+  };
+  let rest = "";
+  input.setEncoding("utf8");
+  input.on("data", (chunk) => {
+    const text = rest + chunk;
+    let start = 0;
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", start)) {
+      serve(text.slice(start, text[end - 1] === "\r" ? end - 1 : end));
+      start = end + 1;
+    }
+    rest = text.slice(start);
   });
   loadCompile().catch(() => {
     compilePromise = null; // the first request imports again and answers with the error
   });
   RunThread.warm();
-  lines.on("close", () => {
-    queue.then(() => process.exit(0));
+  input.on("end", () => {
+    serve(rest);
+    replies.whenDone(() => process.exit(0));
   });
 }
 

@@ -71,3 +71,18 @@ def test_inprocess_refuses_a_baseline_that_is_no_checkout_of_the_kit(tmp_path: P
 
     assert completed.returncode == 1
     assert completed.stderr == f"{tmp_path} is not a checkout of the kit: it has no runner\n"
+
+
+def test_node_worker_prints_both_forms_the_ratios_and_the_memory_growth(tmp_path: Path) -> None:
+    completed = run_script("node_worker.py", "-n", "5", "--rounds", "2", "--memory", cwd=tmp_path)
+
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "5 scenarios x 2 targets, least of 2 rounds"
+    figures = r" +CPU +\d+\.\d{3} s  wall +\d+\.\d{3} s  peak RSS +\d+\.\d MiB"
+    assert re.fullmatch(r"  one request per target" + figures, lines[1])
+    assert re.fullmatch(r"  one request per scenario, validated" + figures, lines[2])
+    assert re.fullmatch(r"  ratio old/new: CPU \d+\.\d\dx, wall \d+\.\d\dx", lines[3])
+    assert re.fullmatch(r"  peak RSS: 5 scenarios \d+\.\d MiB, 50 scenarios \d+\.\d MiB \([+-]\d+\.\d%\)", lines[4])
+    assert len(lines) == 5
+    assert list(tmp_path.iterdir()) == []  # the requests were written in a folder of their own

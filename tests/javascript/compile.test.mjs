@@ -215,6 +215,32 @@ test("an unknown target is an error that names the known ones", () => {
   assert.throws(() => compile(seedIr(), "toString"), /unknown target/);
 });
 
+test("validated: an IR from the kit's loader skips the compiler's own check, and compiles to the same text", () => {
+  // A field the table does not declare is refused by check-ir.mjs; the loader never
+  // writes one, so with `validated` nobody checks it, and the program is the same.
+  const ir = seedIr();
+  for (const target of TARGETS) {
+    assert.deepEqual(compile(ir, target, { validated: true }), compile(ir, target), target);
+    assert.deepEqual(compile(ir, target, { awaitUsing: true, validated: true }), compile(ir, target, { awaitUsing: true }), target);
+  }
+  ir.main[0].extra = 1;
+  assert.throws(() => compile(ir, "js-async"), /main, line 37 \(await\): unknown field "extra"/);
+  assert.equal(typeof compile(ir, "js-async", { validated: true }).body, "string");
+});
+
+test("shared: both targets compiled with one shared object give the texts each gives alone; the IR is checked once", () => {
+  const ir = seedIr();
+  const shared = {};
+  const [promise, async] = TARGETS.map((target) => compile(ir, target, { shared }));
+  assert.deepEqual(promise, compile(ir, "js-promise"));
+  assert.deepEqual(async, compile(ir, "js-async"));
+  assert.deepEqual(Object.keys(shared).sort(), ["checked", "names", "recursive", "shut", "signals"]);
+  // Checked with the first target: the second does not look again (the caller keeps the IR as it was).
+  ir.main[0].extra = 1;
+  assert.equal(compile(ir, "js-async", { shared }).body, async.body);
+  assert.throws(() => compile(ir, "js-async", { shared: {} }), /unknown field "extra"/);
+});
+
 test("malformed IR is an error naming the scenario and the step line, never code", () => {
   const bad = (mutate, pattern) => {
     const ir = seedIr();

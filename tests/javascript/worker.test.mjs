@@ -21,10 +21,12 @@ const stubDir = mkdtempSync(join(tmpdir(), "asyncparity-worker-"));
 const STUB = join(stubDir, "stub-compile.mjs");
 writeFileSync(STUB, `
 // Test stub with the contract of javascript/compile.mjs: the body is carried in the IR.
-export function compile(ir, target) {
+export function compile(ir, target, options) {
   if (ir.stub_throw) throw new Error(ir.stub_throw);
+  if (ir.stub_throw_for === target) throw new Error("not for " + target);
   return {
-    header: "// " + ir.id + " (" + target + ")\\nimport { World } from \\"./asyncparity-runtime.mjs\\";\\n",
+    header: "// " + ir.id + " (" + target + ")\\n" + (options?.validated ? "// validated\\n" : "")
+      + "import { World } from \\"./asyncparity-runtime.mjs\\";\\n",
     body: ir.stub_body,
     footer: "\\nworld.runAndPrint(main);\\n",
   };
@@ -117,7 +119,7 @@ const SEED_TRACE = [
 test("hello names the protocol, the runtime and the targets", TIMEOUT, async () => {
   const worker = startWorker();
   assert.deepEqual(await worker.request({ id: 1, type: "hello" }), {
-    id: 1, type: "hello", protocol: 1,
+    id: 1, type: "hello", protocol: 2,
     runtime: { name: "node", version: process.versions.node },
     targets: ["js-promise", "js-async"],
     // Detected by compiling `await using` (a SyntaxError before Node 24) and by looking
@@ -205,6 +207,69 @@ test("run answers the outcome, with the target first", TIMEOUT, async () => {
     },
   });
   assert.deepEqual(Object.keys(reply.outcome), ["target", "status", "result", "trace", "message", "stats"]);
+});
+
+test("validated: the compiler is told the IR comes from the kit's loader, on compile and run requests alike", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const scenario = stubIr("seed", SEED_BODY);
+  const plain = await worker.request({ id: 1, type: "compile", target: "js-promise", scenario });
+  const validated = await worker.request({ id: 2, type: "compile", target: "js-promise", scenario, validated: true });
+  assert.ok(!plain.source.includes("// validated"), plain.source);
+  assert.ok(validated.source.startsWith("// seed (js-promise)\n// validated\n"), validated.source);
+  const run = await worker.request({ id: 3, type: "run", target: "js-promise", scenario, validated: true, return_body: true });
+  assert.deepEqual(run.outcome.trace, SEED_TRACE);
+});
+
+test("a run request for several targets answers one outcome per target, in the order asked", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const scenario = stubIr("seed", SEED_BODY);
+  const single = await Promise.all(["js-async", "js-promise"].map(async (target, index) => {
+    worker.send({ id: 10 + index, type: "run", target, scenario });
+    return (await worker.next()).outcome;
+  }));
+  const reply = await worker.request({ id: 1, type: "run", targets: ["js-async", "js-promise"], scenario, validated: true });
+  assert.deepEqual(reply, { id: 1, type: "outcomes", outcomes: single });
+  assert.deepEqual(reply.outcomes.map((outcome) => outcome.target), ["js-async", "js-promise"]);
+  // return_bodies: every body, by target; bodies given back run without compiling (the
+  // stub would throw), and a target not given one is compiled.
+  const returned = await worker.request({ id: 2, type: "run", targets: ["js-promise", "js-async"], scenario, return_bodies: true });
+  assert.deepEqual(returned.bodies, { "js-promise": SEED_BODY, "js-async": SEED_BODY });
+  const throwing = stubIr("seed", SEED_BODY, { stub_throw_for: "js-async" });
+  const given = await worker.request({ id: 3, type: "run", targets: ["js-promise", "js-async"], scenario: throwing, bodies: returned.bodies });
+  assert.deepEqual(given, { id: 3, type: "outcomes", outcomes: [single[1], single[0]] });
+  assert.deepEqual(
+    await worker.request({ id: 4, type: "run", targets: ["js-promise", "js-async"], scenario: throwing, bodies: { "js-promise": SEED_BODY } }),
+    { id: 4, type: "error", message: 'cannot compile scenario "seed" for js-async: Error: not for js-async' },
+  );
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("a run request for several targets that is malformed is one error reply", TIMEOUT, async () => {
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const scenario = stubIr("seed", SEED_BODY);
+  const cases = [
+    [{ targets: [] }, "request's targets is not a non-empty list"],
+    [{ targets: "js-async" }, "request's targets is not a non-empty list"],
+    [{ targets: ["js-async", "python"] }, 'unknown target "python"; this testee serves js-promise, js-async'],
+    [{ targets: ["js-async", "js-async"] }, 'request\'s targets repeat a target: ["js-async","js-async"]'],
+    [{ targets: ["js-async"], target: "js-async" }, "request has both target and targets"],
+    [{ targets: ["js-async"], scenario: null }, "request has no scenario IR object"],
+    [{ targets: ["js-async"], bodies: { "js-promise": "x" } }, "request's bodies is not an object of texts by target, for targets of the request"],
+    [{ targets: ["js-async"], bodies: { "js-async": 1 } }, "request's bodies is not an object of texts by target, for targets of the request"],
+    [{ targets: ["js-async"], bodies: [] }, "request's bodies is not an object of texts by target, for targets of the request"],
+  ];
+  let id = 0;
+  for (const [fields, message] of cases) {
+    id += 1;
+    assert.deepEqual(await worker.request({ id, type: "run", scenario, ...fields }), { id, type: "error", message });
+  }
+  // A body that does not load fails the whole request, the other target's outcome with it.
+  const broken = await worker.request({ id: 99, type: "run", targets: ["js-promise", "js-async"], scenario, bodies: { "js-async": "const world = ;" } });
+  assert.deepEqual(broken, {
+    id: 99, type: "error", message: "generated js-async code for scenario \"seed\" failed to load: SyntaxError: Unexpected token ';'",
+  });
+  assert.equal((await worker.request({ id: 100, type: "hello" })).type, "hello");
 });
 
 test("pipelined requests are answered in order, deadlock and unhandled rejections included", TIMEOUT, async () => {
@@ -323,6 +388,57 @@ function main() { process.exit(3); }`;
   });
   const next = await worker.request({ id: 2, type: "run", target: "js-promise", scenario: stubIr("seed", SEED_BODY) });
   assert.deepEqual(next.outcome.trace, SEED_TRACE);
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("a runaway in the middle of pipelined runs: the runs before it keep their outcomes, the runs after it go to a new thread", TIMEOUT, async () => {
+  // The runs are posted to the run thread together (one batch); the watchdog reads which
+  // run started when from shared memory, and stops the thread on the one that spins.
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  // It blocks its thread as a loop would, without taking a core from the tests that run
+  // beside it on real timers (Atomics.wait; Worker.terminate interrupts it).
+  const spinning = `const world = new World("spinning", {});
+world.wallClockSeconds = 0.2;
+function main() { globalThis.spun = true; Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000); return 1; }`;
+  // A fresh thread has no globalThis.spun: the run after the runaway returns false.
+  const fresh = `const world = new World("fresh", {});
+function main() { return Promise.resolve(globalThis.spun === true); }`;
+  const exiting = `const world = new World("exiting", {});
+function main() { process.exit(3); }`;
+  const requests = [
+    { target: "js-promise", scenario: stubIr("seed", SEED_BODY) },
+    { target: "js-async", scenario: stubIr("spinning", spinning) },
+    { target: "js-promise", scenario: stubIr("fresh", fresh) },
+    { target: "js-promise", scenario: stubIr("seed", SEED_BODY) },
+    { target: "js-async", scenario: stubIr("exiting", exiting) },
+    { target: "js-async", scenario: stubIr("seed", SEED_BODY) },
+  ];
+  requests.forEach((request, index) => worker.send({ id: index + 1, type: "run", ...request }));
+  const replies = [];
+  for (const _ of requests) replies.push(await worker.next());
+  assert.deepEqual(replies.map((reply) => reply.id), [1, 2, 3, 4, 5, 6]);
+  assert.deepEqual(replies[0].outcome.trace, SEED_TRACE);
+  assert.equal(replies[1].outcome.status, "runaway");
+  assert.equal(replies[1].outcome.message, "runaway: scenario 'spinning' passed 0.2 s of wall-clock time in a loop that never calls "
+    + "the kit (the worker stopped it; the trace is lost)");
+  assert.deepEqual(replies[2].outcome.result, { returns: false });
+  assert.deepEqual(replies[3].outcome.trace, SEED_TRACE);
+  assert.deepEqual(replies[4], { id: 5, type: "error", message: "internal error: Error: the run thread exited (code 3)" });
+  assert.deepEqual(replies[5].outcome.trace, SEED_TRACE);
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
+test("a run without a wall-clock bound is not stopped, however long it takes", TIMEOUT, async () => {
+  // world.wallClockSeconds = null: no bound, so the watchdog leaves the run alone (here
+  // the thread blocked for 1.5 s, past the grace, by Atomics.wait, which takes no core).
+  const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
+  const slow = `const world = new World("slow", {});
+world.wallClockSeconds = null;
+function main() { return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); }`;
+  const reply = await worker.request({ id: 1, type: "run", target: "js-promise", scenario: stubIr("slow", slow) });
+  assert.deepEqual(reply.outcome.result, { returns: "timed-out" });
   worker.child.stdin.end();
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });

@@ -61,7 +61,7 @@ def test_a_hanging_or_crashing_worker_is_killed_restarted_and_the_rest_still_run
 def test_real_worker_says_hello_and_runs_the_seed_on_both_js_targets() -> None:
     with NodeTestee(find_node()) as node:
         assert node.hello["targets"] == ["js-promise", "js-async"]
-        assert node.hello["protocol"] == 1
+        assert node.hello["protocol"] == 2
         outcomes = list(node.run_many([(SEED.ir, "js-promise"), (SEED.ir, "js-async")]))
         source = node.compile(SEED.ir, "js-promise")
 
