@@ -701,10 +701,7 @@ def _run(args: argparse.Namespace) -> int:
         print(console.verdict_line(passed_over_line(item), colour), flush=True)
     cache_path = cache.cache_file(Path.cwd())
     remembered = _last_failed(cache_path)
-    # Kept as text, not Path objects (a few times the size): a run's memory is not to grow
-    # with the suite (issue 13).
-    files = [str(path) for path in discovery.taken]
-    del discovery
+    files = discovery.taken  # as text (a run's memory is not to grow with the suite)
     if args.last_failed:
         # The paths were written as the run that failed named them, relative to the folder
         # the cache is in (this one): compared resolved, `spec/x.yaml` is `./spec/x.yaml`.

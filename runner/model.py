@@ -156,7 +156,8 @@ class Discovery:
     a folder, with the reason it was passed over. Known non-scenario files (a file of
     known outcomes) are in neither list."""
 
-    taken: list[Path] = field(default_factory=list)
+    taken: list[str] = field(default_factory=list)
+    """As text: a run of a large folder holds them all (runner/load.py's find_scenarios)."""
     passed_over: list[PassedOver] = field(default_factory=list)
 
 

@@ -22,7 +22,7 @@ from asyncparity import cli, suite
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
-from asyncparity.testees import WORKER
+from asyncparity.testees import NODE_FLAGS, WORKER
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec"
@@ -1109,4 +1109,4 @@ def test_run_reads_nodes_version_from_the_workers_hello_not_from_node_version(
     code, out, err = run(capsys, "run", str(SEED), "--targets", "python,js-async", "--node", str(node))
 
     assert (code, err) == (0, ""), out
-    assert (tmp_path / "calls").read_text().splitlines() == [str(WORKER)]  # the worker, and no `node --version`
+    assert (tmp_path / "calls").read_text().splitlines() == [" ".join([*NODE_FLAGS, str(WORKER)])]  # the worker, and no `node --version`

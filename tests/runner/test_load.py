@@ -1009,6 +1009,21 @@ def test_a_byte_order_mark_and_crlf_line_ends_load_as_plain_text(tmp_path: Path)
 # -- discovery: every YAML file taken or named with the reason (defect 3) -------------------
 
 
+def test_discovery_finds_what_rglob_finds_in_its_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found through os.walk as text (a run's memory, issue 13), in Path's order: "a/x"
+    # before "a-b/x", though "-" sorts before "/" as text; hidden ones too; and named as
+    # rglob names them, relative to "." without "./".
+    for name in ("a-b/x.yaml", "a/x.yaml", "a/b/y.yml", ".hidden/z.yaml", "top.yaml", "a/notes.txt", "a/x.YAML"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("id: x\nsummary: s\nmain: []\n")
+    monkeypatch.chdir(tmp_path)
+
+    expected = [str(path) for path in sorted([*Path(".").rglob("*.yaml"), *Path(".").rglob("*.yml")])]
+    assert find_scenarios([Path(".")]).taken == expected
+    assert expected == [".hidden/z.yaml", "a/b/y.yml", "a/x.yaml", "a-b/x.yaml", "top.yaml"]
+    assert find_scenarios([tmp_path]).taken == [str(tmp_path / name) for name in expected]
+
+
 def test_discovery_names_each_yaml_file_it_passes_over_with_the_reason(tmp_path: Path) -> None:
     files = {
         "a-schema.yaml": "# yaml-language-server: $schema=../scenario.schema.json\nid: a\n",
@@ -1028,7 +1043,7 @@ def test_discovery_names_each_yaml_file_it_passes_over_with_the_reason(tmp_path:
 
     found = find_scenarios([tmp_path])
 
-    assert [path.name for path in found.taken] == [
+    assert [Path(path).name for path in found.taken] == [
         "a-schema.yaml",
         "b-main.yml",
         "c-misspelt.yaml",
@@ -1044,8 +1059,8 @@ def test_discovery_names_each_yaml_file_it_passes_over_with_the_reason(tmp_path:
     assert (
         str(found.passed_over[0]) == f"{tmp_path / 'e-workflow.yml'}: not a scenario: no top-level main or id, and no schema line"
     )
-    assert discover([tmp_path]) == found.taken
-    assert find_scenarios([tmp_path / "e-workflow.yml"]) == Discovery([tmp_path / "e-workflow.yml"], [])  # named: taken
+    assert discover([tmp_path]) == [Path(path) for path in found.taken]
+    assert find_scenarios([tmp_path / "e-workflow.yml"]) == Discovery([str(tmp_path / "e-workflow.yml")], [])  # named: taken
 
 
 def test_a_scenario_without_main_is_an_error_not_a_silent_skip(tmp_path: Path) -> None:
@@ -1065,7 +1080,7 @@ def test_a_scenario_without_main_is_an_error_not_a_silent_skip(tmp_path: Path) -
 def test_the_shipped_folder_passes_over_nothing_but_its_known_outcomes() -> None:
     found = find_scenarios([SPEC])
     assert found.passed_over == []
-    assert SPEC / "known-outcomes.yaml" not in found.taken
+    assert str(SPEC / "known-outcomes.yaml") not in found.taken
     assert passed_over_reason((SPEC / "known-outcomes.yaml").read_text()) == ""
 
 
@@ -1192,7 +1207,7 @@ def test_a_folder_file_binds_every_scenario_beside_it_and_a_scenario_own_bind_wi
     (tmp_path / "shared.yaml").write_text(BOUND_SCENARIO)
     (tmp_path / "own.yaml").write_text(BOUND_SCENARIO.replace("bound-get", "bound-own") + "bind:\n  python: other.py\n")
     # The folder file is read with each scenario, never taken as one.
-    assert find_scenarios([tmp_path]).taken == [tmp_path / "own.yaml", tmp_path / "shared.yaml"]
+    assert find_scenarios([tmp_path]).taken == [str(tmp_path / "own.yaml"), str(tmp_path / "shared.yaml")]
     shared = load_file(tmp_path / "shared.yaml").scenario
     assert shared is not None
     assert shared.ir["bindings"] == {
