@@ -1109,4 +1109,6 @@ def test_run_reads_nodes_version_from_the_workers_hello_not_from_node_version(
     code, out, err = run(capsys, "run", str(SEED), "--targets", "python,js-async", "--node", str(node))
 
     assert (code, err) == (0, ""), out
-    assert (tmp_path / "calls").read_text().splitlines() == [" ".join([*NODE_FLAGS, str(WORKER)])]  # the worker, and no `node --version`
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        " ".join([*NODE_FLAGS, str(WORKER)])
+    ]  # the worker, and no `node --version`
