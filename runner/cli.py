@@ -721,13 +721,13 @@ def _run(args: argparse.Namespace) -> int:
     results: Iterable[LoadResult]
     if selecting:
         # Ids and tags are known once a file is loaded: a selection loads every file first.
-        selected = _select(load_files(map(Path, files), content), args)
+        selected = _select(load_files(files, content), args)
         results, total = selected, len(selected)
         id_width = max([len(r.scenario.id) for r in selected if r.scenario] + [10])
     else:
         # The rest streams: files are loaded as the run reaches them, and the id column is
         # as wide as the longest id the files declare, read without loading them.
-        results = load_files(map(Path, files), content)
+        results = load_files(files, content)
         total = len(files)
         id_width = max([len(found) for found in (declared_id_of_file(Path(path)) for path in files) if found] + [10])
     if not total:

@@ -530,23 +530,24 @@ def load_paths(paths: Iterable[Path]) -> list[LoadResult]:
     return list(load_files(discover(paths)))
 
 
-def load_files(files: Iterable[Path], cache: ContentCache | None = None) -> Iterator[LoadResult]:
+def load_files(files: Iterable[Path | str], cache: ContentCache | None = None) -> Iterator[LoadResult]:
     """Load the given scenario files one by one, as they are asked for (a run prints its
     first verdict before the last file of a large folder is read); a repeated id is a
-    diagnostic on the later file, as in :func:`load_paths`. ``cache``: as :func:`load_file`'s."""
+    diagnostic on the later file, as in :func:`load_paths`. A file given as text (as
+    :func:`find_scenarios` gives them) is shown as that text. ``cache``: as :func:`load_file`'s."""
     # Where each id was declared, not the scenario: a run of any size holds no scenario it
-    # has finished with (issue 13, memory flat).
-    seen: dict[str, str] = {}
+    # has finished with (issue 13, memory flat). The path is the caller's own text, shared.
+    seen: dict[str, tuple[str, int]] = {}
     for path in files:
-        result = load_file(path, cache=cache)
+        result = load_file(Path(path), display=path if isinstance(path, str) else None, cache=cache)
         scenario = result.scenario
         if scenario is not None and scenario.id in seen:
-            result.diagnostics.append(
-                Diagnostic(result.path, scenario.line, 1, f"scenario id '{scenario.id}' is already used by {seen[scenario.id]}")
-            )
+            first_path, first_line = seen[scenario.id]
+            message = f"scenario id '{scenario.id}' is already used by {first_path}:{first_line}"
+            result.diagnostics.append(Diagnostic(result.path, scenario.line, 1, message))
             result.scenario = None
         elif scenario is not None:
-            seen[scenario.id] = f"{scenario.path}:{scenario.line}"
+            seen[scenario.id] = (scenario.path, scenario.line)
         yield result
 
 
