@@ -30,6 +30,7 @@ from pathlib import Path
 from asyncparity.bench import write_scenarios
 from asyncparity.load import load_files
 from asyncparity.node import find_node
+from asyncparity.testees import NODE_FLAGS
 
 WORKER = Path(__file__).resolve().parent.parent / "javascript" / "worker.mjs"
 RUN_BOUND = 600.0
@@ -111,7 +112,7 @@ def main() -> None:
     parser.add_argument("--baseline-worker", type=Path, default=WORKER, help="the worker.mjs that serves the old form")
     parser.add_argument("--node-option", action="append", default=[], help="an option for node, for every run (repeatable)")
     args = parser.parse_args()
-    node = [find_node(None).path, *args.node_option]
+    node = [find_node(None).path, *NODE_FLAGS, *args.node_option]  # as the kit starts it
     with tempfile.TemporaryDirectory(prefix="asyncparity-node-worker-") as tmp:
         old, new = write_requests(Path(tmp), args.n)
         runs: dict[str, list[tuple[float, float, int]]] = {"old": [], "new": []}
