@@ -9,6 +9,7 @@ from asyncparity.compare import TargetVerdict, Verdict
 from asyncparity.diagnostics import Diagnostic
 from asyncparity.model import PassedOver
 from asyncparity.report import (
+    Tally,
     failure_details,
     interrupted_line,
     passed_over_line,
@@ -101,6 +102,31 @@ def test_a_skipped_target_says_why_on_its_line_and_the_closing_line_counts_it() 
     assert summary_line([passing(), partly]) == "2 passed, 0 failed; 1 target run skipped"
     assert summary_line([partly, partly, failing()]) == "2 passed, 1 failed; 2 target runs skipped"
     assert skip_reasons([partly, partly]) == [f"python skipped on 2 scenario(s): {reason}"]
+
+
+def test_a_tally_taken_verdict_by_verdict_closes_the_run_as_the_verdicts_would() -> None:
+    # Issue 13: a run keeps counts, not every verdict.
+    reason = "python needs CPython 3.11 or later (asyncio.TaskGroup); this is CPython 3.10.13"
+    partly = Verdict(
+        "d.yaml", "delta", 1, "agree", [TargetVerdict("python", "skipped", reason), TargetVerdict("js-async", "agree")]
+    )
+    skipped = Verdict("e.yaml", "eps", 1, "skipped", [TargetVerdict("python", "skipped", reason)])
+    verdicts = [passing(), partly, failing(), skipped, partly]
+    tally = Tally()
+    for verdict in verdicts:
+        tally.add(verdict)
+
+    assert (
+        summary_line(tally, 2)
+        == summary_line(verdicts, 2)
+        == ("3 passed, 1 failed, 1 skipped; 2 target runs skipped; 2 YAML files passed over")
+    )
+    assert skip_reasons(tally) == skip_reasons(verdicts) == [f"python skipped on 3 scenario(s): {reason}"]
+    assert (
+        interrupted_line(tally, 9)
+        == interrupted_line(verdicts, 9)
+        == ("interrupted: 3 passed, 1 failed, 1 skipped; 2 target runs skipped; 4 of 9 not run")
+    )
 
 
 def test_a_run_stopped_early_says_so_in_its_closing_line_and_its_report() -> None:

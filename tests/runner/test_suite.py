@@ -372,3 +372,41 @@ def test_stop_ends_the_run_at_the_verdict_it_names(tmp_path: Path) -> None:
         own.abort()
 
     assert [verdict.scenario_id for verdict in verdicts] == ["bench-0", "bench-1", "bench-2"]
+
+
+def test_the_workers_get_one_request_a_scenario_and_never_more_than_the_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 13: a bounded stream. Each scenario goes to the Node worker as one request
+    # for both JavaScript targets, and no more than WINDOW scenarios are ever at it
+    # unanswered, however many the run has.
+    from asyncparity import suite
+    from asyncparity.bench import write_scenarios
+    from asyncparity.load import load_files
+
+    files = write_scenarios(tmp_path, 100)
+    own = NodeTestee(find_node())
+    own.start()
+    requests: list[dict] = []
+    most = [0]
+    submit = own._submit
+
+    def counting(sent: list[dict]) -> list:
+        requests.extend(sent)
+        items = submit(sent)
+        most[0] = max(most[0], len(own._outstanding))
+        return items
+
+    monkeypatch.setattr(own, "_submit", counting)
+    monkeypatch.setattr(suite, "WINDOW", 24)
+    try:
+        verdicts = run_suite(load_files(files), TARGETS, PythonTestee(), own)
+    finally:
+        own.close()
+
+    assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(100)]
+    assert all(verdict.passed for verdict in verdicts)
+    runs = [request for request in requests if request["type"] == "run"]  # and the shutdown
+    assert [(request["targets"], request["validated"]) for request in runs] == [(["js-promise", "js-async"], True)] * 100
+    assert most[0] <= 24
+    assert len(own._outstanding) == 0

@@ -600,3 +600,39 @@ def test_a_located_program_that_is_no_node_is_told_as_find_node_tells_it(tmp_pat
         f"asyncparity: {path} (--node {path}) is not Node: --version printed 'hello': "
         "install Node 20 or later, or point --node (or ASYNCPARITY_NODE) at one"
     )
+
+
+def test_a_worker_that_fails_with_several_calls_outstanding_gets_every_later_request_again() -> None:
+    # Issue 13: the suite keeps a few batches at a worker at once. A failure in the first
+    # batch restarts the worker, and the requests of every batch still unanswered are
+    # sent to the new one, in order.
+    worker = misbehaving(timeout=10.0)
+    worker.start()
+    try:
+        first = worker.run_many([(ir(name), "js-async") for name in ("one", "garbage", "two")])
+        second = worker.run_many([(ir(name), "js-async") for name in ("three", "four")])
+        outcomes = [*first, *second]
+    finally:
+        worker.close()
+
+    assert [outcome.get("result") for outcome in outcomes] == [
+        {"returns": "one"},
+        None,
+        {"returns": "two"},
+        {"returns": "three"},
+        {"returns": "four"},
+    ]
+    assert worker.restarts == 1
+
+
+def test_replies_are_taken_in_the_order_their_requests_were_sent() -> None:
+    worker = misbehaving(timeout=10.0)
+    worker.start()
+    try:
+        first = worker.run_many([(ir("one"), "js-async")])
+        second = worker.run_many([(ir("two"), "js-async")])
+        with pytest.raises(RuntimeError, match=r"^replies are taken in the order their requests were sent$"):
+            next(second)  # a programming error of the runner's, before any reply is taken
+        assert next(first)["result"] == {"returns": "one"}
+    finally:
+        worker.close()
