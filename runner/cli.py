@@ -668,6 +668,15 @@ def _last_failed(path: Path) -> dict[str, str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    content = _content_cache(args)
+    try:
+        return _run_with(args, content)
+    finally:
+        if content is not None:
+            content.close()  # on every way out: the pack it writes goes into place, its file closed
+
+
+def _run_with(args: argparse.Namespace, content: ContentCache | None) -> int:
     from . import console
     from .load import declared_id_of_file, find_scenarios, load_files
     from .report import (
@@ -717,7 +726,6 @@ def _run(args: argparse.Namespace) -> int:
             )
         else:
             print(f"asyncparity: --lf: no failure remembered in {cache_path}; running every scenario", flush=True)
-    content = _content_cache(args)
     results: Iterable[LoadResult]
     if selecting:
         # Ids and tags are known once a file is loaded: a selection loads every file first.

@@ -76,13 +76,14 @@ def kit_key(version: str) -> str:
     return digest.hexdigest()
 
 
-PACK_MAGIC = b"asyncparity content pack 1\n"
-_COUNT = struct.Struct(">I")
+PACK_MAGIC = b"asyncparity content pack 2\n"
 _RECORD = struct.Struct(">32sQI")  # key, offset of the entry in the pack, its length
-FLUSH_ENTRIES = 2048
-"""Entries a run holds before it writes them out as one pack (and at its end)."""
-FLUSH_BYTES = 16 * 1024 * 1024
-"""Bytes of entries a run holds before it writes them out as one pack."""
+_TRAILER = struct.Struct(">QI")  # offset of the table, number of entries
+FLUSH_ENTRIES = 1 << 20
+"""Entries a pack takes before it is finished and a new one begun (and at a run's end):
+so many that a run of any size writes a pack or two, not enough to be compacted."""
+FLUSH_BYTES = 256 * 1024 * 1024
+"""Bytes a pack takes before it is finished and a new one begun (on disk, not in memory)."""
 MAX_PACKS = 16
 """Packs a kit's folder may hold at the end of a run before the run compacts it: writes
 the entries it used into new packs and removes the packs it read or wrote before. Each
@@ -95,11 +96,13 @@ class ContentCache:
 
     Entries are stored in packs, not a file each: creating a file costs about a
     millisecond of system time on this machine (ext4), several per scenario, more than
-    the loading it saves. A run holds the entries it makes and writes them as one pack,
-    ``content/<kit>/<random>.pack``, when it has :data:`FLUSH_ENTRIES` of them and at
-    :meth:`close`: a table of keys, offsets and lengths, then each entry as the SHA-256
-    of its payload and the payload. A pack is written to a temporary file and renamed,
-    so no reader sees part of one; runs side by side write packs of their own. Reading
+    the loading it saves. A run writes the entries it makes, as it makes them, into a
+    temporary file (:class:`_PackWriter`), so that it holds none of them in memory
+    (issue 13); when the file has :data:`FLUSH_ENTRIES` of them, and at :meth:`close`,
+    it ends it with the table and renames it ``content/<kit>/<random>.pack``: a magic
+    line, each entry as the SHA-256 of its payload and the payload, a table of keys,
+    offsets and lengths, and a trailer saying where the table is and how long. No
+    reader sees part of a pack; runs side by side write packs of their own. Reading
     takes the tables of every pack of this kit (not their entries) once, then each
     entry it is asked for; an entry whose digest does not match is a miss."""
 
@@ -113,8 +116,8 @@ class ContentCache:
         self.hits = 0
         self.misses = 0
         self._index: dict[bytes, list[tuple[Path, int, int]]] | None = None
-        self._pending: dict[bytes, bytes] = {}
-        self._pending_bytes = 0
+        self._writer: _PackWriter | None = None  # the pack this run is writing
+        self._closed = False
         self._open: dict[Path, int] = {}
         self._packs: list[Path] = []  # the packs read or written by this run
         # The keys this run read or stored, for compaction: their first 8 bytes, 8 bytes
@@ -131,7 +134,8 @@ class ContentCache:
     def _read_index(self) -> dict[bytes, list[tuple[Path, int, int]]]:
         index: dict[bytes, list[tuple[Path, int, int]]] = {}
         try:
-            packs = sorted(self.entries.glob("*.pack"))
+            # The newest first: where two packs hold a key, the later run's entry is read.
+            packs = sorted(self.entries.glob("*.pack"), key=_newest_first)
         except OSError:
             packs = []
         self._packs += [pack for pack in packs if pack not in self._packs]
@@ -143,8 +147,8 @@ class ContentCache:
     def get(self, key: str) -> bytes | None:
         """The payload stored under ``key``; None when there is none or it is not whole."""
         raw = bytes.fromhex(key)
-        if raw in self._pending:
-            return self._pending[raw]
+        # An entry of the pack being written is not read back: a run asks for each key
+        # once, before it stores it.
         if self._index is None:
             self._index = self._read_index()
         for path, offset, length in self._index.get(raw, ()):
@@ -161,50 +165,55 @@ class ContentCache:
         return None
 
     def put(self, key: str, payload: bytes) -> None:
-        """Keep ``payload`` under ``key``, to be written with the next pack."""
-        self._pending[bytes.fromhex(key)] = payload
-        self._used.append(_prefix(bytes.fromhex(key)))
-        self._pending_bytes += len(payload)
-        if len(self._pending) >= FLUSH_ENTRIES or self._pending_bytes >= FLUSH_BYTES:
+        """Write ``payload`` under ``key`` into the pack being written; once the folder
+        could not be written (:attr:`problem`), entries are dropped."""
+        raw = bytes.fromhex(key)
+        self._used.append(_prefix(raw))
+        if self.problem is not None:
+            return
+        try:
+            if self._writer is None:
+                self._writer = self._begin_pack()
+            self._writer.add(raw, payload)
+        except OSError as error:
+            self._fail(error)
+            return
+        if self._writer.count >= FLUSH_ENTRIES or self._writer.offset >= FLUSH_BYTES:
             self.flush()
 
+    def _begin_pack(self) -> _PackWriter:
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / ".gitignore").write_text("# Created by asyncparity: its cache.\n*\n")
+        self.entries.mkdir(parents=True, exist_ok=True)
+        return _PackWriter(self.entries)
+
+    def _fail(self, error: OSError) -> None:
+        self.problem = self.problem or f"{error.strerror or error}"
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.discard()
+
     def flush(self) -> None:
-        """Write the entries held as one pack; a failure is kept in :attr:`problem`."""
-        if not self._pending:
+        """Finish the pack being written; a failure is kept in :attr:`problem`."""
+        if self._writer is None:
             return
-        pending, self._pending, self._pending_bytes = self._pending, {}, 0
-        table, blobs = [], []
-        offset = len(PACK_MAGIC) + _COUNT.size + _RECORD.size * len(pending)
-        for raw, payload in pending.items():
-            blob = hashlib.sha256(payload).digest() + payload
-            table.append(_RECORD.pack(raw, offset, len(blob)))
-            blobs.append(blob)
-            offset += len(blob)
         try:
-            if not self.folder.is_dir():
-                self.folder.mkdir(parents=True, exist_ok=True)
-                (self.folder / ".gitignore").write_text("# Created by asyncparity: its cache.\n*\n")
-            self.entries.mkdir(parents=True, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(suffix=".tmp", dir=self.entries)
-            try:
-                with os.fdopen(descriptor, "wb") as stream:
-                    stream.write(b"".join([PACK_MAGIC, _COUNT.pack(len(pending)), *table, *blobs]))
-                pack = Path(temporary.removesuffix(".tmp") + ".pack")
-                os.replace(temporary, pack)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-                raise
+            pack = self._writer.finish()
         except OSError as error:
-            self.problem = self.problem or f"{error.strerror or error}"
+            self._fail(error)
             return
+        self._writer = None
         # Not added to the index: a run seldom reads back what it wrote, and the index
         # would grow with the suite (_compact reads every pack's table again).
         self._packs.append(pack)
 
     def close(self) -> None:
-        """Write the entries held (compacting the folder past :data:`MAX_PACKS`), and close
-        the packs read."""
+        """Finish the pack being written (compacting the folder past :data:`MAX_PACKS`),
+        and close the packs read. Once: a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         self.flush()
         if self._index is None:
             self._index = self._read_index()
@@ -304,8 +313,58 @@ class ContentCache:
                     os.unlink(pack)
 
 
+def _newest_first(pack: Path) -> tuple[int, str]:
+    try:
+        return -pack.stat().st_mtime_ns, pack.name
+    except OSError:  # gone since it was listed: its table will be empty
+        return 0, pack.name
+
+
 def _prefix(raw: bytes) -> int:
     return int.from_bytes(raw[:8], "big")
+
+
+class _PackWriter:
+    """A pack being written (:class:`ContentCache`): each entry goes to its temporary file
+    as it comes, and its row of the table to a second one; :meth:`finish` appends the
+    table and the trailer, and renames the pack into place. Nothing grows in memory."""
+
+    def __init__(self, folder: Path) -> None:
+        descriptor, self.temporary = tempfile.mkstemp(suffix=".tmp", dir=folder)
+        self.stream = os.fdopen(descriptor, "wb")
+        # Held open from one add to the next: closed by finish or discard.
+        self.table = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115
+        self.stream.write(PACK_MAGIC)
+        self.offset = len(PACK_MAGIC)
+        self.count = 0
+
+    def add(self, raw: bytes, payload: bytes) -> None:
+        blob = hashlib.sha256(payload).digest() + payload
+        self.stream.write(blob)
+        self.table.write(_RECORD.pack(raw, self.offset, len(blob)))
+        self.offset += len(blob)
+        self.count += 1
+
+    def finish(self) -> Path:
+        try:
+            self.table.seek(0)
+            shutil.copyfileobj(self.table, self.stream)
+            self.table.close()
+            self.stream.write(_TRAILER.pack(self.offset, self.count))
+            self.stream.close()
+            pack = Path(self.temporary.removesuffix(".tmp") + ".pack")
+            os.replace(self.temporary, pack)
+        except BaseException:
+            self.discard()
+            raise
+        return pack
+
+    def discard(self) -> None:
+        for stream in (self.stream, self.table):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
 
 
 def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:
@@ -313,17 +372,26 @@ def pack_table(path: Path) -> list[tuple[bytes, tuple[Path, int, int]]]:
     a file that is not a pack, and without the entries a short file cannot hold."""
     try:
         with path.open("rb") as stream:
-            head = stream.read(len(PACK_MAGIC) + _COUNT.size)
-            if len(head) != len(PACK_MAGIC) + _COUNT.size or not head.startswith(PACK_MAGIC):
+            if stream.read(len(PACK_MAGIC)) != PACK_MAGIC:
                 return []
-            (count,) = _COUNT.unpack(head[len(PACK_MAGIC) :])
-            table = stream.read(count * _RECORD.size)
             size = os.fstat(stream.fileno()).st_size
+            if size < len(PACK_MAGIC) + _TRAILER.size:
+                return []
+            stream.seek(size - _TRAILER.size)
+            table_at, count = _TRAILER.unpack(stream.read(_TRAILER.size))
+            if table_at < len(PACK_MAGIC) or table_at + count * _RECORD.size + _TRAILER.size != size:
+                return []
+            stream.seek(table_at)
+            table = stream.read(count * _RECORD.size)
     except OSError:
         return []
     if len(table) != count * _RECORD.size:
         return []
-    return [(key, (path, offset, length)) for key, offset, length in _RECORD.iter_unpack(table) if offset + length <= size]
+    return [
+        (key, (path, offset, length))
+        for key, offset, length in _RECORD.iter_unpack(table)
+        if offset >= len(PACK_MAGIC) and offset + length <= table_at
+    ]
 
 
 def count_entries(folder: Path) -> int:

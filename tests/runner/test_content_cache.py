@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,21 @@ def entries(folder: Path) -> int:
     return content_cache.count_entries(folder)
 
 
+OPENED: list[ContentCache] = []
+"""The caches a test made, closed after it (a cache writes its pack as it goes, into a file it holds open)."""
+
+
+@pytest.fixture(autouse=True)
+def _caches_closed() -> Iterator[None]:
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
 def fresh_cache(tmp_path: Path, version: str = "0.1.0") -> ContentCache:
-    return ContentCache(tmp_path / ".asyncparity_cache", kit_key(version))
+    cache = ContentCache(tmp_path / ".asyncparity_cache", kit_key(version))
+    OPENED.append(cache)
+    return cache
 
 
 def refuse_loading(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -56,10 +70,14 @@ def test_every_kit_scenario_read_back_from_the_cache_equals_the_loaded_one(tmp_p
     loaded = [load_file(path) for path in files]
 
     stored = [load_file(path, cache=cache) for path in files]
-    read_back = [load_file(path, cache=cache) for path in files]
+    cache.close()
+    rerun = fresh_cache(tmp_path)
+    read_back = [load_file(path, cache=rerun) for path in files]
 
     cached = [path for path in files if cache.may_cache_file(path, path.read_bytes())]
-    assert cache.misses == cache.hits == len(cached) > len(files) - 5 > 100
+    assert (cache.misses, cache.hits) == (len(cached), 0)
+    assert (rerun.misses, rerun.hits) == (0, len(cached))
+    assert len(cached) > len(files) - 5 > 100
     assert [result.scenario for result in read_back] == [result.scenario for result in loaded]
     assert [result.scenario for result in stored] == [result.scenario for result in loaded]
     assert all(result.scenario is not None for result in loaded)
@@ -300,16 +318,21 @@ def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: 
         fresh = [node.run(ir, "js-async"), node.run(other, "js-async")]
         node.cache = cache
         stored = [node.run(ir, "js-async"), node.run(other, "js-async")]
+        cache.close()
+        node.cache = rerun = fresh_cache(tmp_path)  # a run reads what an earlier run wrote
         again = [node.run(ir, "js-async"), node.run(other, "js-async")]
         # Swap the two entries: the worker then runs the other scenario's body.
-        first_key = cache.program_key(ir, "js-async", node_runtime(node))
-        other_key = cache.program_key(other, "js-async", node_runtime(node))
-        first_body, other_body = cache.load_text(first_key), cache.load_text(other_key)
-        cache.store_text(first_key, other_body or "")
+        first_key = rerun.program_key(ir, "js-async", node_runtime(node))
+        other_key = rerun.program_key(other, "js-async", node_runtime(node))
+        first_body, other_body = rerun.load_text(first_key), rerun.load_text(other_key)
+        rerun.store_text(first_key, other_body or "")
+        rerun.close()
+        node.cache = fresh_cache(tmp_path)
         swapped = node.run(ir, "js-async")
 
     assert stored == fresh and again == fresh
-    assert (cache.hits, cache.misses) == (5, 2)  # again, the two read here, swapped
+    assert (cache.hits, cache.misses) == (0, 2)
+    assert (rerun.hits, rerun.misses) == (4, 0)  # again, and the two read here
     assert first_body != other_body
     assert swapped["trace"] == fresh[1]["trace"] != fresh[0]["trace"]
 

@@ -106,6 +106,8 @@ def test_python_testee_skips_the_compilers_check_of_ir_the_loader_validated(tmp_
         assert checked["status"] == "error"
         assert checked["message"].endswith("main: line 37: an await step has no field 'times'")
         assert validated == python.run(SEED.ir)
+        if cache is not None:
+            cache.close()
 
 
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:
