@@ -91,11 +91,11 @@ def run_matrix(
     js_targets = [target for target in targets if target in JS_TARGETS]
 
     def run_runtime(testee: WorkerTestee, runtime_targets: list[str]) -> list[tuple[dict, float]]:
-        # A worker runs its requests one after another, all sent at once: the time from
-        # one reply to the next is what the worker spent on the next run.
+        # A worker runs its requests one after another, always with the next ones sent: the
+        # time from one reply to the next is what the worker spent on the next run.
         timed = []
         with testee:
-            replies = testee.run_many([(scenario.ir, target) for scenario in scenarios for target in runtime_targets])
+            replies = testee.run_stream((scenario.ir, target) for scenario in scenarios for target in runtime_targets)
             last = time.perf_counter()
             for outcome in replies:
                 now = time.perf_counter()

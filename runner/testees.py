@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import io
+import itertools
 import json
 import os
 import platform
@@ -38,7 +39,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
@@ -519,6 +520,25 @@ class WorkerTestee:
                     yield self._outcomes(item, key)[target]
 
         return outcomes()
+
+    def run_stream(self, jobs: Iterable[tuple[dict, str]], window: int = 128) -> Iterator[dict]:
+        """:meth:`run_many` for any number of jobs, taken as the outcomes are: at most
+        ``window`` of them at the worker unanswered (two halves, the next sent as the one
+        before it is done), so that the worker always has work and the requests held do
+        not grow with the jobs (issue 13)."""
+        remaining = iter(jobs)
+        half = max(1, window // 2)
+        halves: collections.deque[Iterator[dict]] = collections.deque()
+
+        def send() -> None:
+            chunk = list(itertools.islice(remaining, half))
+            if chunk:
+                halves.append(self.run_many(chunk))
+
+        send()
+        while halves:
+            send()
+            yield from halves.popleft()
 
     def run_scenarios(self, irs: list[dict], targets: tuple[str, ...], validated: bool = False) -> Iterator[dict[str, dict]]:
         """Send the run requests for ``irs`` now, one per scenario for all of ``targets``

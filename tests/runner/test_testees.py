@@ -638,3 +638,25 @@ def test_replies_are_taken_in_the_order_their_requests_were_sent() -> None:
         assert next(first)["result"] == {"returns": "one"}
     finally:
         worker.close()
+
+
+def test_a_stream_of_runs_keeps_at_most_its_window_at_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 13: the matrix sends a runtime its runs as the outcomes come, not all at once.
+    worker = misbehaving(timeout=10.0)
+    worker.start()
+    most = [0]
+    submit = worker._submit
+
+    def counting(requests: list[dict]) -> list:
+        sent = submit(requests)
+        most[0] = max(most[0], len(worker._outstanding))
+        return sent
+
+    monkeypatch.setattr(worker, "_submit", counting)
+    try:
+        outcomes = list(worker.run_stream(((ir(f"s{index}"), "js-async") for index in range(10)), window=4))
+    finally:
+        worker.close()
+
+    assert [outcome["result"] for outcome in outcomes] == [{"returns": f"s{index}"} for index in range(10)]
+    assert most[0] == 4
