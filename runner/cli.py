@@ -753,8 +753,8 @@ def _run_with(args: argparse.Namespace, content: ContentCache | None) -> int:
         node.cache = content
     progress = console.Progress(sys.stdout, total, console.is_terminal(sys.stdout))
     # What the run keeps of each verdict (issue 13: memory flat whatever the suite's
-    # size): the counts, (id, path, failed) for --lf, and the failures whose details
-    # close the run; every verdict only for a report (--json, --html) that shows them all.
+    # size): the counts, --lf's record of failures, and the failures whose details close
+    # the run; every verdict only for a report (--json, --html) that shows them all.
     tally = Tally()
     failures = dict(remembered)  # what --lf will remember: updated as each verdict comes
     kept: list[Verdict] = []
