@@ -6,9 +6,9 @@ Two testees stand behind the protocol of spec/PROTOCOL.md:
   the fast default: no process start, no serialisation.
 - :class:`NodeTestee` keeps one ``node javascript/worker.mjs`` alive for a whole run and
   speaks JSON lines with it; :class:`PythonWorkerTestee` does the same with
-  ``python -m asyncparity_python.worker`` under another CPython (``--python``). Requests are pipelined: all of them are written at once by
-  a writer thread while the caller does other work (the Python target), and replies are
-  read in order. Every reply has a wall-clock bound, counted from when the worker could
+  ``python -m asyncparity_python.worker`` under another CPython (``--python``). Requests are pipelined: they are written by a writer
+  thread as the caller sends them, while it does other work (the Python target), any
+  number outstanding, and replies are read in order, in large chunks. Every reply has a wall-clock bound, counted from when the worker could
   begin it (its request was written, or the reply before it came), not from when the
   caller asks for it: a worker stopped while the caller was busy is found out as soon as
   the caller looks. A worker that overruns the bound, exits, closes its output or breaks
