@@ -11,48 +11,23 @@ in the same run, is a claim; the absolute figures depend on the machine.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from asyncparity.bench import write_scenarios
-
-VERDICT_WORDS = ("PASS  ", "FAIL  ")
-RUN_BOUND = 1800.0
-"""Seconds the measured run may take before it is killed (5,000 scenarios take about a minute here)."""
+from asyncparity.bench_goals import timed_run
 
 
 def measure(n: int) -> tuple[float, float, int]:
     """Seconds to the first verdict line, seconds to the end, and the exit code."""
     with tempfile.TemporaryDirectory(prefix="asyncparity-first-verdict-") as tmp:
-        folder = Path(tmp) / "spec"
-        folder.mkdir()
-        write_scenarios(folder, n)
-        command = [sys.executable, "-m", "asyncparity.cli", "run", str(folder)]
-        started = time.perf_counter()
-        first: list[float] = []
-        # Started in the temporary folder: the run's cache (.asyncparity_cache) goes with it.
-        with subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, text=True) as process:
-
-            def read() -> None:
-                assert process.stdout is not None
-                for line in process.stdout:
-                    if not first and line.startswith(VERDICT_WORDS):
-                        first.append(time.perf_counter() - started)
-
-            reader = threading.Thread(target=read, daemon=True)
-            reader.start()
-            try:
-                code = process.wait(timeout=RUN_BOUND)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                code = process.wait(timeout=60)
-            reader.join(timeout=60)
-        total = time.perf_counter() - started
-    return (first[0] if first else total), total, code
+        (Path(tmp) / "spec").mkdir()
+        write_scenarios(Path(tmp) / "spec", n)
+        # Run in the temporary folder: the run's cache (.asyncparity_cache) goes with it.
+        run = timed_run(Path(tmp), ["run", "spec"])
+    first = run["first_verdict"]
+    return (run["seconds"] if first is None else first), run["seconds"], run["exit"]
 
 
 def main() -> int:

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from asyncparity.bench import write_scenarios
+from asyncparity.bench_goals import peak_kib
 from asyncparity.load import load_files
 from asyncparity.node import find_node
 from asyncparity.testees import NODE_FLAGS
@@ -70,7 +71,7 @@ def measure(node: list[str], worker: Path, requests: Path) -> tuple[float, float
         deadline = started + RUN_BOUND
         peak = 0
         while True:
-            peak = max(peak, high_water_mark(process.pid))
+            peak = max(peak, peak_kib(process.pid) or 0)
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid != 0:
                 break
@@ -89,18 +90,6 @@ def measure(node: list[str], worker: Path, requests: Path) -> tuple[float, float
     # worker's own peak is its VmHWM, read while it runs (the last read is a few ms before
     # its end); ru_maxrss where /proc is not.
     return usage.ru_utime + usage.ru_stime, wall, peak or usage.ru_maxrss
-
-
-def high_water_mark(pid: int) -> int:
-    """The peak resident KiB of process ``pid`` since its exec (VmHWM), or 0 if unknown."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
-    except OSError:
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def main() -> None:

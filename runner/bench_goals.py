@@ -112,16 +112,23 @@ def timed_run(project: Path, argv: list[str], env: dict[str, str] | None = None)
     }
 
 
-def _peak_mib(pid: int) -> float | None:
-    """The peak resident memory of process ``pid`` so far, in MiB; None where ``/proc`` cannot say."""
+def peak_kib(pid: int) -> int | None:
+    """The peak resident KiB of process ``pid`` since its exec (``VmHWM``), or None where
+    ``/proc`` cannot say. Not ``ru_maxrss``: for a child it counts the forked copy of its
+    parent too, before the exec."""
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                    return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _peak_mib(pid: int) -> float | None:
+    kib = peak_kib(pid)
+    return None if kib is None else kib / 1024
 
 
 def _children(pid: int) -> list[int]:

@@ -504,22 +504,8 @@ class WorkerTestee:
         A scenario whose ``requires`` this runtime does not meet is not sent: its outcome
         is ``skipped`` with the reason.
         """
-        reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in jobs]
-        requests = [
-            self._run_request(ir, (target,)) for (ir, target), reason in zip(jobs, reasons, strict=True) if reason is None
-        ]
-        keys = [request.pop("_keys") for request in requests]  # the runner's own, not sent
-        sent = iter(zip(self._submit(requests), keys, strict=True))
-
-        def outcomes() -> Iterator[dict]:
-            for (ir, target), reason in zip(jobs, reasons, strict=True):
-                if reason is not None:
-                    yield skipped(ir, target, reason)
-                else:
-                    item, key = next(sent)
-                    yield self._outcomes(item, key)[target]
-
-        return outcomes()
+        runs = self._runs([(ir, (target,)) for ir, target in jobs])
+        return (outcomes[target] for (_, target), outcomes in zip(jobs, runs, strict=True))
 
     def run_stream(self, jobs: Iterable[tuple[dict, str]], window: int = 128) -> Iterator[dict]:
         """:meth:`run_many` for any number of jobs, taken as the outcomes are: at most
@@ -549,20 +535,35 @@ class WorkerTestee:
         A scenario whose ``requires`` this runtime does not meet is not sent: its outcomes
         are ``skipped`` with the reason.
         """
-        reasons = [unmet_requirement(ir, self.hello or {}) for ir in irs]
         # A testee of protocol 1 takes one target a request (spec/PROTOCOL.md, "hello").
         groups = [targets] if (self.hello or {}).get("protocol", 1) >= 2 else [(target,) for target in targets]
-        runnable = [ir for ir, reason in zip(irs, reasons, strict=True) if reason is None]
-        requests = [self._run_request(ir, group, validated) for ir in runnable for group in groups]
-        keys = [request.pop("_keys") for request in requests]
+        runs = self._runs([(ir, group) for ir in irs for group in groups], validated)
+
+        def outcomes() -> Iterator[dict[str, dict]]:
+            for _ in irs:
+                yield {target: outcome for _ in groups for target, outcome in next(runs).items()}
+
+        return outcomes()
+
+    def _runs(self, plans: list[tuple[dict, tuple[str, ...]]], validated: bool = False) -> Iterator[dict[str, dict]]:
+        """Send a run request now for each (IR, targets) of ``plans``; the returned iterator
+        yields each one's outcomes by target, in order. A scenario whose ``requires`` this
+        runtime does not meet is not sent: its outcomes are ``skipped`` with the reason."""
+        reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in plans]
+        requests = [
+            self._run_request(ir, targets, validated)
+            for (ir, targets), reason in zip(plans, reasons, strict=True)
+            if reason is None
+        ]
+        keys = [request.pop("_keys") for request in requests]  # the runner's own, not sent
         sent = iter(zip(self._submit(requests), keys, strict=True))
 
         def outcomes() -> Iterator[dict[str, dict]]:
-            for ir, reason in zip(irs, reasons, strict=True):
+            for (ir, targets), reason in zip(plans, reasons, strict=True):
                 if reason is not None:
                     yield {target: skipped(ir, target, reason) for target in targets}
                 else:
-                    yield {target: outcome for _ in groups for target, outcome in self._outcomes(*next(sent)).items()}
+                    yield self._outcomes(*next(sent))
 
         return outcomes()
 
