@@ -11,10 +11,13 @@ the ``lastfailed.json`` of runner/cache.py:
   the file's bytes and the path it is shown as (the path is in the IR);
 - the in-process Python target's program for one IR and target, as the code object
   ``compile()`` made of it (:mod:`marshal`, as CPython's own ``__pycache__``) and the
-  features it uses (as the compiler reports them), keyed by the IR's JSON and target;
+  features it uses (as the compiler reports them), keyed by the IR and target;
 - the program body the Node worker's compiler made for one IR and target, as text,
-  keyed by the IR's JSON, the target and the worker's hello (its runtime and features,
-  which the compiler reads), sent back with later run requests (spec/PROTOCOL.md).
+  keyed by the IR, the target and the worker's hello (its runtime and features, which
+  the compiler reads), sent back with later run requests (spec/PROTOCOL.md).
+
+A program's key holds the IR as the key of the file it was loaded from, or, for an IR
+that came another way, as its JSON (:meth:`ContentCache.program_key`).
 
 Every key also holds :func:`kit_key`: the kit's version, this CPython's version (a
 marshalled code object is only good for the CPython that wrote it) and a digest of the
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import array
 import contextlib
+import dataclasses
 import hashlib
 import json
 import marshal
@@ -240,7 +244,7 @@ class ContentCache:
         scenario = None
         if payload is not None:
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-                scenario = scenario_from_json(json.loads(payload))
+                scenario = dataclasses.replace(scenario_from_json(json.loads(payload)), content_key=key)
         self._count(scenario is not None)
         return scenario
 
@@ -248,9 +252,15 @@ class ContentCache:
         """Store a loaded scenario under ``key``."""
         self.put(key, json.dumps(scenario_to_json(scenario), ensure_ascii=False, separators=(",", ":")).encode())
 
-    def program_key(self, ir: dict, target: str, runtime: str = "") -> str:
-        """The key of a program's entry: the IR's JSON, the target and, for a program a
-        worker compiles, what its compiler reads of the runtime (``runtime``)."""
+    def program_key(self, ir: dict, target: str, runtime: str = "", source: str | None = None) -> str:
+        """The key of a program's entry: the target, for a program a worker compiles what
+        its compiler reads of the runtime (``runtime``), and the IR: as ``source``, the
+        key of the scenario file it was loaded from (:attr:`Scenario.content_key
+        <asyncparity.model.Scenario.content_key>`), which holds all the loader reads to
+        make it; else as its JSON (made three times a scenario, the JSON was 9% of a
+        re-run's main thread, sampled with py-spy: issue 13)."""
+        if source is not None:
+            return self._key("program of a file", target.encode(), runtime.encode(), bytes.fromhex(source))
         ir_json = json.dumps(ir, sort_keys=True, ensure_ascii=False).encode("utf-8", "surrogatepass")
         return self._key("program", target.encode(), runtime.encode(), ir_json)
 

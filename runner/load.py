@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import os
@@ -137,17 +138,17 @@ def is_scenario_text(text: str) -> bool:
     return passed_over_reason(text) is None
 
 
-def _reason_for_file(path: Path) -> str | None:
-    """:func:`passed_over_reason` for a file; None (take it) when it cannot be read as
-    text, so that the loader says why."""
+def _reason_for_file(path: Path) -> tuple[str | None, str | None]:
+    """:func:`passed_over_reason` for a file, None (take it) when it cannot be read as
+    text, so that the loader says why; and the id it declares (:func:`declared_id`)."""
     try:
         with path.open("rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)
         # Past the limit the loader refuses the file anyway; its start tells what it is.
         text = data.decode("utf-8", errors="ignore" if len(data) > MAX_FILE_BYTES else "strict")
     except (OSError, UnicodeDecodeError):
-        return None
-    return passed_over_reason(text)
+        return None, None
+    return passed_over_reason(text), declared_id(text)
 
 
 def find_scenarios(paths: Iterable[Path]) -> Discovery:
@@ -161,6 +162,7 @@ def find_scenarios(paths: Iterable[Path]) -> Discovery:
     # thousands of files): a run's memory is not to grow with the suite (issue 13).
     found: dict[str, None] = {}
     passed: dict[str, str] = {}
+    widest = 0
     for path in paths:
         if not path.is_dir():
             found.setdefault(str(path), None)
@@ -168,14 +170,16 @@ def find_scenarios(paths: Iterable[Path]) -> Discovery:
         for candidate in _yaml_files(path):
             if candidate in found or candidate in passed or os.path.basename(candidate) == FOLDER_FILE:
                 continue  # a folder's asyncparity.yaml is read with each scenario beside it
-            reason = _reason_for_file(Path(candidate))
+            reason, declared = _reason_for_file(Path(candidate))
             if reason is None:
                 found[candidate] = None
+                widest = max(widest, len(declared or ""))
             elif reason:
                 passed[candidate] = reason
     return Discovery(
         taken=list(found),
         passed_over=[PassedOver(Path(path), reason) for path, reason in passed.items() if path not in found],
+        widest_id=widest,
     )
 
 
@@ -231,6 +235,7 @@ def load_file(path: Path, display: str | None = None, cache: ContentCache | None
         return LoadResult(shown, scenario=cached)
     result = load_text(text, shown, path)
     if result.scenario is not None:
+        result.scenario = dataclasses.replace(result.scenario, content_key=key)
         cache.store_scenario(key, result.scenario)
     return result
 

@@ -118,6 +118,10 @@ class Scenario:
     ir: dict
     expect: Expectation | None
     diverge: tuple[Divergence, ...]
+    content_key: str | None = field(default=None, compare=False)
+    """The content cache's key of the file this scenario was loaded from
+    (runner/content_cache.py), from which the keys of its programs derive; None when it
+    was not loaded through the cache. Not part of the scenario's value."""
 
     def expected_for(self, target: str) -> tuple[Expectation | None, Divergence | None]:
         """The expectation for one target: the base ``expect`` overlaid by its divergence."""
@@ -159,6 +163,9 @@ class Discovery:
     taken: list[str] = field(default_factory=list)
     """As text: a run of a large folder holds them all (runner/load.py's find_scenarios)."""
     passed_over: list[PassedOver] = field(default_factory=list)
+    widest_id: int = 0
+    """The length of the longest id that the files taken from folders declare
+    (runner/load.py's declared_id), read with them; a file named itself is not read."""
 
 
 @dataclass

@@ -94,11 +94,13 @@ def stream_suite(
     while True:
         # One batch at most per verdict, so that the first verdict comes after the first batch.
         if in_flight + size <= WINDOW and (chunk := list(itertools.islice(pending, size))):
-            irs = [result.scenario.ir for result in chunk if result.scenario is not None]
+            scenarios = [result.scenario for result in chunk if result.scenario is not None]
+            irs = [scenario.ir for scenario in scenarios]
+            sources = [scenario.content_key for scenario in scenarios]
             batch = _Batch(collections.deque(chunk))
             for worker, worker_targets in workers:
                 # The loader validated the IR: the worker's compiler need not check it again.
-                batch.outcomes[worker.name] = worker.run_scenarios(irs, worker_targets, validated=True)
+                batch.outcomes[worker.name] = worker.run_scenarios(irs, worker_targets, validated=True, sources=sources)
             batches.append(batch)
             in_flight += len(chunk)
             size = min(2 * size, LARGEST_BATCH)
@@ -116,7 +118,7 @@ def stream_suite(
         started = time.perf_counter()
         if py_targets and isinstance(python, PythonTestee):
             for target in py_targets:
-                outcomes[target] = python.run(result.scenario.ir, target, validated=True)
+                outcomes[target] = python.run(result.scenario.ir, target, validated=True, source=result.scenario.content_key)
         timings.python += time.perf_counter() - started
         started = time.perf_counter()
         for worker, _ in workers:

@@ -49,7 +49,6 @@ from .kit import JAVASCRIPT_DIR, PYTHON_DIR
 from .model import JS_TARGETS, PYTHON_TARGETS
 from .node import NodeBinary, NodeNotFound, asked_version, checked_version
 from .pythons import PythonBinary
-from .trace import format_result, trace_lines
 
 if TYPE_CHECKING:
     from .content_cache import ContentCache
@@ -172,6 +171,10 @@ def outcome_problem(outcome: object, target: str) -> str | None:
         not isinstance(result, dict) or len([key for key in ("returns", "throws", "uncaught") if key in result]) != 1
     ):
         return "a settled outcome whose result is not one of returns, throws or uncaught"
+    # Here, not at the top: the run starts its Node worker before it imports asyncio,
+    # which the runtime's formatter brings (runner/cli.py's _run).
+    from .trace import format_result, trace_lines
+
     try:
         # What compare and the report will do with it: a shape they cannot read is the
         # worker's error now, not the runner's later.
@@ -257,11 +260,13 @@ class PythonTestee:
         """The program text for one scenario."""
         return self._target.compile(ir, target)
 
-    def run(self, ir: dict, target: str = "python", validated: bool = False) -> dict:
+    def run(self, ir: dict, target: str = "python", validated: bool = False, source: str | None = None) -> dict:
         """Run one scenario; a target crash becomes an ``error`` outcome, never an exception.
 
         ``validated``: ``ir`` comes from the kit's loader (runner/load.py), so the
-        compiler skips its own check of it (spec/PROTOCOL.md, ``validated``)."""
+        compiler skips its own check of it (spec/PROTOCOL.md, ``validated``). ``source``:
+        the content cache's key of the file ``ir`` was loaded from, if it has one
+        (:meth:`~asyncparity.content_cache.ContentCache.program_key`)."""
         reason = unmet_requirement(ir, self.hello())
         if reason:
             return skipped(ir, target, reason)
@@ -271,7 +276,7 @@ class PythonTestee:
             except TesteeError as error:  # the worker would not start: this scenario's error, the run goes on
                 return {"target": target, "status": "error", "result": None, "trace": [], "message": str(error)}
         try:
-            return self._target.run(ir, target, self._program(ir, target, validated), validated=validated)
+            return self._target.run(ir, target, self._program(ir, target, validated, source), validated=validated)
         except Exception as error:  # noqa: BLE001 - a testee bug must not stop the suite
             return {
                 "target": target,
@@ -281,12 +286,12 @@ class PythonTestee:
                 "message": f"the {target} target failed on scenario '{ir.get('id')}': {type(error).__name__}: {error}",
             }
 
-    def _program(self, ir: dict, target: str, validated: bool = False) -> tuple[CodeType, dict] | None:
+    def _program(self, ir: dict, target: str, validated: bool = False, source: str | None = None) -> tuple[CodeType, dict] | None:
         """The cached program for ``ir`` (made and stored on a miss); None without a cache,
         or when it cannot be made, for :func:`run` to make it again and say why."""
         if self.cache is None:
             return None
-        key = self.cache.program_key(ir, target)
+        key = self.cache.program_key(ir, target, source=source)
         program = self.cache.load_program(key)
         if program is None:
             try:
@@ -344,8 +349,10 @@ class WorkerTestee:
         # runs workers in a pool): spawning and killing hold this lock.
         self._lock = threading.Lock()
         self.hello: dict | None = None
+        self._hello_sent: _Sent | None = None  # a hello launch() sent, whose reply start() takes
         self.cache: ContentCache | None = None
         """Where program bodies are kept between runs (:meth:`_run_request`), or None."""
+        self._runtime: tuple[dict | None, str] = (None, "")  # a hello and _compiler_runtime's text of it
 
     @property
     def pid(self) -> int | None:
@@ -354,10 +361,20 @@ class WorkerTestee:
 
     # -- process lifecycle --------------------------------------------------------------
 
-    def start(self) -> dict:
-        """Start the worker and exchange hello; returns the hello reply."""
+    def launch(self) -> None:
+        """Start the worker and send it hello, not waiting for the reply: :meth:`start`
+        takes it, so that the worker's start-up overlaps the runner's own work."""
         self._spawn()
-        (reply,) = list(self._exchange([{"type": "hello"}]))
+        self._hello_sent = self._submit([{"type": "hello"}])[0]
+
+    def start(self) -> dict:
+        """Start the worker (unless :meth:`launch` did) and exchange hello; returns the
+        hello reply."""
+        if self._hello_sent is None:
+            self.launch()
+        assert self._hello_sent is not None
+        sent, self._hello_sent = self._hello_sent, None
+        reply, _ = self._reply(sent)
         if reply.get("type") != "hello":
             raise TesteeError(f"the {self.name} worker did not say hello: {reply.get('message', reply)}")
         self.hello = reply
@@ -504,7 +521,7 @@ class WorkerTestee:
         A scenario whose ``requires`` this runtime does not meet is not sent: its outcome
         is ``skipped`` with the reason.
         """
-        runs = self._runs([(ir, (target,)) for ir, target in jobs])
+        runs = self._runs([(ir, (target,), None) for ir, target in jobs])
         return (outcomes[target] for (_, target), outcomes in zip(jobs, runs, strict=True))
 
     def run_stream(self, jobs: Iterable[tuple[dict, str]], window: int = 128) -> Iterator[dict]:
@@ -526,18 +543,27 @@ class WorkerTestee:
             send()
             yield from halves.popleft()
 
-    def run_scenarios(self, irs: list[dict], targets: tuple[str, ...], validated: bool = False) -> Iterator[dict[str, dict]]:
+    def run_scenarios(
+        self,
+        irs: list[dict],
+        targets: tuple[str, ...],
+        validated: bool = False,
+        sources: list[str | None] | None = None,
+    ) -> Iterator[dict[str, dict]]:
         """Send the run requests for ``irs`` now, one per scenario for all of ``targets``
         (spec/PROTOCOL.md, "targets"); the returned iterator yields each scenario's
         outcomes by target, in order (take them before those of a later call).
         ``validated``: the IR comes from the kit's loader, and the testee need not check it.
+        ``sources``: for each IR, the content cache's key of its file, or None
+        (:meth:`~asyncparity.content_cache.ContentCache.program_key`).
 
         A scenario whose ``requires`` this runtime does not meet is not sent: its outcomes
         are ``skipped`` with the reason.
         """
         # A testee of protocol 1 takes one target a request (spec/PROTOCOL.md, "hello").
         groups = [targets] if (self.hello or {}).get("protocol", 1) >= 2 else [(target,) for target in targets]
-        runs = self._runs([(ir, group) for ir in irs for group in groups], validated)
+        sources = sources if sources is not None else [None] * len(irs)
+        runs = self._runs([(ir, group, source) for ir, source in zip(irs, sources, strict=True) for group in groups], validated)
 
         def outcomes() -> Iterator[dict[str, dict]]:
             for _ in irs:
@@ -545,21 +571,22 @@ class WorkerTestee:
 
         return outcomes()
 
-    def _runs(self, plans: list[tuple[dict, tuple[str, ...]]], validated: bool = False) -> Iterator[dict[str, dict]]:
-        """Send a run request now for each (IR, targets) of ``plans``; the returned iterator
+    def _runs(self, plans: list[tuple[dict, tuple[str, ...], str | None]], validated: bool = False) -> Iterator[dict[str, dict]]:
+        """Send a run request now for each (IR, targets, source) of ``plans`` (``source`` as
+        :meth:`run_scenarios`'s ``sources``); the returned iterator
         yields each one's outcomes by target, in order. A scenario whose ``requires`` this
         runtime does not meet is not sent: its outcomes are ``skipped`` with the reason."""
-        reasons = [unmet_requirement(ir, self.hello or {}) for ir, _ in plans]
+        reasons = [unmet_requirement(ir, self.hello or {}) for ir, _, _ in plans]
         requests = [
-            self._run_request(ir, targets, validated)
-            for (ir, targets), reason in zip(plans, reasons, strict=True)
+            self._run_request(ir, targets, validated, source)
+            for (ir, targets, source), reason in zip(plans, reasons, strict=True)
             if reason is None
         ]
         keys = [request.pop("_keys") for request in requests]  # the runner's own, not sent
         sent = iter(zip(self._submit(requests), keys, strict=True))
 
         def outcomes() -> Iterator[dict[str, dict]]:
-            for (ir, targets), reason in zip(plans, reasons, strict=True):
+            for (ir, targets, _), reason in zip(plans, reasons, strict=True):
                 if reason is not None:
                     yield {target: skipped(ir, target, reason) for target in targets}
                 else:
@@ -589,7 +616,7 @@ class WorkerTestee:
                     self.cache.store_text(key, bodies[target])
         return dict(zip(targets, outcomes, strict=True))
 
-    def _run_request(self, ir: dict, targets: tuple[str, ...], validated: bool = False) -> dict:
+    def _run_request(self, ir: dict, targets: tuple[str, ...], validated: bool = False, source: str | None = None) -> dict:
         """The run request for one scenario: a single-target one for one target, else one
         for all of ``targets``. With a :attr:`cache` (runner/content_cache.py), the body
         this worker's compiler made for the same IR and target in an earlier run goes
@@ -611,10 +638,10 @@ class WorkerTestee:
         environment = self.env if self.env is not None else os.environ
         if self.cache is None or self.hello is None or ir.get("bindings") or environment.get("ASYNCPARITY_JS_COMPILER"):
             return request
-        runtime = json.dumps([self.hello.get("runtime"), self.hello.get("features")], sort_keys=True)
+        runtime = self._compiler_runtime()
         bodies = {}
         for target in targets:
-            key = self.cache.program_key(ir, target, runtime)
+            key = self.cache.program_key(ir, target, runtime, source)
             body = self.cache.load_text(key)
             if body is not None:
                 bodies[target] = body
@@ -631,6 +658,16 @@ class WorkerTestee:
             if keys:
                 request["return_bodies"] = True
         return request
+
+    def _compiler_runtime(self) -> str:
+        """What the worker's compiler reads of its runtime, from its hello (the runtime and
+        its features), as text for the programs' keys; made once a hello."""
+        hello, text = self._runtime
+        if hello is not self.hello:
+            assert self.hello is not None  # asked only once the hello is in
+            text = json.dumps([self.hello.get("runtime"), self.hello.get("features")], sort_keys=True)
+            self._runtime = self.hello, text
+        return text
 
     def _exchange(self, requests: list[dict], restart: bool = True) -> Iterator[dict]:
         """Send ``requests`` now (:meth:`_submit`); the returned iterator yields their

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity import cli, suite
+from asyncparity import cli, suite, testees
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
@@ -145,6 +145,52 @@ def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -
         "asyncparity: no Node found (--node /nonexistent/node): install Node 20 or later, "
         "or point --node (or ASYNCPARITY_NODE) at one\n"
     )
+
+
+def test_a_run_that_finds_no_scenario_stops_the_node_worker_it_started_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The worker starts before the files are found (issue 13): a run that then has
+    # nothing to do must not leave it running.
+    stopped: list[int | None] = []
+    real_abort = testees.WorkerTestee.abort
+
+    def abort(worker: testees.WorkerTestee) -> None:
+        stopped.append(worker.pid)
+        real_abort(worker)
+
+    monkeypatch.setattr(testees.WorkerTestee, "abort", abort)
+    (tmp_path / "empty").mkdir()
+
+    assert run(capsys, "run", str(tmp_path / "empty")) == (
+        2,
+        "",
+        f"asyncparity: no scenario files found under {tmp_path / 'empty'}\n",
+    )
+    assert len(stopped) == 1
+    assert stopped[0] is not None  # it was running when the run stopped it
+
+
+def test_the_id_column_is_as_wide_as_the_longest_id_of_folders_and_named_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "spec"
+    folder.mkdir()
+    text = SEED.read_text()
+    (folder / "a.yaml").write_text(text.replace("id: seed-download-fallback", "id: an-id-of-14-ch"))
+    named = tmp_path / "named.yaml"
+    named.write_text(text.replace("id: seed-download-fallback", "id: the-named-file-has-the-longest-id"))
+
+    code, out, _ = run(capsys, "run", str(folder), "--targets", "python")
+    assert code == 0
+    assert out.splitlines()[0] == "PASS  an-id-of-14-ch  python agree"
+
+    code, out, _ = run(capsys, "run", str(folder), str(named), "--targets", "python")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "PASS  an-id-of-14-ch" + " " * 19 + "  python agree",  # 14 + 19: the named file's 33
+        "PASS  the-named-file-has-the-longest-id  python agree",
+    ]
 
 
 def test_python_only_run_needs_no_node(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,8 +21,10 @@ import pytest
 from asyncparity import content_cache, load
 from asyncparity.cli import version
 from asyncparity.content_cache import ContentCache, kit_key
-from asyncparity.load import discover, load_file
+from asyncparity.load import discover, load_file, load_files
+from asyncparity.model import DEFAULT_TARGETS, JS_TARGETS
 from asyncparity.node import find_node
+from asyncparity.suite import stream_suite
 from asyncparity.testees import NodeTestee, PythonTestee
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,6 +310,53 @@ def test_the_python_testee_runs_the_cached_code_with_the_same_outcome(tmp_path: 
 
     assert first == fresh and again == fresh and fresh["status"] == "settled"
     assert (writer.hits, writer.misses, cache.hits, cache.misses) == (0, 1, 1, 0)
+
+
+def test_a_file_loaded_through_the_cache_keys_its_programs_by_the_files_key(tmp_path: Path) -> None:
+    cache = fresh_cache(tmp_path)
+    scenario = load_file(SEED, cache=cache).scenario
+    key = scenario.content_key
+    by_file = cache.program_key(scenario.ir, "python", source=key)
+
+    assert key == cache.scenario_key(str(SEED), SEED.read_bytes())
+    # The file's key holds all the loader made the IR from: the IR is not read again
+    # (its JSON, three times a scenario, was about a tenth of a re-run: issue 13).
+    assert cache.program_key({"any": "ir"}, "python", source=key) == by_file
+    others = {
+        cache.program_key(scenario.ir, "python"),
+        cache.program_key(scenario.ir, "python-eager", source=key),
+        cache.program_key(scenario.ir, "python", "a runtime", source=key),
+    }
+    assert by_file not in others and len(others) == 3
+    assert load_file(SEED).scenario.content_key is None  # loaded without a cache
+    cache.close()
+    again = load_file(SEED, cache=fresh_cache(tmp_path)).scenario
+    assert again == scenario and again.content_key == key
+
+
+def test_a_rerun_of_the_suite_finds_every_program_by_its_files_key(tmp_path: Path) -> None:
+    def run_once() -> tuple[ContentCache, list[str]]:
+        cache = fresh_cache(tmp_path)
+        with NodeTestee(find_node()) as node:
+            node.cache = cache
+            python = PythonTestee(cache=cache)
+            verdicts = list(stream_suite(load_files([SEED], cache), DEFAULT_TARGETS, python, node))
+        cache.close()
+        return cache, [verdict.status for verdict in verdicts]
+
+    first, first_verdicts = run_once()
+    rerun, rerun_verdicts = run_once()
+
+    assert first_verdicts == rerun_verdicts == ["agree"]
+    assert (first.hits, first.misses) == (0, 4)  # the scenario, its python program, its two bodies
+    assert (rerun.hits, rerun.misses) == (4, 0)
+    # Stored under the keys made from the file's, by the suite's testees.
+    check = fresh_cache(tmp_path)
+    key = load_file(SEED, cache=check).scenario.content_key
+    with NodeTestee(find_node()) as node:
+        runtime = node_runtime(node)
+    assert check.load_program(check.program_key({}, "python", source=key)) is not None
+    assert all(check.load_text(check.program_key({}, target, runtime, key)) for target in JS_TARGETS)
 
 
 def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: Path) -> None:

@@ -1024,6 +1024,22 @@ def test_discovery_finds_what_rglob_finds_in_its_order(tmp_path: Path, monkeypat
     assert find_scenarios([tmp_path]).taken == [str(tmp_path / name) for name in expected]
 
 
+def test_discovery_reads_the_longest_id_of_the_files_it_takes_from_folders(tmp_path: Path) -> None:
+    # Read with the file it reads anyway, for the run's id column (issue 13: a run read
+    # every file once more for it).
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "short.yaml").write_text("id: ab\nsummary: s\nmain: []\n")
+    (folder / "long.yaml").write_text("id: a-longer-one\nsummary: s\nmain: []\n")
+    (folder / "not-one.yaml").write_text("id: the-longest-but-no-scenario-at-all\nname: a record\n")
+    named = tmp_path / "named.yaml"
+    named.write_text("id: a-file-named-itself-is-not-read\nmain: []\n")
+
+    assert find_scenarios([folder]).widest_id == len("a-longer-one")
+    assert find_scenarios([folder, named]).widest_id == len("a-longer-one")
+    assert find_scenarios([named]).widest_id == 0
+
+
 def test_discovery_names_each_yaml_file_it_passes_over_with_the_reason(tmp_path: Path) -> None:
     files = {
         "a-schema.yaml": "# yaml-language-server: $schema=../scenario.schema.json\nid: a\n",

@@ -70,6 +70,24 @@ def test_real_worker_says_hello_and_runs_the_seed_on_both_js_targets() -> None:
     assert ".catch(" in source
 
 
+def test_a_launched_worker_says_hello_meanwhile_and_start_takes_that_hello() -> None:
+    node = NodeTestee(find_node())
+    node.launch()  # the run does its own work while Node starts (issue 13)
+    try:
+        pid = node.pid
+        assert pid is not None
+        assert node.hello is None  # sent, not yet taken
+
+        hello = node.start()
+
+        assert node.pid == pid  # start took the launched worker's hello, it started no other
+        assert node.hello is hello
+        assert hello["targets"] == ["js-promise", "js-async"]
+        assert node.run(SEED.ir, "js-async")["result"] == {"returns": "processed"}
+    finally:
+        node.close()
+
+
 def test_python_testee_runs_in_process() -> None:
     python = PythonTestee()
 
