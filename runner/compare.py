@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
 from .model import Scenario, declared_result
-from .trace import UNORDERED, format_result, normalize, trace_lines
+from .trace import UNORDERED, format_result, lines_of, normalize
 
 STATUS_ORDER = ("agree", "diverge", "skipped", "mismatch", "error")
 """From best to worst: a scenario's verdict is the worst of its targets' verdicts."""
@@ -198,7 +198,7 @@ def compare(scenario: Scenario, outcomes: dict[str, dict]) -> Verdict:
 def _trace_of(target: str, outcomes: dict[str, dict], lines: dict[str, list[str]]) -> list[str]:
     """The canonical lines of ``target``'s trace, formatted on first need and kept in ``lines``."""
     if target not in lines:
-        lines[target] = trace_lines(outcomes[target].get("trace", []))
+        lines[target] = lines_of(outcomes[target].get("trace", []))
     return lines[target]
 
 

@@ -149,7 +149,10 @@ def _hello_problem(reply: dict) -> str | None:
 
 
 def outcome_problem(outcome: object, target: str) -> str | None:
-    """What is wrong with a testee's outcome for ``target`` (spec/PROTOCOL.md, "The outcome"), or None."""
+    """What is wrong with a testee's outcome for ``target`` (spec/PROTOCOL.md, "The outcome"), or None.
+
+    The check formats the trace; an outcome that passes keeps the lines, its trace made a
+    :class:`~asyncparity.trace.FormattedTrace` (the same list of events)."""
     if not isinstance(outcome, dict):
         return f"an outcome that is not a JSON object: {_short(outcome)}"
     if outcome.get("target") != target:
@@ -173,16 +176,17 @@ def outcome_problem(outcome: object, target: str) -> str | None:
         return "a settled outcome whose result is not one of returns, throws or uncaught"
     # Here, not at the top: the run starts its Node worker before it imports asyncio,
     # which the runtime's formatter brings (runner/cli.py's _run).
-    from .trace import format_result, trace_lines
+    from .trace import FormattedTrace, format_result, trace_lines
 
     try:
         # What compare and the report will do with it: a shape they cannot read is the
         # worker's error now, not the runner's later.
-        trace_lines(trace)
+        lines = trace_lines(trace)
         if status == "settled":
             format_result(result)
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         return f"an outcome the runner cannot read ({type(error).__name__}: {error})"
+    outcome["trace"] = FormattedTrace(trace, lines)  # compare reads these lines, not made again
     return None
 
 

@@ -28,14 +28,37 @@ from .model import STOPS
 
 __all__ = [
     "UNORDERED",
+    "FormattedTrace",
     "canonical_json",
     "format_error",
     "format_event",
     "format_result",
     "format_trace",
+    "lines_of",
     "normalize",
     "trace_lines",
 ]
+
+
+class FormattedTrace(list):
+    """A trace whose canonical lines the runner has made already: the list of its events,
+    as any trace, and their lines in :attr:`lines`.
+
+    The runner checks a worker's outcome by formatting its trace (runner/testees.py's
+    ``outcome_problem``), and compare formats every trace it compares: the lines made
+    for the check are kept here and read by compare (:func:`lines_of`), not made twice
+    (issue 13). Written as JSON, it is the list of events, as any trace.
+    """
+
+    def __init__(self, events: list, lines: list[str]) -> None:
+        super().__init__(events)
+        self.lines = lines
+
+
+def lines_of(trace: list) -> list[str]:
+    """The canonical lines of a trace: those a :class:`FormattedTrace` holds, else
+    :func:`trace_lines`."""
+    return trace.lines if isinstance(trace, FormattedTrace) else trace_lines(trace)
 
 
 def normalize(value: Any) -> str:

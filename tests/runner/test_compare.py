@@ -7,7 +7,7 @@ import copy
 from asyncparity.compare import by_instant, compare, load_error_verdict, worst
 from asyncparity.diagnostics import Diagnostic
 from asyncparity.load import load_text
-from asyncparity.trace import trace_lines
+from asyncparity.trace import FormattedTrace, trace_lines
 
 SCENARIO = """\
 id: eager
@@ -137,18 +137,40 @@ def test_without_expect_targets_are_compared_with_the_reference_target() -> None
 
 
 def test_each_trace_is_formatted_once_though_the_reference_is_read_by_every_target(monkeypatch) -> None:
-    from asyncparity import compare as compare_module
+    from asyncparity import trace as trace_module
 
     text = "id: a\nsummary: s\nmain:\n  - return: 1\n"
     one = {"status": "settled", "result": {"returns": 1}, "trace": [{"t": 0, "event": "return", "value": 1}]}
     formatted: list[int] = []
-    monkeypatch.setattr(compare_module, "trace_lines", lambda events: formatted.append(id(events)) or trace_lines(events))
+    monkeypatch.setattr(trace_module, "trace_lines", lambda events: formatted.append(id(events)) or trace_lines(events))
     outcomes = {target: copy.deepcopy(one) for target in ("python", "js-promise", "js-async")}
 
     verdict = compare(scenario(text), outcomes)
 
     assert [item.status for item in verdict.targets] == ["agree", "agree", "agree"]
     assert sorted(formatted) == sorted(id(outcome["trace"]) for outcome in outcomes.values())
+
+
+def test_a_trace_the_runner_formatted_when_it_checked_it_is_not_formatted_again(monkeypatch) -> None:
+    # A worker's outcome is formatted by the runner's check of its reply (issue 13).
+    from asyncparity import trace as trace_module
+
+    text = "id: a\nsummary: s\nmain:\n  - return: 1\n"
+    events = [{"t": 0, "event": "return", "value": 1}]
+    formatted: list[int] = []
+    monkeypatch.setattr(trace_module, "trace_lines", lambda events: formatted.append(id(events)) or trace_lines(events))
+    outcomes = {
+        "python": {"status": "settled", "result": {"returns": 1}, "trace": copy.deepcopy(events)},
+        "js-async": {"status": "settled", "result": {"returns": 1}, "trace": FormattedTrace(events, ["0 return 2"])},
+    }
+
+    verdict = compare(scenario(text), outcomes)
+
+    assert formatted == [id(outcomes["python"]["trace"])]
+    # The lines it holds are what compare reads: here, made up to differ.
+    assert verdict.targets[1].message == (
+        "js-async disagrees with python: trace: first difference at event 1: expected `0 return 1`, got `0 return 2`"
+    )
 
 
 def test_unsettled_outcomes_are_errors_with_their_message() -> None:

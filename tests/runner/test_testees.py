@@ -25,6 +25,7 @@ from asyncparity.content_cache import ContentCache, kit_key
 from asyncparity.load import load_file, load_text
 from asyncparity.node import NodeNotFound, find_node, locate_node
 from asyncparity.testees import NodeTestee, PythonTestee, WorkerTestee
+from asyncparity.trace import FormattedTrace, trace_lines
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE_WORKER = Path(__file__).resolve().parent / "fixtures" / "fake-worker.mjs"
@@ -86,6 +87,18 @@ def test_a_launched_worker_says_hello_meanwhile_and_start_takes_that_hello() -> 
         assert node.run(SEED.ir, "js-async")["result"] == {"returns": "processed"}
     finally:
         node.close()
+
+
+def test_the_real_workers_outcomes_keep_the_lines_their_check_made() -> None:
+    # The runner formats a worker's trace to check it; compare reads those lines (issue 13).
+    with NodeTestee(find_node()) as node:
+        (outcomes,) = node.run_scenarios([SEED.ir], ("js-promise", "js-async"))
+
+    for outcome in outcomes.values():
+        trace = outcome["trace"]
+        assert isinstance(trace, FormattedTrace)
+        assert trace.lines == trace_lines(list(trace)) and trace.lines[-1] == '60 return "processed"'
+        assert json.loads(json.dumps(outcome))["trace"] == list(trace)  # as JSON, the events
 
 
 def test_python_testee_runs_in_process() -> None:
