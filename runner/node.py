@@ -111,20 +111,22 @@ def _answer(completed: subprocess.CompletedProcess[str]) -> str:
     return said if completed.returncode == 0 else f"{said} and exited {completed.returncode}"
 
 
+def is_version(text: str) -> bool:
+    """Whether ``--node TEXT`` is a version request ("22", "v22", "22.20.0") rather than a path."""
+    return re.fullmatch(r"v?\d+(\.\d+\.\d+)?", text.strip()) is not None
+
+
 def node_for(spec: str | None) -> NodeBinary:
     """``--node``: absent (``$ASYNCPARITY_NODE``, else node on PATH), a path, or a version.
 
-    A path (or none) is only located: its version comes with the worker's hello."""
-    from .provision import is_version
-
+    A path (or none) is only located: its version comes with the worker's hello. Only a
+    version imports runner/provision.py (its HTTP client took 25 ms of every run)."""
     return resolve_node(spec) if spec and is_version(spec) else locate_node(spec)
 
 
 def resolve_node(spec: str) -> NodeBinary:
     """``--node`` as a version or a path: for a version, the Node on PATH if it is that
     one, else a cached or newly provisioned one (runner/provision.py)."""
-    from .provision import is_version
-
     if not is_version(spec):
         return find_node(spec)
     spec = spec.lstrip("v")

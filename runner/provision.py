@@ -90,11 +90,6 @@ class _Unreachable(Exception):
     """The mirror could not give what was needed; the message says why (for the log)."""
 
 
-def is_version(text: str) -> bool:
-    """Whether ``--node TEXT`` is a version request ("22", "v22", "22.20.0") rather than a path."""
-    return re.fullmatch(r"v?\d+(\.\d+\.\d+)?", text.strip()) is not None
-
-
 def parse_request(text: str) -> Request:
     """Parse and check a request; refuses a malformed or unsupported one before any download."""
     match = re.fullmatch(r"v?(\d+)(?:\.(\d+)\.(\d+))?", text.strip())

@@ -663,6 +663,11 @@ class WorkerTestee:
                 request["return_bodies"] = True
         return request
 
+    def has_reply(self) -> bool:
+        """Whether a line the worker wrote is waiting to be taken: the reply to the oldest
+        request outstanding, which the next reply taken would not wait for."""
+        return bool(self._lines) or not self._replies.empty()
+
     def _compiler_runtime(self) -> str:
         """What the worker's compiler reads of its runtime, from its hello (the runtime and
         its features), as text for the programs' keys; made once a hello."""

@@ -591,18 +591,23 @@ def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, "asyncparity 0.1.0\n", "")
 
 
-def test_version_of_a_checkout_never_installed_is_unknown(
+def test_the_version_is_the_installed_distributions_and_needs_no_metadata(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import importlib.metadata
 
+    import asyncparity
+
+    installed = importlib.metadata.version("asyncparity")
+
     def not_installed(name: str) -> str:
         raise importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)  # a checkout never installed
     with pytest.raises(SystemExit):
         main(["--version"])
-    assert capsys.readouterr().out == "asyncparity unknown\n"
+    assert capsys.readouterr().out == f"asyncparity {installed}\n"
+    assert asyncparity.__version__ == installed == "0.1.0"
 
 
 # -- faults: reports that cannot be written, read-only folders, bless racing an edit ------

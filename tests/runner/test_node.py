@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,16 @@ def test_a_located_node_is_not_run_and_says_how_it_was_chosen(tmp_path: Path) ->
         (str(path), "", "node on PATH"),
     ]
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_node_located_not_provisioned_does_not_import_the_provisioning_module() -> None:
+    # Its HTTP client took 25 ms of every run that needed no download (issue 13).
+    code = (
+        "import sys; from asyncparity.node import node_for; "
+        "node_for(None); node_for(sys.argv[1]); print('asyncparity.provision' in sys.modules)"
+    )
+    node = shutil.which("node")
+    assert node is not None
+    completed = subprocess.run([sys.executable, "-c", code, node], capture_output=True, text=True, timeout=60, check=False)
+
+    assert (completed.returncode, completed.stdout, completed.stderr) == (0, "False\n", "")

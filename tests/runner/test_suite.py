@@ -331,15 +331,27 @@ def test_a_node_worker_stopped_while_the_python_target_runs_is_found_out_when_th
     assert seen[0] - started - timings.python < 0.3
 
 
-def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(node: NodeTestee, tmp_path: Path) -> None:
+def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(tmp_path: Path) -> None:
     # Issue 11: the first verdict of a large folder comes before the last file is read.
+    # The first batch is small; while the worker has not answered, the run loads more
+    # files and runs them in-process ahead (issue 13), at most a window's worth.
     from asyncparity.bench import write_scenarios
     from asyncparity.load import load_files
-    from asyncparity.suite import FIRST_BATCH
+    from asyncparity.suite import FIRST_BATCH, WINDOW
 
-    files = write_scenarios(tmp_path, 40)
+    files = write_scenarios(tmp_path, 3 * WINDOW)
     taken: list[str] = []
     taken_at_first_verdict: list[int] = []
+    batches: list[int] = []
+    own = NodeTestee(find_node())
+    own.start()
+    submit = own._submit
+
+    def counting(sent: list[dict]) -> list:
+        batches.append(len(sent))
+        return submit(sent)
+
+    own._submit = counting  # type: ignore[method-assign]  # the requests of each batch, counted
 
     def lazily() -> Iterator[LoadResult]:
         for result in load_files(files):
@@ -350,10 +362,58 @@ def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(node: N
         if not taken_at_first_verdict:
             taken_at_first_verdict.append(len(taken))
 
-    verdicts = run_suite(lazily(), ("python", "js-async"), PythonTestee(), node, on_verdict)
+    try:
+        verdicts = run_suite(lazily(), ("python", "js-async"), PythonTestee(), own, on_verdict)
+    finally:
+        own.close()
 
-    assert taken_at_first_verdict == [FIRST_BATCH]
-    assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(40)]
+    assert batches[0] == FIRST_BATCH
+    assert FIRST_BATCH <= taken_at_first_verdict[0] <= WINDOW
+    assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(3 * WINDOW)]
+    assert all(verdict.passed for verdict in verdicts)
+
+
+def test_the_in_process_target_runs_ahead_while_the_worker_has_not_answered(tmp_path: Path) -> None:
+    # Issue 13: a worker's first answers wait for its run thread to start; the run does
+    # not wait with them.
+    from asyncparity.bench import write_scenarios
+    from asyncparity.load import load_files
+
+    files = write_scenarios(tmp_path, 12)
+    python = PythonTestee()
+    ran: list[str] = []
+    run = python.run
+
+    def recording(ir: dict, target: str = "python", validated: bool = False, source: str | None = None) -> dict:
+        ran.append(ir["id"])
+        return run(ir, target, validated, source)
+
+    python.run = recording  # type: ignore[method-assign]
+    slow = NodeTestee(find_node())
+    slow.start()
+    answered = slow.has_reply
+    replies_seen: list[bool] = []
+
+    def has_reply() -> bool:
+        replies_seen.append(answered())
+        return len(replies_seen) > 5 and replies_seen[-1]  # not answered for the first few looks
+
+    slow.has_reply = has_reply  # type: ignore[method-assign]
+    ran_at_first_verdict: list[int] = []
+    try:
+        verdicts = run_suite(
+            load_files(files),
+            ("python", "js-async"),
+            python,
+            slow,
+            lambda verdict: ran_at_first_verdict.append(len(ran)) if not ran_at_first_verdict else None,
+        )
+    finally:
+        slow.close()
+
+    assert ran == [f"bench-{index}" for index in range(12)]  # each once, in order
+    assert ran_at_first_verdict[0] >= 6  # the first and five ahead of it
+    assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(12)]
     assert all(verdict.passed for verdict in verdicts)
 
 
