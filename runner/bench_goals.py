@@ -55,7 +55,7 @@ GOALS: dict[str, dict[str, Any]] = {
     "probes": {"pythons": ("3.10", "3.11", "3.12", "3.13"), "ratio": 2.0},
 }
 """Issue 13's goals, as numbers."""
-ROUNDS = 3
+ROUNDS = 5
 """Rounds of the first run and the re-run."""
 RUN_BOUND = 900.0
 """Seconds one measured run may take before it is killed (10,000 scenarios take tens of seconds here)."""
