@@ -12,6 +12,7 @@ runs in the worker processes alone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,16 +47,20 @@ def read_bind(reader: NodeReader, node: yaml.Node) -> Bind:
 
 
 def folder_bind(
-    scenario_file: Path, shown: str, compose: Callable[[str, str], list[yaml.Node] | Diagnostic]
+    scenario_file: Path | str, shown: str, compose: Callable[[str, str], list[yaml.Node] | Diagnostic]
 ) -> tuple[Bind, list[Diagnostic]]:
     """The ``bind:`` of the folder file beside ``scenario_file`` (none: an empty one).
 
     ``shown`` is how the scenario's path is displayed; the folder file's diagnostics use
     the same folder. ``compose`` is the loader's YAML composer (text, path -> nodes or a
     diagnostic)."""
-    path = scenario_file.parent / FOLDER_FILE
-    if not path.is_file():
+    # Looked for with os.path: a Path made of the scenario's file name would keep the name
+    # for the life of the process (pathlib interns the parts of every path it parses, on
+    # CPython 3.10 to 3.12), and a run's memory is not to grow with the suite (issue 13).
+    beside = os.path.join(os.path.dirname(scenario_file), FOLDER_FILE)
+    if not os.path.isfile(beside):
         return Bind(), []
+    path = Path(beside)
     display = str(Path(shown).parent / FOLDER_FILE)
     reader = NodeReader(display)
     try:
@@ -76,7 +81,7 @@ def folder_bind(
     return bind, reader.diagnostics
 
 
-def resolve(bind: Bind, scenario_file: Path, scenario_reader: NodeReader, bind_node: yaml.Node | None) -> dict:
+def resolve(bind: Bind, scenario_file: Path | str, scenario_reader: NodeReader, bind_node: yaml.Node | None) -> dict:
     """The IR's ``bindings`` from a merged bind: ``python`` and ``javascript`` as absolute
     paths (absent after a diagnostic), ``functions`` as ``(name, node, reader)`` tuples.
     Each problem is reported on the file that says it; both files sit in the scenario's
@@ -101,7 +106,7 @@ def resolve(bind: Bind, scenario_file: Path, scenario_reader: NodeReader, bind_n
         value = reader.scalar(value_node, f"bind.{key}", str)
         if value is MISSING:
             continue
-        target = (scenario_file.parent / value).resolve()
+        target = (Path(scenario_file).parent / value).resolve()
         if target.suffix not in suffixes:
             reader.error(value_node, f"bind.{key} is {language}, not '{value}'")
         elif not target.is_file():

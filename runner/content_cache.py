@@ -229,11 +229,11 @@ class ContentCache:
                 os.close(descriptor)
         self._open.clear()
 
-    def may_cache_file(self, path: Path, data: bytes) -> bool:
+    def may_cache_file(self, path: Path | str, data: bytes) -> bool:
         """Whether the scenario file at ``path``, of bytes ``data``, may be cached: not when
         it may bind the user's files (its text says ``bind``, or its folder has the folder
         file whose ``bind:`` it inherits, runner/check_bind.py)."""
-        return b"bind" not in data and not (path.parent / FOLDER_FILE).exists()
+        return b"bind" not in data and not os.path.exists(os.path.join(os.path.dirname(path), FOLDER_FILE))
 
     def scenario_key(self, shown: str, data: bytes) -> str:
         """The key of a scenario file's entry: the path it is shown as and its bytes."""

@@ -29,12 +29,14 @@ Example::
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
 import functools
 import gc
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -138,11 +140,11 @@ def is_scenario_text(text: str) -> bool:
     return passed_over_reason(text) is None
 
 
-def _reason_for_file(path: Path) -> tuple[str | None, str | None]:
+def _reason_for_file(path: str) -> tuple[str | None, str | None]:
     """:func:`passed_over_reason` for a file, None (take it) when it cannot be read as
     text, so that the loader says why; and the id it declares (:func:`declared_id`)."""
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)
         # Past the limit the loader refuses the file anyway; its start tells what it is.
         text = data.decode("utf-8", errors="ignore" if len(data) > MAX_FILE_BYTES else "strict")
@@ -170,7 +172,7 @@ def find_scenarios(paths: Iterable[Path]) -> Discovery:
         for candidate in _yaml_files(path):
             if candidate in found or candidate in passed or os.path.basename(candidate) == FOLDER_FILE:
                 continue  # a folder's asyncparity.yaml is read with each scenario beside it
-            reason, declared = _reason_for_file(Path(candidate))
+            reason, declared = _reason_for_file(candidate)
             if reason is None:
                 found[candidate] = None
                 widest = max(widest, len(declared or ""))
@@ -188,15 +190,25 @@ def _yaml_files(folder: Path) -> list[str]:
     (hidden ones too; not under a link to a folder), in Path's order: part by part, a
     separator before any character of a name. Through ``os.walk``, names as text: rglob's
     Path objects and lists of directory entries took 7 MB at their peak for a folder of
-    10,000 files, and a run's memory is not to grow with the suite (issue 13)."""
+    10,000 files, and a run's memory is not to grow with the suite (issue 13). Nor is a
+    Path made of each name (see :func:`load_file`): the names are joined as Path would."""
     found = [
-        str(Path(parent, name))  # as rglob names it: Path(".", "x.yaml") is "x.yaml"
-        for parent, _, names in os.walk(folder)
+        _joined(parent, name)
+        for parent, _, names in os.walk(str(folder))  # a Path's text: the folder as rglob names it
         for name in names
         if name.endswith((".yaml", ".yml"))
     ]
     found.sort(key=lambda text: text.replace(os.sep, "\0"))
     return found
+
+
+def _joined(parent: str, name: str) -> str:
+    """``str(Path(parent, name))`` for a folder ``os.walk`` gave and a name in it."""
+    if parent == ".":
+        return name  # Path(".", "x.yaml") is "x.yaml"
+    if parent.startswith("." + os.sep):
+        parent = parent[2:]  # os.walk(".") gives "./sub" where Path writes "sub"
+    return parent + name if parent.endswith(os.sep) else parent + os.sep + name
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -205,14 +217,17 @@ def discover(paths: Iterable[Path]) -> list[Path]:
     return [Path(path) for path in find_scenarios(paths).taken]
 
 
-def load_file(path: Path, display: str | None = None, cache: ContentCache | None = None) -> LoadResult:
+def load_file(path: Path | str, display: str | None = None, cache: ContentCache | None = None) -> LoadResult:
     """Read and load one scenario file; never raises for bad input.
 
     With a ``cache`` (runner/content_cache.py), a file it holds is not loaded again, and
-    one it may hold that loads without a diagnostic is stored in it."""
+    one it may hold that loads without a diagnostic is stored in it. ``path`` may be text:
+    a run's files are (:func:`find_scenarios`), and none of them is made a Path here
+    (pathlib interns the parts of every path it parses, and the table that keeps them
+    grew with the suite: issue 13)."""
     shown = display if display is not None else str(path)
     try:
-        with path.open("rb") as stream:
+        with open(path, "rb") as stream:
             data = stream.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return LoadResult(shown, diagnostics=[Diagnostic(shown, 1, 1, "no such file")])
@@ -260,7 +275,7 @@ def text_position(text: str, index: int | None) -> tuple[int, int]:
     return line, end - start + 1
 
 
-def load_text(text: str, path: str, location: Path | None = None) -> LoadResult:
+def load_text(text: str, path: str, location: Path | str | None = None) -> LoadResult:
     """Load one scenario from its text; ``path`` is used in diagnostics and the IR.
 
     ``location`` is the file on disk (default: ``path``): the files a ``bind:`` names,
@@ -290,7 +305,7 @@ def load_text(text: str, path: str, location: Path | None = None) -> LoadResult:
         result.diagnostics.append(Diagnostic(path, line, column, "one scenario per file: a second YAML document starts here"))
         return result
     checker = _ScenarioChecker(path)
-    checker.location = location if location is not None else Path(path)
+    checker.location = location if location is not None else path
     with _without_cyclic_gc():
         scenario = checker.scenario(documents[0])
     result.diagnostics = checker.diagnostics
@@ -418,18 +433,23 @@ def _depth(root: yaml.Node) -> int:
 
 _SHORT_SCALAR = 64
 """Characters of the longest scalar whose tag is remembered (:func:`_scalar_tag`)."""
+_REMEMBERED_TAGS = 1024
+"""Scalars whose tag is remembered, the most recently used: a scenario's keys and common
+words come back in every file and stay; its own names and texts pass through. 4,096
+held 0.75 MB once full, which a run of 1,000 scenarios did not fill and one of 10,000
+did (tracemalloc): the run's memory grew with the suite (issue 13)."""
 
 
 def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
     """The tag a scalar without one resolves to. The resolver tries its patterns on every
     scalar, and a scenario repeats its keys and words, so a short one's tag is remembered
-    (at most 4,096 of them: a long text is resolved each time, never kept)."""
+    (at most :data:`_REMEMBERED_TAGS` of them: a long text is resolved each time, never kept)."""
     if len(value) <= _SHORT_SCALAR:
         return _short_scalar_tag(value, implicit)
     return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=_REMEMBERED_TAGS)
 def _short_scalar_tag(value: str, implicit: tuple[bool, bool]) -> str:
     return _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
 
@@ -541,26 +561,83 @@ def load_files(files: Iterable[Path | str], cache: ContentCache | None = None) -
     diagnostic on the later file, as in :func:`load_paths`. A file given as text (as
     :func:`find_scenarios` gives them) is shown as that text. ``cache``: as :func:`load_file`'s."""
     # Where each id was declared, not the scenario: a run of any size holds no scenario it
-    # has finished with (issue 13, memory flat). The path is the caller's own text, shared.
-    seen: dict[str, tuple[str, int]] = {}
+    # has finished with (issue 13, memory flat).
+    seen = DeclaredIds()
     for path in files:
-        result = load_file(Path(path), display=path if isinstance(path, str) else None, cache=cache)
+        result = load_file(path, display=path if isinstance(path, str) else None, cache=cache)
         scenario = result.scenario
-        if scenario is not None and scenario.id in seen:
-            first_path, first_line = seen[scenario.id]
+        first = seen.add(scenario.id, scenario.path, scenario.line) if scenario is not None else None
+        if scenario is not None and first is not None:
+            first_path, first_line = first
             message = f"scenario id '{scenario.id}' is already used by {first_path}:{first_line}"
             result.diagnostics.append(Diagnostic(result.path, scenario.line, 1, message))
             result.scenario = None
-        elif scenario is not None:
-            seen[scenario.id] = (scenario.path, scenario.line)
         yield result
+
+
+class DeclaredIds:
+    """The scenario ids a run has loaded, and where each was first declared, in about 45
+    bytes an id where a dict of the ids and their (path, line) took 136 (tracemalloc,
+    10,000 ids): the most of what a run kept as it went (issue 13, memory flat).
+
+    An id is kept as two checks of it, its ``hash`` (64 bits) and its CRC-32, in a table
+    of arrays probed in order (open addressing, at most three quarters full); where it was
+    declared, as the index of its path in :attr:`paths` (the caller's strings, shared) and
+    its line. Two different ids of a run pass both checks with a chance of about one in
+    10^19 in a run of 100,000 scenarios (96 bits)."""
+
+    _LINE_BITS = 24  # a line of a file of at most 1 MiB (MAX_FILE_BYTES) fits
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        """The path of each id's first scenario, in the order added."""
+        self._hashes, self._crcs, self._where = self._empty(1024)
+
+    @staticmethod
+    def _empty(size: int) -> tuple[array.array, array.array, array.array]:
+        # A slot's place is 0 when it is empty: places count from 1.
+        return (
+            array.array("q", bytes(8 * size)),
+            array.array("L", bytes(array.array("L").itemsize * size)),
+            array.array("q", bytes(8 * size)),
+        )
+
+    def add(self, scenario_id: str, path: str, line: int) -> tuple[str, int] | None:
+        """The path and line that first declared ``scenario_id``; None when none did, and
+        ``path``:``line`` is remembered as its first."""
+        key, crc = hash(scenario_id), zlib.crc32(scenario_id.encode("utf-8", "surrogatepass"))
+        hashes, crcs, where = self._hashes, self._crcs, self._where
+        mask = len(hashes) - 1
+        slot = key & mask
+        while where[slot]:
+            if hashes[slot] == key and crcs[slot] == crc:
+                place = where[slot]
+                return self.paths[(place >> self._LINE_BITS) - 1], place & ((1 << self._LINE_BITS) - 1)
+            slot = (slot + 1) & mask
+        self.paths.append(path)
+        hashes[slot], crcs[slot] = key, crc
+        where[slot] = (len(self.paths) << self._LINE_BITS) | min(line, (1 << self._LINE_BITS) - 1)
+        if 4 * len(self.paths) > 3 * len(hashes):
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        old = zip(self._hashes, self._crcs, self._where, strict=True)
+        self._hashes, self._crcs, self._where = self._empty(2 * len(self._hashes))
+        mask = len(self._hashes) - 1
+        for key, crc, place in old:
+            if place:
+                slot = key & mask
+                while self._where[slot]:
+                    slot = (slot + 1) & mask
+                self._hashes[slot], self._crcs[slot], self._where[slot] = key, crc, place
 
 
 class _ScenarioChecker(DeclarationChecker, ExpectationChecker):
     """Walks the composed YAML of one file, collecting diagnostics and building the IR:
     the checks of runner/check_*.py, each in its module, and the scenario's own keys."""
 
-    location: Path  # the file on disk, set by load_text: bind's files are found beside it
+    location: Path | str  # the file on disk, set by load_text: bind's files are found beside it
 
     def scenario(self, root: yaml.Node) -> Scenario | None:
         entries = self.mapping(root, "a scenario")

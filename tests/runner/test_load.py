@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity.load import discover, find_scenarios, is_scenario_text, load_file, load_paths, load_text, passed_over_reason
+from asyncparity.load import (
+    discover,
+    find_scenarios,
+    is_scenario_text,
+    load_file,
+    load_files,
+    load_paths,
+    load_text,
+    passed_over_reason,
+)
 from asyncparity.model import (
     DEFAULT_LIMITS,
     MAX_BLOCK_DEPTH,
@@ -1022,6 +1031,71 @@ def test_discovery_finds_what_rglob_finds_in_its_order(tmp_path: Path, monkeypat
     assert find_scenarios([Path(".")]).taken == expected
     assert expected == [".hidden/z.yaml", "a/b/y.yml", "a/x.yaml", "a-b/x.yaml", "top.yaml"]
     assert find_scenarios([tmp_path]).taken == [str(tmp_path / name) for name in expected]
+
+
+def test_declared_ids_find_each_id_where_it_was_first_declared_however_many() -> None:
+    from asyncparity.load import DeclaredIds
+
+    ids = DeclaredIds()
+    paths = [f"spec/bench-{index:05d}.yaml" for index in range(5000)]  # past a few growths of its table
+    assert all(ids.add(f"bench-{index}", path, index % 300 + 2) is None for index, path in enumerate(paths))
+
+    assert ids.add("bench-4321", "spec/again.yaml", 9) == ("spec/bench-04321.yaml", 4321 % 300 + 2)
+    assert ids.add("bench-0", "spec/again.yaml", 9) == ("spec/bench-00000.yaml", 2)
+    assert ids.add("bench-5000", "spec/new.yaml", 3) is None  # not seen: remembered now
+    assert ids.add("bench-5000", "spec/newer.yaml", 4) == ("spec/new.yaml", 3)
+    assert ids.add("café-ü", "spec/u.yaml", 1) is None and ids.add("café-ü", "x", 1) == ("spec/u.yaml", 1)
+
+
+def test_declared_ids_keep_about_fifty_bytes_an_id() -> None:
+    # A dict of the ids and their (path, line) took 136 bytes an id: the most of what a
+    # run kept as it went (issue 13, memory flat).
+    import tracemalloc
+
+    from asyncparity.load import DeclaredIds
+
+    paths = [f"spec/bench-{index:05d}.yaml" for index in range(10_000)]
+    names = [f"bench-{index}" for index in range(10_000)]
+    tracemalloc.start()
+    try:
+        ids = DeclaredIds()
+        for name, path in zip(names, paths, strict=True):
+            ids.add(name, path, 2)
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+    assert kept < 60 * 10_000
+
+
+@pytest.mark.parametrize("parent", [".", "./sub", "./sub/deeper", "/", "/abs", "rel", "rel/sub", ".hidden", "./.hidden"])
+def test_discovery_joins_a_folder_and_a_name_as_path_writes_them(parent: str) -> None:
+    # Without a Path made of each file's name (pathlib interns them: issue 13).
+    from asyncparity.load import _joined
+
+    assert _joined(parent, "x.yaml") == str(Path(parent, "x.yaml"))
+
+
+def test_loading_a_folder_makes_no_path_of_a_files_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # pathlib interns every part of a path it parses, and the table that keeps them grew
+    # with the suite (issue 13): a run's files stay text from discovery to verdict.
+    from asyncparity import load as load_module
+
+    for index in range(3):
+        (tmp_path / f"scenario-{index}.yaml").write_text(f"id: s-{index}\nsummary: s\nmain:\n  - return: {index}\n")
+    parsed: list[str] = []
+    real = load_module.Path
+
+    class Recording(type(Path())):  # type: ignore[misc]  # PosixPath or WindowsPath
+        def __new__(cls, *parts: object) -> Path:
+            parsed.extend(str(part) for part in parts)
+            return real(*parts)
+
+    monkeypatch.setattr(load_module, "Path", Recording)
+    results = list(load_files(find_scenarios([tmp_path]).taken))
+
+    assert [result.scenario.id for result in results if result.scenario] == ["s-0", "s-1", "s-2"]
+    assert not [part for part in parsed if "scenario-" in part]
 
 
 def test_discovery_reads_the_longest_id_of_the_files_it_takes_from_folders(tmp_path: Path) -> None:
