@@ -38,8 +38,8 @@ from . import cache
 from .defaults import DEFAULT_ATTEMPTS, DEFAULT_MAX_SECONDS, DEFAULT_SCALE, DEFAULT_TIMEOUT, DETAIL_LIMIT
 from .kit import SPEC_DIR
 from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult, Scenario
-from .node import NodeNotFound, ProvisionError, node_for, resolve_node
-from .pythons import PythonBinary, PythonNotFound, find_python
+from .node import NodeNotFound, ProvisionError, node_for, resolve_nodes
+from .pythons import PythonNotFound, find_python, find_pythons
 from .selection import Expression, SelectionError, keyword_matches, tag_matches
 
 if TYPE_CHECKING:
@@ -1284,16 +1284,6 @@ def _matrix_html(report: dict) -> str:
     return matrix_page(report)
 
 
-def _find_pythons(specs: list[str]) -> list[PythonBinary]:
-    """``matrix --python 3.10,3.11,...``: each CPython probed (``--version``) at once, in
-    threads, where one after another took the sum of their start-up times (issue 13).
-    The first that is not found raises, in the order given."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
-        return list(pool.map(find_python, specs))
-
-
 def generated_programs(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
     """``run --html``: each scenario's generated programs, by id and target, from the
     testees that ran them (still running: called inside ``_running``)."""
@@ -1362,8 +1352,8 @@ def _matrix(args: argparse.Namespace) -> int:
             print(f"asyncparity: --shard takes I/N with 1 <= I <= N, not {args.shard!r}", file=sys.stderr)
             return EXIT_USAGE
         results = shard(results, index, count)
-    pythons = _find_pythons([spec.strip() for spec in args.pythons.split(",") if spec.strip()])
-    nodes = [resolve_node(spec.strip()) for spec in args.nodes.split(",") if spec.strip()]
+    pythons = find_pythons([spec.strip() for spec in args.pythons.split(",") if spec.strip()])
+    nodes = resolve_nodes([spec.strip() for spec in args.nodes.split(",") if spec.strip()])
 
     def rerun(scenario: Scenario, cell) -> str:
         # The cell's runtimes by their exact versions, which --python and --node take

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,3 +96,14 @@ def find_python(requested: str, environ: dict[str, str] | None = None) -> Python
     raise PythonNotFound(
         f"asyncparity: no working CPython for --python {requested}: {'; '.join(problems + other_versions)}: {fix}"
     )
+
+
+def find_pythons(specs: list[str], find: Callable[[str], PythonBinary] = find_python) -> list[PythonBinary]:
+    """``matrix --python 3.10,3.11,...``: each CPython probed (``--version``) once, all at
+    once, in threads, where one after another took the sum of their start-up times
+    (issue 13). The first that is not found raises, in the order given. ``find``: how one
+    is probed (:func:`find_python`; the bench times it, runner/bench_goals.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(specs))) as pool:
+        return list(pool.map(find, specs))

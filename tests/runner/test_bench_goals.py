@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,30 @@ def test_goals_are_measured_and_judged_only_at_their_own_size(tmp_path: Path) ->
     assert figures["first_verdict"]["seconds"] < figures["first_verdict"]["whole_run"]
     pythons = list(GOALS["probes"]["pythons"])
     assert sorted(probed) == sorted(pythons * 2)  # each alone, then all together
-    assert figures["probes"]["met"] is True  # four probes of 0.05 s at once: well under 2x one
+    assert figures["probes"]["once"] is True
+    assert figures["probes"]["at_once"] == 4  # four probes of 0.05 s, started together
+    # The Nodes are measured where they are here without a download (CI has one Node).
+    nodes = figures["probes"]["nodes"]
+    assert (nodes["together"] is None) == bool(nodes["why"])
+    assert figures["probes"]["met"] is (nodes["together"] is None or nodes["together"] < nodes["one_by_one"])
     text = render_goals(figures)
     assert text.splitlines()[0] == "issue 13's goals (asyncparity run as a user runs it, 1 round(s) where it says):"
     assert re.search(r"  4 scenarios x 3 targets, a first run: \d+\.\d\d s wall, \d+\.\d\d s CPU .*: not judged", text)
     assert "    goal: at most +10% each (--no-cache): not judged (a run smaller than the goal's)" in text
-    assert f"  matrix probes of CPython {', '.join(pythons)}: " in text
+    assert f"  matrix probes of CPython {', '.join(pythons)}: each once, 4 at once; " in text
+    assert "    goal: each runtime probed once, at once: " in text
+
+
+def test_probes_one_after_another_are_not_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncparity import bench_goals, pythons
+
+    def one_at_a_time(specs: list[str], find: Callable[[str], object]) -> list[object]:
+        return [find(spec) for spec in specs]  # as the matrix probed before issue 13
+
+    monkeypatch.setattr(pythons, "find_pythons", one_at_a_time)
+    figures = bench_goals._probes(lambda spec: time.sleep(0.01) or spec, lambda line: None)
+
+    assert (figures["once"], figures["at_once"], figures["met"]) == (True, 1, False)
 
 
 def test_probes_not_found_are_said_not_judged(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from asyncparity import cli, suite, testees
+from asyncparity import suite, testees
 from asyncparity.cli import main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
@@ -1092,14 +1092,14 @@ def test_bless_takes_the_same_k_expressions(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_the_matrix_probes_its_pythons_at_once_and_keeps_their_order(tmp_path: Path) -> None:
-    from asyncparity.pythons import PythonNotFound
+    from asyncparity.pythons import PythonNotFound, find_pythons
 
-    found = cli._find_pythons([sys.executable, sys.executable])
+    found = find_pythons([sys.executable, sys.executable])
     assert [binary.path for binary in found] == [sys.executable, sys.executable]
 
     missing = str(tmp_path / "no-python")
     with pytest.raises(PythonNotFound) as raised:
-        cli._find_pythons([sys.executable, missing])
+        find_pythons([sys.executable, missing])
     assert str(raised.value) == (
         f"asyncparity: no working CPython for --python {missing}: {missing} did not answer --version "
         f"([Errno 2] No such file or directory: '{missing}'): install it (pyenv install, or your package manager) "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncparity.node import NodeBinary, NodeNotFound, find_node, locate_node, node_for, resolve_node
+from asyncparity.node import NodeBinary, NodeNotFound, find_node, locate_node, node_for, resolve_node, resolve_nodes
 
 REAL_NODE = shutil.which("node")
 
@@ -131,3 +131,40 @@ def test_a_node_located_not_provisioned_does_not_import_the_provisioning_module(
     completed = subprocess.run([sys.executable, "-c", code, node], capture_output=True, text=True, timeout=60, check=False)
 
     assert (completed.returncode, completed.stdout, completed.stderr) == (0, "False\n", "")
+
+
+def logging_node(folder: Path, version: str, log: Path) -> str:
+    """A fake Node that logs when each ``--version`` started and ended, and takes 0.3 s."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "node"
+    date, sleep = shutil.which("date"), shutil.which("sleep")  # the test's PATH holds only the fake Node
+    path.write_text(
+        f'#!/bin/sh\necho "start {folder.name} $({date} +%s.%N)" >> {log}\n{sleep} 0.3\n'
+        f"echo \"end {folder.name} $({date} +%s.%N)\" >> {log}\necho '{version}'\n"
+    )
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_the_matrix_asks_each_node_once_and_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 13: each probe once a run, in parallel. One after another, the Node on PATH
+    # was asked once for each version, and every answer waited for the one before.
+    log = tmp_path / "log"
+    on_path = logging_node(tmp_path / "path", "v22.3.1", log)
+    first = logging_node(tmp_path / "first", "v24.1.0", log)
+    second = logging_node(tmp_path / "second", "v20.9.0", log)
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    monkeypatch.delenv("ASYNCPARITY_NODE", raising=False)
+
+    nodes = resolve_nodes(["22", first, "v22.3.1", second])
+
+    assert [(node.path, node.version) for node in nodes] == [
+        (on_path, "22.3.1"),
+        (first, "24.1.0"),
+        (on_path, "22.3.1"),
+        (second, "20.9.0"),
+    ]
+    events = [line.split() for line in log.read_text().splitlines()]
+    assert sorted(name for what, name, _ in events if what == "start") == ["first", "path", "second"]  # each once
+    times = {(what, name): float(at) for what, name, at in events}
+    assert max(times["start", "first"], times["start", "second"]) < min(times["end", "first"], times["end", "second"])
