@@ -14,7 +14,9 @@ the workers unanswered, so the memory a run holds does not grow with the suite: 
 verdict is handed on, and the scenario, its requests and its outcomes are let go (a
 caller that keeps verdicts keeps only those). The first batch is small, so that the
 first verdict of a folder of thousands comes after reading a few files; a run stopped
-early (Ctrl-C, ``-x``) has given every verdict it finished.
+early (Ctrl-C, ``-x``) has given every verdict it finished. While a worker has not yet
+answered the scenario whose verdict is next, the in-process target runs the scenarios
+after it rather than wait (:func:`stream_suite`).
 """
 
 from __future__ import annotations
@@ -148,7 +150,9 @@ def stream_suite(
                 return
 
     while True:
-        load_batch()  # one batch at most per verdict, so that the first verdict comes after the first batch
+        # One batch at most per verdict here, so that the first verdict comes after the
+        # first batch (the look-ahead below loads more only while a worker keeps it waiting).
+        load_batch()
         if not batches:
             return
         batch = batches[0]
