@@ -576,7 +576,7 @@ def load_files(files: Iterable[Path | str], cache: ContentCache | None = None) -
 
 
 class DeclaredIds:
-    """The scenario ids a run has loaded, and where each was first declared, in about 45
+    """The scenario ids a run has loaded, and where each was first declared, in about 50
     bytes an id where a dict of the ids and their (path, line) took 136 (tracemalloc,
     10,000 ids): the most of what a run kept as it went (issue 13, memory flat).
 

@@ -193,6 +193,15 @@ def test_the_id_column_is_as_wide_as_the_longest_id_of_folders_and_named_files(
     ]
 
 
+def test_a_run_leaves_nothing_frozen_for_the_collector(capsys: pytest.CaptureFixture[str]) -> None:
+    # run freezes what exists when its stream begins (issue 13); a caller in-process
+    # (these tests, a program of the user's) gets it back to the collector.
+    import gc
+
+    assert run(capsys, "run", str(SEED), "--targets", "python")[0] == 0
+    assert gc.get_freeze_count() == 0
+
+
 def test_python_only_run_needs_no_node(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "run", str(SEED), "--targets", "python", "--node", "/nonexistent/node")
 
