@@ -628,7 +628,8 @@ class WorkerTestee:
         is asked to carry the body, to be stored under the key the request keeps in
         ``_keys`` (the runner's own: popped before sending). Not for a scenario with the
         user's code, nor under another compiler (``ASYNCPARITY_JS_COMPILER``, whose
-        source is in no key)."""
+        source is in no key). A request with every target's body carries only the
+        scenario's ``ir`` and ``id``."""
         request: dict = {"type": "run"}
         if len(targets) == 1:
             request["target"] = targets[0]
@@ -661,6 +662,10 @@ class WorkerTestee:
                 request["bodies"] = bodies
             if keys:
                 request["return_bodies"] = True
+        if not keys:
+            # Every target's body goes with it: the testee reads only the scenario's id
+            # (spec/PROTOCOL.md), and the IR was half of a re-run's request (issue 13).
+            request["scenario"] = {"ir": ir["ir"], "id": ir["id"]}
         return request
 
     def has_reply(self) -> bool:

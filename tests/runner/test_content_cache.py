@@ -359,6 +359,31 @@ def test_a_rerun_of_the_suite_finds_every_program_by_its_files_key(tmp_path: Pat
     assert all(check.load_text(check.program_key({}, target, runtime, key)) for target in JS_TARGETS)
 
 
+def test_a_request_with_every_body_carries_only_the_scenarios_id(tmp_path: Path) -> None:
+    # The worker runs the bodies and reads only the id (spec/PROTOCOL.md); the IR was
+    # half of a re-run's request (issue 13).
+    ir = load_file(SEED).scenario.ir
+    sent: list[dict] = []
+    with NodeTestee(find_node()) as node:
+        node.cache = first = fresh_cache(tmp_path)
+        (fresh,) = node.run_scenarios([ir], JS_TARGETS)
+        first.close()
+        node.cache = fresh_cache(tmp_path)
+        submit = node._submit
+
+        def recording(requests: list[dict]) -> list:
+            sent.extend(requests)
+            return submit(requests)
+
+        node._submit = recording  # type: ignore[method-assign]
+        (again,) = node.run_scenarios([ir], JS_TARGETS)
+
+    assert again == fresh
+    assert [(request["scenario"], sorted(request["bodies"])) for request in sent if request["type"] == "run"] == [
+        ({"ir": 1, "id": "seed-download-fallback"}, sorted(JS_TARGETS))
+    ]
+
+
 def test_the_node_worker_runs_the_body_it_is_sent_not_one_it_compiles(tmp_path: Path) -> None:
     ir = load_file(SEED).scenario.ir
     other = load_file(ROOT / "spec" / "seed" / "download-succeeds.yaml").scenario.ir
