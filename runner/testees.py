@@ -664,7 +664,7 @@ class WorkerTestee:
                 request["return_bodies"] = True
         if not keys:
             # Every target's body goes with it: the testee reads only the scenario's id
-            # (spec/PROTOCOL.md), and the IR was half of a re-run's request (issue 13).
+            # (spec/PROTOCOL.md), and the IR was two-fifths of a re-run's request (issue 13).
             request["scenario"] = {"ir": ir["ir"], "id": ir["id"]}
         return request
 
