@@ -3,7 +3,8 @@
 Issue 13's slice of the kit's own process: loading N synthetic scenarios (written the
 way `asyncparity bench` writes them; runner/load.py), running each on the in-process
 ``python`` target (``PythonTestee.run``, with ``validated=True`` where the checkout
-takes it), and comparing three outcomes a scenario (runner/compare.py: the python
+takes it; where it has ``PythonTestee.program``, as the suite runs it: the programs of
+a batch of ``LARGEST_BATCH`` made, then run), and comparing three outcomes a scenario (runner/compare.py: the python
 outcome and two copies standing for the JavaScript targets', made outside the timed
 part). Each stage's CPU seconds (``time.process_time``) are measured in a fresh
 process, for this checkout and, with ``--baseline``, for another one (an unpacked
@@ -48,7 +49,15 @@ validated = {"validated": True} if "validated" in inspect.signature(python.run).
 started = time.process_time()
 results = list(load_files(files))
 loaded = time.process_time()
-outcomes = [python.run(result.scenario.ir, "python", **validated) for result in results]
+outcomes = []
+if hasattr(python, "program"):  # as the suite does it: a batch's programs made, then run
+    from asyncparity.suite import LARGEST_BATCH
+    for start in range(0, len(results), LARGEST_BATCH):
+        irs = [result.scenario.ir for result in results[start : start + LARGEST_BATCH]]
+        programs = [python.program(ir, "python", validated=True) for ir in irs]
+        outcomes += [python.run(ir, "python", validated=True, program=program) for ir, program in zip(irs, programs)]
+else:
+    outcomes = [python.run(result.scenario.ir, "python", **validated) for result in results]
 ran = time.process_time()
 others = [{target: {**json.loads(json.dumps(outcome)), "target": target} for target in ("js-promise", "js-async")}
           for outcome in outcomes]

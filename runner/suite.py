@@ -8,8 +8,9 @@ The targets run concurrently, in a bounded stream (issue 13). Scenarios are load
 batch at a time as the run reaches them, and each batch's run requests are written to
 the worker processes (Node, or a CPython under ``--python``) at once: a request per
 scenario, for all of the worker's targets. The workers start on them in their own
-processes while, scenario by scenario, the Python target runs in-process and the
-workers' outcomes for that scenario are taken. At most :data:`WINDOW` scenarios are at
+processes while the in-process Python target makes the batch's programs together
+(:meth:`~asyncparity.testees.PythonTestee.program`) and then, scenario by scenario, runs
+them, and the workers' outcomes for that scenario are taken. At most :data:`WINDOW` scenarios are at
 the workers unanswered, so the memory a run holds does not grow with the suite: a
 verdict is handed on, and the scenario, its requests and its outcomes are let go (a
 caller that keeps verdicts keeps only those). The first batch is small, so that the
@@ -59,6 +60,7 @@ class _Pending:
 
     result: LoadResult
     outcomes: dict[str, dict] | None = None
+    programs: dict[str, tuple | None] = field(default_factory=dict)  # the in-process target's, by target
 
 
 @dataclass
@@ -123,6 +125,14 @@ def stream_suite(
         for worker, worker_targets in workers:
             # The loader validated the IR: the worker's compiler need not check it again.
             batch.outcomes[worker.name] = worker.run_scenarios(irs, worker_targets, validated=True, sources=sources)
+        if in_process is not None:
+            # Made together, then run one by one: the compiler's code stays warm (PythonTestee.program).
+            for pending, scenario in ((pending, pending.result.scenario) for pending in batch.pending):
+                if scenario is not None:
+                    pending.programs = {
+                        target: in_process.program(scenario.ir, target, validated=True, source=scenario.content_key)
+                        for target in py_targets
+                    }
         batches.append(batch)
         in_flight += len(chunk)
         size = min(2 * size, LARGEST_BATCH)
@@ -134,8 +144,12 @@ def stream_suite(
             return
         started = time.perf_counter()
         pending.outcomes = {
-            target: in_process.run(scenario.ir, target, validated=True, source=scenario.content_key) for target in py_targets
+            target: in_process.run(
+                scenario.ir, target, validated=True, source=scenario.content_key, program=pending.programs.get(target)
+            )
+            for target in py_targets
         }
+        pending.programs = {}
         timings.python += time.perf_counter() - started
 
     def later() -> Iterator[_Pending]:

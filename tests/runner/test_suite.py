@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ from asyncparity.compare import Verdict
 from asyncparity.load import load_paths, load_text
 from asyncparity.model import TARGETS, LoadResult
 from asyncparity.node import find_node
-from asyncparity.suite import Timings, run_suite
+from asyncparity.suite import FIRST_BATCH, Timings, run_suite
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
 from asyncparity_python.compile import compile_target, needs
 
@@ -337,7 +338,7 @@ def test_a_lazy_folder_gives_its_first_verdict_after_reading_a_few_files(tmp_pat
     # files and runs them in-process ahead (issue 13), at most a window's worth.
     from asyncparity.bench import write_scenarios
     from asyncparity.load import load_files
-    from asyncparity.suite import FIRST_BATCH, WINDOW
+    from asyncparity.suite import WINDOW
 
     files = write_scenarios(tmp_path, 3 * WINDOW)
     taken: list[str] = []
@@ -384,9 +385,9 @@ def test_the_in_process_target_runs_ahead_while_the_worker_has_not_answered(tmp_
     ran: list[str] = []
     run = python.run
 
-    def recording(ir: dict, target: str = "python", validated: bool = False, source: str | None = None) -> dict:
+    def recording(ir: dict, target: str = "python", **options: Any) -> dict:
         ran.append(ir["id"])
-        return run(ir, target, validated, source)
+        return run(ir, target, **options)
 
     python.run = recording  # type: ignore[method-assign]
     slow = NodeTestee(find_node())
@@ -414,6 +415,39 @@ def test_the_in_process_target_runs_ahead_while_the_worker_has_not_answered(tmp_
     assert ran == [f"bench-{index}" for index in range(12)]  # each once, in order
     assert ran_at_first_verdict[0] >= 6  # the first and five ahead of it
     assert [verdict.scenario_id for verdict in verdicts] == [f"bench-{index}" for index in range(12)]
+    assert all(verdict.passed for verdict in verdicts)
+
+
+def test_a_batchs_python_programs_are_made_together_before_its_first_run(tmp_path: Path) -> None:
+    # Issue 13: making a batch's programs, then running them, keeps the compiler warm.
+    from asyncparity.bench import write_scenarios
+    from asyncparity.load import load_files
+
+    files = write_scenarios(tmp_path, FIRST_BATCH + 2)
+    python = PythonTestee()
+    steps: list[str] = []
+    make, run = python.program, python.run
+
+    def making(ir: dict, target: str, **options: Any) -> Any:
+        steps.append(f"make {ir['id']}")
+        return make(ir, target, **options)
+
+    def running(ir: dict, target: str = "python", **options: Any) -> dict:
+        steps.append(f"run {ir['id']}" + ("" if options.get("program") is not None else " (not made)"))
+        return run(ir, target, **options)
+
+    python.program, python.run = making, running  # type: ignore[method-assign]
+
+    verdicts = run_suite(load_files(files), ("python",), python, None)
+
+    # The second batch is loaded, and its programs made, once the first verdict is out.
+    first, second = range(FIRST_BATCH), range(FIRST_BATCH, FIRST_BATCH + 2)
+    assert steps == (
+        [f"make bench-{index}" for index in first]
+        + ["run bench-0"]
+        + [f"make bench-{index}" for index in second]
+        + [f"run bench-{index}" for index in (*first[1:], *second)]
+    )
     assert all(verdict.passed for verdict in verdicts)
 
 

@@ -141,6 +141,36 @@ def test_python_testee_skips_the_compilers_check_of_ir_the_loader_validated(tmp_
             cache.close()
 
 
+def test_python_testee_runs_the_program_it_was_given_without_making_it_again(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from asyncparity_python import target
+
+    made: list[str] = []
+    make = target.compile_target
+    monkeypatch.setattr(target, "compile_target", lambda ir, *args, **kwargs: made.append(ir["id"]) or make(ir, *args, **kwargs))
+    for cache in (None, ContentCache(tmp_path / ".asyncparity_cache", kit_key("0.1.0"))):
+        python = PythonTestee(cache=cache)
+        made.clear()
+
+        program = python.program(SEED.ir, "python", validated=True)
+        outcome = python.run(SEED.ir, "python", validated=True, program=program)
+
+        assert program is not None and made == ["seed-download-fallback"]
+        assert outcome == PythonTestee().run(SEED.ir)
+        if cache is not None:
+            cache.close()
+
+
+def test_python_testee_makes_no_program_it_would_not_run_in_process() -> None:
+    python = PythonTestee()
+
+    assert python.program({**SEED.ir, "requires": {"python": "99"}}, "python") is None
+    assert python.program({**SEED.ir, "bindings": {"python": "steps.py"}}, "python") is None
+    assert python.program({"ir": 1, "id": "broken"}, "python") is None  # run() says why
+    assert python.run({"ir": 1, "id": "broken"}, program=None)["status"] == "error"
+
+
 def test_python_testee_turns_a_target_crash_into_an_error_outcome() -> None:
     outcome = PythonTestee().run({"ir": 1, "id": "broken"})
 
