@@ -664,6 +664,11 @@ class _Watchdog:
         self._condition = threading.Condition()
         self._watches: list[_Watch] = []
         self._thread: threading.Thread | None = None
+        # When the thread looks at its watches next (time.monotonic): a watch that fires
+        # later needs no wake-up. A suite arms a run every millisecond or so, each bound
+        # seconds away, and waking the thread for each took the interpreter lock from
+        # the run as often (issue 13).
+        self._next_look = 0.0
 
     def arm(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> _Watch:
         watch = _Watch(loop, seconds, run_frame)
@@ -674,7 +679,8 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._serve, name="asyncparity-watchdog", daemon=True)
                 self._thread.start()
             self._watches.append(watch)
-            self._condition.notify()
+            if watch.fires_at < self._next_look:
+                self._condition.notify()
         return watch
 
     def disarm(self, watch: _Watch) -> None:
@@ -700,6 +706,7 @@ class _Watchdog:
                         wait = min(wait, self._REFIRE)
                     else:
                         wait = min(wait, self._POLL)
+                self._next_look = now + wait
                 self._condition.wait(wait)
 
     def _fire(self, watch: _Watch) -> None:

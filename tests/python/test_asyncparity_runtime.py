@@ -18,6 +18,7 @@ import gc
 import heapq
 import logging
 import sys
+import threading
 import time
 import warnings
 from asyncio import events
@@ -683,6 +684,46 @@ def test_the_wall_clock_bound_is_checked_at_each_call_into_the_kit_too(monkeypat
     outcome = world.run(main)
     assert outcome["message"] == "runaway: scenario 'slow-chatter' passed 0.2 s of wall-clock time at 0 ms"
     assert 1 <= len(outcome["trace"]) <= 21  # 10 ms each, at most
+
+
+def test_the_watchdog_thread_is_woken_only_for_a_run_that_must_be_stopped_sooner(monkeypatch):
+    # Issue 13: a suite arms a run every millisecond or so; waking the watchdog thread for
+    # each took the interpreter lock from the runs. A later run under the same bound fires
+    # after the thread's next look anyway; a run under a shorter bound wakes it.
+    watchdog = asyncparity_runtime._Watchdog()
+    monkeypatch.setattr(asyncparity_runtime, "_WATCHDOG", watchdog)
+    notified: list[int] = []
+
+    class Counting(threading.Condition):
+        def notify(self, n: int = 1) -> None:
+            notified.append(n)
+            super().notify(n)
+
+    watchdog._condition = Counting()
+
+    def run(name: str, seconds: float, main) -> dict:
+        world = World(name)
+        world.wall_clock_seconds = seconds
+        return world.run(main)
+
+    async def quick():
+        await asyncio.sleep(0.01)
+        return "done"
+
+    async def spinning():
+        while True:
+            pass
+
+    outcomes = [run(f"quick-{index}", 5.0, quick) for index in range(50)]
+    woken_by_quick = len(notified)
+    started = time.monotonic()
+    stopped = run("spinning", 0.2, spinning)
+
+    assert [outcome["result"] for outcome in outcomes] == [{"returns": "done"}] * 50
+    assert woken_by_quick <= 1  # the thread is started by the first; it looks again in 5 s
+    assert len(notified) == woken_by_quick + 1  # 0.2 s is sooner than that
+    assert stopped["message"] == "runaway: scenario 'spinning' passed 0.2 s of wall-clock time at 0 ms"
+    assert time.monotonic() - started < 3
 
 
 def test_a_run_that_ends_in_time_leaves_no_stop_behind():
