@@ -72,11 +72,44 @@ def test_goals_are_measured_and_judged_only_at_their_own_size(tmp_path: Path) ->
     nodes = figures["probes"]["nodes"]
     assert (nodes["together"] is None) == bool(nodes["why"])
     text = render_goals(figures)
-    assert text.splitlines()[0] == "issue 13's goals (asyncparity run as a user runs it, 1 round(s) where it says):"
+    assert text.splitlines()[0] == (
+        "issue 13's goals (asyncparity run as a user runs it, Python's bytecode cached; 1 round(s) where it says):"
+    )
     assert re.search(r"  4 scenarios x 3 targets, a first run: \d+\.\d\d s wall, \d+\.\d\d s CPU .*: not judged", text)
     assert "    goal: at most +10% each (--no-cache): not judged (a run smaller than the goal's)" in text
     assert re.search(rf"  matrix probes of CPython {', '.join(pythons)}: each once, [234] at once; ", text)
     assert "    goal: each runtime probed once, at once: " in text
+
+
+def test_the_runs_have_pythons_bytecode_cache_outside_the_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from asyncparity import bench_goals
+
+    runs: list[dict[str, str]] = []
+    compiled: list[set[str]] = []  # the bytecode files there after each run
+    timed = bench_goals.timed_run
+
+    def recording(project: Path, argv: list[str], env: dict[str, str] | None = None) -> dict:
+        assert env is not None
+        runs.append(env)
+        run = timed(project, argv, env)
+        compiled.append({path.name.split(".")[0] for path in Path(env["PYTHONPYCACHEPREFIX"]).rglob("*.pyc")})
+        return run
+
+    monkeypatch.setattr(bench_goals, "timed_run", recording)
+    environ = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    measure_goals({"end_to_end": 1, "small": 1, "large": 1, "first_verdict": 1}, rounds=1, environ=environ, find_python=str)
+
+    assert runs and all("PYTHONDONTWRITEBYTECODE" not in env for env in runs)
+    assert {"cli", "suite", "load", "asyncparity_runtime"} <= compiled[0]  # by the untimed first run
+    assert compiled[-1] == compiled[1]  # nothing more to compile after the warm-up
+    prefixes = {env["PYTHONPYCACHEPREFIX"] for env in runs}
+    assert len(prefixes) == 1 and not Path(prefixes.pop()).exists()  # in the run's temporary folder, removed after
+    assert all(env["PATH"] == os.environ["PATH"] for env in runs)  # the rest as given
+    assert bench_goals.with_bytecode({"A": "1", "PYTHONDONTWRITEBYTECODE": "x"}, tmp_path) == {
+        "A": "1",
+        "PYTHONPYCACHEPREFIX": str(tmp_path),
+    }
 
 
 def test_probes_one_after_another_are_not_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
