@@ -485,6 +485,12 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         # clock's reading; any resolution below half a millisecond says the same.
         self._clock_resolution = 1e-6
 
+    def close(self) -> None:
+        super().close()
+        # The selector holds the loop: without it the closed loop goes when its last
+        # reference does, not at the collector's next pass (issue 13, a run's garbage).
+        self._selector = None
+
     # -- the bounds checked between turns ----------------------------------------------
 
     def start_wall_clock(self, seconds: float | None) -> None:
@@ -685,6 +691,7 @@ class _Watchdog:
 
     def disarm(self, watch: _Watch) -> None:
         """Stop watching; an exception raised but not yet delivered is taken back."""
+        watch.run_frame = None  # the frame holds the watch: a cycle the collector would have to find
         if self._set_async_exception is None:
             return
         with self._condition:

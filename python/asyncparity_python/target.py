@@ -119,6 +119,9 @@ def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None =
             "stats": {"virtual_time": 0, "timer_firings": 0, "max_turns_per_instant": 0},
         }
     outcome = {"target": target, **world.run(main)}
+    # The program's functions hold its globals, which hold them: emptied, the run's world
+    # and functions go now, not at the collector's next pass (issue 13).
+    namespace.clear()
     if outcome["status"] == "skipped":  # the program reached what this CPython lacks (World.unsupported)
         outcome["message"] = f"{target} {outcome['message']}"
     return outcome
