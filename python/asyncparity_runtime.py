@@ -478,7 +478,7 @@ class VirtualTimeLoop(_TraceHooks, _MillisecondTimers, asyncio.BaseEventLoop):
         self.turns_this_instant = 0
         self.max_turns_per_instant = 0
         self._seq = itertools.count()
-        self._selector = _VirtualSelector(self)
+        self._selector: _VirtualSelector | None = _VirtualSelector(self)  # None once closed
         self._cleaning = False
         self._wall_clock: tuple[float, float] | None = None  # (seconds, monotonic deadline)
         # Deadlines are whole milliseconds, so a timer is due when its deadline is the
