@@ -184,6 +184,19 @@ def with_bytecode(environ: dict[str, str], folder: Path) -> dict[str, str]:
     return runs
 
 
+def warmed(tmp: Path, environ: dict[str, str] | None = None) -> tuple[dict[str, str], str | None]:
+    """The environment for measured runs in ``tmp`` (:func:`with_bytecode`, over
+    ``environ`` or this process's), its bytecode cache filled by a first run and a re-run
+    of one scenario (each way through the content cache), and what went wrong in them."""
+    environ = with_bytecode(environ if environ is not None else dict(os.environ), tmp / "pycache")
+    warm = _project(tmp, 1)
+    for _ in range(2):
+        problem = _problem(timed_run(warm, ["run", "-q", "spec"], environ), "a run of 1 scenario")
+        if problem:
+            return environ, problem
+    return environ, None
+
+
 def _problem(run: dict, what: str) -> str | None:
     if run["exit"] != 0:
         return f"{what} exited {run['exit']}: {run['last_line']}"
@@ -204,8 +217,7 @@ def measure_goals(
     a run of the size it is stated for, and is None otherwise. ``find_python`` is how a
     CPython is probed (runner/pythons.py's ``find_python``); the probes goal is None when
     one of its CPythons is not found. ``environ``: the runs' environment (this
-    process's by default), with Python's bytecode cache on (:func:`with_bytecode`),
-    which one untimed run of one scenario fills first.
+    process's by default), with Python's bytecode cache on, filled first (:func:`warmed`).
     """
     sizes = {
         "end_to_end": GOALS["end_to_end"]["scenarios"],
@@ -217,13 +229,10 @@ def measure_goals(
     problems: list[str] = []
     figures: dict = {"sizes": sizes, "rounds": rounds, "problems": problems}
     with tempfile.TemporaryDirectory(prefix="asyncparity-goals-") as tmp:
-        environ = with_bytecode(environ if environ is not None else dict(os.environ), Path(tmp) / "pycache")
         progress("a run of one scenario, not timed: Python compiles the kit's modules once")
-        warm = _project(Path(tmp), 1)
-        for _ in range(2):  # a first run and a re-run: each way through the content cache
-            problem = _problem(timed_run(warm, ["run", "-q", "spec"], environ), "a run of 1 scenario")
-            if problem and problem not in problems:
-                problems.append(problem)
+        environ, problem = warmed(Path(tmp), environ)
+        if problem:
+            problems.append(problem)
         project = _project(Path(tmp), sizes["end_to_end"])
         first_runs, reruns = [], []
         for index in range(rounds):
