@@ -7,9 +7,9 @@ rounds: the cache cleared (`asyncparity cache clear`), the first run (which fill
 `--no-cache`, taken before the first run in odd rounds and after the re-run in even
 ones, so that a swing in the machine's load falls on each side; the runs have Python's
 bytecode cache, as an installed kit has (``bench_goals.with_bytecode``), filled by two
-untimed runs of one scenario. It prints each kind's
-median and range, and the ratios per round and their median. Only the ratios, measured
-in the same run, are claims; the absolute figures depend on the machine.
+untimed runs of one scenario. It prints each kind's median and range, and the ratios
+per round and their median. Only the ratios, measured in the same run, are claims; the
+absolute figures depend on the machine.
 
     .venv/bin/python benchmarks/content_cache.py -n 1000 --rounds 3
 """

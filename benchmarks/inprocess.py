@@ -4,9 +4,9 @@ Issue 13's slice of the kit's own process: loading N synthetic scenarios (writte
 way `asyncparity bench` writes them; runner/load.py), running each on the in-process
 ``python`` target (``PythonTestee.run``, with ``validated=True`` where the checkout
 takes it; where it has ``PythonTestee.program``, as the suite runs it: the programs of
-a batch of ``LARGEST_BATCH`` made, then run), and comparing three outcomes a scenario (runner/compare.py: the python
-outcome and two copies standing for the JavaScript targets', made outside the timed
-part). Each stage's CPU seconds (``time.process_time``) are measured in a fresh
+a batch of ``LARGEST_BATCH`` made, then run), and comparing three outcomes a scenario
+(runner/compare.py: the python outcome and two copies standing for the JavaScript
+targets', made outside the timed part). Each stage's CPU seconds (``time.process_time``) are measured in a fresh
 process, for this checkout and, with ``--baseline``, for another one (an unpacked
 ``git archive`` or a ``git worktree`` of the revision to compare with), in alternating
 runs, ``--rounds`` of each. It prints each stage's least and median and, with a

@@ -691,14 +691,15 @@ class _Watchdog:
 
     def disarm(self, watch: _Watch) -> None:
         """Stop watching; an exception raised but not yet delivered is taken back."""
-        watch.run_frame = None  # the frame holds the watch: a cycle the collector would have to find
-        if self._set_async_exception is None:
-            return
-        with self._condition:
-            if watch in self._watches:
-                self._watches.remove(watch)
-            if watch.fired:
-                self._set_async_exception(watch.thread_id, None)
+        if self._set_async_exception is not None:
+            with self._condition:
+                if watch in self._watches:
+                    self._watches.remove(watch)
+                if watch.fired:
+                    self._set_async_exception(watch.thread_id, None)
+        # Only once the thread no longer looks at it (_in_program walks up to this frame):
+        # the frame holds the watch, a cycle the collector would have to find.
+        watch.run_frame = None
 
     def _serve(self) -> None:
         with self._condition:

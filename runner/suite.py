@@ -9,9 +9,10 @@ batch at a time as the run reaches them, and each batch's run requests are writt
 the worker processes (Node, or a CPython under ``--python``) at once: a request per
 scenario, for all of the worker's targets. The workers start on them in their own
 processes while the in-process Python target makes the batch's programs together
-(:meth:`~asyncparity.testees.PythonTestee.program`) and then, scenario by scenario, runs
-them, and the workers' outcomes for that scenario are taken. At most :data:`WINDOW` scenarios are at
-the workers unanswered, so the memory a run holds does not grow with the suite: a
+(:meth:`~asyncparity.testees.PythonTestee.program`) and then, scenario by scenario,
+runs them, and the workers' outcomes for that scenario are taken. At most
+:data:`WINDOW` scenarios are at the workers unanswered, so the memory a run holds does
+not grow with the suite: a
 verdict is handed on, and the scenario, its requests and its outcomes are let go (a
 caller that keeps verdicts keeps only those). The first batch is small, so that the
 first verdict of a folder of thousands comes after reading a few files; a run stopped
