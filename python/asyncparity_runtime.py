@@ -670,11 +670,14 @@ class _Watchdog:
         self._condition = threading.Condition()
         self._watches: list[_Watch] = []
         self._thread: threading.Thread | None = None
-        # When the thread looks at its watches next (time.monotonic): a watch that fires
-        # later needs no wake-up. A suite arms a run every millisecond or so, each bound
-        # seconds away, and waking the thread for each took the interpreter lock from
-        # the run as often (issue 13).
+        # When the thread looks at its watches next (time.monotonic; 0 until it first
+        # waits, and it looks at every watch before it does): a watch that fires later
+        # needs no wake-up. A suite arms a run every millisecond or so, each bound seconds
+        # away, and waking the thread for each took the interpreter lock from the run as
+        # often (issue 13). With nothing armed, the thread waits no longer than the last
+        # run's bound, so that the next run, bound alike, fires after its next look.
         self._next_look = 0.0
+        self._idle = self._IDLE
 
     def arm(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> _Watch:
         watch = _Watch(loop, seconds, run_frame)
@@ -685,6 +688,7 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._serve, name="asyncparity-watchdog", daemon=True)
                 self._thread.start()
             self._watches.append(watch)
+            self._idle = min(seconds, self._IDLE)
             if watch.fires_at < self._next_look:
                 self._condition.notify()
         return watch
@@ -705,7 +709,7 @@ class _Watchdog:
         with self._condition:
             while True:
                 now = time.monotonic()
-                wait = self._IDLE
+                wait = self._idle
                 for watch in self._watches:
                     if now < watch.fires_at:
                         wait = min(wait, watch.fires_at - now)
