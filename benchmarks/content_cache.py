@@ -6,8 +6,8 @@ rounds: the cache cleared (`asyncparity cache clear`), the first run (which fill
 .asyncparity_cache), the re-run (every file and program a hit), and a run with
 `--no-cache`, taken before the first run in odd rounds and after the re-run in even
 ones, so that a swing in the machine's load falls on each side; the runs have Python's
-bytecode cache, as an installed kit has (``bench_goals.with_bytecode``), filled by two
-untimed runs of one scenario. It prints each kind's median and range, and the ratios
+bytecode cache, as an installed kit has, filled by an untimed first run and re-run of one
+scenario (``bench_goals.warmed``). It prints each kind's median and range, and the ratios
 per round and their median. Only the ratios, measured in the same run, are claims; the
 absolute figures depend on the machine.
 
@@ -17,7 +17,6 @@ absolute figures depend on the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 
 from asyncparity.bench import write_scenarios
-from asyncparity.bench_goals import with_bytecode
+from asyncparity.bench_goals import warmed
 
 RUN_BOUND = 600.0
 """Seconds one run may take before the benchmark gives up (1,000 scenarios take a few here)."""
@@ -47,12 +46,9 @@ def measure(n: int, rounds: int) -> dict[str, list[float]]:
     """Seconds of each kind of run, per round: ``uncached``, ``first``, ``rerun``."""
     times: dict[str, list[float]] = {"uncached": [], "first": [], "rerun": []}
     with tempfile.TemporaryDirectory(prefix="asyncparity-content-cache-") as tmp:
-        env = with_bytecode(dict(os.environ), Path(tmp) / "pycache")
-        warm = Path(tmp) / "warm"
-        (warm / "spec").mkdir(parents=True)
-        write_scenarios(warm / "spec", 1)
-        for _ in range(2):  # not timed: Python compiles the kit's modules once, each way through the cache
-            timed(warm, "run", "-q", "spec", env=env)
+        env, problem = warmed(Path(tmp))  # not timed: Python compiles the kit's modules once
+        if problem:
+            raise SystemExit(problem)
         project = Path(tmp) / "project"
         (project / "spec").mkdir(parents=True)
         write_scenarios(project / "spec", n)
