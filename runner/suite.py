@@ -12,13 +12,12 @@ processes while the in-process Python target makes the batch's programs together
 (:meth:`~asyncparity.testees.PythonTestee.program`) and then, scenario by scenario,
 runs them, and the workers' outcomes for that scenario are taken. At most
 :data:`WINDOW` scenarios are at the workers unanswered, so the memory a run holds does
-not grow with the suite: a
-verdict is handed on, and the scenario, its requests and its outcomes are let go (a
-caller that keeps verdicts keeps only those). The first batch is small, so that the
-first verdict of a folder of thousands comes after reading a few files; a run stopped
-early (Ctrl-C, ``-x``) has given every verdict it finished. While a worker has not yet
-answered the scenario whose verdict is next, the in-process target runs the scenarios
-after it rather than wait (:func:`stream_suite`).
+not grow with the suite: a verdict is handed on, and the scenario, its requests and
+its outcomes are let go (a caller that keeps verdicts keeps only those). The first
+batch is small, so that the first verdict of a folder of thousands comes after reading
+a few files; a run stopped early (Ctrl-C, ``-x``) has given every verdict it finished.
+While a worker has not yet answered the scenario whose verdict is next, the in-process
+target runs the scenarios after it rather than wait (:func:`stream_suite`).
 """
 
 from __future__ import annotations
