@@ -687,6 +687,9 @@ class _Watchdog:
             if self._thread is None or not self._thread.is_alive():  # first use, or a forked child
                 self._thread = threading.Thread(target=self._serve, name="asyncparity-watchdog", daemon=True)
                 self._thread.start()
+            # Counted from now, under the lock: never before the thread's last look, so a
+            # run bound as the last fires no sooner than the look it set (no wake-up).
+            watch.fires_at = time.monotonic() + seconds
             self._watches.append(watch)
             self._idle = min(seconds, self._IDLE)
             if watch.fires_at < self._next_look:
