@@ -41,11 +41,11 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { renderStmts } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
-  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine, waitParts,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, inSettleOrderOf, waitParts,
   letLines, mapParts, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
-  SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  ProgramHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
   taskGroupParts,
 } from "./deadlines.mjs";
 
@@ -56,7 +56,7 @@ import {
  * @param {string[]} params the IR parameter names.
  * @param {object[]} steps the IR steps.
  * @param {Scope} root the program scope (every scenario name).
- * @param {{generator?: boolean, awaitUsing?: boolean, takesSignal?: boolean, helpers?: SignalHelpers}} [options]
+ * @param {{generator?: boolean, awaitUsing?: boolean, takesSignal?: boolean, helpers?: ProgramHelpers}} [options]
  *   `generator`: an `async function*`; `awaitUsing`: a using step as a block with
  *   `await using` (Node 24+), else as try/finally; `takesSignal`: the function is called
  *   under a timeout's deadline and takes its AbortSignal as an optional last parameter,
@@ -71,7 +71,7 @@ export function asyncFunction(name, params, steps, root, options = {}) {
   const scope = root.child();
   plan.controllers = abortControllers(steps, scope);
   plan.awaitUsing = awaitUsing;
-  plan.helpers = options.helpers ?? new SignalHelpers(root.child());
+  plan.helpers = options.helpers ?? new ProgramHelpers(root.child());
   const signal = takesSignal ? scope.fresh("signal") : null;
   const body = block(steps, plan, scope, signal);
   const paramList = [...params.map(camelCase), ...(signal === null ? [] : [signalParam(signal)])].join(", ");
@@ -192,28 +192,23 @@ function compileWaitFor(step, plan, scope, signal) {
 }
 
 /**
- * An as_completed step: the set of pending calls, then a while loop that races those
- * still pending, takes the first to settle out of the set and runs the block with its
- * value; a rejection leaves the loop with that error, the other calls running on. Under
- * a deadline the race is abortable (the calls are tasks of their own in Python, which
- * asyncio.timeout does not cancel).
+ * An as_completed step: a for...of over the calls in the order they settle
+ * (`inSettleOrder`), awaiting each and running the block with its value; a rejection
+ * leaves the loop with that error, the other calls running on. Under a deadline each
+ * wait is abortable (the calls are tasks of their own in Python, which asyncio.timeout
+ * does not cancel).
  */
 function compileAsCompleted(step, plan, scope, signal) {
-  const { pending, done, declare, race } = asCompletedParts(step, scope);
   const inner = scope.child();
-  const wait = signal === null ? race : plan.helpers.abortableCall(race, signal);
-  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  const next = inner.fresh("next");
+  const wait = signal === null ? next : plan.helpers.abortableCall(next, signal);
+  const taken = step.bind ? `const ${camelCase(step.bind)} = await ${wait};` : `await ${wait};`;
   return [
     line(AS_COMPLETED_COMMENT),
-    line(declare),
     {
       t: "block",
-      open: `while (${pending}.size > 0) {`,
-      body: [
-        line(`const ${taken} = await ${wait};`),
-        line(`${pending}.delete(${done});`),
-        ...block(step.body, plan, inner, signal),
-      ],
+      open: `for (const ${next} of ${inSettleOrderOf(step, plan.helpers)}) {`,
+      body: [line(taken), ...block(step.body, plan, inner, signal)],
       close: "}",
     },
   ];

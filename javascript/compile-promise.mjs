@@ -86,11 +86,11 @@ import { bindingPrefix, planBindings } from "./bindings.mjs";
 import { arrow, chain, raw, renderExpr, renderStmts, terminates } from "./code.mjs";
 import { CANCELLED, catchHead, jsCall, jsCondition, jsEventCall, jsExpr, jsNewError, jsQueueNowait } from "./expressions.mjs";
 import {
-  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, asCompletedParts, cancelLine, waitParts,
+  AS_COMPLETED_COMMENT, CANCELLED_COMMENT, GROUP_COMMENT, TASK_GROUP_COMMENT, abortControllers, cancelLine, inSettleOrderOf, waitParts,
   letLines, mapParts, repeatCount, repeatHead, setLine, startStepLines, usingNames,
 } from "./idioms.mjs";
 import {
-  SignalHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
+  ProgramHelpers, awaitedParts, closeCheck, deadlineLines, finallyCheck, openParts, raceDeadlineStmts, signalParam,
   taskGroupParts,
 } from "./deadlines.mjs";
 
@@ -119,7 +119,7 @@ export function promiseFunction(name, params, steps, root, options = {}) {
   const scope = root.child();
   const cx = {
     plan, carriedFinal, controllers: abortControllers(steps, scope), emit: null,
-    helpers: options.helpers ?? new SignalHelpers(root.child()),
+    helpers: options.helpers ?? new ProgramHelpers(root.child()),
     queueCannotFail: options.queueCannotFail ?? (() => false),
   };
   const signal = takesSignal ? scope.fresh("signal") : null;
@@ -325,14 +325,14 @@ function fixedRounds(step) {
 
 /**
  * An as_completed step and everything after it, as a repeat that waits is (compileLoop):
- * the set of pending calls, then a local recursive function that, while calls are
- * pending, races them, takes the first to settle out of the set, runs the block with its
- * value and calls itself again; then the steps after.
+ * the calls in the order they settle (`inSettleOrder`), then a local recursive function
+ * that, while some are left, takes the next, runs the block with its value and calls
+ * itself again; then the steps after.
  *
- *     const pending = new Set([a(), b()]);
+ *     const pending = inSettleOrder([a(), b()]);
  *     const nextSettled = () => {
- *       if (pending.size > 0) {
- *         return Promise.race(...).then(([done, value]) => { pending.delete(done); body; return nextSettled(); });
+ *       if (pending.length > 0) {
+ *         return pending.shift().then((value) => { body; return nextSettled(); });
  *       }
  *       rest
  *     };
@@ -340,19 +340,19 @@ function fixedRounds(step) {
  */
 function compileAsCompleted(steps, i, k, scope, cx) {
   const step = steps[i];
-  const { pending, done, declare, race } = asCompletedParts(step, scope);
+  const pending = scope.fresh("pending");
   const loop = scope.fresh("nextSettled");
   const inner = scope.child();
-  const wait = k.signal == null ? race : cx.helpers.abortableCall(race, k.signal);
-  const taken = step.bind ? `[${done}, ${camelCase(step.bind)}]` : `[${done}]`;
+  const next = `${pending}.shift()`;
+  const wait = k.signal == null ? next : cx.helpers.abortableCall(next, k.signal);
   if (step.bind) inner.names.add(camelCase(step.bind));
   const body = compileSteps(step.body, 0, { ...inCallback(k), tail: { t: "call", text: `${loop}()` } }, inner.child(), cx);
-  const round = chain(raw(wait), [then([taken], [line(`${pending}.delete(${done});`), ...body])]);
+  const round = chain(raw(wait), [then(step.bind ? [camelCase(step.bind)] : [], body)]);
   const after = compileSteps(steps, i + 1, inCallback(k), scope.child(), cx);
-  const fn = arrow([], [{ t: "if", cond: `${pending}.size > 0`, then: [ret(round)], else: null }, ...after]);
+  const fn = arrow([], [{ t: "if", cond: `${pending}.length > 0`, then: [ret(round)], else: null }, ...after]);
   return [
     line(AS_COMPLETED_COMMENT, true),
-    line(declare, true),
+    line(`const ${pending} = ${inSettleOrderOf(step, cx.helpers)};`, true),
     { t: "const", name: loop, expr: fn, hoistable: true },
     ret(`${loop}()`),
   ];

@@ -24,7 +24,7 @@ import { promiseFunction } from "./compile-promise.mjs";
 import { commentText, jsObject, jsString, jsValue } from "./literals.mjs";
 import { Scope, camelCase, programNames } from "./names.mjs";
 import { containsStep, forEachStep, syncRecursiveFunctions } from "./walk.mjs";
-import { SignalHelpers, signalFunctions, signalParam } from "./deadlines.mjs";
+import { ProgramHelpers, signalFunctions, signalParam } from "./deadlines.mjs";
 import { pathToFileURL } from "node:url";
 
 /** The targets this compiler serves. */
@@ -100,10 +100,10 @@ export function compile(ir, target, options = {}) {
     for (const semaphore of ir.semaphores) lines.push(`const ${camelCase(semaphore.name)} = world.semaphore(${jsValue(semaphore.value)});`);
   }
   // Functions called under a timeout's deadline take its AbortSignal last (deadlines.mjs,
-  // "Timeouts"); the helpers for waits under a deadline come before the functions.
+  // "Timeouts"); the program's helpers (ProgramHelpers) come before the functions.
   const signals = (shared.signals ??= signalFunctions(ir));
   const recursive = (shared.recursive ??= syncRecursiveFunctions(ir));
-  const helpers = new SignalHelpers(root);
+  const helpers = new ProgramHelpers(root);
   // A put_nowait cannot fail on an unbounded queue that no step shuts down.
   const shut = (shared.shut ??= shutQueues(ir));
   const queueCannotFail = (name) => !shut.has(name) && (ir.queues ?? []).some((queue) => queue.name === name && queue.size == null);

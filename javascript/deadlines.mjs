@@ -31,8 +31,9 @@
  *
  * This module holds that idiom: which functions take the signal (`signalFunctions`), the
  * deadline's statements (`deadlineLines`, and `raceDeadlineStmts` for the Promise.race
- * idiom), the program's helpers for waits under a deadline (`SignalHelpers`), and what
- * each waiting step waits for under one (`awaitedParts`, `openParts`).
+ * idiom), the program's helper functions (`ProgramHelpers`: those for waits under a
+ * deadline, and the one that puts an as_completed's calls in the order they settle),
+ * and what each waiting step waits for under a deadline (`awaitedParts`, `openParts`).
  *
  * Standard library only (Node 20+).
  *
@@ -187,18 +188,21 @@ export function deadlineLines(step, names, outer) {
 }
 
 /**
- * The program's helper functions for waits under a deadline, each declared (once, above
- * the scenario functions) only if a program uses it. Their names, and their parameters'
- * and locals', are fresh in the program scope, so that none shadows a scenario name.
+ * The program's helper functions, each declared (once, above the scenario functions)
+ * only if a program uses it: `sleep` and `abortable` for waits under a deadline, and
+ * `inSettleOrder` for as_completed. Their names, and their parameters' and locals', are
+ * fresh in the program scope, so that none shadows a scenario name.
  */
-export class SignalHelpers {
+export class ProgramHelpers {
   /** @param {Scope} root the program scope. */
   constructor(root) {
     /** @type {string} */
     this.sleep = root.fresh("sleep");
     /** @type {string} */
     this.abortable = root.fresh("abortable");
-    /** @type {Set<string>} which helpers the program uses: "sleep", "abortable". */
+    /** @type {string} */
+    this.inSettleOrder = root.fresh("inSettleOrder");
+    /** @type {Set<string>} which helpers the program uses: "sleep", "abortable", "inSettleOrder". */
     this.used = new Set();
     const locals = root.child();
     this.locals = {
@@ -207,6 +211,10 @@ export class SignalHelpers {
       onAbort: locals.fresh("onAbort"),
       timer: locals.fresh("timer"),
       promise: locals.fresh("promise"),
+      promises: locals.fresh("promises"),
+      fills: locals.fresh("fills"),
+      slots: locals.fresh("slots"),
+      slot: locals.fresh("slot"),
     };
   }
 
@@ -236,12 +244,25 @@ export class SignalHelpers {
   }
 
   /**
+   * The calls of an as_completed step in the order they settle, as asyncio.as_completed
+   * yields them: `inSettleOrder([a(), b()])`, an array whose n-th promise settles as the
+   * n-th call to settle did.
+   *
+   * @param {string[]} calls the call expressions.
+   * @returns {string}
+   */
+  inSettleOrderCall(calls) {
+    this.used.add("inSettleOrder");
+    return `${this.inSettleOrder}([${calls.join(", ")}])`;
+  }
+
+  /**
    * The declarations of the helpers used, in a fixed order, each preceded by its comment.
    *
    * @returns {string[]} lines, with an empty line after each declaration.
    */
   lines() {
-    const { ms, signal, onAbort, timer, promise } = this.locals;
+    const { ms, signal, onAbort, timer, promise, promises, fills, slots, slot } = this.locals;
     const out = [];
     if (this.used.has("sleep")) {
       out.push(
@@ -274,6 +295,24 @@ export class SignalHelpers {
         `    if (${signal}.aborted) ${onAbort}();`,
         `    ${promise}.then(resolve, reject).finally(() => ${signal}.removeEventListener("abort", ${onAbort}));`,
         "  });",
+        "}",
+        "",
+      );
+    }
+    if (this.used.has("inSettleOrder")) {
+      // Promise.race over the pending calls is not this: of calls already settled when it
+      // is called, it takes the first in its list, not the first to settle.
+      out.push(
+        "// The promises in the order they settle, as asyncio.as_completed yields them: the n-th",
+        "// settles as the n-th of them to settle did. A slot the caller never awaits reports nothing.",
+        `function ${this.inSettleOrder}(${promises}) {`,
+        `  const ${fills} = [];`,
+        `  const ${slots} = ${promises}.map(() => new Promise((resolve, reject) => ${fills}.push({ resolve, reject })));`,
+        `  for (const ${promise} of ${promises}) {`,
+        `    ${promise}.then((value) => ${fills}.shift().resolve(value), (error) => ${fills}.shift().reject(error));`,
+        "  }",
+        `  for (const ${slot} of ${slots}) ${slot}.catch(() => {});`,
+        `  return ${slots};`,
         "}",
         "",
       );
@@ -332,7 +371,7 @@ export const SETTLED_CHECK_COMMENT = "// allSettled never rejects: at the deadli
  *
  * @param {object} step an await, all, race, all_settled, any, group, sleep, put, get, join or wait_event step.
  * @param {string | null} signal the deadline's AbortSignal expression.
- * @param {SignalHelpers} helpers the program's helpers.
+ * @param {ProgramHelpers} helpers the program's helpers.
  * @returns {{expr: string, comment: string | null, check: string | null}} the promise;
  *   a comment line to write above the wait; a statement to run right after it (for
  *   all_settled: `signal.throwIfAborted();`, which never rejects by itself).
@@ -389,7 +428,7 @@ export function awaitedParts(step, signal, helpers) {
  *
  * @param {string} tasks the array's name.
  * @param {string | null} signal
- * @param {SignalHelpers} helpers
+ * @param {ProgramHelpers} helpers
  * @returns {{expr: string, comment: string | null}}
  */
 export function taskGroupParts(tasks, signal, helpers) {
@@ -404,7 +443,7 @@ export function taskGroupParts(tasks, signal, helpers) {
  *
  * @param {object} step the using step.
  * @param {string | null} signal
- * @param {SignalHelpers} helpers
+ * @param {ProgramHelpers} helpers
  * @returns {{expr: string, comment: string | null}}
  */
 export function openParts(step, signal, helpers) {

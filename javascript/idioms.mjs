@@ -153,33 +153,18 @@ export const TASK_GROUP_COMMENT =
 /**
  * The comment above an `as_completed` loop, in both compilers (no async or await in it).
  */
-export const AS_COMPLETED_COMMENT =
-  "// asyncio.as_completed: race the calls still pending; each round takes the next one to settle.";
+export const AS_COMPLETED_COMMENT = "// asyncio.as_completed: the calls in the order they settle, each taken in turn.";
 
 /**
- * The parts of an `as_completed` loop both compilers write: the set of pending promises
- * (`const pending = new Set([a(), b()]);`) and the race of those still in it, which
- * resolves to `[promise, value]` (`[promise]` when the loop binds no value); the names
- * are fresh in `scope`.
+ * The calls of an `as_completed` step in the order they settle, both compilers'
+ * expression for them: `inSettleOrder([a(), b()])` (ProgramHelpers).
  *
  * @param {object} step the as_completed step.
- * @param {Scope} scope the scope the loop is written in.
- * @returns {{pending: string, done: string, declare: string, race: string}}
+ * @param {ProgramHelpers} helpers the program's helpers.
+ * @returns {string}
  */
-export function asCompletedParts(step, scope) {
-  const pending = scope.fresh("pending");
-  const done = scope.fresh("done");
-  const inner = scope.child();
-  const promise = inner.fresh("promise");
-  const value = inner.fresh("result");
-  // An array, never the promise itself: a promise a callback returns is adopted, not passed on.
-  const settled = step.bind ? `${promise}.then((${value}) => [${promise}, ${value}])` : `${promise}.then(() => [${promise}])`;
-  return {
-    pending,
-    done,
-    declare: `const ${pending} = new Set([${step.calls.map((call) => jsCall(call)).join(", ")}]);`,
-    race: `Promise.race([...${pending}].map((${promise}) => ${settled}))`,
-  };
+export function inSettleOrderOf(step, helpers) {
+  return helpers.inSettleOrderCall(step.calls.map((call) => jsCall(call)));
 }
 
 /**
