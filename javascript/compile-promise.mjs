@@ -1209,8 +1209,11 @@ function compileTry(steps, i, k, scope, cx) {
   if (step.catch) {
     const inner = scope.child();
     const { param, lead, filter } = catchHead(step.catch, inner);
-    const catchK = restAfterBody
-      ? { mode: k.mode, sync: false, reject: false, tail: END, signal: k.signal, ...leaving(k, k.mode, true) }
+    // Beside the body's `.then` (restAfterBody, jumpAfterBody) the catch's value is the
+    // chain's, so a return in it is the list's own (a `catch: [return: 0]` beside a
+    // body that breaks, found by tests/test_fuzz.py).
+    const catchK = restAfterBody || jumpAfterBody
+      ? { mode: k.mode, sync: false, reject: false, tail: jumpAfterBody ? k.tail : END, signal: k.signal, ...leaving(k, k.mode, true) }
       : { mode, sync: false, reject: false, tail: callAfterCatch ? k.tail : END, signal: k.signal, ...exits };
     // A return() at a yield in the body arrives here as emit.closed: a native catch never
     // sees it, so it goes on (a filter by kind already lets it through).

@@ -1097,3 +1097,33 @@ test("as_completed: calls that settle while the block waits are taken in the ord
 210 log "slow"
 310 return null`);
 });
+
+// Found by tests/test_fuzz.py: a try that ends a loop's round with a break, whose catch
+// returns. The catch is the second callback beside the break's (`.then(() => afterLoop(),
+// onError)`), so its return is the function's; js-promise refused to compile it
+// ("internal: a return step in a block compiled as discarded").
+test("a loop's try that breaks, with a catch that returns: the catch's return is the function's", async () => {
+  const ir = scenario({
+    id: "break-or-return",
+    operations: [op("flaky", 5, fails("IOError", "x"), returns("ok"))],
+    functions: {
+      attempt: {
+        body: [
+          set("w", 0),
+          whileStep(ref("w"), "<", 2, [
+            set("w", calc(ref("w"), "+", 1)),
+            tryStep([awaitCall(call("flaky")), brk()], catcher([], null, [ret("caught")])),
+          ]),
+          ret("done"),
+        ],
+      },
+    },
+    main: [awaitCall(call("attempt"), "a"), awaitCall(call("attempt"), "b"), ret(list(ref("a"), ref("b")))],
+  });
+  await assertTrace(ir, `
+0 start flaky()
+5 fail flaky IOError("x")
+5 start flaky()
+10 end flaky -> "ok"
+10 return ["caught","done"]`, { returns: ["caught", "done"] });
+});
