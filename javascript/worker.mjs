@@ -206,23 +206,47 @@ async function prepareRun(scenario, target, given, validated, shared) {
 /**
  * Runs a scenario on each of `targets`, in that order: the outcomes as JSON texts (the
  * run thread sends its outcome as text, which goes into the reply as it is: no
- * structured clone of the trace, no second stringify), and the bodies the runner may
- * keep (null for a scenario with a user's module). Every target is
- * compiled before any runs, so that a scenario that does not compile for one target is
- * one error and no runs. `given`: bodies by target, as in prepareRun.
+ * structured clone of the trace, no second stringify), the bodies the runner may
+ * keep (null for a scenario with a user's module), and what failed for each target
+ * (null, or the message a single-target request would get as its error reply). A target
+ * that fails (its program cannot be compiled or loaded) has an `error` outcome with that
+ * message, and the other targets run all the same (spec/PROTOCOL.md, "Several targets in
+ * one request"). Every target is compiled before any runs. `given`: bodies by target,
+ * as in prepareRun.
  */
 async function runScenario(scenario, targets, given, validated) {
   const prepared = [];
   const shared = {};
-  for (const target of targets) prepared.push(await prepareRun(scenario, target, given?.[target], validated, shared));
+  for (const target of targets) {
+    try {
+      prepared.push(await prepareRun(scenario, target, given?.[target], validated, shared));
+    } catch (error) {
+      prepared.push({ failure: failureMessage(error) });
+    }
+  }
+  const failures = prepared.map((run) => run.failure ?? null);
   const outcomes = await Promise.all(prepared.map(async (run, index) => {
-    if (run.outcome !== null) return JSON.stringify(run.outcome);
-    const outcome = await RunThread.run(run.body, targets[index], scenario.id, run.bound, run.stripTypes);
-    // The target comes first, as in `{ target, ...outcome }`; an outcome always has a status.
-    if (typeof outcome === "string") return `{"target":${JSON.stringify(targets[index])},${outcome.slice(1)}`;
-    return JSON.stringify({ target: targets[index], ...outcome });
+    const target = targets[index];
+    if (run.failure === undefined) {
+      if (run.outcome !== null) return JSON.stringify(run.outcome);
+      try {
+        const outcome = await RunThread.run(run.body, target, scenario.id, run.bound, run.stripTypes);
+        // The target comes first, as in `{ target, ...outcome }`; an outcome always has a status.
+        if (typeof outcome === "string") return `{"target":${JSON.stringify(target)},${outcome.slice(1)}`;
+        return JSON.stringify({ target, ...outcome });
+      } catch (error) {
+        failures[index] = failureMessage(error);
+      }
+    }
+    return JSON.stringify({ target, status: "error", result: null, trace: [], message: failures[index] });
   }));
-  return { outcomes, bodies: prepared.map((run) => (run.outcome === null && run.bound === null ? run.body : null)) };
+  const bodies = prepared.map((run, index) => (failures[index] === null && run.outcome === null && run.bound === null ? run.body : null));
+  return { outcomes, bodies, failures };
+}
+
+/** What a request that failed with `error` is answered: its own message, or an internal error's. */
+function failureMessage(error) {
+  return error instanceof RequestError ? error.message : `internal error: ${describe(error)}`;
 }
 
 /**
@@ -620,8 +644,7 @@ async function handle(line) {
         throw new RequestError(`unknown request type ${JSON.stringify(request.type)}; expected hello, compile, run or shutdown`);
     }
   } catch (error) {
-    const message = error instanceof RequestError ? error.message : `internal error: ${describe(error)}`;
-    return { id, type: "error", message };
+    return { id, type: "error", message: failureMessage(error) };
   }
 }
 
@@ -633,7 +656,8 @@ async function handleRun(request, id) {
     const { target, scenario } = checkScenarioRequest(request);
     if (request.body !== undefined && typeof request.body !== "string") throw new RequestError("request's body is not text");
     const given = request.body === undefined ? null : { [target]: request.body };
-    const { outcomes: [outcome], bodies: [body] } = await runScenario(scenario, [target], given, validated);
+    const { outcomes: [outcome], bodies: [body], failures: [failure] } = await runScenario(scenario, [target], given, validated);
+    if (failure !== null) return { id, type: "error", message: failure };
     // The body goes back only when asked for, and only one the runner may keep.
     const withBody = request.return_body === true && body !== null ? `,"body":${JSON.stringify(body)}` : "";
     return new ReplyText(`{"id":${JSON.stringify(id)},"type":"outcome","outcome":${outcome}${withBody}}`);

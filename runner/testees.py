@@ -69,6 +69,10 @@ EXIT_WAIT = 0.5
 (a worker that exits closes its output as it goes: it is gone within milliseconds)."""
 OUTCOME_STATUSES = ("settled", "deadlock", "runaway", "crash", "skipped")
 """The statuses a testee's outcome may have (spec/PROTOCOL.md, "The outcome")."""
+TARGETS_OUTCOME_STATUSES = (*OUTCOME_STATUSES, "error")
+"""The statuses of an outcome in a reply for several targets: ``error`` too, for a target
+whose program could not be made or loaded while the others ran (spec/PROTOCOL.md,
+"Several targets in one request")."""
 REPLY_TYPES = {"hello": "hello", "compile": "compiled", "run": "outcome", "shutdown": "bye"}
 """The reply each request type gets, besides ``error``."""
 
@@ -130,7 +134,10 @@ def reply_problem(request: dict, reply: object) -> str | None:
         outcomes = reply.get("outcomes")
         if not isinstance(outcomes, list) or len(outcomes) != len(request["targets"]):
             return f"an outcomes reply without one outcome for each of the {len(request['targets'])} targets"
-        problems = (outcome_problem(outcome, target) for outcome, target in zip(outcomes, request["targets"], strict=True))
+        problems = (
+            outcome_problem(outcome, target, TARGETS_OUTCOME_STATUSES)
+            for outcome, target in zip(outcomes, request["targets"], strict=True)
+        )
         return next((problem for problem in problems if problem), None)
     return None
 
@@ -148,23 +155,27 @@ def _hello_problem(reply: dict) -> str | None:
     return None
 
 
-def outcome_problem(outcome: object, target: str) -> str | None:
+def outcome_problem(outcome: object, target: str, statuses: tuple[str, ...] = OUTCOME_STATUSES) -> str | None:
     """What is wrong with a testee's outcome for ``target`` (spec/PROTOCOL.md, "The outcome"), or None.
 
-    The check formats the trace; an outcome that passes keeps the lines, its trace made a
-    :class:`~asyncparity.trace.FormattedTrace` (the same list of events)."""
+    ``statuses``: those the outcome may have (in a reply for several targets,
+    :data:`TARGETS_OUTCOME_STATUSES`). The check formats the trace; an outcome that passes
+    keeps the lines, its trace made a :class:`~asyncparity.trace.FormattedTrace` (the
+    same list of events)."""
     if not isinstance(outcome, dict):
         return f"an outcome that is not a JSON object: {_short(outcome)}"
     if outcome.get("target") != target:
         return f"an outcome for target {_short(outcome.get('target'))} to a request for {target}"
     status = outcome.get("status")
-    if status not in OUTCOME_STATUSES:
-        return f"an outcome with status {_short(status)}; a testee's are {', '.join(OUTCOME_STATUSES)}"
+    if status not in statuses:
+        return f"an outcome with status {_short(status)}; a testee's are {', '.join(statuses)}"
     trace = outcome.get("trace")
     if not isinstance(trace, list) or not all(isinstance(event, dict) for event in trace):
         return "an outcome whose trace is not a list of event objects"
     if not isinstance(outcome.get("message"), (str, type(None))):
         return "an outcome whose message is not text"
+    if status == "error" and not outcome.get("message"):
+        return "an error outcome without a message"
     stats = outcome.get("stats") or {}
     if not isinstance(stats, dict) or not isinstance(stats.get("virtual_time", 0), int):
         return "an outcome whose stats are not an object with an integer virtual_time"  # verify reads it

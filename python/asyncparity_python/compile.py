@@ -169,7 +169,7 @@ from typing import NamedTuple
 from . import ir_steps
 from .check import ARITHMETIC, CANCELLED, PROGRAM_NAMES, IrCheck
 
-__all__ = ["TARGETS", "Compiled", "compile_program", "compile_target", "needs", "python_string"]
+__all__ = ["TARGETS", "Compiled", "check_ir_version", "compile_program", "compile_target", "needs", "python_string"]
 
 TARGETS = ("python", "python-eager")
 """The targets this compiler writes: the same program, with eager tasks or without."""
@@ -482,10 +482,15 @@ def _wrapped(indent: str, head: str, items: list[str], tail: str) -> list[str]:
 # -- the program --------------------------------------------------------------------------
 
 
+def check_ir_version(ir: dict) -> None:
+    """``ValueError`` unless ``ir`` is of the IR version this compiler reads (spec/PROTOCOL.md)."""
+    if ir.get("ir") != 1:
+        raise ValueError(f"this compiler reads scenario IR version 1, not {ir.get('ir')!r}")
+
+
 class _Program:
     def __init__(self, ir: dict, eager_tasks: bool = False, version: tuple[int, int] = (3, 11), validated: bool = False) -> None:
-        if ir.get("ir") != 1:
-            raise ValueError(f"this compiler reads scenario IR version 1, not {ir.get('ir')!r}")
+        check_ir_version(ir)
         self.ir = ir
         self.eager_tasks = eager_tasks
         self.modern = tuple(version) >= (3, 11)  # asyncio.timeout and ExceptionGroup exist

@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import platform
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from . import target
+from .compile import check_ir_version
 
 __all__ = ["PROTOCOL", "handle", "main"]
 
@@ -104,22 +107,39 @@ def handle(line: bytes | str) -> tuple[dict, bool]:
         return {"id": request_id, "type": "error", "message": "the request has no scenario IR object"}, False
     # The runner's own loader validated this IR (spec/PROTOCOL.md, "validated").
     validated = request.get("validated") is True
+    # The IR as a whole, not one target's program: the request's error (as the Node worker's).
+    _, failure = _served(functools.partial(check_ir_version, scenario), scenario)
+    if failure is not None:
+        return {"id": request_id, "type": "error", "message": failure}, False
+    if kind == "compile":
+        source, failure = _served(functools.partial(target.compile, scenario, target_ids[0], validated=validated), scenario)
+        if failure is not None:
+            return {"id": request_id, "type": "error", "message": failure}, False
+        return {"id": request_id, "type": "compiled", "source": source}, False
+    outcomes = []
+    for target_id in target_ids:
+        outcome, failure = _served(functools.partial(target.run, scenario, target_id, validated=validated), scenario)
+        if failure is not None and not multiple:
+            return {"id": request_id, "type": "error", "message": failure}, False
+        if failure is not None:
+            # One target's failure is its outcome; the others run all the same
+            # (spec/PROTOCOL.md, "Several targets in one request").
+            outcome = {"target": target_id, "status": "error", "result": None, "trace": [], "message": failure}
+        outcomes.append(outcome)
+    if multiple:
+        return {"id": request_id, "type": "outcomes", "outcomes": outcomes}, False
+    return {"id": request_id, "type": "outcome", "outcome": outcomes[0]}, False
+
+
+def _served(call: Callable[[], Any], scenario: dict) -> tuple[Any, str | None]:
+    """What ``call`` (a compile or a run of ``scenario``) returned, and None; or None and
+    the message of the error reply it failed with."""
     try:
-        if kind == "compile":
-            source = target.compile(scenario, target_ids[0], validated=validated)
-            return {"id": request_id, "type": "compiled", "source": source}, False
-        outcomes = [target.run(scenario, target_id, validated=validated) for target_id in target_ids]
-        if multiple:
-            return {"id": request_id, "type": "outcomes", "outcomes": outcomes}, False
-        return {"id": request_id, "type": "outcome", "outcome": outcomes[0]}, False
+        return call(), None
     except ValueError as error:
-        return {"id": request_id, "type": "error", "message": f"scenario '{scenario.get('id')}': {error}"}, False
+        return None, f"scenario '{scenario.get('id')}': {error}"
     except Exception as error:  # noqa: BLE001 - the testee keeps serving
-        return {
-            "id": request_id,
-            "type": "error",
-            "message": f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}",
-        }, False
+        return None, f"internal error on scenario '{scenario.get('id')}': {type(error).__name__}: {error}"
 
 
 def _short(value: object) -> str:

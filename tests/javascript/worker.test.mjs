@@ -237,15 +237,30 @@ test("a run request for several targets answers one outcome per target, in the o
   const throwing = stubIr("seed", SEED_BODY, { stub_throw_for: "js-async" });
   const given = await worker.request({ id: 3, type: "run", targets: ["js-promise", "js-async"], scenario: throwing, bodies: returned.bodies });
   assert.deepEqual(given, { id: 3, type: "outcomes", outcomes: [single[1], single[0]] });
+  // A target that cannot be compiled is an error outcome of its own, with the message
+  // its single-target request gets as an error reply; the other target still runs.
   assert.deepEqual(
     await worker.request({ id: 4, type: "run", targets: ["js-promise", "js-async"], scenario: throwing, bodies: { "js-promise": SEED_BODY } }),
-    { id: 4, type: "error", message: 'cannot compile scenario "seed" for js-async: Error: not for js-async' },
+    {
+      id: 4, type: "outcomes", outcomes: [single[1], {
+        target: "js-async", status: "error", result: null, trace: [],
+        message: 'cannot compile scenario "seed" for js-async: Error: not for js-async',
+      }],
+    },
   );
+  assert.deepEqual(
+    await worker.request({ id: 5, type: "run", target: "js-async", scenario: throwing }),
+    { id: 5, type: "error", message: 'cannot compile scenario "seed" for js-async: Error: not for js-async' },
+  );
+  // Its body is not given back to be kept; the other target's is.
+  const kept = await worker.request({ id: 6, type: "run", targets: ["js-async", "js-promise"], scenario: throwing, return_bodies: true });
+  assert.deepEqual(kept.outcomes.map((outcome) => outcome.status), ["error", single[1].status]);
+  assert.deepEqual(kept.bodies, { "js-promise": SEED_BODY });
   worker.child.stdin.end();
   assert.deepEqual(await worker.exited, { code: 0, signal: null });
 });
 
-test("a run request for several targets that is malformed is one error reply", TIMEOUT, async () => {
+test("a run request for several targets that is malformed is one error reply; a target that fails is its outcome", TIMEOUT, async () => {
   const worker = startWorker({ ASYNCPARITY_JS_COMPILER: STUB });
   const scenario = stubIr("seed", SEED_BODY);
   const cases = [
@@ -264,11 +279,13 @@ test("a run request for several targets that is malformed is one error reply", T
     id += 1;
     assert.deepEqual(await worker.request({ id, type: "run", scenario, ...fields }), { id, type: "error", message });
   }
-  // A body that does not load fails the whole request, the other target's outcome with it.
+  // A body that does not load is its target's error outcome; the other target runs.
   const broken = await worker.request({ id: 99, type: "run", targets: ["js-promise", "js-async"], scenario, bodies: { "js-async": "const world = ;" } });
-  assert.deepEqual(broken, {
-    id: 99, type: "error", message: "generated js-async code for scenario \"seed\" failed to load: SyntaxError: Unexpected token ';'",
+  assert.deepEqual(broken.outcomes[1], {
+    target: "js-async", status: "error", result: null, trace: [],
+    message: "generated js-async code for scenario \"seed\" failed to load: SyntaxError: Unexpected token ';'",
   });
+  assert.equal(broken.outcomes[0].status, "settled");
   assert.equal((await worker.request({ id: 100, type: "hello" })).type, "hello");
 });
 

@@ -168,6 +168,37 @@ def test_a_run_request_for_several_targets_that_cannot_be_served_is_one_error(fi
     assert worker.handle(line) == ({"id": 4, "type": "error", "message": message}, False)
 
 
+def test_a_target_that_fails_in_a_request_for_several_is_its_error_outcome_and_the_others_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ran = target.run
+
+    def run(ir: dict, target_id: str, **options: object) -> dict:
+        if target_id == "python-eager":
+            raise ValueError("cannot compile this")
+        return ran(ir, target_id, **options)
+
+    alone = worker.handle(request(id=1, type="run", target="python", scenario=SEED))[0]["outcome"]
+    monkeypatch.setattr(target, "run", run)
+    failure = "scenario 'seed-download-fallback': cannot compile this"
+    # The same message a request for that target alone gets as its error reply.
+    assert worker.handle(request(id=2, type="run", target="python-eager", scenario=SEED)) == (
+        {"id": 2, "type": "error", "message": failure},
+        False,
+    )
+    assert worker.handle(request(id=3, type="run", targets=["python-eager", "python"], scenario=SEED)) == (
+        {
+            "id": 3,
+            "type": "outcomes",
+            "outcomes": [
+                {"target": "python-eager", "status": "error", "result": None, "trace": [], "message": failure},
+                alone,
+            ],
+        },
+        False,
+    )
+
+
 def test_validated_ir_is_not_checked_again():
     ir = json.loads(json.dumps(SEED))
     ir["main"][0]["times"] = 3  # what the check refuses, and the program never reads

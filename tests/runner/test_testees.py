@@ -71,6 +71,46 @@ def test_real_worker_says_hello_and_runs_the_seed_on_both_js_targets() -> None:
     assert ".catch(" in source
 
 
+def test_a_js_target_that_cannot_be_compiled_is_its_own_error_and_the_other_runs(tmp_path: Path) -> None:
+    # One request carries both JavaScript targets (spec/PROTOCOL.md): a compiler that
+    # fails for js-async alone must not cost js-promise its run, nor lend it its message.
+    stub = tmp_path / "compile-but-not-js-async.mjs"
+    real = (ROOT / "javascript" / "compile.mjs").as_uri()
+    stub.write_text(
+        f'import {{ compile as real }} from "{real}";\n'
+        "export function compile(ir, target, options) {\n"
+        '  if (target === "js-async") throw new Error("not for js-async");\n'
+        "  return real(ir, target, options);\n"
+        "}\n"
+    )
+    node = NodeTestee(find_node())
+    node.env = {**os.environ, "ASYNCPARITY_JS_COMPILER": str(stub)}
+    with node:
+        [outcomes] = list(node.run_scenarios([SEED.ir], ("js-promise", "js-async"), validated=True))
+
+    assert outcomes["js-promise"]["result"] == {"returns": "processed"}
+    assert outcomes["js-async"] == {
+        "target": "js-async",
+        "status": "error",
+        "result": None,
+        "trace": [],
+        "message": 'cannot compile scenario "seed-download-fallback" for js-async: Error: not for js-async',
+    }
+
+
+def test_an_error_outcome_is_read_only_in_a_reply_for_several_targets() -> None:
+    error = {"target": "js-async", "status": "error", "result": None, "trace": [], "message": "cannot compile"}
+    several = {"id": 1, "type": "run", "targets": ["js-async"]}
+    assert testees.reply_problem(several, {"id": 1, "type": "outcomes", "outcomes": [error]}) is None
+    assert testees.reply_problem(several, {"id": 1, "type": "outcomes", "outcomes": [{**error, "message": None}]}) == (
+        "an error outcome without a message"
+    )
+    single = {"id": 1, "type": "run", "target": "js-async"}
+    assert testees.reply_problem(single, {"id": 1, "type": "outcome", "outcome": error}) == (
+        "an outcome with status 'error'; a testee's are settled, deadlock, runaway, crash, skipped"
+    )
+
+
 def test_a_launched_worker_says_hello_meanwhile_and_start_takes_that_hello() -> None:
     node = NodeTestee(find_node())
     node.launch()  # the run does its own work while Node starts (issue 13)
