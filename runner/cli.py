@@ -825,6 +825,10 @@ def _run_launched(
             stopped = tally.seen < total
             if stopped:
                 _abort(python, node)  # a worker may be busy with the rest of its round
+                if args.html:
+                    ran = {verdict.scenario_id for verdict in kept}
+                    shown = [result for result in loaded if result.scenario is not None and result.scenario.id in ran]
+                    programs = _programs_after_stop(shown, targets, python, node)
             elif args.html:
                 programs = generated_programs(loaded, targets, python, node)
     except TesteeError as error:
@@ -1301,6 +1305,26 @@ def generated_programs(results: list[LoadResult], targets: tuple[str, ...], pyth
             for scenario, source in zip(scenarios, node.compile_many(jobs), strict=True):
                 programs[scenario.id][target] = source
     return programs
+
+
+def _programs_after_stop(results: list[LoadResult], targets: tuple[str, ...], python: object, node: NodeTestee | None) -> dict:
+    """``run -x --html``: the programs of the scenarios that ran (:func:`generated_programs`)
+    from fresh workers, the run's having been killed at the stop with work queued. If
+    one does not start, the page goes without programs, and the run says why."""
+    from .testees import NodeTestee, PythonWorkerTestee, TesteeError
+
+    if isinstance(python, PythonWorkerTestee):
+        python = PythonWorkerTestee(python.python, python.timeout)
+    if isinstance(node, NodeTestee):
+        fresh = NodeTestee(node.node, node.timeout)
+        fresh.env = node.env
+        node = fresh
+    try:
+        with _running(python, node):
+            return generated_programs(results, targets, python, node)
+    except TesteeError as error:
+        print(f"asyncparity: --html: the programs are left out: {error}", file=sys.stderr)
+        return {}
 
 
 def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, command: str) -> int:

@@ -936,6 +936,43 @@ def test_exitfirst_stops_at_the_first_failure(tmp_path: Path, capsys: pytest.Cap
     assert (data["interrupted"], data["not_run"], len(data["scenarios"])) == (True, 2, 1)
 
 
+def test_exitfirst_with_html_shows_the_programs_of_what_ran(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # -x kills the workers at the stop (they may have work queued); the page's programs
+    # come from fresh ones, for the scenarios that ran.
+    two_scenarios(tmp_path)
+    page = tmp_path / "report.html"
+
+    code, out, err = run(capsys, "run", str(tmp_path), "--targets", "python,js-async", "-x", "--html", str(page))
+
+    assert (code, err) == (1, "")
+    assert out.splitlines()[-1] == "stopped at the first failure (-x): 0 passed, 1 failed; 1 of 2 not run"
+    text = page.read_text(encoding="utf-8")
+    assert re.findall(r'<div class="program"><h3>([\w-]+)', text) == ["python", "js-async"]
+    assert "async def main():" in text and "async function main()" in text
+
+
+def test_exitfirst_with_html_writes_the_page_when_no_worker_starts_for_the_programs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two_scenarios(tmp_path)
+    page = tmp_path / "report.html"
+    start = testees.NodeTestee.start
+    starts = []
+
+    def second_start_fails(self: testees.NodeTestee) -> dict:
+        starts.append(self)
+        if len(starts) > 1:
+            raise testees.TesteeError("the Node worker did not start")
+        return start(self)
+
+    monkeypatch.setattr(testees.NodeTestee, "start", second_start_fails)
+    code, _, err = run(capsys, "run", str(tmp_path), "--targets", "python,js-async", "-x", "--html", str(page))
+
+    assert code == 1
+    assert err == "asyncparity: --html: the programs are left out: the Node worker did not start\n"
+    assert "seed-broken" in page.read_text(encoding="utf-8")
+
+
 def test_last_failed_reruns_the_failures_remembered_in_the_project(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
