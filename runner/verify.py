@@ -85,11 +85,13 @@ class Check:
 
 @dataclass
 class Verification:
-    """One scenario's checks, target by target."""
+    """One scenario's checks, target by target; ``runs``: for each target verified, what
+    it held for (:func:`run_digest` of the program and its virtual outcome)."""
 
     path: str
     scenario_id: str
     checks: list[Check]
+    runs: dict[str, str] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -283,7 +285,9 @@ def verify_programs(
     waiting: list[Scenario] = []
 
     def finish(scenario: Scenario) -> None:
-        done[scenario.id] = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets])
+        verified = [target for target in targets if checks[scenario.id, target].status == "verified"]
+        runs = {target: run_digest(sources.get((scenario.id, target), ""), outcomes[scenario.id, target]) for target in verified}
+        done[scenario.id] = Verification(scenario.path, scenario.id, [checks[scenario.id, target] for target in targets], runs)
         on_verification(done[scenario.id])
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -365,13 +369,30 @@ def scenario_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def short_digest(value: object) -> str:
+    """A short, stable digest of a text or a JSON value (tests/digests.json's)."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def run_digest(program: str, outcome: dict) -> str:
+    """What one target's verification holds for: ``PROGRAM OUTCOME``, the
+    :func:`short_digest` of its program text and of its virtual run's outcome. A change
+    of a compiler or a runtime module that changes either is a claim not verified yet;
+    tests/digests.json keeps the same two digests of every program and outcome the kit
+    makes now, so a test can tell a record that no longer holds."""
+    return f"{short_digest(program)} {short_digest(outcome)}"
+
+
 def record(path: Path, verifications: list[Verification], runtimes: dict[str, str]) -> dict:
     """Add what this run verified to the record at ``path`` (JSON) and return the record.
 
-    The record says, per scenario, the digest of the file that was verified and, per
+    The record says, per scenario, the digest of the file that was verified; per
     runtime family (``python``: CPython versions; ``node``: Node versions), the versions
-    on which every target of that family that ran was verified. A scenario whose file
-    changed starts over. ``runtimes`` maps ``python`` and ``node`` to this run's versions.
+    on which every target of that family that ran was verified; and in ``runs``, for
+    each of those (``node 20.20.2``), the :func:`run_digest` of each target verified
+    there. A scenario whose file changed starts over. ``runtimes`` maps ``python`` and
+    ``node`` to this run's versions.
     """
     data = read_record(path)
     scenarios = data.setdefault("scenarios", {})
@@ -379,11 +400,16 @@ def record(path: Path, verifications: list[Verification], runtimes: dict[str, st
         digest = scenario_digest(verification.path)
         entry = scenarios.get(verification.scenario_id)
         if entry is None or entry.get("digest") != digest:
-            entry = scenarios[verification.scenario_id] = {"digest": digest, "python": [], "node": []}
+            entry = scenarios[verification.scenario_id] = {"digest": digest, "python": [], "node": [], "runs": {}}
         for family, family_targets in (("python", PYTHON_TARGETS), ("node", JS_TARGETS)):
             ran = [check for check in verification.checks if check.target in family_targets and check.status != "not run"]
             if ran and all(check.status == "verified" for check in ran) and family in runtimes:
                 entry[family] = sorted(set(entry[family]) | {runtimes[family]}, key=_version_key)
+                runs = entry.setdefault("runs", {})
+                runs[f"{family} {runtimes[family]}"] = {
+                    target: run for target, run in sorted(verification.runs.items()) if target in family_targets
+                }
+                entry["runs"] = dict(sorted(runs.items(), key=lambda item: _runtime_key(item[0])))
     data["scenarios"] = dict(sorted(scenarios.items()))
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return data
@@ -403,6 +429,12 @@ def read_record(path: Path) -> dict:
     if not isinstance(data, dict) or not isinstance(data.get("scenarios", {}), dict):
         raise ValueError("not a record of verified scenarios (an object with 'scenarios')")
     return data
+
+
+def _runtime_key(runtime: str) -> tuple[str, tuple[int, ...]]:
+    """``node 20.20.2`` -> ("node", (20, 20, 2)): a record's runs, by family and version."""
+    family, _, version = runtime.partition(" ")
+    return family, _version_key(version)
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -430,7 +462,9 @@ __all__ = [
     "plan",
     "read_record",
     "record",
+    "run_digest",
     "scenario_digest",
+    "short_digest",
     "summary_line",
     "verification_details",
     "verification_line",

@@ -10,7 +10,9 @@ restructuring must leave every digest as it was, and a commit that changes one s
 preserve behaviour" the same way.)
 
 Record after a deliberate change, for each runtime pair CI or a developer runs the
-tests on::
+tests on (and verify again the scenarios whose programs or outcomes changed:
+spec/verified.json keeps the digests it verified, and tests/runner/test_catalogue.py
+holds them to these)::
 
     .venv/bin/python tests/test_digests.py                          # this Python, node on PATH
     .venv/bin/python tests/test_digests.py --python 3.12 --node 20  # other runtimes, as workers
@@ -19,7 +21,6 @@ tests on::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -32,15 +33,15 @@ from asyncparity.model import JS_TARGETS, PYTHON_TARGETS
 from asyncparity.node import node_for
 from asyncparity.pythons import find_python
 from asyncparity.testees import NodeTestee, PythonTestee, PythonWorkerTestee
+from asyncparity.verify import short_digest
 
 DIGESTS = Path(__file__).with_name("digests.json")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def digest(value: object) -> str:
-    """A short, stable digest of a JSON value or a text."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+# spec/verified.json keeps the same digests of the programs and outcomes it verified
+# (runner/verify.py, run_digest): tests/runner/test_catalogue.py holds the two to each other.
+digest = short_digest
 
 
 def runtime_key(python: dict, node: dict) -> str:

@@ -121,6 +121,46 @@ def test_every_divergence_is_verified_on_two_runtime_pairs_as_its_file_is_now() 
     assert unverified == [], "run: asyncparity verify spec --record spec/verified.json (and with --python 3.12 --node 22)"
 
 
+def test_every_verification_recorded_holds_for_the_programs_and_outcomes_the_kit_makes_now() -> None:
+    # A verification is of a program and its virtual outcome (runner/verify.py,
+    # run_digest). tests/digests.json holds the digests of those the kit makes now on
+    # each runtime pair (tests/test_digests.py checks it): a change of a compiler or a
+    # runtime module that changes one of them leaves its verification to be made again.
+    record = json.loads((SPEC / "verified.json").read_text(encoding="utf-8"))["scenarios"]
+    digests = json.loads((ROOT / "tests" / "digests.json").read_text(encoding="utf-8"))
+    current = {scenario.id: scenario_digest(scenario.path) for scenario in SCENARIOS}
+
+    def pair_of(family: str, version: str) -> dict | None:
+        cpython, node = version.rsplit(".", 1)[0], version.split(".")[0]
+        for key, pair in digests.items():
+            if (family == "python" and key.startswith(f"cpython {cpython} /")) or (
+                family == "node" and key.endswith(f"/ node {node}")
+            ):
+                return pair
+        return None
+
+    stale = []
+    for scenario_id, entry in record.items():
+        if entry["digest"] != current.get(scenario_id):
+            continue  # the catalogue says "not verified since the scenario last changed"
+        for family in ("python", "node"):
+            for version in entry[family]:
+                pair = pair_of(family, version)
+                if pair is None or scenario_id not in pair:
+                    continue  # no digests of that runtime to hold it to
+                runs = entry.get("runs", {}).get(f"{family} {version}")
+                now = {
+                    target: f"{pair[scenario_id][target]['program']} {pair[scenario_id][target]['outcome']}"
+                    for target in runs or {}
+                }
+                if not runs or runs != now:
+                    stale.append(f"{scenario_id} on {family} {version}")
+    assert stale == [], (
+        "verified with other programs or outcomes than the kit makes now (or with none recorded); "
+        "run: asyncparity verify --python X.Y --node N --targets all --record spec/verified.json FILES\n" + "\n".join(stale)
+    )
+
+
 def test_the_catalogue_has_at_least_thirty_divergences_each_labelled() -> None:
     declared = [divergence for scenario in DIVERGENT for divergence in scenario.diverge]
     assert len(declared) >= 30

@@ -254,29 +254,53 @@ def test_the_command_verifies_prints_a_line_per_scenario_and_records(tmp_path: P
     assert out[-1] == "2 verified, 0 differ, 1 too long for real time"
     data = json.loads(record.read_text(encoding="utf-8"))
     python_version = ".".join(map(str, sys.version_info[:3]))
+    # What each verification holds for: the program the target makes and its virtual outcome.
+    ir = load_file(str(folder / "zero-ms-timer.yaml")).scenario.ir
+    python, node = PythonTestee(), NodeTestee(find_node())
+    with node:
+        runs = {
+            target: verify.run_digest(testee.compile(ir, target), testee.run(ir, target))
+            for testee, target in ((python, "python"), (node, "js-promise"), (node, "js-async"))
+        }
     assert data["scenarios"]["zero-ms-timer"] == {
         "digest": verify.scenario_digest(str(folder / "zero-ms-timer.yaml")),
         "python": [python_version],
         "node": [find_node().version],
+        "runs": {
+            f"node {find_node().version}": {"js-async": runs["js-async"], "js-promise": runs["js-promise"]},
+            f"python {python_version}": {"python": runs["python"]},
+        },
     }
     assert data["scenarios"]["sleep-and-log"]["python"] == []  # too long is not verified
+    assert data["scenarios"]["sleep-and-log"]["runs"] == {}
 
 
 def test_record_starts_over_when_the_scenario_changes(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("a", encoding="utf-8")
     checks = [verify.Check("python", "verified"), verify.Check("js-async", "verified")]
+    runs = {"python": "p1 o1", "js-async": "p2 o2"}
     record = tmp_path / "verified.json"
-    verify.record(record, [verify.Verification(str(path), "s", checks)], {"python": "3.11.7", "node": "20.20.2"})
-    verify.record(record, [verify.Verification(str(path), "s", checks)], {"python": "3.12.1", "node": "22.20.0"})
-    assert json.loads(record.read_text())["scenarios"]["s"]["python"] == ["3.11.7", "3.12.1"]
+    verify.record(record, [verify.Verification(str(path), "s", checks, runs)], {"python": "3.11.7", "node": "20.20.2"})
+    later = {"python": "p3 o1", "js-async": "p2 o2"}
+    verify.record(record, [verify.Verification(str(path), "s", checks, later)], {"python": "3.12.1", "node": "20.20.2"})
+    entry = json.loads(record.read_text())["scenarios"]["s"]
+    assert (entry["python"], entry["node"]) == (["3.11.7", "3.12.1"], ["20.20.2"])
+    assert entry["runs"] == {
+        "node 20.20.2": {"js-async": "p2 o2"},
+        "python 3.11.7": {"python": "p1 o1"},
+        "python 3.12.1": {"python": "p3 o1"},
+    }
     path.write_text("b", encoding="utf-8")
     differs = [verify.Check("python", "verified"), verify.Check("js-async", "differ")]
-    verify.record(record, [verify.Verification(str(path), "s", differs)], {"python": "3.13.0", "node": "24.19.0"})
+    verify.record(
+        record, [verify.Verification(str(path), "s", differs, {"python": "p4 o4"})], {"python": "3.13.0", "node": "24.19.0"}
+    )
     assert json.loads(record.read_text())["scenarios"]["s"] == {
         "digest": verify.scenario_digest(str(path)),
         "python": ["3.13.0"],
         "node": [],
+        "runs": {"python 3.13.0": {"python": "p4 o4"}},
     }
 
 
