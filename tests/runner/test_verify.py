@@ -69,10 +69,12 @@ def python_program(path: Path, loop_class: type = VirtualTimeLoop) -> verify.Pro
 
 
 def checked(runner: verify.RealRunner, program: verify.Program) -> verify.Check:
-    """The check of a program, with the attempts verify makes."""
+    """The check of a program, with the attempts verify makes: each at twice the scale of
+    the one before (verify_programs), so that a machine busy with the other tests is late
+    by less each time."""
     check = verify.Check(program.target, "differ")
     for attempt in range(1, verify.DEFAULT_ATTEMPTS + 1):
-        lines, problem = runner.run(program, attempt)
+        lines, problem = runner.run(program, attempt, runner.scale * 2 ** (attempt - 1))
         check = verify.check_program(program, lines, problem, attempt)
         if check.status == "verified":
             break
