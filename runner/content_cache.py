@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import dataclasses
 import hashlib
 import json
 import marshal
@@ -131,6 +130,7 @@ class ContentCache:
         # each (a set of keys took about 100 a key, and a run's memory is not to grow with
         # the suite, issue 13). Two keys that share them keep one more entry, no more.
         self._used = array.array("Q")
+        self._plain_folders: dict[str, bool] = {}  # folder -> it has no FOLDER_FILE (may_cache_file)
 
     def _key(self, kind: str, *parts: bytes) -> str:
         digest = hashlib.sha256(f"{kind}\0{self.kit}\0".encode())
@@ -250,8 +250,15 @@ class ContentCache:
     def may_cache_file(self, path: Path | str, data: bytes) -> bool:
         """Whether the scenario file at ``path``, of bytes ``data``, may be cached: not when
         it may bind the user's files (its text says ``bind``, or its folder has the folder
-        file whose ``bind:`` it inherits, runner/check_bind.py)."""
-        return b"bind" not in data and not os.path.exists(os.path.join(os.path.dirname(path), FOLDER_FILE))
+        file whose ``bind:`` it inherits, runner/check_bind.py). Each folder is looked at
+        once a run (a file system call a file was 1.4% of a re-run's main thread, issue 13)."""
+        if b"bind" in data:
+            return False
+        folder = os.path.dirname(path)
+        plain = self._plain_folders.get(folder)
+        if plain is None:
+            plain = self._plain_folders[folder] = not os.path.exists(os.path.join(folder, FOLDER_FILE))
+        return plain
 
     def scenario_key(self, shown: str, data: bytes) -> str:
         """The key of a scenario file's entry: the path it is shown as and its bytes."""
@@ -263,7 +270,7 @@ class ContentCache:
         scenario = None
         if payload is not None:
             with contextlib.suppress(ValueError, EOFError, KeyError, TypeError, AttributeError):
-                scenario = dataclasses.replace(scenario_from_json(marshal.loads(payload)), content_key=key)
+                scenario = scenario_from_json(marshal.loads(payload), content_key=key)
         self._count(scenario is not None)
         return scenario
 
@@ -490,8 +497,9 @@ def scenario_to_json(scenario: Scenario) -> dict:
     }
 
 
-def scenario_from_json(data: dict) -> Scenario:
-    """The scenario :func:`scenario_to_json` wrote; KeyError or TypeError for other data."""
+def scenario_from_json(data: dict, content_key: str | None = None) -> Scenario:
+    """The scenario :func:`scenario_to_json` wrote, with ``content_key``; KeyError or
+    TypeError for other data."""
 
     def lines(value: list | None) -> tuple[str, ...] | None:
         return None if value is None else tuple(value)
@@ -520,4 +528,5 @@ def scenario_from_json(data: dict) -> Scenario:
             )
             for d in data["diverge"]
         ),
+        content_key=content_key,
     )

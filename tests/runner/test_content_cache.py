@@ -302,6 +302,27 @@ def test_a_scenario_beside_a_folder_file_is_not_cached(tmp_path: Path) -> None:
     assert entries(tmp_path / ".asyncparity_cache") == 0
 
 
+def test_each_folder_is_judged_by_its_own_folder_file(tmp_path: Path) -> None:
+    # may_cache_file looks at a folder once a run: a sibling without the file is cached.
+    for name, folder_file in (("bound", True), ("plain", False), ("bound-again", True)):
+        (tmp_path / name).mkdir()
+        if folder_file:
+            (tmp_path / name / "asyncparity.yaml").write_text("# the folder's bind: would go here\n")
+        for number in (1, 2):
+            (tmp_path / name / f"seed{number}.yaml").write_bytes(SEED.read_bytes())
+    cache = fresh_cache(tmp_path)
+    files = sorted(tmp_path.glob("*/seed*.yaml"))
+
+    assert [(path.parent.name, cache.may_cache_file(str(path), path.read_bytes())) for path in files] == [
+        ("bound", False),
+        ("bound", False),
+        ("bound-again", False),
+        ("bound-again", False),
+        ("plain", True),
+        ("plain", True),
+    ]
+
+
 def test_a_file_with_diagnostics_is_not_cached(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("id: bad\nsummary: x\nmain:\n  - sleep: -1\n")
     cache = fresh_cache(tmp_path)
