@@ -63,7 +63,11 @@ divergence scenario that shows it:
   of every error or of TimeoutError, no operation that ignores cancellation
   (spec/LANGUAGE.md, ``timeout``, "Still different": timeout-during-open, found by
   this test with ``using`` allowed there; the cancel section's on_cancel: ignore
-  example); the ``race`` idiom is not used (timeout-by-race).
+  example); the ``race`` idiom is not used (timeout-by-race). A deadline that finds two
+  operations waiting cancels them in the order they are listed in Python and in the
+  order they started in JavaScript (timeout-cancels-in-call-order, found by this test):
+  an example where the python target records two ``cancel`` lines at one instant is
+  rejected (:func:`cancelled_together`).
 - Values: ``format`` interpolates only strings and integers (format-non-strings); ``if``
   orders numbers only, and compares strings with strings or anything with null by
   ``==``/``!=`` (equal-lists, true-equals-one; LANGUAGE.md, ``if``: strings past U+FFFF); every function ends with a ``return``
@@ -78,6 +82,7 @@ CPython 3.12 or later worker when this one is older.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import json
@@ -1290,6 +1295,13 @@ def differences(outcomes: dict[str, dict]) -> list[str]:
     return found
 
 
+def cancelled_together(outcome: dict) -> list[int]:
+    """The instants at which ``outcome``'s trace cancels more than one operation: the
+    order of those lines is the language's (timeout-cancels-in-call-order)."""
+    counts = collections.Counter(event["t"] for event in outcome.get("trace") or [] if event.get("event") == "cancel")
+    return sorted(instant for instant, count in counts.items() if count > 1)
+
+
 class Targets:
     """Every target, on the testees at hand: python in-process (python-eager too, on CPython
     3.12 or later, or on a 3.12 worker in the full run) and Node's two."""
@@ -1376,6 +1388,7 @@ def test_generated_scenarios_load_run_within_bounds_and_agree(targets: Targets, 
         if outcome["status"] != "settled":
             assert outcome["message"], shown
     assume(not together)  # timers due together: asyncio and Node part there (timers-due-together)
+    assume(not cancelled_together(outcomes["python"]))  # the order is the language's (timeout-cancels-in-call-order)
     assert differences(outcomes) == [], shown
 
 
@@ -1390,6 +1403,10 @@ def test_the_comparison_and_the_timer_watch_see_what_they_look_for(targets: Targ
     assert together == []
     outcomes, together = targets.run(spec_ir("timers/timers-due-together.yaml"))
     assert together == [50, 60]  # both fetches end at 50, both stores at 60
+    outcomes, together = targets.run(spec_ir("timeouts/timeout-cancels-in-call-order.yaml"))
+    assert cancelled_together(outcomes["python"]) == [50]  # fetch_a and fetch_b, at the deadline
+    assert "js-async's trace differs from python's" in differences(outcomes)
     outcomes, together = targets.run(spec_ir("basics/sleep-and-log.yaml"))
     assert differences(outcomes) == []
     assert together == []
+    assert cancelled_together(outcomes["python"]) == []
