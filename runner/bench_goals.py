@@ -41,6 +41,7 @@ Absolute figures depend on the machine; they are printed with the goal they are 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import resource
@@ -410,6 +411,18 @@ def _verdict(met: bool | None) -> str:
     return {True: "met", False: "NOT MET", None: "not judged (a run smaller than the goal's)"}[met]
 
 
+def at_least(ratio: float) -> str:
+    """A ratio held to a floor, rounded down to two decimals: a ratio short of its goal
+    never reads as the goal (1.997 is ``1.99x``, where ``:.1f`` wrote ``2.0x``)."""
+    return f"{math.floor(round(ratio * 100, 6)) / 100:.2f}x"  # round first: 1.15 * 100 is 114.999...
+
+
+def at_most(growth: float) -> str:
+    """A growth held to a ceiling, in percent rounded up to one decimal: a growth past its
+    bound never reads as the bound (0.1004 is ``+10.1%``, where ``:+.1f`` wrote ``+10.0%``)."""
+    return f"{math.ceil(round(growth * 1000, 6)) / 10:+.1f}%"  # round first: 0.05 * 1000 is 50.000...1
+
+
 def _mib(value: float | None) -> str:
     return "?" if value is None else f"{value:.1f} MiB"
 
@@ -424,13 +437,13 @@ def render_goals(figures: dict) -> str:
         f"  {end['scenarios']} scenarios x 3 targets, a first run: {end['wall']:.2f} s wall, {end['cpu']:.2f} s CPU "
         f"(the least of {figures['rounds']}; median {end['wall_median']:.2f} s, {end['cpu_median']:.2f} s CPU); "
         f"goal <= {goal['end_to_end']['wall']:g} s, <= {goal['end_to_end']['cpu']:g} s CPU: {_verdict(end['met'])}",
-        f"  re-run through the cache: {rerun['rerun']:.2f} s against {rerun['first']:.2f} s, {rerun['ratio']:.1f}x "
-        f"(median of {', '.join(f'{ratio:.1f}x' for ratio in rerun['ratios'])}); "
+        f"  re-run through the cache: {rerun['rerun']:.2f} s against {rerun['first']:.2f} s, {at_least(rerun['ratio'])} "
+        f"(median of {', '.join(map(at_least, rerun['ratios']))}); "
         f"goal >= {goal['rerun']['ratio']:g}x: {_verdict(rerun['met'])}",
     ]
     for process, name in (("kit_mib", "the kit's process"), ("worker_mib", "the Node worker")):
         growth = memory["growth"][process]
-        shown = "?" if growth is None else f"{100 * growth:+.1f}%"
+        shown = "?" if growth is None else at_most(growth)
         lines.append(
             f"  memory of {name}: {_mib(memory['small'][process])} at {memory['small']['scenarios']} scenarios, "
             f"{_mib(memory['large'][process])} at {memory['large']['scenarios']}: {shown}"

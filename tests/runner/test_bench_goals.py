@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from asyncparity.bench import write_scenarios
-from asyncparity.bench_goals import GOALS, measure_goals, measure_memory, render_goals, timed_run
+from asyncparity.bench_goals import GOALS, at_least, at_most, measure_goals, measure_memory, render_goals, timed_run
 
 LINUX = Path("/proc/self/status").exists()
 
@@ -148,8 +148,20 @@ def test_memory_stays_flat_from_1000_to_10000_scenarios(tmp_path: Path, capsys: 
         for which in ("small", "large"):
             run = figures[which]
             print(f"\n{run['scenarios']} scenarios: kit {run['kit_mib']:.1f} MiB, Node worker {run['worker_mib']:.1f} MiB")
-        print(
-            f"growth: kit {100 * figures['growth']['kit_mib']:+.1f}%, Node worker {100 * figures['growth']['worker_mib']:+.1f}%"
-        )
+        print(f"growth: kit {at_most(figures['growth']['kit_mib'])}, Node worker {at_most(figures['growth']['worker_mib'])}")
     assert figures["problems"] == []
     assert figures["met"] is True
+
+
+@pytest.mark.parametrize(
+    ("ratio", "shown"), [(1.9970769, "1.99x"), (2.0, "2.00x"), (1.15, "1.15x"), (2.0999, "2.09x"), (121.7, "121.70x")]
+)
+def test_a_ratio_short_of_its_floor_never_reads_as_the_floor(ratio: float, shown: str) -> None:
+    assert at_least(ratio) == shown
+
+
+@pytest.mark.parametrize(
+    ("growth", "shown"), [(0.1004, "+10.1%"), (0.1, "+10.0%"), (0.05, "+5.0%"), (0.0993, "+10.0%"), (-0.012, "-1.2%")]
+)
+def test_a_growth_past_its_ceiling_never_reads_as_the_ceiling(growth: float, shown: str) -> None:
+    assert at_most(growth) == shown
