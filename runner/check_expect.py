@@ -141,7 +141,10 @@ class ExpectationChecker(NodeReader):
                 )
                 continue
             targets = []
-            for target_node in self.sequence(entries["targets"][1], "targets") or []:
+            target_nodes = self.sequence(entries["targets"][1], "targets")
+            if target_nodes == []:
+                self.error(entries["targets"][1], f"targets lists one or more of {', '.join(TARGETS)}; this list is empty")
+            for target_node in target_nodes or []:
                 target = self.scalar(target_node, "a target", str)
                 if target is MISSING:
                     continue

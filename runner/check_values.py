@@ -289,9 +289,9 @@ class ValueChecker(NodeReader):
             return None
         return {"calc": [left, op, right]}
 
-    def reference(self, node: yaml.Node, name: str, access: str, scope: Scope) -> dict | None:
+    def reference(self, node: yaml.Node, name: str, access: str, scope: Scope, hole: bool = False) -> dict | None:
         """``$name`` and its ``access`` (``""``, ``.next``, ``[0].id``, ``.message``), as
-        REFERENCE splits it."""
+        REFERENCE splits it; ``hole``: written ``{name}`` in a ``format``."""
         shown = f"'${name}{access}'"
         held = scope.holding(name)
         if held is None and name in scope.ended:
@@ -315,6 +315,15 @@ class ValueChecker(NodeReader):
                     "function": f"call it with 'await: {name}'",
                 }.get(self.callables[name], f"call it with 'await: {name}'")
                 self.error(node, f"'${name}' names {with_article(self.callables[name])}, not a value; {advice}")
+            elif hole:
+                written = f"{{{name}{access}}}"
+                self.error(
+                    node,
+                    f"format: unknown name '{written}'{hint}"
+                    if hint
+                    else f"format: unknown name '{written}': nothing is bound by that name before this step "
+                    f"(for the braces themselves write '{{{written}}}')",
+                )
             else:
                 self.error(
                     node,
@@ -458,7 +467,7 @@ class ValueChecker(NodeReader):
                     )
                     ok = False
                 else:
-                    expr = self.reference(node, reference.group(1), reference.group(2), scope)
+                    expr = self.reference(node, reference.group(1), reference.group(2), scope, hole=True)
                     if expr is None:
                         ok = False
                     else:

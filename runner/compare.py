@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .diagnostics import Diagnostic
@@ -74,11 +75,14 @@ class Verdict:
     def passed(self) -> bool:
         return self.status in PASSING
 
-    def rerun_command(self) -> str:
-        """The command that reruns just this scenario."""
-        if self.scenario_id is None:
-            return f"asyncparity run {shlex.quote(self.path)}"
-        return f"asyncparity run {shlex.quote(self.path)} -k {shlex.quote(self.scenario_id)}"
+    def rerun_command(self, options: Sequence[str] = ()) -> str:
+        """The command that reruns just this scenario; ``options``: the run's own that
+        decide what it does (``--targets``, ``--python``, ``--node``, ``--timeout``), so
+        that the command reproduces the verdict (:func:`rerun_options`)."""
+        words = ["asyncparity", "run", self.path]
+        if self.scenario_id is not None:
+            words += ["-k", self.scenario_id]
+        return shlex.join([*words, *options])
 
 
 def worst(statuses: list[str]) -> str:

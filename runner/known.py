@@ -51,10 +51,18 @@ class Known:
 
 
 def load_known(path: Path) -> list[Known]:
-    """The entries of a known-outcomes file; an absent file has none. ValueError says what is wrong."""
+    """The entries of a known-outcomes file; an absent file has none. ValueError says what
+    is wrong, with the file (and the line and column of a YAML syntax error)."""
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ValueError(f"{where}: YAML syntax error: {error.problem or error}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot be read: {error}") from None
     if not isinstance(data, list):
         raise ValueError(f"{path}: a list of entries (scenario, status, python, node, reason)")
     entries = []

@@ -49,6 +49,18 @@ PYTHON_TARGETS = ("python", "python-eager")
 JS_TARGETS = ("js-promise", "js-async")
 """The targets the Node testee runs."""
 
+
+def parse_targets(text: str) -> tuple[str, ...]:
+    """``python,js-async`` (or ``all``) -> the targets, in the kit's order; ValueError names a bad one."""
+    if text.strip() == "all":
+        return TARGETS
+    chosen = [item.strip() for item in text.split(",") if item.strip()]
+    unknown = [item for item in chosen if item not in TARGETS]
+    if unknown or not chosen:
+        raise ValueError(f"unknown target {unknown[0]!r}" if unknown else "no target given")
+    return tuple(target for target in TARGETS if target in chosen)
+
+
 CAUSES = ("language", "idiom")
 """Why a divergence exists: the languages differ (``language``), or the idiom a target
 is written in behaves otherwise than the closest code in the other idioms (``idiom``)."""

@@ -27,7 +27,7 @@ from _pytest._code.code import ReprEntryNative, ReprExceptionInfo, ReprFileLocat
 from .compare import PASSING, Verdict, compare
 from .diagnostics import Diagnostic
 from .load import is_scenario_text, load_file
-from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, Scenario
+from .model import DEFAULT_TARGETS, JS_TARGETS, PYTHON_TARGETS, TARGETS, Scenario, parse_targets
 from .node import NodeNotFound, locate_node
 from .report import failure_details
 from .testees import DEFAULT_TIMEOUT, NodeTestee, PythonTestee
@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--asyncparity-targets",
         default=",".join(DEFAULT_TARGETS),
         metavar="T,T",
-        help=f"targets to run scenario files on, from {', '.join(TARGETS)} (default: {','.join(DEFAULT_TARGETS)})",
+        help=f"targets to run scenario files on, from {', '.join(TARGETS)}, or all (default: {','.join(DEFAULT_TARGETS)})",
     )
     group.addoption(
         "--asyncparity-node", default=None, metavar="PATH", help="the Node binary (default: $ASYNCPARITY_NODE, else node on PATH)"
@@ -81,7 +81,14 @@ class _Runner:
     """The testees of one pytest session: Python in-process, one Node worker started on demand."""
 
     def __init__(self, config: pytest.Config) -> None:
-        self.targets = tuple(t for t in TARGETS if t in config.getoption("asyncparity_targets").split(","))
+        option = config.getoption("asyncparity_targets")
+        try:
+            self.targets = parse_targets(option)
+        except ValueError as error:
+            # As `asyncparity run --targets` says it; a bad name used to select nothing, silently.
+            raise pytest.UsageError(
+                f"--asyncparity-targets: {error}; choose from {', '.join(TARGETS)}, or all (not {option!r})"
+            ) from None
         self.node_path = config.getoption("asyncparity_node")
         self.timeout = config.getoption("asyncparity_timeout")
         self._python: PythonTestee | None = None

@@ -58,8 +58,9 @@ def _cell(item) -> str:
     return f"{item.target} skipped ({reason})" if reason else f"{item.target} skipped"
 
 
-def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
-    """The lines that explain a failed verdict; empty for a passing one.
+def failure_details(verdict: Verdict, limit: int | None = None, rerun_options: Sequence[str] = ()) -> list[str]:
+    """The lines that explain a failed verdict; empty for a passing one. ``rerun_options``:
+    the run's options that the rerun line repeats (:meth:`~asyncparity.compare.Verdict.rerun_command`).
 
     Targets whose traces differ in the same way share one diff, printed once under
     their messages, its ``+++`` line naming them all. With a ``limit``, the lines past
@@ -86,7 +87,7 @@ def failure_details(verdict: Verdict, limit: int | None = None) -> list[str]:
         if diff:
             shared = [diff[0], "+++ " + ", ".join(item.target for item in group), *diff[2:]] if len(group) > 1 else diff
             lines.extend(f"    {diff_line}" for diff_line in shared)
-    rerun = f"  rerun: {verdict.rerun_command()}"
+    rerun = f"  rerun: {verdict.rerun_command(rerun_options)}"
     if limit is not None and len(lines) + 1 > limit:
         kept = max(limit - 2, 1)
         lines = [*lines[:kept], f"  ... {len(lines) - kept} more lines; --full prints them all"]
@@ -166,7 +167,11 @@ def interrupted_line(verdicts: list[Verdict] | Tally, total: int, passed_over: i
 
 
 def to_json(
-    verdicts: Iterable[Verdict], interrupted: bool = False, not_run: int = 0, passed_over: Sequence[PassedOver] = ()
+    verdicts: Iterable[Verdict],
+    interrupted: bool = False,
+    not_run: int = 0,
+    passed_over: Sequence[PassedOver] = (),
+    rerun_options: Sequence[str] = (),
 ) -> dict:
     """All verdicts as one JSON-able report (outcomes included). A run stopped early says
     so (``interrupted``) and how many scenarios it did not reach (``not_run``);
@@ -185,7 +190,7 @@ def to_json(
                 "path": verdict.path,
                 "line": verdict.line,
                 "status": verdict.status,
-                "rerun": verdict.rerun_command(),
+                "rerun": verdict.rerun_command(rerun_options),
                 "diagnostics": [diagnostic.to_json() for diagnostic in verdict.diagnostics],
                 "targets": [
                     {

@@ -70,7 +70,7 @@ class Expression:
         # The tree: ("or", a, b), ("and", a, b), ("not", a), ("name", text), or ("all",) for an empty expression.
         self._tree: tuple = ("all",) if self._peek().kind == "end" else self._or()
         if self._peek().kind != "end":
-            self._expected("and, or or the end")
+            self._expected("'and', 'or' or the end")
 
     def evaluate(self, matches: Matcher) -> bool:
         """The expression's value when each name's truth is ``matches(name)``."""
@@ -108,13 +108,13 @@ class Expression:
         if self._take("("):
             tree = self._or()
             if not self._take(")"):
-                self._expected(")")
+                self._expected("')'")
             return tree
         token = self._peek()
         if token.kind == "name":
             self._at += 1
             return ("name", token.text)
-        self._expected("a name, not or (")
+        self._expected("a name, 'not' or '('")
         raise AssertionError("unreachable")  # _expected raises
 
 

@@ -89,10 +89,11 @@ class NodeReader:
             return None
         return list(node.value)
 
-    def plain(self, node: yaml.Node, what: str, depth: int = 0) -> Any:
+    def plain(self, node: yaml.Node, what: str, depth: int = 0, text_allowed: bool = True) -> Any:
         """A JSON value from a node, or ``MISSING`` after reporting why it is not one.
 
-        ``depth``: the lists and mappings of the value around ``node``."""
+        ``depth``: the lists and mappings of the value around ``node``. ``text_allowed``:
+        a string may stand here, so an integer too large is told to be written as one."""
         if self.too_deep(node, what, depth):
             return MISSING
         if isinstance(node, yaml.ScalarNode):
@@ -119,7 +120,8 @@ class NodeReader:
                 return value
             if isinstance(value, int):
                 if abs(value) > MAX_SAFE_INTEGER:
-                    self.error(node, f"{what}: integer {value} is too large for JavaScript (limit 2**53-1); write it as a string")
+                    advice = "; write it as a string" if text_allowed else ""
+                    self.error(node, f"{what}: integer {value} is too large for JavaScript (limit 2**53-1){advice}")
                     return MISSING
                 return value
             if isinstance(value, float):
@@ -156,7 +158,7 @@ class NodeReader:
         return True
 
     def scalar(self, node: yaml.Node, what: str, kind: type | tuple[type, ...]) -> Any:
-        value = self.plain(node, what) if isinstance(node, yaml.ScalarNode) else MISSING
+        value = self.plain(node, what, text_allowed=str in as_tuple(kind)) if isinstance(node, yaml.ScalarNode) else MISSING
         if not isinstance(node, yaml.ScalarNode):
             self.error(node, f"{what} must be {type_name(kind)}, not {describe(node)}")
             return MISSING

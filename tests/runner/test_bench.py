@@ -184,9 +184,24 @@ def test_the_command_prints_the_report_and_writes_the_figures_as_json(tmp_path: 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["-n", "0"], "asyncparity: -n must be 1 or more, not 0\n"),
-        (["--pairs", "0"], "asyncparity: --pairs must be 1 or more, not 0\n"),
-        (["--baseline-sample", "-1"], "asyncparity: --baseline-sample must be 1 or more, not -1\n"),
+        (["-n", "0"], "argument -n: must be a whole number, 1 or more, not '0'"),
+        (["--pairs", "x"], "argument --pairs: must be a whole number, 1 or more, not 'x'"),
+        (["--baseline-sample", "-1"], "argument --baseline-sample: must be a whole number, 1 or more, not '-1'"),
+    ],
+)
+def test_counts_below_one_are_refused_by_the_command_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", *argv])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"asyncparity bench: error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
         (
             ["--json", "no/such/folder/bench.json"],
             "asyncparity: --json no/such/folder/bench.json: no such folder no/such/folder\n",

@@ -305,6 +305,54 @@ def test_bless_refuses_a_divergence_whose_disagreement_changed(python: dict, pyt
     assert (blessing.text, blessing.refused) == (None, refused)
 
 
+PASTED = """\
+id: demo
+summary: s
+operations:
+  f:
+    latency: 5
+    returns: 1
+
+main:
+  - await: f
+    as: value
+  - return: $value
+
+diverge:
+  - targets: [js-promise, js-async]
+    cause: language
+    reason: r
+    returns: RESULT
+    trace: |
+      0 start f()
+      6 end f -> 1
+      6 return 1
+"""
+
+
+def test_a_divergence_that_also_states_the_result_expect_has_is_kept_and_another_refused() -> None:
+    # A target's whole outcome pasted into its divergence (LANGUAGE.md, diverge): its
+    # result, the same as the others', is said twice, not "another". Bless refused it.
+    now = {"python": run_of(1, 5), "js_promise": run_of(1, 6), "js_async": run_of(1, 6)}
+    pasted = PASTED.replace("RESULT", "1")
+    scenario = load_text(pasted, "demo.yaml").scenario
+
+    blessing = bless(scenario, pasted, judged(scenario, **now))
+
+    assert blessing.refused is None
+    assert blessing.text == pasted.replace(
+        "\ndiverge:", "\nexpect:\n  returns: 1\n  trace: |\n    0 start f()\n    5 end f -> 1\n    5 return 1\n\ndiverge:"
+    )
+    assert judged(load_text(blessing.text, "demo.yaml").scenario, **now).status == "diverge"
+    stated = PASTED.replace("RESULT", "2")
+    scenario = load_text(stated, "demo.yaml").scenario
+    assert bless(scenario, stated, judged(scenario, **now)).refused == (
+        "js-promise's result is now the same as expect's, and the divergence at line 14 states another: the "
+        "disagreement has changed in kind; declare it anew by hand (asyncparity show FILE --trace TARGET prints a "
+        "target's trace), then bless again"
+    )
+
+
 def test_bless_refuses_a_result_of_another_kind_and_targets_that_part_ways() -> None:
     scenario = load_text(DIVERGING, "demo.yaml").scenario
     failed = outcome(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 import yaml
 
 from asyncparity import suite, testees
-from asyncparity.cli import main
+from asyncparity.cli import _parser, _rerun_options, main
 from asyncparity.load import load_file, load_paths
 from asyncparity.node import find_node
 from asyncparity.testees import NODE_FLAGS, WORKER
@@ -74,6 +75,29 @@ def test_changing_one_timestamp_fails_with_a_diff_pointing_at_it(tmp_path: Path,
     assert '    +50 end download_fallback_data -> "fallback bytes"' in out
     assert f"  rerun: asyncparity run {changed} -k seed-download-fallback" in out
     assert out.splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_the_rerun_command_repeats_the_options_that_decide_the_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only the JavaScript targets: with the defaults, the rerun line's command ran python
+    # as well, and could pass or fail for another reason.
+    changed = tmp_path / "my seed.yaml"
+    changed.write_text(SEED.read_text().replace("50 end download_fallback_data", "51 end download_fallback_data"))
+    report = tmp_path / "report.json"
+
+    code, out, _ = run(capsys, "run", str(changed), "--targets", "js-async", "--timeout", "30", "--json", str(report))
+
+    rerun = f"asyncparity run '{changed}' -k seed-download-fallback --targets js-async --timeout 30"
+    assert code == 1
+    assert f"  rerun: {rerun}" in out.splitlines()
+    assert json.loads(report.read_text())["scenarios"][0]["rerun"] == rerun
+    assert run(capsys, *shlex.split(rerun)[1:])[1].splitlines()[0] == ("FAIL  seed-download-fallback  js-async mismatch")
+    # The defaults are not repeated; --python and --node are, as given.
+    defaults = _rerun_options(_parser().parse_args(["run", str(changed)]))
+    assert defaults == []
+    given = _parser().parse_args(["run", str(changed), "--python", "3.12", "--node", "22", "--targets", "all"])
+    assert _rerun_options(given) == ["--targets", "all", "--python", "3.12", "--node", "22"]
 
 
 def test_removing_the_declared_divergence_fails_and_shows_the_difference(
@@ -145,6 +169,28 @@ def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str]) -
         "asyncparity: no Node found (--node /nonexistent/node): install Node 20 or later, "
         "or point --node (or ASYNCPARITY_NODE) at one\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--timeout", "inf"], "argument --timeout: must be a number above 0 and at most 86400, not 'inf'"),
+        (["run", "--timeout", "1e300"], "argument --timeout: must be a number above 0 and at most 86400, not '1e300'"),
+        (["run", "--timeout", "-1"], "argument --timeout: must be a number above 0 and at most 86400, not '-1'"),
+        (["show", "--timeout", "0"], "argument --timeout: must be a number above 0 and at most 86400, not '0'"),
+        (["matrix", "--jobs", "0"], "argument --jobs: must be a whole number, 1 or more, not '0'"),
+        (["matrix", "--timeout", "soon"], "argument --timeout: must be a number above 0 and at most 86400, not 'soon'"),
+    ],
+)
+def test_a_bound_or_count_out_of_range_is_refused_before_any_work(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Each was a traceback (OverflowError, ValueError) or a worker's misleading error.
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, str(SEED)])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"asyncparity {argv[0]}: error: {message}"
 
 
 def test_a_run_that_finds_no_scenario_stops_the_node_worker_it_started_first(
@@ -314,6 +360,17 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert all(command in out for command in ("run", "show", "bench"))
+
+
+@pytest.mark.parametrize(("command", "listed"), [("cache", "clear"), ("node", "install")])
+def test_a_command_of_commands_without_one_prints_its_own_help(
+    command: str, listed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, command)
+
+    assert (code, err) == (2, "")
+    assert out.startswith(f"usage: asyncparity {command} [-h] COMMAND ...\n")
+    assert f"    {listed} " in out
 
 
 def test_all_targets_include_python_eager_skipped_with_its_reason_before_3_12(capsys: pytest.CaptureFixture[str]) -> None:
@@ -587,6 +644,40 @@ def test_merge_of_a_shard_with_a_file_that_did_not_load_is_a_usage_error(
 
     assert code == 2
     assert out.splitlines()[-1] == "x.yaml:3:1: unknown key 'mian'"
+
+
+def test_merge_refuses_what_is_not_a_matrix_report_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each was a traceback (TypeError on a list) or "cannot merge: 'cells'".
+    monkeypatch.chdir(tmp_path)
+    Path("list.json").write_text("[]")
+    Path("broken.json").write_text("{bad")
+    Path("run.json").write_text(json.dumps({"interrupted": False, "scenarios": [], "summary": {}}))
+    not_matrix = "not a report of asyncparity matrix --json (a run's --json report is not one)"
+
+    assert run(capsys, "merge", "list.json") == (2, "", f"asyncparity: cannot merge: list.json: {not_matrix}\n")
+    assert run(capsys, "merge", "run.json") == (2, "", f"asyncparity: cannot merge: run.json: {not_matrix}\n")
+    assert run(capsys, "merge", "missing.json") == (2, "", "asyncparity: cannot merge: missing.json: No such file or directory\n")
+    assert run(capsys, "merge", "broken.json") == (
+        2,
+        "",
+        "asyncparity: cannot merge: broken.json: not JSON "
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))\n",
+    )
+
+
+def test_a_known_outcomes_file_that_cannot_be_used_stops_merge_and_matrix_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("1.json").write_text(json.dumps(shard_report({"good": "agree"})))
+    Path("k.yaml").write_text("foo: [\n")
+    syntax = "asyncparity: k.yaml:2:1: YAML syntax error: expected the node content, but found '<stream end>'\n"
+
+    assert run(capsys, "merge", "1.json", "--known", "k.yaml") == (2, "", syntax)
+    # The matrix reads it before it runs anything: no runtime is looked for.
+    assert run(capsys, "matrix", str(SEED), "--python", "9.99", "--node", "99", "--known", "k.yaml") == (2, "", syntax)
 
 
 def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -1059,12 +1150,12 @@ def test_a_bad_expression_is_one_line_naming_the_option(capsys: pytest.CaptureFi
     assert run(capsys, "run", str(SPEC), "-k", "seed and") == (
         2,
         "",
-        "asyncparity: -k 'seed and': at column 9: expected a name, not or (; got the end\n",
+        "asyncparity: -k 'seed and': at column 9: expected a name, 'not' or '('; got the end\n",
     )
     assert run(capsys, "run", str(SPEC), "-m", "(errors") == (
         2,
         "",
-        "asyncparity: -m '(errors': at column 8: expected ); got the end\n",
+        "asyncparity: -m '(errors': at column 8: expected ')'; got the end\n",
     )
 
 

@@ -73,3 +73,14 @@ def test_bad_files_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"entry 1 needs scenario and status$"):
         load_known(path)
     assert load_known(tmp_path / "absent.yaml") == []
+
+
+def test_a_yaml_syntax_error_names_its_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "k.yaml"
+    path.write_text("- scenario: x\n  status: [agree\n")
+
+    with pytest.raises(ValueError, match="YAML syntax error") as error:
+        load_known(path)
+    assert str(error.value) == f"{path}:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"
+    with pytest.raises(ValueError, match=r": cannot be read: \[Errno 21\] Is a directory"):
+        load_known(tmp_path)

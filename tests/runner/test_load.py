@@ -167,7 +167,8 @@ def test_strings_that_only_look_like_references_stay_literal() -> None:
 def test_format_holes_braces_and_errors() -> None:
     text = "id: a\nsummary: s\nmain:\n  - log: {format: 'a {{b}} c'}\n  - log: {format: 'x {nope}'}\n  - log: {format: 'y {'}\n"
     assert messages(text) == [
-        "t.yaml:5:19: unknown name '$nope': nothing is bound by that name before this step (for the text itself write {literal: \"$nope\"})",
+        "t.yaml:5:19: format: unknown name '{nope}': nothing is bound by that name before this step "
+        "(for the braces themselves write '{{nope}}')",
         "t.yaml:6:19: format: '{' at offset 2 is not closed; write '{{' for a brace",
     ]
     ok = load_text("id: a\nsummary: s\nmain:\n  - log: {format: 'a {{b}} c'}\n", "t.yaml")

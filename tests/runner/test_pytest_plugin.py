@@ -37,6 +37,25 @@ def test_one_item_per_target_named_scenario_id_and_target(pytester: pytest.Pytes
     )
 
 
+def test_the_targets_option_takes_all_and_refuses_an_unknown_target(pytester: pytest.Pytester) -> None:
+    # A misspelt target selected nothing, silently ("no tests ran"), where run --targets refuses it.
+    project(pytester, **{"spec/seed.yaml": SEED})
+
+    result = pytester.runpytest_subprocess("spec", "--asyncparity-targets", "python,pyhton", "-p", "no:cacheprovider")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --asyncparity-targets: unknown target 'pyhton'; choose from python, python-eager, js-promise, "
+            "js-async, or all (not 'python,pyhton')"
+        ]
+    )
+    result = pytester.runpytest_subprocess("spec", "-v", "--asyncparity-targets", "all", "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()  # python-eager is skipped before CPython 3.12
+    assert (result.ret, outcomes.get("passed", 0) + outcomes.get("skipped", 0)) == (0, 4)
+    result.stdout.fnmatch_lines(["spec/seed.yaml::seed-download-fallback[[]python-eager[]] *"])
+
+
 def test_keyword_selection(pytester: pytest.Pytester) -> None:
     project(pytester, **{"spec/seed.yaml": SEED, "spec/eager.yaml": EAGER})
 

@@ -50,12 +50,12 @@ def test_m_matches_whole_tags_only() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("seed and", "at column 9: expected a name, not or (; got the end"),
-        ("(seed or race", "at column 14: expected ); got the end"),
-        ("seed race", "at column 6: expected and, or or the end; got 'race'"),
-        ("and seed", "at column 1: expected a name, not or (; got 'and'"),
+        ("seed and", "at column 9: expected a name, 'not' or '('; got the end"),
+        ("(seed or race", "at column 14: expected ')'; got the end"),
+        ("seed race", "at column 6: expected 'and', 'or' or the end; got 'race'"),
+        ("and seed", "at column 1: expected a name, 'not' or '('; got 'and'"),
         ("seed & race", "at column 6: unexpected character '&'"),
-        ("seed or )", "at column 9: expected a name, not or (; got ')'"),
+        ("seed or )", "at column 9: expected a name, 'not' or '('; got ')'"),
     ],
 )
 def test_a_bad_expression_says_where_and_what_was_expected(text: str, message: str) -> None:

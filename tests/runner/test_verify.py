@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from asyncparity import verify
 from asyncparity.cli import main
 from asyncparity.kit import JAVASCRIPT_DIR
@@ -306,9 +308,22 @@ def test_record_starts_over_when_the_scenario_changes(tmp_path: Path) -> None:
     }
 
 
-def test_usage_errors_exit_2(capsys) -> None:
-    assert main(["verify", "--scale", "0", str(SPEC / "seed")]) == 2
-    assert capsys.readouterr().err == "asyncparity: --scale must be > 0, and --jobs and --attempts at least 1\n"
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--scale", "0"], "argument --scale: must be a number above 0 and at most 86400, not '0'"),
+        (["--jobs", "0"], "argument --jobs: must be a whole number, 1 or more, not '0'"),
+        (["--attempts", "-2"], "argument --attempts: must be a whole number, 1 or more, not '-2'"),
+        (["--max-seconds", "nan"], "argument --max-seconds: must be a number above 0 and at most 86400, not 'nan'"),
+        (["--timeout", "inf"], "argument --timeout: must be a number above 0 and at most 86400, not 'inf'"),
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["verify", *argv, str(SPEC / "seed")])
+
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"asyncparity verify: error: {message}"
 
 
 def test_a_record_that_cannot_be_read_or_written_is_refused_before_verifying(tmp_path: Path, capsys) -> None:
