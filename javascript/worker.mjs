@@ -621,7 +621,11 @@ async function handle(line) {
   if (request === null || typeof request !== "object" || Array.isArray(request)) {
     return { id: null, type: "error", message: "request is not a JSON object" };
   }
-  const id = request.id ?? null;
+  // spec/PROTOCOL.md: every request has an integer id (the Python worker says the same).
+  if (!Number.isInteger(request.id)) {
+    return { id: null, type: "error", message: `a request needs an integer id, not ${JSON.stringify(request.id) ?? "none"}` };
+  }
+  const id = request.id;
   try {
     switch (request.type) {
       case "hello":

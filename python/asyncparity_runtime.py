@@ -1158,10 +1158,13 @@ class World:
 
     # -- the user's own code (issue 12) ------------------------------------------------
 
-    def user_module(self, path: str) -> types.ModuleType:
+    def user_module(self, path: str, *functions: str) -> types.ModuleType:
         """Import the user's Python file at ``path`` afresh (its module state is this
         run's alone); a failure to import, or an exception while it loads, is a
-        :class:`UserCodeError` whose message holds the frames in the user's file.
+        :class:`UserCodeError` whose message holds the frames in the user's file, and
+        so is a module without a function of ``functions`` (the scenario's bound ones:
+        missing, it was the first call's AttributeError, the scenario's result, and the
+        JavaScript targets, whose worker checks its exports, were said to disagree).
 
         The module is registered under its file's name in ``sys.modules`` (as ``import``
         would: ``dataclasses`` and ``pickle`` look it up there) and the file's folder is
@@ -1185,6 +1188,9 @@ class World:
             sys.modules.pop(name, None)
             lines = [f"{os.path.basename(path)} failed to load: {type(error).__name__}: {error}"]
             raise UserCodeError("\n".join(lines + _user_frames(error, self._user_files))) from None
+        missing = [function for function in functions if not callable(getattr(module, function, None))]
+        if missing:
+            raise UserCodeError(f"{os.path.basename(path)} defines no function {', '.join(missing)}")
         return module
 
     def api(self, *operations) -> types.SimpleNamespace:

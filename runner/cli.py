@@ -22,6 +22,7 @@ import gc
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -326,7 +327,7 @@ def _parser() -> argparse.ArgumentParser:
         type=_above_zero,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
+        help=f"wall-clock bound on a reply from a testee, for each target it runs (default {DEFAULT_TIMEOUT:g})",
     )
     matrix.add_argument("--jobs", type=_one_or_more, default=2, help="runtimes run at once (default 2, one per core here)")
     _report_options(matrix)
@@ -485,7 +486,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         type=_above_zero,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help=f"wall-clock bound on each reply from a testee (default {DEFAULT_TIMEOUT:g})",
+        help=f"wall-clock bound on a reply from a testee, for each target it runs (default {DEFAULT_TIMEOUT:g})",
     )
 
 
@@ -1038,7 +1039,7 @@ def _new(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"asyncparity: cannot write {path}: {error.strerror or error}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"wrote {path}: fill in its summary, then: asyncparity run {path}")
+    print(f"wrote {path}: fill in its summary, then: asyncparity run {shlex.quote(str(path))}")
     return EXIT_OK
 
 
@@ -1287,7 +1288,8 @@ def _catalogue(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read {output}: {getattr(error, 'strerror', None) or error}") from None
         if current != text:
-            print(f"asyncparity: {output} is out of date; run: asyncparity catalogue", file=sys.stderr)
+            state = "is out of date" if output.exists() else "does not exist"
+            print(f"asyncparity: {output} {state}; run: asyncparity catalogue", file=sys.stderr)
             return EXIT_FAILED
         print(f"{output} is up to date")
         return EXIT_OK
@@ -1309,14 +1311,15 @@ def _report_destinations(args: argparse.Namespace) -> list[tuple[str, Path]]:
     return [(option, path) for option, path in given if path is not None]
 
 
-def _write_reports(args: argparse.Namespace, report: dict, problems: list[str]) -> list[str]:
-    """Write the asked-for reports; the one-line error of each that could not be written."""
+def _write_reports(args: argparse.Namespace, report: dict, problems: list[str], known: Sequence[Known] = ()) -> list[str]:
+    """Write the asked-for reports; the one-line error of each that could not be written.
+    ``known``: the known outcomes the run was checked against (JUnit skips what they list)."""
     from . import matrix_report
 
     texts = {
         "--json": lambda: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
         "--markdown": lambda: matrix_report.markdown(report, problems),
-        "--junit": lambda: matrix_report.junit(report),
+        "--junit": lambda: matrix_report.junit(report, known),
         "--html": lambda: _matrix_html(report),
     }
     errors = [_write(option, path, texts[option]()) for option, path in _report_destinations(args)]
@@ -1390,7 +1393,7 @@ def _known_problems(args: argparse.Namespace, report: dict, known: list[Known], 
         print(f"wrote {known_path}")
         return EXIT_OK
     problems = check(report, known)
-    errors = _write_reports(args, report, problems)
+    errors = _write_reports(args, report, problems, known)
     for problem in problems:
         print(problem)
     if problems:
@@ -1431,8 +1434,6 @@ def _matrix(args: argparse.Namespace) -> int:
     def rerun(scenario: Scenario, cell) -> str:
         # The cell's runtimes by their exact versions, which --python and --node take
         # (X.Y.Z), quoted for a POSIX shell: the command runs as the reports print it.
-        import shlex
-
         words = ["run", scenario.path, "-k", scenario.id, "--targets", args.targets, "--python", cell.python, "--node", cell.node]
         return shlex.join(["asyncparity", *words])
 
@@ -1466,8 +1467,6 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    import shlex
-
     from .matrix import merge_reports
     from .matrix_report import table
 

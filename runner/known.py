@@ -27,6 +27,8 @@ import yaml
 from .matrix import Cell
 
 PASSING = ("agree", "diverge")
+STATUSES = ("agree", "diverge", "skipped", "mismatch", "error")
+"""A cell's statuses (runner/compare.py's STATUS_ORDER)."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,21 @@ def load_known(path: Path) -> list[Known]:
         unknown = set(item) - {"scenario", "status", "python", "node", "reason", "link"}
         if unknown:
             raise ValueError(f"{path}: entry {number} has unknown key {sorted(unknown)[0]!r}")
+        if item["status"] not in STATUSES:
+            raise ValueError(f"{path}: entry {number}: status is one of {', '.join(STATUSES)}, not {item['status']!r}")
+        for key, example in (("python", '["3.11"]'), ("node", '["22"]')):
+            versions = item.get(key, [])
+            # `python: 3.10` is the number 3.1 to YAML; a list of strings is what matches.
+            if not isinstance(versions, list) or not all(isinstance(version, str) for version in versions):
+                raise ValueError(
+                    f"{path}: entry {number}: {key} is a list of quoted versions such as {example}, not {versions!r}"
+                )
         entries.append(
             Known(
                 str(item["scenario"]),
-                str(item["status"]),
-                tuple(str(v) for v in item.get("python", [])),
-                tuple(str(v) for v in item.get("node", [])),
+                item["status"],
+                tuple(item.get("python", [])),
+                tuple(item.get("node", [])),
                 str(item.get("reason", "")),
                 str(item.get("link", "")),
             )
@@ -101,19 +112,41 @@ def check(report: dict, known: list[Known]) -> list[str]:
 
 
 def updated(report: dict, known: list[Known]) -> str:
-    """The known-outcomes file that matches ``report``, keeping reasons already written."""
+    """The known-outcomes file that matches ``report``, keeping reasons already written.
+
+    Only the cells the report ran are rewritten: an entry for runtimes it did not run
+    (another cell of a CI matrix, one job a cell) or for a scenario it did not run
+    (another shard) is kept as written, and so is an entry that still holds on every
+    cell of the report it concerns. An entry the report contradicts on some of its
+    cells is kept for its others, a CPython minor at a time; one written for any
+    CPython or any Node is then kept for the versions the file and the report name.
+    """
     cells = [Cell(cell["python"], cell["node"]) for cell in report["cells"]]
+    statuses = {
+        (scenario["id"], cell.name): scenario["cells"][cell.name]["status"] for scenario in report["scenarios"] for cell in cells
+    }
+    ran = {(_minor(cell.python), _major(cell.node)) for cell in cells}
+    pythons = sorted({python for python, _ in ran} | {python for entry in known for python in entry.python}, key=_version)
+    nodes = sorted({node for _, node in ran} | {node for entry in known for node in entry.node}, key=_version)
+    kept: list[Known] = []
+    covered: set[tuple[str, str]] = set()  # (scenario, cell) that a kept entry lists as the report has it
+    for entry in known:
+        touched = [cell.name for cell in cells if (entry.scenario, cell.name) in statuses and entry.matches(entry.scenario, cell)]
+        if all(statuses[(entry.scenario, name)] == entry.status for name in touched):
+            kept.append(entry)
+            covered.update((entry.scenario, name) for name in touched)
+        else:
+            kept.extend(_without(entry, ran, pythons, nodes))
     groups: dict[tuple[str, str, str], list[str]] = {}
     reasons: dict[tuple[str, str, str], str] = {}
     links: dict[tuple[str, str, str], str] = {}
     for scenario in report["scenarios"]:
         for cell in cells:
             result = scenario["cells"][cell.name]
-            if result["status"] in PASSING:
+            if result["status"] in PASSING or (scenario["id"], cell.name) in covered:
                 continue
-            minor = ".".join(cell.python.split(".")[:2])
-            key = (scenario["id"], result["status"], minor)
-            groups.setdefault(key, []).append(cell.node.split(".")[0])
+            key = (scenario["id"], result["status"], _minor(cell.python))
+            groups.setdefault(key, []).append(_major(cell.node))
             old = next((item.reason for item in known if item.matches(scenario["id"], cell) and item.reason), "")
             link = next((item.link for item in known if item.matches(scenario["id"], cell) and item.link), "")
             if link:
@@ -121,20 +154,57 @@ def updated(report: dict, known: list[Known]) -> str:
             first_target: dict[str, Any] = next(iter(result.get("targets", {}).values()), {})
             first = first_target.get("message", "")
             reasons.setdefault(key, old or first)
+    all_nodes = sorted({_major(cell.node) for cell in cells}, key=int)
+    for (scenario_id, status, minor), group in groups.items():
+        # A failure on every Node of the report is written for any Node.
+        written = () if sorted(set(group), key=int) == all_nodes else tuple(sorted(set(group), key=int))
+        key = (scenario_id, status, minor)
+        kept.append(Known(scenario_id, status, (minor,), written, reasons[key], links.get(key, "")))
     lines = [
         "# Known outcomes per runtime: see runner/known.py. Regenerate with the command",
         "# `asyncparity matrix` prints when this file and a run disagree.",
         "",
     ]
-    all_nodes = sorted({cell.node.split(".")[0] for cell in cells}, key=int)
-    for (scenario_id, status, minor), nodes in sorted(groups.items()):
-        lines.append(f"- scenario: {scenario_id}")
-        lines.append(f"  status: {status}")
-        lines.append(f'  python: ["{minor}"]')
-        if sorted(set(nodes), key=int) != all_nodes:
-            lines.append("  node: [" + ", ".join(f'"{node}"' for node in sorted(set(nodes), key=int)) + "]")
-        if reasons[(scenario_id, status, minor)]:
-            lines.append(f"  reason: {json.dumps(reasons[(scenario_id, status, minor)], ensure_ascii=False)}")
-        if (scenario_id, status, minor) in links:
-            lines.append(f"  link: {links[(scenario_id, status, minor)]}")
+    for entry in sorted(kept, key=lambda item: (item.scenario, item.status, item.python, item.node)):
+        lines.append(f"- scenario: {entry.scenario}")
+        lines.append(f"  status: {entry.status}")
+        if entry.python:
+            lines.append("  python: [" + ", ".join(f'"{python}"' for python in entry.python) + "]")
+        if entry.node:
+            lines.append("  node: [" + ", ".join(f'"{node}"' for node in entry.node) + "]")
+        if entry.reason:
+            lines.append(f"  reason: {json.dumps(entry.reason, ensure_ascii=False)}")
+        if entry.link:
+            lines.append(f"  link: {entry.link}")
     return "\n".join(lines) + "\n"
+
+
+def _without(entry: Known, ran: set[tuple[str, str]], pythons: list[str], nodes: list[str]) -> list[Known]:
+    """``entry`` for the runtimes it lists that are not among ``ran`` ((CPython minor, Node
+    major) pairs), a CPython minor at a time; "any" is read as ``pythons`` or ``nodes``."""
+    left = []
+    for python in entry.python or tuple(pythons):
+        ran_nodes = {node for ran_python, node in ran if ran_python == python}
+        if not ran_nodes:
+            left.append(Known(entry.scenario, entry.status, (python,), entry.node, entry.reason, entry.link))
+            continue
+        others = tuple(node for node in entry.node or tuple(nodes) if node not in ran_nodes)
+        if others:
+            left.append(Known(entry.scenario, entry.status, (python,), others, entry.reason, entry.link))
+    return left
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def _major(version: str) -> str:
+    return version.split(".")[0]
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """A version's sort key (3.9 before 3.10); a text that is not one sorts first."""
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return ()

@@ -51,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
-        help="wall-clock bound on each reply from a testee",
+        help="wall-clock bound on a reply from a testee, for each target it runs",
     )
 
 

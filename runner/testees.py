@@ -766,8 +766,9 @@ class WorkerTestee:
     def _reply(self, item: _Sent, restart: bool = True) -> tuple[dict, bool]:
         """The reply to the outstanding request ``item``, and whether the worker failed on it.
 
-        Its reply is due ``timeout`` seconds after the worker could begin it: after the
-        request was written, or after the reply before it came. A missing or broken
+        Its reply is due ``timeout`` seconds for each target it runs (:meth:`_bound`)
+        after the worker could begin it: after the request was written, or after the
+        reply before it came. A missing or broken
         reply (timeout, exit, a protocol violation) becomes an ``error`` reply; the
         worker is killed and, with ``restart``, started again and sent the requests still
         outstanding.
@@ -776,7 +777,7 @@ class WorkerTestee:
             return {"type": "error", "message": f"the {self.name} worker was stopped before it answered"}, True
         if self._outstanding[0] is not item:
             raise RuntimeError("replies are taken in the order their requests were sent")
-        received = self._receive(item.request, max(item.sent_at, self._previous_reply) + self.timeout)
+        received = self._receive(item.request, max(item.sent_at, self._previous_reply) + self._bound(item.request))
         if self._aborted:  # killed by abort(): what came of it is no outcome
             raise TesteeError(f"the {self.name} worker was stopped: the run was interrupted")
         self._outstanding.popleft()
@@ -830,6 +831,14 @@ class WorkerTestee:
                 return self._failure_message(request, problem)
             return reply, line.arrived
 
+    def _bound(self, request: dict) -> float:
+        """Seconds the worker has for ``request``: ``timeout`` for each target it runs. One
+        request runs a scenario on both JavaScript targets, one after the other, and each
+        may take the run's wall-clock bound and the worker's grace before it is stopped
+        (spec/RUNTIME.md, "Runaway bounds"): under a bound for one, a loop that never
+        calls the kit was the worker killed, where its own verdict is a runaway."""
+        return self.timeout * max(1, len(request.get("targets") or ()))
+
     def _failure_message(self, request: dict, what_happened: str) -> str:
         """The error message for a request that got no reply: ``what_happened`` is
         ``timeout``, empty for the end of the worker's output, or a protocol violation."""
@@ -837,7 +846,7 @@ class WorkerTestee:
             f"scenario '{request.get('scenario', {}).get('id')}'" if "scenario" in request else f"the {request['type']} request"
         )
         if what_happened == "timeout":
-            return f"the {self.name} worker gave no reply within {self.timeout:g} s on {what}: killed and restarted"
+            return f"the {self.name} worker gave no reply within {self._bound(request):g} s on {what}: killed and restarted"
         if what_happened:
             return f"the {self.name} worker broke the protocol on {what}: {what_happened}: killed and restarted"
         process = self._process

@@ -682,7 +682,8 @@ class _Program:
             # World.user_module); the API object holds the operations declared above.
             operations = [op["name"] for op in ir.get("operations", [])]
             lines.append("")
-            lines.extend(_wrapped("", f"{self.user_module} = world.user_module(", [python_string(ir["bindings"]["python"])], ")"))
+            module = [python_string(ir["bindings"]["python"]), *(python_string(name) for name in ir["bindings"]["functions"])]
+            lines.extend(_wrapped("", f"{self.user_module} = world.user_module(", module, ")"))
             lines.extend(_wrapped("", f"{self.api} = world.api(", operations, ")"))
         if ir.get("resources"):
             lines.append("")

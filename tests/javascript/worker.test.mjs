@@ -140,6 +140,10 @@ test("bad requests get an error reply and the worker keeps serving", TIMEOUT, as
     message: "request is not JSON: Unexpected token 'o', \"not json\" is not valid JSON",
   });
   assert.deepEqual(await worker.request("[1, 2]"), { id: null, type: "error", message: "request is not a JSON object" });
+  // Every request has an integer id (spec/PROTOCOL.md): a hello without one was answered.
+  for (const [request, shown] of [[{ type: "hello" }, "none"], [{ id: "x", type: "hello" }, '"x"'], [{ id: 1.5, type: "hello" }, "1.5"]]) {
+    assert.deepEqual(await worker.request(request), { id: null, type: "error", message: `a request needs an integer id, not ${shown}` });
+  }
   assert.deepEqual(await worker.request({ id: 2, type: "launch" }), {
     id: 2, type: "error", message: 'unknown request type "launch"; expected hello, compile, run or shutdown',
   });

@@ -728,3 +728,25 @@ def test_user_code_that_spins_is_a_runaway_that_says_where(monkeypatch, tmp_path
     assert outcome["message"] == (
         "runaway: scenario 'spins' passed 0.3 s of wall-clock time at 0 ms, in spinning_client.py:2 (get_json)"
     )
+
+
+def test_a_bound_function_the_users_module_does_not_define_is_the_modules_crash(monkeypatch, tmp_path):
+    # As the Node worker says a module "exports no function": before, the first call's
+    # AttributeError was the scenario's result, and the JavaScript targets were said to disagree.
+    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
+    (tmp_path / "typo_client.py").write_text("async def get_jsno(api, url):\n    return url\n\nget_text = 'not a function'\n")
+    (tmp_path / "typo_client.mjs").write_text("")
+    (tmp_path / "typo.yaml").write_text(
+        "id: typo\nsummary: s.\nbind:\n  python: typo_client.py\n  javascript: typo_client.mjs\n"
+        "  functions: [get_json, get_text]\nfunctions:\n  get_json:\n    params: [url]\n  get_text:\n    params: [url]\n"
+        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
+    )
+    ir = load_file(tmp_path / "typo.yaml").scenario.ir
+    try:
+        outcome = target.run(ir)
+    finally:
+        sys.modules.pop("typo_client", None)
+    assert (outcome["status"], outcome["message"]) == (
+        "crash",
+        "crash: scenario 'typo': typo_client.py defines no function get_json, get_text",
+    )

@@ -394,6 +394,8 @@ def test_new_writes_a_skeleton_that_runs_and_never_overwrites(tmp_path: Path, ca
     assert run(capsys, "new", str(path)) == (0, f"wrote {path}: fill in its summary, then: asyncparity run {path}\n", "")
     assert run(capsys, "run", str(path))[0] == 0
     assert run(capsys, "new", str(path)) == (2, "", f"asyncparity: {path} exists; new never overwrites a file\n")
+    spaced = tmp_path / "my first.yaml"  # the next step's command is quoted for the shell
+    assert run(capsys, "new", str(spaced))[1] == f"wrote {spaced}: fill in its summary, then: asyncparity run '{spaced}'\n"
 
 
 def test_check_reports_every_mistake_in_every_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -474,10 +476,19 @@ def test_catalogue_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixtu
     shutil.copy(EAGER, tmp_path / "eager.yaml")
     output = tmp_path / "DIVERGENCES.md"
 
-    assert run(capsys, "catalogue", str(tmp_path), "--check")[0] == 1
+    assert run(capsys, "catalogue", str(tmp_path), "--check") == (
+        1,
+        "",
+        f"asyncparity: {output} does not exist; run: asyncparity catalogue\n",
+    )
     assert run(capsys, "catalogue", str(tmp_path)) == (0, f"wrote {output}\n", "")
     assert "## eager-start" in output.read_text()
     assert run(capsys, "catalogue", str(tmp_path), "--check") == (0, f"{output} is up to date\n", "")
+    output.write_text(output.read_text() + "edited by hand\n")
+    assert (
+        run(capsys, "catalogue", str(tmp_path), "--check")[2]
+        == f"asyncparity: {output} is out of date; run: asyncparity catalogue\n"
+    )
 
 
 def test_show_side_by_side_on_request(capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import xmlschema
 
+from asyncparity.known import Known
 from asyncparity.matrix_report import junit, markdown, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,6 +194,21 @@ def test_junit_skipped_carries_its_reason() -> None:
 
     assert skipped.text == "python: python needs CPython 3.13 or later (asyncio.Queue.shutdown); this is CPython 3.11.7"
     assert root.find("testsuite[@name='py3.13/node24']/testcase[@name='shut']/skipped") is None
+
+
+def test_junit_skips_a_failure_the_known_outcomes_list_for_its_cell() -> None:
+    # The matrix passes on a listed outcome; a failure in its JUnit report turned the
+    # test view of a passing CI run red. It is a skipped case, as pytest writes an xfail.
+    known = [Known("bad", "mismatch", python=("3.11",), reason="a known bug"), Known("crash", "mismatch")]
+    text = junit(CI_REPORT, known)
+    root = ET.fromstring(text.split("\n", 1)[1])
+
+    assert [error.reason for error in xmlschema.XMLSchema(ROOT / "tests" / "jenkins-junit.xsd").iter_errors(text)] == []
+    suites = [(suite.get("failures"), suite.get("errors"), suite.get("skipped")) for suite in root.findall("testsuite")]
+    assert suites == [("0", "1", "2"), ("1", "2", "0")]  # crash is an error, not the mismatch listed
+    skipped = root.find("testsuite[@name='py3.11/node20']/testcase[@name='bad']/skipped")
+    assert skipped.text.splitlines()[:2] == ["a known outcome (mismatch): a known bug", "spec/b.yaml:3: bad on py3.11/node20"]
+    assert root.find("testsuite[@name='py3.13/node24']/testcase[@name='bad']/failure") is not None
 
 
 def gitlab_test_cases(text: str) -> list[dict]:

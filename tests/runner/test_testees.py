@@ -36,6 +36,24 @@ def ir(scenario_id: str) -> dict:
     return {"ir": 1, "id": scenario_id}
 
 
+def test_a_request_for_both_javascript_targets_has_the_reply_bound_of_each() -> None:
+    # Each target's run may take the wall-clock bound and the worker's grace before the
+    # worker stops it (6 s): one request runs both, and under one reply bound (10 s) a
+    # loop that never calls the kit was the worker killed instead of two runaways.
+    node = NodeTestee(find_node(), timeout=0.5, worker=FAKE_WORKER)
+    node.start()
+    started = time.monotonic()
+    try:
+        [outcomes] = list(node.run_scenarios([ir("hang")], ("js-promise", "js-async")))
+    finally:
+        node.close()
+
+    assert time.monotonic() - started >= 1.0
+    assert [outcome["message"] for outcome in outcomes.values()] == [
+        "the Node worker gave no reply within 1 s on scenario 'hang': killed and restarted"
+    ] * 2
+
+
 def test_a_hanging_or_crashing_worker_is_killed_restarted_and_the_rest_still_run() -> None:
     node = NodeTestee(find_node(), timeout=1.0, worker=FAKE_WORKER)
     node.start()
