@@ -305,19 +305,9 @@ def test_bless_refuses_a_divergence_whose_disagreement_changed(python: dict, pyt
     assert (blessing.text, blessing.refused) == (None, refused)
 
 
-PASTED = """\
-id: demo
-summary: s
-operations:
-  f:
-    latency: 5
-    returns: 1
-
-main:
-  - await: f
-    as: value
-  - return: $value
-
+PASTED = (
+    DIVERGING.split("expect:")[0]
+    + """\
 diverge:
   - targets: [js-promise, js-async]
     cause: language
@@ -328,6 +318,7 @@ diverge:
       6 end f -> 1
       6 return 1
 """
+)
 
 
 def test_a_divergence_that_also_states_the_result_expect_has_is_kept_and_another_refused() -> None:
