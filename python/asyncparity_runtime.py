@@ -627,11 +627,26 @@ class _Watch:
 
     __slots__ = ("fired", "fires_at", "loop", "run_frame", "seconds", "thread_id")
 
-    def __init__(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> None:
+    def __init__(self, loop: VirtualTimeLoop | _Loading, seconds: float, run_frame) -> None:
         self.loop, self.seconds, self.run_frame = loop, seconds, run_frame
         self.thread_id = threading.get_ident()
         self.fires_at = time.monotonic() + seconds
         self.fired = False
+
+
+class _Loading:
+    """What the watchdog reads of a run's loop (:class:`_Watch`), while the user's module
+    loads and no loop runs yet (:meth:`World.user_module`)."""
+
+    now_ms = 0
+
+    def __init__(self, user_files: set[str]) -> None:
+        self.user_files = user_files
+        self.halt: tuple[str, str] | None = None
+
+    def set_halt(self, status: str, detail: str) -> None:
+        if self.halt is None:
+            self.halt = (status, detail)
 
 
 class _Watchdog:
@@ -679,7 +694,7 @@ class _Watchdog:
         self._next_look = 0.0
         self._idle = self._IDLE
 
-    def arm(self, loop: VirtualTimeLoop, seconds: float, run_frame) -> _Watch:
+    def arm(self, loop: VirtualTimeLoop | _Loading, seconds: float, run_frame) -> _Watch:
         watch = _Watch(loop, seconds, run_frame)
         if self._set_async_exception is None:
             return watch
@@ -1181,9 +1196,21 @@ class World:
             raise UserCodeError(f"{os.path.basename(path)} failed to load: not a Python file it can import")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
+        # Under the run's wall-clock bound, as the Node worker imports a module: a loop at
+        # its top level was stopped only by the runner's bound on the worker's reply.
+        loading = _Loading(self._user_files)
+        watch = None if self.wall_clock_seconds is None else _WATCHDOG.arm(loading, self.wall_clock_seconds, sys._getframe())
         try:
-            with self._reporting_real_clock():
-                spec.loader.exec_module(module)
+            try:
+                with self._reporting_real_clock():
+                    spec.loader.exec_module(module)
+            finally:
+                if watch is not None:
+                    _WATCHDOG.disarm(watch)
+        except _Stop:
+            sys.modules.pop(name, None)
+            detail = loading.halt[1] if loading.halt else "was stopped"
+            raise UserCodeError(f"{os.path.basename(path)} did not finish loading: {detail}") from None
         except Exception as error:  # noqa: BLE001 - whatever the user's module raises is the scenario's verdict
             sys.modules.pop(name, None)
             lines = [f"{os.path.basename(path)} failed to load: {type(error).__name__}: {error}"]

@@ -750,3 +750,28 @@ def test_a_bound_function_the_users_module_does_not_define_is_the_modules_crash(
         "crash",
         "crash: scenario 'typo': typo_client.py defines no function get_json, get_text",
     )
+
+
+def test_a_users_module_that_spins_while_it_loads_is_stopped_at_the_runs_bound(monkeypatch, tmp_path):
+    # As the Node worker imports a module under the run's wall-clock bound; a loop at its
+    # top level was stopped only by the runner's bound on the worker's reply (10 s).
+    monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
+    (tmp_path / "loading_client.py").write_text("n = 0\nwhile True: n += 1\n")
+    (tmp_path / "loading_client.mjs").write_text("")
+    (tmp_path / "loads.yaml").write_text(
+        "id: loads\nsummary: s.\nbind:\n  python: loading_client.py\n  javascript: loading_client.mjs\n"
+        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
+        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
+    )
+    ir = load_file(tmp_path / "loads.yaml").scenario.ir
+    started = time.monotonic()
+    outcome = target.run(ir)
+
+    assert time.monotonic() - started < 5  # the bound and a look or two of the watchdog; not the reply bound
+    assert "loading_client" not in sys.modules
+    assert (outcome["status"], outcome["message"]) == (
+        "crash",
+        "crash: scenario 'loads': loading_client.py did not finish loading: "
+        "passed 0.3 s of wall-clock time at 0 ms, in loading_client.py:2 (<module>)",
+    )
