@@ -509,12 +509,31 @@ class RunState {
  * the body is evaluated without the header's import line.
  */
 function serveRuns() {
-  // What the program prints goes to the main thread as messages, in order with the
-  // outcome (the thread's own stdio streams arrive on their own schedule, after it maybe).
+  // What the user's own code prints while its run is in hand is that outcome's `output`
+  // (its first OUTPUT_LIMIT characters, as the Python target keeps them:
+  // asyncparity_python/target.py). Anything else printed goes to the main thread as
+  // messages, in order with the outcomes (the thread's own stdio streams arrive on their
+  // own schedule, after it maybe), and on to the worker's stderr.
+  let output = null; // {parts, kept, dropped} while a run with the user's code is in hand
   const forward = (chunk, encoding, callback) => {
-    parentPort.postMessage({ stderr: String(chunk) });
+    const text = String(chunk);
+    if (output === null) {
+      parentPort.postMessage({ stderr: text });
+    } else {
+      const room = OUTPUT_LIMIT - output.kept;
+      if (room > 0) output.parts.push(text.slice(0, room));
+      output.kept += Math.min(text.length, Math.max(room, 0));
+      output.dropped += Math.max(0, text.length - Math.max(room, 0));
+    }
     (typeof encoding === "function" ? encoding : callback)?.();
     return true;
+  };
+  /** What the run in hand printed, as text (null for nothing); capturing stops. */
+  const printed = () => {
+    const captured = output;
+    output = null;
+    if (captured === null || captured.kept === 0) return null;
+    return captured.parts.join("") + (captured.dropped > 0 ? `\n[${captured.dropped} more characters not kept]` : "");
   };
   process.stdout.write = forward;
   process.stderr.write = forward;
@@ -524,8 +543,22 @@ function serveRuns() {
   let loads = 0;
 
   /** Runs one posted run; the message that answers it. */
-  const runOne = async ({ seq, body, target, id, bound }) => {
+  const runOne = async (run) => {
+    let message;
+    try {
+      message = await runCapturing(run);
+    } finally {
+      // A run that ended without an outcome: what it printed goes to stderr, not lost.
+      const text = printed();
+      if (text !== null) parentPort.postMessage({ stderr: text });
+    }
+    return message;
+  };
+
+  /** Runs one posted run, what the user's code prints kept in `output`; the message that answers it. */
+  const runCapturing = async ({ seq, body, target, id, bound }) => {
     collectNow();
+    if (bound != null) output = { parts: [], kept: 0, dropped: 0 };
     let world;
     let main;
     let userModule = null;
@@ -554,6 +587,8 @@ function serveRuns() {
     }
     state.publish(seq, world.wallClockSeconds ?? null);
     const outcome = await world.run(main);
+    const text = printed();
+    if (text !== null) outcome.output = text;
     try {
       return { seq, outcome: JSON.stringify(outcome) };
     } catch (error) {
@@ -811,6 +846,8 @@ const V8_FLAGS = ["--expose-gc", "--max-semi-space-size"];
  * few milliseconds each.
  */
 const COLLECT_EVERY = 500;
+/** Characters of what the user's code prints that an outcome keeps (its `output`). */
+const OUTPUT_LIMIT = 64 * 1024;
 let runsSinceCollection = 0;
 
 /** Counts a run; every COLLECT_EVERY, a full garbage collection (if gc is exposed). */

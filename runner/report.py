@@ -87,6 +87,12 @@ def failure_details(verdict: Verdict, limit: int | None = None, rerun_options: S
         if diff:
             shared = [diff[0], "+++ " + ", ".join(item.target for item in group), *diff[2:]] if len(group) > 1 else diff
             lines.extend(f"    {diff_line}" for diff_line in shared)
+    for item in failing:
+        # What the user's own code printed in that run (spec/PROTOCOL.md, the outcome's output).
+        output = (item.outcome or {}).get("output")
+        if output:
+            lines.append(f"  {item.target} printed:")
+            lines.extend(f"    {line}" for line in output.rstrip("\n").split("\n"))
     rerun = f"  rerun: {verdict.rerun_command(rerun_options)}"
     if limit is not None and len(lines) + 1 > limit:
         kept = max(limit - 2, 1)

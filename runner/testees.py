@@ -174,6 +174,8 @@ def outcome_problem(outcome: object, target: str, statuses: tuple[str, ...] = OU
         return "an outcome whose trace is not a list of event objects"
     if not isinstance(outcome.get("message"), (str, type(None))):
         return "an outcome whose message is not text"
+    if not isinstance(outcome.get("output", ""), str):
+        return "an outcome whose output is not text"
     if status == "error" and not outcome.get("message"):
         return "an error outcome without a message"
     stats = outcome.get("stats") or {}

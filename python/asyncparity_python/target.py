@@ -24,6 +24,8 @@ so the check is exact: a program is skipped only if it really uses something mis
 from __future__ import annotations
 
 import builtins
+import contextlib
+import io
 import platform
 import sys
 from types import CodeType
@@ -64,8 +66,41 @@ def _filename(ir: dict, target: str) -> str:
     return f"<asyncparity {target} program>"
 
 
+OUTPUT_LIMIT = 64 * 1024
+"""Characters of what the user's code prints that an outcome keeps (``output``)."""
+
+
+class _Output(io.TextIOBase):
+    """What the user's code prints during a run, its first :data:`OUTPUT_LIMIT`
+    characters: a loop that prints stops at the run's bound, not at the memory's."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        room = OUTPUT_LIMIT - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(len(text), room)
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self) -> str:
+        more = f"\n[{self.dropped} more characters not kept]" if self.dropped else ""
+        return "".join(self.parts) + more
+
+
 def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None = None, validated: bool = False) -> dict:
     """Compile and run one scenario on a fresh virtual loop; the outcome of spec/PROTOCOL.md.
+
+    What the user's own code (``bind:``) prints, on stdout or stderr, is the outcome's
+    ``output`` (:data:`OUTPUT_LIMIT`), shown under a target that fails: it no longer
+    goes to the worker's stderr, which nobody reads. The kit's programs print nothing.
 
     ``ValueError`` for IR that cannot be compiled or an unknown target. On a CPython
     too old for what the program uses, a ``skipped`` outcome (nothing runs)::
@@ -79,6 +114,17 @@ def run(ir: dict, target: str = TARGET, compiled: tuple[CodeType, dict] | None =
     ``compiled``: what :func:`program` gave for this IR and target, not made again;
     ``validated`` as :func:`compile`.
     """
+    if not ir.get("bindings"):
+        return _run_scenario(ir, target, compiled, validated)
+    output = _Output()
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        outcome = _run_scenario(ir, target, compiled, validated)
+    if output.kept:
+        outcome["output"] = output.text()
+    return outcome
+
+
+def _run_scenario(ir: dict, target: str, compiled: tuple[CodeType, dict] | None, validated: bool) -> dict:
     code: CodeType | None = None
     if compiled is not None:
         code, features = compiled

@@ -845,6 +845,25 @@ test("a bound function runs the user's export with the world first, on the virtu
   assert.ok(async.source.includes("async function getJson(url) {\n  return userCode.getJson(api, url);\n}"), async.source);
 });
 
+test("what the user's code prints is its outcome's output, the first 64 KiB; a module that fails to load prints to stderr", TIMEOUT, async () => {
+  // It went to the worker's stderr, which the runner does not show: a user's debugging lines were lost.
+  const printing = CLIENT.replace("api.log(", 'console.log("fetching", url); process.stderr.write("x".repeat(70000)); api.log(');
+  const worker = startWorker();
+  const { outcome } = await worker.request({ id: 1, type: "run", target: "js-async", scenario: boundIr(userFile("printing.mjs", printing)) });
+  assert.equal(outcome.status, "settled", outcome.message);
+  assert.equal(outcome.output, `fetching /orders\n${"x".repeat(65536 - 17)}\n[${70000 - 65536 + 17} more characters not kept]`);
+  const plain = await worker.request({ id: 2, type: "run", target: "js-async", scenario: boundIr(userFile("quiet.mjs", CLIENT)) });
+  assert.equal("output" in plain.outcome, false);
+  const failing = await worker.request({
+    id: 3, type: "run", target: "js-async",
+    scenario: boundIr(userFile("broken.mjs", 'console.log("loading broken"); throw new Error("no config");')),
+  });
+  assert.equal(failing.type, "error");
+  worker.child.stdin.end();
+  await worker.exited;
+  assert.match(worker.stderr, /loading broken/);
+});
+
 test("a started and cancelled bound function gets the AbortSignal last, as scenario functions do", TIMEOUT, async () => {
   const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/slow" }] };
   const ir = boundIr(userFile("cancel.mjs", CLIENT), {

@@ -775,3 +775,33 @@ def test_a_users_module_that_spins_while_it_loads_is_stopped_at_the_runs_bound(m
         "crash: scenario 'loads': loading_client.py did not finish loading: "
         "passed 0.3 s of wall-clock time at 0 ms, in loading_client.py:2 (<module>)",
     )
+
+
+def test_what_the_users_code_prints_is_the_outcomes_output(monkeypatch, tmp_path):
+    # It went to the worker's stderr, which the runner does not show: a user's debugging lines were lost.
+    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
+    (tmp_path / "printing_client.py").write_text(
+        "import sys\nprint('loading')\n\nasync def get_json(api, url):\n"
+        "    print('fetching', url)\n    sys.stderr.write('x' * 70000)\n    return url\n"
+    )
+    (tmp_path / "printing_client.mjs").write_text("")
+    (tmp_path / "prints.yaml").write_text(
+        "id: prints\nsummary: s.\nbind:\n  python: printing_client.py\n  javascript: printing_client.mjs\n"
+        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
+        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
+    )
+    ir = load_file(tmp_path / "prints.yaml").scenario.ir
+    try:
+        outcome = target.run(ir)
+    finally:
+        sys.modules.pop("printing_client", None)
+
+    assert outcome["status"] == "settled"
+    head = "loading\nfetching x\n"
+    assert (
+        outcome["output"]
+        == head
+        + "x" * (target.OUTPUT_LIMIT - len(head))
+        + f"\n[{70000 - target.OUTPUT_LIMIT + len(head)} more characters not kept]"
+    )
+    assert "output" not in target.run(load("retry-then-succeed"))  # the kit's own programs print nothing

@@ -62,6 +62,21 @@ def test_failure_details_show_diff_result_and_rerun_command() -> None:
     ]
 
 
+def test_failure_details_show_what_the_users_code_printed_under_a_failing_target() -> None:
+    verdict = failing()
+    verdict.targets[1].outcome = {**(verdict.targets[1].outcome or {}), "output": "fetching /orders\nretrying\n"}
+    printed = Verdict(
+        "spec/b c.yaml", "beta", 3, "mismatch", [TargetVerdict("python", "agree", outcome={"output": "ok"}), verdict.targets[1]]
+    )
+
+    assert failure_details(printed)[-4:] == [
+        "  js-async printed:",
+        "    fetching /orders",
+        "    retrying",
+        "  rerun: asyncparity run 'spec/b c.yaml' -k beta",
+    ]  # the agreeing python target's output is not shown
+
+
 def test_closing_line_is_the_plain_form() -> None:
     skipped = Verdict("c.yaml", "gamma", 1, "skipped", [TargetVerdict("python", "skipped")])
 

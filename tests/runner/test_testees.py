@@ -779,3 +779,14 @@ def test_a_stream_of_runs_keeps_at_most_its_window_at_the_worker(monkeypatch: py
 
     assert [outcome["result"] for outcome in outcomes] == [{"returns": f"s{index}"} for index in range(10)]
     assert most[0] == 4
+
+
+def test_an_outcome_may_carry_the_text_the_users_code_printed_and_nothing_else_there() -> None:
+    from asyncparity.testees import outcome_problem
+
+    def settled(**extra: object) -> dict:
+        return {"target": "js-async", "status": "settled", "result": {"returns": 1}, "trace": [], "message": None, **extra}
+
+    assert outcome_problem(settled(output="fetching /orders\n"), "js-async") is None
+    assert outcome_problem(settled(), "js-async") is None
+    assert outcome_problem(settled(output=["fetching"]), "js-async") == "an outcome whose output is not text"
