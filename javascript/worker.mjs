@@ -369,8 +369,8 @@ class RunThread {
     this.#thread.stderr.on("data", (chunk) => process.stderr.write(chunk));
     this.#thread.unref(); // an idle thread must not keep the worker alive at the end of input
     this.#thread.on("message", (message) => this.#message(message));
-    this.#thread.on("error", (error) => this.#end(new Error(`the run thread failed: ${describe(error)}`)));
-    this.#thread.on("exit", (code) => this.#end(new Error(`the run thread exited (code ${code})`)));
+    this.#thread.on("error", (error) => this.#end(`the run thread failed: ${describe(error)}`));
+    this.#thread.on("exit", (code) => this.#end(`the run thread exited (code ${code})`));
   }
 
   #post(runs) {
@@ -437,11 +437,20 @@ class RunThread {
     });
   }
 
-  /** The thread died: the run in hand (if any) fails, and the runs after it go to a new thread. */
-  #end(error) {
+  /**
+   * The thread died: the run in hand (if any) fails, and the runs after it go to a new
+   * thread. With the user's module in it, the user's code is the likely cause (a
+   * `process.exit` ends the thread), and the scenario's error says so; without, the
+   * kit's generated code never ends its thread, and it is the worker's internal error.
+   */
+  #end(what) {
     const run = this.#runs[0];
     this.#retire();
-    run?.reject(error);
+    if (run?.bound != null) {
+      run.reject(new RequestError(`scenario '${run.id}': ${what} while it ran with ${basename(run.bound.path)} (does its code call process.exit?)`));
+    } else {
+      run?.reject(new Error(what));
+    }
   }
 
   /** Terminates the thread; the runs it was given after the one in hand wait for the next. */

@@ -864,6 +864,21 @@ test("what the user's code prints is its outcome's output, the first 64 KiB; a m
   assert.match(worker.stderr, /loading broken/);
 });
 
+test("the user's code ending the run thread is that scenario's error, naming the module; the next run gets a new thread", TIMEOUT, async () => {
+  // It was "internal error: Error: the run thread exited (code 3)", which reads as the kit's bug.
+  const exiting = CLIENT.replace("api.log(", "process.exit(3); api.log(");
+  const worker = startWorker();
+  const reply = await worker.request({ id: 1, type: "run", target: "js-async", scenario: boundIr(userFile("exiting.mjs", exiting)) });
+  assert.deepEqual(reply, {
+    id: 1, type: "error",
+    message: "scenario 'bound': the run thread exited (code 3) while it ran with exiting.mjs (does its code call process.exit?)",
+  });
+  const next = await worker.request({ id: 2, type: "run", target: "js-async", scenario: boundIr(userFile("fine.mjs", CLIENT)) });
+  assert.equal(next.outcome.status, "settled", next.outcome.message);
+  worker.child.stdin.end();
+  assert.deepEqual(await worker.exited, { code: 0, signal: null });
+});
+
 test("a started and cancelled bound function gets the AbortSignal last, as scenario functions do", TIMEOUT, async () => {
   const call = { callee: "get_json", callee_kind: "function", args: [{ literal: "/slow" }] };
   const ir = boundIr(userFile("cancel.mjs", CLIENT), {
