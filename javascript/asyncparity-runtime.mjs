@@ -1267,7 +1267,8 @@ export class World {
       if (match === null) continue;
       const file = match[1].startsWith("file:") ? fileURLToPath(match[1].replace(/\?.*$/, "")) : match[1];
       if (file === runtime) continue;
-      this.#halt("crash", `user code read the real clock: ${what} at ${basename(file)}:${match[2]}`);
+      // Named as every crash is, and as the Python target words it (asyncparity_runtime.py).
+      this.#halt("crash", `crash: scenario '${this.#id}': user code read the real clock: ${what} at ${basename(file)}:${match[2]}`);
       return;
     }
   }

@@ -1531,8 +1531,8 @@ test("a read of process.hrtime during a run with globals fails the run, naming t
     writeFileSync(file, "export function elapsed() {\n  return process.hrtime.bigint();\n}\nexport const tuple = () => process.hrtime();\n");
     const client = await import(new URL(`file://${file}`).href);
     for (const [read, message] of [
-      [client.elapsed, "user code read the real clock: process.hrtime.bigint() at client.mjs:2"],
-      [client.tuple, "user code read the real clock: process.hrtime() at client.mjs:4"],
+      [client.elapsed, "crash: scenario 'hrtime': user code read the real clock: process.hrtime.bigint() at client.mjs:2"],
+      [client.tuple, "crash: scenario 'hrtime': user code read the real clock: process.hrtime() at client.mjs:4"],
     ]) {
       const world = new World("hrtime");
       world.globals = true;

@@ -944,7 +944,7 @@ test("user code that reads process.hrtime fails its run, naming its file and lin
   for (const target of ["js-promise", "js-async"]) {
     const { outcome } = await worker.request({ id: 1, type: "run", target, scenario: ir });
     assert.equal(outcome.status, "crash");
-    assert.equal(outcome.message, "user code read the real clock: process.hrtime.bigint() at clock.mjs:3");
+    assert.equal(outcome.message, "crash: scenario 'bound': user code read the real clock: process.hrtime.bigint() at clock.mjs:3");
   }
 });
 
