@@ -705,47 +705,47 @@ async def test_run_from_async_code_leaves_the_running_loop_alone():
     await asyncio.sleep(0)
 
 
-def test_user_code_that_spins_is_a_runaway_that_says_where(monkeypatch, tmp_path):
-    # Issue 12: the watchdog stops a bound function that never comes back, and names the
-    # line of the user's file it was in (in-process here; the runner runs it in a worker).
-    monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
+def run_bound(
+    monkeypatch, tmp_path, name: str, module: str, functions: tuple[str, ...] = ("get_json",), keep: bool = False
+) -> dict:
+    """The outcome of scenario ``name``, whose functions are bound to a Python module of
+    the text ``module`` (named ``NAME_client``), awaiting get_json("x") and returning it;
+    run in-process here (the runner runs it in a worker). The module is dropped from
+    ``sys.modules`` after, unless ``keep`` (to see whether the runtime dropped it)."""
     monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
-    (tmp_path / "spinning_client.py").write_text(
-        "async def get_json(api, url):\n    while True: url += ''\n"
-    )  # one line: the frame is on it
-    (tmp_path / "spinning_client.mjs").write_text("")
-    (tmp_path / "spins.yaml").write_text(
-        "id: spins\nsummary: s.\nbind:\n  python: spinning_client.py\n  javascript: spinning_client.mjs\n"
-        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
+    (tmp_path / f"{name}_client.py").write_text(module)
+    (tmp_path / f"{name}_client.mjs").write_text("")
+    declared = "".join(f"  {function}:\n    params: [url]\n" for function in functions)
+    (tmp_path / f"{name}.yaml").write_text(
+        f"id: {name}\nsummary: s.\nbind:\n  python: {name}_client.py\n  javascript: {name}_client.mjs\n"
+        f"  functions: [{', '.join(functions)}]\nfunctions:\n{declared}"
         "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
     )
-    ir = load_file(tmp_path / "spins.yaml").scenario.ir
     try:
-        outcome = target.run(ir)
+        return target.run(load_file(tmp_path / f"{name}.yaml").scenario.ir)
     finally:
-        sys.modules.pop("spinning_client", None)
+        if not keep:
+            sys.modules.pop(f"{name}_client", None)
+
+
+def test_user_code_that_spins_is_a_runaway_that_says_where(monkeypatch, tmp_path):
+    # Issue 12: the watchdog stops a bound function that never comes back, and names the
+    # line of the user's file it was in.
+    monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
+    outcome = run_bound(monkeypatch, tmp_path, "spins", "async def get_json(api, url):\n    while True: url += ''\n")
+
     assert outcome["status"] == "runaway"
-    assert outcome["message"] == (
-        "runaway: scenario 'spins' passed 0.3 s of wall-clock time at 0 ms, in spinning_client.py:2 (get_json)"
+    assert (
+        outcome["message"] == "runaway: scenario 'spins' passed 0.3 s of wall-clock time at 0 ms, in spins_client.py:2 (get_json)"
     )
 
 
 def test_a_bound_function_the_users_module_does_not_define_is_the_modules_crash(monkeypatch, tmp_path):
     # As the Node worker says a module "exports no function": before, the first call's
     # AttributeError was the scenario's result, and the JavaScript targets were said to disagree.
-    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
-    (tmp_path / "typo_client.py").write_text("async def get_jsno(api, url):\n    return url\n\nget_text = 'not a function'\n")
-    (tmp_path / "typo_client.mjs").write_text("")
-    (tmp_path / "typo.yaml").write_text(
-        "id: typo\nsummary: s.\nbind:\n  python: typo_client.py\n  javascript: typo_client.mjs\n"
-        "  functions: [get_json, get_text]\nfunctions:\n  get_json:\n    params: [url]\n  get_text:\n    params: [url]\n"
-        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
-    )
-    ir = load_file(tmp_path / "typo.yaml").scenario.ir
-    try:
-        outcome = target.run(ir)
-    finally:
-        sys.modules.pop("typo_client", None)
+    module = "async def get_jsno(api, url):\n    return url\n\nget_text = 'not a function'\n"
+    outcome = run_bound(monkeypatch, tmp_path, "typo", module, functions=("get_json", "get_text"))
+
     assert (outcome["status"], outcome["message"]) == (
         "crash",
         "crash: scenario 'typo': typo_client.py defines no function get_json, get_text",
@@ -756,52 +756,28 @@ def test_a_users_module_that_spins_while_it_loads_is_stopped_at_the_runs_bound(m
     # As the Node worker imports a module under the run's wall-clock bound; a loop at its
     # top level was stopped only by the runner's bound on the worker's reply (10 s).
     monkeypatch.setattr(asyncparity_runtime.World, "wall_clock_seconds", 0.3)
-    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
-    (tmp_path / "loading_client.py").write_text("n = 0\nwhile True: n += 1\n")
-    (tmp_path / "loading_client.mjs").write_text("")
-    (tmp_path / "loads.yaml").write_text(
-        "id: loads\nsummary: s.\nbind:\n  python: loading_client.py\n  javascript: loading_client.mjs\n"
-        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
-        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
-    )
-    ir = load_file(tmp_path / "loads.yaml").scenario.ir
     started = time.monotonic()
-    outcome = target.run(ir)
+    outcome = run_bound(monkeypatch, tmp_path, "loads", "n = 0\nwhile True: n += 1\n", keep=True)
 
     assert time.monotonic() - started < 5  # the bound and a look or two of the watchdog; not the reply bound
-    assert "loading_client" not in sys.modules
+    assert "loads_client" not in sys.modules  # a module that did not load is not left half-made
     assert (outcome["status"], outcome["message"]) == (
         "crash",
-        "crash: scenario 'loads': loading_client.py did not finish loading: "
-        "passed 0.3 s of wall-clock time at 0 ms, in loading_client.py:2 (<module>)",
+        "crash: scenario 'loads': loads_client.py did not finish loading: "
+        "passed 0.3 s of wall-clock time at 0 ms, in loads_client.py:2 (<module>)",
     )
 
 
 def test_what_the_users_code_prints_is_the_outcomes_output(monkeypatch, tmp_path):
     # It went to the worker's stderr, which the runner does not show: a user's debugging lines were lost.
-    monkeypatch.setattr(sys, "path", list(sys.path))  # World.user_module puts the file's folder on it
-    (tmp_path / "printing_client.py").write_text(
+    module = (
         "import sys\nprint('loading')\n\nasync def get_json(api, url):\n"
         "    print('fetching', url)\n    sys.stderr.write('x' * 70000)\n    return url\n"
     )
-    (tmp_path / "printing_client.mjs").write_text("")
-    (tmp_path / "prints.yaml").write_text(
-        "id: prints\nsummary: s.\nbind:\n  python: printing_client.py\n  javascript: printing_client.mjs\n"
-        "  functions: [get_json]\nfunctions:\n  get_json:\n    params: [url]\n"
-        "main:\n  - await: get_json\n    args: [x]\n    as: body\n  - return: $body\n"
-    )
-    ir = load_file(tmp_path / "prints.yaml").scenario.ir
-    try:
-        outcome = target.run(ir)
-    finally:
-        sys.modules.pop("printing_client", None)
+    outcome = run_bound(monkeypatch, tmp_path, "prints", module)
 
     assert outcome["status"] == "settled"
     head = "loading\nfetching x\n"
-    assert (
-        outcome["output"]
-        == head
-        + "x" * (target.OUTPUT_LIMIT - len(head))
-        + f"\n[{70000 - target.OUTPUT_LIMIT + len(head)} more characters not kept]"
-    )
+    kept = target.OUTPUT_LIMIT - len(head)
+    assert outcome["output"] == f"{head}{'x' * kept}\n[{70000 - kept} more characters not kept]"
     assert "output" not in target.run(load("retry-then-succeed"))  # the kit's own programs print nothing
