@@ -168,10 +168,11 @@ def updated(report: dict, known: list[Known]) -> str:
     for entry in sorted(kept, key=lambda item: (item.scenario, item.status, item.python, item.node)):
         lines.append(f"- scenario: {entry.scenario}")
         lines.append(f"  status: {entry.status}")
+        # Versions as JSON strings (a JSON string is a YAML one): an entry kept as written may hold any text.
         if entry.python:
-            lines.append("  python: [" + ", ".join(f'"{python}"' for python in entry.python) + "]")
+            lines.append("  python: [" + ", ".join(map(json.dumps, entry.python)) + "]")
         if entry.node:
-            lines.append("  node: [" + ", ".join(f'"{node}"' for node in entry.node) + "]")
+            lines.append("  node: [" + ", ".join(map(json.dumps, entry.node)) + "]")
         if entry.reason:
             lines.append(f"  reason: {json.dumps(entry.reason, ensure_ascii=False)}")
         if entry.link:
