@@ -1217,6 +1217,7 @@ class World:
             raise UserCodeError("\n".join(lines + _user_frames(error, self._user_files))) from None
         missing = [function for function in functions if not callable(getattr(module, function, None))]
         if missing:
+            sys.modules.pop(name, None)  # as a module that failed to load: nothing of it is left registered
             raise UserCodeError(f"{os.path.basename(path)} defines no function {', '.join(missing)}")
         return module
 

@@ -744,7 +744,9 @@ def test_a_bound_function_the_users_module_does_not_define_is_the_modules_crash(
     # As the Node worker says a module "exports no function": before, the first call's
     # AttributeError was the scenario's result, and the JavaScript targets were said to disagree.
     module = "async def get_jsno(api, url):\n    return url\n\nget_text = 'not a function'\n"
-    outcome = run_bound(monkeypatch, tmp_path, "typo", module, functions=("get_json", "get_text"))
+    outcome = run_bound(monkeypatch, tmp_path, "typo", module, functions=("get_json", "get_text"), keep=True)
+
+    assert "typo_client" not in sys.modules
 
     assert (outcome["status"], outcome["message"]) == (
         "crash",
