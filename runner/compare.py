@@ -79,7 +79,10 @@ class Verdict:
         """The command that reruns just this scenario; ``options``: the run's own that
         decide what it does (``--targets``, ``--python``, ``--node``, ``--timeout``), so
         that the command reproduces the verdict (:func:`rerun_options`)."""
-        words = ["asyncparity", "run", self.path]
+        # A file that did not load because of another (its id repeats the other's) is
+        # run with that file before it: alone, it would load and pass.
+        related = dict.fromkeys(item.related for item in self.diagnostics if item.related and item.related != self.path)
+        words = ["asyncparity", "run", *related, self.path]
         if self.scenario_id is not None:
             words += ["-k", self.scenario_id]
         return shlex.join([*words, *options])

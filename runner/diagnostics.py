@@ -22,12 +22,15 @@ class Diagnostic:
         line: 1-based line.
         column: 1-based column.
         message: what is wrong, in one sentence, with a suggestion where one helps.
+        related: another file the problem is about (the first file of a repeated id),
+            which a command that shows the problem again must read too; or None.
     """
 
     path: str
     line: int
     column: int
     message: str
+    related: str | None = None
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.message}"

@@ -570,7 +570,7 @@ def load_files(files: Iterable[Path | str], cache: ContentCache | None = None) -
         if scenario is not None and first is not None:
             first_path, first_line = first
             message = f"scenario id '{scenario.id}' is already used by {first_path}:{first_line}"
-            result.diagnostics.append(Diagnostic(result.path, scenario.line, 1, message))
+            result.diagnostics.append(Diagnostic(result.path, scenario.line, 1, message, related=first_path))
             result.scenario = None
         yield result
 

@@ -100,6 +100,24 @@ def test_the_rerun_command_repeats_the_options_that_decide_the_verdict(
     assert _rerun_options(given) == ["--targets", "all", "--python", "3.12", "--node", "22"]
 
 
+def test_the_rerun_command_of_a_repeated_id_reads_the_file_that_has_it_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Alone, the second file loads and passes: its rerun command did not show the problem.
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(SEED, "a.yaml")
+    shutil.copy(SEED, "b.yaml")
+
+    code, out, _ = run(capsys, "run", ".")
+
+    assert code == 2  # a file that did not load
+    assert "  rerun: asyncparity run a.yaml b.yaml" in out.splitlines()
+    assert run(capsys, "run", "b.yaml")[0] == 0
+    code, again, _ = run(capsys, "run", "a.yaml", "b.yaml")
+    assert code == 2
+    assert "  b.yaml:2:1: scenario id 'seed-download-fallback' is already used by a.yaml:2" in again.splitlines()
+
+
 def test_removing_the_declared_divergence_fails_and_shows_the_difference(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -278,6 +278,7 @@ def test_repeated_ids_across_files(tmp_path: Path) -> None:
     assert [str(d) for d in second.diagnostics] == [
         f"{tmp_path}/b.yaml:1:1: scenario id 'tiny' is already used by {tmp_path}/a.yaml:1"
     ]
+    assert second.diagnostics[0].related == f"{tmp_path}/a.yaml"  # what the rerun command reads too
 
 
 def test_discover_takes_scenarios_and_leaves_other_yaml(tmp_path: Path) -> None:
