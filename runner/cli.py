@@ -612,7 +612,7 @@ def _targets(args: argparse.Namespace) -> tuple[str, ...]:
     try:
         return parse_targets(args.targets)
     except ValueError as error:
-        raise UsageError(f"--targets: {error}; choose from {', '.join(TARGETS)}, or all") from None
+        raise UsageError(f"--targets: {error}") from None
 
 
 def _paths(args: argparse.Namespace, doing: str) -> list[Path]:

@@ -78,7 +78,7 @@ class Verdict:
     def rerun_command(self, options: Sequence[str] = ()) -> str:
         """The command that reruns just this scenario; ``options``: the run's own that
         decide what it does (``--targets``, ``--python``, ``--node``, ``--timeout``), so
-        that the command reproduces the verdict (:func:`rerun_options`)."""
+        that the command reproduces the verdict (runner/cli.py's ``_rerun_options``)."""
         # A file that did not load because of another (its id repeats the other's) is
         # run with that file before it: alone, it would load and pass.
         related = dict.fromkeys(item.related for item in self.diagnostics if item.related and item.related != self.path)

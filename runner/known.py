@@ -18,6 +18,7 @@ failure lists (unexpected passes fail too) and WPT's conditional expectations.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ def load_known(path: Path) -> list[Known]:
     return entries
 
 
+def entry_for(known: Sequence[Known], scenario_id: str, cell: Cell) -> Known | None:
+    """The entry that decides ``scenario_id`` on ``cell``: the first that matches, or None."""
+    return next((item for item in known if item.matches(scenario_id, cell)), None)
+
+
 def check(report: dict, known: list[Known]) -> list[str]:
     """Problems with the report against the known outcomes; empty when it matches them."""
     cells = [Cell(cell["python"], cell["node"]) for cell in report["cells"]]
@@ -103,7 +109,7 @@ def check(report: dict, known: list[Known]) -> list[str]:
     for scenario in report["scenarios"]:
         for cell in cells:
             status = scenario["cells"][cell.name]["status"]
-            entry = next((item for item in known if item.matches(scenario["id"], cell)), None)
+            entry = entry_for(known, scenario["id"], cell)
             if entry is None and status not in PASSING:
                 problems.append(f"new: {scenario['id']} on {cell.name} is {status}, and no known outcome lists it")
             elif entry is not None and status != entry.status:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .known import Known, entry_for
 from .matrix import LEGEND, SYMBOL, Cell
-
-if TYPE_CHECKING:
-    from .known import Known
 
 MARKDOWN_ROWS = 500
 """A job summary is cut off past 1 MiB (GitHub's limit): larger tables link to the JSON."""
@@ -102,7 +100,7 @@ def junit(report: dict, known: Sequence[Known] = ()) -> str:
         listed = {
             scenario["id"]: entry
             for scenario, result in cases
-            for entry in [next((item for item in known if item.matches(scenario["id"], runtimes)), None)]
+            for entry in [entry_for(known, scenario["id"], runtimes)]
             if entry is not None and entry.status == result["status"] and result["status"] in ("mismatch", "error")
         }
         counts = {

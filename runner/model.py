@@ -51,13 +51,15 @@ JS_TARGETS = ("js-promise", "js-async")
 
 
 def parse_targets(text: str) -> tuple[str, ...]:
-    """``python,js-async`` (or ``all``) -> the targets, in the kit's order; ValueError names a bad one."""
+    """``python,js-async`` (or ``all``) -> the targets, in the kit's order; ValueError names a
+    bad one and the choices (the command line and the pytest plugin say it so)."""
     if text.strip() == "all":
         return TARGETS
     chosen = [item.strip() for item in text.split(",") if item.strip()]
     unknown = [item for item in chosen if item not in TARGETS]
     if unknown or not chosen:
-        raise ValueError(f"unknown target {unknown[0]!r}" if unknown else "no target given")
+        problem = f"unknown target {unknown[0]!r}" if unknown else "no target given"
+        raise ValueError(f"{problem}; choose from {', '.join(TARGETS)}, or all")
     return tuple(target for target in TARGETS if target in chosen)
 
 
